@@ -1,0 +1,534 @@
+//! `#[derive(Trace)]` for `gc-core`.
+//!
+//! Use the derive through its re-export, `gc_core::Trace`; this crate is an implementation
+//! detail of `gc-core` and the generated code refers to `::gc_core` by absolute path.
+//!
+//! The derive implements `gc_core::Trace` for a struct or enum by visiting every field in
+//! `trace`, `root` and `unroot`, and computes `NEEDS_TRACE` from the field types, so a type
+//! made only of plain data (`u64`, `String`, ...) lands in the collector's noscan spans.
+//!
+//! ```ignore
+//! use gc_core::{Gc, Trace};
+//!
+//! #[derive(Trace)]
+//! struct Node<T> {
+//!     left: Option<Gc<Node<T>>>,
+//!     right: Option<Gc<Node<T>>>,
+//!     // Holds no `Gc`, and `Mutex` does not implement `Trace`: leave it out.
+//!     #[trace(skip)]
+//!     hits: std::sync::Mutex<u64>,
+//!     value: T,
+//! }
+//!
+//! // A recursive type works as is: `NEEDS_TRACE` is simply `true` for it.
+//! #[derive(Trace)]
+//! enum Expr {
+//!     Num(i64),
+//!     Add(Box<Expr>, Box<Expr>),
+//!     Call { name: String, args: Vec<Expr> },
+//! }
+//! ```
+//!
+//! # Generated code
+//!
+//! For a type `Node<T>` the derive emits
+//!
+//! * `unsafe impl<T: Trace> Trace for Node<T>`: every type parameter gets a `Trace` bound,
+//!   lifetimes, const generics and the type's own `where` clause are kept. `trace`, `root` and
+//!   `unroot` forward to each field that is not `#[trace(skip)]` (enums: to the fields of the
+//!   active variant). `NEEDS_TRACE` is the `||` of the fields' `NEEDS_TRACE`.
+//! * `impl<T: Trace> gc_core::__private::MustNotImplDrop for Node<T> {}`, which conflicts with
+//!   a hand-written `impl Drop for Node<T>`: a `Drop` impl could dereference a `Gc` whose
+//!   target has already been swept (obligation 5 of `Trace`). The compile error reads
+//!   "conflicting implementations of trait `MustNotImplDrop`". See `#[trace(unsafe_drop)]`.
+//!
+//! # Attributes
+//!
+//! On a **field**:
+//!
+//! * `#[trace(skip)]`: the field is not traced, rooted or unrooted, its type need not
+//!   implement `Trace`, and it does not count towards `NEEDS_TRACE`. Use it for fields that
+//!   hold no `Gc` but whose type has no `Trace` impl (a `Mutex<u64>`, a file handle, a type
+//!   from another crate). It is not `unsafe`: a `Gc` inside a skipped field is never unrooted,
+//!   so it stays a counted root. That keeps its target alive (and leaks a cycle through it),
+//!   but never frees anything early.
+//!
+//! On the **struct or enum**:
+//!
+//! * `#[trace(unsafe_drop)]`: allow a hand-written `Drop` impl (no `MustNotImplDrop` impl is
+//!   generated). You take on obligation 5 of `Trace`: `drop` must never dereference a `Gc`
+//!   reachable from the value, because its target may have been freed in the same cycle.
+//!   Dropping the handles themselves is fine.
+//! * `#[trace(always_scan)]`: set `NEEDS_TRACE = true` without looking at the fields. The
+//!   derive already does this for a field whose type mentions the type itself (`Box<Expr>`,
+//!   `Vec<Self>`); use `always_scan` to break the cycle of *mutually* recursive types
+//!   (`enum A { B(Box<B>) }` / `enum B { A(Box<A>) }`, or recursion through a type alias),
+//!   which otherwise fails with "cycle detected when const-evaluating `NEEDS_TRACE`". It is
+//!   always sound; it only costs the marker a scan of objects that might have been noscan.
+//!
+//! Several options go in one attribute or in several: `#[trace(unsafe_drop, always_scan)]`.
+//!
+//! Unions and `#[repr(packed)]` types are rejected: the collector cannot tell which field of a
+//! union is live, and fields of a packed type cannot be borrowed.
+#![deny(missing_docs)]
+
+use proc_macro::TokenStream;
+use proc_macro2::{TokenStream as TokenStream2, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{
+    parse_macro_input, parse_quote, Attribute, Data, DataEnum, DeriveInput, Fields, Ident, Index,
+    Member, Token, Type,
+};
+
+/// Derives `gc_core::Trace` for a struct or enum.
+///
+/// Every field is traced, rooted and unrooted; every type parameter gets a `Trace` bound;
+/// `NEEDS_TRACE` is `true` if any field's type may hold a `Gc`. A hand-written `Drop` impl is
+/// rejected at compile time.
+///
+/// ```ignore
+/// use gc_core::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// #[trace(unsafe_drop)] // the `Drop` impl below never dereferences `next`
+/// struct Link {
+///     next: Option<Gc<Link>>,
+///     #[trace(skip)] // holds no `Gc`; `File` does not implement `Trace`
+///     log: std::fs::File,
+/// }
+///
+/// impl Drop for Link {
+///     fn drop(&mut self) {
+///         use std::io::Write;
+///         let _ = writeln!(self.log, "link dropped");
+///     }
+/// }
+/// ```
+///
+/// # Attributes
+///
+/// * Field: `#[trace(skip)]` leaves the field out of `trace`, `root`, `unroot` and
+///   `NEEDS_TRACE`; its type need not implement `Trace`. A `Gc` inside it is never unrooted and
+///   so stays a counted root (it keeps its target alive; nothing is freed early).
+/// * Type: `#[trace(unsafe_drop)]` allows a hand-written `Drop` impl. The `Drop` impl must never
+///   dereference a `Gc` (its target may already have been swept).
+/// * Type: `#[trace(always_scan)]` makes `NEEDS_TRACE` `true` without evaluating the fields'
+///   `NEEDS_TRACE`. A field whose type names the type itself (`Box<Expr>`, `Vec<Self>`) is
+///   already treated this way; use `always_scan` for *mutually* recursive types (or recursion
+///   through a type alias), where the compiler otherwise reports "cycle detected when
+///   const-evaluating `NEEDS_TRACE`".
+///
+/// Unions and `#[repr(packed)]` types are not supported.
+#[proc_macro_derive(Trace, attributes(trace))]
+pub fn derive_trace(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand(&input)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+/// The options accepted on the struct or enum.
+const CONTAINER_OPTIONS: &str = "`unsafe_drop`, `always_scan`";
+/// The options accepted on a field.
+const FIELD_OPTIONS: &str = "`skip`";
+
+/// Options given on the struct or enum.
+#[derive(Default)]
+struct ContainerOpts {
+    unsafe_drop: bool,
+    always_scan: bool,
+}
+
+/// A field that is traced, with the expressions that reach it from `trace` (`&T`) and from
+/// `root`/`unroot` (`&mut T`).
+struct TracedField<'a> {
+    ty: &'a Type,
+    by_ref: TokenStream2,
+    by_mut: TokenStream2,
+}
+
+/// Adds `error` to the accumulated errors.
+fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
+    match errors {
+        Some(e) => e.combine(error),
+        None => *errors = Some(error),
+    }
+}
+
+/// Runs `f` on each option (`key` in `#[trace(key, ...)]`) of each `#[trace]` attribute.
+/// Options take no value; `f` returns an error for keys it does not accept.
+fn for_each_option(
+    attrs: &[Attribute],
+    errors: &mut Option<syn::Error>,
+    mut f: impl FnMut(&Ident) -> syn::Result<()>,
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("trace")) {
+        if let Err(e) = attr.meta.require_list() {
+            push_error(
+                errors,
+                syn::Error::new_spanned(
+                    attr,
+                    format!("{e}: write `#[trace(option, ...)]`; options are {CONTAINER_OPTIONS} on the type and {FIELD_OPTIONS} on a field"),
+                ),
+            );
+            continue;
+        }
+        let result = attr.parse_nested_meta(|meta| {
+            let Some(key) = meta.path.get_ident() else {
+                return Err(meta.error(format!(
+                    "expected a #[trace] option: {CONTAINER_OPTIONS} on the type, {FIELD_OPTIONS} on a field"
+                )));
+            };
+            if !(meta.input.is_empty() || meta.input.peek(Token![,])) {
+                return Err(meta.error(format!("`{key}` takes no value: write `#[trace({key})]`")));
+            }
+            f(key)
+        });
+        if let Err(e) = result {
+            push_error(errors, e);
+        }
+    }
+}
+
+/// Parses the `#[trace(...)]` attributes of the struct or enum.
+fn container_opts(attrs: &[Attribute], errors: &mut Option<syn::Error>) -> ContainerOpts {
+    let mut opts = ContainerOpts::default();
+    for_each_option(attrs, errors, |key| {
+        let slot = if key == "unsafe_drop" {
+            &mut opts.unsafe_drop
+        } else if key == "always_scan" {
+            &mut opts.always_scan
+        } else if key == "skip" {
+            return Err(syn::Error::new_spanned(
+                key,
+                format!(
+                    "`skip` applies to fields: put `#[trace(skip)]` on the fields to leave out (options on the type are {CONTAINER_OPTIONS})"
+                ),
+            ));
+        } else {
+            return Err(syn::Error::new_spanned(
+                key,
+                format!("unknown #[trace] option `{key}` on a type; expected one of {CONTAINER_OPTIONS} (or {FIELD_OPTIONS} on a field)"),
+            ));
+        };
+        if std::mem::replace(slot, true) {
+            return Err(syn::Error::new_spanned(
+                key,
+                format!("duplicate #[trace] option `{key}`"),
+            ));
+        }
+        Ok(())
+    });
+    opts
+}
+
+/// Parses the `#[trace(...)]` attributes of a field; returns whether it is skipped.
+fn field_skipped(attrs: &[Attribute], errors: &mut Option<syn::Error>) -> bool {
+    let mut skip = false;
+    for_each_option(attrs, errors, |key| {
+        if key == "skip" {
+            if std::mem::replace(&mut skip, true) {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "duplicate #[trace] option `skip`",
+                ));
+            }
+            Ok(())
+        } else if key == "unsafe_drop" || key == "always_scan" {
+            Err(syn::Error::new_spanned(
+                key,
+                format!("`{key}` applies to the whole type: put `#[trace({key})]` on the struct or enum, not on a field (the field option is {FIELD_OPTIONS})"),
+            ))
+        } else {
+            Err(syn::Error::new_spanned(
+                key,
+                format!("unknown #[trace] option `{key}` on a field; expected {FIELD_OPTIONS} (or {CONTAINER_OPTIONS} on the type)"),
+            ))
+        }
+    });
+    skip
+}
+
+/// Rejects `#[trace(...)]` on an enum variant.
+fn reject_variant_attrs(attrs: &[Attribute], errors: &mut Option<syn::Error>) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("trace")) {
+        push_error(
+            errors,
+            syn::Error::new_spanned(
+                attr,
+                format!("#[trace] options are not accepted on enum variants; put {FIELD_OPTIONS} on the variant's fields, {CONTAINER_OPTIONS} on the enum"),
+            ),
+        );
+    }
+}
+
+/// Whether the type has `#[repr(packed)]` / `#[repr(packed(N))]`.
+fn packed_repr(attrs: &[Attribute]) -> Option<&Attribute> {
+    attrs.iter().find(|attr| {
+        attr.path().is_ident("repr")
+            && attr.meta.require_list().is_ok_and(|list| {
+                list.tokens
+                    .clone()
+                    .into_iter()
+                    .any(|tt| matches!(&tt, TokenTree::Ident(i) if i == "packed"))
+            })
+    })
+}
+
+/// Whether `tokens` name the type being derived (by its ident or `Self`) or contain a macro
+/// invocation, which could expand to either. Evaluating such a field's `NEEDS_TRACE` would
+/// make the constant depend on itself.
+fn mentions_self(tokens: TokenStream2, name: &Ident) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => i == *name || i == "Self",
+        TokenTree::Punct(p) => p.as_char() == '!',
+        TokenTree::Group(g) => mentions_self(g.stream(), name),
+        TokenTree::Literal(_) => false,
+    })
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let mut errors = None;
+    let opts = container_opts(&input.attrs, &mut errors);
+    if let Some(attr) = packed_repr(&input.attrs) {
+        push_error(
+            &mut errors,
+            syn::Error::new_spanned(
+                attr,
+                "#[derive(Trace)] does not support #[repr(packed)]: fields of a packed type cannot be borrowed for tracing",
+            ),
+        );
+    }
+
+    let (traced, bodies) = match &input.data {
+        Data::Union(u) => {
+            let e = syn::Error::new(
+                u.union_token.span,
+                "#[derive(Trace)] does not support unions: the collector cannot know which field is live",
+            );
+            push_error(&mut errors, e);
+            return Err(errors.expect("just pushed"));
+        }
+        Data::Struct(s) => struct_bodies(&s.fields, &mut errors),
+        Data::Enum(e) => enum_bodies(e, &mut errors),
+    };
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+
+    let needs_trace = needs_trace(name, &opts, &traced);
+    let Bodies {
+        trace: trace_body,
+        root: root_body,
+        unroot: unroot_body,
+    } = bodies;
+    // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.
+    let (tracer_param, root_body, unroot_body) = if traced.is_empty() {
+        (quote!(_tracer), quote!(), quote!())
+    } else {
+        (
+            quote!(tracer),
+            quote!(unsafe { #root_body }),
+            quote!(unsafe { #unroot_body }),
+        )
+    };
+
+    let mut generics = input.generics.clone();
+    for param in generics.type_params_mut() {
+        param.bounds.push(parse_quote!(::gc_core::Trace));
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+
+    let drop_guard = (!opts.unsafe_drop).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::gc_core::__private::MustNotImplDrop for #name #ty_generics #where_clause {}
+        }
+    });
+
+    Ok(quote! {
+        #[automatically_derived]
+        unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
+            const NEEDS_TRACE: bool = #needs_trace;
+
+            #[inline]
+            fn trace(&self, #tracer_param: &mut ::gc_core::Tracer) {
+                #trace_body
+            }
+
+            #[inline]
+            unsafe fn root(&mut self) {
+                #root_body
+            }
+
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                #unroot_body
+            }
+        }
+
+        #drop_guard
+    })
+}
+
+/// The statements of `trace`, `root` and `unroot` (the last two without their `unsafe` block).
+struct Bodies {
+    trace: TokenStream2,
+    root: TokenStream2,
+    unroot: TokenStream2,
+}
+
+/// The traced fields of a struct and the method bodies that visit them through `self`.
+fn struct_bodies<'a>(
+    fields: &'a Fields,
+    errors: &mut Option<syn::Error>,
+) -> (Vec<TracedField<'a>>, Bodies) {
+    let mut traced = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        if field_skipped(&field.attrs, errors) {
+            continue;
+        }
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::Unnamed(Index {
+                span: field.ty.span(),
+                ..Index::from(i)
+            }),
+        };
+        let span = member.span();
+        traced.push(TracedField {
+            ty: &field.ty,
+            by_ref: quote_spanned!(span=> &self.#member),
+            by_mut: quote_spanned!(span=> &mut self.#member),
+        });
+    }
+    let (trace, root, unroot) = calls(&traced);
+    let bodies = Bodies {
+        trace: quote!(#(#trace)*),
+        root: quote!(#(#root)*),
+        unroot: quote!(#(#unroot)*),
+    };
+    (traced, bodies)
+}
+
+/// The traced fields of all variants of an enum and the method bodies that visit them: a
+/// `match self` with one arm per variant that has traced fields, and one arm (an or-pattern)
+/// for all the variants that have none. Without any traced field, the bodies are empty.
+fn enum_bodies<'a>(
+    data: &'a DataEnum,
+    errors: &mut Option<syn::Error>,
+) -> (Vec<TracedField<'a>>, Bodies) {
+    let mut traced = Vec::new();
+    let (mut trace_arms, mut root_arms, mut unroot_arms) = (vec![], vec![], vec![]);
+    let mut empty_pats = vec![];
+    for variant in &data.variants {
+        reject_variant_attrs(&variant.attrs, errors);
+        let name = &variant.ident;
+        let first = traced.len();
+        let mut skipped_any = false;
+        let mut pats = vec![];
+        for (i, field) in variant.fields.iter().enumerate() {
+            if field_skipped(&field.attrs, errors) {
+                // Named patterns list only traced fields (`..` covers the rest).
+                skipped_any = true;
+                if field.ident.is_none() {
+                    pats.push(quote!(_));
+                }
+                continue;
+            }
+            let binding = format_ident!("__gc_field_{}", i);
+            pats.push(match &field.ident {
+                Some(ident) => quote!(#ident: #binding),
+                None => binding.to_token_stream(),
+            });
+            let binding = Ident::new(&binding.to_string(), field.ty.span());
+            traced.push(TracedField {
+                ty: &field.ty,
+                by_ref: binding.to_token_stream(),
+                by_mut: binding.into_token_stream(),
+            });
+        }
+        let fields = &traced[first..];
+        if fields.is_empty() {
+            empty_pats.push(match &variant.fields {
+                Fields::Named(_) => quote!(Self::#name { .. }),
+                Fields::Unnamed(_) => quote!(Self::#name(..)),
+                Fields::Unit => quote!(Self::#name),
+            });
+            continue;
+        }
+        let pat = match &variant.fields {
+            Fields::Named(_) => {
+                let rest = skipped_any.then(|| quote!(, ..));
+                quote!(Self::#name { #(#pats),* #rest })
+            }
+            Fields::Unnamed(_) => quote!(Self::#name(#(#pats),*)),
+            Fields::Unit => unreachable!("unit variants have no fields"),
+        };
+        let (trace, root, unroot) = calls(fields);
+        trace_arms.push(quote!(#pat => { #(#trace)* }));
+        root_arms.push(quote!(#pat => { #(#root)* }));
+        unroot_arms.push(quote!(#pat => { #(#unroot)* }));
+    }
+    if traced.is_empty() {
+        let bodies = Bodies {
+            trace: quote!(),
+            root: quote!(),
+            unroot: quote!(),
+        };
+        return (traced, bodies);
+    }
+    let empty_arm = (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => {}));
+    let bodies = Bodies {
+        trace: quote!(match self { #(#trace_arms)* #empty_arm }),
+        root: quote!(match self { #(#root_arms)* #empty_arm }),
+        unroot: quote!(match self { #(#unroot_arms)* #empty_arm }),
+    };
+    (traced, bodies)
+}
+
+/// The `trace`, `root` and `unroot` statements for `fields`, spanned at each field's type so
+/// that a missing `Trace` impl is reported on the field.
+fn calls(fields: &[TracedField]) -> (Vec<TokenStream2>, Vec<TokenStream2>, Vec<TokenStream2>) {
+    let mut trace = Vec::with_capacity(fields.len());
+    let mut root = Vec::with_capacity(fields.len());
+    let mut unroot = Vec::with_capacity(fields.len());
+    for field in fields {
+        // Calling through `<Ty as Trace>` makes a missing impl fail on the type's own tokens,
+        // the same span as in `NEEDS_TRACE`, so the compiler reports it once.
+        let span = field.ty.span();
+        let ty = field.ty;
+        let (by_ref, by_mut) = (&field.by_ref, &field.by_mut);
+        trace.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::trace(#by_ref, tracer);));
+        root.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::root(#by_mut);));
+        unroot.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::unroot(#by_mut);));
+    }
+    (trace, root, unroot)
+}
+
+/// The `NEEDS_TRACE` expression: the `||` of the traced fields' `NEEDS_TRACE`, with each
+/// distinct type listed once, or `true` if a field's type refers to the type being derived.
+fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> TokenStream2 {
+    if opts.always_scan {
+        return quote!(true);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for field in fields {
+        let ty = field.ty.to_token_stream();
+        if mentions_self(ty.clone(), name) {
+            return quote!(true);
+        }
+        if seen.insert(ty.to_string()) {
+            let span = field.ty.span();
+            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::NEEDS_TRACE));
+        }
+    }
+    if terms.is_empty() {
+        quote!(false)
+    } else {
+        quote!(#(#terms)||*)
+    }
+}
