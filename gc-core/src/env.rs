@@ -1,0 +1,913 @@
+//! Environment configuration, read once at start: `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS` and
+//! `GODEBUG`, with Go's syntax and defaults.
+//!
+//! Everything here is a pure parser except [`Config::load`], the one function that reads the
+//! process environment and prints warnings. The collector (overview in `crate::gc`) calls it
+//! once when the heap is created and hands the [`Config`] to the pacer and the debug checks.
+//!
+//! Invariants:
+//! - No input makes a parser panic, whatever its length, bytes or range.
+//! - A malformed value never stops the program (Go aborts on a malformed `GOMEMLIMIT`): the
+//!   default stays in place and exactly one warning line names the variable, the bad value
+//!   (quoted, escaped, cut at 64 characters) and the value used instead.
+//! - An unset variable and one set to blanks are the same thing, as in Go (`GOGC= cmd`).
+//!
+//! Where the syntax differs from Go's runtime, on purpose:
+//! - surrounding blanks are trimmed, and `off` is accepted in any case (Go: exactly `off`);
+//! - Go silently ignores a malformed `GOGC`, `GOMAXPROCS` or `GODEBUG` value; here each one
+//!   also prints a warning;
+//! - a `GOMEMLIMIT` must have a digit (Go reads `-KiB` as 0);
+//! - `GOMAXPROCS` is capped at [`MAX_GOMAXPROCS`] (Go's cap before Go 1.10).
+
+use std::io::Write;
+
+/// `GOGC` when the variable is unset or malformed.
+pub const DEFAULT_GOGC: i32 = 100;
+
+/// `GOMEMLIMIT=off`: Go's `math.MaxInt64`, "no limit".
+pub const NO_MEMORY_LIMIT: i64 = i64::MAX;
+
+/// Largest accepted `GOMAXPROCS` (Go's `_MaxGomaxprocs` before Go 1.10); the core count used
+/// by default is capped at it too.
+pub const MAX_GOMAXPROCS: usize = 1024;
+
+/// Every warning line starts with this, so users can tell whose warning it is.
+const WARNING_PREFIX: &str = "gc_core: ";
+
+/// Warnings show at most this many characters of a bad value.
+const MAX_SHOWN_CHARS: usize = 64;
+
+/// Examples shown in a `GOMEMLIMIT` warning.
+const BYTE_COUNT_EXAMPLES: &str = "(examples: 512MiB, 4GiB, off)";
+
+/// The collector's configuration, built once from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `GOGC`: heap growth allowed over the live heap before the next cycle, or off.
+    pub gogc: Gogc,
+    /// `GOMEMLIMIT` in bytes; [`NO_MEMORY_LIMIT`] (`i64::MAX`) means no limit.
+    pub memory_limit: i64,
+    /// `GOMAXPROCS`: processors the collector plans its workers for (at least 1).
+    pub gomaxprocs: usize,
+    /// `GODEBUG` settings the collector knows.
+    pub debug: DebugFlags,
+}
+
+/// The `GOGC` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gogc {
+    /// Grow the heap by this percentage of the live heap between cycles (0 = collect
+    /// continuously). The parser never produces a negative value.
+    Percent(i32),
+    /// `GOGC=off` or a negative value: only `collect()` and the memory limit start cycles.
+    Off,
+}
+
+/// The `GODEBUG` keys the collector knows; any other key is ignored, as in Go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugFlags {
+    /// `gctrace=N`: print one line per cycle when N > 0.
+    pub gctrace: u32,
+    /// `gccheckmark=1`: re-mark with the world stopped and abort on any missed object.
+    pub gccheckmark: bool,
+    /// `gcstoptheworld=1|2`: 1 marks with mutators stopped; 2 also sweeps with them stopped.
+    pub gcstoptheworld: u8,
+    /// `clobberfree=1`: fill freed objects with a poison pattern.
+    pub clobberfree: bool,
+    /// `scavtrace=1`: print one line per scavenger cycle.
+    pub scavtrace: bool,
+    /// `gcpacertrace=1`: print the pacer's state at the start and end of each cycle.
+    pub gcpacertrace: bool,
+}
+
+impl Default for Gogc {
+    fn default() -> Gogc {
+        Gogc::Percent(DEFAULT_GOGC)
+    }
+}
+
+impl Gogc {
+    /// The percentage as the pacer takes it: `None` when off (or negative).
+    pub fn percent(self) -> Option<u32> {
+        match self {
+            Gogc::Percent(p) => u32::try_from(p).ok(),
+            Gogc::Off => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Gogc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gogc::Percent(p) => write!(f, "{p}"),
+            Gogc::Off => f.write_str("off"),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration with no variable set: `GOGC=100`, no memory limit, one proc per
+    /// available core (at least 1, at most [`MAX_GOMAXPROCS`]), no debug flags.
+    pub fn defaults(available_cores: usize) -> Config {
+        Config {
+            gogc: Gogc::default(),
+            memory_limit: NO_MEMORY_LIMIT,
+            gomaxprocs: available_cores.clamp(1, MAX_GOMAXPROCS),
+            debug: DebugFlags::default(),
+        }
+    }
+
+    /// Pure: builds the config from a variable lookup; returns the warnings to print, one
+    /// line each, in the order `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG`.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        available_cores: usize,
+    ) -> (Config, Vec<String>) {
+        let mut config = Config::defaults(available_cores);
+        let mut warnings = Vec::new();
+        // Go reads an empty variable as an unset one; blanks are treated the same way.
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+
+        if let Some(v) = get("GOGC") {
+            match parse_gogc(&v) {
+                Ok(gogc) => config.gogc = gogc,
+                Err(e) => warnings.push(format!(
+                    "{WARNING_PREFIX}GOGC={e}; using GOGC={}",
+                    config.gogc
+                )),
+            }
+        }
+        if let Some(v) = get("GOMEMLIMIT") {
+            match parse_memory_limit(&v) {
+                Ok(limit) => config.memory_limit = limit,
+                Err(e) => warnings.push(format!(
+                    "{WARNING_PREFIX}GOMEMLIMIT={e}; using GOMEMLIMIT=off"
+                )),
+            }
+        }
+        if let Some(v) = get("GOMAXPROCS") {
+            match parse_gomaxprocs(&v) {
+                Ok(procs) => config.gomaxprocs = procs,
+                Err(e) => warnings.push(format!(
+                    "{WARNING_PREFIX}GOMAXPROCS={e}; using GOMAXPROCS={}",
+                    config.gomaxprocs
+                )),
+            }
+        }
+        if let Some(v) = get("GODEBUG") {
+            let (debug, more) = parse_godebug(&v);
+            config.debug = debug;
+            warnings.extend(more);
+        }
+        (config, warnings)
+    }
+
+    /// Reads the process environment once, prints each warning on stderr as one line.
+    ///
+    /// A value that is not valid UTF-8 is read lossily (so it gets a warning rather than
+    /// being skipped); a failing stderr is ignored rather than turned into a panic.
+    pub fn load() -> Config {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        let (config, warnings) = Config::from_lookup(lookup, cores);
+        let mut stderr = std::io::stderr().lock();
+        for warning in &warnings {
+            let _ = writeln!(stderr, "{warning}");
+        }
+        config
+    }
+}
+
+/// Parses `GOGC`: `off` (any case) or a decimal integer with an optional sign; a negative
+/// value means off, as in Go. The error text starts with the quoted value and explains.
+pub fn parse_gogc(s: &str) -> Result<Gogc, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(Gogc::Off);
+    }
+    // Go reads GOGC with strconv.ParseInt(s, 10, 32): an optional '+' or '-', then digits.
+    match parse_decimal(t, true) {
+        Ok((true, n)) if n > 0 => Ok(Gogc::Off),
+        Ok((_, n)) => match i32::try_from(n) {
+            Ok(p) => Ok(Gogc::Percent(p)),
+            Err(_) => Err(too_large(s, i32::MAX as u64, "")),
+        },
+        Err(Decimal::Overflow) if !t.starts_with('-') => Err(too_large(s, i32::MAX as u64, "")),
+        Err(Decimal::Overflow) => Ok(Gogc::Off),
+        Err(Decimal::Syntax) => Err(format!(
+            "{} is not an integer percentage or \"off\"",
+            quote(s)
+        )),
+    }
+}
+
+/// Parses `GOMEMLIMIT` with Go's syntax `^[0-9]+(([KMGT]i)?B)?$` (suffixes are case
+/// sensitive: `KiB`, not `kib` or `KB`), or `off` (any case) for [`NO_MEMORY_LIMIT`].
+/// Empty, fractional, signed-positive, negative and overflowing values are errors; `-0` is 0,
+/// as in Go.
+pub fn parse_memory_limit(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(NO_MEMORY_LIMIT);
+    }
+    let (digits, unit) = split_byte_suffix(t);
+    // Go's runtime atoi64: an optional '-', then digits; no '+'.
+    match parse_decimal(digits, false) {
+        Ok((true, n)) if n > 0 => Err(format!(
+            "{} is a negative byte count {BYTE_COUNT_EXAMPLES}",
+            quote(s)
+        )),
+        Ok((_, n)) => n
+            .checked_mul(unit)
+            .and_then(|bytes| i64::try_from(bytes).ok())
+            .ok_or_else(|| too_large(s, i64::MAX as u64, " bytes")),
+        Err(Decimal::Overflow) => Err(too_large(s, i64::MAX as u64, " bytes")),
+        Err(Decimal::Syntax) => Err(format!(
+            "{} is not a byte count {BYTE_COUNT_EXAMPLES}",
+            quote(s)
+        )),
+    }
+}
+
+/// Parses `GOMAXPROCS`: a positive decimal integer, at most [`MAX_GOMAXPROCS`].
+pub fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
+    // Go's runtime atoi32: an optional '-', then digits; Go ignores values <= 0.
+    match parse_decimal(s.trim(), false) {
+        Ok((false, n)) if n > 0 => match usize::try_from(n) {
+            Ok(procs) if procs <= MAX_GOMAXPROCS => Ok(procs),
+            _ => Err(too_large(s, MAX_GOMAXPROCS as u64, "")),
+        },
+        Err(Decimal::Overflow) if !s.trim().starts_with('-') => {
+            Err(too_large(s, MAX_GOMAXPROCS as u64, ""))
+        }
+        _ => Err(format!("{} is not a positive integer", quote(s))),
+    }
+}
+
+/// Parses `GODEBUG`, a comma list of `key=value`. Later entries override earlier ones (as in
+/// Go at start-up); unknown keys are ignored silently (Go ignores them); a malformed value for
+/// a known key gives one warning line and leaves the earlier (or default) value in place.
+pub fn parse_godebug(s: &str) -> (DebugFlags, Vec<String>) {
+    let mut flags = DebugFlags::default();
+    let mut warnings = Vec::new();
+    for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (field, None),
+        };
+        let Some(setting) = DebugKey::from_name(key) else {
+            continue;
+        };
+        let problem = match value {
+            None => Some(format!(
+                "{} has no value (expected {key}=<n>)",
+                quote(field)
+            )),
+            Some(v) => setting
+                .set(&mut flags, v)
+                .err()
+                .map(|expected| format!("{key}={} is not {expected}", quote(v))),
+        };
+        if let Some(problem) = problem {
+            warnings.push(format!(
+                "{WARNING_PREFIX}GODEBUG {problem}; using {key}={}",
+                setting.get(&flags)
+            ));
+        }
+    }
+    (flags, warnings)
+}
+
+/// The `GODEBUG` keys the collector understands.
+#[derive(Clone, Copy)]
+enum DebugKey {
+    Gctrace,
+    Gccheckmark,
+    Gcstoptheworld,
+    Clobberfree,
+    Scavtrace,
+    Gcpacertrace,
+}
+
+impl DebugKey {
+    fn from_name(name: &str) -> Option<DebugKey> {
+        Some(match name {
+            "gctrace" => DebugKey::Gctrace,
+            "gccheckmark" => DebugKey::Gccheckmark,
+            "gcstoptheworld" => DebugKey::Gcstoptheworld,
+            "clobberfree" => DebugKey::Clobberfree,
+            "scavtrace" => DebugKey::Scavtrace,
+            "gcpacertrace" => DebugKey::Gcpacertrace,
+            _ => return None,
+        })
+    }
+
+    /// The current value, as `GODEBUG` would spell it.
+    fn get(self, flags: &DebugFlags) -> u32 {
+        match self {
+            DebugKey::Gctrace => flags.gctrace,
+            DebugKey::Gcstoptheworld => u32::from(flags.gcstoptheworld),
+            DebugKey::Gccheckmark => u32::from(flags.gccheckmark),
+            DebugKey::Clobberfree => u32::from(flags.clobberfree),
+            DebugKey::Scavtrace => u32::from(flags.scavtrace),
+            DebugKey::Gcpacertrace => u32::from(flags.gcpacertrace),
+        }
+    }
+
+    /// Sets the flag from `value`, or says what was expected. Go's values are integers and a
+    /// switch is on when the integer is above 0.
+    fn set(self, flags: &mut DebugFlags, value: &str) -> Result<(), &'static str> {
+        let n = match parse_decimal(value, false) {
+            Ok((false, n)) | Ok((true, n @ 0)) => u32::try_from(n).ok(),
+            _ => None,
+        };
+        let switch = |slot: &mut bool| {
+            *slot = n.ok_or("a non-negative integer (0 = off, 1 = on)")? > 0;
+            Ok(())
+        };
+        match self {
+            DebugKey::Gctrace => {
+                flags.gctrace = n.ok_or("a non-negative integer")?;
+                Ok(())
+            }
+            DebugKey::Gcstoptheworld => {
+                flags.gcstoptheworld = n
+                    .filter(|&n| n <= 2)
+                    .and_then(|n| u8::try_from(n).ok())
+                    .ok_or("0, 1 or 2")?;
+                Ok(())
+            }
+            DebugKey::Gccheckmark => switch(&mut flags.gccheckmark),
+            DebugKey::Clobberfree => switch(&mut flags.clobberfree),
+            DebugKey::Scavtrace => switch(&mut flags.scavtrace),
+            DebugKey::Gcpacertrace => switch(&mut flags.gcpacertrace),
+        }
+    }
+}
+
+/// Why a decimal did not parse.
+#[derive(Debug, PartialEq, Eq)]
+enum Decimal {
+    /// Not `[+-]?[0-9]+`.
+    Syntax,
+    /// Digits beyond `u64::MAX`.
+    Overflow,
+}
+
+/// Parses `[-]?[0-9]+` (and a leading `+` if `plus` is allowed) into (negative, magnitude).
+/// Only ASCII digits count: no blanks, underscores, radix prefixes, exponents or fractions.
+fn parse_decimal(s: &str, plus: bool) -> Result<(bool, u64), Decimal> {
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') if plus => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Decimal::Syntax);
+    }
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(Decimal::Overflow)?;
+    }
+    Ok((negative, n))
+}
+
+/// Splits Go's byte-count suffix (`B`, `KiB`, `MiB`, `GiB`, `TiB`) off `s`, returning the
+/// rest and the unit in bytes. Without a suffix the unit is 1.
+fn split_byte_suffix(s: &str) -> (&str, u64) {
+    const UNITS: [(&str, u64); 4] = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("TiB", 1 << 40),
+    ];
+    for (suffix, unit) in UNITS {
+        if let Some(rest) = s.strip_suffix(suffix) {
+            return (rest, unit);
+        }
+    }
+    (s.strip_suffix('B').unwrap_or(s), 1)
+}
+
+/// "`<value>` is more than `<max>`": the overflow error of all three numeric parsers.
+fn too_large(s: &str, max: u64, unit: &str) -> String {
+    format!(
+        "{} is more than the largest allowed value, {max}{unit}",
+        quote(s)
+    )
+}
+
+/// Quotes a value for a one-line warning: escapes quotes, backslashes, control characters,
+/// line and paragraph separators and invisible or bidirectional formatting characters, and
+/// cuts values longer than [`MAX_SHOWN_CHARS`] characters.
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        // Zero-width, bidirectional-override and byte-order-mark characters.
+        let invisible = matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')
+            || matches!(c, '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+        match c {
+            '"' | '\\' => out.extend(c.escape_default()),
+            '\n' | '\r' | '\t' => out.extend(c.escape_default()),
+            _ if c.is_control() || (c.is_whitespace() && c != ' ') || invisible => {
+                out.extend(c.escape_unicode())
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const MIB: i64 = 1 << 20;
+
+    /// Inputs that must never panic any parser; each must also be rejected or accepted
+    /// consistently (checked per parser below).
+    const NASTY: &[&str] = &[
+        "",
+        " ",
+        "\t\n",
+        "-",
+        "+",
+        "--1",
+        "+-1",
+        "- 1",
+        "-0",
+        "+0",
+        "00",
+        "1e9",
+        "0x10",
+        "0b1",
+        "100%",
+        "1_000",
+        "1.5",
+        ".5",
+        "5.",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "99999999999999999999999999999999999999",
+        "１００",
+        "½",
+        "٣",
+        "off ",
+        "OFF",
+        "oFf",
+        "offf",
+        "of",
+        "B",
+        "iB",
+        "KiB",
+        "-KiB",
+        "5iB",
+        "5KB",
+        "5kiB",
+        "5 MiB",
+        "5MiB ",
+        "5MiBB",
+        "MiB5",
+        "\u{0}",
+        "1\u{0}",
+        "\u{202E}1",
+        "1\u{2028}",
+        "🦀",
+        "é",
+        "\u{FEFF}1",
+        "gctrace",
+        "=",
+        ",",
+        ",,,",
+        "gctrace=",
+        "=1",
+        "gctrace==1",
+        "gctrace=1=1",
+    ];
+
+    #[test]
+    fn gogc_table() {
+        let ok: &[(&str, Gogc)] = &[
+            ("100", Gogc::Percent(100)),
+            ("0", Gogc::Percent(0)),
+            ("-0", Gogc::Percent(0)),
+            ("+200", Gogc::Percent(200)),
+            (" 50 ", Gogc::Percent(50)),
+            ("007", Gogc::Percent(7)),
+            ("2147483647", Gogc::Percent(i32::MAX)),
+            ("off", Gogc::Off),
+            ("OFF", Gogc::Off),
+            (" Off\t", Gogc::Off),
+            ("-1", Gogc::Off),
+            ("-100", Gogc::Off),
+            ("-99999999999999999999999", Gogc::Off),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_gogc(input), Ok(*want), "GOGC={input:?}");
+        }
+        let bad = [
+            "",
+            " ",
+            "12x",
+            "1e9",
+            "0x10",
+            "100%",
+            "1_000",
+            "1.5",
+            "--1",
+            "+-1",
+            "- 1",
+            "of",
+            "offf",
+            "１００",
+            "½",
+            "\u{0}",
+            "2147483648",
+            "9223372036854775808",
+        ];
+        for input in bad {
+            assert!(
+                parse_gogc(input).is_err(),
+                "GOGC={input:?} should be rejected"
+            );
+        }
+        assert_eq!(
+            parse_gogc("2147483648").unwrap_err(),
+            "\"2147483648\" is more than the largest allowed value, 2147483647"
+        );
+        assert_eq!(Gogc::Percent(50).percent(), Some(50));
+        assert_eq!(Gogc::Percent(-5).percent(), None);
+        assert_eq!(Gogc::Off.percent(), None);
+    }
+
+    #[test]
+    fn memory_limit_table() {
+        let ok: &[(&str, i64)] = &[
+            ("0", 0),
+            ("-0", 0),
+            ("1", 1),
+            ("4096", 4096),
+            ("512B", 512),
+            ("1KiB", 1024),
+            ("512MiB", 512 * MIB),
+            ("4GiB", 4 << 30),
+            ("2TiB", 2 << 40),
+            (" 64MiB\n", 64 * MIB),
+            ("9223372036854775807", i64::MAX),
+            ("9223372036854775807B", i64::MAX),
+            ("8388607TiB", (8_388_607_i64) << 40),
+            ("off", NO_MEMORY_LIMIT),
+            ("OFF", NO_MEMORY_LIMIT),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_memory_limit(input), Ok(*want), "GOMEMLIMIT={input:?}");
+        }
+        let bad = [
+            "",
+            " ",
+            "B",
+            "KiB",
+            "-KiB",
+            "iB",
+            "5iB",
+            "5KB",
+            "5kiB",
+            "5kib",
+            "5GB",
+            "5 GB",
+            "5 MiB",
+            "5MiBB",
+            "MiB5",
+            "1.5GiB",
+            "1e9",
+            "0x10",
+            "+5",
+            "-5",
+            "-5MiB",
+            "100%",
+            "9223372036854775808",
+            "8388608TiB",
+            "18446744073709551616KiB",
+            "１MiB",
+            "🦀",
+        ];
+        for input in bad {
+            assert!(
+                parse_memory_limit(input).is_err(),
+                "GOMEMLIMIT={input:?} should be rejected"
+            );
+        }
+        assert_eq!(
+            parse_memory_limit("-5MiB").unwrap_err(),
+            "\"-5MiB\" is a negative byte count (examples: 512MiB, 4GiB, off)"
+        );
+        assert_eq!(
+            parse_memory_limit("9223372036854775808").unwrap_err(),
+            "\"9223372036854775808\" is more than the largest allowed value, \
+             9223372036854775807 bytes"
+        );
+    }
+
+    #[test]
+    fn gomaxprocs_table() {
+        for (input, want) in [
+            ("1", 1),
+            ("8", 8),
+            (" 16 ", 16),
+            ("0004", 4),
+            ("1024", 1024),
+        ] {
+            assert_eq!(parse_gomaxprocs(input), Ok(want), "GOMAXPROCS={input:?}");
+        }
+        for input in [
+            "",
+            "0",
+            "-0",
+            "-1",
+            "+4",
+            "4.0",
+            "four",
+            "1e3",
+            "0x10",
+            "1025",
+            "9223372036854775808",
+            "-99999999999999999999",
+            "４",
+        ] {
+            assert!(
+                parse_gomaxprocs(input).is_err(),
+                "GOMAXPROCS={input:?} should be rejected"
+            );
+        }
+        assert_eq!(
+            parse_gomaxprocs("0").unwrap_err(),
+            "\"0\" is not a positive integer"
+        );
+        assert_eq!(
+            parse_gomaxprocs("1025").unwrap_err(),
+            "\"1025\" is more than the largest allowed value, 1024"
+        );
+    }
+
+    #[test]
+    fn godebug_table() {
+        let all = DebugFlags {
+            gctrace: 2,
+            gccheckmark: true,
+            gcstoptheworld: 2,
+            clobberfree: true,
+            scavtrace: true,
+            gcpacertrace: true,
+        };
+        let cases: &[(&str, DebugFlags, usize)] = &[
+            ("", DebugFlags::default(), 0),
+            (
+                "gctrace=1",
+                DebugFlags {
+                    gctrace: 1,
+                    ..DebugFlags::default()
+                },
+                0,
+            ),
+            (
+                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1",
+                all,
+                0,
+            ),
+            // Blanks around fields, keys and values; empty fields.
+            (
+                " gctrace = 1 ,, ",
+                DebugFlags {
+                    gctrace: 1,
+                    ..DebugFlags::default()
+                },
+                0,
+            ),
+            // Later entries win.
+            ("gctrace=1,gctrace=0", DebugFlags::default(), 0),
+            // Unknown keys (and unknown keys without '=') are ignored silently.
+            (
+                "madvdontneed=1,invalidptr=0,foo,=,=1,,",
+                DebugFlags::default(),
+                0,
+            ),
+            // A non-zero integer switches a flag on, as in Go.
+            (
+                "gccheckmark=7",
+                DebugFlags {
+                    gccheckmark: true,
+                    ..DebugFlags::default()
+                },
+                0,
+            ),
+            ("gccheckmark=-0", DebugFlags::default(), 0),
+            // Malformed values warn and keep the earlier value.
+            (
+                "gctrace=1,gctrace=x",
+                DebugFlags {
+                    gctrace: 1,
+                    ..DebugFlags::default()
+                },
+                1,
+            ),
+            ("gctrace=-1", DebugFlags::default(), 1),
+            ("gctrace=4294967296", DebugFlags::default(), 1),
+            ("gcstoptheworld=3", DebugFlags::default(), 1),
+            ("gccheckmark=yes,clobberfree=true", DebugFlags::default(), 2),
+            ("gctrace", DebugFlags::default(), 1),
+            ("gctrace=", DebugFlags::default(), 1),
+            ("gctrace==1", DebugFlags::default(), 1),
+            ("GCTRACE=1", DebugFlags::default(), 0),
+        ];
+        for (input, want, n_warnings) in cases {
+            let (flags, warnings) = parse_godebug(input);
+            assert_eq!(flags, *want, "GODEBUG={input:?}");
+            assert_eq!(
+                warnings.len(),
+                *n_warnings,
+                "GODEBUG={input:?}: {warnings:?}"
+            );
+        }
+        let (_, w) = parse_godebug("gctrace=1,gctrace=x");
+        assert_eq!(
+            w,
+            ["gc_core: GODEBUG gctrace=\"x\" is not a non-negative integer; using gctrace=1"]
+        );
+        let (_, w) = parse_godebug("gcstoptheworld=3");
+        assert_eq!(
+            w,
+            ["gc_core: GODEBUG gcstoptheworld=\"3\" is not 0, 1 or 2; using gcstoptheworld=0"]
+        );
+        let (_, w) = parse_godebug("scavtrace");
+        assert_eq!(
+            w,
+            [
+                "gc_core: GODEBUG \"scavtrace\" has no value (expected scavtrace=<n>); \
+              using scavtrace=0"
+            ]
+        );
+    }
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn config_defaults_and_valid_values() {
+        let (config, warnings) = Config::from_lookup(lookup(&[]), 8);
+        assert_eq!(config, Config::defaults(8));
+        assert_eq!(config.gogc, Gogc::Percent(100));
+        assert_eq!(config.memory_limit, i64::MAX);
+        assert_eq!(config.gomaxprocs, 8);
+        assert!(warnings.is_empty());
+        // No core count known, or an absurd one.
+        assert_eq!(Config::defaults(0).gomaxprocs, 1);
+        assert_eq!(Config::defaults(100_000).gomaxprocs, MAX_GOMAXPROCS);
+
+        let (config, warnings) = Config::from_lookup(
+            lookup(&[
+                ("GOGC", "200"),
+                ("GOMEMLIMIT", "4GiB"),
+                ("GOMAXPROCS", "3"),
+                ("GODEBUG", "gctrace=1,gcstoptheworld=1"),
+            ]),
+            8,
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.gogc, Gogc::Percent(200));
+        assert_eq!(config.memory_limit, 4 << 30);
+        assert_eq!(config.gomaxprocs, 3);
+        assert_eq!(config.debug.gctrace, 1);
+        assert_eq!(config.debug.gcstoptheworld, 1);
+    }
+
+    #[test]
+    fn empty_values_are_unset_values() {
+        let vars = [
+            ("GOGC", ""),
+            ("GOMEMLIMIT", " "),
+            ("GOMAXPROCS", "\t"),
+            ("GODEBUG", ""),
+        ];
+        let (config, warnings) = Config::from_lookup(lookup(&vars), 4);
+        assert_eq!(config, Config::defaults(4));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn warnings_name_variable_value_and_fallback() {
+        let (config, warnings) = Config::from_lookup(
+            lookup(&[
+                ("GOGC", "12x"),
+                ("GOMEMLIMIT", "5 GB"),
+                ("GOMAXPROCS", "0"),
+                ("GODEBUG", "gctrace=on"),
+            ]),
+            6,
+        );
+        assert_eq!(config, Config::defaults(6));
+        assert_eq!(
+            warnings,
+            [
+                "gc_core: GOGC=\"12x\" is not an integer percentage or \"off\"; using GOGC=100",
+                "gc_core: GOMEMLIMIT=\"5 GB\" is not a byte count (examples: 512MiB, 4GiB, \
+                 off); using GOMEMLIMIT=off",
+                "gc_core: GOMAXPROCS=\"0\" is not a positive integer; using GOMAXPROCS=6",
+                "gc_core: GODEBUG gctrace=\"on\" is not a non-negative integer; using gctrace=0",
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_stay_on_one_line_and_short() {
+        let long = "9".repeat(10_000);
+        let values = [
+            "1\n2",
+            "1\r2",
+            "a\u{2028}b",
+            "\u{202E}001",
+            "1\u{85}2",
+            "\"",
+            "\\",
+            &long,
+        ];
+        for v in values {
+            let (_, warnings) = Config::from_lookup(lookup(&[("GOGC", v)]), 1);
+            assert_eq!(warnings.len(), 1, "GOGC={v:?}");
+            let w = &warnings[0];
+            assert!(
+                !w.contains(['\n', '\r', '\u{2028}', '\u{85}', '\u{202E}']),
+                "{w:?}"
+            );
+            assert!(w.chars().count() < 200, "{w:?}");
+            assert!(w.starts_with("gc_core: GOGC=\""), "{w:?}");
+        }
+        assert_eq!(quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        assert_eq!(quote(&"x".repeat(65)), format!("\"{}…\"", "x".repeat(64)));
+    }
+
+    /// Runs every parser over the nasty inputs, over each of them with a suffix and prefix,
+    /// and over a few thousand pseudo-random strings from a hostile alphabet: nothing panics,
+    /// every rejection becomes exactly one warning, every acceptance none.
+    #[test]
+    fn no_input_panics() {
+        let mut inputs: Vec<String> = NASTY.iter().map(|s| s.to_string()).collect();
+        for s in NASTY {
+            for affix in ["MiB", "B", "0", "-", "=1", ","] {
+                inputs.push(format!("{s}{affix}"));
+                inputs.push(format!("{affix}{s}"));
+            }
+        }
+        let alphabet: Vec<char> = "0123456789-+ ,=.xeBKMGTi\u{0}é🦀\n_offOFFgctrace"
+            .chars()
+            .collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            // xorshift64: deterministic, no dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for k in 0..(state % 24) {
+                let pick = (state.rotate_left(k as u32 * 5) % alphabet.len() as u64) as usize;
+                s.push(alphabet[pick]);
+            }
+            inputs.push(s);
+        }
+        for s in &inputs {
+            let _ = parse_godebug(s);
+            for var in ["GOGC", "GOMEMLIMIT", "GOMAXPROCS"] {
+                let (config, warnings) = Config::from_lookup(lookup(&[(var, s)]), 4);
+                let accepted = match var {
+                    "GOGC" => parse_gogc(s).is_ok(),
+                    "GOMEMLIMIT" => parse_memory_limit(s).is_ok(),
+                    _ => parse_gomaxprocs(s).is_ok(),
+                };
+                let expect = usize::from(!accepted && !s.trim().is_empty());
+                assert_eq!(warnings.len(), expect, "{var}={s:?}: {warnings:?}");
+                if expect == 1 {
+                    assert_eq!(config, Config::defaults(4), "{var}={s:?}");
+                    assert!(warnings[0].starts_with(&format!("gc_core: {var}=")));
+                    assert!(!warnings[0].contains('\n'));
+                }
+                assert!(config.gomaxprocs >= 1 && config.memory_limit >= 0);
+            }
+        }
+    }
+}
