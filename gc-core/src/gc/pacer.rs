@@ -27,9 +27,9 @@
 //!
 //! # Use by the runtime
 //!
-//! 1. [`Pacer::new`] with `GOGC`, `GOMEMLIMIT` and `GOMAXPROCS`; [`Pacer::set_gogc`],
-//!    [`Pacer::set_memory_limit`] and [`Pacer::set_procs`] for changes;
-//!    [`Pacer::set_memory_use`] whenever the memory statistics the limit reads are refreshed.
+//! 1. [`Pacer::new`] with `GOGC` and `GOMEMLIMIT`; [`Pacer::set_gogc`],
+//!    [`Pacer::set_memory_limit`] for the public setters; [`Pacer::set_memory_use`] whenever
+//!    the memory statistics the limit depends on are refreshed.
 //! 2. Allocation: start a cycle once `heap_live >= trigger()`.
 //! 3. Sweep termination: [`Pacer::start_cycle`] records the trigger point and returns the
 //!    [`WorkerPlan`].
@@ -126,6 +126,8 @@ pub struct CycleMeasurements {
     pub assist_ns: u64,
     /// CPU time idle mark workers spent marking (Go: `idleMarkTime`).
     pub idle_mark_ns: u64,
+    /// `GOMAXPROCS` during the cycle.
+    pub procs: usize,
     /// Whether sweeping is already finished at commit (only with `gcstoptheworld=2`)
     /// (Go: `isSweepDone`).
     pub sweep_done: bool,
@@ -200,8 +202,6 @@ pub struct WorkerPlan {
 pub struct Pacer {
     /// `GOGC`; `None` = off (Go: `gcPercent < 0`).
     gogc: Option<u32>,
-    /// `GOMAXPROCS`, at least 1 (Go: `gomaxprocs`, passed to `startCycle` and `endCycle`).
-    procs: usize,
     /// Soft memory limit in bytes; >= [`NO_MEMORY_LIMIT`] = none (Go: `memoryLimit`).
     memory_limit: u64,
     /// `HEAP_MINIMUM * GOGC / 100`; unused when off (Go: `heapMinimum`).
@@ -233,11 +233,10 @@ pub struct Pacer {
 impl Pacer {
     /// The pacer before the first cycle (Go: `init`): goal `4 MiB * GOGC/100`, trigger at
     /// 61/64 of it (3.8125 MiB at `GOGC=100`). `memory_limit` >= [`NO_MEMORY_LIMIT`] means no
-    /// limit. `procs` is `GOMAXPROCS` (0 counts as 1).
-    pub fn new(gogc: Option<u32>, memory_limit: u64, procs: usize) -> Pacer {
+    /// limit.
+    pub fn new(gogc: Option<u32>, memory_limit: u64) -> Pacer {
         let mut pacer = Pacer {
             gogc: None,
-            procs: procs.max(1),
             memory_limit,
             heap_minimum: 0,
             usage: MemoryUse::default(),
@@ -269,16 +268,6 @@ impl Pacer {
         self.heap_minimum = gogc.map_or(0, |p| HEAP_MINIMUM * u64::from(p) / 100);
         self.recompute();
         old
-    }
-
-    /// `GOMAXPROCS` as the pacer plans with it.
-    pub fn procs(&self) -> usize {
-        self.procs
-    }
-
-    /// Changes `GOMAXPROCS` (0 counts as 1); the next [`Pacer::start_cycle`] plans with it.
-    pub fn set_procs(&mut self, procs: usize) {
-        self.procs = procs.max(1);
     }
 
     /// The soft memory limit in bytes.
@@ -449,11 +438,10 @@ impl Pacer {
     }
 
     /// Starts a mark phase at sweep termination (Go: `startCycle`): records `heap_live` as
-    /// the trigger point and returns the workers to run on [`Pacer::procs`] processors. Follow
-    /// with [`Pacer::assist_ratio`].
-    pub fn start_cycle(&mut self, heap_live: u64) -> WorkerPlan {
+    /// the trigger point and returns the workers to run. Follow with [`Pacer::assist_ratio`].
+    pub fn start_cycle(&mut self, heap_live: u64, procs: usize) -> WorkerPlan {
         self.triggered = Some(heap_live);
-        Pacer::worker_plan(self.procs)
+        Pacer::worker_plan(procs)
     }
 
     /// The assist ratio during marking (Go: `revise`). `heap_live` is the live heap now,
@@ -501,7 +489,7 @@ impl Pacer {
     /// trigger.
     pub fn end_cycle(&mut self, m: &CycleMeasurements) -> CycleReport {
         self.last_heap_goal = self.heap_goal();
-        let cpu_ns = m.mark_wall_ns as f64 * self.procs as f64;
+        let cpu_ns = m.mark_wall_ns as f64 * m.procs.max(1) as f64;
         let share = |ns: u64| {
             if m.mark_wall_ns > 0 {
                 ns as f64 / cpu_ns
@@ -671,11 +659,12 @@ mod tests {
     /// A pacer whose last cycle marked (and scanned) `marked` bytes, sweep finished, with no
     /// cons/mark measured.
     fn after_cycle(gogc: Option<u32>, limit: u64, marked: u64) -> Pacer {
-        let mut p = Pacer::new(gogc, limit, 4);
+        let mut p = Pacer::new(gogc, limit);
         p.end_cycle(&CycleMeasurements {
             heap_live: marked,
             heap_marked: marked,
             heap_scan_work: marked,
+            procs: 4,
             sweep_done: true,
             ..CycleMeasurements::default()
         });
@@ -690,7 +679,7 @@ mod tests {
 
     #[test]
     fn first_cycle() {
-        let p = Pacer::new(Some(100), NO_MEMORY_LIMIT, 4);
+        let p = Pacer::new(Some(100), NO_MEMORY_LIMIT);
         assert_eq!(p.heap_goal(), 4 * MIB);
         assert_eq!(p.trigger(), 3_997_696); // 3.8125 MiB = 61/64 of 4 MiB
         assert_eq!(p.last_heap_goal(), 0);
@@ -701,7 +690,7 @@ mod tests {
             (None, u64::MAX, u64::MAX),
         ];
         for (gogc, goal, trigger) in cases {
-            let p = Pacer::new(gogc, NO_MEMORY_LIMIT, 4);
+            let p = Pacer::new(gogc, NO_MEMORY_LIMIT);
             assert_eq!(
                 (p.heap_goal(), p.trigger()),
                 (goal, trigger),
@@ -735,7 +724,7 @@ mod tests {
             assert!(p.trigger() <= p.heap_goal());
         }
         // Root scan work counts towards growth: 10 + (10 + 2) * 100%.
-        let mut p = Pacer::new(Some(100), NO_MEMORY_LIMIT, 4);
+        let mut p = Pacer::new(Some(100), NO_MEMORY_LIMIT);
         p.end_cycle(&CycleMeasurements {
             heap_marked: 10 * MIB,
             root_scan_work: 2 * MIB,
@@ -744,7 +733,7 @@ mod tests {
         });
         assert_eq!(p.heap_goal(), 22 * MIB);
         // Unfinished sweeping keeps goal and trigger >= marked + 1 MiB.
-        let mut p = Pacer::new(Some(0), NO_MEMORY_LIMIT, 4);
+        let mut p = Pacer::new(Some(0), NO_MEMORY_LIMIT);
         p.end_cycle(&CycleMeasurements {
             heap_marked: 10 * MIB,
             ..Default::default()
@@ -784,12 +773,13 @@ mod tests {
         let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 100 * MIB);
         let cycle = |p: &mut Pacer, allocated: u64| {
             let t = p.trigger();
-            p.start_cycle(t);
+            p.start_cycle(t, 4);
             p.end_cycle(&CycleMeasurements {
                 heap_live: t + allocated,
                 heap_marked: 100 * MIB,
                 heap_scan_work: 100 * MIB,
                 mark_wall_ns: 100_000_000,
+                procs: 4,
                 ..Default::default()
             })
         };
@@ -819,7 +809,7 @@ mod tests {
     #[test]
     fn idle_marking_counts_as_gc_cpu_only() {
         let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 100 * MIB);
-        p.start_cycle(185 * MIB);
+        p.start_cycle(185 * MIB, 4);
         // Idle workers added another 25% of the CPU: cons/mark = 15 * 0.5 / (100 * 0.75).
         let r = p.end_cycle(&CycleMeasurements {
             heap_live: 200 * MIB,
@@ -827,6 +817,7 @@ mod tests {
             heap_scan_work: 100 * MIB,
             mark_wall_ns: 100_000_000,
             idle_mark_ns: 100_000_000,
+            procs: 4,
             ..Default::default()
         });
         assert_eq!((r.utilization, r.idle_utilization), (0.25, 0.25));
@@ -834,37 +825,15 @@ mod tests {
     }
 
     #[test]
-    fn procs_plan_the_workers_and_scale_the_cpu() {
-        let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 100 * MIB);
-        p.set_procs(6);
-        assert_eq!(p.start_cycle(185 * MIB), Pacer::worker_plan(6));
-        // 150 ms of assists in a 100 ms mark on 6 procs: 25% more GC CPU.
-        let r = p.end_cycle(&CycleMeasurements {
-            heap_live: 200 * MIB,
-            heap_marked: 100 * MIB,
-            heap_scan_work: 100 * MIB,
-            mark_wall_ns: 100_000_000,
-            assist_ns: 150_000_000,
-            ..Default::default()
-        });
-        assert_eq!(r.utilization, 0.5);
-        // 15 MiB allocated * 0.5 / (100 MiB scanned * 0.5).
-        assert!((p.cons_mark() - 0.15).abs() < 1e-12);
-        p.set_procs(0);
-        assert_eq!(p.procs(), 1);
-        assert_eq!(Pacer::new(None, NO_MEMORY_LIMIT, 0).procs(), 1);
-    }
-
-    #[test]
     fn goal_stays_a_minimum_runway_above_the_start_of_the_cycle() {
         // The cycle started late, past the 20 MiB goal: the goal moves to 64 KiB beyond.
         let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 10 * MIB);
-        p.start_cycle(21 * MIB);
+        p.start_cycle(21 * MIB, 4);
         assert_eq!(p.heap_goal(), 21 * MIB + MIN_RUNWAY);
         assert!(p.trigger() <= p.heap_goal());
         // Under a memory limit (15 MiB - 1 MiB headroom) the goal must not move up.
         let mut p = after_cycle(Some(100), 15 * MIB, 10 * MIB);
-        p.start_cycle(21 * MIB);
+        p.start_cycle(21 * MIB, 4);
         assert_eq!(p.heap_goal(), 14 * MIB);
     }
 
@@ -917,7 +886,7 @@ mod tests {
             );
             assert!(p.trigger() <= goal);
         }
-        let p = Pacer::new(None, u64::MAX, 4);
+        let p = Pacer::new(None, u64::MAX);
         assert_eq!(p.memory_limit_heap_goal(), u64::MAX);
     }
 
@@ -941,7 +910,7 @@ mod tests {
     #[test]
     fn assist_ratio_cases() {
         let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 100 * MIB); // goal 200 MiB
-        p.start_cycle(185 * MIB);
+        p.start_cycle(185 * MIB, 4);
         let r = |p: &Pacer, live, scan, work| p.assist_ratio(live * MIB, scan * MIB, work * MIB);
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.max(1.0);
         // On schedule: 100 MiB of work over 15 MiB of heap, then 50 over 7.5.
@@ -972,11 +941,11 @@ mod tests {
         ));
         // GOGC=off (a forced cycle): the goal is unbounded, assists are negligible.
         let mut off = after_cycle(None, NO_MEMORY_LIMIT, 100 * MIB);
-        off.start_cycle(150 * MIB);
+        off.start_cycle(150 * MIB, 4);
         assert!(off.assist_ratio(150 * MIB, 150 * MIB, 0).work_per_byte < 1e-9);
         // First cycle: nothing scanned before, any work at all extends to the hard goal.
-        let mut first = Pacer::new(Some(100), NO_MEMORY_LIMIT, 4);
-        first.start_cycle(4 * MIB);
+        let mut first = Pacer::new(Some(100), NO_MEMORY_LIMIT);
+        first.start_cycle(4 * MIB, 1);
         let a = first.assist_ratio(4 * MIB, 4 * MIB, 1);
         assert!(a.work_per_byte.is_finite() && a.work_per_byte > 0.0);
     }
@@ -1047,7 +1016,7 @@ mod tests {
                             let (goal, trigger) = (p.heap_goal(), p.trigger());
                             assert!(trigger <= goal, "{p:?}");
                             assert!(goal >= marked, "{p:?}");
-                            p.start_cycle(trigger);
+                            p.start_cycle(trigger, 3);
                             let a = p.assist_ratio(trigger, trigger, marked);
                             assert!(a.work_per_byte >= 0.0 && !a.work_per_byte.is_nan());
                             p.triggered = None;
@@ -1064,6 +1033,7 @@ mod tests {
         live: u64,
         alloc: f64,
         scan: f64,
+        procs: usize,
     }
 
     struct Outcome {
@@ -1084,10 +1054,10 @@ mod tests {
             heap_free: 0,
             heap_alloc: heap_live,
         });
-        p.start_cycle(heap_live);
+        p.start_cycle(heap_live, w.procs);
         let goal = p.heap_goal();
         let heap_scan = heap_live;
-        let procs = p.procs() as f64;
+        let procs = w.procs as f64;
         let dt = 50_000.0;
         let (mut work, mut credit, mut wall, mut assist_ns) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let total = w.live as f64;
@@ -1119,6 +1089,7 @@ mod tests {
             mark_wall_ns: wall as u64,
             assist_ns: assist_ns as u64,
             idle_mark_ns: 0,
+            procs: w.procs,
             sweep_done: false,
         });
         Outcome {
@@ -1134,6 +1105,7 @@ mod tests {
             live: 64 * MIB,
             alloc,
             scan: 1.0,
+            procs: 4,
         }
     }
 
@@ -1257,6 +1229,7 @@ mod tests {
                 live: live as u64,
                 alloc: 0.05,
                 scan: 1.0,
+                procs: 4,
             };
             let o = run_cycle(&mut p, &w);
             assert!(o.trigger <= o.goal, "cycle {i}");

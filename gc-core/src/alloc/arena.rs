@@ -1,0 +1,106 @@
+//! Arenas and the address -> span index (Go's `heapArena` and `mheap_.arenas`).
+//!
+//! The table has one slot per possible 64 MiB arena of a 48-bit address space (2^22 slots,
+//! 32 MiB of address space mapped lazily, so only the slots used cost memory). A slot points
+//! at the arena's metadata: one span pointer per page. Every page of an in-use span points
+//! at that span; free pages point at nothing.
+//!
+//! Synchronisation: the table pointer is published once at start-up (before any object
+//! exists). Arena metadata is created under the page heap lock and published with a release
+//! store; page slots are written under the page heap lock and read without it. A reader
+//! only looks up addresses of live objects, whose spans cannot be freed meanwhile. See the
+//! allocator overview in `crate::alloc`.
+
+use super::span::Span;
+use super::{os, ARENA_SHIFT, PAGES_PER_ARENA, PAGE_SHIFT, PAGE_SIZE};
+use crate::sync::{AtomicPtr, Ordering};
+use std::ptr;
+
+/// Address bits the table covers (x86-64 and AArch64 user space).
+const ADDRESS_BITS: usize = 48;
+/// Slots in the arena table.
+const TABLE_LEN: usize = 1 << (ADDRESS_BITS - ARENA_SHIFT);
+
+/// Metadata for one arena: the span owning each page.
+pub(crate) struct ArenaMeta {
+    /// `PAGES_PER_ARENA` slots (boxed so no 64 KiB value passes through a small stack).
+    spans: Box<[AtomicPtr<Span>]>,
+}
+
+/// The arena table; null until `init`.
+static TABLE: AtomicPtr<AtomicPtr<ArenaMeta>> = AtomicPtr::new(ptr::null_mut());
+
+/// Maps the arena table. Idempotent; called once from heap initialisation.
+pub(crate) fn init() {
+    if !TABLE.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    let bytes = TABLE_LEN * std::mem::size_of::<AtomicPtr<ArenaMeta>>();
+    let base = os::map_aligned(bytes, PAGE_SIZE)
+        .unwrap_or_else(|e| crate::fatal(&format!("cannot map the arena table: {e}")));
+    // Zeroed memory is a valid array of null `AtomicPtr`s.
+    TABLE.store(base as *mut AtomicPtr<ArenaMeta>, Ordering::Release);
+}
+
+#[inline(always)]
+fn slot(addr: usize) -> Option<&'static AtomicPtr<ArenaMeta>> {
+    let i = addr >> ARENA_SHIFT;
+    if i >= TABLE_LEN {
+        return None;
+    }
+    let t = TABLE.load(Ordering::Relaxed);
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: `t` points at `TABLE_LEN` slots mapped by `init` and never unmapped; `i` is in
+    // range.
+    Some(unsafe { &*t.add(i) })
+}
+
+/// The span owning `addr`, or null if `addr` is not in an in-use span.
+#[inline(always)]
+pub(crate) fn span_of(addr: usize) -> *const Span {
+    let Some(slot) = slot(addr) else {
+        return ptr::null();
+    };
+    let meta = slot.load(Ordering::Acquire);
+    if meta.is_null() {
+        return ptr::null();
+    }
+    let page = (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
+    // SAFETY: arena metadata, once published, lives for the rest of the process.
+    unsafe { (*meta).spans[page].load(Ordering::Acquire) }
+}
+
+/// Whether `addr` lies inside memory this heap mapped (in use or not).
+pub(crate) fn in_heap(addr: usize) -> bool {
+    slot(addr).is_some_and(|s| !s.load(Ordering::Acquire).is_null())
+}
+
+/// Registers a freshly mapped arena at `base`. Called with the page heap lock held.
+pub(crate) fn register(base: usize) {
+    let slot = slot(base).unwrap_or_else(|| crate::fatal("arena outside the 48-bit table"));
+    if !slot.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    // Box the metadata: 64 KiB of bookkeeping, zero-initialised = all pages free.
+    let spans = (0..PAGES_PER_ARENA)
+        .map(|_| AtomicPtr::new(ptr::null_mut()))
+        .collect();
+    let meta = Box::new(ArenaMeta { spans });
+    slot.store(Box::into_raw(meta), Ordering::Release);
+}
+
+/// Points every page of `[base, base + npages * PAGE_SIZE)` at `span` (null to clear).
+/// Called with the page heap lock held; the arenas must be registered.
+pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
+    for p in 0..npages {
+        let addr = base + p * PAGE_SIZE;
+        let slot = slot(addr).unwrap_or_else(|| crate::fatal("page outside the arena table"));
+        let meta = slot.load(Ordering::Acquire);
+        assert!(!meta.is_null(), "page of an unregistered arena");
+        let page = (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
+        // SAFETY: published metadata lives forever.
+        unsafe { (*meta).spans[page].store(span as *mut Span, Ordering::Release) };
+    }
+}

@@ -1,0 +1,150 @@
+//! The central span lists (Go's mcentral), one per span class.
+//!
+//! Each holds partial spans (with free slots) and full spans, each split into a swept and an
+//! unswept set. Which of the two sets is "swept" flips every cycle with
+//! `(sweepgen / 2) % 2`, so when mark termination adds 2 to `sweepgen`, last cycle's swept
+//! sets become this cycle's unswept sets without moving a span (Go's trick).
+//!
+//! Synchronisation: the sets are `Vec`s behind one mutex per span class (Go uses lock-free
+//! span sets; contention here is one lock per span, not per object). The lock is never held
+//! while sweeping, because sweeping runs user `Drop` code. See the allocator overview in
+//! `crate::alloc`.
+
+use super::heap::{Heap, SpanPtr};
+use super::sizeclass::SpanClass;
+use crate::sync::{Mutex, Ordering};
+
+/// Go's `cacheSpan` gives up sweeping this class's spans after this many and grows instead.
+const SWEEP_BUDGET: usize = 100;
+
+#[derive(Default)]
+struct Sets {
+    partial: [Vec<SpanPtr>; 2],
+    full: [Vec<SpanPtr>; 2],
+}
+
+/// One span class's central list.
+pub(crate) struct Central {
+    sets: Mutex<Sets>,
+}
+
+#[inline]
+fn swept_index(sg: u32) -> usize {
+    ((sg / 2) % 2) as usize
+}
+
+#[inline]
+fn unswept_index(sg: u32) -> usize {
+    1 - swept_index(sg)
+}
+
+impl Central {
+    #[cfg(not(gc_loom))]
+    pub(crate) const fn new() -> Central {
+        Central {
+            sets: Mutex::new(Sets {
+                partial: [Vec::new(), Vec::new()],
+                full: [Vec::new(), Vec::new()],
+            }),
+        }
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, Sets> {
+        self.sets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts a swept span in the right set for the current `sweepgen`.
+    pub(crate) fn push_swept(&self, s: SpanPtr, sg: u32, full: bool) {
+        let mut sets = self.lock();
+        let i = swept_index(sg);
+        if full {
+            sets.full[i].push(s);
+        } else {
+            sets.partial[i].push(s);
+        }
+    }
+
+    /// Takes an unswept span, if any, claiming it for sweeping (`sweepgen` h-2 -> h-1).
+    pub(crate) fn claim_unswept(&self, sg: u32) -> Option<SpanPtr> {
+        let mut sets = self.lock();
+        let i = unswept_index(sg);
+        loop {
+            let s = sets.partial[i].pop().or_else(|| sets.full[i].pop())?;
+            if s.claim(sg) {
+                return Some(s);
+            }
+        }
+    }
+
+    /// Number of spans still waiting to be swept.
+    pub(crate) fn unswept_len(&self, sg: u32) -> usize {
+        let sets = self.lock();
+        let i = unswept_index(sg);
+        sets.partial[i].len() + sets.full[i].len()
+    }
+
+    /// All spans in all sets (the world is stopped or the caller tolerates a snapshot).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(SpanPtr)) {
+        let sets = self.lock();
+        for v in sets.partial.iter().chain(sets.full.iter()) {
+            v.iter().copied().for_each(&mut f);
+        }
+    }
+
+    /// Go's `cacheSpan`: a span with at least one free slot for a thread cache, sweeping
+    /// this class's unswept spans first, else growing the heap. The returned span is marked
+    /// cached (`sweepgen` h+3). `None` only if the OS refuses memory.
+    pub(crate) fn cache_span(&self, heap: &Heap, sc: SpanClass) -> Option<SpanPtr> {
+        let sg = heap.sweepgen();
+        let mut budget = SWEEP_BUDGET;
+        loop {
+            let (s, needs_sweep) = {
+                let mut sets = self.lock();
+                if let Some(s) = sets.partial[swept_index(sg)].pop() {
+                    (s, false)
+                } else if budget == 0 {
+                    break;
+                } else if let Some(s) = sets.partial[unswept_index(sg)].pop() {
+                    (s, true)
+                } else if let Some(s) = sets.full[unswept_index(sg)].pop() {
+                    (s, true)
+                } else {
+                    break;
+                }
+            };
+            if needs_sweep {
+                budget -= 1;
+                if !s.claim(sg) {
+                    continue;
+                }
+                // Sweep outside the lock; a span with room comes back to us.
+                let live = crate::gc::sweep::sweep_claimed(heap, s, true);
+                if live < s.nelems {
+                    return Some(self.mark_cached(s, sg));
+                }
+                s.sweepgen.store(sg, Ordering::Release);
+                self.push_swept(s, sg, true);
+                continue;
+            }
+            return Some(self.mark_cached(s, sg));
+        }
+        let s = heap.alloc_span(sc)?;
+        Some(self.mark_cached(s, sg))
+    }
+
+    fn mark_cached(&self, s: SpanPtr, sg: u32) -> SpanPtr {
+        s.sweepgen.store(sg + 3, Ordering::Release);
+        s
+    }
+
+    /// Go's `uncacheSpan`: a thread cache gives a span back.
+    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
+        let sg = heap.sweepgen();
+        let cur = s.sweepgen.load(Ordering::Acquire);
+        assert_eq!(cur, sg + 3, "a cached span outlived its sweep generation");
+        s.sweepgen.store(sg, Ordering::Release);
+        // SAFETY: the releasing cache owns the span until it is pushed.
+        let full = unsafe { s.alloc_count() } == s.nelems;
+        self.push_swept(s, sg, full);
+    }
+}

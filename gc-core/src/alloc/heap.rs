@@ -1,0 +1,206 @@
+//! The global heap: the page heap, the central lists, the span registry and the
+//! allocation counters the pacer and `mem_stats` read.
+//!
+//! There is one heap per process, like Go's `mheap_`, because the public API
+//! (`gc_core::collect()`, `Gc::new`) is global. Synchronisation: `pages` (the heap lock)
+//! protects the page heap and the span registry; each central list has its own lock;
+//! counters are atomics. See the allocator overview in `crate::alloc`.
+
+use super::central::Central;
+use super::pageheap::PageHeap;
+use super::sizeclass::{SpanClass, CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
+use super::span::Span;
+use super::{arena, PAGE_SIZE};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
+
+/// A pointer to a span that is in use. Valid until the span is freed, which only its
+/// owner (module header of `span.rs`) can do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SpanPtr(NonNull<Span>);
+
+// SAFETY: `Span` is `Sync` and this is a shared reference with a manually tracked lifetime.
+unsafe impl Send for SpanPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SpanPtr {}
+
+impl std::ops::Deref for SpanPtr {
+    type Target = Span;
+    #[inline(always)]
+    fn deref(&self) -> &Span {
+        // SAFETY: a `SpanPtr` is only held for spans that are in use (type docs).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl SpanPtr {
+    /// # Safety
+    ///
+    /// `p` must point at an in-use span.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(p: *const Span) -> SpanPtr {
+        // SAFETY: the caller guarantees non-null and validity.
+        SpanPtr(unsafe { NonNull::new_unchecked(p as *mut Span) })
+    }
+
+    pub(crate) fn as_ptr(self) -> *const Span {
+        self.0.as_ptr()
+    }
+
+    /// Claims the span for sweeping: `sweepgen` from h-2 to h-1.
+    pub(crate) fn claim(self, sg: u32) -> bool {
+        let ok = self
+            .sweepgen
+            .compare_exchange(sg.wrapping_sub(2), sg.wrapping_sub(1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            HEAP.sweep_unclaimed.fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
+    }
+}
+
+/// Pages and the span registry, under the heap lock.
+pub(crate) struct Pages {
+    pub(crate) heap: PageHeap,
+    /// Every in-use span by base address (for root scanning and statistics).
+    pub(crate) spans: BTreeMap<usize, SpanPtr>,
+}
+
+/// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object
+/// mallocs are counted when a cache gives a span back, so they are exact once every cache
+/// has been flushed, as `mem_stats` and `collect` do).
+pub(crate) struct Counters {
+    pub(crate) small_mallocs: [AtomicU64; NUM_SIZE_CLASSES],
+    pub(crate) small_frees: [AtomicU64; NUM_SIZE_CLASSES],
+    pub(crate) large_mallocs: AtomicU64,
+    pub(crate) large_frees: AtomicU64,
+    pub(crate) large_alloc_bytes: AtomicU64,
+    pub(crate) large_free_bytes: AtomicU64,
+    pub(crate) tiny_allocs: AtomicU64,
+}
+
+/// The heap.
+pub(crate) struct Heap {
+    pages: Mutex<Pages>,
+    pub(crate) centrals: [Central; NUM_SPAN_CLASSES],
+    /// Go's `mheap_.sweepgen`: +2 at every mark termination (span state table in `span.rs`).
+    sweepgen: AtomicU32,
+    /// Bytes the pacer counts as live: marked at the last cycle plus everything allocated
+    /// since, counting a cached span as fully allocated (Go's `heapLive`).
+    pub(crate) heap_live: AtomicU64,
+    /// `heap_live` value that starts the next cycle (copied from the pacer).
+    pub(crate) trigger: AtomicU64,
+    pub(crate) counters: Counters,
+    /// Spans of this cycle not yet claimed by a sweeper (a hint to skip scanning the sets).
+    pub(crate) sweep_unclaimed: AtomicUsize,
+    /// Spans of this cycle not yet completely swept (sweep termination waits for 0).
+    pub(crate) sweep_pending: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const CENTRAL: Central = Central::new();
+
+/// The process's heap.
+pub(crate) static HEAP: Heap = Heap {
+    pages: Mutex::new(Pages { heap: PageHeap::new(), spans: BTreeMap::new() }),
+    centrals: [CENTRAL; NUM_SPAN_CLASSES],
+    sweepgen: AtomicU32::new(4),
+    heap_live: AtomicU64::new(0),
+    trigger: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
+    counters: Counters {
+        small_mallocs: [ZERO; NUM_SIZE_CLASSES],
+        small_frees: [ZERO; NUM_SIZE_CLASSES],
+        large_mallocs: ZERO,
+        large_frees: ZERO,
+        large_alloc_bytes: ZERO,
+        large_free_bytes: ZERO,
+        tiny_allocs: ZERO,
+    },
+    sweep_unclaimed: AtomicUsize::new(0),
+    sweep_pending: AtomicUsize::new(0),
+};
+
+impl Heap {
+    #[inline]
+    pub(crate) fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Ordering::Acquire)
+    }
+
+    /// Mark termination's `sweepgen += 2`. Called with the world stopped.
+    pub(crate) fn advance_sweepgen(&self) -> u32 {
+        self.sweepgen.fetch_add(2, Ordering::AcqRel) + 2
+    }
+
+    pub(crate) fn lock_pages(&self) -> MutexGuard<'_, Pages> {
+        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cuts a fresh span for span class `sc` (small objects) from the page heap.
+    pub(crate) fn alloc_span(&self, sc: SpanClass) -> Option<SpanPtr> {
+        let k = CLASSES[sc.size_class()];
+        self.new_span(k.npages as usize, sc, k.size as usize, k.nelems as usize, k.div_mul)
+    }
+
+    /// A span holding one large object of `size` bytes (span class 0).
+    pub(crate) fn alloc_large_span(&self, size: usize, noscan: bool) -> Option<SpanPtr> {
+        let npages = size.checked_next_multiple_of(PAGE_SIZE)? / PAGE_SIZE;
+        let s = self.new_span(npages, SpanClass::new(0, noscan), npages * PAGE_SIZE, 1, 0)?;
+        let c = &self.counters;
+        c.large_mallocs.fetch_add(1, Ordering::Relaxed);
+        c.large_alloc_bytes.fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
+        Some(s)
+    }
+
+    fn new_span(
+        &self,
+        npages: usize,
+        sc: SpanClass,
+        elemsize: usize,
+        nelems: usize,
+        div_mul: u32,
+    ) -> Option<SpanPtr> {
+        let mut p = self.lock_pages();
+        let base = p.heap.alloc(npages)?;
+        let span = Box::new(Span::new(base, npages, sc, elemsize, nelems, div_mul, self.sweepgen()));
+        // SAFETY: just allocated, non-null, in use until `free_span`.
+        let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
+        arena::set_span(base, npages, s.as_ptr());
+        p.spans.insert(base, s);
+        Some(s)
+    }
+
+    /// Returns an empty span's pages and drops its metadata.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span, it holds no live object, and no set or cache refers to it.
+    pub(crate) unsafe fn free_span(&self, s: SpanPtr) {
+        if s.spanclass.size_class() == 0 {
+            let c = &self.counters;
+            c.large_frees.fetch_add(1, Ordering::Relaxed);
+            c.large_free_bytes.fetch_add((s.npages * PAGE_SIZE) as u64, Ordering::Relaxed);
+        }
+        let mut p = self.lock_pages();
+        arena::set_span(s.base, s.npages, std::ptr::null());
+        p.spans.remove(&s.base);
+        p.heap.free(s.base, s.npages);
+        drop(p);
+        // SAFETY: created by `Box::into_raw` in `new_span`; the caller guarantees no other
+        // reference remains.
+        drop(unsafe { Box::from_raw(s.as_ptr() as *mut Span) });
+    }
+
+    /// A snapshot of every in-use span.
+    pub(crate) fn all_spans(&self) -> Vec<SpanPtr> {
+        self.lock_pages().spans.values().copied().collect()
+    }
+
+    /// Number of in-use spans.
+    pub(crate) fn span_count(&self) -> usize {
+        self.lock_pages().spans.len()
+    }
+}

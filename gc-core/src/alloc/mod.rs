@@ -1,0 +1,68 @@
+//! # The allocator (Go's `malloc.go`)
+//!
+//! Every object lives in memory this module maps itself; none comes from Rust's global
+//! allocator (the collector's own bookkeeping, such as span metadata, does use it).
+//!
+//! ## Structures
+//!
+//! - **Arenas** (`arena.rs`): 64 MiB regions reserved with `mmap`, each with off-heap
+//!   metadata mapping every 8 KiB page to the span that owns it. An address finds its span
+//!   in three loads: arena table, arena metadata, page slot.
+//! - **Page heap** (`pageheap.rs`, Go's mheap): free runs of pages, coalesced on free, grown
+//!   by whole arenas. Spans for small objects and whole spans for large objects come from it.
+//! - **Spans** (`span.rs`, Go's mspan): a run of pages cut into equal slots of one size
+//!   class. A span carries `freeindex`, the 64-bit `alloc_cache`, `alloc_bits`,
+//!   `gcmark_bits`, `sweepgen`, per-slot root counts and the type of its objects.
+//! - **Size classes** (`sizeclass.rs`): Go's 68 classes; a *span class* adds a noscan bit,
+//!   chosen at compile time from `Trace::NEEDS_TRACE`.
+//! - **Central lists** (`central.rs`, Go's mcentral): one per span class, holding partial and
+//!   full spans, each split into swept and unswept sets.
+//! - **Thread caches** (`cache.rs`, Go's mcache): one per mutator thread, one span per span
+//!   class plus the tiny block.
+//!
+//! ## The allocation path (numbered as in Go)
+//!
+//! 1. **Thread cache, no lock, no atomic**: `ctz(alloc_cache)` names the next free slot of
+//!    the cached span; the tiny allocator bumps inside a 16-byte block for small noscan
+//!    values without `Drop`.
+//! 2. **Central list**: when the cached span is full, the thread returns it and takes
+//!    another from the span class's mcentral: a swept partial span, else one it sweeps
+//!    itself, else
+//! 3. **Page heap**: a fresh span cut from free pages (under the heap lock). Objects over
+//!    32 KiB skip 1-2 and take their own span here.
+//! 4. **Operating system**: a new 64 MiB arena when no free run is large enough.
+//!
+//! Steps 2-4 also account the heap size the pacer watches (`heap_live`) and ask for a
+//! collection when it passes the trigger.
+//!
+//! ## Who may touch a span
+//!
+//! A span is owned by exactly one party at a time, and its non-atomic allocation state
+//! (`freeindex`, `alloc_cache`, `alloc_bits`, `alloc_count`, slot types) is touched only by
+//! that owner: the thread whose cache holds it, the sweeper that claimed it by moving its
+//! `sweepgen` from `h-2` to `h-1`, or whoever holds its central list's lock. Ownership moves
+//! through a lock or a release/acquire pair, so the next owner sees the last one's writes.
+//! The collector reads these fields only while every mutator is out of GC operations (see
+//! `crate::gc::world`). Mark bits and root counts are atomic and shared.
+
+pub(crate) mod arena;
+pub(crate) mod cache;
+pub(crate) mod central;
+pub(crate) mod heap;
+pub(crate) mod os;
+pub(crate) mod pageheap;
+pub(crate) mod sizeclass;
+pub(crate) mod span;
+
+/// log2 of the page size.
+pub(crate) const PAGE_SHIFT: usize = 13;
+/// Page size: the unit of the page heap (Go's `_PageSize`).
+pub(crate) const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+/// log2 of the arena size.
+pub(crate) const ARENA_SHIFT: usize = 26;
+/// Arena size: the unit of reservation from the OS (Go's `heapArenaBytes`).
+pub(crate) const ARENA_SIZE: usize = 1 << ARENA_SHIFT;
+/// Pages per arena.
+pub(crate) const PAGES_PER_ARENA: usize = ARENA_SIZE / PAGE_SIZE;
+/// Objects smaller than this, with no `Gc` and no `Drop`, share 16-byte tiny blocks.
+pub(crate) const TINY_SIZE: usize = 16;

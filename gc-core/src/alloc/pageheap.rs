@@ -1,0 +1,220 @@
+//! The page heap (Go's mheap page allocator): free runs of 8 KiB pages, best-fit
+//! allocation, coalescing on free, growth by whole 64 MiB arenas.
+//!
+//! `FreeRuns` is the pure bookkeeping (no `unsafe`, no OS calls) and is tested by tables;
+//! `PageHeap` adds growth from the OS. Both are protected by the heap lock
+//! (`Heap::pages`). Go uses a radix tree of bitmap summaries; a pair of ordered maps gives
+//! the same best-fit-lowest-address answers at this project's scale and is far simpler.
+//! See the allocator overview in `crate::alloc`.
+
+use super::{arena, os, ARENA_SIZE, PAGE_SIZE};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Free page runs, indexed by address (for coalescing) and by size (for best fit).
+#[derive(Debug, Default)]
+pub(crate) struct FreeRuns {
+    /// run start address -> pages in the run
+    by_addr: BTreeMap<usize, usize>,
+    /// (pages, start address) for best-fit search
+    by_size: BTreeSet<(usize, usize)>,
+    /// total free pages
+    free_pages: usize,
+}
+
+impl FreeRuns {
+    pub(crate) const fn new() -> Self {
+        FreeRuns { by_addr: BTreeMap::new(), by_size: BTreeSet::new(), free_pages: 0 }
+    }
+
+    /// Total free pages.
+    pub(crate) fn free_pages(&self) -> usize {
+        self.free_pages
+    }
+
+    /// Takes `npages` from the smallest run that fits (lowest address among equals);
+    /// returns its start address.
+    pub(crate) fn alloc(&mut self, npages: usize) -> Option<usize> {
+        debug_assert!(npages > 0);
+        let &(size, addr) = self.by_size.range((npages, 0)..).next()?;
+        self.remove(addr, size);
+        if size > npages {
+            self.insert(addr + npages * PAGE_SIZE, size - npages);
+        }
+        self.free_pages -= npages;
+        Some(addr)
+    }
+
+    /// Returns `[addr, addr + npages pages)` and merges it with free neighbours.
+    pub(crate) fn free(&mut self, addr: usize, npages: usize) {
+        debug_assert!(npages > 0 && addr % PAGE_SIZE == 0);
+        let mut start = addr;
+        let mut len = npages;
+        if let Some((&prev, &plen)) = self.by_addr.range(..addr).next_back() {
+            debug_assert!(prev + plen * PAGE_SIZE <= addr, "double free of pages");
+            if prev + plen * PAGE_SIZE == addr {
+                self.remove(prev, plen);
+                start = prev;
+                len += plen;
+            }
+        }
+        let end = addr + npages * PAGE_SIZE;
+        if let Some(&nlen) = self.by_addr.get(&end) {
+            self.remove(end, nlen);
+            len += nlen;
+        }
+        debug_assert!(
+            self.by_addr.range(addr..end).next().is_none(),
+            "double free of pages"
+        );
+        self.insert(start, len);
+        self.free_pages += npages;
+    }
+
+    fn insert(&mut self, addr: usize, npages: usize) {
+        self.by_addr.insert(addr, npages);
+        self.by_size.insert((npages, addr));
+    }
+
+    fn remove(&mut self, addr: usize, npages: usize) {
+        self.by_addr.remove(&addr);
+        self.by_size.remove(&(npages, addr));
+    }
+
+    /// The runs, in address order (for tests and the scavenger).
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> Vec<(usize, usize)> {
+        self.by_addr.iter().map(|(&a, &n)| (a, n)).collect()
+    }
+}
+
+/// The page heap: free runs plus the arenas mapped so far.
+#[derive(Debug, Default)]
+pub(crate) struct PageHeap {
+    pub(crate) free: FreeRuns,
+    /// Bytes of arena address space mapped (Go's `HeapSys` before scavenging).
+    pub(crate) mapped_bytes: usize,
+    /// Pages handed out as spans.
+    pub(crate) inuse_pages: usize,
+}
+
+impl PageHeap {
+    pub(crate) const fn new() -> Self {
+        PageHeap { free: FreeRuns::new(), mapped_bytes: 0, inuse_pages: 0 }
+    }
+
+    /// Allocates `npages` contiguous pages, growing the heap by whole arenas if needed.
+    /// Returns `None` only when the OS refuses more address space.
+    pub(crate) fn alloc(&mut self, npages: usize) -> Option<usize> {
+        let addr = match self.free.alloc(npages) {
+            Some(a) => a,
+            None => {
+                self.grow(npages)?;
+                self.free.alloc(npages)?
+            }
+        };
+        self.inuse_pages += npages;
+        Some(addr)
+    }
+
+    /// Returns pages to the free runs.
+    pub(crate) fn free(&mut self, addr: usize, npages: usize) {
+        self.inuse_pages -= npages;
+        self.free.free(addr, npages);
+    }
+
+    /// Maps enough whole arenas for a run of `npages` and adds them as free pages.
+    fn grow(&mut self, npages: usize) -> Option<()> {
+        let bytes = npages.checked_mul(PAGE_SIZE)?.checked_next_multiple_of(ARENA_SIZE)?;
+        let base = os::map_aligned(bytes, ARENA_SIZE).ok()?;
+        for a in (base..base + bytes).step_by(ARENA_SIZE) {
+            arena::register(a);
+        }
+        self.mapped_bytes += bytes;
+        self.free.free(base, bytes / PAGE_SIZE);
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: usize = PAGE_SIZE;
+    const BASE: usize = 1 << 30;
+
+    fn heap_with(pages: usize) -> FreeRuns {
+        let mut f = FreeRuns::new();
+        f.free(BASE, pages);
+        f
+    }
+
+    #[test]
+    fn best_fit_prefers_smallest_then_lowest() {
+        let mut f = heap_with(100);
+        let a = f.alloc(10).unwrap();
+        let b = f.alloc(5).unwrap();
+        let c = f.alloc(20).unwrap();
+        assert_eq!((a, b, c), (BASE, BASE + 10 * P, BASE + 15 * P));
+        f.free(a, 10); // hole of 10 at the bottom
+        f.free(c, 20); // merges with the 65-page tail into 85
+        assert_eq!(f.runs(), vec![(BASE, 10), (BASE + 15 * P, 85)]);
+        // 8 pages: the 10-page hole is the best fit.
+        assert_eq!(f.alloc(8), Some(BASE));
+        assert_eq!(f.alloc(3), Some(BASE + 15 * P), "2-page remainder is too small");
+        assert_eq!(f.free_pages(), 100 - 5 - 8 - 3);
+    }
+
+    #[test]
+    fn coalesces_both_neighbours() {
+        let mut f = heap_with(30);
+        let a = f.alloc(10).unwrap();
+        let b = f.alloc(10).unwrap();
+        let c = f.alloc(10).unwrap();
+        assert_eq!(f.runs(), vec![]);
+        f.free(a, 10);
+        f.free(c, 10);
+        assert_eq!(f.runs().len(), 2);
+        f.free(b, 10);
+        assert_eq!(f.runs(), vec![(BASE, 30)]);
+        assert_eq!(f.free_pages(), 30);
+    }
+
+    #[test]
+    fn exhaustion_returns_none() {
+        let mut f = heap_with(4);
+        assert!(f.alloc(5).is_none());
+        assert!(f.alloc(4).is_some());
+        assert!(f.alloc(1).is_none());
+    }
+
+    #[test]
+    fn random_alloc_free_keeps_runs_disjoint_and_counted() {
+        let mut f = heap_with(1024);
+        let mut live: Vec<(usize, usize)> = Vec::new();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            if rnd() % 2 == 0 || live.is_empty() {
+                let n = (rnd() % 16 + 1) as usize;
+                if let Some(a) = f.alloc(n) {
+                    live.push((a, n));
+                }
+            } else {
+                let i = (rnd() as usize) % live.len();
+                let (a, n) = live.swap_remove(i);
+                f.free(a, n);
+            }
+            let used: usize = live.iter().map(|x| x.1).sum();
+            assert_eq!(f.free_pages() + used, 1024);
+        }
+        for (a, n) in live.drain(..) {
+            f.free(a, n);
+        }
+        assert_eq!(f.runs(), vec![(BASE, 1024)]);
+    }
+}

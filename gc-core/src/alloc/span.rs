@@ -1,0 +1,439 @@
+//! A span (Go's mspan): a run of pages cut into `nelems` slots of `elemsize` bytes, plus the
+//! per-slot side tables that replace object headers: alloc bits, mark bits, root counts and
+//! (only when a span holds more than one type) per-slot types.
+//!
+//! Ownership (see the allocator overview in `crate::alloc`): `AllocState` is touched only by
+//! the span's current owner (a thread cache, a sweeper that claimed it through `sweepgen`, or
+//! the holder of its central list's lock). `mark_bits` and `roots` are atomic and shared by
+//! everyone. The immutable geometry is set at creation.
+//!
+//! `sweepgen` states, relative to the heap's `sweepgen` h (Go's table):
+//!
+//! | span.sweepgen | meaning                                           |
+//! |---------------|---------------------------------------------------|
+//! | h - 2         | needs sweeping                                    |
+//! | h - 1         | being swept (claimed by CAS from h - 2)           |
+//! | h             | swept, ready to use                               |
+//! | h + 1         | cached before this sweep began; still needs sweeping (never arises here: caches are flushed before `sweepgen` moves) |
+//! | h + 3         | swept, then cached by a thread                    |
+
+use super::sizeclass::SpanClass;
+use crate::object::typeinfo::TypeInfo;
+use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use bitvec::boxed::BitBox;
+use bitvec::order::Lsb0;
+use bitvec::vec::BitVec;
+
+/// Allocation state, owned by the span's current owner (module header).
+pub(crate) struct AllocState {
+    /// Every slot below it is allocated; the search for free slots starts here.
+    pub freeindex: usize,
+    /// Inverted `alloc_bits` for the 64 slots from `freeindex & !63`, shifted so that bit 0
+    /// is slot `freeindex`: a set bit means free.
+    pub alloc_cache: u64,
+    /// Bit i set = slot i held a live object at the last sweep. Slots below `freeindex`
+    /// are allocated whatever their bit says.
+    pub alloc_bits: BitBox<u64, Lsb0>,
+    /// Allocated slots.
+    pub alloc_count: usize,
+    /// `alloc_count` when a thread cached the span (for Go-style malloc accounting).
+    pub alloc_count_before_cache: usize,
+    /// Type of the span's objects while it holds one type.
+    pub ty: *const TypeInfo,
+    /// Per-slot types once a second type was allocated in the span.
+    pub slot_types: Option<Box<[*const TypeInfo]>>,
+}
+
+/// A span.
+pub(crate) struct Span {
+    pub base: usize,
+    pub npages: usize,
+    pub spanclass: SpanClass,
+    pub elemsize: usize,
+    pub nelems: usize,
+    div_mul: u32,
+    /// Sweep state (module header table).
+    pub sweepgen: AtomicU32,
+    pub alloc: UnsafeCell<AllocState>,
+    mark_bits: Box<[AtomicU64]>,
+    roots: Box<[AtomicU32]>,
+}
+
+// SAFETY: the non-atomic state is accessed only by the span's single owner, and ownership is
+// handed over through locks or release/acquire pairs (module header).
+unsafe impl Send for Span {}
+// SAFETY: as above.
+unsafe impl Sync for Span {}
+
+fn words(nelems: usize) -> usize {
+    nelems.div_ceil(64)
+}
+
+impl Span {
+    pub(crate) fn new(
+        base: usize,
+        npages: usize,
+        spanclass: SpanClass,
+        elemsize: usize,
+        nelems: usize,
+        div_mul: u32,
+        sweepgen: u32,
+    ) -> Span {
+        let mut alloc_bits = BitVec::<u64, Lsb0>::repeat(false, nelems);
+        alloc_bits.set_uninitialized(false);
+        Span {
+            base,
+            npages,
+            spanclass,
+            elemsize,
+            nelems,
+            div_mul,
+            sweepgen: AtomicU32::new(sweepgen),
+            alloc: UnsafeCell::new(AllocState {
+                freeindex: 0,
+                alloc_cache: !0,
+                alloc_bits: alloc_bits.into_boxed_bitslice(),
+                alloc_count: 0,
+                alloc_count_before_cache: 0,
+                ty: std::ptr::null(),
+                slot_types: None,
+            }),
+            mark_bits: (0..words(nelems)).map(|_| AtomicU64::new(0)).collect(),
+            roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// One past the last byte of the span's slots.
+    #[inline(always)]
+    pub(crate) fn limit(&self) -> usize {
+        self.base + self.nelems * self.elemsize
+    }
+
+    /// Index of the slot containing `addr` (which must lie in `[base, limit)`).
+    #[inline(always)]
+    pub(crate) fn slot_index(&self, addr: usize) -> usize {
+        debug_assert!(addr >= self.base && addr < self.limit());
+        ((addr - self.base) as u64 * self.div_mul as u64 >> 32) as usize
+    }
+
+    /// Address of slot `idx`.
+    #[inline(always)]
+    pub(crate) fn slot_addr(&self, idx: usize) -> usize {
+        self.base + idx * self.elemsize
+    }
+
+    /// The root counter of slot `idx`.
+    #[inline(always)]
+    pub(crate) fn root_count(&self, idx: usize) -> &AtomicU32 {
+        &self.roots[idx]
+    }
+
+    /// Sets the mark bit of slot `idx`; returns true if it was clear.
+    #[inline]
+    pub(crate) fn mark(&self, idx: usize) -> bool {
+        let bit = 1u64 << (idx % 64);
+        let w = &self.mark_bits[idx / 64];
+        // Relaxed load first: most shades of an already-marked object stop here without a
+        // read-modify-write.
+        if w.load(Ordering::Relaxed) & bit != 0 {
+            return false;
+        }
+        w.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+
+    /// Whether slot `idx` is marked in the current cycle.
+    #[inline]
+    pub(crate) fn is_marked(&self, idx: usize) -> bool {
+        self.mark_bits[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
+    }
+
+    /// Allocation fast path (Go's `nextFreeFast`): the next free slot from the alloc cache,
+    /// or `None` when the cache needs a refill.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span (module header).
+    #[inline(always)]
+    pub(crate) unsafe fn next_free_fast(&self) -> Option<usize> {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the caller owns the span, so no one else touches `AllocState`.
+            let a = unsafe { &mut *a };
+            let bit = a.alloc_cache.trailing_zeros() as usize;
+            if bit < 64 {
+                let result = a.freeindex + bit;
+                if result < self.nelems {
+                    let next = result + 1;
+                    if next % 64 == 0 && next != self.nelems {
+                        return None;
+                    }
+                    a.alloc_cache >>= bit + 1;
+                    a.freeindex = next;
+                    a.alloc_count += 1;
+                    return Some(result);
+                }
+            }
+            None
+        })
+    }
+
+    /// Allocation slow path within the span (Go's `nextFreeIndex`): scans the alloc bits
+    /// past the cache. Returns the slot, or `None` if the span is full.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span.
+    pub(crate) unsafe fn next_free(&self) -> Option<usize> {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the caller owns the span.
+            let a = unsafe { &mut *a };
+            let n = self.nelems;
+            let mut free = a.freeindex;
+            if free >= n {
+                return None;
+            }
+            let mut bit = a.alloc_cache.trailing_zeros() as usize;
+            while bit == 64 {
+                free = (free + 64) & !63;
+                if free >= n {
+                    a.freeindex = n;
+                    return None;
+                }
+                a.alloc_cache = !a.alloc_bits.as_raw_slice()[free / 64];
+                bit = a.alloc_cache.trailing_zeros() as usize;
+            }
+            let result = free + bit;
+            if result >= n {
+                a.freeindex = n;
+                return None;
+            }
+            a.alloc_cache >>= bit + 1;
+            free = result + 1;
+            if free % 64 == 0 && free != n {
+                a.alloc_cache = !a.alloc_bits.as_raw_slice()[free / 64];
+            }
+            a.freeindex = free;
+            a.alloc_count += 1;
+            Some(result)
+        })
+    }
+
+    /// Records that slot `idx` holds a `ty`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn set_type(&self, idx: usize, ty: &'static TypeInfo) {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the caller owns the span.
+            let a = unsafe { &mut *a };
+            if let Some(t) = &mut a.slot_types {
+                t[idx] = ty;
+            } else if a.ty != ty as *const TypeInfo {
+                if a.ty.is_null() || a.alloc_count == 1 {
+                    a.ty = ty;
+                } else {
+                    // A second type in this span: switch to per-slot types.
+                    let mut t = vec![a.ty; self.nelems].into_boxed_slice();
+                    t[idx] = ty;
+                    a.slot_types = Some(t);
+                }
+            }
+        })
+    }
+
+    /// The type of the object in slot `idx`.
+    ///
+    /// # Safety
+    ///
+    /// The slot must hold an object, and the caller must own the span or run while the
+    /// owner cannot write its `AllocState` (world stopped for GC operations, or span swept
+    /// state published with acquire).
+    #[inline]
+    pub(crate) unsafe fn type_of(&self, idx: usize) -> &'static TypeInfo {
+        self.alloc.with(|a| {
+            // SAFETY: per the caller's contract, no one writes the state now.
+            let a = unsafe { &*a };
+            let t = match &a.slot_types {
+                Some(t) => t[idx],
+                None => a.ty,
+            };
+            debug_assert!(!t.is_null());
+            // SAFETY: type descriptors are statics.
+            unsafe { &*t }
+        })
+    }
+
+    /// Slots that were allocated but are not marked: the objects this sweep frees. Also
+    /// reports the zombie check (Go's): a marked slot that was not allocated.
+    ///
+    /// # Safety
+    ///
+    /// The caller has claimed the span for sweeping.
+    pub(crate) unsafe fn dead_slots(&self, out: &mut Vec<usize>) -> Result<(), usize> {
+        self.alloc.with(|a| {
+            // SAFETY: the sweeper owns the span.
+            let a = unsafe { &*a };
+            let bits = a.alloc_bits.as_raw_slice();
+            for (w, mark) in self.mark_bits.iter().enumerate() {
+                let mark = mark.load(Ordering::Acquire);
+                let lo = w * 64;
+                let below_free = if a.freeindex >= lo + 64 {
+                    !0u64
+                } else if a.freeindex <= lo {
+                    0
+                } else {
+                    (1u64 << (a.freeindex - lo)) - 1
+                };
+                let valid = if self.nelems >= lo + 64 {
+                    !0u64
+                } else {
+                    (1u64 << (self.nelems - lo)) - 1
+                };
+                let allocated = (bits[w] | below_free) & valid;
+                if mark & !allocated != 0 {
+                    return Err(lo + (mark & !allocated).trailing_zeros() as usize);
+                }
+                let mut dead = allocated & !mark;
+                while dead != 0 {
+                    out.push(lo + dead.trailing_zeros() as usize);
+                    dead &= dead - 1;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends a sweep (Go's "allocBits = gcmarkBits"): the mark bits become the alloc bits,
+    /// the mark bits are cleared, allocation restarts from slot 0. Returns the live count.
+    ///
+    /// # Safety
+    ///
+    /// The caller has claimed the span for sweeping and finished with its dead slots.
+    pub(crate) unsafe fn reset_after_sweep(&self) -> usize {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the sweeper owns the span.
+            let a = unsafe { &mut *a };
+            let mut live = 0;
+            let bits = a.alloc_bits.as_raw_mut_slice();
+            for (w, mark) in self.mark_bits.iter().enumerate() {
+                let m = mark.swap(0, Ordering::AcqRel);
+                bits[w] = m;
+                live += m.count_ones() as usize;
+            }
+            a.freeindex = 0;
+            a.alloc_cache = !bits[0];
+            a.alloc_count = live;
+            if live == 0 {
+                a.ty = std::ptr::null();
+                a.slot_types = None;
+            }
+            live
+        })
+    }
+
+    /// Allocated slot count (owner only).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span.
+    pub(crate) unsafe fn alloc_count(&self) -> usize {
+        // SAFETY: forwarded.
+        self.alloc.with(|a| unsafe { (*a).alloc_count })
+    }
+
+    /// Calls `f(slot, count)` for every slot whose root count is non-zero.
+    pub(crate) fn for_each_root(&self, mut f: impl FnMut(usize)) {
+        for (i, c) in self.roots.iter().enumerate() {
+            if c.load(Ordering::SeqCst) != 0 {
+                f(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
+    use crate::alloc::PAGE_SIZE;
+
+    fn span_of_class(c: usize) -> Span {
+        let k = CLASSES[c];
+        Span::new(
+            0x1000_0000,
+            k.npages as usize,
+            SpanClass::new(c, true),
+            k.size as usize,
+            k.nelems as usize,
+            k.div_mul,
+            0,
+        )
+    }
+
+    #[test]
+    fn allocates_every_slot_once_in_order() {
+        for c in [1, 2, 5, 26, 35, NUM_SIZE_CLASSES - 1] {
+            let s = span_of_class(c);
+            let mut got = Vec::new();
+            // SAFETY: the test owns the span.
+            unsafe {
+                while let Some(i) = s.next_free_fast().or_else(|| s.next_free()) {
+                    got.push(i);
+                }
+                assert_eq!(s.alloc_count(), s.nelems);
+            }
+            assert_eq!(got, (0..s.nelems).collect::<Vec<_>>(), "class {c}");
+        }
+    }
+
+    #[test]
+    fn sweep_frees_unmarked_and_reuses_their_slots() {
+        let s = span_of_class(1); // 1024 slots of 8 bytes
+        let mut dead = Vec::new();
+        // SAFETY: the test owns the span.
+        unsafe {
+            for _ in 0..300 {
+                s.next_free_fast().or_else(|| s.next_free()).unwrap();
+            }
+            for i in (0..300).step_by(3) {
+                assert!(s.mark(i));
+                assert!(!s.mark(i), "second mark reports already marked");
+            }
+            s.dead_slots(&mut dead).unwrap();
+            assert_eq!(dead.len(), 200);
+            assert!(dead.iter().all(|i| i % 3 != 0));
+            assert_eq!(s.reset_after_sweep(), 100);
+            assert!(!s.is_marked(0));
+            // Reallocation hands out exactly the freed slots below 300, then the rest.
+            let mut again = Vec::new();
+            while let Some(i) = s.next_free_fast().or_else(|| s.next_free()) {
+                again.push(i);
+            }
+            assert_eq!(again.len(), 1024 - 100);
+            assert!(again.iter().all(|i| i % 3 != 0 || *i >= 300));
+        }
+    }
+
+    #[test]
+    fn zombie_mark_on_free_slot_is_reported() {
+        let s = span_of_class(2);
+        // SAFETY: the test owns the span.
+        unsafe {
+            s.next_free_fast().unwrap();
+            s.mark(7); // slot 7 was never allocated
+            let mut dead = Vec::new();
+            assert_eq!(s.dead_slots(&mut dead), Err(7));
+        }
+    }
+
+    #[test]
+    fn slot_index_uses_division_magic() {
+        let s = span_of_class(5); // 48-byte objects
+        assert_eq!(s.slot_index(s.base), 0);
+        assert_eq!(s.slot_index(s.base + 47), 0);
+        assert_eq!(s.slot_index(s.base + 48), 1);
+        assert_eq!(s.slot_index(s.base + 48 * 169 + 5), 169);
+        assert!(s.limit() <= s.base + PAGE_SIZE);
+    }
+}

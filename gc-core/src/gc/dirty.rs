@@ -1,0 +1,53 @@
+//! The dirty list: `GcCell`s inside heap objects whose contents were rooted by a write since
+//! the last cycle. The next cycle's unroot pass turns their contents back into edges before
+//! it scans roots, so each write costs O(1) and each cell O(contents) once per cycle.
+//!
+//! Invariants: an entry's cell is alive and does not move while it is listed (a cell removes
+//! itself, under the list lock, before it is dropped and before an enclosing write could move
+//! it: see `GcCell::root`). The pass holds the list lock from start to end, so a removal
+//! waits for the pass instead of racing it. The lock is never held while waiting for a user
+//! (the pass only `try_write`s cells). See the collector overview in `crate::gc`.
+
+use crate::object::cell::ON_LIST;
+use crate::sync::{AtomicU8, Mutex, Ordering};
+use std::collections::BTreeMap;
+
+/// Type-erased "unroot this cell if nobody holds it" (returns false if busy).
+pub(crate) type UnrootFn = unsafe fn(usize) -> bool;
+
+static DIRTY: Mutex<BTreeMap<usize, UnrootFn>> = Mutex::new(BTreeMap::new());
+
+fn lock() -> crate::sync::MutexGuard<'static, BTreeMap<usize, UnrootFn>> {
+    DIRTY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists a cell (at address `addr`, with its flags word).
+pub(crate) fn push(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
+    let mut d = lock();
+    d.insert(addr, unroot);
+    flags.fetch_or(ON_LIST, Ordering::Relaxed);
+}
+
+/// Unlists a cell.
+pub(crate) fn remove(addr: usize, flags: &AtomicU8) {
+    let mut d = lock();
+    d.remove(&addr);
+    flags.fetch_and(!ON_LIST, Ordering::Relaxed);
+}
+
+/// The unroot pass: for every listed cell nobody holds, turn its contents into edges and
+/// unlist it. Busy cells stay listed (and rooted) until a later cycle. Returns
+/// (cells unrooted, cells kept).
+pub(crate) fn unroot_pass() -> (usize, usize) {
+    let mut d = lock();
+    let before = d.len();
+    // SAFETY: listed cells are alive and unmoved while we hold the lock (module header).
+    d.retain(|&addr, f| !unsafe { f(addr) });
+    (before - d.len(), d.len())
+}
+
+/// Number of listed cells.
+#[allow(dead_code)]
+pub(crate) fn len() -> usize {
+    lock().len()
+}

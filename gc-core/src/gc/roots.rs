@@ -1,0 +1,80 @@
+//! Root counts: the per-slot counters that rooted `Gc` handles hold, and the `MARKING`
+//! flag that makes rooting during marking shade its object (invariant I2).
+//!
+//! Ordering: rooting is "count += 1 (SeqCst), then read MARKING (SeqCst)"; the collector
+//! is "MARKING = 1 (SeqCst), then read the counts (SeqCst)". In the single total order of
+//! SeqCst operations either the collector's scan sees the count, or the mutator sees MARKING
+//! and shades the object itself. On x86-64 both cost what Relaxed would (a locked RMW and a
+//! plain load). See the collector overview in `crate::gc`.
+
+use crate::alloc::arena;
+use crate::alloc::heap::SpanPtr;
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
+
+/// True from mark setup to mark termination.
+pub(crate) static MARKING: AtomicBool = AtomicBool::new(false);
+
+/// More handles than this to one object is treated as a leak of handles (like `Arc`).
+const MAX_ROOTS: u32 = i32::MAX as u32;
+
+/// The span and slot of the object containing `addr`.
+#[inline(always)]
+pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {
+    let s = arena::span_of(addr);
+    debug_assert!(!s.is_null(), "Gc handle {addr:#x} does not point into the heap");
+    // SAFETY: `addr` comes from a live handle, so its span is in use.
+    let s = unsafe { SpanPtr::from_raw(s) };
+    let idx = s.slot_index(addr);
+    (s, idx)
+}
+
+/// One more root on the object at `addr`.
+#[inline]
+pub(crate) fn inc(addr: usize) {
+    let (s, i) = locate(addr);
+    let old = s.root_count(i).fetch_add(1, Ordering::SeqCst);
+    if old >= MAX_ROOTS {
+        root_overflow();
+    }
+    if MARKING.load(Ordering::SeqCst) {
+        super::mark::shade_from_mutator(addr);
+    }
+}
+
+/// One root fewer on the object at `addr`.
+#[inline]
+pub(crate) fn dec(addr: usize) {
+    let (s, i) = locate(addr);
+    let old = s.root_count(i).fetch_sub(1, Ordering::SeqCst);
+    debug_assert!(old > 0, "root count underflow at {addr:#x}");
+}
+
+/// A rooted handle becomes a heap edge (stored into a new object, or a cell's contents
+/// unrooted). While marking, the target is shaded: the object now holding the edge may
+/// already be black.
+#[inline]
+pub(crate) fn dec_to_edge(addr: usize) {
+    dec(addr);
+    if MARKING.load(Ordering::SeqCst) {
+        super::mark::shade_from_mutator(addr);
+    }
+}
+
+/// The first root of a freshly allocated object (inside the allocating operation, so no
+/// collection can observe the slot before the operation's release).
+#[inline(always)]
+pub(crate) fn set_new_root(count: &AtomicU32) {
+    debug_assert_eq!(count.load(Ordering::Relaxed), 0, "allocated slot had roots");
+    count.store(1, Ordering::Relaxed);
+}
+
+/// A root for a new object in a shared tiny block (its siblings' counts move concurrently).
+#[inline(always)]
+pub(crate) fn add_new_root(count: &AtomicU32) {
+    count.fetch_add(1, Ordering::SeqCst);
+}
+
+#[cold]
+fn root_overflow() -> ! {
+    crate::fatal("more than 2^31 Gc handles to one object: handles are being leaked")
+}

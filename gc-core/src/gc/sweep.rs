@@ -1,0 +1,157 @@
+//! Sweeping (Go's mgcsweep.go): free the objects the last mark left white, run their
+//! `Drop`, and turn each span's mark bits into its alloc bits.
+//!
+//! A span is swept exactly once per cycle by whoever claims it first (`sweepgen` CAS from
+//! h-2 to h-1, `SpanPtr::claim`): the background sweeper, a thread refilling its cache
+//! (which sweeps spans of the class it needs, `Central::cache_span`), a large allocation
+//! (`reclaim`), or the next cycle's sweep termination (`finish`). A span is always swept
+//! before it is allocated from (invariant I5). `Drop` runs on the sweeping thread, inside a
+//! GC operation, with no lock held. See the collector overview in `crate::gc`.
+
+use crate::alloc::heap::{Heap, SpanPtr, HEAP};
+use crate::sync::{AtomicBool, AtomicU64, Backoff, Condvar, Mutex, Ordering};
+use std::sync::Once;
+use std::time::Instant;
+
+/// The pattern `GODEBUG=clobberfree=1` writes over freed objects.
+pub(crate) const CLOBBER: u8 = 0xDE;
+
+/// Nanoseconds spent sweeping in the background thread (for `gc_cpu_fraction`).
+pub(crate) static SWEEP_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Sweeps a claimed span. With `preserve`, the caller (a cache refill) keeps the span;
+/// otherwise it goes back to its central list, or to the page heap if it is empty.
+/// Returns the number of live objects left.
+pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
+    let mut dead = Vec::new();
+    // SAFETY: the caller claimed the span.
+    if let Err(idx) = unsafe { s.dead_slots(&mut dead) } {
+        crate::fatal(&format!(
+            "found a marked free object (zombie) at {:#x} in span {:#x}: a pointer to freed memory was traced",
+            s.slot_addr(idx),
+            s.base
+        ));
+    }
+    let clobber = super::config().debug.clobberfree;
+    for &idx in &dead {
+        let count = s.root_count(idx).load(Ordering::SeqCst);
+        if count != 0 {
+            crate::fatal(&format!(
+                "unmarked object at {:#x} has {count} roots: the mark missed a root",
+                s.slot_addr(idx)
+            ));
+        }
+        // SAFETY: the slot held an object until this sweep; the span is claimed.
+        let ty = unsafe { s.type_of(idx) };
+        if let Some(drop_fn) = ty.drop {
+            let p = s.slot_addr(idx) as *mut u8;
+            // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
+            // after this sweep its slot is free.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop_fn(p) }));
+            if r.is_err() {
+                eprintln!("gc_core: Drop of a {} panicked while being swept; continuing", (ty.name)());
+            }
+        }
+        if clobber {
+            // SAFETY: the slot is free now and belongs to the claimed span.
+            unsafe { std::ptr::write_bytes(s.slot_addr(idx) as *mut u8, CLOBBER, s.elemsize) };
+        }
+    }
+    let c = s.spanclass.size_class();
+    if c != 0 {
+        heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
+    }
+    // SAFETY: the span is claimed and its dead objects are finished with.
+    let live = unsafe { s.reset_after_sweep() };
+    let sg = heap.sweepgen();
+    if !preserve {
+        if live == 0 {
+            // SAFETY: claimed, empty, and in no set or cache.
+            unsafe { heap.free_span(s) };
+        } else {
+            s.sweepgen.store(sg, Ordering::Release);
+            heap.centrals[s.spanclass.index()].push_swept(s, sg, live == s.nelems);
+        }
+    }
+    heap.sweep_pending.fetch_sub(1, Ordering::AcqRel);
+    live
+}
+
+/// Claims and sweeps one span from any class; false when none is left to claim.
+pub(crate) fn sweep_one() -> bool {
+    if HEAP.sweep_unclaimed.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let sg = HEAP.sweepgen();
+    for central in HEAP.centrals.iter() {
+        if let Some(s) = central.claim_unswept(sg) {
+            super::world::with_op(|_| sweep_claimed(&HEAP, s, false));
+            return true;
+        }
+    }
+    false
+}
+
+/// Sweep termination: sweeps everything left and waits for sweeps in progress elsewhere.
+pub(crate) fn finish() {
+    while sweep_one() {}
+    let mut backoff = Backoff::default();
+    while HEAP.sweep_pending.load(Ordering::Acquire) != 0 {
+        backoff.snooze();
+    }
+}
+
+/// Before a large allocation grows the heap: sweep until about `npages` pages were freed
+/// or nothing is left (Go's page reclaimer).
+pub(crate) fn reclaim(npages: usize) {
+    let mut budget = npages.max(16);
+    while budget > 0 && sweep_one() {
+        budget -= 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The background sweeper.
+
+static WORK: Mutex<bool> = Mutex::new(false);
+static WORK_CV: Condvar = Condvar::new();
+static STARTED: Once = Once::new();
+static SWEEPING: AtomicBool = AtomicBool::new(false);
+
+/// Wakes the background sweeper after mark termination.
+pub(crate) fn wake() {
+    STARTED.call_once(|| {
+        crate::sync::thread::Builder::new()
+            .name("gc-sweeper".into())
+            .spawn(background)
+            .expect("cannot start the background sweeper");
+    });
+    *WORK.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    WORK_CV.notify_one();
+}
+
+fn background() {
+    loop {
+        {
+            let mut w = WORK.lock().unwrap_or_else(|e| e.into_inner());
+            while !*w {
+                w = WORK_CV.wait(w).unwrap_or_else(|e| e.into_inner());
+            }
+            *w = false;
+        }
+        SWEEPING.store(true, Ordering::Relaxed);
+        let t0 = Instant::now();
+        // Batches of spans, yielding between them so mutators keep the CPU they need
+        // (Go's bgsweep sweeps 10 spans, then yields).
+        'sweep: loop {
+            for _ in 0..10 {
+                if !sweep_one() {
+                    break 'sweep;
+                }
+            }
+            crate::sync::thread::yield_now();
+        }
+        SWEEP_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        SWEEPING.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,133 @@
+//! `GODEBUG=gctrace=1`: one line per cycle on stderr in Go's format:
+//!
+//! `gc N @Ts P%: A+B+C ms clock, a+b/c/d+e ms cpu, H0->H1->H2 MB, G MB goal, 0 MB stacks, 0 MB globals, N P (forced)`
+//!
+//! While marking stops GC operations, A is the stop and setup, B the (parallel) mark and C
+//! the termination; the cpu triple attributes the mark to background workers. See the
+//! collector overview in `crate::gc`.
+
+use super::mark::MarkResult;
+use super::stats::cycles;
+
+/// Go's `fmtNSAsMS`: whole milliseconds from 10 ms up, otherwise two significant digits
+/// with at most three decimal places.
+pub(crate) fn fmt_ms(ns: u64) -> String {
+    if ns >= 10_000_000 {
+        return (ns / 1_000_000).to_string();
+    }
+    let mut x = ns / 1_000;
+    if x == 0 {
+        return "0".to_string();
+    }
+    let mut dec = 3;
+    while x >= 100 {
+        x /= 10;
+        dec -= 1;
+    }
+    let digits = format!("{:0>width$}", x, width = dec + 1);
+    let (int, frac) = digits.split_at(digits.len() - dec);
+    if dec == 0 {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    }
+}
+
+/// Formats the gctrace line (pure, for tests).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn format_line(
+    num: u32,
+    since_start_s: f64,
+    gc_percent_cpu: f64,
+    clock_ns: [u64; 3],
+    cpu_ns: [u64; 5],
+    heap_mb: [u64; 3],
+    goal_mb: u64,
+    procs: usize,
+    forced: bool,
+) -> String {
+    format!(
+        "gc {num} @{since_start_s:.3}s {:.0}%: {}+{}+{} ms clock, {}+{}/{}/{}+{} ms cpu, {}->{}->{} MB, {goal_mb} MB goal, 0 MB stacks, 0 MB globals, {procs} P{}",
+        gc_percent_cpu,
+        fmt_ms(clock_ns[0]),
+        fmt_ms(clock_ns[1]),
+        fmt_ms(clock_ns[2]),
+        fmt_ms(cpu_ns[0]),
+        fmt_ms(cpu_ns[1]),
+        fmt_ms(cpu_ns[2]),
+        fmt_ms(cpu_ns[3]),
+        fmt_ms(cpu_ns[4]),
+        heap_mb[0],
+        heap_mb[1],
+        heap_mb[2],
+        if forced { " (forced)" } else { "" },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn print_cycle(
+    forced: bool,
+    heap_start: u64,
+    marked: MarkResult,
+    pause_ns: u64,
+    mark_ns: u64,
+    _sweep_ns: u64,
+    workers: usize,
+    _threads: usize,
+) {
+    let cy = cycles();
+    let elapsed = cy.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    let procs = super::config().gomaxprocs.max(1);
+    let pct = if elapsed > 0.0 { 100.0 * cy.gc_cpu_ns as f64 / (elapsed * 1e9 * procs as f64) } else { 0.0 };
+    let setup = pause_ns.saturating_sub(mark_ns);
+    let line = format_line(
+        cy.num_gc,
+        elapsed,
+        pct,
+        [setup, mark_ns, 0],
+        [setup, 0, mark_ns * workers as u64, 0, 0],
+        [heap_start >> 20, heap_start >> 20, marked.marked_bytes >> 20],
+        super::cycle::heap_goal() >> 20,
+        procs,
+        forced,
+    );
+    eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_matches_go_format() {
+        let l = format_line(
+            1,
+            0.012,
+            2.0,
+            [21_000, 540_000, 3_000],
+            [170_000, 320_000, 410_000, 0, 25_000],
+            [4, 4, 1],
+            4,
+            8,
+            false,
+        );
+        assert_eq!(
+            l,
+            "gc 1 @0.012s 2%: 0.021+0.54+0.003 ms clock, 0.17+0.32/0.41/0+0.025 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 8 P"
+        );
+        let forced = format_line(7, 1.5, 0.0, [0; 3], [0; 5], [10, 11, 3], 8, 2, true);
+        assert!(forced.ends_with("2 P (forced)"));
+        assert!(forced.starts_with("gc 7 @1.500s 0%: 0+0+0 ms clock"));
+    }
+
+    #[test]
+    fn times_use_two_significant_digits_then_whole_ms() {
+        assert_eq!(fmt_ms(12_400_000), "12");
+        assert_eq!(fmt_ms(1_234_000), "1.2");
+        assert_eq!(fmt_ms(540_000), "0.54");
+        assert_eq!(fmt_ms(21_000), "0.021");
+        assert_eq!(fmt_ms(3_000), "0.003");
+        assert_eq!(fmt_ms(999), "0");
+        assert_eq!(fmt_ms(9_999_999), "9.9");
+    }
+}

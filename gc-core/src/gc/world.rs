@@ -1,0 +1,236 @@
+//! Mutator threads and the "stop GC operations" handshake.
+//!
+//! Every thread that allocates gets a `ThreadState` (its cache and its `in_op` word) in the
+//! global registry. A *GC operation* is a short, non-blocking stretch of runtime code that
+//! touches a cache or span state: an allocation, a sweep. The collector never waits for a
+//! thread outside one (invariant I4), however long that thread sleeps in user code.
+//!
+//! Protocol (an asymmetric Dekker pair, see `crate::sync::light_fence`):
+//!
+//! - mutator enter: `in_op = 1`; light fence; if `STOP` is set, `in_op = 0` and wait for the
+//!   world to resume, then retry. Exit: `in_op = 0` (release).
+//! - collector stop: `STOP = 1`; heavy fence (membarrier); wait until every registered
+//!   thread's `in_op` is 0. From then until resume no thread can enter an operation, so the
+//!   collector may touch every cache and span.
+//!
+//! The registry mutex is held from stop to resume, so threads neither register nor leave
+//! while the world is stopped. A thread's exit (TLS destructor) flushes its cache. A thread
+//! whose TLS is already gone shares a fallback state under a mutex. See the collector
+//! overview in `crate::gc`.
+
+use crate::alloc::cache::{flush, MCache};
+use crate::sync::{
+    heavy_fence, light_fence, Arc, AtomicBool, AtomicU32, Backoff, Condvar, Mutex, MutexGuard,
+    Ordering, UnsafeCell,
+};
+use std::cell::{Cell, RefCell};
+
+/// One mutator thread's runtime state.
+pub(crate) struct ThreadState {
+    /// 1 while the owner is inside a GC operation (module header).
+    in_op: AtomicU32,
+    /// Nesting depth of operations (a `Drop` run by a sweep may allocate). Owner only.
+    depth: UnsafeCell<u32>,
+    /// The allocation cache: owner inside an operation, or the collector while stopped.
+    mcache: UnsafeCell<MCache>,
+}
+
+// SAFETY: `depth` and `mcache` are accessed only under the protocol in the module header:
+// by the owner inside an operation, or by the collector while every owner is kept out.
+unsafe impl Sync for ThreadState {}
+// SAFETY: as above.
+unsafe impl Send for ThreadState {}
+
+impl ThreadState {
+    fn new() -> ThreadState {
+        ThreadState {
+            in_op: AtomicU32::new(0),
+            depth: UnsafeCell::new(0),
+            mcache: UnsafeCell::new(MCache::new()),
+        }
+    }
+
+    #[inline(always)]
+    fn mcache(&self) -> *mut MCache {
+        self.mcache.with_mut(|p| p)
+    }
+
+    #[inline(always)]
+    fn enter(&self) {
+        // SAFETY: `depth` is owner-only.
+        let d = self.depth.with_mut(|d| unsafe { *d });
+        if d > 0 {
+            // SAFETY: owner-only.
+            self.depth.with_mut(|p| unsafe { *p = d + 1 });
+            return;
+        }
+        loop {
+            self.in_op.store(1, Ordering::Relaxed);
+            light_fence();
+            // Acquire pairs with the collector's release in `resume`: we see what it did to
+            // our cache while we were kept out.
+            if !STOP.load(Ordering::Acquire) {
+                // SAFETY: owner-only.
+                self.depth.with_mut(|p| unsafe { *p = 1 });
+                return;
+            }
+            self.in_op.store(0, Ordering::Release);
+            wait_until_resumed();
+        }
+    }
+
+    /// Leaves an operation; returns whether an allocation asked for a collection.
+    #[inline(always)]
+    fn exit(&self) -> bool {
+        // SAFETY: owner-only.
+        let d = self.depth.with_mut(|p| unsafe {
+            *p -= 1;
+            *p
+        });
+        if d > 0 {
+            return false;
+        }
+        // SAFETY: still inside the operation until the store below.
+        let want = unsafe { std::mem::take(&mut (*self.mcache()).gc_wanted) };
+        self.in_op.store(0, Ordering::Release);
+        want
+    }
+}
+
+/// Set while the collector keeps threads out of GC operations.
+static STOP: AtomicBool = AtomicBool::new(false);
+static RESUMED: Mutex<()> = Mutex::new(());
+static RESUME_CV: Condvar = Condvar::new();
+static REGISTRY: Mutex<Vec<Arc<ThreadState>>> = Mutex::new(Vec::new());
+/// For threads whose thread-locals are already destroyed.
+static FALLBACK: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
+
+thread_local! {
+    static CURRENT: Cell<*const ThreadState> = const { Cell::new(std::ptr::null()) };
+    static EXIT: ExitGuard = const { ExitGuard(RefCell::new(None)) };
+}
+
+/// Flushes and unregisters the thread's state when the thread exits.
+struct ExitGuard(RefCell<Option<Arc<ThreadState>>>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let Some(ts) = self.0.borrow_mut().take() else { return };
+        ts.enter();
+        // SAFETY: we own the cache and are inside an operation.
+        unsafe { flush(ts.mcache()) };
+        ts.exit();
+        let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
+        lock(&REGISTRY).retain(|t| !Arc::ptr_eq(t, &ts));
+    }
+}
+
+fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wait_until_resumed() {
+    let mut g = lock(&RESUMED);
+    while STOP.load(Ordering::Acquire) {
+        g = RESUME_CV.wait(g).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[cold]
+fn register_current() -> *const ThreadState {
+    super::init();
+    let ts = Arc::new(ThreadState::new());
+    let p = Arc::as_ptr(&ts);
+    let registered = EXIT.try_with(|g| *g.0.borrow_mut() = Some(ts.clone())).is_ok();
+    if !registered {
+        return std::ptr::null();
+    }
+    lock(&REGISTRY).push(ts);
+    let _ = CURRENT.try_with(|c| c.set(p));
+    p
+}
+
+/// Runs `f` inside a GC operation with the calling thread's cache, then starts a collection
+/// if an allocation inside asked for one.
+#[inline(always)]
+pub(crate) fn with_op<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
+    let mut ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    if ts.is_null() {
+        ts = register_current();
+        if ts.is_null() {
+            return with_fallback(f);
+        }
+    }
+    // SAFETY: the state stays registered (and alive, via the registry and the exit guard)
+    // until this thread's exit guard runs, which cannot happen during this call.
+    let ts = unsafe { &*ts };
+    ts.enter();
+    let r = f(ts.mcache());
+    if ts.exit() {
+        super::cycle::triggered();
+    }
+    r
+}
+
+#[cold]
+fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
+    let mut g = lock(&FALLBACK);
+    let ts = g
+        .get_or_insert_with(|| {
+            let ts = Arc::new(ThreadState::new());
+            lock(&REGISTRY).push(ts.clone());
+            ts
+        })
+        .clone();
+    ts.enter();
+    let r = f(ts.mcache());
+    let want = ts.exit();
+    drop(g);
+    if want {
+        super::cycle::triggered();
+    }
+    r
+}
+
+/// Proof that the world is stopped for GC operations; resumes it when dropped.
+pub(crate) struct Stopped {
+    registry: MutexGuard<'static, Vec<Arc<ThreadState>>>,
+}
+
+/// Stops the world for GC operations: returns once no thread is inside one and none can
+/// enter. Waits only for threads inside an operation (which never block on users).
+pub(crate) fn stop() -> Stopped {
+    let registry = lock(&REGISTRY);
+    STOP.store(true, Ordering::SeqCst);
+    heavy_fence();
+    for ts in registry.iter() {
+        let mut backoff = Backoff::default();
+        while ts.in_op.load(Ordering::Acquire) != 0 {
+            backoff.snooze();
+        }
+    }
+    Stopped { registry }
+}
+
+impl Stopped {
+    /// Returns every thread's cached spans to the central lists (Go's `forEachP` flush).
+    pub(crate) fn flush_all_caches(&self) {
+        for ts in self.registry.iter() {
+            // SAFETY: the world is stopped, so no owner touches its cache.
+            unsafe { flush(ts.mcache()) };
+        }
+    }
+
+    /// Number of registered mutator threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.registry.len()
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        STOP.store(false, Ordering::Release);
+        let _g = lock(&RESUMED);
+        RESUME_CV.notify_all();
+    }
+}

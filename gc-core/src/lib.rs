@@ -1,0 +1,59 @@
+//! # gc-core: Go's allocator and collector for Rust
+//!
+//! A garbage-collected heap for Rust programs that share object graphs, cycles included,
+//! across threads. Derive [`Trace`], allocate with [`Gc::new`], mutate through [`GcCell`],
+//! and let the collector free what is unreachable, paced like Go by `GOGC`.
+//!
+//! ```
+//! use gc_core::{Gc, GcCell, Trace};
+//!
+//! #[derive(Trace)]
+//! struct Node { edges: GcCell<Vec<Gc<Node>>>, id: u64 }
+//!
+//! let a = Gc::new(Node { edges: GcCell::new(vec![]), id: 1 });
+//! let b = Gc::new(Node { edges: GcCell::new(vec![a.clone()]), id: 2 });
+//! a.edges.borrow_mut().push(b.clone());          // a cycle
+//! std::thread::spawn(move || assert_eq!(b.edges.borrow()[0].id, 1)).join().unwrap();
+//! drop(a);
+//! gc_core::collect();                             // the cycle is freed
+//! assert_eq!(gc_core::mem_stats().num_forced_gc >= 1, true);
+//! ```
+//!
+//! Design: the allocator overview is in `alloc/mod.rs`, the collector overview (roots,
+//! cells, the cycle, the invariants) in `gc/mod.rs`. Environment variables, read once:
+//! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` (`gctrace=1`, `clobberfree=1`).
+
+#![warn(missing_docs)]
+
+mod alloc;
+#[allow(dead_code)] // parsers are public for tests; some flags are for later phases
+mod env;
+mod gc;
+mod object;
+mod sync;
+
+pub use gc::cycle::{collect, set_gc_percent, set_memory_limit};
+pub use gc::mark::Tracer;
+pub use gc::stats::{mem_stats, MemStats, SizeClassStats};
+pub use gc_derive::Trace;
+pub use object::cell::{BorrowError, GcCell, GcCellRef, GcCellRefMut};
+pub use object::gc::Gc;
+pub use object::trace::Trace;
+
+/// Support for the derive macro; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Implemented by `#[derive(Trace)]` for every traced type; conflicts with `Drop`, so
+    /// a hand-written `Drop` on a traced type is a compile error (`Trace` obligation 5).
+    pub trait MustNotImplDrop {}
+    #[allow(drop_bounds)]
+    impl<T: Drop + ?Sized> MustNotImplDrop for T {}
+}
+
+/// Reports a broken runtime invariant and aborts, as Go's `throw` does: continuing could
+/// free live memory.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    eprintln!("fatal error: gc_core: {msg}");
+    std::process::abort()
+}

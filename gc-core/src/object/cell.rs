@@ -1,0 +1,297 @@
+//! `GcCell<T>`: interior mutability for values in the collected heap, safe from many
+//! threads (a reader-writer lock), with O(1) writes.
+//!
+//! The rooting protocol (collector overview, `crate::gc`, "Cells"): a cell's contents are
+//! either all *rooted* (flag `ROOTED`: every handle inside holds a count) or all *edges*.
+//! Taking a write guard on an edge cell roots its contents once (O(contents)) and sets
+//! `ROOTED`; further writes are O(1), and every handle a user moves in or out stays counted,
+//! so no handle ever escapes uncounted. The next collection cycle turns the contents of
+//! rooted cells that live inside heap objects (`HEAP_OWNED`, recorded on the dirty list)
+//! back into edges before it scans roots. Cells on the stack or in other non-heap memory
+//! stay rooted, which is what makes them safe there.
+//!
+//! Synchronisation: the contents are protected by the cell lock; `flags` is atomic, written
+//! under the write lock or with `&mut self`, and read by the marker without the lock. The
+//! `ON_LIST` bit is written only under the dirty-list mutex.
+
+use super::cell_lock::CellLock;
+use crate::gc::dirty;
+use crate::gc::mark::Tracer;
+use crate::sync::{AtomicU8, Backoff, Ordering, UnsafeCell};
+use crate::Trace;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// The contents' handles are counted roots.
+pub(crate) const ROOTED: u8 = 1;
+/// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
+pub(crate) const HEAP_OWNED: u8 = 2;
+/// The cell is on the dirty list.
+pub(crate) const ON_LIST: u8 = 4;
+
+/// A mutable memory location for values inside `Gc` objects.
+///
+/// `borrow()` gives shared access (many readers), `borrow_mut()` exclusive access; both
+/// block while the other kind is held, like `RwLock`. Storing a `Gc` through the write
+/// guard needs no further ceremony: the guard keeps the collector informed.
+///
+/// ```
+/// use gc_core::{Gc, GcCell};
+/// let list: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(Vec::new()));
+/// list.borrow_mut().push(Gc::new(7));
+/// assert_eq!(*list.borrow()[0], 7);
+/// ```
+pub struct GcCell<T> {
+    lock: CellLock,
+    flags: AtomicU8,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: like `RwLock<T>`: moving the cell moves the `T`.
+unsafe impl<T: Send> Send for GcCell<T> {}
+// SAFETY: like `RwLock<T>`: shared access hands out `&T` to many threads (needs `Sync`) and
+// `&mut T` to one thread at a time (needs `Send`).
+unsafe impl<T: Send + Sync> Sync for GcCell<T> {}
+
+/// Returned by `try_borrow`/`try_borrow_mut` when the lock is held the other way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BorrowError;
+
+impl fmt::Display for BorrowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcCell is already borrowed incompatibly")
+    }
+}
+
+impl std::error::Error for BorrowError {}
+
+impl<T: Trace> GcCell<T> {
+    /// A new cell. Its contents start rooted (they came from outside the heap).
+    pub fn new(value: T) -> GcCell<T> {
+        GcCell { lock: CellLock::new(), flags: AtomicU8::new(ROOTED), value: UnsafeCell::new(value) }
+    }
+
+    /// Shared access; blocks while a writer holds the cell.
+    pub fn borrow(&self) -> GcCellRef<'_, T> {
+        self.lock.read();
+        GcCellRef { cell: self }
+    }
+
+    /// Shared access, or an error instead of blocking.
+    pub fn try_borrow(&self) -> Result<GcCellRef<'_, T>, BorrowError> {
+        if self.lock.try_read() {
+            Ok(GcCellRef { cell: self })
+        } else {
+            Err(BorrowError)
+        }
+    }
+
+    /// Exclusive access; blocks while anyone else holds the cell. O(1) except the first
+    /// write to a cell since the last collection, which roots its contents.
+    pub fn borrow_mut(&self) -> GcCellRefMut<'_, T> {
+        self.lock.write();
+        self.make_rooted();
+        GcCellRefMut { cell: self }
+    }
+
+    /// Exclusive access, or an error instead of blocking.
+    pub fn try_borrow_mut(&self) -> Result<GcCellRefMut<'_, T>, BorrowError> {
+        if self.lock.try_write() {
+            self.make_rooted();
+            Ok(GcCellRefMut { cell: self })
+        } else {
+            Err(BorrowError)
+        }
+    }
+
+    /// Exclusive access through `&mut self`, without locking.
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access; rooting keeps any handle the
+        // caller moves out counted.
+        unsafe { self.root() };
+        self.value.get_mut()
+    }
+
+    /// Consumes the cell and returns its contents (rooted, as they came from outside).
+    pub fn into_inner(mut self) -> T {
+        // SAFETY: as for `get_mut`.
+        unsafe { self.root() };
+        // Skip our `Drop` (nothing left to do: rooting took us off the dirty list).
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again.
+        unsafe { std::ptr::read(&this.value) }.into_inner()
+    }
+
+    /// With the write lock held: root the contents if they are edges.
+    fn make_rooted(&self) {
+        let f = self.flags.load(Ordering::Acquire);
+        if f & ROOTED != 0 {
+            return;
+        }
+        // SAFETY: we hold the write lock, so we have exclusive access to the contents.
+        self.value.with_mut(|v| unsafe { (*v).root() });
+        // Publish after the rooting: a marker that sees ROOTED may skip the contents
+        // because every handle in them is now counted (and shaded if marking).
+        self.flags.fetch_or(ROOTED, Ordering::Release);
+        if f & HEAP_OWNED != 0 {
+            dirty::push(self as *const Self as usize, unroot_erased::<T>, &self.flags);
+        }
+    }
+}
+
+/// The unroot pass's entry for a `GcCell<T>` (see `crate::gc::dirty`): turns a rooted cell
+/// back into edges if nobody holds it. Returns false if the cell is busy.
+///
+/// # Safety
+///
+/// `addr` is a live `GcCell<T>` on the dirty list, and the caller holds the dirty-list lock.
+unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
+    // SAFETY: per the contract the cell is alive (it removes itself from the list, under the
+    // list lock we hold, before it is dropped or moved).
+    let cell = unsafe { &*(addr as *const GcCell<T>) };
+    if !cell.lock.try_write() {
+        return false;
+    }
+    if cell.flags.load(Ordering::Acquire) & ROOTED != 0 {
+        // SAFETY: write lock held; the cell is inside a heap object (it is on the list only
+        // if HEAP_OWNED), so its handles may become edges of that object.
+        cell.value.with_mut(|v| unsafe { (*v).unroot() });
+        cell.flags.fetch_and(!ROOTED, Ordering::Release);
+    }
+    // The caller holds the dirty-list lock, which guards ON_LIST.
+    cell.flags.fetch_and(!ON_LIST, Ordering::Relaxed);
+    cell.lock.write_unlock();
+    true
+}
+
+impl<T> Drop for GcCell<T> {
+    fn drop(&mut self) {
+        if *self.flags.get_mut() & ON_LIST != 0 {
+            dirty::remove(self as *const Self as usize, &self.flags);
+        }
+    }
+}
+
+// SAFETY: obligations 1-3. `trace` reads the contents only under a read lock, or skips them
+// when they are rooted (then every handle inside is counted, so the root scan or the
+// rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`.
+unsafe impl<T: Trace> Trace for GcCell<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+
+    fn trace(&self, tracer: &mut Tracer) {
+        if !T::NEEDS_TRACE {
+            return;
+        }
+        let mut backoff = Backoff::default();
+        loop {
+            if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+                return;
+            }
+            if self.lock.try_read() {
+                // SAFETY: read lock held.
+                self.value.with(|v| unsafe { (*v).trace(tracer) });
+                self.lock.read_unlock();
+                return;
+            }
+            // A writer holds an edge cell: it is inside `borrow_mut`, about to root the
+            // contents (bounded work that never waits for the collector). Wait for it.
+            backoff.snooze();
+        }
+    }
+
+    unsafe fn root(&mut self) {
+        let f = *self.flags.get_mut();
+        if f & ON_LIST != 0 {
+            dirty::remove(self as *const Self as usize, &self.flags);
+        }
+        if f & ROOTED == 0 {
+            // SAFETY: exclusive access through `&mut self`; forwarded contract.
+            unsafe { self.value.get_mut().root() };
+        }
+        self.flags.fetch_or(ROOTED, Ordering::Release);
+        self.flags.fetch_and(!HEAP_OWNED, Ordering::Relaxed);
+    }
+
+    unsafe fn unroot(&mut self) {
+        let f = *self.flags.get_mut();
+        if f & ROOTED != 0 {
+            // SAFETY: exclusive access through `&mut self`; forwarded contract.
+            unsafe { self.value.get_mut().unroot() };
+        }
+        self.flags.fetch_and(!ROOTED, Ordering::Release);
+        self.flags.fetch_or(HEAP_OWNED, Ordering::Relaxed);
+    }
+}
+
+impl<T: Trace + Default> Default for GcCell<T> {
+    fn default() -> Self {
+        GcCell::new(T::default())
+    }
+}
+
+impl<T: Trace + fmt::Debug> fmt::Debug for GcCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_borrow() {
+            Ok(v) => f.debug_struct("GcCell").field("value", &*v).finish(),
+            Err(_) => f.write_str("GcCell { <locked> }"),
+        }
+    }
+}
+
+/// Shared guard returned by [`GcCell::borrow`].
+pub struct GcCellRef<'a, T> {
+    cell: &'a GcCell<T>,
+}
+
+impl<T> Deref for GcCellRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the read lock is held for the guard's lifetime.
+        self.cell.value.with(|v| unsafe { &*v })
+    }
+}
+
+impl<T> Drop for GcCellRef<'_, T> {
+    fn drop(&mut self) {
+        self.cell.lock.read_unlock();
+    }
+}
+
+/// Exclusive guard returned by [`GcCell::borrow_mut`].
+pub struct GcCellRefMut<'a, T> {
+    cell: &'a GcCell<T>,
+}
+
+impl<T> Deref for GcCellRefMut<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the write lock is held for the guard's lifetime.
+        self.cell.value.with(|v| unsafe { &*v })
+    }
+}
+
+impl<T> DerefMut for GcCellRefMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write lock is held for the guard's lifetime, and the contents are
+        // rooted, so whatever the caller moves in or out stays counted.
+        self.cell.value.with_mut(|v| unsafe { &mut *v })
+    }
+}
+
+impl<T> Drop for GcCellRefMut<'_, T> {
+    fn drop(&mut self) {
+        self.cell.lock.write_unlock();
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for GcCellRef<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for GcCellRefMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

@@ -1,0 +1,241 @@
+//! `Gc<T>`: a shared, thread-safe pointer to an object in the collected heap.
+//!
+//! A handle is either *rooted* (it holds one count on its object's root counter; every
+//! handle a user can own or move is rooted) or *unrooted* (a plain edge stored inside a heap
+//! object, traced by the collector instead of counted). Bit 63 of the pointer says which;
+//! user-space addresses never use it. Rooting rules and their proofs are in the collector
+//! overview (`crate::gc`); the counter operations are in `crate::gc::roots`.
+
+use crate::alloc::cache::{alloc_large, alloc_small, alloc_tiny};
+use crate::gc::mark::Tracer;
+use crate::gc::roots;
+use crate::object::typeinfo::{Layout, Placement};
+use crate::Trace;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+/// Set in a handle's address when the handle holds a root count.
+const ROOTED: usize = 1 << 63;
+
+/// A pointer to a garbage-collected `T`.
+///
+/// Create one with [`Gc::new`]; clone it freely and send it to other threads (when `T` is
+/// `Send + Sync`). The object stays alive while any handle outside the heap, or any object
+/// reachable from one, refers to it; cycles are collected.
+///
+/// ```
+/// use gc_core::{Gc, GcCell, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node { next: GcCell<Option<Gc<Node>>>, value: u64 }
+///
+/// let a = Gc::new(Node { next: GcCell::new(None), value: 1 });
+/// let b = Gc::new(Node { next: GcCell::new(Some(a.clone())), value: 2 });
+/// *a.next.borrow_mut() = Some(b.clone()); // a cycle
+/// assert_eq!(a.next.borrow().as_ref().unwrap().value, 2);
+/// drop((a, b));
+/// gc_core::collect(); // the cycle is freed
+/// ```
+pub struct Gc<T: ?Sized + 'static> {
+    ptr: NonNull<T>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: a `Gc<T>` gives shared access to `T` from any thread, like `Arc<T>`; the root
+// counter it touches is atomic.
+unsafe impl<T: ?Sized + Send + Sync> Send for Gc<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for Gc<T> {}
+
+impl<T: Trace + Send + Sync + 'static> Gc<T> {
+    /// Allocates `value` in the collected heap and returns a rooted handle to it.
+    ///
+    /// Every `Gc` inside `value` becomes a plain heap edge (a walk over `value` only, never
+    /// over the objects it points to). May start a collection cycle when the heap has grown
+    /// past the pacer's trigger.
+    #[inline]
+    pub fn new(value: T) -> Gc<T> {
+        let addr = crate::gc::world::with_op(|mc| {
+            let size = std::mem::size_of::<T>();
+            // SAFETY: `with_op` passes this thread's cache inside a GC operation.
+            let slot = unsafe {
+                match Layout::<T>::PLACEMENT {
+                    Placement::Tiny => alloc_tiny(mc, size, std::mem::align_of::<T>()),
+                    Placement::Small(sc) => alloc_small(mc, sc),
+                    Placement::Large => alloc_large(mc, size, !T::NEEDS_TRACE),
+                }
+            };
+            let p = slot.addr as *mut T;
+            // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
+            // owned by this allocation; the span belongs to this thread's cache (or, for a
+            // large object, to this call) until the operation ends.
+            unsafe {
+                p.write(value);
+                slot.span.set_type(slot.idx, Layout::<T>::info());
+            }
+            let count = slot.span.root_count(slot.idx);
+            if let Placement::Tiny = Layout::<T>::PLACEMENT {
+                // Other objects in the same tiny block may be rooted concurrently.
+                roots::add_new_root(count);
+            } else {
+                // A free slot's counter is zero and no one else knows the slot yet.
+                roots::set_new_root(count);
+            }
+            if T::NEEDS_TRACE {
+                // SAFETY: the value now lives in the heap object at `p`, which is rooted by
+                // the handle we are about to return, so its handles become edges of it.
+                unsafe { (*p).unroot() };
+            }
+            slot.addr
+        });
+        // SAFETY: heap addresses are non-null.
+        Gc { ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) }, _owns: PhantomData }
+    }
+}
+
+impl<T: ?Sized + 'static> Gc<T> {
+    #[inline(always)]
+    fn addr(&self) -> usize {
+        self.ptr.as_ptr().cast::<u8>() as usize & !ROOTED
+    }
+
+    #[inline(always)]
+    fn is_rooted(&self) -> bool {
+        self.ptr.as_ptr().cast::<u8>() as usize & ROOTED != 0
+    }
+
+    #[inline(always)]
+    fn set_rooted(&mut self, rooted: bool) {
+        let p = self.ptr.as_ptr().map_addr(|a| if rooted { a | ROOTED } else { a & !ROOTED });
+        // SAFETY: only bit 63 changed; the address stays non-null.
+        self.ptr = unsafe { NonNull::new_unchecked(p) };
+    }
+
+    /// Whether two handles point at the same object.
+    #[inline]
+    pub fn ptr_eq(this: &Gc<T>, other: &Gc<T>) -> bool {
+        this.addr() == other.addr()
+    }
+
+    /// The object's address (stable: the collector never moves objects).
+    #[inline]
+    pub fn as_ptr(this: &Gc<T>) -> *const T {
+        this.ptr.as_ptr().map_addr(|a| a & !ROOTED)
+    }
+}
+
+impl<T: ?Sized + 'static> Deref for Gc<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        // SAFETY: the object is alive: a rooted handle keeps it alive by its count; an
+        // unrooted handle is only reachable through a live object that holds it as an edge.
+        unsafe { &*Gc::as_ptr(self) }
+    }
+}
+
+impl<T: ?Sized + 'static> Clone for Gc<T> {
+    /// A new rooted handle (one more count on the object's root counter).
+    #[inline]
+    fn clone(&self) -> Gc<T> {
+        roots::inc(self.addr());
+        let mut g = Gc { ptr: self.ptr, _owns: PhantomData };
+        g.set_rooted(true);
+        g
+    }
+}
+
+impl<T: ?Sized + 'static> Drop for Gc<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.is_rooted() {
+            roots::dec(self.addr());
+        }
+    }
+}
+
+// SAFETY: tracing reports the handle itself; root/unroot flip only this handle's state and
+// adjust its object's counter (obligations 1, 2). A `Gc` is never mutated behind `&self`.
+unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
+    const NEEDS_TRACE: bool = true;
+
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        tracer.edge(self.addr());
+    }
+
+    #[inline]
+    unsafe fn root(&mut self) {
+        if !self.is_rooted() {
+            roots::inc(self.addr());
+            self.set_rooted(true);
+        }
+    }
+
+    #[inline]
+    unsafe fn unroot(&mut self) {
+        if self.is_rooted() {
+            roots::dec_to_edge(self.addr());
+            self.set_rooted(false);
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug + 'static> fmt::Debug for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display + 'static> fmt::Display for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + 'static> fmt::Pointer for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Gc::as_ptr(self), f)
+    }
+}
+
+impl<T: ?Sized + PartialEq + 'static> PartialEq for Gc<T> {
+    /// Compares the values, like `Arc`; use [`Gc::ptr_eq`] for identity.
+    fn eq(&self, other: &Gc<T>) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq + 'static> Eq for Gc<T> {}
+
+impl<T: ?Sized + PartialOrd + 'static> PartialOrd for Gc<T> {
+    fn partial_cmp(&self, other: &Gc<T>) -> Option<std::cmp::Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord + 'static> Ord for Gc<T> {
+    fn cmp(&self, other: &Gc<T>) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + std::hash::Hash + 'static> std::hash::Hash for Gc<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl<T: ?Sized + 'static> AsRef<T> for Gc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized + 'static> std::borrow::Borrow<T> for Gc<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}

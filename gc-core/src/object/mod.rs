@@ -1,0 +1,9 @@
+//! The object model users see: `Trace`, `Gc<T>`, `GcCell<T>`, and the type descriptors the
+//! collector keeps per span instead of object headers. The rooting rules they implement are
+//! described in the collector overview, `crate::gc`.
+
+pub(crate) mod cell;
+mod cell_lock;
+pub(crate) mod gc;
+pub(crate) mod trace;
+pub(crate) mod typeinfo;

@@ -1,0 +1,349 @@
+//! The `Trace` trait: how the collector finds the `Gc` handles inside a value, and how
+//! handles change between *rooted* (counted, outside the heap) and *unrooted* (plain heap
+//! edges). Implementations for std types live here; `Gc`, `GcCell` implement it in their
+//! own modules. See the collector overview (`crate::gc`) for why both operations exist.
+
+use crate::gc::mark::Tracer;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::hash::BuildHasher;
+
+/// A type whose `Gc` handles the collector can find.
+///
+/// Derive it with `#[derive(Trace)]`; write it by hand only for containers the derive cannot
+/// see into.
+///
+/// # Safety
+///
+/// An implementation must keep these obligations; the collector frees memory on the strength
+/// of them:
+///
+/// 1. **Trace everything.** `trace` calls `Trace::trace` on every value that may hold a `Gc`
+///    and that this value owns or can reach without taking a lock (fields, elements, boxed
+///    contents). A `Gc` that is missed may be freed while still reachable.
+/// 2. **Root and unroot everything.** `root` and `unroot` visit exactly the same values as
+///    `trace`, calling `root`/`unroot` on each. They only flip the state of the handles
+///    themselves; they never follow a `Gc` to another object.
+/// 3. **No hidden mutation.** A `Gc` reachable from the value is changed only through `&mut`
+///    access to the value, a `GcCell`, or an `AtomicGc`; never through `Cell`, `RefCell`,
+///    `Mutex`, `RwLock` or other interior mutability the collector does not know about.
+/// 4. **`NEEDS_TRACE` is honest.** It may be `false` only if no value of the type can ever
+///    contain a `Gc`. Such types are allocated in noscan spans the marker never reads.
+/// 5. **No `Gc` access in `Drop`.** A type's `Drop` must not dereference a `Gc` it holds: the
+///    target may have been swept in the same cycle. (The derive rejects `Drop` unless the
+///    type opts out with `#[trace(unsafe_drop)]`.)
+pub unsafe trait Trace {
+    /// Whether a value of this type may contain a `Gc`. `false` puts the type in noscan spans.
+    const NEEDS_TRACE: bool = true;
+
+    /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
+    fn trace(&self, tracer: &mut Tracer);
+
+    /// Turn every handle inside `self` into a counted root (obligation 2).
+    ///
+    /// # Safety
+    ///
+    /// Called only by the runtime: the caller owns `self` exclusively and the value is leaving
+    /// the heap's control (a `GcCell` being written, say). Calling it on a value inside the
+    /// heap by hand keeps its targets alive, and calling `unroot` afterwards by hand can free
+    /// objects that are still in use.
+    unsafe fn root(&mut self);
+
+    /// Turn every handle inside `self` into a plain heap edge (obligation 2).
+    ///
+    /// # Safety
+    ///
+    /// Called only by the runtime, on a value that has just become part of a heap object and
+    /// is reachable through it. Unrooting a value that lives outside the heap lets the
+    /// collector free its targets while they are still in use.
+    unsafe fn unroot(&mut self);
+}
+
+/// Implements `Trace` for types that never contain a `Gc`.
+macro_rules! leaf_trace {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: the type holds no `Gc`, so there is nothing to trace, root or unroot
+        // (obligations 1, 2, 4).
+        unsafe impl Trace for $t {
+            const NEEDS_TRACE: bool = false;
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+            #[inline(always)]
+            unsafe fn root(&mut self) {}
+            #[inline(always)]
+            unsafe fn unroot(&mut self) {}
+        }
+    )*};
+}
+
+leaf_trace!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    str,
+    &'static str,
+    std::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    std::path::PathBuf,
+    std::ffi::OsString,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroUsize,
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicIsize,
+);
+
+// SAFETY: PhantomData holds no value, so no `Gc`.
+unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
+    const NEEDS_TRACE: bool = false;
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    unsafe fn root(&mut self) {}
+    #[inline(always)]
+    unsafe fn unroot(&mut self) {}
+}
+
+/// Implements `Trace` for a container by visiting each element that `$iter` (shared) and
+/// `$iter_mut` (exclusive) yield.
+macro_rules! container_trace {
+    ($([$($g:tt)*] $t:ty, $e:ty, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+        // SAFETY: every element is visited by all three methods (obligations 1, 2) and the
+        // container gives no interior mutability (obligation 3).
+        unsafe impl<$($g)*> Trace for $t {
+            const NEEDS_TRACE: bool = <$e as Trace>::NEEDS_TRACE;
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer) {
+                if Self::NEEDS_TRACE {
+                    let $s = self;
+                    for x in $iter {
+                        x.trace(tracer);
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                if Self::NEEDS_TRACE {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.root() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                if Self::NEEDS_TRACE {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.unroot() };
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+container_trace! {
+    [T: Trace] Option<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
+    [K: Trace, V: Trace] BTreeMap<K, V>, V, |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V, |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+}
+
+// Keys of maps and elements of sets cannot be reached mutably, so a key or set element that
+// holds a `Gc` could never be unrooted. Maps trace only their values; a key type or set
+// element type whose `NEEDS_TRACE` is true is rejected at compile time by `KeyHoldsNoGc`
+// (the assertion is evaluated when `trace` is instantiated, which every `Gc::new` of a
+// type containing the map does).
+struct KeyHoldsNoGc<K>(std::marker::PhantomData<K>);
+impl<K: Trace> KeyHoldsNoGc<K> {
+    const OK: () = assert!(
+        !K::NEEDS_TRACE,
+        "gc_core: a Gc inside a map key or set element cannot be traced; wrap the value in a struct keyed by something else"
+    );
+}
+
+// SAFETY: elements hold no `Gc` (checked at compile time by `KeyHoldsNoGc`), so there is
+// nothing to visit.
+unsafe impl<T: Trace, S: BuildHasher> Trace for HashSet<T, S> {
+    const NEEDS_TRACE: bool = false;
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {
+        let () = KeyHoldsNoGc::<T>::OK;
+    }
+    #[inline(always)]
+    unsafe fn root(&mut self) {}
+    #[inline(always)]
+    unsafe fn unroot(&mut self) {}
+}
+
+// SAFETY: as for `HashSet`.
+unsafe impl<T: Trace> Trace for BTreeSet<T> {
+    const NEEDS_TRACE: bool = false;
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {
+        let () = KeyHoldsNoGc::<T>::OK;
+    }
+    #[inline(always)]
+    unsafe fn root(&mut self) {}
+    #[inline(always)]
+    unsafe fn unroot(&mut self) {}
+}
+
+// SAFETY: elements hold no `Gc` (checked at compile time), and a heap's elements cannot be
+// reached mutably.
+unsafe impl<T: Trace + Ord> Trace for BinaryHeap<T> {
+    const NEEDS_TRACE: bool = false;
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {
+        let () = KeyHoldsNoGc::<T>::OK;
+    }
+    #[inline(always)]
+    unsafe fn root(&mut self) {}
+    #[inline(always)]
+    unsafe fn unroot(&mut self) {}
+}
+
+// SAFETY: the box owns its contents; all three methods forward to them.
+unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        (**self).trace(tracer)
+    }
+    #[inline]
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { (**self).root() }
+    }
+    #[inline]
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { (**self).unroot() }
+    }
+}
+
+// SAFETY: an `Arc` may be shared with code outside the heap, so its contents are never
+// unrooted: handles inside an `Arc` always stay counted roots (root/unroot do nothing), and
+// tracing forwards so that everything they reach is marked. The cost: a cycle that passes
+// through an `Arc` is never collected.
+unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        (**self).trace(tracer)
+    }
+    #[inline(always)]
+    unsafe fn root(&mut self) {}
+    #[inline(always)]
+    unsafe fn unroot(&mut self) {}
+}
+
+// SAFETY: both variants are visited by all three methods.
+unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        match self {
+            Ok(v) => v.trace(tracer),
+            Err(e) => e.trace(tracer),
+        }
+    }
+    #[inline]
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            match self {
+                Ok(v) => v.root(),
+                Err(e) => e.root(),
+            }
+        }
+    }
+    #[inline]
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            match self {
+                Ok(v) => v.unroot(),
+                Err(e) => e.unroot(),
+            }
+        }
+    }
+}
+
+/// `Trace` for tuples: every position is visited.
+macro_rules! tuple_trace {
+    ($(($($n:tt $t:ident),+))*) => {$(
+        // SAFETY: every element is visited by all three methods.
+        unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
+            const NEEDS_TRACE: bool = false $(|| $t::NEEDS_TRACE)+;
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer) {
+                $(self.$n.trace(tracer);)+
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.root();)+ }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.unroot();)+ }
+            }
+        }
+    )*};
+}
+
+tuple_trace! {
+    (0 A)
+    (0 A, 1 B)
+    (0 A, 1 B, 2 C)
+    (0 A, 1 B, 2 C, 3 D)
+    (0 A, 1 B, 2 C, 3 D, 4 E)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaf_types_are_noscan() {
+        assert!(!u64::NEEDS_TRACE);
+        assert!(!String::NEEDS_TRACE);
+        assert!(!<Vec<Option<u8>>>::NEEDS_TRACE);
+        assert!(!<(u8, String, [u32; 4])>::NEEDS_TRACE);
+        assert!(!<HashMap<String, Vec<u64>>>::NEEDS_TRACE);
+    }
+}

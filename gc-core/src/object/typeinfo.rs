@@ -1,0 +1,136 @@
+//! Type descriptors: what the collector needs to know about an object's type (how to trace
+//! it, how to drop it, its name for reports) and where `Gc::new` puts it (span class, tiny
+//! or large). One static descriptor per type, computed at compile time; spans store a
+//! pointer to it (see `alloc::span`). Pure constants, no shared state. See the collector
+//! overview in `crate::gc`.
+
+use crate::alloc::sizeclass::{size_to_class, SpanClass, CLASSES, MAX_SMALL_SIZE, NUM_SIZE_CLASSES};
+use crate::alloc::{PAGE_SIZE, TINY_SIZE};
+use crate::gc::mark::Tracer;
+use crate::Trace;
+use std::marker::PhantomData;
+
+/// What the collector knows about a type.
+pub(crate) struct TypeInfo {
+    /// Traces the object at the given address.
+    pub trace: unsafe fn(*const u8, &mut Tracer),
+    /// Drops the object at the given address in place; `None` for types without drop glue.
+    pub drop: Option<unsafe fn(*mut u8)>,
+    /// `std::any::type_name` of the type (a function: `type_name` is not `const`).
+    pub name: fn() -> &'static str,
+}
+
+/// Descriptor shared by every type that holds no `Gc` and has no drop glue: the sweeper
+/// only needs to know there is nothing to do.
+pub(crate) static PLAIN: TypeInfo = TypeInfo { trace: trace_nothing, drop: None, name: plain_name };
+
+fn plain_name() -> &'static str {
+    "<plain data>"
+}
+
+unsafe fn trace_nothing(_: *const u8, _: &mut Tracer) {}
+
+/// How `Gc::new::<T>` allocates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Placement {
+    /// Shares a 16-byte tiny block (no `Gc`, no `Drop`, smaller than 16 bytes).
+    Tiny,
+    /// A slot of a size-classed span.
+    Small(SpanClass),
+    /// Its own span.
+    Large,
+}
+
+/// Compile-time facts about `T`.
+pub(crate) struct Layout<T>(PhantomData<T>);
+
+impl<T: Trace> Layout<T> {
+    /// The descriptor stored in the span.
+    pub(crate) const INFO: TypeInfo = TypeInfo {
+        trace: trace_erased::<T>,
+        drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
+        name: std::any::type_name::<T>,
+    };
+
+    /// True if the type neither holds a `Gc` nor needs dropping.
+    pub(crate) const PLAIN: bool = !T::NEEDS_TRACE && !std::mem::needs_drop::<T>();
+
+    /// Where objects of this type go.
+    pub(crate) const PLACEMENT: Placement = {
+        let size = std::mem::size_of::<T>();
+        let align = std::mem::align_of::<T>();
+        assert!(align <= PAGE_SIZE, "gc_core: types aligned above 8 KiB are not supported");
+        if Self::PLAIN && size < TINY_SIZE && align <= 8 {
+            Placement::Tiny
+        } else if size > MAX_SMALL_SIZE {
+            Placement::Large
+        } else {
+            // The smallest class whose slots are all aligned for T: slot offsets are
+            // multiples of the class size, span bases are page-aligned.
+            let mut c = size_to_class(size);
+            while c < NUM_SIZE_CLASSES && CLASSES[c].size as usize % align != 0 {
+                c += 1;
+            }
+            if c == NUM_SIZE_CLASSES {
+                Placement::Large
+            } else {
+                Placement::Small(SpanClass::new(c, !T::NEEDS_TRACE))
+            }
+        }
+    };
+
+    /// The descriptor to record for `T`.
+    #[inline(always)]
+    pub(crate) fn info() -> &'static TypeInfo {
+        if Self::PLAIN {
+            &PLAIN
+        } else {
+            &Self::INFO_REF
+        }
+    }
+
+    const INFO_REF: &'static TypeInfo = &Self::INFO;
+}
+
+unsafe fn trace_erased<T: Trace>(p: *const u8, t: &mut Tracer) {
+    // SAFETY: the collector calls this only with the address of a live `T` (the descriptor
+    // was recorded for this slot when the `T` was written).
+    unsafe { (*p.cast::<T>()).trace(t) }
+}
+
+unsafe fn drop_erased<T>(p: *mut u8) {
+    // SAFETY: the sweeper calls this once, on the address of an unreachable `T`.
+    unsafe { std::ptr::drop_in_place(p.cast::<T>()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[repr(align(64))]
+    struct Aligned64([u8; 64 * 3]);
+    // SAFETY: no Gc inside.
+    unsafe impl Trace for Aligned64 {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, _: &mut Tracer) {}
+        unsafe fn root(&mut self) {}
+        unsafe fn unroot(&mut self) {}
+    }
+
+    #[test]
+    fn placement_follows_size_traceability_and_alignment() {
+        assert_eq!(Layout::<u8>::PLACEMENT, Placement::Tiny);
+        assert_eq!(Layout::<u64>::PLACEMENT, Placement::Tiny);
+        assert_eq!(Layout::<[u64; 2]>::PLACEMENT, Placement::Small(SpanClass::new(2, true)));
+        // String needs Drop: never tiny.
+        assert_eq!(Layout::<String>::PLACEMENT, Placement::Small(SpanClass::new(3, true)));
+        assert_eq!(Layout::<[u8; 40_000]>::PLACEMENT, Placement::Large);
+        // 192 bytes, 64-aligned: class 192 is a multiple of 64, so slots are aligned.
+        match Layout::<Aligned64>::PLACEMENT {
+            Placement::Small(sc) => assert_eq!(CLASSES[sc.size_class()].size % 64, 0),
+            p => panic!("{p:?}"),
+        }
+        assert!(std::ptr::eq(Layout::<u32>::info(), &PLAIN));
+        assert!(Layout::<String>::info().drop.is_some());
+    }
+}

@@ -1,0 +1,237 @@
+//! The only module that names atomics, `UnsafeCell`, locks and threads. Under
+//! `--cfg gc_loom` it re-exports loom's versions so the lock-free protocols can be
+//! model-checked; everything else in the crate imports from here.
+//!
+//! It also carries the two primitives loom has no notion of:
+//!
+//! - **Asymmetric fences** (`light_fence` on the mutator side, `heavy_fence` on the
+//!   collector side). A mutator step "write X, then read FLAG" against the collector's
+//!   "write FLAG, then read X" needs a total order. Mutators pay only a compiler fence; the
+//!   collector calls Linux `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full
+//!   barrier on every thread of the process. Where membarrier is unavailable both sides use a
+//!   `SeqCst` fence. Under loom both are `SeqCst` fences.
+//! - **Parking by address** (`park`/`unpark_all`) for the `GcCell` lock, on
+//!   `parking_lot_core`; under loom a yield.
+
+#[cfg(not(gc_loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
+    Arc, Condvar, Mutex, MutexGuard,
+};
+#[cfg(not(gc_loom))]
+pub(crate) use std::thread;
+
+#[cfg(gc_loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
+    Arc, Condvar, Mutex, MutexGuard,
+};
+#[cfg(gc_loom)]
+pub(crate) use loom::thread;
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// A full memory fence.
+#[inline]
+pub(crate) fn fence_seqcst() {
+    #[cfg(not(gc_loom))]
+    std::sync::atomic::fence(Ordering::SeqCst);
+    #[cfg(gc_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// `UnsafeCell` with loom's closure API, so call sites are the same in both builds.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T: ?Sized>(
+    #[cfg(not(gc_loom))] std::cell::UnsafeCell<T>,
+    #[cfg(gc_loom)] loom::cell::UnsafeCell<T>,
+);
+
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(v: T) -> Self {
+        #[cfg(not(gc_loom))]
+        return UnsafeCell(std::cell::UnsafeCell::new(v));
+        #[cfg(gc_loom)]
+        return UnsafeCell(loom::cell::UnsafeCell::new(v));
+    }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        #[cfg(not(gc_loom))]
+        return f(self.0.get());
+        #[cfg(gc_loom)]
+        return self.0.with(f);
+    }
+
+    /// Runs `f` with a mutable raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(gc_loom))]
+        return f(self.0.get());
+        #[cfg(gc_loom)]
+        return self.0.with_mut(f);
+    }
+
+    /// Exclusive access through `&mut self` (no synchronisation needed).
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        #[cfg(not(gc_loom))]
+        return self.0.get_mut();
+        #[cfg(gc_loom)]
+        // SAFETY: `&mut self` proves no other access exists.
+        return self.0.with_mut(|p| unsafe { &mut *p });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Asymmetric fences.
+
+#[cfg(not(gc_loom))]
+mod membarrier {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    const CMD_QUERY: libc::c_long = 0;
+    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    /// 0 = not probed yet, 1 = membarrier works, 2 = fall back to SeqCst fences.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+
+    fn syscall(cmd: libc::c_long) -> libc::c_long {
+        // SAFETY: membarrier takes two integer arguments and touches no user memory.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) }
+    }
+
+    /// Probes and registers once. Must run before the first `light_fence` a thread relies
+    /// on: the runtime calls it when the heap is initialised, before any mutator thread is
+    /// registered.
+    pub(crate) fn init() -> bool {
+        match STATE.load(Ordering::Acquire) {
+            1 => return true,
+            2 => return false,
+            _ => {}
+        }
+        let mask = syscall(CMD_QUERY);
+        let ok = mask >= 0
+            && mask & CMD_PRIVATE_EXPEDITED != 0
+            && syscall(CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+        STATE.store(if ok { 1 } else { 2 }, Ordering::Release);
+        ok
+    }
+
+    #[inline(always)]
+    pub(crate) fn available() -> bool {
+        STATE.load(Ordering::Relaxed) == 1
+    }
+
+    pub(crate) fn run() -> bool {
+        available() && syscall(CMD_PRIVATE_EXPEDITED) == 0
+    }
+}
+
+/// Probes for membarrier; returns whether the cheap mutator-side fence is in use.
+pub(crate) fn init_fences() -> bool {
+    #[cfg(not(gc_loom))]
+    return membarrier::init();
+    #[cfg(gc_loom)]
+    return false;
+}
+
+/// Mutator side of an asymmetric fence: orders the mutator's earlier stores before its
+/// later loads *as observed by a thread that calls [`heavy_fence`]*.
+#[inline(always)]
+pub(crate) fn light_fence() {
+    #[cfg(not(gc_loom))]
+    {
+        if membarrier::available() {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+    }
+    #[cfg(gc_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Collector side of an asymmetric fence: after it returns, every store a mutator made
+/// before its `light_fence` is visible, or that mutator's loads after its `light_fence` see
+/// the collector's stores made before this call.
+pub(crate) fn heavy_fence() {
+    #[cfg(not(gc_loom))]
+    {
+        if !membarrier::run() {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+    }
+    #[cfg(gc_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parking by address.
+
+/// Parks the current thread on `key` if `still_blocked()` returns true once the park queue
+/// is locked (so a wake-up between the check and the sleep is never lost).
+pub(crate) fn park(key: usize, still_blocked: impl Fn() -> bool) {
+    #[cfg(not(gc_loom))]
+    // SAFETY: `still_blocked` neither panics into parking_lot_core nor parks recursively;
+    // the other callbacks are no-ops. `key` is the address of the lock word, which is a
+    // unique key while the lock exists.
+    unsafe {
+        parking_lot_core::park(
+            key,
+            still_blocked,
+            || {},
+            |_, _| {},
+            parking_lot_core::DEFAULT_PARK_TOKEN,
+            None,
+        );
+    }
+    #[cfg(gc_loom)]
+    {
+        let _ = (key, still_blocked);
+        loom::thread::yield_now();
+    }
+}
+
+/// Wakes every thread parked on `key`.
+pub(crate) fn unpark_all(key: usize) {
+    #[cfg(not(gc_loom))]
+    // SAFETY: `key` is a plain address used as a queue key; no callbacks.
+    unsafe {
+        parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+    }
+    #[cfg(gc_loom)]
+    let _ = key;
+}
+
+/// Spin-wait helper: a few pause instructions, then yields to the scheduler.
+#[derive(Default)]
+pub(crate) struct Backoff(u32);
+
+impl Backoff {
+    pub(crate) fn snooze(&mut self) {
+        #[cfg(not(gc_loom))]
+        {
+            if self.0 < 6 {
+                for _ in 0..(1 << self.0) {
+                    std::hint::spin_loop();
+                }
+            } else if self.0 < 12 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        #[cfg(gc_loom)]
+        loom::thread::yield_now();
+        self.0 = self.0.saturating_add(1);
+    }
+}
