@@ -235,7 +235,6 @@ enum EnumCollisions {
 
 mod absolute_paths {
     // A local `gc_core` module and a `Trace` trait must not confuse the generated code.
-    #![allow(clippy::module_inception)]
     mod gc_core {}
     trait Trace {}
 
