@@ -1,0 +1,83 @@
+//! `GOGC` from the environment: a malformed value warns once and uses 100; `off` disables
+//! automatic cycles; a percentage scales the first goal. Each case runs in a child process
+//! (the environment is read once per process).
+
+use std::process::Command;
+
+const CHILD: &str = "GC_CORE_TEST_CHILD";
+
+fn run_child(test: &str, gogc: &str) -> std::process::Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("GOGC", gogc)
+        .output()
+        .unwrap()
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+#[test]
+fn child_reports_goal() {
+    if !is_child() {
+        return;
+    }
+    // Touch the runtime so the environment is read.
+    let _ = gc_core::Gc::new(1u64);
+    let s = gc_core::mem_stats();
+    println!("NEXT_GC={}", s.next_gc);
+    for i in 0..2_000_000u64 {
+        std::hint::black_box(gc_core::Gc::new([i; 4]));
+    }
+    println!("NUM_GC={}", gc_core::mem_stats().num_gc);
+}
+
+fn field(out: &str, key: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.split(key).nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{key} missing in child output:\n{out}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn malformed_gogc_warns_and_uses_100() {
+    if is_child() {
+        return;
+    }
+    let out = run_child("child_reports_goal", "12x");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    let warnings: Vec<_> = stderr.lines().filter(|l| l.contains("GOGC")).collect();
+    assert_eq!(warnings.len(), 1, "exactly one warning: {stderr}");
+    assert!(warnings[0].contains("\"12x\"") && warnings[0].contains("GOGC=100"), "{}", warnings[0]);
+    assert_eq!(field(&stdout, "NEXT_GC="), 4 << 20);
+    assert!(field(&stdout, "NUM_GC=") > 0, "automatic cycles run");
+}
+
+#[test]
+fn gogc_off_disables_automatic_cycles() {
+    if is_child() {
+        return;
+    }
+    let out = run_child("child_reports_goal", "off");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(field(&stdout, "NUM_GC="), 0, "64 MB of garbage and no cycle");
+    assert!(String::from_utf8_lossy(&out.stderr).lines().all(|l| !l.contains("GOGC")));
+}
+
+#[test]
+fn gogc_percent_scales_first_goal() {
+    if is_child() {
+        return;
+    }
+    let out = run_child("child_reports_goal", "200");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(field(&stdout, "NEXT_GC="), 8 << 20);
+}
