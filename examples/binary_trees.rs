@@ -1,0 +1,309 @@
+//! The Benchmarks Game binary-trees workload, three ways: `Gc` (this crate), `Box` and `Arc`.
+//!
+//! ```text
+//! cargo run --release --example binary_trees -- [depth] [--impl gc|box|arc|all] [--threads N]
+//! ```
+//!
+//! `depth` defaults to 18, `--impl` to `gc`, `--threads` to 1 (with N > 1 the iterations of
+//! each depth are split across N scoped threads, as the Benchmarks Game's parallel entries
+//! do). `--impl all` runs `box`, `arc` and `gc` one after another, each in its own child
+//! process (the collected heap is global, and peak RSS is per process).
+//!
+//! Output: the standard lines (stretch tree, iterations/check per depth, long lived tree),
+//! then one summary line:
+//!
+//! ```text
+//! impl=gc depth=18 time_ms=.. peak_rss_mb=.. cycles=.. pause_total_ms=.. max_pause_ms=.. peak_heap_mb=.. threads=1
+//! ```
+//!
+//! `peak_rss_mb` is the process's `VmHWM`; `cycles` and the pauses come from
+//! `gc_core::mem_stats()`; `peak_heap_mb` is the largest `heap_inuse` seen by sampling
+//! `mem_stats()` at most ~32 times per depth (it stops allocation briefly, so it is never
+//! called per node). For `box` and `arc` the collector columns are `-`.
+
+use gc_core::{Gc, Trace};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const MIN_DEPTH: u32 = 4;
+
+/// The tree node, one pointer type per implementation. All three have a 16-byte payload.
+macro_rules! tree_impl {
+    ($m:ident, $ptr:ident, $($derive:ident)?) => {
+        mod $m {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[derive($derive)])?
+            pub struct Node {
+                left: Option<$ptr<Node>>,
+                right: Option<$ptr<Node>>,
+            }
+
+            /// A complete tree of `depth` levels below the root, built bottom-up.
+            pub fn bottom_up(depth: u32) -> $ptr<Node> {
+                if depth == 0 {
+                    $ptr::new(Node { left: None, right: None })
+                } else {
+                    $ptr::new(Node {
+                        left: Some(bottom_up(depth - 1)),
+                        right: Some(bottom_up(depth - 1)),
+                    })
+                }
+            }
+
+            /// Number of nodes.
+            pub fn check(n: &Node) -> u64 {
+                match (&n.left, &n.right) {
+                    (Some(l), Some(r)) => 1 + check(l) + check(r),
+                    _ => 1,
+                }
+            }
+
+            pub fn stretch(depth: u32) -> u64 {
+                check(&bottom_up(depth))
+            }
+
+            pub fn long_lived(depth: u32) -> $ptr<Node> {
+                bottom_up(depth)
+            }
+
+            pub fn long_lived_check(t: &$ptr<Node>) -> u64 {
+                check(t)
+            }
+
+            /// Builds and checks `iterations` trees of `depth`, calling `sample` every
+            /// `sample_every` trees.
+            pub fn iterate(iterations: u64, depth: u32, sample_every: u64, sample: &(dyn Fn() + Sync)) -> u64 {
+                let mut sum = 0;
+                for i in 0..iterations {
+                    sum += check(&bottom_up(depth));
+                    if (i + 1) % sample_every == 0 {
+                        sample();
+                    }
+                }
+                sum
+            }
+        }
+    };
+}
+
+tree_impl!(gc_tree, Gc, Trace);
+tree_impl!(box_tree, Box,);
+tree_impl!(arc_tree, Arc,);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Impl {
+    Gc,
+    Box,
+    Arc,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Gc => "gc",
+            Impl::Box => "box",
+            Impl::Arc => "arc",
+        }
+    }
+}
+
+struct Args {
+    depth: u32,
+    imp: Option<Impl>, // None = all
+    threads: usize,
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("binary_trees: {msg}");
+    eprintln!("usage: binary_trees [depth] [--impl gc|box|arc|all] [--threads N]");
+    ExitCode::from(2)
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        depth: 18,
+        imp: Some(Impl::Gc),
+        threads: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--impl" => {
+                let v = it.next().ok_or("--impl needs a value")?;
+                args.imp = match v.as_str() {
+                    "gc" => Some(Impl::Gc),
+                    "box" => Some(Impl::Box),
+                    "arc" => Some(Impl::Arc),
+                    "all" => None,
+                    _ => return Err(format!("unknown impl {v:?}")),
+                };
+            }
+            "--threads" => {
+                let v = it.next().ok_or("--threads needs a value")?;
+                args.threads = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(format!("bad thread count {v:?}"))?;
+            }
+            _ => args.depth = a.parse().map_err(|_| format!("bad depth {a:?}"))?,
+        }
+    }
+    Ok(args)
+}
+
+/// Peak resident set size in MiB (`VmHWM` in /proc/self/status), if available.
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Largest `heap_inuse` and largest recorded pause seen by `sample_gc`.
+static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
+static MAX_PAUSE_NS: AtomicU64 = AtomicU64::new(0);
+
+fn sample_gc() {
+    let s = gc_core::mem_stats();
+    PEAK_HEAP.fetch_max(s.heap_inuse, Ordering::Relaxed);
+    // `pause_ns` holds the last 256 cycles; sampling often enough keeps the maximum exact
+    // as long as fewer than 256 cycles pass between two samples.
+    let max = s.pause_ns.iter().copied().max().unwrap_or(0);
+    MAX_PAUSE_NS.fetch_max(max, Ordering::Relaxed);
+}
+
+fn run(imp: Impl, depth: u32, threads: usize) {
+    let max_depth = depth.max(MIN_DEPTH + 2);
+    let stretch_depth = max_depth + 1;
+    let is_gc = imp == Impl::Gc;
+    let noop = || {};
+    let sample: &(dyn Fn() + Sync) = if is_gc { &sample_gc } else { &noop };
+    let start = Instant::now();
+
+    let check = match imp {
+        Impl::Gc => gc_tree::stretch(stretch_depth),
+        Impl::Box => box_tree::stretch(stretch_depth),
+        Impl::Arc => arc_tree::stretch(stretch_depth),
+    };
+    println!("stretch tree of depth {stretch_depth}\t check: {check}");
+    sample();
+
+    // Keep the long-lived tree alive (and its type erased) until the end.
+    enum LongLived {
+        Gc(Gc<gc_tree::Node>),
+        Box(Box<box_tree::Node>),
+        Arc(Arc<arc_tree::Node>),
+    }
+    let long = match imp {
+        Impl::Gc => LongLived::Gc(gc_tree::long_lived(max_depth)),
+        Impl::Box => LongLived::Box(box_tree::long_lived(max_depth)),
+        Impl::Arc => LongLived::Arc(arc_tree::long_lived(max_depth)),
+    };
+
+    for d in (MIN_DEPTH..=max_depth).step_by(2) {
+        let iterations = 1u64 << (max_depth - d + MIN_DEPTH);
+        let per_thread = iterations.div_ceil(threads as u64);
+        let iterate = |n: u64| {
+            let every = (n / 32).max(1);
+            match imp {
+                Impl::Gc => gc_tree::iterate(n, d, every, sample),
+                Impl::Box => box_tree::iterate(n, d, every, sample),
+                Impl::Arc => arc_tree::iterate(n, d, every, sample),
+            }
+        };
+        let check: u64 = if threads == 1 {
+            iterate(iterations)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads as u64)
+                    .map(|t| {
+                        let lo = (t * per_thread).min(iterations);
+                        let hi = ((t + 1) * per_thread).min(iterations);
+                        s.spawn(move || iterate(hi - lo))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("worker panicked"))
+                    .sum()
+            })
+        };
+        println!("{iterations}\t trees of depth {d}\t check: {check}");
+        sample();
+    }
+
+    let check = match &long {
+        LongLived::Gc(t) => gc_tree::long_lived_check(t),
+        LongLived::Box(t) => box_tree::long_lived_check(t),
+        LongLived::Arc(t) => arc_tree::long_lived_check(t),
+    };
+    println!("long lived tree of depth {max_depth}\t check: {check}");
+    sample();
+    let elapsed = start.elapsed();
+    drop(long);
+
+    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
+    let (cycles, pause_total, max_pause, peak_heap) = if is_gc {
+        let s = gc_core::mem_stats();
+        (
+            s.num_gc.to_string(),
+            format!("{:.3}", s.pause_total_ns as f64 / 1e6),
+            format!("{:.3}", MAX_PAUSE_NS.load(Ordering::Relaxed) as f64 / 1e6),
+            format!(
+                "{:.1}",
+                PEAK_HEAP.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+            ),
+        )
+    } else {
+        ("-".into(), "-".into(), "-".into(), "-".into())
+    };
+    println!(
+        "impl={} depth={depth} time_ms={:.1} peak_rss_mb={rss} cycles={cycles} pause_total_ms={pause_total} \
+         max_pause_ms={max_pause} peak_heap_mb={peak_heap} threads={threads}",
+        imp.name(),
+        elapsed.as_secs_f64() * 1e3,
+    );
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => return usage(&e),
+    };
+    match args.imp {
+        Some(imp) => {
+            run(imp, args.depth, args.threads);
+            ExitCode::SUCCESS
+        }
+        None => {
+            // One child process per implementation: separate heaps, separate peak RSS.
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => return usage(&format!("cannot find own executable: {e}")),
+            };
+            for imp in [Impl::Box, Impl::Arc, Impl::Gc] {
+                let status = Command::new(&exe)
+                    .arg(args.depth.to_string())
+                    .args(["--impl", imp.name(), "--threads", &args.threads.to_string()])
+                    .status();
+                match status {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => {
+                        eprintln!("binary_trees: --impl {} failed: {s}", imp.name());
+                        return ExitCode::FAILURE;
+                    }
+                    Err(e) => {
+                        eprintln!("binary_trees: cannot run --impl {}: {e}", imp.name());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Hans Boehm's GCBench, three ways: `Gc` (this crate), `Box` and `Arc`.
+//!
+//! ```text
+//! cargo run --release --example gcbench -- [--impl gc|box|arc|all] [--max-depth D]
+//! ```
+//!
+//! The structure follows Boehm's `GCBench.java`: stretch the heap with a temporary tree, keep
+//! a long-lived tree (built top-down) and a long-lived array of doubles half filled, then for
+//! each depth from 4 to `max_depth` step 2 build `NumIters(depth)` trees top-down (allocate
+//! a node, then store freshly allocated children into it) and the same number bottom-up
+//! (children first), timing each. `NumIters(d) = 2 * TreeSize(stretch) / TreeSize(d)`, so
+//! every depth allocates about the same number of nodes.
+//!
+//! Parameters (Boehm's originals are stretch 18, long-lived 16, array 500000, depths 4..16):
+//! `max_depth` defaults to 18, the stretch tree is `max_depth + 1` deep (so the deepest step
+//! still builds 4 trees), the long-lived tree is 16 deep and the array holds 500000 `f64`.
+//!
+//! Nodes carry Boehm's two `int` fields. The `Gc` node keeps its children in `GcCell`s
+//! (top-down construction writes into existing heap objects, through the write guard); the
+//! `Box` and `Arc` nodes use plain fields, written through `&mut` (`Arc::get_mut` while the
+//! tree is still unshared). The array is a `Gc<Vec<f64>>` (`Box`/`Arc` likewise): its 4 MB
+//! buffer lives in the Rust global allocator, only the `Vec` header is in the collected heap
+//! (`Gc<[f64]>` is not in the API yet).
+//!
+//! `--impl all` runs `box`, `arc`, `gc` in separate child processes. The last line is a
+//! summary in the format of `binary_trees`.
+
+use gc_core::{Gc, GcCell, Trace};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const MIN_TREE_DEPTH: u32 = 4;
+const LONG_LIVED_TREE_DEPTH: u32 = 16;
+const ARRAY_SIZE: usize = 500_000;
+
+fn tree_size(depth: u32) -> u64 {
+    (1u64 << (depth + 1)) - 1
+}
+
+/// Operations the benchmark needs from each implementation.
+trait Tree {
+    type Handle;
+    fn leaf() -> Self::Handle;
+    /// Boehm's `Populate`: give `node` (a leaf) `depth` levels of children, top-down.
+    fn populate(depth: u32, node: &mut Self::Handle);
+    /// Boehm's `MakeTree`, bottom-up.
+    fn make_tree(depth: u32) -> Self::Handle;
+    /// Nodes in the tree (used to verify the long-lived tree).
+    fn count(node: &Self::Handle) -> u64;
+}
+
+// ---- Gc ----
+
+#[derive(Trace)]
+struct GcNode {
+    left: GcCell<Option<Gc<GcNode>>>,
+    right: GcCell<Option<Gc<GcNode>>>,
+    i: i32,
+    j: i32,
+}
+
+struct GcImpl;
+
+impl Tree for GcImpl {
+    type Handle = Gc<GcNode>;
+    fn leaf() -> Gc<GcNode> {
+        Gc::new(GcNode {
+            left: GcCell::new(None),
+            right: GcCell::new(None),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn populate(depth: u32, node: &mut Gc<GcNode>) {
+        if depth == 0 {
+            return;
+        }
+        let mut l = Self::leaf();
+        let mut r = Self::leaf();
+        *node.left.borrow_mut() = Some(l.clone());
+        *node.right.borrow_mut() = Some(r.clone());
+        Self::populate(depth - 1, &mut l);
+        Self::populate(depth - 1, &mut r);
+    }
+    fn make_tree(depth: u32) -> Gc<GcNode> {
+        if depth == 0 {
+            return Self::leaf();
+        }
+        Gc::new(GcNode {
+            left: GcCell::new(Some(Self::make_tree(depth - 1))),
+            right: GcCell::new(Some(Self::make_tree(depth - 1))),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn count(node: &Gc<GcNode>) -> u64 {
+        let l = node.left.borrow();
+        let r = node.right.borrow();
+        1 + l.as_ref().map_or(0, Self::count)
+            + r.as_ref().map_or(0, Self::count)
+            + (node.i + node.j) as u64
+    }
+}
+
+// ---- Box ----
+
+#[derive(Default)]
+struct BoxNode {
+    left: Option<Box<BoxNode>>,
+    right: Option<Box<BoxNode>>,
+    i: i32,
+    j: i32,
+}
+
+struct BoxImpl;
+
+impl Tree for BoxImpl {
+    type Handle = Box<BoxNode>;
+    fn leaf() -> Box<BoxNode> {
+        Box::default()
+    }
+    fn populate(depth: u32, node: &mut Box<BoxNode>) {
+        if depth == 0 {
+            return;
+        }
+        node.left = Some(Self::leaf());
+        node.right = Some(Self::leaf());
+        Self::populate(depth - 1, node.left.as_mut().unwrap());
+        Self::populate(depth - 1, node.right.as_mut().unwrap());
+    }
+    fn make_tree(depth: u32) -> Box<BoxNode> {
+        if depth == 0 {
+            return Self::leaf();
+        }
+        Box::new(BoxNode {
+            left: Some(Self::make_tree(depth - 1)),
+            right: Some(Self::make_tree(depth - 1)),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn count(node: &Box<BoxNode>) -> u64 {
+        1 + node.left.as_ref().map_or(0, Self::count)
+            + node.right.as_ref().map_or(0, Self::count)
+            + (node.i + node.j) as u64
+    }
+}
+
+// ---- Arc ----
+
+#[derive(Default)]
+struct ArcNode {
+    left: Option<Arc<ArcNode>>,
+    right: Option<Arc<ArcNode>>,
+    i: i32,
+    j: i32,
+}
+
+struct ArcImpl;
+
+impl Tree for ArcImpl {
+    type Handle = Arc<ArcNode>;
+    fn leaf() -> Arc<ArcNode> {
+        Arc::default()
+    }
+    fn populate(depth: u32, node: &mut Arc<ArcNode>) {
+        if depth == 0 {
+            return;
+        }
+        let n = Arc::get_mut(node).expect("tree is unshared while it is built");
+        n.left = Some(Self::leaf());
+        n.right = Some(Self::leaf());
+        Self::populate(depth - 1, n.left.as_mut().unwrap());
+        Self::populate(depth - 1, n.right.as_mut().unwrap());
+    }
+    fn make_tree(depth: u32) -> Arc<ArcNode> {
+        if depth == 0 {
+            return Self::leaf();
+        }
+        Arc::new(ArcNode {
+            left: Some(Self::make_tree(depth - 1)),
+            right: Some(Self::make_tree(depth - 1)),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn count(node: &Arc<ArcNode>) -> u64 {
+        1 + node.left.as_ref().map_or(0, Self::count)
+            + node.right.as_ref().map_or(0, Self::count)
+            + (node.i + node.j) as u64
+    }
+}
+
+// ---- driver ----
+
+static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
+static MAX_PAUSE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Records the largest `heap_inuse` and recorded pause so far (gc only; `mem_stats` stops
+/// allocation briefly, so it is called a few dozen times per phase, never per node).
+fn sample(is_gc: bool) {
+    if is_gc {
+        let s = gc_core::mem_stats();
+        PEAK_HEAP.fetch_max(s.heap_inuse, Ordering::Relaxed);
+        MAX_PAUSE_NS.fetch_max(
+            s.pause_ns.iter().copied().max().unwrap_or(0),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+fn diagnostics(is_gc: bool) {
+    if is_gc {
+        let s = gc_core::mem_stats();
+        println!(
+            " heap_alloc={:.1} MB heap_inuse={:.1} MB heap_sys={:.1} MB num_gc={}",
+            s.heap_alloc as f64 / 1048576.0,
+            s.heap_inuse as f64 / 1048576.0,
+            s.heap_sys as f64 / 1048576.0,
+            s.num_gc
+        );
+    }
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn time_construction<T: Tree>(depth: u32, stretch_depth: u32, is_gc: bool) -> (f64, f64) {
+    let iters = 2 * tree_size(stretch_depth) / tree_size(depth);
+    let every = (iters / 16).max(1);
+    println!("Creating {iters} trees of depth {depth}");
+    let t = Instant::now();
+    for i in 0..iters {
+        let mut temp = T::leaf();
+        T::populate(depth, &mut temp);
+        drop(temp);
+        if (i + 1) % every == 0 {
+            sample(is_gc);
+        }
+    }
+    let top_down = ms(t);
+    println!("\tTop down construction took {top_down:.0} msec");
+    let t = Instant::now();
+    for i in 0..iters {
+        drop(T::make_tree(depth));
+        if (i + 1) % every == 0 {
+            sample(is_gc);
+        }
+    }
+    let bottom_up = ms(t);
+    println!("\tBottom up construction took {bottom_up:.0} msec");
+    (top_down, bottom_up)
+}
+
+fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
+    name: &str,
+    max_depth: u32,
+    new_array: impl FnOnce(Vec<f64>) -> A,
+) {
+    let is_gc = name == "gc";
+    let stretch_depth = max_depth + 1;
+    println!("Garbage Collector Test ({name})");
+    println!(" Stretching memory with a binary tree of depth {stretch_depth}");
+    diagnostics(is_gc);
+    let start = Instant::now();
+
+    drop(T::make_tree(stretch_depth));
+    sample(is_gc);
+
+    println!(" Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}");
+    let mut long_lived = T::leaf();
+    T::populate(LONG_LIVED_TREE_DEPTH, &mut long_lived);
+
+    println!(" Creating a long-lived array of {ARRAY_SIZE} doubles");
+    let mut v = vec![0.0f64; ARRAY_SIZE];
+    for (i, x) in v.iter_mut().enumerate().take(ARRAY_SIZE / 2).skip(1) {
+        *x = 1.0 / i as f64;
+    }
+    let array = new_array(v);
+    diagnostics(is_gc);
+    sample(is_gc);
+
+    let mut phases = Vec::new();
+    for d in (MIN_TREE_DEPTH..=max_depth).step_by(2) {
+        phases.push((d, time_construction::<T>(d, stretch_depth, is_gc)));
+    }
+
+    let ok =
+        T::count(&long_lived) == tree_size(LONG_LIVED_TREE_DEPTH) && array[1000] == 1.0 / 1000.0;
+    if !ok {
+        println!("Failed");
+    }
+    let total = ms(start);
+    diagnostics(is_gc);
+    println!("Completed in {total:.0} msec");
+    drop((long_lived, array));
+
+    let td: f64 = phases.iter().map(|p| p.1 .0).sum();
+    let bu: f64 = phases.iter().map(|p| p.1 .1).sum();
+    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
+    let (cycles, pause_total, max_pause, peak_heap) = if is_gc {
+        let s = gc_core::mem_stats();
+        (
+            s.num_gc.to_string(),
+            format!("{:.3}", s.pause_total_ns as f64 / 1e6),
+            format!("{:.3}", MAX_PAUSE_NS.load(Ordering::Relaxed) as f64 / 1e6),
+            format!(
+                "{:.1}",
+                PEAK_HEAP.load(Ordering::Relaxed) as f64 / 1048576.0
+            ),
+        )
+    } else {
+        ("-".into(), "-".into(), "-".into(), "-".into())
+    };
+    println!(
+        "impl={name} max_depth={max_depth} time_ms={total:.1} top_down_ms={td:.1} bottom_up_ms={bu:.1} \
+         peak_rss_mb={rss} cycles={cycles} pause_total_ms={pause_total} max_pause_ms={max_pause} \
+         peak_heap_mb={peak_heap} ok={ok}"
+    );
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("gcbench: {msg}");
+    eprintln!("usage: gcbench [--impl gc|box|arc|all] [--max-depth D]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let mut imp = "gc".to_string();
+    let mut max_depth = 18u32;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--impl" => match it.next() {
+                Some(v) if ["gc", "box", "arc", "all"].contains(&v.as_str()) => imp = v,
+                v => return usage(&format!("bad --impl {v:?}")),
+            },
+            "--max-depth" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(d) if (MIN_TREE_DEPTH..=28).contains(&d) => max_depth = d,
+                _ => return usage("bad --max-depth (4..=28)"),
+            },
+            _ => return usage(&format!("unknown argument {a:?}")),
+        }
+    }
+    match imp.as_str() {
+        "gc" => run::<GcImpl, _>("gc", max_depth, Gc::new),
+        "box" => run::<BoxImpl, _>("box", max_depth, Box::new),
+        "arc" => run::<ArcImpl, _>("arc", max_depth, Arc::new),
+        _ => {
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => return usage(&format!("cannot find own executable: {e}")),
+            };
+            for name in ["box", "arc", "gc"] {
+                let status = Command::new(&exe)
+                    .args(["--impl", name, "--max-depth", &max_depth.to_string()])
+                    .status();
+                if !matches!(&status, Ok(s) if s.success()) {
+                    eprintln!("gcbench: --impl {name} failed: {status:?}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
