@@ -65,6 +65,13 @@ unsafe impl Send for Span {}
 // SAFETY: as above.
 unsafe impl Sync for Span {}
 
+/// Drops the cache bits up to and including `bit` (Go's `allocCache >>= bit + 1`, where a
+/// shift by 64 yields 0; Rust's `>>` would overflow).
+#[inline(always)]
+fn shift_out(cache: u64, bit: usize) -> u64 {
+    (cache >> bit) >> 1
+}
+
 fn words(nelems: usize) -> usize {
     nelems.div_ceil(64)
 }
@@ -166,7 +173,7 @@ impl Span {
                     if next % 64 == 0 && next != self.nelems {
                         return None;
                     }
-                    a.alloc_cache >>= bit + 1;
+                    a.alloc_cache = shift_out(a.alloc_cache, bit);
                     a.freeindex = next;
                     a.alloc_count += 1;
                     return Some(result);
@@ -206,7 +213,7 @@ impl Span {
                 a.freeindex = n;
                 return None;
             }
-            a.alloc_cache >>= bit + 1;
+            a.alloc_cache = shift_out(a.alloc_cache, bit);
             free = result + 1;
             if free % 64 == 0 && free != n {
                 a.alloc_cache = !a.alloc_bits.as_raw_slice()[free / 64];
@@ -412,6 +419,28 @@ mod tests {
             }
             assert_eq!(again.len(), 1024 - 100);
             assert!(again.iter().all(|i| i % 3 != 0 || *i >= 300));
+        }
+    }
+
+    #[test]
+    fn reuses_the_last_slot_of_a_cache_word() {
+        // Regression: only bit 63 free in the cache made `cache >>= 64` overflow.
+        let s = span_of_class(1);
+        let mut dead = Vec::new();
+        // SAFETY: the test owns the span.
+        unsafe {
+            for _ in 0..128 {
+                s.next_free_fast().or_else(|| s.next_free()).unwrap();
+            }
+            for i in (0..128).filter(|&i| i != 63) {
+                s.mark(i);
+            }
+            s.dead_slots(&mut dead).unwrap();
+            assert_eq!(dead, vec![63]);
+            s.reset_after_sweep();
+            let first = s.next_free_fast().or_else(|| s.next_free());
+            let second = s.next_free_fast().or_else(|| s.next_free());
+            assert_eq!((first, second), (Some(63), Some(128)));
         }
     }
 

@@ -165,11 +165,23 @@ pub(crate) fn with_op<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
     // until this thread's exit guard runs, which cannot happen during this call.
     let ts = unsafe { &*ts };
     ts.enter();
+    let unwind = LeaveOnUnwind(ts);
     let r = f(ts.mcache());
+    std::mem::forget(unwind);
     if ts.exit() {
         super::cycle::triggered();
     }
     r
+}
+
+/// Leaves the operation if the code inside it panics, so the collector is not left
+/// waiting for a thread that will never come back.
+struct LeaveOnUnwind<'a>(&'a ThreadState);
+
+impl Drop for LeaveOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.exit();
+    }
 }
 
 #[cold]
@@ -183,7 +195,9 @@ fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
         })
         .clone();
     ts.enter();
+    let unwind = LeaveOnUnwind(&ts);
     let r = f(ts.mcache());
+    std::mem::forget(unwind);
     let want = ts.exit();
     drop(g);
     if want {
