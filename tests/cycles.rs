@@ -8,7 +8,7 @@ use std::sync::Arc;
 struct Node {
     next: GcCell<Option<Gc<Node>>>,
     #[trace(skip)]
-    drops: Arc<AtomicUsize>,
+    _drops: Arc<AtomicUsize>,
 }
 
 struct Counted(Arc<AtomicUsize>);
@@ -66,8 +66,8 @@ fn self_cycle_and_long_ring_are_freed() {
 #[test]
 fn reachable_cycle_survives_and_stays_intact() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let a = Gc::new(Node { next: GcCell::new(None), drops: drops.clone() });
-    let b = Gc::new(Node { next: GcCell::new(Some(a.clone())), drops: drops.clone() });
+    let a = Gc::new(Node { next: GcCell::new(None), _drops: drops.clone() });
+    let b = Gc::new(Node { next: GcCell::new(Some(a.clone())), _drops: drops.clone() });
     *a.next.borrow_mut() = Some(b.clone());
     drop(b);
     for _ in 0..3 {

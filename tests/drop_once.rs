@@ -16,7 +16,7 @@ impl Drop for Tally {
 struct Node {
     edges: GcCell<Vec<Gc<Node>>>,
     #[trace(skip)]
-    tally: Tally,
+    _tally: Tally,
 }
 
 /// xorshift: reproducible without a dependency.
@@ -52,7 +52,7 @@ fn random_graphs_drop_exactly_the_unreachable_nodes() {
         const N: usize = 3000;
         let tally = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect::<Vec<_>>());
         let nodes: Vec<Gc<Node>> = (0..N)
-            .map(|i| Gc::new(Node { edges: GcCell::new(Vec::new()), tally: Tally(tally.clone(), i) }))
+            .map(|i| Gc::new(Node { edges: GcCell::new(Vec::new()), _tally: Tally(tally.clone(), i) }))
             .collect();
         let mut model: Vec<Vec<usize>> = vec![Vec::new(); N];
         for _ in 0..N * 2 {

@@ -31,15 +31,6 @@ pub(crate) use loom::thread;
 
 pub(crate) use std::sync::atomic::Ordering;
 
-/// A full memory fence.
-#[inline]
-pub(crate) fn fence_seqcst() {
-    #[cfg(not(gc_loom))]
-    std::sync::atomic::fence(Ordering::SeqCst);
-    #[cfg(gc_loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
-}
-
 /// `UnsafeCell` with loom's closure API, so call sites are the same in both builds.
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T: ?Sized>(

@@ -72,11 +72,6 @@ pub(crate) fn span_of(addr: usize) -> *const Span {
     unsafe { (*meta).spans[page].load(Ordering::Acquire) }
 }
 
-/// Whether `addr` lies inside memory this heap mapped (in use or not).
-pub(crate) fn in_heap(addr: usize) -> bool {
-    slot(addr).is_some_and(|s| !s.load(Ordering::Acquire).is_null())
-}
-
 /// Registers a freshly mapped arena at `base`. Called with the page heap lock held.
 pub(crate) fn register(base: usize) {
     let slot = slot(base).unwrap_or_else(|| crate::fatal("arena outside the 48-bit table"));

@@ -28,6 +28,18 @@ pub(crate) struct Central {
     sets: Mutex<Sets>,
 }
 
+/// A span in an unswept set must be claimable: only its set's owner moves it, and
+/// `sweepgen` cannot change during the caller's GC operation.
+fn claim_or_die(s: SpanPtr, sg: u32) {
+    if !s.claim(sg) {
+        crate::fatal(&format!(
+            "span {:#x} in an unswept set has sweepgen {} (heap sweepgen {sg})",
+            s.base,
+            s.sweepgen.load(Ordering::Relaxed)
+        ));
+    }
+}
+
 #[inline]
 fn swept_index(sg: u32) -> usize {
     ((sg / 2) % 2) as usize
@@ -65,30 +77,14 @@ impl Central {
     }
 
     /// Takes an unswept span, if any, claiming it for sweeping (`sweepgen` h-2 -> h-1).
+    /// The caller is inside a GC operation, so `sg` is current.
     pub(crate) fn claim_unswept(&self, sg: u32) -> Option<SpanPtr> {
         let mut sets = self.lock();
         let i = unswept_index(sg);
-        loop {
-            let s = sets.partial[i].pop().or_else(|| sets.full[i].pop())?;
-            if s.claim(sg) {
-                return Some(s);
-            }
-        }
-    }
-
-    /// Number of spans still waiting to be swept.
-    pub(crate) fn unswept_len(&self, sg: u32) -> usize {
-        let sets = self.lock();
-        let i = unswept_index(sg);
-        sets.partial[i].len() + sets.full[i].len()
-    }
-
-    /// All spans in all sets (the world is stopped or the caller tolerates a snapshot).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(SpanPtr)) {
-        let sets = self.lock();
-        for v in sets.partial.iter().chain(sets.full.iter()) {
-            v.iter().copied().for_each(&mut f);
-        }
+        let s = sets.partial[i].pop().or_else(|| sets.full[i].pop())?;
+        drop(sets);
+        claim_or_die(s, sg);
+        Some(s)
     }
 
     /// Go's `cacheSpan`: a span with at least one free slot for a thread cache, sweeping
@@ -114,9 +110,7 @@ impl Central {
             };
             if needs_sweep {
                 budget -= 1;
-                if !s.claim(sg) {
-                    continue;
-                }
+                claim_or_die(s, sg);
                 // Sweep outside the lock; a span with room comes back to us.
                 let live = crate::gc::sweep::sweep_claimed(heap, s, true);
                 if live < s.nelems {

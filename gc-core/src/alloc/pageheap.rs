@@ -27,6 +27,7 @@ impl FreeRuns {
     }
 
     /// Total free pages.
+    #[cfg(test)]
     pub(crate) fn free_pages(&self) -> usize {
         self.free_pages
     }

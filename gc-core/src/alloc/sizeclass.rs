@@ -156,11 +156,11 @@ const CLASS128: [u8; (MAX_SMALL_SIZE - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 1] = {
 };
 
 /// The size class for an object of `size` bytes (`1..=MAX_SMALL_SIZE`); size 0 is treated
-/// as 1. Returns 0 for sizes above `MAX_SMALL_SIZE` (large objects).
+/// as 1 (`CLASS8[0]` is class 1). Returns 0 for sizes above `MAX_SMALL_SIZE` (large objects).
 #[inline(always)]
 pub(crate) const fn size_to_class(size: usize) -> usize {
     if size <= SMALL_SIZE_MAX {
-        CLASS8[size.div_ceil(SMALL_SIZE_DIV)] as usize + (size == 0) as usize
+        CLASS8[size.div_ceil(SMALL_SIZE_DIV)] as usize
     } else if size <= MAX_SMALL_SIZE {
         CLASS128[(size - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV)] as usize
     } else {

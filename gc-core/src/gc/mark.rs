@@ -58,13 +58,26 @@ fn shades() -> crate::sync::MutexGuard<'static, ShadeBuffer> {
     SHADES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set.
+/// Bytes marked by mutators' shades this cycle.
+static MUTATOR_MARKED: AtomicU64 = AtomicU64::new(0);
+
+/// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set: greys the
+/// object (Go's `shade`). Each object is queued at most once per cycle, so mutators that
+/// keep rooting cannot keep marking from terminating. Done under the buffer lock, so no
+/// mark bit is set after mark termination closed the buffer.
 #[cold]
 pub(crate) fn shade_from_mutator(addr: usize) {
+    let (s, idx) = locate(addr);
+    if s.is_marked(idx) {
+        return;
+    }
     let mut b = shades();
-    if b.active {
-        b.items.push(addr);
-        SHADES_PENDING.store(true, Ordering::SeqCst);
+    if b.active && s.mark(idx) {
+        MUTATOR_MARKED.fetch_add(s.elemsize as u64, Ordering::Relaxed);
+        if !s.spanclass.noscan() {
+            b.items.push(s.slot_addr(idx));
+            SHADES_PENDING.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -107,7 +120,7 @@ impl Shared {
                 std::mem::take(&mut b.items)
             };
             for a in items {
-                local.push(a | SHADE_TAG);
+                local.push(a);
             }
             if let Some(t) = local.pop() {
                 return Some(t);
@@ -129,19 +142,15 @@ impl Shared {
     }
 }
 
-/// Queue item tags (objects and spans are 8-byte aligned, so the low bits are free).
+/// Queue item tag (objects and spans are 8-byte aligned, so the low bits are free).
 const ROOT_JOB_TAG: usize = 1;
-const SHADE_TAG: usize = 2;
-const TAGS: usize = ROOT_JOB_TAG | SHADE_TAG;
 
 fn process(item: usize, tracer: &mut Tracer) {
     if item & ROOT_JOB_TAG != 0 {
         // SAFETY: root jobs are queued only for in-use spans, and spans are not freed
         // while the world is stopped.
-        let s = unsafe { SpanPtr::from_raw((item & !TAGS) as *const crate::alloc::span::Span) };
+        let s = unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
         s.for_each_root(|idx| tracer.edge(s.slot_addr(idx)));
-    } else if item & SHADE_TAG != 0 {
-        tracer.edge(item & !TAGS);
     } else {
         scan_object(item, tracer);
     }
@@ -240,11 +249,12 @@ pub(crate) fn mark_heap(workers: usize) -> MarkResult {
         std::mem::take(&mut b.items)
     };
     let mut r = result(&shared);
+    r.marked_bytes += MUTATOR_MARKED.swap(0, Ordering::Relaxed);
     if !late.is_empty() {
         let w = Worker::new_lifo();
         let mut tracer = Tracer { worker: &w, marked_bytes: 0, marked_objects: 0, scanned_bytes: 0 };
         for a in late {
-            w.push(a | SHADE_TAG);
+            w.push(a);
         }
         while let Some(item) = w.pop() {
             process(item, &mut tracer);

@@ -78,18 +78,23 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
 }
 
 /// Claims and sweeps one span from any class; false when none is left to claim.
+///
+/// The claim happens inside the GC operation: `sweepgen` only moves while the world is
+/// stopped for GC operations, so it cannot change between reading it and claiming.
 pub(crate) fn sweep_one() -> bool {
     if HEAP.sweep_unclaimed.load(Ordering::Relaxed) == 0 {
         return false;
     }
-    let sg = HEAP.sweepgen();
-    for central in HEAP.centrals.iter() {
-        if let Some(s) = central.claim_unswept(sg) {
-            super::world::with_op(|_| sweep_claimed(&HEAP, s, false));
-            return true;
+    super::world::with_op(|_| {
+        let sg = HEAP.sweepgen();
+        for central in HEAP.centrals.iter() {
+            if let Some(s) = central.claim_unswept(sg) {
+                sweep_claimed(&HEAP, s, false);
+                return true;
+            }
         }
-    }
-    false
+        false
+    })
 }
 
 /// Sweep termination: sweeps everything left and waits for sweeps in progress elsewhere.
