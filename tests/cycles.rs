@@ -26,7 +26,10 @@ struct CNode {
 }
 
 fn cnode(drops: &Arc<AtomicUsize>) -> Gc<CNode> {
-    Gc::new(CNode { next: GcCell::new(None), _c: Counted(drops.clone()) })
+    Gc::new(CNode {
+        next: GcCell::new(None),
+        _c: Counted(drops.clone()),
+    })
 }
 
 #[test]
@@ -66,8 +69,14 @@ fn self_cycle_and_long_ring_are_freed() {
 #[test]
 fn reachable_cycle_survives_and_stays_intact() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let a = Gc::new(Node { next: GcCell::new(None), _drops: drops.clone() });
-    let b = Gc::new(Node { next: GcCell::new(Some(a.clone())), _drops: drops.clone() });
+    let a = Gc::new(Node {
+        next: GcCell::new(None),
+        _drops: drops.clone(),
+    });
+    let b = Gc::new(Node {
+        next: GcCell::new(Some(a.clone())),
+        _drops: drops.clone(),
+    });
     *a.next.borrow_mut() = Some(b.clone());
     drop(b);
     for _ in 0..3 {
@@ -88,8 +97,14 @@ fn cycle_through_nested_cells_and_vec_is_freed() {
         _c: Counted,
     }
     let drops = Arc::new(AtomicUsize::new(0));
-    let g1 = Gc::new(Graph { nodes: GcCell::new(vec![]), _c: Counted(drops.clone()) });
-    let g2 = Gc::new(Graph { nodes: GcCell::new(vec![]), _c: Counted(drops.clone()) });
+    let g1 = Gc::new(Graph {
+        nodes: GcCell::new(vec![]),
+        _c: Counted(drops.clone()),
+    });
+    let g2 = Gc::new(Graph {
+        nodes: GcCell::new(vec![]),
+        _c: Counted(drops.clone()),
+    });
     g1.nodes.borrow_mut().push(GcCell::new(Some(g2.clone())));
     g2.nodes.borrow_mut().push(GcCell::new(None));
     // Write through the inner cell only (the outer one is not borrowed mutably).

@@ -28,10 +28,17 @@ fn ten_million_node_list_on_a_64k_stack() {
         .spawn(|| {
             let mut head: Option<Gc<Link>> = None;
             for _ in 0..N {
-                head = Some(Gc::new(Link { next: head.take(), _c: Count }));
+                head = Some(Gc::new(Link {
+                    next: head.take(),
+                    _c: Count,
+                }));
             }
             gc_core::collect();
-            assert_eq!(DROPS.load(Ordering::Relaxed), 0, "a reachable link was dropped");
+            assert_eq!(
+                DROPS.load(Ordering::Relaxed),
+                0,
+                "a reachable link was dropped"
+            );
             let mut len = 0;
             let mut cur = head.as_ref();
             while let Some(l) = cur {

@@ -122,7 +122,10 @@ enum Expr {
 #[derive(Trace)]
 enum SelfRef {
     Leaf,
-    Node { children: Vec<Self>, next: Option<Box<Self>> },
+    Node {
+        children: Vec<Self>,
+        next: Option<Box<Self>>,
+    },
 }
 
 #[derive(Trace)]
@@ -171,7 +174,11 @@ struct TupleSkipped(#[trace(skip)] std::sync::Mutex<u8>, Gc<P>);
 
 #[derive(Trace)]
 enum EnumSkipped {
-    A(#[trace(skip)] std::sync::Mutex<u8>, Gc<P>, #[trace(skip)] std::cell::Cell<u8>),
+    A(
+        #[trace(skip)] std::sync::Mutex<u8>,
+        Gc<P>,
+        #[trace(skip)] std::cell::Cell<u8>,
+    ),
     B {
         #[trace(skip)]
         lock: std::sync::Mutex<u8>,
@@ -195,7 +202,8 @@ struct WithDrop {
 impl Drop for WithDrop {
     fn drop(&mut self) {
         // Does not dereference `next` (obligation 5).
-        self.dropped.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -230,7 +238,11 @@ struct Collisions {
 
 #[derive(Trace)]
 enum EnumCollisions {
-    V { tracer: Gc<P>, r#type: u8, __gc_field_0: u8 },
+    V {
+        tracer: Gc<P>,
+        r#type: u8,
+        __gc_field_0: u8,
+    },
 }
 
 mod absolute_paths {

@@ -52,7 +52,12 @@ fn random_graphs_drop_exactly_the_unreachable_nodes() {
         const N: usize = 3000;
         let tally = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect::<Vec<_>>());
         let nodes: Vec<Gc<Node>> = (0..N)
-            .map(|i| Gc::new(Node { edges: GcCell::new(Vec::new()), _tally: Tally(tally.clone(), i) }))
+            .map(|i| {
+                Gc::new(Node {
+                    edges: GcCell::new(Vec::new()),
+                    _tally: Tally(tally.clone(), i),
+                })
+            })
             .collect();
         let mut model: Vec<Vec<usize>> = vec![Vec::new(); N];
         for _ in 0..N * 2 {
@@ -68,7 +73,12 @@ fn random_graphs_drop_exactly_the_unreachable_nodes() {
         let live = reachable(&roots, &model);
         for i in 0..N {
             let d = tally[i].load(Ordering::SeqCst);
-            assert_eq!(d, u8::from(!live[i]), "seed {seed} node {i} live={} drops={d}", live[i]);
+            assert_eq!(
+                d,
+                u8::from(!live[i]),
+                "seed {seed} node {i} live={} drops={d}",
+                live[i]
+            );
         }
         // Reachable nodes still hold their edges.
         for (&r, g) in roots.iter().zip(&kept) {
@@ -76,6 +86,9 @@ fn random_graphs_drop_exactly_the_unreachable_nodes() {
         }
         drop(kept);
         gc_core::collect();
-        assert!(tally.iter().all(|t| t.load(Ordering::SeqCst) == 1), "seed {seed}: every node dropped once");
+        assert!(
+            tally.iter().all(|t| t.load(Ordering::SeqCst) == 1),
+            "seed {seed}: every node dropped once"
+        );
     }
 }

@@ -54,7 +54,11 @@ fn malformed_gogc_warns_and_uses_100() {
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     let warnings: Vec<_> = stderr.lines().filter(|l| l.contains("GOGC")).collect();
     assert_eq!(warnings.len(), 1, "exactly one warning: {stderr}");
-    assert!(warnings[0].contains("\"12x\"") && warnings[0].contains("GOGC=100"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("\"12x\"") && warnings[0].contains("GOGC=100"),
+        "{}",
+        warnings[0]
+    );
     assert_eq!(field(&stdout, "NEXT_GC="), 4 << 20);
     assert!(field(&stdout, "NUM_GC=") > 0, "automatic cycles run");
 }
@@ -67,8 +71,14 @@ fn gogc_off_disables_automatic_cycles() {
     let out = run_child("child_reports_goal", "off");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert_eq!(field(&stdout, "NUM_GC="), 0, "64 MB of garbage and no cycle");
-    assert!(String::from_utf8_lossy(&out.stderr).lines().all(|l| !l.contains("GOGC")));
+    assert_eq!(
+        field(&stdout, "NUM_GC="),
+        0,
+        "64 MB of garbage and no cycle"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .all(|l| !l.contains("GOGC")));
 }
 
 #[test]

@@ -14,7 +14,9 @@ fn collections_proceed_while_a_root_holder_sleeps() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        let p = Gc::new(Payload { values: GcCell::new((0..1000u64).map(Gc::new).collect()) });
+        let p = Gc::new(Payload {
+            values: GcCell::new((0..1000u64).map(Gc::new).collect()),
+        });
         // Hold a write guard too: a writer parked in user code must not block the collector.
         let guard = p.values.borrow_mut();
         ready_tx.send(()).unwrap();

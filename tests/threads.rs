@@ -29,7 +29,11 @@ struct Node {
 }
 
 fn node(id: u64) -> Gc<Node> {
-    Gc::new(Node { id, children: GcCell::new(Vec::new()), _live: Live::new() })
+    Gc::new(Node {
+        id,
+        children: GcCell::new(Vec::new()),
+        _live: Live::new(),
+    })
 }
 
 /// Sum of ids reachable from `root`, not walking through `stop`.
@@ -77,7 +81,11 @@ fn four_threads_share_mutate_and_drop() {
                         }
                         sub.children.borrow_mut().push(c);
                     }
-                    assert_eq!(checksum_until(&sub, Some(&shared)), 51, "thread {t} round {round}");
+                    assert_eq!(
+                        checksum_until(&sub, Some(&shared)),
+                        51,
+                        "thread {t} round {round}"
+                    );
                     // Publish some subtrees through the shared root, drop others.
                     if round % 10 == t {
                         shared.children.borrow_mut().push(sub);
@@ -101,7 +109,10 @@ fn four_threads_share_mutate_and_drop() {
     assert_eq!(checksum(&shared), published);
     gc_core::collect();
     assert_eq!(LIVE.load(Ordering::SeqCst) as u64, 1 + published);
-    assert!(gc_core::mem_stats().num_gc > 20, "automatic cycles ran during the test");
+    assert!(
+        gc_core::mem_stats().num_gc > 20,
+        "automatic cycles ran during the test"
+    );
     drop(shared);
     gc_core::collect();
     assert_eq!(LIVE.load(Ordering::SeqCst), 0);

@@ -97,7 +97,14 @@ mod membarrier {
 
     fn syscall(cmd: libc::c_long) -> libc::c_long {
         // SAFETY: membarrier takes two integer arguments and touches no user memory.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) }
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                cmd,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        }
     }
 
     /// Probes and registers once. Must run before the first `light_fence` a thread relies

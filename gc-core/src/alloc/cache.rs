@@ -60,7 +60,11 @@ pub(crate) unsafe fn alloc_small(mc: *mut MCache, sc: SpanClass) -> Slot {
     if let Some(s) = unsafe { (*mc).spans[sc.index()] } {
         // SAFETY: the cache owns its spans.
         if let Some(idx) = unsafe { s.next_free_fast() } {
-            return Slot { span: s, idx, addr: s.slot_addr(idx) };
+            return Slot {
+                span: s,
+                idx,
+                addr: s.slot_addr(idx),
+            };
         }
     }
     // SAFETY: forwarded.
@@ -78,7 +82,11 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
             if let Some(idx) = unsafe { s.next_free() } {
                 // SAFETY: short borrow.
                 unsafe { (*mc).spans[sc.index()] = Some(s) };
-                return Slot { span: s, idx, addr: s.slot_addr(idx) };
+                return Slot {
+                    span: s,
+                    idx,
+                    addr: s.slot_addr(idx),
+                };
             }
             release(s);
         }
@@ -87,12 +95,16 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
             .cache_span(&HEAP, sc)
             .unwrap_or_else(|| out_of_memory(PAGE_SIZE));
         // SAFETY: the span was just handed to this cache.
-        unsafe { new.alloc.with_mut(|a| (*a).alloc_count_before_cache = (*a).alloc_count) };
+        unsafe {
+            new.alloc
+                .with_mut(|a| (*a).alloc_count_before_cache = (*a).alloc_count)
+        };
         // SAFETY: the span is ours; count its free slots as live for the pacer.
         let free = new.nelems - unsafe { new.alloc_count() };
-        let live =
-            HEAP.heap_live.fetch_add((free * new.elemsize) as u64, Ordering::Relaxed) as usize
-                + free * new.elemsize;
+        let live = HEAP
+            .heap_live
+            .fetch_add((free * new.elemsize) as u64, Ordering::Relaxed) as usize
+            + free * new.elemsize;
         // SAFETY: short borrows of the caller's own cache.
         unsafe {
             if live as u64 >= HEAP.trigger.load(Ordering::Relaxed) {
@@ -110,7 +122,10 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
 /// Gives a span back to its central list (Go's `uncacheSpan`), settling the statistics.
 fn release(s: SpanPtr) {
     // SAFETY: the releasing cache owns the span.
-    let (count, before) = unsafe { s.alloc.with(|a| ((*a).alloc_count, (*a).alloc_count_before_cache)) };
+    let (count, before) = unsafe {
+        s.alloc
+            .with(|a| ((*a).alloc_count, (*a).alloc_count_before_cache))
+    };
     let c = s.spanclass.size_class();
     HEAP.counters.small_mallocs[c].fetch_add((count - before) as u64, Ordering::Relaxed);
     let unused = ((s.nelems - count) * s.elemsize) as u64;
@@ -137,7 +152,11 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
             (*mc).tiny_allocs += 1;
         }
         let span = crate::gc::roots::locate(tiny).0;
-        return Slot { span, idx: span.slot_index(tiny), addr: tiny + off };
+        return Slot {
+            span,
+            idx: span.slot_index(tiny),
+            addr: tiny + off,
+        };
     }
     // SAFETY: forwarded.
     let slot = unsafe { alloc_small(mc, TINY_SPAN_CLASS) };
@@ -161,7 +180,9 @@ pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> 
     // Go's page reclaimer: sweep before growing, so a steady large-object workload reuses
     // pages instead of mapping new ones.
     crate::gc::sweep::reclaim(size.div_ceil(PAGE_SIZE));
-    let s = HEAP.alloc_large_span(size, noscan).unwrap_or_else(|| out_of_memory(size));
+    let s = HEAP
+        .alloc_large_span(size, noscan)
+        .unwrap_or_else(|| out_of_memory(size));
     // SAFETY: the fresh span belongs to this thread until published below.
     let idx = unsafe { s.next_free().expect("a fresh large span has a free slot") };
     let live = HEAP
@@ -174,7 +195,11 @@ pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> 
     }
     // The span goes on its central's full swept set, where the sweeper will find it.
     HEAP.centrals[s.spanclass.index()].push_swept(s, HEAP.sweepgen(), true);
-    Slot { span: s, idx, addr: s.base }
+    Slot {
+        span: s,
+        idx,
+        addr: s.base,
+    }
 }
 
 /// Returns every cached span to its central list (Go's `releaseAll`) and resets the tiny

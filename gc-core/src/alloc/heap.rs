@@ -52,7 +52,12 @@ impl SpanPtr {
     pub(crate) fn claim(self, sg: u32) -> bool {
         let ok = self
             .sweepgen
-            .compare_exchange(sg.wrapping_sub(2), sg.wrapping_sub(1), Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                sg.wrapping_sub(2),
+                sg.wrapping_sub(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok();
         if ok {
             HEAP.sweep_unclaimed.fetch_sub(1, Ordering::Relaxed);
@@ -106,7 +111,10 @@ const CENTRAL: Central = Central::new();
 
 /// The process's heap.
 pub(crate) static HEAP: Heap = Heap {
-    pages: Mutex::new(Pages { heap: PageHeap::new(), spans: BTreeMap::new() }),
+    pages: Mutex::new(Pages {
+        heap: PageHeap::new(),
+        spans: BTreeMap::new(),
+    }),
     centrals: [CENTRAL; NUM_SPAN_CLASSES],
     sweepgen: AtomicU32::new(4),
     heap_live: AtomicU64::new(0),
@@ -142,7 +150,13 @@ impl Heap {
     /// Cuts a fresh span for span class `sc` (small objects) from the page heap.
     pub(crate) fn alloc_span(&self, sc: SpanClass) -> Option<SpanPtr> {
         let k = CLASSES[sc.size_class()];
-        self.new_span(k.npages as usize, sc, k.size as usize, k.nelems as usize, k.div_mul)
+        self.new_span(
+            k.npages as usize,
+            sc,
+            k.size as usize,
+            k.nelems as usize,
+            k.div_mul,
+        )
     }
 
     /// A span holding one large object of `size` bytes (span class 0).
@@ -151,7 +165,8 @@ impl Heap {
         let s = self.new_span(npages, SpanClass::new(0, noscan), npages * PAGE_SIZE, 1, 0)?;
         let c = &self.counters;
         c.large_mallocs.fetch_add(1, Ordering::Relaxed);
-        c.large_alloc_bytes.fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
+        c.large_alloc_bytes
+            .fetch_add((npages * PAGE_SIZE) as u64, Ordering::Relaxed);
         Some(s)
     }
 
@@ -165,7 +180,15 @@ impl Heap {
     ) -> Option<SpanPtr> {
         let mut p = self.lock_pages();
         let base = p.heap.alloc(npages)?;
-        let span = Box::new(Span::new(base, npages, sc, elemsize, nelems, div_mul, self.sweepgen()));
+        let span = Box::new(Span::new(
+            base,
+            npages,
+            sc,
+            elemsize,
+            nelems,
+            div_mul,
+            self.sweepgen(),
+        ));
         // SAFETY: just allocated, non-null, in use until `free_span`.
         let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
         arena::set_span(base, npages, s.as_ptr());
@@ -182,7 +205,8 @@ impl Heap {
         if s.spanclass.size_class() == 0 {
             let c = &self.counters;
             c.large_frees.fetch_add(1, Ordering::Relaxed);
-            c.large_free_bytes.fetch_add((s.npages * PAGE_SIZE) as u64, Ordering::Relaxed);
+            c.large_free_bytes
+                .fetch_add((s.npages * PAGE_SIZE) as u64, Ordering::Relaxed);
         }
         let mut p = self.lock_pages();
         arena::set_span(s.base, s.npages, std::ptr::null());

@@ -23,7 +23,11 @@ pub(crate) struct FreeRuns {
 
 impl FreeRuns {
     pub(crate) const fn new() -> Self {
-        FreeRuns { by_addr: BTreeMap::new(), by_size: BTreeSet::new(), free_pages: 0 }
+        FreeRuns {
+            by_addr: BTreeMap::new(),
+            by_size: BTreeSet::new(),
+            free_pages: 0,
+        }
     }
 
     /// Total free pages.
@@ -100,7 +104,11 @@ pub(crate) struct PageHeap {
 
 impl PageHeap {
     pub(crate) const fn new() -> Self {
-        PageHeap { free: FreeRuns::new(), mapped_bytes: 0, inuse_pages: 0 }
+        PageHeap {
+            free: FreeRuns::new(),
+            mapped_bytes: 0,
+            inuse_pages: 0,
+        }
     }
 
     /// Allocates `npages` contiguous pages, growing the heap by whole arenas if needed.
@@ -125,7 +133,9 @@ impl PageHeap {
 
     /// Maps enough whole arenas for a run of `npages` and adds them as free pages.
     fn grow(&mut self, npages: usize) -> Option<()> {
-        let bytes = npages.checked_mul(PAGE_SIZE)?.checked_next_multiple_of(ARENA_SIZE)?;
+        let bytes = npages
+            .checked_mul(PAGE_SIZE)?
+            .checked_next_multiple_of(ARENA_SIZE)?;
         let base = os::map_aligned(bytes, ARENA_SIZE).ok()?;
         for a in (base..base + bytes).step_by(ARENA_SIZE) {
             arena::register(a);
@@ -161,7 +171,11 @@ mod tests {
         assert_eq!(f.runs(), vec![(BASE, 10), (BASE + 15 * P, 85)]);
         // 8 pages: the 10-page hole is the best fit.
         assert_eq!(f.alloc(8), Some(BASE));
-        assert_eq!(f.alloc(3), Some(BASE + 15 * P), "2-page remainder is too small");
+        assert_eq!(
+            f.alloc(3),
+            Some(BASE + 15 * P),
+            "2-page remainder is too small"
+        );
         assert_eq!(f.free_pages(), 100 - 5 - 8 - 3);
     }
 

@@ -106,7 +106,12 @@ pub(crate) struct SizeClass {
 }
 
 const fn build_classes() -> [SizeClass; NUM_SIZE_CLASSES] {
-    let mut out = [SizeClass { size: 0, npages: 0, nelems: 0, div_mul: 0 }; NUM_SIZE_CLASSES];
+    let mut out = [SizeClass {
+        size: 0,
+        npages: 0,
+        nelems: 0,
+        div_mul: 0,
+    }; NUM_SIZE_CLASSES];
     let mut i = 0;
     while i < BASE.len() {
         let (size, npages) = BASE[i];
@@ -218,7 +223,7 @@ const _: () = {
     while s <= MAX_SMALL_SIZE {
         let c = size_to_class(s);
         assert!(CLASSES[c].size as usize >= s);
-        assert!(CLASSES[c - 1].size as usize <= s - 1 || c == 1);
+        assert!((CLASSES[c - 1].size as usize) < s || c == 1);
         s += 1;
     }
 };
@@ -253,7 +258,11 @@ mod tests {
         for (class, objs, tail, span) in GO_TABLE {
             let k = CLASSES[class as usize];
             assert_eq!(k.nelems, objs, "class {class}");
-            assert_eq!(k.npages as usize * PAGE_SIZE, span as usize, "class {class}");
+            assert_eq!(
+                k.npages as usize * PAGE_SIZE,
+                span as usize,
+                "class {class}"
+            );
             assert_eq!(span - k.nelems * k.size, tail, "class {class}");
         }
     }

@@ -120,7 +120,7 @@ impl Span {
     #[inline(always)]
     pub(crate) fn slot_index(&self, addr: usize) -> usize {
         debug_assert!(addr >= self.base && addr < self.limit());
-        ((addr - self.base) as u64 * self.div_mul as u64 >> 32) as usize
+        (((addr - self.base) as u64 * self.div_mul as u64) >> 32) as usize
     }
 
     /// Address of slot `idx`.
@@ -236,7 +236,7 @@ impl Span {
             let a = unsafe { &mut *a };
             if let Some(t) = &mut a.slot_types {
                 t[idx] = ty;
-            } else if a.ty != ty as *const TypeInfo {
+            } else if !std::ptr::eq(a.ty, ty) {
                 if a.ty.is_null() || a.alloc_count == 1 {
                     a.ty = ty;
                 } else {

@@ -44,7 +44,9 @@ fn publish(p: &Pacer) {
 
 /// The current heap goal.
 pub(crate) fn heap_goal() -> u64 {
-    pacer().as_ref().map_or(super::pacer::HEAP_MINIMUM, |p| p.heap_goal())
+    pacer()
+        .as_ref()
+        .map_or(super::pacer::HEAP_MINIMUM, |p| p.heap_goal())
 }
 
 /// An allocation pushed `heap_live` past the trigger. Runs a cycle unless one is running.
@@ -81,7 +83,11 @@ pub fn set_gc_percent(percent: i32) -> i32 {
     super::init();
     let mut g = pacer();
     let p = g.as_mut().expect("pacer initialised");
-    let new = if percent < 0 { None } else { Some(percent as u32) };
+    let new = if percent < 0 {
+        None
+    } else {
+        Some(percent as u32)
+    };
     let old = p.set_gogc(new);
     publish(p);
     old.map_or(-1, |v| v.min(i32::MAX as u32) as i32)
@@ -158,7 +164,16 @@ fn run_cycle(forced: bool) {
 
     stats::cycles().record(forced, pause_ns, sweep_ns + mark_ns * workers as u64);
     if config().debug.gctrace > 0 {
-        super::trace::print_cycle(forced, heap_live_start, marked, pause_ns, mark_ns, sweep_ns, workers, threads);
+        super::trace::print_cycle(
+            forced,
+            heap_live_start,
+            marked,
+            pause_ns,
+            mark_ns,
+            sweep_ns,
+            workers,
+            threads,
+        );
     }
 
     // 6. Concurrent sweep.

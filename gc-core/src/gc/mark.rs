@@ -51,7 +51,10 @@ struct ShadeBuffer {
     items: Vec<usize>,
 }
 
-static SHADES: Mutex<ShadeBuffer> = Mutex::new(ShadeBuffer { active: false, items: Vec::new() });
+static SHADES: Mutex<ShadeBuffer> = Mutex::new(ShadeBuffer {
+    active: false,
+    items: Vec::new(),
+});
 static SHADES_PENDING: AtomicBool = AtomicBool::new(false);
 
 fn shades() -> crate::sync::MutexGuard<'static, ShadeBuffer> {
@@ -149,7 +152,8 @@ fn process(item: usize, tracer: &mut Tracer) {
     if item & ROOT_JOB_TAG != 0 {
         // SAFETY: root jobs are queued only for in-use spans, and spans are not freed
         // while the world is stopped.
-        let s = unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
+        let s =
+            unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
         s.for_each_root(|idx| tracer.edge(s.slot_addr(idx)));
     } else {
         scan_object(item, tracer);
@@ -195,9 +199,15 @@ fn drain(shared: &Shared, local: &Worker<usize>) {
             backoff.snooze();
         }
     }
-    shared.marked_bytes.fetch_add(tracer.marked_bytes, Ordering::Relaxed);
-    shared.marked_objects.fetch_add(tracer.marked_objects, Ordering::Relaxed);
-    shared.scanned_bytes.fetch_add(tracer.scanned_bytes, Ordering::Relaxed);
+    shared
+        .marked_bytes
+        .fetch_add(tracer.marked_bytes, Ordering::Relaxed);
+    shared
+        .marked_objects
+        .fetch_add(tracer.marked_objects, Ordering::Relaxed);
+    shared
+        .scanned_bytes
+        .fetch_add(tracer.scanned_bytes, Ordering::Relaxed);
 }
 
 /// What one mark phase found.
@@ -252,7 +262,12 @@ pub(crate) fn mark_heap(workers: usize) -> MarkResult {
     r.marked_bytes += MUTATOR_MARKED.swap(0, Ordering::Relaxed);
     if !late.is_empty() {
         let w = Worker::new_lifo();
-        let mut tracer = Tracer { worker: &w, marked_bytes: 0, marked_objects: 0, scanned_bytes: 0 };
+        let mut tracer = Tracer {
+            worker: &w,
+            marked_bytes: 0,
+            marked_objects: 0,
+            scanned_bytes: 0,
+        };
         for a in late {
             w.push(a);
         }

@@ -21,7 +21,10 @@ const MAX_ROOTS: u32 = i32::MAX as u32;
 #[inline(always)]
 pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {
     let s = arena::span_of(addr);
-    debug_assert!(!s.is_null(), "Gc handle {addr:#x} does not point into the heap");
+    debug_assert!(
+        !s.is_null(),
+        "Gc handle {addr:#x} does not point into the heap"
+    );
     // SAFETY: `addr` comes from a live handle, so its span is in use.
     let s = unsafe { SpanPtr::from_raw(s) };
     let idx = s.slot_index(addr);

@@ -94,7 +94,9 @@ pub(crate) fn cycles() -> MutexGuard<'static, Cycles> {
 
 /// Wall-clock nanoseconds since the Unix epoch.
 pub(crate) fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Cycles {
@@ -125,9 +127,15 @@ pub fn mem_stats() -> MemStats {
     let (mut heap_alloc, mut total_alloc, mut mallocs, mut frees) = (0u64, 0u64, 0u64, 0u64);
     for (class, k) in CLASSES.iter().enumerate() {
         let (m, f) = if class == 0 {
-            (c.large_mallocs.load(Ordering::Relaxed), c.large_frees.load(Ordering::Relaxed))
+            (
+                c.large_mallocs.load(Ordering::Relaxed),
+                c.large_frees.load(Ordering::Relaxed),
+            )
         } else {
-            (c.small_mallocs[class].load(Ordering::Relaxed), c.small_frees[class].load(Ordering::Relaxed))
+            (
+                c.small_mallocs[class].load(Ordering::Relaxed),
+                c.small_frees[class].load(Ordering::Relaxed),
+            )
         };
         if class != 0 {
             heap_alloc += (m - f) * k.size as u64;
@@ -135,7 +143,11 @@ pub fn mem_stats() -> MemStats {
         }
         mallocs += m;
         frees += f;
-        by_size.push(SizeClassStats { size: k.size, mallocs: m, frees: f });
+        by_size.push(SizeClassStats {
+            size: k.size,
+            mallocs: m,
+            frees: f,
+        });
     }
     let large_alloc = c.large_alloc_bytes.load(Ordering::Relaxed);
     heap_alloc += large_alloc - c.large_free_bytes.load(Ordering::Relaxed);
@@ -149,11 +161,19 @@ pub fn mem_stats() -> MemStats {
         let meta: usize = p
             .spans
             .values()
-            .map(|s| std::mem::size_of::<crate::alloc::span::Span>() + s.nelems * 4 + s.nelems.div_ceil(64) * 16)
+            .map(|s| {
+                std::mem::size_of::<crate::alloc::span::Span>()
+                    + s.nelems * 4
+                    + s.nelems.div_ceil(64) * 16
+            })
             .sum();
         let arenas = p.heap.mapped_bytes / crate::alloc::ARENA_SIZE;
         let arena_meta = arenas * crate::alloc::PAGES_PER_ARENA * std::mem::size_of::<usize>();
-        (p.heap.mapped_bytes as u64, (p.heap.inuse_pages * PAGE_SIZE) as u64, (meta + arena_meta) as u64)
+        (
+            p.heap.mapped_bytes as u64,
+            (p.heap.inuse_pages * PAGE_SIZE) as u64,
+            (meta + arena_meta) as u64,
+        )
     };
     drop(stopped);
 
@@ -180,7 +200,11 @@ pub fn mem_stats() -> MemStats {
         pause_total_ns: cy.pause_total_ns,
         pause_ns: cy.pause_ns,
         pause_end: cy.pause_end,
-        gc_cpu_fraction: if elapsed > 0.0 { (gc_ns / (elapsed * procs)).min(1.0) } else { 0.0 },
+        gc_cpu_fraction: if elapsed > 0.0 {
+            (gc_ns / (elapsed * procs)).min(1.0)
+        } else {
+            0.0
+        },
         by_size,
     }
 }

@@ -47,9 +47,13 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
             let p = s.slot_addr(idx) as *mut u8;
             // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
             // after this sweep its slot is free.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop_fn(p) }));
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop_fn(p) }));
             if r.is_err() {
-                eprintln!("gc_core: Drop of a {} panicked while being swept; continuing", (ty.name)());
+                eprintln!(
+                    "gc_core: Drop of a {} panicked while being swept; continuing",
+                    (ty.name)()
+                );
             }
         }
         if clobber {

@@ -78,7 +78,11 @@ pub(crate) fn print_cycle(
     let cy = cycles();
     let elapsed = cy.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
     let procs = super::config().gomaxprocs.max(1);
-    let pct = if elapsed > 0.0 { 100.0 * cy.gc_cpu_ns as f64 / (elapsed * 1e9 * procs as f64) } else { 0.0 };
+    let pct = if elapsed > 0.0 {
+        100.0 * cy.gc_cpu_ns as f64 / (elapsed * 1e9 * procs as f64)
+    } else {
+        0.0
+    };
     let setup = pause_ns.saturating_sub(mark_ns);
     let line = format_line(
         cy.num_gc,
@@ -86,7 +90,11 @@ pub(crate) fn print_cycle(
         pct,
         [setup, mark_ns, 0],
         [setup, 0, mark_ns * workers as u64, 0, 0],
-        [heap_start >> 20, heap_start >> 20, marked.marked_bytes >> 20],
+        [
+            heap_start >> 20,
+            heap_start >> 20,
+            marked.marked_bytes >> 20,
+        ],
         super::cycle::heap_goal() >> 20,
         procs,
         forced,

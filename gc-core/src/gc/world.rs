@@ -115,7 +115,9 @@ struct ExitGuard(RefCell<Option<Arc<ThreadState>>>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let Some(ts) = self.0.borrow_mut().take() else { return };
+        let Some(ts) = self.0.borrow_mut().take() else {
+            return;
+        };
         ts.enter();
         // SAFETY: we own the cache and are inside an operation.
         unsafe { flush(ts.mcache()) };
@@ -141,7 +143,9 @@ fn register_current() -> *const ThreadState {
     super::init();
     let ts = Arc::new(ThreadState::new());
     let p = Arc::as_ptr(&ts);
-    let registered = EXIT.try_with(|g| *g.0.borrow_mut() = Some(ts.clone())).is_ok();
+    let registered = EXIT
+        .try_with(|g| *g.0.borrow_mut() = Some(ts.clone()))
+        .is_ok();
     if !registered {
         return std::ptr::null();
     }

@@ -68,7 +68,11 @@ impl std::error::Error for BorrowError {}
 impl<T: Trace> GcCell<T> {
     /// A new cell. Its contents start rooted (they came from outside the heap).
     pub fn new(value: T) -> GcCell<T> {
-        GcCell { lock: CellLock::new(), flags: AtomicU8::new(ROOTED), value: UnsafeCell::new(value) }
+        GcCell {
+            lock: CellLock::new(),
+            flags: AtomicU8::new(ROOTED),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Shared access; blocks while a writer holds the cell.
@@ -134,7 +138,11 @@ impl<T: Trace> GcCell<T> {
         // because every handle in them is now counted (and shaded if marking).
         self.flags.fetch_or(ROOTED, Ordering::Release);
         if f & HEAP_OWNED != 0 {
-            dirty::push(self as *const Self as usize, unroot_erased::<T>, &self.flags);
+            dirty::push(
+                self as *const Self as usize,
+                unroot_erased::<T>,
+                &self.flags,
+            );
         }
     }
 }

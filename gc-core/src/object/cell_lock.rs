@@ -23,7 +23,9 @@ pub(crate) struct CellLock {
 
 impl CellLock {
     pub(crate) const fn new() -> CellLock {
-        CellLock { state: AtomicU32::new(0) }
+        CellLock {
+            state: AtomicU32::new(0),
+        }
     }
 
     fn key(&self) -> usize {
@@ -38,7 +40,10 @@ impl CellLock {
             if s & WRITER != 0 || s & READERS == READERS {
                 return false;
             }
-            match self.state.compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(x) => s = x,
             }
@@ -53,7 +58,12 @@ impl CellLock {
             if s & (WRITER | READERS) != 0 {
                 return false;
             }
-            match self.state.compare_exchange_weak(s, s | WRITER, Ordering::Acquire, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(
+                s,
+                s | WRITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(x) => s = x,
             }
@@ -160,7 +170,10 @@ mod tests {
         }
         // SAFETY: `value` is only touched under `lock`.
         unsafe impl Sync for Shared {}
-        let s = Arc::new(Shared { lock: CellLock::new(), value: std::cell::UnsafeCell::new(0) });
+        let s = Arc::new(Shared {
+            lock: CellLock::new(),
+            value: std::cell::UnsafeCell::new(0),
+        });
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let s = s.clone();

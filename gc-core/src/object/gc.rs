@@ -91,7 +91,10 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             slot.addr
         });
         // SAFETY: heap addresses are non-null.
-        Gc { ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) }, _owns: PhantomData }
+        Gc {
+            ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) },
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -108,7 +111,10 @@ impl<T: ?Sized + 'static> Gc<T> {
 
     #[inline(always)]
     fn set_rooted(&mut self, rooted: bool) {
-        let p = self.ptr.as_ptr().map_addr(|a| if rooted { a | ROOTED } else { a & !ROOTED });
+        let p = self
+            .ptr
+            .as_ptr()
+            .map_addr(|a| if rooted { a | ROOTED } else { a & !ROOTED });
         // SAFETY: only bit 63 changed; the address stays non-null.
         self.ptr = unsafe { NonNull::new_unchecked(p) };
     }
@@ -141,7 +147,10 @@ impl<T: ?Sized + 'static> Clone for Gc<T> {
     #[inline]
     fn clone(&self) -> Gc<T> {
         roots::inc(self.addr());
-        let mut g = Gc { ptr: self.ptr, _owns: PhantomData };
+        let mut g = Gc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        };
         g.set_rooted(true);
         g
     }

@@ -340,10 +340,14 @@ mod tests {
 
     #[test]
     fn leaf_types_are_noscan() {
-        assert!(!u64::NEEDS_TRACE);
-        assert!(!String::NEEDS_TRACE);
-        assert!(!<Vec<Option<u8>>>::NEEDS_TRACE);
-        assert!(!<(u8, String, [u32; 4])>::NEEDS_TRACE);
-        assert!(!<HashMap<String, Vec<u64>>>::NEEDS_TRACE);
+        let noscan = [
+            u64::NEEDS_TRACE,
+            String::NEEDS_TRACE,
+            <Vec<Option<u8>>>::NEEDS_TRACE,
+            <(u8, String, [u32; 4])>::NEEDS_TRACE,
+            <HashMap<String, Vec<u64>>>::NEEDS_TRACE,
+        ];
+        assert_eq!(noscan, [false; 5]);
+        const { assert!(<Vec<crate::Gc<u8>>>::NEEDS_TRACE) };
     }
 }

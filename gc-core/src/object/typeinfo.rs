@@ -4,7 +4,9 @@
 //! pointer to it (see `alloc::span`). Pure constants, no shared state. See the collector
 //! overview in `crate::gc`.
 
-use crate::alloc::sizeclass::{size_to_class, SpanClass, CLASSES, MAX_SMALL_SIZE, NUM_SIZE_CLASSES};
+use crate::alloc::sizeclass::{
+    size_to_class, SpanClass, CLASSES, MAX_SMALL_SIZE, NUM_SIZE_CLASSES,
+};
 use crate::alloc::{PAGE_SIZE, TINY_SIZE};
 use crate::gc::mark::Tracer;
 use crate::Trace;
@@ -22,7 +24,11 @@ pub(crate) struct TypeInfo {
 
 /// Descriptor shared by every type that holds no `Gc` and has no drop glue: the sweeper
 /// only needs to know there is nothing to do.
-pub(crate) static PLAIN: TypeInfo = TypeInfo { trace: trace_nothing, drop: None, name: plain_name };
+pub(crate) static PLAIN: TypeInfo = TypeInfo {
+    trace: trace_nothing,
+    drop: None,
+    name: plain_name,
+};
 
 fn plain_name() -> &'static str {
     "<plain data>"
@@ -48,7 +54,11 @@ impl<T: Trace> Layout<T> {
     /// The descriptor stored in the span.
     pub(crate) const INFO: TypeInfo = TypeInfo {
         trace: trace_erased::<T>,
-        drop: if std::mem::needs_drop::<T>() { Some(drop_erased::<T>) } else { None },
+        drop: if std::mem::needs_drop::<T>() {
+            Some(drop_erased::<T>)
+        } else {
+            None
+        },
         name: std::any::type_name::<T>,
     };
 
@@ -59,7 +69,10 @@ impl<T: Trace> Layout<T> {
     pub(crate) const PLACEMENT: Placement = {
         let size = std::mem::size_of::<T>();
         let align = std::mem::align_of::<T>();
-        assert!(align <= PAGE_SIZE, "gc_core: types aligned above 8 KiB are not supported");
+        assert!(
+            align <= PAGE_SIZE,
+            "gc_core: types aligned above 8 KiB are not supported"
+        );
         if Self::PLAIN && size < TINY_SIZE && align <= 8 {
             Placement::Tiny
         } else if size > MAX_SMALL_SIZE {
@@ -85,7 +98,7 @@ impl<T: Trace> Layout<T> {
         if Self::PLAIN {
             &PLAIN
         } else {
-            &Self::INFO_REF
+            Self::INFO_REF
         }
     }
 
@@ -108,7 +121,7 @@ mod tests {
     use super::*;
 
     #[repr(align(64))]
-    struct Aligned64([u8; 64 * 3]);
+    struct Aligned64(#[allow(dead_code)] [u8; 64 * 3]);
     // SAFETY: no Gc inside.
     unsafe impl Trace for Aligned64 {
         const NEEDS_TRACE: bool = false;
@@ -121,9 +134,15 @@ mod tests {
     fn placement_follows_size_traceability_and_alignment() {
         assert_eq!(Layout::<u8>::PLACEMENT, Placement::Tiny);
         assert_eq!(Layout::<u64>::PLACEMENT, Placement::Tiny);
-        assert_eq!(Layout::<[u64; 2]>::PLACEMENT, Placement::Small(SpanClass::new(2, true)));
+        assert_eq!(
+            Layout::<[u64; 2]>::PLACEMENT,
+            Placement::Small(SpanClass::new(2, true))
+        );
         // String needs Drop: never tiny.
-        assert_eq!(Layout::<String>::PLACEMENT, Placement::Small(SpanClass::new(3, true)));
+        assert_eq!(
+            Layout::<String>::PLACEMENT,
+            Placement::Small(SpanClass::new(3, true))
+        );
         assert_eq!(Layout::<[u8; 40_000]>::PLACEMENT, Placement::Large);
         // 192 bytes, 64-aligned: class 192 is a multiple of 64, so slots are aligned.
         match Layout::<Aligned64>::PLACEMENT {

@@ -1,0 +1,187 @@
+//! The main demo: four threads build and rewire one shared friendship graph (cycles
+//! everywhere), the collector runs as the heap grows, and then most of the graph is
+//! dropped and collected.
+//!
+//!     cargo run --release --example tour
+//!     GODEBUG=gctrace=1 cargo run --release --example tour    # one line per cycle
+
+use gc_core::{Gc, GcCell, Trace};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// People whose `Drop` has run (they were unreachable and swept).
+static FORGOTTEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts drops; skipped by the tracer (it holds no `Gc`).
+struct Farewell;
+impl Drop for Farewell {
+    fn drop(&mut self) {
+        FORGOTTEN.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Trace)]
+struct Person {
+    id: u64,
+    name: String,
+    friends: GcCell<Vec<Gc<Person>>>,
+    #[trace(skip)]
+    _farewell: Farewell,
+}
+
+/// The shared directory every thread adds to.
+type Directory = Gc<GcCell<Vec<Gc<Person>>>>;
+
+const THREADS: u64 = 4;
+const PEOPLE_PER_THREAD: u64 = 100_000;
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+/// A tiny xorshift generator, so the demo needs no dependency.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// People live in communities of 64 with random friendships inside (cycles); each
+/// community's first member is published in the shared directory. Cross-thread
+/// friendships go only to the first 100 people published ("celebrities"), so a community
+/// stays reachable exactly as long as its directory entry does.
+fn build(directory: Directory, celebrities: Directory, thread: u64) -> u64 {
+    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ (thread + 1);
+    let mut links = 0;
+    let mut community: Vec<Gc<Person>> = Vec::new();
+    for i in 0..PEOPLE_PER_THREAD {
+        let p = Gc::new(Person {
+            id: thread * PEOPLE_PER_THREAD + i,
+            name: format!("person-{thread}-{i}"),
+            friends: GcCell::new(Vec::new()),
+            _farewell: Farewell,
+        });
+        if community.len() == 64 {
+            community.clear();
+        }
+        if community.is_empty() {
+            directory.borrow_mut().push(p.clone());
+            let mut c = celebrities.borrow_mut();
+            if c.len() < 100 {
+                c.push(p.clone());
+            }
+        }
+        // Two friendships inside the community, both ways.
+        for _ in 0..2 {
+            if !community.is_empty() {
+                let f = &community[next(&mut seed) as usize % community.len()];
+                p.friends.borrow_mut().push(f.clone());
+                f.friends.borrow_mut().push(p.clone());
+                links += 2;
+            }
+        }
+        // One follow of a celebrity, possibly on another thread.
+        let celebrity = {
+            let c = celebrities.borrow();
+            c[next(&mut seed) as usize % c.len()].clone()
+        };
+        p.friends.borrow_mut().push(celebrity);
+        links += 1;
+        community.push(p);
+    }
+    links
+}
+
+fn main() {
+    let start = Instant::now();
+    println!(
+        "gc-core tour: {THREADS} threads build one shared friendship graph (cycles everywhere)"
+    );
+    let directory: Directory = Gc::new(GcCell::new(Vec::new()));
+    let celebrities: Directory = Gc::new(GcCell::new(Vec::new()));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (d, c) = (directory.clone(), celebrities.clone());
+            std::thread::spawn(move || build(d, c, t))
+        })
+        .collect();
+    let links: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let built = start.elapsed();
+    let s = gc_core::mem_stats();
+    println!(
+        "  built {} people and {links} friendships in {:.2} s; {} collections ran meanwhile",
+        THREADS * PEOPLE_PER_THREAD,
+        built.as_secs_f64(),
+        s.num_gc
+    );
+    println!(
+        "  heap now: {:.1} MB in {} live-or-unswept objects ({:.1} MB of spans, {:.1} MB from the OS)",
+        mb(s.heap_alloc),
+        s.heap_objects,
+        mb(s.heap_inuse),
+        mb(s.heap_sys)
+    );
+    println!(
+        "  people already forgotten (unreachable, swept, dropped): {}",
+        FORGOTTEN.load(Ordering::Relaxed)
+    );
+
+    gc_core::collect();
+    let reachable = gc_core::mem_stats();
+    let published = directory.borrow().len();
+    println!(
+        "  after collect(): {:.1} MB in {} objects: the {published} published communities",
+        mb(reachable.heap_alloc),
+        reachable.heap_objects
+    );
+
+    // Unpublish every community but the first 100: most of the graph becomes garbage,
+    // cycles and all.
+    directory.borrow_mut().truncate(100);
+    let before = FORGOTTEN.load(Ordering::Relaxed);
+    let t = Instant::now();
+    gc_core::collect();
+    let s = gc_core::mem_stats();
+    println!(
+        "  unpublished all but 100 communities; collect() took {:.1} ms and forgot {} people",
+        t.elapsed().as_secs_f64() * 1e3,
+        FORGOTTEN.load(Ordering::Relaxed) - before
+    );
+    println!(
+        "  heap now: {:.1} MB in {} objects",
+        mb(s.heap_alloc),
+        s.heap_objects
+    );
+
+    let first = directory.borrow()[0].clone();
+    println!(
+        "  {} (id {}) still has {} friends; the first is {}",
+        first.name,
+        first.id,
+        first.friends.borrow().len(),
+        first
+            .friends
+            .borrow()
+            .first()
+            .map_or("nobody".to_string(), |f| f.name.clone())
+    );
+
+    let recent = (0..s.num_gc.min(256))
+        .map(|i| s.pause_ns[(i % 256) as usize])
+        .max()
+        .unwrap_or(0);
+    println!(
+        "  {} cycles ({} forced by collect()), pauses total {:.1} ms, longest {:.2} ms, GC CPU {:.1}% of {} cores",
+        s.num_gc,
+        s.num_forced_gc,
+        s.pause_total_ns as f64 / 1e6,
+        recent as f64 / 1e6,
+        s.gc_cpu_fraction * 100.0,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "  next automatic cycle when the heap reaches {:.1} MB (GOGC=100 by default)",
+        mb(s.next_gc)
+    );
+}
