@@ -1,0 +1,82 @@
+//! `mem_stats()` follows Go's definitions and is exact after `collect()`. One test function:
+//! the heap is process-wide, so parallel tests in this binary would disturb the counts.
+
+use gc_core::{Gc, Trace};
+
+#[derive(Trace)]
+struct Pair {
+    a: Option<Gc<Pair>>,
+    b: Option<Gc<Pair>>,
+}
+
+#[test]
+fn counts_are_exact_after_collect() {
+    gc_core::collect();
+    let base = gc_core::mem_stats();
+    assert_eq!(base.heap_objects, base.mallocs - base.frees);
+    assert_eq!(base.heap_sys, base.heap_inuse + base.heap_idle);
+
+    // 10,000 Pairs (16 bytes: size class 2) kept, 10,000 dropped.
+    let kept: Vec<Gc<Pair>> = (0..10_000)
+        .map(|_| Gc::new(Pair { a: None, b: None }))
+        .collect();
+    for _ in 0..10_000 {
+        drop(Gc::new(Pair { a: None, b: None }));
+    }
+    // One large object (40,000 bytes -> 5 pages).
+    let big = Gc::new([7u8; 40_000]);
+    let s = gc_core::mem_stats();
+    assert_eq!(s.mallocs - base.mallocs, 20_001);
+    assert_eq!(s.total_alloc - base.total_alloc, 20_000 * 16 + 5 * 8192);
+    assert_eq!(s.by_size[2].mallocs - base.by_size[2].mallocs, 20_000);
+    assert_eq!(
+        s.by_size[0].mallocs - base.by_size[0].mallocs,
+        1,
+        "large objects are class 0"
+    );
+
+    gc_core::collect();
+    let s = gc_core::mem_stats();
+    assert_eq!(
+        s.frees - base.frees,
+        10_000,
+        "exactly the dropped objects were freed"
+    );
+    assert_eq!(s.heap_objects - base.heap_objects, 10_001);
+    assert_eq!(s.heap_alloc - base.heap_alloc, 10_000 * 16 + 5 * 8192);
+    assert_eq!(s.num_forced_gc - base.num_forced_gc, 1);
+    assert!(s.num_gc > base.num_gc);
+    assert!(s.last_gc >= base.last_gc && s.last_gc > 0);
+    assert!(s.pause_total_ns >= base.pause_total_ns);
+    let last = s.pause_ns[((s.num_gc + 255) % 256) as usize];
+    assert!(last > 0 && s.pause_total_ns - base.pause_total_ns >= last);
+    assert!(s.heap_inuse >= s.heap_alloc);
+    assert_eq!(s.heap_sys, s.heap_inuse + s.heap_idle);
+    assert!(s.sys >= s.heap_sys);
+    assert!(s.next_gc >= 4 << 20);
+    assert!((0.0..=1.0).contains(&s.gc_cpu_fraction));
+    assert_eq!(big[39_999], 7);
+
+    drop((kept, big));
+    gc_core::collect();
+    let s = gc_core::mem_stats();
+    assert_eq!(
+        s.heap_objects, base.heap_objects,
+        "everything allocated here was freed"
+    );
+    assert_eq!(s.heap_alloc, base.heap_alloc);
+
+    // set_gc_percent returns the old value and moves the goal with it.
+    assert_eq!(gc_core::set_gc_percent(200), 100);
+    gc_core::collect();
+    let g200 = gc_core::mem_stats().next_gc;
+    assert_eq!(gc_core::set_gc_percent(100), 200);
+    gc_core::collect();
+    let g100 = gc_core::mem_stats().next_gc;
+    assert!(
+        g200 >= 2 * g100 - 1,
+        "goal {g200} at GOGC=200 vs {g100} at 100"
+    );
+    assert_eq!(gc_core::set_gc_percent(-1), 100);
+    assert_eq!(gc_core::set_gc_percent(100), -1, "off reads back as -1");
+}
