@@ -134,7 +134,9 @@ fn release(s: SpanPtr) {
 }
 
 /// Allocates `size` bytes (< 16, no `Gc`, no `Drop`) inside a shared 16-byte block (Go's
-/// tiny allocator). The block is freed when none of its objects is reachable.
+/// tiny allocator). The block is freed when none of its objects is reachable. The block's
+/// root counter counts the handles to all its objects; its type is recorded here, when the
+/// block is cut, because later objects may land in it after its span left this cache.
 ///
 /// # Safety
 ///
@@ -160,6 +162,8 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     }
     // SAFETY: forwarded.
     let slot = unsafe { alloc_small(mc, TINY_SPAN_CLASS) };
+    // SAFETY: the block's span is owned by this cache during this operation.
+    unsafe { slot.span.set_type(slot.idx, &crate::object::typeinfo::PLAIN) };
     // Keep whichever block has more room left (Go's rule).
     // SAFETY: short borrows.
     unsafe {

@@ -10,14 +10,38 @@
 
 use crate::object::cell::ON_LIST;
 use crate::sync::{AtomicU8, Mutex, Ordering};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Type-erased "unroot this cell if nobody holds it" (returns false if busy).
 pub(crate) type UnrootFn = unsafe fn(usize) -> bool;
 
-static DIRTY: Mutex<BTreeMap<usize, UnrootFn>> = Mutex::new(BTreeMap::new());
+/// Hashes a cell address (Fibonacci hashing): addresses are distinct, so a multiply by a
+/// large odd constant, high half folded into the low, spreads them; no need for SipHash.
+#[derive(Default)]
+pub(crate) struct AddrHasher(u64);
 
-fn lock() -> crate::sync::MutexGuard<'static, BTreeMap<usize, UnrootFn>> {
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // The table indexes by the low bits: fold the well-mixed high bits down.
+        let h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+type List = HashMap<usize, UnrootFn, BuildHasherDefault<AddrHasher>>;
+
+static DIRTY: Mutex<List> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
+
+fn lock() -> crate::sync::MutexGuard<'static, List> {
     DIRTY.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -73,7 +73,11 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             // large object, to this call) until the operation ends.
             unsafe {
                 p.write(value);
-                slot.span.set_type(slot.idx, Layout::<T>::info());
+                // A tiny block's type was recorded when the block was cut (its span may
+                // belong to another cache by now); everything else records it here.
+                if !matches!(Layout::<T>::PLACEMENT, Placement::Tiny) {
+                    slot.span.set_type(slot.idx, Layout::<T>::info());
+                }
             }
             let count = slot.span.root_count(slot.idx);
             if let Placement::Tiny = Layout::<T>::PLACEMENT {
