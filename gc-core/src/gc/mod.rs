@@ -65,7 +65,11 @@ pub(crate) mod mark;
 // The assist ratio, worker plan and CPU limiter drive concurrent marking (next step); the
 // stop-the-world mark uses only the goal.
 #[allow(dead_code)]
+pub(crate) mod cpu_limiter;
+#[allow(dead_code)]
 pub(crate) mod pacer;
+#[cfg(test)]
+mod pacer_sim;
 pub(crate) mod roots;
 pub(crate) mod stats;
 pub(crate) mod sweep;
