@@ -31,6 +31,11 @@ use std::hash::BuildHasher;
 /// 5. **No `Gc` access in `Drop`.** A type's `Drop` must not dereference a `Gc` it holds: the
 ///    target may have been swept in the same cycle. (The derive rejects `Drop` unless the
 ///    type opts out with `#[trace(unsafe_drop)]`.)
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be traced by the collector",
+    label = "this type does not implement `Trace`",
+    note = "derive it with `#[derive(Trace)]`, or mark a field that holds no `Gc` with `#[trace(skip)]`"
+)]
 pub unsafe trait Trace {
     /// Whether a value of this type may contain a `Gc`. `false` puts the type in noscan spans.
     const NEEDS_TRACE: bool = true;
