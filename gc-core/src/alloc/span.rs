@@ -55,9 +55,14 @@ pub(crate) struct Span {
     /// Sweep state (module header table).
     pub sweepgen: AtomicU32,
     pub alloc: UnsafeCell<AllocState>,
-    mark_bits: Box<[AtomicU64]>,
+    /// One bit per slot (at most 1024 slots, so 16 words), inline so marking is one load
+    /// less.
+    mark_bits: [AtomicU64; MAX_MARK_WORDS],
     roots: Box<[AtomicU32]>,
 }
+
+/// Words of mark bits: size classes have at most 1024 objects per span.
+const MAX_MARK_WORDS: usize = 16;
 
 // SAFETY: the non-atomic state is accessed only by the span's single owner, and ownership is
 // handed over through locks or release/acquire pairs (module header).
@@ -86,6 +91,7 @@ impl Span {
         div_mul: u32,
         sweepgen: u32,
     ) -> Span {
+        debug_assert!(words(nelems) <= MAX_MARK_WORDS);
         let mut alloc_bits = BitVec::<u64, Lsb0>::repeat(false, nelems);
         alloc_bits.set_uninitialized(false);
         Span {
@@ -105,7 +111,7 @@ impl Span {
                 ty: std::ptr::null(),
                 slot_types: None,
             }),
-            mark_bits: (0..words(nelems)).map(|_| AtomicU64::new(0)).collect(),
+            mark_bits: [const { AtomicU64::new(0) }; MAX_MARK_WORDS],
             roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
         }
     }
@@ -282,7 +288,7 @@ impl Span {
             // SAFETY: the sweeper owns the span.
             let a = unsafe { &*a };
             let bits = a.alloc_bits.as_raw_slice();
-            for (w, mark) in self.mark_bits.iter().enumerate() {
+            for (w, mark) in self.mark_bits[..words(self.nelems)].iter().enumerate() {
                 let mark = mark.load(Ordering::Acquire);
                 let lo = w * 64;
                 let below_free = if a.freeindex >= lo + 64 {
@@ -323,7 +329,7 @@ impl Span {
             let a = unsafe { &mut *a };
             let mut live = 0;
             let bits = a.alloc_bits.as_raw_mut_slice();
-            for (w, mark) in self.mark_bits.iter().enumerate() {
+            for (w, mark) in self.mark_bits[..words(self.nelems)].iter().enumerate() {
                 let m = mark.swap(0, Ordering::AcqRel);
                 bits[w] = m;
                 live += m.count_ones() as usize;

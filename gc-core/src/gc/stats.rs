@@ -162,9 +162,10 @@ pub fn mem_stats() -> MemStats {
             .spans
             .values()
             .map(|s| {
+                // The span (inline mark bits), its root counters and its alloc bits.
                 std::mem::size_of::<crate::alloc::span::Span>()
                     + s.nelems * 4
-                    + s.nelems.div_ceil(64) * 16
+                    + s.nelems.div_ceil(64) * 8
             })
             .sum();
         let arenas = p.heap.mapped_bytes / crate::alloc::ARENA_SIZE;
