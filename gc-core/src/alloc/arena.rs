@@ -81,8 +81,17 @@ pub(crate) fn register(base: usize) {
     // Box the metadata: 64 KiB of bookkeeping, zero-initialised = all pages free.
     // Allocated zeroed on the heap (64 KiB must not pass through a small thread stack);
     // all-zero bytes are a valid array of null `AtomicPtr`s.
-    // SAFETY: `ArenaMeta` is an array of `AtomicPtr`, for which zero is a valid value.
-    let meta: Box<ArenaMeta> = unsafe { Box::new_zeroed().assume_init() };
+    let layout = std::alloc::Layout::new::<ArenaMeta>();
+    // SAFETY: the layout has a non-zero size; zeroed memory is a valid `ArenaMeta` (an
+    // array of `AtomicPtr`, for which zero is null); the pointer comes from the global
+    // allocator with this layout, as `Box::from_raw` requires.
+    let meta: Box<ArenaMeta> = unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<ArenaMeta>();
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(p)
+    };
     slot.store(Box::into_raw(meta), Ordering::Release);
 }
 
