@@ -163,7 +163,10 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     // SAFETY: forwarded.
     let slot = unsafe { alloc_small(mc, TINY_SPAN_CLASS) };
     // SAFETY: the block's span is owned by this cache during this operation.
-    unsafe { slot.span.set_type(slot.idx, &crate::object::typeinfo::PLAIN) };
+    unsafe {
+        slot.span
+            .set_type(slot.idx, &crate::object::typeinfo::PLAIN)
+    };
     // Keep whichever block has more room left (Go's rule).
     // SAFETY: short borrows.
     unsafe {

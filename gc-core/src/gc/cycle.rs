@@ -117,7 +117,13 @@ fn run_cycle(forced: bool) {
     sweep::finish();
     let sweep_ns = t_sweep.elapsed().as_nanos() as u64;
 
-    // 2. Stop GC operations (only threads inside one are waited for, I4) and flush caches,
+    // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
+    //    to being edges (cells written from now on stay roots for this cycle).
+    let t_unroot = Instant::now();
+    dirty::unroot_pass();
+    let unroot_ns = t_unroot.elapsed().as_nanos() as u64;
+
+    // 3. Stop GC operations (only threads inside one are waited for, I4) and flush caches,
     //    so every span is in a central list and every allocation counted.
     let t0 = Instant::now();
     let stopped = world::stop();
@@ -126,9 +132,6 @@ fn run_cycle(forced: bool) {
     if let Some(p) = pacer().as_mut() {
         p.start_cycle(heap_live_start, workers);
     }
-
-    // 3. Unroot pass: written cells inside heap objects go back to being edges.
-    dirty::unroot_pass();
 
     // 4. Mark from the roots (root counts > 0), in parallel, until no grey object is left.
     let t_mark = Instant::now();
@@ -162,7 +165,11 @@ fn run_cycle(forced: bool) {
     drop(stopped);
     let pause_ns = t0.elapsed().as_nanos() as u64;
 
-    stats::cycles().record(forced, pause_ns, sweep_ns + mark_ns * workers as u64);
+    stats::cycles().record(
+        forced,
+        pause_ns,
+        sweep_ns + unroot_ns + mark_ns * workers as u64,
+    );
     if config().debug.gctrace > 0 {
         super::trace::print_cycle(
             forced,

@@ -4,9 +4,10 @@
 //!
 //! Invariants: an entry's cell is alive and does not move while it is listed (a cell removes
 //! itself, under the list lock, before it is dropped and before an enclosing write could move
-//! it: see `GcCell::root`). The pass holds the list lock from start to end, so a removal
-//! waits for the pass instead of racing it. The lock is never held while waiting for a user
-//! (the pass only `try_write`s cells). See the collector overview in `crate::gc`.
+//! it: see `GcCell::root`). The pass touches a cell only while holding the list lock, so a
+//! removal waits for the pass to finish with that cell instead of racing it. The lock is
+//! never held while waiting for a user (the pass only `try_write`s cells). See the collector
+//! overview in `crate::gc`.
 
 use crate::object::cell::ON_LIST;
 use crate::sync::{AtomicU8, Mutex, Ordering};
@@ -59,19 +60,35 @@ pub(crate) fn remove(addr: usize, flags: &AtomicU8) {
     flags.fetch_and(!ON_LIST, Ordering::Relaxed);
 }
 
+/// Cells processed per hold of the list lock by the unroot pass: short holds, so threads
+/// that dirty or unlist cells meanwhile wait microseconds, not the whole pass.
+const BATCH: usize = 64;
+
 /// The unroot pass: for every listed cell nobody holds, turn its contents into edges and
-/// unlist it. Busy cells stay listed (and rooted) until a later cycle. Returns
-/// (cells unrooted, cells kept).
+/// unlist it. Busy cells stay listed (and rooted) until a later cycle. Runs concurrently
+/// with mutators, after sweep termination and before mark setup: no sweeper can free a
+/// listed cell then, and a cell is only unlisted or moved under the list lock, which the
+/// pass holds while it touches that cell. Cells listed during the pass wait for the next
+/// cycle (they are roots meanwhile). Returns (cells unrooted, cells still listed).
 pub(crate) fn unroot_pass() -> (usize, usize) {
-    let mut d = lock();
-    let before = d.len();
-    // SAFETY: listed cells are alive and unmoved while we hold the lock (module header).
-    d.retain(|&addr, f| !unsafe { f(addr) });
-    (before - d.len(), d.len())
+    let addrs: Vec<usize> = lock().keys().copied().collect();
+    let mut unrooted = 0;
+    for batch in addrs.chunks(BATCH) {
+        let mut d = lock();
+        for addr in batch {
+            // Unlisted since the snapshot (or listed anew: then it is a live cell too).
+            let Some(&f) = d.get(addr) else { continue };
+            // SAFETY: the cell is listed and we hold the list lock (module header).
+            if unsafe { f(*addr) } {
+                d.remove(addr);
+                unrooted += 1;
+            }
+        }
+    }
+    (unrooted, len())
 }
 
 /// Number of listed cells.
-#[allow(dead_code)]
 pub(crate) fn len() -> usize {
     lock().len()
 }

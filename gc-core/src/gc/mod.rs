@@ -35,10 +35,11 @@
 //! ## The cycle (numbered as in Go; `cycle.rs`)
 //!
 //! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`).
-//! 2. **Stop GC operations** (`world.rs`): wait only for threads *inside* an operation
+//! 2. **Unroot pass** over the dirty list (`dirty.rs`), concurrent with mutators: no cell
+//!    can be swept now, and the pass touches a cell only under the list lock.
+//! 3. **Stop GC operations** (`world.rs`): wait only for threads *inside* an operation
 //!    (allocation, sweeping), which never block on user code; a thread parked in user code
 //!    holding roots is never waited for (invariant I4). Flush every thread cache.
-//! 3. **Unroot pass** over the dirty list.
 //! 4. **Mark setup and mark** (`mark.rs`): set `MARKING`; parallel workers scan every span's
 //!    root counters and trace from the roots with work stealing until no grey object is
 //!    left. Threads outside operations keep running: they may clone, drop and write cells.

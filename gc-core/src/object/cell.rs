@@ -208,10 +208,12 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     }
 
     unsafe fn root(&mut self) {
-        let f = *self.flags.get_mut();
-        if f & ON_LIST != 0 {
+        if *self.flags.get_mut() & ON_LIST != 0 {
+            // May wait for the unroot pass to finish with this cell, which changes the
+            // flags: read them only afterwards.
             dirty::remove(self as *const Self as usize, &self.flags);
         }
+        let f = *self.flags.get_mut();
         if f & ROOTED == 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().root() };
