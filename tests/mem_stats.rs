@@ -66,6 +66,22 @@ fn counts_are_exact_after_collect() {
     );
     assert_eq!(s.heap_alloc, base.heap_alloc);
 
+    // A thread's cache goes back to the central lists when the thread exits, so its
+    // allocations are counted although the thread is gone.
+    let base = gc_core::mem_stats();
+    let from_thread =
+        std::thread::spawn(|| (0..1000u64).map(|i| Gc::new([i, i])).collect::<Vec<_>>())
+            .join()
+            .unwrap();
+    let s = gc_core::mem_stats();
+    assert_eq!(s.by_size[2].mallocs - base.by_size[2].mallocs, 1000);
+    assert_eq!(s.heap_objects - base.heap_objects, 1000);
+    assert!(from_thread
+        .iter()
+        .enumerate()
+        .all(|(i, g)| g[1] == i as u64));
+    drop(from_thread);
+
     // set_gc_percent returns the old value and moves the goal with it.
     assert_eq!(gc_core::set_gc_percent(200), 100);
     gc_core::collect();

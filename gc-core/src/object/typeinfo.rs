@@ -34,6 +34,9 @@ fn plain_name() -> &'static str {
     "<plain data>"
 }
 
+/// # Safety
+///
+/// Trivially safe; `unsafe` only to match the descriptor's function type.
 unsafe fn trace_nothing(_: *const u8, _: &mut Tracer) {}
 
 /// How `Gc::new::<T>` allocates.
@@ -105,12 +108,18 @@ impl<T: Trace> Layout<T> {
     const INFO_REF: &'static TypeInfo = &Self::INFO;
 }
 
+/// # Safety
+///
+/// `p` is the address of a live, initialised `T`.
 unsafe fn trace_erased<T: Trace>(p: *const u8, t: &mut Tracer) {
     // SAFETY: the collector calls this only with the address of a live `T` (the descriptor
     // was recorded for this slot when the `T` was written).
     unsafe { (*p.cast::<T>()).trace(t) }
 }
 
+/// # Safety
+///
+/// `p` is the address of an initialised `T` that nothing will use again.
 unsafe fn drop_erased<T>(p: *mut u8) {
     // SAFETY: the sweeper calls this once, on the address of an unreachable `T`.
     unsafe { std::ptr::drop_in_place(p.cast::<T>()) }
