@@ -79,8 +79,8 @@ impl Tree for GcImpl {
         }
         let mut l = Self::leaf();
         let mut r = Self::leaf();
-        *node.left.borrow_mut() = Some(l.clone());
-        *node.right.borrow_mut() = Some(r.clone());
+        node.left.set(Some(l.clone()));
+        node.right.set(Some(r.clone()));
         Self::populate(depth - 1, &mut l);
         Self::populate(depth - 1, &mut r);
     }

@@ -47,6 +47,19 @@ fn two_node_cycle_is_freed_once() {
 }
 
 #[test]
+fn cycle_made_with_set_is_freed_by_one_collection() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = cnode(&drops);
+    let b = cnode(&drops);
+    a.next.set(Some(b.clone()));
+    b.next.set(Some(a.clone()));
+    assert!(Gc::ptr_eq(a.next.borrow().as_ref().unwrap(), &b));
+    drop((a, b));
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn self_cycle_and_long_ring_are_freed() {
     let drops = Arc::new(AtomicUsize::new(0));
     let me = cnode(&drops);

@@ -108,6 +108,41 @@ impl<T: Trace> GcCell<T> {
         }
     }
 
+    /// Replaces the contents, returning the old value (like `RefCell::replace`).
+    ///
+    /// Cheaper than writing through `borrow_mut` when the new value is small: on a cell
+    /// inside the heap it roots only the old value (which leaves the heap) and turns the new
+    /// value's handles into edges at once, so the cell never goes on the dirty list. Cost
+    /// O(size of both values), whatever else the cell held before. (While marking, these
+    /// are the two halves of Go's hybrid barrier: the old and the new value are shaded.)
+    pub fn replace(&self, value: T) -> T {
+        self.lock.write();
+        // Unlocks on return and if a root/unroot walk panics.
+        let _guard = GcCellRefMut { cell: self };
+        self.value.with_mut(|v| {
+            // SAFETY: the write lock gives exclusive access to the contents.
+            let v = unsafe { &mut *v };
+            let mut old = std::mem::replace(v, value);
+            if self.flags.load(Ordering::Acquire) & ROOTED == 0 {
+                // An edge cell: it lives in a heap object (only the unroot walk clears
+                // ROOTED, and it sets HEAP_OWNED). The old value leaves the heap, so its
+                // handles become roots; the new value joins it, so its handles become
+                // edges of the cell's object.
+                // SAFETY: `old` is now owned by this call; `v` is inside a heap object.
+                unsafe {
+                    old.root();
+                    v.unroot();
+                }
+            }
+            old
+        })
+    }
+
+    /// Stores `value`, dropping the old contents (like `Cell::set`). See [`replace`](Self::replace).
+    pub fn set(&self, value: T) {
+        drop(self.replace(value));
+    }
+
     /// Exclusive access through `&mut self`, without locking.
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` excludes every other access; rooting keeps any handle the
@@ -303,5 +338,38 @@ impl<T: fmt::Debug> fmt::Debug for GcCellRef<'_, T> {
 impl<T: fmt::Debug> fmt::Debug for GcCellRefMut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Gc;
+
+    #[test]
+    fn replace_on_a_heap_cell_keeps_it_an_edge_cell() {
+        let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
+        assert_eq!(holder.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST), 0);
+        for i in 0..1000u64 {
+            let old = holder.replace(Some(Gc::new(i)));
+            if i > 0 {
+                assert_eq!(*old.expect("previous value"), i - 1);
+            }
+        }
+        // Never rooted, never listed: nothing for the next cycle's unroot pass.
+        assert_eq!(holder.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST), 0);
+        crate::collect();
+        assert_eq!(**holder.borrow().as_ref().unwrap(), 999);
+        holder.set(None);
+        assert!(holder.borrow().is_none());
+    }
+
+    #[test]
+    fn replace_on_a_stack_cell_keeps_handles_rooted() {
+        let cell = GcCell::new(Some(Gc::new(1u64)));
+        let old = cell.replace(Some(Gc::new(2)));
+        crate::collect();
+        assert_eq!(*old.unwrap(), 1);
+        assert_eq!(**cell.borrow().as_ref().unwrap(), 2);
     }
 }
