@@ -24,7 +24,9 @@
 //! walk). Cells inside heap objects (`HEAP_OWNED`) that were rooted this way go on the dirty
 //! list; the next cycle's unroot pass (`dirty.rs`) turns them back into edges if nobody
 //! holds them. Cells outside the heap stay rooted, which is what keeps their contents alive.
-//! Writing N handles into one cell costs O(N) plus O(contents) per cycle.
+//! Writing N handles into one cell costs O(N) plus O(contents) per cycle. `GcCell::replace`
+//! (and `set`) skips all of this for small values: it roots the outgoing value and unroots
+//! the incoming one in place, so an edge cell stays an edge cell.
 //!
 //! Invariant R: *every object that a rooted handle points to has a non-zero root count*,
 //! and *a heap object holds only edges, except inside `ROOTED` cells*. Hence an object is
