@@ -7,13 +7,30 @@
 //! allocation path to read without a lock.
 
 use super::pacer::{CycleMeasurements, Pacer};
+use super::phase::{Event, Phase};
 use super::{config, dirty, mark, stats, sweep, world};
 use crate::alloc::heap::HEAP;
-use crate::sync::{Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU8, Mutex, MutexGuard, Ordering};
 use std::cell::Cell;
 use std::time::Instant;
 
 static GC_LOCK: Mutex<()> = Mutex::new(());
+/// The current `Phase` (written under `GC_LOCK`, read by anyone).
+static PHASE: AtomicU8 = AtomicU8::new(Phase::Idle as u8);
+
+/// The current phase.
+pub(crate) fn phase() -> Phase {
+    Phase::from_u8(PHASE.load(Ordering::Acquire))
+}
+
+/// Moves the phase machine; an illegal transition is a collector bug.
+fn advance(event: Event) {
+    let p = phase();
+    let next = p.next(event).unwrap_or_else(|| {
+        crate::fatal(&format!("illegal GC phase transition: {event:?} in {p:?}"))
+    });
+    PHASE.store(next as u8, Ordering::Release);
+}
 static PACER: Mutex<Option<Pacer>> = Mutex::new(None);
 
 thread_local! {
@@ -74,6 +91,7 @@ pub fn collect() {
     run_cycle(true);
     IN_CYCLE.with(|c| c.set(true));
     sweep::finish();
+    advance(Event::SweepDone);
     IN_CYCLE.with(|c| c.set(false));
 }
 
@@ -111,17 +129,20 @@ pub fn set_memory_limit(bytes: i64) -> i64 {
 fn run_cycle(forced: bool) {
     IN_CYCLE.with(|c| c.set(true));
     let workers = config().gomaxprocs.max(1);
+    advance(Event::Start);
 
     // 1. Sweep termination: every span of the previous cycle is swept.
     let t_sweep = Instant::now();
     sweep::finish();
     let sweep_ns = t_sweep.elapsed().as_nanos() as u64;
+    advance(Event::SweepDone);
 
     // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
     //    to being edges (cells written from now on stay roots for this cycle).
     let t_unroot = Instant::now();
     dirty::unroot_pass();
     let unroot_ns = t_unroot.elapsed().as_nanos() as u64;
+    advance(Event::Unrooted);
 
     // 3. Stop GC operations (only threads inside one are waited for, I4) and flush caches,
     //    so every span is in a central list and every allocation counted.
@@ -137,6 +158,7 @@ fn run_cycle(forced: bool) {
     let t_mark = Instant::now();
     let marked = mark::mark_heap(workers);
     let mark_ns = t_mark.elapsed().as_nanos() as u64;
+    advance(Event::MarkDone);
 
     // 5. Mark termination: the marked heap is the new live heap; flip sweepgen so every
     //    span needs sweeping; let the pacer set the next goal.
@@ -163,6 +185,7 @@ fn run_cycle(forced: bool) {
     }
     let threads = stopped.threads();
     drop(stopped);
+    advance(Event::Resumed);
     let pause_ns = t0.elapsed().as_nanos() as u64;
 
     stats::cycles().record(

@@ -237,6 +237,10 @@ pub(crate) fn mark_heap(workers: usize) -> MarkResult {
         shared.injector.push(s.as_ptr() as usize | ROOT_JOB_TAG);
     }
     // Mark setup: from here on, rooting shades (roots.rs explains the ordering).
+    debug_assert!(
+        super::cycle::phase().marking(),
+        "marking outside the Mark phase"
+    );
     shades().active = true;
     MARKING.store(true, Ordering::SeqCst);
 

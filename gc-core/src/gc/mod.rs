@@ -34,7 +34,7 @@
 //! `Drop` of a dead object touches only edges (no-ops) or rooted handles whose targets are
 //! live (their count was non-zero when the roots were scanned), never freed memory.
 //!
-//! ## The cycle (numbered as in Go; `cycle.rs`)
+//! ## The cycle (numbered as in Go; `cycle.rs` drives it, `phase.rs` checks the order)
 //!
 //! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`).
 //! 2. **Unroot pass** over the dirty list (`dirty.rs`), concurrent with mutators: no cell
@@ -73,6 +73,7 @@ pub(crate) mod cpu_limiter;
 pub(crate) mod pacer;
 #[cfg(test)]
 mod pacer_sim;
+pub(crate) mod phase;
 pub(crate) mod roots;
 pub(crate) mod stats;
 pub(crate) mod sweep;
