@@ -196,45 +196,30 @@ impl<K: Trace> KeyHoldsNoGc<K> {
     );
 }
 
-// SAFETY: elements hold no `Gc` (checked at compile time by `KeyHoldsNoGc`), so there is
-// nothing to visit.
-unsafe impl<T: Trace, S: BuildHasher> Trace for HashSet<T, S> {
-    const NEEDS_TRACE: bool = false;
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {
-        let () = KeyHoldsNoGc::<T>::OK;
-    }
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
+/// `Trace` for sets and heaps, whose elements cannot be reached mutably: allowed only for
+/// elements that hold no `Gc` (checked at compile time by `KeyHoldsNoGc`).
+macro_rules! no_gc_elements_trace {
+    ($([$($g:tt)*] $t:ty;)*) => {$(
+        // SAFETY: the elements hold no `Gc` (compile-time check), so there is nothing to
+        // visit.
+        unsafe impl<$($g)*> Trace for $t {
+            const NEEDS_TRACE: bool = false;
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {
+                let () = KeyHoldsNoGc::<T>::OK;
+            }
+            #[inline(always)]
+            unsafe fn root(&mut self) {}
+            #[inline(always)]
+            unsafe fn unroot(&mut self) {}
+        }
+    )*};
 }
 
-// SAFETY: as for `HashSet`.
-unsafe impl<T: Trace> Trace for BTreeSet<T> {
-    const NEEDS_TRACE: bool = false;
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {
-        let () = KeyHoldsNoGc::<T>::OK;
-    }
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
-}
-
-// SAFETY: elements hold no `Gc` (checked at compile time), and a heap's elements cannot be
-// reached mutably.
-unsafe impl<T: Trace + Ord> Trace for BinaryHeap<T> {
-    const NEEDS_TRACE: bool = false;
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {
-        let () = KeyHoldsNoGc::<T>::OK;
-    }
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
+no_gc_elements_trace! {
+    [T: Trace, S: BuildHasher] HashSet<T, S>;
+    [T: Trace] BTreeSet<T>;
+    [T: Trace + Ord] BinaryHeap<T>;
 }
 
 // SAFETY: the box owns its contents; all three methods forward to them.
