@@ -28,3 +28,57 @@ fn panic_inside_an_operation_does_not_wedge_the_collector() {
     assert_eq!(*kept, 5);
     assert_eq!(gc_core::mem_stats().num_gc, before + 2);
 }
+
+/// Panics when traced.
+struct BadTrace(#[allow(dead_code)] Option<Gc<u64>>);
+
+// SAFETY: deliberately broken `trace` (it panics); root/unroot are correct.
+unsafe impl Trace for BadTrace {
+    fn trace(&self, _: &mut Tracer) {
+        panic!("broken trace impl");
+    }
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.0.root() }
+    }
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.0.unroot() }
+    }
+}
+
+const CHILD: &str = "GC_CORE_PANICS_CHILD";
+
+#[test]
+fn child_marks_a_panicking_trace() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let _root = Gc::new(BadTrace(Some(Gc::new(1))));
+    gc_core::collect();
+    println!("UNREACHABLE: collect returned");
+}
+
+#[test]
+fn a_panic_while_marking_is_a_clear_fatal_error() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_marks_a_panicking_trace",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the child must abort");
+    assert!(
+        stderr.contains("fatal error: gc_core: a Trace implementation panicked while marking: broken trace impl"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("UNREACHABLE"));
+}

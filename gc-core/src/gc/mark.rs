@@ -210,6 +210,22 @@ fn drain(shared: &Shared, local: &Worker<usize>) {
         .fetch_add(tracer.scanned_bytes, Ordering::Relaxed);
 }
 
+/// Runs marking work where a panic (from a `Trace` impl) is fatal at once: the heap's
+/// colours are then unknown, and the other workers would wait for this one for ever. Go's
+/// marker throws on faults too.
+fn or_die<R>(work: impl FnOnce() -> R) -> R {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|e| {
+        let msg = e
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| e.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        crate::fatal(&format!(
+            "a Trace implementation panicked while marking: {msg}"
+        ))
+    })
+}
+
 /// What one mark phase found.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MarkResult {
@@ -249,9 +265,9 @@ pub(crate) fn mark_heap(workers: usize) -> MarkResult {
     crate::sync::thread::scope(|scope| {
         for w in locals {
             let shared = &shared;
-            scope.spawn(move || drain(shared, &w));
+            scope.spawn(move || or_die(|| drain(shared, &w)));
         }
-        drain(&shared, &mine);
+        or_die(|| drain(&shared, &mine));
     });
 
     // Mark termination: stop accepting shades, then blacken whatever arrived last.
@@ -275,9 +291,11 @@ pub(crate) fn mark_heap(workers: usize) -> MarkResult {
         for a in late {
             w.push(a);
         }
-        while let Some(item) = w.pop() {
-            process(item, &mut tracer);
-        }
+        or_die(|| {
+            while let Some(item) = w.pop() {
+                process(item, &mut tracer);
+            }
+        });
         r.marked_bytes += tracer.marked_bytes;
         r.marked_objects += tracer.marked_objects;
         r.scanned_bytes += tracer.scanned_bytes;
