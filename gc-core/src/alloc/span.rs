@@ -19,7 +19,7 @@
 
 use super::sizeclass::SpanClass;
 use crate::object::typeinfo::TypeInfo;
-use crate::sync::{AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use bitvec::boxed::BitBox;
 use bitvec::order::Lsb0;
 use bitvec::vec::BitVec;
@@ -59,6 +59,9 @@ pub(crate) struct Span {
     /// less.
     mark_bits: [AtomicU64; MAX_MARK_WORDS],
     roots: Box<[AtomicU32]>,
+    /// Summary of `roots`: false only if every counter was zero when the last root scan
+    /// looked (`crate::gc::roots` has the protocol). Lets the root scan skip spans.
+    maybe_roots: AtomicBool,
 }
 
 /// Words of mark bits: size classes have at most 1024 objects per span.
@@ -113,6 +116,7 @@ impl Span {
             }),
             mark_bits: [const { AtomicU64::new(0) }; MAX_MARK_WORDS],
             roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
+            maybe_roots: AtomicBool::new(false),
         }
     }
 
@@ -355,12 +359,29 @@ impl Span {
         self.alloc.with(|a| unsafe { (*a).alloc_count })
     }
 
-    /// Calls `f(slot, count)` for every slot whose root count is non-zero.
+    /// Records that a counter of this span went from 0 to 1 (see `crate::gc::roots`).
+    #[inline(always)]
+    pub(crate) fn note_root(&self, ordering: Ordering) {
+        self.maybe_roots.store(true, ordering);
+    }
+
+    /// Calls `f(slot)` for every slot whose root count is non-zero. Skips the span at the
+    /// cost of one load if no counter went from 0 to 1 since the last scan found none.
     pub(crate) fn for_each_root(&self, mut f: impl FnMut(usize)) {
+        // Clear before reading the counters: an increment the reads miss stores `true`
+        // after it (roots.rs), so the summary is never false while a counter is non-zero.
+        if !self.maybe_roots.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let mut found = false;
         for (i, c) in self.roots.iter().enumerate() {
             if c.load(Ordering::SeqCst) != 0 {
+                found = true;
                 f(i);
             }
+        }
+        if found {
+            self.maybe_roots.store(true, Ordering::SeqCst);
         }
     }
 }

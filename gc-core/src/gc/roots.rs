@@ -5,11 +5,20 @@
 //! is "MARKING = 1 (SeqCst), then read the counts (SeqCst)". In the single total order of
 //! SeqCst operations either the collector's scan sees the count, or the mutator sees MARKING
 //! and shades the object itself. On x86-64 both cost what Relaxed would (a locked RMW and a
-//! plain load). See the collector overview in `crate::gc`.
+//! plain load).
+//!
+//! Span summaries: a counter going from 0 to 1 also stores `maybe_roots = true` on its span
+//! (SeqCst, between the increment and the MARKING read), and the root scan swaps the
+//! summary to false (SeqCst) before it reads the span's counters and sets it again if it
+//! finds one. So an increment is either seen by those reads, or leaves the summary true for
+//! the next scan (and, while marking, shades anyway): the scan may skip a span whose summary
+//! is false. New objects set it inside their allocating operation, which no scan overlaps.
+//! See the collector overview in `crate::gc`.
 
 use crate::alloc::arena;
 use crate::alloc::heap::SpanPtr;
-use crate::sync::{AtomicBool, AtomicU32, Ordering};
+use crate::alloc::span::Span;
+use crate::sync::{AtomicBool, Ordering};
 
 /// True from mark setup to mark termination.
 pub(crate) static MARKING: AtomicBool = AtomicBool::new(false);
@@ -36,7 +45,9 @@ pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {
 pub(crate) fn inc(addr: usize) {
     let (s, i) = locate(addr);
     let old = s.root_count(i).fetch_add(1, Ordering::SeqCst);
-    if old >= MAX_ROOTS {
+    if old == 0 {
+        s.note_root(Ordering::SeqCst);
+    } else if old >= MAX_ROOTS {
         root_overflow();
     }
     if MARKING.load(Ordering::SeqCst) {
@@ -66,15 +77,18 @@ pub(crate) fn dec_to_edge(addr: usize) {
 /// The first root of a freshly allocated object (inside the allocating operation, so no
 /// collection can observe the slot before the operation's release).
 #[inline(always)]
-pub(crate) fn set_new_root(count: &AtomicU32) {
+pub(crate) fn set_new_root(span: &Span, idx: usize) {
+    let count = span.root_count(idx);
     debug_assert_eq!(count.load(Ordering::Relaxed), 0, "allocated slot had roots");
     count.store(1, Ordering::Relaxed);
+    span.note_root(Ordering::Relaxed);
 }
 
 /// A root for a new object in a shared tiny block (its siblings' counts move concurrently).
 #[inline(always)]
-pub(crate) fn add_new_root(count: &AtomicU32) {
-    count.fetch_add(1, Ordering::SeqCst);
+pub(crate) fn add_new_root(span: &Span, idx: usize) {
+    span.root_count(idx).fetch_add(1, Ordering::SeqCst);
+    span.note_root(Ordering::Relaxed);
 }
 
 #[cold]

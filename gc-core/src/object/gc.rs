@@ -79,13 +79,12 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                     slot.span.set_type(slot.idx, Layout::<T>::info());
                 }
             }
-            let count = slot.span.root_count(slot.idx);
             if let Placement::Tiny = Layout::<T>::PLACEMENT {
                 // Other objects in the same tiny block may be rooted concurrently.
-                roots::add_new_root(count);
+                roots::add_new_root(&slot.span, slot.idx);
             } else {
                 // A free slot's counter is zero and no one else knows the slot yet.
-                roots::set_new_root(count);
+                roots::set_new_root(&slot.span, slot.idx);
             }
             if T::NEEDS_TRACE {
                 // SAFETY: the value now lives in the heap object at `p`, which is rooted by
