@@ -122,19 +122,21 @@ impl<T: Trace> GcCell<T> {
         self.value.with_mut(|v| {
             // SAFETY: the write lock gives exclusive access to the contents.
             let v = unsafe { &mut *v };
-            let mut old = std::mem::replace(v, value);
             if self.flags.load(Ordering::Acquire) & ROOTED == 0 {
                 // An edge cell: it lives in a heap object (only the unroot walk clears
                 // ROOTED, and it sets HEAP_OWNED). The old value leaves the heap, so its
-                // handles become roots; the new value joins it, so its handles become
-                // edges of the cell's object.
-                // SAFETY: `old` is now owned by this call; `v` is inside a heap object.
-                unsafe {
-                    old.root();
-                    v.unroot();
-                }
+                // handles become roots, counted *before* they leave the cell so that no
+                // moment exists where they are neither counted nor reachable; the new value
+                // joins the heap, so its handles become edges once they are inside it.
+                // SAFETY: `v` is inside a heap object and we hold the write lock.
+                unsafe { v.root() };
+                let old = std::mem::replace(v, value);
+                // SAFETY: as above; `v` now holds the new value.
+                unsafe { v.unroot() };
+                old
+            } else {
+                std::mem::replace(v, value)
             }
-            old
         })
     }
 

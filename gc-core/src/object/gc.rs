@@ -122,6 +122,16 @@ impl<T: ?Sized + 'static> Gc<T> {
         self.ptr = unsafe { NonNull::new_unchecked(p) };
     }
 
+    /// Gives up this handle's root count to the caller: returns the object's address, and
+    /// the count the handle held (if it was rooted) is now the caller's to release.
+    #[inline]
+    pub(crate) fn into_counted_addr(this: Gc<T>) -> usize {
+        debug_assert!(this.is_rooted(), "only rooted handles leave the heap by value");
+        let a = this.addr();
+        std::mem::forget(this);
+        a
+    }
+
     /// Whether two handles point at the same object.
     #[inline]
     pub fn ptr_eq(this: &Gc<T>, other: &Gc<T>) -> bool {
@@ -132,6 +142,22 @@ impl<T: ?Sized + 'static> Gc<T> {
     #[inline]
     pub fn as_ptr(this: &Gc<T>) -> *const T {
         this.ptr.as_ptr().map_addr(|a| a & !ROOTED)
+    }
+}
+
+impl<T: 'static> Gc<T> {
+    /// A rooted handle that takes over a root count already held on the object at `addr`.
+    ///
+    /// # Safety
+    ///
+    /// `addr` is a live `T` in the heap, and the caller owns one root count on it.
+    #[inline]
+    pub(crate) unsafe fn from_counted_addr(addr: usize) -> Gc<T> {
+        // SAFETY: heap addresses are non-null.
+        Gc {
+            ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) },
+            _owns: PhantomData,
+        }
     }
 }
 

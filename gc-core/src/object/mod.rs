@@ -2,6 +2,7 @@
 //! collector keeps per span instead of object headers. The rooting rules they implement are
 //! described in the collector overview, `crate::gc`.
 
+pub(crate) mod atomic;
 pub(crate) mod cell;
 mod cell_lock;
 pub(crate) mod gc;
