@@ -11,6 +11,7 @@
 use super::heap::{SpanPtr, HEAP};
 use super::sizeclass::{SpanClass, NUM_SPAN_CLASSES};
 use super::{PAGE_SIZE, TINY_SIZE};
+use crate::gc::roots::MARKING;
 use crate::sync::Ordering;
 
 /// The tiny allocator's span class: 16-byte noscan slots.
@@ -28,6 +29,10 @@ pub(crate) struct MCache {
     /// Set when an allocation pushed `heap_live` past the trigger; the allocating thread
     /// starts a cycle once it leaves the GC operation.
     pub(crate) gc_wanted: bool,
+    /// Bytes allocated black (during marking) not yet added to the cycle's marked bytes.
+    pub(crate) black_bytes: u64,
+    /// Mark-assist balance in bytes: negative = in debt (`crate::gc::assist`).
+    pub(crate) assist_credit: i64,
 }
 
 /// Where an object was placed.
@@ -45,6 +50,8 @@ impl MCache {
             tiny_offset: 0,
             tiny_allocs: 0,
             gc_wanted: false,
+            black_bytes: 0,
+            assist_credit: 0,
         }
     }
 }
@@ -115,6 +122,10 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
             if let Some(other) = (*mc).spans[sc.index()].replace(new) {
                 release(other);
             }
+        }
+        if MARKING.load(Ordering::Relaxed) {
+            // SAFETY: our own cache, no borrow held.
+            unsafe { crate::gc::assist::charge(mc, (free * new.elemsize) as u64) };
         }
     }
 }
@@ -200,6 +211,10 @@ pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> 
         // SAFETY: short borrow of the caller's own cache.
         unsafe { (*mc).gc_wanted = true };
     }
+    if MARKING.load(Ordering::Relaxed) {
+        // SAFETY: our own cache, no borrow held.
+        unsafe { crate::gc::assist::charge(mc, (s.npages * PAGE_SIZE) as u64) };
+    }
     // The span goes on its central's full swept set, where the sweeper will find it.
     HEAP.centrals[s.spanclass.index()].push_swept(s, HEAP.sweepgen(), true);
     Slot {
@@ -230,6 +245,8 @@ pub(crate) unsafe fn flush(mc: *mut MCache) {
         HEAP.counters
             .tiny_allocs
             .fetch_add(std::mem::take(&mut (*mc).tiny_allocs), Ordering::Relaxed);
+        crate::gc::mark::ALLOCATED_BLACK
+            .fetch_add(std::mem::take(&mut (*mc).black_bytes), Ordering::Relaxed);
     }
 }
 

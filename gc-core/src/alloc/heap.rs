@@ -147,6 +147,15 @@ impl Heap {
         self.pages.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Bytes mapped for the heap and bytes in in-use spans (`heap_sys`, `heap_inuse`).
+    pub(crate) fn mapped_and_inuse(&self) -> (u64, u64) {
+        let p = self.lock_pages();
+        (
+            p.heap.mapped_bytes as u64,
+            (p.heap.inuse_pages * PAGE_SIZE) as u64,
+        )
+    }
+
     /// Cuts a fresh span for span class `sc` (small objects) from the page heap.
     pub(crate) fn alloc_span(&self, sc: SpanClass) -> Option<SpanPtr> {
         let k = CLASSES[sc.size_class()];

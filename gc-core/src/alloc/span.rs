@@ -19,7 +19,7 @@
 
 use super::sizeclass::SpanClass;
 use crate::object::typeinfo::TypeInfo;
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use bitvec::boxed::BitBox;
 use bitvec::order::Lsb0;
 use bitvec::vec::BitVec;
@@ -38,10 +38,6 @@ pub(crate) struct AllocState {
     pub alloc_count: usize,
     /// `alloc_count` when a thread cached the span (for Go-style malloc accounting).
     pub alloc_count_before_cache: usize,
-    /// Type of the span's objects while it holds one type.
-    pub ty: *const TypeInfo,
-    /// Per-slot types once a second type was allocated in the span.
-    pub slot_types: Option<Box<[*const TypeInfo]>>,
 }
 
 /// A span.
@@ -55,6 +51,13 @@ pub(crate) struct Span {
     /// Sweep state (module header table).
     pub sweepgen: AtomicU32,
     pub alloc: UnsafeCell<AllocState>,
+    /// Type of the span's objects while it holds one type. Written by the owner, read by
+    /// markers concurrently (hence atomic).
+    single_type: AtomicPtr<TypeInfo>,
+    /// Per-slot types (a leaked `Box<[AtomicPtr<TypeInfo>]>` of `nelems` entries), once a
+    /// second type was allocated in the span; null before. Published with release, freed
+    /// only by a sweeper (when the span empties) or with the span.
+    slot_types: AtomicPtr<AtomicPtr<TypeInfo>>,
     /// One bit per slot (at most 1024 slots, so 16 words), inline so marking is one load
     /// less.
     mark_bits: [AtomicU64; MAX_MARK_WORDS],
@@ -62,6 +65,12 @@ pub(crate) struct Span {
     /// Summary of `roots`: false only if every counter was zero when the last root scan
     /// looked (`crate::gc::roots` has the protocol). Lets the root scan skip spans.
     maybe_roots: AtomicBool,
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.clear_types();
+    }
 }
 
 /// Words of mark bits: size classes have at most 1024 objects per span.
@@ -111,9 +120,9 @@ impl Span {
                 alloc_bits: alloc_bits.into_boxed_bitslice(),
                 alloc_count: 0,
                 alloc_count_before_cache: 0,
-                ty: std::ptr::null(),
-                slot_types: None,
             }),
+            single_type: AtomicPtr::new(std::ptr::null_mut()),
+            slot_types: AtomicPtr::new(std::ptr::null_mut()),
             mark_bits: [const { AtomicU64::new(0) }; MAX_MARK_WORDS],
             roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
             maybe_roots: AtomicBool::new(false),
@@ -241,44 +250,66 @@ impl Span {
     /// The caller owns the span.
     #[inline(always)]
     pub(crate) unsafe fn set_type(&self, idx: usize, ty: &'static TypeInfo) {
-        self.alloc.with_mut(|a| {
-            // SAFETY: the caller owns the span.
-            let a = unsafe { &mut *a };
-            if let Some(t) = &mut a.slot_types {
-                t[idx] = ty;
-            } else if !std::ptr::eq(a.ty, ty) {
-                if a.ty.is_null() || a.alloc_count == 1 {
-                    a.ty = ty;
-                } else {
-                    // A second type in this span: switch to per-slot types.
-                    let mut t = vec![a.ty; self.nelems].into_boxed_slice();
-                    t[idx] = ty;
-                    a.slot_types = Some(t);
-                }
-            }
-        })
+        let ty = ty as *const TypeInfo as *mut TypeInfo;
+        let table = self.slot_types.load(Ordering::Relaxed);
+        if !table.is_null() {
+            // SAFETY: the table has `nelems` entries and lives while the owner does.
+            unsafe { (*table.add(idx)).store(ty, Ordering::Release) };
+            return;
+        }
+        let single = self.single_type.load(Ordering::Relaxed);
+        if single == ty {
+            return;
+        }
+        // SAFETY: the caller owns the span.
+        if single.is_null() || unsafe { self.alloc_count() } == 1 {
+            // No other object in the span could be reading this type.
+            self.single_type.store(ty, Ordering::Release);
+            return;
+        }
+        // A second type in this span: switch to per-slot types. Markers that still see no
+        // table read `single_type`, which stays right for every other slot.
+        let t: Box<[AtomicPtr<TypeInfo>]> = (0..self.nelems)
+            .map(|i| AtomicPtr::new(if i == idx { ty } else { single }))
+            .collect();
+        self.slot_types.store(
+            Box::into_raw(t) as *mut AtomicPtr<TypeInfo>,
+            Ordering::Release,
+        );
     }
 
-    /// The type of the object in slot `idx`.
+    /// The type of the object in slot `idx`. Safe to call while the owner allocates other
+    /// slots (concurrent marking).
     ///
     /// # Safety
     ///
-    /// The slot must hold an object, and the caller must own the span or run while the
-    /// owner cannot write its `AllocState` (world stopped for GC operations, or span swept
-    /// state published with acquire).
+    /// The slot holds an object whose allocation happened-before this call.
     #[inline]
     pub(crate) unsafe fn type_of(&self, idx: usize) -> &'static TypeInfo {
-        self.alloc.with(|a| {
-            // SAFETY: per the caller's contract, no one writes the state now.
-            let a = unsafe { &*a };
-            let t = match &a.slot_types {
-                Some(t) => t[idx],
-                None => a.ty,
-            };
-            debug_assert!(!t.is_null());
-            // SAFETY: type descriptors are statics.
-            unsafe { &*t }
-        })
+        let table = self.slot_types.load(Ordering::Acquire);
+        let t = if table.is_null() {
+            self.single_type.load(Ordering::Acquire)
+        } else {
+            // SAFETY: the table has `nelems` entries and is freed only by a sweeper.
+            unsafe { (*table.add(idx)).load(Ordering::Acquire) }
+        };
+        debug_assert!(!t.is_null());
+        // SAFETY: type descriptors are statics.
+        unsafe { &*t }
+    }
+
+    /// Forgets the span's types (it holds no object any more).
+    fn clear_types(&self) {
+        self.single_type
+            .store(std::ptr::null_mut(), Ordering::Relaxed);
+        let table = self
+            .slot_types
+            .swap(std::ptr::null_mut(), Ordering::Relaxed);
+        if !table.is_null() {
+            // SAFETY: made by `Box::into_raw` of a slice of `nelems` entries in `set_type`,
+            // and no marker runs while a span is swept or freed.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(table, self.nelems)) });
+        }
     }
 
     /// Slots that were allocated but are not marked: the objects this sweep frees. Also
@@ -328,7 +359,7 @@ impl Span {
     ///
     /// The caller has claimed the span for sweeping and finished with its dead slots.
     pub(crate) unsafe fn reset_after_sweep(&self) -> usize {
-        self.alloc.with_mut(|a| {
+        let live = self.alloc.with_mut(|a| {
             // SAFETY: the sweeper owns the span.
             let a = unsafe { &mut *a };
             let mut live = 0;
@@ -341,12 +372,12 @@ impl Span {
             a.freeindex = 0;
             a.alloc_cache = !bits[0];
             a.alloc_count = live;
-            if live == 0 {
-                a.ty = std::ptr::null();
-                a.slot_types = None;
-            }
             live
-        })
+        });
+        if live == 0 {
+            self.clear_types();
+        }
+        live
     }
 
     /// Allocated slot count (owner only).

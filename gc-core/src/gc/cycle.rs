@@ -6,12 +6,14 @@
 //! `pacer.rs`) lives under `PACER`; its decisions are copied into `HEAP.trigger` for the
 //! allocation path to read without a lock.
 
-use super::pacer::{CycleMeasurements, Pacer};
+use super::cpu_limiter::CpuLimiter;
+use super::pacer::{CycleMeasurements, MemoryUse, Pacer, WorkerPlan};
 use super::phase::{Event, Phase};
-use super::{config, dirty, mark, stats, sweep, world};
+use super::{config, dirty, mark, stats, sweep, workers, world};
 use crate::alloc::heap::HEAP;
-use crate::sync::{AtomicU8, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 use std::cell::Cell;
+use std::sync::Once;
 use std::time::Instant;
 
 static GC_LOCK: Mutex<()> = Mutex::new(());
@@ -31,7 +33,15 @@ fn advance(event: Event) {
     });
     PHASE.store(next as u8, Ordering::Release);
 }
-static PACER: Mutex<Option<Pacer>> = Mutex::new(None);
+/// The pacer and the CPU limiter (pure values, `pacer.rs`, `cpu_limiter.rs`).
+struct Control {
+    pacer: Pacer,
+    limiter: CpuLimiter,
+    /// When the limiter was last fed.
+    limiter_at: Instant,
+}
+
+static CONTROL: Mutex<Option<Control>> = Mutex::new(None);
 
 thread_local! {
     /// Set on the thread running a cycle, so `collect()` from a `Drop` run by sweep
@@ -39,8 +49,13 @@ thread_local! {
     static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
 }
 
-fn pacer() -> MutexGuard<'static, Option<Pacer>> {
-    PACER.lock().unwrap_or_else(|e| e.into_inner())
+fn control() -> MutexGuard<'static, Option<Control>> {
+    CONTROL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on the pacer.
+fn with_pacer<R>(f: impl FnOnce(&mut Pacer) -> R) -> R {
+    f(&mut control().as_mut().expect("pacer initialised").pacer)
 }
 
 /// Creates the pacer from the environment. Called once from `gc::init`.
@@ -48,32 +63,80 @@ pub(crate) fn init_pacer() {
     let c = config();
     let p = Pacer::new(c.gogc.percent(), c.memory_limit.max(0) as u64);
     publish(&p);
-    *pacer() = Some(p);
+    *control() = Some(Control {
+        pacer: p,
+        limiter: CpuLimiter::new(procs()),
+        limiter_at: Instant::now(),
+    });
     stats::cycles().start = Some(Instant::now());
 }
 
-/// Copies the pacer's decision where allocation reads it. The mark is not concurrent yet,
-/// so the cycle starts when the heap reaches the goal itself (a concurrent mark starts
-/// earlier, at the pacer's trigger, to finish by the goal).
+fn procs() -> usize {
+    config().gomaxprocs.max(1)
+}
+
+/// Copies the pacer's trigger where allocation reads it: the mark starts there, early
+/// enough to finish by the goal at 25% CPU.
 fn publish(p: &Pacer) {
-    HEAP.trigger.store(p.heap_goal(), Ordering::Relaxed);
+    HEAP.trigger.store(p.trigger(), Ordering::Relaxed);
 }
 
 /// The current heap goal.
 pub(crate) fn heap_goal() -> u64 {
-    pacer()
+    control()
         .as_ref()
-        .map_or(super::pacer::HEAP_MINIMUM, |p| p.heap_goal())
+        .map_or(super::pacer::HEAP_MINIMUM, |c| c.pacer.heap_goal())
 }
 
-/// An allocation pushed `heap_live` past the trigger. Runs a cycle unless one is running.
+/// Feeds the CPU limiter the time since its last update (`marking` says whether the
+/// background workers were running) and publishes whether assists must stand down.
+fn feed_limiter(c: &mut Control, marking: bool) {
+    let now = Instant::now();
+    let wall = now.duration_since(c.limiter_at).as_nanos() as u64;
+    c.limiter_at = now;
+    let assist = if marking {
+        super::assist::ASSIST_NS.swap(0, Ordering::Relaxed)
+    } else {
+        0
+    };
+    c.limiter.account_window(wall, assist, 0, marking);
+    super::assist::LIMITED.store(c.limiter.limiting(), Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------------------
+// Triggering: an allocation that crosses the trigger wakes the GC thread, which runs the
+// cycle while the allocating thread goes on (Go's gcStart hands marking to workers).
+
+static REQUEST: Mutex<bool> = Mutex::new(false);
+static REQUEST_CV: Condvar = Condvar::new();
+static GC_THREAD: Once = Once::new();
+
+/// An allocation pushed `heap_live` past the trigger: wake the GC thread.
 pub(crate) fn triggered() {
-    if IN_CYCLE.with(|c| c.get()) {
-        return;
-    }
-    let Ok(_g) = GC_LOCK.try_lock() else { return };
-    if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
-        run_cycle(false);
+    GC_THREAD.call_once(|| {
+        crate::sync::thread::Builder::new()
+            .name("gc-controller".into())
+            .spawn(gc_thread)
+            .expect("cannot start the GC thread");
+    });
+    *REQUEST.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    REQUEST_CV.notify_one();
+}
+
+fn gc_thread() {
+    IN_CYCLE.with(|c| c.set(true));
+    loop {
+        {
+            let mut r = REQUEST.lock().unwrap_or_else(|e| e.into_inner());
+            while !*r {
+                r = REQUEST_CV.wait(r).unwrap_or_else(|e| e.into_inner());
+            }
+            *r = false;
+        }
+        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
+            run_cycle(false);
+        }
     }
 }
 
@@ -81,10 +144,11 @@ pub(crate) fn triggered() {
 /// complete new one, and returns after sweeping has finished, so `mem_stats()` then
 /// describes only reachable objects.
 ///
-/// Called from inside a `Drop` that the collector itself is running, it returns at once.
+/// Called from inside a `Drop` that the collector is running (or from a `Trace` impl), it
+/// returns at once: the cycle would wait for the caller.
 pub fn collect() {
     super::init();
-    if IN_CYCLE.with(|c| c.get()) {
+    if IN_CYCLE.with(|c| c.get()) || world::inside_op() {
         return;
     }
     let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,15 +163,16 @@ pub fn collect() {
 /// Returns the previous setting (-1 for off).
 pub fn set_gc_percent(percent: i32) -> i32 {
     super::init();
-    let mut g = pacer();
-    let p = g.as_mut().expect("pacer initialised");
     let new = if percent < 0 {
         None
     } else {
         Some(percent as u32)
     };
-    let old = p.set_gogc(new);
-    publish(p);
+    let old = with_pacer(|p| {
+        let old = p.set_gogc(new);
+        publish(p);
+        old
+    });
     old.map_or(-1, |v| v.min(i32::MAX as u32) as i32)
 }
 
@@ -115,98 +180,201 @@ pub fn set_gc_percent(percent: i32) -> i32 {
 /// reads it. Returns the previous limit (`i64::MAX` = no limit).
 pub fn set_memory_limit(bytes: i64) -> i64 {
     super::init();
-    let mut g = pacer();
-    let p = g.as_mut().expect("pacer initialised");
-    if bytes < 0 {
-        return p.memory_limit().min(i64::MAX as u64) as i64;
+    let old = with_pacer(|p| {
+        if bytes < 0 {
+            return p.memory_limit();
+        }
+        p.set_memory_use(memory_use());
+        let old = p.set_memory_limit(bytes as u64);
+        publish(p);
+        old
+    });
+    let old = old.min(i64::MAX as u64) as i64;
+    if bytes >= 0 && HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed)
+    {
+        triggered();
     }
-    let old = p.set_memory_limit(bytes as u64);
-    publish(p);
-    old.min(i64::MAX as u64) as i64
+    old
+}
+
+/// What the memory-limit goal needs to know (Go's `mappedReady`, `heapFree`, `heapAlloc`).
+fn memory_use() -> MemoryUse {
+    let (mapped, inuse) = HEAP.mapped_and_inuse();
+    MemoryUse {
+        mapped_ready: mapped,
+        heap_free: mapped - inuse,
+        heap_alloc: HEAP.heap_live.load(Ordering::Relaxed),
+    }
+}
+
+/// Timings of one cycle, for statistics and gctrace.
+#[derive(Default)]
+pub(crate) struct CycleTimes {
+    /// Mark setup pause (Go's sweep termination STW).
+    pub setup_ns: u64,
+    /// Concurrent mark, wall time.
+    pub mark_ns: u64,
+    /// Mark termination pause (the final one).
+    pub term_ns: u64,
+    /// All pauses of the cycle (setup, termination attempts, and with `gcstoptheworld=1`
+    /// the whole mark).
+    pub pause_ns: u64,
+    /// Mark-assist CPU time.
+    pub assist_ns: u64,
+    /// Background workers' marking time.
+    pub worker_ns: u64,
+    /// Sweep termination and unroot pass (concurrent, by the GC thread).
+    pub prepare_ns: u64,
 }
 
 /// One cycle, with `GC_LOCK` held.
 fn run_cycle(forced: bool) {
-    IN_CYCLE.with(|c| c.set(true));
-    let workers = config().gomaxprocs.max(1);
+    let was_in_cycle = IN_CYCLE.with(|c| c.replace(true));
+    let procs = procs();
+    let stw = config().debug.gcstoptheworld > 0;
+    let mut t = CycleTimes::default();
     advance(Event::Start);
 
-    // 1. Sweep termination: every span of the previous cycle is swept.
-    let t_sweep = Instant::now();
+    // 1. Sweep termination: every span of the previous cycle is swept (concurrently with
+    //    mutators, unlike Go's, which finishes inside the pause).
+    let t0 = Instant::now();
     sweep::finish();
-    let sweep_ns = t_sweep.elapsed().as_nanos() as u64;
     advance(Event::SweepDone);
 
     // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
     //    to being edges (cells written from now on stay roots for this cycle).
-    let t_unroot = Instant::now();
     dirty::unroot_pass();
-    let unroot_ns = t_unroot.elapsed().as_nanos() as u64;
     advance(Event::Unrooted);
+    t.prepare_ns = t0.elapsed().as_nanos() as u64;
 
-    // 3. Stop GC operations (only threads inside one are waited for, I4) and flush caches,
-    //    so every span is in a central list and every allocation counted.
-    let t0 = Instant::now();
+    // 3. Mark setup: stop GC operations (only threads inside one are waited for, I4), so
+    //    every operation from here on sees MARKING (allocate-black) and none straddles it.
+    let t_setup = Instant::now();
     let stopped = world::stop();
-    stopped.flush_all_caches();
+    stopped.reset_assist_credit();
     let heap_live_start = HEAP.heap_live.load(Ordering::Relaxed);
-    if let Some(p) = pacer().as_mut() {
-        p.start_cycle(heap_live_start, workers);
-    }
+    let (plan, goal) = {
+        let mut g = control();
+        let c = g.as_mut().expect("pacer initialised");
+        let plan = c.pacer.start_cycle(heap_live_start, procs);
+        super::assist::start(c.pacer.assist_ratio(heap_live_start, heap_live_start, 0));
+        feed_limiter(c, false);
+        (plan, c.pacer.heap_goal())
+    };
+    mark::queue_root_jobs(&HEAP.all_spans());
+    mark::start();
+    let mut held = if stw {
+        Some(stopped)
+    } else {
+        drop(stopped);
+        t.setup_ns = t_setup.elapsed().as_nanos() as u64;
+        t.pause_ns = t.setup_ns;
+        None
+    };
 
-    // 4. Mark from the roots (root counts > 0), in parallel, until no grey object is left.
+    // 4. Concurrent mark by the background workers (all procs for `collect()`, and with
+    //    mutators held under gcstoptheworld=1), with assists from allocating threads; then mark termination's
+    //    check with operations stopped, and more marking if work appeared meanwhile.
     let t_mark = Instant::now();
-    let marked = mark::mark_heap(workers);
-    let mark_ns = t_mark.elapsed().as_nanos() as u64;
+    // A forced cycle's caller waits for it, so it marks with every proc (Go keeps 25% even
+    // then); so does the stop-the-world reference mode.
+    let plan = if stw || forced {
+        WorkerPlan {
+            dedicated: procs,
+            fractional_utilization: 0.0,
+        }
+    } else {
+        plan
+    };
+    let tick = || {
+        let live = HEAP.heap_live.load(Ordering::Relaxed);
+        let work = mark::WORK.scan_work.load(Ordering::Relaxed);
+        let mut g = control();
+        let c = g.as_mut().expect("pacer initialised");
+        super::assist::set_ratio(c.pacer.assist_ratio(live, heap_live_start, work));
+        if c.limiter_at.elapsed().as_nanos() as u64 >= super::cpu_limiter::LIMITER_UPDATE_PERIOD_NS
+        {
+            feed_limiter(c, true);
+        }
+    };
+    let stopped = loop {
+        t.worker_ns += workers::run_round(plan, procs, tick);
+        let t_term = Instant::now();
+        let stopped = held.take().unwrap_or_else(world::stop);
+        if mark::try_finish() {
+            t.term_ns = t_term.elapsed().as_nanos() as u64;
+            break stopped;
+        }
+        if stw {
+            held = Some(stopped);
+        } else {
+            drop(stopped);
+            t.pause_ns += t_term.elapsed().as_nanos() as u64;
+        }
+    };
+    t.mark_ns = t_mark.elapsed().as_nanos() as u64;
+    t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
     advance(Event::MarkDone);
 
-    // 5. Mark termination: the marked heap is the new live heap; flip sweepgen so every
-    //    span needs sweeping; let the pacer set the next goal.
+    // 5. Mark termination (operations still stopped): flush every cache (its black
+    //    allocations and its spans, which must be swept before reuse), make the marked heap
+    //    the new live heap, flip sweepgen so every span needs sweeping, commit the next goal.
+    let t_term = Instant::now();
+    stopped.flush_all_caches();
+    let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);
+    let marked = mark::result();
     let spans = HEAP.span_count();
     HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
     HEAP.sweep_pending.store(spans, Ordering::Relaxed);
     HEAP.advance_sweepgen();
     HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
     {
-        let mut g = pacer();
-        let p = g.as_mut().expect("pacer initialised");
-        p.end_cycle(&CycleMeasurements {
-            heap_live: heap_live_start,
+        let mut g = control();
+        let c = g.as_mut().expect("pacer initialised");
+        c.pacer.set_memory_use(memory_use());
+        let report = c.pacer.end_cycle(&CycleMeasurements {
+            heap_live: heap_live_end,
             heap_marked: marked.marked_bytes,
             heap_scan_work: marked.scanned_bytes,
             root_scan_work: 0,
-            mark_wall_ns: mark_ns,
-            assist_ns: 0,
+            mark_wall_ns: t.mark_ns,
+            assist_ns: t.assist_ns,
             idle_mark_ns: 0,
-            procs: workers,
+            procs,
             sweep_done: false,
         });
-        publish(p);
+        publish(&c.pacer);
+        feed_limiter(c, true);
+        if config().debug.gcpacertrace {
+            eprintln!("{report}");
+        }
     }
     let threads = stopped.threads();
     drop(stopped);
+    t.term_ns += t_term.elapsed().as_nanos() as u64;
+    if stw {
+        t.setup_ns = t_setup.elapsed().as_nanos() as u64 - t.term_ns;
+        t.pause_ns = t_setup.elapsed().as_nanos() as u64;
+    } else {
+        t.pause_ns += t.term_ns;
+    }
     advance(Event::Resumed);
-    let pause_ns = t0.elapsed().as_nanos() as u64;
 
-    stats::cycles().record(
-        forced,
-        pause_ns,
-        sweep_ns + unroot_ns + mark_ns * workers as u64,
-    );
+    let gc_cpu_ns =
+        t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs as u64;
+    stats::cycles().record(forced, t.pause_ns, gc_cpu_ns);
     if config().debug.gctrace > 0 {
         super::trace::print_cycle(
             forced,
-            heap_live_start,
-            marked,
-            pause_ns,
-            mark_ns,
-            sweep_ns,
-            workers,
+            [heap_live_start, heap_live_end, marked.marked_bytes],
+            goal,
+            &t,
+            procs,
             threads,
         );
     }
 
     // 6. Concurrent sweep.
     sweep::wake();
-    IN_CYCLE.with(|c| c.set(false));
+    IN_CYCLE.with(|c| c.set(was_in_cycle));
 }

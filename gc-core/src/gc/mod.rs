@@ -62,13 +62,13 @@
 //! a GC operation. It may allocate. It must not dereference a `Gc` it holds
 //! (`Trace` obligation 5; the derive enforces it).
 
+pub(crate) mod assist;
+// Pure values: some accessors exist for tests and `gcpacertrace` only.
+#[allow(dead_code)]
+pub(crate) mod cpu_limiter;
 pub(crate) mod cycle;
 pub(crate) mod dirty;
 pub(crate) mod mark;
-// The assist ratio, worker plan and CPU limiter drive concurrent marking (next step); the
-// stop-the-world mark uses only the goal.
-#[allow(dead_code)]
-pub(crate) mod cpu_limiter;
 #[allow(dead_code)]
 pub(crate) mod pacer;
 #[cfg(test)]
@@ -78,6 +78,7 @@ pub(crate) mod roots;
 pub(crate) mod stats;
 pub(crate) mod sweep;
 pub(crate) mod trace;
+pub(crate) mod workers;
 pub(crate) mod world;
 
 use crate::env::Config;

@@ -16,12 +16,13 @@
 //! See the collector overview in `crate::gc`.
 
 use crate::alloc::arena;
+use crate::alloc::cache::MCache;
 use crate::alloc::heap::SpanPtr;
 use crate::alloc::span::Span;
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering, Padded};
 
 /// True from mark setup to mark termination.
-pub(crate) static MARKING: AtomicBool = AtomicBool::new(false);
+pub(crate) static MARKING: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 
 /// More handles than this to one object is treated as a leak of handles (like `Arc`).
 const MAX_ROOTS: u32 = i32::MAX as u32;
@@ -74,14 +75,30 @@ pub(crate) fn dec_to_edge(addr: usize) {
     }
 }
 
-/// The first root of a freshly allocated object (inside the allocating operation, so no
-/// collection can observe the slot before the operation's release).
+/// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)
+/// is marked as soon as its slot is taken, before its value or root count exist, so the
+/// marker never queues it and never reads it half-built. `MARKING` cannot change inside the
+/// allocating GC operation (it changes only while operations are stopped).
+///
+/// # Safety
+///
+/// `mc` is the calling thread's cache, inside a GC operation, with no borrow held.
+#[inline(always)]
+pub(crate) unsafe fn allocate_black(mc: *mut MCache, span: &Span, idx: usize) {
+    if MARKING.load(Ordering::Relaxed) && span.mark(idx) {
+        // SAFETY: the caller's own cache, short borrow.
+        unsafe { (*mc).black_bytes += span.elemsize as u64 };
+    }
+}
+
+/// The first root of a freshly allocated object. Release: a root scan that sees the count
+/// also sees the allocate-black mark set before it (so it does not queue the object).
 #[inline(always)]
 pub(crate) fn set_new_root(span: &Span, idx: usize) {
     let count = span.root_count(idx);
     debug_assert_eq!(count.load(Ordering::Relaxed), 0, "allocated slot had roots");
-    count.store(1, Ordering::Relaxed);
-    span.note_root(Ordering::Relaxed);
+    count.store(1, Ordering::Release);
+    span.note_root(Ordering::Release);
 }
 
 /// A root for a new object in a shared tiny block (its siblings' counts move concurrently).

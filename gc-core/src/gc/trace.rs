@@ -2,11 +2,11 @@
 //!
 //! `gc N @Ts P%: A+B+C ms clock, a+b/c/d+e ms cpu, H0->H1->H2 MB, G MB goal, 0 MB stacks, 0 MB globals, N P (forced)`
 //!
-//! While marking stops GC operations, A is the stop and setup, B the (parallel) mark and C
-//! the termination; the cpu triple attributes the mark to background workers. See the
-//! collector overview in `crate::gc`.
+//! A is the mark setup pause, B the concurrent mark, C the mark termination pause; in the
+//! cpu figures a and e are those pauses times `GOMAXPROCS`, b the assists' time, c the
+//! background workers' and d idle marking (none). See the collector overview in `crate::gc`.
 
-use super::mark::MarkResult;
+use super::cycle::CycleTimes;
 use super::stats::cycles;
 
 /// Go's `fmtNSAsMS`: whole milliseconds from 10 ms up, otherwise two significant digits
@@ -64,38 +64,33 @@ pub(crate) fn format_line(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Prints the line for a finished cycle. `heap` is Go's H0->H1->H2: the live heap when
+/// marking started, when it ended, and the marked heap; `goal` the goal the cycle aimed for.
 pub(crate) fn print_cycle(
     forced: bool,
-    heap_start: u64,
-    marked: MarkResult,
-    pause_ns: u64,
-    mark_ns: u64,
-    _sweep_ns: u64,
-    workers: usize,
+    heap: [u64; 3],
+    goal: u64,
+    t: &CycleTimes,
+    procs: usize,
     _threads: usize,
 ) {
     let cy = cycles();
     let elapsed = cy.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    let procs = super::config().gomaxprocs.max(1);
     let pct = if elapsed > 0.0 {
         100.0 * cy.gc_cpu_ns as f64 / (elapsed * 1e9 * procs as f64)
     } else {
         0.0
     };
-    let setup = pause_ns.saturating_sub(mark_ns);
+    // Go's cpu triple: pauses count every proc; assists / background / idle marking.
+    let p = procs as u64;
     let line = format_line(
         cy.num_gc,
         elapsed,
         pct,
-        [setup, mark_ns, 0],
-        [setup, 0, mark_ns * workers as u64, 0, 0],
-        [
-            heap_start >> 20,
-            heap_start >> 20,
-            marked.marked_bytes >> 20,
-        ],
-        super::cycle::heap_goal() >> 20,
+        [t.setup_ns, t.mark_ns, t.term_ns],
+        [t.setup_ns * p, t.assist_ns, t.worker_ns, 0, t.term_ns * p],
+        [heap[0] >> 20, heap[1] >> 20, heap[2] >> 20],
+        goal >> 20,
         procs,
         forced,
     );

@@ -21,7 +21,7 @@
 use crate::alloc::cache::{flush, MCache};
 use crate::sync::{
     heavy_fence, light_fence, Arc, AtomicBool, AtomicU32, Backoff, Condvar, Mutex, MutexGuard,
-    Ordering, UnsafeCell,
+    Ordering, Padded, UnsafeCell,
 };
 use std::cell::{Cell, RefCell};
 
@@ -98,7 +98,7 @@ impl ThreadState {
 }
 
 /// Set while the collector keeps threads out of GC operations.
-static STOP: AtomicBool = AtomicBool::new(false);
+static STOP: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 static RESUMED: Mutex<()> = Mutex::new(());
 static RESUME_CV: Condvar = Condvar::new();
 static REGISTRY: Mutex<Vec<Arc<ThreadState>>> = Mutex::new(Vec::new());
@@ -178,6 +178,21 @@ pub(crate) fn with_op<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
     r
 }
 
+/// Whether the collector is stopping (or has stopped) GC operations: long work inside an
+/// operation (a mark assist) should end early.
+#[inline]
+pub(crate) fn stopping() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Whether the calling thread is inside a GC operation (then it must not wait for a cycle:
+/// the cycle waits for it).
+pub(crate) fn inside_op() -> bool {
+    let ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    // SAFETY: a registered state lives as long as its thread; `depth` is owner-only.
+    !ts.is_null() && unsafe { (*ts).depth.with_mut(|d| *d) } > 0
+}
+
 /// Leaves the operation if the code inside it panics, so the collector is not left
 /// waiting for a thread that will never come back.
 struct LeaveOnUnwind<'a>(&'a ThreadState);
@@ -236,6 +251,14 @@ impl Stopped {
         for ts in self.registry.iter() {
             // SAFETY: the world is stopped, so no owner touches its cache.
             unsafe { flush(ts.mcache()) };
+        }
+    }
+
+    /// Resets every thread's mark-assist balance (mark setup).
+    pub(crate) fn reset_assist_credit(&self) {
+        for ts in self.registry.iter() {
+            // SAFETY: the world is stopped, so no owner touches its cache.
+            unsafe { (*ts.mcache()).assist_credit = 0 };
         }
     }
 

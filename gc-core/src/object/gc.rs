@@ -67,6 +67,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                     Placement::Large => alloc_large(mc, size, !T::NEEDS_TRACE),
                 }
             };
+            // SAFETY: inside the operation, on this thread's cache.
+            unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
             let p = slot.addr as *mut T;
             // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
             // owned by this allocation; the span belongs to this thread's cache (or, for a
@@ -126,7 +128,10 @@ impl<T: ?Sized + 'static> Gc<T> {
     /// the count the handle held (if it was rooted) is now the caller's to release.
     #[inline]
     pub(crate) fn into_counted_addr(this: Gc<T>) -> usize {
-        debug_assert!(this.is_rooted(), "only rooted handles leave the heap by value");
+        debug_assert!(
+            this.is_rooted(),
+            "only rooted handles leave the heap by value"
+        );
         let a = this.addr();
         std::mem::forget(this);
         a

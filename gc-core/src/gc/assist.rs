@@ -1,0 +1,119 @@
+//! Mark assist (Go's `gcAssistAlloc`): a thread that allocates while the heap is being
+//! marked pays for it in scan work, so the heap cannot outrun the marker.
+//!
+//! Each cache carries an assist balance in bytes (`MCache::assist_credit`, reset at mark
+//! setup). Allocation during marking (a cache refill or a large object) charges the bytes it
+//! takes. A thread in debt first steals scan credit that the background workers banked
+//! (`BG_CREDIT`), then scans grey objects itself for `debt * work_per_byte` bytes of work,
+//! inside its GC operation (so mark termination, which stops operations, never sees an
+//! assist holding work). If no grey object is left to take, the debt is forgiven: the
+//! assist never waits (Go would park the goroutine until credit arrives; with background
+//! workers already out of work, marking is about to end anyway). While the CPU limiter is
+//! limiting, assists stand down.
+//!
+//! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
+//! atomics. See the collector overview in `crate::gc`.
+
+use super::mark::{drain, flush_local, or_die, Tracer, WORK};
+use super::pacer::{AssistRatio, OVER_ASSIST_WORK};
+use crate::alloc::cache::MCache;
+use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use crossbeam_deque::Worker;
+use std::time::Instant;
+
+/// Scan work owed per allocated byte, as `f64` bits (Go: `assistWorkPerByte`).
+static WORK_PER_BYTE: AtomicU64 = AtomicU64::new(0);
+/// Bytes of allocation one unit of scan work pays for, as `f64` bits.
+static BYTES_PER_WORK: AtomicU64 = AtomicU64::new(0);
+/// Scan work done by background workers and not yet claimed by assists (Go: `bgScanCredit`).
+static BG_CREDIT: AtomicI64 = AtomicI64::new(0);
+/// Nanoseconds mutators spent assisting this cycle.
+pub(crate) static ASSIST_NS: AtomicU64 = AtomicU64::new(0);
+/// Set while the CPU limiter is limiting: assists stand down.
+pub(crate) static LIMITED: AtomicBool = AtomicBool::new(false);
+
+/// Mark setup: no credit banked yet, no assist time, the first ratio.
+pub(crate) fn start(ratio: AssistRatio) {
+    BG_CREDIT.store(0, Ordering::Relaxed);
+    ASSIST_NS.store(0, Ordering::Relaxed);
+    set_ratio(ratio);
+}
+
+/// Publishes a revised assist ratio.
+pub(crate) fn set_ratio(r: AssistRatio) {
+    WORK_PER_BYTE.store(r.work_per_byte.to_bits(), Ordering::Relaxed);
+    BYTES_PER_WORK.store(r.bytes_per_work.to_bits(), Ordering::Relaxed);
+}
+
+/// Banks scan work done by a background worker for assists to steal.
+pub(crate) fn add_background_credit(work: u64) {
+    BG_CREDIT.fetch_add(work.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+}
+
+/// Takes up to `want` units from the bank; returns what it got.
+fn steal_credit(want: i64) -> i64 {
+    let mut have = BG_CREDIT.load(Ordering::Relaxed);
+    loop {
+        let take = have.min(want);
+        if take <= 0 {
+            return 0;
+        }
+        match BG_CREDIT.compare_exchange_weak(
+            have,
+            have - take,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return take,
+            Err(now) => have = now,
+        }
+    }
+}
+
+/// Charges `bytes` of allocation during marking to the calling thread's cache, assisting
+/// if it goes into debt.
+///
+/// # Safety
+///
+/// `mc` is the calling thread's cache, and the thread is inside a GC operation with no
+/// borrow of the cache held.
+#[cold]
+pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
+    // SAFETY: short borrows of the caller's own cache (the contract).
+    let credit = unsafe { &mut (*mc).assist_credit };
+    *credit = credit.saturating_sub(bytes.min(i64::MAX as u64) as i64);
+    if *credit >= 0 || LIMITED.load(Ordering::Relaxed) {
+        return;
+    }
+    let per_byte = f64::from_bits(WORK_PER_BYTE.load(Ordering::Relaxed));
+    let per_work = f64::from_bits(BYTES_PER_WORK.load(Ordering::Relaxed));
+    let debt = -*credit;
+    let mut owed = (debt as f64 * per_byte) as i64 + OVER_ASSIST_WORK as i64;
+    let stolen = steal_credit(owed);
+    owed -= stolen;
+    let mut paid_bytes = (stolen as f64 * per_work) as i64;
+    if owed > 0 {
+        let t0 = Instant::now();
+        let local = Worker::new_lifo();
+        let mut tracer = Tracer::new(&local);
+        WORK.busy.fetch_add(1, Ordering::SeqCst);
+        // Stop early if the collector is stopping operations: it waits for this one.
+        or_die(|| {
+            drain(&local, &mut tracer, |t| {
+                t.scanned_bytes as i64 >= owed || super::world::stopping()
+            })
+        });
+        flush_local(&local);
+        WORK.busy.fetch_sub(1, Ordering::SeqCst);
+        let done = tracer.flush() as i64;
+        ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        paid_bytes = paid_bytes.saturating_add((done as f64 * per_work) as i64);
+        if done < owed {
+            // Nothing left to scan: forgive the rest (module header).
+            paid_bytes = paid_bytes.max(debt);
+        }
+    }
+    // SAFETY: as above; the drain did not touch this thread's cache.
+    let credit = unsafe { &mut (*mc).assist_credit };
+    *credit = credit.saturating_add(paid_bytes);
+}

@@ -1,0 +1,163 @@
+//! Background mark workers (Go's `gcBgMarkWorker`) and the mark round they run.
+//!
+//! A cycle's workers follow the pacer's [`WorkerPlan`]: `dedicated` threads that mark full
+//! time, plus, when 25% of `GOMAXPROCS` is not close to a whole number, one *fractional*
+//! worker that marks for a share of wall time and sleeps the rest (on 2 procs: no dedicated
+//! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
+//! Before it sleeps or stops, a worker moves its local queue to the injector, so assists and
+//! other workers can take the work.
+//!
+//! A *round* runs the workers until marking looks finished: no worker or assist is busy and
+//! no work is visible. That is only a hint; the caller then stops GC operations and asks
+//! `mark::try_finish`, and starts another round if work appeared (Go's `gcMarkDone` loop).
+//! The thread running the round coordinates: about once a millisecond it calls the cycle's
+//! `tick` (assist ratio, CPU limiter). Shared fields are atomics or under the round's mutex.
+//! See the collector overview in `crate::gc`.
+
+use super::mark::{drain, flush_local, has_visible_work, or_die, Tracer, WORK};
+use super::pacer::WorkerPlan;
+use crate::sync::{thread, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+use crossbeam_deque::Worker;
+use std::time::{Duration, Instant};
+
+/// How often the coordinator revises the assist ratio and feeds the CPU limiter.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Slack a fractional worker may run ahead of its share before it sleeps: long enough that
+/// a slice amortises waking up, short enough to keep its share smooth.
+const FRACTIONAL_SLICE: Duration = Duration::from_micros(500);
+
+/// One round's shared state.
+struct Round {
+    /// Set by the coordinator: workers flush and leave.
+    stop: AtomicBool,
+    /// Set by a worker that saw marking look finished.
+    looks_done: Mutex<bool>,
+    wake: Condvar,
+    /// Wall time spent marking by the workers, in ns.
+    busy_ns: AtomicU64,
+}
+
+impl Round {
+    fn signal_done(&self) {
+        *self.looks_done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+}
+
+/// Whether a fractional worker with share `utilization` that worked `worked` of `wall` has
+/// used its share (plus a slice of slack).
+fn over_share(worked: Duration, wall: Duration, utilization: f64) -> bool {
+    worked > wall.mul_f64(utilization) + FRACTIONAL_SLICE
+}
+
+/// How long a fractional worker must sleep for its share to fall back to `utilization`.
+fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Duration {
+    worked.div_f64(utilization).saturating_sub(wall)
+}
+
+/// One background worker: marks at `utilization` (1.0 = dedicated) until the round stops.
+fn worker(round: &Round, utilization: f64) {
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let start = Instant::now();
+    let mut worked = Duration::ZERO;
+    'work: loop {
+        WORK.busy.fetch_add(1, Ordering::SeqCst);
+        let t0 = Instant::now();
+        let out_of_work = or_die(|| {
+            drain(&local, &mut tracer, |t| {
+                // Bank credit as we go, so assists can steal it instead of scanning.
+                super::assist::add_background_credit(t.flush());
+                round.stop.load(Ordering::Relaxed)
+                    || (utilization < 1.0
+                        && over_share(worked + t0.elapsed(), start.elapsed(), utilization))
+            })
+        });
+        worked += t0.elapsed();
+        super::assist::add_background_credit(tracer.flush());
+        flush_local(&local);
+        WORK.busy.fetch_sub(1, Ordering::SeqCst);
+        if !out_of_work {
+            if round.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let nap = sleep_for_share(worked, start.elapsed(), utilization);
+            thread::sleep(nap.min(Duration::from_millis(2)));
+            continue;
+        }
+        let mut backoff = crate::sync::Backoff::default();
+        loop {
+            if round.stop.load(Ordering::Relaxed) {
+                break 'work;
+            }
+            if has_visible_work() {
+                continue 'work;
+            }
+            if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work() {
+                round.signal_done();
+            }
+            backoff.snooze();
+        }
+    }
+    round
+        .busy_ns
+        .fetch_add(worked.as_nanos() as u64, Ordering::Relaxed);
+}
+
+/// Runs background workers per `plan` until marking looks finished, calling `tick` about
+/// once a millisecond meanwhile. Returns the workers' marking time in ns.
+pub(crate) fn run_round(plan: WorkerPlan, procs: usize, mut tick: impl FnMut()) -> u64 {
+    let round = Round {
+        stop: AtomicBool::new(false),
+        looks_done: Mutex::new(false),
+        wake: Condvar::new(),
+        busy_ns: AtomicU64::new(0),
+    };
+    let mut shares = vec![1.0; plan.dedicated];
+    if plan.fractional_utilization > 0.0 {
+        shares.push((plan.fractional_utilization * procs as f64).min(1.0));
+    }
+    if shares.is_empty() {
+        shares.push(super::pacer::GOAL_UTILIZATION);
+    }
+    thread::scope(|scope| {
+        for (i, &share) in shares.iter().enumerate() {
+            let round = &round;
+            thread::Builder::new()
+                .name(format!("gc-mark-{i}"))
+                .spawn_scoped(scope, move || worker(round, share))
+                .expect("cannot start a mark worker");
+        }
+        let mut done = round.looks_done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = round
+                .wake
+                .wait_timeout(done, TICK)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            tick();
+        }
+        drop(done);
+        round.stop.store(true, Ordering::Relaxed);
+    });
+    round.busy_ns.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractional_share_arithmetic() {
+        let ms = Duration::from_millis;
+        // Half a core: 1 ms of work in 1 ms of wall time is over (slack 0.5 ms) ...
+        assert!(over_share(ms(2), ms(2), 0.5));
+        assert!(!over_share(ms(1), ms(2), 0.5));
+        // ... and then needs 1 ms of sleep to get back to 50%.
+        assert_eq!(sleep_for_share(ms(2), ms(3), 0.5), ms(1));
+        assert_eq!(sleep_for_share(ms(1), ms(3), 0.5), Duration::ZERO);
+        // A quarter share sleeps three times as long as it works.
+        assert_eq!(sleep_for_share(ms(1), ms(1), 0.25), ms(3));
+    }
+}
