@@ -1,5 +1,5 @@
 //! The page heap (Go's mheap page allocator): free runs of 8 KiB pages, best-fit
-//! allocation, coalescing on free, growth by whole 64 MiB arenas.
+//! allocation, coalescing on free, growth in 4 MiB steps out of 64 MiB arena reservations.
 //!
 //! `FreeRuns` is the pure bookkeeping (no `unsafe`, no OS calls) and is tested by tables;
 //! `PageHeap` adds growth from the OS. Both are protected by the heap lock
@@ -92,14 +92,23 @@ impl FreeRuns {
     }
 }
 
+/// The heap grows by at least this much at a time (Go's `mheap.grow`: 512 pages).
+pub(crate) const GROW_STEP: usize = 4 << 20;
+
 /// The page heap: free runs plus the arenas mapped so far.
 #[derive(Debug, Default)]
 pub(crate) struct PageHeap {
     pub(crate) free: FreeRuns,
-    /// Bytes of arena address space mapped (Go's `HeapSys` before scavenging).
+    /// Bytes handed to the page allocator (Go's `HeapSys`): the heap grows by `GROW_STEP`s
+    /// out of arena reservations, whose untouched rest costs address space, not memory.
     pub(crate) mapped_bytes: usize,
     /// Pages handed out as spans.
     pub(crate) inuse_pages: usize,
+    /// Arenas reserved (for the metadata statistics).
+    pub(crate) arenas: usize,
+    /// The unused tail of the last reservation: `[reserve_base, reserve_end)`.
+    reserve_base: usize,
+    reserve_end: usize,
 }
 
 impl PageHeap {
@@ -108,6 +117,9 @@ impl PageHeap {
             free: FreeRuns::new(),
             mapped_bytes: 0,
             inuse_pages: 0,
+            arenas: 0,
+            reserve_base: 0,
+            reserve_end: 0,
         }
     }
 
@@ -131,18 +143,36 @@ impl PageHeap {
         self.free.free(addr, npages);
     }
 
-    /// Maps enough whole arenas for a run of `npages` and adds them as free pages.
+    /// Adds at least `npages` contiguous free pages, rounded up to `GROW_STEP`, from the
+    /// current reservation, reserving new arenas when it is too short.
     fn grow(&mut self, npages: usize) -> Option<()> {
-        let bytes = npages
+        let ask = npages
             .checked_mul(PAGE_SIZE)?
-            .checked_next_multiple_of(ARENA_SIZE)?;
-        let base = os::map_aligned(bytes, ARENA_SIZE).ok()?;
-        for a in (base..base + bytes).step_by(ARENA_SIZE) {
-            arena::register(a);
+            .checked_next_multiple_of(GROW_STEP)?;
+        if self.reserve_end - self.reserve_base < ask {
+            // The old tail cannot hold the run: hand it over as it is, then reserve anew.
+            let (base, end) = (self.reserve_base, self.reserve_end);
+            if end > base {
+                self.add(base, end - base);
+            }
+            let bytes = ask.checked_next_multiple_of(ARENA_SIZE)?;
+            let base = os::map_aligned(bytes, ARENA_SIZE).ok()?;
+            for a in (base..base + bytes).step_by(ARENA_SIZE) {
+                arena::register(a);
+            }
+            self.arenas += bytes / ARENA_SIZE;
+            self.reserve_base = base;
+            self.reserve_end = base + bytes;
         }
+        let base = self.reserve_base;
+        self.reserve_base += ask;
+        self.add(base, ask);
+        Some(())
+    }
+
+    fn add(&mut self, base: usize, bytes: usize) {
         self.mapped_bytes += bytes;
         self.free.free(base, bytes / PAGE_SIZE);
-        Some(())
     }
 }
 
@@ -157,6 +187,24 @@ mod tests {
         let mut f = FreeRuns::new();
         f.free(BASE, pages);
         f
+    }
+
+    #[test]
+    fn the_heap_grows_in_steps_not_whole_arenas() {
+        crate::gc::init();
+        let mut h = PageHeap::new();
+        h.alloc(1).unwrap();
+        assert_eq!((h.mapped_bytes, h.arenas), (GROW_STEP, 1));
+        // 600 pages (4.7 MiB) need two steps; the first step's remaining 511 pages stay free.
+        h.alloc(600).unwrap();
+        assert_eq!(h.mapped_bytes, 3 * GROW_STEP);
+        assert_eq!(h.free.free_pages(), 3 * GROW_STEP / P - 601);
+        // A run larger than what is left of the arena: the tail is handed over, a new
+        // reservation serves the run.
+        h.alloc(ARENA_SIZE / P).unwrap();
+        assert_eq!(h.arenas, 2);
+        assert_eq!(h.mapped_bytes, 2 * ARENA_SIZE);
+        assert_eq!(h.inuse_pages, 601 + ARENA_SIZE / P);
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn mem_stats() -> MemStats {
                     + s.nelems.div_ceil(64) * 8
             })
             .sum();
-        let arenas = p.heap.mapped_bytes / crate::alloc::ARENA_SIZE;
+        let arenas = p.heap.arenas;
         let arena_meta = arenas * crate::alloc::PAGES_PER_ARENA * std::mem::size_of::<usize>();
         (
             p.heap.mapped_bytes as u64,
