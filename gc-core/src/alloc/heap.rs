@@ -66,11 +66,25 @@ impl SpanPtr {
     }
 }
 
+/// See [`Heap::memory`].
+pub(crate) struct HeapMemory {
+    pub(crate) sys: u64,
+    pub(crate) inuse: u64,
+    pub(crate) metadata: u64,
+}
+
 /// Pages and the span registry, under the heap lock.
 pub(crate) struct Pages {
     pub(crate) heap: PageHeap,
     /// Every in-use span by base address (for root scanning and statistics).
     pub(crate) spans: BTreeMap<usize, SpanPtr>,
+    /// Bytes of span metadata (the span, its root counters and alloc bits).
+    pub(crate) span_meta_bytes: usize,
+}
+
+/// Metadata bytes of a span of `nelems` slots (an estimate of its heap allocations).
+fn span_meta(nelems: usize) -> usize {
+    std::mem::size_of::<Span>() + nelems * 4 + nelems.div_ceil(64) * 8
 }
 
 /// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object
@@ -114,6 +128,7 @@ pub(crate) static HEAP: Heap = Heap {
     pages: Mutex::new(Pages {
         heap: PageHeap::new(),
         spans: BTreeMap::new(),
+        span_meta_bytes: 0,
     }),
     centrals: [CENTRAL; NUM_SPAN_CLASSES],
     sweepgen: AtomicU32::new(4),
@@ -147,13 +162,17 @@ impl Heap {
         self.pages.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bytes mapped for the heap and bytes in in-use spans (`heap_sys`, `heap_inuse`).
-    pub(crate) fn mapped_and_inuse(&self) -> (u64, u64) {
+    /// Memory figures: `heap_sys`, `heap_inuse`, and the runtime's metadata bytes (spans,
+    /// their side tables, the arena page tables).
+    pub(crate) fn memory(&self) -> HeapMemory {
         let p = self.lock_pages();
-        (
-            p.heap.mapped_bytes as u64,
-            (p.heap.inuse_pages * PAGE_SIZE) as u64,
-        )
+        HeapMemory {
+            sys: p.heap.mapped_bytes as u64,
+            inuse: (p.heap.inuse_pages * PAGE_SIZE) as u64,
+            metadata: (p.span_meta_bytes
+                + p.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
+                as u64,
+        }
     }
 
     /// Cuts a fresh span for span class `sc` (small objects) from the page heap.
@@ -202,6 +221,7 @@ impl Heap {
         let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
         arena::set_span(base, npages, s.as_ptr());
         p.spans.insert(base, s);
+        p.span_meta_bytes += span_meta(nelems);
         Some(s)
     }
 
@@ -220,6 +240,7 @@ impl Heap {
         let mut p = self.lock_pages();
         arena::set_span(s.base, s.npages, std::ptr::null());
         p.spans.remove(&s.base);
+        p.span_meta_bytes -= span_meta(s.nelems);
         p.heap.free(s.base, s.npages);
         drop(p);
         // SAFETY: created by `Box::into_raw` in `new_span`; the caller guarantees no other

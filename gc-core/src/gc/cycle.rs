@@ -197,13 +197,15 @@ pub fn set_memory_limit(bytes: i64) -> i64 {
     old
 }
 
-/// What the memory-limit goal needs to know (Go's `mappedReady`, `heapFree`, `heapAlloc`).
+/// What the memory-limit goal needs to know (Go's `mappedReady`, `heapFree`, `heapAlloc`):
+/// everything mapped (heap and metadata), the free pages, and the in-use spans (objects
+/// and their unswept garbage, at span granularity).
 fn memory_use() -> MemoryUse {
-    let (mapped, inuse) = HEAP.mapped_and_inuse();
+    let m = HEAP.memory();
     MemoryUse {
-        mapped_ready: mapped,
-        heap_free: mapped - inuse,
-        heap_alloc: HEAP.heap_live.load(Ordering::Relaxed),
+        mapped_ready: m.sys + m.metadata,
+        heap_free: m.sys - m.inuse,
+        heap_alloc: m.inuse,
     }
 }
 
@@ -295,6 +297,7 @@ fn run_cycle(forced: bool) {
         if c.limiter_at.elapsed().as_nanos() as u64 >= super::cpu_limiter::LIMITER_UPDATE_PERIOD_NS
         {
             feed_limiter(c, true);
+            c.pacer.set_memory_use(memory_use());
         }
     };
     let stopped = loop {

@@ -6,7 +6,6 @@
 
 use crate::alloc::heap::HEAP;
 use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
-use crate::alloc::PAGE_SIZE;
 use crate::sync::{Mutex, MutexGuard, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -156,26 +155,8 @@ pub fn mem_stats() -> MemStats {
     mallocs += tiny;
     frees += tiny;
 
-    let (heap_sys, heap_inuse, metadata) = {
-        let p = HEAP.lock_pages();
-        let meta: usize = p
-            .spans
-            .values()
-            .map(|s| {
-                // The span (inline mark bits), its root counters and its alloc bits.
-                std::mem::size_of::<crate::alloc::span::Span>()
-                    + s.nelems * 4
-                    + s.nelems.div_ceil(64) * 8
-            })
-            .sum();
-        let arenas = p.heap.arenas;
-        let arena_meta = arenas * crate::alloc::PAGES_PER_ARENA * std::mem::size_of::<usize>();
-        (
-            p.heap.mapped_bytes as u64,
-            (p.heap.inuse_pages * PAGE_SIZE) as u64,
-            (meta + arena_meta) as u64,
-        )
-    };
+    let mem = HEAP.memory();
+    let (heap_sys, heap_inuse, metadata) = (mem.sys, mem.inuse, mem.metadata);
     drop(stopped);
 
     let next_gc = super::cycle::heap_goal();
