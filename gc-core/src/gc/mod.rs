@@ -14,7 +14,8 @@
 //!   (`Trace::unroot`, a walk over `value` only).
 //! - `clone` always makes a rooted handle; `drop` of a rooted handle uncounts it.
 //! - A handle can leave a heap object only through `&mut` access to it, and the only `&mut`
-//!   path into the heap is `GcCell::borrow_mut` (and `get_mut`/`into_inner`).
+//!   path into the heap is `GcCell::borrow_mut` (and `get_mut`/`into_inner`), or through an
+//!   `AtomicGc` slot, whose `load`/`swap` count what they hand out (`object/atomic.rs`).
 //!
 //! ## Cells
 //!
@@ -36,25 +37,43 @@
 //!
 //! ## The cycle (numbered as in Go; `cycle.rs` drives it, `phase.rs` checks the order)
 //!
-//! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`).
+//! An allocation that pushes `heap_live` past the pacer's trigger wakes the GC thread
+//! (`gc-controller`), which runs the cycle while the allocating thread goes on; `collect()`
+//! runs one on the calling thread.
+//!
+//! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`), concurrently.
 //! 2. **Unroot pass** over the dirty list (`dirty.rs`), concurrent with mutators: no cell
 //!    can be swept now, and the pass touches a cell only under the list lock.
-//! 3. **Stop GC operations** (`world.rs`): wait only for threads *inside* an operation
-//!    (allocation, sweeping), which never block on user code; a thread parked in user code
-//!    holding roots is never waited for (invariant I4). Flush every thread cache.
-//! 4. **Mark setup and mark** (`mark.rs`): set `MARKING`; parallel workers scan every span's
-//!    root counters and trace from the roots with work stealing until no grey object is
-//!    left. Threads outside operations keep running: they may clone, drop and write cells.
-//!    Rooting while `MARKING` shades the object (I2, `roots.rs`), and the marker never reads
-//!    a cell a writer holds (it skips rooted cells and waits out the bounded moment in which
-//!    a writer roots an edge cell).
-//! 5. **Mark termination**: clear `MARKING`, take the last shades, `sweepgen += 2`, set
-//!    `heap_live` to the marked bytes, let the pacer set the next goal, resume.
+//! 3. **Mark setup** (pause 1): stop GC operations (`world.rs`): wait only for threads
+//!    *inside* an operation (allocation, sweeping, an `AtomicGc` access), which never block
+//!    on user code; a thread parked in user code holding roots is never waited for
+//!    (invariant I4). Queue a root-scan job per span, set `MARKING`, resume. Every operation
+//!    after this sees `MARKING`, none straddles it.
+//! 4. **Concurrent mark** (`mark.rs`, `workers.rs`, `assist.rs`): background workers at
+//!    25% of `GOMAXPROCS` (the pacer's dedicated/fractional plan) scan the root counters
+//!    and trace with work stealing, while mutators run. The barriers that keep it sound:
+//!    - *allocate-black* (I1): an object allocated while marking is marked at once, before
+//!      its value exists, so it is never scanned half-built;
+//!    - *rooting shades* (I2): a count taken while marking shades its object; a handle
+//!      becoming an edge (`Gc::new`, a cell's `replace`, an `AtomicGc` store) shades it;
+//!      an `AtomicGc` store also roots (so shades) the old value: Go's hybrid barrier;
+//!    - *cells*: the marker skips `ROOTED` cells (every handle inside is counted) and never
+//!      reads a cell a writer holds, waiting out the bounded moment in which a writer roots
+//!      an edge cell.
+//!
+//!    Allocating threads in debt assist (Go's mark assist), first from the workers' banked
+//!    credit. When the workers find nothing to do, the cycle stops operations and checks
+//!    that no grey object is left in any queue or shade buffer (pause 2); if some is, it
+//!    resumes and marks on (Go's `gcMarkDone` loop).
+//! 5. **Mark termination** (still pause 2): close the shade buffer, clear `MARKING`, flush
+//!    every thread cache, `sweepgen += 2`, set `heap_live` to the marked bytes, let the
+//!    pacer commit the next goal and trigger, resume.
 //! 6. **Concurrent sweep**: a background sweeper, plus threads that sweep the spans of the
 //!    size class they are refilling from, plus large allocations reclaiming pages.
 //!
-//! In this version allocation waits while the heap is marked (step 4 happens with GC
-//! operations stopped); everything else runs concurrently.
+//! `GODEBUG=gcstoptheworld=1` keeps operations stopped from mark setup to mark
+//! termination (the reference behaviour for differential tests); `collect()` marks with all
+//! procs, since its caller waits anyway.
 //!
 //! ## Drop
 //!
