@@ -268,9 +268,9 @@ fn run_cycle(forced: bool) {
     let mut held = if stw {
         Some(stopped)
     } else {
-        drop(stopped);
         t.setup_ns = t_setup.elapsed().as_nanos() as u64;
         t.pause_ns = t.setup_ns;
+        drop(stopped);
         None
     };
 
@@ -311,8 +311,8 @@ fn run_cycle(forced: bool) {
         if stw {
             held = Some(stopped);
         } else {
-            drop(stopped);
             t.pause_ns += t_term.elapsed().as_nanos() as u64;
+            drop(stopped);
         }
     };
     t.mark_ns = t_mark.elapsed().as_nanos() as u64;
@@ -353,11 +353,14 @@ fn run_cycle(forced: bool) {
         }
     }
     let threads = stopped.threads();
-    drop(stopped);
+    // Pauses end when the world is released; how soon the OS runs the released threads is
+    // scheduling latency (the latency example measures it from the mutator's side).
     t.term_ns += t_term.elapsed().as_nanos() as u64;
+    let setup_to_resume = t_setup.elapsed().as_nanos() as u64;
+    drop(stopped);
     if stw {
-        t.setup_ns = t_setup.elapsed().as_nanos() as u64 - t.term_ns;
-        t.pause_ns = t_setup.elapsed().as_nanos() as u64;
+        t.setup_ns = setup_to_resume - t.term_ns;
+        t.pause_ns = setup_to_resume;
     } else {
         t.pause_ns += t.term_ns;
     }
