@@ -246,3 +246,15 @@ impl<T> std::ops::Deref for Padded<T> {
         &self.0
     }
 }
+
+/// Lowers the calling thread's scheduling priority (nice +10), for background GC threads
+/// (sweeper, fractional mark worker): on a busy machine they take the CPU a mutator leaves
+/// idle rather than preempting it. Best effort; a failure changes nothing else.
+pub(crate) fn lower_thread_priority() {
+    #[cfg(all(target_os = "linux", not(gc_loom)))]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}

@@ -398,11 +398,12 @@ impl Span {
 
     /// Calls `f(slot)` for every slot whose root count is non-zero. Skips the span at the
     /// cost of one load if no counter went from 0 to 1 since the last scan found none.
-    pub(crate) fn for_each_root(&self, mut f: impl FnMut(usize)) {
+    /// Returns whether it read the counters.
+    pub(crate) fn for_each_root(&self, mut f: impl FnMut(usize)) -> bool {
         // Clear before reading the counters: an increment the reads miss stores `true`
         // after it (roots.rs), so the summary is never false while a counter is non-zero.
         if !self.maybe_roots.swap(false, Ordering::SeqCst) {
-            return;
+            return false;
         }
         let mut found = false;
         for (i, c) in self.roots.iter().enumerate() {
@@ -414,6 +415,7 @@ impl Span {
         if found {
             self.maybe_roots.store(true, Ordering::SeqCst);
         }
+        true
     }
 }
 

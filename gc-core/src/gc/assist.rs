@@ -100,7 +100,7 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
         // Stop early if the collector is stopping operations: it waits for this one.
         or_die(|| {
             drain(&local, &mut tracer, |t| {
-                t.scanned_bytes as i64 >= owed || super::world::stopping()
+                t.work() as i64 >= owed || super::world::stopping()
             })
         });
         flush_local(&local);

@@ -263,7 +263,6 @@ fn run_cycle(forced: bool) {
         feed_limiter(c, false);
         (plan, c.pacer.heap_goal())
     };
-    mark::queue_root_jobs(&HEAP.all_spans());
     mark::start();
     let mut held = if stw {
         Some(stopped)
@@ -273,6 +272,9 @@ fn run_cycle(forced: bool) {
         drop(stopped);
         None
     };
+    // Root-scan jobs for every span, queued outside the pause: spans made after mark setup
+    // hold only black objects, so any snapshot from now on covers every root that matters.
+    mark::queue_root_jobs(&HEAP.all_spans());
 
     // 4. Concurrent mark by the background workers (all procs for `collect()`, and with
     //    mutators held under gcstoptheworld=1), with assists from allocating threads; then mark termination's
@@ -290,7 +292,8 @@ fn run_cycle(forced: bool) {
     };
     let tick = || {
         let live = HEAP.heap_live.load(Ordering::Relaxed);
-        let work = mark::WORK.scan_work.load(Ordering::Relaxed);
+        let work = mark::WORK.scan_work.load(Ordering::Relaxed)
+            + mark::WORK.root_work.load(Ordering::Relaxed);
         let mut g = control();
         let c = g.as_mut().expect("pacer initialised");
         super::assist::set_ratio(c.pacer.assist_ratio(live, heap_live_start, work));
@@ -339,7 +342,7 @@ fn run_cycle(forced: bool) {
             heap_live: heap_live_end,
             heap_marked: marked.marked_bytes,
             heap_scan_work: marked.scanned_bytes,
-            root_scan_work: 0,
+            root_scan_work: marked.root_bytes,
             mark_wall_ns: t.mark_ns,
             assist_ns: t.assist_ns,
             idle_mark_ns: 0,

@@ -32,6 +32,8 @@ pub struct Tracer {
     worker: *const Worker<usize>,
     marked_bytes: u64,
     pub(crate) scanned_bytes: u64,
+    /// Bytes of root counters scanned (Go's stack scan work: it pays for assists too).
+    pub(crate) root_bytes: u64,
 }
 
 impl Tracer {
@@ -41,7 +43,13 @@ impl Tracer {
             worker,
             marked_bytes: 0,
             scanned_bytes: 0,
+            root_bytes: 0,
         }
+    }
+
+    /// Scan work done so far: heap and root bytes.
+    pub(crate) fn work(&self) -> u64 {
+        self.scanned_bytes + self.root_bytes
     }
 
     /// Shades the object containing `addr`: marks it and queues it for scanning.
@@ -58,13 +66,15 @@ impl Tracer {
     }
 
     /// Adds this tracer's counts to the cycle's totals and resets them. Returns the scan
-    /// work it had done.
+    /// work (heap and roots) it had done.
     pub(crate) fn flush(&mut self) -> u64 {
         WORK.marked_bytes
             .fetch_add(std::mem::take(&mut self.marked_bytes), Ordering::Relaxed);
         let scanned = std::mem::take(&mut self.scanned_bytes);
+        let roots = std::mem::take(&mut self.root_bytes);
         WORK.scan_work.fetch_add(scanned, Ordering::Relaxed);
-        scanned
+        WORK.root_work.fetch_add(roots, Ordering::Relaxed);
+        scanned + roots
     }
 }
 
@@ -76,8 +86,10 @@ pub(crate) struct Work {
     pub(crate) busy: AtomicUsize,
     /// Bytes marked by tracing and shades this cycle.
     marked_bytes: AtomicU64,
-    /// Bytes scanned this cycle (the pacer's scan work).
+    /// Heap bytes scanned this cycle (the pacer's heap scan work).
     pub(crate) scan_work: AtomicU64,
+    /// Root-counter bytes scanned this cycle (the pacer's root scan work).
+    pub(crate) root_work: AtomicU64,
 }
 
 pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
@@ -85,6 +97,7 @@ pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
     busy: AtomicUsize::new(0),
     marked_bytes: AtomicU64::new(0),
     scan_work: AtomicU64::new(0),
+    root_work: AtomicU64::new(0),
 });
 
 /// Bytes allocated black (during marking) by caches since the last mark termination, added
@@ -176,7 +189,9 @@ fn process(item: usize, tracer: &mut Tracer) {
         // mark termination).
         let s =
             unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
-        s.for_each_root(|idx| tracer.edge(s.slot_addr(idx)));
+        if s.for_each_root(|idx| tracer.edge(s.slot_addr(idx))) {
+            tracer.root_bytes += 4 * s.nelems as u64;
+        }
     } else {
         scan_object(item, tracer);
     }
@@ -262,6 +277,7 @@ pub(crate) fn start() {
     );
     WORK.marked_bytes.store(0, Ordering::Relaxed);
     WORK.scan_work.store(0, Ordering::Relaxed);
+    WORK.root_work.store(0, Ordering::Relaxed);
     ALLOCATED_BLACK.store(0, Ordering::Relaxed);
     let mut b = shades();
     b.active = true;
@@ -289,6 +305,8 @@ pub(crate) struct MarkResult {
     pub marked_bytes: u64,
     /// Bytes scanned (the pacer's heap scan work).
     pub scanned_bytes: u64,
+    /// Root-counter bytes scanned (the pacer's root scan work).
+    pub root_bytes: u64,
 }
 
 /// The totals of the phase that `try_finish` just ended (caches flushed, so every black
@@ -298,5 +316,6 @@ pub(crate) fn result() -> MarkResult {
         marked_bytes: WORK.marked_bytes.load(Ordering::Relaxed)
             + ALLOCATED_BLACK.swap(0, Ordering::Relaxed),
         scanned_bytes: WORK.scan_work.load(Ordering::Relaxed),
+        root_bytes: WORK.root_work.load(Ordering::Relaxed),
     }
 }

@@ -140,6 +140,7 @@ pub(crate) fn wake() {
 }
 
 fn background() {
+    crate::sync::lower_thread_priority();
     loop {
         {
             let mut w = WORK.lock().unwrap_or_else(|e| e.into_inner());

@@ -58,6 +58,9 @@ fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Durati
 
 /// One background worker: marks at `utilization` (1.0 = dedicated) until the round stops.
 fn worker(round: &Round, utilization: f64) {
+    if utilization < 1.0 {
+        crate::sync::lower_thread_priority();
+    }
     let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
     let start = Instant::now();
