@@ -6,10 +6,11 @@
 //! takes. A thread in debt first steals scan credit that the background workers banked
 //! (`BG_CREDIT`), then scans grey objects itself for `debt * work_per_byte` bytes of work,
 //! inside its GC operation (so mark termination, which stops operations, never sees an
-//! assist holding work). If no grey object is left to take, the debt is forgiven: the
-//! assist never waits (Go would park the goroutine until credit arrives; with background
-//! workers already out of work, marking is about to end anyway). While the CPU limiter is
-//! limiting, assists stand down.
+//! assist holding work). If no grey object is available, it waits for the workers to bank
+//! credit or share work (Go parks the goroutine on its assist queue), which is what holds
+//! the heap near its goal when allocation outruns marking. It never waits for ever: the
+//! wait ends when the collector starts stopping operations to finish the cycle (the rest
+//! of the debt is forgiven), and while the CPU limiter is limiting, assists stand down.
 //!
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
 //! atomics. See the collector overview in `crate::gc`.
@@ -20,6 +21,9 @@ use crate::alloc::cache::MCache;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use crossbeam_deque::Worker;
 use std::time::Instant;
+
+/// Most allocation credit one assist can pre-pay.
+const MAX_PREPAID: i64 = 1 << 20;
 
 /// Scan work owed per allocated byte, as `f64` bits (Go: `assistWorkPerByte`).
 static WORK_PER_BYTE: AtomicU64 = AtomicU64::new(0);
@@ -88,32 +92,48 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
     let per_byte = f64::from_bits(WORK_PER_BYTE.load(Ordering::Relaxed));
     let per_work = f64::from_bits(BYTES_PER_WORK.load(Ordering::Relaxed));
     let debt = -*credit;
-    let mut owed = (debt as f64 * per_byte) as i64 + OVER_ASSIST_WORK as i64;
-    let stolen = steal_credit(owed);
-    owed -= stolen;
-    let mut paid_bytes = (stolen as f64 * per_work) as i64;
-    if owed > 0 {
-        let t0 = Instant::now();
-        let local = Worker::new_lifo();
-        let mut tracer = Tracer::new(&local);
+    let owed = (debt as f64 * per_byte).min(i64::MAX as f64 / 2.0) as i64 + OVER_ASSIST_WORK as i64;
+    let mut paid_work = 0i64;
+    let t0 = Instant::now();
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let mut backoff = crate::sync::Backoff::default();
+    loop {
+        let stolen = steal_credit(owed - paid_work);
+        paid_work += stolen;
+        if paid_work >= owed {
+            break;
+        }
         WORK.busy.fetch_add(1, Ordering::SeqCst);
         // Stop early if the collector is stopping operations: it waits for this one.
         or_die(|| {
             drain(&local, &mut tracer, |t| {
-                t.work() as i64 >= owed || super::world::stopping()
+                paid_work + t.work() as i64 >= owed || super::world::stopping()
             })
         });
         flush_local(&local);
         WORK.busy.fetch_sub(1, Ordering::SeqCst);
-        let done = tracer.flush() as i64;
-        ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        paid_bytes = paid_bytes.saturating_add((done as f64 * per_work) as i64);
-        if done < owed {
-            // Nothing left to scan: forgive the rest (module header).
-            paid_bytes = paid_bytes.max(debt);
+        paid_work += tracer.flush() as i64;
+        if paid_work >= owed || super::world::stopping() || LIMITED.load(Ordering::Relaxed) {
+            break;
         }
+        // No grey object to take and still in debt: the heap is outrunning the marker.
+        // Wait for the workers to bank credit or share work (Go parks the goroutine on
+        // the assist queue); the wait ends at the latest when the collector stops
+        // operations to finish the cycle.
+        backoff.snooze();
     }
+    ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    let paid_bytes = if paid_work >= owed {
+        (paid_work as f64 * per_work).min(i64::MAX as f64 / 2.0) as i64
+    } else {
+        // The cycle is ending (or the CPU limiter intervened): forgive the rest.
+        debt
+    };
     // SAFETY: as above; the drain did not touch this thread's cache.
     let credit = unsafe { &mut (*mc).assist_credit };
-    *credit = credit.saturating_add(paid_bytes);
+    // Over-assisting pre-pays future allocation, but never more than `MAX_PREPAID`: a ratio
+    // taken before the first revision (tiny, from a cold start) would otherwise turn 64 KiB
+    // of work into hundreds of MiB of credit.
+    *credit = credit.saturating_add(paid_bytes).min(MAX_PREPAID);
 }

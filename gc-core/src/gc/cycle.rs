@@ -39,6 +39,8 @@ struct Control {
     limiter: CpuLimiter,
     /// When the limiter was last fed.
     limiter_at: Instant,
+    /// `assist::ASSIST_NS` when the limiter was last fed (it counts for the whole cycle).
+    assist_seen: u64,
 }
 
 static CONTROL: Mutex<Option<Control>> = Mutex::new(None);
@@ -67,6 +69,7 @@ pub(crate) fn init_pacer() {
         pacer: p,
         limiter: CpuLimiter::new(procs()),
         limiter_at: Instant::now(),
+        assist_seen: 0,
     });
     stats::cycles().start = Some(Instant::now());
 }
@@ -94,11 +97,13 @@ fn feed_limiter(c: &mut Control, marking: bool) {
     let now = Instant::now();
     let wall = now.duration_since(c.limiter_at).as_nanos() as u64;
     c.limiter_at = now;
+    let total = super::assist::ASSIST_NS.load(Ordering::Relaxed);
     let assist = if marking {
-        super::assist::ASSIST_NS.swap(0, Ordering::Relaxed)
+        total.saturating_sub(c.assist_seen)
     } else {
         0
     };
+    c.assist_seen = total;
     c.limiter.account_window(wall, assist, 0, marking);
     super::assist::LIMITED.store(c.limiter.limiting(), Ordering::Relaxed);
 }
@@ -259,8 +264,9 @@ fn run_cycle(forced: bool) {
         let mut g = control();
         let c = g.as_mut().expect("pacer initialised");
         let plan = c.pacer.start_cycle(heap_live_start, procs);
-        super::assist::start(c.pacer.assist_ratio(heap_live_start, heap_live_start, 0));
         feed_limiter(c, false);
+        super::assist::start(c.pacer.assist_ratio(heap_live_start, heap_live_start, 0));
+        c.assist_seen = 0;
         (plan, c.pacer.heap_goal())
     };
     mark::start();

@@ -446,8 +446,9 @@ impl Pacer {
     ///
     /// Paces the remaining work to finish at the goal. If the work already exceeds what the
     /// last cycle scanned, the heap is growing: the goal is extended in proportion to the
-    /// worst case (everything scannable is live), at most to `goal * (1 + GOGC/100)`. Past
-    /// even that, it aims 10% further and expects the worst case.
+    /// worst case (everything scannable is live), at most to `goal * (1 + GOGC/100)`, unless
+    /// the goal comes from the memory limit (then it only expects the worst case). Past even
+    /// that, it aims 10% further and expects the worst case.
     pub fn assist_ratio(&self, heap_live: u64, heap_scan: u64, scan_work_done: u64) -> AssistRatio {
         let gogc = self.gogc.map_or(GOGC_WHEN_OFF, u64::from);
         let live = i128::from(heap_live);
@@ -455,7 +456,12 @@ impl Pacer {
         let mut goal = i128::from(self.heap_goal());
         let mut expected = i128::from(self.last_heap_scan) + i128::from(self.last_root_scan);
         let max_scan_work = i128::from(heap_scan) + i128::from(self.last_root_scan);
-        if work > expected {
+        let memory_limited = self.memory_limit_heap_goal() < self.gc_percent_heap_goal;
+        if work > expected && memory_limited {
+            // Under the memory limit the goal is a wall, not an estimate: expect the worst
+            // case and do not push the goal back.
+            expected = max_scan_work;
+        } else if work > expected {
             let triggered = i128::from(self.triggered.unwrap_or(self.heap_marked));
             let extended = if expected > 0 {
                 ((goal - triggered) as f64 / expected as f64 * max_scan_work as f64) as i128
@@ -832,6 +838,16 @@ mod tests {
         let mut off = after_cycle(None, NO_MEMORY_LIMIT, 100 * MIB);
         off.start_cycle(150 * MIB, 4);
         assert!(off.assist_ratio(150 * MIB, 150 * MIB, 0).work_per_byte < 1e-9);
+        // Memory-limited: more work than last cycle does not push the goal back; the whole
+        // scannable heap is expected within the limit goal.
+        let mut lim = after_cycle(None, 64 * MIB, 16 * MIB);
+        lim.start_cycle(58 * MIB, 2);
+        let goal = lim.heap_goal() as f64;
+        assert!(goal < 64.0 * MIB as f64);
+        assert!(close(
+            lim.assist_ratio(60 * MIB, 58 * MIB, 20 * MIB).work_per_byte,
+            (38 * MIB) as f64 / (goal - (60 * MIB) as f64)
+        ));
         // First cycle: nothing scanned before, any work at all extends to the hard goal.
         let mut first = Pacer::new(Some(100), NO_MEMORY_LIMIT);
         first.start_cycle(4 * MIB, 1);
