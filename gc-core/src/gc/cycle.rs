@@ -270,10 +270,10 @@ fn run_cycle(forced: bool) {
         (plan, c.pacer.heap_goal())
     };
     mark::start();
+    t.setup_ns = t_setup.elapsed().as_nanos() as u64;
     let mut held = if stw {
         Some(stopped)
     } else {
-        t.setup_ns = t_setup.elapsed().as_nanos() as u64;
         t.pause_ns = t.setup_ns;
         drop(stopped);
         None
@@ -368,7 +368,7 @@ fn run_cycle(forced: bool) {
     let setup_to_resume = t_setup.elapsed().as_nanos() as u64;
     drop(stopped);
     if stw {
-        t.setup_ns = setup_to_resume - t.term_ns;
+        // One pause from mark setup to mark termination.
         t.pause_ns = setup_to_resume;
     } else {
         t.pause_ns += t.term_ns;
