@@ -82,6 +82,10 @@ fn barrier_and_allocate_black_during_a_mark() {
         }))),
     });
     gc_core::collect();
+    // Give this thread's cache a span for leaves now, so the leaves allocated during the
+    // mark come from it without a refill: a refill while marking charges an assist, which
+    // would wait for the held worker's progress.
+    let warm = leaf(5);
 
     ARMED.store(true, Ordering::SeqCst);
     let collector = std::thread::spawn(gc_core::collect);
@@ -119,4 +123,5 @@ fn barrier_and_allocate_black_during_a_mark() {
     }
     assert_eq!(drops(2), 1, "leaf 2, overwritten, is freed");
     assert_eq!(drops(4), 1, "leaf 4, dropped during the mark, is freed");
+    assert_eq!(warm.value, 1005);
 }

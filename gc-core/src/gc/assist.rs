@@ -15,7 +15,7 @@
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
 //! atomics. See the collector overview in `crate::gc`.
 
-use super::mark::{drain, flush_local, or_die, Tracer, WORK};
+use super::mark::{drain, flush_local, has_visible_work, or_die, Tracer, WORK};
 use super::pacer::{AssistRatio, OVER_ASSIST_WORK};
 use crate::alloc::cache::MCache;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -104,16 +104,20 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
         if paid_work >= owed {
             break;
         }
-        WORK.busy.fetch_add(1, Ordering::SeqCst);
-        // Stop early if the collector is stopping operations: it waits for this one.
-        or_die(|| {
-            drain(&local, &mut tracer, |t| {
-                paid_work + t.work() as i64 >= owed || super::world::stopping()
-            })
-        });
-        flush_local(&local);
-        WORK.busy.fetch_sub(1, Ordering::SeqCst);
-        paid_work += tracer.flush() as i64;
+        // Only claim to be busy when there is work to take: waiting assists that kept
+        // toggling `busy` would hide the end of marking from the workers.
+        if has_visible_work() {
+            WORK.busy.fetch_add(1, Ordering::SeqCst);
+            // Stop early if the collector is stopping operations: it waits for this one.
+            or_die(|| {
+                drain(&local, &mut tracer, |t| {
+                    paid_work + t.work() as i64 >= owed || super::world::stopping()
+                })
+            });
+            flush_local(&local);
+            WORK.busy.fetch_sub(1, Ordering::SeqCst);
+            paid_work += tracer.flush() as i64;
+        }
         if paid_work >= owed || super::world::stopping() || LIMITED.load(Ordering::Relaxed) {
             break;
         }
