@@ -111,6 +111,9 @@ pub(crate) struct Heap {
     pub(crate) heap_live: AtomicU64,
     /// `heap_live` value that starts the next cycle (copied from the pacer).
     pub(crate) trigger: AtomicU64,
+    /// The pacer's heap goal (copied like `trigger`): allocation past it with no mark
+    /// running yet waits for the mark to start.
+    pub(crate) goal: AtomicU64,
     pub(crate) counters: Counters,
     /// Spans of this cycle not yet claimed by a sweeper (a hint to skip scanning the sets).
     pub(crate) sweep_unclaimed: AtomicUsize,
@@ -134,6 +137,7 @@ pub(crate) static HEAP: Heap = Heap {
     sweepgen: AtomicU32::new(4),
     heap_live: AtomicU64::new(0),
     trigger: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
+    goal: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
     counters: Counters {
         small_mallocs: [ZERO; NUM_SIZE_CLASSES],
         small_frees: [ZERO; NUM_SIZE_CLASSES],

@@ -82,6 +82,7 @@ fn procs() -> usize {
 /// enough to finish by the goal at 25% CPU.
 fn publish(p: &Pacer) {
     HEAP.trigger.store(p.trigger(), Ordering::Relaxed);
+    HEAP.goal.store(p.heap_goal(), Ordering::Relaxed);
 }
 
 /// The current heap goal.
@@ -116,7 +117,8 @@ static REQUEST: Mutex<bool> = Mutex::new(false);
 static REQUEST_CV: Condvar = Condvar::new();
 static GC_THREAD: Once = Once::new();
 
-/// An allocation pushed `heap_live` past the trigger: wake the GC thread.
+/// An allocation pushed `heap_live` past the trigger: wake the GC thread. Called outside
+/// any GC operation.
 pub(crate) fn triggered() {
     GC_THREAD.call_once(|| {
         crate::sync::thread::Builder::new()
@@ -126,6 +128,31 @@ pub(crate) fn triggered() {
     });
     *REQUEST.lock().unwrap_or_else(|e| e.into_inner()) = true;
     REQUEST_CV.notify_one();
+    wait_for_mark_if_over_goal();
+}
+
+/// Past the goal with no mark running yet (the GC thread has not reached mark setup), the
+/// allocating thread waits for marking to start, where assists take over pacing it. Go's
+/// allocating goroutine runs `gcStart` itself, with the same effect; here the GC thread
+/// does, and on a busy machine it may get the CPU late, so without this wait the heap
+/// could run far past the goal first. Bounded: it ends when marking starts, when no cycle
+/// is pending any more, or after `MAX_WAIT`.
+fn wait_for_mark_if_over_goal() {
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+    if IN_CYCLE.with(|c| c.get()) {
+        return;
+    }
+    let over = || HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.goal.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let mut backoff = crate::sync::Backoff::default();
+    while over() && !super::roots::MARKING.load(Ordering::Relaxed) && start.elapsed() < MAX_WAIT {
+        let pending = *REQUEST.lock().unwrap_or_else(|e| e.into_inner())
+            || !matches!(phase(), Phase::Idle | Phase::Sweep);
+        if !pending {
+            return;
+        }
+        backoff.snooze();
+    }
 }
 
 fn gc_thread() {
