@@ -258,3 +258,17 @@ pub(crate) fn lower_thread_priority() {
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
+
+/// Makes the calling thread run only on CPU nobody else wants (Linux `SCHED_IDLE`; nice +19
+/// where that fails), for idle mark workers. Best effort.
+pub(crate) fn idle_thread_priority() {
+    #[cfg(all(target_os = "linux", not(gc_loom)))]
+    // SAFETY: plain syscalls on the calling thread's own id with a valid parameter block.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
+    }
+}

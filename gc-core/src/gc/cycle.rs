@@ -257,6 +257,8 @@ pub(crate) struct CycleTimes {
     pub assist_ns: u64,
     /// Background workers' marking time.
     pub worker_ns: u64,
+    /// Idle workers' marking time.
+    pub idle_ns: u64,
     /// Sweep termination and unroot pass (concurrent, by the GC thread).
     pub prepare_ns: u64,
 }
@@ -337,7 +339,10 @@ fn run_cycle(forced: bool) {
         }
     };
     let stopped = loop {
-        t.worker_ns += workers::run_round(plan, procs, tick);
+        let idle_allowed = !stw && !forced && !super::assist::LIMITED.load(Ordering::Relaxed);
+        let times = workers::run_round(plan, procs, idle_allowed, tick);
+        t.worker_ns += times.background_ns;
+        t.idle_ns += times.idle_ns;
         let t_term = Instant::now();
         let stopped = held.take().unwrap_or_else(world::stop);
         if mark::try_finish() {
@@ -378,7 +383,7 @@ fn run_cycle(forced: bool) {
             root_scan_work: marked.root_bytes,
             mark_wall_ns: t.mark_ns,
             assist_ns: t.assist_ns,
-            idle_mark_ns: 0,
+            idle_mark_ns: t.idle_ns,
             procs,
             sweep_done: false,
         });

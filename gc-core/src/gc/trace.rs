@@ -4,7 +4,7 @@
 //!
 //! A is the mark setup pause, B the concurrent mark, C the mark termination pause; in the
 //! cpu figures a and e are those pauses times `GOMAXPROCS`, b the assists' time, c the
-//! background workers' and d idle marking (none). See the collector overview in `crate::gc`.
+//! background workers' and d the idle workers'. See the collector overview in `crate::gc`.
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;
@@ -88,7 +88,7 @@ pub(crate) fn print_cycle(
         elapsed,
         pct,
         [t.setup_ns, t.mark_ns, t.term_ns],
-        [t.setup_ns * p, t.assist_ns, t.worker_ns, 0, t.term_ns * p],
+        [t.setup_ns * p, t.assist_ns, t.worker_ns, t.idle_ns, t.term_ns * p],
         [heap[0] >> 20, heap[1] >> 20, heap[2] >> 20],
         goal >> 20,
         procs,

@@ -34,8 +34,22 @@ struct Round {
     /// Set by a worker that saw marking look finished.
     looks_done: Mutex<bool>,
     wake: Condvar,
-    /// Wall time spent marking by the workers, in ns.
+    /// Wall time spent marking by the dedicated and fractional workers, in ns.
     busy_ns: AtomicU64,
+    /// Wall time spent marking by idle workers, in ns.
+    idle_ns: AtomicU64,
+}
+
+/// What a worker is for (Go's `gcMarkWorkerMode`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// Marks full time.
+    Dedicated,
+    /// Marks for this share of wall time, sleeping the rest.
+    Fractional(f64),
+    /// Marks only with CPU nobody else wants (Linux `SCHED_IDLE`): Go's idle worker, which
+    /// runs on procs with no goroutine to run. Its time is not part of the 25% goal.
+    Idle,
 }
 
 impl Round {
@@ -56,11 +70,19 @@ fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Durati
     worked.div_f64(utilization).saturating_sub(wall)
 }
 
-/// One background worker: marks at `utilization` (1.0 = dedicated) until the round stops.
-fn worker(round: &Round, utilization: f64) {
-    if utilization < 1.0 {
-        crate::sync::lower_thread_priority();
-    }
+/// One background worker: marks per `mode` until the round stops.
+fn worker(round: &Round, mode: Mode) {
+    let utilization = match mode {
+        Mode::Dedicated => 1.0,
+        Mode::Fractional(u) => {
+            crate::sync::lower_thread_priority();
+            u
+        }
+        Mode::Idle => {
+            crate::sync::idle_thread_priority();
+            1.0
+        }
+    };
     let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
     let start = Instant::now();
@@ -72,6 +94,11 @@ fn worker(round: &Round, utilization: f64) {
             drain(&local, &mut tracer, |t| {
                 // Bank credit as we go, so assists can steal it instead of scanning.
                 super::assist::add_background_credit(t.flush());
+                if mode == Mode::Idle {
+                    // The OS may leave an idle worker off the CPU for long: keep its queue
+                    // where others can reach it (Go flushes a preempted idle worker's).
+                    flush_local(&local);
+                }
                 round.stop.load(Ordering::Relaxed)
                     || (utilization < 1.0
                         && over_share(worked + t0.elapsed(), start.elapsed(), utilization))
@@ -103,33 +130,64 @@ fn worker(round: &Round, utilization: f64) {
             backoff.snooze();
         }
     }
-    round
-        .busy_ns
-        .fetch_add(worked.as_nanos() as u64, Ordering::Relaxed);
+    let total = if mode == Mode::Idle {
+        &round.idle_ns
+    } else {
+        &round.busy_ns
+    };
+    total.fetch_add(worked.as_nanos() as u64, Ordering::Relaxed);
 }
 
-/// Runs background workers per `plan` until marking looks finished, calling `tick` about
-/// once a millisecond meanwhile. Returns the workers' marking time in ns.
-pub(crate) fn run_round(plan: WorkerPlan, procs: usize, mut tick: impl FnMut()) -> u64 {
+/// The workers for a plan: its dedicated and fractional workers, plus idle workers for the
+/// procs the plan leaves free (none while the CPU limiter is limiting, as in Go).
+fn workers_for(plan: WorkerPlan, procs: usize, idle_allowed: bool) -> Vec<Mode> {
+    let mut modes = vec![Mode::Dedicated; plan.dedicated];
+    if plan.fractional_utilization > 0.0 {
+        modes.push(Mode::Fractional(
+            (plan.fractional_utilization * procs as f64).min(1.0),
+        ));
+    }
+    if modes.is_empty() {
+        modes.push(Mode::Fractional(super::pacer::GOAL_UTILIZATION));
+    }
+    if idle_allowed {
+        let idle = procs.saturating_sub(modes.len());
+        modes.extend(std::iter::repeat_n(Mode::Idle, idle));
+    }
+    modes
+}
+
+/// Marking time of a round, in ns.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct RoundTimes {
+    /// Dedicated and fractional workers.
+    pub background_ns: u64,
+    /// Idle workers.
+    pub idle_ns: u64,
+}
+
+/// Runs background workers per `plan` (plus idle workers if `idle_allowed`) until marking
+/// looks finished, calling `tick` about once a millisecond meanwhile.
+pub(crate) fn run_round(
+    plan: WorkerPlan,
+    procs: usize,
+    idle_allowed: bool,
+    mut tick: impl FnMut(),
+) -> RoundTimes {
     let round = Round {
         stop: AtomicBool::new(false),
         looks_done: Mutex::new(false),
         wake: Condvar::new(),
         busy_ns: AtomicU64::new(0),
+        idle_ns: AtomicU64::new(0),
     };
-    let mut shares = vec![1.0; plan.dedicated];
-    if plan.fractional_utilization > 0.0 {
-        shares.push((plan.fractional_utilization * procs as f64).min(1.0));
-    }
-    if shares.is_empty() {
-        shares.push(super::pacer::GOAL_UTILIZATION);
-    }
+    let modes = workers_for(plan, procs, idle_allowed);
     thread::scope(|scope| {
-        for (i, &share) in shares.iter().enumerate() {
+        for (i, &mode) in modes.iter().enumerate() {
             let round = &round;
             thread::Builder::new()
                 .name(format!("gc-mark-{i}"))
-                .spawn_scoped(scope, move || worker(round, share))
+                .spawn_scoped(scope, move || worker(round, mode))
                 .expect("cannot start a mark worker");
         }
         let mut done = round.looks_done.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,12 +202,40 @@ pub(crate) fn run_round(plan: WorkerPlan, procs: usize, mut tick: impl FnMut()) 
         drop(done);
         round.stop.store(true, Ordering::Relaxed);
     });
-    round.busy_ns.load(Ordering::Relaxed)
+    RoundTimes {
+        background_ns: round.busy_ns.load(Ordering::Relaxed),
+        idle_ns: round.idle_ns.load(Ordering::Relaxed),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_follow_the_plan_and_fill_free_procs_with_idle_workers() {
+        let plan = |procs| super::super::pacer::Pacer::worker_plan(procs);
+        // 2 procs: one fractional worker at half a core, one idle worker.
+        assert_eq!(
+            workers_for(plan(2), 2, true),
+            [Mode::Fractional(0.5), Mode::Idle]
+        );
+        // 4 procs: one dedicated worker, three idle ones; none while limited.
+        assert_eq!(
+            workers_for(plan(4), 4, true),
+            [Mode::Dedicated, Mode::Idle, Mode::Idle, Mode::Idle]
+        );
+        assert_eq!(workers_for(plan(4), 4, false), [Mode::Dedicated]);
+        // A forced or stop-the-world cycle: every proc dedicated, no room for idle ones.
+        let all = WorkerPlan {
+            dedicated: 2,
+            fractional_utilization: 0.0,
+        };
+        assert_eq!(
+            workers_for(all, 2, true),
+            [Mode::Dedicated, Mode::Dedicated]
+        );
+    }
 
     #[test]
     fn fractional_share_arithmetic() {
