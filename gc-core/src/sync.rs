@@ -247,9 +247,9 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (nice +10), for background GC threads
-/// (sweeper, fractional mark worker): on a busy machine they take the CPU a mutator leaves
-/// idle rather than preempting it. Best effort; a failure changes nothing else.
+/// Lowers the calling thread's scheduling priority (nice +10), for the fractional mark
+/// worker: on a busy machine it takes the CPU a mutator leaves idle rather than preempting
+/// it. Only for threads that hold no lock a mutator may wait for. Best effort.
 pub(crate) fn lower_thread_priority() {
     #[cfg(all(target_os = "linux", not(gc_loom)))]
     // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.

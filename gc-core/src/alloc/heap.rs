@@ -210,10 +210,10 @@ impl Heap {
         nelems: usize,
         div_mul: u32,
     ) -> Option<SpanPtr> {
-        let mut p = self.lock_pages();
-        let base = p.heap.alloc(npages)?;
-        let span = Box::new(Span::new(
-            base,
+        // The span's side tables come from the global allocator: build them before taking
+        // the heap lock, which every thread that needs a span waits for.
+        let mut span = Box::new(Span::new(
+            0,
             npages,
             sc,
             elemsize,
@@ -221,6 +221,9 @@ impl Heap {
             div_mul,
             self.sweepgen(),
         ));
+        let mut p = self.lock_pages();
+        span.base = p.heap.alloc(npages)?;
+        let base = span.base;
         // SAFETY: just allocated, non-null, in use until `free_span`.
         let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
         arena::set_span(base, npages, s.as_ptr());
@@ -252,9 +255,27 @@ impl Heap {
         drop(unsafe { Box::from_raw(s.as_ptr() as *mut Span) });
     }
 
-    /// A snapshot of every in-use span.
-    pub(crate) fn all_spans(&self) -> Vec<SpanPtr> {
-        self.lock_pages().spans.values().copied().collect()
+    /// Calls `f` on every in-use span, holding the heap lock for `CHUNK` spans at a time
+    /// (a snapshot of a large heap under one hold would stall every thread that needs a
+    /// span). Spans created meanwhile may or may not be visited; the caller must ensure
+    /// no span is freed meanwhile.
+    pub(crate) fn for_each_span_chunked(&self, mut f: impl FnMut(&[SpanPtr])) {
+        const CHUNK: usize = 1024;
+        let mut from = 0usize;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        loop {
+            chunk.clear();
+            chunk.extend(
+                self.lock_pages()
+                    .spans
+                    .range(from..)
+                    .take(CHUNK)
+                    .map(|(_, &s)| s),
+            );
+            let Some(last) = chunk.last() else { return };
+            from = last.base + 1;
+            f(&chunk);
+        }
     }
 
     /// Number of in-use spans.

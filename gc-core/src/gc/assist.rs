@@ -110,7 +110,7 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
             WORK.busy.fetch_add(1, Ordering::SeqCst);
             // Stop early if the collector is stopping operations: it waits for this one.
             or_die(|| {
-                drain(&local, &mut tracer, |t| {
+                drain(&local, &mut tracer, true, |t| {
                     paid_work + t.work() as i64 >= owed || super::world::stopping()
                 })
             });

@@ -309,7 +309,7 @@ fn run_cycle(forced: bool) {
     };
     // Root-scan jobs for every span, queued outside the pause: spans made after mark setup
     // hold only black objects, so any snapshot from now on covers every root that matters.
-    mark::queue_root_jobs(&HEAP.all_spans());
+    HEAP.for_each_span_chunked(mark::queue_root_jobs);
 
     // 4. Concurrent mark by the background workers (all procs for `collect()`, and with
     //    mutators held under gcstoptheworld=1), with assists from allocating threads; then mark termination's

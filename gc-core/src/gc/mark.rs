@@ -146,8 +146,9 @@ pub(crate) fn has_visible_work() -> bool {
     !WORK.injector.is_empty() || SHADES_PENDING.load(Ordering::SeqCst)
 }
 
-/// The next grey item: local, then a batch from the injector, then the mutator shades.
-fn find_task(local: &Worker<usize>) -> Option<usize> {
+/// The next grey item: local, then a batch from the injector, then (if `take_shades`) the
+/// mutator shades.
+fn find_task(local: &Worker<usize>, take_shades: bool) -> Option<usize> {
     if let Some(t) = local.pop() {
         return Some(t);
     }
@@ -158,7 +159,7 @@ fn find_task(local: &Worker<usize>) -> Option<usize> {
             Steal::Empty => break,
         }
     }
-    if SHADES_PENDING.load(Ordering::SeqCst) {
+    if take_shades && SHADES_PENDING.load(Ordering::SeqCst) {
         let items = {
             let mut b = shades();
             SHADES_PENDING.store(false, Ordering::SeqCst);
@@ -232,14 +233,16 @@ pub(crate) fn flush_local(local: &Worker<usize>) {
 
 /// Scans grey objects until no work is found (returns true) or `stop` says so (checked
 /// every 64 items, and may flush the tracer; returns false, leaving the rest queued
-/// locally).
+/// locally). `take_shades`: whether to take the mutator shade buffer (its lock is one
+/// mutators wait for, so a thread the OS may leave off the CPU must not hold it).
 pub(crate) fn drain(
     local: &Worker<usize>,
     tracer: &mut Tracer,
+    take_shades: bool,
     mut stop: impl FnMut(&mut Tracer) -> bool,
 ) -> bool {
     let mut n = 0u32;
-    while let Some(item) = find_task(local) {
+    while let Some(item) = find_task(local, take_shades) {
         process(item, tracer);
         n = n.wrapping_add(1);
         if n % 64 == 0 {

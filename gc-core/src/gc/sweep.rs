@@ -140,7 +140,8 @@ pub(crate) fn wake() {
 }
 
 fn background() {
-    crate::sync::lower_thread_priority();
+    // Normal priority on purpose: the sweeper takes the heap lock, and a deprioritised
+    // thread preempted while holding it stalls every thread that needs a span.
     loop {
         {
             let mut w = WORK.lock().unwrap_or_else(|e| e.into_inner());

@@ -91,7 +91,7 @@ fn worker(round: &Round, mode: Mode) {
         WORK.busy.fetch_add(1, Ordering::SeqCst);
         let t0 = Instant::now();
         let out_of_work = or_die(|| {
-            drain(&local, &mut tracer, |t| {
+            drain(&local, &mut tracer, mode != Mode::Idle, |t| {
                 // Bank credit as we go, so assists can steal it instead of scanning.
                 super::assist::add_background_credit(t.flush());
                 if mode == Mode::Idle {
