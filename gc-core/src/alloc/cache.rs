@@ -114,7 +114,9 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
             + free * new.elemsize;
         // SAFETY: short borrows of the caller's own cache.
         unsafe {
-            if live as u64 >= HEAP.trigger.load(Ordering::Relaxed) {
+            if live as u64 >= HEAP.trigger.load(Ordering::Relaxed)
+                || HEAP.grew.load(Ordering::Relaxed)
+            {
                 (*mc).gc_wanted = true;
             }
             // A nested allocation (from a `Drop` run while sweeping) may have installed a
@@ -207,7 +209,7 @@ pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> 
         .heap_live
         .fetch_add((s.npages * PAGE_SIZE) as u64, Ordering::Relaxed)
         + (s.npages * PAGE_SIZE) as u64;
-    if live >= HEAP.trigger.load(Ordering::Relaxed) {
+    if live >= HEAP.trigger.load(Ordering::Relaxed) || HEAP.grew.load(Ordering::Relaxed) {
         // SAFETY: short borrow of the caller's own cache.
         unsafe { (*mc).gc_wanted = true };
     }

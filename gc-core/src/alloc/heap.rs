@@ -11,7 +11,7 @@ use super::pageheap::PageHeap;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
 use super::span::Span;
 use super::{arena, PAGE_SIZE};
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
 
@@ -119,6 +119,9 @@ pub(crate) struct Heap {
     pub(crate) sweep_unclaimed: AtomicUsize,
     /// Spans of this cycle not yet completely swept (sweep termination waits for 0).
     pub(crate) sweep_pending: AtomicUsize,
+    /// Set when the heap grew since the pacer last saw its memory figures (the
+    /// memory-limit goal depends on them; `gc::cycle::triggered` refreshes it).
+    pub(crate) grew: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -149,6 +152,7 @@ pub(crate) static HEAP: Heap = Heap {
     },
     sweep_unclaimed: AtomicUsize::new(0),
     sweep_pending: AtomicUsize::new(0),
+    grew: AtomicBool::new(false),
 };
 
 impl Heap {
@@ -222,7 +226,11 @@ impl Heap {
             self.sweepgen(),
         ));
         let mut p = self.lock_pages();
+        let mapped = p.heap.mapped_bytes;
         span.base = p.heap.alloc(npages)?;
+        if p.heap.mapped_bytes != mapped {
+            self.grew.store(true, Ordering::Relaxed);
+        }
         let base = span.base;
         // SAFETY: just allocated, non-null, in use until `free_span`.
         let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };

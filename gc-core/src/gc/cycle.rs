@@ -117,9 +117,21 @@ static REQUEST: Mutex<bool> = Mutex::new(false);
 static REQUEST_CV: Condvar = Condvar::new();
 static GC_THREAD: Once = Once::new();
 
-/// An allocation pushed `heap_live` past the trigger: wake the GC thread. Called outside
-/// any GC operation.
+/// An allocation pushed `heap_live` past the trigger (wake the GC thread), or grew the
+/// heap (refresh the memory-limit goal, which shrinks as the runtime's own memory grows;
+/// Go recomputes it at every trigger test). Called outside any GC operation.
 pub(crate) fn triggered() {
+    if HEAP.grew.swap(false, Ordering::Relaxed) && !IN_CYCLE.with(|c| c.get()) {
+        with_pacer(|p| {
+            if p.memory_limit() < super::pacer::NO_MEMORY_LIMIT {
+                p.set_memory_use(memory_use());
+                publish(p);
+            }
+        });
+    }
+    if HEAP.heap_live.load(Ordering::Relaxed) < HEAP.trigger.load(Ordering::Relaxed) {
+        return;
+    }
     GC_THREAD.call_once(|| {
         crate::sync::thread::Builder::new()
             .name("gc-controller".into())
