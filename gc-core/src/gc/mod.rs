@@ -50,8 +50,9 @@
 //!    (invariant I4). Queue a root-scan job per span, set `MARKING`, resume. Every operation
 //!    after this sees `MARKING`, none straddles it.
 //! 4. **Concurrent mark** (`mark.rs`, `workers.rs`, `assist.rs`): background workers at
-//!    25% of `GOMAXPROCS` (the pacer's dedicated/fractional plan) scan the root counters
-//!    and trace with work stealing, while mutators run. The barriers that keep it sound:
+//!    25% of `GOMAXPROCS` (the pacer's dedicated/fractional plan, plus idle-priority
+//!    workers on the procs it leaves free) scan the root counters and trace with work
+//!    stealing, while mutators run. The barriers that keep it sound:
 //!    - *allocate-black* (I1): an object allocated while marking is marked at once, before
 //!      its value exists, so it is never scanned half-built;
 //!    - *rooting shades* (I2): a count taken while marking shades its object; a handle
@@ -62,7 +63,8 @@
 //!      an edge cell.
 //!
 //!    Allocating threads in debt assist (Go's mark assist), first from the workers' banked
-//!    credit. When the workers find nothing to do, the cycle stops operations and checks
+//!    credit; with nothing to scan they wait for credit until the cycle ends. An
+//!    allocation past the goal before the mark has started waits for it to start. When the workers find nothing to do, the cycle stops operations and checks
 //!    that no grey object is left in any queue or shade buffer (pause 2); if some is, it
 //!    resumes and marks on (Go's `gcMarkDone` loop).
 //! 5. **Mark termination** (still pause 2): close the shade buffer, clear `MARKING`, flush

@@ -4,8 +4,11 @@
 //! time, plus, when 25% of `GOMAXPROCS` is not close to a whole number, one *fractional*
 //! worker that marks for a share of wall time and sleeps the rest (on 2 procs: no dedicated
 //! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
-//! Before it sleeps or stops, a worker moves its local queue to the injector, so assists and
-//! other workers can take the work.
+//! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: it runs only on CPU
+//! nobody else wants, like Go's idle workers on procs with nothing to run); its time is
+//! reported apart and does not count towards the 25%. Before a worker sleeps or stops it
+//! moves its local queue to the injector, so assists and other workers can take the work;
+//! an idle worker does so every 64 objects, since the OS may leave it off the CPU.
 //!
 //! A *round* runs the workers until marking looks finished: no worker or assist is busy and
 //! no work is visible. That is only a hint; the caller then stops GC operations and asks
