@@ -18,6 +18,7 @@
 use super::mark::{drain, flush_local, has_visible_work, or_die, Tracer, WORK};
 use super::pacer::{AssistRatio, OVER_ASSIST_WORK};
 use crate::alloc::cache::MCache;
+use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use crossbeam_deque::Worker;
 use std::time::Instant;
@@ -92,7 +93,17 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
     let per_byte = f64::from_bits(WORK_PER_BYTE.load(Ordering::Relaxed));
     let per_work = f64::from_bits(BYTES_PER_WORK.load(Ordering::Relaxed));
     let debt = -*credit;
-    let owed = (debt as f64 * per_byte).min(i64::MAX as f64 / 2.0) as i64 + OVER_ASSIST_WORK as i64;
+    // Past the goal plus Go's 10% overshoot, owe everything: the thread helps or waits
+    // until the cycle ends. The ratio is revised by the GC thread's tick, which a busy
+    // machine may delay; this check reads the live heap itself (Go revises the ratio on
+    // every heap_live update, and past that point its ratio leaves one byte of runway).
+    let goal = HEAP.goal.load(Ordering::Relaxed);
+    let hard = goal.saturating_add(goal / 10);
+    let owed = if HEAP.heap_live.load(Ordering::Relaxed) >= hard {
+        i64::MAX / 2
+    } else {
+        (debt as f64 * per_byte).min(i64::MAX as f64 / 4.0) as i64 + OVER_ASSIST_WORK as i64
+    };
     let mut paid_work = 0i64;
     let t0 = Instant::now();
     let local = Worker::new_lifo();
