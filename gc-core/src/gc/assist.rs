@@ -15,7 +15,7 @@
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
 //! atomics. See the collector overview in `crate::gc`.
 
-use super::mark::{drain, flush_local, has_visible_work, or_die, Tracer, WORK};
+use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::{AssistRatio, OVER_ASSIST_WORK};
 use crate::alloc::cache::MCache;
 use crate::alloc::heap::HEAP;
@@ -108,6 +108,11 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
     let t0 = Instant::now();
     let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
+    let drainer = Drainer {
+        local: &local,
+        role: Role::Assist,
+        stealers: &[],
+    };
     let mut backoff = crate::sync::Backoff::default();
     loop {
         let stolen = steal_credit(owed - paid_work);
@@ -117,11 +122,11 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
         }
         // Only claim to be busy when there is work to take: waiting assists that kept
         // toggling `busy` would hide the end of marking from the workers.
-        if has_visible_work() {
+        if has_visible_work(Role::Assist) {
             WORK.busy.fetch_add(1, Ordering::SeqCst);
             // Stop early if the collector is stopping operations: it waits for this one.
             or_die(|| {
-                drain(&local, &mut tracer, true, |t| {
+                drain(&drainer, &mut tracer, |t| {
                     paid_work + t.work() as i64 >= owed || super::world::stopping()
                 })
             });

@@ -9,22 +9,25 @@
 //! - the global injector (`WORK.injector`), which every worker and assist takes from;
 //! - the local LIFO queue of a background worker or an assist, which pushes half of it to
 //!   the injector whenever the injector runs dry (Go's `gcw.balance`), and all of it before
-//!   it stops, sleeps or leaves its GC operation;
+//!   it stops, sleeps or leaves its GC operation; background workers also steal from each
+//!   other's queues (crossbeam-deque's `Stealer`s);
+//! - the large-object injector (`WORK.large`): objects over `OBLET_SIZE` that an assist
+//!   came across, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`), filled by rooting during marking.
 //!
 //! A queue item is an object address, or a span address with bit 0 set: "scan this span's
 //! root counters" (root-scan jobs, so the root scan is parallel and concurrent too).
 //!
 //! Termination is decided by `try_finish` with GC operations stopped (so no assist holds
-//! items), after the workers have left and flushed their queues: if the injector and the
-//! shade buffer are empty then, no grey object exists anywhere, and closing the shade buffer
-//! under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
+//! items), after the workers have left and flushed their queues: if both injectors and
+//! the shade buffer are empty then, no grey object exists anywhere, and closing the shade
+//! buffer under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
 //! See the collector overview in `crate::gc`.
 
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::SpanPtr;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
-use crossbeam_deque::{Injector, Steal, Worker};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use std::sync::LazyLock;
 
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it.
@@ -81,6 +84,8 @@ impl Tracer {
 /// The mark phase's shared state.
 pub(crate) struct Work {
     pub(crate) injector: Injector<usize>,
+    /// Grey objects larger than `OBLET_SIZE`, left by assists for the background workers.
+    large: Injector<usize>,
     /// Workers and assists currently holding grey items outside the injector: a hint for
     /// "marking looks finished" (the real check is `try_finish`).
     pub(crate) busy: AtomicUsize,
@@ -94,6 +99,7 @@ pub(crate) struct Work {
 
 pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
     injector: Injector::new(),
+    large: Injector::new(),
     busy: AtomicUsize::new(0),
     marked_bytes: AtomicU64::new(0),
     scan_work: AtomicU64::new(0),
@@ -142,24 +148,54 @@ pub(crate) fn shade_from_mutator(addr: usize) {
 }
 
 /// Whether any grey item is visible outside the workers' local queues.
-pub(crate) fn has_visible_work() -> bool {
-    !WORK.injector.is_empty() || SHADES_PENDING.load(Ordering::SeqCst)
+pub(crate) fn has_visible_work(role: Role) -> bool {
+    !WORK.injector.is_empty()
+        || (role != Role::Assist && !WORK.large.is_empty())
+        || SHADES_PENDING.load(Ordering::SeqCst)
 }
 
-/// The next grey item: local, then a batch from the injector, then (if `take_shades`) the
-/// mutator shades.
-fn find_task(local: &Worker<usize>, take_shades: bool) -> Option<usize> {
+/// Who is draining: what it may take and what it must leave.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Role {
+    /// A dedicated or fractional background worker.
+    Worker,
+    /// An idle worker: the OS may leave it off the CPU for long, so it never takes the
+    /// shade buffer's lock, which mutators wait for.
+    Idle,
+    /// A mutator paying for its allocation: it leaves objects over `OBLET_SIZE` to the
+    /// background workers (Go splits them into 128 KiB oblets; a Rust `Trace` impl is
+    /// opaque, so a huge object is scanned in one piece, but never by an allocating thread).
+    Assist,
+}
+
+/// Objects larger than this are scanned by background workers only.
+pub(crate) const OBLET_SIZE: usize = 128 << 10;
+
+/// A draining thread's queues.
+pub(crate) struct Drainer<'a> {
+    pub(crate) local: &'a Worker<usize>,
+    pub(crate) role: Role,
+    /// The other background workers' queues, to steal from (empty for assists).
+    pub(crate) stealers: &'a [Stealer<usize>],
+}
+
+/// The next grey item: local, then a batch from the injector, then (workers) the large
+/// objects, then (not idle workers) the mutator shades, then (workers) the other workers'
+/// queues.
+fn find_task(d: &Drainer<'_>) -> Option<usize> {
+    let local = d.local;
     if let Some(t) = local.pop() {
         return Some(t);
     }
-    loop {
-        match WORK.injector.steal_batch_and_pop(local) {
-            Steal::Success(t) => return Some(t),
-            Steal::Retry => continue,
-            Steal::Empty => break,
+    if let Some(t) = steal_from(|| WORK.injector.steal_batch_and_pop(local)) {
+        return Some(t);
+    }
+    if d.role != Role::Assist {
+        if let Some(t) = steal_from(|| WORK.large.steal()) {
+            return Some(t);
         }
     }
-    if take_shades && SHADES_PENDING.load(Ordering::SeqCst) {
+    if d.role != Role::Idle && SHADES_PENDING.load(Ordering::SeqCst) {
         let items = {
             let mut b = shades();
             SHADES_PENDING.store(false, Ordering::SeqCst);
@@ -168,9 +204,24 @@ fn find_task(local: &Worker<usize>, take_shades: bool) -> Option<usize> {
         for a in items {
             local.push(a);
         }
-        return local.pop();
+        if let Some(t) = local.pop() {
+            return Some(t);
+        }
     }
-    None
+    d.stealers
+        .iter()
+        .find_map(|s| steal_from(|| s.steal_batch_and_pop(local)))
+}
+
+/// Retries a steal until it succeeds or finds the queue empty.
+fn steal_from(mut steal: impl FnMut() -> Steal<usize>) -> Option<usize> {
+    loop {
+        match steal() {
+            Steal::Success(t) => return Some(t),
+            Steal::Retry => continue,
+            Steal::Empty => return None,
+        }
+    }
 }
 
 /// Queue item tag (objects and spans are 8-byte aligned, so the low bits are free).
@@ -233,20 +284,25 @@ pub(crate) fn flush_local(local: &Worker<usize>) {
 
 /// Scans grey objects until no work is found (returns true) or `stop` says so (checked
 /// every 64 items, and may flush the tracer; returns false, leaving the rest queued
-/// locally). `take_shades`: whether to take the mutator shade buffer (its lock is one
-/// mutators wait for, so a thread the OS may leave off the CPU must not hold it).
+/// locally).
 pub(crate) fn drain(
-    local: &Worker<usize>,
+    d: &Drainer<'_>,
     tracer: &mut Tracer,
-    take_shades: bool,
     mut stop: impl FnMut(&mut Tracer) -> bool,
 ) -> bool {
     let mut n = 0u32;
-    while let Some(item) = find_task(local, take_shades) {
+    while let Some(item) = find_task(d) {
+        if d.role == Role::Assist
+            && item & ROOT_JOB_TAG == 0
+            && locate(item).0.elemsize > OBLET_SIZE
+        {
+            WORK.large.push(item);
+            continue;
+        }
         process(item, tracer);
         n = n.wrapping_add(1);
         if n % 64 == 0 {
-            balance(local);
+            balance(d.local);
             if stop(tracer) {
                 return false;
             }
@@ -292,7 +348,7 @@ pub(crate) fn start() {
 /// Otherwise marking must go on (returns false).
 pub(crate) fn try_finish() -> bool {
     let mut b = shades();
-    if !b.items.is_empty() || !WORK.injector.is_empty() {
+    if !b.items.is_empty() || !WORK.injector.is_empty() || !WORK.large.is_empty() {
         return false;
     }
     b.active = false;

@@ -17,10 +17,10 @@
 //! `tick` (assist ratio, CPU limiter). Shared fields are atomics or under the round's mutex.
 //! See the collector overview in `crate::gc`.
 
-use super::mark::{drain, flush_local, has_visible_work, or_die, Tracer, WORK};
+use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::WorkerPlan;
 use crate::sync::{thread, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
-use crossbeam_deque::Worker;
+use crossbeam_deque::{Stealer, Worker};
 use std::time::{Duration, Instant};
 
 /// How often the coordinator revises the assist ratio and feeds the CPU limiter.
@@ -74,7 +74,7 @@ fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Durati
 }
 
 /// One background worker: marks per `mode` until the round stops.
-fn worker(round: &Round, mode: Mode) {
+fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usize>]) {
     let utilization = match mode {
         Mode::Dedicated => 1.0,
         Mode::Fractional(u) => {
@@ -86,15 +86,24 @@ fn worker(round: &Round, mode: Mode) {
             1.0
         }
     };
-    let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
+    let role = if mode == Mode::Idle {
+        Role::Idle
+    } else {
+        Role::Worker
+    };
+    let drainer = Drainer {
+        local: &local,
+        role,
+        stealers: others,
+    };
     let start = Instant::now();
     let mut worked = Duration::ZERO;
     'work: loop {
         WORK.busy.fetch_add(1, Ordering::SeqCst);
         let t0 = Instant::now();
         let out_of_work = or_die(|| {
-            drain(&local, &mut tracer, mode != Mode::Idle, |t| {
+            drain(&drainer, &mut tracer, |t| {
                 // Bank credit as we go, so assists can steal it instead of scanning.
                 super::assist::add_background_credit(t.flush());
                 if mode == Mode::Idle {
@@ -124,10 +133,10 @@ fn worker(round: &Round, mode: Mode) {
             if round.stop.load(Ordering::Relaxed) {
                 break 'work;
             }
-            if has_visible_work() {
+            if has_visible_work(role) {
                 continue 'work;
             }
-            if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work() {
+            if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work(role) {
                 round.signal_done();
             }
             backoff.snooze();
@@ -185,12 +194,22 @@ pub(crate) fn run_round(
         idle_ns: AtomicU64::new(0),
     };
     let modes = workers_for(plan, procs, idle_allowed);
+    let locals: Vec<Worker<usize>> = modes.iter().map(|_| Worker::new_lifo()).collect();
+    // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
+    let stealers: Vec<Vec<Stealer<usize>>> = (0..modes.len())
+        .map(|i| {
+            (0..locals.len())
+                .filter(|&j| j != i)
+                .map(|j| locals[j].stealer())
+                .collect()
+        })
+        .collect();
     thread::scope(|scope| {
-        for (i, &mode) in modes.iter().enumerate() {
+        for (i, ((&mode, local), others)) in modes.iter().zip(locals).zip(&stealers).enumerate() {
             let round = &round;
             thread::Builder::new()
                 .name(format!("gc-mark-{i}"))
-                .spawn_scoped(scope, move || worker(round, mode))
+                .spawn_scoped(scope, move || worker(round, mode, local, others))
                 .expect("cannot start a mark worker");
         }
         let mut done = round.looks_done.lock().unwrap_or_else(|e| e.into_inner());
