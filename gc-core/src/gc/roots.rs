@@ -76,8 +76,8 @@ pub(crate) fn dec_to_edge(addr: usize) {
 }
 
 /// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)
-/// is marked as soon as its slot is taken, before its value or root count exist, so the
-/// marker never queues it and never reads it half-built. `MARKING` cannot change inside the
+/// is marked before its root count is published, which is the only way a marker can find a
+/// new slot, so the marker never queues it and never reads it half-built. `MARKING` cannot change inside the
 /// allocating GC operation (it changes only while operations are stopped).
 ///
 /// # Safety

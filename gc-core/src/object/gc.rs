@@ -67,8 +67,6 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                     Placement::Large => alloc_large(mc, size, !T::NEEDS_TRACE),
                 }
             };
-            // SAFETY: inside the operation, on this thread's cache.
-            unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
             let p = slot.addr as *mut T;
             // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
             // owned by this allocation; the span belongs to this thread's cache (or, for a
@@ -81,6 +79,10 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                     slot.span.set_type(slot.idx, Layout::<T>::info());
                 }
             }
+            // Black before the root count is published (the only way a marker can find the
+            // slot), so the marker never queues it.
+            // SAFETY: inside the operation, on this thread's cache.
+            unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
             if let Placement::Tiny = Layout::<T>::PLACEMENT {
                 // Other objects in the same tiny block may be rooted concurrently.
                 roots::add_new_root(&slot.span, slot.idx);
