@@ -324,8 +324,9 @@ fn run_cycle(forced: bool) {
     HEAP.for_each_span_chunked(mark::queue_root_jobs);
 
     // 4. Concurrent mark by the background workers (all procs for `collect()`, and with
-    //    mutators held under gcstoptheworld=1), with assists from allocating threads; then mark termination's
-    //    check with operations stopped, and more marking if work appeared meanwhile.
+    //    mutators held under gcstoptheworld=1), with assists from allocating threads;
+    //    then mark termination's check with operations stopped, and more marking if work
+    //    appeared meanwhile.
     let t_mark = Instant::now();
     // A forced cycle's caller waits for it, so it marks with every proc (Go keeps 25% even
     // then); so does the stop-the-world reference mode.

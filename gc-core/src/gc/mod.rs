@@ -64,9 +64,11 @@
 //!
 //!    Allocating threads in debt assist (Go's mark assist), first from the workers' banked
 //!    credit; with nothing to scan they wait for credit until the cycle ends. An
-//!    allocation past the goal before the mark has started waits for it to start. When the workers find nothing to do, the cycle stops operations and checks
-//!    that no grey object is left in any queue or shade buffer (pause 2); if some is, it
-//!    resumes and marks on (Go's `gcMarkDone` loop).
+//!    allocation past the goal before the mark has started waits for it to start.
+//!
+//!    When the workers find nothing to do, the cycle stops operations and checks that no
+//!    grey object is left in any queue or shade buffer (pause 2); if some is, it resumes
+//!    and marks on (Go's `gcMarkDone` loop).
 //! 5. **Mark termination** (still pause 2): close the shade buffer, clear `MARKING`, flush
 //!    every thread cache, `sweepgen += 2`, set `heap_live` to the marked bytes, let the
 //!    pacer commit the next goal and trigger, resume.

@@ -77,8 +77,9 @@ pub(crate) fn dec_to_edge(addr: usize) {
 
 /// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)
 /// is marked before its root count is published, which is the only way a marker can find a
-/// new slot, so the marker never queues it and never reads it half-built. `MARKING` cannot change inside the
-/// allocating GC operation (it changes only while operations are stopped).
+/// new slot, so the marker never queues it and never reads it half-built. `MARKING` cannot
+/// change inside the allocating GC operation (it changes only while operations are
+/// stopped).
 ///
 /// # Safety
 ///
