@@ -251,24 +251,31 @@ impl<T> std::ops::Deref for Padded<T> {
 /// worker: on a busy machine it takes the CPU a mutator leaves idle rather than preempting
 /// it. Only for threads that hold no lock a mutator may wait for. Best effort.
 pub(crate) fn lower_thread_priority() {
-    #[cfg(all(target_os = "linux", not(gc_loom)))]
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
+    set_thread_nice(10);
 }
 
 /// Makes the calling thread run only on CPU nobody else wants (Linux `SCHED_IDLE`; nice +19
 /// where that fails), for idle mark workers. Best effort.
 pub(crate) fn idle_thread_priority() {
     #[cfg(all(target_os = "linux", not(gc_loom)))]
-    // SAFETY: plain syscalls on the calling thread's own id with a valid parameter block.
-    unsafe {
+    {
         let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        // SAFETY: a plain syscall on the calling thread (pid 0) with a valid parameter block.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+            return;
         }
     }
+    set_thread_nice(19);
+}
+
+/// Sets the calling thread's nice value (Linux nice values are per thread). Best effort.
+fn set_thread_nice(nice: i32) {
+    #[cfg(all(target_os = "linux", not(gc_loom)))]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+    }
+    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
+    let _ = nice;
 }

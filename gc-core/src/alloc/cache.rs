@@ -106,29 +106,38 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
             new.alloc
                 .with_mut(|a| (*a).alloc_count_before_cache = (*a).alloc_count)
         };
-        // SAFETY: the span is ours; count its free slots as live for the pacer.
+        // SAFETY: the span is ours.
         let free = new.nelems - unsafe { new.alloc_count() };
-        let live = HEAP
-            .heap_live
-            .fetch_add((free * new.elemsize) as u64, Ordering::Relaxed) as usize
-            + free * new.elemsize;
-        // SAFETY: short borrows of the caller's own cache.
+        // SAFETY: short borrow of the caller's own cache.
         unsafe {
-            if live as u64 >= HEAP.trigger.load(Ordering::Relaxed)
-                || HEAP.grew.load(Ordering::Relaxed)
-            {
-                (*mc).gc_wanted = true;
-            }
             // A nested allocation (from a `Drop` run while sweeping) may have installed a
             // span meanwhile; keep one and return the other.
             if let Some(other) = (*mc).spans[sc.index()].replace(new) {
                 release(other);
             }
         }
-        if MARKING.load(Ordering::Relaxed) {
-            // SAFETY: our own cache, no borrow held.
-            unsafe { crate::gc::assist::charge(mc, (free * new.elemsize) as u64) };
-        }
+        // The span's free slots count as live for the pacer (Go's refill accounting).
+        // SAFETY: our own cache, no borrow held.
+        unsafe { count_allocation(mc, (free * new.elemsize) as u64) };
+    }
+}
+
+/// Adds `bytes` taken by this cache to `heap_live`: asks for a cycle past the trigger (or
+/// for a fresh look at the memory-limit goal after the heap grew), and while marking
+/// charges the bytes to the thread's mark assist.
+///
+/// # Safety
+///
+/// `mc` is the calling thread's cache, inside a GC operation, with no borrow held.
+unsafe fn count_allocation(mc: *mut MCache, bytes: u64) {
+    let live = HEAP.heap_live.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    if live >= HEAP.trigger.load(Ordering::Relaxed) || HEAP.grew.load(Ordering::Relaxed) {
+        // SAFETY: short borrow of the caller's own cache.
+        unsafe { (*mc).gc_wanted = true };
+    }
+    if MARKING.load(Ordering::Relaxed) {
+        // SAFETY: forwarded.
+        unsafe { crate::gc::assist::charge(mc, bytes) };
     }
 }
 
@@ -205,18 +214,8 @@ pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> 
         .unwrap_or_else(|| out_of_memory(size));
     // SAFETY: the fresh span belongs to this thread until published below.
     let idx = unsafe { s.next_free().expect("a fresh large span has a free slot") };
-    let live = HEAP
-        .heap_live
-        .fetch_add((s.npages * PAGE_SIZE) as u64, Ordering::Relaxed)
-        + (s.npages * PAGE_SIZE) as u64;
-    if live >= HEAP.trigger.load(Ordering::Relaxed) || HEAP.grew.load(Ordering::Relaxed) {
-        // SAFETY: short borrow of the caller's own cache.
-        unsafe { (*mc).gc_wanted = true };
-    }
-    if MARKING.load(Ordering::Relaxed) {
-        // SAFETY: our own cache, no borrow held.
-        unsafe { crate::gc::assist::charge(mc, (s.npages * PAGE_SIZE) as u64) };
-    }
+    // SAFETY: our own cache, no borrow held.
+    unsafe { count_allocation(mc, (s.npages * PAGE_SIZE) as u64) };
     // The span goes on its central's full swept set, where the sweeper will find it.
     HEAP.centrals[s.spanclass.index()].push_swept(s, HEAP.sweepgen(), true);
     Slot {

@@ -16,7 +16,7 @@
 //! atomics. See the collector overview in `crate::gc`.
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
-use super::pacer::{AssistRatio, OVER_ASSIST_WORK};
+use super::pacer::{AssistRatio, MAX_OVERSHOOT, OVER_ASSIST_WORK};
 use crate::alloc::cache::MCache;
 use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -97,8 +97,7 @@ pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
     // until the cycle ends. The ratio is revised by the GC thread's tick, which a busy
     // machine may delay; this check reads the live heap itself (Go revises the ratio on
     // every heap_live update, and past that point its ratio leaves one byte of runway).
-    let goal = HEAP.goal.load(Ordering::Relaxed);
-    let hard = goal.saturating_add(goal / 10);
+    let hard = (HEAP.goal.load(Ordering::Relaxed) as f64 * MAX_OVERSHOOT) as u64;
     let owed = if HEAP.heap_live.load(Ordering::Relaxed) >= hard {
         i64::MAX / 2
     } else {

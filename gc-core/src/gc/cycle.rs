@@ -406,7 +406,6 @@ fn run_cycle(forced: bool) {
             eprintln!("{report}");
         }
     }
-    let threads = stopped.threads();
     // Pauses end when the world is released; how soon the OS runs the released threads is
     // scheduling latency (the latency example measures it from the mutator's side).
     t.term_ns += t_term.elapsed().as_nanos() as u64;
@@ -430,7 +429,6 @@ fn run_cycle(forced: bool) {
             goal,
             &t,
             procs,
-            threads,
         );
     }
 

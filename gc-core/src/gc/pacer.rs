@@ -85,7 +85,7 @@ pub const NO_MEMORY_LIMIT: u64 = i64::MAX as u64;
 /// Go's `revise` acts as if `GOGC` were this when it is off (a forced cycle).
 const GOGC_WHEN_OFF: u64 = 100_000;
 /// Once the heap passes even the extended goal, aim 10% further (Go: `maxOvershoot`).
-const MAX_OVERSHOOT: f64 = 1.1;
+pub(crate) const MAX_OVERSHOOT: f64 = 1.1;
 /// Floor of the remaining scan work in the assist ratio (Go: in `revise`).
 const MIN_SCAN_WORK_REMAINING: i128 = 1000;
 /// Floor of the mutator share in the cons/mark quotient: Go divides by `1 - u` unguarded;

@@ -66,14 +66,7 @@ pub(crate) fn format_line(
 
 /// Prints the line for a finished cycle. `heap` is Go's H0->H1->H2: the live heap when
 /// marking started, when it ended, and the marked heap; `goal` the goal the cycle aimed for.
-pub(crate) fn print_cycle(
-    forced: bool,
-    heap: [u64; 3],
-    goal: u64,
-    t: &CycleTimes,
-    procs: usize,
-    _threads: usize,
-) {
+pub(crate) fn print_cycle(forced: bool, heap: [u64; 3], goal: u64, t: &CycleTimes, procs: usize) {
     let cy = cycles();
     let elapsed = cy.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
     let pct = if elapsed > 0.0 {

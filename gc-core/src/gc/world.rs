@@ -261,11 +261,6 @@ impl Stopped {
             unsafe { (*ts.mcache()).assist_credit = 0 };
         }
     }
-
-    /// Number of registered mutator threads.
-    pub(crate) fn threads(&self) -> usize {
-        self.registry.len()
-    }
 }
 
 impl Drop for Stopped {
