@@ -21,9 +21,10 @@
 //! `mem_stats()` at most ~32 times per depth (it stops allocation briefly, so it is never
 //! called per node). For `box` and `arc` the collector columns are `-`.
 
+mod common;
+
 use gc_core::{Gc, Trace};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -144,11 +145,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--threads" => {
                 let v = it.next().ok_or("--threads needs a value")?;
-                args.threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(format!("bad thread count {v:?}"))?;
+                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
             }
             _ => args.depth = a.parse().map_err(|_| format!("bad depth {a:?}"))?,
         }
@@ -156,33 +153,12 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Peak resident set size in MiB (`VmHWM` in /proc/self/status), if available.
-fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Largest `heap_inuse` and largest recorded pause seen by `sample_gc`.
-static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
-static MAX_PAUSE_NS: AtomicU64 = AtomicU64::new(0);
-
-fn sample_gc() {
-    let s = gc_core::mem_stats();
-    PEAK_HEAP.fetch_max(s.heap_inuse, Ordering::Relaxed);
-    // `pause_ns` holds the last 256 cycles; sampling often enough keeps the maximum exact
-    // as long as fewer than 256 cycles pass between two samples.
-    let max = s.pause_ns.iter().copied().max().unwrap_or(0);
-    MAX_PAUSE_NS.fetch_max(max, Ordering::Relaxed);
-}
-
 fn run(imp: Impl, depth: u32, threads: usize) {
     let max_depth = depth.max(MIN_DEPTH + 2);
     let stretch_depth = max_depth + 1;
     let is_gc = imp == Impl::Gc;
     let noop = || {};
-    let sample: &(dyn Fn() + Sync) = if is_gc { &sample_gc } else { &noop };
+    let sample: &(dyn Fn() + Sync) = if is_gc { &common::sample_gc } else { &noop };
     let start = Instant::now();
 
     let check = match imp {
@@ -247,21 +223,8 @@ fn run(imp: Impl, depth: u32, threads: usize) {
     let elapsed = start.elapsed();
     drop(long);
 
-    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
-    let (cycles, pause_total, max_pause, peak_heap) = if is_gc {
-        let s = gc_core::mem_stats();
-        (
-            s.num_gc.to_string(),
-            format!("{:.3}", s.pause_total_ns as f64 / 1e6),
-            format!("{:.3}", MAX_PAUSE_NS.load(Ordering::Relaxed) as f64 / 1e6),
-            format!(
-                "{:.1}",
-                PEAK_HEAP.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
-            ),
-        )
-    } else {
-        ("-".into(), "-".into(), "-".into(), "-".into())
-    };
+    let rss = common::peak_rss_field();
+    let [cycles, pause_total, max_pause, peak_heap] = common::gc_fields(is_gc);
     println!(
         "impl={} depth={depth} time_ms={:.1} peak_rss_mb={rss} cycles={cycles} pause_total_ms={pause_total} \
          max_pause_ms={max_pause} peak_heap_mb={peak_heap} threads={threads}",

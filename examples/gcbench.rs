@@ -25,9 +25,10 @@
 //! `--impl all` runs `box`, `arc`, `gc` in separate child processes. The last line is a
 //! summary in the format of `binary_trees`.
 
+mod common;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -195,19 +196,10 @@ impl Tree for ArcImpl {
 
 // ---- driver ----
 
-static PEAK_HEAP: AtomicU64 = AtomicU64::new(0);
-static MAX_PAUSE_NS: AtomicU64 = AtomicU64::new(0);
-
-/// Records the largest `heap_inuse` and recorded pause so far (gc only; `mem_stats` stops
-/// allocation briefly, so it is called a few dozen times per phase, never per node).
+/// Records peaks (gc only; see `common::sample_gc`).
 fn sample(is_gc: bool) {
     if is_gc {
-        let s = gc_core::mem_stats();
-        PEAK_HEAP.fetch_max(s.heap_inuse, Ordering::Relaxed);
-        MAX_PAUSE_NS.fetch_max(
-            s.pause_ns.iter().copied().max().unwrap_or(0),
-            Ordering::Relaxed,
-        );
+        common::sample_gc();
     }
 }
 
@@ -222,13 +214,6 @@ fn diagnostics(is_gc: bool) {
             s.num_gc
         );
     }
-}
-
-fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 fn ms(t: Instant) -> f64 {
@@ -307,21 +292,8 @@ fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
 
     let td: f64 = phases.iter().map(|p| p.1 .0).sum();
     let bu: f64 = phases.iter().map(|p| p.1 .1).sum();
-    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
-    let (cycles, pause_total, max_pause, peak_heap) = if is_gc {
-        let s = gc_core::mem_stats();
-        (
-            s.num_gc.to_string(),
-            format!("{:.3}", s.pause_total_ns as f64 / 1e6),
-            format!("{:.3}", MAX_PAUSE_NS.load(Ordering::Relaxed) as f64 / 1e6),
-            format!(
-                "{:.1}",
-                PEAK_HEAP.load(Ordering::Relaxed) as f64 / 1048576.0
-            ),
-        )
-    } else {
-        ("-".into(), "-".into(), "-".into(), "-".into())
-    };
+    let rss = common::peak_rss_field();
+    let [cycles, pause_total, max_pause, peak_heap] = common::gc_fields(is_gc);
     println!(
         "impl={name} max_depth={max_depth} time_ms={total:.1} top_down_ms={td:.1} bottom_up_ms={bu:.1} \
          peak_rss_mb={rss} cycles={cycles} pause_total_ms={pause_total} max_pause_ms={max_pause} \

@@ -36,6 +36,8 @@
 //! the process's `VmHWM`; `heap_sys_mb` is read at the end. `mem_stats()` is only called
 //! before and after the loop, never inside it.
 
+mod common;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -108,24 +110,6 @@ fn group(val: &mut u64) -> Gc<Group> {
         })
         .collect();
     Gc::new(Group { slots })
-}
-
-/// xorshift64*: a small deterministic generator (no extra crates).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
 }
 
 /// Log-linear histogram of nanoseconds: values below 64 exactly, above that 32 buckets per
@@ -230,31 +214,20 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--live-mib" => {
                 let v = value()?;
-                args.live_mib = v.parse().map_err(|_| format!("bad size {v:?}"))?;
+                args.live_mib = common::parse_value(&v, "size", |_| true)?;
             }
             "--seconds" => {
                 let v = value()?;
-                args.seconds = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or(format!("bad duration {v:?}"))?;
+                args.seconds =
+                    common::parse_value(&v, "duration", |s: &f64| s.is_finite() && *s >= 0.0)?;
             }
             "--threads" => {
                 let v = value()?;
-                args.threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(format!("bad thread count {v:?}"))?;
+                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
             }
             "--replace-every" => {
                 let v = value()?;
-                args.replace_every = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(format!("bad replacement interval {v:?}"))?;
+                args.replace_every = common::parse_value(&v, "replacement interval", |&n| n >= 1)?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -264,14 +237,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// Peak resident set size in MiB (`VmHWM` in /proc/self/status), if available.
-fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -323,7 +288,7 @@ struct Loop {
 /// The measured loop: runs until `deadline`.
 fn mutate(groups: &[Gc<Group>], deadline: Instant, replace_every: u64, seed: u64) -> Loop {
     let mut hist = Hist::new();
-    let mut rng = Rng(seed | 1);
+    let mut rng = common::Rng(seed | 1);
     let mut val = seed << 32;
     let mut iterations = 0u64;
     let mut replacements = 0u64;
@@ -432,7 +397,7 @@ fn main() -> ExitCode {
     }
     let pause_total_ns = s1.pause_total_ns - s0.pause_total_ns;
     let us = |ns: u64| ns as f64 / 1e3;
-    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
+    let rss = common::peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}"));
 
     println!(
         "loop: {:.2} s, {iterations} iterations ({:.0}/s), {replacements} slot replacements, {} objects allocated",

@@ -31,6 +31,8 @@
 //! (one line in the real output). `under_limit` compares `peak_heap_sys` with the limit
 //! (always `true` without a limit). This is a measurement: the exit status is 0 either way.
 
+mod common;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,24 +131,6 @@ fn group(val: &mut u64) -> Gc<Group> {
     Gc::new(Group { slots })
 }
 
-/// xorshift64*: a small deterministic generator (no extra crates).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 struct Args {
     live_mib: u64,
     seconds: f64,
@@ -173,23 +157,16 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--live-mib" => {
                 let v = value()?;
-                args.live_mib = v.parse().map_err(|_| format!("bad size {v:?}"))?;
+                args.live_mib = common::parse_value(&v, "size", |_| true)?;
             }
             "--seconds" => {
                 let v = value()?;
-                args.seconds = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or(format!("bad duration {v:?}"))?;
+                args.seconds =
+                    common::parse_value(&v, "duration", |s: &f64| s.is_finite() && *s >= 0.0)?;
             }
             "--threads" => {
                 let v = value()?;
-                args.threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(format!("bad thread count {v:?}"))?;
+                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -199,14 +176,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// Peak resident set size in MiB (`VmHWM` in /proc/self/status), if available.
-fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 /// Peaks seen by the sampler.
@@ -250,7 +219,7 @@ fn build(live_mib: u64) -> Vec<Gc<Group>> {
 
 /// The churn loop of one thread; returns its iteration count.
 fn churn(groups: &[Gc<Group>], deadline: Instant, seed: u64) -> u64 {
-    let mut rng = Rng(seed | 1);
+    let mut rng = common::Rng(seed | 1);
     let mut val = seed << 32;
     let mut sink = 0u64;
     let mut iterations = 0u64;
@@ -376,7 +345,7 @@ fn main() -> ExitCode {
         (groups, s0, s1, iterations, churn_secs)
     });
     let p = peaks.into_inner().unwrap();
-    let rss = peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}MiB"));
+    let rss = common::peak_rss_mb().map_or("-".to_string(), |m| format!("{m:.1}MiB"));
     let cycles = s1.num_gc - s0.num_gc;
     let under_limit = no_limit || p.heap_sys <= limit as u64;
 
