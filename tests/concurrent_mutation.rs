@@ -24,6 +24,9 @@
 //! alone: `GC_CORE_CM_CHILD=workload|moved cargo test --test concurrent_mutation --
 //! --exact child_workload --nocapture`.
 
+mod common;
+
+use common::{mix, Rng, Tracker, ALIVE, ALLOCATED, BAD_DROPS, DROPPED};
 use gc_core::{AtomicGc, Gc, GcCell, Trace};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,49 +55,8 @@ const MIN_CYCLES: u64 = 12;
 
 const CHILD: &str = "GC_CORE_CM_CHILD";
 
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static BAD_DROPS: AtomicU64 = AtomicU64::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static MAX_LIVE: AtomicU64 = AtomicU64::new(0);
-
-const ALIVE: u64 = 0xA11C_E0F0_0D15_EA5E;
-const DEAD: u64 = 0xDEAD_DEAD_DEAD_DEAD;
-
-/// Counts allocations and drops of nodes; detects a second drop (or a clobbered tracker).
-struct Tracker {
-    id: u64,
-    state: AtomicU64,
-}
-
-impl Tracker {
-    fn new(id: u64) -> Tracker {
-        ALLOCATED.fetch_add(1, Ordering::SeqCst);
-        Tracker {
-            id,
-            state: AtomicU64::new(ALIVE ^ id),
-        }
-    }
-
-    fn state(&self) -> u64 {
-        self.state.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let old = self.state.swap(DEAD, Ordering::SeqCst);
-        if old != ALIVE ^ self.id {
-            // Never panic here: drops run on the sweeping thread.
-            BAD_DROPS.fetch_add(1, Ordering::SeqCst);
-            eprintln!(
-                "BAD DROP: tracker id {} state {old:#x} (dropped twice or clobbered)",
-                self.id
-            );
-        }
-        DROPPED.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// A `GcCell` edge: the id the holder expects, and the node.
 type Edge = (u64, Gc<Node>);
@@ -109,14 +71,6 @@ struct Node {
     slot: GcCell<Option<Edge>>,
     #[trace(skip)]
     tracker: Tracker,
-}
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64's finaliser.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 fn checks(id: u64) -> [u64; 3] {
@@ -187,27 +141,6 @@ fn check_ballast(b: &Gc<Ballast>) -> u64 {
 
 fn edge(n: &Gc<Node>) -> Edge {
     (n.id, n.clone())
-}
-
-/// xorshift64: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(mix(seed) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
 }
 
 /// Where the worker is, for failure messages.

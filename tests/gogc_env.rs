@@ -2,6 +2,9 @@
 //! automatic cycles; a percentage scales the first goal. Each case runs in a child process
 //! (the environment is read once per process).
 
+mod common;
+
+use common::field;
 use std::process::Command;
 
 const CHILD: &str = "GC_CORE_TEST_CHILD";
@@ -32,15 +35,6 @@ fn child_reports_goal() {
         std::hint::black_box(gc_core::Gc::new([i; 4]));
     }
     println!("NUM_GC={}", gc_core::mem_stats().num_gc);
-}
-
-fn field(out: &str, key: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.split(key).nth(1))
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{key} missing in child output:\n{out}"))
-        .parse()
-        .unwrap()
 }
 
 #[test]

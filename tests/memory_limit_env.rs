@@ -2,6 +2,9 @@
 //! limit with `GOGC=off` still collects, and keeps the heap near the limit. Each case runs
 //! in a child process (the environment is read once per process).
 
+mod common;
+
+use common::field;
 use gc_core::Gc;
 use std::process::Command;
 
@@ -21,15 +24,6 @@ fn run_child(limit: &str) -> (String, String, bool) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.success(),
     )
-}
-
-fn field(out: &str, key: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.split(key).nth(1))
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{key} missing in child output:\n{out}"))
-        .parse()
-        .unwrap()
 }
 
 /// Keeps 8 MiB live (32-byte objects) and allocates 256 MiB of garbage, sampling

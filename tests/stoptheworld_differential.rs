@@ -14,10 +14,13 @@
 //! Reproduce one child by hand:
 //! `SD_CHILD=1 [SD_GARBAGE_THREADS=3] [GODEBUG=...] cargo test --test stoptheworld_differential -- --exact child_workload --nocapture`
 
+mod common;
+
+use common::{mix, Rng, Tracker, ALIVE, ALLOCATED, BAD_DROPS, DROPPED};
 use gc_core::{AtomicGc, Gc, GcCell, Trace};
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -34,40 +37,6 @@ const CHECKPOINT_EVERY: usize = 500;
 const MAX_ROOTS: usize = 48;
 const MAX_KIDS: usize = 6;
 const STACK_SLOTS: usize = 4;
-
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static BAD_DROPS: AtomicU64 = AtomicU64::new(0);
-
-const ALIVE: u64 = 0xA11C_E0F0_0D15_EA5E;
-const DEAD: u64 = 0xDEAD_DEAD_DEAD_DEAD;
-
-/// Counts allocations and drops of nodes; detects a second drop.
-struct Tracker {
-    id: u64,
-    state: AtomicU64,
-}
-
-impl Tracker {
-    fn new(id: u64) -> Tracker {
-        ALLOCATED.fetch_add(1, Ordering::SeqCst);
-        Tracker {
-            id,
-            state: AtomicU64::new(ALIVE ^ id),
-        }
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let old = self.state.swap(DEAD, Ordering::SeqCst);
-        if old != ALIVE ^ self.id {
-            BAD_DROPS.fetch_add(1, Ordering::SeqCst);
-            eprintln!("BAD DROP: tracker id {} state {old:#x}", self.id);
-        }
-        DROPPED.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[derive(Trace)]
 struct Node {
@@ -87,34 +56,6 @@ struct Junk {
     next: AtomicGc<Junk>,
     more: GcCell<Vec<Gc<Junk>>>,
     pad: [u64; 4],
-}
-
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-/// xorshift64: reproducible without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(mix(seed) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
 }
 
 /// The model of one node: its out-edges by id.

@@ -1,0 +1,94 @@
+//! Helpers shared by the integration tests: a drop tracker, a seeded generator, and the
+//! reader for `KEY=value` lines printed by child processes. Not a test crate itself
+//! (Cargo only builds `tests/*.rs`).
+
+// Each test uses a subset.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Trackers made.
+pub static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+/// Trackers dropped.
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Drops of a tracker that was already dropped or clobbered.
+pub static BAD_DROPS: AtomicU64 = AtomicU64::new(0);
+
+/// A live tracker's state is `ALIVE ^ id`; a dropped one's is `DEAD`.
+pub const ALIVE: u64 = 0xA11C_E0F0_0D15_EA5E;
+pub const DEAD: u64 = 0xDEAD_DEAD_DEAD_DEAD;
+
+/// Counts allocations and drops of the object holding it; detects a second drop (or a
+/// clobbered tracker). Hold it in a `#[trace(skip)]` field.
+pub struct Tracker {
+    pub id: u64,
+    pub state: AtomicU64,
+}
+
+impl Tracker {
+    pub fn new(id: u64) -> Tracker {
+        ALLOCATED.fetch_add(1, Ordering::SeqCst);
+        Tracker {
+            id,
+            state: AtomicU64::new(ALIVE ^ id),
+        }
+    }
+
+    pub fn state(&self) -> u64 {
+        self.state.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let old = self.state.swap(DEAD, Ordering::SeqCst);
+        if old != ALIVE ^ self.id {
+            // Never panic here: drops run on the sweeping thread.
+            BAD_DROPS.fetch_add(1, Ordering::SeqCst);
+            eprintln!(
+                "BAD DROP: tracker id {} state {old:#x} (dropped twice or clobbered)",
+                self.id
+            );
+        }
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// splitmix64's finaliser: spreads a seed or an id over all bits.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// xorshift64: reproducible without a dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(mix(seed) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// The number after `key` (e.g. `NUM_GC=`) in a child process's output.
+pub fn field(out: &str, key: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.split(key).nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{key} missing in child output:\n{out}"))
+        .parse()
+        .unwrap()
+}
