@@ -1,6 +1,15 @@
 //! The only module that names atomics, `UnsafeCell`, locks and threads. Under
 //! `--cfg gc_loom` it re-exports loom's versions so the lock-free protocols can be
-//! model-checked; everything else in the crate imports from here.
+//! model-checked (the models are in `crate::loom_models`); everything else in the crate
+//! imports from here.
+//!
+//! Under loom, globals are re-created for every model execution: [`global!`] declares a
+//! plain const-initialised `static` normally and a `loom::lazy_static` under loom, and
+//! [`const_fn!`] / [`array!`] let one constructor body serve both (loom's constructors are
+//! not `const`). Thread-locals use [`thread_local!`] (loom's under loom). The runtime's own
+//! threads (GC controller, sweeper, mark workers) and the one-time initialisers (`Once`,
+//! `OnceLock`, `LazyLock`) stay std in both builds: models drive the protocols directly and
+//! never start the whole runtime.
 //!
 //! It also carries the two primitives loom has no notion of:
 //!
@@ -19,15 +28,85 @@ pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(gc_loom))]
-pub(crate) use std::thread;
+pub(crate) use std::{thread, thread_local};
 
 #[cfg(gc_loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
+
+/// Under loom: loom's `thread_local!` (per model thread, dropped when it ends), accepting
+/// std's `const { .. }` initialiser form.
 #[cfg(gc_loom)]
-pub(crate) use loom::thread;
+macro_rules! loom_thread_local {
+    () => {};
+    ($(#[$m:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr }; $($rest:tt)*) => {
+        loom::thread_local!($(#[$m])* $vis static $name: $t = $init;);
+        crate::sync::thread_local!($($rest)*);
+    };
+    ($(#[$m:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        loom::thread_local!($(#[$m])* $vis static $name: $t = $init;);
+        crate::sync::thread_local!($($rest)*);
+    };
+}
+#[cfg(gc_loom)]
+pub(crate) use loom_thread_local as thread_local;
+
+/// Threads: std's, except that under loom yielding is loom's (a spin loop in a model must
+/// let the other model threads run). The runtime's own threads stay std (module header).
+#[cfg(gc_loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::yield_now;
+    pub(crate) use std::thread::*;
+}
+
+/// One-time initialisation; std in both builds (module header).
+pub(crate) use std::sync::{LazyLock, Once, OnceLock};
+
+/// Declares a global: a const-initialised `static` normally, a `loom::lazy_static` (fresh
+/// for every model execution) under loom. Use sites are the same: both deref to the value.
+#[cfg(not(gc_loom))]
+macro_rules! global {
+    ($(#[$m:meta])* $(pub($($vis:tt)+))? static $name:ident: $t:ty = $init:expr;) => {
+        $(#[$m])* $(pub($($vis)+))? static $name: $t = $init;
+    };
+}
+#[cfg(gc_loom)]
+macro_rules! global {
+    ($(#[$m:meta])* $(pub($($vis:tt)+))? static $name:ident: $t:ty = $init:expr;) => {
+        loom::lazy_static! { $(#[$m])* $(pub($($vis)+))? static ref $name: $t = $init; }
+    };
+}
+pub(crate) use global;
+
+/// A `const fn` normally, a plain `fn` under loom (whose atomics and locks have no `const`
+/// constructors). For the constructors of types that live in [`global!`]s.
+#[cfg(not(gc_loom))]
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => { $(#[$m])* $vis const fn $($rest)* };
+}
+#[cfg(gc_loom)]
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => { $(#[$m])* $vis fn $($rest)* };
+}
+pub(crate) use const_fn;
+
+/// `[expr; N]` for a non-`Copy` `expr` (an atomic, a lock) that works in const contexts
+/// normally and with loom's non-const constructors under loom.
+#[cfg(not(gc_loom))]
+macro_rules! array {
+    ($e:expr; $n:expr) => {
+        [const { $e }; $n]
+    };
+}
+#[cfg(gc_loom)]
+macro_rules! array {
+    ($e:expr; $n:expr) => {
+        std::array::from_fn(|_| $e)
+    };
+}
+pub(crate) use array;
 
 pub(crate) use std::sync::atomic::Ordering;
 

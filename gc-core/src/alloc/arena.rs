@@ -27,8 +27,10 @@ pub(crate) struct ArenaMeta {
     spans: [AtomicPtr<Span>; PAGES_PER_ARENA],
 }
 
-/// The arena table; null until `init`.
-static TABLE: AtomicPtr<AtomicPtr<ArenaMeta>> = AtomicPtr::new(ptr::null_mut());
+crate::sync::global! {
+    /// The arena table; null until `init`.
+    static TABLE: AtomicPtr<AtomicPtr<ArenaMeta>> = AtomicPtr::new(ptr::null_mut());
+}
 
 /// Maps the arena table. Idempotent; called once from heap initialisation.
 pub(crate) fn init() {

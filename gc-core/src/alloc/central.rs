@@ -51,13 +51,14 @@ fn unswept_index(sg: u32) -> usize {
 }
 
 impl Central {
-    #[cfg(not(gc_loom))]
-    pub(crate) const fn new() -> Central {
-        Central {
-            sets: Mutex::new(Sets {
-                partial: [Vec::new(), Vec::new()],
-                full: [Vec::new(), Vec::new()],
-            }),
+    crate::sync::const_fn! {
+        pub(crate) fn new() -> Central {
+            Central {
+                sets: Mutex::new(Sets {
+                    partial: [Vec::new(), Vec::new()],
+                    full: [Vec::new(), Vec::new()],
+                }),
+            }
         }
     }
 

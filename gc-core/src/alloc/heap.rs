@@ -124,36 +124,33 @@ pub(crate) struct Heap {
     pub(crate) grew: AtomicBool,
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: AtomicU64 = AtomicU64::new(0);
-#[allow(clippy::declare_interior_mutable_const)]
-const CENTRAL: Central = Central::new();
-
-/// The process's heap.
-pub(crate) static HEAP: Heap = Heap {
-    pages: Mutex::new(Pages {
-        heap: PageHeap::new(),
-        spans: BTreeMap::new(),
-        span_meta_bytes: 0,
-    }),
-    centrals: [CENTRAL; NUM_SPAN_CLASSES],
-    sweepgen: AtomicU32::new(4),
-    heap_live: AtomicU64::new(0),
-    trigger: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
-    goal: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
-    counters: Counters {
-        small_mallocs: [ZERO; NUM_SIZE_CLASSES],
-        small_frees: [ZERO; NUM_SIZE_CLASSES],
-        large_mallocs: ZERO,
-        large_frees: ZERO,
-        large_alloc_bytes: ZERO,
-        large_free_bytes: ZERO,
-        tiny_allocs: ZERO,
-    },
-    sweep_unclaimed: AtomicUsize::new(0),
-    sweep_pending: AtomicUsize::new(0),
-    grew: AtomicBool::new(false),
-};
+crate::sync::global! {
+    /// The process's heap.
+    pub(crate) static HEAP: Heap = Heap {
+        pages: Mutex::new(Pages {
+            heap: PageHeap::new(),
+            spans: BTreeMap::new(),
+            span_meta_bytes: 0,
+        }),
+        centrals: crate::sync::array![Central::new(); NUM_SPAN_CLASSES],
+        sweepgen: AtomicU32::new(4),
+        heap_live: AtomicU64::new(0),
+        trigger: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
+        goal: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
+        counters: Counters {
+            small_mallocs: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
+            small_frees: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
+            large_mallocs: AtomicU64::new(0),
+            large_frees: AtomicU64::new(0),
+            large_alloc_bytes: AtomicU64::new(0),
+            large_free_bytes: AtomicU64::new(0),
+            tiny_allocs: AtomicU64::new(0),
+        },
+        sweep_unclaimed: AtomicUsize::new(0),
+        sweep_pending: AtomicUsize::new(0),
+        grew: AtomicBool::new(false),
+    };
+}
 
 impl Heap {
     #[inline]

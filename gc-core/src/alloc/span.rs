@@ -123,7 +123,7 @@ impl Span {
             }),
             single_type: AtomicPtr::new(std::ptr::null_mut()),
             slot_types: AtomicPtr::new(std::ptr::null_mut()),
-            mark_bits: [const { AtomicU64::new(0) }; MAX_MARK_WORDS],
+            mark_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
             roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
             maybe_roots: AtomicBool::new(false),
         }

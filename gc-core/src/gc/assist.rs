@@ -26,16 +26,26 @@ use std::time::Instant;
 /// Most allocation credit one assist can pre-pay.
 const MAX_PREPAID: i64 = 1 << 20;
 
-/// Scan work owed per allocated byte, as `f64` bits (Go: `assistWorkPerByte`).
-static WORK_PER_BYTE: AtomicU64 = AtomicU64::new(0);
-/// Bytes of allocation one unit of scan work pays for, as `f64` bits.
-static BYTES_PER_WORK: AtomicU64 = AtomicU64::new(0);
-/// Scan work done by background workers and not yet claimed by assists (Go: `bgScanCredit`).
-static BG_CREDIT: AtomicI64 = AtomicI64::new(0);
-/// Nanoseconds mutators spent assisting this cycle.
-pub(crate) static ASSIST_NS: AtomicU64 = AtomicU64::new(0);
-/// Set while the CPU limiter is limiting: assists stand down.
-pub(crate) static LIMITED: AtomicBool = AtomicBool::new(false);
+crate::sync::global! {
+    /// Scan work owed per allocated byte, as `f64` bits (Go: `assistWorkPerByte`).
+    static WORK_PER_BYTE: AtomicU64 = AtomicU64::new(0);
+}
+crate::sync::global! {
+    /// Bytes of allocation one unit of scan work pays for, as `f64` bits.
+    static BYTES_PER_WORK: AtomicU64 = AtomicU64::new(0);
+}
+crate::sync::global! {
+    /// Scan work done by background workers and not yet claimed by assists (Go: `bgScanCredit`).
+    static BG_CREDIT: AtomicI64 = AtomicI64::new(0);
+}
+crate::sync::global! {
+    /// Nanoseconds mutators spent assisting this cycle.
+    pub(crate) static ASSIST_NS: AtomicU64 = AtomicU64::new(0);
+}
+crate::sync::global! {
+    /// Set while the CPU limiter is limiting: assists stand down.
+    pub(crate) static LIMITED: AtomicBool = AtomicBool::new(false);
+}
 
 /// Mark setup: no credit banked yet, no assist time, the first ratio.
 pub(crate) fn start(ratio: AssistRatio) {

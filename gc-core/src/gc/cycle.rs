@@ -11,14 +11,17 @@ use super::pacer::{CycleMeasurements, MemoryUse, Pacer, WorkerPlan};
 use super::phase::{Event, Phase};
 use super::{config, dirty, mark, stats, sweep, workers, world};
 use crate::alloc::heap::HEAP;
-use crate::sync::{AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU8, Condvar, Mutex, MutexGuard, Once, Ordering};
 use std::cell::Cell;
-use std::sync::Once;
 use std::time::Instant;
 
-static GC_LOCK: Mutex<()> = Mutex::new(());
-/// The current `Phase` (written under `GC_LOCK`, read by anyone).
-static PHASE: AtomicU8 = AtomicU8::new(Phase::Idle as u8);
+crate::sync::global! {
+    static GC_LOCK: Mutex<()> = Mutex::new(());
+}
+crate::sync::global! {
+    /// The current `Phase` (written under `GC_LOCK`, read by anyone).
+    static PHASE: AtomicU8 = AtomicU8::new(Phase::Idle as u8);
+}
 
 /// The current phase.
 pub(crate) fn phase() -> Phase {
@@ -43,9 +46,11 @@ struct Control {
     assist_seen: u64,
 }
 
-static CONTROL: Mutex<Option<Control>> = Mutex::new(None);
+crate::sync::global! {
+    static CONTROL: Mutex<Option<Control>> = Mutex::new(None);
+}
 
-thread_local! {
+crate::sync::thread_local! {
     /// Set on the thread running a cycle, so `collect()` from a `Drop` run by sweep
     /// termination returns instead of deadlocking.
     static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
@@ -113,8 +118,12 @@ fn feed_limiter(c: &mut Control, marking: bool) {
 // Triggering: an allocation that crosses the trigger wakes the GC thread, which runs the
 // cycle while the allocating thread goes on (Go's gcStart hands marking to workers).
 
-static REQUEST: Mutex<bool> = Mutex::new(false);
-static REQUEST_CV: Condvar = Condvar::new();
+crate::sync::global! {
+    static REQUEST: Mutex<bool> = Mutex::new(false);
+}
+crate::sync::global! {
+    static REQUEST_CV: Condvar = Condvar::new();
+}
 static GC_THREAD: Once = Once::new();
 
 /// An allocation pushed `heap_live` past the trigger (wake the GC thread), or grew the

@@ -40,7 +40,9 @@ impl Hasher for AddrHasher {
 
 type List = HashMap<usize, UnrootFn, BuildHasherDefault<AddrHasher>>;
 
-static DIRTY: Mutex<List> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
+crate::sync::global! {
+    static DIRTY: Mutex<List> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
+}
 
 fn lock() -> crate::sync::MutexGuard<'static, List> {
     DIRTY.lock().unwrap_or_else(|e| e.into_inner())

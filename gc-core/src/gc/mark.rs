@@ -26,9 +26,9 @@
 
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::SpanPtr;
+use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-use std::sync::LazyLock;
 
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it.
 pub struct Tracer {
@@ -106,9 +106,11 @@ pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
     root_work: AtomicU64::new(0),
 });
 
-/// Bytes allocated black (during marking) by caches since the last mark termination, added
-/// when a cache is flushed (`alloc::cache::flush`).
-pub(crate) static ALLOCATED_BLACK: AtomicU64 = AtomicU64::new(0);
+crate::sync::global! {
+    /// Bytes allocated black (during marking) by caches since the last mark termination, added
+    /// when a cache is flushed (`alloc::cache::flush`).
+    pub(crate) static ALLOCATED_BLACK: AtomicU64 = AtomicU64::new(0);
+}
 
 /// Shades pushed by mutators while marking (rooting during marking, invariant I2).
 struct ShadeBuffer {
@@ -116,11 +118,15 @@ struct ShadeBuffer {
     items: Vec<usize>,
 }
 
-static SHADES: Mutex<ShadeBuffer> = Mutex::new(ShadeBuffer {
-    active: false,
-    items: Vec::new(),
-});
-static SHADES_PENDING: AtomicBool = AtomicBool::new(false);
+crate::sync::global! {
+    static SHADES: Mutex<ShadeBuffer> = Mutex::new(ShadeBuffer {
+        active: false,
+        items: Vec::new(),
+    });
+}
+crate::sync::global! {
+    static SHADES_PENDING: AtomicBool = AtomicBool::new(false);
+}
 
 fn shades() -> MutexGuard<'static, ShadeBuffer> {
     SHADES.lock().unwrap_or_else(|e| e.into_inner())

@@ -106,7 +106,7 @@ pub(crate) mod world;
 
 use crate::env::Config;
 
-use std::sync::{Once, OnceLock};
+use crate::sync::{Once, OnceLock};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
 static INIT: Once = Once::new();

@@ -21,8 +21,10 @@ use crate::alloc::heap::SpanPtr;
 use crate::alloc::span::Span;
 use crate::sync::{AtomicBool, Ordering, Padded};
 
-/// True from mark setup to mark termination.
-pub(crate) static MARKING: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+crate::sync::global! {
+    /// True from mark setup to mark termination.
+    pub(crate) static MARKING: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+}
 
 /// More handles than this to one object is treated as a leak of handles (like `Arc`).
 const MAX_ROOTS: u32 = i32::MAX as u32;

@@ -76,16 +76,18 @@ pub(crate) struct Cycles {
     pub start: Option<Instant>,
 }
 
-pub(crate) static CYCLES: Mutex<Cycles> = Mutex::new(Cycles {
-    num_gc: 0,
-    num_forced_gc: 0,
-    pause_total_ns: 0,
-    pause_ns: [0; 256],
-    pause_end: [0; 256],
-    last_gc: 0,
-    gc_cpu_ns: 0,
-    start: None,
-});
+crate::sync::global! {
+    pub(crate) static CYCLES: Mutex<Cycles> = Mutex::new(Cycles {
+        num_gc: 0,
+        num_forced_gc: 0,
+        pause_total_ns: 0,
+        pause_ns: [0; 256],
+        pause_end: [0; 256],
+        last_gc: 0,
+        gc_cpu_ns: 0,
+        start: None,
+    });
+}
 
 pub(crate) fn cycles() -> MutexGuard<'static, Cycles> {
     CYCLES.lock().unwrap_or_else(|e| e.into_inner())

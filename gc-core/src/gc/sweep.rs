@@ -9,15 +9,16 @@
 //! GC operation, with no lock held. See the collector overview in `crate::gc`.
 
 use crate::alloc::heap::{Heap, SpanPtr, HEAP};
-use crate::sync::{AtomicBool, AtomicU64, Backoff, Condvar, Mutex, Ordering};
-use std::sync::Once;
+use crate::sync::{AtomicBool, AtomicU64, Backoff, Condvar, Mutex, Once, Ordering};
 use std::time::Instant;
 
 /// The pattern `GODEBUG=clobberfree=1` writes over freed objects.
 pub(crate) const CLOBBER: u8 = 0xDE;
 
-/// Nanoseconds spent sweeping in the background thread (for `gc_cpu_fraction`).
-pub(crate) static SWEEP_NS: AtomicU64 = AtomicU64::new(0);
+crate::sync::global! {
+    /// Nanoseconds spent sweeping in the background thread (for `gc_cpu_fraction`).
+    pub(crate) static SWEEP_NS: AtomicU64 = AtomicU64::new(0);
+}
 
 /// Sweeps a claimed span. With `preserve`, the caller (a cache refill) keeps the span;
 /// otherwise it goes back to its central list, or to the page heap if it is empty.
@@ -122,10 +123,16 @@ pub(crate) fn reclaim(npages: usize) {
 // ---------------------------------------------------------------------------------------
 // The background sweeper.
 
-static WORK: Mutex<bool> = Mutex::new(false);
-static WORK_CV: Condvar = Condvar::new();
+crate::sync::global! {
+    static WORK: Mutex<bool> = Mutex::new(false);
+}
+crate::sync::global! {
+    static WORK_CV: Condvar = Condvar::new();
+}
 static STARTED: Once = Once::new();
-static SWEEPING: AtomicBool = AtomicBool::new(false);
+crate::sync::global! {
+    static SWEEPING: AtomicBool = AtomicBool::new(false);
+}
 
 /// Wakes the background sweeper after mark termination.
 pub(crate) fn wake() {

@@ -97,15 +97,25 @@ impl ThreadState {
     }
 }
 
-/// Set while the collector keeps threads out of GC operations.
-static STOP: Padded<AtomicBool> = Padded(AtomicBool::new(false));
-static RESUMED: Mutex<()> = Mutex::new(());
-static RESUME_CV: Condvar = Condvar::new();
-static REGISTRY: Mutex<Vec<Arc<ThreadState>>> = Mutex::new(Vec::new());
-/// For threads whose thread-locals are already destroyed.
-static FALLBACK: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
+crate::sync::global! {
+    /// Set while the collector keeps threads out of GC operations.
+    static STOP: Padded<AtomicBool> = Padded(AtomicBool::new(false));
+}
+crate::sync::global! {
+    static RESUMED: Mutex<()> = Mutex::new(());
+}
+crate::sync::global! {
+    static RESUME_CV: Condvar = Condvar::new();
+}
+crate::sync::global! {
+    static REGISTRY: Mutex<Vec<Arc<ThreadState>>> = Mutex::new(Vec::new());
+}
+crate::sync::global! {
+    /// For threads whose thread-locals are already destroyed.
+    static FALLBACK: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
+}
 
-thread_local! {
+crate::sync::thread_local! {
     static CURRENT: Cell<*const ThreadState> = const { Cell::new(std::ptr::null()) };
     static EXIT: ExitGuard = const { ExitGuard(RefCell::new(None)) };
 }

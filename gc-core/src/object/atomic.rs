@@ -205,7 +205,8 @@ impl<T: 'static> Default for AtomicGc<T> {
 
 impl<T: 'static> Drop for AtomicGc<T> {
     fn drop(&mut self) {
-        let w = *self.word.get_mut();
+        // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
+        let w = self.word.load(Ordering::Relaxed);
         if w & ROOTED != 0 && w & !ROOTED != 0 {
             roots::dec(w & !ROOTED);
         }
@@ -234,23 +235,23 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
     }
 
     unsafe fn root(&mut self) {
-        let w = self.word.get_mut();
-        if *w & ROOTED == 0 {
-            if *w != 0 {
-                roots::inc(*w);
+        let w = self.word.load(Ordering::Relaxed);
+        if w & ROOTED == 0 {
+            if w != 0 {
+                roots::inc(w);
             }
-            *w |= ROOTED;
+            self.word.store(w | ROOTED, Ordering::Relaxed);
         }
     }
 
     unsafe fn unroot(&mut self) {
-        let w = self.word.get_mut();
-        if *w & ROOTED != 0 {
-            let a = *w & !ROOTED;
+        let w = self.word.load(Ordering::Relaxed);
+        if w & ROOTED != 0 {
+            let a = w & !ROOTED;
             if a != 0 {
                 roots::dec_to_edge(a);
             }
-            *w = a;
+            self.word.store(a, Ordering::Relaxed);
         }
     }
 }

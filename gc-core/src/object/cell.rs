@@ -211,7 +211,7 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
 
 impl<T> Drop for GcCell<T> {
     fn drop(&mut self) {
-        if *self.flags.get_mut() & ON_LIST != 0 {
+        if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
             dirty::remove(self as *const Self as usize, &self.flags);
         }
     }
@@ -245,12 +245,12 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     }
 
     unsafe fn root(&mut self) {
-        if *self.flags.get_mut() & ON_LIST != 0 {
+        if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
             // May wait for the unroot pass to finish with this cell, which changes the
             // flags: read them only afterwards.
             dirty::remove(self as *const Self as usize, &self.flags);
         }
-        let f = *self.flags.get_mut();
+        let f = self.flags.load(Ordering::Relaxed);
         if f & ROOTED == 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().root() };
@@ -260,7 +260,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     }
 
     unsafe fn unroot(&mut self) {
-        let f = *self.flags.get_mut();
+        let f = self.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().unroot() };

@@ -22,9 +22,11 @@ pub(crate) struct CellLock {
 }
 
 impl CellLock {
-    pub(crate) const fn new() -> CellLock {
-        CellLock {
-            state: AtomicU32::new(0),
+    crate::sync::const_fn! {
+        pub(crate) fn new() -> CellLock {
+            CellLock {
+                state: AtomicU32::new(0),
+            }
         }
     }
 

@@ -294,7 +294,7 @@ mod tests {
     use crate::{Gc, GcCell};
     use std::cell::Cell;
 
-    thread_local! {
+    crate::sync::thread_local! {
         /// Handles visited by `root`/`unroot` walks on this thread.
         pub(super) static VISITS: Cell<u64> = const { Cell::new(0) };
     }
