@@ -29,6 +29,8 @@ mod alloc;
 #[allow(dead_code)] // parsers are public for tests; some flags are for later phases
 mod env;
 mod gc;
+#[cfg(all(test, gc_loom))]
+mod loom_models;
 mod object;
 mod sync;
 

@@ -61,11 +61,42 @@ pub(crate) mod thread {
     pub(crate) use std::thread::*;
 }
 
-/// One-time initialisation; std in both builds (module header).
-pub(crate) use std::sync::{LazyLock, Once, OnceLock};
+/// A lock loom does not see, for model scaffolding only (the arena index under loom,
+/// `alloc/arena_loom.rs`): it adds no interleavings to explore.
+#[cfg(gc_loom)]
+pub(crate) use std::sync::Mutex as UntrackedMutex;
+
+#[cfg(not(gc_loom))]
+pub(crate) use std::sync::Once;
+/// One-time initialisation: std's. `OnceLock` holds only plain data (the environment), so
+/// it may outlive a loom execution; `Once` and `LazyLock` guard loom objects under loom and
+/// are re-created per execution there (see [`Once`] below and [`global!`]).
+pub(crate) use std::sync::{LazyLock, OnceLock};
+
+/// Under loom: `Once` as a loom mutex around a flag, so a model explores the threads that
+/// race to initialise and every execution starts uninitialised (declare it in a
+/// [`global!`]).
+#[cfg(gc_loom)]
+pub(crate) struct Once(Mutex<bool>);
+
+#[cfg(gc_loom)]
+impl Once {
+    pub(crate) fn new() -> Once {
+        Once(Mutex::new(false))
+    }
+
+    pub(crate) fn call_once(&self, f: impl FnOnce()) {
+        let mut done = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !*done {
+            f();
+            *done = true;
+        }
+    }
+}
 
 /// Declares a global: a const-initialised `static` normally, a `loom::lazy_static` (fresh
 /// for every model execution) under loom. Use sites are the same: both deref to the value.
+/// A `LazyLock<T>` global becomes a lazy `T` under loom.
 #[cfg(not(gc_loom))]
 macro_rules! global {
     ($(#[$m:meta])* $(pub($($vis:tt)+))? static $name:ident: $t:ty = $init:expr;) => {
@@ -74,6 +105,9 @@ macro_rules! global {
 }
 #[cfg(gc_loom)]
 macro_rules! global {
+    ($(#[$m:meta])* $(pub($($vis:tt)+))? static $name:ident: LazyLock<$t:ty> = LazyLock::new($init:expr);) => {
+        loom::lazy_static! { $(#[$m])* $(pub($($vis)+))? static ref $name: $t = ($init)(); }
+    };
     ($(#[$m:meta])* $(pub($($vis:tt)+))? static $name:ident: $t:ty = $init:expr;) => {
         loom::lazy_static! { $(#[$m])* $(pub($($vis)+))? static ref $name: $t = $init; }
     };
@@ -247,6 +281,18 @@ pub(crate) fn heavy_fence() {
             std::sync::atomic::fence(Ordering::SeqCst);
         }
     }
+    #[cfg(gc_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Between a `SeqCst` access and a later `SeqCst` access to another location (the two
+/// halves of a Dekker pair, e.g. "count += 1, then read MARKING"). The C++ model already
+/// orders them (`SeqCst` accesses form one total order consistent with program order), so
+/// this is nothing normally. Loom models `SeqCst` accesses as only `AcqRel` (loom's README,
+/// issue #180) and would report store buffering that cannot happen; under loom this is a
+/// `SeqCst` fence, which loom does model, restoring the guarantee.
+#[inline(always)]
+pub(crate) fn seqcst_order() {
     #[cfg(gc_loom)]
     loom::sync::atomic::fence(Ordering::SeqCst);
 }

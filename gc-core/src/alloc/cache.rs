@@ -19,7 +19,7 @@ const TINY_SPAN_CLASS: SpanClass = SpanClass::new(2, true);
 
 /// A thread's allocation cache.
 pub(crate) struct MCache {
-    spans: [Option<SpanPtr>; NUM_SPAN_CLASSES],
+    pub(crate) spans: [Option<SpanPtr>; NUM_SPAN_CLASSES],
     /// Current tiny block (address), or 0.
     tiny: usize,
     /// Bytes used in the tiny block.
@@ -169,7 +169,9 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     // SAFETY: short borrow of the caller's own cache.
     let (tiny, off) = unsafe { ((*mc).tiny, (*mc).tiny_offset) };
     let off = (off + align - 1) & !(align - 1);
-    if tiny != 0 && off + size <= TINY_SIZE {
+    // A zero-sized object still needs an address inside the block: at the block's end it
+    // would be the next slot's address, and its handles would count on that slot's roots.
+    if tiny != 0 && off + size.max(1) <= TINY_SIZE {
         // SAFETY: as above.
         unsafe {
             (*mc).tiny_offset = off + size;

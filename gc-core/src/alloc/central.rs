@@ -132,6 +132,13 @@ impl Central {
         s
     }
 
+    /// Spans in the swept sets for `sg` (for the loom models).
+    #[cfg(all(test, gc_loom))]
+    pub(crate) fn swept_len(&self, sg: u32) -> usize {
+        let sets = self.lock();
+        sets.partial[swept_index(sg)].len() + sets.full[swept_index(sg)].len()
+    }
+
     /// Go's `uncacheSpan`: a thread cache gives a span back.
     pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
         let sg = heap.sweepgen();

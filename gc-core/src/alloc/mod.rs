@@ -45,6 +45,12 @@
 //! The collector reads these fields only while every mutator is out of GC operations (see
 //! `crate::gc::world`). Mark bits and root counts are atomic and shared.
 
+#[cfg(not(gc_loom))]
+pub(crate) mod arena;
+/// Under loom the arena table (zeroed memory read as atomics) cannot exist: a plain map
+/// with the same interface stands in for it.
+#[cfg(gc_loom)]
+#[path = "arena_loom.rs"]
 pub(crate) mod arena;
 pub(crate) mod cache;
 pub(crate) mod central;

@@ -405,6 +405,7 @@ impl Span {
         if !self.maybe_roots.swap(false, Ordering::SeqCst) {
             return false;
         }
+        crate::sync::seqcst_order();
         let mut found = false;
         for (i, c) in self.roots.iter().enumerate() {
             if c.load(Ordering::SeqCst) != 0 {

@@ -28,6 +28,12 @@ pub(crate) fn phase() -> Phase {
     Phase::from_u8(PHASE.load(Ordering::Acquire))
 }
 
+/// Sets the phase directly (the loom models drive single steps of a cycle).
+#[cfg(all(test, gc_loom))]
+pub(crate) fn set_phase(p: Phase) {
+    PHASE.store(p as u8, Ordering::Release);
+}
+
 /// Moves the phase machine; an illegal transition is a collector bug.
 fn advance(event: Event) {
     let p = phase();
@@ -124,7 +130,9 @@ crate::sync::global! {
 crate::sync::global! {
     static REQUEST_CV: Condvar = Condvar::new();
 }
-static GC_THREAD: Once = Once::new();
+crate::sync::global! {
+    static GC_THREAD: Once = Once::new();
+}
 
 /// An allocation pushed `heap_live` past the trigger (wake the GC thread), or grew the
 /// heap (refresh the memory-limit goal, which shrinks as the runtime's own memory grows;

@@ -26,6 +26,7 @@
 
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::SpanPtr;
+#[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
@@ -97,14 +98,16 @@ pub(crate) struct Work {
     pub(crate) root_work: AtomicU64,
 }
 
-pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
-    injector: Injector::new(),
-    large: Injector::new(),
-    busy: AtomicUsize::new(0),
-    marked_bytes: AtomicU64::new(0),
-    scan_work: AtomicU64::new(0),
-    root_work: AtomicU64::new(0),
-});
+crate::sync::global! {
+    pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
+        injector: Injector::new(),
+        large: Injector::new(),
+        busy: AtomicUsize::new(0),
+        marked_bytes: AtomicU64::new(0),
+        scan_work: AtomicU64::new(0),
+        root_work: AtomicU64::new(0),
+    });
+}
 
 crate::sync::global! {
     /// Bytes allocated black (during marking) by caches since the last mark termination, added
@@ -347,6 +350,8 @@ pub(crate) fn start() {
     let mut b = shades();
     b.active = true;
     MARKING.store(true, Ordering::SeqCst);
+    // The root scan's reads of the counters follow (the collector's half of the pair).
+    crate::sync::seqcst_order();
 }
 
 /// Mark termination's check, with GC operations stopped and no worker running: if no grey

@@ -109,7 +109,9 @@ use crate::env::Config;
 use crate::sync::{Once, OnceLock};
 
 static CONFIG: OnceLock<Config> = OnceLock::new();
-static INIT: Once = Once::new();
+crate::sync::global! {
+    static INIT: Once = Once::new();
+}
 
 /// The environment configuration, read once.
 pub(crate) fn config() -> &'static Config {

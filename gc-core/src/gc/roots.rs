@@ -19,7 +19,7 @@ use crate::alloc::arena;
 use crate::alloc::cache::MCache;
 use crate::alloc::heap::SpanPtr;
 use crate::alloc::span::Span;
-use crate::sync::{AtomicBool, Ordering, Padded};
+use crate::sync::{seqcst_order, AtomicBool, Ordering, Padded};
 
 crate::sync::global! {
     /// True from mark setup to mark termination.
@@ -53,6 +53,7 @@ pub(crate) fn inc(addr: usize) {
     } else if old >= MAX_ROOTS {
         root_overflow();
     }
+    seqcst_order();
     if MARKING.load(Ordering::SeqCst) {
         super::mark::shade_from_mutator(addr);
     }
@@ -72,6 +73,7 @@ pub(crate) fn dec(addr: usize) {
 #[inline]
 pub(crate) fn dec_to_edge(addr: usize) {
     dec(addr);
+    seqcst_order();
     if MARKING.load(Ordering::SeqCst) {
         super::mark::shade_from_mutator(addr);
     }

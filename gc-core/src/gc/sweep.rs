@@ -129,7 +129,9 @@ crate::sync::global! {
 crate::sync::global! {
     static WORK_CV: Condvar = Condvar::new();
 }
-static STARTED: Once = Once::new();
+crate::sync::global! {
+    static STARTED: Once = Once::new();
+}
 crate::sync::global! {
     static SWEEPING: AtomicBool = AtomicBool::new(false);
 }

@@ -235,6 +235,13 @@ fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
     r
 }
 
+/// Threads with a registered state (the loom models wait for exiting threads with it:
+/// loom's `join` returns before the thread's thread-locals are destroyed).
+#[cfg(all(test, gc_loom))]
+pub(crate) fn registered() -> usize {
+    lock(&REGISTRY).len()
+}
+
 /// Proof that the world is stopped for GC operations; resumes it when dropped.
 pub(crate) struct Stopped {
     registry: MutexGuard<'static, Vec<Arc<ThreadState>>>,

@@ -1,0 +1,89 @@
+//! Lazy unrooting of dirty `GcCell`s: the first write to a heap cell since the last cycle
+//! roots its contents and lists the cell; the next cycle's unroot pass turns listed cells
+//! nobody holds back into edges. Here a writer takes the cell (`borrow_mut`), then drops
+//! the last reference to it, while the unroot pass runs. Checks that contents are never
+//! unrooted while a writer holds the cell, that root and unroot strictly alternate, that
+//! the pass never touches a cell after it was dropped, and that the cell's `ROOTED` flag
+//! matches the contents' state.
+
+use super::model;
+use crate::gc::dirty;
+use crate::gc::mark::Tracer;
+use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::{GcCell, Trace};
+use loom::thread;
+
+/// Cell contents whose root state is observable.
+struct Contents {
+    /// Rooted (counted) rather than edges.
+    rooted: Arc<AtomicBool>,
+    /// A writer holds the cell.
+    held: Arc<AtomicBool>,
+    /// The contents were dropped (with their cell).
+    dropped: Arc<AtomicBool>,
+}
+
+impl Drop for Contents {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: holds no `Gc`; `root`/`unroot` only record the transition.
+unsafe impl Trace for Contents {
+    const NEEDS_TRACE: bool = true;
+    fn trace(&self, _: &mut Tracer) {}
+    unsafe fn root(&mut self) {
+        assert!(!self.dropped.load(Ordering::SeqCst), "rooted after drop");
+        assert!(!self.rooted.swap(true, Ordering::SeqCst), "rooted twice");
+    }
+    unsafe fn unroot(&mut self) {
+        assert!(!self.dropped.load(Ordering::SeqCst), "unrooted after drop");
+        assert!(!self.held.load(Ordering::SeqCst), "unrooted under a writer");
+        assert!(self.rooted.swap(false, Ordering::SeqCst), "unrooted twice");
+    }
+}
+
+#[test]
+fn loom_unroot_pass_vs_writer_and_drop() {
+    model(|| {
+        let rooted = Arc::new(AtomicBool::new(true));
+        let held = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let mut cell = std::sync::Arc::new(GcCell::new(Contents {
+            rooted: rooted.clone(),
+            held: held.clone(),
+            dropped: dropped.clone(),
+        }));
+        // Moved into a heap object (as `Gc::new` does): the contents become edges.
+        // SAFETY: exclusive access; the cell now stands for one inside the heap.
+        unsafe { std::sync::Arc::get_mut(&mut cell).unwrap().unroot() };
+        assert!(!rooted.load(Ordering::SeqCst));
+        // A first write since the last cycle: rooted and listed.
+        drop(cell.borrow_mut());
+        assert!(rooted.load(Ordering::SeqCst));
+        assert_eq!(dirty::len(), 1);
+
+        let writer = thread::spawn({
+            let held = held.clone();
+            move || {
+                {
+                    let _g = cell.borrow_mut();
+                    held.store(true, Ordering::SeqCst);
+                    // ... writes ...
+                    held.store(false, Ordering::SeqCst);
+                }
+                // The last reference: the cell leaves the list and is freed.
+                drop(cell);
+            }
+        });
+        let (unrooted, _) = dirty::unroot_pass();
+        writer.join().unwrap();
+
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(dirty::len(), 0, "a dropped cell is still listed");
+        // Unrooted by the pass (and rooted again by the writer if it came later), or left
+        // alone because the writer held the cell or had already dropped it.
+        assert!(unrooted <= 1);
+    });
+}

@@ -1,0 +1,158 @@
+//! Spans and objects for the loom models: a span over page-aligned memory from the global
+//! allocator, registered in the (loom) arena index so `roots::locate` finds its objects,
+//! and filled through the span's own allocation functions. Also `Probe`, a traced object
+//! whose `trace`/`drop` are observable. See `super` for the models.
+
+use crate::alloc::arena;
+use crate::alloc::heap::SpanPtr;
+use crate::alloc::sizeclass::{SpanClass, CLASSES};
+use crate::alloc::span::Span;
+use crate::alloc::PAGE_SIZE;
+use crate::gc::mark::Tracer;
+use crate::object::typeinfo::{Layout, Placement};
+use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::Trace;
+
+/// A span built for a model. Dropped (when the model's threads are done with it), it drops
+/// the objects it still holds, unregisters and frees its memory.
+pub(super) struct ModelSpan {
+    span: Box<Span>,
+    layout: std::alloc::Layout,
+}
+
+impl ModelSpan {
+    /// An empty span for objects of type `T`, in sweep state `sweepgen`.
+    pub(super) fn new<T: Trace>(sweepgen: u32) -> ModelSpan {
+        let Placement::Small(sc) = Layout::<T>::PLACEMENT else {
+            panic!("model objects must be small, not tiny or large");
+        };
+        let k = CLASSES[sc.size_class()];
+        let bytes = k.npages as usize * PAGE_SIZE;
+        let layout = std::alloc::Layout::from_size_align(bytes, PAGE_SIZE).unwrap();
+        // SAFETY: non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
+        assert_ne!(base, 0, "out of memory");
+        let span = Box::new(Span::new(
+            base,
+            k.npages as usize,
+            SpanClass::new(sc.size_class(), sc.noscan()),
+            k.size as usize,
+            k.nelems as usize,
+            k.div_mul,
+            sweepgen,
+        ));
+        arena::set_span(base, k.npages as usize, &*span);
+        ModelSpan { span, layout }
+    }
+
+    /// The span as the runtime holds it.
+    pub(super) fn ptr(&self) -> SpanPtr {
+        // SAFETY: the box lives as long as `self`, which outlives every use in a model.
+        unsafe { SpanPtr::from_raw(&*self.span) }
+    }
+
+    /// Allocates `value` in the next free slot; returns (slot, address).
+    ///
+    /// The calling thread must own the span (the model's setup, or the thread that has it
+    /// cached).
+    pub(super) fn alloc<T: Trace>(&self, value: T) -> (usize, usize) {
+        let s = &self.span;
+        // SAFETY: the caller owns the span (above).
+        let idx = unsafe { s.next_free_fast().or_else(|| s.next_free()) }.expect("span full");
+        let addr = s.slot_addr(idx);
+        // SAFETY: a fresh slot of a span sized for `T` (aligned: page base, class size a
+        // multiple of the alignment); the owner records the type as `Gc::new` does.
+        unsafe {
+            std::ptr::write(addr as *mut T, value);
+            s.set_type(idx, Layout::<T>::info());
+        }
+        (idx, addr)
+    }
+
+    /// The object at `addr`, which this span holds.
+    ///
+    /// # Safety
+    ///
+    /// `addr` came from `alloc::<T>` and the object has not been swept.
+    pub(super) unsafe fn get<T>(&self, addr: usize) -> &T {
+        // SAFETY: forwarded.
+        unsafe { &*(addr as *const T) }
+    }
+}
+
+impl std::ops::Deref for ModelSpan {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl Drop for ModelSpan {
+    fn drop(&mut self) {
+        let s = &self.span;
+        let allocated: Vec<usize> = s.alloc.with(|a| {
+            // SAFETY: the model's threads are done: the span is ours.
+            let a = unsafe { &*a };
+            (0..s.nelems)
+                .filter(|&i| i < a.freeindex || a.alloc_bits[i])
+                .collect()
+        });
+        for i in allocated {
+            // SAFETY: an allocated slot holds an object of the recorded type, not yet dropped
+            // (the sweeper clears the alloc bit of every object it drops).
+            unsafe {
+                if let Some(drop_fn) = s.type_of(i).drop {
+                    drop_fn(s.slot_addr(i) as *mut u8);
+                }
+            }
+        }
+        arena::set_span(self.span.base, self.span.npages, std::ptr::null());
+        // SAFETY: allocated in `new` with this layout; the models are done with it.
+        unsafe { std::alloc::dealloc(self.span.base as *mut u8, self.layout) };
+    }
+}
+
+/// Pads model objects to 1 KiB, so their spans have 8 slots: the root scan reads each
+/// slot's counter, and every read is a step loom must schedule.
+pub(super) type Pad = [u8; 1000];
+
+/// A traced object (so its span is scanned) that counts how often it was traced and
+/// dropped, in counters shared with the model.
+pub(super) struct Probe {
+    pub(super) traces: Arc<AtomicUsize>,
+    pub(super) drops: Arc<AtomicUsize>,
+    _pad: Pad,
+}
+
+impl Probe {
+    pub(super) fn new() -> (Probe, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let traces = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        (
+            Probe {
+                traces: traces.clone(),
+                drops: drops.clone(),
+                _pad: [0; 1000],
+            },
+            traces,
+            drops,
+        )
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: holds no `Gc`, so obligations 1-3 hold trivially; `NEEDS_TRACE` only makes the
+// span scannable so the models exercise the grey queues.
+unsafe impl Trace for Probe {
+    const NEEDS_TRACE: bool = true;
+    fn trace(&self, _: &mut Tracer) {
+        self.traces.fetch_add(1, Ordering::SeqCst);
+    }
+    unsafe fn root(&mut self) {}
+    unsafe fn unroot(&mut self) {}
+}

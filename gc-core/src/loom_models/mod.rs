@@ -1,0 +1,72 @@
+//! Loom models of every protocol in which threads race. Built only for
+//! `RUSTFLAGS="--cfg gc_loom" cargo test -p gc-core --release loom` (see the README).
+//!
+//! Each model drives the runtime's real functions (span claiming, central sets, the world
+//! stop handshake, root counting, the shade buffer, the dirty list, cache flushing) on
+//! spans it builds itself (`fixture`), never the whole runtime: no GC thread, sweeper or
+//! mark worker is started. Under `gc_loom` the `sync` shim swaps every atomic, lock,
+//! `UnsafeCell` and thread-local for loom's, and every global is re-created for each
+//! execution, so loom explores the interleavings and checks the `UnsafeCell` accesses for
+//! races. Each model finishes with `LOOM_MAX_PREEMPTIONS=2` (the default here when the
+//! variable is unset).
+//!
+//! | model file       | protocol                                                        |
+//! |------------------|-----------------------------------------------------------------|
+//! | `sweep.rs`       | span claiming by `sweepgen` CAS; central span sets push/pop     |
+//! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`) |
+//! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
+//! | `roots.rs`       | root counting vs the root scan while marking                    |
+//! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops          |
+//! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
+//!
+//! See the collector overview in `crate::gc` for the protocols themselves.
+
+mod cache_exit;
+mod dirty;
+mod fixture;
+mod handshake;
+mod roots;
+mod sweep;
+mod termination;
+
+/// Runs `f` under loom, bounded by `LOOM_MAX_PREEMPTIONS` (2 if unset).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    // The heap's globals are built on a model thread's stack, too big for loom's default:
+    // run the body on a model thread with a larger one.
+    let f = std::sync::Arc::new(f);
+    let executions = std::sync::Arc::new(crate::sync::UntrackedMutex::new(0u64));
+    let counter = executions.clone();
+    let start = std::time::Instant::now();
+    b.check(move || {
+        *counter.lock().unwrap() += 1;
+        let f = f.clone();
+        loom::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || f())
+            .unwrap()
+            .join()
+            .unwrap();
+        // The globals are dropped when this closure returns: the threads' exit guards
+        // (which use them) must have run by then.
+        wait_for_thread_exits();
+    });
+    eprintln!(
+        "loom: {} executions in {:.2} s",
+        executions.lock().unwrap(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits until every thread that used the runtime has run its exit guard (flushed its
+/// cache and left the registry). Loom's `join` returns before the joined thread's
+/// thread-locals are destroyed, so a model that checks what exit guards do calls this
+/// after joining.
+fn wait_for_thread_exits() {
+    while crate::gc::world::registered() != 0 {
+        loom::thread::yield_now();
+    }
+}
