@@ -92,7 +92,9 @@ fn loom_root_moved_into_heap_during_mark_setup() {
             h.edge.store(addr, Ordering::Release);
             roots::dec_to_edge(addr);
         });
-        mark(&[&objects, &holders]);
+        // Holders first: the holder can be black before the store, and the object's
+        // counter read after the decrement.
+        mark(&[&holders, &objects]);
         mutator.join().unwrap();
         assert!(
             objects.is_marked(idx),
