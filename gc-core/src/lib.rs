@@ -51,6 +51,15 @@ pub mod __private {
     pub trait MustNotImplDrop {}
     #[allow(drop_bounds)]
     impl<T: Drop + ?Sized> MustNotImplDrop for T {}
+
+    /// Fault injection, debug builds only: while `on`, rooting a handle and moving one into
+    /// the heap skip the write barrier's shade. A test uses it to prove that
+    /// `GODEBUG=gccheckmark=1` catches a broken barrier; anything else that calls it gets
+    /// objects freed while reachable.
+    #[cfg(debug_assertions)]
+    pub fn skip_barrier(on: bool) {
+        crate::gc::roots::SKIP_BARRIER.store(on, crate::sync::Ordering::SeqCst);
+    }
 }
 
 /// Reports a broken runtime invariant and aborts, as Go's `throw` does: continuing could

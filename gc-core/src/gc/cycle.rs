@@ -386,6 +386,11 @@ fn run_cycle(forced: bool) {
             drop(stopped);
         }
     };
+    // GODEBUG=gccheckmark=1: re-mark from the roots and abort if the mark missed anything
+    // (operations still stopped, nothing swept yet).
+    if super::config().debug.gccheckmark {
+        super::checkmark::verify();
+    }
     t.mark_ns = t_mark.elapsed().as_nanos() as u64;
     t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
     advance(Event::MarkDone);

@@ -24,6 +24,7 @@
 //! buffer under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
 //! See the collector overview in `crate::gc`.
 
+use super::checkmark::Checker;
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::SpanPtr;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
@@ -34,6 +35,8 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it.
 pub struct Tracer {
     worker: *const Worker<usize>,
+    /// Set only for `gccheckmark`'s walk: edges go to the checker, not to the mark queues.
+    check: Option<Box<Checker>>,
     marked_bytes: u64,
     pub(crate) scanned_bytes: u64,
     /// Bytes of root counters scanned (Go's stack scan work: it pays for assists too).
@@ -45,10 +48,27 @@ impl Tracer {
     pub(crate) fn new(worker: &Worker<usize>) -> Tracer {
         Tracer {
             worker,
+            check: None,
             marked_bytes: 0,
             scanned_bytes: 0,
             root_bytes: 0,
         }
+    }
+
+    /// A tracer for `gccheckmark`'s walk (`checkmark.rs`).
+    pub(crate) fn checking(checker: Checker) -> Tracer {
+        Tracer {
+            worker: std::ptr::null(),
+            check: Some(Box::new(checker)),
+            marked_bytes: 0,
+            scanned_bytes: 0,
+            root_bytes: 0,
+        }
+    }
+
+    /// The checker of a checking tracer.
+    pub(crate) fn checker(&mut self) -> &mut Checker {
+        self.check.as_mut().expect("not a checking tracer")
     }
 
     /// Scan work done so far: heap and root bytes.
@@ -59,6 +79,9 @@ impl Tracer {
     /// Shades the object containing `addr`: marks it and queues it for scanning.
     #[inline]
     pub(crate) fn edge(&mut self, addr: usize) {
+        if let Some(c) = &mut self.check {
+            return c.edge(addr);
+        }
         let (s, idx) = locate(addr);
         if s.mark(idx) {
             self.marked_bytes += s.elemsize as u64;

@@ -86,6 +86,7 @@
 //! (`Trace` obligation 5; the derive enforces it).
 
 pub(crate) mod assist;
+pub(crate) mod checkmark;
 // Pure values: some accessors exist for tests and `gcpacertrace` only.
 #[allow(dead_code)]
 pub(crate) mod cpu_limiter;

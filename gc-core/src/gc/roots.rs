@@ -26,6 +26,23 @@ crate::sync::global! {
     pub(crate) static MARKING: Padded<AtomicBool> = Padded(AtomicBool::new(false));
 }
 
+#[cfg(debug_assertions)]
+crate::sync::global! {
+    /// Debug builds only: set by a test (`__private::skip_barrier`) to make rooting and
+    /// `dec_to_edge` skip their shade, so it can prove that `gccheckmark` catches a broken
+    /// barrier.
+    pub(crate) static SKIP_BARRIER: AtomicBool = AtomicBool::new(false);
+}
+
+/// Whether rooting and `dec_to_edge` shade while marking (always, outside fault tests).
+#[inline(always)]
+fn barrier_on() -> bool {
+    #[cfg(debug_assertions)]
+    return !SKIP_BARRIER.load(Ordering::Relaxed);
+    #[cfg(not(debug_assertions))]
+    true
+}
+
 /// More handles than this to one object is treated as a leak of handles (like `Arc`).
 const MAX_ROOTS: u32 = i32::MAX as u32;
 
@@ -54,7 +71,7 @@ pub(crate) fn inc(addr: usize) {
         root_overflow();
     }
     seqcst_order();
-    if MARKING.load(Ordering::SeqCst) {
+    if MARKING.load(Ordering::SeqCst) && barrier_on() {
         super::mark::shade_from_mutator(addr);
     }
 }
@@ -74,7 +91,7 @@ pub(crate) fn dec(addr: usize) {
 pub(crate) fn dec_to_edge(addr: usize) {
     dec(addr);
     seqcst_order();
-    if MARKING.load(Ordering::SeqCst) {
+    if MARKING.load(Ordering::SeqCst) && barrier_on() {
         super::mark::shade_from_mutator(addr);
     }
 }
