@@ -172,10 +172,7 @@ fn checkmark_catches_a_skipped_barrier() {
         "no checkmark report:\n{stderr}"
     );
     // The report names the missed object's type and its referrer, which is `b`.
-    let report = stderr
-        .lines()
-        .find(|l| l.contains("gccheckmark"))
-        .unwrap();
+    let report = stderr.lines().find(|l| l.contains("gccheckmark")).unwrap();
     assert_eq!(
         report.matches("of type `checkmark::Watched`").count(),
         2,

@@ -234,6 +234,11 @@ impl Heap {
         arena::set_span(base, npages, s.as_ptr());
         p.spans.insert(base, s);
         p.span_meta_bytes += span_meta(nelems);
+        drop(p);
+        if crate::gc::clobber::on() {
+            // SAFETY: the span's pages are new to it and hold no object yet.
+            unsafe { crate::gc::clobber::poison(base, npages * PAGE_SIZE) };
+        }
         Some(s)
     }
 

@@ -87,6 +87,7 @@
 
 pub(crate) mod assist;
 pub(crate) mod checkmark;
+pub(crate) mod clobber;
 // Pure values: some accessors exist for tests and `gcpacertrace` only.
 #[allow(dead_code)]
 pub(crate) mod cpu_limiter;
@@ -124,7 +125,7 @@ pub(crate) fn init() {
     INIT.call_once(|| {
         crate::sync::init_fences();
         crate::alloc::arena::init();
-        let _ = config();
+        clobber::init(config().debug.clobberfree);
         cycle::init_pacer();
     });
 }

@@ -12,9 +12,6 @@ use crate::alloc::heap::{Heap, SpanPtr, HEAP};
 use crate::sync::{AtomicBool, AtomicU64, Backoff, Condvar, Mutex, Once, Ordering};
 use std::time::Instant;
 
-/// The pattern `GODEBUG=clobberfree=1` writes over freed objects.
-pub(crate) const CLOBBER: u8 = 0xDE;
-
 crate::sync::global! {
     /// Nanoseconds spent sweeping in the background thread (for `gc_cpu_fraction`).
     pub(crate) static SWEEP_NS: AtomicU64 = AtomicU64::new(0);
@@ -33,7 +30,7 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
             s.base
         ));
     }
-    let clobber = super::config().debug.clobberfree;
+    let clobber = super::clobber::on();
     for &idx in &dead {
         let count = s.root_count(idx).load(Ordering::SeqCst);
         if count != 0 {
@@ -59,7 +56,7 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
         }
         if clobber {
             // SAFETY: the slot is free now and belongs to the claimed span.
-            unsafe { std::ptr::write_bytes(s.slot_addr(idx) as *mut u8, CLOBBER, s.elemsize) };
+            unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
         }
     }
     let c = s.spanclass.size_class();

@@ -67,6 +67,14 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
                     Placement::Large => alloc_large(mc, size, !T::NEEDS_TRACE),
                 }
             };
+            if crate::gc::clobber::on() {
+                let len = match Layout::<T>::PLACEMENT {
+                    Placement::Tiny | Placement::Large => size,
+                    Placement::Small(_) => slot.span.elemsize,
+                };
+                // SAFETY: the slot is free and now ours (below).
+                unsafe { crate::gc::clobber::check_free(slot.addr, len) };
+            }
             let p = slot.addr as *mut T;
             // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
             // owned by this allocation; the span belongs to this thread's cache (or, for a
