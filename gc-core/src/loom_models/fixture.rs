@@ -8,10 +8,24 @@ use crate::alloc::heap::SpanPtr;
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
 use crate::alloc::span::Span;
 use crate::alloc::PAGE_SIZE;
-use crate::gc::mark::Tracer;
+use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
 use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::Trace;
+use crossbeam_deque::Worker;
+
+/// A background mark worker's round: drains every grey item it can find (root jobs, the
+/// injector, the shade buffer) until none is left.
+pub(super) fn drain_all() {
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let d = Drainer {
+        local: &local,
+        role: Role::Worker,
+        stealers: &[],
+    };
+    drain(&d, &mut tracer, |_| false);
+}
 
 /// A span built for a model. Dropped (when the model's threads are done with it), it drops
 /// the objects it still holds, unregisters and frees its memory.

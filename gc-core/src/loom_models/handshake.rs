@@ -7,15 +7,14 @@
 //! `UnsafeCell`), that a marker never reads a half-built object (its payload is a loom
 //! `UnsafeCell`, so an unordered read is reported), and that the new object ends marked.
 
-use super::fixture::{ModelSpan, Pad};
+use super::fixture::{drain_all, ModelSpan, Pad};
 use super::model;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark::{self, drain, Drainer, Role, Tracer};
+use crate::gc::mark::{self, Tracer};
 use crate::gc::roots::{self, MARKING};
 use crate::gc::{cycle, phase::Phase, world};
 use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
 use crate::Trace;
-use crossbeam_deque::Worker;
 use loom::thread;
 
 /// An object whose payload is written after allocation, as a constructor's would be.
@@ -79,14 +78,7 @@ fn loom_mark_setup_vs_allocation() {
             mark::start();
         }
         mark::queue_root_jobs(&[span.ptr()]);
-        let local = Worker::new_lifo();
-        let mut tracer = Tracer::new(&local);
-        let d = Drainer {
-            local: &local,
-            role: Role::Worker,
-            stealers: &[],
-        };
-        drain(&d, &mut tracer, |_| false);
+        drain_all();
 
         let idx = mutator.join().unwrap();
         assert!(span.is_marked(idx), "a new object was left white");

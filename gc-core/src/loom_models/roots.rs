@@ -5,14 +5,13 @@
 //! holder), or the mutator sees `MARKING` and shades the object itself: it never ends
 //! white.
 
-use super::fixture::{ModelSpan, Pad, Probe};
+use super::fixture::{drain_all, ModelSpan, Pad, Probe};
 use super::model;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark::{self, drain, Drainer, Role, Tracer};
+use crate::gc::mark::{self, Tracer};
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::Trace;
-use crossbeam_deque::Worker;
 use loom::thread;
 
 /// A heap object with one edge, stored by the mutator.
@@ -45,14 +44,7 @@ fn mark(spans: &[&ModelSpan]) {
     }
     let jobs: Vec<_> = spans.iter().map(|s| s.ptr()).collect();
     mark::queue_root_jobs(&jobs);
-    let local = Worker::new_lifo();
-    let mut tracer = Tracer::new(&local);
-    let d = Drainer {
-        local: &local,
-        role: Role::Worker,
-        stealers: &[],
-    };
-    drain(&d, &mut tracer, |_| false);
+    drain_all();
 }
 
 #[test]

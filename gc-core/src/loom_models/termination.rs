@@ -5,13 +5,12 @@
 //! no mark bit is set after it (a shade that loses the race to termination finds the
 //! buffer closed and leaves the object alone).
 
-use super::fixture::{ModelSpan, Probe};
+use super::fixture::{drain_all, ModelSpan, Probe};
 use super::model;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark::{self, drain, Drainer, Role, Tracer};
+use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::Ordering;
-use crossbeam_deque::Worker;
 use loom::thread;
 
 #[test]
@@ -30,14 +29,7 @@ fn loom_shade_vs_mark_termination() {
         let mutator = thread::spawn(move || roots::inc(addr));
 
         // The collector: a mark round, then the termination check with operations stopped.
-        let local = Worker::new_lifo();
-        let mut tracer = Tracer::new(&local);
-        let d = Drainer {
-            local: &local,
-            role: Role::Worker,
-            stealers: &[],
-        };
-        drain(&d, &mut tracer, |_| false);
+        drain_all();
         let finished = {
             let _stopped = world::stop();
             mark::try_finish()
