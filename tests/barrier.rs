@@ -4,12 +4,12 @@
 //! graph the marker has not reached or has already passed. Nothing reachable may be dropped;
 //! what became unreachable must be dropped by the next cycle.
 
-use gc_core::{AtomicGc, Gc, GcCell, Trace, Tracer};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
 
-static ARMED: AtomicBool = AtomicBool::new(false);
-static ENTERED: AtomicBool = AtomicBool::new(false);
-static RELEASE: AtomicBool = AtomicBool::new(false);
+use common::{arm_gate, release_gate, wait_for_gate, Gate};
+use gc_core::{AtomicGc, Gc, GcCell, Trace};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 static DROPS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
 /// Counts drops of leaf `i`.
@@ -40,34 +40,6 @@ struct Node {
     cell: GcCell<Vec<Gc<Leaf>>>,
 }
 
-/// Holds the marker when armed, before it traces what it holds.
-struct Gate {
-    inner: AtomicGc<Node>,
-}
-
-// SAFETY: traces, roots and unroots its one field; the wait is test-only and bounded by the
-// test thread releasing it.
-unsafe impl Trace for Gate {
-    const NEEDS_TRACE: bool = true;
-    fn trace(&self, tracer: &mut Tracer) {
-        if ARMED.swap(false, Ordering::SeqCst) {
-            ENTERED.store(true, Ordering::SeqCst);
-            while !RELEASE.load(Ordering::SeqCst) {
-                std::thread::yield_now();
-            }
-        }
-        self.inner.trace(tracer);
-    }
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.root() }
-    }
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.unroot() }
-    }
-}
-
 fn drops(i: usize) -> usize {
     DROPS[i].load(Ordering::SeqCst)
 }
@@ -87,11 +59,9 @@ fn barrier_and_allocate_black_during_a_mark() {
     // would wait for the held worker's progress.
     let warm = leaf(5);
 
-    ARMED.store(true, Ordering::SeqCst);
+    arm_gate();
     let collector = std::thread::spawn(gc_core::collect);
-    while !ENTERED.load(Ordering::SeqCst) {
-        std::thread::yield_now();
-    }
+    wait_for_gate();
     // The mark is in progress and the node is not scanned yet (only the gate leads to it,
     // and the gate's worker is held). Move leaf 0 out of the slot into the cell, and leaf 1
     // out of the cell into the slot: each leaf's only edge moves to where the marker may
@@ -107,7 +77,7 @@ fn barrier_and_allocate_black_during_a_mark() {
         drop(leaf(4));
         // Leaf 2 was stored and is overwritten again: unreachable after this cycle.
     }
-    RELEASE.store(true, Ordering::SeqCst);
+    release_gate();
     collector.join().unwrap();
 
     gc_core::collect();

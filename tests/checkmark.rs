@@ -16,6 +16,9 @@
 
 #![cfg(debug_assertions)] // the fault injection exists in debug builds only
 
+mod common;
+
+use common::{arm_gate, release_gate, wait_for_gate, Gate};
 use gc_core::{AtomicGc, Gc, Trace, Tracer};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,9 +26,6 @@ use std::time::{Duration, Instant};
 
 const CHILD: &str = "CHECKMARK_CHILD";
 
-static ARMED: AtomicBool = AtomicBool::new(false);
-static ENTERED: AtomicBool = AtomicBool::new(false);
-static RELEASE: AtomicBool = AtomicBool::new(false);
 static B_SCANNED: AtomicBool = AtomicBool::new(false);
 
 /// An object with one edge; the one marked `watched` reports when the marker scans it.
@@ -62,34 +62,6 @@ fn watched(slot: Option<Gc<Watched>>, watched: bool, value: u64) -> Gc<Watched> 
     })
 }
 
-/// Holds the marker when armed, before it traces what it holds.
-struct Gate {
-    inner: AtomicGc<Watched>,
-}
-
-// SAFETY: traces, roots and unroots its one field; the wait is bounded by the test thread
-// releasing it.
-unsafe impl Trace for Gate {
-    const NEEDS_TRACE: bool = true;
-    fn trace(&self, tracer: &mut Tracer) {
-        if ARMED.swap(false, Ordering::SeqCst) {
-            ENTERED.store(true, Ordering::SeqCst);
-            while !RELEASE.load(Ordering::SeqCst) {
-                std::thread::yield_now();
-            }
-        }
-        self.inner.trace(tracer);
-    }
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.root() }
-    }
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.inner.unroot() }
-    }
-}
-
 /// Spins until `cond` holds; a collector that never gets there fails the test.
 fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -116,9 +88,9 @@ fn scenario(fault: bool) {
         inner: AtomicGc::new(Some(w)), // `w` is only an edge of the gate
     });
 
-    ARMED.store(true, Ordering::SeqCst);
+    arm_gate();
     let collector = std::thread::spawn(gc_core::collect);
-    wait_for("reached the gate", || ENTERED.load(Ordering::SeqCst));
+    wait_for_gate();
     wait_for("scanned b", || B_SCANNED.load(Ordering::SeqCst));
 
     if fault {
@@ -131,7 +103,7 @@ fn scenario(fault: bool) {
     drop((x, w));
     gc_core::__private::skip_barrier(false);
 
-    RELEASE.store(true, Ordering::SeqCst);
+    release_gate();
     collector.join().unwrap();
     gc_core::collect();
     let x = b.slot.load().expect("b lost its edge");

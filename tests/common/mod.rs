@@ -92,3 +92,59 @@ pub fn field(out: &str, key: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A rooted object whose `Trace` holds the mark worker that traces it, once armed, until
+/// released: a test gets a mark that is certainly in progress, with everything reachable
+/// only through the gate not yet scanned. One gate per test process.
+pub struct Gate<T: 'static> {
+    pub inner: gc_core::AtomicGc<T>,
+}
+
+static GATE_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static GATE_ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static GATE_RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The next trace of the gate will hold its worker.
+pub fn arm_gate() {
+    GATE_ARMED.store(true, Ordering::SeqCst);
+}
+
+/// Waits until a worker is held in the gate (a minute at most, else the test fails).
+pub fn wait_for_gate() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !GATE_ENTERED.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mark worker reached the gate"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Lets the held worker go on.
+pub fn release_gate() {
+    GATE_RELEASED.store(true, Ordering::SeqCst);
+}
+
+// SAFETY: traces, roots and unroots its one field; the wait is test-only and bounded by the
+// test thread releasing it.
+unsafe impl<T: gc_core::Trace + 'static> gc_core::Trace for Gate<T> {
+    const NEEDS_TRACE: bool = true;
+    fn trace(&self, tracer: &mut gc_core::Tracer) {
+        if GATE_ARMED.swap(false, Ordering::SeqCst) {
+            GATE_ENTERED.store(true, Ordering::SeqCst);
+            while !GATE_RELEASED.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+        }
+        self.inner.trace(tracer);
+    }
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.inner.root() }
+    }
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.inner.unroot() }
+    }
+}
