@@ -9,7 +9,7 @@
 //! the allocator overview in `crate::alloc`.
 
 use super::heap::{SpanPtr, HEAP};
-use super::sizeclass::{SpanClass, NUM_SPAN_CLASSES};
+use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
 use super::{PAGE_SIZE, TINY_SIZE};
 use crate::gc::roots::MARKING;
 use crate::sync::Ordering;
@@ -100,7 +100,10 @@ unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
         // May sweep and so run `Drop` code that allocates on this cache: no borrow held.
         let new = HEAP.centrals[sc.index()]
             .cache_span(&HEAP, sc)
-            .unwrap_or_else(|| out_of_memory(PAGE_SIZE));
+            .unwrap_or_else(|| {
+                let k = CLASSES[sc.size_class()];
+                out_of_memory(k.npages as usize * PAGE_SIZE)
+            });
         // SAFETY: the span was just handed to this cache.
         unsafe {
             new.alloc
