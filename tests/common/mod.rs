@@ -1,9 +1,11 @@
-//! Helpers shared by the integration tests: a drop tracker, a seeded generator, and the
-//! reader for `KEY=value` lines printed by child processes. Not a test crate itself
-//! (Cargo only builds `tests/*.rs`).
+//! Helpers shared by the integration tests: a drop tracker, a seeded generator, the reader
+//! for `KEY=value` lines printed by child processes, and (in [`child`]) a runner for child
+//! test processes. Not a test crate itself (Cargo only builds `tests/*.rs`).
 
 // Each test uses a subset.
 #![allow(dead_code)]
+
+pub mod child;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
