@@ -1,5 +1,5 @@
 //! The soak: the randomized multi-threaded differential workload of
-//! `tests/random_differential.rs` (`tests/common/random_program.rs`), run round after round
+//! `tests/random_differential.rs` (`tests/common/random_program/`), run round after round
 //! with new seeds until the time is up. Each round: `--threads` threads mutate one shared
 //! graph while the collector runs, an exact model says what is reachable, and every
 //! checkpoint checks that live == reachable and that the graph matches the model; every node
@@ -25,7 +25,7 @@
 //! two minutes: a hang).
 
 mod common;
-#[path = "../tests/common/random_program.rs"]
+#[path = "../tests/common/random_program/mod.rs"]
 mod random_program;
 
 use random_program::{run, Params};

@@ -7,7 +7,7 @@
 //! checked (payload, tracker ALIVE, edges by id under the lock), and at each checkpoint (all
 //! threads at a barrier, `collect()` twice) the live tracked nodes must equal the model's
 //! reachable count and a real walk must find exactly the model's reachable set. The workload
-//! lives in `tests/common/random_program.rs` (shared with `examples/soak.rs`, the long run).
+//! lives in `tests/common/random_program/` (shared with `examples/soak.rs`, the long run).
 //!
 //! Tests: the workload in-process; the same in child processes with `GODEBUG=gccheckmark=1`
 //! and with `GODEBUG=clobberfree=1` (a node freed while reachable is also poisoned). Each
@@ -19,7 +19,7 @@
 //! `GC_CORE_RD_CHILD=1 GODEBUG=gccheckmark=1 RD_SEED=<n> cargo test --test random_differential
 //! -- --exact child_workload --nocapture`.
 
-#[path = "common/random_program.rs"]
+#[path = "common/random_program/mod.rs"]
 mod random_program;
 
 use random_program::{run, Params, Report};

@@ -1,0 +1,284 @@
+//! A mutator thread of the workload in `mod.rs`: its state (`Worker`), the weighted
+//! operation table, one step and the run loop, picking nodes to work on, its local roots,
+//! and the checks applied to every node it reaches (payload, tracker, ids against the model).
+
+use super::checkpoint::Broken;
+use super::common::{Rng, ALIVE};
+use super::model::Model;
+use super::node::{payload, Node};
+use super::watchdog::{what_name, WHAT_DONE};
+use super::{Shared, ANCHOR_NODES, SLOTS};
+use gc_core::Gc;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+const MAX_LOCAL: usize = 24;
+const PENDING: usize = 8;
+
+pub(super) struct Worker<'s, 'p> {
+    pub(super) t: usize,
+    pub(super) sh: &'s Shared<'p>,
+    pub(super) rng: Rng,
+    /// Local root handles; `Model::local[t]` holds their ids in the same order.
+    pub(super) roots: Vec<Gc<Node>>,
+    /// Recent receivers of moved subgraphs: temporary handles, dropped at checkpoints.
+    pub(super) holders: VecDeque<Gc<Node>>,
+    /// Modelled nodes taken out of the graph or never published, held only by these
+    /// handles across operations (and so across cycle boundaries), then moved into the heap
+    /// by `flush_pending`; all of them before each checkpoint.
+    pub(super) pending: VecDeque<Gc<Node>>,
+    pub(super) op: u64,
+    pub(super) what: &'static str,
+}
+
+type Op = for<'s, 'p> fn(&mut Worker<'s, 'p>);
+
+/// (weight, name, operation).
+pub(super) const OPS: &[(usize, &str, Op)] = &[
+    (14, "walk", |w| w.op_walk()),
+    (6, "checked_walk", |w| w.op_checked_walk()),
+    (14, "alloc", |w| w.op_alloc()),
+    (14, "link", |w| w.op_link()),
+    (8, "unlink", |w| w.op_unlink()),
+    (8, "move", |w| w.op_move()),
+    (8, "roots", |w| w.op_roots()),
+    (6, "slots", |w| w.op_slots()),
+    (4, "shelf", |w| w.op_shelf()),
+    (5, "guard_alloc", |w| w.op_guard_alloc()),
+    (8, "garbage", |w| w.op_garbage()),
+    (4, "hold", |w| w.op_hold()),
+];
+
+pub(super) const OP_PRUNE: usize = OPS.len();
+
+const OPS_TOTAL: usize = {
+    let mut total = 0;
+    let mut i = 0;
+    while i < OPS.len() {
+        total += OPS[i].0;
+        i += 1;
+    }
+    total
+};
+
+impl<'s, 'p> Worker<'s, 'p> {
+    fn ctx(&self) -> String {
+        format!(
+            "seed {} thread {} op {} ({}), after checkpoint {}",
+            self.sh.p.seed,
+            self.t,
+            self.op,
+            self.what,
+            self.sh.checkpoints.load(Ordering::SeqCst)
+        )
+    }
+
+    #[track_caller]
+    pub(super) fn fail(&self, msg: &str) -> ! {
+        panic!("{msg}; {}", self.ctx())
+    }
+
+    /// Checks a node reached through a live handle or edge: id (if the edge's expected id is
+    /// known), payload, tracker id, tracker ALIVE.
+    #[track_caller]
+    pub(super) fn verify(&self, n: &Gc<Node>, expect: Option<u64>) {
+        let id = n.id;
+        if let Some(e) = expect {
+            if id != e {
+                self.fail(&format!(
+                    "expected node {e} but found node {id} at {:p} (freed and reused?)",
+                    Gc::as_ptr(n)
+                ));
+            }
+        }
+        if n.words != payload(id) {
+            self.fail(&format!(
+                "payload of node {id} at {:p} corrupted: {:x?}",
+                Gc::as_ptr(n),
+                n.words
+            ));
+        }
+        if n.tracker.id != id {
+            self.fail(&format!(
+                "tracker of node {id} at {:p} corrupted (tracker id {})",
+                Gc::as_ptr(n),
+                n.tracker.id
+            ));
+        }
+        let st = n.tracker.state();
+        if st != ALIVE ^ id {
+            self.fail(&format!(
+                "node {id} at {:p} is reachable but its tracker reads {st:#x} (dropped while reachable?)",
+                Gc::as_ptr(n)
+            ));
+        }
+    }
+
+    /// Checks `n` and the targets of its `GcCell` edges by reference, without cloning: a
+    /// clone roots the target, and rooting during a mark shades it, which could hide a
+    /// missing barrier.
+    pub(super) fn verify_in_place(&self, n: &Gc<Node>) {
+        self.verify(n, None);
+        for k in n.kids.borrow().iter() {
+            self.verify(k, None);
+        }
+        if let Some(s) = n.slot.borrow().as_ref() {
+            self.verify(s, None);
+        }
+    }
+
+    pub(super) fn expect_id(&self, got: Option<u64>, want: Option<u64>, what: &str) {
+        if got != want {
+            self.fail(&format!("{what}: graph has {got:?}, model has {want:?}"));
+        }
+    }
+
+    /// A handle to start from: a local root, an anchor node, a slot or the shelf.
+    pub(super) fn start(&mut self) -> Gc<Node> {
+        let sh = self.sh;
+        let n = match self.rng.below(10) {
+            0..=3 if !self.roots.is_empty() => {
+                Some(self.roots[self.rng.below(self.roots.len())].clone())
+            }
+            4 | 5 => sh.slots[self.rng.below(SLOTS)].load(),
+            6 => {
+                let shelf = sh.shelf.borrow();
+                if shelf.is_empty() {
+                    None
+                } else {
+                    let n = &shelf[self.rng.below(shelf.len())];
+                    self.verify(n, None);
+                    Some(n.clone())
+                }
+            }
+            _ => None,
+        };
+        let n = n.unwrap_or_else(|| sh.anchors[self.rng.below(ANCHOR_NODES)].clone());
+        self.verify(&n, None);
+        n
+    }
+
+    /// One random out-edge of `n` (a new handle), verified.
+    fn step_from(&mut self, n: &Gc<Node>) -> Option<Gc<Node>> {
+        let next = match self.rng.below(4) {
+            0 => {
+                let kids = n.kids.borrow();
+                if kids.is_empty() {
+                    None
+                } else {
+                    let k = &kids[self.rng.below(kids.len())];
+                    self.verify(k, None);
+                    Some(k.clone())
+                }
+            }
+            1 => n.slot.borrow().as_ref().map(|s| {
+                self.verify(s, None);
+                s.clone()
+            }),
+            2 => n.left.load(),
+            _ => n.right.load(),
+        };
+        if let Some(x) = &next {
+            self.verify(x, None);
+        }
+        next
+    }
+
+    /// A node this thread can reach: a start and a short random walk (outside the lock).
+    pub(super) fn pick(&mut self) -> Gc<Node> {
+        let mut n = self.start();
+        for _ in 0..self.rng.below(4) {
+            match self.step_from(&n) {
+                Some(x) => n = x,
+                None => break,
+            }
+        }
+        n
+    }
+
+    /// Under the lock: adds `n` to the local roots (evicting one if full).
+    pub(super) fn add_root(&mut self, m: &mut Model, n: Gc<Node>) {
+        if !m.nodes.contains_key(&n.id) {
+            self.fail(&format!(
+                "rooting node {}, which the model does not hold",
+                n.id
+            ));
+        }
+        if self.roots.len() >= MAX_LOCAL {
+            let i = self.rng.below(self.roots.len());
+            self.roots.swap_remove(i);
+            m.local[self.t].swap_remove(i);
+        }
+        m.local[self.t].push(n.id);
+        self.roots.push(n);
+    }
+
+    /// Under the lock: a node's kids, checked against the model.
+    pub(super) fn check_kids(&self, kids: &[Gc<Node>], want: &[u64], of: u64) {
+        if kids.len() != want.len() || kids.iter().zip(want).any(|(k, &w)| k.id != w) {
+            let got: Vec<u64> = kids.iter().map(|k| k.id).collect();
+            self.fail(&format!(
+                "kids of node {of}: graph has {got:?}, model has {want:?}"
+            ));
+        }
+        for (k, &w) in kids.iter().zip(want) {
+            self.verify(k, Some(w));
+        }
+    }
+
+    fn step(&mut self) {
+        let sh = self.sh;
+        if self.op & 3 == 0 {
+            self.what = "check_holders";
+            for h in &self.holders {
+                self.verify_in_place(h);
+            }
+            for n in &self.pending {
+                self.verify(n, None);
+            }
+        }
+        let i = if sh.live() > sh.p.live_soft_limit && self.rng.chance(10) {
+            OP_PRUNE
+        } else {
+            let mut r = self.rng.below(OPS_TOTAL);
+            let mut i = 0;
+            while r >= OPS[i].0 {
+                r -= OPS[i].0;
+                i += 1;
+            }
+            i
+        };
+        sh.progress[self.t].what.store(i, Ordering::Relaxed);
+        self.what = what_name(i);
+        if i == OP_PRUNE {
+            self.op_prune();
+        } else {
+            (OPS[i].2)(self);
+        }
+        while self.pending.len() > PENDING {
+            self.what = "flush_pending";
+            self.flush_pending();
+        }
+        self.op += 1;
+        sh.progress[self.t].op.store(self.op, Ordering::Relaxed);
+        sh.pulse.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn run(&mut self) {
+        loop {
+            for _ in 0..self.sh.p.checkpoint_every {
+                if self.sh.failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                self.step();
+            }
+            match self.checkpoint() {
+                Ok(false) => {}
+                Ok(true) | Err(Broken) => break,
+            }
+        }
+        self.sh.progress[self.t]
+            .what
+            .store(WHAT_DONE, Ordering::Relaxed);
+    }
+}
