@@ -79,6 +79,15 @@
 //! termination (the reference behaviour for differential tests); `collect()` marks with all
 //! procs, since its caller waits anyway.
 //!
+//! ## Checking it
+//!
+//! `GODEBUG=gccheckmark=1` re-marks from the roots at the start of mark termination, into a
+//! separate bitmap, and aborts naming the object and its referrer if the mark missed a
+//! reachable object (`checkmark.rs`). `GODEBUG=clobberfree=1` keeps every free slot filled
+//! with `0xde` and reports a write after free when the slot is allocated again
+//! (`clobber.rs`). The races between the pieces above are model-checked with loom
+//! (`crate::loom_models`, built with `--cfg gc_loom`).
+//!
 //! ## Drop
 //!
 //! An object's `Drop` runs when it is swept, on the sweeping thread (so `T: Send`), inside
