@@ -36,6 +36,7 @@ mod sync;
 
 pub use gc::cycle::{collect, set_gc_percent, set_memory_limit};
 pub use gc::mark::Tracer;
+pub use gc::scavenger::free_os_memory;
 pub use gc::stats::{mem_stats, MemStats, SizeClassStats};
 pub use gc_derive::Trace;
 pub use object::atomic::{AtomicGc, CompareExchangeError};

@@ -70,6 +70,8 @@ impl SpanPtr {
 pub(crate) struct HeapMemory {
     pub(crate) sys: u64,
     pub(crate) inuse: u64,
+    /// Free bytes given back to the OS (part of `sys - inuse`).
+    pub(crate) released: u64,
     pub(crate) metadata: u64,
 }
 
@@ -174,10 +176,28 @@ impl Heap {
         HeapMemory {
             sys: p.heap.mapped_bytes as u64,
             inuse: (p.heap.inuse_pages * PAGE_SIZE) as u64,
+            released: (p.heap.released.pages() * PAGE_SIZE) as u64,
             metadata: (p.span_meta_bytes
                 + p.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
                 as u64,
         }
+    }
+
+    /// Gives up to `max_bytes` of free pages back to the OS, highest addresses first, in
+    /// batches of 64 pages (512 KiB) per hold of the heap lock, so threads that need a span
+    /// wait at most one batch. Returns the bytes released.
+    pub(crate) fn scavenge(&self, max_bytes: usize) -> usize {
+        const BATCH: usize = 64;
+        let mut done = 0;
+        while done < max_bytes {
+            let want = BATCH.min((max_bytes - done).div_ceil(PAGE_SIZE));
+            let n = self.lock_pages().heap.scavenge(want);
+            done += n * PAGE_SIZE;
+            if n < want {
+                break;
+            }
+        }
+        done
     }
 
     /// Cuts a fresh span for span class `sc` (small objects) from the page heap.

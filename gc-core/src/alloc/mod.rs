@@ -57,6 +57,7 @@ pub(crate) mod central;
 pub(crate) mod heap;
 pub(crate) mod os;
 pub(crate) mod pageheap;
+pub(crate) mod released;
 pub(crate) mod sizeclass;
 pub(crate) mod span;
 

@@ -46,7 +46,6 @@ pub(crate) fn map_aligned(size: usize, align: usize) -> io::Result<usize> {
 /// # Safety
 ///
 /// The range must be mapped by this crate and hold no live object.
-#[allow(dead_code)] // used by the scavenger
 pub(crate) unsafe fn release(addr: usize, len: usize) -> io::Result<()> {
     // SAFETY: the caller guarantees the range is ours and unused.
     let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };

@@ -7,6 +7,7 @@
 //! the same best-fit-lowest-address answers at this project's scale and is far simpler.
 //! See the allocator overview in `crate::alloc`.
 
+use super::released::Released;
 use super::{arena, os, ARENA_SIZE, PAGE_SIZE};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,10 +86,15 @@ impl FreeRuns {
         self.by_size.remove(&(npages, addr));
     }
 
-    /// The runs, in address order (for tests and the scavenger).
+    /// The runs, in address order (for tests).
     #[cfg(test)]
     pub(crate) fn runs(&self) -> Vec<(usize, usize)> {
         self.by_addr.iter().map(|(&a, &n)| (a, n)).collect()
+    }
+
+    /// The runs, highest address first (for the scavenger).
+    pub(crate) fn runs_from_top(&self) -> Vec<(usize, usize)> {
+        self.by_addr.iter().rev().map(|(&a, &n)| (a, n)).collect()
     }
 }
 
@@ -106,6 +112,8 @@ pub(crate) struct PageHeap {
     pub(crate) inuse_pages: usize,
     /// Arenas reserved (for the metadata statistics).
     pub(crate) arenas: usize,
+    /// Free pages given back to the OS (Go's `HeapReleased`), a subset of `free`.
+    pub(crate) released: Released,
     /// The unused tail of the last reservation: `[reserve_base, reserve_end)`.
     reserve_base: usize,
     reserve_end: usize,
@@ -118,6 +126,7 @@ impl PageHeap {
             mapped_bytes: 0,
             inuse_pages: 0,
             arenas: 0,
+            released: Released::new(),
             reserve_base: 0,
             reserve_end: 0,
         }
@@ -134,7 +143,33 @@ impl PageHeap {
             }
         };
         self.inuse_pages += npages;
+        // Released pages come back zero-filled from the OS on first touch.
+        self.released.take(addr, npages);
         Some(addr)
+    }
+
+    /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
+    /// the highest address that has any (Go scavenges from the top, so the heap's low end
+    /// stays dense). Returns the pages released; 0 when every free page is released.
+    pub(crate) fn scavenge(&mut self, max_pages: usize) -> usize {
+        let mut done = 0;
+        for (start, npages) in self.free.runs_from_top() {
+            for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
+                let n = gap_pages.min(max_pages - done);
+                let addr = gap + (gap_pages - n) * PAGE_SIZE; // the gap's top `n` pages
+                                                              // SAFETY: the pages are free (in `free`), mapped by `grow`, and the heap lock
+                                                              // the caller holds keeps them from being allocated meanwhile.
+                if unsafe { os::release(addr, n * PAGE_SIZE) }.is_err() {
+                    return done;
+                }
+                self.released.add(addr, n);
+                done += n;
+                if done == max_pages {
+                    return done;
+                }
+            }
+        }
+        done
     }
 
     /// Returns pages to the free runs.

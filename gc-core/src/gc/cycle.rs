@@ -96,6 +96,18 @@ fn publish(p: &Pacer) {
     HEAP.goal.store(p.heap_goal(), Ordering::Relaxed);
 }
 
+/// The scavenger's inputs: the heap goal while `GOGC` is on, and the memory limit if set.
+pub(crate) fn scavenge_goals() -> (Option<u64>, Option<u64>) {
+    control().as_ref().map_or((None, None), |c| {
+        let p = &c.pacer;
+        let limit = p.memory_limit();
+        (
+            p.gogc().map(|_| p.heap_goal()),
+            (limit < super::pacer::NO_MEMORY_LIMIT).then_some(limit),
+        )
+    })
+}
+
 /// The current heap goal.
 pub(crate) fn heap_goal() -> u64 {
     control()
@@ -264,8 +276,9 @@ pub fn set_memory_limit(bytes: i64) -> i64 {
 fn memory_use() -> MemoryUse {
     let m = HEAP.memory();
     MemoryUse {
-        mapped_ready: m.sys + m.metadata,
-        heap_free: m.sys - m.inuse,
+        // Released pages cost no memory (Go's `mappedReady` excludes them).
+        mapped_ready: m.sys - m.released + m.metadata,
+        heap_free: m.sys - m.inuse - m.released,
         heap_alloc: m.inuse,
     }
 }
@@ -305,6 +318,9 @@ fn run_cycle(forced: bool) {
     let t0 = Instant::now();
     sweep::finish();
     advance(Event::SweepDone);
+    // The previous cycle's free pages are all known now (back-to-back cycles leave the
+    // background sweeper no pass of its own to finish).
+    super::scavenger::wake();
 
     // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
     //    to being edges (cells written from now on stay roots for this cycle).

@@ -109,6 +109,7 @@ pub(crate) mod pacer;
 mod pacer_sim;
 pub(crate) mod phase;
 pub(crate) mod roots;
+pub(crate) mod scavenger;
 pub(crate) mod stats;
 pub(crate) mod sweep;
 pub(crate) mod trace;

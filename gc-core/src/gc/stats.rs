@@ -171,7 +171,7 @@ pub fn mem_stats() -> MemStats {
         heap_sys,
         heap_idle: heap_sys - heap_inuse,
         heap_inuse,
-        heap_released: 0,
+        heap_released: mem.released,
         heap_objects: mallocs - frees,
         total_alloc,
         mallocs,
