@@ -9,7 +9,10 @@
 //!   metadata mapping every 8 KiB page to the span that owns it. An address finds its span
 //!   in three loads: arena table, arena metadata, page slot.
 //! - **Page heap** (`pageheap.rs`, Go's mheap): free runs of pages, coalesced on free, grown
-//!   by whole arenas. Spans for small objects and whole spans for large objects come from it.
+//!   in 4 MiB steps out of arena reservations. Spans for small objects and whole spans for
+//!   large objects come from it. Free pages the scavenger gave back to the OS are tracked
+//!   exactly (`released.rs`) and come back zero-filled when reused
+//!   (`crate::gc::scavenger`).
 //! - **Spans** (`span.rs`, Go's mspan): a run of pages cut into equal slots of one size
 //!   class. A span carries `freeindex`, the 64-bit `alloc_cache`, `alloc_bits`,
 //!   `gcmark_bits`, `sweepgen`, per-slot root counts and the type of its objects.
