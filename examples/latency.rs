@@ -195,12 +195,6 @@ struct Args {
 
 const USAGE: &str = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K]";
 
-fn usage(msg: &str) -> ExitCode {
-    eprintln!("latency: {msg}");
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         live_mib: 1024,
@@ -208,34 +202,20 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         replace_every: 64,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--live-mib" => {
-                let v = value()?;
-                args.live_mib = common::parse_value(&v, "size", |_| true)?;
-            }
-            "--seconds" => {
-                let v = value()?;
-                args.seconds =
-                    common::parse_value(&v, "duration", |s: &f64| s.is_finite() && *s >= 0.0)?;
-            }
+    common::parse_flags(USAGE, |flag, v| {
+        match flag {
+            "--live-mib" => args.live_mib = common::parse_value(v, "size", |_| true)?,
+            "--seconds" => args.seconds = common::parse_duration(v)?,
             "--threads" => {
-                let v = value()?;
-                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
+                args.threads = common::parse_value(v, "thread count", |&n| n >= 1)?;
             }
             "--replace-every" => {
-                let v = value()?;
-                args.replace_every = common::parse_value(&v, "replacement interval", |&n| n >= 1)?;
+                args.replace_every = common::parse_value(v, "replacement interval", |&n| n >= 1)?;
             }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument {a:?}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(args)
 }
 
@@ -340,7 +320,7 @@ fn mutate(groups: &[Gc<Group>], deadline: Instant, replace_every: u64, seed: u64
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => return usage(&e),
+        Err(e) => return common::usage_error("latency", USAGE, &e),
     };
 
     let t0 = Instant::now();

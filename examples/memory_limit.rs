@@ -139,42 +139,23 @@ struct Args {
 
 const USAGE: &str = "usage: memory_limit [--live-mib N] [--seconds S] [--threads N]";
 
-fn usage(msg: &str) -> ExitCode {
-    eprintln!("memory_limit: {msg}");
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         live_mib: 200,
         seconds: 10.0,
         threads: 1,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--live-mib" => {
-                let v = value()?;
-                args.live_mib = common::parse_value(&v, "size", |_| true)?;
-            }
-            "--seconds" => {
-                let v = value()?;
-                args.seconds =
-                    common::parse_value(&v, "duration", |s: &f64| s.is_finite() && *s >= 0.0)?;
-            }
+    common::parse_flags(USAGE, |flag, v| {
+        match flag {
+            "--live-mib" => args.live_mib = common::parse_value(v, "size", |_| true)?,
+            "--seconds" => args.seconds = common::parse_duration(v)?,
             "--threads" => {
-                let v = value()?;
-                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
+                args.threads = common::parse_value(v, "thread count", |&n| n >= 1)?;
             }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument {a:?}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(args)
 }
 
@@ -264,7 +245,7 @@ fn fmt_mib(bytes: u64) -> String {
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => return usage(&e),
+        Err(e) => return common::usage_error("memory_limit", USAGE, &e),
     };
 
     let limit = gc_core::set_memory_limit(-1);

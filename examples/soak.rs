@@ -41,12 +41,6 @@ struct Args {
     round_seconds: f64,
 }
 
-fn usage(msg: &str) -> ExitCode {
-    eprintln!("soak: {msg}");
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         threads: 4,
@@ -54,42 +48,28 @@ fn parse_args() -> Result<Args, String> {
         seed: 1,
         round_seconds: 30.0,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
+    common::parse_flags(USAGE, |flag, v| {
+        match flag {
             "--threads" => {
-                let v = value()?;
-                args.threads = common::parse_value(&v, "thread count", |&n| n >= 1)?;
+                args.threads = common::parse_value(v, "thread count", |&n| n >= 1)?;
             }
-            "--minutes" => {
-                let v = value()?;
-                args.minutes =
-                    common::parse_value(&v, "duration", |m: &f64| m.is_finite() && *m >= 0.0)?;
-            }
-            "--seed" => {
-                let v = value()?;
-                args.seed = common::parse_value(&v, "seed", |_| true)?;
-            }
+            "--minutes" => args.minutes = common::parse_duration(v)?,
+            "--seed" => args.seed = common::parse_value(v, "seed", |_| true)?,
             "--round-seconds" => {
-                let v = value()?;
                 args.round_seconds =
-                    common::parse_value(&v, "duration", |s: &f64| s.is_finite() && *s > 0.0)?;
+                    common::parse_value(v, "duration", |s: &f64| s.is_finite() && *s > 0.0)?;
             }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown argument {a:?}")),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(args)
 }
 
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => return usage(&e),
+        Err(e) => return common::usage_error("soak", USAGE, &e),
     };
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let round_time = Duration::from_secs_f64(args.round_seconds);

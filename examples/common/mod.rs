@@ -16,6 +16,42 @@ pub fn parse_value<T: FromStr>(v: &str, what: &str, ok: impl Fn(&T) -> bool) -> 
         .ok_or(format!("bad {what} {v:?}"))
 }
 
+/// Walks the command line as `--flag value` pairs, calling `set(flag, value)` for each;
+/// `set` returns `Ok(false)` for a flag it does not know. `-h`/`--help` prints `usage` and
+/// exits.
+pub fn parse_flags(
+    usage: &str,
+    mut set: impl FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(), String> {
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        if a == "-h" || a == "--help" {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        if !a.starts_with("--") {
+            return Err(format!("unknown argument {a:?}"));
+        }
+        let v = it.next().ok_or(format!("{a} needs a value"))?;
+        if !set(&a, &v)? {
+            return Err(format!("unknown argument {a:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A duration in (fractional) seconds or minutes: finite and not negative.
+pub fn parse_duration(v: &str) -> Result<f64, String> {
+    parse_value(v, "duration", |s: &f64| s.is_finite() && *s >= 0.0)
+}
+
+/// Reports a bad command line: `{name}: {msg}` and the usage line; exit status 2.
+pub fn usage_error(name: &str, usage: &str, msg: &str) -> std::process::ExitCode {
+    eprintln!("{name}: {msg}");
+    eprintln!("{usage}");
+    std::process::ExitCode::from(2)
+}
+
 /// xorshift64*: a small deterministic generator (no extra crates).
 pub struct Rng(pub u64);
 
