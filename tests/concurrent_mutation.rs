@@ -26,7 +26,7 @@
 
 mod common;
 
-use common::{mix, Rng, Tracker, ALIVE, ALLOCATED, BAD_DROPS, DROPPED};
+use common::{ballast, check_ballast, mix, Rng, Tracker, ALIVE, ALLOCATED, BAD_DROPS, DROPPED};
 use gc_core::{AtomicGc, Gc, GcCell, Trace};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,50 +93,6 @@ fn new_node_with(kids: Vec<Edge>, left: Option<Gc<Node>>, slot: Option<Edge>) ->
         slot: GcCell::new(slot),
         tracker: Tracker::new(id),
     })
-}
-
-/// Untracked live data, so that marking takes a while and races have room.
-#[derive(Trace)]
-struct Ballast {
-    kids: Vec<Gc<Ballast>>,
-    sum: u64,
-}
-
-/// A 4-ary tree of `n` nodes; each node's `sum` is the sum of its subtree's indices.
-fn ballast(n: u64) -> Gc<Ballast> {
-    let mut level: Vec<Gc<Ballast>> = Vec::new();
-    let mut next = 0u64;
-    let mut leaf = || {
-        next += 1;
-        Gc::new(Ballast {
-            kids: Vec::new(),
-            sum: next,
-        })
-    };
-    for _ in 0..n * 3 / 4 {
-        level.push(leaf());
-    }
-    while level.len() > 1 {
-        level = level
-            .chunks(4)
-            .map(|c| {
-                Gc::new(Ballast {
-                    sum: c.iter().map(|k| k.sum).sum(),
-                    kids: c.to_vec(),
-                })
-            })
-            .collect();
-    }
-    level.pop().unwrap()
-}
-
-fn check_ballast(b: &Gc<Ballast>) -> u64 {
-    if b.kids.is_empty() {
-        return b.sum;
-    }
-    let s: u64 = b.kids.iter().map(check_ballast).sum();
-    assert_eq!(s, b.sum, "ballast corrupted");
-    s
 }
 
 fn edge(n: &Gc<Node>) -> Edge {

@@ -150,3 +150,43 @@ unsafe impl<T: gc_core::Trace + 'static> gc_core::Trace for Gate<T> {
         unsafe { self.inner.unroot() }
     }
 }
+
+/// Untracked live data, so that marking takes a while and races have room.
+#[derive(gc_core::Trace)]
+pub struct Ballast {
+    kids: Vec<gc_core::Gc<Ballast>>,
+    pub sum: u64,
+}
+
+/// A 4-ary tree of about `n` nodes; each node's `sum` is the sum of its leaves.
+pub fn ballast(n: u64) -> gc_core::Gc<Ballast> {
+    let mut level: Vec<gc_core::Gc<Ballast>> = (1..=(n * 3 / 4).max(1))
+        .map(|sum| {
+            gc_core::Gc::new(Ballast {
+                kids: Vec::new(),
+                sum,
+            })
+        })
+        .collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(4)
+            .map(|c| {
+                gc_core::Gc::new(Ballast {
+                    sum: c.iter().map(|k| k.sum).sum(),
+                    kids: c.to_vec(),
+                })
+            })
+            .collect();
+    }
+    level.pop().unwrap()
+}
+
+pub fn check_ballast(b: &gc_core::Gc<Ballast>) -> u64 {
+    if b.kids.is_empty() {
+        return b.sum;
+    }
+    let s: u64 = b.kids.iter().map(check_ballast).sum();
+    assert_eq!(s, b.sum, "ballast corrupted");
+    s
+}

@@ -62,10 +62,11 @@ mod watchdog;
 mod worker;
 
 use checkpoint::{Ckpt, Gate};
+use common::{ballast, check_ballast};
 use common::{Rng, ALLOCATED, BAD_DROPS, DROPPED};
 use gc_core::{AtomicGc, Gc, GcCell};
 use model::{MNode, Model};
-use node::{ballast, check_ballast, new_node, Node};
+use node::{new_node, Node};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
