@@ -93,8 +93,8 @@ impl FreeRuns {
     }
 
     /// The runs, highest address first (for the scavenger).
-    pub(crate) fn runs_from_top(&self) -> Vec<(usize, usize)> {
-        self.by_addr.iter().rev().map(|(&a, &n)| (a, n)).collect()
+    pub(crate) fn runs_from_top(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.by_addr.iter().rev().map(|(&a, &n)| (a, n))
     }
 }
 
