@@ -1,0 +1,3 @@
+module buffer_churn
+
+go 1.19
