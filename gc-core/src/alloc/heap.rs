@@ -244,7 +244,7 @@ impl Heap {
         ));
         let mut p = self.lock_pages();
         let mapped = p.heap.mapped_bytes;
-        span.base = p.heap.alloc(npages)?;
+        (span.base, span.needzero) = p.heap.alloc(npages)?;
         if p.heap.mapped_bytes != mapped {
             self.grew.store(true, Ordering::Relaxed);
         }

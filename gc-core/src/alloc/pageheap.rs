@@ -132,9 +132,11 @@ impl PageHeap {
         }
     }
 
-    /// Allocates `npages` contiguous pages, growing the heap by whole arenas if needed.
-    /// Returns `None` only when the OS refuses more address space.
-    pub(crate) fn alloc(&mut self, npages: usize) -> Option<usize> {
+    /// Allocates `npages` contiguous pages, growing the heap if needed. Returns their
+    /// address and whether they may hold old bytes (false when every page is fresh from the
+    /// OS or was released to it: such pages read as zeros). `None` only when the OS refuses
+    /// more address space.
+    pub(crate) fn alloc(&mut self, npages: usize) -> Option<(usize, bool)> {
         let addr = match self.free.alloc(npages) {
             Some(a) => a,
             None => {
@@ -144,8 +146,8 @@ impl PageHeap {
         };
         self.inuse_pages += npages;
         // Released pages come back zero-filled from the OS on first touch.
-        self.released.take(addr, npages);
-        Some(addr)
+        let zeroed = self.released.take(addr, npages);
+        Some((addr, zeroed < npages))
     }
 
     /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
@@ -156,9 +158,10 @@ impl PageHeap {
         for (start, npages) in self.free.runs_from_top() {
             for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
                 let n = gap_pages.min(max_pages - done);
-                let addr = gap + (gap_pages - n) * PAGE_SIZE; // the gap's top `n` pages
-                                                              // SAFETY: the pages are free (in `free`), mapped by `grow`, and the heap lock
-                                                              // the caller holds keeps them from being allocated meanwhile.
+                // The gap's top `n` pages.
+                let addr = gap + (gap_pages - n) * PAGE_SIZE;
+                // SAFETY: the pages are free (in `free`), mapped by `grow`, and the heap lock
+                // the caller holds keeps them from being allocated meanwhile.
                 if unsafe { os::release(addr, n * PAGE_SIZE) }.is_err() {
                     return done;
                 }
@@ -205,9 +208,12 @@ impl PageHeap {
         Some(())
     }
 
+    /// Adds fresh pages: free, and counted as released (as Go counts new heap memory
+    /// scavenged) since the OS has not backed them with memory yet.
     fn add(&mut self, base: usize, bytes: usize) {
         self.mapped_bytes += bytes;
         self.free.free(base, bytes / PAGE_SIZE);
+        self.released.add(base, bytes / PAGE_SIZE);
     }
 }
 
@@ -240,6 +246,29 @@ mod tests {
         assert_eq!(h.arenas, 2);
         assert_eq!(h.mapped_bytes, 2 * ARENA_SIZE);
         assert_eq!(h.inuse_pages, 601 + ARENA_SIZE / P);
+    }
+
+    #[test]
+    fn fresh_and_released_pages_need_no_zeroing_reused_ones_do() {
+        crate::gc::init();
+        let mut h = PageHeap::new();
+        let (a, dirty) = h.alloc(4).unwrap();
+        assert!(!dirty, "fresh pages read as zeros");
+        // The rest of the growth step is fresh too, and counted as released.
+        assert_eq!(h.released.pages(), GROW_STEP / P - 4);
+        h.free(a, 4);
+        assert_eq!(
+            h.alloc(4).unwrap(),
+            (a, true),
+            "reused pages hold old bytes"
+        );
+        h.free(a, 4);
+        // Released again (the other pages already are): zeros once more.
+        assert_eq!(h.scavenge(usize::MAX), 4);
+        assert_eq!(h.alloc(4).unwrap(), (a, false));
+        // A run straddling released and reused pages needs zeroing.
+        h.free(a, 4);
+        assert_eq!(h.alloc(8).unwrap(), (a, true));
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub(crate) struct Span {
     pub elemsize: usize,
     pub nelems: usize,
     div_mul: u32,
+    /// Whether the span's pages may hold old bytes (Go's `needzero`): false when every page
+    /// came fresh from the OS or had been released to it, so it reads as zeros. Set when
+    /// the span is cut, before it is shared; read by `Gc::<[u8]>::new_zeroed_slice`.
+    pub needzero: bool,
     /// Sweep state (module header table).
     pub sweepgen: AtomicU32,
     pub alloc: UnsafeCell<AllocState>,
@@ -113,6 +117,7 @@ impl Span {
             elemsize,
             nelems,
             div_mul,
+            needzero: true,
             sweepgen: AtomicU32::new(sweepgen),
             alloc: UnsafeCell::new(AllocState {
                 freeindex: 0,

@@ -6,10 +6,10 @@
 //! user-space addresses never use it. Rooting rules and their proofs are in the collector
 //! overview (`crate::gc`); the counter operations are in `crate::gc::roots`.
 
-use crate::alloc::cache::{alloc_large, alloc_small, alloc_tiny};
+use crate::alloc::cache::{alloc_large, alloc_small, alloc_tiny, MCache, Slot};
 use crate::gc::mark::Tracer;
 use crate::gc::roots;
-use crate::object::typeinfo::{Layout, Placement};
+use crate::object::typeinfo::{Layout, Placement, TypeInfo};
 use crate::Trace;
 use std::fmt;
 use std::marker::PhantomData;
@@ -57,46 +57,28 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// past the pacer's trigger.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
+        let placement = Layout::<T>::PLACEMENT;
         let addr = crate::gc::world::with_op(|mc| {
             let size = std::mem::size_of::<T>();
-            // SAFETY: `with_op` passes this thread's cache inside a GC operation.
+            // SAFETY: `with_op` passes this thread's cache inside a GC operation; the
+            // placement was computed for `T`'s size and alignment.
             let slot = unsafe {
-                match Layout::<T>::PLACEMENT {
-                    Placement::Tiny => alloc_tiny(mc, size, std::mem::align_of::<T>()),
-                    Placement::Small(sc) => alloc_small(mc, sc),
-                    Placement::Large => alloc_large(mc, size, !T::NEEDS_TRACE),
-                }
+                take_slot(
+                    mc,
+                    placement,
+                    size,
+                    std::mem::align_of::<T>(),
+                    !T::NEEDS_TRACE,
+                )
             };
-            if crate::gc::clobber::on() {
-                let len = match Layout::<T>::PLACEMENT {
-                    Placement::Tiny | Placement::Large => size,
-                    Placement::Small(_) => slot.span.elemsize,
-                };
-                // SAFETY: the slot is free and now ours (below).
-                unsafe { crate::gc::clobber::check_free(slot.addr, len) };
-            }
             let p = slot.addr as *mut T;
             // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
             // owned by this allocation; the span belongs to this thread's cache (or, for a
-            // large object, to this call) until the operation ends.
+            // large object, to this call) until the operation ends. `publish` follows the
+            // write, in the same operation.
             unsafe {
                 p.write(value);
-                // A tiny block's type was recorded when the block was cut (its span may
-                // belong to another cache by now); everything else records it here.
-                if !matches!(Layout::<T>::PLACEMENT, Placement::Tiny) {
-                    slot.span.set_type(slot.idx, Layout::<T>::info());
-                }
-            }
-            // Black before the root count is published (the only way a marker can find the
-            // slot), so the marker never queues it.
-            // SAFETY: inside the operation, on this thread's cache.
-            unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
-            if let Placement::Tiny = Layout::<T>::PLACEMENT {
-                // Other objects in the same tiny block may be rooted concurrently.
-                roots::add_new_root(&slot.span, slot.idx);
-            } else {
-                // A free slot's counter is zero and no one else knows the slot yet.
-                roots::set_new_root(&slot.span, slot.idx);
+                publish(mc, &slot, placement, Layout::<T>::info());
             }
             if T::NEEDS_TRACE {
                 // SAFETY: the value now lives in the heap object at `p`, which is rooted by
@@ -105,11 +87,76 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             }
             slot.addr
         });
-        // SAFETY: heap addresses are non-null.
-        Gc {
-            ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) },
-            _owns: PhantomData,
+        // SAFETY: `publish` gave the object at `addr` its first root count, now ours.
+        unsafe { Gc::from_rooted_ptr(addr as *mut T) }
+    }
+}
+
+/// Takes a free slot for a new object of `size` bytes aligned to `align` (and, under
+/// `GODEBUG=clobberfree=1`, checks that nothing wrote to it while it was free).
+///
+/// # Safety
+///
+/// `mc` is this thread's cache, inside a GC operation; `placement` was computed by
+/// `typeinfo::placement` for this `size`, `align` and `noscan`.
+#[inline(always)]
+pub(super) unsafe fn take_slot(
+    mc: *mut MCache,
+    placement: Placement,
+    size: usize,
+    align: usize,
+    noscan: bool,
+) -> Slot {
+    // SAFETY: per the caller's contract.
+    let slot = unsafe {
+        match placement {
+            Placement::Tiny => alloc_tiny(mc, size, align),
+            Placement::Small(sc) => alloc_small(mc, sc),
+            Placement::Large => alloc_large(mc, size, noscan),
         }
+    };
+    if crate::gc::clobber::on() {
+        let len = match placement {
+            Placement::Tiny | Placement::Large => size,
+            Placement::Small(_) => slot.span.elemsize,
+        };
+        // SAFETY: the slot is free and now the caller's.
+        unsafe { crate::gc::clobber::check_free(slot.addr, len) };
+    }
+    slot
+}
+
+/// Makes a new object known: records its type, allocates it black and gives it its first
+/// root count, which the caller then owns.
+///
+/// # Safety
+///
+/// Inside the GC operation that took `slot` with `placement`; the object is initialised as
+/// far as `info` reads it (its trace function, and its drop function once unreachable), or
+/// the caller keeps the root until it is.
+#[inline(always)]
+pub(super) unsafe fn publish(
+    mc: *mut MCache,
+    slot: &Slot,
+    placement: Placement,
+    info: &'static TypeInfo,
+) {
+    // A tiny block's type was recorded when the block was cut (its span may belong to
+    // another cache by now); everything else records it here.
+    if !matches!(placement, Placement::Tiny) {
+        // SAFETY: the slot is this operation's new object.
+        unsafe { slot.span.set_type(slot.idx, info) };
+    }
+    // Black before the root count is published (the only way a marker can find the slot),
+    // so the marker never queues it.
+    // SAFETY: inside the operation, on this thread's cache.
+    unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
+    if let Placement::Tiny = placement {
+        // Other objects in the same tiny block may be rooted concurrently.
+        roots::add_new_root(&slot.span, slot.idx);
+    } else {
+        // A free slot's counter is zero and no one else knows the slot yet.
+        roots::set_new_root(&slot.span, slot.idx);
     }
 }
 
@@ -147,6 +194,32 @@ impl<T: ?Sized + 'static> Gc<T> {
         a
     }
 
+    /// A rooted handle to the object at `p` (the root-bit clear), taking over a root count
+    /// the caller holds on it.
+    ///
+    /// # Safety
+    ///
+    /// `p` points at a live object of type `T` in the heap (for a slice: its elements), and
+    /// the caller owns one root count on it.
+    #[inline(always)]
+    pub(super) unsafe fn from_rooted_ptr(p: *mut T) -> Gc<T> {
+        // SAFETY: heap addresses are non-null; setting bit 63 keeps them so.
+        Gc {
+            ptr: unsafe { NonNull::new_unchecked(p.map_addr(|a| a | ROOTED)) },
+            _owns: PhantomData,
+        }
+    }
+
+    /// Gives up a rooted handle: returns its pointer (root bit clear); the root count it
+    /// held is now the caller's to hand to `from_rooted_ptr`.
+    #[inline(always)]
+    pub(super) fn into_rooted_ptr(this: Gc<T>) -> *mut T {
+        debug_assert!(this.is_rooted());
+        let p = Gc::as_ptr(&this).cast_mut();
+        std::mem::forget(this);
+        p
+    }
+
     /// Whether two handles point at the same object.
     #[inline]
     pub fn ptr_eq(this: &Gc<T>, other: &Gc<T>) -> bool {
@@ -168,11 +241,8 @@ impl<T: 'static> Gc<T> {
     /// `addr` is a live `T` in the heap, and the caller owns one root count on it.
     #[inline]
     pub(crate) unsafe fn from_counted_addr(addr: usize) -> Gc<T> {
-        // SAFETY: heap addresses are non-null.
-        Gc {
-            ptr: unsafe { NonNull::new_unchecked((addr | ROOTED) as *mut T) },
-            _owns: PhantomData,
-        }
+        // SAFETY: per the caller's contract.
+        unsafe { Gc::from_rooted_ptr(addr as *mut T) }
     }
 }
 

@@ -6,5 +6,6 @@ pub(crate) mod atomic;
 pub(crate) mod cell;
 mod cell_lock;
 pub(crate) mod gc;
+mod slice;
 pub(crate) mod trace;
 pub(crate) mod typeinfo;

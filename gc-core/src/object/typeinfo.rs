@@ -50,6 +50,29 @@ pub(crate) enum Placement {
     Large,
 }
 
+/// Where an object of `size` bytes aligned to `align` (at most a page) goes: `plain` objects
+/// (no `Gc`, no drop glue) under 16 bytes share tiny blocks; `noscan` ones go to spans the
+/// marker never scans. Used at compile time for sized types and at run time for slices.
+pub(crate) const fn placement(size: usize, align: usize, plain: bool, noscan: bool) -> Placement {
+    if plain && size < TINY_SIZE && align <= 8 {
+        Placement::Tiny
+    } else if size > MAX_SMALL_SIZE {
+        Placement::Large
+    } else {
+        // The smallest class whose slots are all aligned: slot offsets are multiples of the
+        // class size, span bases are page-aligned.
+        let mut c = size_to_class(size);
+        while c < NUM_SIZE_CLASSES && CLASSES[c].size as usize % align != 0 {
+            c += 1;
+        }
+        if c == NUM_SIZE_CLASSES {
+            Placement::Large
+        } else {
+            Placement::Small(SpanClass::new(c, noscan))
+        }
+    }
+}
+
 /// Compile-time facts about `T`.
 pub(crate) struct Layout<T>(PhantomData<T>);
 
@@ -70,29 +93,17 @@ impl<T: Trace> Layout<T> {
 
     /// Where objects of this type go.
     pub(crate) const PLACEMENT: Placement = {
-        let size = std::mem::size_of::<T>();
         let align = std::mem::align_of::<T>();
         assert!(
             align <= PAGE_SIZE,
             "gc_core: types aligned above 8 KiB are not supported"
         );
-        if Self::PLAIN && size < TINY_SIZE && align <= 8 {
-            Placement::Tiny
-        } else if size > MAX_SMALL_SIZE {
-            Placement::Large
-        } else {
-            // The smallest class whose slots are all aligned for T: slot offsets are
-            // multiples of the class size, span bases are page-aligned.
-            let mut c = size_to_class(size);
-            while c < NUM_SIZE_CLASSES && CLASSES[c].size as usize % align != 0 {
-                c += 1;
-            }
-            if c == NUM_SIZE_CLASSES {
-                Placement::Large
-            } else {
-                Placement::Small(SpanClass::new(c, !T::NEEDS_TRACE))
-            }
-        }
+        placement(
+            std::mem::size_of::<T>(),
+            align,
+            Self::PLAIN,
+            !T::NEEDS_TRACE,
+        )
     };
 
     /// The descriptor to record for `T`.

@@ -1,0 +1,367 @@
+//! `Gc<[T]>` and `Gc<str>`: slices and strings in the collected heap, with the conversions
+//! `Arc` offers, and zeroed byte buffers that skip the copy (and, for pages fresh from the
+//! OS, the zeroing).
+//!
+//! Layout: a slice whose elements hold a `Gc` or need dropping starts with a `usize`
+//! length header (the collector's trace and drop functions get only the object's address),
+//! elements follow at `DATA_OFFSET`; a plain slice (no `Gc`, no drop glue: bytes, numbers)
+//! is its elements alone and the collector never looks inside. A handle is a fat pointer to
+//! the elements, so the object's address and its slot are found as for any handle (interior
+//! addresses map to their slot). Every object has at least one byte past its header, so even an
+//! empty slice's handle points inside its own slot.
+//!
+//! Filling: elements holding a `Gc` are moved in and unrooted inside the allocating GC
+//! operation (a marker may scan the object as soon as the operation ends); untraced
+//! elements are copied, cloned or zeroed after it, while the new handle's root keeps the
+//! object alive and no marker reads it, so a 100 MiB buffer does not hold up the
+//! collector's stop. See the collector overview in `crate::gc`.
+
+use super::gc::{publish, take_slot, Gc};
+use super::typeinfo::{placement, TypeInfo, PLAIN};
+use crate::alloc::PAGE_SIZE;
+use crate::gc::mark::Tracer;
+use crate::gc::world::with_op;
+use crate::Trace;
+use std::marker::PhantomData;
+use std::mem::{align_of, needs_drop, size_of};
+
+/// The largest slice object: 128 TiB, the heap's address-space bound (Go's `maxAlloc` on
+/// 64-bit Linux is 2^48). Larger requests are a bug in the caller, reported by a panic
+/// rather than the fatal out-of-memory error a merely unsatisfiable request gets.
+const MAX_SLICE_BYTES: usize = 1 << 47;
+
+/// Compile-time facts about `[T]` objects.
+struct SliceLayout<T>(PhantomData<T>);
+
+impl<T: Trace> SliceLayout<T> {
+    /// No `Gc` inside and no drop glue: no header, never traced or dropped.
+    const PLAIN: bool = !T::NEEDS_TRACE && !needs_drop::<T>();
+
+    /// Offset of element 0: past the length header when there is one. Both alignments are
+    /// powers of two, so the larger is a multiple of the smaller.
+    const DATA_OFFSET: usize = if Self::PLAIN {
+        0
+    } else if align_of::<T>() > size_of::<usize>() {
+        align_of::<T>()
+    } else {
+        size_of::<usize>()
+    };
+
+    /// Alignment of the object.
+    const ALIGN: usize = {
+        let a = if Self::PLAIN || align_of::<T>() > align_of::<usize>() {
+            align_of::<T>()
+        } else {
+            align_of::<usize>()
+        };
+        assert!(
+            a <= PAGE_SIZE,
+            "gc_core: types aligned above 8 KiB are not supported"
+        );
+        a
+    };
+
+    const INFO: TypeInfo = TypeInfo {
+        trace: trace_slice::<T>,
+        drop: if needs_drop::<T>() {
+            Some(drop_slice::<T>)
+        } else {
+            None
+        },
+        name: std::any::type_name::<[T]>,
+    };
+    const INFO_REF: &'static TypeInfo = &Self::INFO;
+
+    fn info() -> &'static TypeInfo {
+        if Self::PLAIN {
+            &PLAIN
+        } else {
+            Self::INFO_REF
+        }
+    }
+
+    /// Object size for `len` elements, with at least one byte past the header so that the
+    /// handle (which points past it) stays inside the object's slot even when there are no
+    /// elements or they are zero-sized; panics past `MAX_SLICE_BYTES`.
+    fn size(len: usize) -> usize {
+        len.checked_mul(size_of::<T>())
+            .and_then(|b| b.checked_add(Self::DATA_OFFSET))
+            .filter(|&b| b <= MAX_SLICE_BYTES)
+            .unwrap_or_else(|| {
+                panic!(
+                    "gc_core: a slice of {len} `{}` is too large (over {MAX_SLICE_BYTES} bytes)",
+                    std::any::type_name::<T>()
+                )
+            })
+            .max(Self::DATA_OFFSET + 1)
+    }
+}
+
+/// # Safety
+///
+/// `p` is the address of a live, initialised `[T]` object with a length header.
+unsafe fn trace_slice<T: Trace>(p: *const u8, t: &mut Tracer) {
+    // SAFETY: the collector calls this only for a slot whose descriptor was recorded for a
+    // `[T]` object: the header holds its length and the elements follow, initialised.
+    unsafe {
+        let len = p.cast::<usize>().read();
+        let data = p.add(SliceLayout::<T>::DATA_OFFSET).cast::<T>();
+        for i in 0..len {
+            (*data.add(i)).trace(t);
+        }
+    }
+}
+
+/// # Safety
+///
+/// `p` is the address of an initialised `[T]` object with a length header that nothing
+/// will use again.
+unsafe fn drop_slice<T: Trace>(p: *mut u8) {
+    // SAFETY: the sweeper calls this once, on an unreachable `[T]` object (as above).
+    unsafe {
+        let len = p.cast::<usize>().read();
+        let data = p.add(SliceLayout::<T>::DATA_OFFSET).cast::<T>();
+        std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(data, len));
+    }
+}
+
+/// A new `[T]` object of `len` elements, rooted, with the header written.
+struct NewSlice<T: 'static> {
+    data: *mut T,
+    len: usize,
+    /// The memory may hold old bytes (always, but for large objects on fresh pages).
+    needzero: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
+    /// Allocates the object; `fill(data)` runs inside the GC operation, after the header
+    /// is written and before the object is published. Elements holding a `Gc` must be
+    /// written by `fill`, which then unroots them.
+    ///
+    /// # Safety
+    ///
+    /// `fill` writes only `data[..len]`; if `T::NEEDS_TRACE` it initialises all of them.
+    unsafe fn alloc(len: usize, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
+        let size = SliceLayout::<T>::size(len);
+        let align = SliceLayout::<T>::ALIGN;
+        let noscan = !T::NEEDS_TRACE;
+        let place = placement(size, align, SliceLayout::<T>::PLAIN, noscan);
+        let (addr, needzero) = with_op(|mc| {
+            // SAFETY: `with_op` passes this thread's cache inside a GC operation; the
+            // placement was computed for this size, alignment and scan class.
+            let slot = unsafe { take_slot(mc, place, size, align, noscan) };
+            let data = (slot.addr + SliceLayout::<T>::DATA_OFFSET) as *mut T;
+            // SAFETY: the slot is ours, at least `size` bytes, aligned to `align`.
+            unsafe {
+                if !SliceLayout::<T>::PLAIN {
+                    (slot.addr as *mut usize).write(len);
+                }
+                fill(data);
+                // Traced elements are all written by `fill` (the caller's contract); an
+                // untraced object is neither scanned nor swept while our root holds it.
+                publish(mc, &slot, place, SliceLayout::<T>::info());
+            }
+            let needzero = match place {
+                crate::object::typeinfo::Placement::Large => {
+                    slot.span.needzero || crate::gc::clobber::on()
+                }
+                _ => true,
+            };
+            (slot.addr, needzero)
+        });
+        NewSlice {
+            data: (addr + SliceLayout::<T>::DATA_OFFSET) as *mut T,
+            len,
+            needzero,
+            _t: PhantomData,
+        }
+    }
+
+    /// The handle, taking over the root `alloc` published.
+    ///
+    /// # Safety
+    ///
+    /// The elements are initialised (or, for a plain `T`, the caller accepts whatever they
+    /// hold as values of `T`).
+    unsafe fn finish(self) -> Gc<[T]> {
+        let p = std::ptr::slice_from_raw_parts_mut(self.data, self.len);
+        // SAFETY: `alloc` published the object with one root count, ours.
+        unsafe { Gc::from_rooted_ptr(p) }
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
+    /// Moves the elements of `v` into a new heap slice.
+    fn from_vec(mut v: Vec<T>) -> Gc<[T]> {
+        let (src, len) = (v.as_ptr(), v.len());
+        let traced = T::NEEDS_TRACE;
+        // SAFETY: traced elements are moved in and unrooted inside the operation: they now
+        // live in the rooted object, so their handles become its edges.
+        let new = unsafe {
+            NewSlice::<T>::alloc(len, |data| {
+                if traced {
+                    std::ptr::copy_nonoverlapping(src, data, len);
+                    for i in 0..len {
+                        (*data.add(i)).unroot();
+                    }
+                }
+            })
+        };
+        if !traced {
+            // SAFETY: `src` holds `len` initialised elements; the object has room for
+            // them and no one else can reach it yet.
+            unsafe { std::ptr::copy_nonoverlapping(src, new.data, len) };
+        }
+        // SAFETY: the elements moved into the heap: the vector must not drop them.
+        unsafe { v.set_len(0) };
+        // SAFETY: every element is initialised.
+        unsafe { new.finish() }
+    }
+}
+
+impl Gc<[u8]> {
+    /// A zeroed byte buffer of `len` bytes in the collected heap, without a copy. A large
+    /// buffer on pages fresh from the OS (or released to it) is not even written: it costs
+    /// no resident memory until touched.
+    ///
+    /// ```
+    /// let buf = gc_core::Gc::<[u8]>::new_zeroed_slice(1 << 20);
+    /// assert!(buf.iter().all(|&b| b == 0));
+    /// ```
+    pub fn new_zeroed_slice(len: usize) -> Gc<[u8]> {
+        Gc::new_zeroed_slice_with(len, |_| {})
+    }
+
+    /// A zeroed byte buffer of `len` bytes that `init` fills in place before it is shared
+    /// (a `Gc` gives only shared access afterwards).
+    ///
+    /// ```
+    /// let buf = gc_core::Gc::<[u8]>::new_zeroed_slice_with(4, |b| b.copy_from_slice(b"gc!\n"));
+    /// assert_eq!(&*buf, b"gc!\n");
+    /// ```
+    pub fn new_zeroed_slice_with(len: usize, init: impl FnOnce(&mut [u8])) -> Gc<[u8]> {
+        // SAFETY: `fill` writes nothing.
+        let new = unsafe { NewSlice::<u8>::alloc(len, |_| {}) };
+        let (data, needzero) = (new.data, new.needzero);
+        // SAFETY: bytes are valid whatever they hold; we zero them next, before any read.
+        let gc = unsafe { new.finish() };
+        // SAFETY: `data[..len]` is the new object's, which only `gc` (not yet shared) can
+        // reach; plain bytes are never read by the collector.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(data, len) };
+        if needzero {
+            bytes.fill(0);
+        }
+        init(bytes);
+        gc
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> From<Vec<T>> for Gc<[T]> {
+    /// Moves the elements into the heap (one copy of their bytes, no clones).
+    fn from(v: Vec<T>) -> Gc<[T]> {
+        Gc::from_vec(v)
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> From<Box<[T]>> for Gc<[T]> {
+    fn from(b: Box<[T]>) -> Gc<[T]> {
+        Gc::from_vec(b.into_vec())
+    }
+}
+
+impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Gc<[T]> {
+    /// Clones the elements into the heap: plain elements straight into the new object,
+    /// others through a temporary vector (a clone may run arbitrary code, which must not
+    /// run inside the allocation).
+    fn from(s: &[T]) -> Gc<[T]> {
+        if !SliceLayout::<T>::PLAIN {
+            return Gc::from_vec(s.to_vec());
+        }
+        // SAFETY: `fill` writes nothing.
+        let new = unsafe { NewSlice::<T>::alloc(s.len(), |_| {}) };
+        let data = new.data;
+        // SAFETY: plain elements need no drop, so if a clone panics the handle drops with
+        // the rest unwritten and nothing ever reads them.
+        let gc = unsafe { new.finish() };
+        for (i, x) in s.iter().enumerate() {
+            // SAFETY: `i < len`; the object is reachable only through `gc`, not yet shared.
+            unsafe { data.add(i).write(x.clone()) };
+        }
+        gc
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> FromIterator<T> for Gc<[T]> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Gc<[T]> {
+        Gc::from_vec(iter.into_iter().collect())
+    }
+}
+
+impl From<&str> for Gc<str> {
+    fn from(s: &str) -> Gc<str> {
+        let bytes = Gc::<[u8]>::from(s.as_bytes());
+        // SAFETY: the bytes are a copy of a `str`, so valid UTF-8; the root moves over.
+        unsafe { Gc::from_rooted_ptr(Gc::into_rooted_ptr(bytes) as *mut str) }
+    }
+}
+
+impl From<String> for Gc<str> {
+    fn from(s: String) -> Gc<str> {
+        Gc::from(s.as_str())
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> Default for Gc<[T]> {
+    /// An empty slice (a one-byte object of its own).
+    fn default() -> Gc<[T]> {
+        Gc::from_vec(Vec::new())
+    }
+}
+
+impl Default for Gc<str> {
+    fn default() -> Gc<str> {
+        Gc::from("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GcCell;
+
+    #[test]
+    fn headers_only_where_the_collector_needs_the_length() {
+        assert_eq!(SliceLayout::<u8>::DATA_OFFSET, 0);
+        assert_eq!(SliceLayout::<u8>::ALIGN, 1);
+        assert_eq!(SliceLayout::<u64>::DATA_OFFSET, 0);
+        assert_eq!(SliceLayout::<String>::DATA_OFFSET, 8);
+        assert_eq!(SliceLayout::<Gc<u8>>::DATA_OFFSET, 8);
+        assert_eq!(SliceLayout::<Gc<u8>>::ALIGN, 8);
+        assert_eq!(
+            SliceLayout::<u8>::size(0),
+            1,
+            "an empty slice still has an address"
+        );
+        assert_eq!(SliceLayout::<String>::size(0), 9);
+        assert_eq!(SliceLayout::<()>::size(5), 1);
+        assert_eq!(SliceLayout::<String>::size(2), 8 + 2 * 24);
+        assert!(std::ptr::eq(SliceLayout::<u32>::info(), &PLAIN));
+        assert!(SliceLayout::<Gc<u8>>::info().drop.is_some());
+        assert!(std::panic::catch_unwind(|| SliceLayout::<u64>::size(usize::MAX / 4)).is_err());
+    }
+
+    #[test]
+    fn traced_elements_stay_alive_through_the_slice() {
+        let s: Gc<[Gc<GcCell<u64>>]> = (0..100).map(|i| Gc::new(GcCell::new(i))).collect();
+        crate::collect();
+        crate::collect();
+        assert_eq!(s.len(), 100);
+        for (i, x) in s.iter().enumerate() {
+            assert_eq!(*x.borrow(), i as u64);
+        }
+        *s[7].borrow_mut() = 700;
+        crate::collect();
+        assert_eq!(*s[7].borrow(), 700);
+    }
+}
