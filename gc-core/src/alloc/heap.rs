@@ -84,6 +84,20 @@ pub(crate) struct Pages {
     pub(crate) span_meta_bytes: usize,
 }
 
+impl Pages {
+    /// See [`Heap::memory`].
+    fn memory(&self) -> HeapMemory {
+        HeapMemory {
+            sys: self.heap.mapped_bytes as u64,
+            inuse: (self.heap.inuse_pages * PAGE_SIZE) as u64,
+            released: (self.heap.released.pages() * PAGE_SIZE) as u64,
+            metadata: (self.span_meta_bytes
+                + self.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
+                as u64,
+        }
+    }
+}
+
 /// Metadata bytes of a span of `nelems` slots (an estimate of its heap allocations).
 fn span_meta(nelems: usize) -> usize {
     std::mem::size_of::<Span>() + nelems * 4 + nelems.div_ceil(64) * 8
@@ -172,26 +186,19 @@ impl Heap {
     /// Memory figures: `heap_sys`, `heap_inuse`, and the runtime's metadata bytes (spans,
     /// their side tables, the arena page tables).
     pub(crate) fn memory(&self) -> HeapMemory {
-        let p = self.lock_pages();
-        HeapMemory {
-            sys: p.heap.mapped_bytes as u64,
-            inuse: (p.heap.inuse_pages * PAGE_SIZE) as u64,
-            released: (p.heap.released.pages() * PAGE_SIZE) as u64,
-            metadata: (p.span_meta_bytes
-                + p.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
-                as u64,
-        }
+        self.lock_pages().memory()
     }
 
     /// Gives up to `max_bytes` of free pages back to the OS, highest addresses first, in
     /// batches of 64 pages (512 KiB) per hold of the heap lock, so threads that need a span
-    /// wait at most one batch. Returns the bytes released.
-    pub(crate) fn scavenge(&self, max_bytes: usize) -> usize {
+    /// wait at most one batch. With `skip_dense`, pages in nearly full chunks stay (see
+    /// `PageHeap::scavenge`). Returns the bytes released.
+    pub(crate) fn scavenge(&self, max_bytes: usize, skip_dense: bool) -> usize {
         const BATCH: usize = 64;
         let mut done = 0;
         while done < max_bytes {
             let want = BATCH.min((max_bytes - done).div_ceil(PAGE_SIZE));
-            let n = self.lock_pages().heap.scavenge(want);
+            let n = self.lock_pages().heap.scavenge(want, skip_dense);
             done += n * PAGE_SIZE;
             if n < want {
                 break;
@@ -243,18 +250,33 @@ impl Heap {
             self.sweepgen(),
         ));
         let mut p = self.lock_pages();
-        let mapped = p.heap.mapped_bytes;
+        let (mapped, released) = (p.heap.mapped_bytes, p.heap.released.pages());
         (span.base, span.needzero) = p.heap.alloc(npages)?;
-        if p.heap.mapped_bytes != mapped {
-            self.grew.store(true, Ordering::Relaxed);
-        }
         let base = span.base;
         // SAFETY: just allocated, non-null, in use until `free_span`.
         let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
         arena::set_span(base, npages, s.as_ptr());
         p.spans.insert(base, s);
         p.span_meta_bytes += span_meta(nelems);
+        // Eager scavenging (Go's `allocSpan` and `grow`): growing the heap past the
+        // scavenger's goal, or any span while the memory held is over the memory limit,
+        // releases pages elsewhere at once instead of waiting for the background pass.
+        let grown = p.heap.mapped_bytes - mapped;
+        // Released pages the span took (growth adds its fresh pages as released first).
+        let paged_in = (released + grown / PAGE_SIZE - p.heap.released.pages()) * PAGE_SIZE;
+        // Capped by what there is to release: past the limit with every free page released
+        // already, there is nothing to look for.
+        let unreleased = (p.heap.free.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
+        let eager = crate::gc::scavenger::eager_bytes(&p.memory(), grown as u64, paged_in as u64)
+            .min(unreleased as u64);
         drop(p);
+        if grown > 0 || eager > 0 {
+            // The memory-limit goal depends on the mapped, released and free memory.
+            self.grew.store(true, Ordering::Relaxed);
+        }
+        if eager > 0 {
+            crate::gc::scavenger::note_eager(self.scavenge(eager as usize, false));
+        }
         if crate::gc::clobber::on() {
             // SAFETY: the span's pages are new to it and hold no object yet.
             unsafe { crate::gc::clobber::poison(base, npages * PAGE_SIZE) };

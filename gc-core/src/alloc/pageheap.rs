@@ -32,7 +32,6 @@ impl FreeRuns {
     }
 
     /// Total free pages.
-    #[cfg(test)]
     pub(crate) fn free_pages(&self) -> usize {
         self.free_pages
     }
@@ -101,6 +100,13 @@ impl FreeRuns {
 /// The heap grows by at least this much at a time (Go's `mheap.grow`: 512 pages).
 pub(crate) const GROW_STEP: usize = 4 << 20;
 
+/// The scavenger's unit of density (Go's 4 MiB palloc chunk).
+const CHUNK_SIZE: usize = 4 << 20;
+
+/// A chunk with at least this many of its 512 pages in use (96%, Go's
+/// `scavChunkHiOccFrac`) is dense: the background scavenger leaves its free pages alone.
+const DENSE_PAGES: usize = CHUNK_SIZE / PAGE_SIZE * 96 / 100;
+
 /// The page heap: free runs plus the arenas mapped so far.
 #[derive(Debug, Default)]
 pub(crate) struct PageHeap {
@@ -114,6 +120,9 @@ pub(crate) struct PageHeap {
     pub(crate) arenas: usize,
     /// Free pages given back to the OS (Go's `HeapReleased`), a subset of `free`.
     pub(crate) released: Released,
+    /// In-use pages per `CHUNK_SIZE` chunk (chunk index -> pages; absent when 0), for the
+    /// scavenger's dense-chunk rule.
+    chunk_inuse: BTreeMap<usize, usize>,
     /// The unused tail of the last reservation: `[reserve_base, reserve_end)`.
     reserve_base: usize,
     reserve_end: usize,
@@ -127,6 +136,7 @@ impl PageHeap {
             inuse_pages: 0,
             arenas: 0,
             released: Released::new(),
+            chunk_inuse: BTreeMap::new(),
             reserve_base: 0,
             reserve_end: 0,
         }
@@ -145,6 +155,7 @@ impl PageHeap {
             }
         };
         self.inuse_pages += npages;
+        self.count_inuse(addr, npages, false);
         // Released pages come back zero-filled from the OS on first touch.
         let zeroed = self.released.take(addr, npages);
         Some((addr, zeroed < npages))
@@ -152,32 +163,70 @@ impl PageHeap {
 
     /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
     /// the highest address that has any (Go scavenges from the top, so the heap's low end
-    /// stays dense). Returns the pages released; 0 when every free page is released.
-    pub(crate) fn scavenge(&mut self, max_pages: usize) -> usize {
+    /// stays dense). With `skip_dense`, pages in chunks at least 96% in use stay (Go's
+    /// background rule: their few free pages are about to be reused, and releasing them
+    /// would break up the huge pages around them). Returns the pages released; 0 when no
+    /// page qualifies.
+    pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
         let mut done = 0;
         for (start, npages) in self.free.runs_from_top() {
             for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
-                let n = gap_pages.min(max_pages - done);
-                // The gap's top `n` pages.
-                let addr = gap + (gap_pages - n) * PAGE_SIZE;
-                // SAFETY: the pages are free (in `free`), mapped by `grow`, and the heap lock
-                // the caller holds keeps them from being allocated meanwhile.
-                if unsafe { os::release(addr, n * PAGE_SIZE) }.is_err() {
-                    return done;
-                }
-                self.released.add(addr, n);
-                done += n;
-                if done == max_pages {
-                    return done;
+                // Chunk by chunk, from the gap's top.
+                let mut top = gap + gap_pages * PAGE_SIZE;
+                while top > gap {
+                    let chunk = (top - 1) / CHUNK_SIZE;
+                    let lo = (chunk * CHUNK_SIZE).max(gap);
+                    if !(skip_dense && self.chunk_is_dense(chunk)) {
+                        let n = ((top - lo) / PAGE_SIZE).min(max_pages - done);
+                        let addr = top - n * PAGE_SIZE;
+                        // SAFETY: the pages are free (in `free`), mapped by `grow`, and the
+                        // heap lock the caller holds keeps them from being allocated
+                        // meanwhile.
+                        if unsafe { os::release(addr, n * PAGE_SIZE) }.is_err() {
+                            return done;
+                        }
+                        self.released.add(addr, n);
+                        done += n;
+                        if done == max_pages {
+                            return done;
+                        }
+                    }
+                    top = lo;
                 }
             }
         }
         done
     }
 
+    fn chunk_is_dense(&self, chunk: usize) -> bool {
+        self.chunk_inuse.get(&chunk).copied().unwrap_or(0) >= DENSE_PAGES
+    }
+
+    /// Adds (or, with `sub`, removes) `npages` in-use pages from `addr` to the per-chunk
+    /// counts.
+    fn count_inuse(&mut self, addr: usize, npages: usize, sub: bool) {
+        let (mut a, end) = (addr, addr + npages * PAGE_SIZE);
+        while a < end {
+            let chunk = a / CHUNK_SIZE;
+            let next = ((chunk + 1) * CHUNK_SIZE).min(end);
+            let n = (next - a) / PAGE_SIZE;
+            let c = self.chunk_inuse.entry(chunk).or_insert(0);
+            if sub {
+                *c -= n;
+                if *c == 0 {
+                    self.chunk_inuse.remove(&chunk);
+                }
+            } else {
+                *c += n;
+            }
+            a = next;
+        }
+    }
+
     /// Returns pages to the free runs.
     pub(crate) fn free(&mut self, addr: usize, npages: usize) {
         self.inuse_pages -= npages;
+        self.count_inuse(addr, npages, true);
         self.free.free(addr, npages);
     }
 
@@ -264,11 +313,32 @@ mod tests {
         );
         h.free(a, 4);
         // Released again (the other pages already are): zeros once more.
-        assert_eq!(h.scavenge(usize::MAX), 4);
+        assert_eq!(h.scavenge(usize::MAX, false), 4);
         assert_eq!(h.alloc(4).unwrap(), (a, false));
         // A run straddling released and reused pages needs zeroing.
         h.free(a, 4);
         assert_eq!(h.alloc(8).unwrap(), (a, true));
+    }
+
+    #[test]
+    fn the_background_rule_leaves_dense_chunks_alone() {
+        crate::gc::init();
+        let mut h = PageHeap::new();
+        // A whole chunk in use (the reservation is chunk-aligned), then 12 pages at its top
+        // freed: 500 of 512 in use is dense.
+        let (a, _) = h.alloc(CHUNK_SIZE / P).unwrap();
+        assert_eq!(a % CHUNK_SIZE, 0);
+        let top = a + CHUNK_SIZE - 12 * P;
+        h.free(top, 12);
+        assert_eq!(h.scavenge(usize::MAX, true), 0, "dense chunk scavenged");
+        // 100 more free pages: 400 in use is not dense any more.
+        h.free(a, 100);
+        assert_eq!(h.scavenge(usize::MAX, true), 112);
+        // The limit's rule ignores density.
+        h.alloc(CHUNK_SIZE / P).unwrap();
+        let (b, _) = h.alloc(20).unwrap();
+        h.free(b, 20);
+        assert!(h.scavenge(usize::MAX, false) >= 20);
     }
 
     #[test]

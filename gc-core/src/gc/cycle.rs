@@ -94,18 +94,26 @@ fn procs() -> usize {
 fn publish(p: &Pacer) {
     HEAP.trigger.store(p.trigger(), Ordering::Relaxed);
     HEAP.goal.store(p.heap_goal(), Ordering::Relaxed);
+    let limit = p.memory_limit();
+    super::scavenger::set_goals(
+        p.gogc().map(|_| p.heap_goal()),
+        (limit < super::pacer::NO_MEMORY_LIMIT).then_some(limit),
+    );
 }
 
-/// The scavenger's inputs: the heap goal while `GOGC` is on, and the memory limit if set.
-pub(crate) fn scavenge_goals() -> (Option<u64>, Option<u64>) {
-    control().as_ref().map_or((None, None), |c| {
-        let p = &c.pacer;
-        let limit = p.memory_limit();
-        (
-            p.gogc().map(|_| p.heap_goal()),
-            (limit < super::pacer::NO_MEMORY_LIMIT).then_some(limit),
-        )
-    })
+/// Recomputes the memory-limit goal from the memory the heap holds now (which it lowers
+/// as the heap grows and raises as the scavenger releases pages; Go recomputes it at every
+/// trigger test). Called outside any GC operation.
+pub(crate) fn refresh_memory_goal() {
+    if IN_CYCLE.with(|c| c.get()) {
+        return;
+    }
+    with_pacer(|p| {
+        if p.memory_limit() < super::pacer::NO_MEMORY_LIMIT {
+            p.set_memory_use(memory_use());
+            publish(p);
+        }
+    });
 }
 
 /// The current heap goal.
@@ -150,13 +158,8 @@ crate::sync::global! {
 /// heap (refresh the memory-limit goal, which shrinks as the runtime's own memory grows;
 /// Go recomputes it at every trigger test). Called outside any GC operation.
 pub(crate) fn triggered() {
-    if HEAP.grew.swap(false, Ordering::Relaxed) && !IN_CYCLE.with(|c| c.get()) {
-        with_pacer(|p| {
-            if p.memory_limit() < super::pacer::NO_MEMORY_LIMIT {
-                p.set_memory_use(memory_use());
-                publish(p);
-            }
-        });
+    if HEAP.grew.swap(false, Ordering::Relaxed) {
+        refresh_memory_goal();
     }
     if HEAP.heap_live.load(Ordering::Relaxed) < HEAP.trigger.load(Ordering::Relaxed) {
         return;

@@ -3,24 +3,35 @@
 //!
 //! Goals, as Go's: keep the retained heap (`heap_sys - heap_released`) within 10% above the
 //! heap goal (only while `GOGC` is on), and the memory the runtime holds from the OS
-//! (retained heap plus metadata) under 95% of `GOMEMLIMIT`. The background scavenger is
-//! woken when the background sweeper finishes a cycle's spans (that is when pages come
-//! free) and releases what the goals ask for, 512 KiB per hold of the heap lock, highest
-//! addresses first, sleeping 99 times as long as each batch took so that it uses about 1%
-//! of a CPU. `free_os_memory()` collects, finishes sweeping and releases every free page at
-//! once. Released pages are tracked exactly (`alloc/released.rs`) and reported as
-//! `heap_released`; they return zero-filled when the page heap hands them out again.
+//! (retained heap plus metadata) under 95% of `GOMEMLIMIT`. Three ways pages go back:
+//! - the background scavenger, woken when the background sweeper finishes a cycle's spans
+//!   (that is when pages come free), releases what the goals ask for, 512 KiB per hold of
+//!   the heap lock, highest addresses first, skipping chunks at least 96% in use unless
+//!   the memory limit is at stake, and sleeping 99 times as long as each batch took so that
+//!   it uses about 1% of a CPU; afterwards the memory-limit goal is recomputed;
+//! - eager scavenging on the allocation path (`Heap::new_span`): a span that grows the
+//!   heap past the goal, or pages released memory back in past the memory limit, releases
+//!   as much elsewhere at once;
+//! - `free_os_memory()` collects, finishes sweeping and releases every free page.
 //!
-//! Shared state: the wake-up flag under its mutex; everything else is the heap's, under
-//! the heap lock. [`bytes_to_release`] is the pure policy, tested by a table. See the
-//! collector overview in `crate::gc`.
+//! Released pages are tracked exactly (`alloc/released.rs`) and reported as
+//! `heap_released`; they (and fresh pages, which count as released as in Go) read as zeros
+//! when the page heap hands them out again.
+//!
+//! Shared state: the goals (published by the pacer) and the eager counter are atomics; the
+//! wake-up flag is under its mutex; the pages are the heap's, under the heap lock.
+//! [`bytes_to_release`] and [`eager_to_release`] are the pure policy, tested by tables. See
+//! the collector overview in `crate::gc`.
 
-use crate::alloc::heap::HEAP;
-use crate::sync::{Condvar, Mutex, Once};
+use crate::alloc::heap::{HeapMemory, HEAP};
+use crate::sync::{AtomicU64, Condvar, Mutex, Once, Ordering};
 use std::time::Instant;
 
 /// Bytes the scavenger releases per step (one hold of the heap lock).
 const STEP: usize = 512 << 10;
+
+/// No goal: `u64::MAX` in the goal atomics.
+const NONE: u64 = u64::MAX;
 
 /// Bytes to release now so that `retained` heap bytes (plus `metadata`) meet the goals:
 /// 110% of `heap_goal` (when `GOGC` is on) and 95% of `limit` (when set).
@@ -33,6 +44,64 @@ pub(crate) fn bytes_to_release(
     let by_goal = heap_goal.map_or(0, |g| retained.saturating_sub(g.saturating_add(g / 10)));
     let by_limit = limit.map_or(0, |l| (retained + metadata).saturating_sub(l - l / 20));
     by_goal.max(by_limit)
+}
+
+/// Bytes to release at once, on the allocation path (Go's eager scavenging), after a span
+/// allocation that grew the heap by `grown` bytes and made `paged_in` released bytes
+/// resident again: when the heap grew past 110% of the goal, as much as it paged in; when
+/// the memory held is over the limit itself, the whole overage (the background pass keeps
+/// the 5% headroom).
+pub(crate) fn eager_to_release(
+    retained: u64,
+    metadata: u64,
+    grown: u64,
+    paged_in: u64,
+    heap_goal: Option<u64>,
+    limit: Option<u64>,
+) -> u64 {
+    let by_goal = match heap_goal {
+        Some(g) if grown > 0 => retained
+            .saturating_sub(g.saturating_add(g / 10))
+            .min(paged_in),
+        _ => 0,
+    };
+    let by_limit = limit.map_or(0, |l| (retained + metadata).saturating_sub(l));
+    by_goal.max(by_limit)
+}
+
+crate::sync::global! {
+    /// The heap goal while `GOGC` is on, else `NONE` (published by the pacer).
+    static HEAP_GOAL: AtomicU64 = AtomicU64::new(NONE);
+}
+crate::sync::global! {
+    /// The memory limit, or `NONE`.
+    static LIMIT: AtomicU64 = AtomicU64::new(NONE);
+}
+crate::sync::global! {
+    /// Bytes released eagerly since the last scavtrace line.
+    static EAGER: AtomicU64 = AtomicU64::new(0);
+}
+
+/// The pacer's new heap goal (`None` with `GOGC=off`) and memory limit (`None` if unset).
+pub(crate) fn set_goals(heap_goal: Option<u64>, limit: Option<u64>) {
+    HEAP_GOAL.store(heap_goal.unwrap_or(NONE), Ordering::Relaxed);
+    LIMIT.store(limit.unwrap_or(NONE), Ordering::Relaxed);
+}
+
+fn goals() -> (Option<u64>, Option<u64>) {
+    let get = |a: &AtomicU64| Some(a.load(Ordering::Relaxed)).filter(|&v| v != NONE);
+    (get(&HEAP_GOAL), get(&LIMIT))
+}
+
+/// [`eager_to_release`] for the heap's current figures (taken under the heap lock).
+pub(crate) fn eager_bytes(m: &HeapMemory, grown: u64, paged_in: u64) -> u64 {
+    let (goal, limit) = goals();
+    eager_to_release(m.sys - m.released, m.metadata, grown, paged_in, goal, limit)
+}
+
+/// Counts bytes released by the allocation path (for scavtrace).
+pub(crate) fn note_eager(bytes: usize) {
+    EAGER.fetch_add(bytes as u64, Ordering::Relaxed);
 }
 
 crate::sync::global! {
@@ -73,25 +142,32 @@ fn background() {
     }
 }
 
-/// Releases what the goals ask for, step by step, paced to about 1% of a CPU. Returns the
-/// bytes released.
+/// Releases what the goals ask for, step by step, paced to about 1% of a CPU, leaving
+/// nearly full chunks alone unless the memory limit needs their pages (Go's dense-chunk
+/// rule: their few free pages are about to be reused). Returns the bytes released.
 fn pass() -> usize {
     let mut released = 0;
     loop {
         let m = HEAP.memory();
-        let (goal, limit) = super::cycle::scavenge_goals();
-        let want = bytes_to_release(m.sys - m.released, m.metadata, goal, limit);
+        let (goal, limit) = goals();
+        let retained = m.sys - m.released;
+        let want = bytes_to_release(retained, m.metadata, goal, limit);
         if want == 0 {
             break;
         }
+        let over_limit = bytes_to_release(retained, m.metadata, None, limit) > 0;
         let t = Instant::now();
-        let n = HEAP.scavenge((want as usize).min(STEP));
+        let n = HEAP.scavenge((want as usize).min(STEP), !over_limit);
         let dt = t.elapsed();
         released += n;
         if n == 0 {
             break;
         }
         crate::sync::thread::sleep(dt * 99);
+    }
+    if released > 0 {
+        // Released memory no longer counts against the memory limit.
+        super::cycle::refresh_memory_goal();
     }
     released
 }
@@ -102,8 +178,9 @@ fn trace(released: usize) {
     let m = HEAP.memory();
     let retained = m.sys - m.released;
     eprintln!(
-        "scav {} KiB work (bg), 0 KiB work (eager), {} KiB now, {}% util",
+        "scav {} KiB work (bg), {} KiB work (eager), {} KiB now, {}% util",
         released >> 10,
+        EAGER.swap(0, Ordering::Relaxed) >> 10,
         retained >> 10,
         (m.inuse * 100).checked_div(retained).unwrap_or(0)
     );
@@ -114,7 +191,8 @@ fn trace(released: usize) {
 pub fn free_os_memory() {
     super::cycle::collect();
     super::sweep::finish();
-    let released = HEAP.scavenge(usize::MAX);
+    let released = HEAP.scavenge(usize::MAX, false);
+    super::cycle::refresh_memory_goal();
     if released > 0 && super::config().debug.scavtrace {
         trace(released);
     }
@@ -148,6 +226,28 @@ mod tests {
                 bytes_to_release(retained, meta, goal, limit),
                 want,
                 "retained {retained} meta {meta} goal {goal:?} limit {limit:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn eager_release_follows_growth_past_the_goal_and_any_overage_of_the_limit() {
+        // (retained, metadata, grown, paged_in, goal, limit) -> bytes to release now
+        let g = Some(100 * MIB);
+        let cases = [
+            (120 * MIB, 0, 0, MIB, g, None, 0), // no growth: the background pass's job
+            (120 * MIB, 0, 4 * MIB, MIB, g, None, MIB), // grew past 110%: what it paged in
+            (120 * MIB, 0, 4 * MIB, 20 * MIB, g, None, 10 * MIB), // but only the excess
+            (105 * MIB, 0, 4 * MIB, MIB, g, None, 0), // within 110%
+            (120 * MIB, 0, 4 * MIB, MIB, None, None, 0), // GOGC=off, no limit
+            (98 * MIB, 4 * MIB, 0, MIB, None, Some(100 * MIB), 2 * MIB), // the whole overage
+            (96 * MIB, 4 * MIB, 0, MIB, None, Some(100 * MIB), 0), // at the limit: fine
+        ];
+        for (retained, meta, grown, paged_in, goal, limit, want) in cases {
+            assert_eq!(
+                eager_to_release(retained, meta, grown, paged_in, goal, limit),
+                want,
+                "retained {retained} meta {meta} grown {grown} paged_in {paged_in}"
             );
         }
     }
