@@ -32,6 +32,7 @@ mod gc;
 #[cfg(all(test, gc_loom))]
 mod loom_models;
 mod object;
+mod pool;
 mod sync;
 
 pub use gc::cycle::{collect, set_gc_percent, set_memory_limit};
@@ -43,6 +44,7 @@ pub use object::atomic::{AtomicGc, CompareExchangeError};
 pub use object::cell::{BorrowError, GcCell, GcCellRef, GcCellRefMut};
 pub use object::gc::Gc;
 pub use object::trace::Trace;
+pub use pool::Pool;
 
 /// Support for the derive macro; not part of the public API.
 #[doc(hidden)]

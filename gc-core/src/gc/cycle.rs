@@ -324,6 +324,9 @@ fn run_cycle(forced: bool) {
     // The previous cycle's free pages are all known now (back-to-back cycles leave the
     // background sweeper no pass of its own to finish).
     super::scavenger::wake();
+    // Pools drop their victim lists and age their primary lists (Go's `clearpools` at
+    // `gcStart`); the dropped values' `Drop` runs here, outside every lock.
+    crate::pool::age_all();
 
     // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
     //    to being edges (cells written from now on stay roots for this cycle).
