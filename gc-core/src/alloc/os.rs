@@ -55,3 +55,16 @@ pub(crate) unsafe fn release(addr: usize, len: usize) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`): what the scavenger
+/// paces itself by, so time spent waiting for a CPU or a lock is not counted as work.
+pub(crate) fn thread_cpu_time() -> std::time::Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; this clock exists on every Linux.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    debug_assert_eq!(r, 0);
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}

@@ -7,11 +7,12 @@
 //! - the background scavenger, woken when the background sweeper finishes a cycle's spans
 //!   (that is when pages come free), releases what the goals ask for, 512 KiB per hold of
 //!   the heap lock, highest addresses first, skipping chunks at least 96% in use unless
-//!   the memory limit is at stake, and sleeping 99 times as long as each batch took so that
-//!   it uses about 1% of a CPU; afterwards the memory-limit goal is recomputed;
+//!   the memory limit is at stake, and sleeping after each batch so that it uses 1% of the
+//!   total CPU (`GOMAXPROCS` x wall time, as Go counts it; work is measured in thread CPU
+//!   time); afterwards the memory-limit goal is recomputed;
 //! - eager scavenging on the allocation path (`Heap::new_span`): a span that grows the
-//!   heap past the goal, or pages released memory back in past the memory limit, releases
-//!   as much elsewhere at once;
+//!   heap past the goal releases as much elsewhere, and any span allocated while the memory
+//!   held is over the limit releases the whole overage, at once;
 //! - `free_os_memory()` collects, finishes sweeping and releases every free page.
 //!
 //! Released pages are tracked exactly (`alloc/released.rs`) and reported as
@@ -24,11 +25,56 @@
 //! the collector overview in `crate::gc`.
 
 use crate::alloc::heap::{HeapMemory, HEAP};
+use crate::alloc::os;
 use crate::sync::{AtomicU64, Condvar, Mutex, Once, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes the scavenger releases per step (one hold of the heap lock).
 const STEP: usize = 512 << 10;
+
+/// Share of the total CPU (`GOMAXPROCS` x wall time) the background scavenger may use, in
+/// percent (Go's `scavengePercent`).
+const CPU_PERCENT: f64 = 1.0;
+
+/// How long to sleep per unit of CPU time worked to stay within `CPU_PERCENT` of `procs`
+/// CPUs.
+fn sleep_ratio(procs: usize) -> f64 {
+    (100.0 / (CPU_PERCENT * procs.max(1) as f64) - 1.0).max(0.0)
+}
+
+/// The background pass's pacing: over a pass, wall time = CPU time worked x (1 + ratio).
+/// Sleeping to that schedule rather than for a fixed multiple of each step makes up for
+/// oversleeping and for waiting for a CPU (Go's scavenger corrects its sleep ratio with a
+/// controller for the same reason), but never by more than `MAX_LAG` at once.
+struct Pacing {
+    ratio: f64,
+    worked: Duration,
+}
+
+/// The most wall time a pass may fall behind its schedule and then catch up on.
+const MAX_LAG: Duration = Duration::from_millis(20);
+
+impl Pacing {
+    fn new(procs: usize) -> Pacing {
+        Pacing {
+            ratio: sleep_ratio(procs),
+            worked: Duration::ZERO,
+        }
+    }
+
+    /// After a step of `worked` CPU time, `elapsed` wall time into the pass (which `sleep`
+    /// may adjust): how long to sleep now.
+    fn after_step(&mut self, worked: Duration, elapsed: &mut Duration) -> Duration {
+        self.worked += worked;
+        let due = self.worked.mul_f64(1.0 + self.ratio);
+        if *elapsed > due + MAX_LAG {
+            // Too far behind (the thread did not get a CPU): forgive all but `MAX_LAG`.
+            self.worked = (*elapsed - MAX_LAG).div_f64(1.0 + self.ratio);
+            return Duration::ZERO;
+        }
+        due.saturating_sub(*elapsed)
+    }
+}
 
 /// No goal: `u64::MAX` in the goal atomics.
 const NONE: u64 = u64::MAX;
@@ -147,6 +193,8 @@ fn background() {
 /// rule: their few free pages are about to be reused). Returns the bytes released.
 fn pass() -> usize {
     let mut released = 0;
+    let start = Instant::now();
+    let mut pacing = Pacing::new(super::config().gomaxprocs);
     loop {
         let m = HEAP.memory();
         let (goal, limit) = goals();
@@ -156,14 +204,15 @@ fn pass() -> usize {
             break;
         }
         let over_limit = bytes_to_release(retained, m.metadata, None, limit) > 0;
-        let t = Instant::now();
+        let t = os::thread_cpu_time();
         let n = HEAP.scavenge((want as usize).min(STEP), !over_limit);
-        let dt = t.elapsed();
+        let worked = os::thread_cpu_time().saturating_sub(t);
         released += n;
         if n == 0 {
             break;
         }
-        crate::sync::thread::sleep(dt * 99);
+        let mut elapsed = start.elapsed();
+        crate::sync::thread::sleep(pacing.after_step(worked, &mut elapsed));
     }
     if released > 0 {
         // Released memory no longer counts against the memory limit.
@@ -227,6 +276,33 @@ mod tests {
                 want,
                 "retained {retained} meta {meta} goal {goal:?} limit {limit:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_background_pass_sleeps_for_one_percent_of_all_procs() {
+        assert_eq!(sleep_ratio(1), 99.0);
+        assert_eq!(sleep_ratio(2), 49.0);
+        assert_eq!(sleep_ratio(0), 99.0);
+        assert_eq!(sleep_ratio(200), 0.0);
+    }
+
+    #[test]
+    fn pacing_keeps_the_pass_on_schedule_and_forgives_long_stalls() {
+        let us = Duration::from_micros;
+        let mut p = Pacing::new(2); // wall = 50 x CPU
+                                    // (CPU worked in the step, wall time into the pass) -> sleep
+        let steps = [
+            (us(100), us(100), us(4_900)),      // on schedule: due at 5 ms
+            (us(100), us(12_000), us(0)),       // overslept 2 ms past the 10 ms due
+            (us(100), us(13_000), us(2_000)),   // catches up: due at 15 ms
+            (us(100), us(100_000), us(0)),      // stalled 80 ms: forgiven down to 20 ms
+            (us(100), us(100_000), us(0)),      // of lag, worked off without sleeping
+            (us(500), us(100_000), us(10_000)), // back on schedule
+        ];
+        for (i, (worked, elapsed, sleep)) in steps.into_iter().enumerate() {
+            let mut e = elapsed;
+            assert_eq!(p.after_step(worked, &mut e), sleep, "step {i}");
         }
     }
 
