@@ -249,7 +249,7 @@ fn both(args: &Args) -> Result<(), String> {
     }
     println!("comparison (MB, whole run):");
     println!();
-    println!("| variant | peak live | peak heap_sys | peak rss | final rss | peak rss / peak live | rss < 1.1 x next_gc after the burst |");
+    println!("| variant | peak live | peak heap_sys | peak rss | final rss | peak rss / peak live | rss back under 1.1 x the goal after the burst |");
     println!("|---|---|---|---|---|---|---|");
     for variant in [Variant::Plain, Variant::Recycler] {
         let rows = read_csv(&args.out.join(format!("{}.csv", variant.name())))?;
@@ -473,11 +473,12 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-/// When RSS falls under 1.1 x `next_gc` after the burst and stays there.
+/// When RSS falls under a bound after the burst.
 struct Recovery {
     /// The burst's last tick (index into the rows).
     burst_end: usize,
-    /// The first row from which RSS stays under the bound, if any.
+    /// The first row where RSS is under the bound (or, for a settled recovery, from which it
+    /// stays under), if any.
     from: Option<usize>,
     /// Milliseconds from the burst's last tick to `from`.
     ms: f64,
@@ -492,18 +493,23 @@ impl Recovery {
     }
 }
 
-/// The earliest row after the burst from which `rss < 1.1 x bound(row)` holds for the rest
-/// of the run; `None` when there is no burst.
-fn recovery_by(rows: &[Row], bound: impl Fn(&Row) -> f64) -> Option<Recovery> {
+/// The first row after the burst where `rss < 1.1 x bound(row)`, or with `settled` the
+/// earliest from which that holds for the rest of the run; `None` when there is no burst.
+fn recovery_by(rows: &[Row], settled: bool, bound: impl Fn(&Row) -> f64) -> Option<Recovery> {
     let burst_end = rows.iter().rposition(|r| r.phase == "burst")?;
-    let mut from = None;
-    for j in (burst_end + 1..rows.len()).rev() {
-        if (rows[j].rss as f64) < 1.1 * bound(&rows[j]) {
-            from = Some(j);
-        } else {
-            break;
+    let under = |j: &usize| (rows[*j].rss as f64) < 1.1 * bound(&rows[*j]);
+    let after = burst_end + 1..rows.len();
+    let from = if settled {
+        let last_over = after.clone().rev().find(|j| !under(j));
+        match last_over {
+            None if after.is_empty() => None,
+            None => Some(burst_end + 1),
+            Some(j) if j + 1 < rows.len() => Some(j + 1),
+            Some(_) => None,
         }
-    }
+    } else {
+        after.clone().find(under)
+    };
     let ms = from.map_or(f64::NAN, |f| rows[f].ms - rows[burst_end].ms);
     Some(Recovery {
         burst_end,
@@ -512,8 +518,25 @@ fn recovery_by(rows: &[Row], bound: impl Fn(&Row) -> f64) -> Option<Recovery> {
     })
 }
 
+/// The heap goal once the burst is over: the median `next_gc` of the recover phase (the
+/// goal stays at the burst's value until the first cycles after it).
+fn recover_goal(rows: &[Row]) -> Option<u64> {
+    let mut g: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.phase == "recover")
+        .map(|r| r.next_gc)
+        .collect();
+    g.sort_unstable();
+    g.get(g.len() / 2).copied()
+}
+
+/// The experiment's criterion: RSS back under 1.1 x the heap goal after the burst, the
+/// goal being the recover phase's (`recover_goal`). Staying there is not expected: the
+/// scavenger keeps 110% of the goal and RSS also counts the program's other memory, so
+/// steady-state RSS hovers around that line, in Go as here.
 fn recovery(rows: &[Row]) -> Option<Recovery> {
-    recovery_by(rows, |r| r.next_gc as f64)
+    let goal = recover_goal(rows)? as f64;
+    recovery_by(rows, false, |_| goal)
 }
 
 /// The summary: one table row per phase, then the end of the run and the recovery.
@@ -584,20 +607,20 @@ fn summary(rows: &[Row], title: &str) -> String {
         }) => {
             let _ = writeln!(
                 o,
-                "recovery: rss < 1.1 x next_gc from tick {} on ({} ticks, {ms:.0} ms after the burst's last tick {}); there rss={} next_gc={}",
+                "recovery: rss < 1.1 x the recover phase's goal ({}) first at tick {} ({} ticks, {ms:.0} ms after the burst's last tick {}); there rss={}",
+                mb(recover_goal(rows).unwrap_or(0)),
                 rows[f].tick,
                 f - burst_end,
                 rows[burst_end].tick,
                 mb(rows[f].rss),
-                mb(rows[f].next_gc),
             );
         }
         Some(Recovery { from: None, .. }) => {
             let _ = writeln!(
                 o,
-                "recovery: never: rss does not fall under 1.1 x next_gc for good after the burst (final rss {}, 1.1 x next_gc {})",
+                "recovery: never: rss does not fall under 1.1 x the recover phase's goal ({}) after the burst (final rss {})",
+                mb(recover_goal(rows).unwrap_or(0)),
                 mb(last.rss),
-                mb((1.1 * last.next_gc as f64) as u64),
             );
         }
     }
@@ -635,12 +658,12 @@ fn summary(rows: &[Row], title: &str) -> String {
         .take_while(|r| r.phase == "steady")
         .map(|r| r.rss)
         .max();
-    if let Some(rec) = steady_peak.and_then(|p| recovery_by(rows, |_| p as f64)) {
+    if let Some(rec) = steady_peak.and_then(|p| recovery_by(rows, true, |_| p as f64)) {
         let bound = 1.1 * steady_peak.unwrap_or(0) as f64;
         let _ = match rec.from {
             Some(f) => writeln!(
                 o,
-                "extra: rss < 1.1 x the steady peak rss ({}) from tick {} on ({} ticks, {:.0} ms after the burst)",
+                "settled: rss < 1.1 x the steady peak rss ({}) from tick {} on ({} ticks, {:.0} ms after the burst)",
                 mb(bound as u64),
                 rows[f].tick,
                 f - rec.burst_end,
@@ -648,7 +671,7 @@ fn summary(rows: &[Row], title: &str) -> String {
             ),
             None => writeln!(
                 o,
-                "extra: rss never falls (and stays) under 1.1 x the steady peak rss ({}) after the burst; final rss {}",
+                "settled: never: rss does not stay under 1.1 x the steady peak rss ({}) after the burst; final rss {}",
                 mb(bound as u64),
                 mb(last.rss),
             ),
