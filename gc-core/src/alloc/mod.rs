@@ -10,9 +10,13 @@
 //!   in three loads: arena table, arena metadata, page slot.
 //! - **Page heap** (`pageheap.rs`, Go's mheap): free runs of pages, coalesced on free, grown
 //!   in 4 MiB steps out of arena reservations. Spans for small objects and whole spans for
-//!   large objects come from it. Free pages the scavenger gave back to the OS are tracked
-//!   exactly (`released.rs`) and come back zero-filled when reused
-//!   (`crate::gc::scavenger`).
+//!   large objects come from it. Free pages the scavenger gave back to the OS, and fresh
+//!   pages never used, are tracked exactly as released (`released.rs`); they come back
+//!   zero-filled, so a span made only of them needs no zeroing (`Span::needzero`, which
+//!   `Gc::<[u8]>::new_zeroed_slice` relies on). A span allocation that grows the heap past
+//!   the scavenger's goal, or happens over the memory limit, releases pages elsewhere at
+//!   once (`crate::gc::scavenger`). Per 4 MiB chunk the page heap counts pages in use, so
+//!   the background scavenger can leave nearly full chunks alone.
 //! - **Spans** (`span.rs`, Go's mspan): a run of pages cut into equal slots of one size
 //!   class. A span carries `freeindex`, the 64-bit `alloc_cache`, `alloc_bits`,
 //!   `gcmark_bits`, `sweepgen`, per-slot root counts and the type of its objects.

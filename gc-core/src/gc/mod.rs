@@ -41,7 +41,9 @@
 //! (`gc-controller`), which runs the cycle while the allocating thread goes on; `collect()`
 //! runs one on the calling thread.
 //!
-//! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`), concurrently.
+//! 1. **Sweep termination**: finish sweeping the previous cycle (`sweep.rs`), concurrently;
+//!    wake the scavenger (`scavenger.rs`), which now knows every free page; age every
+//!    `Pool` (`crate::pool`, Go's `clearpools`), dropping values unused for two cycles.
 //! 2. **Unroot pass** over the dirty list (`dirty.rs`), concurrent with mutators: no cell
 //!    can be swept now, and the pass touches a cell only under the list lock.
 //! 3. **Mark setup** (pause 1): stop GC operations (`world.rs`): wait only for threads
@@ -73,7 +75,9 @@
 //!    every thread cache, `sweepgen += 2`, set `heap_live` to the marked bytes, let the
 //!    pacer commit the next goal and trigger, resume.
 //! 6. **Concurrent sweep**: a background sweeper, plus threads that sweep the spans of the
-//!    size class they are refilling from, plus large allocations reclaiming pages.
+//!    size class they are refilling from, plus large allocations reclaiming pages. When
+//!    the background sweeper is done, the scavenger returns free pages to the OS down to
+//!    its goals.
 //!
 //! `GODEBUG=gcstoptheworld=1` keeps operations stopped from mark setup to mark
 //! termination (the reference behaviour for differential tests); `collect()` marks with all
