@@ -135,8 +135,9 @@ pub(crate) struct Heap {
     pub(crate) sweep_unclaimed: AtomicUsize,
     /// Spans of this cycle not yet completely swept (sweep termination waits for 0).
     pub(crate) sweep_pending: AtomicUsize,
-    /// Set when the heap grew since the pacer last saw its memory figures (the
-    /// memory-limit goal depends on them; `gc::cycle::triggered` refreshes it).
+    /// Set when the heap grew, or the allocation path released pages, since the pacer last
+    /// saw its memory figures (the memory-limit goal depends on them;
+    /// `gc::cycle::triggered` refreshes it).
     pub(crate) grew: AtomicBool,
 }
 
