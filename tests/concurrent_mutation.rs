@@ -671,16 +671,9 @@ impl Worker {
             self.op_prune();
             return;
         }
-        let mut r = self.rng.below(OP_WEIGHTS_TOTAL);
-        for &(weight, name, op) in OPS_TABLE {
-            if r < weight {
-                self.ctx.what = name;
-                op(self);
-                return;
-            }
-            r -= weight;
-        }
-        unreachable!();
+        let (_, name, op) = OPS_TABLE[self.rng.weighted(OPS_TABLE)];
+        self.ctx.what = name;
+        op(self);
     }
 }
 
@@ -702,16 +695,6 @@ const OPS_TABLE: &[(usize, &str, Op)] = &[
     (20, "hold_and_move", Worker::op_hold_and_move),
     (7, "garbage", |w| garbage(&mut w.rng, 500)),
 ];
-
-const OP_WEIGHTS_TOTAL: usize = {
-    let mut total = 0;
-    let mut i = 0;
-    while i < OPS_TABLE.len() {
-        total += OPS_TABLE[i].0;
-        i += 1;
-    }
-    total
-};
 
 /// Untracked garbage, so automatic cycles keep coming.
 fn garbage(rng: &mut Rng, n: usize) {

@@ -83,6 +83,16 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
+    /// The index of an entry of a `(weight, name, op)` table, drawn by weight.
+    pub fn weighted<T>(&mut self, table: &[(usize, &str, T)]) -> usize {
+        let mut r = self.below(table.iter().map(|e| e.0).sum());
+        let mut i = 0;
+        while r >= table[i].0 {
+            r -= table[i].0;
+            i += 1;
+        }
+        i
+    }
 }
 
 /// The number after `key` (e.g. `NUM_GC=`) in a child process's output.

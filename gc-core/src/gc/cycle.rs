@@ -7,11 +7,12 @@
 //! allocation path to read without a lock.
 
 use super::cpu_limiter::CpuLimiter;
+use super::daemon::Daemon;
 use super::pacer::{CycleMeasurements, MemoryUse, Pacer, WorkerPlan};
 use super::phase::{Event, Phase};
 use super::{config, dirty, mark, stats, sweep, workers, world};
 use crate::alloc::heap::HEAP;
-use crate::sync::{AtomicU8, Condvar, Mutex, MutexGuard, Once, Ordering};
+use crate::sync::{AtomicU8, Mutex, MutexGuard, Ordering};
 use std::cell::Cell;
 use std::time::Instant;
 
@@ -145,13 +146,7 @@ fn feed_limiter(c: &mut Control, marking: bool) {
 // cycle while the allocating thread goes on (Go's gcStart hands marking to workers).
 
 crate::sync::global! {
-    static REQUEST: Mutex<bool> = Mutex::new(false);
-}
-crate::sync::global! {
-    static REQUEST_CV: Condvar = Condvar::new();
-}
-crate::sync::global! {
-    static GC_THREAD: Once = Once::new();
+    static GC_THREAD: Daemon = Daemon::new("gc-controller");
 }
 
 /// An allocation pushed `heap_live` past the trigger (wake the GC thread), or grew the
@@ -164,14 +159,7 @@ pub(crate) fn triggered() {
     if HEAP.heap_live.load(Ordering::Relaxed) < HEAP.trigger.load(Ordering::Relaxed) {
         return;
     }
-    GC_THREAD.call_once(|| {
-        crate::sync::thread::Builder::new()
-            .name("gc-controller".into())
-            .spawn(gc_thread)
-            .expect("cannot start the GC thread");
-    });
-    *REQUEST.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    REQUEST_CV.notify_one();
+    GC_THREAD.wake(gc_thread);
     wait_for_mark_if_over_goal();
 }
 
@@ -190,8 +178,7 @@ fn wait_for_mark_if_over_goal() {
     let start = Instant::now();
     let mut backoff = crate::sync::Backoff::default();
     while over() && !super::roots::MARKING.load(Ordering::Relaxed) && start.elapsed() < MAX_WAIT {
-        let pending = *REQUEST.lock().unwrap_or_else(|e| e.into_inner())
-            || !matches!(phase(), Phase::Idle | Phase::Sweep);
+        let pending = GC_THREAD.pending() || !matches!(phase(), Phase::Idle | Phase::Sweep);
         if !pending {
             return;
         }
@@ -199,20 +186,12 @@ fn wait_for_mark_if_over_goal() {
     }
 }
 
+/// The GC thread's work per wake-up: a cycle, unless one already ran past the trigger.
 fn gc_thread() {
     IN_CYCLE.with(|c| c.set(true));
-    loop {
-        {
-            let mut r = REQUEST.lock().unwrap_or_else(|e| e.into_inner());
-            while !*r {
-                r = REQUEST_CV.wait(r).unwrap_or_else(|e| e.into_inner());
-            }
-            *r = false;
-        }
-        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
-            run_cycle(false);
-        }
+    let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
+        run_cycle(false);
     }
 }
 

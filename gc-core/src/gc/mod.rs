@@ -105,6 +105,7 @@ pub(crate) mod clobber;
 #[allow(dead_code)]
 pub(crate) mod cpu_limiter;
 pub(crate) mod cycle;
+mod daemon;
 pub(crate) mod dirty;
 pub(crate) mod mark;
 #[allow(dead_code)]

@@ -24,9 +24,10 @@
 //! [`bytes_to_release`] and [`eager_to_release`] are the pure policy, tested by tables. See
 //! the collector overview in `crate::gc`.
 
+use super::daemon::Daemon;
 use crate::alloc::heap::{HeapMemory, HEAP};
 use crate::alloc::os;
-use crate::sync::{AtomicU64, Condvar, Mutex, Once, Ordering};
+use crate::sync::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Bytes the scavenger releases per step (one hold of the heap lock).
@@ -151,40 +152,19 @@ pub(crate) fn note_eager(bytes: usize) {
 }
 
 crate::sync::global! {
-    static WAKE: Mutex<bool> = Mutex::new(false);
-}
-crate::sync::global! {
-    static WAKE_CV: Condvar = Condvar::new();
-}
-crate::sync::global! {
-    static STARTED: Once = Once::new();
+    static DAEMON: Daemon = Daemon::new("gc-scavenger");
 }
 
 /// Asks the background scavenger to meet its goals (after a sweep).
 pub(crate) fn wake() {
-    STARTED.call_once(|| {
-        crate::sync::thread::Builder::new()
-            .name("gc-scavenger".into())
-            .spawn(background)
-            .expect("cannot start the scavenger");
-    });
-    *WAKE.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    WAKE_CV.notify_one();
+    DAEMON.wake(background);
 }
 
+/// One wake-up's work.
 fn background() {
-    loop {
-        {
-            let mut w = WAKE.lock().unwrap_or_else(|e| e.into_inner());
-            while !*w {
-                w = WAKE_CV.wait(w).unwrap_or_else(|e| e.into_inner());
-            }
-            *w = false;
-        }
-        let released = pass();
-        if released > 0 && super::config().debug.scavtrace {
-            trace(released);
-        }
+    let released = pass();
+    if released > 0 && super::config().debug.scavtrace {
+        trace(released);
     }
 }
 

@@ -8,8 +8,9 @@
 //! before it is allocated from (invariant I5). `Drop` runs on the sweeping thread, inside a
 //! GC operation, with no lock held. See the collector overview in `crate::gc`.
 
+use super::daemon::Daemon;
 use crate::alloc::heap::{Heap, SpanPtr, HEAP};
-use crate::sync::{AtomicBool, AtomicU64, Backoff, Condvar, Mutex, Once, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Backoff, Ordering};
 use std::time::Instant;
 
 crate::sync::global! {
@@ -121,13 +122,9 @@ pub(crate) fn reclaim(npages: usize) {
 // The background sweeper.
 
 crate::sync::global! {
-    static WORK: Mutex<bool> = Mutex::new(false);
-}
-crate::sync::global! {
-    static WORK_CV: Condvar = Condvar::new();
-}
-crate::sync::global! {
-    static STARTED: Once = Once::new();
+    /// Normal priority on purpose: the sweeper takes the heap lock, and a deprioritised
+    /// thread preempted while holding it stalls every thread that needs a span.
+    static DAEMON: Daemon = Daemon::new("gc-sweeper");
 }
 crate::sync::global! {
     static SWEEPING: AtomicBool = AtomicBool::new(false);
@@ -135,42 +132,25 @@ crate::sync::global! {
 
 /// Wakes the background sweeper after mark termination.
 pub(crate) fn wake() {
-    STARTED.call_once(|| {
-        crate::sync::thread::Builder::new()
-            .name("gc-sweeper".into())
-            .spawn(background)
-            .expect("cannot start the background sweeper");
-    });
-    *WORK.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    WORK_CV.notify_one();
+    DAEMON.wake(background);
 }
 
+/// One wake-up's work: sweep everything left.
 fn background() {
-    // Normal priority on purpose: the sweeper takes the heap lock, and a deprioritised
-    // thread preempted while holding it stalls every thread that needs a span.
-    loop {
-        {
-            let mut w = WORK.lock().unwrap_or_else(|e| e.into_inner());
-            while !*w {
-                w = WORK_CV.wait(w).unwrap_or_else(|e| e.into_inner());
+    SWEEPING.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    // Batches of spans, yielding between them so mutators keep the CPU they need (Go's
+    // bgsweep sweeps 10 spans, then yields).
+    'sweep: loop {
+        for _ in 0..10 {
+            if !sweep_one() {
+                break 'sweep;
             }
-            *w = false;
         }
-        SWEEPING.store(true, Ordering::Relaxed);
-        let t0 = Instant::now();
-        // Batches of spans, yielding between them so mutators keep the CPU they need
-        // (Go's bgsweep sweeps 10 spans, then yields).
-        'sweep: loop {
-            for _ in 0..10 {
-                if !sweep_one() {
-                    break 'sweep;
-                }
-            }
-            crate::sync::thread::yield_now();
-        }
-        SWEEP_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        SWEEPING.store(false, Ordering::Relaxed);
-        // Swept spans left free pages: give what the goals ask for back to the OS.
-        super::scavenger::wake();
+        crate::sync::thread::yield_now();
     }
+    SWEEP_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    SWEEPING.store(false, Ordering::Relaxed);
+    // Swept spans left free pages: give what the goals ask for back to the OS.
+    super::scavenger::wake();
 }

@@ -51,16 +51,6 @@ pub(super) const OPS: &[(usize, &str, Op)] = &[
 
 pub(super) const OP_PRUNE: usize = OPS.len();
 
-const OPS_TOTAL: usize = {
-    let mut total = 0;
-    let mut i = 0;
-    while i < OPS.len() {
-        total += OPS[i].0;
-        i += 1;
-    }
-    total
-};
-
 impl<'s, 'p> Worker<'s, 'p> {
     fn ctx(&self) -> String {
         format!(
@@ -240,13 +230,7 @@ impl<'s, 'p> Worker<'s, 'p> {
         let i = if sh.live() > sh.p.live_soft_limit && self.rng.chance(10) {
             OP_PRUNE
         } else {
-            let mut r = self.rng.below(OPS_TOTAL);
-            let mut i = 0;
-            while r >= OPS[i].0 {
-                r -= OPS[i].0;
-                i += 1;
-            }
-            i
+            self.rng.weighted(OPS)
         };
         sh.progress[self.t].what.store(i, Ordering::Relaxed);
         self.what = what_name(i);
