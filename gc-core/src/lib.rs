@@ -65,10 +65,20 @@ pub mod __private {
     }
 }
 
+/// Writes one diagnostic line on stderr (gctrace, gcpacertrace, scavtrace, warnings about
+/// user code). The only path the runtime writes to stderr through: a closed or failing
+/// stderr (`prog 2>&1 | head -1`) loses the line and nothing else, where `eprintln!` would
+/// panic on `EPIPE` and take the runtime thread that printed with it.
+pub(crate) fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+}
+
 /// Reports a broken runtime invariant and aborts, as Go's `throw` does: continuing could
 /// free live memory.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
-    eprintln!("fatal error: gc_core: {msg}");
+    report(format_args!("fatal error: gc_core: {msg}"));
     std::process::abort()
 }

@@ -213,10 +213,10 @@ impl<T: Send + 'static> Ageing for Registered<T> {
 /// sweeper does.
 fn drop_caught<V>(v: V) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(v))).is_err() {
-        eprintln!(
+        crate::report(format_args!(
             "gc_core: a Drop run by pool ageing panicked ({}); continuing",
             std::any::type_name::<V>()
-        );
+        ));
     }
 }
 

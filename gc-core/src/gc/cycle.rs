@@ -63,6 +63,13 @@ crate::sync::thread_local! {
     static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Marks the calling thread as one of the collector's own for good (a mark worker): a
+/// `collect()` from a `Trace` impl running there returns at once instead of waiting for the
+/// cycle the thread is working for.
+pub(crate) fn mark_collector_thread() {
+    IN_CYCLE.with(|c| c.set(true));
+}
+
 fn control() -> MutexGuard<'static, Option<Control>> {
     CONTROL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -426,7 +433,7 @@ fn run_cycle(forced: bool) {
         publish(&c.pacer);
         feed_limiter(c, true);
         if config().debug.gcpacertrace {
-            eprintln!("{report}");
+            crate::report(format_args!("{report}"));
         }
     }
     // Pauses end when the world is released; how soon the OS runs the released threads is

@@ -206,13 +206,13 @@ fn pass() -> usize {
 fn trace(released: usize) {
     let m = HEAP.memory();
     let retained = m.sys - m.released;
-    eprintln!(
+    crate::report(format_args!(
         "scav {} KiB work (bg), {} KiB work (eager), {} KiB now, {}% util",
         released >> 10,
         EAGER.swap(0, Ordering::Relaxed) >> 10,
         retained >> 10,
         (m.inuse * 100).checked_div(retained).unwrap_or(0)
-    );
+    ));
 }
 
 /// Returns as much memory to the OS as possible (Go's `debug.FreeOSMemory`): a forced

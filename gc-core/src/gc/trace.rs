@@ -93,7 +93,7 @@ pub(crate) fn print_cycle(forced: bool, heap: [u64; 3], goal: u64, t: &CycleTime
         procs,
         forced,
     );
-    eprintln!("{line}");
+    crate::report(format_args!("{line}"));
 }
 
 #[cfg(test)]
