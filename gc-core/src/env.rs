@@ -17,7 +17,12 @@
 //! - Go silently ignores a malformed `GOGC`, `GOMAXPROCS` or `GODEBUG` value; here each one
 //!   also prints a warning;
 //! - a `GOMEMLIMIT` must have a digit (Go reads `-KiB` as 0);
-//! - `GOMAXPROCS` is capped at [`MAX_GOMAXPROCS`] (Go's cap before Go 1.10).
+//! - `GOMAXPROCS` is capped at [`MAX_GOMAXPROCS`] (Go's cap before Go 1.10); a value above
+//!   it is malformed (warning, the core count is used);
+//! - a valid `GOMAXPROCS` above [`PROCS_PER_CORE`] per available core (Go takes it as is)
+//!   is clamped to that many, with one warning: the collector plans its workers, CPU
+//!   budget and pauses' cost per proc, and `GOMAXPROCS=1024` on 2 cores only multiplied
+//!   them. Values up to the clamp are taken without a word, above the core count too.
 
 use std::io::Write;
 
@@ -31,8 +36,13 @@ pub const NO_MEMORY_LIMIT: i64 = i64::MAX;
 /// by default is capped at it too.
 pub const MAX_GOMAXPROCS: usize = 1024;
 
-/// Every warning line starts with this, so users can tell whose warning it is.
-const WARNING_PREFIX: &str = "gc_core: ";
+/// A valid `GOMAXPROCS` may be at most this many per available core (at least this many
+/// in all); above that it is clamped, with a warning.
+pub const PROCS_PER_CORE: usize = 4;
+
+/// Every warning line starts with this, so users can tell whose warning it is (the
+/// runtime's other warnings use it too).
+pub(crate) const WARNING_PREFIX: &str = "gc_core: ";
 
 /// Warnings show at most this many characters of a bad value.
 const MAX_SHOWN_CHARS: usize = 64;
@@ -146,7 +156,16 @@ impl Config {
             }
         }
         if let Some(v) = get("GOMAXPROCS") {
+            let most = most_procs(available_cores);
             match parse_gomaxprocs(&v) {
+                Ok(procs) if procs > most => {
+                    warnings.push(format!(
+                        "{WARNING_PREFIX}GOMAXPROCS={} is more than {PROCS_PER_CORE} per \
+                         available core ({available_cores}); using GOMAXPROCS={most}",
+                        quote(&v)
+                    ));
+                    config.gomaxprocs = most;
+                }
                 Ok(procs) => config.gomaxprocs = procs,
                 Err(e) => warnings.push(format!(
                     "{WARNING_PREFIX}GOMAXPROCS={e}; using GOMAXPROCS={}",
@@ -167,7 +186,7 @@ impl Config {
     /// A value that is not valid UTF-8 is read lossily (so it gets a warning rather than
     /// being skipped); a failing stderr is ignored rather than turned into a panic.
     pub fn load() -> Config {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::sync::available_cores();
         let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let (config, warnings) = Config::from_lookup(lookup, cores);
         let mut stderr = std::io::stderr().lock();
@@ -229,7 +248,14 @@ pub fn parse_memory_limit(s: &str) -> Result<i64, String> {
     }
 }
 
-/// Parses `GOMAXPROCS`: a positive decimal integer, at most [`MAX_GOMAXPROCS`].
+/// The largest `GOMAXPROCS` taken as is with `available_cores` cores: [`PROCS_PER_CORE`] per
+/// core (at least that many in all).
+pub fn most_procs(available_cores: usize) -> usize {
+    (PROCS_PER_CORE * available_cores.max(1)).min(MAX_GOMAXPROCS)
+}
+
+/// Parses `GOMAXPROCS`: a positive decimal integer, at most [`MAX_GOMAXPROCS`] (the clamp to
+/// the machine, [`most_procs`], is applied by [`Config::from_lookup`]).
 pub fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
     // Go's runtime atoi32: an optional '-', then digits; Go ignores values <= 0.
     match parse_decimal(s.trim(), false) {
@@ -811,6 +837,48 @@ mod tests {
     }
 
     #[test]
+    fn gomaxprocs_is_clamped_to_four_per_core() {
+        // (value, cores, procs used, warns)
+        let cases: &[(&str, usize, usize, bool)] = &[
+            // Above the core count but sane: taken as is (Go's meaning).
+            ("3", 2, 3, false),
+            ("8", 2, 8, false),
+            ("4", 1, 4, false),
+            ("4", 0, 4, false),
+            ("1024", 256, 1024, false),
+            // Absurd for the machine: clamped to 4 per core (at least 4).
+            ("9", 2, 8, true),
+            ("1024", 2, 8, true),
+            (" 1024 ", 2, 8, true),
+            ("5", 1, 4, true),
+            ("5", 0, 4, true),
+            ("1024", 255, 1020, true),
+            // Out of range or malformed: the core count, as before (one warning).
+            ("1025", 2, 2, true),
+            ("1025", 1000, 1000, true),
+            ("0", 2, 2, true),
+        ];
+        for &(value, cores, want, warns) in cases {
+            let (config, warnings) = Config::from_lookup(lookup(&[("GOMAXPROCS", value)]), cores);
+            let what = format!("GOMAXPROCS={value:?} on {cores} cores");
+            assert_eq!(config.gomaxprocs, want, "{what}");
+            assert_eq!(warnings.len(), usize::from(warns), "{what}: {warnings:?}");
+            assert!(config.gomaxprocs <= most_procs(cores), "{what}");
+        }
+        let (_, warnings) = Config::from_lookup(lookup(&[("GOMAXPROCS", "1024")]), 2);
+        assert_eq!(
+            warnings,
+            [
+                "gc_core: GOMAXPROCS=\"1024\" is more than 4 per available core (2); \
+              using GOMAXPROCS=8"
+            ]
+        );
+        assert_eq!(most_procs(0), 4);
+        assert_eq!(most_procs(2), 8);
+        assert_eq!(most_procs(100_000), MAX_GOMAXPROCS);
+    }
+
+    #[test]
     fn warnings_name_variable_value_and_fallback() {
         let (config, warnings) = Config::from_lookup(
             lookup(&[
@@ -899,9 +967,12 @@ mod tests {
                     "GOMEMLIMIT" => parse_memory_limit(s).is_ok(),
                     _ => parse_gomaxprocs(s).is_ok(),
                 };
-                let expect = usize::from(!accepted && !s.trim().is_empty());
+                let clamped = var == "GOMAXPROCS" && parse_gomaxprocs(s).is_ok_and(|p| p > 16);
+                let expect = usize::from((!accepted || clamped) && !s.trim().is_empty());
                 assert_eq!(warnings.len(), expect, "{var}={s:?}: {warnings:?}");
-                if expect == 1 {
+                if clamped {
+                    assert_eq!(config.gomaxprocs, most_procs(4), "{var}={s:?}");
+                } else if expect == 1 {
                     assert_eq!(config, Config::defaults(4), "{var}={s:?}");
                     assert!(warnings[0].starts_with(&format!("gc_core: {var}=")));
                     assert!(!warnings[0].contains('\n'));

@@ -63,6 +63,31 @@ pub mod __private {
     pub fn skip_barrier(on: bool) {
         crate::gc::roots::SKIP_BARRIER.store(on, crate::sync::Ordering::SeqCst);
     }
+
+    /// The root count past which taking one more root aborts ("handles are being leaked").
+    #[cfg(debug_assertions)]
+    pub const MAX_ROOTS: u32 = crate::gc::roots::MAX_ROOTS;
+
+    /// Leak simulation, debug builds only: raises the root count of `g`'s object (for a
+    /// tiny object, of its tiny block, which all the block's objects share) to `to`, as if
+    /// handles to it had been leaked, without making them one by one. Returns the count it
+    /// replaced. Never lowers a count (that would free live objects): panics instead.
+    #[cfg(debug_assertions)]
+    pub fn raise_root_count_for_test<T: ?Sized + 'static>(g: &crate::Gc<T>, to: u32) -> u32 {
+        crate::gc::roots::raise_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize, to)
+    }
+
+    /// The most shared borrows users may hold on one `GcCell` at once.
+    #[cfg(debug_assertions)]
+    pub const GCCELL_MAX_READERS: u32 = crate::object::cell_lock::USER_READERS;
+
+    /// Leak simulation, debug builds only: `n` more shared borrows of `cell`, as if `n`
+    /// read guards had been taken and leaked (`mem::forget(cell.borrow())`), without taking
+    /// them one by one. Panics past [`GCCELL_MAX_READERS`] or while a writer holds the cell.
+    #[cfg(debug_assertions)]
+    pub fn leak_cell_read_guards<T: crate::Trace>(cell: &crate::GcCell<T>, n: u32) {
+        cell.leak_read_guards_for_test(n);
+    }
 }
 
 /// Writes one diagnostic line on stderr (gctrace, gcpacertrace, scavtrace, warnings about

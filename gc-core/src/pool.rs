@@ -10,9 +10,9 @@
 //! before calling `make`.
 //!
 //! Ageing (Go's `clearpools`, called at `gcStart`): [`age_all`] runs once per cycle, in
-//! sweep termination (`gc/cycle.rs`, `run_cycle` step 1). For every live pool it drops the
-//! victim lists and turns the primary lists into victim lists. A value put and never taken
-//! therefore survives at most two cycles.
+//! sweep termination (`gc/cycle.rs`, `run_cycle` step 1). For every live pool it drops (via
+//! the dropper) the victim lists and turns the primary lists into victim lists. A value put
+//! and never taken therefore survives at most two cycles.
 //!
 //! Invariants:
 //! - P1: a pooled value is in exactly one list of one shard, or owned by exactly one caller;
@@ -24,8 +24,9 @@
 //!   ages every live pool. The registry's `Arc` keeps `Inner` alive, so its address is a
 //!   unique key while it is registered.
 //! - P4: no user code (`make`, a value's `Drop`) runs while a shard lock or the registry
-//!   lock is held, and the two kinds of lock are never nested. So a `Drop` may use pools,
-//!   drop a pool, or call `collect()` (which returns at once on the cycle's thread).
+//!   lock is held, and the two kinds of lock are never nested; ageing runs none at all
+//!   (aged values go to the dropper, `crate::gc::dropper`). So a `Drop` may use pools, drop
+//!   a pool, or call `collect()`.
 //!
 //! What protects what: each shard's lists by its own `Mutex`; the registry by its `Mutex`;
 //! the per-thread shard index is a thread-local handed out from an atomic counter.
@@ -202,34 +203,23 @@ impl<T: Send + 'static> Ageing for Registered<T> {
                 dead
             };
             for v in dead {
-                drop_caught(v);
+                crate::gc::dropper::defer_value(v);
             }
         }
     }
 }
 
-/// Drops `v` (a pooled value, or a pool's last handle and so its `make` closure) on the
-/// collector's thread; a panicking `Drop` is reported and the cycle goes on, as the
-/// sweeper does.
-fn drop_caught<V>(v: V) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(v))).is_err() {
-        crate::report(format_args!(
-            "gc_core: a Drop run by pool ageing panicked ({}); continuing",
-            std::any::type_name::<V>()
-        ));
-    }
-}
-
-/// One ageing step for every live pool (Go's `clearpools`): drops each victim list and
-/// makes each primary list the victim list. Called once per cycle by `run_cycle`, on the
-/// cycle's thread (`IN_CYCLE` set), outside every GC operation.
+/// One ageing step for every live pool (Go's `clearpools`): hands each victim list to the
+/// dropper and makes each primary list the victim list. Called once per cycle by
+/// `run_cycle`, on the cycle's thread, outside every GC operation; runs no user code.
 pub(crate) fn age_all() {
     // Snapshot under the registry lock, age without it (P4).
     let pools: Vec<Box<dyn Ageing>> = lock(&REGISTRY).iter().map(|p| p.handle()).collect();
     for p in pools {
         p.age();
-        // The last handle if the pool was dropped meanwhile: `Inner`'s values drop here.
-        drop_caught(p);
+        // The last handle if the pool was dropped meanwhile: `Inner`'s values and `make`
+        // closure drop on the dropper.
+        crate::gc::dropper::defer_value(p);
     }
 }
 
@@ -241,11 +231,11 @@ pub(crate) fn age_all() {
 /// drops the values that were already pooled at the previous cycle and were not taken
 /// since (Go's victim cache). A value put and never taken back is dropped by the second
 /// cycle after the `put` at the latest, so a burst of values does not pin memory for ever,
-/// while a pool in steady use keeps its values across cycles. Those values are dropped **on
-/// the collector's thread** (the `gc-controller` thread, or the thread calling
-/// [`collect`](crate::collect)), outside every lock: their `Drop` may use pools, allocate,
-/// or call `collect()`, which then returns at once instead of waiting for the cycle it is
-/// part of. A `Drop` that panics there is reported on stderr and the cycle goes on.
+/// while a pool in steady use keeps its values across cycles. Those values are dropped
+/// **outside the collector**, like the `Drop` of swept objects: on a dropper thread, or by
+/// the thread calling [`collect`](crate::collect) before it returns. Their `Drop` may use
+/// pools, allocate, block or call any public function; one that panics is reported on
+/// stderr and the others go on.
 ///
 /// Dropping the `Pool` drops its values on the dropping thread and removes the pool from the
 /// collector's list.

@@ -21,6 +21,9 @@
 //!   `SeqCst` fence. Under loom both are `SeqCst` fences.
 //! - **Parking by address** (`park`/`unpark_all`) for the `GcCell` lock, on
 //!   `parking_lot_core`; under loom a yield.
+//!
+//! And the thread facts the runtime's own threads need: the core count (read once) and the
+//! mark workers' scheduling priorities (no-ops under loom).
 
 #[cfg(not(gc_loom))]
 pub(crate) use std::sync::{
@@ -285,6 +288,18 @@ pub(crate) fn heavy_fence() {
     loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
+/// The OS thread id of the calling thread (`gettid`), usable where thread-locals are gone
+/// (a thread-local destructor). `None` under loom, whose model threads share OS threads.
+pub(crate) fn os_thread_id() -> Option<u64> {
+    #[cfg(not(gc_loom))]
+    {
+        // SAFETY: gettid takes no arguments and cannot fail.
+        Some(unsafe { libc::syscall(libc::SYS_gettid) } as u64)
+    }
+    #[cfg(gc_loom)]
+    None
+}
+
 /// Between a `SeqCst` access and a later `SeqCst` access to another location (the two
 /// halves of a Dekker pair, e.g. "count += 1, then read MARKING"). The C++ model already
 /// orders them (`SeqCst` accesses form one total order consistent with program order), so
@@ -393,14 +408,76 @@ pub(crate) fn idle_thread_priority() {
     set_thread_nice(19);
 }
 
-/// Sets the calling thread's nice value (Linux nice values are per thread). Best effort.
-fn set_thread_nice(nice: i32) {
+/// Gives the calling thread normal scheduling back (`SCHED_OTHER`, nice 0) after
+/// [`lower_thread_priority`] or [`idle_thread_priority`], for a persistent mark worker
+/// whose next assignment is a dedicated one. Returns false if the OS refused (raising a
+/// priority needs `CAP_SYS_NICE` or a permissive `RLIMIT_NICE`); true where priorities are
+/// not managed.
+pub(crate) fn normal_thread_priority() -> bool {
+    #[cfg(all(target_os = "linux", not(gc_loom)))]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a plain syscall on the calling thread (pid 0) with a valid parameter block.
+        let policy = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } == 0;
+        policy && set_thread_nice(0)
+    }
+    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
+    true
+}
+
+/// Whether the OS would let the calling thread get normal priority back after lowering it
+/// (`RLIMIT_NICE` allows nice 0, or `CAP_SYS_NICE`: the thread's nice value can go one step
+/// below its current one, which is tried and undone). True where priorities are not
+/// managed.
+pub(crate) fn can_raise_priority() -> bool {
+    #[cfg(all(target_os = "linux", not(gc_loom)))]
+    // SAFETY: plain syscalls on the calling thread's own id, and `getrlimit` writes into a
+    // valid local; errno is the calling thread's.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // RLIMIT_NICE's ceiling is 20 - nice: 20 allows nice 0.
+        if libc::getrlimit(libc::RLIMIT_NICE, &mut lim) == 0 && lim.rlim_cur >= 20 {
+            return true;
+        }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if (now == -1 && *libc::__errno_location() != 0) || now <= -20 {
+            return true;
+        }
+        let raised = libc::setpriority(libc::PRIO_PROCESS, tid, now - 1) == 0;
+        if raised {
+            libc::setpriority(libc::PRIO_PROCESS, tid, now);
+        }
+        raised
+    }
+    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
+    true
+}
+
+/// Sets the calling thread's nice value (Linux nice values are per thread); returns whether
+/// the OS took it. Best effort.
+fn set_thread_nice(nice: i32) -> bool {
     #[cfg(all(target_os = "linux", not(gc_loom)))]
     // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
     }
     #[cfg(not(all(target_os = "linux", not(gc_loom))))]
-    let _ = nice;
+    {
+        let _ = nice;
+        true
+    }
+}
+
+/// The number of cores this process may run on (`std::thread::available_parallelism`,
+/// which follows CPU affinity and cgroup quotas; 1 if unknown), read once: the most mark
+/// workers that can run at once, and the base of the `GOMAXPROCS` default and clamp.
+pub(crate) fn available_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

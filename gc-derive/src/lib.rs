@@ -36,7 +36,11 @@
 //! * `unsafe impl<T: Trace> Trace for Node<T>`: every type parameter gets a `Trace` bound,
 //!   lifetimes, const generics and the type's own `where` clause are kept. `trace`, `root` and
 //!   `unroot` forward to each field that is not `#[trace(skip)]` (enums: to the fields of the
-//!   active variant). `NEEDS_TRACE` is the `||` of the fields' `NEEDS_TRACE`.
+//!   active variant). `NEEDS_TRACE` is the `||` of the fields' `NEEDS_TRACE`;
+//!   `DROP_RUNS_USER_CODE` the `||` of the traced fields' `DROP_RUNS_USER_CODE` and of
+//!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
+//!   no user code are dropped in place while swept; the others are moved out of the heap
+//!   and dropped outside the collector (see `gc_core::collect`).
 //! * `impl<T: Trace> gc_core::__private::MustNotImplDrop for Node<T> {}`, which conflicts with
 //!   a hand-written `impl Drop for Node<T>`: a `Drop` impl could dereference a `Gc` whose
 //!   target has already been swept (obligation 5 of `Trace`). The compile error reads
@@ -47,7 +51,8 @@
 //! On a **field**:
 //!
 //! * `#[trace(skip)]`: the field is not traced, rooted or unrooted, its type need not
-//!   implement `Trace`, and it does not count towards `NEEDS_TRACE`. Use it for fields that
+//!   implement `Trace`, and it does not count towards `NEEDS_TRACE` (its drop glue, if any,
+//!   counts as user code for `DROP_RUNS_USER_CODE`). Use it for fields that
 //!   hold no `Gc` but whose type has no `Trace` impl (a `Mutex<u64>`, a file handle, a type
 //!   from another crate). It is not `unsafe`: a `Gc` inside a skipped field is never unrooted,
 //!   so it stays a counted root. That keeps its target alive (and leaks a cycle through it),
@@ -64,7 +69,9 @@
 //!   `Vec<Self>`); use `always_scan` to break the cycle of *mutually* recursive types
 //!   (`enum A { B(Box<B>) }` / `enum B { A(Box<A>) }`, or recursion through a type alias),
 //!   which otherwise fails with "cycle detected when const-evaluating `NEEDS_TRACE`". It is
-//!   always sound; it only costs the marker a scan of objects that might have been noscan.
+//!   always sound; it only costs the marker a scan of objects that might have been noscan,
+//!   and the sweeper a move to the dropper for objects with drop glue (the fields'
+//!   `DROP_RUNS_USER_CODE` is not evaluated either: every field with drop glue counts).
 //!
 //! Several options go in one attribute or in several: `#[trace(unsafe_drop, always_scan)]`.
 //!
@@ -302,7 +309,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         );
     }
 
-    let (traced, bodies) = match &input.data {
+    let (traced, skipped, bodies) = match &input.data {
         Data::Union(u) => {
             let e = syn::Error::new(
                 u.union_token.span,
@@ -319,6 +326,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
 
     let needs_trace = needs_trace(name, &opts, &traced);
+    let user_drop = drop_runs_user_code(name, &opts, &traced, &skipped);
     let Bodies {
         trace: trace_body,
         root: root_body,
@@ -352,6 +360,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         #[automatically_derived]
         unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
             const NEEDS_TRACE: bool = #needs_trace;
+            const DROP_RUNS_USER_CODE: bool = #user_drop;
 
             #[inline]
             fn trace(&self, #tracer_param: &mut ::gc_core::Tracer) {
@@ -380,14 +389,17 @@ struct Bodies {
     unroot: TokenStream2,
 }
 
-/// The traced fields of a struct and the method bodies that visit them through `self`.
+/// The traced fields of a struct, the types of its skipped fields, and the method bodies
+/// that visit the traced ones through `self`.
 fn struct_bodies<'a>(
     fields: &'a Fields,
     errors: &mut Option<syn::Error>,
-) -> (Vec<TracedField<'a>>, Bodies) {
+) -> (Vec<TracedField<'a>>, Vec<&'a Type>, Bodies) {
     let mut traced = Vec::new();
+    let mut skipped = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         if field_skipped(&field.attrs, errors) {
+            skipped.push(&field.ty);
             continue;
         }
         let member = match &field.ident {
@@ -410,17 +422,19 @@ fn struct_bodies<'a>(
         root: quote!(#(#root)*),
         unroot: quote!(#(#unroot)*),
     };
-    (traced, bodies)
+    (traced, skipped, bodies)
 }
 
-/// The traced fields of all variants of an enum and the method bodies that visit them: a
-/// `match self` with one arm per variant that has traced fields, and one arm (an or-pattern)
-/// for all the variants that have none. Without any traced field, the bodies are empty.
+/// The traced fields of all variants of an enum, the types of the skipped ones, and the
+/// method bodies that visit the traced ones: a `match self` with one arm per variant that
+/// has traced fields, and one arm (an or-pattern) for all the variants that have none.
+/// Without any traced field, the bodies are empty.
 fn enum_bodies<'a>(
     data: &'a DataEnum,
     errors: &mut Option<syn::Error>,
-) -> (Vec<TracedField<'a>>, Bodies) {
+) -> (Vec<TracedField<'a>>, Vec<&'a Type>, Bodies) {
     let mut traced = Vec::new();
+    let mut skipped = Vec::new();
     let (mut trace_arms, mut root_arms, mut unroot_arms) = (vec![], vec![], vec![]);
     let mut empty_pats = vec![];
     for variant in &data.variants {
@@ -433,6 +447,7 @@ fn enum_bodies<'a>(
             if field_skipped(&field.attrs, errors) {
                 // Named patterns list only traced fields (`..` covers the rest).
                 skipped_any = true;
+                skipped.push(&field.ty);
                 if field.ident.is_none() {
                     pats.push(quote!(_));
                 }
@@ -478,7 +493,7 @@ fn enum_bodies<'a>(
             root: quote!(),
             unroot: quote!(),
         };
-        return (traced, bodies);
+        return (traced, skipped, bodies);
     }
     let empty_arm = (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => {}));
     let bodies = Bodies {
@@ -486,7 +501,7 @@ fn enum_bodies<'a>(
         root: quote!(match self { #(#root_arms)* #empty_arm }),
         unroot: quote!(match self { #(#unroot_arms)* #empty_arm }),
     };
-    (traced, bodies)
+    (traced, skipped, bodies)
 }
 
 /// The `trace`, `root` and `unroot` statements for `fields`, spanned at each field's type so
@@ -531,4 +546,92 @@ fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> To
     } else {
         quote!(#(#terms)||*)
     }
+}
+
+/// The `DROP_RUNS_USER_CODE` expression: `true` with `#[trace(unsafe_drop)]` (a hand-written
+/// `Drop`); otherwise the `||` of the traced fields' `DROP_RUNS_USER_CODE` and of
+/// `needs_drop` for skipped fields (the derive cannot see what their drop does). A field
+/// whose type names the type being derived outside a `Gc<..>` (`Box<Self>`) would make the
+/// constant depend on itself: it counts as `needs_drop` too. Behind a `Gc` it cannot: a
+/// handle's drop is the runtime's whatever it points to, so `Option<Gc<Node>>` stays exact.
+/// With `always_scan` (mutual recursion the derive cannot see) every field counts as
+/// `needs_drop`.
+fn drop_runs_user_code(
+    name: &Ident,
+    opts: &ContainerOpts,
+    traced: &[TracedField],
+    skipped: &[&Type],
+) -> TokenStream2 {
+    if opts.unsafe_drop {
+        return quote!(true);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    let traced = traced.iter().map(|f| (f.ty, true));
+    for (ty, is_traced) in traced.chain(skipped.iter().map(|&t| (t, false))) {
+        let tokens = ty.to_token_stream();
+        if !seen.insert((tokens.to_string(), is_traced)) {
+            continue;
+        }
+        let span = ty.span();
+        terms.push(
+            if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
+                quote_spanned!(span=> <#ty as ::gc_core::Trace>::DROP_RUNS_USER_CODE)
+            } else {
+                quote_spanned!(span=> ::core::mem::needs_drop::<#ty>())
+            },
+        );
+    }
+    if terms.is_empty() {
+        quote!(false)
+    } else {
+        quote!(#(#terms)||*)
+    }
+}
+
+/// Like [`mentions_self`], but a mention inside the angle brackets of a `Gc<..>` or
+/// `AtomicGc<..>` does not count.
+fn mentions_self_outside_gc(tokens: TokenStream2, name: &Ident) -> bool {
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(tt) = iter.next() {
+        match tt {
+            TokenTree::Ident(i) if i == "Gc" || i == "AtomicGc" => {
+                if matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
+                    // Skip to the matching `>` (angle brackets are not token groups).
+                    let mut depth = 0usize;
+                    for tt in iter.by_ref() {
+                        match &tt {
+                            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+                            TokenTree::Punct(p) if p.as_char() == '>' => {
+                                // (A `->` inside ends the skip early: conservative.)
+                                if depth <= 1 {
+                                    break;
+                                }
+                                depth -= 1;
+                            }
+                            TokenTree::Punct(p) if p.as_char() == '!' => return true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            TokenTree::Ident(i) => {
+                if i == *name || i == "Self" {
+                    return true;
+                }
+            }
+            TokenTree::Punct(p) => {
+                if p.as_char() == '!' {
+                    return true;
+                }
+            }
+            TokenTree::Group(g) => {
+                if mentions_self_outside_gc(g.stream(), name) {
+                    return true;
+                }
+            }
+            TokenTree::Literal(_) => {}
+        }
+    }
+    false
 }

@@ -158,10 +158,11 @@ fn release(s: SpanPtr) {
     HEAP.centrals[s.spanclass.index()].uncache_span(&HEAP, s);
 }
 
-/// Allocates `size` bytes (< 16, no `Gc`, no `Drop`) inside a shared 16-byte block (Go's
-/// tiny allocator). The block is freed when none of its objects is reachable. The block's
-/// root counter counts the handles to all its objects; its type is recorded here, when the
-/// block is cut, because later objects may land in it after its span left this cache.
+/// Allocates `size` bytes (< 16, no `Gc`, no `Drop`; a zero-sized object takes one byte)
+/// inside a shared 16-byte block (Go's tiny allocator). The block is freed when none of its
+/// objects is reachable. The block's root counter counts the handles to all its objects
+/// (`roots::add_new_root` checks it for overflow); its type is recorded here, when the block
+/// is cut, because later objects may land in it after its span left this cache.
 ///
 /// # Safety
 ///
@@ -172,12 +173,16 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     // SAFETY: short borrow of the caller's own cache.
     let (tiny, off) = unsafe { ((*mc).tiny, (*mc).tiny_offset) };
     let off = (off + align - 1) & !(align - 1);
-    // A zero-sized object still needs an address inside the block: at the block's end it
-    // would be the next slot's address, and its handles would count on that slot's roots.
-    if tiny != 0 && off + size.max(1) <= TINY_SIZE {
+    // A zero-sized object takes one byte: distinct allocations are distinct objects (their
+    // own address, as with `Box`/`Arc` handles compared by `Gc::ptr_eq`), their bytes count
+    // towards the pacer (a loop of `Gc::new(())` starts cycles), and an object at the
+    // block's end is never at the next slot's address (its handles would count on that
+    // slot's roots).
+    let take = size.max(1);
+    if tiny != 0 && off + take <= TINY_SIZE {
         // SAFETY: as above.
         unsafe {
-            (*mc).tiny_offset = off + size;
+            (*mc).tiny_offset = off + take;
             (*mc).tiny_allocs += 1;
         }
         let span = crate::gc::roots::locate(tiny).0;
@@ -197,9 +202,9 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     // Keep whichever block has more room left (Go's rule).
     // SAFETY: short borrows.
     unsafe {
-        if tiny == 0 || size < (*mc).tiny_offset {
+        if tiny == 0 || take < (*mc).tiny_offset {
             (*mc).tiny = slot.addr;
-            (*mc).tiny_offset = size;
+            (*mc).tiny_offset = take;
         }
     }
     slot

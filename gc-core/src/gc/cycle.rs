@@ -58,9 +58,25 @@ crate::sync::global! {
 }
 
 crate::sync::thread_local! {
-    /// Set on the thread running a cycle, so `collect()` from a `Drop` run by sweep
-    /// termination returns instead of deadlocking.
+    /// Set on the thread running a cycle (and for good on mark workers): `collect()` there
+    /// returns at once, and waits for the cycle are skipped, since the cycle is this thread.
     static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets `IN_CYCLE` until dropped, then restores it, also when unwinding: a thread whose
+/// flag stayed set would find every later `collect()` a silent no-op.
+struct InCycle(bool);
+
+impl InCycle {
+    fn enter() -> InCycle {
+        InCycle(IN_CYCLE.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for InCycle {
+    fn drop(&mut self) {
+        IN_CYCLE.with(|c| c.set(self.0));
+    }
 }
 
 /// Marks the calling thread as one of the collector's own for good (a mark worker): a
@@ -160,13 +176,21 @@ crate::sync::global! {
 /// heap (refresh the memory-limit goal, which shrinks as the runtime's own memory grows;
 /// Go recomputes it at every trigger test). Called outside any GC operation.
 pub(crate) fn triggered() {
+    super::dropper::help_if_no_threads();
     if HEAP.grew.swap(false, Ordering::Relaxed) {
         refresh_memory_goal();
     }
     if HEAP.heap_live.load(Ordering::Relaxed) < HEAP.trigger.load(Ordering::Relaxed) {
         return;
     }
-    GC_THREAD.wake(gc_thread);
+    if !GC_THREAD.wake(gc_thread) {
+        // No GC thread (it could not be started): the allocating thread runs the cycle, as
+        // Go's does (`gcStart`), unless it is running one already (a `Drop` in the cycle).
+        if !IN_CYCLE.with(|c| c.get()) {
+            gc_thread();
+        }
+        return;
+    }
     wait_for_mark_if_over_goal();
 }
 
@@ -195,7 +219,7 @@ fn wait_for_mark_if_over_goal() {
 
 /// The GC thread's work per wake-up: a cycle, unless one already ran past the trigger.
 fn gc_thread() {
-    IN_CYCLE.with(|c| c.set(true));
+    let _in_cycle = InCycle::enter();
     let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
         run_cycle(false);
@@ -206,19 +230,31 @@ fn gc_thread() {
 /// complete new one, and returns after sweeping has finished, so `mem_stats()` then
 /// describes only reachable objects.
 ///
-/// Called from inside a `Drop` that the collector is running (or from a `Trace` impl), it
-/// returns at once: the cycle would wait for the caller.
+/// **Drops.** The collector never runs user code itself. A freed object whose drop glue
+/// is only the runtime's and the standard library's (`Gc` fields, `Vec`, `String`,
+/// `GcCell`) is dropped while it is swept; any other `Drop` (a hand-written one, a
+/// `#[trace(skip)]` field's) runs outside the collector: on a dropper thread
+/// (`gc-dropper-N`), or here. Before returning, `collect()` runs on the calling thread
+/// every such `Drop` still queued, including those of everything this cycle freed. It does
+/// not wait for a `Drop` that a dropper thread is already running. Called from inside a
+/// `Drop`, it collects but leaves the queued drops to the dropper threads.
+///
+/// Called from inside the collector (a `Trace` impl, or a panic hook while the runtime
+/// panics) it returns at once: the cycle would wait for the caller.
 pub fn collect() {
     super::init();
     if IN_CYCLE.with(|c| c.get()) || world::inside_op() {
         return;
     }
-    let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    run_cycle(true);
-    IN_CYCLE.with(|c| c.set(true));
-    sweep::finish();
-    advance(Event::SweepDone);
-    IN_CYCLE.with(|c| c.set(false));
+    let pause = super::dropper::pause();
+    {
+        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        run_cycle(true);
+        let _in_cycle = InCycle::enter();
+        sweep::finish();
+        advance(Event::SweepDone);
+    }
+    pause.take().run();
 }
 
 /// Sets GOGC (`debug.SetGCPercent`): a negative value turns automatic collection off.
@@ -296,7 +332,7 @@ pub(crate) struct CycleTimes {
 
 /// One cycle, with `GC_LOCK` held.
 fn run_cycle(forced: bool) {
-    let was_in_cycle = IN_CYCLE.with(|c| c.replace(true));
+    let _in_cycle = InCycle::enter();
     let procs = procs();
     let stw = config().debug.gcstoptheworld > 0;
     let mut t = CycleTimes::default();
@@ -311,7 +347,7 @@ fn run_cycle(forced: bool) {
     // background sweeper no pass of its own to finish).
     super::scavenger::wake();
     // Pools drop their victim lists and age their primary lists (Go's `clearpools` at
-    // `gcStart`); the dropped values' `Drop` runs here, outside every lock.
+    // `gcStart`); the dropped values go to the dropper.
     crate::pool::age_all();
 
     // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
@@ -464,5 +500,4 @@ fn run_cycle(forced: bool) {
 
     // 6. Concurrent sweep.
     sweep::wake();
-    IN_CYCLE.with(|c| c.set(was_in_cycle));
 }

@@ -2,17 +2,25 @@
 //! scavenger): each sleeps until woken, as Go parks its background goroutines, and is
 //! started by its first wake-up.
 //!
+//! A thread that cannot be started (thread limit, `ulimit -v`, a huge `RUST_MIN_STACK`)
+//! is never a panic in the allocating code that woke it: `wake` prints one warning for
+//! that daemon, never tries again, and returns false from then on, and the caller does the
+//! work itself or leaves it to the paths that cover it.
+//!
 //! Invariant: a wake-up is never lost. `wake` sets the flag under the mutex before
 //! notifying, and the thread clears it under the same mutex before running its body, so a
 //! wake-up during a run causes one more run; several coalesce into one. Shared state: the
-//! flag, under its mutex. See the collector overview in `crate::gc`.
+//! flag, under its mutex; whether the thread exists, written once under `started` (whose
+//! completion orders it before every later read). See the collector overview in `crate::gc`.
 
-use crate::sync::{Condvar, Mutex, Once};
+use crate::sync::{AtomicBool, Condvar, Mutex, Once, Ordering};
 
 /// A background thread that runs a body once per (coalesced) wake-up.
 pub(crate) struct Daemon {
     name: &'static str,
     started: Once,
+    /// Whether the thread was started (set inside `started`).
+    running: AtomicBool,
     wanted: Mutex<bool>,
     cv: Condvar,
 }
@@ -24,6 +32,7 @@ impl Daemon {
             Daemon {
                 name,
                 started: Once::new(),
+                running: AtomicBool::new(false),
                 wanted: Mutex::new(false),
                 cv: Condvar::new(),
             }
@@ -31,19 +40,32 @@ impl Daemon {
     }
 
     /// Asks the thread to run `body` once more, starting the thread (with this `body`)
-    /// on the first call.
-    pub(crate) fn wake(&'static self, body: fn()) {
+    /// on the first call. Returns whether the thread exists: false if it could not be
+    /// started (one warning, on the first call), and then nothing was asked of it.
+    #[must_use = "without the thread, the caller must do or skip the work itself"]
+    pub(crate) fn wake(&'static self, body: fn()) -> bool {
         self.started.call_once(|| {
-            crate::sync::thread::Builder::new()
+            let spawned = crate::sync::thread::Builder::new()
                 .name(self.name.into())
                 .spawn(move || loop {
                     self.wait();
                     body();
-                })
-                .unwrap_or_else(|e| panic!("cannot start the {} thread: {e}", self.name));
+                });
+            match spawned {
+                Ok(_) => self.running.store(true, Ordering::Relaxed),
+                Err(e) => crate::report(format_args!(
+                    "{}cannot start the {} thread ({e}); continuing without it",
+                    crate::env::WARNING_PREFIX,
+                    self.name
+                )),
+            }
         });
+        if !self.running.load(Ordering::Relaxed) {
+            return false;
+        }
         *self.lock() = true;
         self.cv.notify_one();
+        true
     }
 
     /// Whether a wake-up is waiting for the thread to pick it up.

@@ -4,44 +4,25 @@
 //!
 //! Invariants: an entry's cell is alive and does not move while it is listed (a cell removes
 //! itself, under the list lock, before it is dropped and before an enclosing write could move
-//! it: see `GcCell::root`). The pass touches a cell only while holding the list lock, so a
+//! it: see `GcCell::root`; a sweep that moves a dead object out of the heap for the dropper
+//! unlists the object's cells first, `forget_range`). The pass touches a cell only while holding the list lock, so a
 //! removal waits for the pass to finish with that cell instead of racing it. The lock is
 //! never held while waiting for a user (the pass only `try_write`s cells). See the collector
 //! overview in `crate::gc`.
 
 use crate::object::cell::ON_LIST;
 use crate::sync::{AtomicU8, Mutex, Ordering};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 /// Type-erased "unroot this cell if nobody holds it" (returns false if busy).
 pub(crate) type UnrootFn = unsafe fn(usize) -> bool;
 
-/// Hashes a cell address (Fibonacci hashing): addresses are distinct, so a multiply by a
-/// large odd constant, high half folded into the low, spreads them; no need for SipHash.
-#[derive(Default)]
-pub(crate) struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        // The table indexes by the low bits: fold the well-mixed high bits down.
-        let h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 32);
-    }
-}
-
-type List = HashMap<usize, UnrootFn, BuildHasherDefault<AddrHasher>>;
+/// A listed cell: its unroot function and the address of its flags word. Ordered by cell
+/// address, so a sweep can find the cells inside one object (`forget_range`).
+type List = BTreeMap<usize, (UnrootFn, usize)>;
 
 crate::sync::global! {
-    static DIRTY: Mutex<List> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
+    static DIRTY: Mutex<List> = Mutex::new(BTreeMap::new());
 }
 
 fn lock() -> crate::sync::MutexGuard<'static, List> {
@@ -51,7 +32,7 @@ fn lock() -> crate::sync::MutexGuard<'static, List> {
 /// Lists a cell (at address `addr`, with its flags word).
 pub(crate) fn push(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
     let mut d = lock();
-    d.insert(addr, unroot);
+    d.insert(addr, (unroot, flags as *const AtomicU8 as usize));
     flags.fetch_or(ON_LIST, Ordering::Relaxed);
 }
 
@@ -79,7 +60,7 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
         let mut d = lock();
         for addr in batch {
             // Unlisted since the snapshot (or listed anew: then it is a live cell too).
-            let Some(&f) = d.get(addr) else { continue };
+            let Some(&(f, _)) = d.get(addr) else { continue };
             // SAFETY: the cell is listed and we hold the list lock (module header).
             if unsafe { f(*addr) } {
                 d.remove(addr);
@@ -88,6 +69,26 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
         }
     }
     (unrooted, len())
+}
+
+/// Unlists every cell in `[lo, hi)`: the memory of a dead object that the sweeper is about
+/// to move out of the heap (`crate::gc::dropper`). Their `ON_LIST` flags are cleared in
+/// place first, so the moved copies' `Drop` finds nothing to unlist.
+///
+/// # Safety
+///
+/// `[lo, hi)` is one unreachable object in a span the caller has claimed for sweeping, not
+/// yet moved or freed (its listed cells are alive where they were listed).
+pub(crate) unsafe fn forget_range(lo: usize, hi: usize) {
+    let mut d = lock();
+    let inside: Vec<usize> = d.range(lo..hi).map(|(&a, _)| a).collect();
+    for addr in inside {
+        if let Some((_, flags)) = d.remove(&addr) {
+            // SAFETY: the flags word belongs to a listed cell, alive in the dead object
+            // (the caller's contract); the list lock guards ON_LIST.
+            unsafe { (*(flags as *const AtomicU8)).fetch_and(!ON_LIST, Ordering::Relaxed) };
+        }
+    }
 }
 
 /// Number of listed cells.

@@ -107,6 +107,7 @@ pub(crate) mod cpu_limiter;
 pub(crate) mod cycle;
 mod daemon;
 pub(crate) mod dirty;
+pub(crate) mod dropper;
 pub(crate) mod mark;
 #[allow(dead_code)]
 pub(crate) mod pacer;

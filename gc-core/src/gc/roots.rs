@@ -13,6 +13,12 @@
 //! finds one. So an increment is either seen by those reads, or leaves the summary true for
 //! the next scan (and, while marking, shades anyway): the scan may skip a span whose summary
 //! is false. New objects set it inside their allocating operation, which no scan overlaps.
+//!
+//! Overflow: every increment checks the count it replaced against `MAX_ROOTS` and aborts
+//! (`root_overflow`) past it, so a counter never wraps to 0 and frees a live object. A tiny
+//! block's one counter counts the handles to all its objects (up to 16 of them), so leaked
+//! handles to any of them add up; the check covers them too (`add_new_root`). The 2^31
+//! counts between `MAX_ROOTS` and the wrap leave room for every thread to overshoot once.
 //! See the collector overview in `crate::gc`.
 
 use crate::alloc::arena;
@@ -43,8 +49,9 @@ fn barrier_on() -> bool {
     true
 }
 
-/// More handles than this to one object is treated as a leak of handles (like `Arc`).
-const MAX_ROOTS: u32 = i32::MAX as u32;
+/// More handles than this to one object (or one tiny block) is treated as a leak of handles
+/// (like `Arc`): an abort, never a wrap.
+pub(crate) const MAX_ROOTS: u32 = i32::MAX as u32;
 
 /// The span and slot of the object containing `addr`.
 #[inline(always)]
@@ -123,11 +130,31 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
     span.note_root(Ordering::Release);
 }
 
-/// A root for a new object in a shared tiny block (its siblings' counts move concurrently).
+/// A root for a new object in a shared tiny block (its siblings' counts move concurrently,
+/// and leaked handles to any of them add up: checked like `inc`).
 #[inline(always)]
 pub(crate) fn add_new_root(span: &Span, idx: usize) {
-    span.root_count(idx).fetch_add(1, Ordering::SeqCst);
+    let old = span.root_count(idx).fetch_add(1, Ordering::SeqCst);
+    if old >= MAX_ROOTS {
+        root_overflow();
+    }
     span.note_root(Ordering::Relaxed);
+}
+
+/// Debug builds only (`__private::raise_root_count_for_test`): raises the root count of the
+/// object at `addr` (its tiny block's, for a tiny object) to `to`, as if handles had been
+/// leaked; returns the count it replaced. Never lowers a count (that would free live
+/// objects): panics instead.
+#[cfg(debug_assertions)]
+pub(crate) fn raise_count_for_test(addr: usize, to: u32) -> u32 {
+    let (s, i) = locate(addr);
+    let old = s.root_count(i).fetch_max(to, Ordering::SeqCst);
+    assert!(
+        old <= to,
+        "root count {old} is above {to}: refusing to lower it"
+    );
+    s.note_root(Ordering::SeqCst);
+    old
 }
 
 #[cold]

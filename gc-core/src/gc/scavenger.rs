@@ -157,7 +157,9 @@ crate::sync::global! {
 
 /// Asks the background scavenger to meet its goals (after a sweep).
 pub(crate) fn wake() {
-    DAEMON.wake(background);
+    // Without the thread (it could not be started), pages are released only by the
+    // allocation path's eager scavenging and `free_os_memory`.
+    let _ = DAEMON.wake(background);
 }
 
 /// One wake-up's work.
@@ -218,6 +220,10 @@ fn trace(released: usize) {
 /// Returns as much memory to the OS as possible (Go's `debug.FreeOSMemory`): a forced
 /// collection, the end of its sweep, then every free heap page released.
 pub fn free_os_memory() {
+    if super::world::inside_op() {
+        // Inside the collector (a `Trace` impl, a panic hook): the cycle would wait for us.
+        return;
+    }
     super::cycle::collect();
     super::sweep::finish();
     let released = HEAP.scavenge(usize::MAX, false);

@@ -1,14 +1,21 @@
-//! Sweeping (Go's mgcsweep.go): free the objects the last mark left white, run their
-//! `Drop`, and turn each span's mark bits into its alloc bits.
+//! Sweeping (Go's mgcsweep.go): free the objects the last mark left white, and turn each
+//! span's mark bits into its alloc bits.
 //!
 //! A span is swept exactly once per cycle by whoever claims it first (`sweepgen` CAS from
 //! h-2 to h-1, `SpanPtr::claim`): the background sweeper, a thread refilling its cache
 //! (which sweeps spans of the class it needs, `Central::cache_span`), a large allocation
 //! (`reclaim`), or the next cycle's sweep termination (`finish`). A span is always swept
-//! before it is allocated from (invariant I5). `Drop` runs on the sweeping thread, inside a
-//! GC operation, with no lock held. See the collector overview in `crate::gc`.
+//! before it is allocated from (invariant I5).
+//!
+//! A dead object's drop glue runs in one of two places. Glue that runs only the runtime's
+//! and the standard library's code (`Gc` and `GcCell` handles, `Vec`, `String`: a type whose
+//! `Trace::DROP_RUNS_USER_CODE` is false) runs in place, here, inside the GC operation.
+//! Anything else is user code: the object is moved out of its slot and queued for the
+//! dropper (`dropper.rs`), which runs it outside every GC operation. See the collector
+//! overview in `crate::gc`.
 
 use super::daemon::Daemon;
+use super::dropper::{self, Moved};
 use crate::alloc::heap::{Heap, SpanPtr, HEAP};
 use crate::sync::{AtomicBool, AtomicU64, Backoff, Ordering};
 use std::time::Instant;
@@ -32,6 +39,7 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
         ));
     }
     let clobber = super::clobber::on();
+    let mut moved: Option<Moved> = None;
     for &idx in &dead {
         let count = s.root_count(idx).load(Ordering::SeqCst);
         if count != 0 {
@@ -43,22 +51,37 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
         // SAFETY: the slot held an object until this sweep; the span is claimed.
         let ty = unsafe { s.type_of(idx) };
         if let Some(drop_fn) = ty.drop {
-            let p = s.slot_addr(idx) as *mut u8;
-            // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
-            // after this sweep its slot is free.
-            let r =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop_fn(p) }));
-            if r.is_err() {
-                eprintln!(
-                    "gc_core: Drop of a {} panicked while being swept; continuing",
-                    (ty.name)()
-                );
+            let p = s.slot_addr(idx);
+            if ty.user_drop {
+                let m = moved.get_or_insert_with(|| Moved::with_capacity(dead.len(), s.elemsize));
+                // SAFETY: the object is unreachable (unmarked, no roots), in this claimed
+                // span, not dropped yet; once moved, nothing reads or drops the slot's copy.
+                unsafe {
+                    super::dirty::forget_range(p, p + s.elemsize);
+                    m.push(p, ty);
+                }
+            } else {
+                // Runtime and std code only (module header): in place, now.
+                // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
+                // after this sweep its slot is free.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    drop_fn(p as *mut u8)
+                }));
+                if r.is_err() {
+                    crate::fatal(&format!(
+                        "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::DROP_RUNS_USER_CODE)",
+                        (ty.name)()
+                    ));
+                }
             }
         }
         if clobber {
             // SAFETY: the slot is free now and belongs to the claimed span.
             unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
         }
+    }
+    if let Some(m) = moved {
+        dropper::defer_moved(m);
     }
     let c = s.spanclass.size_class();
     if c != 0 {
@@ -132,7 +155,9 @@ crate::sync::global! {
 
 /// Wakes the background sweeper after mark termination.
 pub(crate) fn wake() {
-    DAEMON.wake(background);
+    // Without the thread (it could not be started), allocation-proportional sweeping and
+    // sweep termination sweep everything.
+    let _ = DAEMON.wake(background);
 }
 
 /// One wake-up's work: sweep everything left.

@@ -6,20 +6,42 @@
 //! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
 //! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: it runs only on CPU
 //! nobody else wants, like Go's idle workers on procs with nothing to run); its time is
-//! reported apart and does not count towards the 25%. Before a worker sleeps or stops it
-//! moves its local queue to the injector, so assists and other workers can take the work;
-//! an idle worker does so every 64 objects, since the OS may leave it off the CPU.
+//! reported apart and does not count towards the 25%. A round never uses more workers than
+//! the machine has cores (dedicated first, then fractional, then idle), whatever
+//! `GOMAXPROCS` says: more could not run at once, they would only take turns. Before a
+//! worker sleeps or stops it moves its local queue to the injector, so assists and other
+//! workers can take the work; an idle worker does so every 64 objects, since the OS may
+//! leave it off the CPU.
+//!
+//! The workers are *persistent* threads (`gc-mark-N`), started the first time a round
+//! needs them and parked on their own slot between rounds, as Go starts its workers once
+//! per P. Each round hands every thread it uses an assignment: the round's shared state,
+//! a mode, a fresh local queue and the stealers of the others. A thread sets its priority
+//! per assignment (normal, lowered or `SCHED_IDLE`); the round pairs the highest-priority
+//! threads with the most demanding modes, so priorities rarely need raising, and where the
+//! OS refuses a raise (no `CAP_SYS_NICE`) a thread that would need one is replaced by a
+//! fresh thread. A thread that cannot be started costs one warning per process; the round
+//! runs with the threads that exist, and with none at all the coordinating thread marks
+//! itself, so a cycle always completes.
 //!
 //! A *round* runs the workers until marking looks finished: no worker or assist is busy and
 //! no work is visible. That is only a hint; the caller then stops GC operations and asks
 //! `mark::try_finish`, and starts another round if work appeared (Go's `gcMarkDone` loop).
 //! The thread running the round coordinates: about once a millisecond it calls the cycle's
-//! `tick` (assist ratio, CPU limiter). Shared fields are atomics or under the round's mutex.
-//! See the collector overview in `crate::gc`.
+//! `tick` (assist ratio, CPU limiter); at the end it sets `stop` and waits until every
+//! assigned worker has finished its assignment.
+//!
+//! Shared state: a round's flags and times are atomics, its `looks_done` and `running`
+//! under its mutex; a slot's job under the slot's mutex, its priority an atomic written
+//! by its thread between assignments (read by the next round, after the round's mutex
+//! ordered it); the thread list under `POOL`, used only by the coordinator (one at a time:
+//! rounds run under the cycle's `GC_LOCK`). See the collector overview in `crate::gc`.
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::WorkerPlan;
-use crate::sync::{thread, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{
+    thread, Arc, AtomicBool, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Ordering,
+};
 use crossbeam_deque::{Stealer, Worker};
 use std::time::{Duration, Instant};
 
@@ -30,17 +52,64 @@ const TICK: Duration = Duration::from_millis(1);
 /// a slice amortises waking up, short enough to keep its share smooth.
 const FRACTIONAL_SLICE: Duration = Duration::from_micros(500);
 
+/// Locks `m`, ignoring poisoning (no code panics while holding these locks: a `Trace`
+/// panic aborts the process, `mark::or_die`).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One round's shared state.
 struct Round {
     /// Set by the coordinator: workers flush and leave.
     stop: AtomicBool,
-    /// Set by a worker that saw marking look finished.
-    looks_done: Mutex<bool>,
+    state: Mutex<RoundState>,
+    /// Wakes the coordinator (marking looks finished, or the last worker left).
     wake: Condvar,
     /// Wall time spent marking by the dedicated and fractional workers, in ns.
     busy_ns: AtomicU64,
     /// Wall time spent marking by idle workers, in ns.
     idle_ns: AtomicU64,
+}
+
+#[derive(Default)]
+struct RoundState {
+    /// Set by a worker that saw marking look finished.
+    looks_done: bool,
+    /// Workers that have not finished their assignment yet.
+    running: usize,
+}
+
+impl Round {
+    fn new() -> Round {
+        Round {
+            stop: AtomicBool::new(false),
+            state: Mutex::new(RoundState::default()),
+            wake: Condvar::new(),
+            busy_ns: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn signal_done(&self) {
+        lock(&self.state).looks_done = true;
+        self.wake.notify_all();
+    }
+
+    /// A worker has finished its assignment (its times are added).
+    fn leave(&self) {
+        let mut st = lock(&self.state);
+        st.running -= 1;
+        if st.running == 0 {
+            self.wake.notify_all();
+        }
+    }
+
+    fn times(&self) -> RoundTimes {
+        RoundTimes {
+            background_ns: self.busy_ns.load(Ordering::Relaxed),
+            idle_ns: self.idle_ns.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// What a worker is for (Go's `gcMarkWorkerMode`).
@@ -55,10 +124,35 @@ enum Mode {
     Idle,
 }
 
-impl Round {
-    fn signal_done(&self) {
-        *self.looks_done.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake.notify_all();
+/// A thread's scheduling priority, highest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+enum Priority {
+    Normal = 0,
+    /// nice +10 (`sync::lower_thread_priority`).
+    Lowered = 1,
+    /// `SCHED_IDLE` (`sync::idle_thread_priority`).
+    Idle = 2,
+}
+
+impl Priority {
+    fn from_u8(v: u8) -> Priority {
+        match v {
+            0 => Priority::Normal,
+            1 => Priority::Lowered,
+            _ => Priority::Idle,
+        }
+    }
+}
+
+impl Mode {
+    /// The priority a worker in this mode runs at.
+    fn priority(self) -> Priority {
+        match self {
+            Mode::Dedicated => Priority::Normal,
+            Mode::Fractional(_) => Priority::Lowered,
+            Mode::Idle => Priority::Idle,
+        }
     }
 }
 
@@ -73,18 +167,12 @@ fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Durati
     worked.div_f64(utilization).saturating_sub(wall)
 }
 
-/// One background worker: marks per `mode` until the round stops.
+/// One background worker's assignment: marks per `mode` until the round stops, then adds
+/// its time to the round's (the thread's priority is already set for `mode`).
 fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usize>]) {
     let utilization = match mode {
-        Mode::Dedicated => 1.0,
-        Mode::Fractional(u) => {
-            crate::sync::lower_thread_priority();
-            u
-        }
-        Mode::Idle => {
-            crate::sync::idle_thread_priority();
-            1.0
-        }
+        Mode::Dedicated | Mode::Idle => 1.0,
+        Mode::Fractional(u) => u,
     };
     let mut tracer = Tracer::new(&local);
     let role = if mode == Mode::Idle {
@@ -151,10 +239,12 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
 }
 
 /// The workers for a plan: its dedicated and fractional workers, plus idle workers for the
-/// procs the plan leaves free (none while the CPU limiter is limiting, as in Go).
-fn workers_for(plan: WorkerPlan, procs: usize, idle_allowed: bool) -> Vec<Mode> {
-    let mut modes = vec![Mode::Dedicated; plan.dedicated];
-    if plan.fractional_utilization > 0.0 {
+/// procs the plan leaves free (none while the CPU limiter is limiting, as in Go); never
+/// more than `cores` in all (dedicated first, then fractional, then idle).
+fn workers_for(plan: WorkerPlan, procs: usize, cores: usize, idle_allowed: bool) -> Vec<Mode> {
+    let cores = cores.max(1);
+    let mut modes = vec![Mode::Dedicated; plan.dedicated.min(cores)];
+    if plan.fractional_utilization > 0.0 && modes.len() < cores {
         modes.push(Mode::Fractional(
             (plan.fractional_utilization * procs as f64).min(1.0),
         ));
@@ -163,7 +253,7 @@ fn workers_for(plan: WorkerPlan, procs: usize, idle_allowed: bool) -> Vec<Mode> 
         modes.push(Mode::Fractional(super::pacer::GOAL_UTILIZATION));
     }
     if idle_allowed {
-        let idle = procs.saturating_sub(modes.len());
+        let idle = procs.min(cores).saturating_sub(modes.len());
         modes.extend(std::iter::repeat_n(Mode::Idle, idle));
     }
     modes
@@ -172,91 +262,367 @@ fn workers_for(plan: WorkerPlan, procs: usize, idle_allowed: bool) -> Vec<Mode> 
 /// Marking time of a round, in ns.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct RoundTimes {
-    /// Dedicated and fractional workers.
+    /// Dedicated and fractional workers (and the coordinator when it marks itself).
     pub background_ns: u64,
     /// Idle workers.
     pub idle_ns: u64,
 }
 
 /// Runs background workers per `plan` (plus idle workers if `idle_allowed`) until marking
-/// looks finished, calling `tick` about once a millisecond meanwhile.
+/// looks finished, calling `tick` about once a millisecond meanwhile. With no worker
+/// thread at all (none could be started), the calling thread marks.
 pub(crate) fn run_round(
     plan: WorkerPlan,
     procs: usize,
     idle_allowed: bool,
     mut tick: impl FnMut(),
 ) -> RoundTimes {
-    let round = Round {
-        stop: AtomicBool::new(false),
-        looks_done: Mutex::new(false),
-        wake: Condvar::new(),
-        busy_ns: AtomicU64::new(0),
-        idle_ns: AtomicU64::new(0),
-    };
-    let modes = workers_for(plan, procs, idle_allowed);
-    let locals: Vec<Worker<usize>> = modes.iter().map(|_| Worker::new_lifo()).collect();
-    // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
-    let stealers: Vec<Vec<Stealer<usize>>> = (0..modes.len())
-        .map(|i| {
-            (0..locals.len())
-                .filter(|&j| j != i)
-                .map(|j| locals[j].stealer())
-                .collect()
-        })
-        .collect();
-    thread::scope(|scope| {
-        for (i, ((&mode, local), others)) in modes.iter().zip(locals).zip(&stealers).enumerate() {
-            let round = &round;
-            thread::Builder::new()
-                .name(format!("gc-mark-{i}"))
-                .spawn_scoped(scope, move || worker(round, mode, local, others))
-                .expect("cannot start a mark worker");
-        }
-        let mut done = round.looks_done.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
-            done = round
-                .wake
-                .wait_timeout(done, TICK)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            tick();
-        }
-        drop(done);
-        round.stop.store(true, Ordering::Relaxed);
-    });
-    RoundTimes {
-        background_ns: round.busy_ns.load(Ordering::Relaxed),
-        idle_ns: round.idle_ns.load(Ordering::Relaxed),
+    let modes = workers_for(plan, procs, crate::sync::available_cores(), idle_allowed);
+    let round = Arc::new(Round::new());
+    if assign(&round, &modes) == 0 {
+        return mark_inline(tick);
     }
+    let mut st = lock(&round.state);
+    while !st.looks_done {
+        st = round
+            .wake
+            .wait_timeout(st, TICK)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        tick();
+    }
+    round.stop.store(true, Ordering::Relaxed);
+    while st.running > 0 {
+        st = round.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(st);
+    round.times()
+}
+
+/// Marks on the calling thread until marking looks finished (no mark thread exists):
+/// drains like a dedicated worker, calling `tick` about once a millisecond.
+fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let drainer = Drainer {
+        local: &local,
+        role: Role::Worker,
+        stealers: &[],
+    };
+    let start = Instant::now();
+    let mut last_tick = Instant::now();
+    let mut tick_due = |tick: &mut dyn FnMut()| {
+        if last_tick.elapsed() >= TICK {
+            tick();
+            last_tick = Instant::now();
+        }
+    };
+    let mut backoff = crate::sync::Backoff::default();
+    loop {
+        WORK.busy.fetch_add(1, Ordering::SeqCst);
+        or_die(|| {
+            drain(&drainer, &mut tracer, |t| {
+                super::assist::add_background_credit(t.flush());
+                tick_due(&mut tick);
+                false
+            })
+        });
+        super::assist::add_background_credit(tracer.flush());
+        flush_local(&local);
+        WORK.busy.fetch_sub(1, Ordering::SeqCst);
+        // Assists may still hold work they will flush: wait for them as a worker would.
+        if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work(Role::Worker) {
+            break;
+        }
+        tick_due(&mut tick);
+        backoff.snooze();
+    }
+    RoundTimes {
+        background_ns: start.elapsed().as_nanos() as u64,
+        idle_ns: 0,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The persistent mark threads.
+
+/// One round's work for one mark thread.
+struct Assignment {
+    round: Arc<Round>,
+    mode: Mode,
+    local: Worker<usize>,
+    /// The other workers' queues, to steal from.
+    others: Vec<Stealer<usize>>,
+}
+
+/// What a parked mark thread is handed.
+enum Job {
+    Mark(Assignment),
+    /// Leave: the thread runs at a priority the OS will not raise again, and a fresh
+    /// thread takes its place.
+    Exit,
+}
+
+/// A mark thread's mailbox.
+struct Slot {
+    job: Mutex<Option<Job>>,
+    cv: Condvar,
+    /// The thread's `Priority` (written by the thread between assignments).
+    priority: AtomicU8,
+}
+
+impl Slot {
+    fn give(&self, job: Job) {
+        *lock(&self.job) = Some(job);
+        self.cv.notify_one();
+    }
+
+    fn priority(&self) -> Priority {
+        Priority::from_u8(self.priority.load(Ordering::Relaxed))
+    }
+}
+
+/// A started mark thread.
+struct MarkThread {
+    slot: Arc<Slot>,
+    handle: thread::JoinHandle<()>,
+}
+
+/// The process's mark threads.
+struct Pool {
+    threads: Vec<MarkThread>,
+    /// Numbers the threads' names.
+    started: usize,
+    /// Whether the spawn-failure warning was printed (once per process).
+    warned: bool,
+}
+
+crate::sync::global! {
+    static POOL: Mutex<Pool> = Mutex::new(Pool {
+        threads: Vec::new(),
+        started: 0,
+        warned: false,
+    });
+}
+crate::sync::global! {
+    /// Set when the OS refuses to raise a mark thread's priority back (no `CAP_SYS_NICE`;
+    /// probed by every new thread, and set by a refused raise): a thread that would need
+    /// a raise is then replaced by a fresh one instead.
+    static RAISE_REFUSED: AtomicBool = AtomicBool::new(false);
+}
+
+/// A mark thread's life: park, run the assignment it is handed, repeat.
+fn mark_thread(slot: &Slot) {
+    super::cycle::mark_collector_thread();
+    // Known before any thread lowers its priority, so a round never hands a thread
+    // a raise it cannot make (the round's mutex orders this store before the next round).
+    if !crate::sync::can_raise_priority() {
+        RAISE_REFUSED.store(true, Ordering::Relaxed);
+    }
+    loop {
+        let job = {
+            let mut j = lock(&slot.job);
+            loop {
+                if let Some(job) = j.take() {
+                    break job;
+                }
+                j = slot.cv.wait(j).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let Job::Mark(a) = job else { return };
+        set_priority(slot, a.mode.priority());
+        worker(&a.round, a.mode, a.local, &a.others);
+        a.round.leave();
+    }
+}
+
+/// Moves the calling mark thread to priority `want`. A raise the OS refuses leaves the
+/// thread where it was (it marks there this round) and is remembered.
+fn set_priority(slot: &Slot, want: Priority) {
+    let now = slot.priority();
+    if now == want {
+        return;
+    }
+    if want < now && !crate::sync::normal_thread_priority() {
+        RAISE_REFUSED.store(true, Ordering::Relaxed);
+        return;
+    }
+    match want {
+        Priority::Normal => {}
+        Priority::Lowered => crate::sync::lower_thread_priority(),
+        Priority::Idle => crate::sync::idle_thread_priority(),
+    }
+    slot.priority.store(want as u8, Ordering::Relaxed);
+}
+
+impl Pool {
+    /// Starts threads until there are `want`, stopping at the first failure (reported by
+    /// `failed`, which also keeps later calls in the same round from retrying).
+    fn grow(&mut self, want: usize, failed: &mut bool) {
+        while self.threads.len() < want && !*failed {
+            let slot = Arc::new(Slot {
+                job: Mutex::new(None),
+                cv: Condvar::new(),
+                priority: AtomicU8::new(Priority::Normal as u8),
+            });
+            let s = Arc::clone(&slot);
+            let spawned = thread::Builder::new()
+                .name(format!("gc-mark-{}", self.started))
+                .spawn(move || mark_thread(&s));
+            match spawned {
+                Ok(handle) => {
+                    self.started += 1;
+                    self.threads.push(MarkThread { slot, handle });
+                }
+                Err(e) => {
+                    *failed = true;
+                    if !self.warned {
+                        self.warned = true;
+                        let n = self.threads.len();
+                        crate::report(format_args!(
+                            "{}cannot start a mark worker thread ({e}); {}",
+                            crate::env::WARNING_PREFIX,
+                            if n == 0 {
+                                "marking on the thread running the cycle".to_string()
+                            } else {
+                                format!("marking with {n} worker thread(s)")
+                            }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops the threads at `doomed` (indices) and waits for them to leave.
+    fn retire(&mut self, doomed: &[usize]) {
+        for &i in doomed.iter().rev() {
+            let t = self.threads.remove(i);
+            t.slot.give(Job::Exit);
+            // A parked thread leaves at once; a panic there has already aborted.
+            let _ = t.handle.join();
+        }
+    }
+}
+
+/// Hands `round` its workers: one assignment per mode, as far as threads exist. Returns
+/// how many were handed out (`round.state.running`).
+fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
+    let mut pool = lock(&POOL);
+    let mut failed = false;
+    pool.grow(modes.len(), &mut failed);
+    // The highest-priority threads take the most demanding modes (`modes` is ordered
+    // dedicated, fractional, idle), so priorities need raising as rarely as possible.
+    pool.threads.sort_by_key(|t| t.slot.priority());
+    if RAISE_REFUSED.load(Ordering::Relaxed) {
+        let doomed: Vec<usize> = (0..modes.len().min(pool.threads.len()))
+            .filter(|&i| modes[i].priority() < pool.threads[i].slot.priority())
+            .collect();
+        if !doomed.is_empty() && !failed {
+            pool.retire(&doomed);
+            pool.grow(modes.len(), &mut failed);
+            pool.threads.sort_by_key(|t| t.slot.priority());
+        }
+    }
+    let n = modes.len().min(pool.threads.len());
+    let locals: Vec<Worker<usize>> = (0..n).map(|_| Worker::new_lifo()).collect();
+    let stealers: Vec<Stealer<usize>> = locals.iter().map(Worker::stealer).collect();
+    lock(&round.state).running = n;
+    for (i, (local, t)) in locals.into_iter().zip(&pool.threads).enumerate() {
+        // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
+        let others = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| stealers[j].clone())
+            .collect();
+        t.slot.give(Job::Mark(Assignment {
+            round: Arc::clone(round),
+            mode: modes[i],
+            local,
+            others,
+        }));
+    }
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn plan(procs: usize) -> WorkerPlan {
+        super::super::pacer::Pacer::worker_plan(procs)
+    }
+
     #[test]
     fn workers_follow_the_plan_and_fill_free_procs_with_idle_workers() {
-        let plan = |procs| super::super::pacer::Pacer::worker_plan(procs);
         // 2 procs: one fractional worker at half a core, one idle worker.
         assert_eq!(
-            workers_for(plan(2), 2, true),
+            workers_for(plan(2), 2, 2, true),
             [Mode::Fractional(0.5), Mode::Idle]
         );
         // 4 procs: one dedicated worker, three idle ones; none while limited.
         assert_eq!(
-            workers_for(plan(4), 4, true),
+            workers_for(plan(4), 4, 4, true),
             [Mode::Dedicated, Mode::Idle, Mode::Idle, Mode::Idle]
         );
-        assert_eq!(workers_for(plan(4), 4, false), [Mode::Dedicated]);
+        assert_eq!(workers_for(plan(4), 4, 4, false), [Mode::Dedicated]);
         // A forced or stop-the-world cycle: every proc dedicated, no room for idle ones.
         let all = WorkerPlan {
             dedicated: 2,
             fractional_utilization: 0.0,
         };
         assert_eq!(
-            workers_for(all, 2, true),
+            workers_for(all, 2, 2, true),
             [Mode::Dedicated, Mode::Dedicated]
         );
+    }
+
+    #[test]
+    fn workers_never_outnumber_the_cores() {
+        let all = |procs| WorkerPlan {
+            dedicated: procs,
+            fractional_utilization: 0.0,
+        };
+        // GOMAXPROCS=1024 on 2 cores: a forced cycle's 1024 dedicated workers become 2,
+        // and a normal cycle's 256 dedicated ones too, with no idle workers.
+        assert_eq!(
+            workers_for(all(1024), 1024, 2, true),
+            [Mode::Dedicated, Mode::Dedicated]
+        );
+        assert_eq!(
+            workers_for(plan(1024), 1024, 2, true),
+            [Mode::Dedicated, Mode::Dedicated]
+        );
+        // 8 procs on 4 cores: 2 dedicated workers, idle ones fill the other 2 cores.
+        assert_eq!(
+            workers_for(plan(8), 8, 4, true),
+            [Mode::Dedicated, Mode::Dedicated, Mode::Idle, Mode::Idle]
+        );
+        // 6 procs on 2 cores: one dedicated worker and the fractional one (half a core);
+        // on 1 core the fractional one no longer fits.
+        let six = workers_for(plan(6), 6, 2, true);
+        assert!(
+            matches!(six[..], [Mode::Dedicated, Mode::Fractional(u)] if (u - 0.5).abs() < 1e-9),
+            "{six:?}"
+        );
+        assert_eq!(workers_for(plan(6), 6, 1, true), [Mode::Dedicated]);
+        // More cores than procs: idle workers fill the procs, not the cores.
+        assert_eq!(
+            workers_for(plan(2), 2, 64, true),
+            [Mode::Fractional(0.5), Mode::Idle]
+        );
+        // An unknown core count (0) still gets one worker.
+        assert_eq!(workers_for(plan(1), 1, 0, true).len(), 1);
+        for procs in 1..=64 {
+            for cores in 1..=16 {
+                for idle in [false, true] {
+                    let modes = workers_for(plan(procs), procs, cores, idle);
+                    assert!(!modes.is_empty() && modes.len() <= cores.min(procs));
+                    // Dedicated before fractional before idle.
+                    let p: Vec<_> = modes.iter().map(|m| m.priority()).collect();
+                    assert!(p.windows(2).all(|w| w[0] <= w[1]), "{modes:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -15,14 +15,18 @@
 //!
 //! The registry mutex is held from stop to resume, so threads neither register nor leave
 //! while the world is stopped. A thread's exit (TLS destructor) flushes its cache. A thread
-//! whose TLS is already gone shares a fallback state under a mutex. See the collector
+//! whose TLS is already gone shares a fallback state under a mutex; `FALLBACK_OWNER` (the
+//! holder's OS thread id) lets the holder nest operations (a large allocation sweeps) on
+//! the state it already holds instead of locking the mutex again. See the collector
 //! overview in `crate::gc`.
 
 use crate::alloc::cache::{flush, MCache};
 use crate::sync::{
-    heavy_fence, light_fence, Arc, AtomicBool, AtomicU32, Backoff, Condvar, Mutex, MutexGuard,
-    Ordering, Padded, UnsafeCell,
+    heavy_fence, light_fence, os_thread_id, Arc, AtomicBool, AtomicU32, AtomicU64, Backoff,
+    Condvar, Mutex, MutexGuard, Ordering, Padded, UnsafeCell,
 };
+#[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
+use crate::sync::LazyLock;
 use std::cell::{Cell, RefCell};
 
 /// One mutator thread's runtime state.
@@ -110,9 +114,22 @@ crate::sync::global! {
 crate::sync::global! {
     static REGISTRY: Mutex<Vec<Arc<ThreadState>>> = Mutex::new(Vec::new());
 }
+/// The state shared by threads whose thread-locals are already destroyed.
+struct Fallback {
+    /// Taken for each operation on `state`; says whether `state` is registered yet.
+    turn: Mutex<bool>,
+    state: Arc<ThreadState>,
+}
+
 crate::sync::global! {
-    /// For threads whose thread-locals are already destroyed.
-    static FALLBACK: Mutex<Option<Arc<ThreadState>>> = Mutex::new(None);
+    static FALLBACK: LazyLock<Fallback> = LazyLock::new(|| Fallback {
+        turn: Mutex::new(false),
+        state: Arc::new(ThreadState::new()),
+    });
+}
+crate::sync::global! {
+    /// OS thread id of the thread holding `FALLBACK` inside an operation, or 0.
+    static FALLBACK_OWNER: AtomicU64 = AtomicU64::new(0);
 }
 
 crate::sync::thread_local! {
@@ -199,8 +216,16 @@ pub(crate) fn stopping() -> bool {
 /// the cycle waits for it).
 pub(crate) fn inside_op() -> bool {
     let ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    if ts.is_null() {
+        return holds_fallback();
+    }
     // SAFETY: a registered state lives as long as its thread; `depth` is owner-only.
-    !ts.is_null() && unsafe { (*ts).depth.with_mut(|d| *d) } > 0
+    unsafe { (*ts).depth.with_mut(|d| *d) > 0 }
+}
+
+/// Whether the calling thread is inside an operation on the fallback state.
+fn holds_fallback() -> bool {
+    os_thread_id().is_some_and(|id| FALLBACK_OWNER.load(Ordering::Relaxed) == id)
 }
 
 /// Leaves the operation if the code inside it panics, so the collector is not left
@@ -215,24 +240,44 @@ impl Drop for LeaveOnUnwind<'_> {
 
 #[cold]
 fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
-    let mut g = lock(&FALLBACK);
-    let ts = g
-        .get_or_insert_with(|| {
-            let ts = Arc::new(ThreadState::new());
-            lock(&REGISTRY).push(ts.clone());
-            ts
-        })
-        .clone();
-    ts.enter();
-    let unwind = LeaveOnUnwind(&ts);
-    let r = f(ts.mcache());
+    let fb = &*FALLBACK;
+    if holds_fallback() {
+        // Nested inside our own operation on the fallback state (a large allocation
+        // sweeping): the state is ours until the outer call ends, and `enter` nests.
+        fb.state.enter();
+        let unwind = LeaveOnUnwind(&fb.state);
+        let r = f(fb.state.mcache());
+        std::mem::forget(unwind);
+        fb.state.exit();
+        return r;
+    }
+    let mut registered = lock(&fb.turn);
+    if !*registered {
+        lock(&REGISTRY).push(fb.state.clone());
+        *registered = true;
+    }
+    FALLBACK_OWNER.store(os_thread_id().unwrap_or(0), Ordering::Relaxed);
+    let owner = DisownOnDrop;
+    fb.state.enter();
+    let unwind = LeaveOnUnwind(&fb.state);
+    let r = f(fb.state.mcache());
     std::mem::forget(unwind);
-    let want = ts.exit();
-    drop(g);
+    let want = fb.state.exit();
+    drop(owner);
+    drop(registered);
     if want {
         super::cycle::triggered();
     }
     r
+}
+
+/// Clears `FALLBACK_OWNER` (also when unwinding) before the fallback mutex is released.
+struct DisownOnDrop;
+
+impl Drop for DisownOnDrop {
+    fn drop(&mut self) {
+        FALLBACK_OWNER.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Threads with a registered state (the loom models wait for exiting threads with it:

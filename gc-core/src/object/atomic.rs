@@ -225,6 +225,8 @@ impl<T: fmt::Debug + 'static> fmt::Debug for AtomicGc<T> {
 // behind `&self` only through the barrier above.
 unsafe impl<T: 'static> Trace for AtomicGc<T> {
     const NEEDS_TRACE: bool = true;
+    // Dropping the slot only uncounts a rooted value (obligation 6).
+    const DROP_RUNS_USER_CODE: bool = false;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {

@@ -13,6 +13,15 @@
 //! Synchronisation: the contents are protected by the cell lock; `flags` is atomic, written
 //! under the write lock or with `&mut self`, and read by the marker without the lock. The
 //! `ON_LIST` bit is written only under the dirty-list mutex.
+//!
+//! Leaked guards (`mem::forget(cell.borrow_mut())`) never stall the collector: every
+//! `&mut self` path (`root`, `unroot`, `get_mut`, `into_inner`) resets the lock, since
+//! `&mut` proves that no guard is alive, so a cell moved into the heap by `Gc::new` (the
+//! moment the marker starts reading it) is unlocked whatever its guards did on the stack. A
+//! write guard leaked on a cell already in the heap leaves it rooted (`borrow_mut` rooted
+//! it; the unroot pass finds it busy), which the marker skips. Leaked read guards stop at
+//! `USER_READERS` (`borrow` panics past it, `try_borrow` fails), and the marker reads above
+//! that cap (`CellLock::try_read_marker`).
 
 use super::cell_lock::CellLock;
 use crate::gc::dirty;
@@ -76,12 +85,18 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// Shared access; blocks while a writer holds the cell.
+    ///
+    /// # Panics
+    ///
+    /// If 2^29 shared guards to this cell are held at once (they are being leaked), like
+    /// `RwLock::read`: "GcCell reader count overflow".
     pub fn borrow(&self) -> GcCellRef<'_, T> {
         self.lock.read();
         GcCellRef { cell: self }
     }
 
-    /// Shared access, or an error instead of blocking.
+    /// Shared access, or an error instead of blocking (also when 2^29 shared guards are
+    /// held, see [`borrow`](Self::borrow)).
     pub fn try_borrow(&self) -> Result<GcCellRef<'_, T>, BorrowError> {
         if self.lock.try_read() {
             Ok(GcCellRef { cell: self })
@@ -145,10 +160,11 @@ impl<T: Trace> GcCell<T> {
         drop(self.replace(value));
     }
 
-    /// Exclusive access through `&mut self`, without locking.
+    /// Exclusive access through `&mut self`, without locking. Unlocks the cell if guards
+    /// were leaked (`mem::forget`) on it: `&mut self` proves none is alive.
     pub fn get_mut(&mut self) -> &mut T {
-        // SAFETY: `&mut self` excludes every other access; rooting keeps any handle the
-        // caller moves out counted.
+        // SAFETY: `&mut self` excludes every other access; rooting (which also resets the
+        // lock) keeps any handle the caller moves out counted.
         unsafe { self.root() };
         self.value.get_mut()
     }
@@ -161,6 +177,13 @@ impl<T: Trace> GcCell<T> {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again.
         unsafe { std::ptr::read(&this.value) }.into_inner()
+    }
+
+    /// Debug builds only (`__private::leak_cell_read_guards`): `n` more shared borrows, as
+    /// if `n` read guards had been leaked.
+    #[cfg(debug_assertions)]
+    pub(crate) fn leak_read_guards_for_test(&self, n: u32) {
+        self.lock.add_readers_for_test(n);
     }
 
     /// With the write lock held: root the contents if they are edges.
@@ -219,9 +242,12 @@ impl<T> Drop for GcCell<T> {
 
 // SAFETY: obligations 1-3. `trace` reads the contents only under a read lock, or skips them
 // when they are rooted (then every handle inside is counted, so the root scan or the
-// rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`.
+// rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`, which
+// also proves that no guard is alive, so they may reset the lock.
 unsafe impl<T: Trace> Trace for GcCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    // The cell's own drop (leaving the dirty list) is the runtime's.
+    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
 
     fn trace(&self, tracer: &mut Tracer) {
         if !T::NEEDS_TRACE {
@@ -232,14 +258,18 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
                 return;
             }
-            if self.lock.try_read() {
+            // The marker's variant: leaked user read guards cannot make it fail.
+            if self.lock.try_read_marker() {
                 // SAFETY: read lock held.
                 self.value.with(|v| unsafe { (*v).trace(tracer) });
                 self.lock.read_unlock();
                 return;
             }
             // A writer holds an edge cell: it is inside `borrow_mut`, about to root the
-            // contents (bounded work that never waits for the collector). Wait for it.
+            // contents (bounded work that never waits for the collector), or inside
+            // `replace`. A leaked write guard cannot be the reason: on a heap cell its
+            // `borrow_mut` rooted the contents, and a stack cell's leaked guards were reset
+            // when `Gc::new` unrooted it. Wait for it.
             backoff.snooze();
         }
     }
@@ -250,6 +280,10 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             // flags: read them only afterwards.
             dirty::remove(self as *const Self as usize, &self.flags);
         }
+        // Only now, with the cell unlisted, does `&mut self` exclude every lock holder: the
+        // unroot pass (which may have held the write lock until `remove` returned) is done
+        // with it, and no guard is alive. Forget any that were leaked.
+        self.lock.reset();
         let f = self.flags.load(Ordering::Relaxed);
         if f & ROOTED == 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
@@ -260,6 +294,11 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     }
 
     unsafe fn unroot(&mut self) {
+        // No guard is alive (`&mut self`; a cell being unrooted is not on the dirty list,
+        // so the unroot pass does not hold it either): forget any that were leaked. This
+        // is what keeps the marker going: it waits while a writer holds an edge cell.
+        debug_assert_eq!(self.flags.load(Ordering::Relaxed) & ON_LIST, 0);
+        self.lock.reset();
         let f = self.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.

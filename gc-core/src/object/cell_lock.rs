@@ -10,12 +10,27 @@
 //! Waiters park on the word's address (`sync::park`) after setting the parked bit; the
 //! releasing thread clears the bit and wakes all of them. See the collector overview in
 //! `crate::gc` for how the marker uses the lock.
+//!
+//! Leaked guards (`mem::forget`) must not starve the marker:
+//! - *Readers*: users hold at most `USER_READERS` (2^29) read locks at once (`try_read`
+//!   fails past that, `read` panics like std's `RwLock`); the marker's
+//!   [`CellLock::try_read_marker`] may use the room above, up to the field's maximum, so
+//!   no number of leaked user guards makes it fail.
+//! - *Writers* (and readers) leaked on a cell that is later reached through `&mut`: `&mut`
+//!   proves no guard is alive, so [`CellLock::reset`] unlocks the word. `GcCell` resets on
+//!   every `&mut self` path, in particular when `Gc::new` moves a cell into the heap, which
+//!   is when the marker starts reading it.
+//!
+//! Shared state: the one atomic word, changed by compare-and-swap or read-modify-write
+//! under `&self`, and stored plainly only under `&mut self`.
 
 use crate::sync::{park, unpark_all, AtomicU32, Backoff, Ordering};
 
 const WRITER: u32 = 1 << 31;
 const PARKED: u32 = 1 << 30;
 const READERS: u32 = PARKED - 1;
+/// The most read locks users may hold at once; the rest of the field is the marker's.
+pub(crate) const USER_READERS: u32 = 1 << 29;
 
 pub(crate) struct CellLock {
     state: AtomicU32,
@@ -34,12 +49,27 @@ impl CellLock {
         &self.state as *const AtomicU32 as usize
     }
 
-    /// Takes a read lock unless a writer holds the lock.
+    /// Takes a read lock for a user unless a writer holds the lock or `USER_READERS` read
+    /// locks are held.
     #[inline]
     pub(crate) fn try_read(&self) -> bool {
+        self.try_read_below(USER_READERS)
+    }
+
+    /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
+    /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
+    /// thread, each held for one trace) stay far below the `2^30 - 1 - USER_READERS` left.
+    #[inline]
+    pub(crate) fn try_read_marker(&self) -> bool {
+        self.try_read_below(READERS)
+    }
+
+    /// Takes a read lock unless a writer holds the lock or `max` readers do.
+    #[inline(always)]
+    fn try_read_below(&self, max: u32) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & WRITER != 0 || s & READERS == READERS {
+            if s & WRITER != 0 || s & READERS >= max {
                 return false;
             }
             match self
@@ -73,9 +103,53 @@ impl CellLock {
     }
 
     /// Blocks until a read lock is taken.
+    ///
+    /// # Panics
+    ///
+    /// If users already hold `USER_READERS` read locks (leaked guards, as std's `RwLock`
+    /// panics on reader-count overflow).
     pub(crate) fn read(&self) {
         if !self.try_read() {
-            self.wait(|s| s & WRITER != 0, Self::try_read);
+            self.wait(|s| s & WRITER != 0, |l| l.check_readers() && l.try_read());
+        }
+    }
+
+    /// Panics if no user may take another read lock; true otherwise.
+    fn check_readers(&self) -> bool {
+        if self.state.load(Ordering::Relaxed) & READERS >= USER_READERS {
+            reader_overflow();
+        }
+        true
+    }
+
+    /// Unlocks the word, whatever guards were leaked on it: `&mut self` proves that no
+    /// guard is alive and nobody waits.
+    pub(crate) fn reset(&mut self) {
+        // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
+        self.state.store(0, Ordering::Relaxed);
+    }
+
+    /// Debug builds only: counts `n` more user read locks, as if `n` read guards had been
+    /// leaked (`__private::leak_cell_read_guards`), without taking them one by one.
+    ///
+    /// # Panics
+    ///
+    /// If that would pass `USER_READERS` readers, or a writer holds the lock.
+    #[cfg(debug_assertions)]
+    pub(crate) fn add_readers_for_test(&self, n: u32) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            assert!(
+                s & WRITER == 0 && n <= USER_READERS - (s & READERS).min(USER_READERS),
+                "cannot add {n} readers to lock state {s:#x}"
+            );
+            match self
+                .state
+                .compare_exchange_weak(s, s + n, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(x) => s = x,
+            }
         }
     }
 
@@ -143,6 +217,15 @@ impl CellLock {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn reader_overflow() -> ! {
+    panic!(
+        "GcCell reader count overflow: {USER_READERS} shared borrows held at once \
+         (read guards are being leaked)"
+    )
+}
+
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use super::*;
@@ -201,6 +284,45 @@ mod tests {
         }
         // SAFETY: all threads joined.
         assert_eq!(unsafe { *s.value.get() }, 4 * 15_000);
+    }
+
+    #[test]
+    fn users_stop_at_the_reader_cap_the_marker_does_not() {
+        let mut l = CellLock::new();
+        l.add_readers_for_test(USER_READERS - 1);
+        assert!(l.try_read(), "the last user reader below the cap");
+        assert!(!l.try_read(), "a user reader past the cap");
+        let err = std::panic::catch_unwind(|| l.read()).expect_err("read past the cap");
+        let msg = err
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(msg.contains("GcCell reader count overflow"), "{msg}");
+        for _ in 0..1000 {
+            assert!(
+                l.try_read_marker(),
+                "the marker reads whatever users leaked"
+            );
+        }
+        for _ in 0..1000 {
+            l.read_unlock();
+        }
+        assert_eq!(l.state.load(Ordering::Relaxed), USER_READERS);
+        assert!(!l.try_write());
+        l.reset();
+        assert!(l.try_read());
+        l.read_unlock();
+    }
+
+    #[test]
+    fn reset_forgets_a_leaked_writer() {
+        let mut l = CellLock::new();
+        l.write();
+        assert!(!l.try_read() && !l.try_read_marker() && !l.try_write());
+        l.reset();
+        assert!(l.try_read_marker());
+        l.read_unlock();
+        l.write();
+        l.write_unlock();
     }
 
     #[test]

@@ -283,6 +283,8 @@ impl<T: ?Sized + 'static> Drop for Gc<T> {
 // adjust its object's counter (obligations 1, 2). A `Gc` is never mutated behind `&self`.
 unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
     const NEEDS_TRACE: bool = true;
+    // Dropping a handle only uncounts a root (obligation 6).
+    const DROP_RUNS_USER_CODE: bool = false;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {

@@ -4,7 +4,7 @@
 
 pub(crate) mod atomic;
 pub(crate) mod cell;
-mod cell_lock;
+pub(crate) mod cell_lock;
 pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;

@@ -68,6 +68,7 @@ impl<T: Trace> SliceLayout<T> {
         } else {
             None
         },
+        user_drop: T::DROP_RUNS_USER_CODE,
         name: std::any::type_name::<[T]>,
     };
     const INFO_REF: &'static TypeInfo = &Self::INFO;

@@ -31,6 +31,11 @@ use std::hash::BuildHasher;
 /// 5. **No `Gc` access in `Drop`.** A type's `Drop` must not dereference a `Gc` it holds: the
 ///    target may have been swept in the same cycle. (The derive rejects `Drop` unless the
 ///    type opts out with `#[trace(unsafe_drop)]`.)
+/// 6. **`DROP_RUNS_USER_CODE` is honest.** It may be `false` only if dropping a value of the
+///    type runs nothing but the runtime's own code (`Gc`, `GcCell`, `AtomicGc`), the
+///    standard library's containers and the global allocator. Such values are dropped in
+///    place while their object is swept; any other drop could block, allocate or panic
+///    inside the collector.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be traced by the collector",
     label = "this type does not implement `Trace`",
@@ -39,6 +44,14 @@ use std::hash::BuildHasher;
 pub unsafe trait Trace {
     /// Whether a value of this type may contain a `Gc`. `false` puts the type in noscan spans.
     const NEEDS_TRACE: bool = true;
+
+    /// Whether dropping a value of this type may run code the runtime does not know: a
+    /// hand-written `Drop`, a field the derive cannot see into (`#[trace(skip)]`), a
+    /// closure. The sweeper moves such objects out of the heap and the dropper runs their
+    /// `Drop` outside every GC operation (`gc_core::collect` has the details); other
+    /// objects are dropped in place while swept, which is cheaper (obligation 6). The
+    /// default, `std::mem::needs_drop::<Self>()`, is always correct.
+    const DROP_RUNS_USER_CODE: bool = std::mem::needs_drop::<Self>();
 
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
@@ -70,6 +83,7 @@ macro_rules! leaf_trace {
         // (obligations 1, 2, 4).
         unsafe impl Trace for $t {
             const NEEDS_TRACE: bool = false;
+            const DROP_RUNS_USER_CODE: bool = false;
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
@@ -123,6 +137,7 @@ leaf_trace!(
 // SAFETY: PhantomData holds no value, so no `Gc`.
 unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
     const NEEDS_TRACE: bool = false;
+    const DROP_RUNS_USER_CODE: bool = false;
     #[inline(always)]
     fn trace(&self, _: &mut Tracer) {}
     #[inline(always)]
@@ -134,11 +149,13 @@ unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
 /// Implements `Trace` for a container by visiting each element that `$iter` (shared) and
 /// `$iter_mut` (exclusive) yield.
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
-        // SAFETY: every element is visited by all three methods (obligations 1, 2) and the
-        // container gives no interior mutability (obligation 3).
+    ($([$($g:tt)*] $t:ty, $e:ty, drop: $user_drop:expr, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+        // SAFETY: every element is visited by all three methods (obligations 1, 2), the
+        // container gives no interior mutability (obligation 3), and its own drop is the
+        // standard library's (obligation 6).
         unsafe impl<$($g)*> Trace for $t {
             const NEEDS_TRACE: bool = <$e as Trace>::NEEDS_TRACE;
+            const DROP_RUNS_USER_CODE: bool = $user_drop;
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 if Self::NEEDS_TRACE {
@@ -173,14 +190,17 @@ macro_rules! container_trace {
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
-    [K: Trace, V: Trace] BTreeMap<K, V>, V, |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
-    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V, |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+    [T: Trace] Option<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Vec<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
+    [K: Trace, V: Trace] BTreeMap<K, V>, V, drop: K::DROP_RUNS_USER_CODE || V::DROP_RUNS_USER_CODE,
+        |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V,
+        drop: K::DROP_RUNS_USER_CODE || V::DROP_RUNS_USER_CODE || std::mem::needs_drop::<S>(),
+        |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
 }
 
 // Keys of maps and elements of sets cannot be reached mutably, so a key or set element that
@@ -199,11 +219,12 @@ impl<K: Trace> KeyHoldsNoGc<K> {
 /// `Trace` for sets and heaps, whose elements cannot be reached mutably: allowed only for
 /// elements that hold no `Gc` (checked at compile time by `KeyHoldsNoGc`).
 macro_rules! no_gc_elements_trace {
-    ($([$($g:tt)*] $t:ty;)*) => {$(
+    ($([$($g:tt)*] $t:ty, drop: $user_drop:expr;)*) => {$(
         // SAFETY: the elements hold no `Gc` (compile-time check), so there is nothing to
-        // visit.
+        // visit; the container's own drop is the standard library's.
         unsafe impl<$($g)*> Trace for $t {
             const NEEDS_TRACE: bool = false;
+            const DROP_RUNS_USER_CODE: bool = $user_drop;
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {
                 let () = KeyHoldsNoGc::<T>::OK;
@@ -217,14 +238,16 @@ macro_rules! no_gc_elements_trace {
 }
 
 no_gc_elements_trace! {
-    [T: Trace, S: BuildHasher] HashSet<T, S>;
-    [T: Trace] BTreeSet<T>;
-    [T: Trace + Ord] BinaryHeap<T>;
+    [T: Trace, S: BuildHasher] HashSet<T, S>,
+        drop: T::DROP_RUNS_USER_CODE || std::mem::needs_drop::<S>();
+    [T: Trace] BTreeSet<T>, drop: T::DROP_RUNS_USER_CODE;
+    [T: Trace + Ord] BinaryHeap<T>, drop: T::DROP_RUNS_USER_CODE;
 }
 
 // SAFETY: the box owns its contents; all three methods forward to them.
 unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer)
@@ -247,6 +270,7 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
 // through an `Arc` is never collected.
 unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer)
@@ -260,6 +284,7 @@ unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
 // SAFETY: both variants are visited by all three methods.
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE || E::DROP_RUNS_USER_CODE;
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         match self {
@@ -295,6 +320,7 @@ macro_rules! tuple_trace {
         // SAFETY: every element is visited by all three methods.
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
             const NEEDS_TRACE: bool = false $(|| $t::NEEDS_TRACE)+;
+            const DROP_RUNS_USER_CODE: bool = false $(|| $t::DROP_RUNS_USER_CODE)+;
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 $(self.$n.trace(tracer);)+

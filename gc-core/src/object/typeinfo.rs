@@ -18,6 +18,10 @@ pub(crate) struct TypeInfo {
     pub trace: unsafe fn(*const u8, &mut Tracer),
     /// Drops the object at the given address in place; `None` for types without drop glue.
     pub drop: Option<unsafe fn(*mut u8)>,
+    /// Whether `drop` may run user code (`Trace::DROP_RUNS_USER_CODE`): then the sweeper
+    /// moves the object out of the heap and the dropper runs `drop` on the copy, outside
+    /// every GC operation (`crate::gc::dropper`); otherwise the sweeper drops it in place.
+    pub user_drop: bool,
     /// `std::any::type_name` of the type (a function: `type_name` is not `const`).
     pub name: fn() -> &'static str,
 }
@@ -27,6 +31,7 @@ pub(crate) struct TypeInfo {
 pub(crate) static PLAIN: TypeInfo = TypeInfo {
     trace: trace_nothing,
     drop: None,
+    user_drop: false,
     name: plain_name,
 };
 
@@ -85,6 +90,7 @@ impl<T: Trace> Layout<T> {
         } else {
             None
         },
+        user_drop: T::DROP_RUNS_USER_CODE,
         name: std::any::type_name::<T>,
     };
 
@@ -150,6 +156,20 @@ mod tests {
         unsafe fn unroot(&mut self) {}
     }
 
+    /// A type with a hand-written `Drop` and a hand-written `Trace` (default
+    /// `DROP_RUNS_USER_CODE`).
+    struct Aligned64Drop;
+    impl Drop for Aligned64Drop {
+        fn drop(&mut self) {}
+    }
+    // SAFETY: no Gc inside.
+    unsafe impl Trace for Aligned64Drop {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, _: &mut Tracer) {}
+        unsafe fn root(&mut self) {}
+        unsafe fn unroot(&mut self) {}
+    }
+
     #[test]
     fn placement_follows_size_traceability_and_alignment() {
         assert_eq!(Layout::<u8>::PLACEMENT, Placement::Tiny);
@@ -171,5 +191,9 @@ mod tests {
         }
         assert!(std::ptr::eq(Layout::<u32>::info(), &PLAIN));
         assert!(Layout::<String>::info().drop.is_some());
+        // Only user code is dropped outside the collector (`Trace` obligation 6).
+        assert!(!Layout::<String>::info().user_drop);
+        assert!(!Layout::<(Option<crate::Gc<u8>>, Vec<String>)>::info().user_drop);
+        assert!(Layout::<Box<Aligned64Drop>>::info().user_drop);
     }
 }

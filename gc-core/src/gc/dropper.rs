@@ -1,0 +1,353 @@
+//! The dropper: runs the user code the collector frees memory for, outside every GC
+//! operation and every runtime lock. Two kinds of work arrive here:
+//!
+//! - the `Drop` of swept objects whose type may run user code (`TypeInfo::user_drop`,
+//!   from `Trace::DROP_RUNS_USER_CODE`). The sweeper *moves* each such object out of its
+//!   slot into a [`Moved`] buffer (a bitwise copy: Rust values may move, and nothing can
+//!   reach an unreachable object) and frees the slot at once; the `Drop` runs on the copy
+//!   later. So the object's memory is never reused before its `Drop` has run, and the
+//!   heap does not wait for user code to get its memory back;
+//! - values aged out of a `Pool` (`crate::pool`, Go's `clearpools`), one job each.
+//!
+//! Who runs the jobs: dropper threads (`gc-dropper-N`), and `collect()`, which takes every
+//! job queued up to the end of its cycle and runs them on the calling thread before it
+//! returns (so a program that calls `collect()` sees the drops of what it freed, as with
+//! rust-gc and dumpster). While a `collect()` runs its cycle, dropper threads start no new
+//! job, so the jobs its sweep queues are its own. A `Drop` may block, allocate, panic with
+//! any payload, call any public function or never return: a panic is caught and reported
+//! (a payload whose own `Drop` panics is leaked), and a dropper stuck in one job for more
+//! than [`STUCK`] makes the next job start another dropper thread, up to [`MAX_DROPPERS`].
+//! No runtime wait depends on a job: `collect()` never waits for jobs running elsewhere.
+//! If no dropper thread can be started, jobs run on threads that cross the GC trigger
+//! (after their allocation) and in `collect()`.
+//!
+//! A thread running drops never runs more (`RUNNING`): a `collect()` from inside a `Drop`
+//! leaves the queue to the droppers instead of recursing into it.
+//!
+//! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
+//! mutex; `CV` wakes droppers. See the collector overview in `crate::gc` ("Drop").
+
+use crate::object::typeinfo::TypeInfo;
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use std::alloc::Layout;
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// A dropper thread busy with one job for longer than this counts as stuck: the next job
+/// starts another dropper.
+const STUCK: Duration = Duration::from_millis(100);
+
+/// Most dropper threads (a program whose `Drop`s block for ever stops getting drops run
+/// once this many are stuck, and keeps running).
+const MAX_DROPPERS: usize = 16;
+
+/// Objects moved out of the heap by one sweep, waiting for their `Drop`. Each sits at
+/// `index * stride` in one buffer, aligned as in the slot it came from.
+pub(crate) struct Moved {
+    buf: *mut u8,
+    layout: Layout,
+    stride: usize,
+    types: Vec<&'static TypeInfo>,
+}
+
+// SAFETY: the buffer holds objects of `Send` types (`Gc::new` requires `T: Send`), owned by
+// this value alone.
+unsafe impl Send for Moved {}
+
+impl Moved {
+    /// Room for `n` objects from slots of `elemsize` bytes.
+    pub(crate) fn with_capacity(n: usize, elemsize: usize) -> Moved {
+        // Slots sit at multiples of `elemsize` from a page-aligned base, so every object's
+        // alignment divides the largest power of two in `elemsize` (up to a page).
+        let align = (1usize << elemsize.trailing_zeros()).min(super::super::alloc::PAGE_SIZE);
+        let layout = Layout::from_size_align(n * elemsize, align)
+            .unwrap_or_else(|_| crate::fatal("a sweep's moved objects overflow the address space"));
+        // SAFETY: `n >= 1` and `elemsize >= 8`, so the size is not zero.
+        let buf = unsafe { std::alloc::alloc(layout) };
+        if buf.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Moved {
+            buf,
+            layout,
+            stride: elemsize,
+            types: Vec::with_capacity(n),
+        }
+    }
+
+    /// Moves the object at `addr` (a whole slot of the `elemsize` given at creation) into
+    /// the buffer; its slot may be reused as soon as this returns.
+    ///
+    /// # Safety
+    ///
+    /// `addr` holds an initialised object of type `ty` that nothing can reach any more
+    /// (swept), whose `Drop` has not run, and which nothing will drop or read after this
+    /// call; fewer than the capacity objects were pushed before.
+    pub(crate) unsafe fn push(&mut self, addr: usize, ty: &'static TypeInfo) {
+        assert!(self.types.len() * self.stride < self.layout.size());
+        // SAFETY: the destination is inside the buffer (checked above) and the source slot
+        // is `stride` bytes of the swept span; the two never overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                addr as *const u8,
+                self.buf.add(self.types.len() * self.stride),
+                self.stride,
+            )
+        };
+        self.types.push(ty);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
+impl Drop for Moved {
+    /// Runs every moved object's `Drop` (each under its own `catch_unwind`), then frees the
+    /// buffer.
+    fn drop(&mut self) {
+        for (i, ty) in self.types.iter().enumerate() {
+            // SAFETY: object `i` was moved in by `push` and is dropped exactly once, here.
+            let p = unsafe { self.buf.add(i * self.stride) };
+            if let Some(drop_fn) = ty.drop {
+                // SAFETY: as above; `drop_fn` is the descriptor's for this very object.
+                guarded(|| unsafe { drop_fn(p) }, || (ty.name)());
+            }
+        }
+        // SAFETY: allocated in `with_capacity` with this layout.
+        unsafe { std::alloc::dealloc(self.buf, self.layout) };
+    }
+}
+
+/// One unit of work.
+enum Job {
+    Moved(Moved),
+    /// A value to drop as a whole, with its type's name for reports.
+    Value(Box<dyn Send>, &'static str),
+}
+
+impl Job {
+    /// Runs the job's user code; never unwinds.
+    fn run(self) {
+        let _running = Running::enter();
+        match self {
+            Job::Moved(m) => drop(m),
+            Job::Value(v, name) => guarded(move || drop(v), || name),
+        }
+    }
+}
+
+struct State {
+    jobs: VecDeque<Job>,
+    /// Per dropper thread: when its current job started (`None`: waiting).
+    busy: Vec<Option<Instant>>,
+    /// `collect()` calls running their cycle: droppers start no job meanwhile.
+    paused: usize,
+    /// A dropper thread could not be started: jobs also run after allocations (module
+    /// header).
+    no_threads: bool,
+}
+
+crate::sync::global! {
+    static QUEUE: Mutex<State> = Mutex::new(State {
+        jobs: VecDeque::new(),
+        busy: Vec::new(),
+        paused: 0,
+        no_threads: false,
+    });
+}
+crate::sync::global! {
+    static CV: Condvar = Condvar::new();
+}
+crate::sync::thread_local! {
+    /// Set while this thread runs drops (for good on dropper threads).
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn lock() -> MutexGuard<'static, State> {
+    QUEUE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks the thread as running drops until dropped (restoring the previous state).
+struct Running(bool);
+
+impl Running {
+    fn enter() -> Running {
+        Running(RUNNING.try_with(|r| r.replace(true)).unwrap_or(true))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|r| r.set(self.0));
+    }
+}
+
+/// Whether the calling thread is running drops (a `Drop`, directly or not).
+fn running_here() -> bool {
+    RUNNING.try_with(|r| r.get()).unwrap_or(false)
+}
+
+/// Queues objects moved out by a sweep. Called inside GC operations: takes only the queue
+/// lock (and may start a dropper thread).
+pub(crate) fn defer_moved(m: Moved) {
+    if !m.is_empty() {
+        push(Job::Moved(m));
+    }
+}
+
+/// Queues a value to be dropped by the dropper (a pool's aged value).
+pub(crate) fn defer_value<V: Send + 'static>(v: V) {
+    if std::mem::needs_drop::<V>() {
+        push(Job::Value(Box::new(v), std::any::type_name::<V>()));
+    }
+}
+
+fn push(job: Job) {
+    let mut st = lock();
+    st.jobs.push_back(job);
+    let now = Instant::now();
+    let stuck = |b: &Option<Instant>| b.is_some_and(|t| now.duration_since(t) > STUCK);
+    if !st.no_threads && st.busy.iter().all(stuck) && st.busy.len() < MAX_DROPPERS {
+        start_dropper(&mut st);
+    }
+    drop(st);
+    CV.notify_one();
+}
+
+/// Starts dropper thread number `st.busy.len()`.
+fn start_dropper(st: &mut State) {
+    let i = st.busy.len();
+    let spawned = crate::sync::thread::Builder::new()
+        .name(format!("gc-dropper-{i}"))
+        .spawn(move || dropper(i));
+    match spawned {
+        Ok(_) => st.busy.push(None),
+        Err(e) => {
+            if st.busy.is_empty() {
+                st.no_threads = true;
+                crate::report(format_args!(
+                    "gc_core: cannot start a dropper thread ({e}); Drop code of swept objects runs after allocations and in collect()"
+                ));
+            }
+        }
+    }
+}
+
+/// A dropper thread's loop.
+fn dropper(i: usize) {
+    let _running = Running::enter();
+    loop {
+        let job = {
+            let mut st = lock();
+            loop {
+                if st.paused == 0 {
+                    if let Some(job) = st.jobs.pop_front() {
+                        st.busy[i] = Some(Instant::now());
+                        break job;
+                    }
+                }
+                st = CV.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        job.run();
+        lock().busy[i] = None;
+    }
+}
+
+/// Held by `collect()` while it runs its cycle: dropper threads start no new job, so the
+/// jobs its sweep queues wait for [`Pause::take`].
+pub(crate) struct Pause {
+    active: bool,
+}
+
+/// Pauses the dropper threads (see [`Pause`]).
+pub(crate) fn pause() -> Pause {
+    lock().paused += 1;
+    Pause { active: true }
+}
+
+impl Pause {
+    /// Ends the pause and takes every queued job for the caller to [`run`] (none if the
+    /// caller is itself running drops: those stay queued for the droppers).
+    pub(crate) fn take(mut self) -> Jobs {
+        let mut st = lock();
+        st.paused -= 1;
+        self.active = false;
+        let jobs = if running_here() {
+            VecDeque::new()
+        } else {
+            std::mem::take(&mut st.jobs)
+        };
+        drop(st);
+        CV.notify_all();
+        Jobs(jobs)
+    }
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        if self.active {
+            lock().paused -= 1;
+            CV.notify_all();
+        }
+    }
+}
+
+/// Jobs taken from the queue by [`Pause::take`].
+pub(crate) struct Jobs(VecDeque<Job>);
+
+impl Jobs {
+    /// Runs the jobs on the calling thread, outside every GC operation.
+    pub(crate) fn run(self) {
+        for job in self.0 {
+            job.run();
+        }
+    }
+}
+
+/// Called outside any GC operation after an allocation crossed the trigger: if no dropper
+/// thread could be started, runs the queued jobs here.
+pub(crate) fn help_if_no_threads() {
+    let jobs = {
+        let mut st = lock();
+        if !st.no_threads || running_here() {
+            return;
+        }
+        std::mem::take(&mut st.jobs)
+    };
+    Jobs(jobs).run();
+}
+
+/// Jobs queued and not yet taken (for tests and statistics).
+#[cfg(test)]
+pub(crate) fn queued() -> usize {
+    lock().jobs.len()
+}
+
+/// Runs `f` (user code); a panic is reported on stderr and swallowed. A payload whose own
+/// `Drop` panics is leaked rather than allowed to unwind into the runtime.
+fn guarded(f: impl FnOnce(), name: impl FnOnce() -> &'static str) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        crate::report(format_args!(
+            "gc_core: Drop of a {} panicked ({}); continuing",
+            name(),
+            panic_message(&*payload)
+        ));
+        if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
+    }
+}
+
+/// The message of a panic payload, if it is a string.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
+}
