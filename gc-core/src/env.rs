@@ -57,7 +57,8 @@ pub struct Config {
     pub gogc: Gogc,
     /// `GOMEMLIMIT` in bytes; [`NO_MEMORY_LIMIT`] (`i64::MAX`) means no limit.
     pub memory_limit: i64,
-    /// `GOMAXPROCS`: processors the collector plans its workers for (at least 1).
+    /// `GOMAXPROCS`: processors the collector plans its workers for (at least 1, at most
+    /// [`most_procs`] of the available cores).
     pub gomaxprocs: usize,
     /// `GODEBUG` settings the collector knows.
     pub debug: DebugFlags,
