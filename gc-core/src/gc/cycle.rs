@@ -498,6 +498,7 @@ fn run_cycle(forced: bool) {
         );
     }
 
-    // 6. Concurrent sweep.
+    // 6. Concurrent sweep; drops queued behind a stuck `Drop` get another dropper.
     sweep::wake();
+    super::dropper::check_stuck();
 }

@@ -16,7 +16,8 @@
 //! job, so the jobs its sweep queues are its own. A `Drop` may block, allocate, panic with
 //! any payload, call any public function or never return: a panic is caught and reported
 //! (a payload whose own `Drop` panics is leaked), and a dropper stuck in one job for more
-//! than [`STUCK`] makes the next job start another dropper thread, up to [`MAX_DROPPERS`].
+//! than [`STUCK`] gets replaced by another dropper thread (checked when a job arrives and
+//! at the end of every cycle), up to [`MAX_DROPPERS`].
 //! No runtime wait depends on a job: `collect()` never waits for jobs running elsewhere.
 //! If no dropper thread can be started, jobs run on threads that cross the GC trigger
 //! (after their allocation) and in `collect()`.
@@ -209,13 +210,29 @@ pub(crate) fn defer_value<V: Send + 'static>(v: V) {
 fn push(job: Job) {
     let mut st = lock();
     st.jobs.push_back(job);
-    let now = Instant::now();
-    let stuck = |b: &Option<Instant>| b.is_some_and(|t| now.duration_since(t) > STUCK);
-    if !st.no_threads && st.busy.iter().all(stuck) && st.busy.len() < MAX_DROPPERS {
-        start_dropper(&mut st);
-    }
+    replace_stuck(&mut st);
     drop(st);
     CV.notify_one();
+}
+
+/// Starts a dropper thread if jobs are waiting and every dropper is stuck in a job (or
+/// none exists yet).
+fn replace_stuck(st: &mut State) {
+    let now = Instant::now();
+    let stuck = |b: &Option<Instant>| b.is_some_and(|t| now.duration_since(t) > STUCK);
+    if !st.jobs.is_empty()
+        && !st.no_threads
+        && st.busy.iter().all(stuck)
+        && st.busy.len() < MAX_DROPPERS
+    {
+        start_dropper(st);
+    }
+}
+
+/// Called once per collection cycle: jobs queued behind a dropper stuck in a `Drop` get a
+/// new dropper even when no new job arrives.
+pub(crate) fn check_stuck() {
+    replace_stuck(&mut lock());
 }
 
 /// Starts dropper thread number `st.busy.len()`.
