@@ -45,7 +45,7 @@ impl Drop for Tracker {
     fn drop(&mut self) {
         let old = self.state.swap(DEAD, Ordering::SeqCst);
         if old != ALIVE ^ self.id {
-            // Never panic here: drops run on the sweeping thread.
+            // Never panic here: a panicking Drop is only reported, and the count must show.
             BAD_DROPS.fetch_add(1, Ordering::SeqCst);
             eprintln!(
                 "BAD DROP: tracker id {} state {old:#x} (dropped twice or clobbered)",

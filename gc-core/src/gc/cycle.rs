@@ -258,7 +258,8 @@ pub fn collect() {
 }
 
 /// Sets GOGC (`debug.SetGCPercent`): a negative value turns automatic collection off.
-/// Returns the previous setting (-1 for off).
+/// Returns the previous setting (-1 for off). Safe to call from anywhere, a `Drop` or a
+/// `Trace` impl included: it only takes the pacer's lock, which no one holds while waiting.
 pub fn set_gc_percent(percent: i32) -> i32 {
     super::init();
     let new = if percent < 0 {
@@ -275,7 +276,8 @@ pub fn set_gc_percent(percent: i32) -> i32 {
 }
 
 /// Sets the soft memory limit in bytes (`debug.SetMemoryLimit`); a negative value only
-/// reads it. Returns the previous limit (`i64::MAX` = no limit).
+/// reads it. Returns the previous limit (`i64::MAX` = no limit). Safe to call from
+/// anywhere, like [`set_gc_percent`].
 pub fn set_memory_limit(bytes: i64) -> i64 {
     super::init();
     let old = with_pacer(|p| {

@@ -92,11 +92,32 @@
 //! (`clobber.rs`). The races between the pieces above are model-checked with loom
 //! (`crate::loom_models`, built with `--cfg gc_loom`).
 //!
-//! ## Drop
+//! ## Drop: user code never runs inside a GC operation
 //!
-//! An object's `Drop` runs when it is swept, on the sweeping thread (so `T: Send`), inside
-//! a GC operation. It may allocate. It must not dereference a `Gc` it holds
-//! (`Trace` obligation 5; the derive enforces it).
+//! A dead object's drop glue is classified at compile time by
+//! `Trace::DROP_RUNS_USER_CODE` (the derive computes it from the fields):
+//!
+//! - glue that runs only the runtime's and the standard library's code (`Gc`, `GcCell`,
+//!   `AtomicGc` handles, `Vec`, `String`, `Box` of such) runs in place while the object is
+//!   swept (`sweep.rs`), as before;
+//! - anything else (a hand-written `Drop`, a `#[trace(skip)]` field's glue) is user code:
+//!   the sweeper moves the object out of its slot into a buffer (first unlisting its cells
+//!   from the dirty list, whose entries are addresses) and frees the slot; the dropper
+//!   (`dropper.rs`) runs the `Drop` on the copy later, on a `gc-dropper` thread or in
+//!   `collect()`, outside every GC operation and runtime lock. Pool values aged out by a
+//!   cycle go the same way.
+//!
+//! So a `Drop` may block, allocate (any size), panic with any payload, call any public
+//! function or never return: no stop waits for it (I4), the sweeper never recurses into
+//! it, and a stuck dropper is replaced for the jobs behind it. An object's memory is never
+//! reused before its `Drop` ran, because the object no longer lives there. A `Drop` runs on
+//! another thread than the one that dropped the last handle (hence `T: Send`), and must not
+//! dereference a `Gc` it holds (`Trace` obligation 5; the derive enforces it).
+//!
+//! Every public entry point may be called from anywhere user code runs (a `Drop`, a `Pool`'s
+//! `make`, a thread-local destructor). From inside the collector itself (a `Trace` impl run
+//! by a mark assist or a mark worker, a panic hook while the runtime panics) `collect()` and
+//! `free_os_memory()` return at once and `mem_stats()` reads without stopping operations.
 
 pub(crate) mod assist;
 pub(crate) mod checkmark;
