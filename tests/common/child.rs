@@ -4,12 +4,15 @@
 //! `child_*` test selected (`--exact`), with exactly the runtime variables it names, and the
 //! parent checks the child's exit status, stdout (`KEY=value` lines) and stderr (warnings,
 //! gctrace). A `child_*` test must live in the same file as the test that starts it. Also
-//! the garbage makers those children use.
+//! the garbage makers those children use. Tests whose cases may abort or hang (the
+//! `hostile_*` and `root_overflow` files) run them as children too; [`start_closed_stderr`]
+//! gives a child a stderr nobody reads (`tests/closed_stderr.rs`).
 
 use super::field;
 use gc_core::{mem_stats, Gc, MemStats};
 use std::ffi::OsStr;
 use std::hint::black_box;
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -153,6 +156,53 @@ pub fn start(test: &str, vars: &[(&str, &[u8])], extra: &[(&str, &str)]) -> Pend
         out,
         pid,
         what: format!("child {test} with {}", show(vars)),
+    }
+}
+
+/// Starts child test `test` like [`start`], but with a stderr nobody reads: a pipe whose read
+/// end the parent closes before the child starts, so every write to it fails with `EPIPE`
+/// (Rust programs ignore `SIGPIPE`), as under `prog 2>&1 | head -1` once `head` has exited.
+/// The run's `stderr` is empty.
+pub fn start_closed_stderr(test: &str, vars: &[(&str, &[u8])], extra: &[(&str, &str)]) -> Pending {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just created and are owned by nothing else.
+    let (read_end, write_end) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(read_end);
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(write_end));
+    for v in VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in vars {
+        cmd.env(k, OsStr::from_bytes(v));
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    // The parent's copy of the write end goes with `cmd` once the child has it.
+    let child = cmd.spawn().unwrap();
+    drop(cmd);
+    let pid = child.id();
+    let (tx, out) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    Pending {
+        out,
+        pid,
+        what: format!("child {test} (stderr closed) with {}", show(vars)),
     }
 }
 

@@ -31,7 +31,8 @@
 //!
 //! 1. **Thread cache, no lock, no atomic**: `ctz(alloc_cache)` names the next free slot of
 //!    the cached span; the tiny allocator bumps inside a 16-byte block for small noscan
-//!    values without `Drop`.
+//!    values without `Drop` (a zero-sized one takes a byte: distinct objects, distinct
+//!    addresses).
 //! 2. **Central list**: when the cached span is full, the thread returns it and takes
 //!    another from the span class's mcentral: a swept partial span, else one it sweeps
 //!    itself, else

@@ -12,7 +12,9 @@
 //!
 //! - `Gc::new(value)` moves `value` into the heap, then unroots every handle inside it
 //!   (`Trace::unroot`, a walk over `value` only).
-//! - `clone` always makes a rooted handle; `drop` of a rooted handle uncounts it.
+//! - `clone` always makes a rooted handle; `drop` of a rooted handle uncounts it. A count
+//!   never wraps: taking one past 2^31 (leaked handles; a tiny block's objects share one
+//!   counter) aborts (`roots.rs`).
 //! - A handle can leave a heap object only through `&mut` access to it, and the only `&mut`
 //!   path into the heap is `GcCell::borrow_mut` (and `get_mut`/`into_inner`), or through an
 //!   `AtomicGc` slot, whose `load`/`swap` count what they hand out (`object/atomic.rs`).
@@ -27,7 +29,10 @@
 //! holds them. Cells outside the heap stay rooted, which is what keeps their contents alive.
 //! Writing N handles into one cell costs O(N) plus O(contents) per cycle. `GcCell::replace`
 //! (and `set`) skips all of this for small values: it roots the outgoing value and unroots
-//! the incoming one in place, so an edge cell stays an edge cell.
+//! the incoming one in place, so an edge cell stays an edge cell. Leaked guards
+//! (`mem::forget`) never stall the marker: every `&mut` path resets the cell's lock (moving
+//! a cell into the heap is one), and users' shared borrows stop below the marker's own
+//! headroom (`object/cell_lock.rs`).
 //!
 //! Invariant R: *every object that a rooted handle points to has a non-zero root count*,
 //! and *a heap object holds only edges, except inside `ROOTED` cells*. Hence an object is
