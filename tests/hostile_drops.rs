@@ -50,8 +50,10 @@ fn quiet_deliberate_panics() {
     std::panic::set_hook(Box::new(move |info| {
         let p = info.payload();
         let deliberate = p.is::<Bomb>()
-            || p.downcast_ref::<&str>().is_some_and(|s| s.starts_with("boom"))
-            || p.downcast_ref::<String>().is_some_and(|s| s.starts_with("boom"));
+            || p.downcast_ref::<&str>()
+                .is_some_and(|s| s.starts_with("boom"))
+            || p.downcast_ref::<String>()
+                .is_some_and(|s| s.starts_with("boom"));
         if !deliberate {
             default(info);
         }
@@ -150,7 +152,11 @@ fn child_panicking_payloads() {
     assert!(pool.is_empty());
     let forced = mem_stats().num_forced_gc;
     collect();
-    assert_eq!(mem_stats().num_forced_gc, forced + 1, "collect() still collects");
+    assert_eq!(
+        mem_stats().num_forced_gc,
+        forced + 1,
+        "collect() still collects"
+    );
     println!("PROBE_OK");
 }
 
@@ -184,7 +190,10 @@ fn drops_may_call_every_public_function() {
     if is_child() {
         return;
     }
-    assert_child_ok(&run("child_public_calls", &[], &[]), "public calls from Drop");
+    assert_child_ok(
+        &run("child_public_calls", &[], &[]),
+        "public calls from Drop",
+    );
 }
 
 #[test]
@@ -240,10 +249,13 @@ impl Drop for AllocatesLarge {
     }
 }
 
+/// 4 KiB, so that 20,000 of them fill 10,000 spans: each unswept span was one more level
+/// of recursion when the sweeper ran their `Drop`.
 #[derive(Trace)]
 struct Buffered {
     #[trace(skip)]
     _a: AllocatesLarge,
+    _payload: [u64; 500],
 }
 
 #[test]
@@ -252,7 +264,8 @@ fn drops_may_allocate_large_buffers() {
         return;
     }
     assert_child_ok(
-        &run("child_large_allocating_drops", &[], &[]),
+        // GOGC=off: all 10,000 spans are garbage in one cycle.
+        &run("child_large_allocating_drops", &[("GOGC", b"off")], &[]),
         "large allocations in Drop",
     );
 }
@@ -266,6 +279,7 @@ fn child_large_allocating_drops() {
     for i in 0..N {
         black_box(Gc::new(Buffered {
             _a: AllocatesLarge(i),
+            _payload: [i; 500],
         }));
     }
     collect();
@@ -290,6 +304,7 @@ impl Drop for AllocateAtExit {
             let big = Gc::<[u8]>::new_zeroed_slice(40 << 10);
             let small = Gc::new(Buffered {
                 _a: AllocatesLarge(i),
+                _payload: [i; 500],
             });
             black_box((big, small));
         }
@@ -324,6 +339,7 @@ fn child_thread_exit() {
                 for i in 0..1_000 {
                     black_box(Gc::new(Buffered {
                         _a: AllocatesLarge(t * 1_000 + i),
+                        _payload: [i; 500],
                     }));
                 }
             })
@@ -521,7 +537,8 @@ fn child_stress() {
         .map(|t| {
             let progress = progress.clone();
             std::thread::spawn(move || {
-                let mut live: Vec<Gc<Canary>> = (0..64).map(|i| canary(t << 32 | i, None)).collect();
+                let mut live: Vec<Gc<Canary>> =
+                    (0..64).map(|i| canary(t << 32 | i, None)).collect();
                 for i in 0..ITERS {
                     let id = t << 32 | (64 + i);
                     let r = mix(id);

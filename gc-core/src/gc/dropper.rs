@@ -29,7 +29,7 @@
 //! mutex; `CV` wakes droppers. See the collector overview in `crate::gc` ("Drop").
 
 use crate::object::typeinfo::TypeInfo;
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::Cell;
@@ -163,6 +163,10 @@ crate::sync::global! {
 crate::sync::global! {
     static CV: Condvar = Condvar::new();
 }
+crate::sync::global! {
+    /// `State::no_threads`, readable without the lock (the allocation path checks it).
+    static NO_THREADS: AtomicBool = AtomicBool::new(false);
+}
 crate::sync::thread_local! {
     /// Set while this thread runs drops (for good on dropper threads).
     static RUNNING: Cell<bool> = const { Cell::new(false) };
@@ -246,6 +250,7 @@ fn start_dropper(st: &mut State) {
         Err(e) => {
             if st.busy.is_empty() {
                 st.no_threads = true;
+                NO_THREADS.store(true, Ordering::Relaxed);
                 crate::report(format_args!(
                     "gc_core: cannot start a dropper thread ({e}); Drop code of swept objects runs after allocations and in collect()"
                 ));
@@ -329,6 +334,9 @@ impl Jobs {
 /// Called outside any GC operation after an allocation crossed the trigger: if no dropper
 /// thread could be started, runs the queued jobs here.
 pub(crate) fn help_if_no_threads() {
+    if !NO_THREADS.load(Ordering::Relaxed) {
+        return;
+    }
     let jobs = {
         let mut st = lock();
         if !st.no_threads || running_here() {
@@ -337,12 +345,6 @@ pub(crate) fn help_if_no_threads() {
         std::mem::take(&mut st.jobs)
     };
     Jobs(jobs).run();
-}
-
-/// Jobs queued and not yet taken (for tests and statistics).
-#[cfg(test)]
-pub(crate) fn queued() -> usize {
-    lock().jobs.len()
 }
 
 /// Runs `f` (user code); a panic is reported on stderr and swallowed. A payload whose own

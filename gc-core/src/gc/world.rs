@@ -21,12 +21,12 @@
 //! overview in `crate::gc`.
 
 use crate::alloc::cache::{flush, MCache};
+#[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
+use crate::sync::LazyLock;
 use crate::sync::{
     heavy_fence, light_fence, os_thread_id, Arc, AtomicBool, AtomicU32, AtomicU64, Backoff,
     Condvar, Mutex, MutexGuard, Ordering, Padded, UnsafeCell,
 };
-#[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
-use crate::sync::LazyLock;
 use std::cell::{Cell, RefCell};
 
 /// One mutator thread's runtime state.
