@@ -23,6 +23,8 @@
 //!     --exact child_leaked_writer_moved_into_heap --nocapture --test-threads=1
 //! ```
 
+#![cfg(debug_assertions)] // the test hooks exist in debug builds only
+
 mod common;
 
 use common::child::{automatic_cycles, is_child, run, MIB};

@@ -18,6 +18,8 @@
 //!     --exact child_leak_roots --nocapture --test-threads=1
 //! ```
 
+#![cfg(debug_assertions)] // the test hooks exist in debug builds only
+
 mod common;
 
 use common::child::{is_child, run};

@@ -287,6 +287,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)] // the reader hook exists in debug builds only
     fn users_stop_at_the_reader_cap_the_marker_does_not() {
         let mut l = CellLock::new();
         l.add_readers_for_test(USER_READERS - 1);
