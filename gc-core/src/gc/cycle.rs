@@ -250,9 +250,20 @@ pub fn collect() {
     {
         let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         run_cycle(true);
+    }
+    // Sweep with the drops of what is swept run as it goes, outside the cycle's lock (a
+    // `Drop` may block: no cycle may wait for it).
+    while sweep::sweep_one() {
+        pause.run_queued();
+    }
+    {
+        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let _in_cycle = InCycle::enter();
         sweep::finish();
-        advance(Event::SweepDone);
+        // Another cycle may have run meanwhile and finished its own sweep.
+        if phase() == Phase::Sweep {
+            advance(Event::SweepDone);
+        }
     }
     pause.take().run();
 }

@@ -9,9 +9,9 @@
 //!   heap does not wait for user code to get its memory back;
 //! - values aged out of a `Pool` (`crate::pool`, Go's `clearpools`), one job each.
 //!
-//! Who runs the jobs: dropper threads (`gc-dropper-N`), and `collect()`, which takes every
-//! job queued up to the end of its cycle and runs them on the calling thread before it
-//! returns (so a program that calls `collect()` sees the drops of what it freed, as with
+//! Who runs the jobs: dropper threads (`gc-dropper-N`), and `collect()`, which runs every
+//! job queued up to the end of its sweep on the calling thread (between the spans it
+//! sweeps, and once more before it returns) (so a program that calls `collect()` sees the drops of what it freed, as with
 //! rust-gc and dumpster). While a `collect()` runs its cycle, dropper threads start no new
 //! job, so the jobs its sweep queues are its own. A `Drop` may block, allocate, panic with
 //! any payload, call any public function or never return: a panic is caught and reported
@@ -293,6 +293,18 @@ pub(crate) fn pause() -> Pause {
 }
 
 impl Pause {
+    /// Runs the jobs queued so far on the calling thread, keeping the pause (none if the
+    /// caller is itself running drops). `collect()` calls it between the spans it sweeps, so
+    /// the objects its cycle moves out of the heap wait for their `Drop` for one span, not
+    /// for the whole sweep: the moved copies never add up to the whole garbage.
+    pub(crate) fn run_queued(&self) {
+        if running_here() {
+            return;
+        }
+        let jobs = std::mem::take(&mut lock().jobs);
+        Jobs(jobs).run();
+    }
+
     /// Ends the pause and takes every queued job for the caller to [`run`] (none if the
     /// caller is itself running drops: those stay queued for the droppers).
     pub(crate) fn take(mut self) -> Jobs {
