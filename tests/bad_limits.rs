@@ -30,9 +30,10 @@
 mod common;
 
 use common::child::{churn, churn_until, is_child, run, run_all, show, Run, FIRST_GOAL, MIB};
+use common::units::{AlignedUnit, DropUnit, Unit, UNIT_DROPS};
 use gc_core::{mem_stats, set_gc_percent, set_memory_limit, BorrowError, Gc, GcCell, Trace};
 use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Which allocation the out-of-memory child makes (`large` or `small`).
 const OOM_KIND: &str = "BAD_LIMITS_OOM";
@@ -159,26 +160,6 @@ fn an_object_larger_than_an_arena_works() {
         return;
     }
     run("child_large_object", &[], &[]).assert_ok("64 MiB object");
-}
-
-#[derive(Trace, PartialEq, Debug)]
-struct Unit;
-
-#[repr(align(8))]
-#[derive(Trace, PartialEq, Debug)]
-struct AlignedUnit;
-
-static UNIT_DROPS: AtomicU64 = AtomicU64::new(0);
-
-/// A zero-sized type with drop glue: it takes a small-object slot, not the tiny allocator.
-#[derive(Trace)]
-#[trace(unsafe_drop)]
-struct DropUnit;
-
-impl Drop for DropUnit {
-    fn drop(&mut self) {
-        UNIT_DROPS.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A zero-sized object allocated when the thread's tiny block is exactly full used to get

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::child::{churn, is_child, run, Run};
+use common::child::{churn, is_child, run};
 use common::mix;
 use gc_core::{collect, free_os_memory, mem_stats, Gc, Pool, Trace};
 use std::hint::black_box;
@@ -60,16 +60,6 @@ fn quiet_deliberate_panics() {
     }));
 }
 
-fn assert_child_ok(r: &Run, what: &str) {
-    assert!(
-        r.status.success() && r.stdout.contains("PROBE_OK"),
-        "{what}: child failed ({}):\n{}\n{}",
-        r.status,
-        r.stdout,
-        r.stderr
-    );
-}
-
 // ---------------------------------------------------------------------------------------
 // Defect 3: a Drop that panics with a payload whose own Drop panics.
 
@@ -97,7 +87,7 @@ fn panicking_panic_payloads_are_contained() {
         return;
     }
     let r = run("child_panicking_payloads", &[], &[]);
-    assert_child_ok(&r, "panicking payloads");
+    r.assert_succeeded("panicking payloads");
     assert!(
         r.stderr.contains("panicked (a non-string payload)"),
         "the panics are reported:\n{}",
@@ -190,10 +180,7 @@ fn drops_may_call_every_public_function() {
     if is_child() {
         return;
     }
-    assert_child_ok(
-        &run("child_public_calls", &[], &[]),
-        "public calls from Drop",
-    );
+    run("child_public_calls", &[], &[]).assert_succeeded("public calls from Drop");
 }
 
 #[test]
@@ -263,11 +250,9 @@ fn drops_may_allocate_large_buffers() {
     if is_child() {
         return;
     }
-    assert_child_ok(
-        // GOGC=off: all 10,000 spans are garbage in one cycle.
-        &run("child_large_allocating_drops", &[("GOGC", b"off")], &[]),
-        "large allocations in Drop",
-    );
+    // GOGC=off: all 10,000 spans are garbage in one cycle.
+    run("child_large_allocating_drops", &[("GOGC", b"off")], &[])
+        .assert_succeeded("large allocations in Drop");
 }
 
 #[test]
@@ -322,7 +307,7 @@ fn thread_local_destructors_may_allocate() {
         return;
     }
     let r = run("child_thread_exit", &[("GOGC", b"5")], &[]);
-    assert_child_ok(&r, "allocation in thread-local destructors");
+    r.assert_succeeded("allocation in thread-local destructors");
 }
 
 #[test]
@@ -399,7 +384,7 @@ fn a_blocking_drop_stalls_nobody_else() {
     if is_child() {
         return;
     }
-    assert_child_ok(&run("child_blocking_drop", &[], &[]), "blocking Drop");
+    run("child_blocking_drop", &[], &[]).assert_succeeded("blocking Drop");
 }
 
 #[test]
@@ -519,7 +504,7 @@ fn stress_hostile_drops_on_eight_threads() {
         return;
     }
     let r = run("child_stress", &[], &[]);
-    assert_child_ok(&r, "hostile drops stress");
+    r.assert_succeeded("hostile drops stress");
     assert!(r.stdout.contains("CYCLES="), "{}", r.stdout);
 }
 

@@ -13,33 +13,14 @@
 mod common;
 
 use common::child::{automatic_cycles, is_child, run};
+use common::units::{AlignedUnit, DropUnit, Unit, UNIT_DROPS};
 use gc_core::{mem_stats, Gc, Trace};
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Live handles made of each type.
 const N: usize = 1000;
-
-#[derive(Trace, PartialEq, Debug)]
-struct Unit;
-
-#[repr(align(8))]
-#[derive(Trace, PartialEq, Debug)]
-struct AlignedUnit;
-
-static UNIT_DROPS: AtomicU64 = AtomicU64::new(0);
-
-/// Drop glue: not tiny, a slot of its own (`size_to_class(0)` is class 1).
-#[derive(Trace)]
-#[trace(unsafe_drop)]
-struct DropUnit;
-
-impl Drop for DropUnit {
-    fn drop(&mut self) {
-        UNIT_DROPS.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// Scanned (as if it held a `Gc`): not tiny either, a slot in a scan span.
 #[derive(Trace, PartialEq, Debug)]

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod units;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
