@@ -235,8 +235,12 @@ fn gc_thread() {
 /// `GcCell`) is dropped while it is swept; any other `Drop` (a hand-written one, a
 /// `#[trace(skip)]` field's) runs outside the collector: on a dropper thread
 /// (`gc-dropper-N`), or here. Before returning, `collect()` runs on the calling thread
-/// every such `Drop` still queued, including those of everything this cycle freed. It does
-/// not wait for a `Drop` that a dropper thread is already running. Called from inside a
+/// every such `Drop` still queued, including those of everything this cycle freed, and
+/// waits for those dropper threads are running, except one that has run for more than
+/// 100 ms (a `Drop` that blocks: `collect()` returns without it). The drops of earlier
+/// cycles' garbage are done before its cycle starts (unless other threads keep starting
+/// cycles), so what such a `Drop` releases is freed by this cycle, as when drops ran in the
+/// sweep. Called from inside a
 /// `Drop`, it collects but leaves the queued drops to the dropper threads.
 ///
 /// Called from inside the collector (a `Trace` impl, or a panic hook while the runtime
@@ -247,9 +251,21 @@ pub fn collect() {
         return;
     }
     let pause = super::dropper::pause();
-    {
+    // Earlier cycles' garbage first: finish their sweep and drops, outside the cycle's lock
+    // (a `Drop` may block), since a `Drop` may release the last root of an object this
+    // cycle should then find unreachable. A cycle started meanwhile by the GC thread leaves
+    // new garbage: try again, a few times at most.
+    for attempt in 0.. {
+        while sweep::sweep_one() {
+            pause.run_queued();
+        }
+        pause.settle();
         let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        run_cycle(true);
+        let swept = HEAP.sweep_pending.load(Ordering::Acquire) == 0;
+        if attempt == 3 || (swept && super::dropper::settled()) {
+            run_cycle(true);
+            break;
+        }
     }
     // Sweep with the drops of what is swept run as it goes, outside the cycle's lock (a
     // `Drop` may block: no cycle may wait for it).

@@ -11,16 +11,18 @@
 //!
 //! Who runs the jobs: dropper threads (`gc-dropper-N`), and `collect()`, which runs every
 //! job queued up to the end of its sweep on the calling thread (between the spans it
-//! sweeps, and once more before it returns) (so a program that calls `collect()` sees the drops of what it freed, as with
-//! rust-gc and dumpster). While a `collect()` runs its cycle, dropper threads start no new
-//! job, so the jobs its sweep queues are its own. A `Drop` may block, allocate, panic with
-//! any payload, call any public function or never return: a panic is caught and reported
-//! (a payload whose own `Drop` panics is leaked), and a dropper stuck in one job for more
-//! than [`STUCK`] gets replaced by another dropper thread (checked when a job arrives and
-//! at the end of every cycle), up to [`MAX_DROPPERS`].
-//! No runtime wait depends on a job: `collect()` never waits for jobs running elsewhere.
-//! If no dropper thread can be started, jobs run on threads that cross the GC trigger
-//! (after their allocation) and in `collect()`.
+//! sweeps, and once more before it returns), so a program that calls `collect()` sees the
+//! drops of what it freed, as with rust-gc and dumpster. While a `collect()` runs its
+//! cycle, dropper threads start no new job, so the jobs its sweep queues are its own; jobs
+//! they started before, it waits for, but only until such a job has run for [`STUCK`].
+//!
+//! A `Drop` may block, allocate, panic with any payload, call any public function or never
+//! return: a panic is caught and reported (a payload whose own `Drop` panics is leaked), a
+//! dropper stuck in one job for more than [`STUCK`] gets replaced by another dropper thread
+//! (checked when a job arrives and at the end of every cycle), up to [`MAX_DROPPERS`], and
+//! no wait of the runtime's depends on a job for longer than [`STUCK`]. If no dropper
+//! thread can be started, jobs run on threads that cross the GC trigger (after their
+//! allocation) and in `collect()`.
 //!
 //! A thread running drops never runs more (`RUNNING`): a `collect()` from inside a `Drop`
 //! leaves the queue to the droppers instead of recursing into it.
@@ -277,6 +279,8 @@ fn dropper(i: usize) {
         };
         job.run();
         lock().busy[i] = None;
+        // `Pause::take` may be waiting for this job.
+        CV.notify_all();
     }
 }
 
@@ -305,10 +309,25 @@ impl Pause {
         Jobs(jobs).run();
     }
 
+    /// Before `collect()`'s cycle: finishes the drops of earlier cycles' garbage (waits for
+    /// the droppers' jobs as [`take`](Pause::take) does, runs the queued ones here). A
+    /// `Drop` may release the last root of other objects (the contents of a written
+    /// `GcCell`), which the coming cycle should then find unreachable.
+    pub(crate) fn settle(&self) {
+        if running_here() {
+            return;
+        }
+        let jobs = std::mem::take(&mut wait_for_droppers(lock()).jobs);
+        Jobs(jobs).run();
+    }
+
     /// Ends the pause and takes every queued job for the caller to [`run`] (none if the
     /// caller is itself running drops: those stay queued for the droppers).
     pub(crate) fn take(mut self) -> Jobs {
         let mut st = lock();
+        if !running_here() {
+            st = wait_for_droppers(st);
+        }
         st.paused -= 1;
         self.active = false;
         let jobs = if running_here() {
@@ -319,6 +338,38 @@ impl Pause {
         drop(st);
         CV.notify_all();
         Jobs(jobs)
+    }
+}
+
+/// Whether no job is queued and no dropper runs one that started less than `STUCK` ago.
+pub(crate) fn settled() -> bool {
+    let st = lock();
+    let now = Instant::now();
+    st.jobs.is_empty()
+        && st
+            .busy
+            .iter()
+            .flatten()
+            .all(|&t| now.duration_since(t) > STUCK)
+}
+
+/// Waits (with the queue lock released meanwhile) for the jobs dropper threads are running,
+/// but never longer than `STUCK` after a job started, so a `Drop` that blocks cannot hold
+/// `collect()`.
+fn wait_for_droppers(mut st: MutexGuard<'static, State>) -> MutexGuard<'static, State> {
+    loop {
+        let now = Instant::now();
+        let left = st
+            .busy
+            .iter()
+            .flatten()
+            .filter_map(|&t| STUCK.checked_sub(now.duration_since(t)))
+            .max();
+        let Some(left) = left else { return st };
+        st = CV
+            .wait_timeout(st, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
