@@ -19,7 +19,7 @@ mod common;
 
 use common::child::{automatic_cycles, churn_until, is_child, run, MIB};
 use gc_core::{collect, mem_stats, Gc, Trace};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A `RUST_MIN_STACK` no thread with the default stack size can get (64 TiB: the mapping
@@ -89,6 +89,24 @@ fn cores() -> usize {
 // ---------------------------------------------------------------------------------------
 // Defect 10: no thread can be started.
 
+static NO_THREAD_DROPS: AtomicU64 = AtomicU64::new(0);
+
+/// A field with a hand-written `Drop`: its objects go to the dropper, which then has no
+/// thread either.
+struct CountsDrop;
+impl Drop for CountsDrop {
+    fn drop(&mut self) {
+        NO_THREAD_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Trace)]
+struct WithDrop {
+    #[trace(skip)]
+    _c: CountsDrop,
+    _v: u64,
+}
+
 #[test]
 fn child_no_threads() {
     if !is_child() {
@@ -98,6 +116,12 @@ fn child_no_threads() {
     assert!(std::thread::Builder::new().spawn(|| ()).is_err());
     const N: u64 = 10_000;
     let head = list(N);
+    for v in 0..1_000 {
+        std::hint::black_box(Gc::new(WithDrop {
+            _c: CountsDrop,
+            _v: v,
+        }));
+    }
     let spent = churn_until(512 * MIB, |_, s| automatic_cycles(s) >= 3);
     let auto = automatic_cycles(&mem_stats());
     check_list(&head, N);
@@ -105,6 +129,8 @@ fn child_no_threads() {
         collect();
         check_list(&head, N);
     }
+    // Their drops ran on this thread (after allocations, and in collect()).
+    assert_eq!(NO_THREAD_DROPS.load(Ordering::SeqCst), 1_000);
     let s = mem_stats();
     println!(
         "AUTO_GC={auto} NUM_GC={} GARBAGE_MIB={}",
@@ -143,6 +169,7 @@ fn without_threads_cycles_run_on_the_allocating_thread_and_mark_inline() {
         "cannot start a mark worker thread",
         "cannot start the gc-controller thread",
         "cannot start the gc-sweeper thread",
+        "cannot start a dropper thread",
     ] {
         let n = w.iter().filter(|l| l.contains(needle)).count();
         assert_eq!(n, 1, "one warning with {needle:?}:\n{}", r.stderr);

@@ -149,9 +149,6 @@ struct State {
     busy: Vec<Option<Instant>>,
     /// `collect()` calls running their cycle: droppers start no job meanwhile.
     paused: usize,
-    /// A dropper thread could not be started: jobs also run after allocations (module
-    /// header).
-    no_threads: bool,
 }
 
 crate::sync::global! {
@@ -159,14 +156,14 @@ crate::sync::global! {
         jobs: VecDeque::new(),
         busy: Vec::new(),
         paused: 0,
-        no_threads: false,
     });
 }
 crate::sync::global! {
     static CV: Condvar = Condvar::new();
 }
 crate::sync::global! {
-    /// `State::no_threads`, readable without the lock (the allocation path checks it).
+    /// No dropper thread could be started: jobs also run after allocations (module header).
+    /// Written under the queue lock; read without it by the allocation path.
     static NO_THREADS: AtomicBool = AtomicBool::new(false);
 }
 crate::sync::thread_local! {
@@ -227,7 +224,7 @@ fn replace_stuck(st: &mut State) {
     let now = Instant::now();
     let stuck = |b: &Option<Instant>| b.is_some_and(|t| now.duration_since(t) > STUCK);
     if !st.jobs.is_empty()
-        && !st.no_threads
+        && !NO_THREADS.load(Ordering::Relaxed)
         && st.busy.iter().all(stuck)
         && st.busy.len() < MAX_DROPPERS
     {
@@ -251,7 +248,6 @@ fn start_dropper(st: &mut State) {
         Ok(_) => st.busy.push(None),
         Err(e) => {
             if st.busy.is_empty() {
-                st.no_threads = true;
                 NO_THREADS.store(true, Ordering::Relaxed);
                 crate::report(format_args!(
                     "gc_core: cannot start a dropper thread ({e}); Drop code of swept objects runs after allocations and in collect()"
@@ -402,7 +398,7 @@ pub(crate) fn help_if_no_threads() {
     }
     let jobs = {
         let mut st = lock();
-        if !st.no_threads || running_here() {
+        if running_here() {
             return;
         }
         std::mem::take(&mut st.jobs)
