@@ -49,8 +49,9 @@ pub unsafe trait Trace {
     /// hand-written `Drop`, a field the derive cannot see into (`#[trace(skip)]`), a
     /// closure. The sweeper moves such objects out of the heap and the dropper runs their
     /// `Drop` outside every GC operation (`gc_core::collect` has the details); other
-    /// objects are dropped in place while swept, which is cheaper (obligation 6). The
-    /// default, `std::mem::needs_drop::<Self>()`, is always correct.
+    /// objects are dropped in place while swept, which is cheaper (obligation 6). A moved
+    /// object's `Drop` sees it at a new address (as any moved Rust value), not at
+    /// `Gc::as_ptr`. The default, `std::mem::needs_drop::<Self>()`, is always correct.
     const DROP_RUNS_USER_CODE: bool = std::mem::needs_drop::<Self>();
 
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
