@@ -3,8 +3,10 @@
 //!
 //! One cycle at a time (`GC_LOCK`). The phases and who waits for whom are described in the
 //! collector overview (`crate::gc`); this file is their driver. The pacer (a pure value,
-//! `pacer.rs`) lives under `PACER`; its decisions are copied into `HEAP.trigger` for the
-//! allocation path to read without a lock.
+//! `pacer.rs`) and the CPU limiter live under `CONTROL`; the pacer's decisions are copied
+//! into `HEAP.trigger` and `HEAP.goal` for the allocation path to read without a lock.
+//! `collect()` also finishes sweeps and runs queued drops itself, outside `GC_LOCK`
+//! (`dropper.rs`).
 
 use super::cpu_limiter::CpuLimiter;
 use super::daemon::Daemon;
@@ -518,7 +520,7 @@ fn run_cycle(forced: bool) {
         t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs as u64;
     stats::cycles().record(forced, t.pause_ns, gc_cpu_ns);
     if config().debug.gctrace > 0 {
-        super::trace::print_cycle(
+        super::gctrace::print_cycle(
             forced,
             [heap_live_start, heap_live_end, marked.marked_bytes],
             goal,

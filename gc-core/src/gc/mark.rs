@@ -4,7 +4,7 @@
 //! Colours (Go's): white = mark bit clear; grey = mark bit set and the object queued; black
 //! = marked and scanned, or allocated during marking (allocate-black). Noscan objects go
 //! straight to black. The work list is explicit (crossbeam-deque), so marking a
-//! 10-million-node list needs no recursion. Grey items live in one of three places:
+//! 10-million-node list needs no recursion. Grey items live in one of four places:
 //!
 //! - the global injector (`WORK.injector`), which every worker and assist takes from;
 //! - the local LIFO queue of a background worker or an assist, which pushes half of it to

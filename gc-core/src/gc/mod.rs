@@ -54,7 +54,8 @@
 //! 3. **Mark setup** (pause 1): stop GC operations (`world.rs`): wait only for threads
 //!    *inside* an operation (allocation, sweeping, an `AtomicGc` access), which never block
 //!    on user code; a thread parked in user code holding roots is never waited for
-//!    (invariant I4). Queue a root-scan job per span, set `MARKING`, resume. Every operation
+//!    (invariant I4). Set `MARKING`, resume; then queue a root-scan job per span, outside
+//!    the pause (spans made after mark setup hold only black objects). Every operation
 //!    after this sees `MARKING`, none straddles it.
 //! 4. **Concurrent mark** (`mark.rs`, `workers.rs`, `assist.rs`): background workers at
 //!    25% of `GOMAXPROCS` (the pacer's dedicated/fractional plan, plus idle-priority
@@ -134,6 +135,7 @@ pub(crate) mod cycle;
 mod daemon;
 pub(crate) mod dirty;
 pub(crate) mod dropper;
+pub(crate) mod gctrace;
 pub(crate) mod mark;
 #[allow(dead_code)]
 pub(crate) mod pacer;
@@ -144,7 +146,6 @@ pub(crate) mod roots;
 pub(crate) mod scavenger;
 pub(crate) mod stats;
 pub(crate) mod sweep;
-pub(crate) mod trace;
 pub(crate) mod workers;
 pub(crate) mod world;
 

@@ -42,7 +42,8 @@
 //!
 //! Invariants: `trigger() <= heap_goal()`; `heap_goal() >= heap_marked()`; arithmetic
 //! saturates instead of overflowing, so no input panics. The pacer does not synchronise: the
-//! owner keeps it under the heap lock (Go: "protected by mheap_.lock or a STW").
+//! owner keeps it under the `CONTROL` mutex of `cycle.rs` (Go: "protected by mheap_.lock or
+//! a STW").
 
 /// Heap goal floor at `GOGC=100` (Go: `defaultHeapMinimum`); it scales with `GOGC`.
 pub const HEAP_MINIMUM: u64 = 4 << 20;
