@@ -57,7 +57,7 @@ crate::sync::thread_local! {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 /// Shards for a machine with `cpus` cores: one per core, at least 1, at most

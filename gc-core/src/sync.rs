@@ -11,6 +11,9 @@
 //! `OnceLock`, `LazyLock`) stay std in both builds: models drive the protocols directly and
 //! never start the whole runtime.
 //!
+//! `Mutex` and `Condvar` are thin wrappers (over std's or loom's) that ignore poisoning, so
+//! no call site repeats `unwrap_or_else(|e| e.into_inner())`.
+//!
 //! It also carries the two primitives loom has no notion of:
 //!
 //! - **Asymmetric fences** (`light_fence` on the mutator side, `heavy_fence` on the
@@ -28,16 +31,75 @@
 #[cfg(not(gc_loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
-    Arc, Condvar, Mutex, MutexGuard,
+    Arc, MutexGuard,
 };
+#[cfg(not(gc_loom))]
+use std::sync::{Condvar as RawCondvar, Mutex as RawMutex};
 #[cfg(not(gc_loom))]
 pub(crate) use std::{thread, thread_local};
 
 #[cfg(gc_loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
-    Arc, Condvar, Mutex, MutexGuard,
+    Arc, MutexGuard,
 };
+#[cfg(gc_loom)]
+use loom::sync::{Condvar as RawCondvar, Mutex as RawMutex};
+
+/// A mutex that ignores poisoning. The runtime never leaves shared state half-updated
+/// across a panic (user code runs outside its locks), so a lock poisoned by a panicking
+/// thread holds consistent data, and a runtime that refused it would stop working for good.
+pub(crate) struct Mutex<T: ?Sized>(RawMutex<T>);
+
+impl<T> Mutex<T> {
+    const_fn! {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(RawMutex::new(value))
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A condition variable for [`Mutex`], ignoring poisoning like it.
+pub(crate) struct Condvar(RawCondvar);
+
+impl Condvar {
+    const_fn! {
+        pub(crate) fn new() -> Condvar {
+            Condvar(RawCondvar::new())
+        }
+    }
+
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.0.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits at most `timeout`; returns the guard (whether it timed out is not needed).
+    pub(crate) fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        match self.0.wait_timeout(guard, timeout) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        }
+    }
+
+    pub(crate) fn notify_one(&self) {
+        self.0.notify_one();
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
 
 /// Under loom: loom's `thread_local!` (per model thread, dropped when it ends), accepting
 /// std's `const { .. }` initialiser form.
@@ -89,7 +151,7 @@ impl Once {
     }
 
     pub(crate) fn call_once(&self, f: impl FnOnce()) {
-        let mut done = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut done = self.0.lock();
         if !*done {
             f();
             *done = true;

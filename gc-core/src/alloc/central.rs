@@ -63,7 +63,7 @@ impl Central {
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, Sets> {
-        self.sets.lock().unwrap_or_else(|e| e.into_inner())
+        self.sets.lock()
     }
 
     /// Puts a swept span in the right set for the current `sweepgen`.

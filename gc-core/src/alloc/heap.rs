@@ -181,7 +181,7 @@ impl Heap {
     }
 
     pub(crate) fn lock_pages(&self) -> MutexGuard<'_, Pages> {
-        self.pages.lock().unwrap_or_else(|e| e.into_inner())
+        self.pages.lock()
     }
 
     /// Memory figures: `heap_sys`, `heap_inuse`, and the runtime's metadata bytes (spans,

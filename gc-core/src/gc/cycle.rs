@@ -89,7 +89,7 @@ pub(crate) fn mark_collector_thread() {
 }
 
 fn control() -> MutexGuard<'static, Option<Control>> {
-    CONTROL.lock().unwrap_or_else(|e| e.into_inner())
+    CONTROL.lock()
 }
 
 /// Runs `f` on the pacer.
@@ -222,7 +222,7 @@ fn wait_for_mark_if_over_goal() {
 /// The GC thread's work per wake-up: a cycle, unless one already ran past the trigger.
 fn gc_thread() {
     let _in_cycle = InCycle::enter();
-    let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = GC_LOCK.lock();
     if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
         run_cycle(false);
     }
@@ -262,7 +262,7 @@ pub fn collect() {
             pause.run_queued();
         }
         pause.settle();
-        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = GC_LOCK.lock();
         let swept = HEAP.sweep_pending.load(Ordering::Acquire) == 0;
         if attempt == 3 || (swept && super::dropper::settled()) {
             run_cycle(true);
@@ -275,7 +275,7 @@ pub fn collect() {
         pause.run_queued();
     }
     {
-        let _g = GC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = GC_LOCK.lock();
         let _in_cycle = InCycle::enter();
         sweep::finish();
         // Another cycle may have run meanwhile and finished its own sweep.

@@ -76,12 +76,12 @@ impl Daemon {
     fn wait(&self) {
         let mut w = self.lock();
         while !*w {
-            w = self.cv.wait(w).unwrap_or_else(|e| e.into_inner());
+            w = self.cv.wait(w);
         }
         *w = false;
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, bool> {
-        self.wanted.lock().unwrap_or_else(|e| e.into_inner())
+        self.wanted.lock()
     }
 }

@@ -26,7 +26,7 @@ crate::sync::global! {
 }
 
 fn lock() -> crate::sync::MutexGuard<'static, List> {
-    DIRTY.lock().unwrap_or_else(|e| e.into_inner())
+    DIRTY.lock()
 }
 
 /// Lists a cell (at address `addr`, with its flags word).

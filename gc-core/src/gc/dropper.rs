@@ -172,7 +172,7 @@ crate::sync::thread_local! {
 }
 
 fn lock() -> MutexGuard<'static, State> {
-    QUEUE.lock().unwrap_or_else(|e| e.into_inner())
+    QUEUE.lock()
 }
 
 /// Marks the thread as running drops until dropped (restoring the previous state).
@@ -270,7 +270,7 @@ fn dropper(i: usize) {
                         break job;
                     }
                 }
-                st = CV.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = CV.wait(st);
             }
         };
         job.run();
@@ -362,10 +362,7 @@ fn wait_for_droppers(mut st: MutexGuard<'static, State>) -> MutexGuard<'static, 
             .filter_map(|&t| STUCK.checked_sub(now.duration_since(t)))
             .max();
         let Some(left) = left else { return st };
-        st = CV
-            .wait_timeout(st, left)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        st = CV.wait_timeout(st, left);
     }
 }
 

@@ -155,7 +155,7 @@ crate::sync::global! {
 }
 
 fn shades() -> MutexGuard<'static, ShadeBuffer> {
-    SHADES.lock().unwrap_or_else(|e| e.into_inner())
+    SHADES.lock()
 }
 
 /// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set: greys the

@@ -90,7 +90,7 @@ crate::sync::global! {
 }
 
 pub(crate) fn cycles() -> MutexGuard<'static, Cycles> {
-    CYCLES.lock().unwrap_or_else(|e| e.into_inner())
+    CYCLES.lock()
 }
 
 /// Wall-clock nanoseconds since the Unix epoch.

@@ -55,7 +55,7 @@ const FRACTIONAL_SLICE: Duration = Duration::from_micros(500);
 /// Locks `m`, ignoring poisoning (no code panics while holding these locks: a `Trace`
 /// panic aborts the process, `mark::or_die`).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 /// One round's shared state.
@@ -284,16 +284,12 @@ pub(crate) fn run_round(
     }
     let mut st = lock(&round.state);
     while !st.looks_done {
-        st = round
-            .wake
-            .wait_timeout(st, TICK)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        st = round.wake.wait_timeout(st, TICK);
         tick();
     }
     round.stop.store(true, Ordering::Relaxed);
     while st.running > 0 {
-        st = round.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        st = round.wake.wait(st);
     }
     drop(st);
     round.times()
@@ -426,7 +422,7 @@ fn mark_thread(slot: &Slot) {
                 if let Some(job) = j.take() {
                     break job;
                 }
-                j = slot.cv.wait(j).unwrap_or_else(|e| e.into_inner());
+                j = slot.cv.wait(j);
             }
         };
         let Job::Mark(a) = job else { return };

@@ -155,13 +155,13 @@ impl Drop for ExitGuard {
 }
 
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock()
 }
 
 fn wait_until_resumed() {
     let mut g = lock(&RESUMED);
     while STOP.load(Ordering::Acquire) {
-        g = RESUME_CV.wait(g).unwrap_or_else(|e| e.into_inner());
+        g = RESUME_CV.wait(g);
     }
 }
 
