@@ -361,175 +361,232 @@ pub(crate) struct CycleTimes {
     pub prepare_ns: u64,
 }
 
-/// One cycle, with `GC_LOCK` held.
+/// One cycle, with `GC_LOCK` held: the steps of Go's `gcStart` ... `gcMarkTermination`,
+/// each a method of [`Cycle`] that hands the next what it needs.
 fn run_cycle(forced: bool) {
     let _in_cycle = InCycle::enter();
-    let procs = procs();
-    let stw = config().debug.gcstoptheworld > 0;
-    let mut t = CycleTimes::default();
-    advance(Event::Start);
+    let mut cycle = Cycle::new(forced);
+    cycle.gc_start();
+    let (held, plan) = cycle.mark_setup();
+    let stopped = cycle.mark_done(held, plan);
+    cycle.mark_termination(stopped);
+    sweep_start();
+}
 
-    // 1. Sweep termination: every span of the previous cycle is swept (concurrently with
-    //    mutators, unlike Go's, which finishes inside the pause).
-    let t0 = Instant::now();
-    sweep::finish();
-    advance(Event::SweepDone);
-    // The previous cycle's free pages are all known now (back-to-back cycles leave the
-    // background sweeper no pass of its own to finish).
-    super::scavenger::wake();
-    // Pools drop their victim lists and age their primary lists (Go's `clearpools` at
-    // `gcStart`); the dropped values go to the dropper.
-    crate::pool::age_all();
+/// One cycle's settings and measurements, carried from step to step.
+struct Cycle {
+    forced: bool,
+    procs: usize,
+    /// `GODEBUG=gcstoptheworld=1`: operations stay stopped from mark setup to mark
+    /// termination.
+    stw: bool,
+    t: CycleTimes,
+    /// Start of mark setup (the first pause).
+    setup_start: Instant,
+    /// `heap_live` at mark setup.
+    heap_live_start: u64,
+    /// The heap goal the cycle started with (for gctrace).
+    goal: u64,
+}
 
-    // 2. Unroot pass, concurrent with mutators: written cells inside heap objects go back
-    //    to being edges (cells written from now on stay roots for this cycle).
-    dirty::unroot_pass();
-    advance(Event::Unrooted);
-    t.prepare_ns = t0.elapsed().as_nanos() as u64;
-
-    // 3. Mark setup: stop GC operations (only threads inside one are waited for, I4), so
-    //    every operation from here on sees MARKING (allocate-black) and none straddles it.
-    let t_setup = Instant::now();
-    let stopped = world::stop();
-    stopped.reset_assist_credit();
-    let heap_live_start = HEAP.heap_live.load(Ordering::Relaxed);
-    let (plan, goal) = {
-        let mut g = control();
-        let c = g.as_mut().expect("pacer initialised");
-        let plan = c.pacer.start_cycle(heap_live_start, procs);
-        feed_limiter(c, false);
-        super::assist::start(c.pacer.assist_ratio(heap_live_start, heap_live_start, 0));
-        c.assist_seen = 0;
-        (plan, c.pacer.heap_goal())
-    };
-    mark::start();
-    t.setup_ns = t_setup.elapsed().as_nanos() as u64;
-    let mut held = if stw {
-        Some(stopped)
-    } else {
-        t.pause_ns = t.setup_ns;
-        drop(stopped);
-        None
-    };
-    // Root-scan jobs for every span, queued outside the pause: spans made after mark setup
-    // hold only black objects, so any snapshot from now on covers every root that matters.
-    HEAP.for_each_span_chunked(mark::queue_root_jobs);
-
-    // 4. Concurrent mark by the background workers (all procs for `collect()`, and with
-    //    mutators held under gcstoptheworld=1), with assists from allocating threads;
-    //    then mark termination's check with operations stopped, and more marking if work
-    //    appeared meanwhile.
-    let t_mark = Instant::now();
-    // A forced cycle's caller waits for it, so it marks with every proc (Go keeps 25% even
-    // then); so does the stop-the-world reference mode.
-    let plan = if stw || forced {
-        WorkerPlan {
-            dedicated: procs,
-            fractional_utilization: 0.0,
-        }
-    } else {
-        plan
-    };
-    let tick = || {
-        let live = HEAP.heap_live.load(Ordering::Relaxed);
-        let work = mark::WORK.scan_work.load(Ordering::Relaxed)
-            + mark::WORK.root_work.load(Ordering::Relaxed);
-        let mut g = control();
-        let c = g.as_mut().expect("pacer initialised");
-        super::assist::set_ratio(c.pacer.assist_ratio(live, heap_live_start, work));
-        if c.limiter_at.elapsed().as_nanos() as u64 >= super::cpu_limiter::LIMITER_UPDATE_PERIOD_NS
-        {
-            feed_limiter(c, true);
-            c.pacer.set_memory_use(memory_use());
-        }
-    };
-    let stopped = loop {
-        let idle_allowed = !stw && !forced && !super::assist::LIMITED.load(Ordering::Relaxed);
-        let times = workers::run_round(plan, procs, idle_allowed, tick);
-        t.worker_ns += times.background_ns;
-        t.idle_ns += times.idle_ns;
-        let t_term = Instant::now();
-        let stopped = held.take().unwrap_or_else(world::stop);
-        if mark::try_finish() {
-            t.term_ns = t_term.elapsed().as_nanos() as u64;
-            break stopped;
-        }
-        if stw {
-            held = Some(stopped);
-        } else {
-            t.pause_ns += t_term.elapsed().as_nanos() as u64;
-            drop(stopped);
-        }
-    };
-    // GODEBUG=gccheckmark=1: re-mark from the roots and abort if the mark missed anything
-    // (operations still stopped, nothing swept yet).
-    if super::config().debug.gccheckmark {
-        super::checkmark::verify();
-    }
-    t.mark_ns = t_mark.elapsed().as_nanos() as u64;
-    t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
-    advance(Event::MarkDone);
-
-    // 5. Mark termination (operations still stopped): flush every cache (its black
-    //    allocations and its spans, which must be swept before reuse), make the marked heap
-    //    the new live heap, flip sweepgen so every span needs sweeping, commit the next goal.
-    let t_term = Instant::now();
-    stopped.flush_all_caches();
-    let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);
-    let marked = mark::result();
-    let spans = HEAP.span_count();
-    HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
-    HEAP.sweep_pending.store(spans, Ordering::Relaxed);
-    HEAP.advance_sweepgen();
-    HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
-    {
-        let mut g = control();
-        let c = g.as_mut().expect("pacer initialised");
-        c.pacer.set_memory_use(memory_use());
-        let report = c.pacer.end_cycle(&CycleMeasurements {
-            heap_live: heap_live_end,
-            heap_marked: marked.marked_bytes,
-            heap_scan_work: marked.scanned_bytes,
-            root_scan_work: marked.root_bytes,
-            mark_wall_ns: t.mark_ns,
-            assist_ns: t.assist_ns,
-            idle_mark_ns: t.idle_ns,
-            procs,
-            sweep_done: false,
-        });
-        publish(&c.pacer);
-        feed_limiter(c, true);
-        if config().debug.gcpacertrace {
-            crate::report(format_args!("{report}"));
-        }
-    }
-    // Pauses end when the world is released; how soon the OS runs the released threads is
-    // scheduling latency (the latency example measures it from the mutator's side).
-    t.term_ns += t_term.elapsed().as_nanos() as u64;
-    let setup_to_resume = t_setup.elapsed().as_nanos() as u64;
-    drop(stopped);
-    if stw {
-        // One pause from mark setup to mark termination.
-        t.pause_ns = setup_to_resume;
-    } else {
-        t.pause_ns += t.term_ns;
-    }
-    advance(Event::Resumed);
-
-    let gc_cpu_ns =
-        t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs as u64;
-    stats::cycles().record(forced, t.pause_ns, gc_cpu_ns);
-    if config().debug.gctrace > 0 {
-        super::gctrace::print_cycle(
+impl Cycle {
+    fn new(forced: bool) -> Cycle {
+        Cycle {
             forced,
-            [heap_live_start, heap_live_end, marked.marked_bytes],
-            goal,
-            &t,
-            procs,
-        );
+            procs: procs(),
+            stw: config().debug.gcstoptheworld > 0,
+            t: CycleTimes::default(),
+            setup_start: Instant::now(),
+            heap_live_start: 0,
+            goal: 0,
+        }
     }
 
-    // 6. Concurrent sweep; drops queued behind a stuck `Drop` get another dropper.
+    /// Steps 1 and 2, concurrent with mutators: sweep termination (every span of the
+    /// previous cycle swept, unlike Go's, which finishes inside the pause), the scavenger
+    /// woken, pools aged, and the unroot pass.
+    fn gc_start(&mut self) {
+        advance(Event::Start);
+        let t0 = Instant::now();
+        sweep::finish();
+        advance(Event::SweepDone);
+        // The previous cycle's free pages are all known now (back-to-back cycles leave the
+        // background sweeper no pass of its own to finish).
+        super::scavenger::wake();
+        // Pools drop their victim lists and age their primary lists (Go's `clearpools` at
+        // `gcStart`); the dropped values go to the dropper.
+        crate::pool::age_all();
+        // Written cells inside heap objects go back to being edges (cells written from now
+        // on stay roots for this cycle).
+        dirty::unroot_pass();
+        advance(Event::Unrooted);
+        self.t.prepare_ns = t0.elapsed().as_nanos() as u64;
+    }
+
+    /// Step 3, mark setup: stops GC operations (only threads inside one are waited for,
+    /// I4), so every operation from here on sees `MARKING` (allocate-black) and none
+    /// straddles it; starts the pacer's cycle; resumes (unless `gcstoptheworld`, then the
+    /// stop is returned, still held); queues the root-scan jobs. Returns the worker plan.
+    fn mark_setup(&mut self) -> (Option<world::Stopped>, WorkerPlan) {
+        self.setup_start = Instant::now();
+        let stopped = world::stop();
+        stopped.reset_assist_credit();
+        let live = HEAP.heap_live.load(Ordering::Relaxed);
+        self.heap_live_start = live;
+        let plan = {
+            let mut g = control();
+            let c = g.as_mut().expect("pacer initialised");
+            let plan = c.pacer.start_cycle(live, self.procs);
+            feed_limiter(c, false);
+            super::assist::start(c.pacer.assist_ratio(live, live, 0));
+            c.assist_seen = 0;
+            self.goal = c.pacer.heap_goal();
+            plan
+        };
+        mark::start();
+        self.t.setup_ns = self.setup_start.elapsed().as_nanos() as u64;
+        let held = if self.stw {
+            Some(stopped)
+        } else {
+            self.t.pause_ns = self.t.setup_ns;
+            drop(stopped);
+            None
+        };
+        // Root-scan jobs for every span, queued outside the pause: spans made after mark
+        // setup hold only black objects, so any snapshot from now on covers every root that
+        // matters.
+        HEAP.for_each_span_chunked(mark::queue_root_jobs);
+        // A forced cycle's caller waits for it, so it marks with every proc (Go keeps 25%
+        // even then); so does the stop-the-world reference mode.
+        let plan = if self.stw || self.forced {
+            WorkerPlan {
+                dedicated: self.procs,
+                fractional_utilization: 0.0,
+            }
+        } else {
+            plan
+        };
+        (held, plan)
+    }
+
+    /// Step 4, the `gcMarkDone` loop: background workers mark (with assists from
+    /// allocating threads) until marking looks finished; then, with operations stopped,
+    /// `mark::try_finish` checks that no grey object is left, or marking goes on. Returns
+    /// the stop that mark termination runs under (after `gccheckmark`'s re-mark, if on).
+    fn mark_done(&mut self, mut held: Option<world::Stopped>, plan: WorkerPlan) -> world::Stopped {
+        let t_mark = Instant::now();
+        let heap_live_start = self.heap_live_start;
+        let tick = || {
+            let live = HEAP.heap_live.load(Ordering::Relaxed);
+            let work = mark::WORK.scan_work.load(Ordering::Relaxed)
+                + mark::WORK.root_work.load(Ordering::Relaxed);
+            let mut g = control();
+            let c = g.as_mut().expect("pacer initialised");
+            super::assist::set_ratio(c.pacer.assist_ratio(live, heap_live_start, work));
+            if c.limiter_at.elapsed().as_nanos() as u64
+                >= super::cpu_limiter::LIMITER_UPDATE_PERIOD_NS
+            {
+                feed_limiter(c, true);
+                c.pacer.set_memory_use(memory_use());
+            }
+        };
+        let stopped = loop {
+            let idle_allowed =
+                !self.stw && !self.forced && !super::assist::LIMITED.load(Ordering::Relaxed);
+            let times = workers::run_round(plan, self.procs, idle_allowed, tick);
+            self.t.worker_ns += times.background_ns;
+            self.t.idle_ns += times.idle_ns;
+            let t_term = Instant::now();
+            let stopped = held.take().unwrap_or_else(world::stop);
+            if mark::try_finish() {
+                self.t.term_ns = t_term.elapsed().as_nanos() as u64;
+                break stopped;
+            }
+            if self.stw {
+                held = Some(stopped);
+            } else {
+                self.t.pause_ns += t_term.elapsed().as_nanos() as u64;
+                drop(stopped);
+            }
+        };
+        // GODEBUG=gccheckmark=1: re-mark from the roots and abort if the mark missed
+        // anything (operations still stopped, nothing swept yet).
+        if super::config().debug.gccheckmark {
+            super::checkmark::verify();
+        }
+        self.t.mark_ns = t_mark.elapsed().as_nanos() as u64;
+        self.t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
+        advance(Event::MarkDone);
+        stopped
+    }
+
+    /// Step 5, mark termination (operations stopped): flushes every cache (its black
+    /// allocations and its spans, which must be swept before reuse), makes the marked heap
+    /// the new live heap, flips `sweepgen` so every span needs sweeping, commits the next
+    /// goal, resumes; then records the cycle (statistics, gctrace).
+    fn mark_termination(mut self, stopped: world::Stopped) {
+        let t_term = Instant::now();
+        stopped.flush_all_caches();
+        let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);
+        let marked = mark::result();
+        let spans = HEAP.span_count();
+        HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
+        HEAP.sweep_pending.store(spans, Ordering::Relaxed);
+        HEAP.advance_sweepgen();
+        HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
+        {
+            let mut g = control();
+            let c = g.as_mut().expect("pacer initialised");
+            c.pacer.set_memory_use(memory_use());
+            let report = c.pacer.end_cycle(&CycleMeasurements {
+                heap_live: heap_live_end,
+                heap_marked: marked.marked_bytes,
+                heap_scan_work: marked.scanned_bytes,
+                root_scan_work: marked.root_bytes,
+                mark_wall_ns: self.t.mark_ns,
+                assist_ns: self.t.assist_ns,
+                idle_mark_ns: self.t.idle_ns,
+                procs: self.procs,
+                sweep_done: false,
+            });
+            publish(&c.pacer);
+            feed_limiter(c, true);
+            if config().debug.gcpacertrace {
+                crate::report(format_args!("{report}"));
+            }
+        }
+        // Pauses end when the world is released; how soon the OS runs the released threads
+        // is scheduling latency (the latency example measures it from the mutator's side).
+        let t = &mut self.t;
+        t.term_ns += t_term.elapsed().as_nanos() as u64;
+        let setup_to_resume = self.setup_start.elapsed().as_nanos() as u64;
+        drop(stopped);
+        if self.stw {
+            // One pause from mark setup to mark termination.
+            t.pause_ns = setup_to_resume;
+        } else {
+            t.pause_ns += t.term_ns;
+        }
+        advance(Event::Resumed);
+
+        let procs = self.procs as u64;
+        let gc_cpu_ns = t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs;
+        stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
+        if config().debug.gctrace > 0 {
+            super::gctrace::print_cycle(
+                self.forced,
+                [self.heap_live_start, heap_live_end, marked.marked_bytes],
+                self.goal,
+                t,
+                self.procs,
+            );
+        }
+    }
+}
+
+/// Step 6, concurrent sweep: wakes the background sweeper; drops queued behind a stuck
+/// `Drop` get another dropper.
+fn sweep_start() {
     sweep::wake();
     super::dropper::check_stuck();
 }

@@ -40,7 +40,9 @@
 //! `Drop` of a dead object touches only edges (no-ops) or rooted handles whose targets are
 //! live (their count was non-zero when the roots were scanned), never freed memory.
 //!
-//! ## The cycle (numbered as in Go; `cycle.rs` drives it, `phase.rs` checks the order)
+//! ## The cycle (numbered as in Go; `cycle.rs` drives it with one function per step,
+//! `Cycle::gc_start` (1-2), `mark_setup` (3), `mark_done` (4), `mark_termination` (5) and
+//! `sweep_start` (6); `phase.rs` checks the order)
 //!
 //! An allocation that pushes `heap_live` past the pacer's trigger wakes the GC thread
 //! (`gc-controller`), which runs the cycle while the allocating thread goes on; `collect()`
