@@ -8,8 +8,9 @@
 //! may sweep, because sweeping runs `Drop` code that may allocate on this same cache. See
 //! the allocator overview in `crate::alloc`.
 
-use super::heap::{SpanPtr, HEAP};
+use super::heap::HEAP;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
+use super::span::SpanPtr;
 use super::{PAGE_SIZE, TINY_SIZE};
 use crate::gc::roots::MARKING;
 use crate::sync::Ordering;

@@ -10,8 +10,9 @@
 //! while sweeping, because sweeping runs user `Drop` code. See the allocator overview in
 //! `crate::alloc`.
 
-use super::heap::{Heap, SpanPtr};
+use super::heap::Heap;
 use super::sizeclass::SpanClass;
+use super::span::SpanPtr;
 use crate::sync::{Mutex, Ordering};
 
 /// Go's `cacheSpan` gives up sweeping this class's spans after this many and grows instead.

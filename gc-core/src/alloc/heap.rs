@@ -9,62 +9,10 @@
 use super::central::Central;
 use super::pageheap::PageHeap;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
-use super::span::Span;
+use super::span::{Span, SpanPtr};
 use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
-use std::ptr::NonNull;
-
-/// A pointer to a span that is in use. Valid until the span is freed, which only its
-/// owner (module header of `span.rs`) can do.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct SpanPtr(NonNull<Span>);
-
-// SAFETY: `Span` is `Sync` and this is a shared reference with a manually tracked lifetime.
-unsafe impl Send for SpanPtr {}
-// SAFETY: as above.
-unsafe impl Sync for SpanPtr {}
-
-impl std::ops::Deref for SpanPtr {
-    type Target = Span;
-    #[inline(always)]
-    fn deref(&self) -> &Span {
-        // SAFETY: a `SpanPtr` is only held for spans that are in use (type docs).
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl SpanPtr {
-    /// # Safety
-    ///
-    /// `p` must point at an in-use span.
-    #[inline(always)]
-    pub(crate) unsafe fn from_raw(p: *const Span) -> SpanPtr {
-        // SAFETY: the caller guarantees non-null and validity.
-        SpanPtr(unsafe { NonNull::new_unchecked(p as *mut Span) })
-    }
-
-    pub(crate) fn as_ptr(self) -> *const Span {
-        self.0.as_ptr()
-    }
-
-    /// Claims the span for sweeping: `sweepgen` from h-2 to h-1.
-    pub(crate) fn claim(self, sg: u32) -> bool {
-        let ok = self
-            .sweepgen
-            .compare_exchange(
-                sg.wrapping_sub(2),
-                sg.wrapping_sub(1),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok();
-        if ok {
-            HEAP.sweep_unclaimed.fetch_sub(1, Ordering::Relaxed);
-        }
-        ok
-    }
-}
 
 /// See [`Heap::memory`].
 pub(crate) struct HeapMemory {

@@ -5,7 +5,8 @@
 //! Ownership (see the allocator overview in `crate::alloc`): `AllocState` is touched only by
 //! the span's current owner (a thread cache, a sweeper that claimed it through `sweepgen`, or
 //! the holder of its central list's lock). `mark_bits` and `roots` are atomic and shared by
-//! everyone. The immutable geometry is set at creation.
+//! everyone. The immutable geometry is set at creation. A `SpanPtr` names a span in use;
+//! `SpanPtr::claim` is the sweeper's `sweepgen` CAS.
 //!
 //! `sweepgen` states, relative to the heap's `sweepgen` h (Go's table):
 //!
@@ -23,6 +24,60 @@ use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeC
 use bitvec::boxed::BitBox;
 use bitvec::order::Lsb0;
 use bitvec::vec::BitVec;
+use std::ptr::NonNull;
+
+/// A pointer to a span that is in use. Valid until the span is freed, which only its
+/// owner (module header of `span.rs`) can do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SpanPtr(NonNull<Span>);
+
+// SAFETY: `Span` is `Sync` and this is a shared reference with a manually tracked lifetime.
+unsafe impl Send for SpanPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SpanPtr {}
+
+impl std::ops::Deref for SpanPtr {
+    type Target = Span;
+    #[inline(always)]
+    fn deref(&self) -> &Span {
+        // SAFETY: a `SpanPtr` is only held for spans that are in use (type docs).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl SpanPtr {
+    /// # Safety
+    ///
+    /// `p` must point at an in-use span.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(p: *const Span) -> SpanPtr {
+        // SAFETY: the caller guarantees non-null and validity.
+        SpanPtr(unsafe { NonNull::new_unchecked(p as *mut Span) })
+    }
+
+    pub(crate) fn as_ptr(self) -> *const Span {
+        self.0.as_ptr()
+    }
+
+    /// Claims the span for sweeping: `sweepgen` from h-2 to h-1.
+    pub(crate) fn claim(self, sg: u32) -> bool {
+        let ok = self
+            .sweepgen
+            .compare_exchange(
+                sg.wrapping_sub(2),
+                sg.wrapping_sub(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if ok {
+            super::heap::HEAP
+                .sweep_unclaimed
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        ok
+    }
+}
 
 /// Allocation state, owned by the span's current owner (module header).
 pub(crate) struct AllocState {

@@ -26,7 +26,7 @@
 
 use super::checkmark::Checker;
 use super::roots::{locate, MARKING};
-use crate::alloc::heap::SpanPtr;
+use crate::alloc::span::SpanPtr;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};

@@ -23,8 +23,8 @@
 
 use crate::alloc::arena;
 use crate::alloc::cache::MCache;
-use crate::alloc::heap::SpanPtr;
 use crate::alloc::span::Span;
+use crate::alloc::span::SpanPtr;
 use crate::sync::{seqcst_order, AtomicBool, Ordering, Padded};
 
 crate::sync::global! {

@@ -16,7 +16,8 @@
 
 use super::daemon::Daemon;
 use super::dropper::{self, Moved};
-use crate::alloc::heap::{Heap, SpanPtr, HEAP};
+use crate::alloc::heap::{Heap, HEAP};
+use crate::alloc::span::SpanPtr;
 use crate::sync::{AtomicBool, AtomicU64, Backoff, Ordering};
 use std::time::Instant;
 

@@ -4,9 +4,9 @@
 //! whose `trace`/`drop` are observable. See `super` for the models.
 
 use crate::alloc::arena;
-use crate::alloc::heap::SpanPtr;
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
 use crate::alloc::span::Span;
+use crate::alloc::span::SpanPtr;
 use crate::alloc::PAGE_SIZE;
 use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
