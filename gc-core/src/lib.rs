@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod descriptor;
 #[allow(dead_code)] // parsers are public for tests; some flags are for later phases
 mod env;
 mod gc;

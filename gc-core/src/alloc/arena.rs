@@ -40,8 +40,14 @@ pub(crate) fn init() {
     let bytes = TABLE_LEN * std::mem::size_of::<AtomicPtr<ArenaMeta>>();
     let base = os::map_aligned(bytes, PAGE_SIZE)
         .unwrap_or_else(|e| crate::fatal(&format!("cannot map the arena table: {e}")));
-    // Zeroed memory is a valid array of null `AtomicPtr`s.
-    TABLE.store(base as *mut AtomicPtr<ArenaMeta>, Ordering::Release);
+    // Zeroed memory is a valid array of null `AtomicPtr`s. Two first callers (unit tests
+    // start the arena directly) race here: the loser's mapping is left unused.
+    let _ = TABLE.compare_exchange(
+        std::ptr::null_mut(),
+        base as *mut AtomicPtr<ArenaMeta>,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
 }
 
 #[inline(always)]

@@ -1,7 +1,7 @@
 //! The per-thread cache (Go's mcache): one span per span class, the tiny block, and the
 //! allocation entry points `alloc_small`, `alloc_tiny`, `alloc_large`.
 //!
-//! A cache belongs to one mutator thread (`crate::gc::world::ThreadState`) and is touched
+//! A cache belongs to one mutator thread (the collector's per-thread state) and is touched
 //! only by that thread inside a GC operation, or by the collector while the world is stopped
 //! for GC operations (when it flushes every cache). The fast path takes no lock and executes
 //! no atomic read-modify-write. The slow path never holds a `&mut MCache` across a call that
@@ -12,7 +12,6 @@ use super::heap::HEAP;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
 use super::span::SpanPtr;
 use super::{PAGE_SIZE, TINY_SIZE};
-use crate::gc::roots::MARKING;
 use crate::sync::Ordering;
 
 /// The tiny allocator's span class: 16-byte noscan slots.
@@ -32,7 +31,8 @@ pub(crate) struct MCache {
     pub(crate) gc_wanted: bool,
     /// Bytes allocated black (during marking) not yet added to the cycle's marked bytes.
     pub(crate) black_bytes: u64,
-    /// Mark-assist balance in bytes: negative = in debt (`crate::gc::assist`).
+    /// Mark-assist balance in bytes: negative = in debt (kept by the collector's `allocated`
+    /// hook).
     pub(crate) assist_credit: i64,
 }
 
@@ -139,10 +139,8 @@ unsafe fn count_allocation(mc: *mut MCache, bytes: u64) {
         // SAFETY: short borrow of the caller's own cache.
         unsafe { (*mc).gc_wanted = true };
     }
-    if MARKING.load(Ordering::Relaxed) {
-        // SAFETY: forwarded.
-        unsafe { crate::gc::assist::charge(mc, bytes) };
-    }
+    // SAFETY: forwarded (our own cache, no borrow held).
+    unsafe { (super::hooks::hooks().allocated)(mc, bytes) };
 }
 
 /// Gives a span back to its central list (Go's `uncacheSpan`), settling the statistics.
@@ -186,7 +184,7 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
             (*mc).tiny_offset = off + take;
             (*mc).tiny_allocs += 1;
         }
-        let span = crate::gc::roots::locate(tiny).0;
+        let span = super::span::locate(tiny).0;
         return Slot {
             span,
             idx: span.slot_index(tiny),
@@ -196,10 +194,7 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
     // SAFETY: forwarded.
     let slot = unsafe { alloc_small(mc, TINY_SPAN_CLASS) };
     // SAFETY: the block's span is owned by this cache during this operation.
-    unsafe {
-        slot.span
-            .set_type(slot.idx, &crate::object::typeinfo::PLAIN)
-    };
+    unsafe { slot.span.set_type(slot.idx, &crate::descriptor::PLAIN) };
     // Keep whichever block has more room left (Go's rule).
     // SAFETY: short borrows.
     unsafe {
@@ -219,7 +214,7 @@ pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> S
 pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> Slot {
     // Go's page reclaimer: sweep before growing, so a steady large-object workload reuses
     // pages instead of mapping new ones.
-    crate::gc::sweep::reclaim(size.div_ceil(PAGE_SIZE));
+    (super::hooks::hooks().reclaim)(size.div_ceil(PAGE_SIZE));
     let s = HEAP
         .alloc_large_span(size, noscan)
         .unwrap_or_else(|| out_of_memory(size));
@@ -257,7 +252,7 @@ pub(crate) unsafe fn flush(mc: *mut MCache) {
         HEAP.counters
             .tiny_allocs
             .fetch_add(std::mem::take(&mut (*mc).tiny_allocs), Ordering::Relaxed);
-        crate::gc::mark::ALLOCATED_BLACK
+        HEAP.allocated_black
             .fetch_add(std::mem::take(&mut (*mc).black_bytes), Ordering::Relaxed);
     }
 }

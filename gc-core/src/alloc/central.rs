@@ -114,7 +114,7 @@ impl Central {
                 budget -= 1;
                 claim_or_die(s, sg);
                 // Sweep outside the lock; a span with room comes back to us.
-                let live = crate::gc::sweep::sweep_claimed(heap, s, true);
+                let live = (super::hooks::hooks().sweep)(heap, s, true);
                 if live < s.nelems {
                     return Some(self.mark_cached(s, sg));
                 }

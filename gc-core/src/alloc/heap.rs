@@ -14,6 +14,9 @@ use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
 
+/// `trigger` and `goal` before the pacer publishes its own (Go's first goal, 4 MiB).
+const INITIAL_GOAL: u64 = 4 << 20;
+
 /// See [`Heap::memory`].
 pub(crate) struct HeapMemory {
     pub(crate) sys: u64,
@@ -87,6 +90,9 @@ pub(crate) struct Heap {
     /// saw its memory figures (the memory-limit goal depends on them;
     /// `gc::cycle::triggered` refreshes it).
     pub(crate) grew: AtomicBool,
+    /// Bytes allocated black (during marking) by caches since the last mark termination,
+    /// added when a cache is flushed; the collector reads and resets it.
+    pub(crate) allocated_black: AtomicU64,
 }
 
 crate::sync::global! {
@@ -100,8 +106,10 @@ crate::sync::global! {
         centrals: crate::sync::array![Central::new(); NUM_SPAN_CLASSES],
         sweepgen: AtomicU32::new(4),
         heap_live: AtomicU64::new(0),
-        trigger: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
-        goal: AtomicU64::new(crate::gc::pacer::HEAP_MINIMUM),
+        // Placeholders: the pacer publishes its own values at start-up, before any
+        // allocation.
+        trigger: AtomicU64::new(INITIAL_GOAL),
+        goal: AtomicU64::new(INITIAL_GOAL),
         counters: Counters {
             small_mallocs: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
             small_frees: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
@@ -114,6 +122,7 @@ crate::sync::global! {
         sweep_unclaimed: AtomicUsize::new(0),
         sweep_pending: AtomicUsize::new(0),
         grew: AtomicBool::new(false),
+        allocated_black: AtomicU64::new(0),
     };
 }
 
@@ -216,19 +225,20 @@ impl Heap {
         // Capped by what there is to release: past the limit with every free page released
         // already, there is nothing to look for.
         let unreleased = (p.heap.free.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
-        let eager = crate::gc::scavenger::eager_bytes(&p.memory(), grown as u64, paged_in as u64)
-            .min(unreleased as u64);
+        let hooks = super::hooks::hooks();
+        let eager =
+            (hooks.eager_bytes)(&p.memory(), grown as u64, paged_in as u64).min(unreleased as u64);
         drop(p);
         if grown > 0 || eager > 0 {
             // The memory-limit goal depends on the mapped, released and free memory.
             self.grew.store(true, Ordering::Relaxed);
         }
         if eager > 0 {
-            crate::gc::scavenger::note_eager(self.scavenge(eager as usize, false));
+            (hooks.note_eager)(self.scavenge(eager as usize, false));
         }
-        if crate::gc::clobber::on() {
+        if super::clobber::on() {
             // SAFETY: the span's pages are new to it and hold no object yet.
-            unsafe { crate::gc::clobber::poison(base, npages * PAGE_SIZE) };
+            unsafe { super::clobber::poison(base, npages * PAGE_SIZE) };
         }
         Some(s)
     }

@@ -15,7 +15,7 @@
 //!   zero-filled, so a span made only of them needs no zeroing (`Span::needzero`, which
 //!   `Gc::<[u8]>::new_zeroed_slice` relies on). A span allocation that grows the heap past
 //!   the scavenger's goal, or happens over the memory limit, releases pages elsewhere at
-//!   once (`crate::gc::scavenger`). Per 4 MiB chunk the page heap counts pages in use, so
+//!   once (the collector's eager-scavenging policy, through a hook). Per 4 MiB chunk the page heap counts pages in use, so
 //!   the background scavenger can leave nearly full chunks alone.
 //! - **Spans** (`span.rs`, Go's mspan): a run of pages cut into equal slots of one size
 //!   class. A span carries `freeindex`, the 64-bit `alloc_cache`, `alloc_bits`,
@@ -50,8 +50,17 @@
 //! that owner: the thread whose cache holds it, the sweeper that claimed it by moving its
 //! `sweepgen` from `h-2` to `h-1`, or whoever holds its central list's lock. Ownership moves
 //! through a lock or a release/acquire pair, so the next owner sees the last one's writes.
-//! The collector reads these fields only while every mutator is out of GC operations (see
-//! `crate::gc::world`). Mark bits and root counts are atomic and shared.
+//! The collector reads these fields only while every mutator is out of GC operations (its
+//! stop handshake). Mark bits and root counts are atomic and shared.
+//!
+//! ## Layering
+//!
+//! The allocator is the layer below the collector and never names it (nor the object
+//! model): what it needs from above (mark-assist accounting, sweeping a span, reclaiming
+//! pages before a large allocation, the eager-scavenging policy) goes through the table of
+//! functions the collector installs at start-up (`hooks.rs`). The type descriptor it
+//! records per object is the neutral `crate::descriptor::TypeInfo`. `clobber.rs`
+//! (`GODEBUG=clobberfree=1`) poisons free memory at this level.
 
 #[cfg(not(gc_loom))]
 pub(crate) mod arena;
@@ -62,7 +71,9 @@ pub(crate) mod arena;
 pub(crate) mod arena;
 pub(crate) mod cache;
 pub(crate) mod central;
+pub(crate) mod clobber;
 pub(crate) mod heap;
+pub(crate) mod hooks;
 pub(crate) mod os;
 pub(crate) mod pageheap;
 pub(crate) mod released;

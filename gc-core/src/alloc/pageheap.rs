@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn the_heap_grows_in_steps_not_whole_arenas() {
-        crate::gc::init();
+        crate::alloc::arena::init();
         let mut h = PageHeap::new();
         h.alloc(1).unwrap();
         assert_eq!((h.mapped_bytes, h.arenas), (GROW_STEP, 1));
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn fresh_and_released_pages_need_no_zeroing_reused_ones_do() {
-        crate::gc::init();
+        crate::alloc::arena::init();
         let mut h = PageHeap::new();
         let (a, dirty) = h.alloc(4).unwrap();
         assert!(!dirty, "fresh pages read as zeros");
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_background_rule_leaves_dense_chunks_alone() {
-        crate::gc::init();
+        crate::alloc::arena::init();
         let mut h = PageHeap::new();
         // A whole chunk in use (the reservation is chunk-aligned), then 12 pages at its top
         // freed: 500 of 512 in use is dense.

@@ -19,7 +19,7 @@
 //! | h + 3         | swept, then cached by a thread                    |
 
 use super::sizeclass::SpanClass;
-use crate::object::typeinfo::TypeInfo;
+use crate::descriptor::TypeInfo;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use bitvec::boxed::BitBox;
 use bitvec::order::Lsb0;
@@ -79,6 +79,21 @@ impl SpanPtr {
     }
 }
 
+/// The span and slot of the object containing `addr`.
+#[inline(always)]
+pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {
+    let s = super::arena::span_of(addr);
+    debug_assert!(
+        !s.is_null(),
+        "Gc handle {addr:#x} does not point into the heap"
+    );
+    // SAFETY: `addr` lies in an object of the heap (a live handle's, or a tiny block
+    // being filled), so its span is in use.
+    let s = unsafe { SpanPtr::from_raw(s) };
+    let idx = s.slot_index(addr);
+    (s, idx)
+}
+
 /// Allocation state, owned by the span's current owner (module header).
 pub(crate) struct AllocState {
     /// Every slot below it is allocated; the search for free slots starts here.
@@ -122,7 +137,7 @@ pub(crate) struct Span {
     mark_bits: [AtomicU64; MAX_MARK_WORDS],
     roots: Box<[AtomicU32]>,
     /// Summary of `roots`: false only if every counter was zero when the last root scan
-    /// looked (`crate::gc::roots` has the protocol). Lets the root scan skip spans.
+    /// looked (the collector's root counting has the protocol). Lets the root scan skip spans.
     maybe_roots: AtomicBool,
 }
 
@@ -450,7 +465,7 @@ impl Span {
         self.alloc.with(|a| unsafe { (*a).alloc_count })
     }
 
-    /// Records that a counter of this span went from 0 to 1 (see `crate::gc::roots`).
+    /// Records that a counter of this span went from 0 to 1 (the collector's root counting).
     #[inline(always)]
     pub(crate) fn note_root(&self, ordering: Ordering) {
         self.maybe_roots.store(true, ordering);

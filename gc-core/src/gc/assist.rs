@@ -85,6 +85,19 @@ fn steal_credit(want: i64) -> i64 {
     }
 }
 
+/// The allocator's `allocated` hook (`crate::alloc::hooks`): while marking, charges the
+/// `bytes` a cache just took to its thread's mark assist.
+///
+/// # Safety
+///
+/// As for [`charge`].
+pub(crate) unsafe fn allocated(mc: *mut MCache, bytes: u64) {
+    if super::roots::MARKING.load(Ordering::Relaxed) {
+        // SAFETY: forwarded.
+        unsafe { charge(mc, bytes) };
+    }
+}
+
 /// Charges `bytes` of allocation during marking to the calling thread's cache, assisting
 /// if it goes into debt.
 ///
@@ -93,7 +106,7 @@ fn steal_credit(want: i64) -> i64 {
 /// `mc` is the calling thread's cache, and the thread is inside a GC operation with no
 /// borrow of the cache held.
 #[cold]
-pub(crate) unsafe fn charge(mc: *mut MCache, bytes: u64) {
+unsafe fn charge(mc: *mut MCache, bytes: u64) {
     // SAFETY: short borrows of the caller's own cache (the contract).
     let credit = unsafe { &mut (*mc).assist_credit };
     *credit = credit.saturating_sub(bytes.min(i64::MAX as u64) as i64);

@@ -26,6 +26,7 @@
 
 use super::checkmark::Checker;
 use super::roots::{locate, MARKING};
+use crate::alloc::heap::HEAP;
 use crate::alloc::span::SpanPtr;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
@@ -130,12 +131,6 @@ crate::sync::global! {
         scan_work: AtomicU64::new(0),
         root_work: AtomicU64::new(0),
     });
-}
-
-crate::sync::global! {
-    /// Bytes allocated black (during marking) by caches since the last mark termination, added
-    /// when a cache is flushed (`alloc::cache::flush`).
-    pub(crate) static ALLOCATED_BLACK: AtomicU64 = AtomicU64::new(0);
 }
 
 /// Shades pushed by mutators while marking (rooting during marking, invariant I2).
@@ -369,7 +364,7 @@ pub(crate) fn start() {
     WORK.marked_bytes.store(0, Ordering::Relaxed);
     WORK.scan_work.store(0, Ordering::Relaxed);
     WORK.root_work.store(0, Ordering::Relaxed);
-    ALLOCATED_BLACK.store(0, Ordering::Relaxed);
+    HEAP.allocated_black.store(0, Ordering::Relaxed);
     let mut b = shades();
     b.active = true;
     MARKING.store(true, Ordering::SeqCst);
@@ -407,7 +402,7 @@ pub(crate) struct MarkResult {
 pub(crate) fn result() -> MarkResult {
     MarkResult {
         marked_bytes: WORK.marked_bytes.load(Ordering::Relaxed)
-            + ALLOCATED_BLACK.swap(0, Ordering::Relaxed),
+            + HEAP.allocated_black.swap(0, Ordering::Relaxed),
         scanned_bytes: WORK.scan_work.load(Ordering::Relaxed),
         root_bytes: WORK.root_work.load(Ordering::Relaxed),
     }

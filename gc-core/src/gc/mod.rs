@@ -129,7 +129,6 @@
 
 pub(crate) mod assist;
 pub(crate) mod checkmark;
-pub(crate) mod clobber;
 // Pure values: some accessors exist for tests and `gcpacertrace` only.
 #[allow(dead_code)]
 pub(crate) mod cpu_limiter;
@@ -165,12 +164,26 @@ pub(crate) fn config() -> &'static Config {
     CONFIG.get_or_init(Config::load)
 }
 
+/// Gives the allocator the collector's side of the allocation path
+/// (`crate::alloc::hooks`). Idempotent; `init` calls it, and so do the loom models, which
+/// drive the allocator without starting the runtime.
+pub(crate) fn install_hooks() {
+    crate::alloc::hooks::install(crate::alloc::hooks::Hooks {
+        allocated: assist::allocated,
+        reclaim: sweep::reclaim,
+        sweep: sweep::sweep_claimed,
+        eager_bytes: scavenger::eager_bytes,
+        note_eager: scavenger::note_eager,
+    });
+}
+
 /// One-time start-up: fences, arena table, environment, pacer.
 pub(crate) fn init() {
     INIT.call_once(|| {
+        install_hooks();
         crate::sync::init_fences();
         crate::alloc::arena::init();
-        clobber::init(config().debug.clobberfree);
+        crate::alloc::clobber::init(config().debug.clobberfree);
         cycle::init_pacer();
     });
 }

@@ -21,10 +21,8 @@
 //! counts between `MAX_ROOTS` and the wrap leave room for every thread to overshoot once.
 //! See the collector overview in `crate::gc`.
 
-use crate::alloc::arena;
 use crate::alloc::cache::MCache;
 use crate::alloc::span::Span;
-use crate::alloc::span::SpanPtr;
 use crate::sync::{seqcst_order, AtomicBool, Ordering, Padded};
 
 crate::sync::global! {
@@ -53,19 +51,7 @@ fn barrier_on() -> bool {
 /// (like `Arc`): an abort, never a wrap.
 pub(crate) const MAX_ROOTS: u32 = i32::MAX as u32;
 
-/// The span and slot of the object containing `addr`.
-#[inline(always)]
-pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {
-    let s = arena::span_of(addr);
-    debug_assert!(
-        !s.is_null(),
-        "Gc handle {addr:#x} does not point into the heap"
-    );
-    // SAFETY: `addr` comes from a live handle, so its span is in use.
-    let s = unsafe { SpanPtr::from_raw(s) };
-    let idx = s.slot_index(addr);
-    (s, idx)
-}
+pub(crate) use crate::alloc::span::locate;
 
 /// One more root on the object at `addr`.
 #[inline]

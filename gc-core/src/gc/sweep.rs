@@ -39,7 +39,7 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
             s.base
         ));
     }
-    let clobber = super::clobber::on();
+    let clobber = crate::alloc::clobber::on();
     let mut moved: Option<Moved> = None;
     for &idx in &dead {
         let count = s.root_count(idx).load(Ordering::SeqCst);
@@ -78,7 +78,7 @@ pub(crate) fn sweep_claimed(heap: &Heap, s: SpanPtr, preserve: bool) -> usize {
         }
         if clobber {
             // SAFETY: the slot is free now and belongs to the claimed span.
-            unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
+            unsafe { crate::alloc::clobber::poison(s.slot_addr(idx), s.elemsize) };
         }
     }
     if let Some(m) = moved {

@@ -8,7 +8,6 @@
 use super::fixture::{ModelSpan, Probe};
 use super::model;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark::ALLOCATED_BLACK;
 use crate::gc::world;
 use crate::sync::Ordering;
 use loom::thread;
@@ -39,7 +38,7 @@ fn loom_cache_flush_at_exit_vs_stop() {
         t.join().unwrap();
         super::wait_for_thread_exits();
 
-        assert_eq!(ALLOCATED_BLACK.load(Ordering::Relaxed), 16);
+        assert_eq!(HEAP.allocated_black.load(Ordering::Relaxed), 16);
         assert_eq!(s.sweepgen.load(Ordering::Acquire), sg);
         assert_eq!(
             HEAP.centrals[s.spanclass.index()].swept_len(sg),

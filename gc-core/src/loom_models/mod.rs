@@ -31,6 +31,7 @@ mod termination;
 
 /// Runs `f` under loom, bounded by `LOOM_MAX_PREEMPTIONS` (2 if unset).
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    crate::gc::install_hooks();
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(2);

@@ -115,13 +115,13 @@ pub(super) unsafe fn take_slot(
             Placement::Large => alloc_large(mc, size, noscan),
         }
     };
-    if crate::gc::clobber::on() {
+    if crate::alloc::clobber::on() {
         let len = match placement {
             Placement::Tiny | Placement::Large => size,
             Placement::Small(_) => slot.span.elemsize,
         };
         // SAFETY: the slot is free and now the caller's.
-        unsafe { crate::gc::clobber::check_free(slot.addr, len) };
+        unsafe { crate::alloc::clobber::check_free(slot.addr, len) };
     }
     slot
 }

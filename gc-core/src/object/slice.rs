@@ -165,7 +165,7 @@ impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
             }
             let needzero = match place {
                 crate::object::typeinfo::Placement::Large => {
-                    slot.span.needzero || crate::gc::clobber::on()
+                    slot.span.needzero || crate::alloc::clobber::on()
                 }
                 _ => true,
             };

@@ -1,48 +1,15 @@
-//! Type descriptors: what the collector needs to know about an object's type (how to trace
-//! it, how to drop it, its name for reports) and where `Gc::new` puts it (span class, tiny
-//! or large). One static descriptor per type, computed at compile time; spans store a
-//! pointer to it (see `alloc::span`). Pure constants, no shared state. See the collector
-//! overview in `crate::gc`.
+//! Where `Gc::new` puts an object (span class, tiny or large) and the descriptor of its type
+//! (`crate::descriptor::TypeInfo`), both computed at compile time: one static descriptor
+//! per type. Pure constants, no shared state. See the collector overview in `crate::gc`.
 
 use crate::alloc::sizeclass::{
     size_to_class, SpanClass, CLASSES, MAX_SMALL_SIZE, NUM_SIZE_CLASSES,
 };
 use crate::alloc::{PAGE_SIZE, TINY_SIZE};
+pub(crate) use crate::descriptor::{TypeInfo, PLAIN};
 use crate::gc::mark::Tracer;
 use crate::Trace;
 use std::marker::PhantomData;
-
-/// What the collector knows about a type.
-pub(crate) struct TypeInfo {
-    /// Traces the object at the given address.
-    pub trace: unsafe fn(*const u8, &mut Tracer),
-    /// Drops the object at the given address in place; `None` for types without drop glue.
-    pub drop: Option<unsafe fn(*mut u8)>,
-    /// Whether `drop` may run user code (`Trace::DROP_RUNS_USER_CODE`): then the sweeper
-    /// moves the object out of the heap and the dropper runs `drop` on the copy, outside
-    /// every GC operation (`crate::gc::dropper`); otherwise the sweeper drops it in place.
-    pub user_drop: bool,
-    /// `std::any::type_name` of the type (a function: `type_name` is not `const`).
-    pub name: fn() -> &'static str,
-}
-
-/// Descriptor shared by every type that holds no `Gc` and has no drop glue: the sweeper
-/// only needs to know there is nothing to do.
-pub(crate) static PLAIN: TypeInfo = TypeInfo {
-    trace: trace_nothing,
-    drop: None,
-    user_drop: false,
-    name: plain_name,
-};
-
-fn plain_name() -> &'static str {
-    "<plain data>"
-}
-
-/// # Safety
-///
-/// Trivially safe; `unsafe` only to match the descriptor's function type.
-unsafe fn trace_nothing(_: *const u8, _: &mut Tracer) {}
 
 /// How `Gc::new::<T>` allocates.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
