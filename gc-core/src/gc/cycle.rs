@@ -258,9 +258,7 @@ pub fn collect() {
     // cycle should then find unreachable. A cycle started meanwhile by the GC thread leaves
     // new garbage: try again, a few times at most.
     for attempt in 0.. {
-        while sweep::sweep_one() {
-            pause.run_queued();
-        }
+        sweep_running_drops(&pause);
         pause.settle();
         let _g = GC_LOCK.lock();
         let swept = HEAP.sweep_pending.load(Ordering::Acquire) == 0;
@@ -271,9 +269,7 @@ pub fn collect() {
     }
     // Sweep with the drops of what is swept run as it goes, outside the cycle's lock (a
     // `Drop` may block: no cycle may wait for it).
-    while sweep::sweep_one() {
-        pause.run_queued();
-    }
+    sweep_running_drops(&pause);
     {
         let _g = GC_LOCK.lock();
         let _in_cycle = InCycle::enter();
@@ -284,6 +280,14 @@ pub fn collect() {
         }
     }
     pause.take().run();
+}
+
+/// Sweeps what is left to sweep on the calling thread, running the drops it queues as it
+/// goes (`collect()`, outside the cycle's lock: a `Drop` may block).
+fn sweep_running_drops(pause: &super::dropper::Pause) {
+    while sweep::sweep_one() {
+        pause.run_queued();
+    }
 }
 
 /// Sets GOGC (`debug.SetGCPercent`): a negative value turns automatic collection off.

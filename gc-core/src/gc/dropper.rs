@@ -102,10 +102,6 @@ impl Moved {
         };
         self.types.push(ty);
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.types.is_empty()
-    }
 }
 
 impl Drop for Moved {
@@ -198,9 +194,7 @@ fn running_here() -> bool {
 /// Queues objects moved out by a sweep. Called inside GC operations: takes only the queue
 /// lock (and may start a dropper thread).
 pub(crate) fn defer_moved(m: Moved) {
-    if !m.is_empty() {
-        push(Job::Moved(m));
-    }
+    push(Job::Moved(m));
 }
 
 /// Queues a value to be dropped by the dropper (a pool's aged value).
@@ -298,11 +292,9 @@ impl Pause {
     /// the objects its cycle moves out of the heap wait for their `Drop` for one span, not
     /// for the whole sweep: the moved copies never add up to the whole garbage.
     pub(crate) fn run_queued(&self) {
-        if running_here() {
-            return;
-        }
-        let jobs = std::mem::take(&mut lock().jobs);
-        Jobs(jobs).run();
+        // The guard is dropped before the jobs run (they may queue more).
+        let jobs = take_queued(&mut lock());
+        jobs.run();
     }
 
     /// Before `collect()`'s cycle: finishes the drops of earlier cycles' garbage (waits for
@@ -313,8 +305,8 @@ impl Pause {
         if running_here() {
             return;
         }
-        let jobs = std::mem::take(&mut wait_for_droppers(lock()).jobs);
-        Jobs(jobs).run();
+        let jobs = take_queued(&mut wait_for_droppers(lock()));
+        jobs.run();
     }
 
     /// Ends the pause and takes every queued job for the caller to [`run`] (none if the
@@ -326,14 +318,20 @@ impl Pause {
         }
         st.paused -= 1;
         self.active = false;
-        let jobs = if running_here() {
-            VecDeque::new()
-        } else {
-            std::mem::take(&mut st.jobs)
-        };
+        let jobs = take_queued(&mut st);
         drop(st);
         CV.notify_all();
-        Jobs(jobs)
+        jobs
+    }
+}
+
+/// Takes every queued job for the caller to run, or none if the caller is itself running
+/// drops (they stay queued for the droppers: no recursion into the queue).
+fn take_queued(st: &mut State) -> Jobs {
+    if running_here() {
+        Jobs(VecDeque::new())
+    } else {
+        Jobs(std::mem::take(&mut st.jobs))
     }
 }
 
@@ -393,14 +391,8 @@ pub(crate) fn help_if_no_threads() {
     if !NO_THREADS.load(Ordering::Relaxed) {
         return;
     }
-    let jobs = {
-        let mut st = lock();
-        if running_here() {
-            return;
-        }
-        std::mem::take(&mut st.jobs)
-    };
-    Jobs(jobs).run();
+    let jobs = take_queued(&mut lock());
+    jobs.run();
 }
 
 /// Runs `f` (user code); a panic is reported on stderr and swallowed. A payload whose own
