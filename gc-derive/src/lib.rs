@@ -338,6 +338,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     } else {
         (
             quote!(tracer),
+            // SAFETY (of the generated block): `root`/`unroot` forward the caller's contract
+            // unchanged to each traced field, which the value owns exclusively (`&mut self`).
             quote!(unsafe { #root_body }),
             quote!(unsafe { #unroot_body }),
         )
@@ -356,6 +358,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     });
 
+    // SAFETY (of the generated impl): obligations 1-2, every non-skipped field is traced,
+    // rooted and unrooted; 3, the derive adds no interior mutability; 4, `NEEDS_TRACE` is
+    // the `||` of the fields'; 5, a hand-written `Drop` conflicts with `MustNotImplDrop`
+    // unless `unsafe_drop` is written; 6, `DROP_RUNS_USER_CODE` is `true` whenever a field's
+    // drop may run user code (skipped fields count by `needs_drop`).
     Ok(quote! {
         #[automatically_derived]
         unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
