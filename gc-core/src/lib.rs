@@ -20,12 +20,14 @@
 //! ```
 //!
 //! Design: the allocator overview is in `alloc/mod.rs`, the collector overview (roots,
-//! cells, the cycle, the invariants) in `gc/mod.rs`. Environment variables, read once:
+//! cells, the cycle, the invariants, the layering) in `gc/mod.rs`; the public functions
+//! are in `api.rs`. Environment variables, read once:
 //! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` (`gctrace=1`, `clobberfree=1`).
 
 #![warn(missing_docs)]
 
 mod alloc;
+mod api;
 mod descriptor;
 #[allow(dead_code)] // parsers are public for tests; some flags are for later phases
 mod env;
@@ -36,10 +38,10 @@ mod object;
 mod pool;
 mod sync;
 
-pub use gc::cycle::{collect, set_gc_percent, set_memory_limit};
-pub use gc::mark::Tracer;
-pub use gc::scavenger::free_os_memory;
-pub use gc::stats::{mem_stats, MemStats, SizeClassStats};
+pub use api::{
+    collect, free_os_memory, mem_stats, set_gc_percent, set_memory_limit, MemStats, SizeClassStats,
+};
+pub use gc::Tracer;
 pub use gc_derive::Trace;
 pub use object::atomic::{AtomicGc, CompareExchangeError};
 pub use object::cell::{BorrowError, GcCell, GcCellRef, GcCellRefMut};
@@ -62,12 +64,12 @@ pub mod __private {
     /// objects freed while reachable.
     #[cfg(debug_assertions)]
     pub fn skip_barrier(on: bool) {
-        crate::gc::roots::SKIP_BARRIER.store(on, crate::sync::Ordering::SeqCst);
+        crate::gc::SKIP_BARRIER.store(on, crate::sync::Ordering::SeqCst);
     }
 
     /// The root count past which taking one more root aborts ("handles are being leaked").
     #[cfg(debug_assertions)]
-    pub const MAX_ROOTS: u32 = crate::gc::roots::MAX_ROOTS;
+    pub const MAX_ROOTS: u32 = crate::gc::MAX_ROOTS;
 
     /// Leak simulation, debug builds only: raises the root count of `g`'s object (for a
     /// tiny object, of its tiny block, which all the block's objects share) to `to`, as if
@@ -75,7 +77,7 @@ pub mod __private {
     /// replaced. Never lowers a count (that would free live objects): panics instead.
     #[cfg(debug_assertions)]
     pub fn raise_root_count_for_test<T: ?Sized + 'static>(g: &crate::Gc<T>, to: u32) -> u32 {
-        crate::gc::roots::raise_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize, to)
+        crate::gc::raise_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize, to)
     }
 
     /// The most shared borrows users may hold on one `GcCell` at once.

@@ -10,7 +10,8 @@
 //! before calling `make`.
 //!
 //! Ageing (Go's `clearpools`, called at `gcStart`): [`age_all`] runs once per cycle, in
-//! sweep termination (`gc/cycle.rs`, `run_cycle` step 1). For every live pool it drops (via
+//! sweep termination (`gc/cycle.rs`, `Cycle::gc_start`), through the hook the first
+//! `Pool::new` registers (`gc::register_pool_cleanup`, Go's `poolcleanup`). For every live pool it drops (via
 //! the dropper) the victim lists and turns the primary lists into victim lists. A value put
 //! and never taken therefore survives at most two cycles.
 //!
@@ -25,7 +26,7 @@
 //!   unique key while it is registered.
 //! - P4: no user code (`make`, a value's `Drop`) runs while a shard lock or the registry
 //!   lock is held, and the two kinds of lock are never nested; ageing runs none at all
-//!   (aged values go to the dropper, `crate::gc::dropper`). So a `Drop` may use pools, drop
+//!   (aged values go to the dropper, `crate::gc::defer_value`). So a `Drop` may use pools, drop
 //!   a pool, or call `collect()`.
 //!
 //! What protects what: each shard's lists by its own `Mutex`; the registry by its `Mutex`;
@@ -203,7 +204,7 @@ impl<T: Send + 'static> Ageing for Registered<T> {
                 dead
             };
             for v in dead {
-                crate::gc::dropper::defer_value(v);
+                crate::gc::defer_value(v);
             }
         }
     }
@@ -212,14 +213,14 @@ impl<T: Send + 'static> Ageing for Registered<T> {
 /// One ageing step for every live pool (Go's `clearpools`): hands each victim list to the
 /// dropper and makes each primary list the victim list. Called once per cycle by
 /// `run_cycle`, on the cycle's thread, outside every GC operation; runs no user code.
-pub(crate) fn age_all() {
+fn age_all() {
     // Snapshot under the registry lock, age without it (P4).
     let pools: Vec<Box<dyn Ageing>> = lock(&REGISTRY).iter().map(|p| p.handle()).collect();
     for p in pools {
         p.age();
         // The last handle if the pool was dropped meanwhile: `Inner`'s values and `make`
         // closure drop on the dropper.
-        crate::gc::dropper::defer_value(p);
+        crate::gc::defer_value(p);
     }
 }
 
@@ -289,6 +290,7 @@ impl<T: Send + 'static> Pool<T> {
             make: Box::new(make),
             shards,
         });
+        crate::gc::register_pool_cleanup(age_all);
         lock(&REGISTRY).push(Box::new(Registered(inner.clone())));
         Pool { inner }
     }

@@ -1,12 +1,15 @@
 //! The per-thread cache (Go's mcache): one span per span class, the tiny block, and the
-//! allocation entry points `alloc_small`, `alloc_tiny`, `alloc_large`.
+//! allocator's entry points `MCache::alloc_small`, `MCache::alloc_tiny` and `alloc_large`,
+//! which the collector's `mallocgc` calls.
 //!
 //! A cache belongs to one mutator thread (the collector's per-thread state) and is touched
 //! only by that thread inside a GC operation, or by the collector while the world is stopped
-//! for GC operations (when it flushes every cache). The fast path takes no lock and executes
-//! no atomic read-modify-write. The slow path never holds a `&mut MCache` across a call that
-//! may sweep, because sweeping runs `Drop` code that may allocate on this same cache. See
-//! the allocator overview in `crate::alloc`.
+//! for GC operations (when it flushes every cache). An `&mut MCache` exists only there: the
+//! collector hands one out through its operation token (`Op::cache`), so the methods here
+//! are safe. Nothing they run while they borrow the cache enters a GC operation: the
+//! allocator names no layer above it, its hooks enter none, and the drop glue a refill's
+//! sweep runs in place is the runtime's and std's own. The fast path takes no lock and
+//! executes no atomic read-modify-write. See the allocator overview in `crate::alloc`.
 
 use super::heap::HEAP;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
@@ -36,11 +39,15 @@ pub(crate) struct MCache {
     pub(crate) assist_credit: i64,
 }
 
-/// Where an object was placed.
+/// Where an object was placed, and what taking it cost the heap.
 pub(crate) struct Slot {
     pub span: SpanPtr,
     pub idx: usize,
     pub addr: usize,
+    /// Bytes this allocation added to `heap_live` (a refill's free slots, a large span):
+    /// 0 on the fast path. The caller charges them to the mark assist and checks the
+    /// trigger (`mallocgc`).
+    pub charged: u64,
 }
 
 impl MCache {
@@ -55,92 +62,120 @@ impl MCache {
             assist_credit: 0,
         }
     }
-}
 
-/// Allocates one slot of span class `sc` (Go's `nextFreeFast`, then `refill`).
-///
-/// # Safety
-///
-/// `mc` is the calling thread's cache and the thread is inside a GC operation.
-#[inline(always)]
-pub(crate) unsafe fn alloc_small(mc: *mut MCache, sc: SpanClass) -> Slot {
-    // SAFETY: the caller owns the cache; the borrow ends before any call that may sweep.
-    if let Some(s) = unsafe { (*mc).spans[sc.index()] } {
-        // SAFETY: the cache owns its spans.
-        if let Some(idx) = unsafe { s.next_free_fast() } {
-            return Slot {
-                span: s,
-                idx,
-                addr: s.slot_addr(idx),
-            };
-        }
-    }
-    // SAFETY: forwarded.
-    unsafe { alloc_small_slow(mc, sc) }
-}
-
-#[cold]
-#[inline(never)]
-unsafe fn alloc_small_slow(mc: *mut MCache, sc: SpanClass) -> Slot {
-    loop {
-        // SAFETY: short borrow of the caller's own cache.
-        let cur = unsafe { (*mc).spans[sc.index()].take() };
-        if let Some(s) = cur {
-            // SAFETY: the cache owns its spans.
-            if let Some(idx) = unsafe { s.next_free() } {
-                // SAFETY: short borrow.
-                unsafe { (*mc).spans[sc.index()] = Some(s) };
+    /// Allocates one slot of span class `sc` (Go's `nextFreeFast`, then `refill`).
+    #[inline(always)]
+    pub(crate) fn alloc_small(&mut self, sc: SpanClass) -> Slot {
+        if let Some(s) = self.spans[sc.index()] {
+            // SAFETY: the cache owns its spans, and the `&mut` makes this thread its owner.
+            if let Some(idx) = unsafe { s.next_free_fast() } {
                 return Slot {
                     span: s,
                     idx,
                     addr: s.slot_addr(idx),
+                    charged: 0,
                 };
             }
-            release(s);
         }
-        // May sweep and so run `Drop` code that allocates on this cache: no borrow held.
-        let new = HEAP.centrals[sc.index()]
-            .cache_span(&HEAP, sc)
-            .unwrap_or_else(|| {
-                let k = CLASSES[sc.size_class()];
-                out_of_memory(k.npages as usize * PAGE_SIZE)
-            });
-        // SAFETY: the span was just handed to this cache.
-        unsafe {
-            new.alloc
-                .with_mut(|a| (*a).alloc_count_before_cache = (*a).alloc_count)
-        };
-        // SAFETY: the span is ours.
-        let free = new.nelems - unsafe { new.alloc_count() };
-        // SAFETY: short borrow of the caller's own cache.
-        unsafe {
-            // A nested allocation (from a `Drop` run while sweeping) may have installed a
-            // span meanwhile; keep one and return the other.
-            if let Some(other) = (*mc).spans[sc.index()].replace(new) {
-                release(other);
+        self.alloc_small_slow(sc)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_small_slow(&mut self, sc: SpanClass) -> Slot {
+        let mut charged = 0;
+        loop {
+            if let Some(s) = self.spans[sc.index()].take() {
+                // SAFETY: the cache owns its spans.
+                if let Some(idx) = unsafe { s.next_free() } {
+                    self.spans[sc.index()] = Some(s);
+                    return Slot {
+                        span: s,
+                        idx,
+                        addr: s.slot_addr(idx),
+                        charged,
+                    };
+                }
+                release(s);
+            }
+            let new = HEAP.centrals[sc.index()]
+                .cache_span(&HEAP, sc)
+                .unwrap_or_else(|| {
+                    let k = CLASSES[sc.size_class()];
+                    out_of_memory(k.npages as usize * PAGE_SIZE)
+                });
+            // SAFETY: the span was just handed to this cache.
+            unsafe {
+                new.alloc
+                    .with_mut(|a| (*a).alloc_count_before_cache = (*a).alloc_count)
+            };
+            // SAFETY: the span is ours.
+            let free = new.nelems - unsafe { new.alloc_count() };
+            self.spans[sc.index()] = Some(new);
+            // The span's free slots count as live for the pacer (Go's refill accounting).
+            charged += count_allocation((free * new.elemsize) as u64);
+        }
+    }
+
+    /// Allocates `size` bytes (< 16, no `Gc`, no `Drop`; a zero-sized object takes one byte)
+    /// inside a shared 16-byte block (Go's tiny allocator). The block is freed when none of
+    /// its objects is reachable. The block's root counter counts the handles to all its
+    /// objects (the collector checks it for overflow); its type is recorded here, when the
+    /// block is cut, because later objects may land in it after its span left this cache.
+    #[inline]
+    pub(crate) fn alloc_tiny(&mut self, size: usize, align: usize) -> Slot {
+        debug_assert!(size < TINY_SIZE && align <= 8);
+        let off = (self.tiny_offset + align - 1) & !(align - 1);
+        // A zero-sized object takes one byte: distinct allocations are distinct objects
+        // (their own address, as with `Box`/`Arc` handles compared by `Gc::ptr_eq`), their
+        // bytes count towards the pacer (a loop of `Gc::new(())` starts cycles), and an
+        // object at the block's end is never at the next slot's address (its handles would
+        // count on that slot's roots).
+        let take = size.max(1);
+        if self.tiny != 0 && off + take <= TINY_SIZE {
+            self.tiny_offset = off + take;
+            self.tiny_allocs += 1;
+            let span = super::span::locate(self.tiny).0;
+            return Slot {
+                span,
+                idx: span.slot_index(self.tiny),
+                addr: self.tiny + off,
+                charged: 0,
+            };
+        }
+        let slot = self.alloc_small(TINY_SPAN_CLASS);
+        // SAFETY: the block's span is owned by this cache during this operation.
+        unsafe { slot.span.set_type(slot.idx, &crate::descriptor::PLAIN) };
+        // Keep whichever block has more room left (Go's rule).
+        if self.tiny == 0 || take < self.tiny_offset {
+            self.tiny = slot.addr;
+            self.tiny_offset = take;
+        }
+        slot
+    }
+
+    /// Returns every cached span to its central list (Go's `releaseAll`) and resets the tiny
+    /// block.
+    pub(crate) fn flush(&mut self) {
+        for span in self.spans.iter_mut() {
+            if let Some(s) = span.take() {
+                release(s);
             }
         }
-        // The span's free slots count as live for the pacer (Go's refill accounting).
-        // SAFETY: our own cache, no borrow held.
-        unsafe { count_allocation(mc, (free * new.elemsize) as u64) };
+        self.tiny = 0;
+        self.tiny_offset = 0;
+        HEAP.counters
+            .tiny_allocs
+            .fetch_add(std::mem::take(&mut self.tiny_allocs), Ordering::Relaxed);
+        HEAP.allocated_black
+            .fetch_add(std::mem::take(&mut self.black_bytes), Ordering::Relaxed);
     }
 }
 
-/// Adds `bytes` taken by this cache to `heap_live`: asks for a cycle past the trigger (or
-/// for a fresh look at the memory-limit goal after the heap grew), and while marking
-/// charges the bytes to the thread's mark assist.
-///
-/// # Safety
-///
-/// `mc` is the calling thread's cache, inside a GC operation, with no borrow held.
-unsafe fn count_allocation(mc: *mut MCache, bytes: u64) {
-    let live = HEAP.heap_live.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    if live >= HEAP.trigger.load(Ordering::Relaxed) || HEAP.grew.load(Ordering::Relaxed) {
-        // SAFETY: short borrow of the caller's own cache.
-        unsafe { (*mc).gc_wanted = true };
-    }
-    // SAFETY: forwarded (our own cache, no borrow held).
-    unsafe { (super::hooks::hooks().allocated)(mc, bytes) };
+/// Adds `bytes` taken by a cache to `heap_live`; returns them (what the caller charges).
+fn count_allocation(bytes: u64) -> u64 {
+    HEAP.heap_live.fetch_add(bytes, Ordering::Relaxed);
+    bytes
 }
 
 /// Gives a span back to its central list (Go's `uncacheSpan`), settling the statistics.
@@ -157,103 +192,22 @@ fn release(s: SpanPtr) {
     HEAP.centrals[s.spanclass.index()].uncache_span(&HEAP, s);
 }
 
-/// Allocates `size` bytes (< 16, no `Gc`, no `Drop`; a zero-sized object takes one byte)
-/// inside a shared 16-byte block (Go's tiny allocator). The block is freed when none of its
-/// objects is reachable. The block's root counter counts the handles to all its objects
-/// (`roots::add_new_root` checks it for overflow); its type is recorded here, when the block
-/// is cut, because later objects may land in it after its span left this cache.
-///
-/// # Safety
-///
-/// As for [`alloc_small`].
-#[inline]
-pub(crate) unsafe fn alloc_tiny(mc: *mut MCache, size: usize, align: usize) -> Slot {
-    debug_assert!(size < TINY_SIZE && align <= 8);
-    // SAFETY: short borrow of the caller's own cache.
-    let (tiny, off) = unsafe { ((*mc).tiny, (*mc).tiny_offset) };
-    let off = (off + align - 1) & !(align - 1);
-    // A zero-sized object takes one byte: distinct allocations are distinct objects (their
-    // own address, as with `Box`/`Arc` handles compared by `Gc::ptr_eq`), their bytes count
-    // towards the pacer (a loop of `Gc::new(())` starts cycles), and an object at the
-    // block's end is never at the next slot's address (its handles would count on that
-    // slot's roots).
-    let take = size.max(1);
-    if tiny != 0 && off + take <= TINY_SIZE {
-        // SAFETY: as above.
-        unsafe {
-            (*mc).tiny_offset = off + take;
-            (*mc).tiny_allocs += 1;
-        }
-        let span = super::span::locate(tiny).0;
-        return Slot {
-            span,
-            idx: span.slot_index(tiny),
-            addr: tiny + off,
-        };
-    }
-    // SAFETY: forwarded.
-    let slot = unsafe { alloc_small(mc, TINY_SPAN_CLASS) };
-    // SAFETY: the block's span is owned by this cache during this operation.
-    unsafe { slot.span.set_type(slot.idx, &crate::descriptor::PLAIN) };
-    // Keep whichever block has more room left (Go's rule).
-    // SAFETY: short borrows.
-    unsafe {
-        if tiny == 0 || take < (*mc).tiny_offset {
-            (*mc).tiny = slot.addr;
-            (*mc).tiny_offset = take;
-        }
-    }
-    slot
-}
-
-/// Allocates a large object (> 32 KiB) as its own span (Go's `allocLarge`).
-///
-/// # Safety
-///
-/// As for [`alloc_small`].
-pub(crate) unsafe fn alloc_large(mc: *mut MCache, size: usize, noscan: bool) -> Slot {
-    // Go's page reclaimer: sweep before growing, so a steady large-object workload reuses
-    // pages instead of mapping new ones.
-    (super::hooks::hooks().reclaim)(size.div_ceil(PAGE_SIZE));
+/// Allocates a large object (> 32 KiB) as its own span (Go's `allocLarge`). The caller
+/// reclaims pages first (Go's page reclaimer is the collector's sweeping).
+pub(crate) fn alloc_large(size: usize, noscan: bool) -> Slot {
     let s = HEAP
         .alloc_large_span(size, noscan)
         .unwrap_or_else(|| out_of_memory(size));
     // SAFETY: the fresh span belongs to this thread until published below.
     let idx = unsafe { s.next_free().expect("a fresh large span has a free slot") };
-    // SAFETY: our own cache, no borrow held.
-    unsafe { count_allocation(mc, (s.npages * PAGE_SIZE) as u64) };
+    let charged = count_allocation((s.npages * PAGE_SIZE) as u64);
     // The span goes on its central's full swept set, where the sweeper will find it.
     HEAP.centrals[s.spanclass.index()].push_swept(s, HEAP.sweepgen(), true);
     Slot {
         span: s,
         idx,
         addr: s.base,
-    }
-}
-
-/// Returns every cached span to its central list (Go's `releaseAll`) and resets the tiny
-/// block.
-///
-/// # Safety
-///
-/// The caller is the owning thread inside a GC operation, or the collector with the world
-/// stopped for GC operations.
-pub(crate) unsafe fn flush(mc: *mut MCache) {
-    for i in 0..NUM_SPAN_CLASSES {
-        // SAFETY: per the caller's contract no one else uses the cache.
-        if let Some(s) = unsafe { (*mc).spans[i].take() } {
-            release(s);
-        }
-    }
-    // SAFETY: as above.
-    unsafe {
-        (*mc).tiny = 0;
-        (*mc).tiny_offset = 0;
-        HEAP.counters
-            .tiny_allocs
-            .fetch_add(std::mem::take(&mut (*mc).tiny_allocs), Ordering::Relaxed);
-        HEAP.allocated_black
-            .fetch_add(std::mem::take(&mut (*mc).black_bytes), Ordering::Relaxed);
+        charged,
     }
 }
 

@@ -7,12 +7,12 @@
 //!
 //! Synchronisation: the sets are `Vec`s behind one mutex per span class (Go uses lock-free
 //! span sets; contention here is one lock per span, not per object). The lock is never held
-//! while sweeping, because sweeping runs user `Drop` code. See the allocator overview in
+//! while sweeping (`sweep.rs`): sweeps are long, and other threads refill meanwhile. See the allocator overview in
 //! `crate::alloc`.
 
 use super::heap::Heap;
 use super::sizeclass::SpanClass;
-use super::span::SpanPtr;
+use super::span::{Claimed, SpanPtr};
 use crate::sync::{Mutex, Ordering};
 
 /// Go's `cacheSpan` gives up sweeping this class's spans after this many and grows instead.
@@ -31,14 +31,14 @@ pub(crate) struct Central {
 
 /// A span in an unswept set must be claimable: only its set's owner moves it, and
 /// `sweepgen` cannot change during the caller's GC operation.
-fn claim_or_die(s: SpanPtr, sg: u32) {
-    if !s.claim(sg) {
+fn claim_or_die(s: SpanPtr, sg: u32) -> Claimed {
+    s.claim(sg).unwrap_or_else(|| {
         crate::fatal(&format!(
             "span {:#x} in an unswept set has sweepgen {} (heap sweepgen {sg})",
             s.base,
             s.sweepgen.load(Ordering::Relaxed)
-        ));
-    }
+        ))
+    })
 }
 
 #[inline]
@@ -80,13 +80,12 @@ impl Central {
 
     /// Takes an unswept span, if any, claiming it for sweeping (`sweepgen` h-2 -> h-1).
     /// The caller is inside a GC operation, so `sg` is current.
-    pub(crate) fn claim_unswept(&self, sg: u32) -> Option<SpanPtr> {
+    pub(crate) fn claim_unswept(&self, sg: u32) -> Option<Claimed> {
         let mut sets = self.lock();
         let i = unswept_index(sg);
         let s = sets.partial[i].pop().or_else(|| sets.full[i].pop())?;
         drop(sets);
-        claim_or_die(s, sg);
-        Some(s)
+        Some(claim_or_die(s, sg))
     }
 
     /// Go's `cacheSpan`: a span with at least one free slot for a thread cache, sweeping
@@ -112,9 +111,8 @@ impl Central {
             };
             if needs_sweep {
                 budget -= 1;
-                claim_or_die(s, sg);
                 // Sweep outside the lock; a span with room comes back to us.
-                let live = (super::hooks::hooks().sweep)(heap, s, true);
+                let live = super::sweep::sweep(heap, claim_or_die(s, sg), true);
                 if live < s.nelems {
                     return Some(self.mark_cached(s, sg));
                 }

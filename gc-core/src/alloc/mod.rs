@@ -79,6 +79,7 @@ pub(crate) mod pageheap;
 pub(crate) mod released;
 pub(crate) mod sizeclass;
 pub(crate) mod span;
+pub(crate) mod sweep;
 
 /// log2 of the page size.
 pub(crate) const PAGE_SHIFT: usize = 13;

@@ -7,7 +7,7 @@
 //! the build. Pure logic: no `unsafe`, no globals beyond constant tables. See the allocator
 //! overview in `crate::alloc`.
 
-use super::PAGE_SIZE;
+use super::{PAGE_SIZE, TINY_SIZE};
 
 /// Number of size classes, including class 0 (large objects, one per span).
 pub(crate) const NUM_SIZE_CLASSES: usize = 68;
@@ -227,6 +227,40 @@ const _: () = {
         s += 1;
     }
 };
+
+/// Where a new object goes (the first step of `mallocgc`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Placement {
+    /// Shares a 16-byte tiny block (no `Gc`, no `Drop`, smaller than 16 bytes).
+    Tiny,
+    /// A slot of a size-classed span.
+    Small(SpanClass),
+    /// Its own span.
+    Large,
+}
+
+/// Where an object of `size` bytes aligned to `align` (at most a page) goes: `plain` objects
+/// (no `Gc`, no drop glue) under 16 bytes share tiny blocks; `noscan` ones go to spans the
+/// marker never scans. Used at compile time for sized types and at run time for slices.
+pub(crate) const fn placement(size: usize, align: usize, plain: bool, noscan: bool) -> Placement {
+    if plain && size < TINY_SIZE && align <= 8 {
+        Placement::Tiny
+    } else if size > MAX_SMALL_SIZE {
+        Placement::Large
+    } else {
+        // The smallest class whose slots are all aligned: slot offsets are multiples of the
+        // class size, span bases are page-aligned.
+        let mut c = size_to_class(size);
+        while c < NUM_SIZE_CLASSES && CLASSES[c].size as usize % align != 0 {
+            c += 1;
+        }
+        if c == NUM_SIZE_CLASSES {
+            Placement::Large
+        } else {
+            Placement::Small(SpanClass::new(c, noscan))
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,8 @@
 //! the span's current owner (a thread cache, a sweeper that claimed it through `sweepgen`, or
 //! the holder of its central list's lock). `mark_bits` and `roots` are atomic and shared by
 //! everyone. The immutable geometry is set at creation. A `SpanPtr` names a span in use;
-//! `SpanPtr::claim` is the sweeper's `sweepgen` CAS.
+//! `SpanPtr::claim` is the sweeper's `sweepgen` CAS; the `Claimed` it returns is the only
+//! handle that can sweep the span (`sweep.rs`).
 //!
 //! `sweepgen` states, relative to the heap's `sweepgen` h (Go's table):
 //!
@@ -59,23 +60,99 @@ impl SpanPtr {
         self.0.as_ptr()
     }
 
-    /// Claims the span for sweeping: `sweepgen` from h-2 to h-1.
-    pub(crate) fn claim(self, sg: u32) -> bool {
-        let ok = self
-            .sweepgen
+    /// Claims the span for sweeping: `sweepgen` from h-2 to h-1. The returned token is the
+    /// only way to sweep it (`super::sweep`).
+    pub(crate) fn claim(self, sg: u32) -> Option<Claimed> {
+        // AcqRel pairs with the Release stores of `sweepgen` by the span's previous owner
+        // (its last sweep, or the cache that returned it): the claimer sees their writes.
+        self.sweepgen
             .compare_exchange(
                 sg.wrapping_sub(2),
                 sg.wrapping_sub(1),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
-            .is_ok();
-        if ok {
-            super::heap::HEAP
-                .sweep_unclaimed
-                .fetch_sub(1, Ordering::Relaxed);
+            .ok()?;
+        super::heap::HEAP
+            .sweep_unclaimed
+            .fetch_sub(1, Ordering::Relaxed);
+        Some(Claimed(self))
+    }
+}
+
+/// A span this thread claimed for sweeping (`SpanPtr::claim`): proof that no one else
+/// touches its allocation state until the sweep ends. Not `Clone`: one claim, one sweep.
+pub(crate) struct Claimed(SpanPtr);
+
+impl Claimed {
+    /// The claimed span.
+    pub(crate) fn span(&self) -> SpanPtr {
+        self.0
+    }
+
+    /// Slots that were allocated but are not marked: the objects this sweep frees. Also
+    /// reports the zombie check (Go's): a marked slot that was not allocated.
+    pub(crate) fn dead_slots(&self, out: &mut Vec<usize>) -> Result<(), usize> {
+        let s = &*self.0;
+        s.alloc.with(|a| {
+            // SAFETY: the claim makes this thread the span's owner.
+            let a = unsafe { &*a };
+            let bits = a.alloc_bits.as_raw_slice();
+            for (w, mark) in s.mark_bits[..words(s.nelems)].iter().enumerate() {
+                // Acquire pairs with the AcqRel `fetch_or` of `Span::mark`: the marks of the
+                // finished cycle are all visible (mark termination stopped every marker).
+                let mark = mark.load(Ordering::Acquire);
+                let lo = w * 64;
+                let below_free = if a.freeindex >= lo + 64 {
+                    !0u64
+                } else if a.freeindex <= lo {
+                    0
+                } else {
+                    (1u64 << (a.freeindex - lo)) - 1
+                };
+                let valid = if s.nelems >= lo + 64 {
+                    !0u64
+                } else {
+                    (1u64 << (s.nelems - lo)) - 1
+                };
+                let allocated = (bits[w] | below_free) & valid;
+                if mark & !allocated != 0 {
+                    return Err(lo + (mark & !allocated).trailing_zeros() as usize);
+                }
+                let mut dead = allocated & !mark;
+                while dead != 0 {
+                    out.push(lo + dead.trailing_zeros() as usize);
+                    dead &= dead - 1;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends a sweep (Go's "allocBits = gcmarkBits"): the mark bits become the alloc bits,
+    /// the mark bits are cleared, allocation restarts from slot 0. Returns the live count.
+    /// The caller has finished with the dead slots.
+    pub(crate) fn reset_after_sweep(&self) -> usize {
+        let s = &*self.0;
+        let live = s.alloc.with_mut(|a| {
+            // SAFETY: the claim makes this thread the span's owner.
+            let a = unsafe { &mut *a };
+            let mut live = 0;
+            let bits = a.alloc_bits.as_raw_mut_slice();
+            for (w, mark) in s.mark_bits[..words(s.nelems)].iter().enumerate() {
+                let m = mark.swap(0, Ordering::AcqRel);
+                bits[w] = m;
+                live += m.count_ones() as usize;
+            }
+            a.freeindex = 0;
+            a.alloc_cache = !bits[0];
+            a.alloc_count = live;
+            live
+        });
+        if live == 0 {
+            s.clear_types();
         }
-        ok
+        live
     }
 }
 
@@ -387,74 +464,6 @@ impl Span {
         }
     }
 
-    /// Slots that were allocated but are not marked: the objects this sweep frees. Also
-    /// reports the zombie check (Go's): a marked slot that was not allocated.
-    ///
-    /// # Safety
-    ///
-    /// The caller has claimed the span for sweeping.
-    pub(crate) unsafe fn dead_slots(&self, out: &mut Vec<usize>) -> Result<(), usize> {
-        self.alloc.with(|a| {
-            // SAFETY: the sweeper owns the span.
-            let a = unsafe { &*a };
-            let bits = a.alloc_bits.as_raw_slice();
-            for (w, mark) in self.mark_bits[..words(self.nelems)].iter().enumerate() {
-                let mark = mark.load(Ordering::Acquire);
-                let lo = w * 64;
-                let below_free = if a.freeindex >= lo + 64 {
-                    !0u64
-                } else if a.freeindex <= lo {
-                    0
-                } else {
-                    (1u64 << (a.freeindex - lo)) - 1
-                };
-                let valid = if self.nelems >= lo + 64 {
-                    !0u64
-                } else {
-                    (1u64 << (self.nelems - lo)) - 1
-                };
-                let allocated = (bits[w] | below_free) & valid;
-                if mark & !allocated != 0 {
-                    return Err(lo + (mark & !allocated).trailing_zeros() as usize);
-                }
-                let mut dead = allocated & !mark;
-                while dead != 0 {
-                    out.push(lo + dead.trailing_zeros() as usize);
-                    dead &= dead - 1;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Ends a sweep (Go's "allocBits = gcmarkBits"): the mark bits become the alloc bits,
-    /// the mark bits are cleared, allocation restarts from slot 0. Returns the live count.
-    ///
-    /// # Safety
-    ///
-    /// The caller has claimed the span for sweeping and finished with its dead slots.
-    pub(crate) unsafe fn reset_after_sweep(&self) -> usize {
-        let live = self.alloc.with_mut(|a| {
-            // SAFETY: the sweeper owns the span.
-            let a = unsafe { &mut *a };
-            let mut live = 0;
-            let bits = a.alloc_bits.as_raw_mut_slice();
-            for (w, mark) in self.mark_bits[..words(self.nelems)].iter().enumerate() {
-                let m = mark.swap(0, Ordering::AcqRel);
-                bits[w] = m;
-                live += m.count_ones() as usize;
-            }
-            a.freeindex = 0;
-            a.alloc_cache = !bits[0];
-            a.alloc_count = live;
-            live
-        });
-        if live == 0 {
-            self.clear_types();
-        }
-        live
-    }
-
     /// Allocated slot count (owner only).
     ///
     /// # Safety
@@ -501,6 +510,12 @@ mod tests {
     use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
     use crate::alloc::PAGE_SIZE;
 
+    /// A test's claim on a span it owns.
+    fn claimed(s: &Span) -> Claimed {
+        // SAFETY: the test's span outlives the claim.
+        Claimed(unsafe { SpanPtr::from_raw(s) })
+    }
+
     fn span_of_class(c: usize) -> Span {
         let k = CLASSES[c];
         Span::new(
@@ -543,10 +558,10 @@ mod tests {
                 assert!(s.mark(i));
                 assert!(!s.mark(i), "second mark reports already marked");
             }
-            s.dead_slots(&mut dead).unwrap();
+            claimed(&s).dead_slots(&mut dead).unwrap();
             assert_eq!(dead.len(), 200);
             assert!(dead.iter().all(|i| i % 3 != 0));
-            assert_eq!(s.reset_after_sweep(), 100);
+            assert_eq!(claimed(&s).reset_after_sweep(), 100);
             assert!(!s.is_marked(0));
             // Reallocation hands out exactly the freed slots below 300, then the rest.
             let mut again = Vec::new();
@@ -571,9 +586,9 @@ mod tests {
             for i in (0..128).filter(|&i| i != 63) {
                 s.mark(i);
             }
-            s.dead_slots(&mut dead).unwrap();
+            claimed(&s).dead_slots(&mut dead).unwrap();
             assert_eq!(dead, vec![63]);
-            s.reset_after_sweep();
+            claimed(&s).reset_after_sweep();
             let first = s.next_free_fast().or_else(|| s.next_free());
             let second = s.next_free_fast().or_else(|| s.next_free());
             assert_eq!((first, second), (Some(63), Some(128)));
@@ -588,7 +603,7 @@ mod tests {
             s.next_free_fast().unwrap();
             s.mark(7); // slot 7 was never allocated
             let mut dead = Vec::new();
-            assert_eq!(s.dead_slots(&mut dead), Err(7));
+            assert_eq!(claimed(&s).dead_slots(&mut dead), Err(7));
         }
     }
 

@@ -17,7 +17,7 @@
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::{AssistRatio, MAX_OVERSHOOT, OVER_ASSIST_WORK};
-use crate::alloc::cache::MCache;
+use super::world::Op;
 use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use crossbeam_deque::Worker;
@@ -85,30 +85,11 @@ fn steal_credit(want: i64) -> i64 {
     }
 }
 
-/// The allocator's `allocated` hook (`crate::alloc::hooks`): while marking, charges the
-/// `bytes` a cache just took to its thread's mark assist.
-///
-/// # Safety
-///
-/// As for [`charge`].
-pub(crate) unsafe fn allocated(mc: *mut MCache, bytes: u64) {
-    if super::roots::MARKING.load(Ordering::Relaxed) {
-        // SAFETY: forwarded.
-        unsafe { charge(mc, bytes) };
-    }
-}
-
-/// Charges `bytes` of allocation during marking to the calling thread's cache, assisting
-/// if it goes into debt.
-///
-/// # Safety
-///
-/// `mc` is the calling thread's cache, and the thread is inside a GC operation with no
-/// borrow of the cache held.
+/// Charges `bytes` of allocation during marking to the calling thread's assist balance,
+/// assisting if it goes into debt (`mallocgc`'s step 7).
 #[cold]
-unsafe fn charge(mc: *mut MCache, bytes: u64) {
-    // SAFETY: short borrows of the caller's own cache (the contract).
-    let credit = unsafe { &mut (*mc).assist_credit };
+pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
+    let credit = &mut op.cache().assist_credit;
     *credit = credit.saturating_sub(bytes.min(i64::MAX as u64) as i64);
     if *credit >= 0 || LIMITED.load(Ordering::Relaxed) {
         return;
@@ -172,8 +153,9 @@ unsafe fn charge(mc: *mut MCache, bytes: u64) {
         // The cycle is ending (or the CPU limiter intervened): forgive the rest.
         debt
     };
-    // SAFETY: as above; the drain did not touch this thread's cache.
-    let credit = unsafe { &mut (*mc).assist_credit };
+    // The drain (which may run `Trace` impls, and so nested operations) is over: a fresh
+    // borrow of the cache.
+    let credit = &mut op.cache().assist_credit;
     // Over-assisting pre-pays future allocation, but never more than `MAX_PREPAID`: a ratio
     // taken before the first revision (tiny, from a cold start) would otherwise turn 64 KiB
     // of work into hundreds of MiB of credit.

@@ -228,26 +228,17 @@ fn gc_thread() {
     }
 }
 
-/// Runs a full collection (Go's `runtime.GC()`): waits for a cycle in progress, runs a
-/// complete new one, and returns after sweeping has finished, so `mem_stats()` then
-/// describes only reachable objects.
-///
-/// **Drops.** The collector never runs user code itself. A freed object whose drop glue
-/// is only the runtime's and the standard library's (`Gc` fields, `Vec`, `String`,
-/// `GcCell`) is dropped while it is swept; any other `Drop` (a hand-written one, a
-/// `#[trace(skip)]` field's) runs outside the collector: on a dropper thread
-/// (`gc-dropper-N`), or here. Before returning, `collect()` runs on the calling thread
-/// every such `Drop` still queued, including those of everything this cycle freed, and
-/// waits for those dropper threads are running, except one that has run for more than
-/// 100 ms (a `Drop` that blocks: `collect()` returns without it). The drops of earlier
-/// cycles' garbage are done before its cycle starts (unless other threads keep starting
-/// cycles), so what such a `Drop` releases is freed by this cycle, as when drops ran in the
-/// sweep. Called from inside a
-/// `Drop`, it collects but leaves the queued drops to the dropper threads.
-///
-/// Called from inside the collector (a `Trace` impl, or a panic hook while the runtime
-/// panics) it returns at once: the cycle would wait for the caller.
-pub fn collect() {
+/// The pool ageing hook (Go's `poolcleanup`, which `sync` registers with the runtime).
+static POOL_CLEANUP: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers the function every cycle calls at its start to age the pools (`crate::pool`,
+/// on its first `Pool::new`); later calls keep the first.
+pub(crate) fn register_pool_cleanup(f: fn()) {
+    let _ = POOL_CLEANUP.set(f);
+}
+
+/// `crate::api::collect`.
+pub(crate) fn collect() {
     super::init();
     if IN_CYCLE.with(|c| c.get()) || world::inside_op() {
         return;
@@ -290,10 +281,8 @@ fn sweep_running_drops(pause: &super::dropper::Pause) {
     }
 }
 
-/// Sets GOGC (`debug.SetGCPercent`): a negative value turns automatic collection off.
-/// Returns the previous setting (-1 for off). Safe to call from anywhere, a `Drop` or a
-/// `Trace` impl included: it only takes the pacer's lock, which no one holds while waiting.
-pub fn set_gc_percent(percent: i32) -> i32 {
+/// `crate::api::set_gc_percent`.
+pub(crate) fn set_gc_percent(percent: i32) -> i32 {
     super::init();
     let new = if percent < 0 {
         None
@@ -308,10 +297,8 @@ pub fn set_gc_percent(percent: i32) -> i32 {
     old.map_or(-1, |v| v.min(i32::MAX as u32) as i32)
 }
 
-/// Sets the soft memory limit in bytes (`debug.SetMemoryLimit`); a negative value only
-/// reads it. Returns the previous limit (`i64::MAX` = no limit). Safe to call from
-/// anywhere, like [`set_gc_percent`].
-pub fn set_memory_limit(bytes: i64) -> i64 {
+/// `crate::api::set_memory_limit`.
+pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
     super::init();
     let old = with_pacer(|p| {
         if bytes < 0 {
@@ -418,8 +405,11 @@ impl Cycle {
         // background sweeper no pass of its own to finish).
         super::scavenger::wake();
         // Pools drop their victim lists and age their primary lists (Go's `clearpools` at
-        // `gcStart`); the dropped values go to the dropper.
-        crate::pool::age_all();
+        // `gcStart`, through the hook `crate::pool` registered); the dropped values go to
+        // the dropper.
+        if let Some(cleanup) = POOL_CLEANUP.get() {
+            cleanup();
+        }
         // Written cells inside heap objects go back to being edges (cells written from now
         // on stay roots for this cycle).
         dirty::unroot_pass();

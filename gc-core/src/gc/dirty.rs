@@ -30,14 +30,14 @@ fn lock() -> crate::sync::MutexGuard<'static, List> {
 }
 
 /// Lists a cell (at address `addr`, with its flags word).
-pub(crate) fn push(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
+pub(crate) fn list_cell(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
     let mut d = lock();
     d.insert(addr, (unroot, flags as *const AtomicU8 as usize));
     flags.fetch_or(ON_LIST, Ordering::Relaxed);
 }
 
 /// Unlists a cell.
-pub(crate) fn remove(addr: usize, flags: &AtomicU8) {
+pub(crate) fn unlist_cell(addr: usize, flags: &AtomicU8) {
     let mut d = lock();
     d.remove(&addr);
     flags.fetch_and(!ON_LIST, Ordering::Relaxed);

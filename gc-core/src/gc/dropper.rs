@@ -30,7 +30,8 @@
 //! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
 //! mutex; `CV` wakes droppers. See the collector overview in `crate::gc` ("Drop").
 
-use crate::object::typeinfo::TypeInfo;
+use crate::alloc::span::Claimed;
+use crate::descriptor::TypeInfo;
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use std::alloc::Layout;
 use std::any::Any;
@@ -49,7 +50,7 @@ const MAX_DROPPERS: usize = 16;
 
 /// Objects moved out of the heap by one sweep, waiting for their `Drop`. Each sits at
 /// `index * stride` in one buffer, aligned as in the slot it came from.
-pub(crate) struct Moved {
+struct Moved {
     buf: *mut u8,
     layout: Layout,
     stride: usize,
@@ -62,10 +63,10 @@ unsafe impl Send for Moved {}
 
 impl Moved {
     /// Room for `n` objects from slots of `elemsize` bytes.
-    pub(crate) fn with_capacity(n: usize, elemsize: usize) -> Moved {
+    fn with_capacity(n: usize, elemsize: usize) -> Moved {
         // Slots sit at multiples of `elemsize` from a page-aligned base, so every object's
         // alignment divides the largest power of two in `elemsize` (up to a page).
-        let align = (1usize << elemsize.trailing_zeros()).min(super::super::alloc::PAGE_SIZE);
+        let align = (1usize << elemsize.trailing_zeros()).min(crate::alloc::PAGE_SIZE);
         let layout = Layout::from_size_align(n * elemsize, align)
             .unwrap_or_else(|_| crate::fatal("a sweep's moved objects overflow the address space"));
         // SAFETY: `n >= 1` and `elemsize >= 8`, so the size is not zero.
@@ -89,7 +90,7 @@ impl Moved {
     /// `addr` holds an initialised object of type `ty` that nothing can reach any more
     /// (swept), whose `Drop` has not run, and which nothing will drop or read after this
     /// call; fewer than the capacity objects were pushed before.
-    pub(crate) unsafe fn push(&mut self, addr: usize, ty: &'static TypeInfo) {
+    unsafe fn push(&mut self, addr: usize, ty: &'static TypeInfo) {
         assert!(self.types.len() * self.stride < self.layout.size());
         // SAFETY: the destination is inside the buffer (checked above) and the source slot
         // is `stride` bytes of the swept span; the two never overlap.
@@ -193,8 +194,26 @@ fn running_here() -> bool {
 
 /// Queues objects moved out by a sweep. Called inside GC operations: takes only the queue
 /// lock (and may start a dropper thread).
-pub(crate) fn defer_moved(m: Moved) {
+fn defer_moved(m: Moved) {
     push(Job::Moved(m));
+}
+
+/// The allocator's `defer_drops` hook (`crate::alloc::hooks`): moves the dead objects at
+/// slots `dead` of the claimed span (their drops run user code) out of their slots, first
+/// unlisting their cells from the dirty list, and queues them for a dropper.
+pub(crate) fn defer_dead(claimed: &Claimed, dead: &[usize]) {
+    let s = claimed.span();
+    let mut moved = Moved::with_capacity(dead.len(), s.elemsize);
+    for &idx in dead {
+        let p = s.slot_addr(idx);
+        // SAFETY: the object is unreachable (unmarked, no roots), in the claimed span, not
+        // dropped yet; once moved, the sweep frees the slot without dropping its copy.
+        unsafe {
+            super::dirty::forget_range(p, p + s.elemsize);
+            moved.push(p, s.type_of(idx));
+        }
+    }
+    defer_moved(moved);
 }
 
 /// Queues a value to be dropped by the dropper (a pool's aged value).

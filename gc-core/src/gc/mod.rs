@@ -127,28 +127,57 @@
 //! by a mark assist or a mark worker, a panic hook while the runtime panics) `collect()` and
 //! `free_os_memory()` return at once and `mem_stats()` reads without stopping operations.
 
-pub(crate) mod assist;
-pub(crate) mod checkmark;
-// Pure values: some accessors exist for tests and `gcpacertrace` only.
-#[allow(dead_code)]
-pub(crate) mod cpu_limiter;
-pub(crate) mod cycle;
-mod daemon;
-pub(crate) mod dirty;
-pub(crate) mod dropper;
-pub(crate) mod gctrace;
-pub(crate) mod mark;
-#[allow(dead_code)]
-pub(crate) mod pacer;
+/// Declares the collector's modules: private, so the layers above reach the collector only
+/// through the entry points re-exported below; the loom models (`crate::loom_models`,
+/// `--cfg gc_loom`) drive the pieces directly, so under loom they are open to the crate.
+macro_rules! internal {
+    ($($(#[$a:meta])* $m:ident),* $(,)?) => {$(
+        $(#[$a])* #[cfg(gc_loom)] pub(crate) mod $m;
+        $(#[$a])* #[cfg(not(gc_loom))] mod $m;
+    )*};
+}
+
+internal! {
+    assist,
+    checkmark,
+    // Pure values: some accessors exist for tests and `gcpacertrace` only.
+    #[allow(dead_code)]
+    cpu_limiter,
+    cycle,
+    daemon,
+    dirty,
+    dropper,
+    gctrace,
+    malloc,
+    mark,
+    #[allow(dead_code)]
+    pacer,
+    phase,
+    roots,
+    scavenger,
+    stats,
+    sweep,
+    workers,
+    world,
+}
 #[cfg(test)]
 mod pacer_sim;
-pub(crate) mod phase;
-pub(crate) mod roots;
-pub(crate) mod scavenger;
-pub(crate) mod stats;
-pub(crate) mod sweep;
-pub(crate) mod workers;
-pub(crate) mod world;
+
+// The collector's entry points for the layers above it: the public interface (`crate::api`)
+// and the object model (`crate::object`, `crate::pool`). Nothing else of `gc` is visible
+// outside it.
+pub(crate) use cycle::{collect, register_pool_cleanup, set_gc_percent, set_memory_limit};
+pub(crate) use dirty::{list_cell as list_dirty_cell, unlist_cell as unlist_dirty_cell};
+pub(crate) use dropper::defer_value;
+pub(crate) use malloc::{mallocgc, Request};
+pub use mark::Tracer;
+pub(crate) use roots::{add_root, drop_root, root_to_edge};
+#[cfg(debug_assertions)]
+pub(crate) use roots::{raise_count_for_test, MAX_ROOTS, SKIP_BARRIER};
+pub(crate) use scavenger::free_os_memory;
+pub(crate) use stats::mem_stats;
+pub use stats::{MemStats, SizeClassStats};
+pub(crate) use world::with_op;
 
 use crate::env::Config;
 
@@ -169,9 +198,7 @@ pub(crate) fn config() -> &'static Config {
 /// drive the allocator without starting the runtime.
 pub(crate) fn install_hooks() {
     crate::alloc::hooks::install(crate::alloc::hooks::Hooks {
-        allocated: assist::allocated,
-        reclaim: sweep::reclaim,
-        sweep: sweep::sweep_claimed,
+        defer_drops: dropper::defer_dead,
         eager_bytes: scavenger::eager_bytes,
         note_eager: scavenger::note_eager,
     });

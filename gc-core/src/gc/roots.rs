@@ -55,7 +55,7 @@ pub(crate) use crate::alloc::span::locate;
 
 /// One more root on the object at `addr`.
 #[inline]
-pub(crate) fn inc(addr: usize) {
+pub(crate) fn add_root(addr: usize) {
     let (s, i) = locate(addr);
     let old = s.root_count(i).fetch_add(1, Ordering::SeqCst);
     if old == 0 {
@@ -71,7 +71,7 @@ pub(crate) fn inc(addr: usize) {
 
 /// One root fewer on the object at `addr`.
 #[inline]
-pub(crate) fn dec(addr: usize) {
+pub(crate) fn drop_root(addr: usize) {
     let (s, i) = locate(addr);
     let old = s.root_count(i).fetch_sub(1, Ordering::SeqCst);
     debug_assert!(old > 0, "root count underflow at {addr:#x}");
@@ -81,8 +81,8 @@ pub(crate) fn dec(addr: usize) {
 /// unrooted). While marking, the target is shaded: the object now holding the edge may
 /// already be black.
 #[inline]
-pub(crate) fn dec_to_edge(addr: usize) {
-    dec(addr);
+pub(crate) fn root_to_edge(addr: usize) {
+    drop_root(addr);
     seqcst_order();
     if MARKING.load(Ordering::SeqCst) && barrier_on() {
         super::mark::shade_from_mutator(addr);
@@ -95,14 +95,10 @@ pub(crate) fn dec_to_edge(addr: usize) {
 /// change inside the allocating GC operation (it changes only while operations are
 /// stopped).
 ///
-/// # Safety
-///
-/// `mc` is the calling thread's cache, inside a GC operation, with no borrow held.
 #[inline(always)]
-pub(crate) unsafe fn allocate_black(mc: *mut MCache, span: &Span, idx: usize) {
+pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
     if MARKING.load(Ordering::Relaxed) && span.mark(idx) {
-        // SAFETY: the caller's own cache, short borrow.
-        unsafe { (*mc).black_bytes += span.elemsize as u64 };
+        cache.black_bytes += span.elemsize as u64;
     }
 }
 

@@ -217,11 +217,8 @@ fn trace(released: usize) {
     ));
 }
 
-/// Returns as much memory to the OS as possible (Go's `debug.FreeOSMemory`): a forced
-/// collection, the end of its sweep, then every free heap page released. Safe to call from
-/// a `Drop`; from inside the collector (a `Trace` impl) it returns at once, like
-/// [`collect`](crate::collect).
-pub fn free_os_memory() {
+/// `crate::api::free_os_memory`.
+pub(crate) fn free_os_memory() {
     if super::world::inside_op() {
         // Inside the collector (a `Trace` impl, a panic hook): the cycle would wait for us.
         return;

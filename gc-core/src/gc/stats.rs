@@ -117,15 +117,8 @@ impl Cycles {
     }
 }
 
-/// Reads the statistics (Go's `runtime.ReadMemStats`): briefly stops GC operations and
-/// flushes every thread cache so the counts are exact.
-///
-/// Safe to call from anywhere user code runs (a `Drop`, a `Pool`'s `make`, a thread-local
-/// destructor). Called from inside the collector itself (a `Trace` impl run by a mark
-/// assist, a panic hook while the runtime panics), it cannot stop operations, since one of
-/// them is the caller's: it then reads the counters without flushing the thread caches, so
-/// the allocation counts may lag by what the caches hold.
-pub fn mem_stats() -> MemStats {
+/// `crate::api::mem_stats`.
+pub(crate) fn mem_stats() -> MemStats {
     super::init();
     let stopped = (!super::world::inside_op()).then(|| {
         let stopped = super::world::stop();

@@ -20,7 +20,7 @@
 //! the state it already holds instead of locking the mutex again. See the collector
 //! overview in `crate::gc`.
 
-use crate::alloc::cache::{flush, MCache};
+use crate::alloc::cache::MCache;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
 use crate::sync::{
@@ -57,6 +57,15 @@ impl ThreadState {
     #[inline(always)]
     fn mcache(&self) -> *mut MCache {
         self.mcache.with_mut(|p| p)
+    }
+
+    /// The operation token; called only between `enter` and `exit`, by the owner.
+    #[inline(always)]
+    fn op(&self) -> Op<'_> {
+        Op {
+            mc: self.mcache(),
+            _scope: std::marker::PhantomData,
+        }
     }
 
     #[inline(always)]
@@ -147,7 +156,7 @@ impl Drop for ExitGuard {
         };
         ts.enter();
         // SAFETY: we own the cache and are inside an operation.
-        unsafe { flush(ts.mcache()) };
+        unsafe { (*ts.mcache()).flush() };
         ts.exit();
         let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
         lock(&REGISTRY).retain(|t| !Arc::ptr_eq(t, &ts));
@@ -181,10 +190,40 @@ fn register_current() -> *const ThreadState {
     p
 }
 
-/// Runs `f` inside a GC operation with the calling thread's cache, then starts a collection
-/// if an allocation inside asked for one.
+/// A GC operation in progress on the calling thread: the capability to touch its cache and
+/// span state. Only [`with_op`] makes one, and it cannot leave the closure it is lent to
+/// (the lifetime), nor the thread (`!Send`).
+///
+/// Operations nest (a large allocation sweeps through `with_op`; a `Trace` impl that an
+/// assist runs may allocate), and a nested `Op` reaches the same cache, so a borrow taken
+/// with [`Op::cache`] must end before anything that may enter an operation: keep it to
+/// one call of the allocator (whose methods never enter one, `crate::alloc::cache`).
+pub(crate) struct Op<'a> {
+    mc: *mut MCache,
+    _scope: std::marker::PhantomData<&'a mut MCache>,
+}
+
+impl Op<'_> {
+    /// The calling thread's allocation cache.
+    #[inline(always)]
+    pub(crate) fn cache(&mut self) -> &mut MCache {
+        // SAFETY: the thread is inside a GC operation on its own state (how `Op`s are
+        // made), so no one else touches the cache; `&mut self` keeps this `Op`'s borrows
+        // apart, and nested operations do not overlap them (type header).
+        unsafe { &mut *self.mc }
+    }
+
+    /// Asks for a collection when the operation ends (an allocation crossed the trigger).
+    #[inline]
+    pub(crate) fn want_gc(&mut self) {
+        self.cache().gc_wanted = true;
+    }
+}
+
+/// Runs `f` inside a GC operation, lending it the [`Op`], then starts a collection if an
+/// allocation inside asked for one.
 #[inline(always)]
-pub(crate) fn with_op<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
+pub(crate) fn with_op<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
     let mut ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
     if ts.is_null() {
         ts = register_current();
@@ -197,7 +236,7 @@ pub(crate) fn with_op<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
     let ts = unsafe { &*ts };
     ts.enter();
     let unwind = LeaveOnUnwind(ts);
-    let r = f(ts.mcache());
+    let r = f(&mut ts.op());
     std::mem::forget(unwind);
     if ts.exit() {
         super::cycle::triggered();
@@ -239,14 +278,14 @@ impl Drop for LeaveOnUnwind<'_> {
 }
 
 #[cold]
-fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
+fn with_fallback<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
     let fb = &*FALLBACK;
     if holds_fallback() {
         // Nested inside our own operation on the fallback state (a large allocation
         // sweeping): the state is ours until the outer call ends, and `enter` nests.
         fb.state.enter();
         let unwind = LeaveOnUnwind(&fb.state);
-        let r = f(fb.state.mcache());
+        let r = f(&mut fb.state.op());
         std::mem::forget(unwind);
         fb.state.exit();
         return r;
@@ -260,7 +299,7 @@ fn with_fallback<R>(f: impl FnOnce(*mut MCache) -> R) -> R {
     let owner = DisownOnDrop;
     fb.state.enter();
     let unwind = LeaveOnUnwind(&fb.state);
-    let r = f(fb.state.mcache());
+    let r = f(&mut fb.state.op());
     std::mem::forget(unwind);
     let want = fb.state.exit();
     drop(owner);
@@ -312,7 +351,7 @@ impl Stopped {
     pub(crate) fn flush_all_caches(&self) {
         for ts in self.registry.iter() {
             // SAFETY: the world is stopped, so no owner touches its cache.
-            unsafe { flush(ts.mcache()) };
+            unsafe { (*ts.mcache()).flush() };
         }
     }
 

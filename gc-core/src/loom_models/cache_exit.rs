@@ -20,14 +20,12 @@ fn loom_cache_flush_at_exit_vs_stop() {
         let s = span.ptr();
         HEAP.heap_live.store(1 << 20, Ordering::Relaxed);
         let t = thread::spawn(move || {
-            world::with_op(|mc| {
+            world::with_op(|op| {
                 // A refill gave this thread's cache the span (Go's `cacheSpan`).
                 s.sweepgen.store(sg + 3, Ordering::Release);
-                // SAFETY: our own cache, inside an operation.
-                unsafe {
-                    (*mc).spans[s.spanclass.index()] = Some(s);
-                    (*mc).black_bytes += 16;
-                }
+                let cache = op.cache();
+                cache.spans[s.spanclass.index()] = Some(s);
+                cache.black_bytes += 16;
             });
             // Thread exit: the exit guard flushes the cache.
         });

@@ -78,7 +78,7 @@ impl ModelSpan {
         // multiple of the alignment); the owner records the type as `Gc::new` does.
         unsafe {
             std::ptr::write(addr as *mut T, value);
-            s.set_type(idx, Layout::<T>::info());
+            s.set_type(idx, Layout::<T>::REQUEST.info);
         }
         (idx, addr)
     }

@@ -46,7 +46,7 @@ fn loom_mark_setup_vs_allocation() {
             let span = span.clone();
             let traces = traces.clone();
             move || {
-                world::with_op(|mc| {
+                world::with_op(|op| {
                     let marking = MARKING.load(Ordering::Relaxed);
                     // The mutator's cache owns the span.
                     let (idx, addr) = span.alloc(Built {
@@ -58,8 +58,7 @@ fn loom_mark_setup_vs_allocation() {
                     let obj = unsafe { span.get::<Built>(addr) };
                     // SAFETY: as above: no one else can reach the object yet.
                     obj.payload.with_mut(|p| unsafe { *p = 42 });
-                    // SAFETY: our own cache, inside an operation.
-                    unsafe { roots::allocate_black(mc, &span, idx) };
+                    roots::allocate_black(op.cache(), &span, idx);
                     roots::set_new_root(&span, idx);
                     assert_eq!(
                         marking,

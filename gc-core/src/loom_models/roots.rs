@@ -53,7 +53,7 @@ fn loom_root_added_during_mark_setup() {
         let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
         // Reachable only through heap edges so far: no root, span summary clear.
         let (idx, addr) = span.alloc(Probe::new().0);
-        let mutator = thread::spawn(move || roots::inc(addr));
+        let mutator = thread::spawn(move || roots::add_root(addr));
         mark(&[&span]);
         mutator.join().unwrap();
         assert!(
@@ -82,7 +82,7 @@ fn loom_root_moved_into_heap_during_mark_setup() {
             // SAFETY: the holder lives until the model ends.
             let h = unsafe { &*(h_addr as *const Holder) };
             h.edge.store(addr, Ordering::Release);
-            roots::dec_to_edge(addr);
+            roots::root_to_edge(addr);
         });
         // Holders first: the holder can be black before the store, and the object's
         // counter read after the decrement.

@@ -26,7 +26,7 @@ fn loom_shade_vs_mark_termination() {
         }
 
         // The mutator: clones a handle to the object (rooting it) during the mark.
-        let mutator = thread::spawn(move || roots::inc(addr));
+        let mutator = thread::spawn(move || roots::add_root(addr));
 
         // The collector: a mark round, then the termination check with operations stopped.
         drain_all();

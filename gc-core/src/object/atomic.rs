@@ -9,15 +9,14 @@
 //! on `&self` sees the same mode and keeps it.
 //!
 //! Barrier (invariant I2): in edge mode a store roots the old value (which leaves the heap)
-//! and turns the new one into an edge; while marking, both steps shade (`roots::inc`,
-//! `roots::dec_to_edge`), which is Go's hybrid barrier. Every operation that reads the word
-//! and then touches a root count runs inside a GC operation (`world::with_op`), so no cycle
+//! and turns the new one into an edge; while marking, both steps shade (`gc::add_root`,
+//! `gc::root_to_edge`), which is Go's hybrid barrier. Every operation that reads the word
+//! and then touches a root count runs inside a GC operation (`gc::with_op`), so no cycle
 //! boundary falls between the two (invariant I3): a value read from the slot was reachable at
 //! the read, hence is marked or shaded in any cycle that could free it. See the collector
 //! overview in `crate::gc`.
 
-use crate::gc::mark::Tracer;
-use crate::gc::{roots, world};
+use crate::gc::{self, Tracer};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Gc, Trace};
 use std::fmt;
@@ -98,14 +97,14 @@ impl<T: 'static> AtomicGc<T> {
         if addr == 0 {
             return None;
         }
-        roots::inc(addr);
+        gc::add_root(addr);
         // SAFETY: the count was just taken; the object is live (module header).
         Some(unsafe { Gc::from_counted_addr(addr) })
     }
 
     /// The current value (a new rooted handle).
     pub fn load(&self) -> Option<Gc<T>> {
-        world::with_op(|_| {
+        gc::with_op(|_| {
             let w = self.word.load(Ordering::Acquire);
             // SAFETY: inside the operation that read `w`.
             unsafe { Self::root_read(w & !ROOTED) }
@@ -125,7 +124,7 @@ impl<T: 'static> AtomicGc<T> {
     /// Stores `value` and returns the old one.
     pub fn swap(&self, value: Option<Gc<T>>) -> Option<Gc<T>> {
         let new = addr_of(value);
-        world::with_op(|_| {
+        gc::with_op(|_| {
             let mode = self.word.load(Ordering::Relaxed) & ROOTED;
             let old = self.word.swap(new | mode, Ordering::AcqRel) & !ROOTED;
             // SAFETY: inside the operation that read `old`; the counts move as the module
@@ -144,7 +143,7 @@ impl<T: 'static> AtomicGc<T> {
     ) -> Result<Option<Gc<T>>, CompareExchangeError<T>> {
         let expected = addr_ref(current);
         let new_addr = new.as_ref().map_or(0, |g| Gc::as_ptr(g) as usize);
-        world::with_op(|_| {
+        gc::with_op(|_| {
             let mode = self.word.load(Ordering::Relaxed) & ROOTED;
             match self.word.compare_exchange(
                 expected | mode,
@@ -176,10 +175,10 @@ impl<T: 'static> AtomicGc<T> {
     unsafe fn barrier(&self, mode: usize, old: usize, new: usize) -> Option<Gc<T>> {
         if mode == 0 {
             if old != 0 {
-                roots::inc(old);
+                gc::add_root(old);
             }
             if new != 0 {
-                roots::dec_to_edge(new);
+                gc::root_to_edge(new);
             }
         }
         // SAFETY: `old` is now counted, by the slot's count (rooted mode) or the one above.
@@ -208,7 +207,7 @@ impl<T: 'static> Drop for AtomicGc<T> {
         // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
         let w = self.word.load(Ordering::Relaxed);
         if w & ROOTED != 0 && w & !ROOTED != 0 {
-            roots::dec(w & !ROOTED);
+            gc::drop_root(w & !ROOTED);
         }
     }
 }
@@ -240,7 +239,7 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
         let w = self.word.load(Ordering::Relaxed);
         if w & ROOTED == 0 {
             if w != 0 {
-                roots::inc(w);
+                gc::add_root(w);
             }
             self.word.store(w | ROOTED, Ordering::Relaxed);
         }
@@ -251,7 +250,7 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
         if w & ROOTED != 0 {
             let a = w & !ROOTED;
             if a != 0 {
-                roots::dec_to_edge(a);
+                gc::root_to_edge(a);
             }
             self.word.store(a, Ordering::Relaxed);
         }
@@ -266,7 +265,7 @@ mod tests {
     type Obj = [u64; 4];
 
     fn count(g: &Gc<Obj>) -> u32 {
-        let (s, i) = roots::locate(Gc::as_ptr(g) as usize);
+        let (s, i) = crate::alloc::span::locate(Gc::as_ptr(g) as usize);
         s.root_count(i).load(Ordering::SeqCst)
     }
 

@@ -24,8 +24,7 @@
 //! that cap (`CellLock::try_read_marker`).
 
 use super::cell_lock::CellLock;
-use crate::gc::dirty;
-use crate::gc::mark::Tracer;
+use crate::gc::{self, Tracer};
 use crate::sync::{AtomicU8, Backoff, Ordering, UnsafeCell};
 use crate::Trace;
 use std::fmt;
@@ -198,7 +197,7 @@ impl<T: Trace> GcCell<T> {
         // because every handle in them is now counted (and shaded if marking).
         self.flags.fetch_or(ROOTED, Ordering::Release);
         if f & HEAP_OWNED != 0 {
-            dirty::push(
+            gc::list_dirty_cell(
                 self as *const Self as usize,
                 unroot_erased::<T>,
                 &self.flags,
@@ -235,7 +234,7 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
 impl<T> Drop for GcCell<T> {
     fn drop(&mut self) {
         if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
-            dirty::remove(self as *const Self as usize, &self.flags);
+            gc::unlist_dirty_cell(self as *const Self as usize, &self.flags);
         }
     }
 }
@@ -278,7 +277,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
             // May wait for the unroot pass to finish with this cell, which changes the
             // flags: read them only afterwards.
-            dirty::remove(self as *const Self as usize, &self.flags);
+            gc::unlist_dirty_cell(self as *const Self as usize, &self.flags);
         }
         // Only now, with the cell unlisted, does `&mut self` exclude every lock holder: the
         // unroot pass (which may have held the write lock until `remove` returned) is done

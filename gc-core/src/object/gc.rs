@@ -6,10 +6,8 @@
 //! user-space addresses never use it. Rooting rules and their proofs are in the collector
 //! overview (`crate::gc`); the counter operations are in `crate::gc::roots`.
 
-use crate::alloc::cache::{alloc_large, alloc_small, alloc_tiny, MCache, Slot};
-use crate::gc::mark::Tracer;
-use crate::gc::roots;
-use crate::object::typeinfo::{Layout, Placement, TypeInfo};
+use crate::gc::{self, Tracer};
+use crate::object::typeinfo::Layout;
 use crate::Trace;
 use std::fmt;
 use std::marker::PhantomData;
@@ -57,106 +55,24 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// past the pacer's trigger.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let placement = Layout::<T>::PLACEMENT;
-        let addr = crate::gc::world::with_op(|mc| {
-            let size = std::mem::size_of::<T>();
-            // SAFETY: `with_op` passes this thread's cache inside a GC operation; the
-            // placement was computed for `T`'s size and alignment.
-            let slot = unsafe {
-                take_slot(
-                    mc,
-                    placement,
-                    size,
-                    std::mem::align_of::<T>(),
-                    !T::NEEDS_TRACE,
-                )
+        let addr = gc::with_op(|op| {
+            // SAFETY: the request is `T`'s, computed at compile time, and `init` writes a
+            // whole `T`.
+            let new = unsafe {
+                gc::mallocgc(op, &Layout::<T>::REQUEST, |addr| {
+                    // SAFETY: the slot is free, sized and aligned for `T`, and ours.
+                    (addr as *mut T).write(value)
+                })
             };
-            let p = slot.addr as *mut T;
-            // SAFETY: the slot is free, sized and aligned for `T` (Layout::PLACEMENT), and
-            // owned by this allocation; the span belongs to this thread's cache (or, for a
-            // large object, to this call) until the operation ends. `publish` follows the
-            // write, in the same operation.
-            unsafe {
-                p.write(value);
-                publish(mc, &slot, placement, Layout::<T>::info());
-            }
             if T::NEEDS_TRACE {
-                // SAFETY: the value now lives in the heap object at `p`, which is rooted by
-                // the handle we are about to return, so its handles become edges of it.
-                unsafe { (*p).unroot() };
+                // SAFETY: the value now lives in the heap object at `addr`, which is rooted
+                // by the handle we are about to return, so its handles become edges of it.
+                unsafe { (*(new.addr as *mut T)).unroot() };
             }
-            slot.addr
+            new.addr
         });
-        // SAFETY: `publish` gave the object at `addr` its first root count, now ours.
+        // SAFETY: `mallocgc` gave the object at `addr` its first root count, now ours.
         unsafe { Gc::from_rooted_ptr(addr as *mut T) }
-    }
-}
-
-/// Takes a free slot for a new object of `size` bytes aligned to `align` (and, under
-/// `GODEBUG=clobberfree=1`, checks that nothing wrote to it while it was free).
-///
-/// # Safety
-///
-/// `mc` is this thread's cache, inside a GC operation; `placement` was computed by
-/// `typeinfo::placement` for this `size`, `align` and `noscan`.
-#[inline(always)]
-pub(super) unsafe fn take_slot(
-    mc: *mut MCache,
-    placement: Placement,
-    size: usize,
-    align: usize,
-    noscan: bool,
-) -> Slot {
-    // SAFETY: per the caller's contract.
-    let slot = unsafe {
-        match placement {
-            Placement::Tiny => alloc_tiny(mc, size, align),
-            Placement::Small(sc) => alloc_small(mc, sc),
-            Placement::Large => alloc_large(mc, size, noscan),
-        }
-    };
-    if crate::alloc::clobber::on() {
-        let len = match placement {
-            Placement::Tiny | Placement::Large => size,
-            Placement::Small(_) => slot.span.elemsize,
-        };
-        // SAFETY: the slot is free and now the caller's.
-        unsafe { crate::alloc::clobber::check_free(slot.addr, len) };
-    }
-    slot
-}
-
-/// Makes a new object known: records its type, allocates it black and gives it its first
-/// root count, which the caller then owns.
-///
-/// # Safety
-///
-/// Inside the GC operation that took `slot` with `placement`; the object is initialised as
-/// far as `info` reads it (its trace function, and its drop function once unreachable), or
-/// the caller keeps the root until it is.
-#[inline(always)]
-pub(super) unsafe fn publish(
-    mc: *mut MCache,
-    slot: &Slot,
-    placement: Placement,
-    info: &'static TypeInfo,
-) {
-    // A tiny block's type was recorded when the block was cut (its span may belong to
-    // another cache by now); everything else records it here.
-    if !matches!(placement, Placement::Tiny) {
-        // SAFETY: the slot is this operation's new object.
-        unsafe { slot.span.set_type(slot.idx, info) };
-    }
-    // Black before the root count is published (the only way a marker can find the slot),
-    // so the marker never queues it.
-    // SAFETY: inside the operation, on this thread's cache.
-    unsafe { roots::allocate_black(mc, &slot.span, slot.idx) };
-    if let Placement::Tiny = placement {
-        // Other objects in the same tiny block may be rooted concurrently.
-        roots::add_new_root(&slot.span, slot.idx);
-    } else {
-        // A free slot's counter is zero and no one else knows the slot yet.
-        roots::set_new_root(&slot.span, slot.idx);
     }
 }
 
@@ -260,7 +176,7 @@ impl<T: ?Sized + 'static> Clone for Gc<T> {
     /// A new rooted handle (one more count on the object's root counter).
     #[inline]
     fn clone(&self) -> Gc<T> {
-        roots::inc(self.addr());
+        gc::add_root(self.addr());
         let mut g = Gc {
             ptr: self.ptr,
             _owns: PhantomData,
@@ -274,7 +190,7 @@ impl<T: ?Sized + 'static> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
         if self.is_rooted() {
-            roots::dec(self.addr());
+            gc::drop_root(self.addr());
         }
     }
 }
@@ -296,7 +212,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         #[cfg(test)]
         tests::VISITS.with(|v| v.set(v.get() + 1));
         if !self.is_rooted() {
-            roots::inc(self.addr());
+            gc::add_root(self.addr());
             self.set_rooted(true);
         }
     }
@@ -306,7 +222,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         #[cfg(test)]
         tests::VISITS.with(|v| v.set(v.get() + 1));
         if self.is_rooted() {
-            roots::dec_to_edge(self.addr());
+            gc::root_to_edge(self.addr());
             self.set_rooted(false);
         }
     }

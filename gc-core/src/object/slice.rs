@@ -16,11 +16,10 @@
 //! object alive and no marker reads it, so a 100 MiB buffer does not hold up the
 //! collector's stop. See the collector overview in `crate::gc`.
 
-use super::gc::{publish, take_slot, Gc};
+use super::gc::Gc;
 use super::typeinfo::{placement, TypeInfo, PLAIN};
 use crate::alloc::PAGE_SIZE;
-use crate::gc::mark::Tracer;
-use crate::gc::world::with_op;
+use crate::gc::{self, Request, Tracer};
 use crate::Trace;
 use std::marker::PhantomData;
 use std::mem::{align_of, needs_drop, size_of};
@@ -147,30 +146,28 @@ impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
         let size = SliceLayout::<T>::size(len);
         let align = SliceLayout::<T>::ALIGN;
         let noscan = !T::NEEDS_TRACE;
-        let place = placement(size, align, SliceLayout::<T>::PLAIN, noscan);
-        let (addr, needzero) = with_op(|mc| {
-            // SAFETY: `with_op` passes this thread's cache inside a GC operation; the
-            // placement was computed for this size, alignment and scan class.
-            let slot = unsafe { take_slot(mc, place, size, align, noscan) };
-            let data = (slot.addr + SliceLayout::<T>::DATA_OFFSET) as *mut T;
-            // SAFETY: the slot is ours, at least `size` bytes, aligned to `align`.
+        let req = Request {
+            placement: placement(size, align, SliceLayout::<T>::PLAIN, noscan),
+            size,
+            align,
+            noscan,
+            info: SliceLayout::<T>::info(),
+        };
+        let new = gc::with_op(|op| {
+            // SAFETY: the placement was computed for this size, alignment and scan class;
+            // traced elements are all written by `fill` (the caller's contract), and an
+            // untraced object is neither scanned nor swept while our root holds it.
             unsafe {
-                if !SliceLayout::<T>::PLAIN {
-                    (slot.addr as *mut usize).write(len);
-                }
-                fill(data);
-                // Traced elements are all written by `fill` (the caller's contract); an
-                // untraced object is neither scanned nor swept while our root holds it.
-                publish(mc, &slot, place, SliceLayout::<T>::info());
+                gc::mallocgc(op, &req, |addr| {
+                    // SAFETY: the slot is ours, at least `size` bytes, aligned to `align`.
+                    if !SliceLayout::<T>::PLAIN {
+                        (addr as *mut usize).write(len);
+                    }
+                    fill((addr + SliceLayout::<T>::DATA_OFFSET) as *mut T);
+                })
             }
-            let needzero = match place {
-                crate::object::typeinfo::Placement::Large => {
-                    slot.span.needzero || crate::alloc::clobber::on()
-                }
-                _ => true,
-            };
-            (slot.addr, needzero)
         });
+        let (addr, needzero) = (new.addr, new.needzero);
         NewSlice {
             data: (addr + SliceLayout::<T>::DATA_OFFSET) as *mut T,
             len,

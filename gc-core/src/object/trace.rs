@@ -3,7 +3,7 @@
 //! edges). Implementations for std types live here; `Gc`, `GcCell` implement it in their
 //! own modules. See the collector overview (`crate::gc`) for why both operations exist.
 
-use crate::gc::mark::Tracer;
+use crate::gc::Tracer;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::hash::BuildHasher;
 

@@ -1,49 +1,14 @@
-//! Where `Gc::new` puts an object (span class, tiny or large) and the descriptor of its type
+//! Where `Gc::new` puts an object (its `Placement`: span class, tiny or large, chosen by the
+//! allocator's `sizeclass::placement`) and the descriptor of its type
 //! (`crate::descriptor::TypeInfo`), both computed at compile time: one static descriptor
 //! per type. Pure constants, no shared state. See the collector overview in `crate::gc`.
 
-use crate::alloc::sizeclass::{
-    size_to_class, SpanClass, CLASSES, MAX_SMALL_SIZE, NUM_SIZE_CLASSES,
-};
-use crate::alloc::{PAGE_SIZE, TINY_SIZE};
+pub(crate) use crate::alloc::sizeclass::{placement, Placement};
+use crate::alloc::PAGE_SIZE;
 pub(crate) use crate::descriptor::{TypeInfo, PLAIN};
-use crate::gc::mark::Tracer;
+use crate::gc::{Request, Tracer};
 use crate::Trace;
 use std::marker::PhantomData;
-
-/// How `Gc::new::<T>` allocates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Placement {
-    /// Shares a 16-byte tiny block (no `Gc`, no `Drop`, smaller than 16 bytes).
-    Tiny,
-    /// A slot of a size-classed span.
-    Small(SpanClass),
-    /// Its own span.
-    Large,
-}
-
-/// Where an object of `size` bytes aligned to `align` (at most a page) goes: `plain` objects
-/// (no `Gc`, no drop glue) under 16 bytes share tiny blocks; `noscan` ones go to spans the
-/// marker never scans. Used at compile time for sized types and at run time for slices.
-pub(crate) const fn placement(size: usize, align: usize, plain: bool, noscan: bool) -> Placement {
-    if plain && size < TINY_SIZE && align <= 8 {
-        Placement::Tiny
-    } else if size > MAX_SMALL_SIZE {
-        Placement::Large
-    } else {
-        // The smallest class whose slots are all aligned: slot offsets are multiples of the
-        // class size, span bases are page-aligned.
-        let mut c = size_to_class(size);
-        while c < NUM_SIZE_CLASSES && CLASSES[c].size as usize % align != 0 {
-            c += 1;
-        }
-        if c == NUM_SIZE_CLASSES {
-            Placement::Large
-        } else {
-            Placement::Small(SpanClass::new(c, noscan))
-        }
-    }
-}
 
 /// Compile-time facts about `T`.
 pub(crate) struct Layout<T>(PhantomData<T>);
@@ -79,15 +44,14 @@ impl<T: Trace> Layout<T> {
         )
     };
 
-    /// The descriptor to record for `T`.
-    #[inline(always)]
-    pub(crate) fn info() -> &'static TypeInfo {
-        if Self::PLAIN {
-            &PLAIN
-        } else {
-            Self::INFO_REF
-        }
-    }
+    /// What `mallocgc` allocates for a `T`.
+    pub(crate) const REQUEST: Request = Request {
+        placement: Self::PLACEMENT,
+        size: std::mem::size_of::<T>(),
+        align: std::mem::align_of::<T>(),
+        noscan: !T::NEEDS_TRACE,
+        info: if Self::PLAIN { &PLAIN } else { Self::INFO_REF },
+    };
 
     const INFO_REF: &'static TypeInfo = &Self::INFO;
 }
@@ -112,6 +76,7 @@ unsafe fn drop_erased<T>(p: *mut u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alloc::sizeclass::{SpanClass, CLASSES};
 
     #[repr(align(64))]
     struct Aligned64(#[allow(dead_code)] [u8; 64 * 3]);
@@ -156,11 +121,15 @@ mod tests {
             Placement::Small(sc) => assert_eq!(CLASSES[sc.size_class()].size % 64, 0),
             p => panic!("{p:?}"),
         }
-        assert!(std::ptr::eq(Layout::<u32>::info(), &PLAIN));
-        assert!(Layout::<String>::info().drop.is_some());
+        assert!(std::ptr::eq(Layout::<u32>::REQUEST.info, &PLAIN));
+        assert!(Layout::<String>::REQUEST.info.drop.is_some());
         // Only user code is dropped outside the collector (`Trace` obligation 6).
-        assert!(!Layout::<String>::info().user_drop);
-        assert!(!Layout::<(Option<crate::Gc<u8>>, Vec<String>)>::info().user_drop);
-        assert!(Layout::<Box<Aligned64Drop>>::info().user_drop);
+        assert!(!Layout::<String>::REQUEST.info.user_drop);
+        assert!(
+            !Layout::<(Option<crate::Gc<u8>>, Vec<String>)>::REQUEST
+                .info
+                .user_drop
+        );
+        assert!(Layout::<Box<Aligned64Drop>>::REQUEST.info.user_drop);
     }
 }

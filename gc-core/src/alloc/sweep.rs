@@ -1,0 +1,97 @@
+//! Sweeping one span (Go's `mspan.sweep`): free the objects the last mark left white,
+//! check what the mark got wrong, and turn the span's mark bits into its alloc bits.
+//!
+//! Only a span claimed through its `sweepgen` (`SpanPtr::claim`, which returns a
+//! [`Claimed`]) can be swept, and a claim is consumed by its sweep: "the caller owns the
+//! span" is a type here. Who claims spans and when (the background sweeper, a cache refill,
+//! the page reclaimer, sweep termination) is the collector's business (`crate::gc`'s
+//! `sweep.rs`); so is what becomes of a dead object whose drop runs user code
+//! (`TypeInfo::user_drop`): the sweep hands those to the collector's `defer_drops` hook
+//! (`hooks.rs`), which moves them out of their slots, before it frees the slots. Drop glue
+//! that runs only the runtime's and the standard library's code runs here, in place.
+//!
+//! Shared state: the span's allocation state belongs to the claimer; the heap's counters
+//! are atomics; re-listing a span takes its central list's lock. See the allocator overview
+//! in `crate::alloc`.
+
+use super::heap::Heap;
+use super::span::Claimed;
+use crate::sync::Ordering;
+
+/// Sweeps a claimed span. With `keep`, the caller (a cache refill) keeps the span;
+/// otherwise it goes back to its central list, or to the page heap if it is empty.
+/// Returns the number of live objects left.
+pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
+    let s = claimed.span();
+    let mut dead = Vec::new();
+    if let Err(idx) = claimed.dead_slots(&mut dead) {
+        crate::fatal(&format!(
+            "found a marked free object (zombie) at {:#x} in span {:#x}: a pointer to freed memory was traced",
+            s.slot_addr(idx),
+            s.base
+        ));
+    }
+    // First every check, and the objects whose drop is user code leave their slots.
+    let mut deferred = Vec::new();
+    for &idx in &dead {
+        let count = s.root_count(idx).load(Ordering::SeqCst);
+        if count != 0 {
+            crate::fatal(&format!(
+                "unmarked object at {:#x} has {count} roots: the mark missed a root",
+                s.slot_addr(idx)
+            ));
+        }
+        // SAFETY: the slot held an object until this sweep; the span is claimed.
+        if unsafe { s.type_of(idx) }.user_drop {
+            deferred.push(idx);
+        }
+    }
+    if !deferred.is_empty() {
+        (super::hooks::hooks().defer_drops)(&claimed, &deferred);
+    }
+    // Then the slots are freed: drop glue of runtime and std code only runs in place.
+    let clobber = super::clobber::on();
+    for &idx in &dead {
+        // SAFETY: as above.
+        let ty = unsafe { s.type_of(idx) };
+        if let (Some(drop_fn), false) = (ty.drop, ty.user_drop) {
+            let p = s.slot_addr(idx);
+            // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
+            // after this sweep its slot is free.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                drop_fn(p as *mut u8)
+            }));
+            if r.is_err() {
+                crate::fatal(&format!(
+                    "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::DROP_RUNS_USER_CODE)",
+                    (ty.name)()
+                ));
+            }
+        }
+        if clobber {
+            // SAFETY: the slot is free now (its object dropped or moved out) and belongs to
+            // the claimed span.
+            unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
+        }
+    }
+    let c = s.spanclass.size_class();
+    if c != 0 {
+        heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
+    }
+    let live = claimed.reset_after_sweep();
+    let sg = heap.sweepgen();
+    if !keep {
+        if live == 0 {
+            // SAFETY: claimed, empty, and in no set or cache.
+            unsafe { heap.free_span(s) };
+        } else {
+            // Release pairs with the next claimer's or cacher's Acquire of `sweepgen`.
+            s.sweepgen.store(sg, Ordering::Release);
+            heap.centrals[s.spanclass.index()].push_swept(s, sg, live == s.nelems);
+        }
+    }
+    // AcqRel pairs with sweep termination's Acquire load (`finish` in the collector): once
+    // it reads zero, every sweep's writes are visible.
+    heap.sweep_pending.fetch_sub(1, Ordering::AcqRel);
+    live
+}

@@ -1,0 +1,135 @@
+//! The allocation path (Go's `mallocgc`): one function that takes a new object through
+//! every step, in order. `Gc::new` and the slice constructors call it (through
+//! `crate::gc::mallocgc`) inside a GC operation, and nothing else of the allocator.
+//!
+//! 1. **Size class**: the caller's [`Placement`], chosen at compile time for a sized type
+//!    (`alloc::sizeclass::placement`: tiny, a span class with its noscan bit, or large).
+//! 2. **Cache fast path**: the next free slot of the thread's cached span (`ctz` of its
+//!    `alloc_cache`), or room in the tiny block (`MCache::alloc_small`, `alloc_tiny`).
+//! 3. **Refill**: the cached span is full: another from the central list, swept by this
+//!    thread if needed, or a fresh one from the page heap (`MCache::alloc_small_slow`).
+//! 4. **Large objects** take their own span, after Go's page reclaimer sweeps about as
+//!    many pages as they need (`sweep::reclaim`, `cache::alloc_large`).
+//! 5. **The value** is written (`init`) while no marker can see the slot.
+//! 6. **Allocate-black and publication**: the slot's type is recorded, the object is marked
+//!    if a mark is running (invariant I1), and its first root count is published, which is
+//!    what makes it visible to the collector (`roots.rs`).
+//! 7. **Assist charge**: bytes a refill or large span added to `heap_live` while marking
+//!    are charged to the thread's mark assist (`assist.rs`).
+//! 8. **Trigger check**: past the pacer's trigger (or after the heap grew), the thread asks
+//!    for a cycle, started when its operation ends (`world::with_op`, `cycle::triggered`).
+//!
+//! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. No
+//! shared state of its own. See the collector overview in `crate::gc`.
+
+use super::world::Op;
+use super::{assist, roots, sweep};
+use crate::alloc::cache::{alloc_large, Slot};
+use crate::alloc::heap::HEAP;
+use crate::alloc::sizeclass::Placement;
+use crate::alloc::{clobber, PAGE_SIZE};
+use crate::descriptor::TypeInfo;
+use crate::sync::Ordering;
+
+/// What to allocate: everything `mallocgc` needs to know about the new object.
+#[derive(Clone, Copy)]
+pub(crate) struct Request {
+    /// Step 1's choice, for `size`, `align` and `noscan`.
+    pub placement: Placement,
+    /// Bytes the object occupies.
+    pub size: usize,
+    /// Its alignment (at most a page).
+    pub align: usize,
+    /// No `Gc` inside: a span the marker never scans.
+    pub noscan: bool,
+    /// The descriptor recorded for the slot.
+    pub info: &'static TypeInfo,
+}
+
+/// A new object, published with one root count that the caller now owns.
+pub(crate) struct New {
+    /// Its address.
+    pub addr: usize,
+    /// Whether its memory may hold old bytes (false only for a large object on fresh or
+    /// released pages, which come zero-filled; `clobberfree` poisons those too).
+    pub needzero: bool,
+}
+
+/// Allocates an object as `req` describes, initialises it with `init(addr)`, and publishes
+/// it (module header, steps 1-8).
+///
+/// # Safety
+///
+/// `req.placement` was computed by `sizeclass::placement` for `req.size`, `req.align` and
+/// `req.noscan`; `init` initialises the object as far as `req.info` reads it (its trace
+/// function; its drop function once unreachable), or writes nothing `info` reads.
+#[inline(always)]
+pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(usize)) -> New {
+    // Steps 2-4.
+    let slot = match req.placement {
+        Placement::Tiny => op.cache().alloc_tiny(req.size, req.align),
+        Placement::Small(sc) => op.cache().alloc_small(sc),
+        Placement::Large => {
+            sweep::reclaim(req.size.div_ceil(PAGE_SIZE));
+            alloc_large(req.size, req.noscan)
+        }
+    };
+    if clobber::on() {
+        check_clobbered(req, &slot);
+    }
+    // Step 5.
+    init(slot.addr);
+    // Step 6. A tiny block's type was recorded when the block was cut (its span may belong
+    // to another cache by now); everything else records it here.
+    if !matches!(req.placement, Placement::Tiny) {
+        // SAFETY: the slot is this operation's new object, in a span this thread owns
+        // (its cache's, or a large span no one else knows yet).
+        unsafe { slot.span.set_type(slot.idx, req.info) };
+    }
+    // Black before the root count is published (the only way a marker can find the slot),
+    // so the marker never queues it.
+    roots::allocate_black(op.cache(), &slot.span, slot.idx);
+    if let Placement::Tiny = req.placement {
+        // Other objects in the same tiny block may be rooted concurrently.
+        roots::add_new_root(&slot.span, slot.idx);
+    } else {
+        // A free slot's counter is zero and no one else knows the slot yet.
+        roots::set_new_root(&slot.span, slot.idx);
+    }
+    // Steps 7-8.
+    if slot.charged != 0 {
+        charged(op, slot.charged);
+    }
+    New {
+        addr: slot.addr,
+        needzero: match req.placement {
+            Placement::Large => slot.span.needzero || clobber::on(),
+            _ => true,
+        },
+    }
+}
+
+/// Steps 7 and 8 for an allocation that added `bytes` to `heap_live`.
+#[cold]
+#[inline(never)]
+fn charged(op: &mut Op<'_>, bytes: u64) {
+    if roots::MARKING.load(Ordering::Relaxed) {
+        assist::charge(op, bytes);
+    }
+    if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed)
+        || HEAP.grew.load(Ordering::Relaxed)
+    {
+        op.want_gc();
+    }
+}
+
+/// `GODEBUG=clobberfree=1`: nothing wrote to the slot while it was free.
+#[cold]
+fn check_clobbered(req: &Request, slot: &Slot) {
+    let len = match req.placement {
+        Placement::Tiny | Placement::Large => req.size,
+        Placement::Small(_) => slot.span.elemsize,
+    };
+    // SAFETY: the slot was free until this allocation took it, and is `len` bytes long.
+    unsafe { clobber::check_free(slot.addr, len) };
+}
