@@ -11,20 +11,19 @@
 //! name `x`'s type and its referrer. Each case runs in a child process (the environment is
 //! read once per process; the fault case aborts).
 //!
-//! Run a child by hand: `CHECKMARK_CHILD=fault GODEBUG=gccheckmark=1 GOMAXPROCS=2 cargo
-//! test --test checkmark -- --exact child --nocapture` (or `CHECKMARK_CHILD=intact`).
+//! The children start through `tests/common/child.rs`. Run one by hand:
+//! `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1 GOMAXPROCS=2 GOGC=off cargo test --test
+//! checkmark -- --exact child_fault --nocapture` (or `child_intact`).
 
 #![cfg(debug_assertions)] // the fault injection exists in debug builds only
 
 mod common;
 
+use common::child::{is_child, run, Run};
 use common::{arm_gate, release_gate, wait_for_gate, Gate};
 use gc_core::{AtomicGc, Gc, Trace, Tracer};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-const CHILD: &str = "CHECKMARK_CHILD";
 
 static B_SCANNED: AtomicBool = AtomicBool::new(false);
 
@@ -112,29 +111,39 @@ fn scenario(fault: bool) {
 }
 
 #[test]
-fn child() {
-    match std::env::var(CHILD).as_deref() {
-        Ok("fault") => scenario(true),
-        Ok("intact") => scenario(false),
-        _ => {}
+fn child_fault() {
+    if is_child() {
+        scenario(true);
     }
 }
 
-fn run_child(case: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, case)
-        .env("GODEBUG", "gccheckmark=1")
-        .env("GOMAXPROCS", "2")
-        .env("GOGC", "off")
-        .output()
-        .unwrap()
+#[test]
+fn child_intact() {
+    if is_child() {
+        scenario(false);
+    }
+}
+
+/// Runs child test `test` with the checkmark on, two Ps and no automatic cycles.
+fn run_child(test: &str) -> Run {
+    run(
+        test,
+        &[
+            ("GODEBUG", b"gccheckmark=1"),
+            ("GOMAXPROCS", b"2"),
+            ("GOGC", b"off"),
+        ],
+        &[],
+    )
 }
 
 #[test]
 fn checkmark_catches_a_skipped_barrier() {
-    let out = run_child("fault");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    if is_child() {
+        return;
+    }
+    let out = run_child("child_fault");
+    let stderr = &out.stderr;
     assert!(
         !out.status.success(),
         "the broken barrier went unnoticed:\n{stderr}"
@@ -150,17 +159,20 @@ fn checkmark_catches_a_skipped_barrier() {
         2,
         "report should name both objects' types: {report}"
     );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("X_VALUE="));
+    assert!(!out.stdout.contains("X_VALUE="));
 }
 
 #[test]
 fn checkmark_passes_an_intact_barrier() {
-    let out = run_child("intact");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    if is_child() {
+        return;
+    }
+    let out = run_child("child_intact");
+    let stdout = &out.stdout;
     assert!(
         out.status.success(),
         "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
     assert!(stdout.contains("X_VALUE=42"), "{stdout}");
 }

@@ -8,13 +8,14 @@
 //! sees the pattern, and allocation goes on without a report. Each case runs in a child
 //! process (the environment is read once per process; the first case aborts).
 //!
-//! Run a child by hand: `CLOBBER_CHILD=write GODEBUG=clobberfree=1 cargo test --test
-//! clobberfree -- --exact child --nocapture` (or `CLOBBER_CHILD=read`).
+//! The children start through `tests/common/child.rs`. Run one by hand:
+//! `GC_CORE_TEST_CHILD=1 GODEBUG=clobberfree=1 cargo test --test clobberfree -- --exact
+//! child_write --nocapture` (or `child_read`).
 
+mod common;
+
+use common::child::{is_child, run, Run};
 use gc_core::{Gc, Trace};
-use std::process::Command;
-
-const CHILD: &str = "CLOBBER_CHILD";
 
 /// 48 bytes, with a destructor, so it is a small object (not tiny) of its own class.
 #[derive(Trace)]
@@ -53,7 +54,11 @@ fn free_some() -> (Vec<Gc<Obj>>, Vec<*mut u64>) {
     (keep, stale)
 }
 
+#[test]
 fn child_write() {
+    if !is_child() {
+        return;
+    }
     let (_keep, stale) = free_some();
     // SAFETY: none: this is the bug under test. The slot is still mapped heap memory.
     unsafe { stale[500].write_volatile(0x1234_5678) };
@@ -64,7 +69,11 @@ fn child_write() {
     println!("NO_REPORT");
 }
 
+#[test]
 fn child_read() {
+    if !is_child() {
+        return;
+    }
     let (_keep, stale) = free_some();
     // SAFETY: reads of freed but mapped heap memory, to observe the poison.
     let seen = unsafe { stale[10].read_volatile() };
@@ -77,33 +86,25 @@ fn child_read() {
     println!("REUSED_OK");
 }
 
-#[test]
-fn child() {
-    match std::env::var(CHILD).as_deref() {
-        Ok("write") => child_write(),
-        Ok("read") => child_read(),
-        _ => {}
-    }
-}
-
-fn run_child(case: &str) -> (bool, String, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, case)
-        .env("GODEBUG", "clobberfree=1")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs child test `test` with `GODEBUG=clobberfree=1`.
+fn run_child(test: &str) -> Run {
+    run(test, &[("GODEBUG", b"clobberfree=1")], &[])
 }
 
 #[test]
 fn write_after_free_is_reported_on_reuse() {
-    let (ok, stdout, stderr) = run_child("write");
-    assert!(!ok, "write after free went unnoticed:\n{stdout}\n{stderr}");
+    if is_child() {
+        return;
+    }
+    let Run {
+        status,
+        stdout,
+        stderr,
+    } = run_child("child_write");
+    assert!(
+        !status.success(),
+        "write after free went unnoticed:\n{stdout}\n{stderr}"
+    );
     assert!(!stdout.contains("NO_REPORT"));
     assert!(
         stderr.contains("clobberfree: write after free")
@@ -115,8 +116,15 @@ fn write_after_free_is_reported_on_reuse() {
 
 #[test]
 fn freed_objects_read_as_poison_and_slots_are_reused() {
-    let (ok, stdout, stderr) = run_child("read");
-    assert!(ok, "child failed:\n{stdout}\n{stderr}");
+    if is_child() {
+        return;
+    }
+    let Run {
+        status,
+        stdout,
+        stderr,
+    } = run_child("child_read");
+    assert!(status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("POISON=0xdededededededede"), "{stdout}");
     assert!(stdout.contains("REUSED_OK"), "{stdout}");
 }

@@ -1,25 +1,15 @@
 //! `GOGC` from the environment: a malformed value warns once and uses 100; `off` disables
 //! automatic cycles; a percentage scales the first goal. Each case runs in a child process
-//! (the environment is read once per process).
+//! (the environment is read once per process), started through `tests/common/child.rs`
+//! with `GOGC` its only runtime variable.
 
 mod common;
 
+use common::child::{is_child, run, Run};
 use common::field;
-use std::process::Command;
 
-const CHILD: &str = "GC_CORE_TEST_CHILD";
-
-fn run_child(test: &str, gogc: &str) -> std::process::Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("GOGC", gogc)
-        .output()
-        .unwrap()
-}
-
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+fn run_child(test: &str, gogc: &str) -> Run {
+    run(test, &[("GOGC", gogc.as_bytes())], &[])
 }
 
 #[test]
@@ -43,8 +33,8 @@ fn malformed_gogc_warns_and_uses_100() {
         return;
     }
     let out = run_child("child_reports_goal", "12x");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = &out.stderr;
+    let stdout = &out.stdout;
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     let warnings: Vec<_> = stderr.lines().filter(|l| l.contains("GOGC")).collect();
     assert_eq!(warnings.len(), 1, "exactly one warning: {stderr}");
@@ -53,8 +43,8 @@ fn malformed_gogc_warns_and_uses_100() {
         "{}",
         warnings[0]
     );
-    assert_eq!(field(&stdout, "NEXT_GC="), 4 << 20);
-    assert!(field(&stdout, "NUM_GC=") > 0, "automatic cycles run");
+    assert_eq!(field(stdout, "NEXT_GC="), 4 << 20);
+    assert!(field(stdout, "NUM_GC=") > 0, "automatic cycles run");
 }
 
 #[test]
@@ -63,16 +53,10 @@ fn gogc_off_disables_automatic_cycles() {
         return;
     }
     let out = run_child("child_reports_goal", "off");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(out.status.success(), "{stdout}");
-    assert_eq!(
-        field(&stdout, "NUM_GC="),
-        0,
-        "64 MB of garbage and no cycle"
-    );
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .all(|l| !l.contains("GOGC")));
+    assert_eq!(field(stdout, "NUM_GC="), 0, "64 MB of garbage and no cycle");
+    assert!(out.stderr.lines().all(|l| !l.contains("GOGC")));
 }
 
 #[test]
@@ -81,7 +65,7 @@ fn gogc_percent_scales_first_goal() {
         return;
     }
     let out = run_child("child_reports_goal", "200");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(out.status.success(), "{stdout}");
-    assert_eq!(field(&stdout, "NEXT_GC="), 8 << 20);
+    assert_eq!(field(stdout, "NEXT_GC="), 8 << 20);
 }

@@ -1,29 +1,21 @@
 //! `GOMEMLIMIT` from the environment: a malformed value warns once and means no limit; a
 //! limit with `GOGC=off` still collects, and keeps the heap near the limit. Each case runs
-//! in a child process (the environment is read once per process).
+//! in a child process (the environment is read once per process), started through
+//! `tests/common/child.rs` with `GOGC=off` and the `GOMEMLIMIT` under test.
 
 mod common;
 
+use common::child::{is_child, run, MIB};
 use common::field;
 use gc_core::Gc;
-use std::process::Command;
-
-const CHILD: &str = "GC_CORE_TEST_CHILD";
-const MIB: u64 = 1 << 20;
 
 fn run_child(limit: &str) -> (String, String, bool) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_churns", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("GOGC", "off")
-        .env("GOMEMLIMIT", limit)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
+    let out = run(
+        "child_churns",
+        &[("GOGC", b"off"), ("GOMEMLIMIT", limit.as_bytes())],
+        &[],
+    );
+    (out.stdout, out.stderr, out.status.success())
 }
 
 /// Keeps 8 MiB live (32-byte objects) and allocates 256 MiB of garbage, sampling
@@ -31,7 +23,7 @@ fn run_child(limit: &str) -> (String, String, bool) {
 /// past ~50% of the CPU Go's limiter, and ours, lets the heap exceed the limit on purpose.)
 #[test]
 fn child_churns() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let live: Vec<Gc<[u64; 4]>> = (0..(8 * MIB / 32)).map(|i| Gc::new([i; 4])).collect();
@@ -54,7 +46,7 @@ fn child_churns() {
 
 #[test]
 fn malformed_limit_warns_and_means_no_limit() {
-    if std::env::var_os(CHILD).is_some() {
+    if is_child() {
         return;
     }
     let (stdout, stderr, ok) = run_child("12XB");
@@ -75,7 +67,7 @@ fn malformed_limit_warns_and_means_no_limit() {
 
 #[test]
 fn limit_with_gogc_off_collects_and_bounds_the_heap() {
-    if std::env::var_os(CHILD).is_some() {
+    if is_child() {
         return;
     }
     let (stdout, stderr, ok) = run_child("64MiB");

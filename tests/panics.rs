@@ -1,6 +1,11 @@
 //! A panic inside a GC operation (here: a hand-written `Trace::unroot`) unwinds out of the
-//! operation, so later collections do not wait for it for ever.
+//! operation, so later collections do not wait for it for ever. A panic inside a `Trace`
+//! while marking is a fatal error instead: that case runs in a child process
+//! (`tests/common/child.rs`).
 
+mod common;
+
+use common::child::{is_child, run};
 use gc_core::{Gc, Trace, Tracer};
 
 struct Explodes;
@@ -47,11 +52,9 @@ unsafe impl Trace for BadTrace {
     }
 }
 
-const CHILD: &str = "GC_CORE_PANICS_CHILD";
-
 #[test]
 fn child_marks_a_panicking_trace() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let _root = Gc::new(BadTrace(Some(Gc::new(1))));
@@ -61,24 +64,15 @@ fn child_marks_a_panicking_trace() {
 
 #[test]
 fn a_panic_while_marking_is_a_clear_fatal_error() {
-    if std::env::var_os(CHILD).is_some() {
+    if is_child() {
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_marks_a_panicking_trace",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = run("child_marks_a_panicking_trace", &[], &[]);
+    let stderr = &out.stderr;
     assert!(!out.status.success(), "the child must abort");
     assert!(
         stderr.contains("fatal error: gc_core: a Trace implementation panicked while marking: broken trace impl"),
         "{stderr}"
     );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("UNREACHABLE"));
+    assert!(!out.stdout.contains("UNREACHABLE"));
 }

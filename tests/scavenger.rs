@@ -1,16 +1,17 @@
 //! The scavenger and `free_os_memory()`: free heap pages go back to the OS, are counted as
 //! `heap_released`, leave the process's RSS, and come back zero-cost and correct when the
-//! heap reuses them. Runs in a child process, alone in its heap, so the figures are exact.
+//! heap reuses them. Runs in a child process (`tests/common/child.rs`, no runtime variables
+//! set), alone in its heap, so the figures are exact.
 //!
 //! Run the child by hand: `GC_CORE_TEST_CHILD=1 cargo test --test scavenger -- --exact
 //! child_release_and_reuse --nocapture`.
 
-use gc_core::{free_os_memory, mem_stats, Gc};
-use std::process::Command;
+mod common;
 
-const CHILD: &str = "GC_CORE_TEST_CHILD";
+use common::child::{is_child, run, MIB};
+use gc_core::{free_os_memory, mem_stats, Gc};
+
 const PAGE: u64 = 8192;
-const MIB: u64 = 1 << 20;
 /// 256 KiB objects: large (their own spans), so dropping them frees whole page runs.
 type Block = [u64; 32 * 1024];
 
@@ -40,7 +41,7 @@ fn check(blocks: &[Gc<Block>], salt: u64) {
 
 #[test]
 fn child_release_and_reuse() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     // 64 MiB of live blocks, then garbage.
@@ -97,18 +98,14 @@ fn child_release_and_reuse() {
 
 #[test]
 fn free_os_memory_releases_idle_pages_and_they_are_reused() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_release_and_reuse", "--nocapture"])
-        .env(CHILD, "1")
-        .env_remove("GOGC")
-        .env_remove("GOMEMLIMIT")
-        .env_remove("GODEBUG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    if is_child() {
+        return;
+    }
+    let out = run("child_release_and_reuse", &[], &[]);
+    let stdout = &out.stdout;
     assert!(
         out.status.success() && stdout.contains("DONE"),
         "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
 }

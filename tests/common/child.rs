@@ -1,12 +1,17 @@
-//! Child processes for the tests of process-wide settings (`tests/bad_env.rs`,
-//! `tests/bad_limits.rs`): the environment is read once per process and the knobs are
-//! process-wide, so each case re-runs the current test binary with [`CHILD`] set and one
-//! `child_*` test selected (`--exact`), with exactly the runtime variables it names, and the
-//! parent checks the child's exit status, stdout (`KEY=value` lines) and stderr (warnings,
-//! gctrace). A `child_*` test must live in the same file as the test that starts it. Also
-//! the garbage makers those children use. Tests whose cases may abort or hang (the
-//! `hostile_*` and `root_overflow` files) run them as children too; [`start_closed_stderr`]
-//! gives a child a stderr nobody reads (`tests/closed_stderr.rs`).
+//! The one way the tests start child processes. A case that needs a process of its own
+//! (the environment is read once per process and the knobs are process-wide, or the case
+//! aborts or may hang) re-runs the current test binary with [`CHILD`] set and one `child_*`
+//! test selected (`--exact`), with exactly the runtime variables it names, under a hang
+//! watchdog ([`HANG`]); the parent checks the child's exit status, stdout (`KEY=value`
+//! lines) and stderr (warnings, gctrace, fatal-error reports). A `child_*` test must live in
+//! the same file as the test that starts it, and does nothing without [`CHILD`]. Used by
+//! `tests/bad_env.rs`, `tests/bad_limits.rs`, `tests/gogc_env.rs`,
+//! `tests/memory_limit_env.rs`, `tests/scavenger.rs` (process-wide settings and figures),
+//! `tests/checkmark.rs`, `tests/clobberfree.rs`, `tests/panics.rs` (debug checks and fatal
+//! errors that abort the child), `tests/hostile_cells.rs`, `tests/hostile_drops.rs`,
+//! `tests/hostile_threads.rs`, `tests/root_overflow.rs`, `tests/zero_sized.rs`; and
+//! [`start_closed_stderr`] gives a child a stderr nobody reads (`tests/closed_stderr.rs`).
+//! Also the garbage makers those children use.
 
 use super::field;
 use gc_core::{mem_stats, Gc, MemStats};
