@@ -27,18 +27,18 @@
 use std::io::Write;
 
 /// `GOGC` when the variable is unset or malformed.
-pub const DEFAULT_GOGC: i32 = 100;
+pub(crate) const DEFAULT_GOGC: i32 = 100;
 
 /// `GOMEMLIMIT=off`: Go's `math.MaxInt64`, "no limit".
-pub const NO_MEMORY_LIMIT: i64 = i64::MAX;
+pub(crate) const NO_MEMORY_LIMIT: i64 = i64::MAX;
 
 /// Largest accepted `GOMAXPROCS` (Go's `_MaxGomaxprocs` before Go 1.10); the core count used
 /// by default is capped at it too.
-pub const MAX_GOMAXPROCS: usize = 1024;
+pub(crate) const MAX_GOMAXPROCS: usize = 1024;
 
 /// A valid `GOMAXPROCS` may be at most this many per available core (at least this many
 /// in all); above that it is clamped, with a warning.
-pub const PROCS_PER_CORE: usize = 4;
+pub(crate) const PROCS_PER_CORE: usize = 4;
 
 /// Every warning line starts with this, so users can tell whose warning it is (the
 /// runtime's other warnings use it too).
@@ -52,7 +52,7 @@ const BYTE_COUNT_EXAMPLES: &str = "(examples: 512MiB, 4GiB, off)";
 
 /// The collector's configuration, built once from the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// `GOGC`: heap growth allowed over the live heap before the next cycle, or off.
     pub gogc: Gogc,
     /// `GOMEMLIMIT` in bytes; [`NO_MEMORY_LIMIT`] (`i64::MAX`) means no limit.
@@ -66,7 +66,7 @@ pub struct Config {
 
 /// The `GOGC` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gogc {
+pub(crate) enum Gogc {
     /// Grow the heap by this percentage of the live heap between cycles (0 = collect
     /// continuously). The parser never produces a negative value.
     Percent(i32),
@@ -76,7 +76,7 @@ pub enum Gogc {
 
 /// The `GODEBUG` keys the collector knows; any other key is ignored, as in Go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DebugFlags {
+pub(crate) struct DebugFlags {
     /// `gctrace=N`: print one line per cycle when N > 0.
     pub gctrace: u32,
     /// `gccheckmark=1`: re-mark with the world stopped and abort on any missed object.
@@ -99,7 +99,7 @@ impl Default for Gogc {
 
 impl Gogc {
     /// The percentage as the pacer takes it: `None` when off (or negative).
-    pub fn percent(self) -> Option<u32> {
+    pub(crate) fn percent(self) -> Option<u32> {
         match self {
             Gogc::Percent(p) => u32::try_from(p).ok(),
             Gogc::Off => None,
@@ -119,7 +119,7 @@ impl std::fmt::Display for Gogc {
 impl Config {
     /// The configuration with no variable set: `GOGC=100`, no memory limit, one proc per
     /// available core (at least 1, at most [`MAX_GOMAXPROCS`]), no debug flags.
-    pub fn defaults(available_cores: usize) -> Config {
+    pub(crate) fn defaults(available_cores: usize) -> Config {
         Config {
             gogc: Gogc::default(),
             memory_limit: NO_MEMORY_LIMIT,
@@ -130,7 +130,7 @@ impl Config {
 
     /// Pure: builds the config from a variable lookup; returns the warnings to print, one
     /// line each, in the order `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG`.
-    pub fn from_lookup(
+    pub(crate) fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         available_cores: usize,
     ) -> (Config, Vec<String>) {
@@ -186,7 +186,7 @@ impl Config {
     ///
     /// A value that is not valid UTF-8 is read lossily (so it gets a warning rather than
     /// being skipped); a failing stderr is ignored rather than turned into a panic.
-    pub fn load() -> Config {
+    pub(crate) fn load() -> Config {
         let cores = crate::sync::available_cores();
         let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let (config, warnings) = Config::from_lookup(lookup, cores);
@@ -200,7 +200,7 @@ impl Config {
 
 /// Parses `GOGC`: `off` (any case) or a decimal integer with an optional sign; a negative
 /// value means off, as in Go. The error text starts with the quoted value and explains.
-pub fn parse_gogc(s: &str) -> Result<Gogc, String> {
+pub(crate) fn parse_gogc(s: &str) -> Result<Gogc, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("off") {
         return Ok(Gogc::Off);
@@ -225,7 +225,7 @@ pub fn parse_gogc(s: &str) -> Result<Gogc, String> {
 /// sensitive: `KiB`, not `kib` or `KB`), or `off` (any case) for [`NO_MEMORY_LIMIT`].
 /// Empty, fractional, signed-positive, negative and overflowing values are errors; `-0` is 0,
 /// as in Go.
-pub fn parse_memory_limit(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_memory_limit(s: &str) -> Result<i64, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("off") {
         return Ok(NO_MEMORY_LIMIT);
@@ -251,13 +251,13 @@ pub fn parse_memory_limit(s: &str) -> Result<i64, String> {
 
 /// The largest `GOMAXPROCS` taken as is with `available_cores` cores: [`PROCS_PER_CORE`] per
 /// core (at least that many in all).
-pub fn most_procs(available_cores: usize) -> usize {
+pub(crate) fn most_procs(available_cores: usize) -> usize {
     (PROCS_PER_CORE * available_cores.max(1)).min(MAX_GOMAXPROCS)
 }
 
 /// Parses `GOMAXPROCS`: a positive decimal integer, at most [`MAX_GOMAXPROCS`] (the clamp to
 /// the machine, [`most_procs`], is applied by [`Config::from_lookup`]).
-pub fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
     // Go's runtime atoi32: an optional '-', then digits; Go ignores values <= 0.
     match parse_decimal(s.trim(), false) {
         Ok((false, n)) if n > 0 => match usize::try_from(n) {
@@ -274,7 +274,7 @@ pub fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
 /// Parses `GODEBUG`, a comma list of `key=value`. Later entries override earlier ones (as in
 /// Go at start-up); unknown keys are ignored silently (Go ignores them); a malformed value for
 /// a known key gives one warning line and leaves the earlier (or default) value in place.
-pub fn parse_godebug(s: &str) -> (DebugFlags, Vec<String>) {
+pub(crate) fn parse_godebug(s: &str) -> (DebugFlags, Vec<String>) {
     let mut flags = DebugFlags::default();
     let mut warnings = Vec::new();
     for field in s.split(',').map(str::trim).filter(|f| !f.is_empty()) {

@@ -24,12 +24,11 @@
 //! are in `api.rs`. Environment variables, read once:
 //! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` (`gctrace=1`, `clobberfree=1`).
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod alloc;
 mod api;
 mod descriptor;
-#[allow(dead_code)] // parsers are public for tests; some flags are for later phases
 mod env;
 mod gc;
 #[cfg(all(test, gc_loom))]

@@ -140,8 +140,6 @@ macro_rules! internal {
 internal! {
     assist,
     checkmark,
-    // Pure values: some accessors exist for tests and `gcpacertrace` only.
-    #[allow(dead_code)]
     cpu_limiter,
     cycle,
     daemon,
@@ -150,7 +148,6 @@ internal! {
     gctrace,
     malloc,
     mark,
-    #[allow(dead_code)]
     pacer,
     phase,
     roots,
