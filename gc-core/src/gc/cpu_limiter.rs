@@ -9,10 +9,10 @@
 use super::pacer::{saturate, GOAL_UTILIZATION};
 
 /// Bucket capacity of the CPU limiter per proc, in ns: 1 CPU-second (Go: `capacityPerProc`).
-pub(super) const LIMITER_CAPACITY_PER_PROC_NS: u64 = 1_000_000_000;
+pub(crate) const LIMITER_CAPACITY_PER_PROC_NS: u64 = 1_000_000_000;
 
 /// Longest wall-clock time between two limiter updates (Go: `gcCPULimiterUpdatePeriod`).
-pub(super) const LIMITER_UPDATE_PERIOD_NS: u64 = 10_000_000;
+pub(crate) const LIMITER_UPDATE_PERIOD_NS: u64 = 10_000_000;
 
 /// Go's `gcCPULimiter` as a pure leaky bucket: GC CPU time fills it, mutator CPU time drains
 /// it, and while it is full the GC must limit itself (no assists, no idle workers). Filling
@@ -20,7 +20,7 @@ pub(super) const LIMITER_UPDATE_PERIOD_NS: u64 = 10_000_000;
 /// (1 CPU-second per proc), so a memory limit set too low slows a program at most ~2x.
 /// The bucket never goes below empty: idle time earns the GC no credit.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct CpuLimiter {
+pub(crate) struct CpuLimiter {
     /// CPU-ns in the bucket; `fill <= capacity` (Go: `bucket.fill`).
     fill: u64,
     /// `procs * 1 s` (Go: `bucket.capacity`).
@@ -35,7 +35,7 @@ pub(super) struct CpuLimiter {
 
 impl CpuLimiter {
     /// An empty bucket for `procs` processors (0 counts as 1).
-    pub(super) fn new(procs: usize) -> CpuLimiter {
+    pub(crate) fn new(procs: usize) -> CpuLimiter {
         let procs = procs.max(1);
         CpuLimiter {
             fill: 0,
@@ -47,33 +47,33 @@ impl CpuLimiter {
     }
 
     /// Whether the GC must limit its CPU use now (Go: `limiting`).
-    pub(super) fn limiting(&self) -> bool {
+    pub(crate) fn limiting(&self) -> bool {
         self.limiting
     }
 
     /// CPU-ns in the bucket.
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn fill(&self) -> u64 {
+    pub(crate) fn fill(&self) -> u64 {
         self.fill
     }
 
     /// Bucket capacity in CPU-ns.
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn capacity(&self) -> u64 {
+    pub(crate) fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// GC CPU-ns that arrived while the bucket was full (work the limiter dropped).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn overflow(&self) -> u64 {
+    pub(crate) fn overflow(&self) -> u64 {
         self.overflow
     }
 
     /// Adds CPU-time deltas: `gc_ns` fills, `mutator_ns` drains (Go: `accumulate`).
-    pub(super) fn update(&mut self, gc_ns: u64, mutator_ns: u64) {
+    pub(crate) fn update(&mut self, gc_ns: u64, mutator_ns: u64) {
         let headroom = self.capacity - self.fill;
         let change = i128::from(gc_ns) - i128::from(mutator_ns);
         if change > 0 && headroom as i128 <= change {
@@ -91,7 +91,7 @@ impl CpuLimiter {
     /// Accounts a wall-clock window of `wall_ns` (Go: `updateLocked`): total CPU is
     /// `wall * procs - idle_ns`; while `marking`, GC CPU is the background share (25% of
     /// `wall * procs`) plus `assist_ns`, otherwise 0.
-    pub(super) fn account_window(&mut self, wall_ns: u64, assist_ns: u64, idle_ns: u64, marking: bool) {
+    pub(crate) fn account_window(&mut self, wall_ns: u64, assist_ns: u64, idle_ns: u64, marking: bool) {
         let total = u128::from(wall_ns) * self.procs as u128;
         let gc = if marking {
             u128::from(assist_ns) + (total as f64 * GOAL_UTILIZATION) as u128
@@ -106,14 +106,14 @@ impl CpuLimiter {
     /// keeps all of them from running user code (Go: `finishGCTransition`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn account_stop_the_world(&mut self, wall_ns: u64) {
+    pub(crate) fn account_stop_the_world(&mut self, wall_ns: u64) {
         self.update(saturate(u128::from(wall_ns) * self.procs as u128), 0);
     }
 
     /// Changes `GOMAXPROCS` and the capacity with it (Go: `resetCapacity`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn reset_capacity(&mut self, procs: usize) {
+    pub(crate) fn reset_capacity(&mut self, procs: usize) {
         self.procs = procs.max(1);
         self.capacity = capacity_for(self.procs);
         if self.fill > self.capacity {

@@ -46,42 +46,42 @@
 //! a STW").
 
 /// Heap goal floor at `GOGC=100` (Go: `defaultHeapMinimum`); it scales with `GOGC`.
-pub(super) const HEAP_MINIMUM: u64 = 4 << 20;
+pub(crate) const HEAP_MINIMUM: u64 = 4 << 20;
 
 /// Share of `GOMAXPROCS` the background mark workers aim for (Go: `gcBackgroundUtilization`,
 /// equal to `gcGoalUtilization`).
-pub(super) const GOAL_UTILIZATION: f64 = 0.25;
+pub(crate) const GOAL_UTILIZATION: f64 = 0.25;
 
 /// Denominator of the trigger bounds (Go: `triggerRatioDen`).
-pub(super) const TRIGGER_RATIO_DEN: u64 = 64;
+pub(crate) const TRIGGER_RATIO_DEN: u64 = 64;
 
 /// The trigger is at least 45/64 (~0.70) of the way from the marked heap to the goal
 /// (Go: `minTriggerRatioNum`).
-pub(super) const MIN_TRIGGER_RATIO_NUM: u64 = 45;
+pub(crate) const MIN_TRIGGER_RATIO_NUM: u64 = 45;
 
 /// The trigger is at most 61/64 (~0.95) of the way from the marked heap to the goal, unless
 /// `goal - HEAP_MINIMUM` is higher (Go: `maxTriggerRatioNum`).
-pub(super) const MAX_TRIGGER_RATIO_NUM: u64 = 61;
+pub(crate) const MAX_TRIGGER_RATIO_NUM: u64 = 61;
 
 /// Memory-limit goal headroom, percent (Go: `memoryLimitHeapGoalHeadroomPercent`).
-pub(super) const MEMORY_LIMIT_HEADROOM_PERCENT: u64 = 3;
+pub(crate) const MEMORY_LIMIT_HEADROOM_PERCENT: u64 = 3;
 
 /// Memory-limit goal headroom, minimum bytes (Go: `memoryLimitMinHeapGoalHeadroom`).
-pub(super) const MEMORY_LIMIT_MIN_HEADROOM: u64 = 1 << 20;
+pub(crate) const MEMORY_LIMIT_MIN_HEADROOM: u64 = 1 << 20;
 
 /// The goal stays at least this far above the heap at which the cycle started, unless
 /// memory-limited (Go: `minRunway` in `heapGoalInternal`).
-pub(super) const MIN_RUNWAY: u64 = 64 << 10;
+pub(crate) const MIN_RUNWAY: u64 = 64 << 10;
 
 /// Heap growth left to the sweeper after a commit while sweeping is unfinished
 /// (Go: `sweepMinHeapDistance`).
-pub(super) const SWEEP_MIN_HEAP_DISTANCE: u64 = 1 << 20;
+pub(crate) const SWEEP_MIN_HEAP_DISTANCE: u64 = 1 << 20;
 
 /// Extra scan work an assist does to pre-pay future allocation (Go: `gcOverAssistWork`).
-pub(super) const OVER_ASSIST_WORK: u64 = 64 << 10;
+pub(crate) const OVER_ASSIST_WORK: u64 = 64 << 10;
 
 /// Memory limits at or above this mean "no limit" (Go's `math.MaxInt64`, `GOMEMLIMIT=off`).
-pub(super) const NO_MEMORY_LIMIT: u64 = i64::MAX as u64;
+pub(crate) const NO_MEMORY_LIMIT: u64 = i64::MAX as u64;
 
 /// Go's `revise` acts as if `GOGC` were this when it is off (a forced cycle).
 const GOGC_WHEN_OFF: u64 = 100_000;
@@ -95,7 +95,7 @@ const MIN_MUTATOR_SHARE: f64 = 1e-3;
 
 /// Memory statistics the memory-limit goal reads (Go: the inputs of `memoryLimitHeapGoal`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct MemoryUse {
+pub(crate) struct MemoryUse {
     /// Mapped memory not released to the OS: `Sys - HeapReleased` (Go: `mappedReady`).
     pub mapped_ready: u64,
     /// Free heap pages not yet released (Go: `heapFree`).
@@ -106,7 +106,7 @@ pub(super) struct MemoryUse {
 
 /// What a cycle measured, given to [`Pacer::end_cycle`] at mark termination.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct CycleMeasurements {
+pub(crate) struct CycleMeasurements {
     /// Live heap at mark termination, before the reset to the marked heap (Go: `heapLive`).
     pub heap_live: u64,
     /// Bytes marked this cycle: the next cycle's starting heap (Go: `work.bytesMarked`).
@@ -131,7 +131,7 @@ pub(super) struct CycleMeasurements {
 
 /// What [`Pacer::end_cycle`] concluded, for `GODEBUG=gcpacertrace=1`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct CycleReport {
+pub(crate) struct CycleReport {
     /// GC share of CPU during mark: background plus assists (Go: `utilization`).
     pub utilization: f64,
     /// Idle-worker share of CPU during mark (Go: `idleUtilization`).
@@ -175,7 +175,7 @@ impl std::fmt::Display for CycleReport {
 /// How much mark assist a mutator owes per allocated byte (Go: `assistWorkPerByte`,
 /// `assistBytesPerWork`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct AssistRatio {
+pub(crate) struct AssistRatio {
     /// Scan work owed per byte allocated.
     pub work_per_byte: f64,
     /// Bytes allocatable per unit of scan work done (the inverse).
@@ -184,7 +184,7 @@ pub(super) struct AssistRatio {
 
 /// Background mark workers for a cycle (Go: `startCycle`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct WorkerPlan {
+pub(crate) struct WorkerPlan {
     /// Procs that mark full-time until mark termination (Go: `dedicatedMarkWorkersNeeded`).
     pub dedicated: usize,
     /// Share of wall time each other proc spends in a fractional worker
@@ -195,7 +195,7 @@ pub(super) struct WorkerPlan {
 /// Go's `gcControllerState` minus the atomics: decides when to start a cycle and how hard
 /// mutators must assist, from what past cycles measured.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Pacer {
+pub(crate) struct Pacer {
     /// `GOGC`; `None` = off (Go: `gcPercent < 0`).
     gogc: Option<u32>,
     /// Soft memory limit in bytes; >= [`NO_MEMORY_LIMIT`] = none (Go: `memoryLimit`).
@@ -230,7 +230,7 @@ impl Pacer {
     /// The pacer before the first cycle (Go: `init`): goal `4 MiB * GOGC/100`, trigger at
     /// 61/64 of it (3.8125 MiB at `GOGC=100`). `memory_limit` >= [`NO_MEMORY_LIMIT`] means no
     /// limit.
-    pub(super) fn new(gogc: Option<u32>, memory_limit: u64) -> Pacer {
+    pub(crate) fn new(gogc: Option<u32>, memory_limit: u64) -> Pacer {
         let mut pacer = Pacer {
             gogc: None,
             memory_limit,
@@ -253,13 +253,13 @@ impl Pacer {
     }
 
     /// `GOGC` (`None` = off).
-    pub(super) fn gogc(&self) -> Option<u32> {
+    pub(crate) fn gogc(&self) -> Option<u32> {
         self.gogc
     }
 
     /// Sets `GOGC` and recomputes goal and trigger; returns the old value
     /// (Go: `setGCPercent`).
-    pub(super) fn set_gogc(&mut self, gogc: Option<u32>) -> Option<u32> {
+    pub(crate) fn set_gogc(&mut self, gogc: Option<u32>) -> Option<u32> {
         let old = std::mem::replace(&mut self.gogc, gogc);
         self.heap_minimum = gogc.map_or(0, |p| HEAP_MINIMUM * u64::from(p) / 100);
         self.recompute();
@@ -267,25 +267,25 @@ impl Pacer {
     }
 
     /// The soft memory limit in bytes.
-    pub(super) fn memory_limit(&self) -> u64 {
+    pub(crate) fn memory_limit(&self) -> u64 {
         self.memory_limit
     }
 
     /// Sets the memory limit; returns the old one (Go: `setMemoryLimit`). Goal and trigger
     /// are computed from it on demand.
-    pub(super) fn set_memory_limit(&mut self, bytes: u64) -> u64 {
+    pub(crate) fn set_memory_limit(&mut self, bytes: u64) -> u64 {
         std::mem::replace(&mut self.memory_limit, bytes)
     }
 
     /// Records the memory statistics the memory-limit goal reads.
-    pub(super) fn set_memory_use(&mut self, usage: MemoryUse) {
+    pub(crate) fn set_memory_use(&mut self, usage: MemoryUse) {
         self.usage = usage;
     }
 
     /// Recomputes the `GOGC` goal, the runway and the sweep distance (Go: `commit`).
     /// `heap_live` is the live heap now; `sweep_done` whether sweeping has finished.
     /// [`Pacer::end_cycle`] calls this; call it again after sweeping ends for an exact trigger.
-    pub(super) fn commit(&mut self, heap_live: u64, sweep_done: bool) {
+    pub(crate) fn commit(&mut self, heap_live: u64, sweep_done: bool) {
         self.sweep_dist_min_trigger = if sweep_done {
             0
         } else {
@@ -313,7 +313,7 @@ impl Pacer {
     /// Bytes marked by the last cycle (Go: `heapMarked`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn heap_marked(&self) -> u64 {
+    pub(crate) fn heap_marked(&self) -> u64 {
         self.heap_marked
     }
 
@@ -321,33 +321,33 @@ impl Pacer {
     /// (Go: `lastHeapGoal`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn last_heap_goal(&self) -> u64 {
+    pub(crate) fn last_heap_goal(&self) -> u64 {
         self.last_heap_goal
     }
 
     /// Current allocation/scan ratio estimate (Go: `consMark`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn cons_mark(&self) -> f64 {
+    pub(crate) fn cons_mark(&self) -> f64 {
         self.cons_mark
     }
 
     /// Heap growth the next mark phase is expected to need (Go: `runway`).
     /// (Tests and simulations only.)
     #[cfg(test)]
-    pub(super) fn runway(&self) -> u64 {
+    pub(crate) fn runway(&self) -> u64 {
         self.runway
     }
 
     /// The heap goal: `min(GOGC goal, memory-limit goal)`; `u64::MAX` when `GOGC` is off and
     /// there is no limit (Go: `heapGoal`).
-    pub(super) fn heap_goal(&self) -> u64 {
+    pub(crate) fn heap_goal(&self) -> u64 {
         self.goal_and_min_trigger().0
     }
 
     /// The goal from the memory limit alone; `u64::MAX` without a limit
     /// (Go: `memoryLimitHeapGoal`).
-    pub(super) fn memory_limit_heap_goal(&self) -> u64 {
+    pub(crate) fn memory_limit_heap_goal(&self) -> u64 {
         if self.memory_limit >= NO_MEMORY_LIMIT {
             return u64::MAX;
         }
@@ -394,7 +394,7 @@ impl Pacer {
     /// The heap size at which the next cycle starts (Go: `trigger`): `goal - runway`, kept
     /// between ~70% and ~95% of the way from the marked heap to the goal (see the module
     /// docs). `u64::MAX`, never reached, when the goal is `u64::MAX`.
-    pub(super) fn trigger(&self) -> u64 {
+    pub(crate) fn trigger(&self) -> u64 {
         let (goal, min_trigger) = self.goal_and_min_trigger();
         let marked = self.heap_marked;
         if goal == u64::MAX {
@@ -423,7 +423,7 @@ impl Pacer {
     /// The worker plan for `procs` processors (Go: `startCycle`): 25% of them, as whole
     /// dedicated workers when rounding is within 30%, otherwise with a fractional worker
     /// making up the rest. `procs` 0 counts as 1.
-    pub(super) fn worker_plan(procs: usize) -> WorkerPlan {
+    pub(crate) fn worker_plan(procs: usize) -> WorkerPlan {
         let procs = procs.max(1) as f64;
         let total = procs * GOAL_UTILIZATION;
         let mut dedicated = (total + 0.5) as usize;
@@ -443,7 +443,7 @@ impl Pacer {
 
     /// Starts a mark phase at sweep termination (Go: `startCycle`): records `heap_live` as
     /// the trigger point and returns the workers to run. Follow with [`Pacer::assist_ratio`].
-    pub(super) fn start_cycle(&mut self, heap_live: u64, procs: usize) -> WorkerPlan {
+    pub(crate) fn start_cycle(&mut self, heap_live: u64, procs: usize) -> WorkerPlan {
         self.triggered = Some(heap_live);
         Pacer::worker_plan(procs)
     }
@@ -458,7 +458,7 @@ impl Pacer {
     /// worst case (everything scannable is live), at most to `goal * (1 + GOGC/100)`, unless
     /// the goal comes from the memory limit (then it only expects the worst case). Past even
     /// that, it aims 10% further and expects the worst case.
-    pub(super) fn assist_ratio(&self, heap_live: u64, heap_scan: u64, scan_work_done: u64) -> AssistRatio {
+    pub(crate) fn assist_ratio(&self, heap_live: u64, heap_scan: u64, scan_work_done: u64) -> AssistRatio {
         let gogc = self.gogc.map_or(GOGC_WHEN_OFF, u64::from);
         let live = i128::from(heap_live);
         let work = i128::from(scan_work_done);
@@ -497,7 +497,7 @@ impl Pacer {
     /// Ends a mark phase (Go: `endCycle`, `resetLive`, `commit`): updates cons/mark from what
     /// the cycle measured, makes the marked heap the new base and commits the next goal and
     /// trigger.
-    pub(super) fn end_cycle(&mut self, m: &CycleMeasurements) -> CycleReport {
+    pub(crate) fn end_cycle(&mut self, m: &CycleMeasurements) -> CycleReport {
         self.last_heap_goal = self.heap_goal();
         let cpu_ns = m.mark_wall_ns as f64 * m.procs.max(1) as f64;
         let share = |ns: u64| {
@@ -550,7 +550,7 @@ impl Pacer {
 }
 
 /// `u128` to `u64`, saturating.
-pub(super) fn saturate(x: u128) -> u64 {
+pub(crate) fn saturate(x: u128) -> u64 {
     u64::try_from(x).unwrap_or(u64::MAX)
 }
 
