@@ -16,7 +16,7 @@ pub use crate::gc::{MemStats, SizeClassStats};
 /// `#[trace(skip)]` field's) runs outside the collector: on a dropper thread
 /// (`gc-dropper-N`), or here. Before returning, `collect()` runs on the calling thread
 /// every such `Drop` still queued, including those of everything this cycle freed, and
-/// waits for those dropper threads are running, except one that has run for more than
+/// waits for the drops dropper threads are running, except one that has run for more than
 /// 100 ms (a `Drop` that blocks: `collect()` returns without it). The drops of earlier
 /// cycles' garbage are done before its cycle starts (unless other threads keep starting
 /// cycles), so what such a `Drop` releases is freed by this cycle, as when drops ran in the

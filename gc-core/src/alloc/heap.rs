@@ -88,7 +88,7 @@ pub(crate) struct Heap {
     pub(crate) sweep_pending: AtomicUsize,
     /// Set when the heap grew, or the allocation path released pages, since the pacer last
     /// saw its memory figures (the memory-limit goal depends on them;
-    /// `gc::cycle::triggered` refreshes it).
+    /// the collector refreshes it when the allocating thread leaves its operation).
     pub(crate) grew: AtomicBool,
     /// Bytes allocated black (during marking) by caches since the last mark termination,
     /// added when a cache is flushed; the collector reads and resets it.

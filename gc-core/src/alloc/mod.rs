@@ -24,25 +24,33 @@
 //!   chosen at compile time from `Trace::NEEDS_TRACE`.
 //! - **Central lists** (`central.rs`, Go's mcentral): one per span class, holding partial and
 //!   full spans, each split into swept and unswept sets.
+//! - **Sweeping one span** (`sweep.rs`, Go's `mspan.sweep`): frees what the last mark left
+//!   white, given a `Claimed` span (`SpanPtr::claim`, the `sweepgen` CAS).
 //! - **Thread caches** (`cache.rs`, Go's mcache): one per mutator thread, one span per span
 //!   class plus the tiny block.
 //!
 //! ## The allocation path (numbered as in Go)
 //!
-//! 1. **Thread cache, no lock, no atomic**: `ctz(alloc_cache)` names the next free slot of
-//!    the cached span; the tiny allocator bumps inside a 16-byte block for small noscan
-//!    values without `Drop` (a zero-sized one takes a byte: distinct objects, distinct
-//!    addresses).
-//! 2. **Central list**: when the cached span is full, the thread returns it and takes
-//!    another from the span class's mcentral: a swept partial span, else one it sweeps
-//!    itself, else
-//! 3. **Page heap**: a fresh span cut from free pages (under the heap lock). Objects over
-//!    32 KiB skip 1-2 and take their own span here.
-//! 4. **Operating system**: a new 64 MiB arena when no free run is large enough.
+//! The collector's `mallocgc` (`crate::gc`'s `malloc.rs`) drives it, inside a GC operation
+//! whose token lends it this thread's cache (`&mut MCache`):
 //!
-//! Steps 2-4 also account the heap size the pacer watches (`heap_live`) and ask for a
-//! collection when it passes the trigger.
+//! 1. **Thread cache, no lock, no atomic** (`MCache::alloc_small`, `MCache::alloc_tiny`):
+//!    `ctz(alloc_cache)` names the next free slot of the cached span (`Span::next_free_fast`);
+//!    the tiny allocator bumps inside a 16-byte block for small noscan values without
+//!    `Drop` (a zero-sized one takes a byte: distinct objects, distinct addresses).
+//! 2. **Central list** (`MCache::alloc_small_slow`, `Central::cache_span`): when the cached
+//!    span is full, the thread returns it (`release`) and takes another from the span
+//!    class's mcentral: a swept partial span, else one it sweeps itself (`sweep::sweep`),
+//!    else
+//! 3. **Page heap** (`Heap::alloc_span`): a fresh span cut from free pages (under the heap
+//!    lock). Objects over 32 KiB skip 1-2 and take their own span here (`alloc_large`).
+//! 4. **Operating system** (`arena.rs`, `os.rs`): a new 64 MiB arena when no free run is
+//!    large enough.
 //!
+//! Steps 2-4 add what they take to `heap_live` (the heap size the pacer watches) and
+//! return it in the slot (`Slot::charged`); the collector charges it to the mark assist
+//! and checks the trigger.
+
 //! ## Who may touch a span
 //!
 //! A span is owned by exactly one party at a time, and its non-atomic allocation state
@@ -56,11 +64,13 @@
 //! ## Layering
 //!
 //! The allocator is the layer below the collector and never names it (nor the object
-//! model): what it needs from above (mark-assist accounting, sweeping a span, reclaiming
-//! pages before a large allocation, the eager-scavenging policy) goes through the table of
-//! functions the collector installs at start-up (`hooks.rs`). The type descriptor it
-//! records per object is the neutral `crate::descriptor::TypeInfo`. `clobber.rs`
-//! (`GODEBUG=clobberfree=1`) poisons free memory at this level.
+//! model; the layers are drawn in the collector overview, `crate::gc`). What a caller must
+//! know it returns (`Slot::charged`); what it needs from above goes through the table of
+//! functions the collector installs at start-up (`hooks.rs`: moving out dead objects whose
+//! drop is user code, the eager-scavenging policy). Sweeping one span (`sweep.rs`, Go's
+//! `mspan.sweep`) is here; deciding who sweeps which span, and when, is the collector's.
+//! The type descriptor it records per object is the neutral `crate::descriptor::TypeInfo`.
+//! `clobber.rs` (`GODEBUG=clobberfree=1`) poisons free memory at this level.
 
 #[cfg(not(gc_loom))]
 pub(crate) mod arena;

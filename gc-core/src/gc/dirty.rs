@@ -72,7 +72,7 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
 }
 
 /// Unlists every cell in `[lo, hi)`: the memory of a dead object that the sweeper is about
-/// to move out of the heap (`crate::gc::dropper`). Their `ON_LIST` flags are cleared in
+/// to move out of the heap (the dropper, `dropper.rs`). Their `ON_LIST` flags are cleared in
 /// place first, so the moved copies' `Drop` finds nothing to unlist.
 ///
 /// # Safety

@@ -3,6 +3,67 @@
 //! A tri-colour mark-sweep collector over the heap of `crate::alloc`, with roots found by
 //! counting instead of by scanning stacks.
 //!
+//! ## Layers
+//!
+//! Four layers, each naming only those below it (arrows point down):
+//!
+//! ```text
+//! public interface   lib.rs re-exports, api.rs (collect, set_gc_percent, set_memory_limit,
+//!                    free_os_memory, mem_stats)
+//! object model       object/ (Gc, GcCell, AtomicGc, Trace, slices), pool.rs
+//! collector          gc/ (this module): entry points re-exported below, modules private
+//! allocator          alloc/ (arenas, page heap, spans, caches, sweeping one span)
+//! sync               sync.rs (atomics, locks, threads; loom's under --cfg gc_loom)
+//! ```
+//!
+//! The object model reaches the collector only through the entry points this module
+//! re-exports (`with_op`, `mallocgc`, `add_root`/`drop_root`/`root_to_edge`, the dirty
+//! list, `defer_value`, `register_pool_cleanup`, `Tracer`); its submodules are private, so
+//! the compiler enforces it (the loom models, under `--cfg gc_loom`, open them). The
+//! allocator never names the collector: what it must tell the collector it returns (a
+//! slot's `charged` bytes), or calls through the hooks the collector installs at start-up
+//! (`install_hooks`: dead objects whose drop is user code, eager scavenging). Upcalls from
+//! the collector to the layers above go the same way: pool ageing is a function `crate::pool`
+//! registers (`register_pool_cleanup`, Go's `poolcleanup`). `crate::descriptor::TypeInfo`,
+//! what the allocator records per object and the collector reads back, is neutral.
+//!
+//! ## The allocation path, by function
+//!
+//! `Gc::new` (`object/gc.rs`) → `with_op` (`world.rs`: enter a GC operation, get the
+//! `Op` token) → `mallocgc` (`malloc.rs`, the path in order):
+//! `MCache::alloc_small` / `alloc_tiny` (`alloc/cache.rs`, the fast path) →
+//! `MCache::alloc_small_slow` → `Central::cache_span` (`alloc/central.rs`; sweeps with
+//! `alloc::sweep::sweep`) → `Heap::alloc_span` (`alloc/heap.rs`, `alloc/pageheap.rs`) →
+//! arenas (`alloc/arena.rs`, `alloc/os.rs`); large objects `sweep::reclaim` then
+//! `alloc_large`; then the value is written, `roots::allocate_black` and
+//! `roots::set_new_root` publish it, and after a slow path `assist::charge` and the trigger
+//! check; leaving the operation, `cycle::triggered` wakes the GC thread if asked. Back in
+//! `Gc::new`, `Trace::unroot` turns the value's handles into edges.
+//!
+//! ## Go's files and ours
+//!
+//! | Go (`src/runtime`)       | here                                                     |
+//! |--------------------------|----------------------------------------------------------|
+//! | `malloc.go` (`mallocgc`) | `gc/malloc.rs`; structures in `alloc/mod.rs`              |
+//! | `mcache.go`              | `alloc/cache.rs`                                         |
+//! | `mcentral.go`            | `alloc/central.rs`                                       |
+//! | `mheap.go`, `mpagealloc.go` | `alloc/heap.rs`, `alloc/pageheap.rs`, `alloc/arena.rs` |
+//! | `mbitmap.go`, `mspan`    | `alloc/span.rs`                                          |
+//! | `sizeclasses.go`         | `alloc/sizeclass.rs`                                     |
+//! | `mgc.go`                 | `gc/cycle.rs` (steps), `gc/phase.rs` (their order)       |
+//! | `mgcmark.go`             | `gc/mark.rs`, `gc/roots.rs`, `gc/checkmark.rs`           |
+//! | `mgcwork.go`, `proc.go` (workers) | `gc/mark.rs` (queues), `gc/workers.rs`          |
+//! | `mgcsweep.go`            | `gc/sweep.rs` (who sweeps), `alloc/sweep.rs` (one span)  |
+//! | `mgcpacer.go`            | `gc/pacer.rs`, `gc/assist.rs` (mark assist)              |
+//! | `mgclimit.go`            | `gc/cpu_limiter.rs`                                      |
+//! | `mgcscavenge.go`         | `gc/scavenger.rs`, `alloc/released.rs`                   |
+//! | `mstats.go`              | `gc/stats.rs`; `gc/gctrace.rs` (`GODEBUG=gctrace=1`)     |
+//! | `mfinal.go` (finalizers) | `gc/dropper.rs` (drops of swept objects)                 |
+//! | stop-the-world, `forEachP` | `gc/world.rs` (operations, the stop handshake)         |
+//! | `sync/pool.go`           | `pool.rs`                                                |
+//! | `runtime/debug`, `runtime.GC` | `api.rs`                                            |
+//! | no counterpart: write barrier on cells | `object/cell.rs`, `gc/dirty.rs`         |
+//!
 //! ## Roots
 //!
 //! Rust moves values with `memcpy`, so stacks cannot be scanned precisely. Instead every

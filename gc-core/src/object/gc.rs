@@ -4,7 +4,8 @@
 //! handle a user can own or move is rooted) or *unrooted* (a plain edge stored inside a heap
 //! object, traced by the collector instead of counted). Bit 63 of the pointer says which;
 //! user-space addresses never use it. Rooting rules and their proofs are in the collector
-//! overview (`crate::gc`); the counter operations are in `crate::gc::roots`.
+//! overview (`crate::gc`); the counter operations are the collector's entry points
+//! `add_root`, `drop_root` and `root_to_edge` (`gc/roots.rs`).
 
 use crate::gc::{self, Tracer};
 use crate::object::typeinfo::Layout;
