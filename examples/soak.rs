@@ -93,11 +93,10 @@ fn main() -> ExitCode {
             ops_per_thread: u64::MAX,
             checkpoint_every: 5_000,
             max_time: Some(round_time.min(left)),
-            seed,
             ballast: 100_000,
             live_soft_limit: 20_000,
             hang_after: Duration::from_secs(120),
-            verbose: false,
+            ..Params::short(seed, 0, 0)
         };
         match run(&p) {
             Ok(r) => {

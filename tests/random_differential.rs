@@ -14,33 +14,27 @@
 //! child prints one `RD_CKPT` line per checkpoint and a final `RD_OK` line, which the parent
 //! checks.
 //!
+//! Children run through `tests/common/child.rs` (which kills and reports one still running
+//! after its `HANG`; the workload's own watchdog normally reports a hang first).
+//!
 //! Reproduce with a fixed seed (the default is fixed too; failures print theirs):
 //! `RD_SEED=<n> cargo test --test random_differential`; one child alone:
-//! `GC_CORE_RD_CHILD=1 GODEBUG=gccheckmark=1 RD_SEED=<n> cargo test --test random_differential
-//! -- --exact child_workload --nocapture`.
+//! `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1 RD_SEED=<n> cargo test --test
+//! random_differential -- --exact child_workload --nocapture`.
 
 #[path = "common/random_program/mod.rs"]
 mod random_program;
 
-use random_program::{run, Params, Report};
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use random_program::common::child::{self, CHILD};
+use random_program::{env_seed, run, Params, Report};
+use std::time::Instant;
 
-const CHILD: &str = "GC_CORE_RD_CHILD";
 const DEFAULT_SEED: u64 = 0x5EED_4A4D_0001;
 /// Checkpoints per run, and operations per thread between two checkpoints.
 const CHECKPOINTS: u64 = 10;
 const OPS_BETWEEN: u64 = 1500;
-/// A child still running after this long is reported as a hang (the workload's own
-/// watchdog normally reports one first, after two minutes without progress).
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
-
 fn seed() -> u64 {
-    match std::env::var("RD_SEED") {
-        Ok(s) => s.trim().parse().expect("RD_SEED is a u64"),
-        Err(_) => DEFAULT_SEED,
-    }
+    env_seed("RD_SEED", DEFAULT_SEED)
 }
 
 fn params(seed: u64) -> Params {
@@ -78,7 +72,7 @@ fn check_report(r: &Report) {
 
 #[test]
 fn random_programs_agree_with_the_model() {
-    if std::env::var_os(CHILD).is_some() {
+    if child::is_child() {
         return;
     }
     let r = run_or_panic(&params(seed()), "");
@@ -88,7 +82,7 @@ fn random_programs_agree_with_the_model() {
 
 #[test]
 fn child_workload() {
-    if std::env::var_os(CHILD).is_none() {
+    if !child::is_child() {
         return;
     }
     let mut p = params(seed());
@@ -103,52 +97,17 @@ fn child_workload() {
 fn run_child(godebug: &str) {
     let seed = seed();
     let t0 = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_workload",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("RD_SEED", seed.to_string())
-        .env("GODEBUG", godebug)
-        .env_remove("GOGC")
-        .env_remove("GOMEMLIMIT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            r.read_to_string(&mut s).ok();
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let seed_var = seed.to_string();
+    let run = child::run(
+        "child_workload",
+        &[("GODEBUG", godebug.as_bytes())],
+        &[("RD_SEED", &seed_var)],
+    );
+    let (status, stdout, stderr) = (run.status, &run.stdout, &run.stderr);
     let repro = format!(
         "{CHILD}=1 GODEBUG={godebug} RD_SEED={seed} cargo test --test random_differential -- \
          --exact child_workload --nocapture"
     );
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if t0.elapsed() > CHILD_TIMEOUT {
-            let pid = child.id();
-            child.kill().ok();
-            child.wait().ok();
-            panic!(
-                "child (GODEBUG={godebug}, pid {pid}) still running after {CHILD_TIMEOUT:?}: a \
-                 hang? Reproduce with `{repro}`"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out.join().unwrap();
-    let stderr = err.join().unwrap();
     assert!(
         status.success() && stdout.contains("RD_OK"),
         "child (GODEBUG={godebug}) failed ({status:?}); reproduce with `{repro}`\n{stdout}\n{stderr}"
@@ -190,7 +149,7 @@ fn run_child(godebug: &str) {
 /// the concurrent mark missed.
 #[test]
 fn gccheckmark_child_process() {
-    if std::env::var_os(CHILD).is_some() {
+    if child::is_child() {
         return;
     }
     run_child("gccheckmark=1");
@@ -200,7 +159,7 @@ fn gccheckmark_child_process() {
 /// catch it even before its memory is reused.
 #[test]
 fn clobberfree_child_process() {
-    if std::env::var_os(CHILD).is_some() {
+    if child::is_child() {
         return;
     }
     run_child("clobberfree=1");

@@ -1,580 +1,75 @@
-//! Differential test: a seeded, single-threaded graph workload (cycles, `GcCell` and
-//! `AtomicGc` edges, rooted `AtomicGc`/`GcCell` slots outside the heap, `collect()` calls)
-//! has an outcome that depends on the program only. The workload mirrors every mutation in
-//! a plain model graph and, after every `collect()`, checks the real graph against the
-//! model and prints a checkpoint: the reachable ids (count, sum, hash) and the number of live
-//! tracked nodes (`allocated - dropped`), which must equal the reachable count.
+//! Differential test: a seeded, single-threaded run of the random-graph engine
+//! (`tests/common/random_program/`, `Params::deterministic`: the modelled mix on one thread,
+//! no collector thread) has an outcome that depends on the program only. The engine mirrors
+//! every mutation in its model; at each checkpoint it calls `collect()` twice, checks the
+//! real graph against the model and live tracked nodes (`allocated - dropped`) against the
+//! model's reachable count, and records a digest line: the reachable ids (count, sum, hash),
+//! the roots (count, hash), the ids allocated and the live count.
 //!
-//! The workload runs in child processes (the environment is read once per process):
-//! default settings, `GODEBUG=gcstoptheworld=1`, `GODEBUG=gcstoptheworld=1,gctrace=1`
-//! (whose stderr must hold one Go-format gctrace line per cycle), `gcstoptheworld=2`, and
-//! with 3 extra threads that only allocate garbage (default and `gcstoptheworld=1`), so that
-//! cycles they trigger overlap the mutations. All the checkpoint outputs must be identical.
+//! The workload runs in child processes (the environment is read once per process; started
+//! through `tests/common/child.rs`): default settings, `GODEBUG=gcstoptheworld=1`,
+//! `GODEBUG=gcstoptheworld=1,gctrace=1` (whose stderr must hold one Go-format gctrace line
+//! per cycle), `gcstoptheworld=2`, and with 3 extra threads that only allocate garbage
+//! (default and `gcstoptheworld=1`), so that cycles they trigger overlap the mutations. All
+//! the digests must be identical.
 //!
-//! Reproduce one child by hand:
-//! `SD_CHILD=1 [SD_GARBAGE_THREADS=3] [GODEBUG=...] cargo test --test stoptheworld_differential -- --exact child_workload --nocapture`
+//! Reproduce one child by hand (`SD_SEED` picks another program):
+//! `GC_CORE_TEST_CHILD=1 [SD_GARBAGE_THREADS=3] [SD_SEED=<n>] [GODEBUG=...] cargo test --test
+//! stoptheworld_differential -- --exact child_workload --nocapture`
 
-mod common;
+#[path = "common/random_program/mod.rs"]
+mod random_program;
 
-use common::{mix, Rng, Tracker, ALIVE, ALLOCATED, BAD_DROPS, DROPPED};
-use gc_core::{AtomicGc, Gc, GcCell, Trace};
-use std::collections::HashSet;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use random_program::common::child::{self, Pending};
+use random_program::common::{ALLOCATED, BAD_DROPS, DROPPED};
+use random_program::{env_seed, run, GarbageThreads, Params};
+use std::sync::atomic::Ordering;
 
-const CHILD: &str = "SD_CHILD";
 const GARBAGE_THREADS: &str = "SD_GARBAGE_THREADS";
 /// Prefix of the lines that must be identical across runs.
 const OUT: &str = "@@SD ";
 /// Prefix of per-run statistics (not compared).
 const STATS: &str = "@@STATS ";
 
-const SEED: u64 = 0x5EED_D1FF_0001;
-const STEPS: usize = 16_000;
-const CHECKPOINT_EVERY: usize = 500;
-const MAX_ROOTS: usize = 48;
-const MAX_KIDS: usize = 6;
-const STACK_SLOTS: usize = 4;
+const CHECKPOINTS: u64 = 20;
+const OPS_BETWEEN: u64 = 800;
 
-#[derive(Trace)]
-struct Node {
-    id: u64,
-    check: u64,
-    kids: GcCell<Vec<Gc<Node>>>,
-    left: AtomicGc<Node>,
-    right: AtomicGc<Node>,
-    slot: GcCell<Option<Gc<Node>>>,
-    #[trace(skip)]
-    tracker: Tracker,
-}
-
-/// Untracked garbage with the same kinds of edges.
-#[derive(Trace)]
-struct Junk {
-    next: AtomicGc<Junk>,
-    more: GcCell<Vec<Gc<Junk>>>,
-    pad: [u64; 4],
-}
-
-/// The model of one node: its out-edges by id.
-#[derive(Clone, Default, PartialEq, Eq, Debug)]
-struct MNode {
-    kids: Vec<u64>,
-    left: Option<u64>,
-    right: Option<u64>,
-    slot: Option<u64>,
-}
-
-fn id_of(n: &Option<Gc<Node>>) -> Option<u64> {
-    n.as_ref().map(|n| n.id)
-}
-
-struct Workload {
-    rng: Rng,
-    step: usize,
-    next_id: u64,
-    model: Vec<MNode>,
-    /// Rooted handles (the model's roots are their ids, same order).
-    roots: Vec<Gc<Node>>,
-    /// `AtomicGc` slots outside the heap (rooted mode).
-    stack_slots: Vec<AtomicGc<Node>>,
-    /// A `GcCell` outside the heap (its contents stay rooted).
-    stack_cell: GcCell<Vec<Gc<Node>>>,
-    // Model of the two above.
-    m_stack_slots: Vec<Option<u64>>,
-    m_stack_cell: Vec<u64>,
-    out: Vec<String>,
-}
-
-impl Workload {
-    fn new() -> Workload {
-        Workload {
-            rng: Rng::new(SEED),
-            step: 0,
-            next_id: 0,
-            model: Vec::new(),
-            roots: Vec::new(),
-            stack_slots: (0..STACK_SLOTS).map(|_| AtomicGc::new(None)).collect(),
-            stack_cell: GcCell::new(Vec::new()),
-            m_stack_slots: vec![None; STACK_SLOTS],
-            m_stack_cell: Vec::new(),
-            out: Vec::new(),
-        }
+fn params() -> Params {
+    let seed = env_seed("SD_SEED", 0x5EED_D1FF_0001);
+    Params {
+        // Enough garbage that the heap outgrows its goal between checkpoints: automatic
+        // cycles overlap the program.
+        weights: &[("garbage", 30)],
+        ..Params::deterministic(seed, CHECKPOINTS, OPS_BETWEEN)
     }
-
-    fn fail(&self, msg: &str) -> ! {
-        panic!("step {} (seed {SEED:#x}): {msg}", self.step)
-    }
-
-    fn expect_id(&self, got: Option<u64>, want: Option<u64>, what: &str) {
-        if got != want {
-            self.fail(&format!("{what}: graph has {got:?}, model has {want:?}"));
-        }
-    }
-
-    fn new_node(&mut self) -> Gc<Node> {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.model.push(MNode::default());
-        Gc::new(Node {
-            id,
-            check: mix(id),
-            kids: GcCell::new(Vec::new()),
-            left: AtomicGc::new(None),
-            right: AtomicGc::new(None),
-            slot: GcCell::new(None),
-            tracker: Tracker::new(id),
-        })
-    }
-
-    fn add_root(&mut self, n: Gc<Node>) {
-        if self.roots.len() >= MAX_ROOTS {
-            let i = self.rng.below(self.roots.len());
-            self.roots.swap_remove(i);
-        }
-        self.roots.push(n);
-    }
-
-    fn any_root(&mut self) -> Option<Gc<Node>> {
-        if self.roots.is_empty() {
-            None
-        } else {
-            Some(self.roots[self.rng.below(self.roots.len())].clone())
-        }
-    }
-
-    /// `a -> b` through an edge kind chosen by the rng; the model follows.
-    fn link(&mut self, a: &Gc<Node>, b: &Gc<Node>) {
-        let (ai, bi) = (a.id as usize, b.id);
-        match self.rng.below(6) {
-            0 | 1 => {
-                let mut kids = a.kids.borrow_mut();
-                let m = &mut self.model[ai].kids;
-                if m.len() >= MAX_KIDS {
-                    let i = (self.rng.next() as usize) % m.len();
-                    m.remove(i);
-                    kids.remove(i);
-                }
-                m.push(bi);
-                kids.push(b.clone());
-            }
-            2 => {
-                a.left.store(Some(b.clone()));
-                self.model[ai].left = Some(bi);
-            }
-            3 => {
-                let old = a.right.swap(Some(b.clone()));
-                let want = self.model[ai].right.replace(bi);
-                self.expect_id(id_of(&old), want, "right.swap old value");
-            }
-            4 => {
-                // compare_exchange with the model's current value: must succeed.
-                let cur = a.right.load();
-                self.expect_id(id_of(&cur), self.model[ai].right, "right.load");
-                match a.right.compare_exchange(cur.as_ref(), Some(b.clone())) {
-                    Ok(old) => self.expect_id(id_of(&old), self.model[ai].right, "cas old"),
-                    Err(e) => self.fail(&format!(
-                        "compare_exchange with the current value failed: current {:?}",
-                        id_of(&e.current)
-                    )),
-                }
-                self.model[ai].right = Some(bi);
-                // And with a value that is not current: must fail and change nothing.
-                if self.model[ai].right != Some(a.id) {
-                    match a.right.compare_exchange(Some(a), None) {
-                        Ok(_) => self.fail("compare_exchange with a stale value succeeded"),
-                        Err(e) => {
-                            self.expect_id(id_of(&e.current), Some(bi), "failed cas current");
-                            if e.new.is_some() {
-                                self.fail("failed compare_exchange invented a `new`");
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {
-                let old = a.slot.replace(Some(b.clone()));
-                let want = self.model[ai].slot.replace(bi);
-                self.expect_id(id_of(&old), want, "slot.replace old value");
-            }
-        }
-    }
-
-    fn op_new(&mut self) {
-        let n = self.new_node();
-        if let Some(r) = self.any_root() {
-            if self.rng.chance(60) {
-                self.link(&r, &n);
-            }
-            if self.rng.chance(30) {
-                self.link(&n, &r); // a cycle through the root
-            }
-        }
-        self.add_root(n);
-    }
-
-    fn op_link(&mut self) {
-        if let (Some(a), Some(b)) = (self.any_root(), self.any_root()) {
-            self.link(&a, &b);
-        }
-    }
-
-    fn op_unlink(&mut self) {
-        let Some(a) = self.any_root() else { return };
-        let ai = a.id as usize;
-        match self.rng.below(4) {
-            0 => {
-                let m = &mut self.model[ai].kids;
-                if !m.is_empty() {
-                    let i = (self.rng.next() as usize) % m.len();
-                    m.remove(i);
-                    a.kids.borrow_mut().remove(i);
-                }
-            }
-            1 => {
-                a.left.store(None);
-                self.model[ai].left = None;
-            }
-            2 => {
-                let old = a.right.swap(None);
-                let want = self.model[ai].right.take();
-                self.expect_id(id_of(&old), want, "right.swap(None)");
-            }
-            _ => {
-                a.slot.set(None);
-                self.model[ai].slot = None;
-            }
-        }
-    }
-
-    /// Follows an edge from a root and roots what it finds.
-    fn op_navigate(&mut self) {
-        let Some(a) = self.any_root() else { return };
-        let ai = a.id as usize;
-        let (found, want) = match self.rng.below(4) {
-            0 => {
-                let m = &self.model[ai].kids;
-                if m.is_empty() {
-                    return;
-                }
-                let i = (self.rng.next() as usize) % m.len();
-                let want = m[i];
-                (a.kids.borrow().get(i).cloned(), Some(want))
-            }
-            1 => (a.left.load(), self.model[ai].left),
-            2 => (a.right.load(), self.model[ai].right),
-            _ => (a.slot.borrow().clone(), self.model[ai].slot),
-        };
-        self.expect_id(id_of(&found), want, "navigate");
-        if let Some(n) = found {
-            if n.check != mix(n.id) {
-                self.fail(&format!("node {} payload corrupted", n.id));
-            }
-            self.add_root(n);
-        }
-    }
-
-    /// Moves a subgraph from one node to another, through a local handle only; garbage is
-    /// allocated in between so that cycles run while it is in flight.
-    fn op_move(&mut self) {
-        let (Some(a), Some(b)) = (self.any_root(), self.any_root()) else {
-            return;
-        };
-        let (ai, bi) = (a.id as usize, b.id as usize);
-        match self.rng.below(3) {
-            0 => {
-                let v = a.kids.replace(Vec::new());
-                let mv = std::mem::take(&mut self.model[ai].kids);
-                garbage(1000);
-                if v.iter().map(|n| n.id).ne(mv.iter().copied()) {
-                    self.fail("moved kids differ from the model");
-                }
-                let mut kids = b.kids.borrow_mut();
-                let mb = &mut self.model[bi].kids;
-                for (n, id) in v.into_iter().zip(mv) {
-                    if mb.len() < MAX_KIDS {
-                        mb.push(id);
-                        kids.push(n);
-                    }
-                }
-            }
-            1 => {
-                let v = a.left.swap(None);
-                let mv = self.model[ai].left.take();
-                self.expect_id(id_of(&v), mv, "left.swap(None)");
-                garbage(1000);
-                let old = b.right.swap(v);
-                let want = std::mem::replace(&mut self.model[bi].right, mv);
-                self.expect_id(id_of(&old), want, "moved right.swap old value");
-            }
-            _ => {
-                let v = a.slot.replace(None);
-                let mv = self.model[ai].slot.take();
-                self.expect_id(id_of(&v), mv, "slot.replace(None)");
-                garbage(1000);
-                b.slot.set(v);
-                self.model[bi].slot = mv;
-            }
-        }
-    }
-
-    fn op_drop_roots(&mut self) {
-        if self.rng.chance(20) {
-            let keep = self.rng.below(self.roots.len() + 1);
-            self.roots.truncate(keep);
-        } else if !self.roots.is_empty() {
-            let i = self.rng.below(self.roots.len());
-            self.roots.swap_remove(i);
-        }
-    }
-
-    /// The rooted slots outside the heap.
-    fn op_stack(&mut self) {
-        let i = self.rng.below(STACK_SLOTS);
-        match self.rng.below(4) {
-            0 => {
-                let r = self.any_root();
-                let want = self.m_stack_slots[i];
-                self.m_stack_slots[i] = id_of(&r);
-                let old = self.stack_slots[i].swap(r);
-                self.expect_id(id_of(&old), want, "stack slot swap");
-            }
-            1 => {
-                let got = self.stack_slots[i].load();
-                self.expect_id(id_of(&got), self.m_stack_slots[i], "stack slot load");
-                if let Some(n) = got {
-                    self.add_root(n);
-                }
-            }
-            2 => {
-                if let Some(r) = self.any_root() {
-                    let mut c = self.stack_cell.borrow_mut();
-                    if c.len() >= MAX_KIDS {
-                        c.remove(0);
-                        self.m_stack_cell.remove(0);
-                    }
-                    self.m_stack_cell.push(r.id);
-                    c.push(r);
-                }
-            }
-            _ => {
-                let old = self.stack_cell.replace(Vec::new());
-                let ids: Vec<u64> = old.iter().map(|n| n.id).collect();
-                if ids != std::mem::take(&mut self.m_stack_cell) {
-                    self.fail("stack cell differs from the model");
-                }
-            }
-        }
-    }
-
-    /// Tracked garbage: an unreachable cycle.
-    fn op_garbage_cycle(&mut self) {
-        let k = 2 + self.rng.below(4);
-        let nodes: Vec<Gc<Node>> = (0..k).map(|_| self.new_node()).collect();
-        for i in 0..k {
-            let (a, b) = (nodes[i].clone(), nodes[(i + 1) % k].clone());
-            self.link(&a, &b);
-        }
-    }
-
-    fn step(&mut self) {
-        match self.rng.below(100) {
-            0..=19 => self.op_new(),
-            20..=39 => self.op_link(),
-            40..=51 => self.op_unlink(),
-            52..=66 => self.op_navigate(),
-            67..=74 => self.op_move(),
-            75..=84 => self.op_drop_roots(),
-            85..=91 => self.op_stack(),
-            92..=96 => self.op_garbage_cycle(),
-            _ => garbage(5000),
-        }
-    }
-
-    /// Model ids of everything the program holds directly.
-    fn model_roots(&self) -> Vec<u64> {
-        let mut r: Vec<u64> = self.roots.iter().map(|n| n.id).collect();
-        r.extend(self.m_stack_slots.iter().flatten());
-        r.extend(&self.m_stack_cell);
-        r
-    }
-
-    /// After a `collect()`: checks the graph against the model and records a checkpoint.
-    fn checkpoint(&mut self, label: &str) {
-        // Traverse the real graph, comparing every reached node with its model.
-        let mut starts: Vec<Gc<Node>> = self.roots.clone();
-        starts.extend(self.stack_slots.iter().filter_map(AtomicGc::load));
-        starts.extend(self.stack_cell.borrow().iter().cloned());
-        let mut seen: HashSet<u64> = HashSet::new();
-        let mut stack = starts;
-        while let Some(n) = stack.pop() {
-            if !seen.insert(n.id) {
-                continue;
-            }
-            if n.check != mix(n.id) || n.tracker.id != n.id {
-                self.fail(&format!("node {} at {:p} corrupted", n.id, Gc::as_ptr(&n)));
-            }
-            if n.tracker.state.load(Ordering::SeqCst) != ALIVE ^ n.id {
-                self.fail(&format!(
-                    "node {} at {:p} is reachable but was dropped",
-                    n.id,
-                    Gc::as_ptr(&n)
-                ));
-            }
-            let kids: Vec<Gc<Node>> = n.kids.borrow().clone();
-            let (left, right, slot) = (n.left.load(), n.right.load(), n.slot.borrow().clone());
-            let got = MNode {
-                kids: kids.iter().map(|k| k.id).collect(),
-                left: id_of(&left),
-                right: id_of(&right),
-                slot: id_of(&slot),
-            };
-            if got != self.model[n.id as usize] {
-                self.fail(&format!(
-                    "node {}: graph {got:?}, model {:?}",
-                    n.id, self.model[n.id as usize]
-                ));
-            }
-            stack.extend(kids);
-            stack.extend([left, right, slot].into_iter().flatten());
-        }
-        // The model's reachable set.
-        let mut m_seen: HashSet<u64> = HashSet::new();
-        let mut m_stack = self.model_roots();
-        while let Some(i) = m_stack.pop() {
-            if m_seen.insert(i) {
-                let m = &self.model[i as usize];
-                m_stack.extend(&m.kids);
-                m_stack.extend([m.left, m.right, m.slot].into_iter().flatten());
-            }
-        }
-        if seen != m_seen {
-            self.fail(&format!(
-                "reachable sets differ: {} in the graph, {} in the model",
-                seen.len(),
-                m_seen.len()
-            ));
-        }
-        let live = ALLOCATED.load(Ordering::SeqCst) - DROPPED.load(Ordering::SeqCst);
-        if live != seen.len() as u64 {
-            self.fail(&format!(
-                "after collect(): {live} live tracked nodes but {} reachable",
-                seen.len()
-            ));
-        }
-        let mut ids: Vec<u64> = seen.into_iter().collect();
-        ids.sort_unstable();
-        let hash = ids.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &i| {
-            (h ^ i).wrapping_mul(0x0100_0000_01B3)
-        });
-        let mut root_ids = self.model_roots();
-        root_ids.sort_unstable();
-        let root_hash = root_ids.iter().fold(7u64, |h, &i| mix(h ^ i));
-        self.out.push(format!(
-            "{label} step {} allocated {} roots {} roothash {root_hash:016x} reach {} idsum {} idhash {hash:016x} live {live}",
-            self.step,
-            self.next_id,
-            root_ids.len(),
-            ids.len(),
-            ids.iter().sum::<u64>(),
-        ));
-    }
-}
-
-/// Untracked garbage, with cells and atomic edges, so automatic cycles run.
-fn garbage(n: usize) {
-    let mut prev: Option<Gc<Junk>> = None;
-    for i in 0..n {
-        if i % 8 == 0 {
-            let j = Gc::new(Junk {
-                next: AtomicGc::new(prev.take()),
-                more: GcCell::new(Vec::new()),
-                pad: [i as u64; 4],
-            });
-            // A self cycle. `borrow_mut` on a heap cell lists it for the next unroot pass
-            // (a global lock), so only sometimes; `set` leaves it an edge cell.
-            if i % 64 == 0 {
-                j.more.borrow_mut().push(j.clone());
-            } else {
-                j.more.set(vec![j.clone()]);
-            }
-            prev = Some(j);
-        } else {
-            std::hint::black_box(Gc::new([i as u64; 6]));
-        }
-    }
-}
-
-/// Runs the workload; returns the lines that must be identical across runs.
-fn run_workload() -> Vec<String> {
-    let mut w = Workload::new();
-    for s in 0..STEPS {
-        w.step = s;
-        w.step();
-        if (s + 1) % CHECKPOINT_EVERY == 0 {
-            gc_core::collect();
-            w.checkpoint("ckpt");
-        }
-    }
-    w.step = STEPS;
-    gc_core::collect();
-    w.checkpoint("end");
-    // Drop everything the program holds: every tracked node must go, exactly once.
-    w.roots.clear();
-    for s in &w.stack_slots {
-        s.store(None);
-    }
-    w.m_stack_slots.iter_mut().for_each(|s| *s = None);
-    w.stack_cell.set(Vec::new());
-    w.m_stack_cell.clear();
-    gc_core::collect();
-    w.checkpoint("empty");
-    let bad = BAD_DROPS.load(Ordering::SeqCst);
-    w.out.push(format!(
-        "final allocated {} dropped {} bad_drops {bad}",
-        ALLOCATED.load(Ordering::SeqCst),
-        DROPPED.load(Ordering::SeqCst)
-    ));
-    w.out
 }
 
 #[test]
 fn child_workload() {
-    if std::env::var_os(CHILD).is_none() {
+    if !child::is_child() {
         return;
     }
     let threads: usize = std::env::var(GARBAGE_THREADS)
         .ok()
         .map_or(0, |v| v.parse().expect("SD_GARBAGE_THREADS"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let garbage_threads: Vec<_> = (0..threads)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut rounds = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    garbage(300);
-                    rounds += 1;
-                    // Leave the workload thread a fair share of the CPU.
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                rounds
-            })
-        })
-        .collect();
+    let garbage = GarbageThreads::start(threads);
     let t0 = std::time::Instant::now();
-    let out = run_workload();
-    stop.store(true, Ordering::Relaxed);
-    let rounds: u64 = garbage_threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let p = params();
+    let r = run(&p).unwrap_or_else(|e| panic!("{e} (seed {:#x})", p.seed));
+    let rounds = garbage.stop();
     let elapsed = t0.elapsed();
     // Nothing allocates from here on, so no cycle starts after these figures are read.
     let s = gc_core::mem_stats();
     println!();
-    for l in &out {
+    for l in &r.digest {
         println!("{OUT}{l}");
     }
+    println!(
+        "{OUT}final allocated {} dropped {} bad_drops {}",
+        ALLOCATED.load(Ordering::SeqCst),
+        DROPPED.load(Ordering::SeqCst),
+        BAD_DROPS.load(Ordering::SeqCst)
+    );
     println!(
         "{STATS}num_gc={} num_forced_gc={} garbage_rounds={rounds} ms={}",
         s.num_gc,
@@ -603,72 +98,45 @@ fn stat(stdout: &str, key: &str) -> u64 {
         .unwrap()
 }
 
-/// A child that has not finished after this long is taken to hang.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Runs the children, as many at a time as there are cores (oversubscribing a small
-/// machine only makes every child slower).
+/// machine only makes every child slower); `child.rs` kills and reports a hung one.
 fn run_children(configs: &[(&str, Option<&str>, usize)]) -> Vec<Run> {
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut runs = Vec::new();
     for batch in configs.chunks(parallel) {
-        let pending: Vec<_> = batch
+        let pending: Vec<(&str, Pending)> = batch
             .iter()
             .map(|&(name, godebug, threads)| {
-                let mut cmd = Command::new(std::env::current_exe().unwrap());
-                cmd.args([
-                    "--exact",
-                    "child_workload",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(CHILD, "1")
-                .env(GARBAGE_THREADS, threads.to_string())
-                .env_remove("GODEBUG")
-                .env_remove("GOGC")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-                if let Some(g) = godebug {
-                    cmd.env("GODEBUG", g);
-                }
-                let child = cmd.spawn().unwrap();
-                let pid = child.id();
-                let (tx, rx) = mpsc::channel();
-                std::thread::spawn(move || {
-                    let _ = tx.send(child.wait_with_output());
-                });
-                (name, godebug, threads, pid, rx)
+                let vars: Vec<(&str, &[u8])> = godebug
+                    .map(|g| ("GODEBUG", g.as_bytes()))
+                    .into_iter()
+                    .collect();
+                let threads = threads.to_string();
+                let extra = [(GARBAGE_THREADS, threads.as_str())];
+                (name, child::start("child_workload", &vars, &extra))
             })
             .collect();
-        for (name, godebug, threads, pid, rx) in pending {
-            let out = match rx.recv_timeout(CHILD_TIMEOUT) {
-                Ok(out) => out.unwrap(),
-                Err(_) => panic!(
-                    "child `{name}` (pid {pid}) still running after {CHILD_TIMEOUT:?}: a hang? \
-                     Inspect it with `gdb -p {pid} -batch -ex 'thread apply all bt'`; reproduce \
-                     with `SD_CHILD=1 SD_GARBAGE_THREADS={threads} GODEBUG={} cargo test --test \
-                     stoptheworld_differential -- --exact child_workload --nocapture`",
-                    godebug.unwrap_or("")
-                ),
-            };
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for (name, p) in pending {
+            let out = p.finish();
             assert!(
                 out.status.success(),
-                "child {name} failed ({:?}):\n{stdout}\n{stderr}",
-                out.status
+                "child {name} failed ({:?}):\n{}\n{}",
+                out.status,
+                out.stdout,
+                out.stderr
             );
-            let lines: Vec<String> = stdout
+            let lines: Vec<String> = out
+                .stdout
                 .lines()
                 .filter_map(|l| l.split_once(OUT).map(|(_, s)| s.to_string()))
                 .collect();
             runs.push(Run {
                 name: name.to_string(),
-                num_gc: stat(&stdout, "num_gc"),
-                num_forced_gc: stat(&stdout, "num_forced_gc"),
-                ms: stat(&stdout, "ms"),
+                num_gc: stat(&out.stdout, "num_gc"),
+                num_forced_gc: stat(&out.stdout, "num_forced_gc"),
+                ms: stat(&out.stdout, "ms"),
                 lines,
-                stderr,
+                stderr: out.stderr,
             });
         }
     }
@@ -758,7 +226,7 @@ fn parse_gctrace(line: &str) -> (u64, bool) {
 
 #[test]
 fn stoptheworld_and_concurrent_runs_agree() {
-    if std::env::var_os(CHILD).is_some() {
+    if child::is_child() {
         return;
     }
     let runs = run_children(&[
@@ -777,7 +245,7 @@ fn stoptheworld_and_concurrent_runs_agree() {
             3,
         ),
     ]);
-    let checkpoints = STEPS / CHECKPOINT_EVERY;
+    let checkpoints = CHECKPOINTS as usize;
     for r in &runs {
         eprintln!(
             "{}: {} ms, {} cycles ({} forced)",
@@ -785,7 +253,7 @@ fn stoptheworld_and_concurrent_runs_agree() {
         );
         assert_eq!(
             r.lines.len(),
-            checkpoints + 3,
+            checkpoints + 1,
             "{}: every checkpoint printed:\n{}",
             r.name,
             r.lines.join("\n")
@@ -804,7 +272,7 @@ fn stoptheworld_and_concurrent_runs_agree() {
         assert_eq!(f[2], f[4], "{}: allocated == dropped: {last}", r.name);
         assert_eq!(f[6], "0", "{}: no node dropped twice: {last}", r.name);
         assert!(
-            r.num_forced_gc >= checkpoints as u64 + 2,
+            r.num_forced_gc >= 2 * checkpoints as u64 + 2,
             "{}: every collect() ran a cycle",
             r.name
         );

@@ -5,10 +5,10 @@
 
 use super::common::BAD_DROPS;
 use super::model::{MNode, Model};
-use super::node::{id_of, Node};
+use super::node::{id_of, Edge, Node};
 use super::watchdog::WHAT_CHECKPOINT;
 use super::worker::Worker;
-use super::{ANCHOR_NODES, SLOTS};
+use super::SLOTS;
 use gc_core::Gc;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,14 +93,14 @@ impl<'s, 'p> Worker<'s, 'p> {
                 continue;
             }
             for k in n.kids.borrow().iter() {
-                self.verify(k, None);
+                self.verify_edge(k);
                 if !seen.contains(&k.id) {
-                    stack.push(k.clone());
+                    stack.push(k.to.clone());
                 }
             }
             if let Some(s) = n.slot.borrow().as_ref() {
-                self.verify(s, None);
-                stack.push(s.clone());
+                self.verify_edge(s);
+                stack.push(s.to.clone());
             }
             stack.extend(n.left.load());
             stack.extend(n.right.load());
@@ -131,7 +131,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                     Gc::as_ptr(&n)
                 ))
             };
-            let kids: Vec<Gc<Node>> = n.kids.borrow().clone();
+            let kids: Vec<Edge> = n.kids.borrow().clone();
             let slot = n.slot.borrow().clone();
             let (left, right) = (n.left.load(), n.right.load());
             let got = MNode {
@@ -147,9 +147,13 @@ impl<'s, 'p> Worker<'s, 'p> {
             }
             for (k, w) in kids.iter().zip(&want.kids) {
                 self.verify(k, Some(*w));
+                self.verify_edge(k);
             }
-            stack.extend(kids);
-            stack.extend([slot, left, right].into_iter().flatten());
+            if let Some(s) = &slot {
+                self.verify_edge(s);
+            }
+            stack.extend(kids.into_iter().chain(slot).map(|e| e.to));
+            stack.extend([left, right].into_iter().flatten());
         }
     }
 
@@ -174,7 +178,7 @@ impl<'s, 'p> Worker<'s, 'p> {
             }
             _ => None,
         };
-        let start = start.unwrap_or_else(|| sh.anchors[self.rng.below(ANCHOR_NODES)].clone());
+        let start = start.unwrap_or_else(|| sh.anchors[self.rng.below(sh.anchors.len())].clone());
         let mut found = HashSet::new();
         self.checked_walk(&m, vec![start], CHECKED_WALK_LIMIT, &mut found);
     }
@@ -188,7 +192,7 @@ impl<'s, 'p> Worker<'s, 'p> {
         }
         self.holders.clear();
         self.what = "checkpoint";
-        sh.progress[self.t]
+        sh.beat.progress[self.t]
             .what
             .store(WHAT_CHECKPOINT, Ordering::Relaxed);
         // 1. Every thread is between operations: it holds only its modelled roots.
@@ -237,7 +241,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                 }
                 let shelf = sh.shelf.borrow().clone();
                 self.check_kids(&shelf, &m.shelf, u64::MAX);
-                starts.extend(shelf);
+                starts.extend(shelf.into_iter().map(|e| e.to));
             }
             self.checked_walk(&m, starts, usize::MAX, &mut found);
         }
@@ -266,8 +270,16 @@ impl<'s, 'p> Worker<'s, 'p> {
             let mut m = sh.model();
             m.nodes.retain(|id, _| expected.contains(id));
             let model_nodes = m.nodes.len();
+            let n = sh.beat.checkpoints.fetch_add(1, Ordering::SeqCst) + 1;
+            if sh.p.digest {
+                let line = format!(
+                    "ckpt {n} allocated {} {} live {live}",
+                    sh.next_id.load(Ordering::Relaxed),
+                    m.digest(&expected)
+                );
+                sh.digest.lock().unwrap().push(line);
+            }
             drop(m);
-            let n = sh.checkpoints.fetch_add(1, Ordering::SeqCst) + 1;
             let reach = expected.len() as u64;
             sh.max_reachable.fetch_max(reach, Ordering::Relaxed);
             sh.last_reachable.store(reach, Ordering::Relaxed);
@@ -284,7 +296,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                 );
             }
             sh.stop.store(stop, Ordering::SeqCst);
-            sh.pulse.fetch_add(1, Ordering::Relaxed);
+            sh.beat.pulse.fetch_add(1, Ordering::Relaxed);
         }
         sh.gate.wait()?;
         Ok(sh.stop.load(Ordering::SeqCst))

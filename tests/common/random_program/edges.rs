@@ -2,7 +2,7 @@
 //! model lock with the model updated alongside, every old value checked against it.
 
 use super::model::{Kind, Model};
-use super::node::{id_of, Node};
+use super::node::{id_of, Edge, Node};
 use super::worker::Worker;
 use super::MAX_KIDS;
 use gc_core::Gc;
@@ -32,27 +32,27 @@ impl<'s, 'p> Worker<'s, 'p> {
                     let i = self.rng.below(kids.len());
                     let old = kids.remove(i);
                     mn.kids.remove(i);
-                    self.verify(&old, None);
+                    self.verify_edge(&old);
                 }
-                kids.push(b);
+                kids.push(Edge::new(b));
                 mn.kids.push(bi);
             }
             Kind::Slot => {
                 let want = mn.slot.replace(bi);
                 match self.rng.below(3) {
                     0 => {
-                        let old = a.slot.replace(Some(b));
+                        let old = a.slot.replace(Some(Edge::new(b)));
                         self.expect_id(id_of(&old), want, "slot.replace old value");
                     }
                     1 => {
                         let old = a.slot.borrow().as_ref().map(|x| x.id);
                         self.expect_id(old, want, "slot before set");
-                        a.slot.set(Some(b));
+                        a.slot.set(Some(Edge::new(b)));
                     }
                     _ => {
                         let mut s = a.slot.borrow_mut();
                         self.expect_id(id_of(&s), want, "slot under borrow_mut");
-                        *s = Some(b);
+                        *s = Some(Edge::new(b));
                     }
                 }
             }

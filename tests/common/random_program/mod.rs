@@ -1,17 +1,22 @@
-//! The randomized multi-threaded differential workload shared by
-//! `tests/random_differential.rs` (short runs, also in child processes under
-//! `GODEBUG=gccheckmark=1` and `GODEBUG=clobberfree=1`) and `examples/soak.rs` (long runs,
-//! round after round with new seeds). Both include this file with `#[path]`; it brings the
-//! drop tracker and seeded generator of `tests/common/mod.rs` along as `common`.
+//! The random-graph engine: seeded random programs over ONE shared graph of `Node`s while
+//! the collector runs, shared by every random-graph workload. Each is a parameterisation
+//! (`Params`): `tests/random_differential.rs` (the modelled mix, four threads, short runs,
+//! also in child processes under `GODEBUG=gccheckmark=1` and `clobberfree=1`),
+//! `tests/stoptheworld_differential.rs` (`Params::deterministic`: one thread, no collector
+//! thread, a digest per checkpoint that runs under different `GODEBUG` modes must share),
+//! `tests/concurrent_mutation.rs` (`Mode::Racy`: six threads, no lock and no model) and
+//! `examples/soak.rs` (long modelled runs, round after round with new seeds). They include
+//! this file with `#[path]`; it brings the drop tracker, seeded generator and child runner
+//! of `tests/common/mod.rs` along as `common` (use those through it: one copy of the
+//! tracker counters).
 //!
-//! Several threads run seeded random programs over ONE shared graph of `Node`s: allocate
-//! clusters (some with initial edges, allocated black while a mark runs), link and unlink
-//! through `GcCell` edges (`kids: GcCell<Vec<Gc<Node>>>`, `slot: GcCell<Option<Gc<Node>>>`)
-//! and `AtomicGc` edges (`left`, `right`: store, swap, compare_exchange), move subgraphs
-//! (held only by a thread's handle while garbage is allocated), allocate while holding cell
-//! guards, change shared anchors (rooted `AtomicGc` slots and a `GcCell<Vec<Gc<Node>>>`
-//! outside the heap) and the thread's own root handles, allocate tracked and untracked
-//! garbage, and walk and verify what they reach.
+//! The modelled mix: threads allocate clusters (some with initial edges, allocated black
+//! while a mark runs), link and unlink through `GcCell` edges (`kids`, `slot`; each `Edge`
+//! records the id it expects) and `AtomicGc` edges (`left`, `right`: store, swap,
+//! compare_exchange), move subgraphs (held only by a thread's handle while garbage is
+//! allocated), allocate while holding cell guards, change shared anchors (rooted
+//! `AtomicGc` slots and a `GcCell` outside the heap) and their own root handles, allocate
+//! tracked and untracked garbage, and walk and verify what they reach.
 //!
 //! The model: node id -> out-edges (by id, in order), plus every root the program holds
 //! (each thread's local handles, the permanent anchor nodes, the slots, the shelf), behind
@@ -19,66 +24,94 @@
 //! model update while holding that lock, so the model is exact; reads, walks, allocation
 //! and garbage happen outside it, so mutators overlap each other and the collector, which
 //! the lock never serialises (automatic cycles from allocation on a small heap, plus one
-//! thread calling `collect()` at seeded intervals).
+//! thread calling `collect()` at seeded intervals unless `collector_gap_us` is `None`).
 //!
 //! Checks: every node reached anywhere has its payload (`mix` of its id), its tracker id and
-//! an ALIVE tracker (a node reachable from a root must not have been dropped); under the
-//! lock, a node's real edges equal the model's (so an edge leading to a freed and reused
-//! object is caught by id); `AtomicGc` swaps and compare-exchanges return exactly the model's
-//! old values. Every `checkpoint_every` operations all threads meet at a barrier, `collect()`
-//! runs twice, and then: the live tracked nodes (`ALLOCATED - DROPPED`) equal exactly the
-//! model's reachable count, a full real walk from the real roots finds exactly the model's
-//! reachable id set with the model's edges, and `BAD_DROPS == 0`. At the end everything is
-//! dropped and every tracked node must have been dropped exactly once.
+//! an ALIVE tracker (a node reachable from a root must not have been dropped), and a `GcCell`
+//! edge holds the id it expects; under the lock, a node's real edges equal the model's (so
+//! an edge leading to a freed and reused object is caught by id); `AtomicGc` swaps and
+//! compare-exchanges return exactly the model's old values. Every `checkpoint_every`
+//! operations all threads meet at a barrier, `collect()` runs twice, and then: the live
+//! tracked nodes (`ALLOCATED - DROPPED`) equal exactly the model's reachable count, a full
+//! real walk from the real roots finds exactly the model's reachable id set with the
+//! model's edges, and `BAD_DROPS == 0`. At the end everything is dropped and every tracked
+//! node must have been dropped exactly once. The racy mix's checks are in `racy.rs`.
 //!
 //! Reproduce: a run is fixed by `Params::seed` (each thread's choices come from its own
-//! generator seeded from it; the interleaving, and so the exact graph, still varies). The
-//! test takes `RD_SEED=<n>`, the soak example `--seed <n>`; failures print the seed, thread,
-//! operation number and name. A run that makes no progress for `Params::hang_after` prints
-//! each thread's position and exits the process with status 3 (a hang, not a slow run).
+//! generator seeded from it; with several threads the interleaving, and so the exact graph,
+//! still varies). The tests read it from `RD_SEED`, `SD_SEED` and `CM_SEED` (`env_seed`),
+//! the soak example from `--seed <n>`; failures print the seed, thread, operation number and
+//! name. A run that makes no progress for `Params::hang_after` prints each thread's
+//! position and exits the process with status 3 (a hang, not a slow run); children run
+//! through `common::child`, which also kills and reports a hung child.
 //!
 //! Layout: this file holds the entry points (`Params`, `Report`, `run`) and the state the
-//! threads share (`Shared`); the rest is in child modules:
-//! - `node.rs`: the graph `Node` and its payload, untracked garbage and ballast;
-//! - `model.rs`: the exact model (`MNode`, `Model`, reachability) and the edge kinds;
-//! - `worker.rs`: a mutator thread (`Worker`), its operation table and node checks;
+//! modelled threads share (`Shared`); the rest is in child modules:
+//! - `node.rs`: the graph `Node`, its `Edge`s and payload, and `check_node`;
+//! - `garbage.rs`: untracked garbage of three kinds, and garbage-only threads;
+//! - `model.rs`: the exact model (`MNode`, `Model`, reachability, digest), the edge kinds;
+//! - `worker.rs`: a modelled mutator thread (`Worker`), its operation table and checks;
 //! - `edges.rs`: `link` and `unlink`, the edge mutations made under the model lock;
-//! - `ops.rs`: the random operations a thread runs;
-//! - `checkpoint.rs`: the barrier, the checkpoint and the walks (free and checked);
+//! - `ops.rs`: the modelled random operations;
+//! - `checkpoint.rs`: the barrier, the checkpoint and the modelled walks;
+//! - `walk.rs`: model-free walks (the racy mix, `tests/concurrent_mutation.rs`);
+//! - `racy.rs`, `racy_run.rs`: the racy mix and its harness;
+//! - `collector.rs`: the collector thread;
 //! - `watchdog.rs`: thread progress and the hang watchdog.
 
-// The test and the soak example each use a subset.
-#![allow(dead_code)]
+// Each test and the soak example use a subset.
+#![allow(dead_code, unused_imports)]
 
 #[path = "../mod.rs"]
 pub mod common;
 
 mod checkpoint;
+mod collector;
 mod edges;
+mod garbage;
 mod model;
 mod node;
 mod ops;
+mod racy;
+mod racy_run;
+mod walk;
 mod watchdog;
 mod worker;
 
+pub use garbage::{Garbage, GarbageThreads};
+pub use node::{check_edge, check_node, id_of, new_node, new_node_edges, Edge, Node};
+pub use walk::{verify_in_place, walk, walk_all};
+
 use checkpoint::{Ckpt, Gate};
+use collector::collect_loop;
 use common::{ballast, check_ballast};
 use common::{Rng, ALLOCATED, BAD_DROPS, DROPPED};
 use gc_core::{AtomicGc, Gc, GcCell};
 use model::{MNode, Model};
-use node::{new_node, Node};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use watchdog::{watchdog, Progress};
+use watchdog::{watchdog, Beat};
 use worker::Worker;
+
+/// Which operation mix runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The modelled mix (`ops.rs`, `edges.rs`, `checkpoint.rs`): every mutation under the
+    /// model lock, checkpoints comparing the heap with the model.
+    Modelled,
+    /// The racy mix (`racy.rs`, `racy_run.rs`): no lock and no model, threads race on the
+    /// same nodes; edges carry expected ids, and a full check runs after the threads join.
+    Racy,
+}
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Params {
+    pub mode: Mode,
     /// Mutator threads (the collector thread and the watchdog come on top).
     pub threads: usize,
     /// Stop after the checkpoint at which every thread has done this many operations.
@@ -96,12 +129,31 @@ pub struct Params {
     pub hang_after: Duration,
     /// Print one `RD_CKPT` line per checkpoint on stdout.
     pub verbose: bool,
+    /// Permanent anchor nodes (rooted for the whole run).
+    pub anchors: usize,
+    /// The collector thread's longest ordinary gap between two `collect()` calls, in
+    /// microseconds; `None`: no collector thread (only the checkpoints call `collect()`).
+    pub collector_gap_us: Option<u64>,
+    /// The untracked garbage the modelled mix allocates.
+    pub garbage: Garbage,
+    /// Racy mix: threads go on past `ops_per_thread` until this many cycles have completed
+    /// (or `max_time` has passed).
+    pub target_cycles: u64,
+    /// Modelled mix, one thread: the run's choices depend on the seed only (pruning follows
+    /// the model's size, not the live count), and each checkpoint records a digest line
+    /// (`Report::digest`) that any two runs of the same parameters must share, whatever
+    /// the collector does.
+    pub digest: bool,
+    /// Weights that replace those of the named operations of the mix (`worker::OPS` or
+    /// `racy::OPS`), e.g. `&[("garbage", 30)]`.
+    pub weights: &'static [(&'static str, usize)],
 }
 
 impl Params {
     /// A short run: four threads, `checkpoints` checkpoints of `ops_between` operations each.
     pub fn short(seed: u64, checkpoints: u64, ops_between: u64) -> Params {
         Params {
+            mode: Mode::Modelled,
             threads: 4,
             ops_per_thread: checkpoints * ops_between,
             checkpoint_every: ops_between,
@@ -111,7 +163,54 @@ impl Params {
             live_soft_limit: 3_000,
             hang_after: Duration::from_secs(120),
             verbose: false,
+            anchors: 12,
+            collector_gap_us: Some(3_000),
+            garbage: Garbage::Chains,
+            target_cycles: 0,
+            digest: false,
+            weights: &[],
         }
+    }
+
+    /// A run whose outcome depends on the seed only (see `digest`): one thread, no
+    /// collector thread, `checkpoints` checkpoints of `ops_between` operations.
+    pub fn deterministic(seed: u64, checkpoints: u64, ops_between: u64) -> Params {
+        Params {
+            threads: 1,
+            ballast: 0,
+            collector_gap_us: None,
+            garbage: Garbage::Cells,
+            digest: true,
+            ..Params::short(seed, checkpoints, ops_between)
+        }
+    }
+}
+
+/// An operation table with `p.weights` applied.
+fn mix<T: Copy>(table: &[(usize, &'static str, T)], p: &Params) -> Vec<(usize, &'static str, T)> {
+    for (name, _) in p.weights {
+        assert!(
+            table.iter().any(|e| e.1 == *name),
+            "no operation {name} in the mix"
+        );
+    }
+    table
+        .iter()
+        .map(|&(w, name, op)| {
+            let w = p.weights.iter().find(|o| o.0 == name).map_or(w, |o| o.1);
+            (w, name, op)
+        })
+        .collect()
+}
+
+/// The seed in environment variable `var` (a `u64`), else `default`.
+pub fn env_seed(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{var} is a u64")),
+        Err(_) => default,
     }
 }
 
@@ -134,6 +233,8 @@ pub struct Report {
     pub max_reachable: u64,
     pub last_reachable: u64,
     pub elapsed: Duration,
+    /// One line per checkpoint when `Params::digest` (see there).
+    pub digest: Vec<String>,
 }
 
 impl fmt::Display for Report {
@@ -158,7 +259,6 @@ impl fmt::Display for Report {
 }
 
 const MAX_KIDS: usize = 6;
-const ANCHOR_NODES: usize = 12;
 const SLOTS: usize = 8;
 
 struct Shared<'p> {
@@ -168,7 +268,7 @@ struct Shared<'p> {
     /// Rooted `AtomicGc` slots outside the heap.
     slots: Vec<AtomicGc<Node>>,
     /// A `GcCell` outside the heap (its contents stay rooted).
-    shelf: GcCell<Vec<Gc<Node>>>,
+    shelf: GcCell<Vec<Edge>>,
     gate: Gate,
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
@@ -178,13 +278,11 @@ struct Shared<'p> {
     t0: Instant,
     ckpt: Mutex<Ckpt>,
     stop: AtomicBool,
-    checkpoints: AtomicU64,
     max_reachable: AtomicU64,
     last_reachable: AtomicU64,
     num_gc_before: u32,
-    progress: Vec<Progress>,
-    /// Bumped by every finished operation, checkpoint and `collect()`: the watchdog's pulse.
-    pulse: AtomicU64,
+    beat: Beat,
+    digest: Mutex<Vec<String>>,
 }
 
 impl Shared<'_> {
@@ -222,7 +320,15 @@ fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs the workload once. `Err` holds the first failure (with seed, thread and operation).
 pub fn run(p: &Params) -> Result<Report, String> {
-    assert!(p.threads >= 1 && p.checkpoint_every >= 1);
+    assert!(p.threads >= 1 && p.checkpoint_every >= 1 && p.anchors >= 1);
+    assert!(!p.digest || (p.threads == 1 && p.mode == Mode::Modelled));
+    match p.mode {
+        Mode::Modelled => run_modelled(p),
+        Mode::Racy => racy_run::run_racy(p),
+    }
+}
+
+fn run_modelled(p: &Params) -> Result<Report, String> {
     let t0 = Instant::now();
     let before = gc_core::mem_stats();
     let baseline = ALLOCATED.load(Ordering::SeqCst) - DROPPED.load(Ordering::SeqCst);
@@ -231,7 +337,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
     let ballast_sum = ballast_root.sum;
 
     let next_id = AtomicU64::new(1);
-    let anchors: Vec<Gc<Node>> = (0..ANCHOR_NODES)
+    let anchors: Vec<Gc<Node>> = (0..p.anchors)
         .map(|_| {
             new_node(
                 next_id.fetch_add(1, Ordering::Relaxed),
@@ -262,12 +368,11 @@ pub fn run(p: &Params) -> Result<Report, String> {
         t0,
         ckpt: Mutex::new(Ckpt::default()),
         stop: AtomicBool::new(false),
-        checkpoints: AtomicU64::new(0),
         max_reachable: AtomicU64::new(0),
         last_reachable: AtomicU64::new(0),
         num_gc_before: before.num_gc,
-        progress: (0..p.threads).map(|_| Progress::default()).collect(),
-        pulse: AtomicU64::new(0),
+        beat: Beat::new(p.threads, worker::op_name),
+        digest: Mutex::new(Vec::new()),
     };
     let workers_done = AtomicBool::new(false);
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -286,6 +391,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
                         pending: VecDeque::new(),
                         op: 0,
                         what: "start",
+                        mix: mix(worker::OPS, p),
                     };
                     if let Err(e) = catch_unwind(AssertUnwindSafe(|| w.run())) {
                         sh.fail(panic_message(&*e));
@@ -296,43 +402,28 @@ pub fn run(p: &Params) -> Result<Report, String> {
             })
             .collect();
         let workers_done = &workers_done;
-        let collector = s.spawn(move || {
-            let mut rng = Rng::new(p.seed ^ 0xC011_EC70);
-            let mut calls = 0u64;
-            while !workers_done.load(Ordering::SeqCst) {
-                if let Err(e) = catch_unwind(gc_core::collect) {
-                    sh.fail(format!(
-                        "collect() panicked on the collector thread: {}; seed {}",
-                        panic_message(&*e),
-                        p.seed
-                    ));
-                    break;
-                }
-                calls += 1;
-                sh.pulse.fetch_add(1, Ordering::Relaxed);
-                if rng.chance(10) {
-                    // `mem_stats` stops allocation briefly: more interleavings.
-                    std::hint::black_box(gc_core::mem_stats());
-                }
-                // Gaps, some long, so that automatic cycles (marked by the background
-                // workers, concurrently with the mutators) run too.
-                let gap = if rng.chance(20) {
-                    20_000
-                } else {
-                    rng.below(3_000) as u64
-                };
-                std::thread::sleep(Duration::from_micros(gap));
-            }
-            calls
+        let collector = p.collector_gap_us.map(|gap| {
+            s.spawn(move || {
+                collect_loop(p.seed, gap, workers_done, &sh.beat, |rng| {
+                    if rng.chance(10) {
+                        // `mem_stats` stops allocation briefly: more interleavings.
+                        std::hint::black_box(gc_core::mem_stats());
+                    }
+                })
+                .unwrap_or_else(|e| {
+                    sh.fail(e);
+                    0
+                })
+            })
         });
-        s.spawn(move || watchdog(p, sh, done_rx));
+        s.spawn(move || watchdog(p, &sh.beat, done_rx));
         for w in workers {
             w.join().expect("worker threads catch their panics");
         }
         workers_done.store(true, Ordering::SeqCst);
-        let calls = collector
-            .join()
-            .expect("the collector thread catches its panics");
+        let calls = collector.map_or(0, |c| {
+            c.join().expect("the collector thread catches its panics")
+        });
         drop(done_tx);
         calls
     });
@@ -341,7 +432,7 @@ pub fn run(p: &Params) -> Result<Report, String> {
         return Err(f);
     }
     let during = gc_core::mem_stats();
-    let checkpoints = sh.checkpoints.load(Ordering::SeqCst);
+    let checkpoints = sh.beat.checkpoints.load(Ordering::SeqCst);
     let report = Report {
         seed: p.seed,
         threads: p.threads,
@@ -354,19 +445,26 @@ pub fn run(p: &Params) -> Result<Report, String> {
         max_reachable: sh.max_reachable.load(Ordering::Relaxed),
         last_reachable: sh.last_reachable.load(Ordering::Relaxed),
         elapsed: t0.elapsed(),
+        digest: std::mem::take(&mut *sh.digest.lock().unwrap()),
     };
     if check_ballast(&ballast_root) != ballast_sum {
         return Err(format!("ballast corrupted; seed {}", p.seed));
     }
     drop(ballast_root);
     drop(sh);
+    check_all_dropped(p.seed, baseline)?;
+    Ok(report)
+}
+
+/// After the run dropped everything: `collect()` twice, then no tracked node may have been
+/// dropped twice or clobbered, and every one must have been dropped (live is `baseline`).
+fn check_all_dropped(seed: u64, baseline: u64) -> Result<(), String> {
     gc_core::collect();
     gc_core::collect();
     let bad = BAD_DROPS.load(Ordering::SeqCst);
     if bad != 0 {
         return Err(format!(
-            "{bad} tracked nodes dropped twice or clobbered; seed {}",
-            p.seed
+            "{bad} tracked nodes dropped twice or clobbered; seed {seed}"
         ));
     }
     let dropped = DROPPED.load(Ordering::SeqCst);
@@ -374,10 +472,9 @@ pub fn run(p: &Params) -> Result<Report, String> {
     if live != baseline {
         return Err(format!(
             "after dropping everything and collect() twice, {} tracked nodes are still live; \
-             seed {}",
-            live - baseline,
-            p.seed
+             seed {seed}",
+            live - baseline
         ));
     }
-    Ok(report)
+    Ok(())
 }

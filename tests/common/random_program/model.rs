@@ -2,6 +2,7 @@
 //! by id and every root, kept behind one lock and updated together with each real mutation,
 //! so that its reachable set is exactly what must be live. Also the four edge kinds.
 
+use super::common::mix;
 use std::collections::{HashMap, HashSet};
 
 /// The model of one node: its out-edges by id (kids in order).
@@ -43,6 +44,25 @@ impl Model {
             .chain(self.slots.iter().flatten())
             .chain(&self.shelf)
             .copied()
+    }
+
+    /// The digest of a checkpoint (`Params::digest`): the roots (count and a hash of their
+    /// sorted ids) and the reachable set (count, sum and hash of the sorted ids).
+    pub(super) fn digest(&self, reachable: &HashSet<u64>) -> String {
+        let mut roots: Vec<u64> = self.roots().collect();
+        roots.sort_unstable();
+        let root_hash = roots.iter().fold(7u64, |h, &i| mix(h ^ i));
+        let mut ids: Vec<u64> = reachable.iter().copied().collect();
+        ids.sort_unstable();
+        let hash = ids.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &i| {
+            (h ^ i).wrapping_mul(0x0100_0000_01B3)
+        });
+        format!(
+            "roots {} roothash {root_hash:016x} reach {} idsum {} idhash {hash:016x}",
+            roots.len(),
+            ids.len(),
+            ids.iter().sum::<u64>()
+        )
     }
 
     pub(super) fn reachable(&self) -> HashSet<u64> {

@@ -4,9 +4,9 @@
 //! under cell guards, garbage, holding, pruning.
 
 use super::model::{Kind, MNode, KINDS};
-use super::node::{garbage, id_of, new_node, Node};
+use super::node::{id_of, new_node, Edge, Node};
 use super::worker::Worker;
-use super::{ANCHOR_NODES, MAX_KIDS, SLOTS};
+use super::{MAX_KIDS, SLOTS};
 use gc_core::Gc;
 
 const SHELF_MAX: usize = 8;
@@ -44,7 +44,7 @@ impl<'s, 'p> Worker<'s, 'p> {
             fresh.push((new_node(sh.new_id(), kids, slot, left), mn));
         }
         if self.rng.chance(30) {
-            garbage(&mut self.rng, 200);
+            self.garbage(200);
             for (n, mn) in &fresh {
                 self.verify(n, None);
                 if let Some(l) = n.left.load() {
@@ -130,12 +130,15 @@ impl<'s, 'p> Worker<'s, 'p> {
                     let v = a.kids.replace(Vec::new());
                     let want = std::mem::take(&mut mn.kids);
                     self.check_kids(&v, &want, a.id);
-                    v
+                    v.into_iter().map(|e| e.to).collect()
                 }
                 Kind::Slot => {
                     let v = a.slot.replace(None);
                     self.expect_id(id_of(&v), mn.slot.take(), "slot.replace(None)");
-                    v.into_iter().collect()
+                    if let Some(e) = &v {
+                        self.verify_edge(e);
+                    }
+                    v.into_iter().map(|e| e.to).collect()
                 }
                 Kind::Left => {
                     let v = a.left.swap(None);
@@ -154,7 +157,7 @@ impl<'s, 'p> Worker<'s, 'p> {
             return;
         }
         let ids: Vec<u64> = taken.iter().map(|n| n.id).collect();
-        garbage(&mut self.rng, 300);
+        self.garbage(300);
         for (n, &id) in taken.iter().zip(&ids) {
             self.verify(n, Some(id));
         }
@@ -176,7 +179,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                     }
                 }
                 let holder = new_node(holder_id, kids, slot, None);
-                garbage(&mut self.rng, 100);
+                self.garbage(100);
                 self.verify_in_place(&holder);
                 self.keep_holder(holder.clone());
                 let mut m = sh.model();
@@ -313,7 +316,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                     s.remove(0);
                     m.shelf.remove(0);
                 }
-                s.push(n.clone());
+                s.push(Edge::new(n.clone()));
                 m.shelf.push(n.id);
             }
             1 => {
@@ -325,7 +328,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                 }
             }
             _ => {
-                let old = sh.shelf.replace(vec![n.clone()]);
+                let old = sh.shelf.replace(vec![Edge::new(n.clone())]);
                 let want = std::mem::replace(&mut m.shelf, vec![n.id]);
                 self.check_kids(&old, &want, u64::MAX);
             }
@@ -340,11 +343,11 @@ impl<'s, 'p> Worker<'s, 'p> {
         if self.rng.chance(50) {
             let kids = a.kids.borrow();
             for k in kids.iter() {
-                self.verify(k, None);
+                self.verify_edge(k);
             }
-            garbage(&mut self.rng, 150);
+            self.garbage(150);
             for k in kids.iter() {
-                self.verify(k, None);
+                self.verify_edge(k);
             }
         } else {
             let mut m = sh.model();
@@ -356,21 +359,21 @@ impl<'s, 'p> Worker<'s, 'p> {
             // The new node points back at `a` (moved in) and at an old kid.
             let id = sh.new_id();
             let back = self.rng.chance(50);
-            let old_kid = kids.first().cloned();
+            let old_kid = kids.first().map(|e| e.to.clone());
             let mut nm = MNode {
                 left: back.then_some(a.id),
                 ..MNode::default()
             };
             nm.slot = id_of(&old_kid);
             let n = new_node(id, Vec::new(), old_kid, back.then(|| a.clone()));
-            garbage(&mut self.rng, 100);
+            self.garbage(100);
             m.nodes.insert(id, nm);
             let mn = m.nodes.get_mut(&a.id).unwrap();
             if kids.len() >= MAX_KIDS {
                 kids.pop();
                 mn.kids.pop();
             }
-            kids.push(n);
+            kids.push(Edge::new(n));
             mn.kids.push(id);
         }
     }
@@ -378,7 +381,7 @@ impl<'s, 'p> Worker<'s, 'p> {
     /// Untracked garbage, and tracked garbage: a cycle nobody can reach.
     pub(super) fn op_garbage(&mut self) {
         let n = 200 + self.rng.below(1500);
-        garbage(&mut self.rng, n);
+        self.garbage(n);
         if self.rng.chance(40) {
             let k = 2 + self.rng.below(4);
             let mut ring: Vec<Gc<Node>> = Vec::new();
@@ -394,7 +397,7 @@ impl<'s, 'p> Worker<'s, 'p> {
     pub(super) fn op_hold(&mut self) {
         let n = self.pick();
         let id = n.id;
-        garbage(&mut self.rng, 400);
+        self.garbage(400);
         self.verify(&n, Some(id));
         self.verify_in_place(&n);
     }
@@ -402,7 +405,7 @@ impl<'s, 'p> Worker<'s, 'p> {
     /// Above the soft limit: cuts every edge of an anchor node and drops some roots.
     pub(super) fn op_prune(&mut self) {
         let sh = self.sh;
-        let a = sh.anchors[self.rng.below(ANCHOR_NODES)].clone();
+        let a = sh.anchors[self.rng.below(sh.anchors.len())].clone();
         let mut m = sh.model();
         for kind in KINDS {
             if matches!(kind, Kind::Kids) {

@@ -3,11 +3,12 @@
 //! and the checks applied to every node it reaches (payload, tracker, ids against the model).
 
 use super::checkpoint::Broken;
-use super::common::{Rng, ALIVE};
+use super::common::Rng;
+use super::garbage::garbage;
 use super::model::Model;
-use super::node::{payload, Node};
-use super::watchdog::{what_name, WHAT_DONE};
-use super::{Shared, ANCHOR_NODES, SLOTS};
+use super::node::{check_edge, check_node, Edge, Node};
+use super::watchdog::WHAT_DONE;
+use super::{Shared, SLOTS};
 use gc_core::Gc;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -29,6 +30,8 @@ pub(super) struct Worker<'s, 'p> {
     pub(super) pending: VecDeque<Gc<Node>>,
     pub(super) op: u64,
     pub(super) what: &'static str,
+    /// The operation table, with `Params::weights` applied.
+    pub(super) mix: Vec<(usize, &'static str, Op)>,
 }
 
 type Op = for<'s, 'p> fn(&mut Worker<'s, 'p>);
@@ -51,6 +54,14 @@ pub(super) const OPS: &[(usize, &str, Op)] = &[
 
 pub(super) const OP_PRUNE: usize = OPS.len();
 
+/// The name of an operation number (the watchdog's report).
+pub(super) fn op_name(i: usize) -> &'static str {
+    match i {
+        OP_PRUNE => "prune",
+        i => OPS.get(i).map_or("?", |o| o.1),
+    }
+}
+
 impl<'s, 'p> Worker<'s, 'p> {
     fn ctx(&self) -> String {
         format!(
@@ -59,7 +70,7 @@ impl<'s, 'p> Worker<'s, 'p> {
             self.t,
             self.op,
             self.what,
-            self.sh.checkpoints.load(Ordering::SeqCst)
+            self.sh.beat.checkpoints.load(Ordering::SeqCst)
         )
     }
 
@@ -68,40 +79,25 @@ impl<'s, 'p> Worker<'s, 'p> {
         panic!("{msg}; {}", self.ctx())
     }
 
-    /// Checks a node reached through a live handle or edge: id (if the edge's expected id is
-    /// known), payload, tracker id, tracker ALIVE.
+    /// Checks a node reached through a live handle or edge (see `check_node`).
     #[track_caller]
     pub(super) fn verify(&self, n: &Gc<Node>, expect: Option<u64>) {
-        let id = n.id;
-        if let Some(e) = expect {
-            if id != e {
-                self.fail(&format!(
-                    "expected node {e} but found node {id} at {:p} (freed and reused?)",
-                    Gc::as_ptr(n)
-                ));
-            }
+        if let Err(e) = check_node(n, expect) {
+            self.fail(&e);
         }
-        if n.words != payload(id) {
-            self.fail(&format!(
-                "payload of node {id} at {:p} corrupted: {:x?}",
-                Gc::as_ptr(n),
-                n.words
-            ));
+    }
+
+    /// Checks what a `GcCell` edge holds, against the id it expects.
+    #[track_caller]
+    pub(super) fn verify_edge(&self, e: &Edge) {
+        if let Err(e) = check_edge(e) {
+            self.fail(&e);
         }
-        if n.tracker.id != id {
-            self.fail(&format!(
-                "tracker of node {id} at {:p} corrupted (tracker id {})",
-                Gc::as_ptr(n),
-                n.tracker.id
-            ));
-        }
-        let st = n.tracker.state();
-        if st != ALIVE ^ id {
-            self.fail(&format!(
-                "node {id} at {:p} is reachable but its tracker reads {st:#x} (dropped while reachable?)",
-                Gc::as_ptr(n)
-            ));
-        }
+    }
+
+    /// Untracked garbage of the run's kind.
+    pub(super) fn garbage(&mut self, n: usize) {
+        garbage(self.sh.p.garbage, &mut self.rng, n);
     }
 
     /// Checks `n` and the targets of its `GcCell` edges by reference, without cloning: a
@@ -110,10 +106,10 @@ impl<'s, 'p> Worker<'s, 'p> {
     pub(super) fn verify_in_place(&self, n: &Gc<Node>) {
         self.verify(n, None);
         for k in n.kids.borrow().iter() {
-            self.verify(k, None);
+            self.verify_edge(k);
         }
         if let Some(s) = n.slot.borrow().as_ref() {
-            self.verify(s, None);
+            self.verify_edge(s);
         }
     }
 
@@ -137,13 +133,13 @@ impl<'s, 'p> Worker<'s, 'p> {
                     None
                 } else {
                     let n = &shelf[self.rng.below(shelf.len())];
-                    self.verify(n, None);
-                    Some(n.clone())
+                    self.verify_edge(n);
+                    Some(n.to.clone())
                 }
             }
             _ => None,
         };
-        let n = n.unwrap_or_else(|| sh.anchors[self.rng.below(ANCHOR_NODES)].clone());
+        let n = n.unwrap_or_else(|| sh.anchors[self.rng.below(sh.anchors.len())].clone());
         self.verify(&n, None);
         n
     }
@@ -157,13 +153,13 @@ impl<'s, 'p> Worker<'s, 'p> {
                     None
                 } else {
                     let k = &kids[self.rng.below(kids.len())];
-                    self.verify(k, None);
-                    Some(k.clone())
+                    self.verify_edge(k);
+                    Some(k.to.clone())
                 }
             }
             1 => n.slot.borrow().as_ref().map(|s| {
-                self.verify(s, None);
-                s.clone()
+                self.verify_edge(s);
+                s.to.clone()
             }),
             2 => n.left.load(),
             _ => n.right.load(),
@@ -204,7 +200,7 @@ impl<'s, 'p> Worker<'s, 'p> {
     }
 
     /// Under the lock: a node's kids, checked against the model.
-    pub(super) fn check_kids(&self, kids: &[Gc<Node>], want: &[u64], of: u64) {
+    pub(super) fn check_kids(&self, kids: &[Edge], want: &[u64], of: u64) {
         if kids.len() != want.len() || kids.iter().zip(want).any(|(k, &w)| k.id != w) {
             let got: Vec<u64> = kids.iter().map(|k| k.id).collect();
             self.fail(&format!(
@@ -213,6 +209,7 @@ impl<'s, 'p> Worker<'s, 'p> {
         }
         for (k, &w) in kids.iter().zip(want) {
             self.verify(k, Some(w));
+            self.verify_edge(k);
         }
     }
 
@@ -227,25 +224,34 @@ impl<'s, 'p> Worker<'s, 'p> {
                 self.verify(n, None);
             }
         }
-        let i = if sh.live() > sh.p.live_soft_limit && self.rng.chance(10) {
+        // A digest run decides by the model's size: the live count depends on the collector.
+        let size = if sh.p.digest {
+            sh.model().nodes.len() as u64
+        } else {
+            sh.live()
+        };
+        let i = if size > sh.p.live_soft_limit && self.rng.chance(10) {
             OP_PRUNE
         } else {
-            self.rng.weighted(OPS)
+            self.rng.weighted(&self.mix)
         };
-        sh.progress[self.t].what.store(i, Ordering::Relaxed);
-        self.what = what_name(i);
+        sh.beat.progress[self.t].what.store(i, Ordering::Relaxed);
+        self.what = op_name(i);
         if i == OP_PRUNE {
             self.op_prune();
         } else {
-            (OPS[i].2)(self);
+            let op = self.mix[i].2;
+            op(self);
         }
         while self.pending.len() > PENDING {
             self.what = "flush_pending";
             self.flush_pending();
         }
         self.op += 1;
-        sh.progress[self.t].op.store(self.op, Ordering::Relaxed);
-        sh.pulse.fetch_add(1, Ordering::Relaxed);
+        sh.beat.progress[self.t]
+            .op
+            .store(self.op, Ordering::Relaxed);
+        sh.beat.pulse.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn run(&mut self) {
@@ -261,7 +267,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                 Ok(true) | Err(Broken) => break,
             }
         }
-        self.sh.progress[self.t]
+        self.sh.beat.progress[self.t]
             .what
             .store(WHAT_DONE, Ordering::Relaxed);
     }
