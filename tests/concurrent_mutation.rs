@@ -11,7 +11,8 @@
 //! an edge) fails the check. After the run: a full walk, live tracked nodes == reachable
 //! ones after `collect()`, and every tracked node dropped exactly once at the end.
 //!
-//! (Without the shade in `root_to_edge` (gc-core's `gc/roots.rs`), this file fails within a second or so.)
+//! (Without the shade in `root_to_edge`, gc-core's `gc/roots.rs`, this file fails within a
+//! second or so.)
 //!
 //! Tests: the workload in-process; in a child process with `GODEBUG=clobberfree=1` (a node
 //! freed while reachable is also poisoned); and a focused child (`moved_handles_workload`).
