@@ -34,9 +34,13 @@ pub(crate) struct MCache {
     pub(crate) gc_wanted: bool,
     /// Bytes allocated black (during marking) not yet added to the cycle's marked bytes.
     pub(crate) black_bytes: u64,
-    /// Mark-assist balance in bytes: negative = in debt (kept by the collector's `allocated`
-    /// hook).
+    /// Mark-assist balance in bytes: negative = in debt (kept by the collector's mark
+    /// assist).
     pub(crate) assist_credit: i64,
+    /// Debug builds: set while a refill runs, which must not re-enter the cache (module
+    /// header); the collector's `Op::cache` checks it.
+    #[cfg(debug_assertions)]
+    pub(crate) refilling: bool,
 }
 
 /// Where an object was placed, and what taking it cost the heap.
@@ -60,6 +64,8 @@ impl MCache {
             gc_wanted: false,
             black_bytes: 0,
             assist_credit: 0,
+            #[cfg(debug_assertions)]
+            refilling: false,
         }
     }
 
@@ -83,6 +89,20 @@ impl MCache {
     #[cold]
     #[inline(never)]
     fn alloc_small_slow(&mut self, sc: SpanClass) -> Slot {
+        #[cfg(debug_assertions)]
+        {
+            self.refilling = true;
+        }
+        let slot = self.refill(sc);
+        #[cfg(debug_assertions)]
+        {
+            self.refilling = false;
+        }
+        slot
+    }
+
+    /// Go's `refill`: replaces the full cached span of class `sc` and takes a slot.
+    fn refill(&mut self, sc: SpanClass) -> Slot {
         let mut charged = 0;
         loop {
             if let Some(s) = self.spans[sc.index()].take() {

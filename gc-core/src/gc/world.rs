@@ -207,6 +207,12 @@ impl Op<'_> {
     /// The calling thread's allocation cache.
     #[inline(always)]
     pub(crate) fn cache(&mut self) -> &mut MCache {
+        // A refill holds the cache; nothing it runs may reach it again (the header of
+        // `crate::alloc::cache`). SAFETY: a read of this thread's own cache, as below.
+        debug_assert!(
+            !unsafe { (*self.mc).refilling },
+            "a GC operation re-entered this thread's cache during a refill"
+        );
         // SAFETY: the thread is inside a GC operation on its own state (how `Op`s are
         // made), so no one else touches the cache; `&mut self` keeps this `Op`'s borrows
         // apart, and nested operations do not overlap them (type header).
