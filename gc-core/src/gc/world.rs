@@ -209,7 +209,8 @@ impl Op<'_> {
     pub(crate) fn cache(&mut self) -> &mut MCache {
         // A refill holds the cache; nothing it runs may reach it again (the header of
         // `crate::alloc::cache`). SAFETY: a read of this thread's own cache, as below.
-        debug_assert!(
+        #[cfg(debug_assertions)]
+        assert!(
             !unsafe { (*self.mc).refilling },
             "a GC operation re-entered this thread's cache during a refill"
         );
