@@ -289,6 +289,9 @@ mod membarrier {
     /// on: the runtime calls it when the heap is initialised, before any mutator thread is
     /// registered.
     pub(crate) fn init() -> bool {
+        // Acquire pairs with the Release store below in an earlier `init`, but only the
+        // value passes (registering is a kernel effect, complete when the syscall returns,
+        // and `available` loads `STATE` Relaxed). Relaxed would do.
         match STATE.load(Ordering::Acquire) {
             1 => return true,
             2 => return false,
@@ -298,6 +301,8 @@ mod membarrier {
         let ok = mask >= 0
             && mask & CMD_PRIVATE_EXPEDITED != 0
             && syscall(CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+        // Release pairs with the Acquire load at the top of `init`; as there, only the value
+        // passes. Relaxed would do.
         STATE.store(if ok { 1 } else { 2 }, Ordering::Release);
         ok
     }

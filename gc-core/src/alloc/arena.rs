@@ -34,6 +34,9 @@ crate::sync::global! {
 
 /// Maps the arena table. Idempotent; called once from heap initialisation.
 pub(crate) fn init() {
+    // Acquire pairs with the Release half of the CAS below (a racing first caller), but
+    // only the pointer passes: the table comes zeroed from `mmap`, nothing is written to it
+    // before the CAS, and `slot` loads `TABLE` Relaxed. Relaxed would do.
     if !TABLE.load(Ordering::Acquire).is_null() {
         return;
     }
@@ -45,6 +48,9 @@ pub(crate) fn init() {
     let _ = TABLE.compare_exchange(
         std::ptr::null_mut(),
         base as *mut AtomicPtr<ArenaMeta>,
+        // The Release half pairs with the Acquire load at the top of `init`, the Acquire
+        // halves with a racing caller's CAS; as there, only the pointer passes (and the
+        // loser discards what it read). Relaxed would do.
         Ordering::AcqRel,
         Ordering::Acquire,
     );
@@ -71,11 +77,14 @@ pub(crate) fn span_of(addr: usize) -> *const Span {
     let Some(slot) = slot(addr) else {
         return ptr::null();
     };
+    // Acquire pairs with the Release store in `register`: we see the metadata zeroed.
     let meta = slot.load(Ordering::Acquire);
     if meta.is_null() {
         return ptr::null();
     }
     let page = (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
+    // Acquire pairs with the Release store in `set_span`: we see the span's fields, which
+    // `Heap::new_span` set before it called `set_span`.
     // SAFETY: arena metadata, once published, lives for the rest of the process.
     unsafe { (*meta).spans[page].load(Ordering::Acquire) }
 }
@@ -83,6 +92,9 @@ pub(crate) fn span_of(addr: usize) -> *const Span {
 /// Registers a freshly mapped arena at `base`. Called with the page heap lock held.
 pub(crate) fn register(base: usize) {
     let slot = slot(base).unwrap_or_else(|| crate::fatal("arena outside the 48-bit table"));
+    // Acquire would pair with the Release store below in an earlier `register`, but every
+    // store to a slot is made under the page heap lock, which we hold: the lock already
+    // orders it before us. Relaxed would do.
     if !slot.load(Ordering::Acquire).is_null() {
         return;
     }
@@ -100,6 +112,8 @@ pub(crate) fn register(base: usize) {
         }
         Box::from_raw(p)
     };
+    // Release pairs with the Acquire load of the slot in `span_of`: a lookup that finds the
+    // metadata sees it zeroed.
     slot.store(Box::into_raw(meta), Ordering::Release);
 }
 
@@ -109,9 +123,13 @@ pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
     for p in 0..npages {
         let addr = base + p * PAGE_SIZE;
         let slot = slot(addr).unwrap_or_else(|| crate::fatal("page outside the arena table"));
+        // Acquire pairs with the Release store in `register`, which ran under the page heap
+        // lock we hold: the lock already orders it before us. Relaxed would do.
         let meta = slot.load(Ordering::Acquire);
         assert!(!meta.is_null(), "page of an unregistered arena");
         let page = (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
+        // Release pairs with the Acquire load of the page slot in `span_of`: a lookup that
+        // finds `span` sees its fields, set before the span was handed to us.
         // SAFETY: published metadata lives forever.
         unsafe { (*meta).spans[page].store(span as *mut Span, Ordering::Release) };
     }

@@ -116,6 +116,9 @@ impl Central {
                 if live < s.nelems {
                     return Some(self.mark_cached(s, sg));
                 }
+                // Release pairs with the Acquire half of the next claimer's CAS in
+                // `SpanPtr::claim` (next cycle): it sees this sweep's writes to the span. A
+                // taker from the swept set this cycle gets them through the set's lock.
                 s.sweepgen.store(sg, Ordering::Release);
                 self.push_swept(s, sg, true);
                 continue;
@@ -127,6 +130,10 @@ impl Central {
     }
 
     fn mark_cached(&self, s: SpanPtr, sg: u32) -> SpanPtr {
+        // Release pairs with the Acquire load in `uncache_span`, which runs in the cache's
+        // owner (this thread, or the next holder of the shared fallback state's lock), or in
+        // the collector with operations stopped (whose handshake publishes the cache's
+        // writes): it makes nothing visible that is not already. Relaxed would do.
         s.sweepgen.store(sg + 3, Ordering::Release);
         s
     }
@@ -141,8 +148,14 @@ impl Central {
     /// Go's `uncacheSpan`: a thread cache gives a span back.
     pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
         let sg = heap.sweepgen();
+        // Acquire pairs with the Release store in `mark_cached`, made by the cache's owner:
+        // this thread (or an earlier holder of the fallback state's lock), or, when the
+        // collector flushes with operations stopped, before the owner's `exit` that `stop`
+        // acquired. Nothing new is published: Relaxed would do.
         let cur = s.sweepgen.load(Ordering::Acquire);
         assert_eq!(cur, sg + 3, "a cached span outlived its sweep generation");
+        // Release pairs with the Acquire half of the next claimer's CAS in `SpanPtr::claim`:
+        // it sees the cache's writes to the span's allocation state.
         s.sweepgen.store(sg, Ordering::Release);
         // SAFETY: the releasing cache owns the span until it is pushed.
         let full = unsafe { s.alloc_count() } == s.nelems;

@@ -129,11 +129,18 @@ crate::sync::global! {
 impl Heap {
     #[inline]
     pub(crate) fn sweepgen(&self) -> u32 {
+        // Acquire pairs with the Release half of `advance_sweepgen`'s fetch_add: a reader of
+        // the new value sees what mark termination did before it (caches flushed into the
+        // sets, `sweep_unclaimed` and `sweep_pending` reset). Readers inside GC operations
+        // get this from the stop handshake as well.
         self.sweepgen.load(Ordering::Acquire)
     }
 
     /// Mark termination's `sweepgen += 2`. Called with the world stopped.
     pub(crate) fn advance_sweepgen(&self) -> u32 {
+        // The Release half pairs with the Acquire load in `sweepgen`. The Acquire half pairs
+        // with nothing: this is the only writer, one mark termination at a time, so Release
+        // would do.
         self.sweepgen.fetch_add(2, Ordering::AcqRel) + 2
     }
 

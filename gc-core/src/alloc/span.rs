@@ -63,12 +63,14 @@ impl SpanPtr {
     /// Claims the span for sweeping: `sweepgen` from h-2 to h-1. The returned token is the
     /// only way to sweep it (`super::sweep`).
     pub(crate) fn claim(self, sg: u32) -> Option<Claimed> {
-        // AcqRel pairs with the Release stores of `sweepgen` by the span's previous owner
-        // (its last sweep, or the cache that returned it): the claimer sees their writes.
         self.sweepgen
             .compare_exchange(
                 sg.wrapping_sub(2),
                 sg.wrapping_sub(1),
+                // The Acquire half pairs with the Release stores of `sweepgen` by the span's
+                // previous owner (its last sweep, or the cache that returned it): the claimer
+                // sees their writes. The Release half pairs with nothing (no one acquires
+                // h-1; the sweep publishes with its own closing store): Acquire would do.
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
@@ -140,6 +142,11 @@ impl Claimed {
             let mut live = 0;
             let bits = a.alloc_bits.as_raw_mut_slice();
             for (w, mark) in s.mark_bits[..words(s.nelems)].iter().enumerate() {
+                // The Acquire half pairs with the Release half of `mark`'s fetch_or: the
+                // finished cycle's marks become the alloc bits (mark termination's stop
+                // orders them too). The Release half pairs with the Acquire half of the next
+                // cycle's fetch_or, which `sweep_pending` and the next stop already order
+                // after this sweep.
                 let m = mark.swap(0, Ordering::AcqRel);
                 bits[w] = m;
                 live += m.count_ones() as usize;
@@ -316,12 +323,20 @@ impl Span {
         if w.load(Ordering::Relaxed) & bit != 0 {
             return false;
         }
+        // AcqRel: the Release half pairs with the Acquire reads of the word in
+        // `Claimed::dead_slots`, `reset_after_sweep` and `is_marked`, the Acquire half with
+        // the last sweep's `swap(0)` and other markers' fetch_or. Only the bits pass: a
+        // scanner sees an object's contents through the path that led it to the object, and
+        // the cycle's stops order marking and sweeping.
         w.fetch_or(bit, Ordering::AcqRel) & bit == 0
     }
 
     /// Whether slot `idx` is marked in the current cycle.
     #[inline]
     pub(crate) fn is_marked(&self, idx: usize) -> bool {
+        // Acquire pairs with the Release half of `mark`'s fetch_or, but no caller reads
+        // anything through it (`shade_from_mutator` only skips a grey object; checkmark
+        // runs with operations stopped): Relaxed would do.
         self.mark_bits[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
     }
 
@@ -405,6 +420,9 @@ impl Span {
         let ty = ty as *const TypeInfo as *mut TypeInfo;
         let table = self.slot_types.load(Ordering::Relaxed);
         if !table.is_null() {
+            // Release pairs with the Acquire load of the entry in `type_of`, but only the
+            // pointer passes: descriptors are constants, and `type_of`'s callers happen after
+            // this allocation (its contract). Relaxed would do.
             // SAFETY: the table has `nelems` entries and lives while the owner does.
             unsafe { (*table.add(idx)).store(ty, Ordering::Release) };
             return;
@@ -416,6 +434,8 @@ impl Span {
         // SAFETY: the caller owns the span.
         if single.is_null() || unsafe { self.alloc_count() } == 1 {
             // No other object in the span could be reading this type.
+            // Release pairs with the Acquire load of `single_type` in `type_of`; as for the
+            // entries above, only the pointer passes. Relaxed would do.
             self.single_type.store(ty, Ordering::Release);
             return;
         }
@@ -424,6 +444,8 @@ impl Span {
         let t: Box<[AtomicPtr<TypeInfo>]> = (0..self.nelems)
             .map(|i| AtomicPtr::new(if i == idx { ty } else { single }))
             .collect();
+        // Release pairs with the Acquire load of `slot_types` in `type_of`: a marker that
+        // sees the table sees its entries initialised.
         self.slot_types.store(
             Box::into_raw(t) as *mut AtomicPtr<TypeInfo>,
             Ordering::Release,
@@ -438,10 +460,16 @@ impl Span {
     /// The slot holds an object whose allocation happened-before this call.
     #[inline]
     pub(crate) unsafe fn type_of(&self, idx: usize) -> &'static TypeInfo {
+        // Acquire pairs with the Release store of the table in `set_type`: we see its entries
+        // initialised (it may have been made after this slot's allocation).
         let table = self.slot_types.load(Ordering::Acquire);
         let t = if table.is_null() {
+            // Acquire pairs with the Release store of `single_type` in `set_type`; only the
+            // pointer passes (see there). Relaxed would do.
             self.single_type.load(Ordering::Acquire)
         } else {
+            // Acquire pairs with the Release store of the entry in `set_type`; only the
+            // pointer passes (see there). Relaxed would do.
             // SAFETY: the table has `nelems` entries and is freed only by a sweeper.
             unsafe { (*table.add(idx)).load(Ordering::Acquire) }
         };

@@ -28,12 +28,17 @@ crate::sync::global! {
 
 /// The current phase.
 pub(crate) fn phase() -> Phase {
+    // Acquire pairs with the Release stores in `advance` (and the loom `set_phase`), but
+    // nothing passes beyond the phase itself: every reader that acts on the cycle's state
+    // holds `GC_LOCK`, as every writer does, and `wait_for_mark_if_over_goal` only polls
+    // it. Relaxed would do.
     Phase::from_u8(PHASE.load(Ordering::Acquire))
 }
 
 /// Sets the phase directly (the loom models drive single steps of a cycle).
 #[cfg(all(test, gc_loom))]
 pub(crate) fn set_phase(p: Phase) {
+    // Release pairs with the Acquire load in `phase`; as there, only the phase passes.
     PHASE.store(p as u8, Ordering::Release);
 }
 
@@ -43,6 +48,8 @@ fn advance(event: Event) {
     let next = p.next(event).unwrap_or_else(|| {
         crate::fatal(&format!("illegal GC phase transition: {event:?} in {p:?}"))
     });
+    // Release pairs with the Acquire load in `phase`; as there, only the phase passes (the
+    // cycle's state reaches its readers through `GC_LOCK`). Relaxed would do.
     PHASE.store(next as u8, Ordering::Release);
 }
 /// The pacer and the CPU limiter (pure values, `pacer.rs`, `cpu_limiter.rs`).
@@ -252,6 +259,10 @@ pub(crate) fn collect() {
         sweep_running_drops(&pause);
         pause.settle();
         let _g = GC_LOCK.lock();
+        // Acquire pairs with the Release half of every sweep's `fetch_sub`
+        // (`crate::alloc::sweep`), but only decides whether to collect now: `run_cycle`'s
+        // sweep termination (`sweep::finish`) acquires the count again before anything
+        // depends on the sweeps. Relaxed would do.
         let swept = HEAP.sweep_pending.load(Ordering::Acquire) == 0;
         if attempt == 3 || (swept && super::dropper::settled()) {
             run_cycle(true);

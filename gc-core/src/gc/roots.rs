@@ -108,7 +108,12 @@ pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
 pub(crate) fn set_new_root(span: &Span, idx: usize) {
     let count = span.root_count(idx);
     debug_assert_eq!(count.load(Ordering::Relaxed), 0, "allocated slot had roots");
+    // Release pairs with the root scan's SeqCst (so Acquire) load of the counter in
+    // `Span::for_each_root`: a scan that sees the count sees the object's value, its type
+    // and its allocate-black mark, all set before.
     count.store(1, Ordering::Release);
+    // Release pairs with the root scan's SeqCst swap of the summary in `for_each_root`: a
+    // scan that finds it set also sees the count stored above.
     span.note_root(Ordering::Release);
 }
 

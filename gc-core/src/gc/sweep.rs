@@ -51,6 +51,9 @@ pub(crate) fn sweep_one() -> bool {
 pub(crate) fn finish() {
     while sweep_one() {}
     let mut backoff = Backoff::default();
+    // Acquire pairs with the Release half of every sweep's `fetch_sub` of `sweep_pending`
+    // (`crate::alloc::sweep`; RMWs continue the release sequence, so reading 0 syncs with
+    // all of them): every span of the cycle is swept, and we see its sweep's writes.
     while HEAP.sweep_pending.load(Ordering::Acquire) != 0 {
         backoff.snooze();
     }

@@ -80,13 +80,16 @@ impl ThreadState {
         loop {
             self.in_op.store(1, Ordering::Relaxed);
             light_fence();
-            // Acquire pairs with the collector's release in `resume`: we see what it did to
-            // our cache while we were kept out.
+            // Acquire pairs with the Release store in `Stopped::drop` (resume): we see what
+            // the collector did to our cache while we were kept out.
             if !STOP.load(Ordering::Acquire) {
                 // SAFETY: owner-only.
                 self.depth.with_mut(|p| unsafe { *p = 1 });
                 return;
             }
+            // Release pairs with the Acquire load of `in_op` in `stop`: the collector may read
+            // this 0 instead of our last `exit`'s, so it must publish the earlier
+            // operations' writes to our cache again.
             self.in_op.store(0, Ordering::Release);
             wait_until_resumed();
         }
@@ -105,6 +108,8 @@ impl ThreadState {
         }
         // SAFETY: still inside the operation until the store below.
         let want = unsafe { std::mem::take(&mut (*self.mcache()).gc_wanted) };
+        // Release pairs with the Acquire load of `in_op` in `stop`: the collector sees
+        // everything this operation did to our cache and spans.
         self.in_op.store(0, Ordering::Release);
         want
     }
@@ -169,6 +174,9 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
 
 fn wait_until_resumed() {
     let mut g = lock(&RESUMED);
+    // Acquire pairs with the Release store in `Stopped::drop`, but only ends the wait:
+    // `enter` loads `STOP` with Acquire again before it touches the cache, and `RESUMED`
+    // keeps the wake-up from being lost. Relaxed would do.
     while STOP.load(Ordering::Acquire) {
         g = RESUME_CV.wait(g);
     }
@@ -346,6 +354,8 @@ pub(crate) fn stop() -> Stopped {
     heavy_fence();
     for ts in registry.iter() {
         let mut backoff = Backoff::default();
+        // Acquire pairs with the Release stores of `in_op` in `ThreadState::exit` (and
+        // `enter`'s back-out): we see what the thread did to its cache and spans.
         while ts.in_op.load(Ordering::Acquire) != 0 {
             backoff.snooze();
         }
@@ -373,6 +383,8 @@ impl Stopped {
 
 impl Drop for Stopped {
     fn drop(&mut self) {
+        // Release pairs with the Acquire loads of `STOP` in `ThreadState::enter` (and
+        // `wait_until_resumed`): a thread that enters sees what we did to its cache.
         STOP.store(false, Ordering::Release);
         let _g = lock(&RESUMED);
         RESUME_CV.notify_all();

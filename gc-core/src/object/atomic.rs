@@ -105,6 +105,8 @@ impl<T: 'static> AtomicGc<T> {
     /// The current value (a new rooted handle).
     pub fn load(&self) -> Option<Gc<T>> {
         gc::with_op(|_| {
+            // Acquire pairs with the Release half of the `swap` or `compare_exchange` that
+            // stored `w`: we see the object as its storer did.
             let w = self.word.load(Ordering::Acquire);
             // SAFETY: inside the operation that read `w`.
             unsafe { Self::root_read(w & !ROOTED) }
@@ -113,6 +115,8 @@ impl<T: 'static> AtomicGc<T> {
 
     /// Whether the slot is empty (no count taken, no GC operation).
     pub fn is_none(&self) -> bool {
+        // Acquire pairs with the Release half of `swap`/`compare_exchange`, as in `load`: the
+        // runtime reads nothing through it, but users get the guarantee `load` gives.
         self.word.load(Ordering::Acquire) & !ROOTED == 0
     }
 
@@ -126,6 +130,10 @@ impl<T: 'static> AtomicGc<T> {
         let new = addr_of(value);
         gc::with_op(|_| {
             let mode = self.word.load(Ordering::Relaxed) & ROOTED;
+            // AcqRel: the Release half pairs with the Acquire reads of the word (`load`,
+            // `trace`, `compare_exchange`, the next `swap`): they see the new object as we
+            // do. The Acquire half pairs with the Release half of the store that put `old`
+            // there: the handle we return is to an object we see whole.
             let old = self.word.swap(new | mode, Ordering::AcqRel) & !ROOTED;
             // SAFETY: inside the operation that read `old`; the counts move as the module
             // header describes.
@@ -148,6 +156,9 @@ impl<T: 'static> AtomicGc<T> {
             match self.word.compare_exchange(
                 expected | mode,
                 new_addr | mode,
+                // As in `swap`: the Release half publishes `new` to later readers of the
+                // word; on success or failure, what we read (`expected` or `actual`) was
+                // published by the Release half of the operation that stored it.
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -229,6 +240,8 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
+        // Acquire pairs with the Release half of the `swap`/`compare_exchange` that stored
+        // `w`: the marker that scans the object sees it initialised.
         let w = self.word.load(Ordering::Acquire);
         if w & ROOTED == 0 && w != 0 {
             tracer.edge(w);

@@ -136,6 +136,10 @@ impl<T: Trace> GcCell<T> {
         self.value.with_mut(|v| {
             // SAFETY: the write lock gives exclusive access to the contents.
             let v = unsafe { &mut *v };
+            // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
+            // `root`, `unroot`), but each is made holding this cell's write lock (ordered
+            // before us by `CellLock::write`'s Acquire) or through `&mut` (which happens
+            // before any shared access): Relaxed would do.
             if self.flags.load(Ordering::Acquire) & ROOTED == 0 {
                 // An edge cell: it lives in a heap object (only the unroot walk clears
                 // ROOTED, and it sets HEAP_OWNED). The old value leaves the heap, so its
@@ -187,6 +191,8 @@ impl<T: Trace> GcCell<T> {
 
     /// With the write lock held: root the contents if they are edges.
     fn make_rooted(&self) {
+        // Acquire: as in `replace`, the write lock already orders every write of `flags`
+        // before us. Relaxed would do.
         let f = self.flags.load(Ordering::Acquire);
         if f & ROOTED != 0 {
             return;
@@ -194,7 +200,8 @@ impl<T: Trace> GcCell<T> {
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
         self.value.with_mut(|v| unsafe { (*v).root() });
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
-        // because every handle in them is now counted (and shaded if marking).
+        // because every handle in them is now counted (and shaded if marking). Release pairs
+        // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
         self.flags.fetch_or(ROOTED, Ordering::Release);
         if f & HEAP_OWNED != 0 {
             gc::list_dirty_cell(
@@ -219,10 +226,15 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
     if !cell.lock.try_write() {
         return false;
     }
+    // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
+    // before us. Relaxed would do.
     if cell.flags.load(Ordering::Acquire) & ROOTED != 0 {
         // SAFETY: write lock held; the cell is inside a heap object (it is on the list only
         // if HEAP_OWNED), so its handles may become edges of that object.
         cell.value.with_mut(|v| unsafe { (*v).unroot() });
+        // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear, it
+        // sees the edges this walk left (which it then reads under the read lock, so
+        // `write_unlock` below publishes them too).
         cell.flags.fetch_and(!ROOTED, Ordering::Release);
     }
     // The caller holds the dirty-list lock, which guards ON_LIST.
@@ -254,6 +266,9 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         }
         let mut backoff = Backoff::default();
         loop {
+            // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
+            // `root`, `unroot`): seeing ROOTED, we see the walk done that counted every
+            // handle inside, so we may skip the contents.
             if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
                 return;
             }
@@ -288,6 +303,9 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().root() };
         }
+        // Release pairs with the marker's Acquire load in `trace`, but with `&mut self` no
+        // marker reads the flags meanwhile, and the next reader gets them through whatever
+        // ends the `&mut` (a lock, a hand-over between threads). Relaxed would do.
         self.flags.fetch_or(ROOTED, Ordering::Release);
         self.flags.fetch_and(!HEAP_OWNED, Ordering::Relaxed);
     }
@@ -303,6 +321,9 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().unroot() };
         }
+        // Release pairs with the marker's Acquire load in `trace`, but as in `root` no marker
+        // reads the flags while we hold `&mut self` (in `Gc::new` the object is new: black
+        // while marking, and the next mark starts after a stop). Relaxed would do.
         self.flags.fetch_and(!ROOTED, Ordering::Release);
         self.flags.fetch_or(HEAP_OWNED, Ordering::Relaxed);
     }

@@ -72,6 +72,8 @@ impl CellLock {
             if s & WRITER != 0 || s & READERS >= max {
                 return false;
             }
+            // Acquire pairs with the Release RMW in `write_unlock` (the RMWs between continue
+            // its release sequence): we see the last writer's writes to the contents.
             match self
                 .state
                 .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
@@ -93,6 +95,8 @@ impl CellLock {
             match self.state.compare_exchange_weak(
                 s,
                 s | WRITER,
+                // Acquire pairs with the Release RMWs in `write_unlock` and `read_unlock`: we
+                // see the last writer's writes, and every reader's reads are done before ours.
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
@@ -143,6 +147,8 @@ impl CellLock {
                 s & WRITER == 0 && n <= USER_READERS - (s & READERS).min(USER_READERS),
                 "cannot add {n} readers to lock state {s:#x}"
             );
+            // Acquire pairs with the Release RMW in `write_unlock`, but the readers counted
+            // here are pretend ones that read nothing: Relaxed would do.
             match self
                 .state
                 .compare_exchange_weak(s, s + n, Ordering::Acquire, Ordering::Relaxed)
@@ -195,6 +201,8 @@ impl CellLock {
     }
 
     pub(crate) fn read_unlock(&self) {
+        // Release pairs with the Acquire CAS in `try_write`: our reads of the contents are
+        // done before the next writer writes.
         let prev = self.state.fetch_sub(1, Ordering::Release);
         debug_assert!(prev & READERS != 0);
         if prev & READERS == 1 && prev & PARKED != 0 {
@@ -203,6 +211,8 @@ impl CellLock {
     }
 
     pub(crate) fn write_unlock(&self) {
+        // Release pairs with the Acquire CASes in `try_read_below` and `try_write`: the next
+        // holder sees our writes to the contents (and to the cell's flags).
         let prev = self.state.fetch_and(!WRITER, Ordering::Release);
         debug_assert!(prev & WRITER != 0);
         if prev & PARKED != 0 {
