@@ -85,13 +85,15 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
             // SAFETY: claimed, empty, and in no set or cache.
             unsafe { heap.free_span(s) };
         } else {
-            // Release pairs with the next claimer's or cacher's Acquire of `sweepgen`.
+            // Release pairs with the next cycle's claim (`SpanPtr::claim`'s AcqRel CAS);
+            // a thread that caches the span instead takes it under the central list's lock.
             s.sweepgen.store(sg, Ordering::Release);
             heap.centrals[s.spanclass.index()].push_swept(s, sg, live == s.nelems);
         }
     }
-    // AcqRel pairs with sweep termination's Acquire load (`finish` in the collector): once
-    // it reads zero, every sweep's writes are visible.
+    // The Release half pairs with sweep termination's Acquire load (`finish` in the
+    // collector): once it reads zero, every sweep's writes are visible (a Release RMW chain
+    // would do; the Acquire half pairs with nothing).
     heap.sweep_pending.fetch_sub(1, Ordering::AcqRel);
     live
 }
