@@ -142,7 +142,7 @@ impl MCache {
     /// its objects is reachable. The block's root counter counts the handles to all its
     /// objects (the collector checks it for overflow); its type is recorded here, when the
     /// block is cut, because later objects may land in it after its span left this cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc_tiny(&mut self, size: usize, align: usize) -> Slot {
         debug_assert!(size < TINY_SIZE && align <= 8);
         let off = (self.tiny_offset + align - 1) & !(align - 1);
@@ -163,6 +163,14 @@ impl MCache {
                 charged: 0,
             };
         }
+        self.alloc_tiny_block(take)
+    }
+
+    /// The tiny allocator's slow path: a new 16-byte block, whose first `take` bytes the
+    /// caller gets.
+    #[cold]
+    #[inline(never)]
+    fn alloc_tiny_block(&mut self, take: usize) -> Slot {
         let slot = self.alloc_small(TINY_SPAN_CLASS);
         // SAFETY: the block's span is owned by this cache during this operation.
         unsafe { slot.span.set_type(slot.idx, &crate::descriptor::PLAIN) };

@@ -2,8 +2,10 @@
 //!
 //! Every thread that allocates gets a `ThreadState` (its cache and its `in_op` word) in the
 //! global registry. A *GC operation* is a short, non-blocking stretch of runtime code that
-//! touches a cache or span state: an allocation, a sweep. The collector never waits for a
-//! thread outside one (invariant I4), however long that thread sleeps in user code.
+//! touches a cache or span state: an allocation, a sweep. `with_op` runs one and lends the
+//! code inside an [`Op`], the token without which no cache can be reached (the stopped
+//! collector's `Stopped` is the other way in). The collector never waits for a thread
+//! outside an operation (invariant I4), however long that thread sleeps in user code.
 //!
 //! Protocol (an asymmetric Dekker pair, see `crate::sync::light_fence`):
 //!
