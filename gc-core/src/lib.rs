@@ -44,8 +44,11 @@ pub use gc::Tracer;
 pub use gc_derive::Trace;
 pub use object::atomic::{AtomicGc, CompareExchangeError};
 pub use object::cell::{BorrowError, GcCell, GcCellRef, GcCellRefMut};
+pub use object::cleanup::Cleanup;
 pub use object::gc::Gc;
 pub use object::trace::Trace;
+pub use object::weak::Weak;
+pub use object::weak_map::WeakMap;
 pub use pool::Pool;
 
 /// Support for the derive macro; not part of the public API.

@@ -531,6 +531,10 @@ impl Cycle {
     /// goal, resumes; then records the cycle (statistics, gctrace).
     fn mark_termination(mut self, stopped: world::Stopped) {
         let t_term = Instant::now();
+        // The mark is final: weak references to unmarked objects are cleared, their
+        // cleanups and dead ephemerons' values leave for the dropper (after resuming).
+        let cleanups = super::specials::settle();
+        let dead_values = super::ephemeron::settle();
         stopped.flush_all_caches();
         let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);
         let marked = mark::result();
@@ -566,6 +570,8 @@ impl Cycle {
         t.term_ns += t_term.elapsed().as_nanos() as u64;
         let setup_to_resume = self.setup_start.elapsed().as_nanos() as u64;
         drop(stopped);
+        super::dropper::defer_cleanups(cleanups);
+        super::dropper::defer_boxes(dead_values, "WeakMap value");
         if self.stw {
             // One pause from mark setup to mark termination.
             t.pause_ns = setup_to_resume;

@@ -114,7 +114,7 @@ impl Drop for Moved {
             let p = unsafe { self.buf.add(i * self.stride) };
             if let Some(drop_fn) = ty.drop {
                 // SAFETY: as above; `drop_fn` is the descriptor's for this very object.
-                guarded(|| unsafe { drop_fn(p) }, || (ty.name)());
+                guarded(|| unsafe { drop_fn(p) }, || format!("Drop of a {}", (ty.name)()));
             }
         }
         // SAFETY: allocated in `with_capacity` with this layout.
@@ -127,6 +127,8 @@ enum Job {
     Moved(Moved),
     /// A value to drop as a whole, with its type's name for reports.
     Value(Box<dyn Send>, &'static str),
+    /// A cleanup (`Gc::add_cleanup`) whose object was found unreachable.
+    Cleanup(super::specials::Cleanup),
 }
 
 impl Job {
@@ -135,7 +137,8 @@ impl Job {
         let _running = Running::enter();
         match self {
             Job::Moved(m) => drop(m),
-            Job::Value(v, name) => guarded(move || drop(v), || name),
+            Job::Value(v, name) => guarded(move || drop(v), || format!("Drop of a {name}")),
+            Job::Cleanup(f) => guarded(f, || "cleanup (Gc::add_cleanup)".to_string()),
         }
     }
 }
@@ -214,6 +217,28 @@ pub(crate) fn defer_dead(claimed: &Claimed, dead: &[usize]) {
         }
     }
     defer_moved(moved);
+}
+
+/// Queues cleanups whose objects were found unreachable (after mark termination resumed
+/// operations: queueing may start a dropper thread).
+pub(crate) fn defer_cleanups(cleanups: Vec<super::specials::Cleanup>) {
+    push_all(cleanups.into_iter().map(Job::Cleanup));
+}
+
+/// Queues boxed values of type `name` for the dropper (dead `WeakMap` entries' values).
+pub(crate) fn defer_boxes(values: Vec<Box<dyn Send>>, name: &'static str) {
+    push_all(values.into_iter().map(|v| Job::Value(v, name)));
+}
+
+fn push_all(jobs: impl ExactSizeIterator<Item = Job>) {
+    if jobs.len() == 0 {
+        return;
+    }
+    let mut st = lock();
+    st.jobs.extend(jobs);
+    replace_stuck(&mut st);
+    drop(st);
+    CV.notify_all();
 }
 
 /// Queues a value to be dropped by the dropper (a pool's aged value).
@@ -416,11 +441,11 @@ pub(crate) fn help_if_no_threads() {
 
 /// Runs `f` (user code); a panic is reported on stderr and swallowed. A payload whose own
 /// `Drop` panics is leaked rather than allowed to unwind into the runtime.
-fn guarded(f: impl FnOnce(), name: impl FnOnce() -> &'static str) {
+fn guarded(f: impl FnOnce(), what: impl FnOnce() -> String) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         crate::report(format_args!(
-            "gc_core: Drop of a {} panicked ({}); continuing",
-            name(),
+            "gc_core: {} panicked ({}); continuing",
+            what(),
             panic_message(&*payload)
         ));
         if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {

@@ -20,8 +20,9 @@
 //!
 //! Termination is decided by `try_finish` with GC operations stopped (so no assist holds
 //! items), after the workers have left and flushed their queues: if both injectors and
-//! the shade buffer are empty then, no grey object exists anywhere, and closing the shade
-//! buffer under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
+//! the shade buffer are empty then, and no ephemeron with a marked key has an untraced
+//! value (`ephemeron.rs`), no grey object exists anywhere, and closing the shade buffer
+//! under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
 //! See the collector overview in `crate::gc`.
 
 use super::checkmark::Checker;
@@ -365,6 +366,7 @@ pub(crate) fn start() {
     WORK.scan_work.store(0, Ordering::Relaxed);
     WORK.root_work.store(0, Ordering::Relaxed);
     HEAP.allocated_black.store(0, Ordering::Relaxed);
+    super::ephemeron::start_cycle();
     let mut b = shades();
     b.active = true;
     MARKING.store(true, Ordering::SeqCst);
@@ -378,6 +380,16 @@ pub(crate) fn start() {
 pub(crate) fn try_finish() -> bool {
     let mut b = shades();
     if !b.items.is_empty() || !WORK.injector.is_empty() || !WORK.large.is_empty() {
+        return false;
+    }
+    // No grey object left: the ephemerons whose key is now marked make their values grey
+    // (`ephemeron.rs`); if any did, marking goes on.
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let traced = super::ephemeron::trace_round(&mut tracer);
+    tracer.flush();
+    flush_local(&local);
+    if traced {
         return false;
     }
     b.active = false;

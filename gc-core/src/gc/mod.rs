@@ -206,6 +206,7 @@ internal! {
     daemon,
     dirty,
     dropper,
+    ephemeron,
     gctrace,
     malloc,
     mark,
@@ -213,6 +214,7 @@ internal! {
     phase,
     roots,
     scavenger,
+    specials,
     stats,
     sweep,
     workers,
@@ -227,12 +229,17 @@ mod pacer_sim;
 pub(crate) use cycle::{collect, register_pool_cleanup, set_gc_percent, set_memory_limit};
 pub(crate) use dirty::{list_cell as list_dirty_cell, unlist_cell as unlist_dirty_cell};
 pub(crate) use dropper::defer_value;
+pub(crate) use ephemeron::{
+    deregister as deregister_ephemerons, is_marked, register as register_ephemerons,
+    Table as EphemeronTable,
+};
 pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, MAX_ROOTS, SKIP_BARRIER};
 pub(crate) use scavenger::free_os_memory;
+pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
 pub(crate) use world::with_op;

@@ -5,7 +5,10 @@
 pub(crate) mod atomic;
 pub(crate) mod cell;
 pub(crate) mod cell_lock;
+pub(crate) mod cleanup;
 pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;
 pub(crate) mod typeinfo;
+pub(crate) mod weak;
+pub(crate) mod weak_map;
