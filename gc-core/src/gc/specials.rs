@@ -53,6 +53,21 @@ impl WeakTarget {
         self.0.load(Ordering::Acquire)
     }
 
+    /// The object's address with a new root taken on it (`Weak::upgrade`), or `None` once
+    /// the object was found unreachable. Inside a GC operation, which no mark termination
+    /// can overlap: a non-zero address is a live object, and the root (which shades it
+    /// while marking) keeps it so (module header).
+    pub(crate) fn upgrade(&self) -> Option<usize> {
+        super::world::with_op(|_| {
+            let addr = self.addr();
+            if addr == 0 {
+                return None;
+            }
+            super::roots::add_root(addr);
+            Some(addr)
+        })
+    }
+
     /// Points a cleared target at a freshly allocated object (`Gc::new_cyclic`), and
     /// registers it so the collector clears it again when the object dies.
     pub(crate) fn set(target: &Arc<WeakTarget>, addr: usize) {

@@ -18,6 +18,7 @@
 //! | `roots.rs`       | root counting vs the root scan while marking                    |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops          |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
+//! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //!
 //! See the collector overview in `crate::gc` for the protocols themselves.
 
@@ -28,6 +29,7 @@ mod handshake;
 mod roots;
 mod sweep;
 mod termination;
+mod weak;
 
 /// Runs `f` under loom, bounded by `LOOM_MAX_PREEMPTIONS` (2 if unset).
 fn model(f: impl Fn() + Sync + Send + 'static) {

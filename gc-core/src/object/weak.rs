@@ -127,17 +127,10 @@ impl<T: ?Sized + 'static> Weak<T> {
     /// (or this `Weak` never had one).
     #[must_use]
     pub fn upgrade(&self) -> Option<Gc<T>> {
-        gc::with_op(|_| {
-            let addr = self.target.addr();
-            if addr == 0 {
-                return None;
-            }
-            // Inside the operation no mark termination can clear the target and nothing
-            // can sweep the object: it is live. The new root shades it while marking.
-            gc::add_root(addr);
-            // SAFETY: the object at `addr` is live, of type `T`, and we took a root on it.
-            Some(unsafe { Gc::from_rooted_ptr((self.rebuild)(self.ptr, addr)) })
-        })
+        let addr = self.target.upgrade()?;
+        // SAFETY: the object at `addr` is live, of type `T`, and `upgrade` took a root on
+        // it, which the new handle owns.
+        Some(unsafe { Gc::from_rooted_ptr((self.rebuild)(self.ptr, addr)) })
     }
 
     /// Whether two weak references were made from the same object (`Gc::downgrade`,
