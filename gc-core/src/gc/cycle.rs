@@ -389,6 +389,9 @@ struct Cycle {
     heap_live_start: u64,
     /// The heap goal the cycle started with (for gctrace).
     goal: u64,
+    /// Objects with specials that were unmarked just before the last stop
+    /// (`specials::candidates`): the only ones mark termination may find dead.
+    specials: Vec<usize>,
 }
 
 impl Cycle {
@@ -401,6 +404,7 @@ impl Cycle {
             setup_start: Instant::now(),
             heap_live_start: 0,
             goal: 0,
+            specials: Vec::new(),
         }
     }
 
@@ -501,6 +505,13 @@ impl Cycle {
             let times = workers::run_round(plan, self.procs, idle_allowed, tick);
             self.t.worker_ns += times.background_ns;
             self.t.idle_ns += times.idle_ns;
+            // Before stopping: ephemeron values whose key is now marked are more marking
+            // (concurrently, so the pause's check finds little), and the specials that may
+            // die are listed (`specials::candidates`).
+            if mark::ephemeron_round() {
+                continue;
+            }
+            self.specials = super::specials::candidates();
             let t_term = Instant::now();
             let stopped = held.take().unwrap_or_else(world::stop);
             if mark::try_finish() {
@@ -533,7 +544,7 @@ impl Cycle {
         let t_term = Instant::now();
         // The mark is final: weak references to unmarked objects are cleared, their
         // cleanups and dead ephemerons' values leave for the dropper (after resuming).
-        let cleanups = super::specials::settle();
+        let cleanups = super::specials::settle(&self.specials);
         let dead_values = super::ephemeron::settle();
         stopped.flush_all_caches();
         let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);

@@ -384,18 +384,26 @@ pub(crate) fn try_finish() -> bool {
     }
     // No grey object left: the ephemerons whose key is now marked make their values grey
     // (`ephemeron.rs`); if any did, marking goes on.
-    let local = Worker::new_lifo();
-    let mut tracer = Tracer::new(&local);
-    let traced = super::ephemeron::trace_round(&mut tracer);
-    tracer.flush();
-    flush_local(&local);
-    if traced {
+    if ephemeron_round() {
         return false;
     }
     b.active = false;
     SHADES_PENDING.store(false, Ordering::SeqCst);
     MARKING.store(false, Ordering::SeqCst);
     true
+}
+
+/// One round of the ephemeron fixed point (`ephemeron.rs`): greys the values of entries
+/// whose key is marked and that were not traced yet this cycle; returns whether it found
+/// any. The cycle runs it concurrently before it stops operations, then `try_finish` once
+/// more with them stopped.
+pub(crate) fn ephemeron_round() -> bool {
+    let local = Worker::new_lifo();
+    let mut tracer = Tracer::new(&local);
+    let traced = super::ephemeron::trace_round(&mut tracer);
+    tracer.flush();
+    flush_local(&local);
+    traced
 }
 
 /// What one mark phase found.

@@ -8,12 +8,13 @@
 //!   unreachable, on the dropper (`dropper.rs`), outside every GC operation.
 //!
 //! When: at mark termination, with GC operations stopped, after the mark is final and
-//! before anything is swept (`settle`). So an object whose target is not 0 was marked at
+//! before anything is swept (`settle`), for the records whose object was still unmarked
+//! just before (`candidates`, a concurrent pass). So an object whose target is not 0 was marked at
 //! the last mark termination or allocated since: it is not swept before the next one, and
 //! an upgrade inside an operation, which no mark termination can overlap, either reads 0 or
 //! roots a live object (rooting while marking shades it: Go's weak-to-strong conversion).
-//! The cost is a pass over the records in that pause (`BENCHMARKS.md` has figures); Go
-//! settles them while sweeping instead.
+//! The pause's cost is proportional to the records of objects that die (`BENCHMARKS.md`
+//! has figures); Go settles them while sweeping instead.
 //!
 //! Shared state: the records, by object address, in `SHARDS` mutexes. A shard lock is held
 //! only for a map operation, never while entering a GC operation or running user code, so
@@ -152,29 +153,56 @@ pub(crate) fn stop_cleanup(addr: usize, id: u64) -> bool {
     true
 }
 
-/// Mark termination, with GC operations stopped and the mark final: clears the weak
-/// targets of unmarked objects and detaches their cleanups, which the caller queues for the
-/// dropper once operations resume (queueing may start a thread).
-pub(crate) fn settle() -> Vec<Cleanup> {
-    let mut due = Vec::new();
+/// Before mark termination, concurrently (the mark nearly done): the addresses of objects
+/// with records that are still unmarked. Marks only grow within a cycle, and a record made
+/// later is for an object its maker holds, which the mark reaches; so at mark termination
+/// only these can be dead, and `settle` looks at them alone: the pause is proportional to
+/// the records of dying objects, not to all records.
+pub(crate) fn candidates() -> Vec<usize> {
+    let mut out = Vec::new();
     if RECORDS.load(Ordering::Relaxed) == 0 {
-        return due;
+        return out;
     }
-    let mut dead = 0;
     for shard in TABLE.iter() {
-        shard.lock().retain(|&addr, rec| {
-            let (s, idx) = locate(addr);
-            if s.is_marked(idx) {
-                return true;
-            }
-            if let Some(w) = rec.weak.take() {
-                // Release pairs with the Acquire load in `WeakTarget::addr`.
-                w.0.store(0, Ordering::Release);
-            }
-            due.extend(rec.cleanups.drain(..).map(|(_, f)| f));
-            dead += 1;
-            false
-        });
+        let shard = shard.lock();
+        out.extend(shard.keys().copied().filter(|&addr| !marked(addr)));
+    }
+    out
+}
+
+fn marked(addr: usize) -> bool {
+    let (s, idx) = locate(addr);
+    s.is_marked(idx)
+}
+
+/// Mark termination, with GC operations stopped and the mark final: clears the weak
+/// targets of the `candidates` found unmarked and detaches their cleanups, which the caller
+/// queues for the dropper once operations resume (queueing may start a thread).
+pub(crate) fn settle(candidates: &[usize]) -> Vec<Cleanup> {
+    #[cfg(debug_assertions)]
+    for shard in TABLE.iter() {
+        for &addr in shard.lock().keys() {
+            assert!(
+                marked(addr) || candidates.contains(&addr),
+                "an unmarked object's record at {addr:#x} escaped the candidates"
+            );
+        }
+    }
+    let mut due = Vec::new();
+    let mut dead = 0;
+    for &addr in candidates {
+        if marked(addr) {
+            continue;
+        }
+        let Some(rec) = shard(addr).lock().remove(&addr) else {
+            continue;
+        };
+        if let Some(w) = rec.weak {
+            // Release pairs with the Acquire load in `WeakTarget::addr`.
+            w.0.store(0, Ordering::Release);
+        }
+        due.extend(rec.cleanups.into_iter().map(|(_, f)| f));
+        dead += 1;
     }
     RECORDS.fetch_sub(dead, Ordering::Relaxed);
     due

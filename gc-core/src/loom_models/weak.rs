@@ -1,7 +1,8 @@
 //! Weak upgrade vs mark termination: a mutator upgrades a weak reference to an object that
-//! nothing else reaches, while the collector finishes the mark (drain, then `try_finish`
-//! with GC operations stopped, looping like `mark_done`) and settles the specials
-//! (`specials::settle`, which clears the weak targets of unmarked objects) before resuming.
+//! nothing else reaches, while the collector finishes the mark (drain, list the specials'
+//! candidates concurrently, then `try_finish` with GC operations stopped, looping like
+//! `mark_done`) and settles the specials (`specials::settle`, which clears the weak
+//! targets of unmarked candidates) before resuming.
 //! Checks the property `Weak::upgrade` promises: it returns a live object or nothing,
 //! never one the coming sweep frees. An upgrade that wins the race roots and shades the
 //! object, so it ends marked and its target stays set; one that loses reads 0.
@@ -30,13 +31,15 @@ fn loom_weak_upgrade_vs_mark_termination() {
             thread::spawn(move || target.upgrade())
         };
 
-        // The collector: mark rounds until the termination check holds, then, still
-        // stopped, the specials are settled.
+        // The collector, as `Cycle::mark_done` and `mark_termination` run it: mark
+        // rounds, the candidates listed concurrently, the termination check with
+        // operations stopped, then, still stopped, the specials settled.
         loop {
             drain_all();
+            let candidates = specials::candidates();
             let _stopped = world::stop();
             if mark::try_finish() {
-                drop(specials::settle());
+                drop(specials::settle(&candidates));
                 break;
             }
         }
