@@ -73,7 +73,9 @@ static BENCH_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
 // (on a lock no collector code holds) for the bench thread, which opens the gate without
 // waiting for the collector.
 unsafe impl Trace for Gate {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, _tracer: &mut Tracer) {
         if *BENCH_THREAD.lock().unwrap() == Some(thread::current().id()) {
             return;

@@ -36,7 +36,9 @@ struct Watched {
 
 // SAFETY: traces, roots and unroots its one `Gc` field; the flag is a side effect only.
 unsafe impl Trace for Watched {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, tracer: &mut Tracer) {
         self.slot.trace(tracer);
         if self.watched {

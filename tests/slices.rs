@@ -125,7 +125,9 @@ impl Drop for Counted {
 }
 // SAFETY: no `Gc` inside.
 unsafe impl Trace for Counted {
-    const NEEDS_TRACE: bool = false;
+    fn needs_trace() -> bool {
+        false
+    }
     fn trace(&self, _: &mut gc_core::Tracer) {}
     unsafe fn root(&mut self) {}
     unsafe fn unroot(&mut self) {}

@@ -54,11 +54,23 @@ pub use pool::Pool;
 /// Support for the derive macro; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    /// Implemented by `#[derive(Trace)]` for every traced type; conflicts with `Drop`, so
-    /// a hand-written `Drop` on a traced type is a compile error (`Trace` obligation 5).
-    pub trait MustNotImplDrop {}
-    #[allow(drop_bounds)]
-    impl<T: Drop + ?Sized> MustNotImplDrop for T {}
+    pub use crate::object::dyn_gc::gc_from_unsized_raw;
+
+    /// The `Drop` guard's module. Its path and the trait's name are the compile error a
+    /// hand-written `Drop` on a traced type gets ("conflicting implementations of trait
+    /// `gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup`"),
+    /// so they spell out the two ways out: `#[trace(unsafe_drop)]` or a cleanup registered
+    /// with `Gc::add_cleanup`.
+    #[allow(non_snake_case)]
+    pub mod no_Drop_on_traced_types {
+        /// Implemented by `#[derive(Trace)]` for every traced type; conflicts with `Drop`,
+        /// so a hand-written `Drop` on a traced type is a compile error (`Trace`
+        /// obligation 5).
+        #[allow(non_camel_case_types)]
+        pub trait use_trace_unsafe_drop_or_Gc_add_cleanup {}
+        #[allow(drop_bounds)]
+        impl<T: Drop + ?Sized> use_trace_unsafe_drop_or_Gc_add_cleanup for T {}
+    }
 
     /// Fault injection, debug builds only: while `on`, rooting a handle and moving one into
     /// the heap skip the write barrier's shade. A test uses it to prove that

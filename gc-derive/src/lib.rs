@@ -4,7 +4,7 @@
 //! detail of `gc-core` and the generated code refers to `::gc_core` by absolute path.
 //!
 //! The derive implements `gc_core::Trace` for a struct or enum by visiting every field in
-//! `trace`, `root` and `unroot`, and computes `NEEDS_TRACE` from the field types, so a type
+//! `trace`, `root` and `unroot`, and computes `needs_trace()` from the field types, so a type
 //! made only of plain data (`u64`, `String`, ...) lands in the collector's noscan spans.
 //!
 //! ```ignore
@@ -20,7 +20,7 @@
 //!     value: T,
 //! }
 //!
-//! // A recursive type works as is: `NEEDS_TRACE` is simply `true` for it.
+//! // A recursive type works as is: `needs_trace()` is simply `true` for it.
 //! #[derive(Trace)]
 //! enum Expr {
 //!     Num(i64),
@@ -36,23 +36,28 @@
 //! * `unsafe impl<T: Trace> Trace for Node<T>`: every type parameter gets a `Trace` bound,
 //!   lifetimes, const generics and the type's own `where` clause are kept. `trace`, `root` and
 //!   `unroot` forward to each field that is not `#[trace(skip)]` (enums: to the fields of the
-//!   active variant). `NEEDS_TRACE` is the `||` of the fields' `NEEDS_TRACE`;
-//!   `DROP_RUNS_USER_CODE` the `||` of the traced fields' `DROP_RUNS_USER_CODE` and of
+//!   active variant). `needs_trace()` is the `||` of the fields' `needs_trace()`;
+//!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
 //!   no user code are dropped in place while swept; the others are moved out of the heap
 //!   and dropped outside the collector (see `gc_core::collect`).
-//! * `impl<T: Trace> gc_core::__private::MustNotImplDrop for Node<T> {}`, which conflicts with
+//! * `impl<T: Trace> gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup
+//!   for Node<T> {}`, which conflicts with
 //!   a hand-written `impl Drop for Node<T>`: a `Drop` impl could dereference a `Gc` whose
 //!   target has already been swept (obligation 5 of `Trace`). The compile error reads
-//!   "conflicting implementations of trait `MustNotImplDrop`". See `#[trace(unsafe_drop)]`.
+//!   "conflicting implementations of trait
+//!   `gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup`":
+//!   the trait's path names the two ways out, `#[trace(unsafe_drop)]` and a cleanup
+//!   registered with `Gc::add_cleanup` (finalisation that runs after the object is
+//!   unreachable, given what it needs but not the object).
 //!
 //! # Attributes
 //!
 //! On a **field**:
 //!
 //! * `#[trace(skip)]`: the field is not traced, rooted or unrooted, its type need not
-//!   implement `Trace`, and it does not count towards `NEEDS_TRACE` (its drop glue, if any,
-//!   counts as user code for `DROP_RUNS_USER_CODE`). Use it for fields that
+//!   implement `Trace`, and it does not count towards `needs_trace()` (its drop glue, if
+//!   any, counts as user code for `drop_runs_user_code()`). Use it for fields that
 //!   hold no `Gc` but whose type has no `Trace` impl (a `Mutex<u64>`, a file handle, a type
 //!   from another crate). It is not `unsafe`: a `Gc` inside a skipped field is never unrooted,
 //!   so it stays a counted root. That keeps its target alive (and leaks a cycle through it),
@@ -60,18 +65,20 @@
 //!
 //! On the **struct or enum**:
 //!
-//! * `#[trace(unsafe_drop)]`: allow a hand-written `Drop` impl (no `MustNotImplDrop` impl is
+//! * `#[trace(unsafe_drop)]`: allow a hand-written `Drop` impl (no drop-guard impl is
 //!   generated). You take on obligation 5 of `Trace`: `drop` must never dereference a `Gc`
 //!   reachable from the value, because its target may have been freed in the same cycle.
 //!   Dropping the handles themselves is fine.
-//! * `#[trace(always_scan)]`: set `NEEDS_TRACE = true` without looking at the fields. The
-//!   derive already does this for a field whose type mentions the type itself (`Box<Expr>`,
-//!   `Vec<Self>`); use `always_scan` to break the cycle of *mutually* recursive types
-//!   (`enum A { B(Box<B>) }` / `enum B { A(Box<A>) }`, or recursion through a type alias),
-//!   which otherwise fails with "cycle detected when const-evaluating `NEEDS_TRACE`". It is
-//!   always sound; it only costs the marker a scan of objects that might have been noscan,
-//!   and the sweeper a move to the dropper for objects with drop glue (the fields'
-//!   `DROP_RUNS_USER_CODE` is not evaluated either: every field with drop glue counts).
+//! * `#[trace(always_scan)]`: make `needs_trace()` return `true` without looking at the
+//!   fields. The derive already does this for a field whose type mentions the type itself
+//!   (`Vec<Expr>`, `Option<Box<Self>>`); use `always_scan` to break the cycle of *mutually*
+//!   recursive types (`enum A { B(Vec<B>) }` / `enum B { A(Vec<A>) }`, or recursion through
+//!   a type alias), whose `needs_trace()` would otherwise call itself forever (a stack
+//!   overflow, or a hang in an optimised build, at the first `Gc::new`; recursion through a
+//!   `Box` stops by itself, since `Box<T>` answers `true` without asking `T`). It is always
+//!   sound; it only costs the marker a scan of objects that might have been noscan, and the
+//!   sweeper a move to the dropper for objects with drop glue (the fields'
+//!   `drop_runs_user_code()` is not evaluated either: every field with drop glue counts).
 //!
 //! Several options go in one attribute or in several: `#[trace(unsafe_drop, always_scan)]`.
 //!
@@ -91,8 +98,9 @@ use syn::{
 /// Derives `gc_core::Trace` for a struct or enum.
 ///
 /// Every field is traced, rooted and unrooted; every type parameter gets a `Trace` bound;
-/// `NEEDS_TRACE` is `true` if any field's type may hold a `Gc`. A hand-written `Drop` impl is
-/// rejected at compile time.
+/// `needs_trace()` is `true` if any field's type may hold a `Gc`. A hand-written `Drop` impl
+/// is rejected at compile time (use `#[trace(unsafe_drop)]`, or a cleanup registered with
+/// `Gc::add_cleanup`, instead).
 ///
 /// ```ignore
 /// use gc_core::{Gc, Trace};
@@ -116,15 +124,15 @@ use syn::{
 /// # Attributes
 ///
 /// * Field: `#[trace(skip)]` leaves the field out of `trace`, `root`, `unroot` and
-///   `NEEDS_TRACE`; its type need not implement `Trace`. A `Gc` inside it is never unrooted and
+///   `needs_trace()`; its type need not implement `Trace`. A `Gc` inside it is never unrooted and
 ///   so stays a counted root (it keeps its target alive; nothing is freed early).
 /// * Type: `#[trace(unsafe_drop)]` allows a hand-written `Drop` impl. The `Drop` impl must never
 ///   dereference a `Gc` (its target may already have been swept).
-/// * Type: `#[trace(always_scan)]` makes `NEEDS_TRACE` `true` without evaluating the fields'
-///   `NEEDS_TRACE`. A field whose type names the type itself (`Box<Expr>`, `Vec<Self>`) is
-///   already treated this way; use `always_scan` for *mutually* recursive types (or recursion
-///   through a type alias), where the compiler otherwise reports "cycle detected when
-///   const-evaluating `NEEDS_TRACE`".
+/// * Type: `#[trace(always_scan)]` makes `needs_trace()` `true` without evaluating the
+///   fields' `needs_trace()`. A field whose type names the type itself (`Vec<Expr>`,
+///   `Vec<Self>`) is already treated this way; use `always_scan` for *mutually* recursive
+///   types (or recursion through a type alias) other than through a `Box`, whose
+///   `needs_trace()` would otherwise call itself forever.
 ///
 /// Unions and `#[repr(packed)]` types are not supported.
 #[proc_macro_derive(Trace, attributes(trace))]
@@ -284,8 +292,8 @@ fn packed_repr(attrs: &[Attribute]) -> Option<&Attribute> {
 }
 
 /// Whether `tokens` name the type being derived (by its ident or `Self`) or contain a macro
-/// invocation, which could expand to either. Evaluating such a field's `NEEDS_TRACE` would
-/// make the constant depend on itself.
+/// invocation, which could expand to either. Evaluating such a field's `needs_trace()` would
+/// make the function call itself forever.
 fn mentions_self(tokens: TokenStream2, name: &Ident) -> bool {
     tokens.into_iter().any(|tt| match tt {
         TokenTree::Ident(i) => i == *name || i == "Self",
@@ -354,20 +362,27 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let drop_guard = (!opts.unsafe_drop).then(|| {
         quote! {
             #[automatically_derived]
-            impl #impl_generics ::gc_core::__private::MustNotImplDrop for #name #ty_generics #where_clause {}
+            impl #impl_generics ::gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup for #name #ty_generics #where_clause {}
         }
     });
 
     // SAFETY (of the generated impl): obligations 1-2, every non-skipped field is traced,
-    // rooted and unrooted; 3, the derive adds no interior mutability; 4, `NEEDS_TRACE` is
-    // the `||` of the fields'; 5, a hand-written `Drop` conflicts with `MustNotImplDrop`
-    // unless `unsafe_drop` is written; 6, `DROP_RUNS_USER_CODE` is `true` whenever a field's
+    // rooted and unrooted; 3, the derive adds no interior mutability; 4, `needs_trace()` is
+    // the `||` of the fields'; 5, a hand-written `Drop` conflicts with the drop guard
+    // unless `unsafe_drop` is written; 6, `drop_runs_user_code()` is `true` whenever a field's
     // drop may run user code (skipped fields count by `needs_drop`).
     Ok(quote! {
         #[automatically_derived]
         unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
-            const NEEDS_TRACE: bool = #needs_trace;
-            const DROP_RUNS_USER_CODE: bool = #user_drop;
+            #[inline(always)]
+            fn needs_trace() -> bool {
+                #needs_trace
+            }
+
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool {
+                #user_drop
+            }
 
             #[inline]
             fn trace(&self, #tracer_param: &mut ::gc_core::Tracer) {
@@ -519,7 +534,7 @@ fn calls(fields: &[TracedField]) -> (Vec<TokenStream2>, Vec<TokenStream2>, Vec<T
     let mut unroot = Vec::with_capacity(fields.len());
     for field in fields {
         // Calling through `<Ty as Trace>` makes a missing impl fail on the type's own tokens,
-        // the same span as in `NEEDS_TRACE`, so the compiler reports it once.
+        // the same span as in `needs_trace()`, so the compiler reports it once.
         let span = field.ty.span();
         let ty = field.ty;
         let (by_ref, by_mut) = (&field.by_ref, &field.by_mut);
@@ -530,7 +545,7 @@ fn calls(fields: &[TracedField]) -> (Vec<TokenStream2>, Vec<TokenStream2>, Vec<T
     (trace, root, unroot)
 }
 
-/// The `NEEDS_TRACE` expression: the `||` of the traced fields' `NEEDS_TRACE`, with each
+/// The `needs_trace()` body: the `||` of the traced fields' `needs_trace()`, with each
 /// distinct type listed once, or `true` if a field's type refers to the type being derived.
 fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> TokenStream2 {
     if opts.always_scan {
@@ -545,7 +560,7 @@ fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> To
         }
         if seen.insert(ty.to_string()) {
             let span = field.ty.span();
-            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::NEEDS_TRACE));
+            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::needs_trace()));
         }
     }
     if terms.is_empty() {
@@ -555,11 +570,11 @@ fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> To
     }
 }
 
-/// The `DROP_RUNS_USER_CODE` expression: `true` with `#[trace(unsafe_drop)]` (a hand-written
-/// `Drop`); otherwise the `||` of the traced fields' `DROP_RUNS_USER_CODE` and of
+/// The `drop_runs_user_code()` body: `true` with `#[trace(unsafe_drop)]` (a hand-written
+/// `Drop`); otherwise the `||` of the traced fields' `drop_runs_user_code()` and of
 /// `needs_drop` for skipped fields (the derive cannot see what their drop does). A field
-/// whose type names the type being derived outside a `Gc<..>` (`Box<Self>`) would make the
-/// constant depend on itself: it counts as `needs_drop` too. Behind a `Gc` it cannot: a
+/// whose type names the type being derived outside a `Gc<..>` (`Vec<Self>`) would make the
+/// function call itself: it counts as `needs_drop` too. Behind a `Gc` it cannot: a
 /// handle's drop is the runtime's whatever it points to, so `Option<Gc<Node>>` stays exact.
 /// With `always_scan` (mutual recursion the derive cannot see) every field counts as
 /// `needs_drop`.
@@ -583,7 +598,7 @@ fn drop_runs_user_code(
         let span = ty.span();
         terms.push(
             if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
-                quote_spanned!(span=> <#ty as ::gc_core::Trace>::DROP_RUNS_USER_CODE)
+                quote_spanned!(span=> <#ty as ::gc_core::Trace>::drop_runs_user_code())
             } else {
                 quote_spanned!(span=> ::core::mem::needs_drop::<#ty>())
             },

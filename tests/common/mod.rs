@@ -142,7 +142,9 @@ pub fn release_gate() {
 // SAFETY: traces, roots and unroots its one field; the wait is test-only and bounded by the
 // test thread releasing it.
 unsafe impl<T: gc_core::Trace + 'static> gc_core::Trace for Gate<T> {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, tracer: &mut gc_core::Tracer) {
         if GATE_ARMED.swap(false, Ordering::SeqCst) {
             GATE_ENTERED.store(true, Ordering::SeqCst);

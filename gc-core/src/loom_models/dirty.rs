@@ -31,7 +31,9 @@ impl Drop for Contents {
 
 // SAFETY: holds no `Gc`; `root`/`unroot` only record the transition.
 unsafe impl Trace for Contents {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, _: &mut Tracer) {}
     unsafe fn root(&mut self) {
         assert!(!self.dropped.load(Ordering::SeqCst), "rooted after drop");

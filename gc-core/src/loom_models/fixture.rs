@@ -37,7 +37,7 @@ pub(super) struct ModelSpan {
 impl ModelSpan {
     /// An empty span for objects of type `T`, in sweep state `sweepgen`.
     pub(super) fn new<T: Trace>(sweepgen: u32) -> ModelSpan {
-        let Placement::Small(sc) = Layout::<T>::PLACEMENT else {
+        let Placement::Small(sc) = Layout::<T>::request().placement else {
             panic!("model objects must be small, not tiny or large");
         };
         let k = CLASSES[sc.size_class()];
@@ -78,7 +78,7 @@ impl ModelSpan {
         // multiple of the alignment); the owner records the type as `Gc::new` does.
         unsafe {
             std::ptr::write(addr as *mut T, value);
-            s.set_type(idx, Layout::<T>::REQUEST.info);
+            s.set_type(idx, Layout::<T>::request().info);
         }
         (idx, addr)
     }
@@ -160,13 +160,17 @@ impl Drop for Probe {
     }
 }
 
-// SAFETY: holds no `Gc`, so obligations 1-3 hold trivially; `NEEDS_TRACE` only makes the
+// SAFETY: holds no `Gc`, so obligations 1-3 hold trivially; `needs_trace` only makes the
 // span scannable so the models exercise the grey queues.
 unsafe impl Trace for Probe {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     // Its `Drop` only bumps a counter, so the sweeper drops it in place: the models check
     // the sweep's claims, not the dropper (whose threads are std threads, outside loom).
-    const DROP_RUNS_USER_CODE: bool = false;
+    fn drop_runs_user_code() -> bool {
+        false
+    }
     fn trace(&self, _: &mut Tracer) {
         self.traces.fetch_add(1, Ordering::SeqCst);
     }

@@ -24,9 +24,11 @@ struct Built {
     _pad: Pad,
 }
 
-// SAFETY: holds no `Gc`; `NEEDS_TRACE` makes its span scannable.
+// SAFETY: holds no `Gc`; `needs_trace` makes its span scannable.
 unsafe impl Trace for Built {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, _: &mut Tracer) {
         // SAFETY: a read; loom reports it if it races the constructor's write.
         let v = self.payload.with(|p| unsafe { *p });

@@ -23,7 +23,9 @@ struct Holder {
 // SAFETY: `trace` reports the one edge; the edge is set before its handle's root is
 // dropped (`dec_to_edge`), as the barrier requires.
 unsafe impl Trace for Holder {
-    const NEEDS_TRACE: bool = true;
+    fn needs_trace() -> bool {
+        true
+    }
     fn trace(&self, tracer: &mut Tracer) {
         let a = self.edge.load(Ordering::Acquire);
         if a != 0 {

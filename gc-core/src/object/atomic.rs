@@ -234,9 +234,15 @@ impl<T: fmt::Debug + 'static> fmt::Debug for AtomicGc<T> {
 // one handle between counted and edge through `&mut self`; obligation 3: the word changes
 // behind `&self` only through the barrier above.
 unsafe impl<T: 'static> Trace for AtomicGc<T> {
-    const NEEDS_TRACE: bool = true;
-    // Dropping the slot only uncounts a rooted value (obligation 6).
-    const DROP_RUNS_USER_CODE: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        true
+    }
+    /// Dropping the slot only uncounts a rooted value (obligation 6).
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        false
+    }
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {

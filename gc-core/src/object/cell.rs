@@ -256,12 +256,18 @@ impl<T> Drop for GcCell<T> {
 // rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`, which
 // also proves that no guard is alive, so they may reset the lock.
 unsafe impl<T: Trace> Trace for GcCell<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    // The cell's own drop (leaving the dirty list) is the runtime's.
-    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace()
+    }
+    /// The cell's own drop (leaving the dirty list) is the runtime's.
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        T::drop_runs_user_code()
+    }
 
     fn trace(&self, tracer: &mut Tracer) {
-        if !T::NEEDS_TRACE {
+        if !T::needs_trace() {
             return;
         }
         let mut backoff = Backoff::default();

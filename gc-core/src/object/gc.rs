@@ -56,16 +56,17 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// past the pacer's trigger.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
+        let req = Layout::<T>::request();
         let addr = gc::with_op(|op| {
             // SAFETY: the request is `T`'s, computed at compile time, and `init` writes a
             // whole `T`.
             let new = unsafe {
-                gc::mallocgc(op, &Layout::<T>::REQUEST, |addr| {
+                gc::mallocgc(op, req, |addr| {
                     // SAFETY: the slot is free, sized and aligned for `T`, and ours.
                     (addr as *mut T).write(value)
                 })
             };
-            if T::NEEDS_TRACE {
+            if T::needs_trace() {
                 // SAFETY: the value now lives in the heap object at `addr`, which is rooted
                 // by the handle we are about to return, so its handles become edges of it.
                 unsafe { (*(new.addr as *mut T)).unroot() };
@@ -199,9 +200,15 @@ impl<T: ?Sized + 'static> Drop for Gc<T> {
 // SAFETY: tracing reports the handle itself; root/unroot flip only this handle's state and
 // adjust its object's counter (obligations 1, 2). A `Gc` is never mutated behind `&self`.
 unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
-    const NEEDS_TRACE: bool = true;
-    // Dropping a handle only uncounts a root (obligation 6).
-    const DROP_RUNS_USER_CODE: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        true
+    }
+    /// Dropping a handle only uncounts a root (obligation 6).
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        false
+    }
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {

@@ -6,6 +6,8 @@ pub(crate) mod atomic;
 pub(crate) mod cell;
 pub(crate) mod cell_lock;
 pub(crate) mod cleanup;
+mod convert;
+pub(crate) mod dyn_gc;
 pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;

@@ -4,7 +4,7 @@
 //!
 //! Layout: a slice whose elements hold a `Gc` or need dropping starts with a `usize`
 //! length header (the collector's trace and drop functions get only the object's address),
-//! elements follow at `DATA_OFFSET`; a plain slice (no `Gc`, no drop glue: bytes, numbers)
+//! elements follow at `data_offset()`; a plain slice (no `Gc`, no drop glue: bytes, numbers)
 //! is its elements alone and the collector never looks inside. A handle is a fat pointer to
 //! the elements, so the object's address and its slot are found as for any handle (interior
 //! addresses map to their slot). Every object has at least one byte past its header, so even an
@@ -33,22 +33,34 @@ const MAX_SLICE_BYTES: usize = 1 << 47;
 struct SliceLayout<T>(PhantomData<T>);
 
 impl<T: Trace> SliceLayout<T> {
-    /// No `Gc` inside and no drop glue: no header, never traced or dropped.
-    const PLAIN: bool = !T::NEEDS_TRACE && !needs_drop::<T>();
+    /// No `Gc` inside and no drop glue: no header, never traced or dropped. A constant
+    /// expression (`Trace::needs_trace` is `#[inline(always)]`), folded in optimised builds.
+    #[inline(always)]
+    fn plain() -> bool {
+        !T::needs_trace() && !needs_drop::<T>()
+    }
 
-    /// Offset of element 0: past the length header when there is one. Both alignments are
-    /// powers of two, so the larger is a multiple of the smaller.
-    const DATA_OFFSET: usize = if Self::PLAIN {
-        0
-    } else if align_of::<T>() > size_of::<usize>() {
+    /// Offset of element 0 past the length header. Both alignments are powers of two, so the
+    /// larger is a multiple of the smaller.
+    const HEADER_OFFSET: usize = if align_of::<T>() > size_of::<usize>() {
         align_of::<T>()
     } else {
         size_of::<usize>()
     };
 
-    /// Alignment of the object.
-    const ALIGN: usize = {
-        let a = if Self::PLAIN || align_of::<T>() > align_of::<usize>() {
+    /// Offset of element 0: past the length header when there is one.
+    #[inline(always)]
+    fn data_offset() -> usize {
+        if Self::plain() {
+            0
+        } else {
+            Self::HEADER_OFFSET
+        }
+    }
+
+    /// Alignment of an object with a length header.
+    const HEADER_ALIGN: usize = {
+        let a = if align_of::<T>() > align_of::<usize>() {
             align_of::<T>()
         } else {
             align_of::<usize>()
@@ -60,23 +72,41 @@ impl<T: Trace> SliceLayout<T> {
         a
     };
 
-    const INFO: TypeInfo = TypeInfo {
-        trace: trace_slice::<T>,
-        drop: if needs_drop::<T>() {
-            Some(drop_slice::<T>)
+    /// Alignment of the object.
+    #[inline(always)]
+    fn align() -> usize {
+        if Self::plain() {
+            align_of::<T>()
         } else {
-            None
-        },
-        user_drop: T::DROP_RUNS_USER_CODE,
-        name: std::any::type_name::<[T]>,
-    };
-    const INFO_REF: &'static TypeInfo = &Self::INFO;
+            Self::HEADER_ALIGN
+        }
+    }
+
+    /// The descriptor for a given answer of `T::drop_runs_user_code`.
+    const fn info_for(user_drop: bool) -> TypeInfo {
+        TypeInfo {
+            trace: trace_slice::<T>,
+            drop: if needs_drop::<T>() {
+                Some(drop_slice::<T>)
+            } else {
+                None
+            },
+            user_drop,
+            name: std::any::type_name::<[T]>,
+        }
+    }
+    const INFO_USER_DROP: TypeInfo = Self::info_for(true);
+    const INFO_RUNTIME_DROP: TypeInfo = Self::info_for(false);
+    const INFO_USER_DROP_REF: &'static TypeInfo = &Self::INFO_USER_DROP;
+    const INFO_RUNTIME_DROP_REF: &'static TypeInfo = &Self::INFO_RUNTIME_DROP;
 
     fn info() -> &'static TypeInfo {
-        if Self::PLAIN {
+        if Self::plain() {
             &PLAIN
+        } else if T::drop_runs_user_code() {
+            Self::INFO_USER_DROP_REF
         } else {
-            Self::INFO_REF
+            Self::INFO_RUNTIME_DROP_REF
         }
     }
 
@@ -85,7 +115,7 @@ impl<T: Trace> SliceLayout<T> {
     /// elements or they are zero-sized; panics past `MAX_SLICE_BYTES`.
     fn size(len: usize) -> usize {
         len.checked_mul(size_of::<T>())
-            .and_then(|b| b.checked_add(Self::DATA_OFFSET))
+            .and_then(|b| b.checked_add(Self::data_offset()))
             .filter(|&b| b <= MAX_SLICE_BYTES)
             .unwrap_or_else(|| {
                 panic!(
@@ -93,7 +123,7 @@ impl<T: Trace> SliceLayout<T> {
                     std::any::type_name::<T>()
                 )
             })
-            .max(Self::DATA_OFFSET + 1)
+            .max(Self::data_offset() + 1)
     }
 }
 
@@ -105,7 +135,7 @@ unsafe fn trace_slice<T: Trace>(p: *const u8, t: &mut Tracer) {
     // `[T]` object: the header holds its length and the elements follow, initialised.
     unsafe {
         let len = p.cast::<usize>().read();
-        let data = p.add(SliceLayout::<T>::DATA_OFFSET).cast::<T>();
+        let data = p.add(SliceLayout::<T>::data_offset()).cast::<T>();
         for i in 0..len {
             (*data.add(i)).trace(t);
         }
@@ -120,7 +150,7 @@ unsafe fn drop_slice<T: Trace>(p: *mut u8) {
     // SAFETY: the sweeper calls this once, on an unreachable `[T]` object (as above).
     unsafe {
         let len = p.cast::<usize>().read();
-        let data = p.add(SliceLayout::<T>::DATA_OFFSET).cast::<T>();
+        let data = p.add(SliceLayout::<T>::data_offset()).cast::<T>();
         std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(data, len));
     }
 }
@@ -141,13 +171,13 @@ impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
     ///
     /// # Safety
     ///
-    /// `fill` writes only `data[..len]`; if `T::NEEDS_TRACE` it initialises all of them.
+    /// `fill` writes only `data[..len]`; if `T::needs_trace()` it initialises all of them.
     unsafe fn alloc(len: usize, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
         let size = SliceLayout::<T>::size(len);
-        let align = SliceLayout::<T>::ALIGN;
-        let noscan = !T::NEEDS_TRACE;
+        let align = SliceLayout::<T>::align();
+        let noscan = !T::needs_trace();
         let req = Request {
-            placement: placement(size, align, SliceLayout::<T>::PLAIN, noscan),
+            placement: placement(size, align, SliceLayout::<T>::plain(), noscan),
             size,
             align,
             noscan,
@@ -160,16 +190,16 @@ impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
             unsafe {
                 gc::mallocgc(op, &req, |addr| {
                     // SAFETY: the slot is ours, at least `size` bytes, aligned to `align`.
-                    if !SliceLayout::<T>::PLAIN {
+                    if !SliceLayout::<T>::plain() {
                         (addr as *mut usize).write(len);
                     }
-                    fill((addr + SliceLayout::<T>::DATA_OFFSET) as *mut T);
+                    fill((addr + SliceLayout::<T>::data_offset()) as *mut T);
                 })
             }
         });
         let (addr, needzero) = (new.addr, new.needzero);
         NewSlice {
-            data: (addr + SliceLayout::<T>::DATA_OFFSET) as *mut T,
+            data: (addr + SliceLayout::<T>::data_offset()) as *mut T,
             len,
             needzero,
             _t: PhantomData,
@@ -193,7 +223,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
     /// Moves the elements of `v` into a new heap slice.
     fn from_vec(mut v: Vec<T>) -> Gc<[T]> {
         let (src, len) = (v.as_ptr(), v.len());
-        let traced = T::NEEDS_TRACE;
+        let traced = T::needs_trace();
         // SAFETY: traced elements are moved in and unrooted inside the operation: they now
         // live in the rooted object, so their handles become its edges.
         let new = unsafe {
@@ -273,7 +303,7 @@ impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Gc<[T]> {
     /// others through a temporary vector (a clone may run arbitrary code, which must not
     /// run inside the allocation).
     fn from(s: &[T]) -> Gc<[T]> {
-        if !SliceLayout::<T>::PLAIN {
+        if !SliceLayout::<T>::plain() {
             return Gc::from_vec(s.to_vec());
         }
         // SAFETY: `fill` writes nothing.
@@ -330,12 +360,12 @@ mod tests {
 
     #[test]
     fn headers_only_where_the_collector_needs_the_length() {
-        assert_eq!(SliceLayout::<u8>::DATA_OFFSET, 0);
-        assert_eq!(SliceLayout::<u8>::ALIGN, 1);
-        assert_eq!(SliceLayout::<u64>::DATA_OFFSET, 0);
-        assert_eq!(SliceLayout::<String>::DATA_OFFSET, 8);
-        assert_eq!(SliceLayout::<Gc<u8>>::DATA_OFFSET, 8);
-        assert_eq!(SliceLayout::<Gc<u8>>::ALIGN, 8);
+        assert_eq!(SliceLayout::<u8>::data_offset(), 0);
+        assert_eq!(SliceLayout::<u8>::align(), 1);
+        assert_eq!(SliceLayout::<u64>::data_offset(), 0);
+        assert_eq!(SliceLayout::<String>::data_offset(), 8);
+        assert_eq!(SliceLayout::<Gc<u8>>::data_offset(), 8);
+        assert_eq!(SliceLayout::<Gc<u8>>::align(), 8);
         assert_eq!(
             SliceLayout::<u8>::size(0),
             1,

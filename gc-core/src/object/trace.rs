@@ -26,13 +26,14 @@ use std::hash::BuildHasher;
 /// 3. **No hidden mutation.** A `Gc` reachable from the value is changed only through `&mut`
 ///    access to the value, a `GcCell`, or an `AtomicGc`; never through `Cell`, `RefCell`,
 ///    `Mutex`, `RwLock` or other interior mutability the collector does not know about.
-/// 4. **`NEEDS_TRACE` is honest.** It may be `false` only if no value of the type can ever
-///    contain a `Gc`. Such types are allocated in noscan spans the marker never reads.
+/// 4. **`needs_trace` is honest.** It may return `false` only if no value of the type can
+///    ever contain a `Gc`. Such types are allocated in noscan spans the marker never reads.
+///    It returns the same answer every time (a constant expression of the type).
 /// 5. **No `Gc` access in `Drop`.** A type's `Drop` must not dereference a `Gc` it holds: the
 ///    target may have been swept in the same cycle. (The derive rejects `Drop` unless the
 ///    type opts out with `#[trace(unsafe_drop)]`.)
-/// 6. **`DROP_RUNS_USER_CODE` is honest.** It may be `false` only if dropping a value of the
-///    type runs nothing but the runtime's own code (`Gc`, `GcCell`, `AtomicGc`), the
+/// 6. **`drop_runs_user_code` is honest.** It may return `false` only if dropping a value
+///    of the type runs nothing but the runtime's own code (`Gc`, `GcCell`, `AtomicGc`), the
 ///    standard library's containers and the global allocator. Such values are dropped in
 ///    place while their object is swept; any other drop could block, allocate or panic
 ///    inside the collector.
@@ -42,17 +43,38 @@ use std::hash::BuildHasher;
     note = "derive it with `#[derive(Trace)]`, or mark a field that holds no `Gc` with `#[trace(skip)]`"
 )]
 pub unsafe trait Trace {
-    /// Whether a value of this type may contain a `Gc`. `false` puts the type in noscan spans.
-    const NEEDS_TRACE: bool = true;
+    /// Whether a value of this type may contain a `Gc` (obligation 4). `false` puts the type
+    /// in noscan spans that the marker never reads.
+    ///
+    /// An associated function rather than a constant so that `Trace` stays dyn-compatible
+    /// (`Box<dyn Shape>`, `Gc<dyn Shape>`); the `where Self: Sized` bound keeps it out of the
+    /// vtable. Implementations return a constant expression and are `#[inline(always)]`, so
+    /// for a sized type the answer is still known at compile time: `Gc::new` selects between
+    /// placement tables that are themselves constants (`object/typeinfo.rs`).
+    #[inline(always)]
+    fn needs_trace() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
 
-    /// Whether dropping a value of this type may run code the runtime does not know: a
-    /// hand-written `Drop`, a field the derive cannot see into (`#[trace(skip)]`), a
-    /// closure. The sweeper moves such objects out of the heap and the dropper runs their
-    /// `Drop` outside every GC operation (`gc_core::collect` has the details); other
-    /// objects are dropped in place while swept, which is cheaper (obligation 6). A moved
-    /// object's `Drop` sees it at a new address (as any moved Rust value), not at
-    /// `Gc::as_ptr`. The default, `std::mem::needs_drop::<Self>()`, is always correct.
-    const DROP_RUNS_USER_CODE: bool = std::mem::needs_drop::<Self>();
+    /// Whether dropping a value of this type may run code the runtime does not know
+    /// (obligation 6): a hand-written `Drop`, a field the derive cannot see into
+    /// (`#[trace(skip)]`), a closure, a trait object. The sweeper moves such objects out of
+    /// the heap and the dropper runs their `Drop` outside every GC operation
+    /// (`gc_core::collect` has the details); other objects are dropped in place while
+    /// swept, which is cheaper. A moved object's `Drop` sees it at a new address (as any
+    /// moved Rust value), not at `Gc::as_ptr`. The default,
+    /// `std::mem::needs_drop::<Self>()`, is always correct. Like [`Trace::needs_trace`], a
+    /// constant expression behind a function so that the trait stays dyn-compatible.
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool
+    where
+        Self: Sized,
+    {
+        std::mem::needs_drop::<Self>()
+    }
 
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
@@ -83,8 +105,13 @@ macro_rules! leaf_trace {
         // SAFETY: the type holds no `Gc`, so there is nothing to trace, root or unroot
         // (obligations 1, 2, 4).
         unsafe impl Trace for $t {
-            const NEEDS_TRACE: bool = false;
-            const DROP_RUNS_USER_CODE: bool = false;
+            // (Never callable for the unsized `str`: `where Self: Sized` in the trait.)
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn needs_trace() -> bool { false }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { false }
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
@@ -137,8 +164,14 @@ leaf_trace!(
 
 // SAFETY: PhantomData holds no value, so no `Gc`.
 unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
-    const NEEDS_TRACE: bool = false;
-    const DROP_RUNS_USER_CODE: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        false
+    }
     #[inline(always)]
     fn trace(&self, _: &mut Tracer) {}
     #[inline(always)]
@@ -151,15 +184,21 @@ unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
 /// `$iter_mut` (exclusive) yield.
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, drop: $user_drop:expr, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
-        // SAFETY: every element is visited by all three methods (obligations 1, 2), the
+        // SAFETY: every element (of a map: every value; keys are covered below the
+        // invocation) is visited by all three methods (obligations 1, 2), the
         // container gives no interior mutability (obligation 3), and its own drop is the
         // standard library's (obligation 6).
         unsafe impl<$($g)*> Trace for $t {
-            const NEEDS_TRACE: bool = <$e as Trace>::NEEDS_TRACE;
-            const DROP_RUNS_USER_CODE: bool = $user_drop;
+            // (Never callable for the unsized `[T]`: `where Self: Sized` in the trait.)
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn needs_trace() -> bool { <$e as Trace>::needs_trace() }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { $user_drop }
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
-                if Self::NEEDS_TRACE {
+                if <$e as Trace>::needs_trace() {
                     let $s = self;
                     for x in $iter {
                         x.trace(tracer);
@@ -168,7 +207,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn root(&mut self) {
-                if Self::NEEDS_TRACE {
+                if <$e as Trace>::needs_trace() {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -178,7 +217,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn unroot(&mut self) {
-                if Self::NEEDS_TRACE {
+                if <$e as Trace>::needs_trace() {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -191,45 +230,41 @@ macro_rules! container_trace {
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, drop: T::DROP_RUNS_USER_CODE, |s| s.iter(), |m| m.iter_mut();
-    [K: Trace, V: Trace] BTreeMap<K, V>, V, drop: K::DROP_RUNS_USER_CODE || V::DROP_RUNS_USER_CODE,
-        |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+    [T: Trace] Option<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Vec<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
+    [K: Trace, V: Trace] BTreeMap<K, V>, V, drop: K::needs_trace() || K::drop_runs_user_code() || V::drop_runs_user_code(),
+        |s| s.values(), |m| m.values_mut();
     [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V,
-        drop: K::DROP_RUNS_USER_CODE || V::DROP_RUNS_USER_CODE || std::mem::needs_drop::<S>(),
-        |s| { let () = KeyHoldsNoGc::<K>::OK; s.values() }, |m| m.values_mut();
+        drop: K::needs_trace() || K::drop_runs_user_code() || V::drop_runs_user_code() || std::mem::needs_drop::<S>(),
+        |s| s.values(), |m| m.values_mut();
 }
 
 // Keys of maps and elements of sets cannot be reached mutably, so a key or set element that
-// holds a `Gc` could never be unrooted. Maps trace only their values; a key type or set
-// element type whose `NEEDS_TRACE` is true is rejected at compile time by `KeyHoldsNoGc`
-// (the assertion is evaluated when `trace` is instantiated, which every `Gc::new` of a
-// type containing the map does).
-struct KeyHoldsNoGc<K>(std::marker::PhantomData<K>);
-impl<K: Trace> KeyHoldsNoGc<K> {
-    const OK: () = assert!(
-        !K::NEEDS_TRACE,
-        "gc_core: a Gc inside a map key or set element cannot be traced; wrap the value in a struct keyed by something else"
-    );
-}
-
-/// `Trace` for sets and heaps, whose elements cannot be reached mutably: allowed only for
-/// elements that hold no `Gc` (checked at compile time by `KeyHoldsNoGc`).
+// holds a `Gc` could never be unrooted: maps trace, root and unroot only their values, and
+// sets nothing. A `Gc` in a key or set element therefore stays a counted root, as in a
+// `#[trace(skip)]` field: its target is never freed early, but a cycle through it is never
+// collected. (Until `needs_trace` became a function this was a compile-time error; a
+// function's value cannot be asserted in a constant.) Because dropping such a key releases
+// a root count, which must not happen inside the sweeper, a key type that may hold a `Gc`
+// makes the container's drop count as user code (dropped outside the collector).
+/// `Trace` for sets and heaps, whose elements cannot be reached mutably: nothing is visited
+/// (a `Gc` element stays a counted root, see above).
 macro_rules! no_gc_elements_trace {
     ($([$($g:tt)*] $t:ty, drop: $user_drop:expr;)*) => {$(
-        // SAFETY: the elements hold no `Gc` (compile-time check), so there is nothing to
-        // visit; the container's own drop is the standard library's.
+        // SAFETY: the elements are never visited, so every `Gc` among them stays a counted
+        // root that keeps its target alive without tracing (obligations 1, 2); a set that
+        // may hold one drops outside the collector (obligation 6, `drop` below).
         unsafe impl<$($g)*> Trace for $t {
-            const NEEDS_TRACE: bool = false;
-            const DROP_RUNS_USER_CODE: bool = $user_drop;
             #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {
-                let () = KeyHoldsNoGc::<T>::OK;
-            }
+            fn needs_trace() -> bool { false }
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { $user_drop }
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
             unsafe fn root(&mut self) {}
             #[inline(always)]
@@ -240,15 +275,28 @@ macro_rules! no_gc_elements_trace {
 
 no_gc_elements_trace! {
     [T: Trace, S: BuildHasher] HashSet<T, S>,
-        drop: T::DROP_RUNS_USER_CODE || std::mem::needs_drop::<S>();
-    [T: Trace] BTreeSet<T>, drop: T::DROP_RUNS_USER_CODE;
-    [T: Trace + Ord] BinaryHeap<T>, drop: T::DROP_RUNS_USER_CODE;
+        drop: T::needs_trace() || T::drop_runs_user_code() || std::mem::needs_drop::<S>();
+    [T: Trace] BTreeSet<T>, drop: T::needs_trace() || T::drop_runs_user_code();
+    [T: Trace + Ord] BinaryHeap<T>, drop: T::needs_trace() || T::drop_runs_user_code();
 }
 
-// SAFETY: the box owns its contents; all three methods forward to them.
+// SAFETY: the box owns its contents; all three methods forward to them. `T` may be unsized
+// (`Box<dyn Shape>`, `Box<str>`), and then `T::needs_trace()` cannot be called: the answers
+// are the conservative ones, always sound (obligations 4 and 6): `needs_trace` is `true`
+// (a box is scanned even if its contents hold no `Gc`: a noscan field would be more
+// precise, but a `Box<T>` cannot tell a sized `T` from a trait object), and
+// `drop_runs_user_code` is `needs_drop::<T>()` (which accepts unsized types and is `true`
+// for every trait object): a box of plain data (`Box<str>`, `Box<[u8]>`, `Box<u64>`)
+// drops in place, any other box is dropped outside the collector.
 unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        true
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        std::mem::needs_drop::<T>()
+    }
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer)
@@ -269,9 +317,18 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
 // unrooted: handles inside an `Arc` always stay counted roots (root/unroot do nothing), and
 // tracing forwards so that everything they reach is marked. The cost: a cycle that passes
 // through an `Arc` is never collected.
+//
+// `T` may be unsized, so as for `Box` the answers are the conservative ones: always
+// scanned, and user code whenever `T` has drop glue.
 unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        true
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        std::mem::needs_drop::<T>()
+    }
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer)
@@ -284,8 +341,14 @@ unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
 
 // SAFETY: both variants are visited by all three methods.
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
-    const DROP_RUNS_USER_CODE: bool = T::DROP_RUNS_USER_CODE || E::DROP_RUNS_USER_CODE;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        T::needs_trace() || E::needs_trace()
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        T::drop_runs_user_code() || E::drop_runs_user_code()
+    }
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         match self {
@@ -320,8 +383,10 @@ macro_rules! tuple_trace {
     ($(($($n:tt $t:ident),+))*) => {$(
         // SAFETY: every element is visited by all three methods.
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
-            const NEEDS_TRACE: bool = false $(|| $t::NEEDS_TRACE)+;
-            const DROP_RUNS_USER_CODE: bool = false $(|| $t::DROP_RUNS_USER_CODE)+;
+            #[inline(always)]
+            fn needs_trace() -> bool { false $(|| $t::needs_trace())+ }
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { false $(|| $t::drop_runs_user_code())+ }
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 $(self.$n.trace(tracer);)+
@@ -358,13 +423,13 @@ mod tests {
     #[test]
     fn leaf_types_are_noscan() {
         let noscan = [
-            u64::NEEDS_TRACE,
-            String::NEEDS_TRACE,
-            <Vec<Option<u8>>>::NEEDS_TRACE,
-            <(u8, String, [u32; 4])>::NEEDS_TRACE,
-            <HashMap<String, Vec<u64>>>::NEEDS_TRACE,
+            u64::needs_trace(),
+            String::needs_trace(),
+            <Vec<Option<u8>>>::needs_trace(),
+            <(u8, String, [u32; 4])>::needs_trace(),
+            <HashMap<String, Vec<u64>>>::needs_trace(),
         ];
         assert_eq!(noscan, [false; 5]);
-        const { assert!(<Vec<crate::Gc<u8>>>::NEEDS_TRACE) };
+        assert!(<Vec<crate::Gc<u8>>>::needs_trace());
     }
 }

@@ -1,7 +1,8 @@
 //! Where `Gc::new` puts an object (its `Placement`: span class, tiny or large, chosen by the
 //! allocator's `sizeclass::placement`) and the descriptor of its type
-//! (`crate::descriptor::TypeInfo`), both computed at compile time: one static descriptor
-//! per type. Pure constants, no shared state. See the collector overview in `crate::gc`.
+//! (`crate::descriptor::TypeInfo`), both computed at compile time: the candidates are
+//! constants, and `Layout::request` picks one with `T`'s constant-folded `Trace` answers.
+//! Pure constants, no shared state. See the collector overview in `crate::gc`.
 
 pub(crate) use crate::alloc::sizeclass::{placement, Placement};
 use crate::alloc::PAGE_SIZE;
@@ -11,49 +12,81 @@ use crate::Trace;
 use std::marker::PhantomData;
 
 /// Compile-time facts about `T`.
+///
+/// `Trace::needs_trace` and `Trace::drop_runs_user_code` are functions (so that `Trace`
+/// stays dyn-compatible), and a constant cannot call them. So every candidate is a
+/// constant: the placement of a scanned and of a noscan `T`, the descriptor with and
+/// without user drop code, and the four requests they combine into. [`Layout::request`]
+/// picks one with the two function results; both are `#[inline(always)]` constant
+/// expressions, so in an optimised build the choice folds away and `Gc::new` reads one
+/// constant request, as when the facts were constants themselves.
 pub(crate) struct Layout<T>(PhantomData<T>);
 
 impl<T: Trace> Layout<T> {
-    /// The descriptor stored in the span.
-    pub(crate) const INFO: TypeInfo = TypeInfo {
-        trace: trace_erased::<T>,
-        drop: if std::mem::needs_drop::<T>() {
-            Some(drop_erased::<T>)
-        } else {
-            None
-        },
-        user_drop: T::DROP_RUNS_USER_CODE,
-        name: std::any::type_name::<T>,
-    };
+    /// The descriptor stored in the span, for a given answer of `drop_runs_user_code`.
+    const fn info(user_drop: bool) -> TypeInfo {
+        TypeInfo {
+            trace: trace_erased::<T>,
+            drop: if std::mem::needs_drop::<T>() {
+                Some(drop_erased::<T>)
+            } else {
+                None
+            },
+            user_drop,
+            name: std::any::type_name::<T>,
+        }
+    }
+    const INFO_USER_DROP: TypeInfo = Self::info(true);
+    const INFO_RUNTIME_DROP: TypeInfo = Self::info(false);
+    const INFO_USER_DROP_REF: &'static TypeInfo = &Self::INFO_USER_DROP;
+    const INFO_RUNTIME_DROP_REF: &'static TypeInfo = &Self::INFO_RUNTIME_DROP;
 
-    /// True if the type neither holds a `Gc` nor needs dropping.
-    pub(crate) const PLAIN: bool = !T::NEEDS_TRACE && !std::mem::needs_drop::<T>();
-
-    /// Where objects of this type go.
-    pub(crate) const PLACEMENT: Placement = {
+    /// Where objects of this type go if they are scanned (`noscan` false) or not.
+    const fn placement(noscan: bool) -> Placement {
         let align = std::mem::align_of::<T>();
         assert!(
             align <= PAGE_SIZE,
             "gc_core: types aligned above 8 KiB are not supported"
         );
-        placement(
-            std::mem::size_of::<T>(),
-            align,
-            Self::PLAIN,
-            !T::NEEDS_TRACE,
-        )
-    };
+        // Plain: no `Gc` inside and no drop glue.
+        let plain = noscan && !std::mem::needs_drop::<T>();
+        placement(std::mem::size_of::<T>(), align, plain, noscan)
+    }
 
-    /// What `mallocgc` allocates for a `T`.
-    pub(crate) const REQUEST: Request = Request {
-        placement: Self::PLACEMENT,
-        size: std::mem::size_of::<T>(),
-        align: std::mem::align_of::<T>(),
-        noscan: !T::NEEDS_TRACE,
-        info: if Self::PLAIN { &PLAIN } else { Self::INFO_REF },
-    };
+    /// What `mallocgc` allocates for a `T`, for given answers of `needs_trace` and
+    /// `drop_runs_user_code`.
+    const fn candidate(needs_trace: bool, user_drop: bool) -> Request {
+        let plain = !needs_trace && !std::mem::needs_drop::<T>();
+        Request {
+            placement: Self::placement(!needs_trace),
+            size: std::mem::size_of::<T>(),
+            align: std::mem::align_of::<T>(),
+            noscan: !needs_trace,
+            info: if plain {
+                &PLAIN
+            } else if user_drop {
+                Self::INFO_USER_DROP_REF
+            } else {
+                Self::INFO_RUNTIME_DROP_REF
+            },
+        }
+    }
+    const SCAN_USER_DROP: Request = Self::candidate(true, true);
+    const SCAN_RUNTIME_DROP: Request = Self::candidate(true, false);
+    const NOSCAN_USER_DROP: Request = Self::candidate(false, true);
+    const NOSCAN_RUNTIME_DROP: Request = Self::candidate(false, false);
 
-    const INFO_REF: &'static TypeInfo = &Self::INFO;
+    /// What `mallocgc` allocates for a `T`: one of the four constant candidates, chosen by
+    /// `T`'s `Trace` answers (constant-folded in optimised builds).
+    #[inline(always)]
+    pub(crate) fn request() -> &'static Request {
+        match (T::needs_trace(), T::drop_runs_user_code()) {
+            (true, true) => &Self::SCAN_USER_DROP,
+            (true, false) => &Self::SCAN_RUNTIME_DROP,
+            (false, true) => &Self::NOSCAN_USER_DROP,
+            (false, false) => &Self::NOSCAN_RUNTIME_DROP,
+        }
+    }
 }
 
 /// # Safety
@@ -82,21 +115,25 @@ mod tests {
     struct Aligned64(#[allow(dead_code)] [u8; 64 * 3]);
     // SAFETY: no Gc inside.
     unsafe impl Trace for Aligned64 {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, _: &mut Tracer) {}
         unsafe fn root(&mut self) {}
         unsafe fn unroot(&mut self) {}
     }
 
     /// A type with a hand-written `Drop` and a hand-written `Trace` (default
-    /// `DROP_RUNS_USER_CODE`).
+    /// `drop_runs_user_code`).
     struct Aligned64Drop;
     impl Drop for Aligned64Drop {
         fn drop(&mut self) {}
     }
     // SAFETY: no Gc inside.
     unsafe impl Trace for Aligned64Drop {
-        const NEEDS_TRACE: bool = false;
+        fn needs_trace() -> bool {
+            false
+        }
         fn trace(&self, _: &mut Tracer) {}
         unsafe fn root(&mut self) {}
         unsafe fn unroot(&mut self) {}
@@ -104,32 +141,32 @@ mod tests {
 
     #[test]
     fn placement_follows_size_traceability_and_alignment() {
-        assert_eq!(Layout::<u8>::PLACEMENT, Placement::Tiny);
-        assert_eq!(Layout::<u64>::PLACEMENT, Placement::Tiny);
+        assert_eq!(Layout::<u8>::request().placement, Placement::Tiny);
+        assert_eq!(Layout::<u64>::request().placement, Placement::Tiny);
         assert_eq!(
-            Layout::<[u64; 2]>::PLACEMENT,
+            Layout::<[u64; 2]>::request().placement,
             Placement::Small(SpanClass::new(2, true))
         );
         // String needs Drop: never tiny.
         assert_eq!(
-            Layout::<String>::PLACEMENT,
+            Layout::<String>::request().placement,
             Placement::Small(SpanClass::new(3, true))
         );
-        assert_eq!(Layout::<[u8; 40_000]>::PLACEMENT, Placement::Large);
+        assert_eq!(Layout::<[u8; 40_000]>::request().placement, Placement::Large);
         // 192 bytes, 64-aligned: class 192 is a multiple of 64, so slots are aligned.
-        match Layout::<Aligned64>::PLACEMENT {
+        match Layout::<Aligned64>::request().placement {
             Placement::Small(sc) => assert_eq!(CLASSES[sc.size_class()].size % 64, 0),
             p => panic!("{p:?}"),
         }
-        assert!(std::ptr::eq(Layout::<u32>::REQUEST.info, &PLAIN));
-        assert!(Layout::<String>::REQUEST.info.drop.is_some());
+        assert!(std::ptr::eq(Layout::<u32>::request().info, &PLAIN));
+        assert!(Layout::<String>::request().info.drop.is_some());
         // Only user code is dropped outside the collector (`Trace` obligation 6).
-        assert!(!Layout::<String>::REQUEST.info.user_drop);
+        assert!(!Layout::<String>::request().info.user_drop);
         assert!(
-            !Layout::<(Option<crate::Gc<u8>>, Vec<String>)>::REQUEST
+            !Layout::<(Option<crate::Gc<u8>>, Vec<String>)>::request()
                 .info
                 .user_drop
         );
-        assert!(Layout::<Box<Aligned64Drop>>::REQUEST.info.user_drop);
+        assert!(Layout::<Box<Aligned64Drop>>::request().info.user_drop);
     }
 }
