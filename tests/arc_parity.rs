@@ -74,16 +74,28 @@ fn a_raw_pointer_alone_keeps_the_object_alive() {
             drop(Gc::new(node(i)));
         }
     }
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "freed while a raw pointer held it");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "freed while a raw pointer held it"
+    );
     // SAFETY: the object is alive (its root count travels with `raw`).
     assert_eq!(unsafe { (*raw).value }, 3);
     // SAFETY: `raw` came from `Gc::into_raw` and is given back once.
     let g = unsafe { Gc::from_raw(raw) };
     assert_eq!(g.value, 3);
-    assert_eq!(g.next.borrow().as_ref().unwrap().value, 7, "its edges were traced");
+    assert_eq!(
+        g.next.borrow().as_ref().unwrap().value,
+        7,
+        "its edges were traced"
+    );
     drop(g);
     gc_core::collect();
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "from_raw's handle released the count");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "from_raw's handle released the count"
+    );
 }
 
 #[test]

@@ -194,7 +194,11 @@ fn gc_dyn_calls_clones_compares_survives_and_is_freed() {
     assert_eq!(t.area(), 12.0);
     drop(t);
     gc_core::collect();
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "freed once the last handle is dropped");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "freed once the last handle is dropped"
+    );
 }
 
 #[test]

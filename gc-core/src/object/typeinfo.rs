@@ -152,7 +152,10 @@ mod tests {
             Layout::<String>::request().placement,
             Placement::Small(SpanClass::new(3, true))
         );
-        assert_eq!(Layout::<[u8; 40_000]>::request().placement, Placement::Large);
+        assert_eq!(
+            Layout::<[u8; 40_000]>::request().placement,
+            Placement::Large
+        );
         // 192 bytes, 64-aligned: class 192 is a multiple of 64, so slots are aligned.
         match Layout::<Aligned64>::request().placement {
             Placement::Small(sc) => assert_eq!(CLASSES[sc.size_class()].size % 64, 0),
