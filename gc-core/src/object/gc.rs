@@ -56,12 +56,11 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// past the pacer's trigger.
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let req = Layout::<T>::request();
         let addr = gc::with_op(|op| {
-            // SAFETY: the request is `T`'s, computed at compile time, and `init` writes a
-            // whole `T`.
+            // SAFETY: the request is `T`'s, computed at compile time (one of four constant
+            // candidates, chosen by constant-folded answers), and `init` writes a whole `T`.
             let new = unsafe {
-                gc::mallocgc(op, req, |addr| {
+                gc::mallocgc(op, Layout::<T>::request(), |addr| {
                     // SAFETY: the slot is free, sized and aligned for `T`, and ours.
                     (addr as *mut T).write(value)
                 })
