@@ -1,5 +1,5 @@
 //! Compile-time checks for `#[derive(Trace)]`: which shapes of type it accepts, the
-//! `NEEDS_TRACE` it computes, and (in `ui`) the errors it reports. Nothing here allocates.
+//! `needs_trace()` it computes, and (in `ui`) the errors it reports. Nothing here allocates.
 
 #![allow(dead_code)]
 
@@ -117,7 +117,7 @@ struct Unsized<T: ?Sized> {
     b: Box<T>,
 }
 
-/// Recursive AST: each field names `Expr`, so `NEEDS_TRACE` is `true` instead of a cycle.
+/// Recursive AST: each field names `Expr`, so `needs_trace()` is `true` instead of recursing.
 #[derive(Trace)]
 enum Expr {
     Num(i64),

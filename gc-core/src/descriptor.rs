@@ -12,7 +12,7 @@ pub(crate) struct TypeInfo {
     pub trace: unsafe fn(*const u8, &mut Tracer),
     /// Drops the object at the given address in place; `None` for types without drop glue.
     pub drop: Option<unsafe fn(*mut u8)>,
-    /// Whether `drop` may run user code (`Trace::DROP_RUNS_USER_CODE`): then the sweeper
+    /// Whether `drop` may run user code (`Trace::drop_runs_user_code`): then the sweeper
     /// moves the object out of the heap and the dropper runs `drop` on the copy, outside
     /// every GC operation (the collector's dropper); otherwise the sweeper drops it in place.
     pub user_drop: bool,

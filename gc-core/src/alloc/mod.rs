@@ -21,7 +21,7 @@
 //!   class. A span carries `freeindex`, the 64-bit `alloc_cache`, `alloc_bits`,
 //!   `gcmark_bits`, `sweepgen`, per-slot root counts and the type of its objects.
 //! - **Size classes** (`sizeclass.rs`): Go's 68 classes; a *span class* adds a noscan bit,
-//!   chosen at compile time from `Trace::NEEDS_TRACE`.
+//!   chosen at compile time from `Trace::needs_trace`.
 //! - **Central lists** (`central.rs`, Go's mcentral): one per span class, holding partial and
 //!   full spans, each split into swept and unswept sets.
 //! - **Sweeping one span** (`sweep.rs`, Go's `mspan.sweep`): frees what the last mark left

@@ -63,7 +63,7 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
             }));
             if r.is_err() {
                 crate::fatal(&format!(
-                    "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::DROP_RUNS_USER_CODE)",
+                    "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::drop_runs_user_code)",
                     (ty.name)()
                 ));
             }

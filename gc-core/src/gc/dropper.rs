@@ -2,7 +2,7 @@
 //! operation and every runtime lock. Two kinds of work arrive here:
 //!
 //! - the `Drop` of swept objects whose type may run user code (`TypeInfo::user_drop`,
-//!   from `Trace::DROP_RUNS_USER_CODE`). The sweeper *moves* each such object out of its
+//!   from `Trace::drop_runs_user_code`). The sweeper *moves* each such object out of its
 //!   slot into a [`Moved`] buffer (a bitwise copy: Rust values may move, and nothing can
 //!   reach an unreachable object) and frees the slot at once; the `Drop` runs on the copy
 //!   later. So the object's memory is never reused before its `Drop` has run, and the

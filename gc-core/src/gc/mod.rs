@@ -164,7 +164,7 @@
 //! ## Drop: user code never runs inside a GC operation
 //!
 //! A dead object's drop glue is classified at compile time by
-//! `Trace::DROP_RUNS_USER_CODE` (the derive computes it from the fields):
+//! `Trace::drop_runs_user_code` (the derive computes it from the fields):
 //!
 //! - glue that runs only the runtime's and the standard library's code (`Gc`, `GcCell`,
 //!   `AtomicGc` handles, `Vec`, `String`, `Box` of such) runs in place while the object is

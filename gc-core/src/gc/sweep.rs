@@ -10,7 +10,7 @@
 //!
 //! A dead object's drop glue runs in one of two places. Glue that runs only the runtime's
 //! and the standard library's code (`Gc` and `GcCell` handles, `Vec`, `String`: a type whose
-//! `Trace::DROP_RUNS_USER_CODE` is false) runs in place, inside the GC operation that
+//! `Trace::drop_runs_user_code` is false) runs in place, inside the GC operation that
 //! sweeps. Anything else is user code: the sweep hands the object to the `defer_drops`
 //! hook (`dropper::defer_dead`), which moves it out of its slot and queues it for the
 //! dropper, which runs it outside every GC operation. See the collector overview in
