@@ -219,3 +219,23 @@ fn weak_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Weak<Node>>();
 }
+
+trait Named: Trace + Send + Sync {
+    fn name(&self) -> &str;
+}
+
+impl Named for Node {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[test]
+fn weak_references_to_trait_objects() {
+    let g: Gc<dyn Named> = gc_core::coerce_gc!(node(30));
+    let w = Gc::downgrade(&g);
+    assert_eq!(w.upgrade().expect("live").name(), "node 30");
+    drop(g);
+    gc_core::collect();
+    assert!(w.upgrade().is_none());
+}

@@ -161,8 +161,14 @@ impl<T: ?Sized + 'static> fmt::Debug for Weak<T> {
 // SAFETY: a weak reference is not an edge: nothing to trace, root or unroot (it must never
 // keep its object alive), and its drop runs only the runtime's and std's code (an `Arc`).
 unsafe impl<T: ?Sized + 'static> Trace for Weak<T> {
-    const NEEDS_TRACE: bool = false;
-    const DROP_RUNS_USER_CODE: bool = false;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        false
+    }
     #[inline(always)]
     fn trace(&self, _: &mut Tracer) {}
     #[inline(always)]

@@ -234,8 +234,14 @@ impl<V: Trace + Send + Sync + 'static> EphemeronTable for Inner<V> {
 // values stay edges wherever the table lives, so nothing to root or unroot. Dropping it
 // drops its values (their own drop glue) and an `Arc`.
 unsafe impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> Trace for WeakMap<K, V> {
-    const NEEDS_TRACE: bool = false;
-    const DROP_RUNS_USER_CODE: bool = V::DROP_RUNS_USER_CODE;
+    #[inline(always)]
+    fn needs_trace() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn drop_runs_user_code() -> bool {
+        V::drop_runs_user_code()
+    }
     #[inline(always)]
     fn trace(&self, _: &mut Tracer) {}
     #[inline(always)]
