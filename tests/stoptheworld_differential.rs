@@ -4,7 +4,10 @@
 //! every mutation in its model; at each checkpoint it calls `collect()` twice, checks the
 //! real graph against the model and live tracked nodes (`allocated - dropped`) against the
 //! model's reachable count, and records a digest line: the reachable ids (count, sum, hash),
-//! the roots (count, hash), the ids allocated and the live count.
+//! the roots (count, hash), the ephemeron table's entries (count, hash), the ids allocated
+//! and the live count. (The mix's weak operations keep a node they upgrade only if the model
+//! reaches it, and take only reachable keys from the table: what else upgrades depends on
+//! the collector's timing.)
 //!
 //! The workload runs in child processes (the environment is read once per process; started
 //! through `tests/common/child.rs`): default settings, `GODEBUG=gcstoptheworld=1`,

@@ -1,12 +1,14 @@
 //! Checkpoints and walks of the workload in `mod.rs`: the breakable barrier (`Gate`), the
-//! checkpoint (collect twice; live == the model's reachable count; a full walk from the real
-//! roots finds exactly the model's reachable set), and the walks threads run between
-//! checkpoints (free, and checked against the model under the lock).
+//! checkpoint (collect twice; live == the model's reachable count; weak references and the
+//! ephemeron table agree with the model (`weak_ops.rs`); a full walk from the real roots and
+//! the table's values finds exactly the model's reachable set), and the walks threads run
+//! between checkpoints (free, and checked against the model under the lock).
 
 use super::common::BAD_DROPS;
 use super::model::{MNode, Model};
 use super::node::{id_of, Edge, Node};
 use super::watchdog::WHAT_CHECKPOINT;
+use super::weak_ops::prune_ephemerons;
 use super::worker::Worker;
 use super::SLOTS;
 use gc_core::Gc;
@@ -200,7 +202,7 @@ impl<'s, 'p> Worker<'s, 'p> {
             gc_core::collect();
             gc_core::collect();
             let live = sh.live();
-            let m = sh.model();
+            let mut m = sh.model();
             let expected = m.reachable();
             if live != expected.len() as u64 {
                 self.fail(&format!(
@@ -213,14 +215,24 @@ impl<'s, 'p> Worker<'s, 'p> {
             if bad != 0 {
                 self.fail(&format!("{bad} tracked nodes dropped twice or clobbered"));
             }
+            prune_ephemerons(&mut m, &expected, &sh.weak);
             let mut c = sh.ckpt.lock().unwrap();
             c.expected = expected;
             c.found.clear();
             c.live = live;
         }
         sh.gate.wait()?;
-        // 2. A full walk from the real roots, checked against the model: each thread walks
-        // from its own roots, thread 0 also from the shared ones.
+        // 2. Each thread's weak references upgrade iff the model reaches their node. A full
+        // walk from the real roots, checked against the model: each thread walks from its own
+        // roots, thread 0 also from the shared ones and the values of the ephemeron table.
+        let reach: Vec<bool> = {
+            let c = sh.ckpt.lock().unwrap();
+            self.weaks
+                .iter()
+                .map(|w| c.expected.contains(&w.1))
+                .collect()
+        };
+        self.check_weaks(&reach);
         let mut found = HashSet::new();
         {
             let m = sh.model();
@@ -242,6 +254,7 @@ impl<'s, 'p> Worker<'s, 'p> {
                 let shelf = sh.shelf.borrow().clone();
                 self.check_kids(&shelf, &m.shelf, u64::MAX);
                 starts.extend(shelf.into_iter().map(|e| e.to));
+                starts.extend(self.check_ephemerons(&m));
             }
             self.checked_walk(&m, starts, usize::MAX, &mut found);
         }

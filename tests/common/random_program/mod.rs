@@ -16,11 +16,20 @@
 //! compare_exchange), move subgraphs (held only by a thread's handle while garbage is
 //! allocated), allocate while holding cell guards, change shared anchors (rooted
 //! `AtomicGc` slots and a `GcCell` outside the heap) and their own root handles, allocate
-//! tracked and untracked garbage, and walk and verify what they reach.
+//! tracked and untracked garbage, and walk and verify what they reach. They also downgrade
+//! nodes they reach to `Weak`s (a bounded per-thread list, with some `Weak::new`s) and
+//! upgrade them, keeping a successful upgrade as a local root (it may resurrect a node the
+//! model no longer reaches but the collector has not yet found dead), and insert (values:
+//! nodes reached, or new nodes held by the table alone, some pointing back at their key),
+//! remove and get entries of one shared ephemeron table (`WeakMap<Node, Gc<Node>>`),
+//! keeping some values got as local roots (`weak_ops.rs`).
 //!
 //! The model: node id -> out-edges (by id, in order), plus every root the program holds
-//! (each thread's local handles, the permanent anchor nodes, the slots, the shelf), behind
-//! one `Mutex`. Every mutation of an edge or of a modelled root happens together with the
+//! (each thread's local handles, the permanent anchor nodes, the slots, the shelf), plus the
+//! ephemeron table's entries (key id -> value id), behind one `Mutex`; reachable is the
+//! fixed point from the roots along edges and from each reached key to its value. Weak
+//! references are not in it (not edges; each thread knows its own). Every mutation of an
+//! edge, of a modelled root or of the table, and every upgrade, happens together with the
 //! model update while holding that lock, so the model is exact; reads, walks, allocation
 //! and garbage happen outside it, so mutators overlap each other and the collector, which
 //! the lock never serialises (automatic cycles from allocation on a small heap, plus one
@@ -30,12 +39,26 @@
 //! an ALIVE tracker (a node reachable from a root must not have been dropped), and a `GcCell`
 //! edge holds the id it expects; under the lock, a node's real edges equal the model's (so
 //! an edge leading to a freed and reused object is caught by id); `AtomicGc` swaps and
-//! compare-exchanges return exactly the model's old values. Every `checkpoint_every`
-//! operations all threads meet at a barrier, `collect()` runs twice, and then: the live
-//! tracked nodes (`ALLOCATED - DROPPED`) equal exactly the model's reachable count, a full
-//! real walk from the real roots finds exactly the model's reachable id set with the
-//! model's edges, and `BAD_DROPS == 0`. At the end everything is dropped and every tracked
-//! node must have been dropped exactly once. The racy mix's checks are in `racy.rs`.
+//! compare-exchanges return exactly the model's old values. Weak references: a new one
+//! upgrades to its (held) node, and two share their target iff made from the same node (an
+//! address reused by a new node gets a new target); under the lock, a weak reference to a
+//! node the model reaches upgrades to that node, one that upgrades gives an intact node
+//! (payload, tracker ALIVE) that the model still holds (not pruned at a checkpoint), and
+//! `Weak::new` never upgrades (the search behind a `None`'s check is sampled on models of
+//! over 4096 nodes, the soak example's). The table, under the lock: for a key held, `contains_key`,
+//! `get` (the model's value, intact) and `remove` agree exactly with the model (a held key
+//! cannot have been found dead), and `len` lies between the model's entries with a
+//! reachable key and all its entries (a dead key's entry goes in the cycle that finds it
+//! dead, the model's at the next checkpoint). Every `checkpoint_every` operations all
+//! threads meet at a barrier, `collect()` runs twice, and then: the live tracked nodes
+//! (`ALLOCATED - DROPPED`) equal exactly the model's reachable count, the model drops the
+//! entries whose key it does not reach and the table's `len` equals the rest, each of
+//! their keys' weak references upgrades and `get` gives the model's value, every recorded
+//! weak reference upgrades to its node iff the model reaches it (else `None`), a full real
+//! walk from the real roots and the table's values finds exactly the model's reachable id
+//! set with the model's edges, and `BAD_DROPS == 0`. At the end everything is dropped and
+//! every tracked node must have been dropped exactly once. The racy mix's checks are in
+//! `racy.rs`.
 //!
 //! Reproduce: a run is fixed by `Params::seed` (each thread's choices come from its own
 //! generator seeded from it; with several threads the interleaving, and so the exact graph,
@@ -53,6 +76,8 @@
 //! - `worker.rs`: a modelled mutator thread (`Worker`), its operation table and checks;
 //! - `edges.rs`: `link` and `unlink`, the edge mutations made under the model lock;
 //! - `ops.rs`: the modelled random operations;
+//! - `weak_ops.rs`: the weak-reference and ephemeron-table operations and their checkpoint
+//!   checks;
 //! - `checkpoint.rs`: the barrier, the checkpoint and the modelled walks;
 //! - `walk.rs`: model-free walks (the racy mix, `tests/concurrent_mutation.rs`);
 //! - `racy.rs`, `racy_run.rs`: the racy mix and its harness;
@@ -76,25 +101,28 @@ mod racy;
 mod racy_run;
 mod walk;
 mod watchdog;
+mod weak_ops;
 mod worker;
 
 pub use garbage::{Garbage, GarbageThreads};
 pub use node::{check_edge, check_node, id_of, new_node, new_node_edges, Edge, Node};
 pub use walk::{verify_in_place, walk, walk_all};
+pub use weak_ops::WeakReport;
 
 use checkpoint::{Ckpt, Gate};
 use collector::collect_loop;
 use common::{ballast, check_ballast};
 use common::{Rng, ALLOCATED, BAD_DROPS, DROPPED};
-use gc_core::{AtomicGc, Gc, GcCell};
+use gc_core::{AtomicGc, Gc, GcCell, WeakMap};
 use model::{MNode, Model};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use watchdog::{watchdog, Beat};
+use weak_ops::WeakCounters;
 use worker::Worker;
 
 /// Which operation mix runs.
@@ -235,6 +263,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// One line per checkpoint when `Params::digest` (see there).
     pub digest: Vec<String>,
+    /// What the weak operations saw (modelled mix).
+    pub weak: WeakReport,
 }
 
 impl fmt::Display for Report {
@@ -242,7 +272,8 @@ impl fmt::Display for Report {
         write!(
             f,
             "seed={} threads={} ops={} checkpoints={} cycles={} forced={} collector_calls={} \
-             nodes_allocated={} max_reachable={} last_reachable={} seconds={:.2}",
+             nodes_allocated={} max_reachable={} last_reachable={} upgraded={} cleared={} \
+             resurrected={} eph_hits={} eph_pruned={} seconds={:.2}",
             self.seed,
             self.threads,
             self.ops,
@@ -253,6 +284,11 @@ impl fmt::Display for Report {
             self.nodes_allocated,
             self.max_reachable,
             self.last_reachable,
+            self.weak.upgraded,
+            self.weak.cleared,
+            self.weak.resurrected,
+            self.weak.eph_hits,
+            self.weak.eph_pruned,
             self.elapsed.as_secs_f64()
         )
     }
@@ -269,6 +305,9 @@ struct Shared<'p> {
     slots: Vec<AtomicGc<Node>>,
     /// A `GcCell` outside the heap (its contents stay rooted).
     shelf: GcCell<Vec<Edge>>,
+    /// The shared ephemeron table; `Model::ephemerons` holds its entries.
+    emap: WeakMap<Node, Gc<Node>>,
+    weak: WeakCounters,
     gate: Gate,
     failed: AtomicBool,
     failure: Mutex<Option<String>>,
@@ -353,6 +392,7 @@ fn run_modelled(p: &Params) -> Result<Report, String> {
         anchors: anchors.iter().map(|a| a.id).collect(),
         slots: vec![None; SLOTS],
         shelf: Vec::new(),
+        ephemerons: BTreeMap::new(),
     };
     let sh = Shared {
         p,
@@ -360,6 +400,8 @@ fn run_modelled(p: &Params) -> Result<Report, String> {
         anchors,
         slots: (0..SLOTS).map(|_| AtomicGc::new(None)).collect(),
         shelf: GcCell::new(Vec::new()),
+        emap: WeakMap::new(),
+        weak: WeakCounters::default(),
         gate: Gate::new(p.threads),
         failed: AtomicBool::new(false),
         failure: Mutex::new(None),
@@ -389,6 +431,7 @@ fn run_modelled(p: &Params) -> Result<Report, String> {
                         roots: Vec::new(),
                         holders: VecDeque::new(),
                         pending: VecDeque::new(),
+                        weaks: VecDeque::new(),
                         op: 0,
                         what: "start",
                         mix: mix(worker::OPS, p),
@@ -446,6 +489,7 @@ fn run_modelled(p: &Params) -> Result<Report, String> {
         last_reachable: sh.last_reachable.load(Ordering::Relaxed),
         elapsed: t0.elapsed(),
         digest: std::mem::take(&mut *sh.digest.lock().unwrap()),
+        weak: sh.weak.report(),
     };
     if check_ballast(&ballast_root) != ballast_sum {
         return Err(format!("ballast corrupted; seed {}", p.seed));

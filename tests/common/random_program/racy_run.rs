@@ -167,6 +167,7 @@ pub(super) fn run_racy(p: &Params) -> Result<Report, String> {
         last_reachable: reachable,
         elapsed,
         digest: Vec::new(),
+        ..Report::default()
     };
     drop(ballast_root);
     drop(sh);

@@ -9,7 +9,7 @@ use super::model::Model;
 use super::node::{check_edge, check_node, Edge, Node};
 use super::watchdog::WHAT_DONE;
 use super::{Shared, SLOTS};
-use gc_core::Gc;
+use gc_core::{Gc, Weak};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
@@ -28,6 +28,9 @@ pub(super) struct Worker<'s, 'p> {
     /// handles across operations (and so across cycle boundaries), then moved into the heap
     /// by `flush_pending`; all of them before each checkpoint.
     pub(super) pending: VecDeque<Gc<Node>>,
+    /// Weak references this thread made (`weak_ops.rs`) and the id of each one's node (0:
+    /// `Weak::new`), oldest first; they are no roots and not in the model.
+    pub(super) weaks: VecDeque<(Weak<Node>, u64)>,
     pub(super) op: u64,
     pub(super) what: &'static str,
     /// The operation table, with `Params::weights` applied.
@@ -50,6 +53,11 @@ pub(super) const OPS: &[(usize, &str, Op)] = &[
     (5, "guard_alloc", |w| w.op_guard_alloc()),
     (8, "garbage", |w| w.op_garbage()),
     (4, "hold", |w| w.op_hold()),
+    (3, "downgrade", |w| w.op_downgrade()),
+    (3, "upgrade", |w| w.op_upgrade()),
+    (2, "eph_insert", |w| w.op_eph_insert()),
+    (1, "eph_remove", |w| w.op_eph_remove()),
+    (2, "eph_get", |w| w.op_eph_get()),
 ];
 
 pub(super) const OP_PRUNE: usize = OPS.len();
