@@ -367,3 +367,35 @@ fn ui() {
     t.compile_fail("tests/ui/fail_*.rs");
     t.pass("tests/ui/pass_*.rs");
 }
+
+/// Mutually recursive types without a `Gc` or `Box` between them (an interpreter's AST):
+/// asking whether they need tracing ends (a bounded walk, then the sound answer `true`)
+/// instead of recursing for ever, and allocating them works.
+#[derive(Trace)]
+#[allow(dead_code)]
+enum AstExpr {
+    Num(i64),
+    Block(Vec<AstStmt>),
+}
+
+#[derive(Trace)]
+#[allow(dead_code)]
+enum AstStmt {
+    Eval(AstExpr),
+    Let(String, AstExpr),
+}
+
+#[test]
+fn mutually_recursive_types_terminate() {
+    assert!(<AstExpr as Trace>::needs_trace());
+    assert!(<AstStmt as Trace>::needs_trace());
+    let e = Gc::new(AstExpr::Block(vec![AstStmt::Let(
+        "x".into(),
+        AstExpr::Num(1),
+    )]));
+    gc_core::collect();
+    match &*e {
+        AstExpr::Block(v) => assert_eq!(v.len(), 1),
+        AstExpr::Num(_) => panic!("wrong variant"),
+    }
+}

@@ -54,6 +54,11 @@ pub use pool::Pool;
 /// Support for the derive macro; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    /// How many derived types deep `Trace::needs_trace_at` and `drop_runs_user_code_at`
+    /// look before answering `true` (mutually recursive types; a deeper nesting of distinct
+    /// types only costs precision).
+    pub const TRACE_DEPTH_LIMIT: u32 = 24;
+
     pub use crate::object::dyn_gc::gc_from_unsized_raw;
 
     /// The `Drop` guard's module. Its path and the trait's name are the compile error a

@@ -71,11 +71,12 @@
 //!   Dropping the handles themselves is fine.
 //! * `#[trace(always_scan)]`: make `needs_trace()` return `true` without looking at the
 //!   fields. The derive already does this for a field whose type mentions the type itself
-//!   (`Vec<Expr>`, `Option<Box<Self>>`); use `always_scan` to break the cycle of *mutually*
-//!   recursive types (`enum A { B(Vec<B>) }` / `enum B { A(Vec<A>) }`, or recursion through
-//!   a type alias), whose `needs_trace()` would otherwise call itself forever (a stack
-//!   overflow, or a hang in an optimised build, at the first `Gc::new`; recursion through a
-//!   `Box` stops by itself, since `Box<T>` answers `true` without asking `T`). It is always
+//!   (`Vec<Expr>`, `Option<Box<Self>>`). *Mutually* recursive types (`enum A { B(Vec<B>) }`
+//!   / `enum B { A(Vec<A>) }`, or recursion through a type alias) need nothing: their
+//!   `needs_trace()` asks each other only `__private::TRACE_DEPTH_LIMIT` derived types deep
+//!   and then answers `true` (`Trace::needs_trace_at`), so they are scanned and dropped
+//!   outside the collector as `always_scan` would have them, at the cost of that walk
+//!   wherever the answer is asked at run time; `always_scan` makes it constant. It is always
 //!   sound; it only costs the marker a scan of objects that might have been noscan, and the
 //!   sweeper a move to the dropper for objects with drop glue (the fields'
 //!   `drop_runs_user_code()` is not evaluated either: every field with drop glue counts).
@@ -130,9 +131,8 @@ use syn::{
 ///   dereference a `Gc` (its target may already have been swept).
 /// * Type: `#[trace(always_scan)]` makes `needs_trace()` `true` without evaluating the
 ///   fields' `needs_trace()`. A field whose type names the type itself (`Vec<Expr>`,
-///   `Vec<Self>`) is already treated this way; use `always_scan` for *mutually* recursive
-///   types (or recursion through a type alias) other than through a `Box`, whose
-///   `needs_trace()` would otherwise call itself forever.
+///   `Vec<Self>`) is already treated this way, and *mutually* recursive types end up `true`
+///   after a bounded walk (`Trace::needs_trace_at`); `always_scan` skips that walk.
 ///
 /// Unions and `#[repr(packed)]` types are not supported.
 #[proc_macro_derive(Trace, attributes(trace))]
@@ -292,8 +292,8 @@ fn packed_repr(attrs: &[Attribute]) -> Option<&Attribute> {
 }
 
 /// Whether `tokens` name the type being derived (by its ident or `Self`) or contain a macro
-/// invocation, which could expand to either. Evaluating such a field's `needs_trace()` would
-/// make the function call itself forever.
+/// invocation, which could expand to either. Such a field makes the answer `true` at once,
+/// without the walk to the depth limit.
 fn mentions_self(tokens: TokenStream2, name: &Ident) -> bool {
     tokens.into_iter().any(|tt| match tt {
         TokenTree::Ident(i) => i == *name || i == "Self",
@@ -376,11 +376,21 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
             #[inline(always)]
             fn needs_trace() -> bool {
+                <Self as ::gc_core::Trace>::needs_trace_at(0)
+            }
+
+            #[inline(always)]
+            fn needs_trace_at(depth: u32) -> bool {
                 #needs_trace
             }
 
             #[inline(always)]
             fn drop_runs_user_code() -> bool {
+                <Self as ::gc_core::Trace>::drop_runs_user_code_at(0)
+            }
+
+            #[inline(always)]
+            fn drop_runs_user_code_at(depth: u32) -> bool {
                 #user_drop
             }
 
@@ -549,24 +559,35 @@ fn calls(fields: &[TracedField]) -> (Vec<TokenStream2>, Vec<TokenStream2>, Vec<T
 /// distinct type listed once, or `true` if a field's type refers to the type being derived.
 fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> TokenStream2 {
     if opts.always_scan {
-        return quote!(true);
+        return quote!({
+            let _ = depth;
+            true
+        });
     }
     let mut seen = std::collections::HashSet::new();
     let mut terms = Vec::new();
     for field in fields {
         let ty = field.ty.to_token_stream();
         if mentions_self(ty.clone(), name) {
-            return quote!(true);
+            return quote!({
+                let _ = depth;
+                true
+            });
         }
         if seen.insert(ty.to_string()) {
             let span = field.ty.span();
-            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::needs_trace()));
+            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::needs_trace_at(depth + 1)));
         }
     }
     if terms.is_empty() {
-        quote!(false)
+        quote!({
+            let _ = depth;
+            false
+        })
     } else {
-        quote!(#(#terms)||*)
+        // Past the limit the answer is `true` (sound), which ends every `||` above it:
+        // mutually recursive types stop asking each other (`Trace::needs_trace_at`).
+        quote!(depth >= ::gc_core::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
     }
 }
 
@@ -585,7 +606,10 @@ fn drop_runs_user_code(
     skipped: &[&Type],
 ) -> TokenStream2 {
     if opts.unsafe_drop {
-        return quote!(true);
+        return quote!({
+            let _ = depth;
+            true
+        });
     }
     let mut seen = std::collections::HashSet::new();
     let mut terms = Vec::new();
@@ -598,16 +622,19 @@ fn drop_runs_user_code(
         let span = ty.span();
         terms.push(
             if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
-                quote_spanned!(span=> <#ty as ::gc_core::Trace>::drop_runs_user_code())
+                quote_spanned!(span=> <#ty as ::gc_core::Trace>::drop_runs_user_code_at(depth + 1))
             } else {
                 quote_spanned!(span=> ::core::mem::needs_drop::<#ty>())
             },
         );
     }
     if terms.is_empty() {
-        quote!(false)
+        quote!({
+            let _ = depth;
+            false
+        })
     } else {
-        quote!(#(#terms)||*)
+        quote!(depth >= ::gc_core::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
     }
 }
 

@@ -258,12 +258,20 @@ impl<T> Drop for GcCell<T> {
 unsafe impl<T: Trace> Trace for GcCell<T> {
     #[inline(always)]
     fn needs_trace() -> bool {
-        T::needs_trace()
+        Self::needs_trace_at(0)
+    }
+    #[inline(always)]
+    fn needs_trace_at(depth: u32) -> bool {
+        T::needs_trace_at(depth)
     }
     /// The cell's own drop (leaving the dirty list) is the runtime's.
     #[inline(always)]
     fn drop_runs_user_code() -> bool {
-        T::drop_runs_user_code()
+        Self::drop_runs_user_code_at(0)
+    }
+    #[inline(always)]
+    fn drop_runs_user_code_at(depth: u32) -> bool {
+        T::drop_runs_user_code_at(depth)
     }
 
     fn trace(&self, tracer: &mut Tracer) {

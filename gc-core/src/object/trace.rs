@@ -76,6 +76,35 @@ pub unsafe trait Trace {
         std::mem::needs_drop::<Self>()
     }
 
+    /// [`Trace::needs_trace`], asked `depth` derived types deep. The derive and the
+    /// containers implement it (a derived type adds 1, a container passes `depth` on) and
+    /// answer `true` (always sound) past `__private::TRACE_DEPTH_LIMIT`, so the question
+    /// ends for mutually recursive types (`enum Expr { Block(Vec<Stmt>) }` and
+    /// `enum Stmt { Expr(Expr) }`), which would otherwise ask each other for ever; the
+    /// first answer past the limit ends the `||` chains above it, so the cost stays linear.
+    /// A hand-written container impl should pass `depth` on the same way.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn needs_trace_at(depth: u32) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = depth;
+        Self::needs_trace()
+    }
+
+    /// [`Trace::drop_runs_user_code`], asked `depth` derived types deep (as
+    /// [`Trace::needs_trace_at`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn drop_runs_user_code_at(depth: u32) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = depth;
+        Self::drop_runs_user_code()
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 
@@ -183,7 +212,7 @@ unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
 /// Implements `Trace` for a container by visiting each element that `$iter` (shared) and
 /// `$iter_mut` (exclusive) yield.
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, drop: $user_drop:expr, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+    ($([$($g:tt)*] $t:ty, $e:ty, drop($d:ident): $user_drop:expr, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element (of a map: every value; keys are covered below the
         // invocation) is visited by all three methods (obligations 1, 2), the
         // container gives no interior mutability (obligation 3), and its own drop is the
@@ -192,10 +221,16 @@ macro_rules! container_trace {
             // (Never callable for the unsized `[T]`: `where Self: Sized` in the trait.)
             #[allow(dead_code)]
             #[inline(always)]
-            fn needs_trace() -> bool { <$e as Trace>::needs_trace() }
+            fn needs_trace() -> bool { <$e as Trace>::needs_trace_at(0) }
             #[allow(dead_code)]
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { $user_drop }
+            fn needs_trace_at(depth: u32) -> bool { <$e as Trace>::needs_trace_at(depth) }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { let $d = 0u32; $user_drop }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code_at($d: u32) -> bool { $user_drop }
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 if <$e as Trace>::needs_trace() {
@@ -230,16 +265,18 @@ macro_rules! container_trace {
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, drop: T::drop_runs_user_code(), |s| s.iter(), |m| m.iter_mut();
-    [K: Trace, V: Trace] BTreeMap<K, V>, V, drop: K::needs_trace() || K::drop_runs_user_code() || V::drop_runs_user_code(),
+    [T: Trace] Option<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Vec<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
+    [K: Trace, V: Trace] BTreeMap<K, V>, V,
+        drop(d): K::needs_trace_at(d) || K::drop_runs_user_code_at(d) || V::drop_runs_user_code_at(d),
         |s| s.values(), |m| m.values_mut();
     [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V,
-        drop: K::needs_trace() || K::drop_runs_user_code() || V::drop_runs_user_code() || std::mem::needs_drop::<S>(),
+        drop(d): K::needs_trace_at(d) || K::drop_runs_user_code_at(d) || V::drop_runs_user_code_at(d)
+            || std::mem::needs_drop::<S>(),
         |s| s.values(), |m| m.values_mut();
 }
 
@@ -254,7 +291,7 @@ container_trace! {
 /// `Trace` for sets and heaps, whose elements cannot be reached mutably: nothing is visited
 /// (a `Gc` element stays a counted root, see above).
 macro_rules! no_gc_elements_trace {
-    ($([$($g:tt)*] $t:ty, drop: $user_drop:expr;)*) => {$(
+    ($([$($g:tt)*] $t:ty, drop($d:ident): $user_drop:expr;)*) => {$(
         // SAFETY: the elements are never visited, so every `Gc` among them stays a counted
         // root that keeps its target alive without tracing (obligations 1, 2); a set that
         // may hold one drops outside the collector (obligation 6, `drop` below).
@@ -262,7 +299,9 @@ macro_rules! no_gc_elements_trace {
             #[inline(always)]
             fn needs_trace() -> bool { false }
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { $user_drop }
+            fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
+            #[inline(always)]
+            fn drop_runs_user_code_at($d: u32) -> bool { $user_drop }
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
@@ -275,9 +314,9 @@ macro_rules! no_gc_elements_trace {
 
 no_gc_elements_trace! {
     [T: Trace, S: BuildHasher] HashSet<T, S>,
-        drop: T::needs_trace() || T::drop_runs_user_code() || std::mem::needs_drop::<S>();
-    [T: Trace] BTreeSet<T>, drop: T::needs_trace() || T::drop_runs_user_code();
-    [T: Trace + Ord] BinaryHeap<T>, drop: T::needs_trace() || T::drop_runs_user_code();
+        drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d) || std::mem::needs_drop::<S>();
+    [T: Trace] BTreeSet<T>, drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d);
+    [T: Trace + Ord] BinaryHeap<T>, drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d);
 }
 
 // SAFETY: the box owns its contents; all three methods forward to them. `T` may be unsized
@@ -343,11 +382,19 @@ unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     #[inline(always)]
     fn needs_trace() -> bool {
-        T::needs_trace() || E::needs_trace()
+        Self::needs_trace_at(0)
+    }
+    #[inline(always)]
+    fn needs_trace_at(depth: u32) -> bool {
+        T::needs_trace_at(depth) || E::needs_trace_at(depth)
     }
     #[inline(always)]
     fn drop_runs_user_code() -> bool {
-        T::drop_runs_user_code() || E::drop_runs_user_code()
+        Self::drop_runs_user_code_at(0)
+    }
+    #[inline(always)]
+    fn drop_runs_user_code_at(depth: u32) -> bool {
+        T::drop_runs_user_code_at(depth) || E::drop_runs_user_code_at(depth)
     }
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
@@ -384,9 +431,15 @@ macro_rules! tuple_trace {
         // SAFETY: every element is visited by all three methods.
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
             #[inline(always)]
-            fn needs_trace() -> bool { false $(|| $t::needs_trace())+ }
+            fn needs_trace() -> bool { Self::needs_trace_at(0) }
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { false $(|| $t::drop_runs_user_code())+ }
+            fn needs_trace_at(depth: u32) -> bool { false $(|| $t::needs_trace_at(depth))+ }
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
+            #[inline(always)]
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                false $(|| $t::drop_runs_user_code_at(depth))+
+            }
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 $(self.$n.trace(tracer);)+
