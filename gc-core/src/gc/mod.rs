@@ -18,7 +18,8 @@
 //!
 //! The object model reaches the collector only through the entry points this module
 //! re-exports (`with_op`, `mallocgc`, `add_root`/`drop_root`/`root_to_edge`, the dirty
-//! list, `defer_value`, `register_pool_cleanup`, `Tracer`); its submodules are private, so
+//! list, `defer_value`, `register_pool_cleanup`, `Tracer`, the weak targets and cleanups of
+//! `specials.rs`, the ephemeron tables' registry); its submodules are private, so
 //! the compiler enforces it (the loom models, under `--cfg gc_loom`, open them). The
 //! allocator never names the collector: what it must tell the collector it returns (a
 //! slot's `charged` bytes), or calls through the hooks the collector installs at start-up
@@ -59,6 +60,8 @@
 //! | `mgcscavenge.go`         | `gc/scavenger.rs`, `alloc/released.rs`                   |
 //! | `mstats.go`              | `gc/stats.rs`; `gc/gctrace.rs` (`GODEBUG=gctrace=1`)     |
 //! | `mfinal.go` (finalizers) | `gc/dropper.rs` (drops of swept objects)                 |
+//! | `mheap.go` specials, `runtime/weak`, `mcleanup.go` | `gc/specials.rs` (weak targets, cleanups) |
+//! | no counterpart: ephemerons | `gc/ephemeron.rs`, `object/weak_map.rs`               |
 //! | stop-the-world, `forEachP` | `gc/world.rs` (operations, the stop handshake)         |
 //! | `sync/pool.go`           | `pool.rs`                                                |
 //! | `runtime/debug`, `runtime.GC` | `api.rs`                                            |
@@ -137,12 +140,17 @@
 //!    credit; with nothing to scan they wait for credit until the cycle ends. An
 //!    allocation past the goal before the mark has started waits for it to start.
 //!
-//!    When the workers find nothing to do, the cycle stops operations and checks that no
-//!    grey object is left in any queue or shade buffer (pause 2); if some is, it resumes
-//!    and marks on (Go's `gcMarkDone` loop).
-//! 5. **Mark termination** (still pause 2): close the shade buffer, clear `MARKING`, flush
-//!    every thread cache, `sweepgen += 2`, set `heap_live` to the marked bytes, let the
-//!    pacer commit the next goal and trigger, resume.
+//!    When the workers find nothing to do, the cycle traces the values of ephemerons
+//!    (`WeakMap` entries) whose key is now marked (`ephemeron.rs`; if any, marking goes
+//!    on), lists the objects with weak references or cleanups that are still unmarked
+//!    (`specials.rs`), then stops operations and checks that no grey object is left in any
+//!    queue or shade buffer and no ephemeron has an untraced live value (pause 2); if some
+//!    is, it resumes and marks on (Go's `gcMarkDone` loop).
+//! 5. **Mark termination** (still pause 2): clear the weak references of the listed objects
+//!    found unmarked and detach their cleanups, drop the entries of dead ephemeron keys,
+//!    close the shade buffer, clear `MARKING`, flush every thread cache, `sweepgen += 2`,
+//!    set `heap_live` to the marked bytes, let the pacer commit the next goal and trigger,
+//!    resume; then hand the cleanups and dead entries' values to the dropper.
 //! 6. **Concurrent sweep**: a background sweeper, plus threads that sweep the spans of the
 //!    size class they are refilling from, plus large allocations reclaiming pages. When
 //!    the background sweeper is done, the scavenger returns free pages to the OS down to
