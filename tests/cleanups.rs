@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::collect_until;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -22,21 +24,6 @@ fn resource(fd: i32) -> Gc<Resource> {
         name: format!("fd {fd}"),
         next: GcCell::new(None),
     })
-}
-
-/// Runs `collect` until `done`: cleanups run asynchronously, and one queued by a cycle may
-/// still be on a dropper thread when `collect` returns (it waits at most 100 ms for a
-/// dropper's job). Fails after a minute: a hang detector, not a speed limit.
-fn collect_until(done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a due cleanup never ran"
-        );
-        gc_core::collect();
-        std::thread::yield_now();
-    }
 }
 
 #[test]

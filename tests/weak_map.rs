@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::collect_until;
+
 use gc_core::{Gc, GcCell, Trace, WeakMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -14,21 +16,6 @@ struct Counted(Arc<AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Runs `collect` until `done`: the `Drop` of a freed value runs on a dropper thread or in
-/// `collect`, which waits at most 100 ms for a dropper's job. Fails after a minute: a hang
-/// detector, not a speed limit.
-fn collect_until(done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "an expected drop never ran"
-        );
-        gc_core::collect();
-        std::thread::yield_now();
     }
 }
 

@@ -203,3 +203,19 @@ pub fn check_ballast(b: &gc_core::Gc<Ballast>) -> u64 {
     assert_eq!(s, b.sum, "ballast corrupted");
     s
 }
+
+/// Runs `gc_core::collect()` until `done`: what a cycle hands the dropper (a `Drop` of a
+/// user type, a cleanup) may still run on a dropper thread when one `collect()` returns (it
+/// waits at most 100 ms for a dropper's job). Fails after a minute: a hang detector, not a
+/// speed limit.
+pub fn collect_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "what the collector should have freed or run never happened"
+        );
+        gc_core::collect();
+        std::thread::yield_now();
+    }
+}
