@@ -201,7 +201,19 @@ impl<'s, 'p> Worker<'s, 'p> {
         if sh.gate.wait()? {
             gc_core::collect();
             gc_core::collect();
-            let live = sh.live();
+            let expected_len = sh.model().reachable().len() as u64;
+            // The `Drop` of a freed node (its tracker) runs on a dropper thread or in
+            // `collect()`, which waits at most 100 ms for a dropper's job: on a saturated
+            // machine a preempted dropper can still hold one span's worth of drops. Give
+            // it more cycles (a hang detector's deadline, not a speed limit); a node the
+            // collector failed to free stays counted and still fails.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut live = sh.live();
+            while live > expected_len && std::time::Instant::now() < deadline {
+                gc_core::collect();
+                std::thread::yield_now();
+                live = sh.live();
+            }
             let mut m = sh.model();
             let expected = m.reachable();
             if live != expected.len() as u64 {
