@@ -16,11 +16,12 @@
 //! collector never waits for a table lock whose holder waits for it.
 //!
 //! Shared state: `TABLES` (its mutex; the lock order is the mark's shade buffer, then
-//! `TABLES`, then a table's own lock); `EPOCH`, bumped at mark setup. See the collector
+//! `TABLES`, then a table's own lock), with `COUNT` mirroring its length for readers that
+//! skip the lock; `EPOCH`, bumped at mark setup. See the collector
 //! overview in `crate::gc`.
 
 use super::mark::Tracer;
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
 use std::sync::Arc;
 
 /// A table of ephemerons, as the collector sees it.
@@ -36,6 +37,10 @@ crate::sync::global! {
     static TABLES: Mutex<Vec<Arc<dyn Table>>> = Mutex::new(Vec::new());
 }
 crate::sync::global! {
+    /// Tables registered (read without the lock: a mark with no table skips its rounds).
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+}
+crate::sync::global! {
     /// The current mark cycle (values are traced once per cycle).
     static EPOCH: AtomicU64 = AtomicU64::new(0);
 }
@@ -48,12 +53,24 @@ pub(crate) fn is_marked(addr: usize) -> bool {
 
 /// Registers a new table.
 pub(crate) fn register(t: Arc<dyn Table>) {
-    TABLES.lock().push(t);
+    let mut tables = TABLES.lock();
+    tables.push(t);
+    COUNT.store(tables.len(), Ordering::Relaxed);
 }
 
 /// Deregisters a table being dropped (the caller's own `Arc` then drops it).
 pub(crate) fn deregister(t: &Arc<dyn Table>) {
-    TABLES.lock().retain(|x| !Arc::ptr_eq(x, t));
+    let mut tables = TABLES.lock();
+    tables.retain(|x| !Arc::ptr_eq(x, t));
+    COUNT.store(tables.len(), Ordering::Relaxed);
+}
+
+/// Whether any table exists. Read in `try_finish` with operations stopped: every insert
+/// (inside an operation) is ordered before it by the stop handshake, and so is its table's
+/// registration, which precedes the insert.
+#[inline]
+pub(crate) fn any() -> bool {
+    COUNT.load(Ordering::Relaxed) != 0
 }
 
 /// Mark setup: a new cycle, whose rounds trace every live entry's value once.

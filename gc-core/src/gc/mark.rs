@@ -398,6 +398,9 @@ pub(crate) fn try_finish() -> bool {
 /// any. The cycle runs it concurrently before it stops operations, then `try_finish` once
 /// more with them stopped.
 pub(crate) fn ephemeron_round() -> bool {
+    if !super::ephemeron::any() {
+        return false;
+    }
     let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
     let traced = super::ephemeron::trace_round(&mut tracer);

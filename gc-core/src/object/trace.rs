@@ -130,10 +130,10 @@ pub unsafe trait Trace {
 
 /// Implements `Trace` for types that never contain a `Gc`.
 macro_rules! leaf_trace {
-    ($($t:ty),* $(,)?) => {$(
-        // SAFETY: the type holds no `Gc`, so there is nothing to trace, root or unroot
-        // (obligations 1, 2, 4).
-        unsafe impl Trace for $t {
+    (generic [$($g:tt)*] $t:ty) => {
+        // SAFETY: the type holds no `Gc` edge, so there is nothing to trace, root or unroot
+        // (obligations 1, 2, 4), and its drop is std's (obligation 6).
+        unsafe impl<$($g)*> $crate::Trace for $t {
             // (Never callable for the unsized `str`: `where Self: Sized` in the trait.)
             #[allow(dead_code)]
             #[inline(always)]
@@ -142,14 +142,18 @@ macro_rules! leaf_trace {
             #[inline(always)]
             fn drop_runs_user_code() -> bool { false }
             #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {}
+            fn trace(&self, _: &mut $crate::Tracer) {}
             #[inline(always)]
             unsafe fn root(&mut self) {}
             #[inline(always)]
             unsafe fn unroot(&mut self) {}
         }
+    };
+    ($($t:ty),* $(,)?) => {$(
+        $crate::object::trace::leaf_trace!(generic [] $t);
     )*};
 }
+pub(crate) use leaf_trace;
 
 leaf_trace!(
     (),

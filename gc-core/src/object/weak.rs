@@ -11,7 +11,7 @@
 //! anything alive. No shared state of its own. See the collector overview in `crate::gc`.
 
 use super::gc::Gc;
-use crate::gc::{self, Tracer, WeakTarget};
+use crate::gc::{self, WeakTarget};
 use crate::Trace;
 use std::fmt;
 use std::marker::PhantomData;
@@ -158,21 +158,6 @@ impl<T: ?Sized + 'static> fmt::Debug for Weak<T> {
     }
 }
 
-// SAFETY: a weak reference is not an edge: nothing to trace, root or unroot (it must never
-// keep its object alive), and its drop runs only the runtime's and std's code (an `Arc`).
-unsafe impl<T: ?Sized + 'static> Trace for Weak<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        false
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        false
-    }
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
-}
+// A weak reference is not an edge: it must never keep its object alive, so there is
+// nothing to trace, root or unroot; its drop is an `Arc`'s.
+super::trace::leaf_trace!(generic [T: ?Sized + 'static] Weak<T>);
