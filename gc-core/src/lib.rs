@@ -99,6 +99,13 @@ pub mod __private {
         crate::gc::raise_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize, to)
     }
 
+    /// Debug builds only: the root count of `g`'s object (for a tiny object, of its tiny
+    /// block, which all the block's objects share).
+    #[cfg(debug_assertions)]
+    pub fn root_count_for_test<T: ?Sized + 'static>(g: &crate::Gc<T>) -> u32 {
+        crate::gc::root_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize)
+    }
+
     /// The most shared borrows users may hold on one `GcCell` at once.
     #[cfg(debug_assertions)]
     pub const GCCELL_MAX_READERS: u32 = crate::object::cell_lock::USER_READERS;

@@ -34,9 +34,10 @@
 //! For a type `Node<T>` the derive emits
 //!
 //! * `unsafe impl<T: Trace> Trace for Node<T>`: every type parameter gets a `Trace` bound,
-//!   lifetimes, const generics and the type's own `where` clause are kept. `trace`, `root` and
-//!   `unroot` forward to each field that is not `#[trace(skip)]` (enums: to the fields of the
-//!   active variant). `needs_trace()` is the `||` of the fields' `needs_trace()`;
+//!   lifetimes, const generics and the type's own `where` clause are kept. `trace`, `root`,
+//!   `unroot` and the hidden methods for map keys (`root_key`, `unroot_key`,
+//!   `forget_edges`, `holds_keys_at`) forward to each field that is not `#[trace(skip)]`
+//!   (enums: to the fields of the active variant). `needs_trace()` is the `||` of the fields' `needs_trace()`;
 //!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
 //!   no user code are dropped in place while swept; the others are moved out of the heap
@@ -88,7 +89,7 @@
 #![deny(missing_docs)]
 
 use proc_macro::TokenStream;
-use proc_macro2::{TokenStream as TokenStream2, TokenTree};
+use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{
@@ -333,25 +334,34 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         return Err(errors);
     }
 
-    let needs_trace = needs_trace(name, &opts, &traced);
+    let needs_trace = any_field(name, &opts, &traced, quote!(needs_trace_at));
+    let holds_keys = any_field(name, &opts, &traced, quote!(holds_keys_at));
     let user_drop = drop_runs_user_code(name, &opts, &traced, &skipped);
-    let Bodies {
-        trace: trace_body,
-        root: root_body,
-        unroot: unroot_body,
-    } = bodies;
+    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body] =
+        bodies.0;
     // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.
-    let (tracer_param, root_body, unroot_body) = if traced.is_empty() {
-        (quote!(_tracer), quote!(), quote!())
+    let (tracer_param, unsafe_bodies) = if traced.is_empty() {
+        (
+            quote!(_tracer),
+            [quote!(), quote!(), quote!(), quote!(), quote!()],
+        )
     } else {
+        // SAFETY (of the generated blocks): the unsafe methods forward the caller's contract
+        // unchanged to each traced field, which the value owns (`&mut self`), or which is
+        // reached only through `&self` as the value is (`root_key`, `unroot_key`).
         (
             quote!(tracer),
-            // SAFETY (of the generated block): `root`/`unroot` forward the caller's contract
-            // unchanged to each traced field, which the value owns exclusively (`&mut self`).
-            quote!(unsafe { #root_body }),
-            quote!(unsafe { #unroot_body }),
+            [
+                root_body,
+                unroot_body,
+                root_key_body,
+                unroot_key_body,
+                forget_body,
+            ]
+            .map(|b| quote!(unsafe { #b })),
         )
     };
+    let [root_body, unroot_body, root_key_body, unroot_key_body, forget_body] = unsafe_bodies;
 
     let mut generics = input.generics.clone();
     for param in generics.type_params_mut() {
@@ -370,7 +380,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // rooted and unrooted; 3, the derive adds no interior mutability; 4, `needs_trace()` is
     // the `||` of the fields'; 5, a hand-written `Drop` conflicts with the drop guard
     // unless `unsafe_drop` is written; 6, `drop_runs_user_code()` is `true` whenever a field's
-    // drop may run user code (skipped fields count by `needs_drop`).
+    // drop may run user code (skipped fields count by `needs_drop`); 7, `holds_keys_at`,
+    // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`.
     Ok(quote! {
         #[automatically_derived]
         unsafe impl #impl_generics ::gc_core::Trace for #name #ty_generics #where_clause {
@@ -408,18 +419,45 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             unsafe fn unroot(&mut self) {
                 #unroot_body
             }
+
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool {
+                #holds_keys
+            }
+
+            #[inline]
+            unsafe fn root_key(&self) {
+                #root_key_body
+            }
+
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                #unroot_key_body
+            }
+
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                #forget_body
+            }
         }
 
         #drop_guard
     })
 }
 
-/// The statements of `trace`, `root` and `unroot` (the last two without their `unsafe` block).
-struct Bodies {
-    trace: TokenStream2,
-    root: TokenStream2,
-    unroot: TokenStream2,
-}
+/// The generated methods that visit every traced field: name, whether they take `&mut self`,
+/// and the arguments after the field. `Bodies` and `calls` follow this order.
+const METHODS: [(&str, bool, &str); 6] = [
+    ("trace", false, "tracer"),
+    ("root", true, ""),
+    ("unroot", true, ""),
+    ("root_key", false, ""),
+    ("unroot_key", false, ""),
+    ("forget_edges", true, ""),
+];
+
+/// The statements of the [`METHODS`], in that order (without any `unsafe` block).
+struct Bodies([TokenStream2; 6]);
 
 /// The traced fields of a struct, the types of its skipped fields, and the method bodies
 /// that visit the traced ones through `self`.
@@ -448,12 +486,7 @@ fn struct_bodies<'a>(
             by_mut: quote_spanned!(span=> &mut self.#member),
         });
     }
-    let (trace, root, unroot) = calls(&traced);
-    let bodies = Bodies {
-        trace: quote!(#(#trace)*),
-        root: quote!(#(#root)*),
-        unroot: quote!(#(#unroot)*),
-    };
+    let bodies = Bodies(calls(&traced).map(|c| quote!(#(#c)*)));
     (traced, skipped, bodies)
 }
 
@@ -467,7 +500,7 @@ fn enum_bodies<'a>(
 ) -> (Vec<TracedField<'a>>, Vec<&'a Type>, Bodies) {
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
-    let (mut trace_arms, mut root_arms, mut unroot_arms) = (vec![], vec![], vec![]);
+    let mut arms: [Vec<TokenStream2>; 6] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -514,50 +547,48 @@ fn enum_bodies<'a>(
             Fields::Unnamed(_) => quote!(Self::#name(#(#pats),*)),
             Fields::Unit => unreachable!("unit variants have no fields"),
         };
-        let (trace, root, unroot) = calls(fields);
-        trace_arms.push(quote!(#pat => { #(#trace)* }));
-        root_arms.push(quote!(#pat => { #(#root)* }));
-        unroot_arms.push(quote!(#pat => { #(#unroot)* }));
+        for (arms, calls) in arms.iter_mut().zip(calls(fields)) {
+            arms.push(quote!(#pat => { #(#calls)* }));
+        }
     }
     if traced.is_empty() {
-        let bodies = Bodies {
-            trace: quote!(),
-            root: quote!(),
-            unroot: quote!(),
-        };
-        return (traced, skipped, bodies);
+        return (traced, skipped, Bodies(Default::default()));
     }
     let empty_arm = (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => {}));
-    let bodies = Bodies {
-        trace: quote!(match self { #(#trace_arms)* #empty_arm }),
-        root: quote!(match self { #(#root_arms)* #empty_arm }),
-        unroot: quote!(match self { #(#unroot_arms)* #empty_arm }),
-    };
+    let bodies = Bodies(arms.map(|arms| quote!(match self { #(#arms)* #empty_arm })));
     (traced, skipped, bodies)
 }
 
-/// The `trace`, `root` and `unroot` statements for `fields`, spanned at each field's type so
+/// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so
 /// that a missing `Trace` impl is reported on the field.
-fn calls(fields: &[TracedField]) -> (Vec<TokenStream2>, Vec<TokenStream2>, Vec<TokenStream2>) {
-    let mut trace = Vec::with_capacity(fields.len());
-    let mut root = Vec::with_capacity(fields.len());
-    let mut unroot = Vec::with_capacity(fields.len());
-    for field in fields {
-        // Calling through `<Ty as Trace>` makes a missing impl fail on the type's own tokens,
-        // the same span as in `needs_trace()`, so the compiler reports it once.
-        let span = field.ty.span();
-        let ty = field.ty;
-        let (by_ref, by_mut) = (&field.by_ref, &field.by_mut);
-        trace.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::trace(#by_ref, tracer);));
-        root.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::root(#by_mut);));
-        unroot.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::unroot(#by_mut);));
-    }
-    (trace, root, unroot)
+fn calls(fields: &[TracedField]) -> [Vec<TokenStream2>; 6] {
+    METHODS.map(|(method, by_mut, args)| {
+        let method = Ident::new(method, Span::call_site());
+        let args: TokenStream2 = args.parse().expect("method arguments");
+        let args = (!args.is_empty()).then(|| quote!(, #args));
+        fields
+            .iter()
+            .map(|field| {
+                // Calling through `<Ty as Trace>` makes a missing impl fail on the type's own
+                // tokens, the same span as in `needs_trace()`, so the compiler reports it once.
+                let span = field.ty.span();
+                let ty = field.ty;
+                let receiver = if by_mut { &field.by_mut } else { &field.by_ref };
+                quote_spanned!(span=> <#ty as ::gc_core::Trace>::#method(#receiver #args);)
+            })
+            .collect()
+    })
 }
 
-/// The `needs_trace()` body: the `||` of the traced fields' `needs_trace()`, with each
-/// distinct type listed once, or `true` if a field's type refers to the type being derived.
-fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> TokenStream2 {
+/// The body of `needs_trace_at` or `holds_keys_at` (`method`): the `||` of the traced
+/// fields' answers, with each distinct type listed once, or `true` if a field's type refers
+/// to the type being derived.
+fn any_field(
+    name: &Ident,
+    opts: &ContainerOpts,
+    fields: &[TracedField],
+    method: TokenStream2,
+) -> TokenStream2 {
     if opts.always_scan {
         return quote!({
             let _ = depth;
@@ -576,7 +607,7 @@ fn needs_trace(name: &Ident, opts: &ContainerOpts, fields: &[TracedField]) -> To
         }
         if seen.insert(ty.to_string()) {
             let span = field.ty.span();
-            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::needs_trace_at(depth + 1)));
+            terms.push(quote_spanned!(span=> <#ty as ::gc_core::Trace>::#method(depth + 1)));
         }
     }
     if terms.is_empty() {

@@ -245,7 +245,7 @@ pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
-pub(crate) use roots::{raise_count_for_test, MAX_ROOTS, SKIP_BARRIER};
+pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};
 pub(crate) use scavenger::free_os_memory;
 pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;

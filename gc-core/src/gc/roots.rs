@@ -144,6 +144,14 @@ pub(crate) fn raise_count_for_test(addr: usize, to: u32) -> u32 {
     old
 }
 
+/// Debug builds only (`__private::root_count_for_test`): the root count of the object at
+/// `addr` (its tiny block's, for a tiny object).
+#[cfg(debug_assertions)]
+pub(crate) fn root_count_for_test(addr: usize) -> u32 {
+    let (s, i) = locate(addr);
+    s.root_count(i).load(Ordering::SeqCst)
+}
+
 #[cold]
 fn root_overflow() -> ! {
     crate::fatal("more than 2^31 Gc handles to one object: handles are being leaked")

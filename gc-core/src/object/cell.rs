@@ -273,6 +273,22 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     fn drop_runs_user_code_at(depth: u32) -> bool {
         T::drop_runs_user_code_at(depth)
     }
+    #[inline(always)]
+    fn holds_keys_at(depth: u32) -> bool {
+        T::holds_keys_at(depth)
+    }
+    // `root_key`/`unroot_key` keep their defaults: a cell inside a map key or set element
+    // stays `ROOTED` (its contents counted), which is sound and never happens in practice.
+
+    /// Contents in edge state (not `ROOTED`) follow the garbage protocol; rooted contents
+    /// hold real counts, which their drop releases.
+    unsafe fn forget_edges(&mut self) {
+        if self.flags.load(Ordering::Relaxed) & ROOTED == 0 {
+            // SAFETY: forwarded from the caller's contract; `&mut self` excludes every
+            // other access.
+            unsafe { self.value.get_mut().forget_edges() };
+        }
+    }
 
     fn trace(&self, tracer: &mut Tracer) {
         if !T::needs_trace() {

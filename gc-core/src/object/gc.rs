@@ -197,7 +197,8 @@ impl<T: ?Sized + 'static> Drop for Gc<T> {
 }
 
 // SAFETY: tracing reports the handle itself; root/unroot flip only this handle's state and
-// adjust its object's counter (obligations 1, 2). A `Gc` is never mutated behind `&self`.
+// adjust its object's counter, root_key/unroot_key only the counter (obligations 1, 2, 7).
+// A `Gc` is never mutated behind `&self`.
 unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
     #[inline(always)]
     fn needs_trace() -> bool {
@@ -232,6 +233,29 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
             gc::root_to_edge(self.addr());
             self.set_rooted(false);
         }
+    }
+
+    /// A key handle (map key, set element): its flag stays set, only the count moves with
+    /// its map ("Keys" in the `Trace` docs). The map calls this and `unroot_key` in turn,
+    /// starting from a rooted map, so the count is given up before it is taken back.
+    #[inline]
+    unsafe fn root_key(&self) {
+        debug_assert!(self.is_rooted(), "a key handle lost its flag");
+        gc::add_root(self.addr());
+    }
+
+    #[inline]
+    unsafe fn unroot_key(&self) {
+        debug_assert!(self.is_rooted(), "a key handle lost its flag");
+        gc::root_to_edge(self.addr());
+    }
+
+    /// In a garbage value, a flagged handle is a key that holds no count: clear the flag so
+    /// that dropping it does not touch its (maybe freed) object. Edge handles have it clear
+    /// already.
+    #[inline]
+    unsafe fn forget_edges(&mut self) {
+        self.set_rooted(false);
     }
 }
 

@@ -151,7 +151,13 @@ unsafe fn drop_slice<T: Trace>(p: *mut u8) {
     unsafe {
         let len = p.cast::<usize>().read();
         let data = p.add(SliceLayout::<T>::data_offset()).cast::<T>();
-        std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(data, len));
+        let elems = &mut *std::ptr::slice_from_raw_parts_mut(data, len);
+        // The object is garbage: its key handles must not touch their counts when dropped
+        // ("Keys" in the `Trace` docs).
+        if T::holds_keys_at(0) {
+            elems.forget_edges();
+        }
+        std::ptr::drop_in_place(elems);
     }
 }
 

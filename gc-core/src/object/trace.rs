@@ -37,6 +37,24 @@ use std::hash::BuildHasher;
 ///    standard library's containers and the global allocator. Such values are dropped in
 ///    place while their object is swept; any other drop could block, allocate or panic
 ///    inside the collector.
+/// 7. **Keys follow the same rules.** The hidden methods `holds_keys_at`, `root_key`,
+///    `unroot_key` and `forget_edges` (see "Keys" below) either all keep their defaults (then
+///    a handle inside a value of this type that sits in a map key or set element stays a
+///    counted root) or all forward to the same values as `trace`. The derive and every
+///    container in this crate forward them; a hand-written impl for a type holding a map or
+///    set keyed by `Gc` must forward them too.
+///
+/// # Keys
+///
+/// A map key or set element can never be reached mutably, so a `Gc` there cannot change its
+/// own rooted flag. Such a handle still follows its map: when the map joins the heap
+/// (`unroot`), `unroot_key` gives up the key's count through `&self` and leaves the flag
+/// set; when it leaves again (`root`), `root_key` takes the count back. A key handle inside
+/// a heap object therefore claims a count it does not hold, which matters only when its
+/// object is dropped as garbage: the sweeper first calls `forget_edges`, which takes the
+/// keys out of their maps (owned, hence mutable) and clears their flags, so that dropping
+/// them touches no count. `holds_keys_at` says whether a type may hold such keys, so the
+/// sweeper skips that walk for every other type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be traced by the collector",
     label = "this type does not implement `Trace`",
@@ -105,6 +123,20 @@ pub unsafe trait Trace {
         Self::drop_runs_user_code()
     }
 
+    /// Whether a value of this type may hold a `Gc` that cannot be reached mutably (a map
+    /// key or set element, see "Keys"), asked `depth` derived types deep (as
+    /// [`Trace::needs_trace_at`]). The default, `false`, goes with the defaults of the three
+    /// methods below.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn holds_keys_at(depth: u32) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = depth;
+        false
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 
@@ -126,6 +158,40 @@ pub unsafe trait Trace {
     /// is reachable through it. Unrooting a value that lives outside the heap lets the
     /// collector free its targets while they are still in use.
     unsafe fn unroot(&mut self);
+
+    /// [`Trace::root`] for a value reached only through `&self` (a map key or set element,
+    /// see "Keys"): takes a count for every handle inside whose map is leaving the heap,
+    /// without changing the handles. The default does nothing: such handles then stay
+    /// counted roots throughout.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::root`]; called only by a map or set whose own `root` runs.
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn root_key(&self) {}
+
+    /// [`Trace::unroot`] for a value reached only through `&self`: gives up the count of
+    /// every handle inside (they stay flagged as rooted; see "Keys").
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::unroot`]; called only by a map or set whose own `unroot` runs.
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn unroot_key(&self) {}
+
+    /// Called on a value in the heap's edge state that is about to be dropped as garbage:
+    /// makes sure that dropping it touches no root count it does not hold (clears the flag
+    /// of every key handle, see "Keys"). Runs only the runtime's and std's code.
+    ///
+    /// # Safety
+    ///
+    /// `self` is garbage in edge state (inside a dead object, outside any `ROOTED` cell)
+    /// and is never traced or rooted again.
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn forget_edges(&mut self) {}
 }
 
 /// Implements `Trace` for types that never contain a `Gc`.
@@ -213,12 +279,11 @@ unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
     unsafe fn unroot(&mut self) {}
 }
 
-/// Implements `Trace` for a container by visiting each element that `$iter` (shared) and
-/// `$iter_mut` (exclusive) yield.
+/// Implements `Trace` for a container whose elements `$iter` (shared) and `$iter_mut`
+/// (exclusive) yield.
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, drop($d:ident): $user_drop:expr, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
-        // SAFETY: every element (of a map: every value; keys are covered below the
-        // invocation) is visited by all three methods (obligations 1, 2), the
+    ($([$($g:tt)*] $t:ty, $e:ty, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+        // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop is the
         // standard library's (obligation 6).
         unsafe impl<$($g)*> Trace for $t {
@@ -231,10 +296,15 @@ macro_rules! container_trace {
             fn needs_trace_at(depth: u32) -> bool { <$e as Trace>::needs_trace_at(depth) }
             #[allow(dead_code)]
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { let $d = 0u32; $user_drop }
+            fn drop_runs_user_code() -> bool { <$e as Trace>::drop_runs_user_code_at(0) }
             #[allow(dead_code)]
             #[inline(always)]
-            fn drop_runs_user_code_at($d: u32) -> bool { $user_drop }
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                <$e as Trace>::drop_runs_user_code_at(depth)
+            }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool { <$e as Trace>::holds_keys_at(depth) }
             #[inline]
             fn trace(&self, tracer: &mut Tracer) {
                 if <$e as Trace>::needs_trace() {
@@ -264,66 +334,212 @@ macro_rules! container_trace {
                     }
                 }
             }
+            #[inline]
+            unsafe fn root_key(&self) {
+                if <$e as Trace>::needs_trace() {
+                    let $s = self;
+                    for x in $iter {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.root_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                if <$e as Trace>::needs_trace() {
+                    let $s = self;
+                    for x in $iter {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.unroot_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                if <$e as Trace>::holds_keys_at(0) {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.forget_edges() };
+                    }
+                }
+            }
         }
     )*};
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, drop(d): T::drop_runs_user_code_at(d), |s| s.iter(), |m| m.iter_mut();
-    [K: Trace, V: Trace] BTreeMap<K, V>, V,
-        drop(d): K::needs_trace_at(d) || K::drop_runs_user_code_at(d) || V::drop_runs_user_code_at(d),
-        |s| s.values(), |m| m.values_mut();
-    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, V,
-        drop(d): K::needs_trace_at(d) || K::drop_runs_user_code_at(d) || V::drop_runs_user_code_at(d)
-            || std::mem::needs_drop::<S>(),
-        |s| s.values(), |m| m.values_mut();
+    [T: Trace] Option<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
 }
 
-// Keys of maps and elements of sets cannot be reached mutably, so a key or set element that
-// holds a `Gc` could never be unrooted: maps trace, root and unroot only their values, and
-// sets nothing. A `Gc` in a key or set element therefore stays a counted root, as in a
-// `#[trace(skip)]` field: its target is never freed early, but a cycle through it is never
-// collected. (Until `needs_trace` became a function this was a compile-time error; a
-// function's value cannot be asserted in a constant.) Because dropping such a key releases
-// a root count, which must not happen inside the sweeper, a key type that may hold a `Gc`
-// makes the container's drop count as user code (dropped outside the collector).
-/// `Trace` for sets and heaps, whose elements cannot be reached mutably: nothing is visited
-/// (a `Gc` element stays a counted root, see above).
-macro_rules! no_gc_elements_trace {
-    ($([$($g:tt)*] $t:ty, drop($d:ident): $user_drop:expr;)*) => {$(
-        // SAFETY: the elements are never visited, so every `Gc` among them stays a counted
-        // root that keeps its target alive without tracing (obligations 1, 2); a set that
-        // may hold one drops outside the collector (obligation 6, `drop` below).
+/// Implements `Trace` for a map or set: its keys (set elements) `$keys` are reached only
+/// through `&self` and follow the "Keys" protocol of the trait's docs (`root_key`,
+/// `unroot_key`, and `forget_edges` through the owned entries `$drain` yields); its values
+/// (`()` for a set) are visited like a container's elements.
+macro_rules! keyed_trace {
+    ($([$($g:tt)*] $t:ty, key $k:ty, value $v:ty, drop $s_drop:expr,
+        |$s:ident| keys $keys:expr, values $values:expr,
+        |$m:ident| values_mut $values_mut:expr, drain $drain:expr;)*) => {$(
+        // SAFETY: every key and value is traced (obligation 1); values are rooted and
+        // unrooted through `&mut` and keys through `root_key`/`unroot_key`, which keep a key
+        // handle's count with its map's state, and `forget_edges` clears the flags of the
+        // keys of a garbage map before they are dropped (obligations 2, 7); no interior
+        // mutability (obligation 3); the container's own drop is std's (obligation 6, with
+        // the hasher's drop counted as user code).
         unsafe impl<$($g)*> Trace for $t {
             #[inline(always)]
-            fn needs_trace() -> bool { false }
+            fn needs_trace() -> bool { Self::needs_trace_at(0) }
+            #[inline(always)]
+            fn needs_trace_at(depth: u32) -> bool {
+                <$k as Trace>::needs_trace_at(depth) || <$v as Trace>::needs_trace_at(depth)
+            }
             #[inline(always)]
             fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
             #[inline(always)]
-            fn drop_runs_user_code_at($d: u32) -> bool { $user_drop }
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                <$k as Trace>::drop_runs_user_code_at(depth)
+                    || <$v as Trace>::drop_runs_user_code_at(depth)
+                    || $s_drop
+            }
             #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {}
-            #[inline(always)]
-            unsafe fn root(&mut self) {}
-            #[inline(always)]
-            unsafe fn unroot(&mut self) {}
+            fn holds_keys_at(depth: u32) -> bool {
+                <$k as Trace>::needs_trace_at(depth) || <$v as Trace>::holds_keys_at(depth)
+            }
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer) {
+                let $s = self;
+                if <$k as Trace>::needs_trace() {
+                    for k in $keys {
+                        k.trace(tracer);
+                    }
+                }
+                if <$v as Trace>::needs_trace() {
+                    for v in $values {
+                        v.trace(tracer);
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                if <$k as Trace>::needs_trace() {
+                    let $s = &*self;
+                    for k in $keys {
+                        // SAFETY: the map leaves the heap (caller's contract): its keys
+                        // take their counts back.
+                        unsafe { k.root_key() };
+                    }
+                }
+                if <$v as Trace>::needs_trace() {
+                    #[allow(unused_variables)] // a set's values are `()`
+                    let $m = self;
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.root() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                if <$k as Trace>::needs_trace() {
+                    let $s = &*self;
+                    for k in $keys {
+                        // SAFETY: the map joins the heap (caller's contract): its keys give
+                        // up their counts.
+                        unsafe { k.unroot_key() };
+                    }
+                }
+                if <$v as Trace>::needs_trace() {
+                    #[allow(unused_variables)] // a set's values are `()`
+                    let $m = self;
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.unroot() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root_key(&self) {
+                let $s = self;
+                if <$k as Trace>::needs_trace() {
+                    for k in $keys {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { k.root_key() };
+                    }
+                }
+                if <$v as Trace>::needs_trace() {
+                    for v in $values {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.root_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                let $s = self;
+                if <$k as Trace>::needs_trace() {
+                    for k in $keys {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { k.unroot_key() };
+                    }
+                }
+                if <$v as Trace>::needs_trace() {
+                    for v in $values {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.unroot_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                let $m = self;
+                if <$k as Trace>::needs_trace() {
+                    // Owned, the keys are mutable: clear their flags, then drop the entries
+                    // (std's code only: draining neither hashes nor compares).
+                    for (mut k, mut v) in $drain {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe {
+                            k.forget_edges();
+                            v.forget_edges();
+                        }
+                    }
+                } else if <$v as Trace>::holds_keys_at(0) {
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.forget_edges() };
+                    }
+                }
+            }
         }
     )*};
 }
 
-no_gc_elements_trace! {
-    [T: Trace, S: BuildHasher] HashSet<T, S>,
-        drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d) || std::mem::needs_drop::<S>();
-    [T: Trace] BTreeSet<T>, drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d);
-    [T: Trace + Ord] BinaryHeap<T>, drop(d): T::needs_trace_at(d) || T::drop_runs_user_code_at(d);
+keyed_trace! {
+    [K: Trace, V: Trace] BTreeMap<K, V>, key K, value V, drop false,
+        |s| keys s.keys(), values s.values(),
+        |m| values_mut m.values_mut(), drain std::mem::take(m).into_iter();
+    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, key K, value V,
+        drop std::mem::needs_drop::<S>(),
+        |s| keys s.keys(), values s.values(),
+        |m| values_mut m.values_mut(), drain m.drain();
+    [T: Trace] BTreeSet<T>, key T, value (), drop false,
+        |s| keys s.iter(), values std::iter::empty::<&()>(),
+        |m| values_mut std::iter::empty::<&mut ()>(),
+        drain std::mem::take(m).into_iter().map(|k| (k, ()));
+    [T: Trace, S: BuildHasher] HashSet<T, S>, key T, value (),
+        drop std::mem::needs_drop::<S>(),
+        |s| keys s.iter(), values std::iter::empty::<&()>(),
+        |m| values_mut std::iter::empty::<&mut ()>(), drain m.drain().map(|k| (k, ()));
+    [T: Trace + Ord] BinaryHeap<T>, key T, value (), drop false,
+        |s| keys s.iter(), values std::iter::empty::<&()>(),
+        |m| values_mut std::iter::empty::<&mut ()>(), drain m.drain().map(|k| (k, ()));
 }
 
-// SAFETY: the box owns its contents; all three methods forward to them. `T` may be unsized
+// SAFETY: the box owns its contents; every method forwards to them. `T` may be unsized
 // (`Box<dyn Shape>`, `Box<str>`), and then `T::needs_trace()` cannot be called: the answers
 // are the conservative ones, always sound (obligations 4 and 6): `needs_trace` is `true`
 // (a box is scanned even if its contents hold no `Gc`: a noscan field would be more
@@ -354,6 +570,26 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
         // SAFETY: forwarded from the caller's contract.
         unsafe { (**self).unroot() }
     }
+    /// Conservative, as `needs_trace`: the contents may be a trait object holding a map.
+    #[inline(always)]
+    fn holds_keys_at(_: u32) -> bool {
+        true
+    }
+    #[inline]
+    unsafe fn root_key(&self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { (**self).root_key() }
+    }
+    #[inline]
+    unsafe fn unroot_key(&self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { (**self).unroot_key() }
+    }
+    #[inline]
+    unsafe fn forget_edges(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { (**self).forget_edges() }
+    }
 }
 
 // SAFETY: an `Arc` may be shared with code outside the heap, so its contents are never
@@ -382,7 +618,7 @@ unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
     unsafe fn unroot(&mut self) {}
 }
 
-// SAFETY: both variants are visited by all three methods.
+// SAFETY: both variants are visited by every method.
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     #[inline(always)]
     fn needs_trace() -> bool {
@@ -427,12 +663,46 @@ unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
             }
         }
     }
+    #[inline(always)]
+    fn holds_keys_at(depth: u32) -> bool {
+        T::holds_keys_at(depth) || E::holds_keys_at(depth)
+    }
+    #[inline]
+    unsafe fn root_key(&self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            match self {
+                Ok(v) => v.root_key(),
+                Err(e) => e.root_key(),
+            }
+        }
+    }
+    #[inline]
+    unsafe fn unroot_key(&self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            match self {
+                Ok(v) => v.unroot_key(),
+                Err(e) => e.unroot_key(),
+            }
+        }
+    }
+    #[inline]
+    unsafe fn forget_edges(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe {
+            match self {
+                Ok(v) => v.forget_edges(),
+                Err(e) => e.forget_edges(),
+            }
+        }
+    }
 }
 
 /// `Trace` for tuples: every position is visited.
 macro_rules! tuple_trace {
     ($(($($n:tt $t:ident),+))*) => {$(
-        // SAFETY: every element is visited by all three methods.
+        // SAFETY: every element is visited by every method.
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
             #[inline(always)]
             fn needs_trace() -> bool { Self::needs_trace_at(0) }
@@ -457,6 +727,23 @@ macro_rules! tuple_trace {
             unsafe fn unroot(&mut self) {
                 // SAFETY: forwarded from the caller's contract.
                 unsafe { $(self.$n.unroot();)+ }
+            }
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool { false $(|| $t::holds_keys_at(depth))+ }
+            #[inline]
+            unsafe fn root_key(&self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.root_key();)+ }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.unroot_key();)+ }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.forget_edges();)+ }
             }
         }
     )*};

@@ -100,10 +100,19 @@ unsafe fn trace_erased<T: Trace>(p: *const u8, t: &mut Tracer) {
 
 /// # Safety
 ///
-/// `p` is the address of an initialised `T` that nothing will use again.
-unsafe fn drop_erased<T>(p: *mut u8) {
-    // SAFETY: the sweeper calls this once, on the address of an unreachable `T`.
-    unsafe { std::ptr::drop_in_place(p.cast::<T>()) }
+/// `p` is the address of an initialised `T` that nothing will use again: garbage, in the
+/// heap's edge state.
+unsafe fn drop_erased<T: Trace>(p: *mut u8) {
+    // SAFETY: the sweeper (or the dropper, on the moved copy) calls this once, on the
+    // address of an unreachable `T`; its key handles must not touch their counts when
+    // dropped ("Keys" in the `Trace` docs).
+    unsafe {
+        let v = &mut *p.cast::<T>();
+        if T::holds_keys_at(0) {
+            v.forget_edges();
+        }
+        std::ptr::drop_in_place(v)
+    }
 }
 
 #[cfg(test)]

@@ -52,21 +52,35 @@ pub struct WeakMap<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> {
     _k: PhantomData<fn(&K)>,
 }
 
-struct Entry<V> {
+struct Entry<V: Trace> {
     /// The value, its handles unrooted (edges); never mutated once listed.
-    value: Arc<V>,
+    value: Arc<EdgeValue<V>>,
     /// The last mark cycle that traced the value.
     traced: u64,
 }
 
-struct State<V> {
+/// A value in edge state for good: dropped as garbage (the `Trace` docs' "Keys": its key
+/// handles hold no count).
+struct EdgeValue<V: Trace>(V);
+
+impl<V: Trace> Drop for EdgeValue<V> {
+    fn drop(&mut self) {
+        if V::holds_keys_at(0) {
+            // SAFETY: the value was unrooted by `insert` and never rooted again; it is being
+            // dropped, so never traced again either.
+            unsafe { self.0.forget_edges() };
+        }
+    }
+}
+
+struct State<V: Trace> {
     /// By key address.
     live: HashMap<usize, Entry<V>>,
     /// Values taken out of `live` while a `get` may still be cloning them.
     retired: Vec<Entry<V>>,
 }
 
-struct Inner<V> {
+struct Inner<V: Trace> {
     state: Mutex<State<V>>,
 }
 
@@ -98,7 +112,7 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
             // it is listed. Unrooting shades its targets while a mark runs.
             unsafe { value.unroot() };
             let entry = Entry {
-                value: Arc::new(value),
+                value: Arc::new(EdgeValue(value)),
                 traced: 0,
             };
             let mut st = self.inner.state.lock();
@@ -124,7 +138,7 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
             .clone();
         // The key is alive (we hold it), so the value is traced, in `live` or `retired`,
         // until `value` is dropped.
-        Some((*value).clone())
+        Some(value.0.clone())
     }
 
     /// Whether `key`'s object has an entry.
@@ -199,7 +213,7 @@ impl<V: Trace + Send + Sync + 'static> EphemeronTable for Inner<V> {
         for e in live.chain(held) {
             if e.traced != epoch {
                 e.traced = epoch;
-                e.value.trace(tracer);
+                e.value.0.trace(tracer);
                 traced += 1;
             }
         }
