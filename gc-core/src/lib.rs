@@ -28,6 +28,7 @@
 
 mod alloc;
 mod api;
+mod counting_alloc;
 mod descriptor;
 mod env;
 mod gc;
@@ -40,6 +41,7 @@ mod sync;
 pub use api::{
     collect, free_os_memory, mem_stats, set_gc_percent, set_memory_limit, MemStats, SizeClassStats,
 };
+pub use counting_alloc::CountingAllocator;
 pub use gc::Tracer;
 pub use gc_derive::Trace;
 pub use object::atomic::{AtomicGc, CompareExchangeError};

@@ -131,6 +131,64 @@ pub(crate) mod thread {
 #[cfg(gc_loom)]
 pub(crate) use std::sync::Mutex as UntrackedMutex;
 
+/// Counters and a thread-local index for the global allocator (`CountingAllocator`,
+/// `alloc/external.rs`): it runs for every allocation of the process, inside and outside
+/// loom models, so it must use std's primitives in both builds. Nothing loom models reads
+/// them.
+pub(crate) mod untracked {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+
+    std::thread_local! {
+        /// This thread's shard, plus one (0: not chosen yet). Const-initialised without a
+        /// destructor: reading it never allocates, so the global allocator may.
+        static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Whether this thread is dropping objects the collector found dead (same kind of
+        /// thread-local as `SHARD`).
+        static DROPPING_GARBAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Runs `f` with [`dropping_garbage`] true on this thread (restored afterwards, also
+    /// when `f` unwinds).
+    pub(crate) fn while_dropping_garbage<R>(f: impl FnOnce() -> R) -> R {
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = DROPPING_GARBAGE.try_with(|d| d.set(self.0));
+            }
+        }
+        let old = DROPPING_GARBAGE
+            .try_with(|d| d.replace(true))
+            .unwrap_or(false);
+        let _restore = Restore(old);
+        f()
+    }
+
+    /// Whether this thread is inside [`while_dropping_garbage`].
+    #[inline]
+    pub(crate) fn dropping_garbage() -> bool {
+        DROPPING_GARBAGE.try_with(|d| d.get()).unwrap_or(false)
+    }
+
+    /// A shard index below `n` for the calling thread, the same on every call (threads take
+    /// indices in turn, from `next`).
+    #[inline]
+    pub(crate) fn shard(n: usize, next: &AtomicUsize) -> usize {
+        SHARD
+            .try_with(|s| {
+                let mut i = s.get();
+                if i == 0 {
+                    // Kept below `n`, so the turn counter never wraps.
+                    let relaxed = std::sync::atomic::Ordering::Relaxed;
+                    let turn = next.fetch_update(relaxed, relaxed, |t| Some((t + 1) % n));
+                    i = turn.unwrap_or(0) + 1;
+                    s.set(i);
+                }
+                i - 1
+            })
+            .unwrap_or(0)
+    }
+}
+
 #[cfg(not(gc_loom))]
 pub(crate) use std::sync::Once;
 /// One-time initialisation: std's. `OnceLock` holds only plain data (the environment), so

@@ -127,6 +127,15 @@ crate::sync::global! {
 }
 
 impl Heap {
+    /// `heap_live` plus the external memory (`external.rs`): what the pacer's trigger and
+    /// goal are compared with.
+    #[inline]
+    pub(crate) fn live_total(&self) -> u64 {
+        self.heap_live
+            .load(Ordering::Relaxed)
+            .saturating_add(super::external::live())
+    }
+
     #[inline]
     pub(crate) fn sweepgen(&self) -> u32 {
         // Acquire pairs with the Release half of `advance_sweepgen`'s fetch_add: a reader of

@@ -82,6 +82,7 @@ pub(crate) mod arena;
 pub(crate) mod cache;
 pub(crate) mod central;
 pub(crate) mod clobber;
+pub(crate) mod external;
 pub(crate) mod heap;
 pub(crate) mod hooks;
 pub(crate) mod os;

@@ -49,31 +49,10 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     if !deferred.is_empty() {
         (super::hooks::hooks().defer_drops)(&claimed, &deferred);
     }
-    // Then the slots are freed: drop glue of runtime and std code only runs in place.
+    // Then the slots are freed: drop glue of runtime and std code only runs in place (what
+    // it frees outside the heap counts as the garbage's, `external.rs`).
     let clobber = super::clobber::on();
-    for &idx in &dead {
-        // SAFETY: as above.
-        let ty = unsafe { s.type_of(idx) };
-        if let (Some(drop_fn), false) = (ty.drop, ty.user_drop) {
-            let p = s.slot_addr(idx);
-            // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
-            // after this sweep its slot is free.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                drop_fn(p as *mut u8)
-            }));
-            if r.is_err() {
-                crate::fatal(&format!(
-                    "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::drop_runs_user_code)",
-                    (ty.name)()
-                ));
-            }
-        }
-        if clobber {
-            // SAFETY: the slot is free now (its object dropped or moved out) and belongs to
-            // the claimed span.
-            unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
-        }
-    }
+    super::external::while_dropping_garbage(|| free_dead(&claimed, &dead, clobber));
     let c = s.spanclass.size_class();
     if c != 0 {
         heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
@@ -96,4 +75,34 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     // would do; the Acquire half pairs with nothing).
     heap.sweep_pending.fetch_sub(1, Ordering::AcqRel);
     live
+}
+
+/// Drops the dead objects of `dead` whose drop glue runs no user code (the others were
+/// moved out) and poisons every dead slot under `GODEBUG=clobberfree=1`.
+fn free_dead(claimed: &Claimed, dead: &[usize], clobber: bool) {
+    let s = claimed.span();
+    for &idx in dead {
+        // SAFETY: the slot held an object until this sweep (it is in `dead`); the span is
+        // claimed.
+        let ty = unsafe { s.type_of(idx) };
+        if let (Some(drop_fn), false) = (ty.drop, ty.user_drop) {
+            let p = s.slot_addr(idx);
+            // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
+            // after this sweep its slot is free.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                drop_fn(p as *mut u8)
+            }));
+            if r.is_err() {
+                crate::fatal(&format!(
+                    "the drop glue of a {} panicked while swept, but its type says it runs no user code (Trace::drop_runs_user_code)",
+                    (ty.name)()
+                ));
+            }
+        }
+        if clobber {
+            // SAFETY: the slot is free now (its object dropped or moved out) and belongs to
+            // the claimed span.
+            unsafe { super::clobber::poison(s.slot_addr(idx), s.elemsize) };
+        }
+    }
 }

@@ -102,7 +102,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // machine may delay; this check reads the live heap itself (Go revises the ratio on
     // every heap_live update, and past that point its ratio leaves one byte of runway).
     let hard = (HEAP.goal.load(Ordering::Relaxed) as f64 * MAX_OVERSHOOT) as u64;
-    let owed = if HEAP.heap_live.load(Ordering::Relaxed) >= hard {
+    let owed = if HEAP.live_total() >= hard {
         i64::MAX / 2
     } else {
         (debt as f64 * per_byte).min(i64::MAX as f64 / 4.0) as i64 + OVER_ASSIST_WORK as i64

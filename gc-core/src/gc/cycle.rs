@@ -13,6 +13,7 @@ use super::daemon::Daemon;
 use super::pacer::{CycleMeasurements, MemoryUse, Pacer, WorkerPlan};
 use super::phase::{Event, Phase};
 use super::{config, dirty, mark, stats, sweep, workers, world};
+use crate::alloc::external;
 use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicU8, Mutex, MutexGuard, Ordering};
 use std::cell::Cell;
@@ -189,7 +190,7 @@ pub(crate) fn triggered() {
     if HEAP.grew.swap(false, Ordering::Relaxed) {
         refresh_memory_goal();
     }
-    if HEAP.heap_live.load(Ordering::Relaxed) < HEAP.trigger.load(Ordering::Relaxed) {
+    if HEAP.live_total() < HEAP.trigger.load(Ordering::Relaxed) {
         return;
     }
     if !GC_THREAD.wake(gc_thread) {
@@ -214,7 +215,7 @@ fn wait_for_mark_if_over_goal() {
     if IN_CYCLE.with(|c| c.get()) {
         return;
     }
-    let over = || HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.goal.load(Ordering::Relaxed);
+    let over = || HEAP.live_total() >= HEAP.goal.load(Ordering::Relaxed);
     let start = Instant::now();
     let mut backoff = crate::sync::Backoff::default();
     while over() && !super::roots::MARKING.load(Ordering::Relaxed) && start.elapsed() < MAX_WAIT {
@@ -230,7 +231,7 @@ fn wait_for_mark_if_over_goal() {
 fn gc_thread() {
     let _in_cycle = InCycle::enter();
     let _g = GC_LOCK.lock();
-    if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed) {
+    if HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed) {
         run_cycle(false);
     }
 }
@@ -282,6 +283,21 @@ pub(crate) fn collect() {
         }
     }
     pause.take().run();
+    swept_external();
+}
+
+/// A cycle's sweep ended (and with it the drops of the dead objects that free what they
+/// owned, except those still queued for the dropper): what the survivors own outside the
+/// heap is the pacer's new external base. Without the counting allocator there is none,
+/// and nothing to do.
+pub(crate) fn swept_external() {
+    if !external::on() {
+        return;
+    }
+    with_pacer(|p| {
+        p.set_external(external::survivors());
+        publish(p);
+    });
 }
 
 /// Sweeps what is left to sweep on the calling thread, running the drops it queues as it
@@ -321,7 +337,7 @@ pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
         old
     });
     let old = old.min(i64::MAX as u64) as i64;
-    if bytes >= 0 && HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed)
+    if bytes >= 0 && HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
     {
         triggered();
     }
@@ -385,8 +401,10 @@ struct Cycle {
     t: CycleTimes,
     /// Start of mark setup (the first pause).
     setup_start: Instant,
-    /// `heap_live` at mark setup.
+    /// `heap_live` at mark setup (the scan work the pacer expects).
     heap_live_start: u64,
+    /// The same plus external memory (`HEAP.live_total()`): the heap the cycle started at.
+    live_start_total: u64,
     /// The heap goal the cycle started with (for gctrace).
     goal: u64,
     /// Objects with specials that were unmarked just before the last stop
@@ -403,6 +421,7 @@ impl Cycle {
             t: CycleTimes::default(),
             setup_start: Instant::now(),
             heap_live_start: 0,
+            live_start_total: 0,
             goal: 0,
             specials: Vec::new(),
         }
@@ -416,6 +435,7 @@ impl Cycle {
         let t0 = Instant::now();
         sweep::finish();
         advance(Event::SweepDone);
+        swept_external();
         // The previous cycle's free pages are all known now (back-to-back cycles leave the
         // background sweeper no pass of its own to finish).
         super::scavenger::wake();
@@ -442,12 +462,14 @@ impl Cycle {
         stopped.reset_assist_credit();
         let live = HEAP.heap_live.load(Ordering::Relaxed);
         self.heap_live_start = live;
+        let total = HEAP.live_total();
+        self.live_start_total = total;
         let plan = {
             let mut g = control();
             let c = g.as_mut().expect("pacer initialised");
-            let plan = c.pacer.start_cycle(live, self.procs);
+            let plan = c.pacer.start_cycle(total, self.procs);
             feed_limiter(c, false);
-            super::assist::start(c.pacer.assist_ratio(live, live, 0));
+            super::assist::start(c.pacer.assist_ratio(total, live, 0));
             c.assist_seen = 0;
             self.goal = c.pacer.heap_goal();
             plan
@@ -486,7 +508,7 @@ impl Cycle {
         let t_mark = Instant::now();
         let heap_live_start = self.heap_live_start;
         let tick = || {
-            let live = HEAP.heap_live.load(Ordering::Relaxed);
+            let live = HEAP.live_total();
             let work = mark::WORK.scan_work.load(Ordering::Relaxed)
                 + mark::WORK.root_work.load(Ordering::Relaxed);
             let mut g = control();
@@ -547,17 +569,20 @@ impl Cycle {
         let cleanups = super::specials::settle(&self.specials);
         let dead_values = super::ephemeron::settle();
         stopped.flush_all_caches();
-        let heap_live_end = HEAP.heap_live.load(Ordering::Relaxed);
+        let heap_live_end = HEAP.live_total();
+        external::mark_ended();
         let marked = mark::result();
         let spans = HEAP.span_count();
         HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
         HEAP.sweep_pending.store(spans, Ordering::Relaxed);
         HEAP.advance_sweepgen();
         HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
+        let external_base;
         {
             let mut g = control();
             let c = g.as_mut().expect("pacer initialised");
             c.pacer.set_memory_use(memory_use());
+            external_base = c.pacer.external();
             let report = c.pacer.end_cycle(&CycleMeasurements {
                 heap_live: heap_live_end,
                 heap_marked: marked.marked_bytes,
@@ -597,7 +622,11 @@ impl Cycle {
         if config().debug.gctrace > 0 {
             super::gctrace::print_cycle(
                 self.forced,
-                [self.heap_live_start, heap_live_end, marked.marked_bytes],
+                [
+                    self.live_start_total,
+                    heap_live_end,
+                    marked.marked_bytes + external_base,
+                ],
                 self.goal,
                 t,
                 self.procs,

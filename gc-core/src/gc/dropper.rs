@@ -30,6 +30,7 @@
 //! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
 //! mutex; `CV` wakes droppers. See the collector overview in `crate::gc` ("Drop").
 
+use crate::alloc::external;
 use crate::alloc::span::Claimed;
 use crate::descriptor::TypeInfo;
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
@@ -135,9 +136,13 @@ impl Job {
     /// Runs the job's user code; never unwinds.
     fn run(self) {
         let _running = Running::enter();
+        // What garbage frees outside the heap is counted as such (`alloc/external.rs`); a
+        // cleanup is user code run on behalf of garbage, not the garbage's own drop.
         match self {
-            Job::Moved(m) => drop(m),
-            Job::Value(v, name) => guarded(move || drop(v), || format!("Drop of a {name}")),
+            Job::Moved(m) => external::while_dropping_garbage(|| drop(m)),
+            Job::Value(v, name) => external::while_dropping_garbage(|| {
+                guarded(move || drop(v), || format!("Drop of a {name}"))
+            }),
             Job::Cleanup(f) => guarded(f, || "cleanup (Gc::add_cleanup)".to_string()),
         }
     }

@@ -18,6 +18,8 @@
 //!    are charged to the thread's mark assist (`assist.rs`).
 //! 8. **Trigger check**: past the pacer's trigger (or after the heap grew), the thread asks
 //!    for a cycle, started when its operation ends (`world::with_op`, `cycle::triggered`).
+//!    The heap here includes the external memory (`alloc/external.rs`), whose growth past
+//!    the trigger the counting allocator flags for the next allocation to see.
 //!
 //! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. No
 //! shared state of its own. See the collector overview in `crate::gc`.
@@ -25,6 +27,7 @@
 use super::world::Op;
 use super::{assist, roots, sweep};
 use crate::alloc::cache::{alloc_large, Slot};
+use crate::alloc::external;
 use crate::alloc::heap::HEAP;
 use crate::alloc::sizeclass::Placement;
 use crate::alloc::{clobber, PAGE_SIZE};
@@ -96,8 +99,9 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
         // A free slot's counter is zero and no one else knows the slot yet.
         roots::set_new_root(&slot.span, slot.idx);
     }
-    // Steps 7-8.
-    if slot.charged != 0 {
+    // Steps 7-8 (also when the external memory grew past the trigger, which only the
+    // counting allocator sees).
+    if slot.charged != 0 || external::due() {
         charged(op, slot.charged);
     }
     New {
@@ -116,7 +120,7 @@ fn charged(op: &mut Op<'_>, bytes: u64) {
     if roots::MARKING.load(Ordering::Relaxed) {
         assist::charge(op, bytes);
     }
-    if HEAP.heap_live.load(Ordering::Relaxed) >= HEAP.trigger.load(Ordering::Relaxed)
+    if HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
         || HEAP.grew.load(Ordering::Relaxed)
     {
         op.want_gc();

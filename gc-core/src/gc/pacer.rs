@@ -22,6 +22,9 @@
 //!              then the max of that and the last 4 measured values  [endCycle]
 //! ```
 //!
+//! `marked` includes the external memory (`CountingAllocator`) that survived the last
+//! sweep, and every heap figure the runtime passes in (`live`, the trigger point) includes
+//! the external memory allocated now: those bytes count as if they were in the heap.
 //! `roots` is the root-scan work of the last cycle (Go's stacks + globals), `sweep_dist` is
 //! the heap at the last commit plus 1 MiB while sweeping is unfinished (0 otherwise), and
 //! `u` is the measured GC CPU share of the mark phase (25% background plus assists).
@@ -204,8 +207,13 @@ pub(crate) struct Pacer {
     heap_minimum: u64,
     /// Latest memory statistics for the limit goal.
     usage: MemoryUse,
-    /// Bytes marked by the last cycle (Go: `heapMarked`).
+    /// Bytes marked by the last cycle (Go: `heapMarked`), plus `external`.
     heap_marked: u64,
+    /// External memory (allocated outside the heap through `CountingAllocator`) that
+    /// survived the last cycle: measured when its sweep ended, when the objects found dead
+    /// had freed what they owned. Part of the live base, as if those bytes were in the heap
+    /// (Go has no such bytes: everything is in its heap).
+    external: u64,
     /// Heap bytes scanned by the last cycle (Go: `lastHeapScan`).
     last_heap_scan: u64,
     /// Root bytes scanned by the last cycle (Go: `lastStackScan + globalsScan`).
@@ -237,6 +245,7 @@ impl Pacer {
             heap_minimum: 0,
             usage: MemoryUse::default(),
             heap_marked: 0,
+            external: 0,
             last_heap_scan: 0,
             last_root_scan: 0,
             cons_mark: 0.0,
@@ -310,7 +319,20 @@ impl Pacer {
         self.runway = (self.cons_mark * (1.0 - util) / util * scan) as u64;
     }
 
-    /// Bytes marked by the last cycle (Go: `heapMarked`).
+    /// Records the external memory that survived the last cycle (see the field `external`)
+    /// and recomputes goal and trigger with it.
+    pub(crate) fn set_external(&mut self, bytes: u64) {
+        self.heap_marked = self.heap_marked - self.external + bytes;
+        self.external = bytes;
+        self.recompute();
+    }
+
+    /// The external memory in the live base ([`Pacer::set_external`]).
+    pub(crate) fn external(&self) -> u64 {
+        self.external
+    }
+
+    /// Bytes marked by the last cycle plus surviving external memory (Go: `heapMarked`).
     /// (Tests and simulations only.)
     #[cfg(test)]
     pub(crate) fn heap_marked(&self) -> u64 {
@@ -539,12 +561,13 @@ impl Pacer {
             cons_mark_measured: measured,
             previous_cons_mark,
         };
-        // resetLive: the marked heap is the new base; the cycle is over.
-        self.heap_marked = m.heap_marked;
+        // resetLive: the marked heap is the new base (with the external memory that
+        // survived the last sweep, until this cycle's sweep measures it); the cycle is over.
+        self.heap_marked = m.heap_marked.saturating_add(self.external);
         self.last_heap_scan = m.heap_scan_work;
         self.last_root_scan = m.root_scan_work;
         self.triggered = None;
-        self.commit(m.heap_marked, m.sweep_done);
+        self.commit(self.heap_marked, m.sweep_done);
         report
     }
 }
@@ -601,6 +624,32 @@ mod tests {
                 "GOGC={gogc:?}"
             );
         }
+    }
+
+    #[test]
+    fn surviving_external_memory_joins_the_live_base() {
+        let mut p = after_cycle(Some(100), NO_MEMORY_LIMIT, 10 * MIB);
+        assert_eq!(p.heap_goal(), 20 * MIB);
+        // The sweep found 30 MiB of external memory still owned: (10 + 30) * 2.
+        p.set_external(30 * MIB);
+        assert_eq!((p.heap_marked(), p.heap_goal()), (40 * MIB, 80 * MIB));
+        p.set_external(2 * MIB);
+        assert_eq!(p.heap_goal(), 24 * MIB);
+        assert!(p.trigger() <= p.heap_goal());
+        // The next cycle's base is its marked heap plus the last measured survivors, until
+        // its own sweep measures them again.
+        p.end_cycle(&CycleMeasurements {
+            heap_live: 20 * MIB,
+            heap_marked: 5 * MIB,
+            heap_scan_work: 5 * MIB,
+            procs: 4,
+            sweep_done: true,
+            ..CycleMeasurements::default()
+        });
+        assert_eq!((p.heap_marked(), p.heap_goal()), (7 * MIB, 14 * MIB));
+        // Below the minimum heap the floor still holds.
+        p.set_external(0);
+        assert_eq!(p.heap_goal(), 10 * MIB);
     }
 
     #[test]

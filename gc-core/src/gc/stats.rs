@@ -43,8 +43,16 @@ pub struct MemStats {
     pub frees: u64,
     /// All memory the runtime obtained from the OS: the heap plus its metadata.
     pub sys: u64,
-    /// The heap goal of the next cycle (`heap_alloc` is kept at or below it).
+    /// The heap goal of the next cycle (`heap_alloc + external_alloc` is kept at or below
+    /// it).
     pub next_gc: u64,
+    /// Bytes allocated outside the heap through [`CountingAllocator`](crate::CountingAllocator)
+    /// and not yet freed (0 without it): a `Gc<String>`'s buffer, a `Vec` inside a node,
+    /// and every other allocation of the process. The pacer counts them as heap (not in
+    /// Go, where every byte is in the heap).
+    pub external_alloc: u64,
+    /// Cumulative bytes allocated through `CountingAllocator` (never decreases).
+    pub external_total_alloc: u64,
     /// End of the last cycle, nanoseconds since the Unix epoch (0 before the first).
     pub last_gc: u64,
     /// Completed cycles.
@@ -180,6 +188,8 @@ pub(crate) fn mem_stats() -> MemStats {
         frees,
         sys: heap_sys + metadata,
         next_gc,
+        external_alloc: crate::alloc::external::live(),
+        external_total_alloc: crate::alloc::external::total(),
         last_gc: cy.last_gc,
         num_gc: cy.num_gc,
         num_forced_gc: cy.num_forced_gc,

@@ -103,6 +103,7 @@ fn background() {
     }
     SWEEP_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     SWEEPING.store(false, Ordering::Relaxed);
+    super::cycle::swept_external();
     // Swept spans left free pages: give what the goals ask for back to the OS.
     super::scavenger::wake();
 }

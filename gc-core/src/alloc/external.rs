@@ -1,0 +1,146 @@
+//! External memory: bytes that live outside the collected heap but that the pacer counts as
+//! if they were in it, because heap objects own them (a `Gc<String>`'s buffer, a `Vec`
+//! inside a node). Go has no such bytes (everything is in its heap); V8 calls them external
+//! memory. They are counted by the opt-in global allocator `crate::CountingAllocator`,
+//! which calls [`note_alloc`] and [`note_free`] for every allocation of the process.
+//!
+//! The counts are sharded (threads take shards in turn) so that threads allocating at once
+//! do not fight over one cache line; reading sums the shards. Every [`QUANTUM`] bytes of
+//! growth on a shard, the allocator checks the pacer's trigger against the heap plus the
+//! external bytes and, past it, sets [`due`]: the next GC allocation's slow-path check
+//! (`mallocgc`, step 8) then asks for a cycle. The global allocator itself never starts
+//! one (it may be called from anywhere, even inside the runtime).
+//!
+//! Shared state: the shards and the `DUE` flag are std atomics, untracked by loom (module
+//! `sync::untracked`): Relaxed throughout, since they are statistics read as a sum and a
+//! hint that a check is due, never used to order other memory. See the allocator overview
+//! in `crate::alloc`.
+
+pub(crate) use crate::sync::untracked::while_dropping_garbage;
+use crate::sync::untracked::{
+    dropping_garbage, shard, AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
+};
+use crate::sync::Ordering::Relaxed;
+
+/// Shards: enough for the threads of a large machine to rarely share one.
+const SHARDS: usize = 32;
+
+/// Growth of one shard between two trigger checks.
+const QUANTUM: i64 = 256 << 10;
+
+/// One shard's counts, on a cache line of its own.
+#[repr(align(128))]
+struct Shard {
+    /// Bytes allocated minus bytes freed through this shard (negative when its threads free
+    /// what others allocated).
+    live: AtomicI64,
+    /// Bytes ever allocated through this shard.
+    total: AtomicU64,
+    /// Growth since this shard's last trigger check.
+    since_check: AtomicI64,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // only as an array initialiser
+const EMPTY: Shard = Shard {
+    live: AtomicI64::new(0),
+    total: AtomicU64::new(0),
+    since_check: AtomicI64::new(0),
+};
+
+static SHARD: [Shard; SHARDS] = [EMPTY; SHARDS];
+/// The next shard a new thread takes.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Whether anything was ever counted (no counting allocator: every reader skips the sum).
+static ON: AtomicBool = AtomicBool::new(false);
+/// Set when the external bytes may have pushed the heap past the pacer's trigger.
+static DUE: AtomicBool = AtomicBool::new(false);
+
+/// `size` bytes were allocated outside the heap.
+#[inline]
+pub(crate) fn note_alloc(size: usize) {
+    let s = &SHARD[shard(SHARDS, &NEXT)];
+    s.live.fetch_add(size as i64, Relaxed);
+    s.total.fetch_add(size as u64, Relaxed);
+    if s.since_check.fetch_add(size as i64, Relaxed) + size as i64 >= QUANTUM {
+        check(s);
+    }
+}
+
+/// `size` bytes allocated outside the heap were freed.
+#[inline]
+pub(crate) fn note_free(size: usize) {
+    let s = &SHARD[shard(SHARDS, &NEXT)];
+    s.live.fetch_sub(size as i64, Relaxed);
+    s.since_check.fetch_sub(size as i64, Relaxed);
+    if dropping_garbage() {
+        GARBAGE_FREED.fetch_add(size as u64, Relaxed);
+    }
+}
+
+/// External bytes live at the last mark termination.
+static AT_MARK_END: AtomicU64 = AtomicU64::new(0);
+/// External bytes freed since then by the drops of objects found dead (the sweeper's in
+/// place, the dropper's, inside [`while_dropping_garbage`]).
+static GARBAGE_FREED: AtomicU64 = AtomicU64::new(0);
+
+/// A mark ended: the external bytes live now belong to survivors, to the garbage the
+/// sweep is about to drop, or to no heap object at all.
+pub(crate) fn mark_ended() {
+    AT_MARK_END.store(live(), Relaxed);
+    GARBAGE_FREED.store(0, Relaxed);
+}
+
+/// The external bytes that survived the last mark: those live at its end minus those its
+/// garbage freed since (exact once the sweep and the dropper are done; what the program
+/// allocated since is not in it, what it freed by itself is).
+pub(crate) fn survivors() -> u64 {
+    AT_MARK_END
+        .load(Relaxed)
+        .saturating_sub(GARBAGE_FREED.load(Relaxed))
+}
+
+/// A shard grew by a quantum: compare the heap plus the external bytes with the trigger.
+#[cold]
+fn check(s: &Shard) {
+    s.since_check.store(0, Relaxed);
+    if !ON.load(Relaxed) {
+        ON.store(true, Relaxed);
+    }
+    #[cfg(not(gc_loom))]
+    {
+        use super::heap::HEAP;
+        let live = HEAP.heap_live.load(Relaxed).saturating_add(live());
+        if live >= HEAP.trigger.load(Relaxed) {
+            DUE.store(true, Relaxed);
+        }
+    }
+}
+
+/// External bytes allocated and not yet freed (0 without the counting allocator, or before
+/// its first quantum).
+#[inline]
+pub(crate) fn live() -> u64 {
+    if !ON.load(Relaxed) {
+        return 0;
+    }
+    let sum: i64 = SHARD.iter().map(|s| s.live.load(Relaxed)).sum();
+    sum.max(0) as u64
+}
+
+/// Whether the counting allocator is counting (it has seen a quantum of growth).
+#[inline]
+pub(crate) fn on() -> bool {
+    ON.load(Relaxed)
+}
+
+/// External bytes ever allocated.
+pub(crate) fn total() -> u64 {
+    SHARD.iter().map(|s| s.total.load(Relaxed)).sum()
+}
+
+/// Whether the external bytes may have crossed the trigger since the last check (a hint for
+/// the allocation path; reading it clears it).
+#[inline(always)]
+pub(crate) fn due() -> bool {
+    DUE.load(Relaxed) && DUE.swap(false, Relaxed)
+}

@@ -1,0 +1,107 @@
+//! `CountingAllocator`: an opt-in global allocator that lets the pacer see the memory heap
+//! objects own outside the heap (DESIGN.md, "Drop, finalization and other memory").
+//!
+//! A `Gc<String>` is 24 bytes in the collected heap; its buffer is in `malloc`. Without
+//! help the pacer sees only the 24 bytes, so a program that churns `Gc<String>`s of 50 KB
+//! can grow to gigabytes before its first cycle. Installed as the global allocator, this
+//! wrapper counts every byte allocated and freed through it (`alloc/external.rs`); the
+//! pacer adds those bytes to the live heap when it decides when to start a cycle, and the
+//! ones that survive a cycle to the base of the next goal, as if they were in the heap.
+//! Go needs nothing of the kind: every byte it allocates is in its heap.
+//!
+//! It counts, it does not serve: the bytes still come from the wrapped allocator (the
+//! system's by default), so it composes with mimalloc or jemalloc. No shared state of its
+//! own; the counts are the allocator layer's.
+
+use crate::alloc::external;
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// A global allocator that counts what it allocates, so that the collector paces external
+/// memory (the buffers of `String`s, `Vec`s, `Box`es and maps inside `Gc` objects, and
+/// everything else the process allocates) as if it were in the heap.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: gc_core::CountingAllocator = gc_core::CountingAllocator::system();
+///
+/// // 200 strings of 1 MiB, one alive at a time: cycles run, and memory stays bounded,
+/// // because the pacer sees the 1 MiB buffers and not only 24-byte `Gc<String>` objects.
+/// let mut keep = gc_core::Gc::new(String::new());
+/// for i in 0..200 {
+///     keep = gc_core::Gc::new("x".repeat(1 << 20) + &i.to_string());
+/// }
+/// assert!(keep.ends_with("199"));
+/// let stats = gc_core::mem_stats();
+/// assert!(stats.num_gc > 0);
+/// assert!(stats.external_total_alloc >= 200 << 20);
+/// ```
+///
+/// Cost: a few atomic additions on a per-thread cache line for every allocation and free
+/// (`BENCHMARKS.md`, "External memory"). Every allocation counts, including memory no heap
+/// object owns (a large `Vec` on the stack raises the goal as a large live heap would):
+/// in Go's terms, the whole process is the heap.
+pub struct CountingAllocator<A = System> {
+    inner: A,
+}
+
+impl CountingAllocator<System> {
+    /// Counts what the system allocator serves.
+    pub const fn system() -> CountingAllocator<System> {
+        CountingAllocator { inner: System }
+    }
+}
+
+impl<A> CountingAllocator<A> {
+    /// Counts what `inner` serves (a `mimalloc::MiMalloc`, say).
+    pub const fn new(inner: A) -> CountingAllocator<A> {
+        CountingAllocator { inner }
+    }
+}
+
+// SAFETY: every method forwards to the wrapped allocator with the caller's arguments and
+// returns its result unchanged (so `GlobalAlloc`'s contract holds as it does for `inner`);
+// the counting touches only atomics and a const thread-local, never allocates and never
+// unwinds.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded from the caller's contract.
+        let p = unsafe { self.inner.alloc(layout) };
+        if !p.is_null() {
+            external::note_alloc(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded from the caller's contract.
+        let p = unsafe { self.inner.alloc_zeroed(layout) };
+        if !p.is_null() {
+            external::note_alloc(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.inner.dealloc(ptr, layout) };
+        external::note_free(layout.size());
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded from the caller's contract.
+        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            let old = layout.size();
+            if new_size >= old {
+                external::note_alloc(new_size - old);
+            } else {
+                external::note_free(old - new_size);
+            }
+        }
+        p
+    }
+}
