@@ -1,10 +1,19 @@
-//! Compile-time checks for `#[derive(Trace)]`: which shapes of type it accepts, the
-//! `needs_trace()` it computes, and (in `ui`) the errors it reports. Nothing here allocates.
+//! Checks of `#[derive(Trace)]`: which shapes of type it accepts, the `needs_trace()` it
+//! computes, and (in `ui`) the errors it reports. Hygiene and bounds: types written by a
+//! `macro_rules!` macro (field names and types from its parameters) derive and trace like
+//! any other, in a heap graph the collector must keep and then free; a type parameter used
+//! only in `PhantomData` or a `fn` pointer gets no `Trace` bound, `#[trace(bound = "...")]`
+//! replaces the inferred bounds, and `#[trace(crate = "...")]` reaches the runtime through
+//! a renamed crate or a re-export. Only those and the mutually recursive AST allocate.
 
 #![allow(dead_code)]
 
-use gc_core::{Gc, Trace};
+mod common;
+
+use common::collect_until;
+use gc_core::{Gc, GcCell, Trace};
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 /// Compiles only if `T: Trace`.
 fn assert_trace<T: Trace + ?Sized>() {}
@@ -398,4 +407,238 @@ fn mutually_recursive_types_terminate() {
         AstExpr::Block(v) => assert_eq!(v.len(), 1),
         AstExpr::Num(_) => panic!("wrong variant"),
     }
+}
+
+/// Types written by a macro, with field, variant and type names from its parameters: their
+/// tokens carry the call's hygiene, the derive's `self` and locals must resolve anyway.
+/// `$depth` and `$tracer` are named as the derive's own parameters.
+macro_rules! graph_types {
+    (
+        $node:ident { $edges:ident, $label:ident: $label_ty:ty, $depth:ident, $tracer:ident },
+        $link:ident, $boxed:ident<$t:ident>,
+        $edge:ident { $named:ident { $to:ident, $weight:ident }, $tuple:ident, $wrapped:ident }
+    ) => {
+        #[derive(Trace)]
+        struct $node {
+            $edges: GcCell<Vec<$edge>>,
+            $label: $label_ty,
+            $depth: u32,
+            $tracer: Option<Gc<$node>>,
+        }
+
+        #[derive(Trace)]
+        struct $link(Gc<$node>, #[trace(skip)] Mutex<u64>, $label_ty);
+
+        #[derive(Trace)]
+        struct $boxed<$t> {
+            $edges: $t,
+            marker: PhantomData<$t>,
+        }
+
+        #[derive(Trace)]
+        enum $edge {
+            $named { $to: Gc<$node>, $weight: u32 },
+            $tuple($link),
+            $wrapped($boxed<Option<Gc<$node>>>),
+            Nothing,
+        }
+    };
+}
+
+graph_types!(
+    MNode { edges, label: String, depth, tracer },
+    MLink, MBox<T>,
+    MEdge { Named { to, weight }, Tuple, Wrapped }
+);
+
+/// The other way round: the derive comes from the call, the fields from the macro.
+macro_rules! with_attrs {
+    ($(#[$m:meta])* $pair:ident, $(#[$e:meta])* $edge:ident) => {
+        $(#[$m])* struct $pair(Option<Gc<MNode>>, u8);
+        $(#[$e])* enum $edge { Node { node: Gc<MNode> }, Pair($pair, $pair), Empty }
+    };
+}
+
+with_attrs!(
+    #[derive(Trace)]
+    AttrPair,
+    #[derive(Trace)]
+    AttrEdge
+);
+
+fn m_node(label: &str, depth: u32) -> Gc<MNode> {
+    Gc::new(MNode {
+        edges: GcCell::new(Vec::new()),
+        label: label.into(),
+        depth,
+        tracer: None,
+    })
+}
+
+#[test]
+fn macro_generated_types_are_traced_and_freed() {
+    assert!(needs_trace::<MNode>());
+    assert!(needs_trace::<MEdge>());
+    assert!(!needs_trace::<MBox<u8>>());
+    assert!(needs_trace::<AttrEdge>());
+    let side = m_node("side", 3);
+    let weak_side = Gc::downgrade(&side);
+    let holder = Gc::new(AttrEdge::Pair(AttrPair(Some(side), 1), AttrPair(None, 2)));
+    let root = m_node("root", 0);
+    let weak_root = Gc::downgrade(&root);
+    let mut leaves = Vec::new();
+    for i in 0..4 {
+        let leaf = m_node(&format!("leaf {i}"), 1);
+        // Each leaf points back at the root: every edge is part of a cycle.
+        leaf.edges.borrow_mut().push(MEdge::Named {
+            to: root.clone(),
+            weight: i,
+        });
+        leaves.push(Gc::downgrade(&leaf));
+        let edge = match i {
+            0 => MEdge::Named {
+                to: leaf,
+                weight: 7,
+            },
+            1 => MEdge::Tuple(MLink(leaf, Mutex::new(0), "link".into())),
+            2 => MEdge::Wrapped(MBox {
+                edges: Some(leaf),
+                marker: PhantomData,
+            }),
+            _ => {
+                root.edges.borrow_mut().push(MEdge::Nothing);
+                MEdge::Named {
+                    to: leaf,
+                    weight: 3,
+                }
+            }
+        };
+        root.edges.borrow_mut().push(edge);
+    }
+    let hub = m_node("hub", 2);
+    let weak_hub = Gc::downgrade(&hub);
+    // Reachable only through `root.tracer`, a field whose name the derive also uses.
+    let top = Gc::new(MNode {
+        edges: GcCell::new(vec![MEdge::Named {
+            to: root.clone(),
+            weight: 0,
+        }]),
+        label: "top".into(),
+        depth: 9,
+        tracer: Some(hub),
+    });
+    drop(root);
+    for _ in 0..2 {
+        gc_core::collect();
+    }
+    // Everything is reachable from `top` through the derived fields: nothing was freed.
+    let root = weak_root.upgrade().expect("root reachable from top");
+    assert_eq!(root.label, "root");
+    assert_eq!(root.edges.borrow().len(), 5);
+    for (i, leaf) in leaves.iter().enumerate() {
+        let leaf = leaf.upgrade().expect("leaf reachable through an edge");
+        assert_eq!(leaf.label, format!("leaf {i}"));
+        assert_eq!(leaf.depth, 1);
+    }
+    assert_eq!(weak_hub.upgrade().expect("hub reachable").depth, 2);
+    assert_eq!(weak_side.upgrade().expect("side reachable").label, "side");
+    drop(holder);
+    collect_until(|| weak_side.upgrade().is_none());
+    // Unreachable, the whole graph (cycles through every kind of edge) is freed.
+    drop((root, top));
+    collect_until(|| {
+        weak_root.upgrade().is_none()
+            && weak_hub.upgrade().is_none()
+            && leaves.iter().all(|l| l.upgrade().is_none())
+    });
+}
+
+/// No `Trace` impl: only types that do not ask for one can hold it.
+struct NotTrace;
+
+/// `T` occurs only in `PhantomData` and `fn` pointers (and a skipped field): no bound.
+#[derive(Trace)]
+struct Phantom<T> {
+    marker: PhantomData<T>,
+    make: fn() -> T,
+    eat: unsafe fn(T, u8),
+    call: extern "C" fn(*const T) -> bool,
+    #[trace(skip)]
+    skipped: Option<T>,
+    gc: Option<Gc<P>>,
+}
+
+/// `Gc<Phantom<T>>` is `Trace` for every `T`, but the inferred bound (`T` occurs outside
+/// `PhantomData`) would ask `T: Trace`; `bound = ""` drops it.
+#[derive(Trace)]
+#[trace(bound = "")]
+struct Handle<T: 'static> {
+    target: Option<Gc<Phantom<T>>>,
+}
+
+/// `bound` adds its own predicates instead (here stricter than inferred).
+#[derive(Trace)]
+#[trace(bound = "T: Trace + Clone")]
+struct Cloned<T> {
+    v: Vec<T>,
+}
+
+/// A projection is bounded, not its parameter.
+#[derive(Trace)]
+struct Items<I: Iterator> {
+    items: Vec<I::Item>,
+}
+
+extern crate gc_core as renamed;
+
+/// A runtime that re-exports `gc_core` under another path.
+mod my_runtime {
+    pub use gc_core as gc;
+}
+
+#[derive(renamed::Trace)]
+#[trace(crate = "renamed")]
+struct ThroughRenamed<T> {
+    gc: Option<renamed::Gc<u32>>,
+    v: Vec<T>,
+}
+
+mod nested {
+    use super::my_runtime::gc::{Gc, Trace};
+
+    #[derive(Trace)]
+    #[trace(crate = "crate::my_runtime::gc", always_scan)]
+    pub enum ThroughReexport<T> {
+        A(Gc<u32>),
+        B(T),
+    }
+}
+
+#[test]
+fn bounds_follow_traced_fields() {
+    assert_trace::<Phantom<NotTrace>>();
+    assert!(needs_trace::<Phantom<NotTrace>>());
+    assert!(!<Phantom<NotTrace> as Trace>::drop_runs_user_code());
+    assert_trace::<Handle<NotTrace>>();
+    assert!(needs_trace::<Handle<NotTrace>>());
+    assert!(!needs_trace::<Cloned<u8>>());
+    assert!(needs_trace::<Cloned<Gc<P>>>());
+    assert!(needs_trace::<Items<std::vec::IntoIter<Gc<P>>>>());
+    assert!(!needs_trace::<Items<std::ops::Range<u32>>>());
+}
+
+#[test]
+fn crate_path_reaches_the_runtime() {
+    assert!(needs_trace::<ThroughRenamed<u8>>());
+    assert!(needs_trace::<nested::ThroughReexport<u8>>());
+    let inner = Gc::new(5u32);
+    let weak = Gc::downgrade(&inner);
+    let outer = Gc::new(nested::ThroughReexport::<String>::A(inner));
+    gc_core::collect();
+    assert_eq!(
+        *weak.upgrade().expect("traced through the re-export's impl"),
+        5
+    );
+    drop(outer);
+    collect_until(|| weak.upgrade().is_none());
 }

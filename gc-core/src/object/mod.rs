@@ -11,6 +11,7 @@ pub(crate) mod dyn_gc;
 pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;
+mod trace_fn;
 pub(crate) mod typeinfo;
 pub(crate) mod weak;
 pub(crate) mod weak_map;

@@ -1,0 +1,381 @@
+//! The bodies of the generated methods: the calls that visit each traced field (`trace`,
+//! `root`, `unroot` and the key methods), and the `||` of the fields' answers for
+//! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`.
+//!
+//! Hygiene: the tokens the derive generates around a field's type are spanned with
+//! [`at`] (located at the type, so that a missing `Trace` impl is reported on the field,
+//! but resolving names as the rest of the impl does); `self` resolves at the derive's call
+//! site like the methods' `&self`; the generated locals (`depth`, `tracer`, the enum
+//! bindings) are [`Span::mixed_site`], so no name in the user's type can capture them.
+//! That is what makes the derive work on a type a `macro_rules!` macro wrote, whose field
+//! names and types carry the macro's hygiene.
+
+use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{DataEnum, Fields, Ident, Index, Member, Path, Type};
+
+use crate::attrs::{field_skipped, reject_variant_attrs, TypeOpts};
+
+/// What every generated fragment shares: the path to the runtime and the names of the
+/// generated parameters.
+pub(crate) struct Names {
+    /// `#[trace(crate = "...")]`, or `None` for `::gc_core`.
+    krate: Option<Path>,
+    /// The parameter of the `*_at(depth)` methods.
+    pub depth: Ident,
+    /// The parameter of `trace`.
+    pub tracer: Ident,
+}
+
+impl Names {
+    pub fn new(krate: Option<Path>) -> Names {
+        Names {
+            krate,
+            depth: Ident::new("depth", Span::mixed_site()),
+            tracer: Ident::new("tracer", Span::mixed_site()),
+        }
+    }
+
+    /// The path to the runtime, for tokens at `span`. A path from `crate = "..."` keeps
+    /// the string's span (an error in it points at the string); `::gc_core` is located at
+    /// `span` and resolves at the derive's call site.
+    pub fn krate(&self, span: Span) -> TokenStream2 {
+        match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote_spanned!(at(span)=> ::gc_core),
+        }
+    }
+}
+
+/// A span at `span`'s location that resolves names at the derive's call site, as the
+/// impl's own code does: for the tokens generated around a field.
+pub(crate) fn at(span: Span) -> Span {
+    Span::call_site().located_at(span)
+}
+
+/// A field that is traced, with the expressions that reach it from `trace` (`&T`) and from
+/// `root`/`unroot` (`&mut T`).
+pub(crate) struct TracedField<'a> {
+    pub ty: &'a Type,
+    by_ref: TokenStream2,
+    by_mut: TokenStream2,
+}
+
+/// The generated methods that visit every traced field: name, whether they take `&mut self`,
+/// and whether the tracer is passed on. [`Bodies`] and [`calls`] follow this order.
+const METHODS: [(&str, bool, bool); 6] = [
+    ("trace", false, true),
+    ("root", true, false),
+    ("unroot", true, false),
+    ("root_key", false, false),
+    ("unroot_key", false, false),
+    ("forget_edges", true, false),
+];
+
+/// The statements of the [`METHODS`], in that order (without any `unsafe` block).
+pub(crate) struct Bodies(pub [TokenStream2; 6]);
+
+/// What a struct or enum's fields give the impl.
+pub(crate) struct Visit<'a> {
+    /// The traced fields (of all variants).
+    pub traced: Vec<TracedField<'a>>,
+    /// The types of the skipped fields.
+    pub skipped: Vec<&'a Type>,
+    /// The bodies that visit the traced fields.
+    pub bodies: Bodies,
+}
+
+/// The traced fields of a struct, the types of its skipped fields, and the method bodies
+/// that visit the traced ones through `self`.
+pub(crate) fn struct_bodies<'a>(
+    fields: &'a Fields,
+    names: &Names,
+    errors: &mut Option<syn::Error>,
+) -> Visit<'a> {
+    let mut traced = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        if field_skipped(&field.attrs, errors) {
+            skipped.push(&field.ty);
+            continue;
+        }
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::Unnamed(Index {
+                span: field.ty.span(),
+                ..Index::from(i)
+            }),
+        };
+        // `self` resolves at the call site, as the method's `&self` (a field name written
+        // by a `macro_rules!` macro carries the macro's hygiene, which would not see it).
+        let span = at(member.span());
+        traced.push(TracedField {
+            ty: &field.ty,
+            by_ref: quote_spanned!(span=> &self.#member),
+            by_mut: quote_spanned!(span=> &mut self.#member),
+        });
+    }
+    let bodies = Bodies(calls(&traced, names).map(|c| quote!(#(#c)*)));
+    Visit {
+        traced,
+        skipped,
+        bodies,
+    }
+}
+
+/// The traced fields of all variants of an enum, the types of the skipped ones, and the
+/// method bodies that visit the traced ones: a `match self` with one arm per variant that
+/// has traced fields, and one arm (an or-pattern) for all the variants that have none.
+/// Without any traced field, the bodies are empty.
+pub(crate) fn enum_bodies<'a>(
+    data: &'a DataEnum,
+    names: &Names,
+    errors: &mut Option<syn::Error>,
+) -> Visit<'a> {
+    let mut traced = Vec::new();
+    let mut skipped = Vec::new();
+    let mut arms: [Vec<TokenStream2>; 6] = Default::default();
+    let mut empty_pats = vec![];
+    for variant in &data.variants {
+        reject_variant_attrs(&variant.attrs, errors);
+        let name = &variant.ident;
+        let first = traced.len();
+        let mut skipped_any = false;
+        let mut pats = vec![];
+        for (i, field) in variant.fields.iter().enumerate() {
+            if field_skipped(&field.attrs, errors) {
+                // Named patterns list only traced fields (`..` covers the rest).
+                skipped_any = true;
+                skipped.push(&field.ty);
+                if field.ident.is_none() {
+                    pats.push(quote!(_));
+                }
+                continue;
+            }
+            // A local of the derive's own (mixed-site hygiene): it cannot clash with, or be
+            // captured by, any name in the user's type.
+            let binding = format_ident!("__gc_field_{}", i, span = Span::mixed_site());
+            pats.push(match &field.ident {
+                Some(ident) => quote!(#ident: #binding),
+                None => binding.to_token_stream(),
+            });
+            let binding = Ident::new(
+                &binding.to_string(),
+                Span::mixed_site().located_at(field.ty.span()),
+            );
+            traced.push(TracedField {
+                ty: &field.ty,
+                by_ref: binding.to_token_stream(),
+                by_mut: binding.into_token_stream(),
+            });
+        }
+        let fields = &traced[first..];
+        if fields.is_empty() {
+            empty_pats.push(match &variant.fields {
+                Fields::Named(_) => quote!(Self::#name { .. }),
+                Fields::Unnamed(_) => quote!(Self::#name(..)),
+                Fields::Unit => quote!(Self::#name),
+            });
+            continue;
+        }
+        let pat = match &variant.fields {
+            Fields::Named(_) => {
+                let rest = skipped_any.then(|| quote!(, ..));
+                quote!(Self::#name { #(#pats),* #rest })
+            }
+            Fields::Unnamed(_) => quote!(Self::#name(#(#pats),*)),
+            Fields::Unit => unreachable!("unit variants have no fields"),
+        };
+        for (arms, calls) in arms.iter_mut().zip(calls(fields, names)) {
+            arms.push(quote!(#pat => { #(#calls)* }));
+        }
+    }
+    if traced.is_empty() {
+        return Visit {
+            traced,
+            skipped,
+            bodies: Bodies(Default::default()),
+        };
+    }
+    let empty_arm = (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => {}));
+    let bodies = Bodies(arms.map(|arms| quote!(match self { #(#arms)* #empty_arm })));
+    Visit {
+        traced,
+        skipped,
+        bodies,
+    }
+}
+
+/// The statements of each of the [`METHODS`] for `fields`, located at each field's type so
+/// that a missing `Trace` impl is reported on the field.
+fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 6] {
+    METHODS.map(|(method, by_mut, pass_tracer)| {
+        let method = Ident::new(method, Span::call_site());
+        let tracer = &names.tracer;
+        let args = pass_tracer.then(|| quote!(, #tracer));
+        fields
+            .iter()
+            .map(|field| {
+                // Calling through `<Ty as Trace>` makes a missing impl fail on the type's own
+                // tokens, the same span as in `needs_trace()`, so the compiler reports it once.
+                let span = field.ty.span();
+                let ty = field.ty;
+                let krate = names.krate(span);
+                let receiver = if by_mut { &field.by_mut } else { &field.by_ref };
+                quote_spanned!(at(span)=> <#ty as #krate::Trace>::#method(#receiver #args);)
+            })
+            .collect()
+    })
+}
+
+/// `{ let _ = depth; answer }`: a constant answer that leaves the parameter unused.
+fn constant(names: &Names, answer: bool) -> TokenStream2 {
+    let depth = &names.depth;
+    quote!({
+        let _ = #depth;
+        #answer
+    })
+}
+
+/// The body of `needs_trace_at` or `holds_keys_at` (`method`): the `||` of the traced
+/// fields' answers, with each distinct type listed once, or `true` if a field's type refers
+/// to the type being derived.
+pub(crate) fn any_field(
+    name: &Ident,
+    opts: &TypeOpts,
+    names: &Names,
+    fields: &[TracedField],
+    method: &str,
+) -> TokenStream2 {
+    if opts.always_scan {
+        return constant(names, true);
+    }
+    let depth = &names.depth;
+    let method = Ident::new(method, Span::call_site());
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for field in fields {
+        let ty = field.ty.to_token_stream();
+        if mentions_self(ty.clone(), name) {
+            return constant(names, true);
+        }
+        if seen.insert(ty.to_string()) {
+            let span = field.ty.span();
+            let krate = names.krate(span);
+            terms.push(quote_spanned!(at(span)=> <#ty as #krate::Trace>::#method(#depth + 1)));
+        }
+    }
+    if terms.is_empty() {
+        constant(names, false)
+    } else {
+        // Past the limit the answer is `true` (sound), which ends every `||` above it:
+        // mutually recursive types stop asking each other (`Trace::needs_trace_at`).
+        let krate = names.krate(Span::call_site());
+        quote!(#depth >= #krate::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
+    }
+}
+
+/// The `drop_runs_user_code_at()` body: `true` with `#[trace(unsafe_drop)]` (a hand-written
+/// `Drop`); otherwise the `||` of the traced fields' `drop_runs_user_code_at()` and of
+/// `needs_drop` for skipped fields (the derive cannot see what their drop does). A field
+/// whose type names the type being derived outside a `Gc<..>` (`Vec<Self>`) would make the
+/// function call itself: it counts as `needs_drop` too. Behind a `Gc` it cannot: a
+/// handle's drop is the runtime's whatever it points to, so `Option<Gc<Node>>` stays exact.
+/// With `always_scan` (mutual recursion the derive cannot see) every field counts as
+/// `needs_drop`.
+pub(crate) fn drop_runs_user_code(
+    name: &Ident,
+    opts: &TypeOpts,
+    names: &Names,
+    traced: &[TracedField],
+    skipped: &[&Type],
+) -> TokenStream2 {
+    if opts.unsafe_drop {
+        return constant(names, true);
+    }
+    let depth = &names.depth;
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    let traced = traced.iter().map(|f| (f.ty, true));
+    for (ty, is_traced) in traced.chain(skipped.iter().map(|&t| (t, false))) {
+        let tokens = ty.to_token_stream();
+        if !seen.insert((tokens.to_string(), is_traced)) {
+            continue;
+        }
+        let span = ty.span();
+        let krate = names.krate(span);
+        terms.push(
+            if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
+                quote_spanned!(at(span)=> <#ty as #krate::Trace>::drop_runs_user_code_at(#depth + 1))
+            } else {
+                quote_spanned!(at(span)=> ::core::mem::needs_drop::<#ty>())
+            },
+        );
+    }
+    if terms.is_empty() {
+        constant(names, false)
+    } else {
+        let krate = names.krate(Span::call_site());
+        quote!(#depth >= #krate::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
+    }
+}
+
+/// Whether `tokens` name the type being derived (by its ident or `Self`) or contain a macro
+/// invocation, which could expand to either. Such a field makes the answer `true` at once,
+/// without the walk to the depth limit.
+fn mentions_self(tokens: TokenStream2, name: &Ident) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(i) => i == *name || i == "Self",
+        TokenTree::Punct(p) => p.as_char() == '!',
+        TokenTree::Group(g) => mentions_self(g.stream(), name),
+        TokenTree::Literal(_) => false,
+    })
+}
+
+/// Like [`mentions_self`], but a mention inside the angle brackets of a `Gc<..>` or
+/// `AtomicGc<..>` does not count.
+fn mentions_self_outside_gc(tokens: TokenStream2, name: &Ident) -> bool {
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(tt) = iter.next() {
+        match tt {
+            TokenTree::Ident(i) if i == "Gc" || i == "AtomicGc" => {
+                if matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
+                    // Skip to the matching `>` (angle brackets are not token groups).
+                    let mut depth = 0usize;
+                    for tt in iter.by_ref() {
+                        match &tt {
+                            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+                            TokenTree::Punct(p) if p.as_char() == '>' => {
+                                // (A `->` inside ends the skip early: conservative.)
+                                if depth <= 1 {
+                                    break;
+                                }
+                                depth -= 1;
+                            }
+                            TokenTree::Punct(p) if p.as_char() == '!' => return true,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            TokenTree::Ident(i) => {
+                if i == *name || i == "Self" {
+                    return true;
+                }
+            }
+            TokenTree::Punct(p) => {
+                if p.as_char() == '!' {
+                    return true;
+                }
+            }
+            TokenTree::Group(g) => {
+                if mentions_self_outside_gc(g.stream(), name) {
+                    return true;
+                }
+            }
+            TokenTree::Literal(_) => {}
+        }
+    }
+    false
+}
