@@ -4,7 +4,8 @@
 //! any other, in a heap graph the collector must keep and then free; a type parameter used
 //! only in `PhantomData` or a `fn` pointer gets no `Trace` bound, `#[trace(bound = "...")]`
 //! replaces the inferred bounds, and `#[trace(crate = "...")]` reaches the runtime through
-//! a renamed crate or a re-export. Only those and the mutually recursive AST allocate.
+//! a renamed crate or a re-export. Only the heap graph, the crate path test and the
+//! mutually recursive AST allocate; the rest compiles and asks `needs_trace()`.
 
 #![allow(dead_code)]
 
@@ -517,7 +518,7 @@ fn macro_generated_types_are_traced_and_freed() {
     }
     let hub = m_node("hub", 2);
     let weak_hub = Gc::downgrade(&hub);
-    // Reachable only through `root.tracer`, a field whose name the derive also uses.
+    // Reachable only through `top.tracer`, a field named as a parameter of the derive's.
     let top = Gc::new(MNode {
         edges: GcCell::new(vec![MEdge::Named {
             to: root.clone(),

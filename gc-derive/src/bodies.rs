@@ -2,13 +2,15 @@
 //! `root`, `unroot` and the key methods), and the `||` of the fields' answers for
 //! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`.
 //!
-//! Hygiene: the tokens the derive generates around a field's type are spanned with
-//! [`at`] (located at the type, so that a missing `Trace` impl is reported on the field,
-//! but resolving names as the rest of the impl does); `self` resolves at the derive's call
-//! site like the methods' `&self`; the generated locals (`depth`, `tracer`, the enum
-//! bindings) are [`Span::mixed_site`], so no name in the user's type can capture them.
-//! That is what makes the derive work on a type a `macro_rules!` macro wrote, whose field
-//! names and types carry the macro's hygiene.
+//! Hygiene: a type written by a `macro_rules!` macro has field names and types whose
+//! tokens carry the macro's (or its caller's) hygiene, which need not be the derive's. So
+//! `self` is spanned [`at`] the field but resolves at the derive's call site, like the
+//! methods' `&self`, and the generated locals (`depth`, `tracer`, the enum bindings) have
+//! [`Span::mixed_site`] hygiene: no name in the user's type can capture or miss them. The
+//! rest of the code around a field's type (`<Ty as ::gc_core::Trace>::trace(..)`) carries
+//! the type's own span, so that a missing `Trace` impl is reported on the field as an error
+//! in the user's code; it names only absolute paths, the user's `crate = "..."` path (with
+//! the string's span) and trait methods, which resolve the same in any hygiene context.
 
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -38,18 +40,17 @@ impl Names {
     }
 
     /// The path to the runtime, for tokens at `span`. A path from `crate = "..."` keeps
-    /// the string's span (an error in it points at the string); `::gc_core` is located at
-    /// `span` and resolves at the derive's call site.
+    /// the string's span (an error in it points at the string); `::gc_core` gets `span`.
     pub fn krate(&self, span: Span) -> TokenStream2 {
         match &self.krate {
             Some(path) => path.to_token_stream(),
-            None => quote_spanned!(at(span)=> ::gc_core),
+            None => quote_spanned!(span=> ::gc_core),
         }
     }
 }
 
 /// A span at `span`'s location that resolves names at the derive's call site, as the
-/// impl's own code does: for the tokens generated around a field.
+/// impl's own code does: for `self` in `self.field`.
 pub(crate) fn at(span: Span) -> Span {
     Span::call_site().located_at(span)
 }
@@ -207,7 +208,7 @@ pub(crate) fn enum_bodies<'a>(
     }
 }
 
-/// The statements of each of the [`METHODS`] for `fields`, located at each field's type so
+/// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so
 /// that a missing `Trace` impl is reported on the field.
 fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 6] {
     METHODS.map(|(method, by_mut, pass_tracer)| {
@@ -223,7 +224,7 @@ fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 6] {
                 let ty = field.ty;
                 let krate = names.krate(span);
                 let receiver = if by_mut { &field.by_mut } else { &field.by_ref };
-                quote_spanned!(at(span)=> <#ty as #krate::Trace>::#method(#receiver #args);)
+                quote_spanned!(span=> <#ty as #krate::Trace>::#method(#receiver #args);)
             })
             .collect()
     })
@@ -263,7 +264,7 @@ pub(crate) fn any_field(
         if seen.insert(ty.to_string()) {
             let span = field.ty.span();
             let krate = names.krate(span);
-            terms.push(quote_spanned!(at(span)=> <#ty as #krate::Trace>::#method(#depth + 1)));
+            terms.push(quote_spanned!(span=> <#ty as #krate::Trace>::#method(#depth + 1)));
         }
     }
     if terms.is_empty() {
@@ -307,9 +308,9 @@ pub(crate) fn drop_runs_user_code(
         let krate = names.krate(span);
         terms.push(
             if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
-                quote_spanned!(at(span)=> <#ty as #krate::Trace>::drop_runs_user_code_at(#depth + 1))
+                quote_spanned!(span=> <#ty as #krate::Trace>::drop_runs_user_code_at(#depth + 1))
             } else {
-                quote_spanned!(at(span)=> ::core::mem::needs_drop::<#ty>())
+                quote_spanned!(span=> ::core::mem::needs_drop::<#ty>())
             },
         );
     }

@@ -1,5 +1,5 @@
-// A generic struct: type parameters get a `Trace` bound, lifetimes, const generics and the
-// where clause are kept.
+// A generic struct: the type parameters its traced fields use get a `Trace` bound;
+// lifetimes, const generics and the where clause are kept.
 #![deny(warnings)]
 #![deny(clippy::all)]
 
