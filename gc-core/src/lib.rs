@@ -45,7 +45,7 @@ pub use counting_alloc::CountingAllocator;
 pub use gc::Tracer;
 pub use gc_derive::Trace;
 pub use object::atomic::{AtomicGc, CompareExchangeError};
-pub use object::cell::{BorrowError, GcCell, GcCellRef, GcCellRefMut};
+pub use object::cell::{BorrowError, BorrowMutError, GcCell, GcCellRef, GcCellRefMut};
 pub use object::cleanup::Cleanup;
 pub use object::gc::Gc;
 pub use object::trace::Trace;

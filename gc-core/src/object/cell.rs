@@ -1,14 +1,26 @@
 //! `GcCell<T>`: interior mutability for values in the collected heap, safe from many
-//! threads (a reader-writer lock), with O(1) writes.
+//! threads (a reader-writer lock), with O(1) writes, and `RefCell`'s behaviour where one
+//! thread conflicts with itself.
 //!
 //! The rooting protocol (collector overview, `crate::gc`, "Cells"): a cell's contents are
 //! either all *rooted* (flag `ROOTED`: every handle inside holds a count) or all *edges*.
 //! Taking a write guard on an edge cell roots its contents once (O(contents)) and sets
 //! `ROOTED`; further writes are O(1), and every handle a user moves in or out stays counted,
-//! so no handle ever escapes uncounted. The next collection cycle turns the contents of
-//! rooted cells that live inside heap objects (`HEAP_OWNED`, recorded on the dirty list)
-//! back into edges before it scans roots. Cells on the stack or in other non-heap memory
-//! stay rooted, which is what makes them safe there.
+//! so no handle ever escapes uncounted. Every path that hands out `&mut T` (`borrow_mut`,
+//! and through it `swap` and `replace_with`) roots first; `replace`/`set`/`take` instead
+//! root the outgoing value and unroot the incoming one. The next collection cycle turns the
+//! contents of rooted cells that live inside heap objects (`HEAP_OWNED`, recorded on the
+//! dirty list) back into edges before it scans roots. Cells on the stack or in other
+//! non-heap memory stay rooted, which is what makes them safe there.
+//!
+//! Borrows (`cell_lock.rs`, `cell_held.rs`): conflicts between threads block, as a lock.
+//! A borrow the calling thread can never get because it holds the conflicting guard
+//! itself panics like `RefCell`'s ("already mutably borrowed" for `borrow`, "already
+//! borrowed" for the writes), in release builds too; the check runs only when the lock is
+//! not free at once. The `try_` forms fail on any conflict. Guards (`cell_guard.rs`) are
+//! therefore `!Send`. `swap` locks its two cells in address order, and the comparison
+//! traits (`cell_traits.rs`) read two cells in the same order, so no two of these
+//! deadlock each other.
 //!
 //! Synchronisation: the contents are protected by the cell lock; `flags` is atomic, written
 //! under the write lock or with `&mut self`, and read by the marker without the lock. The
@@ -21,14 +33,18 @@
 //! write guard leaked on a cell already in the heap leaves it rooted (`borrow_mut` rooted
 //! it; the unroot pass finds it busy), which the marker skips. Leaked read guards stop at
 //! `USER_READERS` (`borrow` panics past it, `try_borrow` fails), and the marker reads above
-//! that cap (`CellLock::try_read_marker`).
+//! that cap (`CellLock::try_read_marker`). A leaked guard stays recorded as held by its
+//! thread, so a conflicting borrow there later panics instead of hanging; the reset
+//! forgets that too.
 
+pub use super::cell_guard::{GcCellRef, GcCellRefMut};
+use super::cell_guard::{ReadHold, WriteHold};
 use super::cell_lock::CellLock;
 use crate::gc::{self, Tracer};
 use crate::sync::{AtomicU8, Backoff, Ordering, UnsafeCell};
 use crate::Trace;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 /// The contents' handles are counted roots.
 pub(crate) const ROOTED: u8 = 1;
@@ -39,9 +55,11 @@ pub(crate) const ON_LIST: u8 = 4;
 
 /// A mutable memory location for values inside `Gc` objects.
 ///
-/// `borrow()` gives shared access (many readers), `borrow_mut()` exclusive access; both
-/// block while the other kind is held, like `RwLock`. Storing a `Gc` through the write
-/// guard needs no further ceremony: the guard keeps the collector informed.
+/// `borrow()` gives shared access (many readers), `borrow_mut()` exclusive access. Between
+/// threads they block while the other kind is held, like `RwLock`; on one thread they
+/// behave like `RefCell`: a borrow that would wait for a guard the same thread holds
+/// panics instead (see the *Panics* sections). Storing a `Gc` through the write guard needs
+/// no further ceremony: the guard keeps the collector informed.
 ///
 /// ```
 /// use gc_core::{Gc, GcCell};
@@ -49,6 +67,9 @@ pub(crate) const ON_LIST: u8 = 4;
 /// list.borrow_mut().push(Gc::new(7));
 /// assert_eq!(*list.borrow()[0], 7);
 /// ```
+///
+/// Guards have `RefCell`'s combinators ([`GcCellRef::map`], [`GcCellRefMut::map_split`],
+/// ...), and the cell compares, orders, hashes and clones by its contents.
 pub struct GcCell<T> {
     lock: CellLock,
     flags: AtomicU8,
@@ -61,17 +82,31 @@ unsafe impl<T: Send> Send for GcCell<T> {}
 // `&mut T` to one thread at a time (needs `Send`).
 unsafe impl<T: Send + Sync> Sync for GcCell<T> {}
 
-/// Returned by `try_borrow`/`try_borrow_mut` when the lock is held the other way.
+/// Returned by [`GcCell::try_borrow`] when a writer holds the cell (this thread or
+/// another), or when `2^29` shared guards are held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BorrowError;
 
 impl fmt::Display for BorrowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("GcCell is already borrowed incompatibly")
+        f.write_str("GcCell already mutably borrowed")
     }
 }
 
 impl std::error::Error for BorrowError {}
+
+/// Returned by [`GcCell::try_borrow_mut`] when anyone holds the cell (this thread or
+/// another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BorrowMutError;
+
+impl fmt::Display for BorrowMutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcCell already borrowed")
+    }
+}
+
+impl std::error::Error for BorrowMutError {}
 
 impl<T: Trace> GcCell<T> {
     /// A new cell. Its contents start rooted (they came from outside the heap).
@@ -83,42 +118,62 @@ impl<T: Trace> GcCell<T> {
         }
     }
 
-    /// Shared access; blocks while a writer holds the cell.
+    /// Shared access; blocks while another thread holds a write guard.
     ///
     /// # Panics
     ///
-    /// If 2^29 shared guards to this cell are held at once (they are being leaked), like
-    /// `RwLock::read`: "GcCell reader count overflow".
+    /// - If this thread holds a write guard on the cell (it would wait for itself for
+    ///   ever), like `RefCell::borrow`: "GcCell already mutably borrowed". Any number of
+    ///   shared guards may be held at once, on one thread or many.
+    /// - If 2^29 shared guards to this cell are held at once (they are being leaked), like
+    ///   `RwLock::read`: "GcCell reader count overflow".
+    #[inline]
     pub fn borrow(&self) -> GcCellRef<'_, T> {
-        self.lock.read();
-        GcCellRef { cell: self }
+        let hold = ReadHold::acquire(&self.lock);
+        // SAFETY: the contents, valid while the cell lives; `hold` is its read lock.
+        unsafe { GcCellRef::new(hold, self.contents()) }
     }
 
-    /// Shared access, or an error instead of blocking (also when 2^29 shared guards are
-    /// held, see [`borrow`](Self::borrow)).
+    /// Shared access, or an error instead of blocking or panicking: when a write guard is
+    /// held (by this thread or another), or 2^29 shared guards are (see
+    /// [`borrow`](Self::borrow)).
+    #[inline]
     pub fn try_borrow(&self) -> Result<GcCellRef<'_, T>, BorrowError> {
-        if self.lock.try_read() {
-            Ok(GcCellRef { cell: self })
-        } else {
-            Err(BorrowError)
+        match ReadHold::try_acquire(&self.lock) {
+            // SAFETY: as in `borrow`.
+            Some(hold) => Ok(unsafe { GcCellRef::new(hold, self.contents()) }),
+            None => Err(BorrowError),
         }
     }
 
-    /// Exclusive access; blocks while anyone else holds the cell. O(1) except the first
+    /// Exclusive access; blocks while another thread holds a guard. O(1) except the first
     /// write to a cell since the last collection, which roots its contents.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a guard on the cell, shared or exclusive (it would wait for
+    /// itself for ever), like `RefCell::borrow_mut`: "GcCell already borrowed".
+    #[inline]
     pub fn borrow_mut(&self) -> GcCellRefMut<'_, T> {
-        self.lock.write();
+        // Unlocks if the rooting walk panics.
+        let hold = WriteHold::acquire(&self.lock);
         self.make_rooted();
-        GcCellRefMut { cell: self }
+        // SAFETY: the contents, valid while the cell lives, now rooted; `hold` is its
+        // write lock.
+        unsafe { GcCellRefMut::new(hold, self.contents()) }
     }
 
-    /// Exclusive access, or an error instead of blocking.
-    pub fn try_borrow_mut(&self) -> Result<GcCellRefMut<'_, T>, BorrowError> {
-        if self.lock.try_write() {
-            self.make_rooted();
-            Ok(GcCellRefMut { cell: self })
-        } else {
-            Err(BorrowError)
+    /// Exclusive access, or an error instead of blocking or panicking: when anyone holds
+    /// a guard on the cell (this thread or another).
+    #[inline]
+    pub fn try_borrow_mut(&self) -> Result<GcCellRefMut<'_, T>, BorrowMutError> {
+        match WriteHold::try_acquire(&self.lock) {
+            Some(hold) => {
+                self.make_rooted();
+                // SAFETY: as in `borrow_mut`.
+                Ok(unsafe { GcCellRefMut::new(hold, self.contents()) })
+            }
+            None => Err(BorrowMutError),
         }
     }
 
@@ -129,10 +184,13 @@ impl<T: Trace> GcCell<T> {
     /// value's handles into edges at once, so the cell never goes on the dirty list. Cost
     /// O(size of both values), whatever else the cell held before. (While marking, these
     /// are the two halves of Go's hybrid barrier: the old and the new value are shaded.)
+    ///
+    /// # Panics
+    ///
+    /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
     pub fn replace(&self, value: T) -> T {
-        self.lock.write();
         // Unlocks on return and if a root/unroot walk panics.
-        let _guard = GcCellRefMut { cell: self };
+        let _hold = WriteHold::acquire(&self.lock);
         self.value.with_mut(|v| {
             // SAFETY: the write lock gives exclusive access to the contents.
             let v = unsafe { &mut *v };
@@ -159,8 +217,64 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// Stores `value`, dropping the old contents (like `Cell::set`). See [`replace`](Self::replace).
+    ///
+    /// # Panics
+    ///
+    /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
     pub fn set(&self, value: T) {
         drop(self.replace(value));
+    }
+
+    /// Swaps the contents of two cells (like `RefCell::swap`); a cell swapped with itself
+    /// is left as it is. The two write locks are taken in address order, so threads
+    /// swapping `a` with `b` and `b` with `a` at once do not deadlock. Both cells are
+    /// rooted first, as by [`borrow_mut`](Self::borrow_mut).
+    ///
+    /// ```
+    /// use gc_core::{Gc, GcCell};
+    /// let a = GcCell::new(Some(Gc::new(1u32)));
+    /// let b = GcCell::new(None);
+    /// a.swap(&b);
+    /// assert!(a.borrow().is_none() && **b.borrow().as_ref().unwrap() == 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a guard on either cell ("GcCell already borrowed").
+    pub fn swap(&self, other: &GcCell<T>) {
+        if std::ptr::eq(self, other) {
+            return;
+        }
+        let (first, second) = if (self as *const Self) < (other as *const Self) {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        // Before waiting for the first lock, fail if this thread holds the second: it
+        // could otherwise wait for ever on a thread that waits for that second lock.
+        let hold = WriteHold::try_acquire(&first.lock).unwrap_or_else(|| {
+            second.lock.check_not_held_here();
+            WriteHold::acquire(&first.lock)
+        });
+        first.make_rooted();
+        // SAFETY: as in `borrow_mut`.
+        let mut a = unsafe { GcCellRefMut::new(hold, first.contents()) };
+        let mut b = second.borrow_mut();
+        std::mem::swap(&mut *a, &mut *b);
+    }
+
+    /// Replaces the contents with `f`'s result computed from them, returning the old
+    /// value (like `RefCell::replace_with`). `f` gets `&mut T`: the cell is rooted first,
+    /// as by [`borrow_mut`](Self::borrow_mut).
+    ///
+    /// # Panics
+    ///
+    /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
+    /// If `f` panics, the contents are whatever `f` left.
+    pub fn replace_with<F: FnOnce(&mut T) -> T>(&self, f: F) -> T {
+        let mut guard = self.borrow_mut();
+        let new = f(&mut guard);
+        std::mem::replace(&mut *guard, new)
     }
 
     /// Exclusive access through `&mut self`, without locking. Unlocks the cell if guards
@@ -176,7 +290,8 @@ impl<T: Trace> GcCell<T> {
     pub fn into_inner(mut self) -> T {
         // SAFETY: as for `get_mut`.
         unsafe { self.root() };
-        // Skip our `Drop` (nothing left to do: rooting took us off the dirty list).
+        // Skip our `Drop` (nothing left to do: rooting took us off the dirty list and reset
+        // the lock, which forgot this thread's records of it).
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again.
         unsafe { std::ptr::read(&this.value) }.into_inner()
@@ -187,6 +302,15 @@ impl<T: Trace> GcCell<T> {
     #[cfg(debug_assertions)]
     pub(crate) fn leak_read_guards_for_test(&self, n: u32) {
         self.lock.add_readers_for_test(n);
+    }
+
+    /// The contents' address (for a guard; valid while the cell lives).
+    #[inline(always)]
+    fn contents(&self) -> NonNull<T> {
+        // `with_mut` so that loom records a write access (a guard may write).
+        // SAFETY: a pointer into `self`, never null.
+        self.value
+            .with_mut(|v| unsafe { NonNull::new_unchecked(v) })
     }
 
     /// With the write lock held: root the contents if they are edges.
@@ -213,6 +337,26 @@ impl<T: Trace> GcCell<T> {
     }
 }
 
+impl<T: Trace + Default> GcCell<T> {
+    /// Takes the contents, leaving `T::default()` (like `RefCell::take`). Costs what
+    /// [`replace`](Self::replace) costs.
+    ///
+    /// ```
+    /// use gc_core::{Gc, GcCell};
+    /// let cell = GcCell::new(vec![Gc::new(1u8), Gc::new(2)]);
+    /// let taken = cell.take();
+    /// assert_eq!(taken.len(), 2);
+    /// assert!(cell.borrow().is_empty());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
+    pub fn take(&self) -> T {
+        self.replace(T::default())
+    }
+}
+
 /// The unroot pass's entry for a `GcCell<T>` (see `crate::gc::dirty`): turns a rooted cell
 /// back into edges if nobody holds it. Returns false if the cell is busy.
 ///
@@ -223,7 +367,8 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
     // SAFETY: per the contract the cell is alive (it removes itself from the list, under the
     // list lock we hold, before it is dropped or moved).
     let cell = unsafe { &*(addr as *const GcCell<T>) };
-    if !cell.lock.try_write() {
+    // The collector's write lock: no thread's, not recorded.
+    if !cell.lock.try_write_collector() {
         return false;
     }
     // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
@@ -306,7 +451,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             if self.lock.try_read_marker() {
                 // SAFETY: read lock held.
                 self.value.with(|v| unsafe { (*v).trace(tracer) });
-                self.lock.read_unlock();
+                self.lock.read_unlock_marker();
                 return;
             }
             // A writer holds an edge cell: it is inside `borrow_mut`, about to root the
@@ -356,79 +501,6 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // while marking, and the next mark starts after a stop). Relaxed would do.
         self.flags.fetch_and(!ROOTED, Ordering::Release);
         self.flags.fetch_or(HEAP_OWNED, Ordering::Relaxed);
-    }
-}
-
-impl<T: Trace + Default> Default for GcCell<T> {
-    fn default() -> Self {
-        GcCell::new(T::default())
-    }
-}
-
-impl<T: Trace + fmt::Debug> fmt::Debug for GcCell<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.try_borrow() {
-            Ok(v) => f.debug_struct("GcCell").field("value", &*v).finish(),
-            Err(_) => f.write_str("GcCell { <locked> }"),
-        }
-    }
-}
-
-/// Shared guard returned by [`GcCell::borrow`].
-pub struct GcCellRef<'a, T> {
-    cell: &'a GcCell<T>,
-}
-
-impl<T> Deref for GcCellRef<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the read lock is held for the guard's lifetime.
-        self.cell.value.with(|v| unsafe { &*v })
-    }
-}
-
-impl<T> Drop for GcCellRef<'_, T> {
-    fn drop(&mut self) {
-        self.cell.lock.read_unlock();
-    }
-}
-
-/// Exclusive guard returned by [`GcCell::borrow_mut`].
-pub struct GcCellRefMut<'a, T> {
-    cell: &'a GcCell<T>,
-}
-
-impl<T> Deref for GcCellRefMut<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the write lock is held for the guard's lifetime.
-        self.cell.value.with(|v| unsafe { &*v })
-    }
-}
-
-impl<T> DerefMut for GcCellRefMut<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the write lock is held for the guard's lifetime, and the contents are
-        // rooted, so whatever the caller moves in or out stays counted.
-        self.cell.value.with_mut(|v| unsafe { &mut *v })
-    }
-}
-
-impl<T> Drop for GcCellRefMut<'_, T> {
-    fn drop(&mut self) {
-        self.cell.lock.write_unlock();
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for GcCellRef<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for GcCellRefMut<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
     }
 }
 

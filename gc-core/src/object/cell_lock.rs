@@ -6,10 +6,22 @@
 //! (invariant I4). Here `try_read` succeeds whenever no writer holds the lock (writers can
 //! starve under a constant stream of readers; that is the documented trade-off).
 //!
-//! State word: bit 31 = a writer holds it, bit 30 = someone is parked, bits 0-29 = readers.
-//! Waiters park on the word's address (`sync::park`) after setting the parked bit; the
-//! releasing thread clears the bit and wakes all of them. See the collector overview in
-//! `crate::gc` for how the marker uses the lock.
+//! State word: bit 31 = a writer holds it, bit 30 = someone is parked, bits 0-29 = readers,
+//! or, while a writer holds it, the writer's token (`cell_held.rs`: which thread; 0 for the
+//! collector's unroot pass). Waiters park on the word's address (`sync::park`) after
+//! setting the parked bit; the releasing thread clears the bit and wakes all of them. See
+//! the collector overview in `crate::gc` for how the marker uses the lock.
+//!
+//! Two kinds of holders:
+//! - *Users* (`GcCell`'s borrows: [`CellLock::read`], [`CellLock::write`] and their `try_`
+//!   forms, released by [`CellLock::read_unlock`] / [`CellLock::write_unlock`] on the same
+//!   thread). A user read lock is recorded in the thread's read registry and a user write
+//!   lock carries the thread's token, so when a borrow cannot be had at once, it first
+//!   checks whether the calling thread itself holds the conflicting lock, and panics like
+//!   `RefCell` ("already borrowed", "already mutably borrowed") instead of waiting for
+//!   ever. Only that slow path reads the registry; conflicts with other threads block.
+//! - *The collector* ([`CellLock::try_read_marker`] / [`CellLock::read_unlock_marker`],
+//!   [`CellLock::try_write_collector`]): never blocks, never touches the registry.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
 //! - *Readers*: users hold at most `USER_READERS` (2^29) read locks at once (`try_read`
@@ -17,20 +29,30 @@
 //!   [`CellLock::try_read_marker`] may use the room above, up to the field's maximum, so
 //!   no number of leaked user guards makes it fail.
 //! - *Writers* (and readers) leaked on a cell that is later reached through `&mut`: `&mut`
-//!   proves no guard is alive, so [`CellLock::reset`] unlocks the word. `GcCell` resets on
+//!   proves no guard is alive, so [`CellLock::reset`] unlocks the word and forgets the
+//!   calling thread's read records for it (so do a dropped lock's). `GcCell` resets on
 //!   every `&mut self` path, in particular when `Gc::new` moves a cell into the heap, which
 //!   is when the marker starts reading it.
 //!
+//! A leaked guard stays recorded on its thread (a write guard's token in the word, a read
+//! guard in the registry): a later conflicting borrow on that thread panics, where it
+//! would otherwise wait for ever.
+//!
 //! Shared state: the one atomic word, changed by compare-and-swap or read-modify-write
-//! under `&self`, and stored plainly only under `&mut self`.
+//! under `&self`, and stored plainly only under `&mut self`. The read registry is
+//! thread-local.
 
+use super::cell_held;
 use crate::sync::{park, unpark_all, AtomicU32, Backoff, Ordering};
 
 const WRITER: u32 = 1 << 31;
 const PARKED: u32 = 1 << 30;
+/// The readers, or the writer's token while `WRITER` is set.
 const READERS: u32 = PARKED - 1;
 /// The most read locks users may hold at once; the rest of the field is the marker's.
 pub(crate) const USER_READERS: u32 = 1 << 29;
+
+const _: () = assert!(cell_held::MAX_TOKEN == READERS);
 
 pub(crate) struct CellLock {
     state: AtomicU32,
@@ -45,20 +67,27 @@ impl CellLock {
         }
     }
 
+    /// The lock's identity: the word's address (the park queue's key and the read
+    /// registry's entry).
     fn key(&self) -> usize {
         &self.state as *const AtomicU32 as usize
     }
 
-    /// Takes a read lock for a user unless a writer holds the lock or `USER_READERS` read
-    /// locks are held.
+    /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
+    /// are held. Release with [`read_unlock`](Self::read_unlock) on this thread.
     #[inline]
     pub(crate) fn try_read(&self) -> bool {
-        self.try_read_below(USER_READERS)
+        let ok = self.try_read_below(USER_READERS);
+        if ok {
+            cell_held::push_read(self.key());
+        }
+        ok
     }
 
     /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
     /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
     /// thread, each held for one trace) stay far below the `2^30 - 1 - USER_READERS` left.
+    /// Not recorded; release with [`read_unlock_marker`](Self::read_unlock_marker).
     #[inline]
     pub(crate) fn try_read_marker(&self) -> bool {
         self.try_read_below(READERS)
@@ -84,9 +113,23 @@ impl CellLock {
         }
     }
 
-    /// Takes the write lock if nobody holds the lock.
+    /// Takes the user write lock if nobody holds the lock, recording the calling thread
+    /// as its holder. Release with [`write_unlock`](Self::write_unlock) on this thread.
     #[inline]
     pub(crate) fn try_write(&self) -> bool {
+        self.try_write_as(cell_held::token())
+    }
+
+    /// Takes the write lock for the collector (the unroot pass) if nobody holds the lock.
+    /// Its token is 0, no user thread's.
+    #[inline]
+    pub(crate) fn try_write_collector(&self) -> bool {
+        self.try_write_as(0)
+    }
+
+    /// Takes the write lock with `token` in the word if nobody holds the lock.
+    #[inline(always)]
+    fn try_write_as(&self, token: u32) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if s & (WRITER | READERS) != 0 {
@@ -94,7 +137,7 @@ impl CellLock {
             }
             match self.state.compare_exchange_weak(
                 s,
-                s | WRITER,
+                s | WRITER | token,
                 // Acquire pairs with the Release RMWs in `write_unlock` and `read_unlock`: we
                 // see the last writer's writes, and every reader's reads are done before ours.
                 Ordering::Acquire,
@@ -106,35 +149,97 @@ impl CellLock {
         }
     }
 
-    /// Blocks until a read lock is taken.
+    /// Blocks until a user read lock is taken (recorded like [`try_read`](Self::try_read)).
     ///
     /// # Panics
     ///
-    /// If users already hold `USER_READERS` read locks (leaked guards, as std's `RwLock`
-    /// panics on reader-count overflow).
+    /// If the calling thread holds the write lock ("already mutably borrowed": it would
+    /// wait for itself), or users already hold `USER_READERS` read locks (leaked guards,
+    /// as std's `RwLock` panics on reader-count overflow).
+    #[inline]
     pub(crate) fn read(&self) {
-        if !self.try_read() {
-            self.wait(|s| s & WRITER != 0, |l| l.check_readers() && l.try_read());
+        if !self.try_read_below(USER_READERS) {
+            self.read_slow();
         }
+        cell_held::push_read(self.key());
+    }
+
+    #[cold]
+    fn read_slow(&self) {
+        let s = self.state.load(Ordering::Relaxed);
+        if s & WRITER != 0 && self.is_my_token(s) {
+            already_mutably_borrowed();
+        }
+        self.wait(
+            |s| s & WRITER != 0,
+            |l| l.check_readers() && l.try_read_below(USER_READERS),
+        );
+    }
+
+    /// Blocks until the user write lock is taken (recorded like
+    /// [`try_write`](Self::try_write)).
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread holds a read or write lock on it ("already borrowed": it
+    /// would wait for itself).
+    #[inline]
+    pub(crate) fn write(&self) {
+        let token = cell_held::token();
+        if !self.try_write_as(token) {
+            self.write_slow(token);
+        }
+    }
+
+    #[cold]
+    fn write_slow(&self, token: u32) {
+        self.check_not_held_here();
+        self.wait(|s| s & (WRITER | READERS) != 0, |l| l.try_write_as(token));
+    }
+
+    /// Panics ("already borrowed") if the calling thread holds this lock, read or write, by
+    /// its records: a write lock wanted now would wait for ever. For a slow path about to
+    /// block.
+    #[cold]
+    pub(crate) fn check_not_held_here(&self) {
+        let s = self.state.load(Ordering::Relaxed);
+        let mine = if s & WRITER != 0 {
+            self.is_my_token(s)
+        } else {
+            s & READERS != 0 && cell_held::holds_read(self.key())
+        };
+        if mine {
+            already_borrowed();
+        }
+    }
+
+    /// With `WRITER` set in `s`: whether the calling thread is the writer.
+    fn is_my_token(&self, s: u32) -> bool {
+        let token = cell_held::token();
+        token != 0 && s & READERS == token
     }
 
     /// Panics if no user may take another read lock; true otherwise.
     fn check_readers(&self) -> bool {
-        if self.state.load(Ordering::Relaxed) & READERS >= USER_READERS {
+        let s = self.state.load(Ordering::Relaxed);
+        if s & WRITER == 0 && s & READERS >= USER_READERS {
             reader_overflow();
         }
         true
     }
 
-    /// Unlocks the word, whatever guards were leaked on it: `&mut self` proves that no
-    /// guard is alive and nobody waits.
+    /// Unlocks the word, whatever guards were leaked on it, and forgets the calling
+    /// thread's read records for it: `&mut self` proves that no guard is alive and nobody
+    /// waits.
     pub(crate) fn reset(&mut self) {
         // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
         self.state.store(0, Ordering::Relaxed);
+        cell_held::forget(self.key());
     }
 
     /// Debug builds only: counts `n` more user read locks, as if `n` read guards had been
-    /// leaked (`__private::leak_cell_read_guards`), without taking them one by one.
+    /// leaked (`__private::leak_cell_read_guards`) by no thread in particular, without
+    /// taking them one by one.
     ///
     /// # Panics
     ///
@@ -156,13 +261,6 @@ impl CellLock {
                 Ok(_) => return,
                 Err(x) => s = x,
             }
-        }
-    }
-
-    /// Blocks until the write lock is taken.
-    pub(crate) fn write(&self) {
-        if !self.try_write() {
-            self.wait(|s| s & (WRITER | READERS) != 0, Self::try_write);
         }
     }
 
@@ -200,20 +298,32 @@ impl CellLock {
         }
     }
 
+    /// Releases a user read lock taken on this thread.
+    #[inline]
     pub(crate) fn read_unlock(&self) {
-        // Release pairs with the Acquire CAS in `try_write`: our reads of the contents are
-        // done before the next writer writes.
+        cell_held::pop_read(self.key());
+        self.read_unlock_marker();
+    }
+
+    /// Releases a read lock without touching the registry (the marker's).
+    #[inline]
+    pub(crate) fn read_unlock_marker(&self) {
+        // Release pairs with the Acquire CAS in `try_write_as`: our reads of the contents
+        // are done before the next writer writes.
         let prev = self.state.fetch_sub(1, Ordering::Release);
-        debug_assert!(prev & READERS != 0);
+        debug_assert!(prev & WRITER == 0 && prev & READERS != 0);
         if prev & READERS == 1 && prev & PARKED != 0 {
             self.wake();
         }
     }
 
+    /// Releases the write lock (a user's, on its thread, or the collector's), clearing
+    /// the holder's token with it.
+    #[inline]
     pub(crate) fn write_unlock(&self) {
-        // Release pairs with the Acquire CASes in `try_read_below` and `try_write`: the next
-        // holder sees our writes to the contents (and to the cell's flags).
-        let prev = self.state.fetch_and(!WRITER, Ordering::Release);
+        // Release pairs with the Acquire CASes in `try_read_below` and `try_write_as`: the
+        // next holder sees our writes to the contents (and to the cell's flags).
+        let prev = self.state.fetch_and(PARKED, Ordering::Release);
         debug_assert!(prev & WRITER != 0);
         if prev & PARKED != 0 {
             self.wake();
@@ -225,6 +335,32 @@ impl CellLock {
         self.state.fetch_and(!PARKED, Ordering::Relaxed);
         unpark_all(self.key());
     }
+}
+
+impl Drop for CellLock {
+    /// No guard is alive (`&mut self`): forget the calling thread's read records of
+    /// leaked ones, so a lock later at this address is not mistaken for held.
+    fn drop(&mut self) {
+        cell_held::forget(self.key());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn already_mutably_borrowed() -> ! {
+    panic!(
+        "GcCell already mutably borrowed: this thread holds its write guard (a shared \
+         borrow would wait for it for ever)"
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn already_borrowed() -> ! {
+    panic!(
+        "GcCell already borrowed: this thread holds a guard on it (a write would wait for \
+         it for ever)"
+    )
 }
 
 #[cold]
@@ -315,7 +451,7 @@ mod tests {
             );
         }
         for _ in 0..1000 {
-            l.read_unlock();
+            l.read_unlock_marker();
         }
         assert_eq!(l.state.load(Ordering::Relaxed), USER_READERS);
         assert!(!l.try_write());
@@ -331,7 +467,7 @@ mod tests {
         assert!(!l.try_read() && !l.try_read_marker() && !l.try_write());
         l.reset();
         assert!(l.try_read_marker());
-        l.read_unlock();
+        l.read_unlock_marker();
         l.write();
         l.write_unlock();
     }

@@ -4,7 +4,10 @@
 
 pub(crate) mod atomic;
 pub(crate) mod cell;
+pub(crate) mod cell_guard;
+mod cell_held;
 pub(crate) mod cell_lock;
+mod cell_traits;
 pub(crate) mod cleanup;
 mod convert;
 pub(crate) mod dyn_gc;
