@@ -371,6 +371,8 @@ fn unsafe_drop_and_always_scan_combine() {
     assert!(needs_trace::<SplitOptions>());
 }
 
+/// The derive's compile errors, and the other compile-time guarantees (`fail_guard_not_send`:
+/// `GcCell` guards are `!Send`).
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();

@@ -42,7 +42,7 @@ impl<'a> ReadHold<'a> {
     /// The read lock if it can be had without waiting.
     #[inline]
     pub(crate) fn try_acquire(lock: &'a CellLock) -> Option<ReadHold<'a>> {
-        lock.try_read().then_some(ReadHold { lock })
+        lock.try_read().then(|| ReadHold { lock })
     }
 }
 
@@ -69,7 +69,7 @@ impl<'a> WriteHold<'a> {
     /// The write lock if it can be had without waiting.
     #[inline]
     pub(crate) fn try_acquire(lock: &'a CellLock) -> Option<WriteHold<'a>> {
-        lock.try_write().then_some(WriteHold { lock })
+        lock.try_write().then(|| WriteHold { lock })
     }
 }
 
@@ -92,10 +92,11 @@ enum WriteShare<'a> {
 ///
 /// Not `Send`: it must be dropped on the thread that borrowed.
 pub struct GcCellRef<'a, T: ?Sized> {
+    /// What the guard shows. Being a raw pointer, it makes the guard `!Send` (and `!Sync`,
+    /// given back below).
     value: NonNull<T>,
     hold: ReadHold<'a>,
-    /// Covariant in `T` like `&'a T`. `NonNull` alone makes the guard `!Send` and `!Sync`;
-    /// `Sync` is given back below.
+    /// Covariant in `T` like `&'a T`.
     _marker: PhantomData<&'a T>,
 }
 
@@ -223,6 +224,8 @@ impl<T: ?Sized> Deref for GcCellRef<'_, T> {
 ///
 /// Not `Send`: it must be dropped on the thread that borrowed.
 pub struct GcCellRefMut<'a, T: ?Sized> {
+    /// What the guard shows. Being a raw pointer, it makes the guard `!Send` (and `!Sync`,
+    /// given back below); so does the `Rc` of a split guard's hold.
     value: NonNull<T>,
     hold: WriteShare<'a>,
     /// Invariant in `T` like `&'a mut T`.
