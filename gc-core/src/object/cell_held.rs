@@ -20,12 +20,14 @@
 //! Leaked guards (`mem::forget`): a leaked read guard's entry stays, so a later write
 //! borrow of that cell on the same thread panics rather than hanging (a leaked write
 //! guard's token stays in the lock word, to the same effect). `CellLock::reset` (`&mut`
-//! proves no guard is alive) and dropping the lock remove the calling thread's entries
-//! for it ([`forget`]), so a cell reusing the address is not mistaken for held. Entries
-//! of *another* thread cannot be reached: a read guard leaked on thread A whose cell is
-//! then reset, dropped or freed elsewhere leaves A an entry for the address. If a new
-//! cell there is later write-borrowed on A while another thread holds it, that borrow
-//! panics instead of waiting (only after a leak; the lock word itself is unaffected).
+//! proves no guard is alive) and dropping the lock in place remove the calling thread's
+//! entries for it ([`forget`]), so a cell later at that address is not mistaken for held.
+//! Entries are by address, so some outlive their cell: those of a read guard leaked on a
+//! cell that then moves (`Gc::new` moves it into the heap; the reset there is at the new
+//! address) or is reset, dropped or freed by *another* thread. If a cell later at that
+//! address is write-borrowed on the leaking thread *while another thread holds it*, that
+//! borrow panics ("already borrowed") instead of waiting. Only a leak leads there; the lock
+//! word, and so every other thread, is unaffected.
 //!
 //! Shared state: only the token counter (an atomic, RMW only). Everything else is the
 //! calling thread's own, in `Cell`s in thread-locals, never borrowed across a call out.

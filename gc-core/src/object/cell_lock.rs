@@ -460,6 +460,46 @@ mod tests {
         l.read_unlock();
     }
 
+    fn panic_message(f: impl FnOnce()) -> String {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .expect_err("expected a panic");
+        err.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn own_conflicts_panic_and_reset_or_drop_forgets_leaked_records() {
+        let mut l = CellLock::new();
+        let key = l.key();
+        l.read(); // a leaked read guard
+        assert!(cell_held::holds_read(key));
+        assert!(panic_message(|| l.write()).contains("already borrowed"));
+        l.read(); // reads share
+        l.read_unlock();
+        l.reset();
+        assert!(!cell_held::holds_read(key), "reset forgets the record");
+        l.write(); // a leaked write guard
+        assert!(panic_message(|| l.read()).contains("already mutably borrowed"));
+        assert!(panic_message(|| l.write()).contains("already borrowed"));
+        assert!(!cell_held::holds_read(key), "the failed read left no record");
+        l.reset();
+        // The collector's write lock is nobody's: no panic here (a user write would
+        // block until it is released).
+        assert!(l.try_write_collector());
+        l.check_not_held_here();
+        assert!(!l.try_read() && !l.try_write());
+        l.write_unlock();
+        let key = {
+            // Dropped in place (`drop(l)` would move it first: records are by address).
+            let l = CellLock::new();
+            l.read(); // leaked, then the lock goes
+            l.key()
+        };
+        assert!(!cell_held::holds_read(key), "drop forgets the record");
+    }
+
     #[test]
     fn reset_forgets_a_leaked_writer() {
         let mut l = CellLock::new();
