@@ -17,12 +17,14 @@
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
 //! | `roots.rs`       | root counting vs the root scan while marking                    |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops          |
+//! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic  |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //!
 //! See the collector overview in `crate::gc` for the protocols themselves.
 
 mod cache_exit;
+mod cell_borrows;
 mod dirty;
 mod fixture;
 mod handshake;

@@ -160,7 +160,7 @@ impl<T: Trace> GcCell<T> {
         self.make_rooted();
         // SAFETY: the contents, valid while the cell lives, now rooted; `hold` is its
         // write lock.
-        unsafe { GcCellRefMut::new(hold, self.contents()) }
+        unsafe { GcCellRefMut::new(hold, self.contents_mut()) }
     }
 
     /// Exclusive access, or an error instead of blocking or panicking: when anyone holds
@@ -171,7 +171,7 @@ impl<T: Trace> GcCell<T> {
             Some(hold) => {
                 self.make_rooted();
                 // SAFETY: as in `borrow_mut`.
-                Ok(unsafe { GcCellRefMut::new(hold, self.contents()) })
+                Ok(unsafe { GcCellRefMut::new(hold, self.contents_mut()) })
             }
             None => Err(BorrowMutError),
         }
@@ -258,7 +258,7 @@ impl<T: Trace> GcCell<T> {
         });
         first.make_rooted();
         // SAFETY: as in `borrow_mut`.
-        let mut a = unsafe { GcCellRefMut::new(hold, first.contents()) };
+        let mut a = unsafe { GcCellRefMut::new(hold, first.contents_mut()) };
         let mut b = second.borrow_mut();
         std::mem::swap(&mut *a, &mut *b);
     }
@@ -304,10 +304,19 @@ impl<T: Trace> GcCell<T> {
         self.lock.add_readers_for_test(n);
     }
 
-    /// The contents' address (for a guard; valid while the cell lives).
+    /// The contents' address for a read guard (valid while the cell lives).
     #[inline(always)]
     fn contents(&self) -> NonNull<T> {
-        // `with_mut` so that loom records a write access (a guard may write).
+        // `with`: loom records a read access (readers may run together).
+        // SAFETY: a pointer into `self`, never null.
+        self.value
+            .with(|v| unsafe { NonNull::new_unchecked(v.cast_mut()) })
+    }
+
+    /// The contents' address for a write guard (valid while the cell lives).
+    #[inline(always)]
+    fn contents_mut(&self) -> NonNull<T> {
+        // `with_mut`: loom records a write access.
         // SAFETY: a pointer into `self`, never null.
         self.value
             .with_mut(|v| unsafe { NonNull::new_unchecked(v) })

@@ -483,7 +483,10 @@ mod tests {
         l.write(); // a leaked write guard
         assert!(panic_message(|| l.read()).contains("already mutably borrowed"));
         assert!(panic_message(|| l.write()).contains("already borrowed"));
-        assert!(!cell_held::holds_read(key), "the failed read left no record");
+        assert!(
+            !cell_held::holds_read(key),
+            "the failed read left no record"
+        );
         l.reset();
         // The collector's write lock is nobody's: no panic here (a user write would
         // block until it is released).
