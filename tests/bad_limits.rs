@@ -31,7 +31,9 @@ mod common;
 
 use common::child::{churn, churn_until, is_child, run, run_all, show, Run, FIRST_GOAL, MIB};
 use common::units::{AlignedUnit, DropUnit, Unit, UNIT_DROPS};
-use gc_core::{mem_stats, set_gc_percent, set_memory_limit, BorrowError, Gc, GcCell, Trace};
+use gc_core::{
+    mem_stats, set_gc_percent, set_memory_limit, BorrowError, BorrowMutError, Gc, GcCell, Trace,
+};
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::Ordering;
 
@@ -466,8 +468,8 @@ fn after_the_live_set_goes_the_goal_recovers() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Cell borrow misuse (the blocking `borrow`/`borrow_mut` would wait for ever on the same
-// thread; the `try_` forms report it)
+// Cell borrow misuse (the blocking `borrow`/`borrow_mut` panic on the same thread, see
+// `tests/cell_borrows.rs`; the `try_` forms report it)
 
 #[derive(Trace)]
 struct Holder {
@@ -481,8 +483,8 @@ fn try_borrows_report_conflicts_instead_of_blocking() {
     });
     {
         let r = h.cell.borrow();
-        let e: BorrowError = h.cell.try_borrow_mut().expect_err("shared-borrowed");
-        assert_eq!(e.to_string(), "GcCell is already borrowed incompatibly");
+        let e: BorrowMutError = h.cell.try_borrow_mut().expect_err("shared-borrowed");
+        assert_eq!(e.to_string(), "GcCell already borrowed");
         let e: &dyn std::error::Error = &e;
         assert!(e.source().is_none());
         let r2 = h.cell.try_borrow().expect("shared borrows stack");
@@ -490,7 +492,8 @@ fn try_borrows_report_conflicts_instead_of_blocking() {
     }
     {
         let mut w = h.cell.try_borrow_mut().expect("free again");
-        assert!(h.cell.try_borrow().is_err());
+        let e: BorrowError = h.cell.try_borrow().expect_err("mutably borrowed");
+        assert_eq!(e.to_string(), "GcCell already mutably borrowed");
         assert!(h.cell.try_borrow_mut().is_err());
         w.push(Gc::new(2));
         // A collection while this thread holds the write guard neither waits for it nor
