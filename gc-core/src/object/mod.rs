@@ -15,6 +15,7 @@ pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;
 mod trace_fn;
+mod trace_std;
 pub(crate) mod typeinfo;
 pub(crate) mod weak;
 pub(crate) mod weak_map;

@@ -1,11 +1,12 @@
 //! The `Trace` trait: how the collector finds the `Gc` handles inside a value, and how
 //! handles change between *rooted* (counted, outside the heap) and *unrooted* (plain heap
-//! edges). Implementations for std types live here; `Gc`, `GcCell` implement it in their
-//! own modules. See the collector overview (`crate::gc`) for why both operations exist.
+//! edges), with the macros that implement it for whole families of types (leaves,
+//! containers, maps and sets, tuples). The standard library's types get it in `trace_std`,
+//! optional crates' in `crate::ext`; `Gc`, `GcCell` and the other runtime types implement it
+//! in their own modules. See the collector overview (`crate::gc`) for why both operations
+//! exist.
 
 use crate::gc::Tracer;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
-use std::hash::BuildHasher;
 
 /// A type whose `Gc` handles the collector can find.
 ///
@@ -194,11 +195,14 @@ pub unsafe trait Trace {
     unsafe fn forget_edges(&mut self) {}
 }
 
-/// Implements `Trace` for types that never contain a `Gc`.
+/// Implements `Trace` for types that never contain a `Gc`: a list of types, or one type
+/// with generic parameters (`generic [T: ?Sized] PhantomData<T>`), optionally with
+/// `, drop <expr>`: whether its drop may run user code (`false` without it).
 macro_rules! leaf_trace {
-    (generic [$($g:tt)*] $t:ty) => {
+    (generic [$($g:tt)*] $t:ty $(, drop $d:expr)?) => {
         // SAFETY: the type holds no `Gc` edge, so there is nothing to trace, root or unroot
-        // (obligations 1, 2, 4), and its drop is std's (obligation 6).
+        // (obligations 1, 2, 4); its drop runs only std's code and the global allocator
+        // unless `drop` says otherwise (obligation 6).
         unsafe impl<$($g)*> $crate::Trace for $t {
             // (Never callable for the unsized `str`: `where Self: Sized` in the trait.)
             #[allow(dead_code)]
@@ -206,7 +210,7 @@ macro_rules! leaf_trace {
             fn needs_trace() -> bool { false }
             #[allow(dead_code)]
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { false }
+            fn drop_runs_user_code() -> bool { false $(|| $d)? }
             #[inline(always)]
             fn trace(&self, _: &mut $crate::Tracer) {}
             #[inline(always)]
@@ -221,93 +225,42 @@ macro_rules! leaf_trace {
 }
 pub(crate) use leaf_trace;
 
-leaf_trace!(
-    (),
-    bool,
-    char,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    String,
-    str,
-    &'static str,
-    std::time::Duration,
-    std::time::Instant,
-    std::time::SystemTime,
-    std::path::PathBuf,
-    std::ffi::OsString,
-    std::num::NonZeroU32,
-    std::num::NonZeroU64,
-    std::num::NonZeroUsize,
-    std::sync::atomic::AtomicBool,
-    std::sync::atomic::AtomicU8,
-    std::sync::atomic::AtomicU16,
-    std::sync::atomic::AtomicU32,
-    std::sync::atomic::AtomicU64,
-    std::sync::atomic::AtomicUsize,
-    std::sync::atomic::AtomicI32,
-    std::sync::atomic::AtomicI64,
-    std::sync::atomic::AtomicIsize,
-);
-
-// SAFETY: PhantomData holds no value, so no `Gc`.
-unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        false
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        false
-    }
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
-}
-
-/// Implements `Trace` for a container whose elements `$iter` (shared) and `$iter_mut`
-/// (exclusive) yield.
+/// Implements `Trace` for a container whose elements of type `$e` `$iter` (shared) and
+/// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
+/// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
+/// hidden key methods included. `drop <expr>` (optional) says whether the container's own
+/// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)?
+        |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
-        // container gives no interior mutability (obligation 3), and its own drop is the
-        // standard library's (obligation 6).
-        unsafe impl<$($g)*> Trace for $t {
+        // container gives no interior mutability (obligation 3), and its own drop only
+        // drops the elements and frees memory through the global allocator, as std's
+        // containers do (obligation 6), unless `drop` says it may run more.
+        unsafe impl<$($g)*> $crate::Trace for $t {
             // (Never callable for the unsized `[T]`: `where Self: Sized` in the trait.)
             #[allow(dead_code)]
             #[inline(always)]
-            fn needs_trace() -> bool { <$e as Trace>::needs_trace_at(0) }
+            fn needs_trace() -> bool { <$e as $crate::Trace>::needs_trace_at(0) }
             #[allow(dead_code)]
             #[inline(always)]
-            fn needs_trace_at(depth: u32) -> bool { <$e as Trace>::needs_trace_at(depth) }
+            fn needs_trace_at(depth: u32) -> bool { <$e as $crate::Trace>::needs_trace_at(depth) }
             #[allow(dead_code)]
             #[inline(always)]
-            fn drop_runs_user_code() -> bool { <$e as Trace>::drop_runs_user_code_at(0) }
-            #[allow(dead_code)]
-            #[inline(always)]
-            fn drop_runs_user_code_at(depth: u32) -> bool {
-                <$e as Trace>::drop_runs_user_code_at(depth)
+            fn drop_runs_user_code() -> bool {
+                <$e as $crate::Trace>::drop_runs_user_code_at(0) $(|| $d)?
             }
             #[allow(dead_code)]
             #[inline(always)]
-            fn holds_keys_at(depth: u32) -> bool { <$e as Trace>::holds_keys_at(depth) }
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                <$e as $crate::Trace>::drop_runs_user_code_at(depth) $(|| $d)?
+            }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool { <$e as $crate::Trace>::holds_keys_at(depth) }
             #[inline]
-            fn trace(&self, tracer: &mut Tracer) {
-                if <$e as Trace>::needs_trace() {
+            fn trace(&self, tracer: &mut $crate::Tracer) {
+                if <$e as $crate::Trace>::needs_trace() {
                     let $s = self;
                     for x in $iter {
                         x.trace(tracer);
@@ -316,7 +269,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn root(&mut self) {
-                if <$e as Trace>::needs_trace() {
+                if <$e as $crate::Trace>::needs_trace() {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -326,7 +279,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn unroot(&mut self) {
-                if <$e as Trace>::needs_trace() {
+                if <$e as $crate::Trace>::needs_trace() {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -336,7 +289,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn root_key(&self) {
-                if <$e as Trace>::needs_trace() {
+                if <$e as $crate::Trace>::needs_trace() {
                     let $s = self;
                     for x in $iter {
                         // SAFETY: forwarded from the caller's contract.
@@ -346,7 +299,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn unroot_key(&self) {
-                if <$e as Trace>::needs_trace() {
+                if <$e as $crate::Trace>::needs_trace() {
                     let $s = self;
                     for x in $iter {
                         // SAFETY: forwarded from the caller's contract.
@@ -356,7 +309,7 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn forget_edges(&mut self) {
-                if <$e as Trace>::holds_keys_at(0) {
+                if <$e as $crate::Trace>::holds_keys_at(0) {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -367,15 +320,7 @@ macro_rules! container_trace {
         }
     )*};
 }
-
-container_trace! {
-    [T: Trace] Option<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
-}
+pub(crate) use container_trace;
 
 /// Implements `Trace` for a map or set: its keys (set elements) `$keys` are reached only
 /// through `&self` and follow the "Keys" protocol of the trait's docs (`root_key`,
@@ -389,36 +334,37 @@ macro_rules! keyed_trace {
         // unrooted through `&mut` and keys through `root_key`/`unroot_key`, which keep a key
         // handle's count with its map's state, and `forget_edges` clears the flags of the
         // keys of a garbage map before they are dropped (obligations 2, 7); no interior
-        // mutability (obligation 3); the container's own drop is std's (obligation 6, with
-        // the hasher's drop counted as user code).
-        unsafe impl<$($g)*> Trace for $t {
+        // mutability (obligation 3); the container's own drop only drops its entries and
+        // frees memory through the global allocator, as std's maps do (obligation 6, with
+        // the hasher's drop, `drop`, counted as user code).
+        unsafe impl<$($g)*> $crate::Trace for $t {
             #[inline(always)]
             fn needs_trace() -> bool { Self::needs_trace_at(0) }
             #[inline(always)]
             fn needs_trace_at(depth: u32) -> bool {
-                <$k as Trace>::needs_trace_at(depth) || <$v as Trace>::needs_trace_at(depth)
+                <$k as $crate::Trace>::needs_trace_at(depth) || <$v as $crate::Trace>::needs_trace_at(depth)
             }
             #[inline(always)]
             fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
             #[inline(always)]
             fn drop_runs_user_code_at(depth: u32) -> bool {
-                <$k as Trace>::drop_runs_user_code_at(depth)
-                    || <$v as Trace>::drop_runs_user_code_at(depth)
+                <$k as $crate::Trace>::drop_runs_user_code_at(depth)
+                    || <$v as $crate::Trace>::drop_runs_user_code_at(depth)
                     || $s_drop
             }
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool {
-                <$k as Trace>::needs_trace_at(depth) || <$v as Trace>::holds_keys_at(depth)
+                <$k as $crate::Trace>::needs_trace_at(depth) || <$v as $crate::Trace>::holds_keys_at(depth)
             }
             #[inline]
-            fn trace(&self, tracer: &mut Tracer) {
+            fn trace(&self, tracer: &mut $crate::Tracer) {
                 let $s = self;
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     for k in $keys {
                         k.trace(tracer);
                     }
                 }
-                if <$v as Trace>::needs_trace() {
+                if <$v as $crate::Trace>::needs_trace() {
                     for v in $values {
                         v.trace(tracer);
                     }
@@ -426,7 +372,7 @@ macro_rules! keyed_trace {
             }
             #[inline]
             unsafe fn root(&mut self) {
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     let $s = &*self;
                     for k in $keys {
                         // SAFETY: the map leaves the heap (caller's contract): its keys
@@ -434,7 +380,7 @@ macro_rules! keyed_trace {
                         unsafe { k.root_key() };
                     }
                 }
-                if <$v as Trace>::needs_trace() {
+                if <$v as $crate::Trace>::needs_trace() {
                     #[allow(unused_variables)] // a set's values are `()`
                     let $m = self;
                     for v in $values_mut {
@@ -445,7 +391,7 @@ macro_rules! keyed_trace {
             }
             #[inline]
             unsafe fn unroot(&mut self) {
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     let $s = &*self;
                     for k in $keys {
                         // SAFETY: the map joins the heap (caller's contract): its keys give
@@ -453,7 +399,7 @@ macro_rules! keyed_trace {
                         unsafe { k.unroot_key() };
                     }
                 }
-                if <$v as Trace>::needs_trace() {
+                if <$v as $crate::Trace>::needs_trace() {
                     #[allow(unused_variables)] // a set's values are `()`
                     let $m = self;
                     for v in $values_mut {
@@ -465,13 +411,13 @@ macro_rules! keyed_trace {
             #[inline]
             unsafe fn root_key(&self) {
                 let $s = self;
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     for k in $keys {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { k.root_key() };
                     }
                 }
-                if <$v as Trace>::needs_trace() {
+                if <$v as $crate::Trace>::needs_trace() {
                     for v in $values {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { v.root_key() };
@@ -481,13 +427,13 @@ macro_rules! keyed_trace {
             #[inline]
             unsafe fn unroot_key(&self) {
                 let $s = self;
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     for k in $keys {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { k.unroot_key() };
                     }
                 }
-                if <$v as Trace>::needs_trace() {
+                if <$v as $crate::Trace>::needs_trace() {
                     for v in $values {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { v.unroot_key() };
@@ -497,9 +443,9 @@ macro_rules! keyed_trace {
             #[inline]
             unsafe fn forget_edges(&mut self) {
                 let $m = self;
-                if <$k as Trace>::needs_trace() {
+                if <$k as $crate::Trace>::needs_trace() {
                     // Owned, the keys are mutable: clear their flags, then drop the entries
-                    // (std's code only: draining neither hashes nor compares).
+                    // (the container's code only: draining neither hashes nor compares).
                     for (mut k, mut v) in $drain {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe {
@@ -507,7 +453,7 @@ macro_rules! keyed_trace {
                             v.forget_edges();
                         }
                     }
-                } else if <$v as Trace>::holds_keys_at(0) {
+                } else if <$v as $crate::Trace>::holds_keys_at(0) {
                     for v in $values_mut {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { v.forget_edges() };
@@ -517,193 +463,13 @@ macro_rules! keyed_trace {
         }
     )*};
 }
-
-keyed_trace! {
-    [K: Trace, V: Trace] BTreeMap<K, V>, key K, value V, drop false,
-        |s| keys s.keys(), values s.values(),
-        |m| values_mut m.values_mut(), drain std::mem::take(m).into_iter();
-    [K: Trace, V: Trace, S: BuildHasher] HashMap<K, V, S>, key K, value V,
-        drop std::mem::needs_drop::<S>(),
-        |s| keys s.keys(), values s.values(),
-        |m| values_mut m.values_mut(), drain m.drain();
-    [T: Trace] BTreeSet<T>, key T, value (), drop false,
-        |s| keys s.iter(), values std::iter::empty::<&()>(),
-        |m| values_mut std::iter::empty::<&mut ()>(),
-        drain std::mem::take(m).into_iter().map(|k| (k, ()));
-    [T: Trace, S: BuildHasher] HashSet<T, S>, key T, value (),
-        drop std::mem::needs_drop::<S>(),
-        |s| keys s.iter(), values std::iter::empty::<&()>(),
-        |m| values_mut std::iter::empty::<&mut ()>(), drain m.drain().map(|k| (k, ()));
-    [T: Trace + Ord] BinaryHeap<T>, key T, value (), drop false,
-        |s| keys s.iter(), values std::iter::empty::<&()>(),
-        |m| values_mut std::iter::empty::<&mut ()>(), drain m.drain().map(|k| (k, ()));
-}
-
-// SAFETY: the box owns its contents; every method forwards to them. `T` may be unsized
-// (`Box<dyn Shape>`, `Box<str>`), and then `T::needs_trace()` cannot be called: the answers
-// are the conservative ones, always sound (obligations 4 and 6): `needs_trace` is `true`
-// (a box is scanned even if its contents hold no `Gc`: a noscan field would be more
-// precise, but a `Box<T>` cannot tell a sized `T` from a trait object), and
-// `drop_runs_user_code` is `needs_drop::<T>()` (which accepts unsized types and is `true`
-// for every trait object): a box of plain data (`Box<str>`, `Box<[u8]>`, `Box<u64>`)
-// drops in place, any other box is dropped outside the collector.
-unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        true
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        std::mem::needs_drop::<T>()
-    }
-    #[inline]
-    fn trace(&self, tracer: &mut Tracer) {
-        (**self).trace(tracer)
-    }
-    #[inline]
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { (**self).root() }
-    }
-    #[inline]
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { (**self).unroot() }
-    }
-    /// Conservative, as `needs_trace`: the contents may be a trait object holding a map.
-    #[inline(always)]
-    fn holds_keys_at(_: u32) -> bool {
-        true
-    }
-    #[inline]
-    unsafe fn root_key(&self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { (**self).root_key() }
-    }
-    #[inline]
-    unsafe fn unroot_key(&self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { (**self).unroot_key() }
-    }
-    #[inline]
-    unsafe fn forget_edges(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { (**self).forget_edges() }
-    }
-}
-
-// SAFETY: an `Arc` may be shared with code outside the heap, so its contents are never
-// unrooted: handles inside an `Arc` always stay counted roots (root/unroot do nothing), and
-// tracing forwards so that everything they reach is marked. The cost: a cycle that passes
-// through an `Arc` is never collected.
-//
-// `T` may be unsized, so as for `Box` the answers are the conservative ones: always
-// scanned, and user code whenever `T` has drop glue.
-unsafe impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        true
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        std::mem::needs_drop::<T>()
-    }
-    #[inline]
-    fn trace(&self, tracer: &mut Tracer) {
-        (**self).trace(tracer)
-    }
-    #[inline(always)]
-    unsafe fn root(&mut self) {}
-    #[inline(always)]
-    unsafe fn unroot(&mut self) {}
-}
-
-// SAFETY: both variants are visited by every method.
-unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        Self::needs_trace_at(0)
-    }
-    #[inline(always)]
-    fn needs_trace_at(depth: u32) -> bool {
-        T::needs_trace_at(depth) || E::needs_trace_at(depth)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        Self::drop_runs_user_code_at(0)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code_at(depth: u32) -> bool {
-        T::drop_runs_user_code_at(depth) || E::drop_runs_user_code_at(depth)
-    }
-    #[inline]
-    fn trace(&self, tracer: &mut Tracer) {
-        match self {
-            Ok(v) => v.trace(tracer),
-            Err(e) => e.trace(tracer),
-        }
-    }
-    #[inline]
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match self {
-                Ok(v) => v.root(),
-                Err(e) => e.root(),
-            }
-        }
-    }
-    #[inline]
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match self {
-                Ok(v) => v.unroot(),
-                Err(e) => e.unroot(),
-            }
-        }
-    }
-    #[inline(always)]
-    fn holds_keys_at(depth: u32) -> bool {
-        T::holds_keys_at(depth) || E::holds_keys_at(depth)
-    }
-    #[inline]
-    unsafe fn root_key(&self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match self {
-                Ok(v) => v.root_key(),
-                Err(e) => e.root_key(),
-            }
-        }
-    }
-    #[inline]
-    unsafe fn unroot_key(&self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match self {
-                Ok(v) => v.unroot_key(),
-                Err(e) => e.unroot_key(),
-            }
-        }
-    }
-    #[inline]
-    unsafe fn forget_edges(&mut self) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            match self {
-                Ok(v) => v.forget_edges(),
-                Err(e) => e.forget_edges(),
-            }
-        }
-    }
-}
+pub(crate) use keyed_trace;
 
 /// `Trace` for tuples: every position is visited.
 macro_rules! tuple_trace {
     ($(($($n:tt $t:ident),+))*) => {$(
         // SAFETY: every element is visited by every method.
-        unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
+        unsafe impl<$($t: $crate::Trace),+> $crate::Trace for ($($t,)+) {
             #[inline(always)]
             fn needs_trace() -> bool { Self::needs_trace_at(0) }
             #[inline(always)]
@@ -715,7 +481,7 @@ macro_rules! tuple_trace {
                 false $(|| $t::drop_runs_user_code_at(depth))+
             }
             #[inline]
-            fn trace(&self, tracer: &mut Tracer) {
+            fn trace(&self, tracer: &mut $crate::Tracer) {
                 $(self.$n.trace(tracer);)+
             }
             #[inline]
@@ -748,32 +514,4 @@ macro_rules! tuple_trace {
         }
     )*};
 }
-
-tuple_trace! {
-    (0 A)
-    (0 A, 1 B)
-    (0 A, 1 B, 2 C)
-    (0 A, 1 B, 2 C, 3 D)
-    (0 A, 1 B, 2 C, 3 D, 4 E)
-    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F)
-    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G)
-    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leaf_types_are_noscan() {
-        let noscan = [
-            u64::needs_trace(),
-            String::needs_trace(),
-            <Vec<Option<u8>>>::needs_trace(),
-            <(u8, String, [u32; 4])>::needs_trace(),
-            <HashMap<String, Vec<u64>>>::needs_trace(),
-        ];
-        assert_eq!(noscan, [false; 5]);
-        assert!(<Vec<crate::Gc<u8>>>::needs_trace());
-    }
-}
+pub(crate) use tuple_trace;
