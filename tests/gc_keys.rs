@@ -181,6 +181,47 @@ mod counts {
         assert_eq!(count(&s), 1);
     }
 
+    /// Containers as keys: every handle inside a set element or map key is a key handle,
+    /// including those in a `Vec`, an `Option` or a map's values, whose element types hold
+    /// no keys of their own. A garbage set must clear them all (it once cleared none of
+    /// them: dropping the set released counts the keys no longer held).
+    #[derive(Trace)]
+    struct Nested {
+        vecs: BTreeSet<Vec<Gc<Sym>>>,
+        options: HashSet<Option<Gc<Sym>>>,
+        maps: BTreeSet<BTreeMap<u32, Gc<Sym>>>,
+        heap: BinaryHeap<std::cmp::Reverse<Gc<Sym>>>,
+    }
+
+    #[test]
+    fn garbage_containers_as_keys_release_nothing() {
+        let s = sym("inside containers that are keys");
+        let nested = || Nested {
+            vecs: [vec![s.clone(), s.clone()]].into_iter().collect(),
+            options: [Some(s.clone()), None].into_iter().collect(),
+            maps: [[(1, s.clone())].into_iter().collect()]
+                .into_iter()
+                .collect(),
+            heap: [std::cmp::Reverse(s.clone())].into_iter().collect(),
+        };
+        let frozen = Gc::new(nested());
+        let held = Gc::new(GcCell::new(nested()));
+        assert_eq!(count(&s), 1, "every key inside gave its count up");
+        held.borrow_mut().vecs.insert(vec![]);
+        gc_core::collect();
+        assert_eq!(count(&s), 1);
+        let watch = [Gc::downgrade(&frozen)];
+        let watch_held = Gc::downgrade(&held);
+        drop((frozen, held));
+        collect_until(|| watch[0].upgrade().is_none() && watch_held.upgrade().is_none());
+        gc_core::collect();
+        assert_eq!(
+            count(&s),
+            1,
+            "a garbage key container released a count it did not hold"
+        );
+    }
+
     #[test]
     fn garbage_keys_release_nothing_in_slices_and_weak_map_values() {
         let s = sym("held by a stack handle");

@@ -184,7 +184,11 @@ pub unsafe trait Trace {
 
     /// Called on a value in the heap's edge state that is about to be dropped as garbage:
     /// makes sure that dropping it touches no root count it does not hold (clears the flag
-    /// of every key handle, see "Keys"). Runs only the runtime's and std's code.
+    /// of every key handle, see "Keys"). Runs only the runtime's and std's code. Called on a
+    /// map's key, it must clear every handle inside whose count `unroot_key` gave up: an
+    /// implementation that forwards the key methods forwards this one to the same values,
+    /// whatever their `holds_keys_at` says (a `Vec<Gc<T>>` set element holds only key
+    /// handles, though `Gc<T>` holds no keys).
     ///
     /// # Safety
     ///
@@ -309,7 +313,10 @@ macro_rules! container_trace {
             }
             #[inline]
             unsafe fn forget_edges(&mut self) {
-                if <$e as $crate::Trace>::holds_keys_at(0) {
+                // Gated on `needs_trace`, not on the elements' `holds_keys_at`: a container
+                // that is itself a map key or set element (a set of `Vec<Gc<T>>`) holds key
+                // handles that its element type knows nothing about.
+                if <$e as $crate::Trace>::needs_trace() {
                     let $m = self;
                     for x in $iter_mut {
                         // SAFETY: forwarded from the caller's contract.
@@ -453,7 +460,9 @@ macro_rules! keyed_trace {
                             v.forget_edges();
                         }
                     }
-                } else if <$v as $crate::Trace>::holds_keys_at(0) {
+                } else if <$v as $crate::Trace>::needs_trace() {
+                    // Not `holds_keys_at`: a map that is itself a key has key handles in its
+                    // values too (as for `container_trace!`).
                     for v in $values_mut {
                         // SAFETY: forwarded from the caller's contract.
                         unsafe { v.forget_edges() };
