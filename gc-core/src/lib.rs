@@ -31,6 +31,7 @@ mod api;
 mod counting_alloc;
 mod descriptor;
 mod env;
+mod ext;
 mod gc;
 #[cfg(all(test, gc_loom))]
 mod loom_models;
@@ -52,6 +53,46 @@ pub use object::trace::Trace;
 pub use object::weak::Weak;
 pub use object::weak_map::WeakMap;
 pub use pool::Pool;
+
+/// A thread-safe mutable cell for `Copy` data: crossbeam-utils' `AtomicCell`, re-exported,
+/// with a [`Trace`] impl. Lock-free when `T` fits a native atomic (`u64`, `bool`, `char`,
+/// a small `Copy` struct on most targets); other types use a global table of seqlocks.
+///
+/// Heap objects are shared between threads (`Gc<T>` needs `T: Sync`), so a `Cell<usize>`
+/// field does not compile, even marked `#[trace(skip)]`. For counters, flags and other
+/// small `Copy` state, an `AtomicCell` field is the answer: it needs no attribute, and as a
+/// `Copy` value cannot hold a `Gc`, it is a leaf: an object with nothing else to trace stays
+/// noscan. For a `Gc` field updated without a lock, see [`AtomicGc`]; for anything else,
+/// [`GcCell`].
+///
+/// ```
+/// use gc_core::{AtomicCell, Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Page {
+///     url: String,
+///     hits: AtomicCell<u64>,
+/// }
+///
+/// let page = Gc::new(Page { url: "/index.html".into(), hits: AtomicCell::new(0) });
+/// let counters: Vec<_> = (0..2)
+///     .map(|_| {
+///         let page = page.clone();
+///         std::thread::spawn(move || {
+///             for _ in 0..1000 {
+///                 page.hits.fetch_add(1);
+///             }
+///         })
+///     })
+///     .collect();
+/// for c in counters {
+///     c.join().unwrap();
+/// }
+/// assert_eq!(page.hits.load(), 2000);
+/// assert!(!<Page as Trace>::needs_trace()); // noscan: nothing in a `Page` is traced
+/// ```
+#[doc(inline)]
+pub use crossbeam_utils::atomic::AtomicCell;
 
 /// Support for the derive macro; not part of the public API.
 #[doc(hidden)]

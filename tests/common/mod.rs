@@ -1,11 +1,13 @@
 //! Helpers shared by the integration tests: a drop tracker, a seeded generator, the reader
 //! for `KEY=value` lines printed by child processes, and (in [`child`]) a runner for child
-//! test processes. Not a test crate itself (Cargo only builds `tests/*.rs`).
+//! test processes, and (in [`exercise`]) the harness that puts `Trace` impls through heap
+//! objects. Not a test crate itself (Cargo only builds `tests/*.rs`).
 
 // Each test uses a subset.
 #![allow(dead_code)]
 
 pub mod child;
+pub mod exercise;
 pub mod units;
 
 use std::sync::atomic::{AtomicU64, Ordering};
