@@ -55,8 +55,9 @@ pub use object::weak_map::WeakMap;
 pub use pool::Pool;
 
 /// A thread-safe mutable cell for `Copy` data: crossbeam-utils' `AtomicCell`, re-exported,
-/// with a [`Trace`] impl. Lock-free when `T` fits a native atomic (`u64`, `bool`, `char`,
-/// a small `Copy` struct on most targets); other types use a global table of seqlocks.
+/// with a [`Trace`] impl. Lock-free when `T` has the size and alignment of a native atomic
+/// (`u64`, `usize`, `bool`, `char`...: `AtomicCell::<T>::is_lock_free()` says); other
+/// types go through a global table of seqlocks.
 ///
 /// Heap objects are shared between threads (`Gc<T>` needs `T: Sync`), so a `Cell<usize>`
 /// field does not compile, even marked `#[trace(skip)]`. For counters, flags and other
