@@ -1,0 +1,1 @@
+//! The interpreter's tests, on all three backends. (More below once it compiles.)
