@@ -33,7 +33,7 @@ macro_rules! define_evaluator {
             globals: Vec<Option<Value>>,
             consts: Vec<Str>,
             names: Vec<String>,
-            #[cfg_attr(not(test), allow(dead_code))]
+            #[allow(dead_code)] // read by `global`, which only gc-core's tests call
             global_names: Vec<Sym>,
             root: Gc<Env>,
             depth: usize,
@@ -89,7 +89,7 @@ macro_rules! define_evaluator {
             }
 
             /// The value of the global `name`, if the program defined it (for tests).
-            #[cfg_attr(not(test), allow(dead_code))]
+            #[allow(dead_code)]
             pub fn global(&self, name: &str) -> Option<Value> {
                 let i = self
                     .global_names
@@ -331,7 +331,8 @@ macro_rules! define_evaluator {
                         }))
                     }
                     Expr::Map(entries, line) => {
-                        let mut map = HashMap::with_capacity(entries.len());
+                        let mut map =
+                            HashMap::with_capacity_and_hasher(entries.len(), FastHash::default());
                         for (k, v) in entries {
                             let Value::Str(key) = &self.eval(k, env)? else {
                                 return fail(*line, "Map keys must be strings.");
@@ -386,7 +387,7 @@ macro_rules! define_evaluator {
                     Value::Class(class) => {
                         let inst = Value::Instance(Gc::new(Instance {
                             class: class.clone(),
-                            fields: Cell::new(HashMap::new()),
+                            fields: Cell::new(HashMap::default()),
                         }));
                         match class.find_method(SYM_INIT) {
                             Some(init) => {

@@ -36,7 +36,7 @@ macro_rules! define_natives {
                     },
                     (native::POP, _) => return bad("a list"),
                     (native::MAP, []) => Value::Map(Gc::new(Map {
-                        entries: Cell::new(HashMap::new()),
+                        entries: Cell::new(HashMap::default()),
                     })),
                     (native::KEYS, [Value::Map(m)]) => {
                         let mut keys: Vec<String> = m.entries.borrow().keys().cloned().collect();

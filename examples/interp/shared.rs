@@ -44,6 +44,39 @@ pub mod native {
     pub const SIZE: u8 = 9;
 }
 
+/// A multiply-rotate hasher in the style of rustc's FxHash, for instance fields (`Sym`
+/// keys) and map keys: interpreters do not pay for SipHash's flood resistance on every
+/// property access, and neither do these (it would hide the collectors behind hashing).
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `HashMap`'s hasher parameter for `FastHasher`.
+pub type FastHash = std::hash::BuildHasherDefault<FastHasher>;
+
 /// Lexes, parses and resolves `src`; the natives take the first global slots.
 pub fn compile(src: &str) -> Result<Program, String> {
     let mut parser = Parser::new(lexer::lex(src)?);

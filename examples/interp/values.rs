@@ -16,6 +16,7 @@
 macro_rules! define_values {
     ($($derive:ident),*) => {
         use crate::ast::Sym;
+        use crate::shared::FastHash;
         use std::collections::HashMap;
 
         /// A Lox value. Everything but nil, booleans, numbers and natives is a `Gc`.
@@ -52,13 +53,13 @@ macro_rules! define_values {
         pub struct Class {
             pub name: Sym,
             pub superclass: Option<Gc<Class>>,
-            pub methods: HashMap<Sym, Gc<Closure>>,
+            pub methods: HashMap<Sym, Gc<Closure>, FastHash>,
         }
 
         #[derive(Trace $(, $derive)*)]
         pub struct Instance {
             pub class: Gc<Class>,
-            pub fields: Cell<HashMap<Sym, Value>>,
+            pub fields: Cell<HashMap<Sym, Value, FastHash>>,
         }
 
         #[derive(Trace $(, $derive)*)]
@@ -69,7 +70,7 @@ macro_rules! define_values {
         /// A map with string keys (the key's text, owned by the map).
         #[derive(Trace $(, $derive)*)]
         pub struct Map {
-            pub entries: Cell<HashMap<String, Value>>,
+            pub entries: Cell<HashMap<String, Value, FastHash>>,
         }
 
         impl Env {
