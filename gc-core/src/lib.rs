@@ -54,6 +54,11 @@ pub use object::weak::Weak;
 pub use object::weak_map::WeakMap;
 pub use pool::Pool;
 
+/// Porting from rust-gc, dumpster and gc-arena: their names mapped to ours, the four design
+/// differences a port runs into, and a worked example (`docs/porting.md` in the crate).
+#[doc = include_str!("../docs/porting.md")]
+pub mod porting {}
+
 /// A thread-safe mutable cell for `Copy` data: crossbeam-utils' `AtomicCell`, re-exported,
 /// with a [`Trace`] impl. Lock-free when `T` has the size and alignment of a native atomic
 /// (`u64`, `usize`, `bool`, `char`...: `AtomicCell::<T>::is_lock_free()` says); other
