@@ -361,7 +361,10 @@ mod tests {
             cell.borrow_mut().push(Gc::new(0));
             let after = visits() - start;
             let cycles = u64::from(crate::mem_stats().num_gc - cycles_before);
-            assert!(after <= 2 * n + 2 + cycles * (n + 1), "n={n}: {after} visits");
+            assert!(
+                after <= 2 * n + 2 + cycles * (n + 1),
+                "n={n}: {after} visits"
+            );
             assert_eq!(cell.borrow().len() as u64, n + 1);
             assert_eq!(*cell.borrow()[n as usize - 1], n - 1);
         }
