@@ -410,23 +410,8 @@ impl<T> Drop for GcCell<T> {
 // rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`, which
 // also proves that no guard is alive, so they may reset the lock.
 unsafe impl<T: Trace> Trace for GcCell<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        Self::needs_trace_at(0)
-    }
-    #[inline(always)]
-    fn needs_trace_at(depth: u32) -> bool {
-        T::needs_trace_at(depth)
-    }
-    /// The cell's own drop (leaving the dirty list) is the runtime's.
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        Self::drop_runs_user_code_at(0)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code_at(depth: u32) -> bool {
-        T::drop_runs_user_code_at(depth)
-    }
+    // The cell's own drop (leaving the dirty list) is the runtime's.
+    crate::object::trace::facts_of!(T);
     #[inline(always)]
     fn holds_keys_at(depth: u32) -> bool {
         T::holds_keys_at(depth)

@@ -474,6 +474,31 @@ macro_rules! keyed_trace {
 }
 pub(crate) use keyed_trace;
 
+/// Inside an `unsafe impl Trace` for a wrapper of one `$t` (a cell, a lock, a range): the
+/// four facts (`needs_trace`, `drop_runs_user_code` and their `_at` forms) are `$t`'s, asked
+/// at the same depth (the wrapper adds no derived level), with no drop code of its own.
+macro_rules! facts_of {
+    ($t:ty) => {
+        #[inline(always)]
+        fn needs_trace() -> bool {
+            Self::needs_trace_at(0)
+        }
+        #[inline(always)]
+        fn needs_trace_at(depth: u32) -> bool {
+            <$t as $crate::Trace>::needs_trace_at(depth)
+        }
+        #[inline(always)]
+        fn drop_runs_user_code() -> bool {
+            Self::drop_runs_user_code_at(0)
+        }
+        #[inline(always)]
+        fn drop_runs_user_code_at(depth: u32) -> bool {
+            <$t as $crate::Trace>::drop_runs_user_code_at(depth)
+        }
+    };
+}
+pub(crate) use facts_of;
+
 /// `Trace` for tuples: every position is visited.
 macro_rules! tuple_trace {
     ($(($($n:tt $t:ident),+))*) => {$(

@@ -320,22 +320,7 @@ unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
 // counted. The drop is the contents' (obligation 6). The cost, as for `Arc`: a cycle that
 // passes through a `OnceLock` is never collected.
 unsafe impl<T: Trace> Trace for OnceLock<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        Self::needs_trace_at(0)
-    }
-    #[inline(always)]
-    fn needs_trace_at(depth: u32) -> bool {
-        T::needs_trace_at(depth)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        Self::drop_runs_user_code_at(0)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code_at(depth: u32) -> bool {
-        T::drop_runs_user_code_at(depth)
-    }
+    crate::object::trace::facts_of!(T);
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         if let Some(v) = self.get() {
@@ -364,22 +349,7 @@ where
     B: ToOwned + ?Sized + 'static,
     B::Owned: Trace,
 {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        Self::needs_trace_at(0)
-    }
-    #[inline(always)]
-    fn needs_trace_at(depth: u32) -> bool {
-        B::Owned::needs_trace_at(depth)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        Self::drop_runs_user_code_at(0)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code_at(depth: u32) -> bool {
-        B::Owned::drop_runs_user_code_at(depth)
-    }
+    crate::object::trace::facts_of!(B::Owned);
     #[inline(always)]
     fn holds_keys_at(depth: u32) -> bool {
         B::Owned::holds_keys_at(depth)
@@ -435,22 +405,7 @@ where
 // the ends out by value to clear their flags before the garbage range drops them. No
 // interior mutability (obligation 3); the drop is the ends' (obligation 6).
 unsafe impl<T: Trace> Trace for RangeInclusive<T> {
-    #[inline(always)]
-    fn needs_trace() -> bool {
-        Self::needs_trace_at(0)
-    }
-    #[inline(always)]
-    fn needs_trace_at(depth: u32) -> bool {
-        T::needs_trace_at(depth)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code() -> bool {
-        Self::drop_runs_user_code_at(0)
-    }
-    #[inline(always)]
-    fn drop_runs_user_code_at(depth: u32) -> bool {
-        T::drop_runs_user_code_at(depth)
-    }
+    crate::object::trace::facts_of!(T);
     #[inline(always)]
     fn holds_keys_at(depth: u32) -> bool {
         T::needs_trace_at(depth)
