@@ -109,8 +109,7 @@ fn check(s: &Shard) {
     #[cfg(not(gc_loom))]
     {
         use super::heap::HEAP;
-        let live = HEAP.heap_live.load(Relaxed).saturating_add(live());
-        if live >= HEAP.trigger.load(Relaxed) {
+        if HEAP.live_total() >= HEAP.trigger.load(Relaxed) {
             DUE.store(true, Relaxed);
         }
     }
