@@ -14,6 +14,9 @@
 //! - `new_node` / `gc|box|arc`: build and drop a complete binary tree of 1023 binary-trees
 //!   nodes (two child pointers, 16-byte payload), bottom-up (the element count is 1023).
 //! - `clone_drop` / `gc|arc`: clone a handle and drop the clone, 1000 times.
+//! - `dyn_from_box` / `gc_from_box|gc_coerce|arc_from_box`: 1000 trait objects (a 32-byte
+//!   value) made from a `Box<dyn Shape>` (`Gc::from`, `Arc::from`: allocate the box, move
+//!   the value, free the box) or with `coerce_gc!(Gc::new(..))` (no box), then dropped.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gc_core::{Gc, Trace};
@@ -129,5 +132,47 @@ fn clone_drop(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, new_sizes, new_node, clone_drop);
+/// A trait-object type (no methods are called: only the conversions are measured).
+trait Shape: Trace + Send + Sync {}
+
+#[derive(Trace)]
+struct Quad([f64; 4]);
+
+impl Shape for Quad {}
+
+fn dyn_from_box(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dyn_from_box");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut v: Vec<Gc<dyn Shape>> = Vec::with_capacity(BATCH);
+    g.bench_function(BenchmarkId::from_parameter("gc_from_box"), |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                let boxed: Box<dyn Shape> = Box::new(Quad([i as f64; 4]));
+                v.push(Gc::from(black_box(boxed)));
+            }
+            v.clear();
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("gc_coerce"), |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                v.push(gc_core::coerce_gc!(Gc::new(black_box(Quad([i as f64; 4])))));
+            }
+            v.clear();
+        })
+    });
+    let mut a: Vec<Arc<dyn Shape>> = Vec::with_capacity(BATCH);
+    g.bench_function(BenchmarkId::from_parameter("arc_from_box"), |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                let boxed: Box<dyn Shape> = Box::new(Quad([i as f64; 4]));
+                a.push(Arc::from(black_box(boxed)));
+            }
+            a.clear();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, new_sizes, new_node, clone_drop, dyn_from_box);
 criterion_main!(benches);

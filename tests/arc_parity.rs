@@ -117,3 +117,32 @@ fn pointer_formatting_is_the_object_address() {
     let s: Gc<str> = Gc::from("p");
     assert_eq!(format!("{s:p}"), format!("{:p}", Gc::as_ptr(&s)));
 }
+
+#[test]
+fn boxed_slices_strings_and_zero_sized_values_move_in() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let target = Gc::new(node(5));
+    let handles: Box<[Gc<Node>]> = vec![target.clone(), target.clone()].into_boxed_slice();
+    let s: Gc<[Gc<Node>]> = Gc::from(handles);
+    // The two handles moved into the heap became edges of the slice object.
+    #[cfg(debug_assertions)]
+    assert_eq!(gc_core::__private::root_count_for_test(&target), 1);
+    drop(target);
+    gc_core::collect();
+    assert_eq!((s.len(), s[0].value, s[1].value), (2, 5, 5));
+    let counted: Box<[Node]> = vec![Node {
+        _c: Some(Counted(drops.clone())),
+        ..node(1)
+    }]
+    .into_boxed_slice();
+    let c: Gc<[Node]> = Gc::from(counted);
+    let t: Gc<str> = Gc::from(Box::<str>::from("boxed"));
+    let empty: Gc<[u8]> = Gc::from(Vec::<u8>::new().into_boxed_slice());
+    let unit: Gc<()> = Gc::from(Box::new(()));
+    gc_core::collect();
+    assert_eq!((&*t, empty.len(), *unit, c[0].value), ("boxed", 0, (), 1));
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(c);
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "elements dropped once");
+}

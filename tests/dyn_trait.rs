@@ -14,6 +14,8 @@ trait Shape: Trace + Send + Sync {
     fn total_area(&self) -> f64 {
         self.area()
     }
+    /// Points this shape at `to`, for shapes that hold a link (others ignore it).
+    fn link_to(&self, _to: Gc<dyn Shape>) {}
 }
 
 /// Counts its drops (held in a `#[trace(skip)]` field).
@@ -234,4 +236,89 @@ fn downcast_ok_and_err_move_the_handle() {
     drop(keep);
     gc_core::collect();
     assert_eq!(*s, "text", "the downcast handle holds its own root");
+}
+
+/// A shape pointing at another shape through a `Gc<dyn Shape>`.
+#[derive(Trace)]
+struct Ring {
+    next: GcCell<Option<Gc<dyn Shape>>>,
+    #[trace(skip)]
+    _c: Counted,
+}
+
+impl Shape for Ring {
+    fn area(&self) -> f64 {
+        1.0
+    }
+    fn name(&self) -> String {
+        "ring".into()
+    }
+    fn link_to(&self, to: Gc<dyn Shape>) {
+        *self.next.borrow_mut() = Some(to);
+    }
+}
+
+#[test]
+fn box_dyn_becomes_gc_dyn_of_the_concrete_type() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let boxed: Box<dyn Shape> = Box::new(Circle {
+        r: 3.0,
+        _c: Some(Counted(drops.clone())),
+    });
+    let s: Gc<dyn Shape> = Gc::from(boxed);
+    assert_eq!((s.area(), s.name()), (27.0, "circle 3".to_string()));
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "moved, not dropped");
+    assert_eq!(s.area(), 27.0);
+    drop(s);
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, as a Circle");
+}
+
+#[test]
+fn a_cycle_through_handles_from_boxes_is_freed() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ring = |next: Option<Gc<dyn Shape>>| -> Box<dyn Shape> {
+        Box::new(Ring {
+            next: GcCell::new(next),
+            _c: Counted(drops.clone()),
+        })
+    };
+    let a: Gc<dyn Shape> = Gc::from(ring(None));
+    // `b` is moved in from a box that holds a (rooted) handle to `a`: the move makes it an
+    // edge of the new object, so `a` is rooted by its own handle only.
+    let b: Gc<dyn Shape> = Gc::from(ring(Some(a.clone())));
+    #[cfg(debug_assertions)]
+    assert_eq!(gc_core::__private::root_count_for_test(&a), 1);
+    a.link_to(b.clone()); // a -> b -> a
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "a rooted cycle is kept");
+    assert_eq!(a.total_area() + b.total_area(), 2.0);
+    drop((a, b));
+    gc_core::collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "the cycle is garbage");
+}
+
+/// A dynamically sized type of the user's own: no conversion knows its layout.
+struct Tail<T: ?Sized> {
+    n: u32,
+    tail: T,
+}
+
+// SAFETY: plain numbers, no `Gc` inside.
+unsafe impl<T: ?Sized> Trace for Tail<T> {
+    fn trace(&self, _: &mut gc_core::Tracer) {}
+    unsafe fn root(&mut self) {}
+    unsafe fn unroot(&mut self) {}
+}
+
+#[test]
+#[should_panic(expected = "custom dynamically sized type")]
+fn a_custom_dst_box_is_refused_with_a_clear_panic() {
+    let b: Box<Tail<[u64]>> = Box::new(Tail {
+        n: 1,
+        tail: [1u64, 2],
+    });
+    assert_eq!(b.n + b.tail.len() as u32, 3);
+    let _g: Gc<Tail<[u64]>> = Gc::from(b);
 }

@@ -1,6 +1,7 @@
 //! `Arc` parity for `Gc<T>`: the conversions and raw-pointer functions `Arc` offers
-//! (`From<T>`, `Default`, `From<Box<T>>`, `into_raw`/`from_raw`). Slices and strings have
-//! their own conversions in `object/slice.rs`; trait objects are in `object/dyn_gc.rs`.
+//! (`From<T>`, `Default`, `into_raw`/`from_raw`). `From<Box<T>>` (sized, slices, `str`,
+//! trait objects) is in `object/boxed.rs`, the other slice and string conversions in
+//! `object/slice.rs`, trait-object coercions in `object/dyn_gc.rs`.
 //!
 //! A raw pointer from [`Gc::into_raw`] carries the handle's root count with it: the object
 //! stays alive (a root) until [`Gc::from_raw`] turns the pointer back into a handle, whose
@@ -35,25 +36,6 @@ impl<T: Trace + Default + Send + Sync + 'static> Default for Gc<T> {
     #[inline]
     fn default() -> Gc<T> {
         Gc::new(T::default())
-    }
-}
-
-impl<T: Trace + Send + Sync + 'static> From<Box<T>> for Gc<T> {
-    /// Moves the boxed value into the collected heap (its bytes are copied once) and frees
-    /// the box.
-    ///
-    /// Only sized `T`: a `Box<dyn Trait>` cannot become a `Gc<dyn Trait>` this way (the
-    /// collector needs a descriptor of the concrete type, which the box has erased). Make a
-    /// `Gc` of the concrete value and convert it with [`coerce_gc!`](crate::coerce_gc)
-    /// instead.
-    ///
-    /// ```
-    /// let g: gc_core::Gc<[u32; 3]> = gc_core::Gc::from(Box::new([1, 2, 3]));
-    /// assert_eq!(*g, [1, 2, 3]);
-    /// ```
-    #[inline]
-    fn from(b: Box<T>) -> Gc<T> {
-        Gc::new(*b)
     }
 }
 

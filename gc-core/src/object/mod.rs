@@ -3,6 +3,7 @@
 //! described in the collector overview, `crate::gc`.
 
 pub(crate) mod atomic;
+pub(crate) mod boxed;
 pub(crate) mod cell;
 pub(crate) mod cell_guard;
 mod cell_held;

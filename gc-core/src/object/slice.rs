@@ -162,7 +162,7 @@ unsafe fn drop_slice<T: Trace>(p: *mut u8) {
 }
 
 /// A new `[T]` object of `len` elements, rooted, with the header written.
-struct NewSlice<T: 'static> {
+struct NewSlice<T> {
     data: *mut T,
     len: usize,
     /// The memory may hold old bytes (always, but for large objects on fresh pages).
@@ -170,7 +170,7 @@ struct NewSlice<T: 'static> {
     _t: PhantomData<T>,
 }
 
-impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
+impl<T: Trace> NewSlice<T> {
     /// Allocates the object; `fill(data)` runs inside the GC operation, after the header
     /// is written and before the object is published. Elements holding a `Gc` must be
     /// written by `fill`, which then unroots them.
@@ -212,22 +212,8 @@ impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
         }
     }
 
-    /// The handle, taking over the root `alloc` published.
-    ///
-    /// # Safety
-    ///
-    /// The elements are initialised (or, for a plain `T`, the caller accepts whatever they
-    /// hold as values of `T`).
-    unsafe fn finish(self) -> Gc<[T]> {
-        let p = std::ptr::slice_from_raw_parts_mut(self.data, self.len);
-        // SAFETY: `alloc` published the object with one root count, ours.
-        unsafe { Gc::from_rooted_ptr(p) }
-    }
-}
-
-impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
-    /// Moves the elements of `v` into a new heap slice.
-    fn from_vec(mut v: Vec<T>) -> Gc<[T]> {
+    /// Moves the elements of `v` into a new object, initialised and rooted.
+    fn from_vec(mut v: Vec<T>) -> NewSlice<T> {
         let (src, len) = (v.as_ptr(), v.len());
         let traced = T::needs_trace();
         // SAFETY: traced elements are moved in and unrooted inside the operation: they now
@@ -249,8 +235,29 @@ impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
         }
         // SAFETY: the elements moved into the heap: the vector must not drop them.
         unsafe { v.set_len(0) };
+        new
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> NewSlice<T> {
+    /// The handle, taking over the root `alloc` published.
+    ///
+    /// # Safety
+    ///
+    /// The elements are initialised (or, for a plain `T`, the caller accepts whatever they
+    /// hold as values of `T`).
+    unsafe fn finish(self) -> Gc<[T]> {
+        let p = std::ptr::slice_from_raw_parts_mut(self.data, self.len);
+        // SAFETY: `alloc` published the object with one root count, ours.
+        unsafe { Gc::from_rooted_ptr(p) }
+    }
+}
+
+impl<T: Trace + Send + Sync + 'static> Gc<[T]> {
+    /// Moves the elements of `v` into a new heap slice.
+    fn from_vec(v: Vec<T>) -> Gc<[T]> {
         // SAFETY: every element is initialised.
-        unsafe { new.finish() }
+        unsafe { NewSlice::from_vec(v).finish() }
     }
 }
 
@@ -298,12 +305,6 @@ impl<T: Trace + Send + Sync + 'static> From<Vec<T>> for Gc<[T]> {
     }
 }
 
-impl<T: Trace + Send + Sync + 'static> From<Box<[T]>> for Gc<[T]> {
-    fn from(b: Box<[T]>) -> Gc<[T]> {
-        Gc::from_vec(b.into_vec())
-    }
-}
-
 impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Gc<[T]> {
     /// Clones the elements into the heap: plain elements straight into the new object,
     /// others through a temporary vector (a clone may run arbitrary code, which must not
@@ -330,6 +331,20 @@ impl<T: Trace + Send + Sync + 'static> FromIterator<T> for Gc<[T]> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Gc<[T]> {
         Gc::from_vec(iter.into_iter().collect())
     }
+}
+
+/// `Trace::box_into_heap` for `[T]`: the elements move into a slice object (the usual
+/// layout, with the length header) and the box's memory is freed. Returns the address of
+/// element 0, rooted once.
+pub(crate) fn box_slice_into_heap<T: Trace>(b: Box<[T]>) -> *mut u8 {
+    NewSlice::from_vec(b.into_vec()).data.cast()
+}
+
+/// `Trace::box_into_heap` for `str`: the bytes are copied into a plain byte object and the
+/// box is freed. Returns the address of the first byte, rooted once.
+#[allow(clippy::boxed_local)] // the signature `Trace::box_into_heap` gives it
+pub(crate) fn box_str_into_heap(b: Box<str>) -> *mut u8 {
+    Gc::into_rooted_ptr(Gc::<str>::from(&*b)).cast()
 }
 
 impl From<&str> for Gc<str> {

@@ -197,13 +197,24 @@ pub unsafe trait Trace {
     #[doc(hidden)]
     #[inline(always)]
     unsafe fn forget_edges(&mut self) {}
+
+    /// Moves the boxed value into a new heap object, for `From<Box<T>> for Gc<T>`, and
+    /// returns the object's address with one root count, which the caller owns. A method
+    /// (in every trait object's vtable, thanks to the `Box<Self>` receiver) so that a
+    /// `Box<dyn Shape>` is moved by its concrete type's code, which knows the descriptor
+    /// (`object/boxed.rs`). The default is right for every sized type; `[T]` and `str`
+    /// override it. Not meant to be overridden elsewhere.
+    #[doc(hidden)]
+    fn box_into_heap(self: Box<Self>) -> *mut u8 {
+        crate::object::boxed::move_into_heap(self)
+    }
 }
 
 /// Implements `Trace` for types that never contain a `Gc`: a list of types, or one type
 /// with generic parameters (`generic [T: ?Sized] PhantomData<T>`), optionally with
 /// `, drop <expr>`: whether its drop may run user code (`false` without it).
 macro_rules! leaf_trace {
-    (generic [$($g:tt)*] $t:ty $(, drop $d:expr)?) => {
+    (generic [$($g:tt)*] $t:ty $(, drop $d:expr)? $(, box_into_heap $b:expr)?) => {
         // SAFETY: the type holds no `Gc` edge, so there is nothing to trace, root or unroot
         // (obligations 1, 2, 4); its drop runs only std's code and the global allocator
         // unless `drop` says otherwise (obligation 6).
@@ -221,6 +232,11 @@ macro_rules! leaf_trace {
             unsafe fn root(&mut self) {}
             #[inline(always)]
             unsafe fn unroot(&mut self) {}
+            $(
+                fn box_into_heap(self: Box<Self>) -> *mut u8 {
+                    $b(self)
+                }
+            )?
         }
     };
     ($($t:ty),* $(,)?) => {$(
@@ -235,7 +251,7 @@ pub(crate) use leaf_trace;
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
 /// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)?
+    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -324,6 +340,11 @@ macro_rules! container_trace {
                     }
                 }
             }
+            $(
+                fn box_into_heap(self: Box<Self>) -> *mut u8 {
+                    $b(self)
+                }
+            )?
         }
     )*};
 }

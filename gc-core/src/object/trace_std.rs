@@ -34,7 +34,6 @@ leaf_trace!(
     f32,
     f64,
     String,
-    str,
     &'static str,
     std::ffi::CStr,
     std::ffi::CString,
@@ -92,6 +91,7 @@ leaf_trace!(
 leaf_trace!(generic [T] std::sync::atomic::AtomicPtr<T>);
 // No value, so no `Gc`.
 leaf_trace!(generic [T: ?Sized] std::marker::PhantomData<T>);
+leaf_trace!(generic [] str, box_into_heap super::slice::box_str_into_heap);
 
 /// The value a `Bound` holds, if any, as an iterator (for `container_trace!`).
 fn bound_ref<T>(b: &Bound<T>) -> std::option::IntoIter<&T> {
@@ -114,7 +114,8 @@ container_trace! {
     [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap,
+        |s| s.iter(), |m| m.iter_mut();
     [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
     // Wrappers: their fields are public, so reachable mutably like a container's elements.
     [T: Trace] Range<T>, T, |s| [&s.start, &s.end], |m| [&mut m.start, &mut m.end];
