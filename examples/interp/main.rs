@@ -31,6 +31,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// Every backend runs with gc-core's counting allocator, as an interpreter on gc-core would
+/// install it (README, "Memory outside the heap"): the pacer then sees the `Vec`s, maps and
+/// strings that heap objects own in `malloc`. It only counts, so rust-gc and dumpster pay
+/// its few atomic additions per allocation too, and nothing else.
+#[global_allocator]
+static ALLOC: gc_core::CountingAllocator = gc_core::CountingAllocator::system();
+
 #[macro_use]
 mod values;
 #[macro_use]
