@@ -25,6 +25,23 @@ pub use crate::gc::{MemStats, SizeClassStats};
 ///
 /// Called from inside the collector (a `Trace` impl, or a panic hook while the runtime
 /// panics) it returns at once: the cycle would wait for the caller.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, GcCell, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node { next: GcCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { next: GcCell::new(None) });
+/// let b = Gc::new(Node { next: GcCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b.clone()); // a <-> b
+/// let watch = Gc::downgrade(&a);
+/// drop((a, b));
+/// gc_core::collect(); // a full cycle: the unreachable pair is freed
+/// assert!(watch.upgrade().is_none());
+/// ```
 pub fn collect() {
     crate::gc::collect()
 }
@@ -32,6 +49,14 @@ pub fn collect() {
 /// Sets GOGC (`debug.SetGCPercent`): a negative value turns automatic collection off.
 /// Returns the previous setting (-1 for off). Safe to call from anywhere, a `Drop` or a
 /// `Trace` impl included: it only takes the pacer's lock, which no one holds while waiting.
+///
+/// # Examples
+///
+/// ```
+/// let old = gc_core::set_gc_percent(50); // collect when the heap grows by half
+/// assert_eq!(gc_core::set_gc_percent(-1), 50); // off: only `collect()` and the limit
+/// gc_core::set_gc_percent(old);
+/// ```
 pub fn set_gc_percent(percent: i32) -> i32 {
     crate::gc::set_gc_percent(percent)
 }
@@ -39,6 +64,14 @@ pub fn set_gc_percent(percent: i32) -> i32 {
 /// Sets the soft memory limit in bytes (`debug.SetMemoryLimit`); a negative value only
 /// reads it. Returns the previous limit (`i64::MAX` = no limit). Safe to call from
 /// anywhere, like [`set_gc_percent`].
+///
+/// # Examples
+///
+/// ```
+/// let old = gc_core::set_memory_limit(512 << 20); // a 512 MiB soft limit
+/// assert_eq!(gc_core::set_memory_limit(-1), 512 << 20); // negative: read only
+/// gc_core::set_memory_limit(old);
+/// ```
 pub fn set_memory_limit(bytes: i64) -> i64 {
     crate::gc::set_memory_limit(bytes)
 }
@@ -47,6 +80,16 @@ pub fn set_memory_limit(bytes: i64) -> i64 {
 /// collection, the end of its sweep, then every free heap page released. Safe to call from
 /// a `Drop`; from inside the collector (a `Trace` impl) it returns at once, like
 /// [`collect`].
+///
+/// # Examples
+///
+/// ```
+/// let big: Vec<gc_core::Gc<[u64; 512]>> = (0..2048).map(|i| gc_core::Gc::new([i; 512])).collect();
+/// drop(big); // 8 MiB of garbage
+/// gc_core::free_os_memory();
+/// let s = gc_core::mem_stats();
+/// assert!(s.heap_released > 0); // free pages went back to the OS
+/// ```
 pub fn free_os_memory() {
     crate::gc::free_os_memory()
 }
@@ -59,6 +102,17 @@ pub fn free_os_memory() {
 /// assist, a panic hook while the runtime panics), it cannot stop operations, since one of
 /// them is the caller's: it then reads the counters without flushing the thread caches, so
 /// the allocation counts may lag by what the caches hold.
+///
+/// # Examples
+///
+/// ```
+/// let keep: Vec<gc_core::Gc<[u64; 4]>> = (0..1000).map(|i| gc_core::Gc::new([i; 4])).collect();
+/// gc_core::collect();
+/// let s = gc_core::mem_stats();
+/// assert!(s.heap_objects >= 1000 && s.heap_alloc >= 32 * 1000);
+/// assert!(s.heap_inuse <= s.heap_sys && s.num_gc >= 1);
+/// # drop(keep);
+/// ```
 pub fn mem_stats() -> MemStats {
     crate::gc::mem_stats()
 }

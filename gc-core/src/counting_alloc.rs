@@ -46,6 +46,18 @@ pub struct CountingAllocator<A = System> {
 
 impl CountingAllocator<System> {
     /// Counts what the system allocator serves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[global_allocator]
+    /// static ALLOC: gc_core::CountingAllocator = gc_core::CountingAllocator::system();
+    ///
+    /// let before = gc_core::mem_stats().external_total_alloc;
+    /// let buf = vec![0u8; 1 << 20];
+    /// assert!(gc_core::mem_stats().external_total_alloc >= before + (1 << 20));
+    /// # drop(buf);
+    /// ```
     pub const fn system() -> CountingAllocator<System> {
         CountingAllocator { inner: System }
     }
@@ -53,6 +65,21 @@ impl CountingAllocator<System> {
 
 impl<A> CountingAllocator<A> {
     /// Counts what `inner` serves (a `mimalloc::MiMalloc`, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::alloc::System;
+    ///
+    /// // Any allocator can be wrapped: mimalloc's `MiMalloc`, jemalloc's, or the system's.
+    /// #[global_allocator]
+    /// static ALLOC: gc_core::CountingAllocator<System> = gc_core::CountingAllocator::new(System);
+    ///
+    /// let before = gc_core::mem_stats().external_total_alloc;
+    /// let s = "counted ".repeat(1000);
+    /// assert!(gc_core::mem_stats().external_total_alloc >= before + 8000);
+    /// # drop(s);
+    /// ```
     pub const fn new(inner: A) -> CountingAllocator<A> {
         CountingAllocator { inner }
     }

@@ -2,7 +2,7 @@
 //! `GODEBUG`, with Go's syntax and defaults.
 //!
 //! Everything here is a pure parser except [`Config::load`], the one function that reads the
-//! process environment and prints warnings. The collector (overview in `crate::gc`) calls it
+//! process environment and prints warnings. The collector (overview: `crate::design::collector`) calls it
 //! once when the heap is created and hands the [`Config`] to the pacer and the debug checks.
 //!
 //! Invariants:

@@ -1,8 +1,13 @@
 //! # gc-core: Go's allocator and collector for Rust
 //!
 //! A garbage-collected heap for Rust programs that share object graphs, cycles included,
-//! across threads. Derive [`Trace`], allocate with [`Gc::new`], mutate through [`GcCell`],
-//! and let the collector free what is unreachable, paced like Go by `GOGC`.
+//! across threads: Go's allocator (size classes, per-thread caches, a page heap that gives
+//! memory back to the OS) and Go's concurrent tri-colour mark-sweep collector (short
+//! pauses, background marking, assists, Go's pacer, `GOGC` and `GOMEMLIMIT`), as a
+//! library. Derive [`Trace`], allocate with [`Gc::new`], mutate through [`GcCell`], and the
+//! collector frees what is unreachable.
+//!
+//! ## Two minutes
 //!
 //! ```
 //! use gc_core::{Gc, GcCell, Trace};
@@ -19,10 +24,52 @@
 //! assert_eq!(gc_core::mem_stats().num_forced_gc >= 1, true);
 //! ```
 //!
-//! Design: the allocator overview is in `alloc/mod.rs`, the collector overview (roots,
-//! cells, the cycle, the invariants, the layering) in `gc/mod.rs`; the public functions
-//! are in `api.rs`. Environment variables, read once:
-//! `GOGC`, `GOMEMLIMIT`, `GOMAXPROCS`, `GODEBUG` (`gctrace=1`, `clobberfree=1`).
+//! - [`Gc<T>`](Gc) is a shared handle, `Send + Sync` like `Arc`, `Clone` without a deep
+//!   copy; `Gc<str>`, `Gc<[T]>` and `Gc<dyn Trait>` ([`coerce_gc!`], `Gc::from(Box<dyn ..>)`)
+//!   work too. Handles held outside the heap are roots (counted); handles inside heap
+//!   objects are edges (traced).
+//! - [`GcCell<T>`](GcCell) is the way to mutate inside the heap: a reader-writer lock
+//!   between threads, `RefCell`'s behaviour on one thread. [`AtomicGc`] is a lock-free
+//!   `Gc` slot; [`AtomicCell`] holds `Copy` data.
+//! - [`Weak`], [`WeakMap`] (an ephemeron table) and [`Gc::add_cleanup`] (Go's
+//!   `runtime.AddCleanup`) are for caches, side tables and finalization; [`Pool`] is Go's
+//!   `sync.Pool`.
+//! - [`collect`], [`set_gc_percent`], [`set_memory_limit`], [`free_os_memory`] and
+//!   [`mem_stats`] are Go's `runtime.GC`, `debug.SetGCPercent`, `debug.SetMemoryLimit`,
+//!   `debug.FreeOSMemory` and `runtime.ReadMemStats`. [`CountingAllocator`] lets the pacer
+//!   see the memory heap objects own in `malloc` (a `Gc<String>`'s buffer).
+//!
+//! ## Knobs (environment variables, read once at start)
+//!
+//! | variable | meaning (Go's) | a bad value |
+//! |---|---|---|
+//! | `GOGC` | heap growth over the live heap before the next cycle, in percent; `off` turns automatic cycles off | one warning, uses 100 |
+//! | `GOMEMLIMIT` | soft memory limit (`512MiB`, `4GiB`, `off`) | warning, uses `off` |
+//! | `GOMAXPROCS` | processors the collector plans for: background marking takes 25% of them | warning, uses the cores |
+//! | `GODEBUG` | `gctrace=1` (a line per cycle), `gcpacertrace=1`, `scavtrace=1`, `gccheckmark=1` (verify every mark), `clobberfree=1` (poison freed memory), `gcstoptheworld=1` | warning, keeps the default |
+//!
+//! [`set_gc_percent`] and [`set_memory_limit`] change the first two at run time.
+//!
+//! ## When to pick it
+//!
+//! | you need | pick |
+//! |---|---|
+//! | a tree or DAG, no cycles | `Arc`/`Rc`: no collector at all |
+//! | cycles on one thread, the smallest footprint | rust-gc (`gc`), dumpster's `unsync`: stop-the-world, thread-local |
+//! | cycles, and soundness proven by the type system, inside one arena | `gc-arena`: no handles outside the arena's closure |
+//! | cycles shared across threads, short pauses on big heaps, Go's knobs and figures, weak references, ephemerons, cleanups | gc-core |
+//!
+//! Where gc-core differs from Go (roots are counted handles instead of scanned stacks;
+//! `Drop` runs after the sweep, on another thread) and from the other crates, see
+//! [`porting`]. Its cost: every handle clone or drop is an atomic update, and a
+//! [`GcCell`] is a lock; the runtime's floor is a few MiB (Go's 4 MB minimum heap goal
+//! and its threads).
+//!
+//! ## Inside
+//!
+//! [`design::allocator`] and [`design::collector`] are the design overviews the
+//! maintainers work from: structures, the allocation path, roots and cells, the cycle
+//! step by step, the invariants, and Go's files beside ours.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -53,6 +100,15 @@ pub use object::trace::Trace;
 pub use object::weak::Weak;
 pub use object::weak_map::WeakMap;
 pub use pool::Pool;
+
+/// The design overviews, published from `docs/design/` (the same text the maintainers
+/// read). File names in them are relative to the crate's `src/alloc/` and `src/gc/`.
+pub mod design {
+    #[doc = include_str!("../docs/design/allocator.md")]
+    pub mod allocator {}
+    #[doc = include_str!("../docs/design/collector.md")]
+    pub mod collector {}
+}
 
 /// Porting from rust-gc, dumpster and gc-arena: their names mapped to ours, the four design
 /// differences a port runs into, and a worked example (`docs/porting.md` in the crate).

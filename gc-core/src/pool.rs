@@ -31,7 +31,7 @@
 //!
 //! What protects what: each shard's lists by its own `Mutex`; the registry by its `Mutex`;
 //! the per-thread shard index is a thread-local handed out from an atomic counter.
-//! Collector overview: `crate::gc` (`gc/mod.rs`).
+//! Collector overview: `crate::design::collector` (`gc/mod.rs`).
 
 use crate::sync::{Arc, AtomicUsize, Mutex, MutexGuard, OnceLock, Ordering, Padded};
 use std::cell::Cell;
@@ -274,6 +274,14 @@ pub struct Pool<T: Send + 'static> {
 
 impl<T: Send + 'static> Pool<T> {
     /// A pool that calls `make` when [`get`](Pool::get) finds nothing pooled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(|| Vec::<u8>::with_capacity(4096));
+    /// assert!(pool.is_empty());
+    /// assert_eq!(pool.get().capacity(), 4096); // made by the closure
+    /// ```
     pub fn new(make: impl Fn() -> T + Send + Sync + 'static) -> Pool<T> {
         let cpus = *CPUS
             .get_or_init(|| crate::sync::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -297,17 +305,46 @@ impl<T: Send + 'static> Pool<T> {
 
     /// A pooled value if there is one (the calling thread's shard first, values put since
     /// the last cycle before older ones), otherwise a new one from `make`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(String::new);
+    /// pool.put("reused".to_string());
+    /// assert_eq!(pool.get(), "reused"); // the pooled value
+    /// assert_eq!(pool.get(), ""); // nothing pooled: made anew
+    /// ```
     pub fn get(&self) -> T {
         self.try_get().unwrap_or_else(|| (self.inner.make)())
     }
 
     /// A pooled value if there is one; never calls `make`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(|| 0u64);
+    /// assert_eq!(pool.try_get(), None); // never calls the closure
+    /// pool.put(9);
+    /// assert_eq!(pool.try_get(), Some(9));
+    /// ```
     pub fn try_get(&self) -> Option<T> {
         self.inner.take()
     }
 
     /// Hands `value` back for reuse. Reset it first (clear a buffer, say): `get` returns it
     /// as it is. If nobody takes it, it is dropped within two collection cycles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(Vec::<u32>::new);
+    /// let mut v = pool.get();
+    /// v.extend([1, 2, 3]);
+    /// v.clear(); // reset before handing it back
+    /// pool.put(v);
+    /// assert_eq!(pool.len(), 1);
+    /// ```
     pub fn put(&self, value: T) {
         let s = &self.inner.shards[thread_index() & (self.inner.shards.len() - 1)];
         let mut l = lock(&s.lists);
@@ -319,6 +356,15 @@ impl<T: Send + 'static> Pool<T> {
     /// cycle's survivors). Exact when no other thread uses the pool and no cycle runs
     /// meanwhile; otherwise a snapshot summed shard by shard without locking, which may be
     /// off by the operations racing with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(|| 0u8);
+    /// pool.put(1);
+    /// pool.put(2);
+    /// assert_eq!(pool.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner
             .shards
@@ -328,6 +374,15 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     /// Whether [`len`](Pool::len) is 0 (with the same caveat under concurrency).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = gc_core::Pool::new(|| 0u8);
+    /// assert!(pool.is_empty());
+    /// pool.put(1);
+    /// assert!(!pool.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

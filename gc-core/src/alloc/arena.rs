@@ -9,7 +9,7 @@
 //! exists). Arena metadata is created under the page heap lock and published with a release
 //! store; page slots are written under the page heap lock and read without it. A reader
 //! only looks up addresses of live objects, whose spans cannot be freed meanwhile. See the
-//! allocator overview in `crate::alloc`.
+//! allocator overview (`crate::design::allocator`).
 
 use super::span::Span;
 use super::{os, ARENA_SHIFT, PAGES_PER_ARENA, PAGE_SHIFT, PAGE_SIZE};

@@ -5,8 +5,7 @@
 //! interface: the models register the spans they build (`crate::loom_models::fixture`), and
 //! the runtime code under test looks objects up exactly as it does normally. The index's
 //! own publication protocol is therefore not modelled; what it publishes is (spans are
-//! registered before a model's threads start). See the allocator overview in
-//! `crate::alloc`.
+//! registered before a model's threads start). See the allocator overview (`crate::design::allocator`).
 
 use super::span::Span;
 use super::PAGE_SHIFT;

@@ -9,7 +9,7 @@
 //! are safe. Nothing they run while they borrow the cache enters a GC operation: the
 //! allocator names no layer above it, its hooks enter none, and the drop glue a refill's
 //! sweep runs in place is the runtime's and std's own. The fast path takes no lock and
-//! executes no atomic read-modify-write. See the allocator overview in `crate::alloc`.
+//! executes no atomic read-modify-write. See the allocator overview (`crate::design::allocator`).
 
 use super::heap::HEAP;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};

@@ -7,8 +7,7 @@
 //!
 //! Synchronisation: the sets are `Vec`s behind one mutex per span class (Go uses lock-free
 //! span sets; contention here is one lock per span, not per object). The lock is never held
-//! while sweeping (`sweep.rs`): sweeps are long, and other threads refill meanwhile. See the allocator overview in
-//! `crate::alloc`.
+//! while sweeping (`sweep.rs`): sweeps are long, and other threads refill meanwhile. See the allocator overview (`crate::design::allocator`).
 
 use super::heap::Heap;
 use super::sizeclass::SpanClass;

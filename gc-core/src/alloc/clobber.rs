@@ -6,8 +6,7 @@
 //! not the pattern means something wrote to a freed object, which is reported (with the
 //! slot's address, size and the first bad byte) and aborts. A read after free sees `0xde`
 //! bytes instead of stale data. Off by default: the flag is read once, at heap start-up,
-//! into [`ON`] (one relaxed load on the allocation path). See the allocator overview in
-//! `crate::alloc`.
+//! into [`ON`] (one relaxed load on the allocation path). See the allocator overview (`crate::design::allocator`).
 
 use crate::sync::{AtomicBool, Ordering};
 

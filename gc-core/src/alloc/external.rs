@@ -14,7 +14,7 @@
 //! Shared state: the shards and the `DUE` flag are std atomics, untracked by loom (module
 //! `sync::untracked`): Relaxed throughout, since they are statistics read as a sum and a
 //! hint that a check is due, never used to order other memory. See the allocator overview
-//! in `crate::alloc`.
+//! (`crate::design::allocator`).
 
 pub(crate) use crate::sync::untracked::while_dropping_garbage;
 use crate::sync::untracked::{

@@ -4,7 +4,7 @@
 //! There is one heap per process, like Go's `mheap_`, because the public API
 //! (`gc_core::collect()`, `Gc::new`) is global. Synchronisation: `pages` (the heap lock)
 //! protects the page heap and the span registry; each central list has its own lock;
-//! counters are atomics. See the allocator overview in `crate::alloc`.
+//! counters are atomics. See the allocator overview (`crate::design::allocator`).
 
 use super::central::Central;
 use super::pageheap::PageHeap;

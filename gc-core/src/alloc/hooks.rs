@@ -4,7 +4,7 @@
 //! called on a slow path only: a sweep, a new span.
 //!
 //! Shared state: the table, written once (a `OnceLock` of plain function pointers) and read
-//! by anyone afterwards. See the allocator overview in `crate::alloc`.
+//! by anyone afterwards. See the allocator overview (`crate::design::allocator`).
 
 use super::heap::HeapMemory;
 use super::span::Claimed;

@@ -1,5 +1,5 @@
 //! The operating system interface: reserve address space, return pages. Nothing else in the
-//! crate calls `mmap` or `madvise`. See the allocator overview in `crate::alloc`.
+//! crate calls `mmap` or `madvise`. See the allocator overview (`crate::design::allocator`).
 
 use std::io;
 

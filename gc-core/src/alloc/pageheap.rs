@@ -5,7 +5,7 @@
 //! `PageHeap` adds growth from the OS. Both are protected by the heap lock
 //! (`Heap::pages`). Go uses a radix tree of bitmap summaries; a pair of ordered maps gives
 //! the same best-fit-lowest-address answers at this project's scale and is far simpler.
-//! See the allocator overview in `crate::alloc`.
+//! See the allocator overview (`crate::design::allocator`).
 
 use super::released::Released;
 use super::{arena, os, ARENA_SIZE, PAGE_SIZE};

@@ -4,7 +4,7 @@
 //! Pure bookkeeping (no `unsafe`, no OS calls), tested by tables; `PageHeap` owns one under
 //! the heap lock and keeps it in step: releasing adds runs, allocating pages takes whatever
 //! part of them was released (the OS hands those back zero-filled on first touch). See the
-//! allocator overview in `crate::alloc`.
+//! allocator overview (`crate::design::allocator`).
 
 use super::PAGE_SIZE;
 use std::collections::BTreeMap;

@@ -5,7 +5,7 @@
 //! span, tail waste, the division magic, the two lookup tables) is generated from it at
 //! compile time by the `const fn`s below and checked by `const` assertions, so a typo fails
 //! the build. Pure logic: no `unsafe`, no globals beyond constant tables. See the allocator
-//! overview in `crate::alloc`.
+//! overview (`crate::design::allocator`).
 
 use super::{PAGE_SIZE, TINY_SIZE};
 

@@ -2,7 +2,7 @@
 //! per-slot side tables that replace object headers: alloc bits, mark bits, root counts and
 //! (only when a span holds more than one type) per-slot types.
 //!
-//! Ownership (see the allocator overview in `crate::alloc`): `AllocState` is touched only by
+//! Ownership (see the allocator overview (`crate::design::allocator`)): `AllocState` is touched only by
 //! the span's current owner (a thread cache, a sweeper that claimed it through `sweepgen`, or
 //! the holder of its central list's lock). `mark_bits` and `roots` are atomic and shared by
 //! everyone. The immutable geometry is set at creation. A `SpanPtr` names a span in use;

@@ -12,7 +12,7 @@
 //!
 //! Shared state: the span's allocation state belongs to the claimer; the heap's counters
 //! are atomics; re-listing a span takes its central list's lock. See the allocator overview
-//! in `crate::alloc`.
+//! (`crate::design::allocator`).
 
 use super::heap::Heap;
 use super::span::Claimed;

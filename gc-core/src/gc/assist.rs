@@ -13,7 +13,7 @@
 //! of the debt is forgiven), and while the CPU limiter is limiting, assists stand down.
 //!
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
-//! atomics. See the collector overview in `crate::gc`.
+//! atomics. See the collector overview (`crate::design::collector`).
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::{AssistRatio, MAX_OVERSHOOT, OVER_ASSIST_WORK};

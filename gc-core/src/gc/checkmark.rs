@@ -12,7 +12,8 @@
 //! object, so it is marked if the mark was right; it only means the walk may miss objects
 //! moved meanwhile. Checkmarks live in a map from span to bit vector, built for the walk
 //! and dropped after it: nothing is added to spans for a debug mode. See the collector
-//! overview in `crate::gc`.
+//! overview
+//! (`crate::design::collector`).
 
 use super::mark::Tracer;
 use super::roots::locate;

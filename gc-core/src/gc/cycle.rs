@@ -2,7 +2,7 @@
 //! the trigger, `collect()` and the GOGC / memory-limit knobs.
 //!
 //! One cycle at a time (`GC_LOCK`). The phases and who waits for whom are described in the
-//! collector overview (`crate::gc`); this file is their driver. The pacer (a pure value,
+//! collector overview (`crate::design::collector`); this file is their driver. The pacer (a pure value,
 //! `pacer.rs`) and the CPU limiter live under `CONTROL`; the pacer's decisions are copied
 //! into `HEAP.trigger` and `HEAP.goal` for the allocation path to read without a lock.
 //! `collect()` also finishes sweeps and runs queued drops itself, outside `GC_LOCK`

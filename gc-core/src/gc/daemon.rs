@@ -11,7 +11,7 @@
 //! notifying, and the thread clears it under the same mutex before running its body, so a
 //! wake-up during a run causes one more run; several coalesce into one. Shared state: the
 //! flag, under its mutex; whether the thread exists, written once under `started` (whose
-//! completion orders it before every later read). See the collector overview in `crate::gc`.
+//! completion orders it before every later read). See the collector overview (`crate::design::collector`).
 
 use crate::sync::{AtomicBool, Condvar, Mutex, Once, Ordering};
 

@@ -8,7 +8,8 @@
 //! unlists the object's cells first, `forget_range`). The pass touches a cell only while holding the list lock, so a
 //! removal waits for the pass to finish with that cell instead of racing it. The lock is
 //! never held while waiting for a user (the pass only `try_write`s cells). See the collector
-//! overview in `crate::gc`.
+//! overview
+//! (`crate::design::collector`).
 
 use crate::object::cell::ON_LIST;
 use crate::sync::{AtomicU8, Mutex, Ordering};

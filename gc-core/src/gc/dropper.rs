@@ -28,7 +28,7 @@
 //! leaves the queue to the droppers instead of recursing into it.
 //!
 //! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
-//! mutex; `CV` wakes droppers. See the collector overview in `crate::gc` ("Drop").
+//! mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
 
 use crate::alloc::external;
 use crate::alloc::span::Claimed;
@@ -358,7 +358,7 @@ impl Pause {
         jobs.run();
     }
 
-    /// Ends the pause and takes every queued job for the caller to [`run`] (none if the
+    /// Ends the pause and takes every queued job for the caller to [`run`](Jobs::run) (none if the
     /// caller is itself running drops: those stay queued for the droppers).
     pub(crate) fn take(mut self) -> Jobs {
         let mut st = lock();

@@ -18,7 +18,8 @@
 //! Shared state: `TABLES` (its mutex; the lock order is the mark's shade buffer, then
 //! `TABLES`, then a table's own lock), with `COUNT` mirroring its length for readers that
 //! skip the lock; `EPOCH`, bumped at mark setup. See the collector
-//! overview in `crate::gc`.
+//! overview
+//! (`crate::design::collector`).
 
 use super::mark::Tracer;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};

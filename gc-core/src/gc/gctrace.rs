@@ -4,7 +4,7 @@
 //!
 //! A is the mark setup pause, B the concurrent mark, C the mark termination pause; in the
 //! cpu figures a and e are those pauses times `GOMAXPROCS`, b the assists' time, c the
-//! background workers' and d the idle workers'. See the collector overview in `crate::gc`.
+//! background workers' and d the idle workers'. See the collector overview (`crate::design::collector`).
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;

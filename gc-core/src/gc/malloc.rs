@@ -22,7 +22,7 @@
 //!    the trigger the counting allocator flags for the next allocation to see.
 //!
 //! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. No
-//! shared state of its own. See the collector overview in `crate::gc`.
+//! shared state of its own. See the collector overview (`crate::design::collector`).
 
 use super::world::Op;
 use super::{assist, roots, sweep};

@@ -23,7 +23,7 @@
 //! the shade buffer are empty then, and no ephemeron with a marked key has an untraced
 //! value (`ephemeron.rs`), no grey object exists anywhere, and closing the shade buffer
 //! under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
-//! See the collector overview in `crate::gc`.
+//! See the collector overview (`crate::design::collector`).
 
 use super::checkmark::Checker;
 use super::roots::{locate, MARKING};
@@ -34,7 +34,38 @@ use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-/// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it.
+/// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it, by
+/// calling `trace` on it (or on the value holding it). There is nothing else to do with a
+/// tracer, and it cannot be made outside the collector.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, Trace, Tracer};
+///
+/// struct Edges(Vec<Gc<u8>>);
+///
+/// // SAFETY: every method visits every handle inside; nothing else holds one.
+/// unsafe impl Trace for Edges {
+///     fn trace(&self, tracer: &mut Tracer) {
+///         for e in &self.0 {
+///             e.trace(tracer); // report the handle
+///         }
+///     }
+///     unsafe fn root(&mut self) {
+///         // SAFETY: forwarded from the caller's contract.
+///         unsafe { self.0.root() }
+///     }
+///     unsafe fn unroot(&mut self) {
+///         // SAFETY: forwarded from the caller's contract.
+///         unsafe { self.0.unroot() }
+///     }
+/// }
+///
+/// let g = Gc::new(Edges(vec![Gc::new(1), Gc::new(2)]));
+/// gc_core::collect();
+/// assert_eq!(*g.0[0] + *g.0[1], 3);
+/// ```
 pub struct Tracer {
     worker: *const Worker<usize>,
     /// Set only for `gccheckmark`'s walk: edges go to the checker, not to the mark queues.

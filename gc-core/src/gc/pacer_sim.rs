@@ -4,7 +4,7 @@
 //! estimate has settled. A fuller model (`Sim`) also runs the program between cycles and
 //! feeds the GC CPU limiter (`super::cpu_limiter`), for memory limits below the live heap,
 //! steady states over GOGC and GOMAXPROCS, and a limit lowered mid-run. Test-only; the
-//! collector overview is in `crate::gc`.
+//! collector overview is `crate::design::collector`.
 
 use super::cpu_limiter::CpuLimiter;
 use super::pacer::{CycleMeasurements, MemoryUse, Pacer, GOAL_UTILIZATION, NO_MEMORY_LIMIT};

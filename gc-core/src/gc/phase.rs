@@ -1,7 +1,6 @@
 //! The collector's phases (Go's `gcphase` plus the sweep states) and the legal transitions
 //! between them, as a pure value: no `unsafe`, no globals. `cycle.rs` moves the published
-//! phase through `Phase::next` and aborts on an illegal step. See the collector overview in
-//! `crate::gc` for what each phase does.
+//! phase through `Phase::next` and aborts on an illegal step. See the collector overview (`crate::design::collector`) for what each phase does.
 
 /// A phase of the collection cycle, in cycle order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,7 +19,7 @@
 //! block's one counter counts the handles to all its objects (up to 16 of them), so leaked
 //! handles to any of them add up; the check covers them too (`add_new_root`). The 2^31
 //! counts between `MAX_ROOTS` and the wrap leave room for every thread to overshoot once.
-//! See the collector overview in `crate::gc`.
+//! See the collector overview (`crate::design::collector`).
 
 use crate::alloc::cache::MCache;
 use crate::alloc::span::Span;

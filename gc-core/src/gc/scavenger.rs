@@ -22,7 +22,7 @@
 //! Shared state: the goals (published by the pacer) and the eager counter are atomics; the
 //! wake-up flag is under its mutex; the pages are the heap's, under the heap lock.
 //! [`bytes_to_release`] and [`eager_to_release`] are the pure policy, tested by tables. See
-//! the collector overview in `crate::gc`.
+//! the collector overview (`crate::design::collector`).
 
 use super::daemon::Daemon;
 use crate::alloc::heap::{HeapMemory, HEAP};

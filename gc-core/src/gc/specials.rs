@@ -18,8 +18,7 @@
 //!
 //! Shared state: the records, by object address, in `SHARDS` mutexes. A shard lock is held
 //! only for a map operation, never while entering a GC operation or running user code, so
-//! the stopped collector waits for it only briefly (I4). See the collector overview in
-//! `crate::gc`.
+//! the stopped collector waits for it only briefly (I4). See the collector overview (`crate::design::collector`).
 
 use super::roots::locate;
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};

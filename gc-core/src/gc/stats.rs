@@ -2,7 +2,7 @@
 //!
 //! `mem_stats()` stops the world for GC operations and flushes every thread cache, so the
 //! allocation counters are exact, as Go's `ReadMemStats` does. Cycle records are written by
-//! the collector under the `CYCLES` lock. See the collector overview in `crate::gc`.
+//! the collector under the `CYCLES` lock. See the collector overview (`crate::design::collector`).
 
 use crate::alloc::heap::HEAP;
 use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
@@ -10,6 +10,15 @@ use crate::sync::{Mutex, MutexGuard, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Allocation counts for one size class (Go's `MemStats.BySize` entry).
+///
+/// # Examples
+///
+/// ```
+/// let _keep: Vec<gc_core::Gc<[u64; 6]>> = (0..100).map(|i| gc_core::Gc::new([i; 6])).collect();
+/// let s = gc_core::mem_stats();
+/// let class = s.by_size.iter().find(|c| c.size >= 48).unwrap(); // the 48-byte class
+/// assert!(class.mallocs >= 100 && class.mallocs - class.frees >= 100);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SizeClassStats {
     /// Largest object size in the class, in bytes.
@@ -21,7 +30,19 @@ pub struct SizeClassStats {
 }
 
 /// Heap and collector statistics, with the definitions of Go's `runtime.MemStats`.
+///
+/// # Examples
+///
+/// ```
+/// let before = gc_core::mem_stats();
+/// let _keep: Vec<gc_core::Gc<[u64; 8]>> = (0..1000).map(|i| gc_core::Gc::new([i; 8])).collect();
+/// let after = gc_core::mem_stats();
+/// assert!(after.total_alloc - before.total_alloc >= 64 * 1000);
+/// assert!(after.mallocs - before.mallocs >= 1000);
+/// assert_eq!(after.heap_sys, after.heap_inuse + after.heap_idle);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive] // more of Go's fields may come
 pub struct MemStats {
     /// Bytes of allocated heap objects: reachable ones and unreachable ones not yet swept.
     pub heap_alloc: u64,

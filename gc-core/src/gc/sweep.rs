@@ -13,8 +13,7 @@
 //! `Trace::drop_runs_user_code` is false) runs in place, inside the GC operation that
 //! sweeps. Anything else is user code: the sweep hands the object to the `defer_drops`
 //! hook (`dropper::defer_dead`), which moves it out of its slot and queues it for the
-//! dropper, which runs it outside every GC operation. See the collector overview in
-//! `crate::gc`.
+//! dropper, which runs it outside every GC operation. See the collector overview (`crate::design::collector`).
 
 use super::daemon::Daemon;
 use crate::alloc::heap::HEAP;

@@ -35,7 +35,7 @@
 //! under its mutex; a slot's job under the slot's mutex, its priority an atomic written
 //! by its thread between assignments (read by the next round, after the round's mutex
 //! ordered it); the thread list under `POOL`, used only by the coordinator (one at a time:
-//! rounds run under the cycle's `GC_LOCK`). See the collector overview in `crate::gc`.
+//! rounds run under the cycle's `GC_LOCK`). See the collector overview (`crate::design::collector`).
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::WorkerPlan;

@@ -20,7 +20,8 @@
 //! whose TLS is already gone shares a fallback state under a mutex; `FALLBACK_OWNER` (the
 //! holder's OS thread id) lets the holder nest operations (a large allocation sweeps) on
 //! the state it already holds instead of locking the mutex again. See the collector
-//! overview in `crate::gc`.
+//! overview
+//! (`crate::design::collector`).
 
 use crate::alloc::cache::MCache;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom

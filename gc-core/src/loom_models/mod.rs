@@ -21,7 +21,7 @@
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //!
-//! See the collector overview in `crate::gc` for the protocols themselves.
+//! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
 mod cache_exit;
 mod cell_borrows;

@@ -14,7 +14,8 @@
 //! and then touches a root count runs inside a GC operation (`gc::with_op`), so no cycle
 //! boundary falls between the two (invariant I3): a value read from the slot was reachable at
 //! the read, hence is marked or shaded in any cycle that could free it. See the collector
-//! overview in `crate::gc`.
+//! overview
+//! (`crate::design::collector`).
 
 use crate::gc::{self, Tracer};
 use crate::sync::{AtomicUsize, Ordering};
@@ -50,6 +51,18 @@ pub struct AtomicGc<T: 'static> {
 }
 
 /// Returned by [`AtomicGc::compare_exchange`] when the slot did not hold the expected value.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{AtomicGc, Gc};
+///
+/// let slot = AtomicGc::new(Some(Gc::new(1)));
+/// let stale = Gc::new(2);
+/// let err = slot.compare_exchange(Some(&stale), Some(Gc::new(3))).unwrap_err();
+/// assert_eq!(err.current.as_deref(), Some(&1)); // what the slot held
+/// assert_eq!(err.new.as_deref(), Some(&3)); // given back
+/// ```
 pub struct CompareExchangeError<T: 'static> {
     /// What the slot held.
     pub current: Option<Gc<T>>,
@@ -81,6 +94,15 @@ fn addr_ref<T>(v: Option<&Gc<T>>) -> usize {
 
 impl<T: 'static> AtomicGc<T> {
     /// A slot holding `value`. It is rooted until it is moved into the heap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let empty: gc_core::AtomicGc<u64> = gc_core::AtomicGc::new(None);
+    /// assert!(empty.is_none());
+    /// let full = gc_core::AtomicGc::new(Some(gc_core::Gc::new(5u64)));
+    /// assert_eq!(full.load().as_deref(), Some(&5));
+    /// ```
     pub fn new(value: Option<Gc<T>>) -> AtomicGc<T> {
         AtomicGc {
             word: AtomicUsize::new(addr_of(value) | ROOTED),
@@ -103,6 +125,15 @@ impl<T: 'static> AtomicGc<T> {
     }
 
     /// The current value (a new rooted handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let slot = gc_core::AtomicGc::new(Some(gc_core::Gc::new("config v1")));
+    /// let current = slot.load().unwrap(); // a rooted handle, usable after the slot changes
+    /// slot.store(None);
+    /// assert_eq!(*current, "config v1");
+    /// ```
     pub fn load(&self) -> Option<Gc<T>> {
         gc::with_op(|_| {
             // Acquire pairs with the Release half of the `swap` or `compare_exchange` that
@@ -114,6 +145,15 @@ impl<T: 'static> AtomicGc<T> {
     }
 
     /// Whether the slot is empty (no count taken, no GC operation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let slot = gc_core::AtomicGc::<u8>::default();
+    /// assert!(slot.is_none());
+    /// slot.store(Some(gc_core::Gc::new(1)));
+    /// assert!(!slot.is_none());
+    /// ```
     pub fn is_none(&self) -> bool {
         // Acquire pairs with the Release half of `swap`/`compare_exchange`, as in `load`: the
         // runtime reads nothing through it, but users get the guarantee `load` gives.
@@ -121,11 +161,35 @@ impl<T: 'static> AtomicGc<T> {
     }
 
     /// Stores `value`, dropping the old one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{AtomicGc, Gc};
+    ///
+    /// let slot = AtomicGc::new(None);
+    /// let writers: Vec<_> = (0..2)
+    ///     .map(|_| std::thread::spawn(|| Gc::new(7u32)))
+    ///     .map(|t| t.join().unwrap())
+    ///     .collect();
+    /// for w in writers {
+    ///     slot.store(Some(w));
+    /// }
+    /// assert_eq!(slot.load().as_deref(), Some(&7));
+    /// ```
     pub fn store(&self, value: Option<Gc<T>>) {
         drop(self.swap(value));
     }
 
     /// Stores `value` and returns the old one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let slot = gc_core::AtomicGc::new(Some(gc_core::Gc::new(1)));
+    /// let old = slot.swap(Some(gc_core::Gc::new(2)));
+    /// assert_eq!((old.as_deref(), slot.load().as_deref()), (Some(&1), Some(&2)));
+    /// ```
     pub fn swap(&self, value: Option<Gc<T>>) -> Option<Gc<T>> {
         let new = addr_of(value);
         gc::with_op(|_| {
@@ -144,6 +208,18 @@ impl<T: 'static> AtomicGc<T> {
     /// Stores `new` if the slot holds `current` (compared by identity, `None` matches an
     /// empty slot). On success returns the old value (the same object as `current`); on
     /// failure returns what the slot held and gives `new` back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{AtomicGc, Gc};
+    ///
+    /// let first = Gc::new(1);
+    /// let slot = AtomicGc::new(Some(first.clone()));
+    /// let old = slot.compare_exchange(Some(&first), Some(Gc::new(2))).ok().unwrap();
+    /// assert!(Gc::ptr_eq(old.as_ref().unwrap(), &first));
+    /// assert!(slot.compare_exchange(Some(&first), None).is_err()); // no longer there
+    /// ```
     pub fn compare_exchange(
         &self,
         current: Option<&Gc<T>>,
@@ -197,6 +273,13 @@ impl<T: 'static> AtomicGc<T> {
     }
 
     /// Consumes the slot and returns its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let slot = gc_core::AtomicGc::new(Some(gc_core::Gc::new(4)));
+    /// assert_eq!(slot.into_inner().as_deref(), Some(&4));
+    /// ```
     pub fn into_inner(mut self) -> Option<Gc<T>> {
         // SAFETY: by value, so not inside the heap: root the value if it is an edge.
         unsafe { self.root() };

@@ -15,7 +15,7 @@
 //! (scanned; user drop whenever there is drop glue), which are always sound and cost only
 //! a scan of an object with nothing to find. `Gc::new` keeps the precise ones. A custom
 //! dynamically sized type (a struct ending in `[T]`) has no layout code here and panics.
-//! See the collector overview in `crate::gc` for descriptors and root counts. No shared
+//! See the collector overview (`crate::design::collector`) for descriptors and root counts. No shared
 //! state.
 
 use super::gc::Gc;

@@ -2,7 +2,7 @@
 //! threads (a reader-writer lock), with O(1) writes, and `RefCell`'s behaviour where one
 //! thread conflicts with itself.
 //!
-//! The rooting protocol (collector overview, `crate::gc`, "Cells"): a cell's contents are
+//! The rooting protocol (collector overview, `crate::design::collector`, "Cells"): a cell's contents are
 //! either all *rooted* (flag `ROOTED`: every handle inside holds a count) or all *edges*.
 //! Taking a write guard on an edge cell roots its contents once (O(contents)) and sets
 //! `ROOTED`; further writes are O(1), and every handle a user moves in or out stays counted,
@@ -84,6 +84,16 @@ unsafe impl<T: Send + Sync> Sync for GcCell<T> {}
 
 /// Returned by [`GcCell::try_borrow`] when a writer holds the cell (this thread or
 /// another), or when `2^29` shared guards are held.
+///
+/// # Examples
+///
+/// ```
+/// let cell = gc_core::GcCell::new(1);
+/// let writing = cell.borrow_mut();
+/// assert_eq!(cell.try_borrow().unwrap_err().to_string(), "GcCell already mutably borrowed");
+/// drop(writing);
+/// assert!(cell.try_borrow().is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BorrowError;
 
@@ -97,6 +107,16 @@ impl std::error::Error for BorrowError {}
 
 /// Returned by [`GcCell::try_borrow_mut`] when anyone holds the cell (this thread or
 /// another).
+///
+/// # Examples
+///
+/// ```
+/// let cell = gc_core::GcCell::new(1);
+/// let reading = cell.borrow();
+/// assert_eq!(cell.try_borrow_mut().unwrap_err(), gc_core::BorrowMutError);
+/// drop(reading);
+/// assert!(cell.try_borrow_mut().is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BorrowMutError;
 
@@ -110,6 +130,16 @@ impl std::error::Error for BorrowMutError {}
 
 impl<T: Trace> GcCell<T> {
     /// A new cell. Its contents start rooted (they came from outside the heap).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, GcCell};
+    ///
+    /// let counter = Gc::new(GcCell::new(0u64)); // a mutable object in the heap
+    /// *counter.borrow_mut() += 1;
+    /// assert_eq!(*counter.borrow(), 1);
+    /// ```
     pub fn new(value: T) -> GcCell<T> {
         GcCell {
             lock: CellLock::new(),
@@ -127,6 +157,14 @@ impl<T: Trace> GcCell<T> {
     ///   shared guards may be held at once, on one thread or many.
     /// - If 2^29 shared guards to this cell are held at once (they are being leaked), like
     ///   `RwLock::read`: "GcCell reader count overflow".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let names = gc_core::GcCell::new(vec!["a".to_string()]);
+    /// let (r1, r2) = (names.borrow(), names.borrow()); // many readers at once
+    /// assert_eq!(r1.len() + r2.len(), 2);
+    /// ```
     #[inline]
     pub fn borrow(&self) -> GcCellRef<'_, T> {
         let hold = ReadHold::acquire(&self.lock);
@@ -137,6 +175,15 @@ impl<T: Trace> GcCell<T> {
     /// Shared access, or an error instead of blocking or panicking: when a write guard is
     /// held (by this thread or another), or 2^29 shared guards are (see
     /// [`borrow`](Self::borrow)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gc_core::GcCell::new(5);
+    /// assert_eq!(cell.try_borrow().map(|v| *v), Ok(5));
+    /// let _w = cell.borrow_mut();
+    /// assert!(cell.try_borrow().is_err()); // a writer holds it: fails instead of panicking
+    /// ```
     #[inline]
     pub fn try_borrow(&self) -> Result<GcCellRef<'_, T>, BorrowError> {
         match ReadHold::try_acquire(&self.lock) {
@@ -153,6 +200,17 @@ impl<T: Trace> GcCell<T> {
     ///
     /// If this thread holds a guard on the cell, shared or exclusive (it would wait for
     /// itself for ever), like `RefCell::borrow_mut`: "GcCell already borrowed".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, GcCell};
+    ///
+    /// let list: Gc<GcCell<Vec<Gc<u32>>>> = Gc::new(GcCell::new(Vec::new()));
+    /// list.borrow_mut().push(Gc::new(1)); // storing a handle needs no other ceremony
+    /// list.borrow_mut().retain(|x| **x != 1);
+    /// assert!(list.borrow().is_empty());
+    /// ```
     #[inline]
     pub fn borrow_mut(&self) -> GcCellRefMut<'_, T> {
         // Unlocks if the rooting walk panics.
@@ -165,6 +223,15 @@ impl<T: Trace> GcCell<T> {
 
     /// Exclusive access, or an error instead of blocking or panicking: when anyone holds
     /// a guard on the cell (this thread or another).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gc_core::GcCell::new(String::new());
+    /// cell.try_borrow_mut().unwrap().push('x');
+    /// let _r = cell.borrow();
+    /// assert!(cell.try_borrow_mut().is_err());
+    /// ```
     #[inline]
     pub fn try_borrow_mut(&self) -> Result<GcCellRefMut<'_, T>, BorrowMutError> {
         match WriteHold::try_acquire(&self.lock) {
@@ -188,6 +255,16 @@ impl<T: Trace> GcCell<T> {
     /// # Panics
     ///
     /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, GcCell};
+    ///
+    /// let slot = Gc::new(GcCell::new(Some(Gc::new(1))));
+    /// let old = slot.replace(Some(Gc::new(2)));
+    /// assert_eq!((old.as_deref(), slot.borrow().as_deref()), (Some(&1), Some(&2)));
+    /// ```
     pub fn replace(&self, value: T) -> T {
         // Unlocks on return and if a root/unroot walk panics.
         let _hold = WriteHold::acquire(&self.lock);
@@ -221,6 +298,14 @@ impl<T: Trace> GcCell<T> {
     /// # Panics
     ///
     /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gc_core::GcCell::new(1);
+    /// cell.set(2);
+    /// assert_eq!(*cell.borrow(), 2);
+    /// ```
     pub fn set(&self, value: T) {
         drop(self.replace(value));
     }
@@ -271,6 +356,14 @@ impl<T: Trace> GcCell<T> {
     ///
     /// As [`borrow_mut`](Self::borrow_mut): if this thread holds a guard on the cell.
     /// If `f` panics, the contents are whatever `f` left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gc_core::GcCell::new(5);
+    /// let old = cell.replace_with(|v| *v * 2);
+    /// assert_eq!((old, *cell.borrow()), (5, 10));
+    /// ```
     pub fn replace_with<F: FnOnce(&mut T) -> T>(&self, f: F) -> T {
         let mut guard = self.borrow_mut();
         let new = f(&mut guard);
@@ -279,6 +372,14 @@ impl<T: Trace> GcCell<T> {
 
     /// Exclusive access through `&mut self`, without locking. Unlocks the cell if guards
     /// were leaked (`mem::forget`) on it: `&mut self` proves none is alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut cell = gc_core::GcCell::new(vec![1]);
+    /// cell.get_mut().push(2); // no lock: `&mut` proves no guard exists
+    /// assert_eq!(cell.into_inner(), [1, 2]);
+    /// ```
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` excludes every other access; rooting (which also resets the
         // lock) keeps any handle the caller moves out counted.
@@ -287,6 +388,14 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// Consumes the cell and returns its contents (rooted, as they came from outside).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cell = gc_core::GcCell::new(Some(gc_core::Gc::new(3)));
+    /// let value = cell.into_inner(); // a rooted handle, usable anywhere
+    /// assert_eq!(value.as_deref(), Some(&3));
+    /// ```
     pub fn into_inner(mut self) -> T {
         // SAFETY: as for `get_mut`.
         unsafe { self.root() };

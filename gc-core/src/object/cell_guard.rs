@@ -91,6 +91,16 @@ enum WriteShare<'a> {
 /// cell and a view of its contents (or, after [`map`](Self::map), of part of them).
 ///
 /// Not `Send`: it must be dropped on the thread that borrowed.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{GcCell, GcCellRef};
+///
+/// let cell = GcCell::new(vec![1, 2, 3]);
+/// let guard: GcCellRef<'_, Vec<i32>> = cell.borrow();
+/// assert_eq!(guard.iter().sum::<i32>(), 6);
+/// ```
 pub struct GcCellRef<'a, T: ?Sized> {
     /// What the guard shows. Being a raw pointer, it makes the guard `!Send` (and `!Sync`,
     /// given back below).
@@ -128,6 +138,17 @@ impl<'a, T: ?Sized> GcCellRef<'a, T> {
     ///
     /// If `2^29` shared guards to the cell are held at once (see
     /// [`GcCell::borrow`](crate::GcCell::borrow)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{GcCell, GcCellRef};
+    ///
+    /// let cell = GcCell::new(7);
+    /// let a = cell.borrow();
+    /// let b = GcCellRef::clone(&a); // a second read guard
+    /// assert_eq!(*a + *b, 14);
+    /// ```
     #[allow(clippy::should_implement_trait)] // as std's `Ref::clone`: not a method
     #[must_use]
     pub fn clone(orig: &GcCellRef<'a, T>) -> GcCellRef<'a, T> {
@@ -163,6 +184,18 @@ impl<'a, T: ?Sized> GcCellRef<'a, T> {
 
     /// Like [`map`](Self::map) for a part that may be absent: `Err(orig)` if `f` returns
     /// `None` (`Ref::filter_map`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{GcCell, GcCellRef};
+    ///
+    /// let cell = GcCell::new(vec![10, 20]);
+    /// let first = GcCellRef::filter_map(cell.borrow(), |v| v.first()).ok().unwrap();
+    /// assert_eq!(*first, 10);
+    /// drop(first);
+    /// assert!(GcCellRef::filter_map(cell.borrow(), |v| v.get(5)).is_err());
+    /// ```
     #[inline]
     pub fn filter_map<U: ?Sized, F>(
         orig: GcCellRef<'a, T>,
@@ -183,6 +216,16 @@ impl<'a, T: ?Sized> GcCellRef<'a, T> {
 
     /// Two guards on two parts of the borrowed data, each with a read lock on the cell
     /// (`Ref::map_split`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{GcCell, GcCellRef};
+    ///
+    /// let cell = GcCell::new((1, "one"));
+    /// let (n, s) = GcCellRef::map_split(cell.borrow(), |v| (&v.0, &v.1));
+    /// assert_eq!((*n, *s), (1, "one"));
+    /// ```
     #[inline]
     pub fn map_split<U: ?Sized, V: ?Sized, F>(
         orig: GcCellRef<'a, T>,
@@ -223,6 +266,18 @@ impl<T: ?Sized> Deref for GcCellRef<'_, T> {
 /// them), which are rooted.
 ///
 /// Not `Send`: it must be dropped on the thread that borrowed.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::{Gc, GcCell, GcCellRefMut};
+///
+/// let cell = GcCell::new(Vec::new());
+/// let mut guard: GcCellRefMut<'_, Vec<Gc<u8>>> = cell.borrow_mut();
+/// guard.push(Gc::new(1));
+/// drop(guard);
+/// assert_eq!(cell.borrow().len(), 1);
+/// ```
 pub struct GcCellRefMut<'a, T: ?Sized> {
     /// What the guard shows. Being a raw pointer, it makes the guard `!Send` (and `!Sync`,
     /// given back below); so does the `Rc` of a split guard's hold.
@@ -286,6 +341,16 @@ impl<'a, T: ?Sized> GcCellRefMut<'a, T> {
 
     /// Like [`map`](Self::map) for a part that may be absent: `Err(orig)` if `f` returns
     /// `None` (`RefMut::filter_map`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{GcCell, GcCellRefMut};
+    ///
+    /// let cell = GcCell::new(vec![1, 2]);
+    /// *GcCellRefMut::filter_map(cell.borrow_mut(), |v| v.last_mut()).ok().unwrap() = 5;
+    /// assert_eq!(*cell.borrow(), [1, 5]);
+    /// ```
     #[inline]
     pub fn filter_map<U: ?Sized, F>(
         mut orig: GcCellRefMut<'a, T>,
@@ -306,6 +371,19 @@ impl<'a, T: ?Sized> GcCellRefMut<'a, T> {
 
     /// Two write guards on two disjoint parts of the borrowed data (`RefMut::map_split`).
     /// They share the cell's write lock, which is released when both are dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{GcCell, GcCellRefMut};
+    ///
+    /// let cell = GcCell::new((0, String::new()));
+    /// let (mut n, mut s) = GcCellRefMut::map_split(cell.borrow_mut(), |v| (&mut v.0, &mut v.1));
+    /// *n += 1;
+    /// s.push('x');
+    /// drop((n, s));
+    /// assert_eq!(*cell.borrow(), (1, "x".to_string()));
+    /// ```
     #[inline]
     pub fn map_split<U: ?Sized, V: ?Sized, F>(
         mut orig: GcCellRefMut<'a, T>,

@@ -10,7 +10,7 @@
 //! or, while a writer holds it, the writer's token (`cell_held.rs`: which thread; 0 for the
 //! collector's unroot pass). Waiters park on the word's address (`sync::park`) after
 //! setting the parked bit; the releasing thread clears the bit and wakes all of them. See
-//! the collector overview in `crate::gc` for how the marker uses the lock.
+//! the collector overview (`crate::design::collector`) for how the marker uses the lock.
 //!
 //! Two kinds of holders:
 //! - *Users* (`GcCell`'s borrows: [`CellLock::read`], [`CellLock::write`] and their `try_`

@@ -6,7 +6,7 @@
 //! `specials.rs`) and, at the mark termination that finds the object unmarked, hands it to
 //! the dropper, which runs it outside every GC operation: it may block, allocate, panic
 //! (reported and swallowed) or call any public function. No shared state of its own. See
-//! the collector overview in `crate::gc`.
+//! the collector overview (`crate::design::collector`).
 
 use super::gc::Gc;
 use crate::gc;
@@ -14,6 +14,23 @@ use std::any::Any;
 
 /// A cleanup attached to an object by [`Gc::add_cleanup`]. Dropping it does not cancel the
 /// cleanup (as in Go); [`stop`](Cleanup::stop) does.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::Gc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let object = Gc::new([0u8; 64]);
+/// let flag = ran.clone();
+/// let c: gc_core::Cleanup = Gc::add_cleanup(&object, (), move |()| flag.store(true, Ordering::SeqCst));
+/// drop(c); // dropping the handle does not cancel the cleanup (as in Go)
+/// drop(object);
+/// gc_core::collect();
+/// assert!(ran.load(Ordering::SeqCst));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cleanup {
     addr: usize,
@@ -65,6 +82,19 @@ impl<T: ?Sized + 'static> Gc<T> {
 impl Cleanup {
     /// Cancels the cleanup if it has not been queued to run yet (Go's `Cleanup.Stop`);
     /// returns whether it was cancelled. Its closure and argument are dropped here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::Gc;
+    ///
+    /// let object = Gc::new(1u64);
+    /// let c = Gc::add_cleanup(&object, (), |()| panic!("stopped: never runs"));
+    /// assert!(c.stop()); // cancelled before the object died
+    /// assert!(!c.stop()); // once only
+    /// drop(object);
+    /// gc_core::collect();
+    /// ```
     pub fn stop(&self) -> bool {
         gc::stop_cleanup(self.addr, self.id)
     }

@@ -5,7 +5,7 @@
 //!
 //! A raw pointer from [`Gc::into_raw`] carries the handle's root count with it: the object
 //! stays alive (a root) until [`Gc::from_raw`] turns the pointer back into a handle, whose
-//! drop releases the count. See the collector overview (`crate::gc`) for root counts.
+//! drop releases the count. See the collector overview (`crate::design::collector`) for root counts.
 
 use super::gc::Gc;
 use crate::Trace;

@@ -4,7 +4,8 @@
 //! handle a user can own or move is rooted) or *unrooted* (a plain edge stored inside a heap
 //! object, traced by the collector instead of counted). Bit 63 of the pointer says which;
 //! user-space addresses never use it. Rooting rules and their proofs are in the collector
-//! overview (`crate::gc`); the counter operations are the collector's entry points
+//! overview
+//! (`crate::design::collector`); the counter operations are the collector's entry points
 //! `add_root`, `drop_root` and `root_to_edge` (`gc/roots.rs`).
 
 use crate::gc::{self, Tracer};
@@ -54,6 +55,19 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// Every `Gc` inside `value` becomes a plain heap edge (a walk over `value` only, never
     /// over the objects it points to). May start a collection cycle when the heap has grown
     /// past the pacer's trigger.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// struct Pair { left: Gc<u32>, right: Gc<u32> }
+    ///
+    /// let one = Gc::new(1);
+    /// let pair = Gc::new(Pair { left: one.clone(), right: one }); // handles inside become edges
+    /// assert_eq!(*pair.left + *pair.right, 2);
+    /// ```
     #[inline]
     pub fn new(value: T) -> Gc<T> {
         let addr = gc::with_op(|op| {
@@ -138,12 +152,34 @@ impl<T: ?Sized + 'static> Gc<T> {
     }
 
     /// Whether two handles point at the same object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::Gc;
+    ///
+    /// let a = Gc::new(5);
+    /// assert!(Gc::ptr_eq(&a, &a.clone()));
+    /// assert!(!Gc::ptr_eq(&a, &Gc::new(5))); // equal values, different objects
+    /// ```
     #[inline]
     pub fn ptr_eq(this: &Gc<T>, other: &Gc<T>) -> bool {
         this.addr() == other.addr()
     }
 
     /// The object's address (stable: the collector never moves objects).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::Gc;
+    ///
+    /// let g = Gc::new([1u8, 2, 3]);
+    /// let p: *const [u8; 3] = Gc::as_ptr(&g);
+    /// assert_eq!(p, Gc::as_ptr(&g.clone())); // every handle to the object gives the same address
+    /// // SAFETY: the object is alive while `g` is.
+    /// assert_eq!(unsafe { (*p)[2] }, 3);
+    /// ```
     #[inline]
     pub fn as_ptr(this: &Gc<T>) -> *const T {
         this.ptr.as_ptr().map_addr(|a| a & !ROOTED)

@@ -1,6 +1,6 @@
 //! The object model users see: `Trace`, `Gc<T>`, `GcCell<T>`, and the type descriptors the
 //! collector keeps per span instead of object headers. The rooting rules they implement are
-//! described in the collector overview, `crate::gc`.
+//! described in the collector overview, `crate::design::collector`.
 
 pub(crate) mod atomic;
 pub(crate) mod boxed;

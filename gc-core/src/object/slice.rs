@@ -14,7 +14,7 @@
 //! operation (a marker may scan the object as soon as the operation ends); untraced
 //! elements are copied, cloned or zeroed after it, while the new handle's root keeps the
 //! object alive and no marker reads it, so a 100 MiB buffer does not hold up the
-//! collector's stop. See the collector overview in `crate::gc`.
+//! collector's stop. See the collector overview (`crate::design::collector`).
 
 use super::gc::Gc;
 use super::typeinfo::{placement, TypeInfo, PLAIN};

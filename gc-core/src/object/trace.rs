@@ -3,7 +3,7 @@
 //! edges), with the macros that implement it for whole families of types (leaves,
 //! containers, maps and sets, tuples). The standard library's types get it in `trace_std`,
 //! optional crates' in `crate::ext`; `Gc`, `GcCell` and the other runtime types implement it
-//! in their own modules. See the collector overview (`crate::gc`) for why both operations
+//! in their own modules. See the collector overview (`crate::design::collector`) for why both operations
 //! exist.
 
 use crate::gc::Tracer;
@@ -56,6 +56,40 @@ use crate::gc::Tracer;
 /// keys out of their maps (owned, hence mutable) and clears their flags, so that dropping
 /// them touches no count. `holds_keys_at` says whether a type may hold such keys, so the
 /// sweeper skips that walk for every other type.
+///
+/// # Examples
+///
+/// Derive it (the usual way), or write it by hand for a type the derive cannot see into:
+///
+/// ```
+/// use gc_core::{Gc, Trace, Tracer};
+///
+/// /// A wrapper of our own around a handle.
+/// struct Slot(Option<Gc<u64>>);
+///
+/// // SAFETY: every method visits the one handle inside (obligations 1 and 2); no
+/// // interior mutability (3); `needs_trace` keeps its default, `true` (4); no `Drop` (5).
+/// unsafe impl Trace for Slot {
+///     fn trace(&self, tracer: &mut Tracer) {
+///         self.0.trace(tracer)
+///     }
+///     unsafe fn root(&mut self) {
+///         // SAFETY: forwarded from the caller's contract.
+///         unsafe { self.0.root() }
+///     }
+///     unsafe fn unroot(&mut self) {
+///         // SAFETY: forwarded from the caller's contract.
+///         unsafe { self.0.unroot() }
+///     }
+/// }
+///
+/// #[derive(Trace)]
+/// struct Holder { slot: Slot, name: String }
+///
+/// let h = Gc::new(Holder { slot: Slot(Some(Gc::new(1))), name: "h".into() });
+/// gc_core::collect(); // the inner object is reached through `Slot::trace`
+/// assert_eq!(h.slot.0.as_deref(), Some(&1));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be traced by the collector",
     label = "this type does not implement `Trace`",

@@ -2,7 +2,7 @@
 //! allocator's `sizeclass::placement`) and the descriptor of its type
 //! (`crate::descriptor::TypeInfo`), both computed at compile time: the candidates are
 //! constants, and `Layout::request` picks one with `T`'s constant-folded `Trace` answers.
-//! Pure constants, no shared state. See the collector overview in `crate::gc`.
+//! Pure constants, no shared state. See the collector overview (`crate::design::collector`).
 
 pub(crate) use crate::alloc::sizeclass::{placement, Placement};
 use crate::alloc::PAGE_SIZE;

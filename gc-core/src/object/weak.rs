@@ -8,7 +8,7 @@
 //! or `None`, never a dangling one (the race is the loom model `loom_models/weak.rs`).
 //! Upgrading while a mark runs shades the object, as Go does, so an object found again by
 //! `upgrade` stays alive. A `Weak` stored in a heap object is not traced: it never keeps
-//! anything alive. No shared state of its own. See the collector overview in `crate::gc`.
+//! anything alive. No shared state of its own. See the collector overview (`crate::design::collector`).
 
 use super::gc::Gc;
 use crate::gc::{self, WeakTarget};
@@ -59,6 +59,19 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for Weak<T> {}
 
 impl<T: ?Sized + 'static> Gc<T> {
     /// A weak reference to this handle's object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::Gc;
+    ///
+    /// let strong = Gc::new(String::from("cached"));
+    /// let weak = Gc::downgrade(&strong);
+    /// assert_eq!(weak.upgrade().as_deref().map(String::as_str), Some("cached"));
+    /// drop(strong);
+    /// gc_core::collect(); // unreachable: the weak reference is cleared
+    /// assert!(weak.upgrade().is_none());
+    /// ```
     #[must_use]
     pub fn downgrade(this: &Gc<T>) -> Weak<T> {
         let ptr = Gc::as_ptr(this);
@@ -105,6 +118,13 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
 
 impl<T> Weak<T> {
     /// A weak reference to nothing: `upgrade` always returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let w: gc_core::Weak<u64> = gc_core::Weak::new();
+    /// assert!(w.upgrade().is_none()); // refers to nothing
+    /// ```
     #[must_use]
     pub fn new() -> Weak<T> {
         Weak {
@@ -125,6 +145,15 @@ impl<T> Default for Weak<T> {
 impl<T: ?Sized + 'static> Weak<T> {
     /// A rooted handle to the object, or `None` if the collector has found it unreachable
     /// (or this `Weak` never had one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let g = gc_core::Gc::new(3);
+    /// let w = gc_core::Gc::downgrade(&g);
+    /// let again = w.upgrade().expect("alive while `g` is");
+    /// assert!(gc_core::Gc::ptr_eq(&again, &g));
+    /// ```
     #[must_use]
     pub fn upgrade(&self) -> Option<Gc<T>> {
         let addr = self.target.upgrade()?;
@@ -135,6 +164,17 @@ impl<T: ?Sized + 'static> Weak<T> {
 
     /// Whether two weak references were made from the same object (`Gc::downgrade`,
     /// `Gc::new_cyclic`), even after it died, or both by `Weak::new`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, Weak};
+    ///
+    /// let g = Gc::new(1);
+    /// let (a, b) = (Gc::downgrade(&g), Gc::downgrade(&g));
+    /// assert!(Weak::ptr_eq(&a, &b));
+    /// assert!(!Weak::ptr_eq(&a, &Gc::downgrade(&Gc::new(1))));
+    /// ```
     pub fn ptr_eq(this: &Weak<T>, other: &Weak<T>) -> bool {
         // One target per object (and one shared by every `Weak::new`).
         Arc::ptr_eq(&this.target, &other.target)

@@ -20,7 +20,7 @@
 //!
 //! Shared state: `State`, behind the table's mutex, held only for map operations (never
 //! while user code runs), by users or by the collector while operations are stopped. See
-//! the collector overview in `crate::gc`.
+//! the collector overview (`crate::design::collector`).
 
 use super::gc::Gc;
 use crate::gc::{self, EphemeronTable, Tracer};
@@ -86,6 +86,13 @@ struct Inner<V: Trace> {
 
 impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
     /// An empty table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let names: gc_core::WeakMap<u64, String> = gc_core::WeakMap::new();
+    /// assert!(names.is_empty());
+    /// ```
     pub fn new() -> WeakMap<K, V> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
@@ -104,6 +111,21 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
 
     /// Maps `key`'s object to `value` (replacing any value it had). `value` is kept alive
     /// only while the key object is reachable from elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::{Gc, WeakMap};
+    ///
+    /// let meta: WeakMap<u64, String> = WeakMap::new();
+    /// let key = Gc::new(1);
+    /// meta.insert(&key, "first".into());
+    /// meta.insert(&key, "second".into()); // replaces
+    /// assert_eq!(meta.get(&key).as_deref(), Some("second"));
+    /// drop(key);
+    /// gc_core::collect(); // the key died: its entry is gone
+    /// assert!(meta.is_empty());
+    /// ```
     pub fn insert(&self, key: &Gc<K>, mut value: V) {
         let addr = key_addr(key);
         gc::with_op(|_| {
@@ -124,6 +146,16 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
 
     /// A clone of the value mapped to `key`'s object (its handles are new roots).
     /// `V::clone` runs outside every lock and GC operation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gc_core::WeakMap::new();
+    /// let k = gc_core::Gc::new("key");
+    /// m.insert(&k, gc_core::Gc::new(42u32));
+    /// assert_eq!(m.get(&k).as_deref(), Some(&42));
+    /// assert!(m.get(&gc_core::Gc::new("other")).is_none());
+    /// ```
     pub fn get(&self, key: &Gc<K>) -> Option<V>
     where
         V: Clone,
@@ -142,12 +174,32 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
     }
 
     /// Whether `key`'s object has an entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gc_core::WeakMap::new();
+    /// let k = gc_core::Gc::new(0u8);
+    /// assert!(!m.contains_key(&k));
+    /// m.insert(&k, 1u8);
+    /// assert!(m.contains_key(&k));
+    /// ```
     pub fn contains_key(&self, key: &Gc<K>) -> bool {
         self.inner.state.lock().live.contains_key(&key_addr(key))
     }
 
     /// Removes the entry of `key`'s object; returns whether it had one. The value becomes
     /// garbage (a `get` still cloning it keeps it alive until done).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gc_core::WeakMap::new();
+    /// let k = gc_core::Gc::new(0u8);
+    /// m.insert(&k, 1u8);
+    /// assert!(m.remove(&k));
+    /// assert!(!m.remove(&k));
+    /// ```
     pub fn remove(&self, key: &Gc<K>) -> bool {
         let mut st = self.inner.state.lock();
         match st.live.remove(&key_addr(key)) {
@@ -161,11 +213,28 @@ impl<K: ?Sized + 'static, V: Trace + Send + Sync + 'static> WeakMap<K, V> {
 
     /// The number of entries (those of keys found dead are removed by the cycle that
     /// finds them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = gc_core::WeakMap::new();
+    /// let (a, b) = (gc_core::Gc::new(1), gc_core::Gc::new(2));
+    /// m.insert(&a, ());
+    /// m.insert(&b, ());
+    /// assert_eq!(m.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.state.lock().live.len()
     }
 
     /// Whether the table has no entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m: gc_core::WeakMap<u8, ()> = gc_core::WeakMap::new();
+    /// assert!(m.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
