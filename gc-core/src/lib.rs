@@ -76,6 +76,7 @@
 mod alloc;
 mod api;
 mod counting_alloc;
+pub mod debug;
 mod descriptor;
 mod env;
 mod ext;

@@ -20,6 +20,7 @@ pub(crate) mod os;
 pub(crate) mod pageheap;
 pub(crate) mod released;
 pub(crate) mod sizeclass;
+pub(crate) mod snapshot;
 pub(crate) mod span;
 pub(crate) mod sweep;
 

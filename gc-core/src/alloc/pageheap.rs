@@ -91,6 +91,11 @@ impl FreeRuns {
         self.by_addr.iter().map(|(&a, &n)| (a, n)).collect()
     }
 
+    /// The runs, lowest address first (for heap snapshots).
+    pub(crate) fn runs_from_bottom(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.by_addr.iter().map(|(&a, &n)| (a, n))
+    }
+
     /// The runs, highest address first (for the scavenger).
     pub(crate) fn runs_from_top(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.by_addr.iter().rev().map(|(&a, &n)| (a, n))
@@ -126,6 +131,9 @@ pub(crate) struct PageHeap {
     /// The unused tail of the last reservation: `[reserve_base, reserve_end)`.
     reserve_base: usize,
     reserve_end: usize,
+    /// Every reservation from the OS, `(base, bytes)` in the order made (for heap
+    /// snapshots: `super::snapshot`).
+    reservations: Vec<(usize, usize)>,
 }
 
 impl PageHeap {
@@ -139,6 +147,7 @@ impl PageHeap {
             chunk_inuse: BTreeMap::new(),
             reserve_base: 0,
             reserve_end: 0,
+            reservations: Vec::new(),
         }
     }
 
@@ -198,6 +207,12 @@ impl PageHeap {
         done
     }
 
+    /// Every reservation from the OS, `(base, bytes)`, and the part of the last one not
+    /// yet handed to the page allocator, `[start, end)` (reserved address space, not heap).
+    pub(crate) fn address_space(&self) -> (&[(usize, usize)], (usize, usize)) {
+        (&self.reservations, (self.reserve_base, self.reserve_end))
+    }
+
     fn chunk_is_dense(&self, chunk: usize) -> bool {
         self.chunk_inuse.get(&chunk).copied().unwrap_or(0) >= DENSE_PAGES
     }
@@ -250,6 +265,7 @@ impl PageHeap {
             self.arenas += bytes / ARENA_SIZE;
             self.reserve_base = base;
             self.reserve_end = base + bytes;
+            self.reservations.push((base, bytes));
         }
         let base = self.reserve_base;
         self.reserve_base += ask;

@@ -30,6 +30,11 @@ impl Released {
         self.pages
     }
 
+    /// The released runs, lowest address first (for heap snapshots).
+    pub(crate) fn runs_from_bottom(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.runs.iter().map(|(&a, &n)| (a, n))
+    }
+
     /// Records `[addr, addr + npages pages)` as released; it must not be released already.
     pub(crate) fn add(&mut self, addr: usize, npages: usize) {
         debug_assert!(npages > 0 && addr % PAGE_SIZE == 0);

@@ -410,6 +410,11 @@ struct Cycle {
     /// Objects with specials that were unmarked just before the last stop
     /// (`specials::candidates`): the only ones mark termination may find dead.
     specials: Vec<usize>,
+    /// When the cycle began, concurrent mark began, and the final pause began (for the
+    /// cycle history, `history.rs`).
+    started: Instant,
+    mark_start: Instant,
+    term_start: Instant,
 }
 
 impl Cycle {
@@ -424,6 +429,9 @@ impl Cycle {
             live_start_total: 0,
             goal: 0,
             specials: Vec::new(),
+            started: Instant::now(),
+            mark_start: Instant::now(),
+            term_start: Instant::now(),
         }
     }
 
@@ -433,6 +441,7 @@ impl Cycle {
     fn gc_start(&mut self) {
         advance(Event::Start);
         let t0 = Instant::now();
+        self.started = t0;
         sweep::finish();
         advance(Event::SweepDone);
         swept_external();
@@ -506,6 +515,7 @@ impl Cycle {
     /// the stop that mark termination runs under (after `gccheckmark`'s re-mark, if on).
     fn mark_done(&mut self, mut held: Option<world::Stopped>, plan: WorkerPlan) -> world::Stopped {
         let t_mark = Instant::now();
+        self.mark_start = t_mark;
         let heap_live_start = self.heap_live_start;
         let tick = || {
             let live = HEAP.live_total();
@@ -538,6 +548,7 @@ impl Cycle {
             let stopped = held.take().unwrap_or_else(world::stop);
             if mark::try_finish() {
                 self.t.term_ns = t_term.elapsed().as_nanos() as u64;
+                self.term_start = t_term;
                 break stopped;
             }
             if self.stw {
@@ -578,6 +589,7 @@ impl Cycle {
         HEAP.advance_sweepgen();
         HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
         let external_base;
+        let next_goal;
         {
             let mut g = control();
             let c = g.as_mut().expect("pacer initialised");
@@ -595,6 +607,7 @@ impl Cycle {
                 sweep_done: false,
             });
             publish(&c.pacer);
+            next_goal = c.pacer.heap_goal();
             feed_limiter(c, true);
             if config().debug.gcpacertrace {
                 crate::report(format_args!("{report}"));
@@ -606,6 +619,7 @@ impl Cycle {
         t.term_ns += t_term.elapsed().as_nanos() as u64;
         let setup_to_resume = self.setup_start.elapsed().as_nanos() as u64;
         drop(stopped);
+        let resumed = Instant::now();
         super::dropper::defer_cleanups(cleanups);
         super::dropper::defer_boxes(dead_values, "WeakMap value");
         if self.stw {
@@ -619,6 +633,26 @@ impl Cycle {
         let procs = self.procs as u64;
         let gc_cpu_ns = t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs;
         stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
+        super::history::record(
+            self.forced,
+            self.procs,
+            &super::history::Moments {
+                start: self.started,
+                setup_start: self.setup_start,
+                mark_start: self.mark_start,
+                term_start: self.term_start,
+                resumed,
+            },
+            t,
+            super::history::Sizes {
+                live_start: self.live_start_total,
+                live_end: heap_live_end,
+                marked: marked.marked_bytes + external_base,
+                goal: self.goal,
+                next_goal,
+            },
+            gc_cpu_ns,
+        );
         if config().debug.gctrace > 0 {
             super::gctrace::print_cycle(
                 self.forced,

@@ -25,12 +25,14 @@ internal! {
     dropper,
     ephemeron,
     gctrace,
+    history,
     malloc,
     mark,
     pacer,
     phase,
     roots,
     scavenger,
+    snapshot,
     specials,
     stats,
     sweep,
@@ -50,12 +52,14 @@ pub(crate) use ephemeron::{
     deregister as deregister_ephemerons, is_marked, register as register_ephemerons,
     Table as EphemeronTable,
 };
+pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};
 pub(crate) use scavenger::free_os_memory;
+pub(crate) use snapshot::heap_snapshot;
 pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
