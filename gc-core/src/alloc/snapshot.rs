@@ -199,7 +199,11 @@ mod tests {
         let cases: &[(Runs, Runs, &[(usize, usize, RunState)])] = &[
             (&[(B, 10)], &[], &[(0, 10, F)]),
             (&[(B, 10)], &[(B, 10)], &[(0, 10, R)]),
-            (&[(B, 10)], &[(B + 2 * P, 3)], &[(0, 2, F), (2, 3, R), (5, 5, F)]),
+            (
+                &[(B, 10)],
+                &[(B + 2 * P, 3)],
+                &[(0, 2, F), (2, 3, R), (5, 5, F)],
+            ),
             (
                 &[(B, 4), (B + 6 * P, 4)],
                 &[(B + 2 * P, 2), (B + 6 * P, 1), (B + 8 * P, 2)],
@@ -222,8 +226,16 @@ mod tests {
         let per = ARENA_SIZE / P;
         let cases: &[(usize, usize, &[(usize, usize)])] = &[
             (a, 10, &[(a, 10)]),
-            (a + ARENA_SIZE - 2 * P, 5, &[(a + ARENA_SIZE - 2 * P, 2), (a + ARENA_SIZE, 3)]),
-            (a, 2 * per + 1, &[(a, per), (a + ARENA_SIZE, per), (a + 2 * ARENA_SIZE, 1)]),
+            (
+                a + ARENA_SIZE - 2 * P,
+                5,
+                &[(a + ARENA_SIZE - 2 * P, 2), (a + ARENA_SIZE, 3)],
+            ),
+            (
+                a,
+                2 * per + 1,
+                &[(a, per), (a + ARENA_SIZE, per), (a + 2 * ARENA_SIZE, 1)],
+            ),
         ];
         for &(base, npages, want) in cases {
             let got: Vec<_> = split_at_arenas(&[run(base, base + npages * P, F)])

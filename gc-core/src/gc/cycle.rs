@@ -632,9 +632,10 @@ impl Cycle {
 
         let procs = self.procs as u64;
         let gc_cpu_ns = t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs;
-        stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
+        let pause_end = stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
         super::history::record(
             self.forced,
+            pause_end,
             self.procs,
             &super::history::Moments {
                 start: self.started,

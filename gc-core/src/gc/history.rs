@@ -9,7 +9,7 @@
 //! overview in `crate::gc`.
 
 use super::cycle::CycleTimes;
-use super::stats::{cycles, unix_nanos};
+use super::stats::cycles;
 use crate::alloc::heap::HEAP;
 use crate::sync::{Mutex, MutexGuard};
 use std::collections::VecDeque;
@@ -110,6 +110,7 @@ pub(crate) fn now_ns() -> u64 {
 /// world, outside every other lock.
 pub(crate) fn record(
     forced: bool,
+    pause_end_unix: u64,
     procs: usize,
     at: &Moments,
     t: &CycleTimes,
@@ -135,7 +136,7 @@ pub(crate) fn record(
         term_ns: t.term_ns,
         end: ns(at.resumed),
         pause_ns: t.pause_ns,
-        pause_end_unix: unix_nanos(),
+        pause_end_unix,
         assist_ns: t.assist_ns,
         background_ns: t.worker_ns,
         idle_ns: t.idle_ns,

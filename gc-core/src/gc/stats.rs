@@ -130,8 +130,8 @@ pub(crate) fn unix_nanos() -> u64 {
 }
 
 impl Cycles {
-    /// Records a finished cycle's pause.
-    pub(crate) fn record(&mut self, forced: bool, pause_ns: u64, gc_cpu_ns: u64) {
+    /// Records a finished cycle's pause; returns its end (Unix nanoseconds).
+    pub(crate) fn record(&mut self, forced: bool, pause_ns: u64, gc_cpu_ns: u64) -> u64 {
         let now = unix_nanos();
         let i = (self.num_gc % 256) as usize;
         self.pause_ns[i] = pause_ns;
@@ -143,6 +143,7 @@ impl Cycles {
         }
         self.last_gc = now;
         self.gc_cpu_ns += gc_cpu_ns;
+        now
     }
 }
 
