@@ -296,8 +296,8 @@ pub struct CycleRecord {
 ///
 /// Briefly stops GC operations, as [`mem_stats`](crate::mem_stats) does (allocations and
 /// sweeps wait; threads running user code do not), for a walk over every span that runs no
-/// user code: its cost grows with the number of spans (about a microsecond per thousand
-/// pages in use... measured in `examples/heap_picture.rs`). It does not flush thread
+/// user code. Its cost grows with the number of spans: about 0.4 ms for 8,000 in-use spans
+/// (64 MiB in use; `examples/heap_picture.rs` prints the figure). It does not flush thread
 /// caches, so it leaves the heap as it was.
 ///
 /// Safe to call from anywhere user code runs (a `Drop`, a `Pool`'s `make`). Called from

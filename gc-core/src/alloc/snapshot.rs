@@ -195,8 +195,9 @@ mod tests {
     #[test]
     fn free_runs_split_into_backed_and_released_parts() {
         type Runs = &'static [(usize, usize)];
+        type Want = &'static [(usize, usize, RunState)];
         // (free runs, released runs) -> (start page, pages, state) from B
-        let cases: &[(Runs, Runs, &[(usize, usize, RunState)])] = &[
+        let cases: &[(Runs, Runs, Want)] = &[
             (&[(B, 10)], &[], &[(0, 10, F)]),
             (&[(B, 10)], &[(B, 10)], &[(0, 10, R)]),
             (
@@ -224,7 +225,9 @@ mod tests {
     fn runs_are_cut_at_arena_boundaries() {
         let a = 4 * ARENA_SIZE;
         let per = ARENA_SIZE / P;
-        let cases: &[(usize, usize, &[(usize, usize)])] = &[
+        type Want<'a> = &'a [(usize, usize)];
+        // (run base, pages) -> the pieces
+        let cases: &[(usize, usize, Want<'_>)] = &[
             (a, 10, &[(a, 10)]),
             (
                 a + ARENA_SIZE - 2 * P,
