@@ -116,3 +116,109 @@ pub fn free_os_memory() {
 pub fn mem_stats() -> MemStats {
     crate::gc::mem_stats()
 }
+
+/// Sends the runtime's diagnostic lines to `writer` from now on: `GODEBUG` traces
+/// (`gctrace`, `gcpacertrace`, `scavtrace`) and warnings (bad environment values, a `Drop`
+/// that panicked, a thread that could not be started), one line per `write_all` followed by
+/// `"\n"` and a `flush`. By default they go to stderr; [`reset_trace_writer`] goes back.
+/// (Go always writes them to stderr.) Which lines exist is still `GODEBUG`'s choice.
+///
+/// The writer is user code and runs on a thread of its own (`gc-trace-writer`), never
+/// inside the collector: the runtime only queues lines for it, so it may block, fail,
+/// panic, allocate `Gc`s or call [`collect`] without stalling anything. In detail:
+///
+/// - **Bounded queue.** At most 1024 lines wait; a line reported while the queue is full
+///   is dropped and counted, and once the writer has caught up it receives one line
+///   `gc_core: N diagnostic lines dropped (...)`.
+/// - **Errors** returned by the writer lose that line; nothing else happens.
+/// - **A panic** in the writer (any payload) is caught: the writer is dropped, one warning
+///   goes to stderr, and lines go to stderr from then on (as after [`reset_trace_writer`]).
+/// - **A writer that blocks** holds up only its own lines (then the queue fills and lines
+///   are dropped). Setting another writer, or resetting, while it has been stuck for more
+///   than 100 ms starts a fresh writer thread; the stuck one exits when it returns.
+/// - **Process exit.** Lines still queued when the process exits are lost; call
+///   [`flush_trace_writer`] before returning from `main` to have them written. (On
+///   stderr, the default, each line is written before the runtime goes on, as before.)
+/// - **Fatal errors** (a broken runtime invariant, just before `abort`) always go to
+///   stderr, directly.
+///
+/// Lines reported before the call still go where they were headed; `writer` gets those
+/// reported after it.
+///
+/// **`log` and `tracing` features.** Without a writer set, lines go to the facade instead
+/// of stderr when the facade has a consumer, also through the writer thread (loggers and
+/// subscribers are user code): with `tracing` when a global default subscriber is set,
+/// otherwise with `log` when a logger is installed (`log::max_level()` is not `Off`);
+/// otherwise to stderr. All records have target `gc_core`.
+/// - `log`: one record per line, the line as its message; warnings at `Warn`, traces at
+///   `Info`.
+/// - `tracing`: warnings are `WARN` events, pacer and scavenger lines `INFO` events, each
+///   with a `kind` field (`warning`, `gcpacertrace`, `scavtrace`) and the line as message.
+///   A gctrace line becomes an `INFO` span `gc_cycle` (fields `cycle`, `forced`), entered
+///   on the writer thread after the cycle ended, holding three `gc phase` events
+///   (`cycle`, `phase` = `mark_setup` / `concurrent_mark` / `mark_termination`,
+///   `stop_the_world`, `duration_ns`) and one event with the line as message and its
+///   figures as fields (`kind = "gctrace"`, `cycle`, `forced`, `assist_cpu_ns`,
+///   `background_cpu_ns`, `idle_cpu_ns`, `heap_start_mb`, `heap_end_mb`,
+///   `heap_marked_mb`, `goal_mb`, `procs`). The span's timestamps are the writer
+///   thread's, not the cycle's: the subscriber cannot run inside the collector.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use std::sync::{Arc, Mutex};
+///
+/// // Collect the lines in memory (GODEBUG=gctrace=1 would put one per cycle here).
+/// #[derive(Clone, Default)]
+/// struct Lines(Arc<Mutex<Vec<u8>>>);
+/// impl Write for Lines {
+///     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+///         self.0.lock().unwrap().extend_from_slice(buf);
+///         Ok(buf.len())
+///     }
+///     fn flush(&mut self) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// let lines = Lines::default();
+/// gc_core::set_trace_writer(lines.clone());
+/// gc_core::collect();
+/// assert!(gc_core::flush_trace_writer(std::time::Duration::from_secs(10)));
+/// gc_core::reset_trace_writer(); // back to stderr
+/// ```
+pub fn set_trace_writer(writer: impl std::io::Write + Send + 'static) {
+    crate::diag::set_sink(Some(Box::new(writer)));
+}
+
+/// Sends diagnostic lines to the default again: stderr (or, with the `log` / `tracing`
+/// features, the facade if it has a consumer), after [`set_trace_writer`]. The old writer
+/// receives the lines reported before the call and is then dropped on the writer thread.
+///
+/// # Examples
+///
+/// ```
+/// gc_core::set_trace_writer(std::io::sink());
+/// gc_core::reset_trace_writer();
+/// ```
+pub fn reset_trace_writer() {
+    crate::diag::set_sink(None);
+}
+
+/// Waits until every diagnostic line queued for the trace writer (or the `log`/`tracing`
+/// facade) has been handed to it, at most `timeout`; returns whether it was. For the end
+/// of `main`, so the last lines are not lost at exit. Returns true at once when nothing is
+/// queued (lines to stderr are never queued), false at once when called from the writer
+/// itself (it would wait for itself).
+///
+/// # Examples
+///
+/// ```
+/// gc_core::set_trace_writer(std::io::sink());
+/// gc_core::collect();
+/// assert!(gc_core::flush_trace_writer(std::time::Duration::from_secs(10)));
+/// ```
+pub fn flush_trace_writer(timeout: std::time::Duration) -> bool {
+    crate::diag::flush(timeout)
+}

@@ -78,6 +78,7 @@ mod api;
 mod counting_alloc;
 pub mod debug;
 mod descriptor;
+mod diag;
 mod env;
 mod ext;
 mod gc;
@@ -90,6 +91,7 @@ mod sync;
 pub use api::{
     collect, free_os_memory, mem_stats, set_gc_percent, set_memory_limit, MemStats, SizeClassStats,
 };
+pub use api::{flush_trace_writer, reset_trace_writer, set_trace_writer};
 pub use counting_alloc::CountingAllocator;
 pub use gc::Tracer;
 pub use gc_derive::Trace;
@@ -225,20 +227,21 @@ pub mod __private {
     }
 }
 
-/// Writes one diagnostic line on stderr (gctrace, gcpacertrace, scavtrace, warnings about
-/// user code). The only path the runtime writes to stderr through: a closed or failing
-/// stderr (`prog 2>&1 | head -1`) loses the line and nothing else, where `eprintln!` would
-/// panic on `EPIPE` and take the runtime thread that printed with it.
+/// Reports one diagnostic line (gctrace, gcpacertrace, scavtrace, warnings about user
+/// code): on stderr, or where [`set_trace_writer`] (or the `log`/`tracing` feature) sends
+/// them (`diag/mod.rs`). The only path the runtime reports through: never blocks on user
+/// code, and a closed or failing stderr (`prog 2>&1 | head -1`) loses the line and nothing
+/// else, where `eprintln!` would panic on `EPIPE` and take the runtime thread that printed
+/// with it.
 pub(crate) fn report(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
+    diag::report(line);
 }
 
 /// Reports a broken runtime invariant and aborts, as Go's `throw` does: continuing could
 /// free live memory.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
-    report(format_args!("fatal error: gc_core: {msg}"));
+    // Stderr, synchronously, whatever the trace writer: the process aborts next.
+    diag::report_fatal(format_args!("fatal error: gc_core: {msg}"));
     std::process::abort()
 }

@@ -93,7 +93,18 @@ pub(crate) fn print_cycle(forced: bool, heap: [u64; 3], goal: u64, t: &CycleTime
         procs,
         forced,
     );
-    crate::report(format_args!("{line}"));
+    crate::diag::report_cycle(
+        line,
+        crate::diag::CycleFields {
+            num: cy.num_gc,
+            forced,
+            clock_ns: [t.setup_ns, t.mark_ns, t.term_ns],
+            mark_cpu_ns: [t.assist_ns, t.worker_ns, t.idle_ns],
+            heap_mb: [heap[0] >> 20, heap[1] >> 20, heap[2] >> 20],
+            goal_mb: goal >> 20,
+            procs,
+        },
+    );
 }
 
 #[cfg(test)]
