@@ -135,7 +135,8 @@ pub fn mem_stats() -> MemStats {
 ///   goes to stderr, and lines go to stderr from then on (as after [`reset_trace_writer`]).
 /// - **A writer that blocks** holds up only its own lines (then the queue fills and lines
 ///   are dropped). Setting another writer, or resetting, while it has been stuck for more
-///   than 100 ms starts a fresh writer thread; the stuck one exits when it returns.
+///   than 100 ms starts a fresh writer thread (the stuck one exits when it returns); the
+///   lines that were queued for the stuck writer count as dropped.
 /// - **Process exit.** Lines still queued when the process exits are lost; call
 ///   [`flush_trace_writer`] before returning from `main` to have them written. (On
 ///   stderr, the default, each line is written before the runtime goes on, as before.)

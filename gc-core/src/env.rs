@@ -24,8 +24,6 @@
 //!   budget and pauses' cost per proc, and `GOMAXPROCS=1024` on 2 cores only multiplied
 //!   them. Values up to the clamp are taken without a word, above the core count too.
 
-use std::io::Write;
-
 /// `GOGC` when the variable is unset or malformed.
 pub(crate) const DEFAULT_GOGC: i32 = 100;
 
@@ -190,9 +188,8 @@ impl Config {
         let cores = crate::sync::available_cores();
         let lookup = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let (config, warnings) = Config::from_lookup(lookup, cores);
-        let mut stderr = std::io::stderr().lock();
         for warning in &warnings {
-            let _ = writeln!(stderr, "{warning}");
+            crate::report(format_args!("{warning}"));
         }
         config
     }

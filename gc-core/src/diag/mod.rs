@@ -179,6 +179,18 @@ fn start_thread(replace: bool) -> bool {
         if q.thread != 0 && !replace {
             return true;
         }
+        if replace {
+            // The lines queued for the stuck thread's sink (those before the first
+            // `Switch`) will never reach it: they count as dropped.
+            let stale = q
+                .items
+                .iter()
+                .take_while(|i| matches!(i, Item::Line(_)))
+                .count();
+            q.items.drain(..stale);
+            q.lines -= stale;
+            q.dropped = q.dropped.saturating_add(stale as u64);
+        }
         q.thread += 1;
         // The abandoned thread's item no longer counts (it is not coming back soon).
         q.in_flight = false;
