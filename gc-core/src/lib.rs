@@ -214,6 +214,13 @@ pub mod __private {
         crate::gc::root_count_for_test(crate::Gc::as_ptr(g).cast::<u8>() as usize)
     }
 
+    /// Sets the period of Go's `forcegcperiod` (default 2 minutes, at least 1 ms): a cycle
+    /// runs when none has ended for that long (unless `GOGC=off`). For tests and examples
+    /// (`examples/buffer_churn --forcegc-ms`); returns the previous period.
+    pub fn set_forcegc_period(period: std::time::Duration) -> std::time::Duration {
+        crate::gc::set_forcegc_period(period)
+    }
+
     /// The most shared borrows users may hold on one `GcCell` at once.
     #[cfg(debug_assertions)]
     pub const GCCELL_MAX_READERS: u32 = crate::object::cell_lock::USER_READERS;

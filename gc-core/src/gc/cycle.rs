@@ -236,6 +236,22 @@ fn gc_thread() {
     }
 }
 
+/// Whether `GOGC` is on (a periodic cycle is allowed: Go's `gcTriggerTime` test).
+pub(crate) fn gogc_on() -> bool {
+    with_pacer(|p| p.gogc().is_some())
+}
+
+/// The periodic thread's cycle (`periodic.rs`, Go's `forcegchelper`): a background cycle,
+/// not forced, run on the calling thread, unless another ended within the period while it
+/// waited for the cycle lock, or `GOGC` went off.
+pub(crate) fn periodic_cycle() {
+    let _in_cycle = InCycle::enter();
+    let _g = GC_LOCK.lock();
+    if super::periodic::due(gogc_on()) {
+        run_cycle(false);
+    }
+}
+
 /// The pool ageing hook (Go's `poolcleanup`, which `sync` registers with the runtime).
 static POOL_CLEANUP: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
@@ -654,6 +670,7 @@ impl Cycle {
             },
             gc_cpu_ns,
         );
+        super::periodic::cycle_ended();
         if config().debug.gctrace > 0 {
             super::gctrace::print_cycle(
                 self.forced,

@@ -29,6 +29,7 @@ internal! {
     malloc,
     mark,
     pacer,
+    periodic,
     phase,
     roots,
     scavenger,
@@ -54,6 +55,7 @@ pub(crate) use ephemeron::{
 };
 pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
+pub(crate) use periodic::set_period as set_forcegc_period;
 pub use mark::Tracer;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
