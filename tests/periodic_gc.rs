@@ -60,7 +60,11 @@ fn an_idle_program_still_collects_every_period() {
     assert_eq!(r.num("FORCED_AFTER="), r.num("FORCED_BEFORE="));
     let lines: Vec<_> = r.stderr.lines().filter(|l| l.starts_with("gc ")).collect();
     assert!(lines.len() >= 4, "{}", r.stderr);
-    assert!(lines[0].ends_with("(forced)"), "the collect(): {}", lines[0]);
+    assert!(
+        lines[0].ends_with("(forced)"),
+        "the collect(): {}",
+        lines[0]
+    );
     assert!(
         lines[1..].iter().all(|l| !l.ends_with("(forced)")),
         "{}",

@@ -73,7 +73,11 @@ fn child_gctrace_to_writer_then_stderr() {
     reset_trace_writer();
     let before = cap.lines().len();
     collect();
-    assert_eq!(cap.lines().len(), before, "lines after the reset went to the writer");
+    assert_eq!(
+        cap.lines().len(),
+        before,
+        "lines after the reset went to the writer"
+    );
     println!("PROBE_OK");
 }
 
@@ -145,9 +149,15 @@ fn child_hostile_writer() {
     }
     let end = mem_stats();
     println!("FORCED={}", end.num_forced_gc - start.num_forced_gc);
-    println!("AUTO={}", (end.num_gc - start.num_gc) - (end.num_forced_gc - start.num_forced_gc));
+    println!(
+        "AUTO={}",
+        (end.num_gc - start.num_gc) - (end.num_forced_gc - start.num_forced_gc)
+    );
     if kind != "block" {
-        assert!(flush_trace_writer(FLUSH), "the writer thread never caught up");
+        assert!(
+            flush_trace_writer(FLUSH),
+            "the writer thread never caught up"
+        );
     }
     println!("WRITES={}", writes.load(Ordering::SeqCst));
     // Back to stderr: even with the old writer stuck, the next line is there.
@@ -166,15 +176,27 @@ fn stderr_cycles_after_reset(r: &Run) -> Vec<u64> {
         .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
         .collect();
     assert!(!nums.is_empty(), "{}", r.stderr);
-    assert!(nums.iter().all(|&n| n > after), "after {after}: {}", r.stderr);
+    assert!(
+        nums.iter().all(|&n| n > after),
+        "after {after}: {}",
+        r.stderr
+    );
     nums
 }
 
 fn hostile(kind: &str) -> Run {
-    let r = run("child_hostile_writer", &[TRACES, ("GOGC", b"25")], &[("WRITER", kind)]);
+    let r = run(
+        "child_hostile_writer",
+        &[TRACES, ("GOGC", b"25")],
+        &[("WRITER", kind)],
+    );
     r.assert_succeeded(kind);
     assert!(r.num("FORCED=") >= 5, "{kind}: {}", r.stdout);
-    assert!(r.num("AUTO=") >= 1, "{kind}: allocation stopped cycling: {}", r.stdout);
+    assert!(
+        r.num("AUTO=") >= 1,
+        "{kind}: allocation stopped cycling: {}",
+        r.stdout
+    );
     assert!(r.num("WRITES=") >= 1, "{kind}: the writer never ran");
     r
 }
@@ -203,7 +225,11 @@ fn a_writer_that_panics_is_replaced_by_stderr_with_one_warning() {
         .filter(|l| l.contains("trace writer panicked"))
         .collect();
     assert_eq!(warnings.len(), 1, "{}", r.stderr);
-    assert!(warnings[0].contains("a non-string payload"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("a non-string payload"),
+        "{}",
+        warnings[0]
+    );
     // Every cycle's line went to stderr (the first one after the panic).
     assert!(gctrace_lines(&r.stderr).len() >= 6, "{}", r.stderr);
 }
@@ -263,7 +289,12 @@ fn child_dropped_lines_are_reported() {
         .iter()
         .filter(|l| l.contains("diagnostic lines dropped"))
         .collect();
-    assert_eq!(dropped.len(), 1, "{:?}", &lines[lines.len().saturating_sub(3)..]);
+    assert_eq!(
+        dropped.len(),
+        1,
+        "{:?}",
+        &lines[lines.len().saturating_sub(3)..]
+    );
     assert_eq!(lines.last(), dropped.last().copied());
     let n: u64 = dropped[0]
         .strip_prefix("gc_core: ")
@@ -273,7 +304,12 @@ fn child_dropped_lines_are_reported() {
         .unwrap();
     // Every line is either written or counted (the one in the writer's hands when the queue
     // filled included).
-    assert_eq!(lines.len() as u64 - 1 + n, 1200, "written {} dropped {n}", lines.len() - 1);
+    assert_eq!(
+        lines.len() as u64 - 1 + n,
+        1200,
+        "written {} dropped {n}",
+        lines.len() - 1
+    );
     println!("PROBE_OK");
 }
 

@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release --example buffer_churn -- [--variant plain|recycler|both]
 //!     [--steady N] [--burst N] [--recover N] [--tick-ms MS] [--seed S] [--out DIR]
+//!     [--forcegc-ms MS]
 //! cargo run --release --example buffer_churn -- --plot CSV [--title T] [--png FILE]
 //! ```
 //!
@@ -21,6 +22,9 @@
 //!   (`try_get`), reusing it whatever its size as the article does (the live need counts
 //!   the lengths actually held), and allocates only when the pool is empty; let-go buffers
 //!   go back with `put`. The pool drops values nobody took for two cycles.
+//! - `--forcegc-ms MS` shortens Go's `forcegcperiod` (a cycle when none ran for 2 minutes)
+//!   to MS, through a hidden test knob: an idle recycler then gets the cycles that age its
+//!   pool, and the scavenger returns the burst's buffers.
 //! - `both` (the default) runs `plain`, then `recycler`, each in a child process of this
 //!   program, so their heaps and RSS are separate, then compares them.
 //!
@@ -51,7 +55,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: buffer_churn [--variant plain|recycler|both] [--steady N] [--burst N] \
-[--recover N] [--tick-ms MS] [--seed S] [--out DIR]\n       buffer_churn --plot CSV [--title T] [--png FILE]";
+[--recover N] [--tick-ms MS] [--seed S] [--out DIR] [--forcegc-ms MS]\n       buffer_churn --plot CSV [--title T] [--png FILE]";
 
 /// Buffer sizes, inclusive.
 const MIN_SIZE: usize = 5_000_000;
@@ -124,6 +128,7 @@ struct Args {
     recover: usize,
     tick_ms: u64,
     seed: u64,
+    forcegc_ms: Option<u64>,
     out: PathBuf,
     plot: Option<PathBuf>,
     title: Option<String>,
@@ -138,6 +143,7 @@ fn parse_args() -> Result<Args, String> {
         recover: 600,
         tick_ms: 20,
         seed: 1,
+        forcegc_ms: None,
         out: PathBuf::from("target/buffer_churn"),
         plot: None,
         title: None,
@@ -161,6 +167,9 @@ fn parse_args() -> Result<Args, String> {
                 a.tick_ms = common::parse_value(v, "tick length", |&ms| ms <= 60_000)?;
             }
             "--seed" => a.seed = common::parse_value(v, "seed", |_| true)?,
+            "--forcegc-ms" => {
+                a.forcegc_ms = Some(common::parse_value(v, "period", |&ms| ms >= 1)?);
+            }
             "--out" => a.out = PathBuf::from(v),
             "--plot" => a.plot = Some(PathBuf::from(v)),
             "--title" => a.title = Some(v.to_string()),
@@ -238,6 +247,12 @@ fn both(args: &Args) -> Result<(), String> {
             .args(["--recover", &args.recover.to_string()])
             .args(["--tick-ms", &args.tick_ms.to_string()])
             .args(["--seed", &args.seed.to_string()])
+            .args(
+                args.forcegc_ms
+                    .map(|ms| ["--forcegc-ms".to_string(), ms.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--out")
             .arg(&args.out)
             .status()
@@ -309,6 +324,9 @@ fn touch_reused(b: &[u8]) {
 /// One variant, in this process.
 fn run(args: &Args) -> Result<(), String> {
     let variant = args.variant;
+    if let Some(ms) = args.forcegc_ms {
+        gc_core::__private::set_forcegc_period(Duration::from_millis(ms));
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let csv_path = args.out.join(format!("{}.csv", variant.name()));
@@ -323,6 +341,9 @@ fn run(args: &Args) -> Result<(), String> {
     let limit = gc_core::set_memory_limit(-1);
     if limit != i64::MAX {
         let _ = write!(title, ", GOMEMLIMIT={:.0} MB", limit as f64 / 1e6);
+    }
+    if let Some(ms) = args.forcegc_ms {
+        let _ = write!(title, ", forcegc {ms} ms");
     }
     title.push(')');
 

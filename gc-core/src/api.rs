@@ -26,6 +26,11 @@ pub use crate::gc::{MemStats, SizeClassStats};
 /// Called from inside the collector (a `Trace` impl, or a panic hook while the runtime
 /// panics) it returns at once: the cycle would wait for the caller.
 ///
+/// **Cycles without `collect()`.** Besides the heap trigger (`GOGC`, `GOMEMLIMIT`), a
+/// cycle runs when none has ended for 2 minutes (Go's `forcegcperiod`), so a program that
+/// stopped allocating still ages its pools and returns idle memory; as in Go, not while
+/// `GOGC=off`, not before the first cycle, and it is not counted as forced.
+///
 /// # Examples
 ///
 /// ```

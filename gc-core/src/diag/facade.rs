@@ -133,7 +133,9 @@ pub(crate) fn emit(rec: &Record) {
 fn emit_tracing(rec: &Record) {
     let Some(c) = rec.cycle.filter(|_| rec.kind == Kind::GcTrace) else {
         match rec.kind {
-            Kind::Warning => tracing::warn!(target: "gc_core", kind = rec.kind.name(), "{}", rec.text),
+            Kind::Warning => {
+                tracing::warn!(target: "gc_core", kind = rec.kind.name(), "{}", rec.text)
+            }
             _ => tracing::info!(target: "gc_core", kind = rec.kind.name(), "{}", rec.text),
         }
         return;
@@ -182,7 +184,10 @@ mod tests {
         let cases = [
             ("gc 3 @0.1s 1%: 0.01+0.2+0.01 ms clock, ...", Kind::GcTrace),
             ("pacer: assist ratio=...", Kind::PacerTrace),
-            ("scav 12 KiB work (bg), 0 KiB work (eager), ...", Kind::ScavTrace),
+            (
+                "scav 12 KiB work (bg), 0 KiB work (eager), ...",
+                Kind::ScavTrace,
+            ),
             ("gc_core: GOGC=\"12x\" ...; using GOGC=100", Kind::Warning),
             ("fatal error: gc_core: ...", Kind::Warning),
             ("something else", Kind::Warning),

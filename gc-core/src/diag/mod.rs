@@ -351,10 +351,8 @@ pub(crate) fn set_sink(writer: Option<Box<dyn Write + Send>>) {
     };
     let busy = BUSY_SINCE.load(Ordering::Relaxed);
     let stuck = busy != 0 && now_ms().saturating_sub(busy) > STUCK.as_millis() as u64;
-    if !thread_running || stuck {
-        if !start_thread(stuck) {
-            drain_to_stderr();
-        }
+    if (!thread_running || stuck) && !start_thread(stuck) {
+        drain_to_stderr();
     }
 }
 

@@ -55,8 +55,8 @@ pub(crate) use ephemeron::{
 };
 pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
-pub(crate) use periodic::set_period as set_forcegc_period;
 pub use mark::Tracer;
+pub(crate) use periodic::set_period as set_forcegc_period;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};
