@@ -109,20 +109,21 @@ pub(crate) fn active() -> bool {
 /// Hands `rec` to the facade that [`active`] found (writer thread only: user code).
 pub(crate) fn emit(rec: &Record) {
     #[cfg(feature = "tracing")]
-    if tracing::dispatcher::has_been_set() {
+    let done = tracing::dispatcher::has_been_set() && {
         emit_tracing(rec);
-        return;
-    }
+        true
+    };
+    #[cfg(not(feature = "tracing"))]
+    let done = false;
     #[cfg(feature = "log")]
-    if log::max_level() != log::LevelFilter::Off {
+    if !done && log::max_level() != log::LevelFilter::Off {
         let level = match rec.kind {
             Kind::Warning => log::Level::Warn,
             _ => log::Level::Info,
         };
         log::log!(target: "gc_core", level, "{}", rec.text);
     }
-    #[cfg(not(any(feature = "log", feature = "tracing")))]
-    let _ = rec;
+    let _ = (rec, done);
 }
 
 /// `tracing`: a gctrace line becomes a `gc_cycle` span (fields `cycle`, `forced`), entered
