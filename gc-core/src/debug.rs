@@ -80,25 +80,65 @@ pub struct HeapSnapshot {
 
 /// How many cycles [`HeapSnapshot::cycles`] keeps at most (as many as
 /// `MemStats::pause_ns` holds).
+///
+/// # Examples
+///
+/// ```
+/// for _ in 0..3 {
+///     gc_core::collect();
+/// }
+/// let snap = gc_core::debug::heap_snapshot();
+/// assert!(snap.cycles.len() >= 3 && snap.cycles.len() <= gc_core::debug::RETAINED_CYCLES);
+/// ```
 pub const RETAINED_CYCLES: usize = crate::gc::RETAINED_CYCLES;
 
 impl HeapSnapshot {
     /// Bytes in in-use spans (`MemStats::heap_inuse`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep = gc_core::Gc::new([0u64; 64]);
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// assert!(snap.heap_inuse() >= snap.page_size as u64); // at least the span holding `_keep`
+    /// ```
     pub fn heap_inuse(&self) -> u64 {
         (self.pages_in_use * self.page_size) as u64
     }
 
     /// Bytes in free pages, released or not (`MemStats::heap_idle`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// assert!(snap.heap_idle() >= snap.heap_released());
+    /// ```
     pub fn heap_idle(&self) -> u64 {
         ((self.pages_free + self.pages_released) * self.page_size) as u64
     }
 
     /// Bytes in free pages given back to the OS (`MemStats::heap_released`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// drop((0..1000u64).map(|i| gc_core::Gc::new([i; 64])).collect::<Vec<_>>());
+    /// gc_core::free_os_memory();
+    /// assert!(gc_core::debug::heap_snapshot().heap_released() > 0);
+    /// ```
     pub fn heap_released(&self) -> u64 {
         (self.pages_released * self.page_size) as u64
     }
 
     /// Heap memory obtained from the OS: `heap_inuse + heap_idle` (`MemStats::heap_sys`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// assert_eq!(snap.heap_sys(), snap.heap_inuse() + snap.heap_idle());
+    /// ```
     pub fn heap_sys(&self) -> u64 {
         self.heap_inuse() + self.heap_idle()
     }
@@ -106,6 +146,14 @@ impl HeapSnapshot {
     /// Allocated objects in all in-use spans (a tiny block counts once, however many
     /// tiny objects share it; unswept spans still count their dead objects), or `None` if
     /// the snapshot could not read the counts (see [`heap_snapshot`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep: Vec<_> = (0..100u64).map(|i| gc_core::Gc::new([i; 8])).collect();
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// assert!(snap.objects().unwrap() >= 100);
+    /// ```
     pub fn objects(&self) -> Option<u64> {
         self.in_use()
             .map(|(_, c)| c.allocated.map(|n| n as u64))
@@ -113,6 +161,14 @@ impl HeapSnapshot {
     }
 
     /// Bytes of allocated slots in all in-use spans (as [`objects`](Self::objects)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep: Vec<_> = (0..100u64).map(|i| gc_core::Gc::new([i; 8])).collect();
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// assert!(snap.allocated_bytes().unwrap() >= 100 * 64);
+    /// ```
     pub fn allocated_bytes(&self) -> Option<u64> {
         self.in_use()
             .map(|(_, c)| c.allocated.map(|n| (n * c.object_size) as u64))
@@ -120,6 +176,15 @@ impl HeapSnapshot {
     }
 
     /// The in-use spans with their class.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep = gc_core::Gc::new(String::from("scanned? no: a String holds no Gc"));
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// let noscan_spans = snap.in_use().filter(|(_, class)| class.noscan).count();
+    /// assert!(noscan_spans >= 1);
+    /// ```
     pub fn in_use(&self) -> impl Iterator<Item = (&SpanInfo, &InUseSpan)> {
         self.spans.iter().filter_map(|s| match &s.state {
             PageState::InUse(c) => Some((s, c)),
@@ -130,6 +195,15 @@ impl HeapSnapshot {
 
 /// A 64 MiB arena (Go's `heapArena`): reserved from the OS whole, handed to the heap in
 /// 4 MiB steps as it grows.
+///
+/// # Examples
+///
+/// ```
+/// let _keep = gc_core::Gc::new(1u64);
+/// let snap = gc_core::debug::heap_snapshot();
+/// let arena = snap.arenas[0];
+/// assert_eq!(arena.pages * snap.page_size, arena.size);
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arena {
@@ -143,6 +217,16 @@ pub struct Arena {
 
 /// A run of pages in one state: an in-use span, or a run of free, released or reserved
 /// pages.
+///
+/// # Examples
+///
+/// ```
+/// let _keep = gc_core::Gc::new(1u64);
+/// let snap = gc_core::debug::heap_snapshot();
+/// // The runs cover every arena page exactly once, in address order.
+/// let pages: usize = snap.spans.iter().map(|s| s.pages).sum();
+/// assert_eq!(pages, snap.arenas.iter().map(|a| a.pages).sum::<usize>());
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpanInfo {
@@ -160,6 +244,21 @@ pub struct SpanInfo {
 
 /// The state of a run of pages (Go's `mSpanInUse`, `mSpanManual` aside, and the page
 /// allocator's free and scavenged bits).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::debug::{heap_snapshot, PageState};
+///
+/// let snap = heap_snapshot();
+/// let free_pages: usize = snap
+///     .spans
+///     .iter()
+///     .filter(|s| matches!(s.state, PageState::Free | PageState::Released))
+///     .map(|s| s.pages)
+///     .sum();
+/// assert_eq!(free_pages, snap.pages_free + snap.pages_released);
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PageState {
@@ -176,6 +275,16 @@ pub enum PageState {
 }
 
 /// An in-use span's class and occupancy.
+///
+/// # Examples
+///
+/// ```
+/// let _keep: Vec<_> = (0..10u64).map(|i| gc_core::Gc::new([i; 4])).collect();
+/// let snap = gc_core::debug::heap_snapshot();
+/// let (_, class) = snap.in_use().find(|(_, c)| c.object_size == 32).unwrap();
+/// assert_eq!(class.span_class, class.size_class << 1 | class.noscan as usize);
+/// assert!(class.allocated.unwrap() >= 10 && class.capacity >= 10);
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InUseSpan {
@@ -203,6 +312,17 @@ pub struct InUseSpan {
 
 impl InUseSpan {
     /// `allocated / capacity`, from 0 to 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep: Vec<_> = (0..10u64).map(|i| gc_core::Gc::new([i; 4])).collect();
+    /// let snap = gc_core::debug::heap_snapshot();
+    /// for (_, class) in snap.in_use() {
+    ///     let o = class.occupancy().unwrap();
+    ///     assert!((0.0..=1.0).contains(&o));
+    /// }
+    /// ```
     pub fn occupancy(&self) -> Option<f64> {
         self.allocated
             .map(|n| n as f64 / self.capacity.max(1) as f64)
