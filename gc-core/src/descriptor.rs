@@ -37,3 +37,14 @@ fn plain_name() -> &'static str {
 ///
 /// Trivially safe; `unsafe` only to match the descriptor's function type.
 unsafe fn trace_nothing(_: *const u8, _: &mut Tracer) {}
+
+/// A descriptor of no real type: a named bucket of the heap profile
+/// (`alloc::live_types`), used only as a key and for its name.
+pub(crate) const fn bucket(name: fn() -> &'static str) -> TypeInfo {
+    TypeInfo {
+        trace: trace_nothing,
+        drop: None,
+        user_drop: false,
+        name,
+    }
+}

@@ -84,6 +84,7 @@ mod ext;
 mod gc;
 #[cfg(all(test, gc_loom))]
 mod loom_models;
+pub mod metrics;
 mod object;
 mod pool;
 mod sync;
@@ -92,6 +93,7 @@ pub use api::{
     collect, free_os_memory, mem_stats, set_gc_percent, set_memory_limit, MemStats, SizeClassStats,
 };
 pub use api::{flush_trace_writer, reset_trace_writer, set_trace_writer};
+pub use api::{heap_profile, TypeStats};
 pub use counting_alloc::CountingAllocator;
 pub use gc::Tracer;
 pub use gc_derive::Trace;

@@ -16,6 +16,7 @@ pub(crate) mod clobber;
 pub(crate) mod external;
 pub(crate) mod heap;
 pub(crate) mod hooks;
+pub(crate) mod live_types;
 pub(crate) mod os;
 pub(crate) mod pageheap;
 pub(crate) mod released;

@@ -163,6 +163,55 @@ impl Claimed {
     }
 }
 
+impl Claimed {
+    /// After `reset_after_sweep` returned `live`: calls `f(type, n)` for the survivors,
+    /// `n` objects of one type at a time (once for a span of one type; per run of equal
+    /// types in slot order otherwise). For the heap profile (`super::live_types`).
+    pub(crate) fn live_types(&self, live: usize, mut f: impl FnMut(&'static TypeInfo, usize)) {
+        if live == 0 {
+            return;
+        }
+        let s = &*self.0;
+        let table = s.slot_types.load(Ordering::Acquire);
+        if table.is_null() {
+            // With no per-slot table, `single_type` is every object's type. Acquire as in
+            // `type_of`; the owner (this claim) wrote it anyway.
+            let ty = s.single_type.load(Ordering::Acquire);
+            if !ty.is_null() {
+                // SAFETY: type descriptors are statics.
+                f(unsafe { &*ty }, live);
+            }
+            return;
+        }
+        s.alloc.with(|a| {
+            // SAFETY: the claim makes this thread the span's owner.
+            let a = unsafe { &*a };
+            let mut run: Option<(&'static TypeInfo, usize)> = None;
+            for (w, &word) in a.alloc_bits.as_raw_slice().iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let idx = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    // SAFETY: the slot survived the mark, so it holds an object allocated
+                    // before this sweep.
+                    let ty = unsafe { s.type_of(idx) };
+                    match &mut run {
+                        Some((t, n)) if std::ptr::eq(*t, ty) => *n += 1,
+                        _ => {
+                            if let Some((t, n)) = run.replace((ty, 1)) {
+                                f(t, n);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((t, n)) = run {
+                f(t, n);
+            }
+        });
+    }
+}
+
 /// The span and slot of the object containing `addr`.
 #[inline(always)]
 pub(crate) fn locate(addr: usize) -> (SpanPtr, usize) {

@@ -58,6 +58,8 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
     }
     let live = claimed.reset_after_sweep();
+    // The heap profile's census, before `sweep_pending` says this sweep is done.
+    super::live_types::record(&claimed, live);
     let sg = heap.sweepgen();
     if !keep {
         if live == 0 {

@@ -157,6 +157,19 @@ pub(crate) fn heap_goal() -> u64 {
         .map_or(super::pacer::HEAP_MINIMUM, |c| c.pacer.heap_goal())
 }
 
+/// The heap goal, `GOGC` (`None` = off) and the memory limit, under one hold of the
+/// pacer's lock (`gc_core::metrics`).
+pub(crate) fn pacer_settings() -> (u64, Option<u32>, u64) {
+    match control().as_ref() {
+        Some(c) => (c.pacer.heap_goal(), c.pacer.gogc(), c.pacer.memory_limit()),
+        None => (
+            super::pacer::HEAP_MINIMUM,
+            config().gogc.percent(),
+            config().memory_limit.max(0) as u64,
+        ),
+    }
+}
+
 /// Feeds the CPU limiter the time since its last update (`marking` says whether the
 /// background workers were running) and publishes whether assists must stand down.
 fn feed_limiter(c: &mut Control, marking: bool) {
@@ -170,7 +183,11 @@ fn feed_limiter(c: &mut Control, marking: bool) {
         0
     };
     c.assist_seen = total;
+    let was_limiting = c.limiter.limiting();
     c.limiter.account_window(wall, assist, 0, marking);
+    if c.limiter.limiting() && !was_limiting {
+        super::metrics::note_limiter_enabled();
+    }
     super::assist::LIMITED.store(c.limiter.limiting(), Ordering::Relaxed);
 }
 
@@ -505,6 +522,7 @@ impl Cycle {
             Some(stopped)
         } else {
             self.t.pause_ns = self.t.setup_ns;
+            super::metrics::note_pause(self.t.setup_ns);
             drop(stopped);
             None
         };
@@ -570,7 +588,9 @@ impl Cycle {
             if self.stw {
                 held = Some(stopped);
             } else {
-                self.t.pause_ns += t_term.elapsed().as_nanos() as u64;
+                let pause_ns = t_term.elapsed().as_nanos() as u64;
+                self.t.pause_ns += pause_ns;
+                super::metrics::note_pause(pause_ns);
                 drop(stopped);
             }
         };
@@ -602,6 +622,7 @@ impl Cycle {
         let spans = HEAP.span_count();
         HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
         HEAP.sweep_pending.store(spans, Ordering::Relaxed);
+        crate::alloc::live_types::start(spans);
         HEAP.advance_sweepgen();
         HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
         let external_base;
@@ -644,10 +665,18 @@ impl Cycle {
         } else {
             t.pause_ns += t.term_ns;
         }
+        super::metrics::note_pause(if self.stw { t.pause_ns } else { t.term_ns });
         advance(Event::Resumed);
 
         let procs = self.procs as u64;
         let gc_cpu_ns = t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs;
+        super::metrics::note_cycle(&super::metrics::CycleFigures {
+            marked_bytes: marked.marked_bytes,
+            assist_ns: t.assist_ns,
+            dedicated_ns: t.worker_ns,
+            idle_ns: t.idle_ns,
+            pause_cpu_ns: t.pause_ns * procs,
+        });
         let pause_end = stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
         super::history::record(
             self.forced,

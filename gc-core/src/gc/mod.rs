@@ -25,9 +25,11 @@ internal! {
     dropper,
     ephemeron,
     gctrace,
+    heap_profile,
     history,
     malloc,
     mark,
+    metrics,
     pacer,
     periodic,
     phase,
@@ -53,6 +55,8 @@ pub(crate) use ephemeron::{
     deregister as deregister_ephemerons, is_marked, register as register_ephemerons,
     Table as EphemeronTable,
 };
+pub(crate) use heap_profile::heap_profile;
+pub use heap_profile::TypeStats;
 pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
@@ -66,6 +70,10 @@ pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
 pub(crate) use world::with_op;
+/// The collector's figures for `gc_core::metrics` (read without stopping anything).
+pub(crate) mod metrics_source {
+    pub(crate) use super::metrics::*;
+}
 
 use crate::env::Config;
 
