@@ -1,0 +1,195 @@
+//! `gc_core::heap_profile()`: exact live counts per type after `collect()`, garbage gone
+//! after the next one, and calls racing allocation and cycles (under a watchdog) always
+//! see the objects that stayed live throughout.
+//!
+//! Each test uses types of its own (other tests of this binary run concurrently and the
+//! heap is process-wide), so filtering the profile by type name isolates it.
+
+mod common;
+
+use common::child::HANG;
+use gc_core::{Gc, GcCell, Trace, TypeStats};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+/// Runs `f` on a new thread; fails if it takes longer than [`HANG`] (a deadlock).
+fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => panic!("{what}: no result after {HANG:?} ({e}): a deadlock"),
+    }
+}
+
+fn entry<T: ?Sized>(p: &[TypeStats]) -> Option<TypeStats> {
+    let name = std::any::type_name::<T>();
+    let mut found = p.iter().filter(|t| t.type_name == name);
+    let first = found.next().copied();
+    assert!(found.next().is_none(), "one entry per type name");
+    first
+}
+
+fn objects<T: ?Sized>(p: &[TypeStats]) -> u64 {
+    entry::<T>(p).map_or(0, |t| t.objects)
+}
+
+#[derive(Trace)]
+struct Apple {
+    seeds: u64,
+    peel: String,
+}
+
+#[derive(Trace)]
+struct Branch {
+    apples: Vec<Gc<Apple>>,
+    next: GcCell<Option<Gc<Branch>>>,
+}
+
+#[derive(Trace)]
+struct Orchard {
+    branches: GcCell<Vec<Gc<Branch>>>,
+}
+
+#[test]
+fn exact_live_counts_of_three_types_and_garbage_leaves() {
+    // 1 orchard -> 300 branches (a linked chain too, cycles included) -> 2 apples each.
+    let orchard = Gc::new(Orchard {
+        branches: GcCell::new(Vec::new()),
+    });
+    let mut prev: Option<Gc<Branch>> = None;
+    for i in 0..300u64 {
+        let b = Gc::new(Branch {
+            apples: (0..2)
+                .map(|s| {
+                    Gc::new(Apple {
+                        seeds: s,
+                        peel: format!("{i}"),
+                    })
+                })
+                .collect(),
+            next: GcCell::new(prev.take()),
+        });
+        orchard.branches.borrow_mut().push(b.clone());
+        prev = Some(b);
+    }
+    // A cycle: the first branch points at the last.
+    *orchard.branches.borrow()[0].next.borrow_mut() = prev.clone();
+    drop(prev);
+    // Garbage of the same types, unreachable at once.
+    for _ in 0..1_000 {
+        drop(Gc::new(Apple {
+            seeds: 0,
+            peel: String::new(),
+        }));
+    }
+    gc_core::collect();
+    let p = gc_core::heap_profile();
+    assert_eq!(objects::<Orchard>(&p), 1);
+    assert_eq!(objects::<Branch>(&p), 300);
+    assert_eq!(objects::<Apple>(&p), 600);
+    let apple = entry::<Apple>(&p).unwrap();
+    assert_eq!(apple.bytes % 600, 0);
+    assert!(apple.bytes >= 600 * std::mem::size_of::<Apple>() as u64);
+    assert!(
+        p.windows(2).all(|w| w[0].bytes >= w[1].bytes),
+        "sorted by bytes"
+    );
+    assert_eq!(orchard.branches.borrow()[7].apples[1].seeds, 1);
+
+    // Drop half the branches from the list: the chain still holds all of them. Then cut
+    // the chain after branch 100 (and the cycle): 200 branches and their apples are garbage.
+    orchard.branches.borrow_mut().truncate(100);
+    *orchard.branches.borrow()[0].next.borrow_mut() = None;
+    *orchard.branches.borrow()[100 - 1].next.borrow_mut() = None;
+    gc_core::collect();
+    let p = gc_core::heap_profile();
+    assert_eq!(objects::<Orchard>(&p), 1);
+    assert_eq!(objects::<Branch>(&p), 100);
+    assert_eq!(objects::<Apple>(&p), 200);
+    drop(orchard);
+    gc_core::collect();
+    let p = gc_core::heap_profile();
+    assert!(entry::<Orchard>(&p).is_none());
+    assert!(entry::<Branch>(&p).is_none());
+    assert!(entry::<Apple>(&p).is_none());
+}
+
+#[test]
+fn plain_data_and_tiny_blocks_have_buckets() {
+    let plain: Vec<Gc<[u64; 8]>> = (0..100).map(|i| Gc::new([i; 8])).collect();
+    let tiny: Vec<Gc<u32>> = (0..100).map(Gc::new).collect();
+    gc_core::collect();
+    let p = gc_core::heap_profile();
+    let bucket = |name: &str| p.iter().find(|t| t.type_name == name).copied();
+    // Other tests' plain data may be there too: at least ours.
+    assert!(bucket(TypeStats::PLAIN_DATA).unwrap().objects >= 100);
+    // 100 u32s fill 25 16-byte blocks.
+    assert!(bucket(TypeStats::TINY_BLOCKS).unwrap().objects >= 25);
+    assert!(p.iter().all(|t| !t.type_name.contains("[u64; 8]")));
+    drop((plain, tiny));
+}
+
+#[derive(Trace)]
+struct Keeper {
+    id: u64,
+    _pad: String,
+}
+
+#[derive(Trace)]
+struct Churn {
+    next: Option<Gc<Churn>>,
+}
+
+#[test]
+fn profiles_while_other_threads_allocate_and_collect() {
+    with_watchdog("heap_profile racing allocation", || {
+        let kept: Vec<Gc<Keeper>> = (0..500)
+            .map(|id| {
+                Gc::new(Keeper {
+                    id,
+                    _pad: String::new(),
+                })
+            })
+            .collect();
+        gc_core::collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let churners: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut head = None;
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        head = Some(Gc::new(Churn { next: head }));
+                        n += 1;
+                        if n % 5_000 == 0 {
+                            head = None;
+                        }
+                        if n % 50_000 == 0 {
+                            gc_core::collect();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut calls = 0;
+        let start = gc_core::mem_stats().num_gc;
+        while gc_core::mem_stats().num_gc < start + 5 || calls < 100 {
+            let p = gc_core::heap_profile();
+            // Live throughout: every profile since the collect above counts them.
+            assert_eq!(objects::<Keeper>(&p), 500);
+            assert!(p.windows(2).all(|w| w[0].bytes >= w[1].bytes));
+            calls += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for c in churners {
+            c.join().unwrap();
+        }
+        assert_eq!(kept[499].id, 499);
+    });
+}
