@@ -163,14 +163,14 @@ fn profiles_while_other_threads_allocate_and_collect() {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     let mut head = None;
-                    let mut n = 0;
+                    let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         head = Some(Gc::new(Churn { next: head }));
                         n += 1;
-                        if n % 5_000 == 0 {
+                        if n.is_multiple_of(5_000) {
                             head = None;
                         }
-                        if n % 50_000 == 0 {
+                        if n.is_multiple_of(50_000) {
                             gc_core::collect();
                         }
                     }

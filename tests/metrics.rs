@@ -326,7 +326,7 @@ fn reads_never_wait_for_the_collector() {
                 let mut keep = Vec::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    if n % 16 == 0 {
+                    if n.is_multiple_of(16) {
                         keep.push(Gc::new(Probe {
                             next: GcCell::new(keep.last().cloned()),
                             _guard: DropReads,
@@ -346,7 +346,7 @@ fn reads_never_wait_for_the_collector() {
         let mut reads = 0u64;
         // Until several cycles ran (automatic ones and forced), reading all the time.
         while u(&last, "/gc/cycles/total:gc-cycles") < c0 + 6 {
-            if reads % 200 == 0 {
+            if reads.is_multiple_of(200) {
                 gc_core::collect();
             }
             let m = read_all();
