@@ -89,6 +89,16 @@ use crate::gc::metrics_source as src;
 use std::borrow::Cow;
 
 /// One metric to read: its name in, its value out (Go's `metrics.Sample`).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::metrics::{read, Sample};
+///
+/// let mut s = [Sample::new("/gc/heap/goal:bytes")];
+/// read(&mut s);
+/// assert!(s[0].value.as_u64().unwrap() >= 4 << 20); // Go's 4 MB minimum goal
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// The metric's name, as listed by [`all`].
@@ -99,6 +109,13 @@ pub struct Sample {
 
 impl Sample {
     /// A sample of `name` with no value yet ([`Value::Bad`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = gc_core::metrics::Sample::new("/sched/gomaxprocs:threads");
+    /// assert_eq!(s.value, gc_core::metrics::Value::Bad); // until `read` fills it in
+    /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Sample {
         Sample {
             name: name.into(),
@@ -108,6 +125,17 @@ impl Sample {
 }
 
 /// A metric's value (Go's `metrics.Value`).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::metrics::{read, Sample, Value};
+///
+/// let mut s = [Sample::new("/gc/gogc:percent"), Sample::new("/not/a/metric:bytes")];
+/// read(&mut s);
+/// assert!(matches!(s[0].value, Value::Uint64(_)));
+/// assert_eq!(s[1].value, Value::Bad);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub enum Value {
@@ -124,6 +152,15 @@ pub enum Value {
 
 impl Value {
     /// The value's kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::metrics::{Value, ValueKind};
+    ///
+    /// assert_eq!(Value::Uint64(1).kind(), ValueKind::Uint64);
+    /// assert_eq!(Value::Bad.kind(), ValueKind::Bad);
+    /// ```
     pub fn kind(&self) -> ValueKind {
         match self {
             Value::Bad => ValueKind::Bad,
@@ -134,6 +171,15 @@ impl Value {
     }
 
     /// The value if it is a [`Value::Uint64`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::metrics::Value;
+    ///
+    /// assert_eq!(Value::Uint64(7).as_u64(), Some(7));
+    /// assert_eq!(Value::Float64(7.0).as_u64(), None);
+    /// ```
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Value::Uint64(v) => Some(*v),
@@ -142,6 +188,17 @@ impl Value {
     }
 
     /// The value if it is a [`Value::Float64`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::metrics::{read, Sample};
+    ///
+    /// let mut s = [Sample::new("/cpu/classes/gc/total:cpu-seconds")];
+    /// gc_core::collect();
+    /// read(&mut s);
+    /// assert!(s[0].value.as_f64().unwrap() > 0.0);
+    /// ```
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Float64(v) => Some(*v),
@@ -150,6 +207,18 @@ impl Value {
     }
 
     /// The value if it is a [`Value::Float64Histogram`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gc_core::metrics::{read, Sample};
+    ///
+    /// gc_core::collect();
+    /// let mut s = [Sample::new("/gc/pauses:seconds")];
+    /// read(&mut s);
+    /// let pauses = s[0].value.as_histogram().unwrap();
+    /// assert!(pauses.counts.iter().sum::<u64>() >= 2); // a cycle stops the world twice
+    /// ```
     pub fn as_histogram(&self) -> Option<&Float64Histogram> {
         match self {
             Value::Float64Histogram(h) => Some(h),
@@ -161,6 +230,20 @@ impl Value {
 /// A distribution (Go's `metrics.Float64Histogram`): `counts[i]` values fell in
 /// `[buckets[i], buckets[i + 1])`, so `buckets.len() == counts.len() + 1`. Boundaries
 /// increase strictly; the first may be `-Inf` and the last `+Inf`.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::metrics::{read, Sample};
+///
+/// gc_core::collect();
+/// let mut s = [Sample::new("/gc/pauses:seconds")];
+/// read(&mut s);
+/// let h = s[0].value.as_histogram().unwrap();
+/// // The longest pause is below the upper bound of the last non-empty bucket.
+/// let last = h.counts.iter().rposition(|&c| c > 0).unwrap();
+/// assert!(h.buckets[last + 1] > h.buckets[last]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Float64Histogram {
     /// Values per bucket.
@@ -170,6 +253,15 @@ pub struct Float64Histogram {
 }
 
 /// Kinds of [`Value`] (Go's `metrics.ValueKind`).
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::metrics::{all, ValueKind};
+///
+/// let goal = all().into_iter().find(|d| d.name == "/gc/heap/goal:bytes").unwrap();
+/// assert_eq!(goal.kind, ValueKind::Uint64);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ValueKind {
@@ -184,6 +276,15 @@ pub enum ValueKind {
 }
 
 /// A metric this runtime has (Go's `metrics.Description`).
+///
+/// # Examples
+///
+/// ```
+/// for d in gc_core::metrics::all() {
+///     assert!(d.name.starts_with('/') && d.name.contains(':'));
+///     assert!(!d.description.is_empty());
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Description {
@@ -352,6 +453,17 @@ pub fn all() -> Vec<Description> {
 /// does not have gets [`Value::Bad`]. Never panics, never stops the world, never flushes a
 /// thread cache: see the module docs for what the figures may lag by. A histogram sample
 /// already holding a histogram reuses its vectors.
+///
+/// # Examples
+///
+/// ```
+/// use gc_core::metrics::{all, read, Sample};
+///
+/// // Read every metric this runtime has, as Go's `metrics.Read(metrics.All())` idiom does.
+/// let mut samples: Vec<Sample> = all().iter().map(|d| Sample::new(d.name)).collect();
+/// read(&mut samples);
+/// assert!(samples.iter().all(|s| s.value.kind() != gc_core::metrics::ValueKind::Bad));
+/// ```
 pub fn read(samples: &mut [Sample]) {
     src::prepare();
     let mut r = Reader::default();

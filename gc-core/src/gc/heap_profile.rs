@@ -2,9 +2,22 @@
 //! completed. The census itself is taken by the sweeps (`crate::alloc::live_types`); this
 //! module merges it by type name and sorts it. No lock of the collector is taken and the
 //! world is never stopped: one short-held mutex (an `Arc` clone). See the collector
-//! overview in `crate::gc` for the cycle.
+//! overview (`crate::design::collector`) for the cycle.
 
 /// Live objects of one type (one entry of [`heap_profile`](crate::heap_profile)).
+///
+/// # Examples
+///
+/// ```
+/// let _keep: Vec<_> = (0..5).map(|_| gc_core::Gc::new(String::from("s"))).collect();
+/// gc_core::collect();
+/// let strings = gc_core::heap_profile()
+///     .into_iter()
+///     .find(|t| t.type_name == "alloc::string::String")
+///     .unwrap();
+/// assert_eq!(strings.objects, 5);
+/// assert!(strings.bytes >= 5 * 24);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TypeStats {
@@ -22,11 +35,35 @@ pub struct TypeStats {
 impl TypeStats {
     /// Bucket name for objects with no `Gc` inside and no drop glue (numbers, byte arrays,
     /// `[u8]` slices...): they share one descriptor, which names no type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep: Vec<_> = (0..10u64).map(|i| gc_core::Gc::new([i; 8])).collect(); // no Gc, no drop
+    /// gc_core::collect();
+    /// let plain = gc_core::heap_profile()
+    ///     .into_iter()
+    ///     .find(|t| t.type_name == gc_core::TypeStats::PLAIN_DATA)
+    ///     .unwrap();
+    /// assert!(plain.objects >= 10);
+    /// ```
     pub const PLAIN_DATA: &'static str = "<plain data>";
 
     /// Bucket name for the 16-byte size class of plain data: the tiny allocator's 16-byte
     /// blocks (each counted as one object, whatever number of values under 16 bytes it
     /// holds) and plain values of 9 to 16 bytes, which the heap cannot tell apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let _keep: Vec<_> = (0..100u8).map(gc_core::Gc::new).collect(); // 1-byte values share blocks
+    /// gc_core::collect();
+    /// let tiny = gc_core::heap_profile()
+    ///     .into_iter()
+    ///     .find(|t| t.type_name == gc_core::TypeStats::TINY_BLOCKS)
+    ///     .unwrap();
+    /// assert!(tiny.objects >= 100 / 16);
+    /// ```
     pub const TINY_BLOCKS: &'static str = "<tiny blocks and 16-byte plain data>";
 }
 
