@@ -1,48 +1,62 @@
 //! The live-object census by type: what the public `heap_profile()` reports (the collector
-//! overview, `crate::gc`, has the cycle it follows).
+//! overview, `crate::design::collector`, has the cycle it follows).
 //!
 //! Every span in use at a mark termination is swept exactly once before the next cycle
 //! starts (`sweep.rs`), and right after its sweep the span's alloc bits are the finished
 //! mark's bits. So each sweep adds its span's survivors, per type descriptor, to a table
 //! ([`record`]): one hash probe and two atomic adds for a span of one type (most spans),
-//! a walk over the survivors for a span with per-slot types. The sweep that completes the
-//! cycle (the last of the [`start`] count) copies the table into an immutable snapshot and
-//! clears the table for the next cycle ([`snapshot`] hands out the latest).
+//! a walk over the survivors for a span with per-slot types. The table is sharded by
+//! thread (the background sweeper and each allocating thread mostly write a shard of
+//! their own), so sweeps on several threads do not bounce one cache line per span. Once
+//! the cycle's sweep is complete, the counts are summed into an immutable snapshot and the
+//! table is cleared for the next cycle ([`snapshot`] hands out the latest).
 //!
 //! Invariants and what protects what:
-//! - The table is written only by sweeps (atomic adds and CAS-inserted keys), between one
-//!   mark termination ([`start`], world stopped) and the sweep that completes the cycle,
-//!   which alone copies and clears it: every other sweep's adds happen-before it through
-//!   the `REMAINING` countdown (AcqRel read-modify-writes), and no sweep runs again before
-//!   the next mark termination's stop, which waits for the completing sweep's operation.
-//! - The snapshot is published before that sweep decrements `Heap::sweep_pending`, so a
-//!   thread that saw the sweep finished (`collect()`) gets this cycle's snapshot.
-//! - `LATEST` is a mutex held only to swap or clone an `Arc` (no allocation, no user code).
+//! - The table is written only by sweeps, with relaxed adds and CAS-inserted keys, between
+//!   one mark termination ([`start`], which bumps the cycle's `EPOCH`) and the next.
+//! - A cycle's snapshot is taken ([`publish`]) once, under the `LATEST` mutex, which records
+//!   the epoch it holds, by whichever comes first: the sweep that brings
+//!   `Heap::sweep_pending` to zero, a [`snapshot`] call that finds it zero, or the next
+//!   [`start`]. Each sees every sweep's adds: the decrements of `sweep_pending` form one
+//!   read-modify-write chain (each sweep adds before it decrements, and the zero is read
+//!   with Acquire), and `start` runs after sweep termination waited for that zero. A late
+//!   publisher of an old epoch finds it published and does nothing, so counts of the next
+//!   cycle never mix in.
+//! - `LATEST` is never held while waiting for anything or running user code.
 //!
 //! Keys are descriptor addresses; one Rust type may have several descriptors (constants
 //! promoted per codegen unit, a user-drop and a runtime-drop variant), so readers merge by
 //! name. Plain data (the shared `PLAIN` descriptor) in the 16-byte size class is counted
 //! under its own key: tiny blocks live there, and a sweep cannot tell a tiny block from a
-//! 16-byte plain object. When the table is full, further types are counted under
+//! 16-byte plain object. When a shard is full, further types are counted under
 //! [`OVERFLOW`].
 //!
-//! Under `--cfg gc_loom` the sweep records nothing (the census is bookkeeping outside the
-//! protocols the models check, and its atomics would only multiply their interleavings).
+//! The census is off until the first `heap_profile()` call turns it on ([`enable`]): a
+//! sweep of a span with several types walks its survivors, and on allocation-heavy
+//! programs (binary-trees 18) the census cost 12% of the run when always on. A cycle
+//! whose sweeps may have started before it was on is never published (`ENABLED_AT`).
+//!
+//! The counters are std atomics even under `--cfg gc_loom` (`sync::untracked`: statistics
+//! outside the protocols the models check), and there the sweep records nothing.
 
+use super::heap::HEAP;
 use super::span::Claimed;
 use crate::descriptor::{TypeInfo, PLAIN};
-use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::untracked::{shard, AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{Arc, Mutex, Ordering};
+use std::collections::HashMap;
 
-/// Distinct descriptors the table holds per cycle (beyond them: [`OVERFLOW`]).
-#[cfg(not(gc_loom))]
+/// Distinct descriptors a shard holds per cycle (beyond them: [`OVERFLOW`]).
 const CAPACITY: usize = 1024;
-#[cfg(gc_loom)]
-const CAPACITY: usize = 4;
 
-/// The size class of tiny blocks (16 bytes; `cache.rs`).
+/// Shards of the table: enough for the sweeper and a few allocating threads to rarely
+/// share one.
+const SHARDS: usize = 8;
+
+/// The size class of 16-byte objects, where tiny blocks live.
 const TINY_CLASS: usize = 2;
 
-/// Bucket of the plain data in the 16-byte size class: tiny blocks and 16-byte values.
+/// Bucket of plain data in the 16-byte class (tiny blocks among them).
 pub(crate) static TINY_BLOCKS: TypeInfo = crate::descriptor::bucket(tiny_blocks_name);
 
 fn tiny_blocks_name() -> &'static str {
@@ -56,109 +70,157 @@ fn overflow_name() -> &'static str {
     "<other types: heap profile table full>"
 }
 
-/// One descriptor's survivors in the cycle being swept.
+/// One type's survivors in one shard. Keys are descriptor addresses (0: free).
 struct Entry {
-    key: AtomicPtr<TypeInfo>,
+    key: AtomicUsize,
     objects: AtomicU64,
     bytes: AtomicU64,
 }
 
-impl Entry {
-    crate::sync::const_fn! {
-        fn new() -> Entry {
-            Entry {
-                key: AtomicPtr::new(std::ptr::null_mut()),
-                objects: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
-            }
-        }
-    }
+#[allow(clippy::declare_interior_mutable_const)] // only as an array initialiser
+const EMPTY: Entry = Entry {
+    key: AtomicUsize::new(0),
+    objects: AtomicU64::new(0),
+    bytes: AtomicU64::new(0),
+};
+
+/// One thread group's table, on cache lines of its own.
+#[repr(align(128))]
+struct Shard {
+    entries: [Entry; CAPACITY],
+    /// Types past `CAPACITY`, counted under [`OVERFLOW`].
+    overflow: Entry,
 }
+
+#[allow(clippy::declare_interior_mutable_const)] // only as an array initialiser
+const EMPTY_SHARD: Shard = Shard {
+    entries: [EMPTY; CAPACITY],
+    overflow: EMPTY,
+};
 
 /// Survivors of one finished mark: descriptor, objects, bytes.
 pub(crate) type Snapshot = Vec<(&'static TypeInfo, u64, u64)>;
 
-crate::sync::global! {
-    /// The cycle being swept (module header).
-    static TABLE: [Entry; CAPACITY] = crate::sync::array![Entry::new(); CAPACITY];
-}
-crate::sync::global! {
-    /// Overflow survivors (module header).
-    static OVERFLOWED: Entry = Entry::new();
-}
-crate::sync::global! {
-    /// Sweeps left in the cycle being swept (`start`); the one that takes it to 0 publishes.
-    static REMAINING: AtomicUsize = AtomicUsize::new(0);
-}
-crate::sync::global! {
-    /// The census of the last mark whose sweep completed; `None` before the first.
-    static LATEST: Mutex<Option<Arc<Snapshot>>> = Mutex::new(None);
+/// The census being taken, by shard (zero pages until a thread first writes its shard).
+static TABLE: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
+/// The next shard a new thread takes.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// The cycle whose sweeps are counting: bumped by every [`start`] (0: none yet).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Whether sweeps take the census (off until [`enable`]).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The epoch during which the census was turned on: that cycle's census may miss spans
+/// swept before, so only later epochs are published.
+static ENABLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Turns the census on; returns whether it was off (then no complete census exists yet:
+/// the first comes from the next cycle that starts).
+pub(crate) fn enable() -> bool {
+    if ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let _latest = LATEST.lock();
+    if ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    // Under the lock `publish` takes, so no publication sees the flag without the epoch.
+    ENABLED_AT.store(EPOCH.load(Ordering::Relaxed), Ordering::Relaxed);
+    ENABLED.store(true, Ordering::Relaxed);
+    true
 }
 
-/// Mark termination (world stopped, every earlier sweep done): `spans` sweeps follow, one
-/// per span in use. With no span at all, the empty census is complete at once.
+/// The latest snapshot and the epoch it describes.
+struct Latest {
+    epoch: u64,
+    census: Option<Arc<Snapshot>>,
+}
+
+crate::sync::global! {
+    static LATEST: Mutex<Latest> = Mutex::new(Latest { epoch: 0, census: None });
+}
+
+/// Mark termination (world stopped, every earlier sweep done): the previous cycle's census
+/// is complete (published now unless it was already), and `spans` sweeps of a new one
+/// follow. With no span at all, the new census is complete at once.
 pub(crate) fn start(spans: usize) {
-    REMAINING.store(spans, Ordering::Relaxed);
+    let e = EPOCH.load(Ordering::Relaxed);
+    if e > 0 {
+        publish(e);
+    }
+    EPOCH.store(e + 1, Ordering::Relaxed);
     if spans == 0 {
-        publish();
+        publish(e + 1);
     }
 }
 
 /// The census of the last mark whose sweep completed (`None` before the first).
 pub(crate) fn snapshot() -> Option<Arc<Snapshot>> {
-    LATEST.lock().clone()
+    // The epoch first: if the sweep count read next is this epoch's zero, its census is
+    // complete; if a newer cycle started in between, its `start` published this one.
+    let e = EPOCH.load(Ordering::Relaxed);
+    // Acquire: pairs with the sweeps' AcqRel decrements, so their adds are visible.
+    if e > 0 && HEAP.sweep_pending.load(Ordering::Acquire) == 0 {
+        publish(e);
+    }
+    LATEST.lock().census.clone()
+}
+
+/// The cycle a sweep counts for; read by the sweep before it decrements `sweep_pending`,
+/// and given to [`swept_last`] if that decrement was the last.
+pub(crate) fn epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The sweep that brought `sweep_pending` to zero (after its AcqRel decrement, so every
+/// sweep's adds are visible) publishes the census of `epoch`.
+pub(crate) fn swept_last(epoch: u64) {
+    if !cfg!(gc_loom) && epoch > 0 {
+        publish(epoch);
+    }
 }
 
 /// Records the survivors of a span just swept (after `Claimed::reset_after_sweep`, which
-/// returned `live`), and publishes the census if this was the cycle's last sweep. Called
-/// once per sweep, before the sweep decrements `Heap::sweep_pending`.
+/// returned `live`), in the calling thread's shard. Called once per sweep, before the sweep
+/// decrements `Heap::sweep_pending`.
 pub(crate) fn record(claimed: &Claimed, live: usize) {
-    if cfg!(gc_loom) {
+    if cfg!(gc_loom) || live == 0 || !ENABLED.load(Ordering::Relaxed) {
         return;
     }
     let s = claimed.span();
     let elemsize = s.elemsize as u64;
     let tiny = s.spanclass.size_class() == TINY_CLASS;
+    let shard = &TABLE[shard(SHARDS, &NEXT)];
     claimed.live_types(live, |ty, n| {
         let ty = if tiny && std::ptr::eq(ty, &PLAIN) {
             &TINY_BLOCKS
         } else {
             ty
         };
-        let e = entry(ty);
+        let e = entry(shard, ty);
         let n = n as u64;
         e.objects.fetch_add(n, Ordering::Relaxed);
         e.bytes.fetch_add(n * elemsize, Ordering::Relaxed);
     });
-    // AcqRel: every sweep's adds happen-before the one that sees 1 (module header).
-    // `checked_sub`: sweeps outside a counted cycle (none in the runtime; loom models drive
-    // sweeps directly) leave the countdown at 0.
-    let before = REMAINING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
-    if before == Ok(1) {
-        publish();
-    }
 }
 
-/// The table entry of `ty`, inserting it if new; [`OVERFLOWED`] if the table is full.
-fn entry(ty: &'static TypeInfo) -> &'static Entry {
-    let p = ty as *const TypeInfo as *mut TypeInfo;
-    let table: &'static [Entry; CAPACITY] = &TABLE;
-    let mut i = hash(p as usize);
+/// The entry of `ty` in `shard`, inserting it if new; the shard's overflow entry if full.
+fn entry(shard: &'static Shard, ty: &'static TypeInfo) -> &'static Entry {
+    let p = ty as *const TypeInfo as usize;
+    let mut i = hash(p);
     for _ in 0..CAPACITY {
-        let e = &table[i];
+        let e = &shard.entries[i];
         let k = e.key.load(Ordering::Relaxed);
         if k == p {
             return e;
         }
-        if k.is_null() {
-            // Relaxed: only the key's value passes; the counts are read after the
-            // countdown orders every sweep before the reader (module header).
-            match e.key.compare_exchange(
-                std::ptr::null_mut(),
-                p,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+        // Relaxed: only the key's value passes; the counts are read after the sweep count
+        // orders every sweep before the publisher (module header).
+        if k == 0 {
+            match e
+                .key
+                .compare_exchange(0, p, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return e,
                 Err(k) if k == p => return e,
                 Err(_) => {}
@@ -166,12 +228,11 @@ fn entry(ty: &'static TypeInfo) -> &'static Entry {
         }
         i = (i + 1) % CAPACITY;
     }
-    let e: &'static Entry = &OVERFLOWED;
-    e.key.store(
-        &OVERFLOW as *const TypeInfo as *mut TypeInfo,
-        Ordering::Relaxed,
-    );
-    e
+    shard
+        .overflow
+        .key
+        .store(&OVERFLOW as *const TypeInfo as usize, Ordering::Relaxed);
+    &shard.overflow
 }
 
 /// Table index for a descriptor address (Fibonacci hashing; descriptors are 8-aligned).
@@ -179,26 +240,44 @@ fn hash(addr: usize) -> usize {
     ((addr as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % CAPACITY
 }
 
-/// Copies the table into the published snapshot and clears it (the cycle's last sweep;
-/// no other sweep runs: module header).
-fn publish() {
-    let table: &'static [Entry; CAPACITY] = &TABLE;
-    let overflow: &'static Entry = &OVERFLOWED;
-    let mut out = Snapshot::new();
-    for e in table.iter().chain(std::iter::once(overflow)) {
-        let k = e.key.load(Ordering::Relaxed);
-        if k.is_null() {
-            continue;
-        }
-        let objects = e.objects.swap(0, Ordering::Relaxed);
-        let bytes = e.bytes.swap(0, Ordering::Relaxed);
-        e.key.store(std::ptr::null_mut(), Ordering::Relaxed);
-        if objects > 0 {
-            // SAFETY: keys are addresses of `&'static TypeInfo`s (`entry`).
-            out.push((unsafe { &*k }, objects, bytes));
+/// Sums the shards into the snapshot of `epoch` and clears them, unless that epoch (or a
+/// later one) is already published. Called only once every sweep of `epoch` is done
+/// (module header).
+fn publish(epoch: u64) {
+    let mut latest = LATEST.lock();
+    if latest.epoch >= epoch || !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut sums: HashMap<usize, (u64, u64)> = HashMap::new();
+    for shard in &TABLE {
+        for e in shard.entries.iter().chain(std::iter::once(&shard.overflow)) {
+            let k = e.key.load(Ordering::Relaxed);
+            if k == 0 {
+                continue;
+            }
+            let objects = e.objects.swap(0, Ordering::Relaxed);
+            let bytes = e.bytes.swap(0, Ordering::Relaxed);
+            e.key.store(0, Ordering::Relaxed);
+            if objects == 0 {
+                continue;
+            }
+            let sum = sums.entry(k).or_default();
+            sum.0 += objects;
+            sum.1 += bytes;
         }
     }
-    let old = LATEST.lock().replace(Arc::new(out));
+    let census: Snapshot = sums
+        .into_iter()
+        // SAFETY: keys are addresses of `&'static TypeInfo`s (`entry`).
+        .map(|(k, (o, b))| (unsafe { &*(k as *const TypeInfo) }, o, b))
+        .collect();
+    latest.epoch = epoch;
+    if epoch <= ENABLED_AT.load(Ordering::Relaxed) {
+        // Turned on during this cycle's sweeps: incomplete, cleared and not shown.
+        return;
+    }
+    let old = latest.census.replace(Arc::new(census));
+    drop(latest);
     // Freed outside the lock.
     drop(old);
 }

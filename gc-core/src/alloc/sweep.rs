@@ -58,7 +58,7 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
     }
     let live = claimed.reset_after_sweep();
-    // The heap profile's census, before `sweep_pending` says this sweep is done.
+    // The heap profile's census, before `sweep_pending` counts this sweep done.
     super::live_types::record(&claimed, live);
     let sg = heap.sweepgen();
     if !keep {
@@ -75,7 +75,11 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     // The Release half pairs with sweep termination's Acquire load (`finish` in the
     // collector): once it reads zero, every sweep's writes are visible (a Release RMW chain
     // would do; the Acquire half pairs with nothing).
-    heap.sweep_pending.fetch_sub(1, Ordering::AcqRel);
+    let epoch = super::live_types::epoch();
+    if heap.sweep_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // The cycle's last sweep: the heap profile's census is complete.
+        super::live_types::swept_last(epoch);
+    }
     live
 }
 

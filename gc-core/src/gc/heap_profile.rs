@@ -69,6 +69,10 @@ impl TypeStats {
 
 /// `crate::heap_profile`.
 pub(crate) fn heap_profile() -> Vec<TypeStats> {
+    if crate::alloc::live_types::enable() {
+        // The first call: the census starts now, and a full collection takes the first.
+        super::collect();
+    }
     let Some(census) = crate::alloc::live_types::snapshot() else {
         return Vec::new();
     };
