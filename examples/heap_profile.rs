@@ -1,5 +1,5 @@
 //! `gc_core::heap_profile()` on the tour's graph: four threads build one shared friendship
-//! graph (the construction of `examples/tour.rs`, repeated here), then the top types by
+//! graph (`examples/common/tour_graph.rs`, the tour's construction), then the top types by
 //! live bytes after `collect()`, and what one `heap_profile()` call cost.
 //!
 //!     cargo run --release --example heap_profile
@@ -8,76 +8,13 @@
 //! outside the heap (the counting allocator would count it); the directories are
 //! `GcCell<Vec<Gc<Person>>>`. Plain data (no `Gc`, no drop glue) shares one bucket.
 
-use gc_core::{Gc, GcCell, Trace};
+#[path = "common/tour_graph.rs"]
+mod tour_graph;
+
+use gc_core::{Gc, GcCell};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
-
-/// Has drop glue that runs user code; skipped by the tracer (it holds no `Gc`).
-struct Farewell;
-impl Drop for Farewell {
-    fn drop(&mut self) {}
-}
-
-#[derive(Trace)]
-struct Person {
-    id: u64,
-    name: String,
-    friends: GcCell<Vec<Gc<Person>>>,
-    #[trace(skip)]
-    _farewell: Farewell,
-}
-
-/// The shared directory every thread adds to.
-type Directory = Gc<GcCell<Vec<Gc<Person>>>>;
-
-const THREADS: u64 = 4;
-const PEOPLE_PER_THREAD: u64 = 100_000;
-
-/// A tiny xorshift generator.
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
-/// The tour's construction: communities of 64 with random friendships inside (cycles),
-/// each community's first member published in the directory, and one follow per person
-/// of one of the first 100 people published.
-fn build(directory: Directory, celebrities: Directory, thread: u64) {
-    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ (thread + 1);
-    let mut community: Vec<Gc<Person>> = Vec::new();
-    for i in 0..PEOPLE_PER_THREAD {
-        let p = Gc::new(Person {
-            id: thread * PEOPLE_PER_THREAD + i,
-            name: format!("person-{thread}-{i}"),
-            friends: GcCell::new(Vec::new()),
-            _farewell: Farewell,
-        });
-        if community.len() == 64 {
-            community.clear();
-        }
-        if community.is_empty() {
-            directory.borrow_mut().push(p.clone());
-            let mut c = celebrities.borrow_mut();
-            if c.len() < 100 {
-                c.push(p.clone());
-            }
-        }
-        for _ in 0..2 {
-            if !community.is_empty() {
-                let f = &community[next(&mut seed) as usize % community.len()];
-                p.friends.borrow_mut().push(f.clone());
-                f.friends.borrow_mut().push(p.clone());
-            }
-        }
-        let celebrity = {
-            let c = celebrities.borrow();
-            c[next(&mut seed) as usize % c.len()].clone()
-        };
-        p.friends.borrow_mut().push(celebrity);
-        community.push(p);
-    }
-}
+use tour_graph::{build, Directory, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
 
 fn main() {
     let directory: Directory = Gc::new(GcCell::new(Vec::new()));
@@ -123,6 +60,10 @@ fn main() {
         profile.len(),
         s.heap_objects,
         s.heap_alloc
+    );
+    println!(
+        "  people dropped so far: {} (the whole graph is reachable)",
+        FORGOTTEN.load(Ordering::Relaxed)
     );
     println!(
         "  the first heap_profile() call (census on, one collection) took {:.1} µs; the next {:.1} µs",

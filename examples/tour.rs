@@ -5,92 +5,16 @@
 //!     cargo run --release --example tour
 //!     GODEBUG=gctrace=1 cargo run --release --example tour    # one line per cycle
 
-use gc_core::{Gc, GcCell, Trace};
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "common/tour_graph.rs"]
+mod tour_graph;
+
+use gc_core::{Gc, GcCell};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
-
-/// People whose `Drop` has run (they were unreachable and swept).
-static FORGOTTEN: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts drops; skipped by the tracer (it holds no `Gc`).
-struct Farewell;
-impl Drop for Farewell {
-    fn drop(&mut self) {
-        FORGOTTEN.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[derive(Trace)]
-struct Person {
-    id: u64,
-    name: String,
-    friends: GcCell<Vec<Gc<Person>>>,
-    #[trace(skip)]
-    _farewell: Farewell,
-}
-
-/// The shared directory every thread adds to.
-type Directory = Gc<GcCell<Vec<Gc<Person>>>>;
-
-const THREADS: u64 = 4;
-const PEOPLE_PER_THREAD: u64 = 100_000;
+use tour_graph::{build, Directory, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
-}
-
-/// A tiny xorshift generator, so the demo needs no dependency.
-fn next(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
-/// People live in communities of 64 with random friendships inside (cycles); each
-/// community's first member is published in the shared directory. Cross-thread
-/// friendships go only to the first 100 people published ("celebrities"), so a community
-/// stays reachable exactly as long as its directory entry does.
-fn build(directory: Directory, celebrities: Directory, thread: u64) -> u64 {
-    let mut seed = 0x9E37_79B9_7F4A_7C15 ^ (thread + 1);
-    let mut links = 0;
-    let mut community: Vec<Gc<Person>> = Vec::new();
-    for i in 0..PEOPLE_PER_THREAD {
-        let p = Gc::new(Person {
-            id: thread * PEOPLE_PER_THREAD + i,
-            name: format!("person-{thread}-{i}"),
-            friends: GcCell::new(Vec::new()),
-            _farewell: Farewell,
-        });
-        if community.len() == 64 {
-            community.clear();
-        }
-        if community.is_empty() {
-            directory.borrow_mut().push(p.clone());
-            let mut c = celebrities.borrow_mut();
-            if c.len() < 100 {
-                c.push(p.clone());
-            }
-        }
-        // Two friendships inside the community, both ways.
-        for _ in 0..2 {
-            if !community.is_empty() {
-                let f = &community[next(&mut seed) as usize % community.len()];
-                p.friends.borrow_mut().push(f.clone());
-                f.friends.borrow_mut().push(p.clone());
-                links += 2;
-            }
-        }
-        // One follow of a celebrity, possibly on another thread.
-        let celebrity = {
-            let c = celebrities.borrow();
-            c[next(&mut seed) as usize % c.len()].clone()
-        };
-        p.friends.borrow_mut().push(celebrity);
-        links += 1;
-        community.push(p);
-    }
-    links
 }
 
 fn main() {

@@ -8,8 +8,8 @@
 //! are one consistent picture of the page heap. A span's immutable geometry may be read
 //! under that lock; its allocation count only by a caller that keeps every span owner out
 //! (module header of `span.rs`), which `page_map` leaves to its caller. `split_idle` and
-//! `split_at_arenas` are the pure logic, tested by tables. See the allocator overview in
-//! `crate::alloc`.
+//! `split_at_arenas` are the pure logic, tested by tables. See the allocator overview
+//! (`crate::design::allocator`).
 
 use super::heap::Heap;
 use super::span::Span;

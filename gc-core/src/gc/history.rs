@@ -6,7 +6,7 @@
 //! (`cycle.rs`), read by snapshots; both under `HISTORY`, a leaf lock (nothing else is
 //! taken while it is held, and no user code runs under it). Times are nanoseconds since
 //! the runtime started (`stats::Cycles::start`, gctrace's `@Ts` origin). See the collector
-//! overview in `crate::gc`.
+//! overview (`crate::design::collector`).
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;

@@ -7,7 +7,7 @@
 //! only short-held locks (the heap lock, `CYCLES`, the pacer's `CONTROL`), one at a time,
 //! none while holding another, so they may run anywhere: a `Drop`, a `Trace` impl, a
 //! thread-local destructor. Recorders are atomics written by the GC thread at mark
-//! termination and at each pause. See the collector overview in `crate::gc`.
+//! termination and at each pause. See the collector overview (`crate::design::collector`).
 
 pub(crate) use crate::alloc::heap::HeapMemory;
 use crate::alloc::heap::HEAP;

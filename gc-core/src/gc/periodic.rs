@@ -15,7 +15,7 @@
 //! each. Shared state: the period and the last end are atomics; the wait's mutex only
 //! serves the timed wait (a period change notifies it). Under loom the thread is never
 //! started (models drive single steps). [`decide`] is the pure policy, table-tested. See
-//! the collector overview in `crate::gc`.
+//! the collector overview (`crate::design::collector`).
 
 // Under loom the thread is never started, so its parts go unused.
 #![cfg_attr(gc_loom, allow(dead_code, unused_imports))]

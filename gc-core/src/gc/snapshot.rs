@@ -7,7 +7,7 @@
 //! No user code runs while operations are stopped: the walk only reads runtime structures
 //! and allocates its vectors. From inside a GC operation (a `Trace` impl run by a mark
 //! assist) the stop would wait for the caller, so the walk runs without it and reports no
-//! allocation counts. See the collector overview in `crate::gc`.
+//! allocation counts. See the collector overview (`crate::design::collector`).
 
 use super::history::{self, Record};
 use super::world;
