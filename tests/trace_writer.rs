@@ -380,3 +380,107 @@ mod with_log {
         assert!(r.warnings().is_empty(), "{}", r.stderr);
     }
 }
+
+#[cfg(feature = "tracing")]
+mod with_tracing {
+    use super::*;
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    /// Events seen: level, target, fields as `name=value` text.
+    static EVENTS: Mutex<Vec<(tracing::Level, String, String)>> = Mutex::new(Vec::new());
+    /// Spans opened: name and fields as text.
+    static SPANS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Fields(String);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+
+    /// A subscriber that records what it is given.
+    struct TestSubscriber {
+        next: AtomicU64,
+    }
+
+    impl Subscriber for TestSubscriber {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            let mut f = Fields(format!("{} ", attrs.metadata().name()));
+            attrs.record(&mut f);
+            SPANS.lock().unwrap().push(f.0);
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut f = Fields(String::new());
+            event.record(&mut f);
+            let m = event.metadata();
+            EVENTS
+                .lock()
+                .unwrap()
+                .push((*m.level(), m.target().to_owned(), f.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn child_lines_to_tracing() {
+        if !is_child() {
+            return;
+        }
+        tracing::subscriber::set_global_default(TestSubscriber {
+            next: AtomicU64::new(0),
+        })
+        .unwrap();
+        // The first allocation reads the environment: its warning becomes an event.
+        drop(Gc::new(1u8));
+        collect();
+        collect();
+        assert!(flush_trace_writer(FLUSH));
+        let events = EVENTS.lock().unwrap().clone();
+        let spans = SPANS.lock().unwrap().clone();
+        assert!(events.iter().all(|e| e.1 == "gc_core"), "{events:?}");
+        let cycles: Vec<_> = spans.iter().filter(|s| s.starts_with("gc_cycle")).collect();
+        assert!(cycles.len() >= 2, "{spans:?}");
+        assert!(cycles.iter().all(|s| s.contains("cycle=")), "{spans:?}");
+        for phase in ["mark_setup", "concurrent_mark", "mark_termination"] {
+            let n = events.iter().filter(|e| e.2.contains(phase)).count();
+            assert!(n >= 2, "{phase}: {events:?}");
+        }
+        let traces: Vec<_> = events
+            .iter()
+            .filter(|e| e.2.contains("kind=\"gctrace\""))
+            .collect();
+        assert!(traces.len() >= 2, "{events:?}");
+        assert!(traces.iter().all(|e| e.0 == tracing::Level::INFO));
+        let warn: Vec<_> = events.iter().filter(|e| e.2.contains("GOGC")).collect();
+        assert_eq!(warn.len(), 1, "{events:?}");
+        assert_eq!(warn[0].0, tracing::Level::WARN);
+        println!("PROBE_OK");
+    }
+
+    #[test]
+    fn lines_go_to_the_tracing_facade() {
+        if is_child() {
+            return;
+        }
+        let r = run(
+            "with_tracing::child_lines_to_tracing",
+            &[("GODEBUG", b"gctrace=1"), ("GOGC", b"12x")],
+            &[],
+        );
+        r.assert_ok("tracing");
+        assert!(gctrace_lines(&r.stderr).is_empty(), "{}", r.stderr);
+        assert!(r.warnings().is_empty(), "{}", r.stderr);
+    }
+}
