@@ -1,5 +1,5 @@
 //! Where the runtime's diagnostic lines go (gctrace, gcpacertrace, scavtrace, warnings):
-//! stderr by default, a user's writer after [`set_trace_writer`], or with the `log` /
+//! stderr by default, a user's writer after [`set_trace_writer`](crate::set_trace_writer), or with the `log` /
 //! `tracing` features the facade (`facade.rs`).
 //!
 //! A user's writer, a logger and a subscriber are user code: they may block, panic,
@@ -8,7 +8,7 @@
 //! enqueues the line on a bounded queue (full: the line is dropped and counted), and the
 //! writer thread (`gc-trace-writer`, started by the first line that needs it) hands lines
 //! to the sink, outside every runtime lock. Nothing in the runtime waits for that thread;
-//! only [`flush_trace_writer`], called by the user, does (bounded by its timeout).
+//! only [`flush_trace_writer`](crate::flush_trace_writer), called by the user, does (bounded by its timeout).
 //!
 //! Stderr is not user code: with no writer set and no facade consumer, `report` writes the
 //! line synchronously, as before (a gctrace line is written before the cycle returns, also
