@@ -107,7 +107,7 @@ crate::sync::thread_local! {
 }
 
 fn now_ms() -> u64 {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static EPOCH: crate::sync::OnceLock<Instant> = crate::sync::OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 

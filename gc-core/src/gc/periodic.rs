@@ -54,7 +54,7 @@ crate::sync::global! {
 }
 
 fn now_ns() -> u64 {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static EPOCH: crate::sync::OnceLock<Instant> = crate::sync::OnceLock::new();
     (EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64).saturating_add(1)
 }
 
