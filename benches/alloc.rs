@@ -14,6 +14,10 @@
 //! - `new_node` / `gc|box|arc`: build and drop a complete binary tree of 1023 binary-trees
 //!   nodes (two child pointers, 16-byte payload), bottom-up (the element count is 1023).
 //! - `clone_drop` / `gc|arc`: clone a handle and drop the clone, 1000 times.
+//! - `new_node_threads` / `gc|box` `threads=N` (N = 1, 2, 4, 8): N threads each build and
+//!   drop 16 trees of 1023 nodes per iteration; time per iteration is the wall time of the
+//!   slowest thread (all start together), throughput counts every thread's nodes. On a
+//!   machine with fewer than N cores the threads share them.
 //! - `dyn_from_box` / `gc_from_box|gc_coerce|arc_from_box`: 1000 trait objects (a 32-byte
 //!   value) made from a `Box<dyn Shape>` (`Gc::from`, `Arc::from`: allocate the box, move
 //!   the value, free the box) or with `coerce_gc!(Gc::new(..))` (no box), then dropped.
@@ -174,5 +178,58 @@ fn dyn_from_box(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, new_sizes, new_node, clone_drop, dyn_from_box);
+/// `threads` threads each run `work` `per_thread` times, all started together; returns the
+/// wall time from the start signal to the last thread's end.
+fn in_threads(threads: usize, per_thread: u64, work: fn()) -> std::time::Duration {
+    let start = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..per_thread {
+                    work();
+                }
+            });
+        }
+        start.wait();
+        let t = std::time::Instant::now();
+        // The scope joins every thread before returning.
+        t
+    })
+    .elapsed()
+}
+
+fn new_node_threads(c: &mut Criterion) {
+    const TREES: u64 = 16;
+    let mut g = c.benchmark_group("new_node_threads");
+    for threads in [1usize, 2, 4, 8] {
+        let nodes = ((1u64 << (TREE_DEPTH + 1)) - 1) * TREES * threads as u64;
+        g.throughput(Throughput::Elements(nodes));
+        let id = |name: &str| BenchmarkId::new(name, format!("threads={threads}"));
+        g.bench_function(id("box"), |b| {
+            b.iter_custom(|iters| {
+                in_threads(threads, iters * TREES, || {
+                    drop(black_box(box_tree::bottom_up(black_box(TREE_DEPTH))))
+                })
+            })
+        });
+        g.bench_function(id("gc"), |b| {
+            b.iter_custom(|iters| {
+                in_threads(threads, iters * TREES, || {
+                    drop(black_box(gc_tree::bottom_up(black_box(TREE_DEPTH))))
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    new_sizes,
+    new_node,
+    new_node_threads,
+    clone_drop,
+    dyn_from_box
+);
 criterion_main!(benches);
