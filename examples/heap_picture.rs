@@ -19,6 +19,10 @@
 //! Text goes through plotters' pure-Rust `ab_glyph` rasterizer with the DejaVu Sans subset
 //! vendored for `buffer_churn` (`examples/buffer_churn/font/`).
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::write_png;
 use gc_core::debug::{heap_snapshot, CycleRecord, HeapSnapshot, InUseSpan, PageState};
 use gc_core::{Gc, GcCell, Trace};
 use plotters::coord::Shift;
@@ -739,18 +743,6 @@ fn both(
         root.present()?;
     }
     Ok(vec![png, svg])
-}
-
-fn write_png(rgb: &[u8], (w, h): (u32, u32), path: &Path) -> Res {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, w, h);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::High);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(rgb)?;
-    writer.finish()?;
-    Ok(())
 }
 
 fn main() -> Res {

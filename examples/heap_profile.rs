@@ -14,20 +14,10 @@ mod tour_graph;
 use gc_core::{Gc, GcCell};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tour_graph::{build, Directory, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
+use tour_graph::{build_in_threads, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
 
 fn main() {
-    let directory: Directory = Gc::new(GcCell::new(Vec::new()));
-    let celebrities: Directory = Gc::new(GcCell::new(Vec::new()));
-    let workers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (d, c) = (directory.clone(), celebrities.clone());
-            std::thread::spawn(move || build(d, c, t))
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    let (directory, _celebrities, _) = build_in_threads();
     // Some garbage of a type that is not in the graph: gone after collect().
     for i in 0..100_000u64 {
         drop(Gc::new(GcCell::new(vec![i])));

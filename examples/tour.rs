@@ -8,10 +8,9 @@
 #[path = "common/tour_graph.rs"]
 mod tour_graph;
 
-use gc_core::{Gc, GcCell};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tour_graph::{build, Directory, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
+use tour_graph::{build_in_threads, FORGOTTEN, PEOPLE_PER_THREAD, THREADS};
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
@@ -22,15 +21,8 @@ fn main() {
     println!(
         "gc-core tour: {THREADS} threads build one shared friendship graph (cycles everywhere)"
     );
-    let directory: Directory = Gc::new(GcCell::new(Vec::new()));
-    let celebrities: Directory = Gc::new(GcCell::new(Vec::new()));
-    let workers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (d, c) = (directory.clone(), celebrities.clone());
-            std::thread::spawn(move || build(d, c, t))
-        })
-        .collect();
-    let links: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    // The celebrities stay alive to the end, as the directory does.
+    let (directory, _celebrities, links) = build_in_threads();
     let built = start.elapsed();
     let s = gc_core::mem_stats();
     println!(

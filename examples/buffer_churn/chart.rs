@@ -120,20 +120,8 @@ const SERIES: [Series; 7] = [
 pub fn draw(rows: &[Row], title: &str, path: &Path) -> Result<(), String> {
     let mut rgb = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
     render(rows, title, &mut rgb).map_err(|e| format!("drawing {}: {e}", path.display()))?;
-    write_png(&rgb, path).map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
-/// Encodes an RGB image of `WIDTH` x `HEIGHT` as a PNG file.
-fn write_png(rgb: &[u8], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, WIDTH, HEIGHT);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::High);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(rgb)?;
-    writer.finish()?;
-    Ok(())
+    crate::common::write_png(&rgb, (WIDTH, HEIGHT), path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Draws the chart into `rgb` (`WIDTH` x `HEIGHT`, 3 bytes per pixel).

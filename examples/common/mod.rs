@@ -115,3 +115,21 @@ pub fn gc_fields(is_gc: bool) -> [String; 4] {
         ),
     ]
 }
+
+/// Encodes an RGB image (3 bytes per pixel, `w` x `h`) as a PNG file at `path`: the charts'
+/// last step (plotters draws into the buffer; the `png` crate encodes it).
+pub fn write_png(
+    rgb: &[u8],
+    (w, h): (u32, u32),
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(())
+}

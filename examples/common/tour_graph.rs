@@ -84,3 +84,18 @@ pub fn build(directory: Directory, celebrities: Directory, thread: u64) -> u64 {
     }
     links
 }
+
+/// Builds the graph: `THREADS` threads each run [`build`] on one shared directory and one
+/// shared celebrity list. Returns the directory, the celebrities and the links made.
+pub fn build_in_threads() -> (Directory, Directory, u64) {
+    let directory: Directory = Gc::new(GcCell::new(Vec::new()));
+    let celebrities: Directory = Gc::new(GcCell::new(Vec::new()));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (d, c) = (directory.clone(), celebrities.clone());
+            std::thread::spawn(move || build(d, c, t))
+        })
+        .collect();
+    let links = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    (directory, celebrities, links)
+}
