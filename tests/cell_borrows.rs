@@ -19,6 +19,7 @@
 
 mod common;
 
+use common::with_watchdog;
 use gc_core::{BorrowError, BorrowMutError, Gc, GcCell, GcCellRef, GcCellRefMut, Trace};
 use std::any::Any;
 use std::collections::hash_map::DefaultHasher;
@@ -52,21 +53,6 @@ fn assert_panics_with<R>(what: &str, expected: &str, f: impl FnOnce() -> R) {
 fn assert_free<T: Trace>(cell: &GcCell<T>) {
     drop(cell.try_borrow_mut().expect("no guard left held"));
     drop(cell.try_borrow().expect("no guard left held"));
-}
-
-/// Runs `f` on a new thread and returns its result (or resumes its panic), failing if it
-/// takes longer than [`HANG`]: a borrow that blocks the thread it runs on hangs there, not
-/// in the test harness.
-fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(Ok(r)) => r,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(e) => panic!("{what}: no result after {HANG:?} ({e}): a deadlock"),
-    }
 }
 
 /// Every write on a cell this thread holds a read guard on panics with "already borrowed".

@@ -7,24 +7,10 @@
 
 mod common;
 
-use common::child::HANG;
+use common::with_watchdog;
 use gc_core::{Gc, GcCell, Trace, TypeStats};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-
-/// Runs `f` on a new thread; fails if it takes longer than [`HANG`] (a deadlock).
-fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(Ok(r)) => r,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(e) => panic!("{what}: no result after {HANG:?} ({e}): a deadlock"),
-    }
-}
+use std::sync::Arc;
 
 fn entry<T: ?Sized>(p: &[TypeStats]) -> Option<TypeStats> {
     let name = std::any::type_name::<T>();

@@ -3,31 +3,18 @@
 //! The heap is process-wide: the tests of this binary take `SERIAL` so their counts are
 //! not disturbed by each other.
 
+mod common;
+
+use common::with_watchdog;
 use gc_core::debug::{heap_snapshot, HeapSnapshot, PageState, RETAINED_CYCLES};
 use gc_core::{Gc, GcCell, Trace};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Generous: a deadlock fails the test instead of hanging it.
-const HANG: Duration = Duration::from_secs(120);
-
-fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(Ok(r)) => r,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(e) => panic!("{what}: no result after {HANG:?} ({e}): a deadlock"),
-    }
 }
 
 #[derive(Trace)]

@@ -9,34 +9,17 @@
 
 mod common;
 
-use common::child;
+use common::{child, with_watchdog};
 use gc_core::metrics::{self, Sample, Value, ValueKind};
 use gc_core::{Gc, GcCell, Trace, Tracer};
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on a new thread; fails if it takes longer than [`child::HANG`] (a deadlock).
-fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(child::HANG) {
-        Ok(Ok(r)) => r,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(e) => panic!(
-            "{what}: no result after {:?} ({e}): a deadlock",
-            child::HANG
-        ),
-    }
 }
 
 /// Every metric, read once.

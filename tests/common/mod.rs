@@ -221,3 +221,20 @@ pub fn collect_until(done: impl Fn() -> bool) {
         std::thread::yield_now();
     }
 }
+
+/// Runs `f` on a new thread and returns its result (or resumes its panic), failing if it
+/// takes longer than [`child::HANG`]: a deadlock fails the test instead of hanging it.
+pub fn with_watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(child::HANG) {
+        Ok(Ok(r)) => r,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => panic!(
+            "{what}: no result after {:?} ({e}): a deadlock",
+            child::HANG
+        ),
+    }
+}
