@@ -581,11 +581,14 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().root() };
         }
-        // Release pairs with the marker's Acquire load in `trace`, but with `&mut self` no
-        // marker reads the flags meanwhile, and the next reader gets them through whatever
-        // ends the `&mut` (a lock, a hand-over between threads). Relaxed would do.
-        self.flags.fetch_or(ROOTED, Ordering::Release);
-        self.flags.fetch_and(!HEAP_OWNED, Ordering::Relaxed);
+        // A plain store, not a read-modify-write: `&mut self` excludes every other writer
+        // (a locked instruction here would wait for the store buffer, which holds the
+        // object's fresh bytes in `Gc::new`). Release pairs with the marker's Acquire load
+        // in `trace`, but with `&mut self` no marker reads the flags meanwhile, and the next
+        // reader gets them through whatever ends the `&mut` (a lock, a hand-over between
+        // threads). Relaxed would do.
+        self.flags
+            .store((f | ROOTED) & !HEAP_OWNED, Ordering::Release);
     }
 
     unsafe fn unroot(&mut self) {
@@ -599,11 +602,12 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().unroot() };
         }
-        // Release pairs with the marker's Acquire load in `trace`, but as in `root` no marker
-        // reads the flags while we hold `&mut self` (in `Gc::new` the object is new: black
-        // while marking, and the next mark starts after a stop). Relaxed would do.
-        self.flags.fetch_and(!ROOTED, Ordering::Release);
-        self.flags.fetch_or(HEAP_OWNED, Ordering::Relaxed);
+        // A plain store, as in `root`. Release pairs with the marker's Acquire load in
+        // `trace`, but as in `root` no marker reads the flags while we hold `&mut self` (in
+        // `Gc::new` the object is new: black while marking, and the next mark starts after
+        // a stop). Relaxed would do.
+        self.flags
+            .store((f & !ROOTED) | HEAP_OWNED, Ordering::Release);
     }
 }
 
