@@ -86,6 +86,32 @@ impl SpanPtr {
 /// touches its allocation state until the sweep ends. Not `Clone`: one claim, one sweep.
 pub(crate) struct Claimed(SpanPtr);
 
+/// A set of slot indices of one span (at most `MAX_MARK_WORDS * 64`), as a bitmap.
+pub(crate) struct SlotSet {
+    words: [u64; MAX_MARK_WORDS],
+}
+
+impl SlotSet {
+    /// The indices, in increasing order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    w * 64 + i
+                })
+            })
+        })
+    }
+
+    /// How many indices.
+    pub(crate) fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
 impl Claimed {
     /// The claimed span.
     pub(crate) fn span(&self) -> SpanPtr {
@@ -93,9 +119,14 @@ impl Claimed {
     }
 
     /// Slots that were allocated but are not marked: the objects this sweep frees. Also
-    /// reports the zombie check (Go's): a marked slot that was not allocated.
-    pub(crate) fn dead_slots(&self, out: &mut Vec<usize>) -> Result<(), usize> {
+    /// reports the zombie check (Go's): a marked slot that was not allocated. A bitmap on
+    /// the stack, not a `Vec`: sweeps run on every thread, and a `malloc` per sweep made
+    /// the sweeper and the mutators contend for the C allocator's lock.
+    pub(crate) fn dead_slots(&self) -> Result<SlotSet, usize> {
         let s = &*self.0;
+        let mut out = SlotSet {
+            words: [0; MAX_MARK_WORDS],
+        };
         s.alloc.with(|a| {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &*a };
@@ -121,13 +152,9 @@ impl Claimed {
                 if mark & !allocated != 0 {
                     return Err(lo + (mark & !allocated).trailing_zeros() as usize);
                 }
-                let mut dead = allocated & !mark;
-                while dead != 0 {
-                    out.push(lo + dead.trailing_zeros() as usize);
-                    dead &= dead - 1;
-                }
+                out.words[w] = allocated & !mark;
             }
-            Ok(())
+            Ok(out)
         })
     }
 
@@ -625,7 +652,6 @@ mod tests {
     #[test]
     fn sweep_frees_unmarked_and_reuses_their_slots() {
         let s = span_of_class(1); // 1024 slots of 8 bytes
-        let mut dead = Vec::new();
         // SAFETY: the test owns the span.
         unsafe {
             for _ in 0..300 {
@@ -635,9 +661,9 @@ mod tests {
                 assert!(s.mark(i));
                 assert!(!s.mark(i), "second mark reports already marked");
             }
-            claimed(&s).dead_slots(&mut dead).unwrap();
+            let dead = claimed(&s).dead_slots().unwrap();
             assert_eq!(dead.len(), 200);
-            assert!(dead.iter().all(|i| i % 3 != 0));
+            assert!(dead.iter().all(|i| i % 3 != 0 && i < 300));
             assert_eq!(claimed(&s).reset_after_sweep(), 100);
             assert!(!s.is_marked(0));
             // Reallocation hands out exactly the freed slots below 300, then the rest.
@@ -654,7 +680,6 @@ mod tests {
     fn reuses_the_last_slot_of_a_cache_word() {
         // Regression: only bit 63 free in the cache made `cache >>= 64` overflow.
         let s = span_of_class(1);
-        let mut dead = Vec::new();
         // SAFETY: the test owns the span.
         unsafe {
             for _ in 0..128 {
@@ -663,8 +688,8 @@ mod tests {
             for i in (0..128).filter(|&i| i != 63) {
                 s.mark(i);
             }
-            claimed(&s).dead_slots(&mut dead).unwrap();
-            assert_eq!(dead, vec![63]);
+            let dead = claimed(&s).dead_slots().unwrap();
+            assert_eq!(dead.iter().collect::<Vec<_>>(), vec![63]);
             claimed(&s).reset_after_sweep();
             let first = s.next_free_fast().or_else(|| s.next_free());
             let second = s.next_free_fast().or_else(|| s.next_free());
@@ -679,8 +704,7 @@ mod tests {
         unsafe {
             s.next_free_fast().unwrap();
             s.mark(7); // slot 7 was never allocated
-            let mut dead = Vec::new();
-            assert_eq!(claimed(&s).dead_slots(&mut dead), Err(7));
+            assert_eq!(claimed(&s).dead_slots().err(), Some(7));
         }
     }
 

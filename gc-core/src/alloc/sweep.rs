@@ -15,7 +15,7 @@
 //! (`crate::design::allocator`).
 
 use super::heap::Heap;
-use super::span::Claimed;
+use super::span::{Claimed, SlotSet};
 use crate::sync::Ordering;
 
 /// Sweeps a claimed span. With `keep`, the caller (a cache refill) keeps the span;
@@ -23,17 +23,16 @@ use crate::sync::Ordering;
 /// Returns the number of live objects left.
 pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     let s = claimed.span();
-    let mut dead = Vec::new();
-    if let Err(idx) = claimed.dead_slots(&mut dead) {
+    let dead = claimed.dead_slots().unwrap_or_else(|idx| {
         crate::fatal(&format!(
             "found a marked free object (zombie) at {:#x} in span {:#x}: a pointer to freed memory was traced",
             s.slot_addr(idx),
             s.base
-        ));
-    }
+        ))
+    });
     // First every check, and the objects whose drop is user code leave their slots.
     let mut deferred = Vec::new();
-    for &idx in &dead {
+    for idx in dead.iter() {
         let count = s.root_count(idx).load(Ordering::SeqCst);
         if count != 0 {
             crate::fatal(&format!(
@@ -85,9 +84,9 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
 
 /// Drops the dead objects of `dead` whose drop glue runs no user code (the others were
 /// moved out) and poisons every dead slot under `GODEBUG=clobberfree=1`.
-fn free_dead(claimed: &Claimed, dead: &[usize], clobber: bool) {
+fn free_dead(claimed: &Claimed, dead: &SlotSet, clobber: bool) {
     let s = claimed.span();
-    for &idx in dead {
+    for idx in dead.iter() {
         // SAFETY: the slot held an object until this sweep (it is in `dead`); the span is
         // claimed.
         let ty = unsafe { s.type_of(idx) };
