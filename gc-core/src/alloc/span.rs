@@ -177,6 +177,9 @@ impl Claimed {
                 let m = mark.swap(0, Ordering::AcqRel);
                 bits[w] = m;
                 live += m.count_ones() as usize;
+                // Freed slots are not dirty (their objects are gone); survivors keep their
+                // bits for the next unroot pass. Relaxed: only the bits pass (`set_dirty`).
+                s.dirty_bits[w].fetch_and(m, Ordering::Relaxed);
             }
             a.freeindex = 0;
             a.alloc_cache = !bits[0];
@@ -299,6 +302,13 @@ pub(crate) struct Span {
     /// Summary of `roots`: false only if every counter was zero when the last root scan
     /// looked (the collector's root counting has the protocol). Lets the root scan skip spans.
     maybe_roots: AtomicBool,
+    /// One bit per slot: the object holds a `GcCell` whose contents a write rooted since
+    /// the last unroot pass (the collector's dirty cells, `gc/dirty.rs`). Set by any thread
+    /// (`set_dirty`), taken by the unroot pass (`take_dirty`), cleared for freed slots by
+    /// the sweep (`reset_after_sweep`).
+    dirty_bits: [AtomicU64; MAX_MARK_WORDS],
+    /// Summary of `dirty_bits`: false only if no bit was set since the last `take_dirty`.
+    maybe_dirty: AtomicBool,
 }
 
 impl Drop for Span {
@@ -361,6 +371,8 @@ impl Span {
             mark_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
             roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
             maybe_roots: AtomicBool::new(false),
+            dirty_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
+            maybe_dirty: AtomicBool::new(false),
         }
     }
 
@@ -405,6 +417,46 @@ impl Span {
         // scanner sees an object's contents through the path that led it to the object, and
         // the cycle's stops order marking and sweeping.
         w.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+
+    /// Records that the object in slot `idx` holds a rooted `GcCell` (a write rooted its
+    /// contents) for the next unroot pass. The object is live: the caller holds a reference
+    /// into it.
+    #[inline]
+    pub(crate) fn set_dirty(&self, idx: usize) {
+        let bit = 1u64 << (idx % 64);
+        let w = &self.dirty_bits[idx / 64];
+        // Release pairs with `take_dirty`'s Acquire swap: the pass that takes the bit sees
+        // the object as the writer left it (its cell's `ROOTED` flag). A bit already set
+        // was summarised by whoever set it, or is about to be taken by a pass that has
+        // cleared the summary and not yet read this word.
+        if w.load(Ordering::Relaxed) & bit == 0 && w.fetch_or(bit, Ordering::Release) & bit == 0 {
+            // After the bit: a pass that clears the summary before this store reads the
+            // word after it too (it swaps the summary before the words).
+            self.maybe_dirty.store(true, Ordering::Release);
+        }
+    }
+
+    /// Takes the dirty slots (clearing them), or `None` if none was set since the last take.
+    pub(crate) fn take_dirty(&self) -> Option<SlotSet> {
+        // A load first: most spans have nothing, and a swap would write every span's line.
+        // AcqRel/Acquire pair with `set_dirty`'s Release stores.
+        if !self.maybe_dirty.load(Ordering::Relaxed)
+            || !self.maybe_dirty.swap(false, Ordering::AcqRel)
+        {
+            return None;
+        }
+        let mut out = SlotSet {
+            words: [0; MAX_MARK_WORDS],
+        };
+        for (o, w) in out
+            .words
+            .iter_mut()
+            .zip(&self.dirty_bits[..words(self.nelems)])
+        {
+            *o = w.swap(0, Ordering::Acquire);
+        }
+        Some(out)
     }
 
     /// Whether slot `idx` is marked in the current cycle.
@@ -652,7 +704,7 @@ mod tests {
     #[test]
     fn sweep_frees_unmarked_and_reuses_their_slots() {
         let s = span_of_class(1); // 1024 slots of 8 bytes
-        // SAFETY: the test owns the span.
+                                  // SAFETY: the test owns the span.
         unsafe {
             for _ in 0..300 {
                 s.next_free_fast().or_else(|| s.next_free()).unwrap();

@@ -1,16 +1,29 @@
-//! The dirty list: `GcCell`s inside heap objects whose contents were rooted by a write since
+//! Dirty cells: `GcCell`s inside heap objects whose contents were rooted by a write since
 //! the last cycle. The next cycle's unroot pass turns their contents back into edges before
 //! it scans roots, so each write costs O(1) and each cell O(contents) once per cycle.
 //!
-//! Invariants: an entry's cell is alive and does not move while it is listed (a cell removes
-//! itself, under the list lock, before it is dropped and before an enclosing write could move
-//! it: see `GcCell::root`; a sweep that moves a dead object out of the heap for the dropper
-//! unlists the object's cells first, `forget_range`). The pass touches a cell only while holding the list lock, so a
-//! removal waits for the pass to finish with that cell instead of racing it. The lock is
-//! never held while waiting for a user (the pass only `try_write`s cells). See the collector
-//! overview
-//! (`crate::design::collector`).
+//! Two records, by where the cell lives:
+//! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in
+//!   its span (`Span::set_dirty`), one atomic OR the first time per cycle, no lock. The
+//!   pass walks each dirty object with an unrooting tracer (`Tracer::unrooting`), under
+//!   which `GcCell::trace` unroots rooted cells. A dead object needs no unlisting: the
+//!   sweep that frees its slot clears the bit, and the pass (which runs after sweep
+//!   termination and before mark setup) never meets a freed slot. A busy cell (a writer
+//!   holds it) leaves its slot dirty for the next cycle.
+//! - *Outside the heap* but owned by a heap object (a cell inside a `Vec` inside an
+//!   object): the list below, a map from cell address to its unroot function under one
+//!   mutex. Invariants: an entry's cell is alive and does not move while it is listed (a
+//!   cell removes itself, under the list lock, before it is dropped and before an
+//!   enclosing write could move it: see `GcCell::root`). The pass touches a listed cell
+//!   only while holding the list lock, so a removal waits for the pass to finish with that
+//!   cell instead of racing it. The lock is never held while waiting for a user (the pass
+//!   only `try_write`s cells).
+//!
+//! See the collector overview (`crate::design::collector`).
 
+use super::mark::Tracer;
+use crate::alloc::heap::HEAP;
+use crate::alloc::span::SpanPtr;
 use crate::object::cell::ON_LIST;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
@@ -18,8 +31,7 @@ use std::collections::BTreeMap;
 /// Type-erased "unroot this cell if nobody holds it" (returns false if busy).
 pub(crate) type UnrootFn = unsafe fn(usize) -> bool;
 
-/// A listed cell: its unroot function and the address of its flags word. Ordered by cell
-/// address, so a sweep can find the cells inside one object (`forget_range`).
+/// A listed cell: its unroot function and the address of its flags word, by cell address.
 type List = BTreeMap<usize, (UnrootFn, usize)>;
 
 crate::sync::global! {
@@ -30,8 +42,19 @@ fn lock() -> crate::sync::MutexGuard<'static, List> {
     DIRTY.lock()
 }
 
-/// Lists a cell (at address `addr`, with its flags word).
+/// Records a cell (at address `addr`, with its flags word) as dirty: its slot's bit if it
+/// lies in a heap object, the list otherwise.
 pub(crate) fn list_cell(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
+    let s = crate::alloc::arena::span_of(addr);
+    if !s.is_null() {
+        // SAFETY: `addr` is a live cell (the caller holds a reference to it) inside an
+        // in-use span, which lives at least as long as the object holding the cell.
+        let s = unsafe { SpanPtr::from_raw(s) };
+        if addr < s.limit() {
+            s.set_dirty(s.slot_index(addr));
+            return;
+        }
+    }
     let mut d = lock();
     d.insert(addr, (unroot, flags as *const AtomicU8 as usize));
     flags.fetch_or(ON_LIST, Ordering::Relaxed);
@@ -48,13 +71,55 @@ pub(crate) fn unlist_cell(addr: usize, flags: &AtomicU8) {
 /// that dirty or unlist cells meanwhile wait microseconds, not the whole pass.
 const BATCH: usize = 64;
 
-/// The unroot pass: for every listed cell nobody holds, turn its contents into edges and
-/// unlist it. Busy cells stay listed (and rooted) until a later cycle. Runs concurrently
-/// with mutators, after sweep termination and before mark setup: no sweeper can free a
-/// listed cell then, and a cell is only unlisted or moved under the list lock, which the
-/// pass holds while it touches that cell. Cells listed during the pass wait for the next
-/// cycle (they are roots meanwhile). Returns (cells unrooted, cells still listed).
+/// The unroot pass: every dirty object is walked and every listed cell visited; the cells
+/// nobody holds get their contents turned into edges. Busy cells stay dirty (and rooted)
+/// until a later cycle. Runs concurrently with mutators, after sweep termination and before
+/// mark setup: no sweeper frees a dirty slot or a listed cell then (see the module header
+/// for what else keeps them alive). Cells dirtied during the pass wait for the next cycle
+/// (they are roots meanwhile). Returns (objects walked clean and cells unrooted, objects
+/// and cells left dirty).
 pub(crate) fn unroot_pass() -> (usize, usize) {
+    let mut done = 0;
+    let mut busy = 0;
+    HEAP.for_each_span_chunked(|spans| {
+        for s in spans {
+            let (d, b) = unroot_span(*s);
+            done += d;
+            busy += b;
+        }
+    });
+    let (d, left) = unroot_listed();
+    (done + d, busy + left)
+}
+
+/// The slot half of the pass for one span: walks its dirty objects. Returns (objects
+/// walked clean, objects left dirty). The span must not be freed meanwhile (the pass runs
+/// between sweep termination and mark setup; a model calls it on a span it owns).
+pub(crate) fn unroot_span(s: SpanPtr) -> (usize, usize) {
+    let Some(dirty) = s.take_dirty() else {
+        return (0, 0);
+    };
+    let mut tracer = Tracer::unrooting();
+    let (mut done, mut busy) = (0, 0);
+    for idx in dirty.iter() {
+        // SAFETY: a dirty slot holds a live object: the bit is set through a reference into
+        // it and cleared by the sweep that frees it, and no sweep runs during the pass.
+        let ty = unsafe { s.type_of(idx) };
+        // SAFETY: `ty` is the descriptor recorded for this object; the unrooting tracer
+        // visits its cells under their locks (`GcCell::trace`).
+        unsafe { (ty.trace)(s.slot_addr(idx) as *const u8, &mut tracer) };
+        if tracer.take_busy() {
+            s.set_dirty(idx);
+            busy += 1;
+        } else {
+            done += 1;
+        }
+    }
+    (done, busy)
+}
+
+/// The list half of the pass. Returns (cells unrooted, cells still listed).
+pub(crate) fn unroot_listed() -> (usize, usize) {
     let addrs: Vec<usize> = lock().keys().copied().collect();
     let mut unrooted = 0;
     for batch in addrs.chunks(BATCH) {
@@ -72,27 +137,7 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
     (unrooted, len())
 }
 
-/// Unlists every cell in `[lo, hi)`: the memory of a dead object that the sweeper is about
-/// to move out of the heap (the dropper, `dropper.rs`). Their `ON_LIST` flags are cleared in
-/// place first, so the moved copies' `Drop` finds nothing to unlist.
-///
-/// # Safety
-///
-/// `[lo, hi)` is one unreachable object in a span the caller has claimed for sweeping, not
-/// yet moved or freed (its listed cells are alive where they were listed).
-pub(crate) unsafe fn forget_range(lo: usize, hi: usize) {
-    let mut d = lock();
-    let inside: Vec<usize> = d.range(lo..hi).map(|(&a, _)| a).collect();
-    for addr in inside {
-        if let Some((_, flags)) = d.remove(&addr) {
-            // SAFETY: the flags word belongs to a listed cell, alive in the dead object
-            // (the caller's contract); the list lock guards ON_LIST.
-            unsafe { (*(flags as *const AtomicU8)).fetch_and(!ON_LIST, Ordering::Relaxed) };
-        }
-    }
-}
-
-/// Number of listed cells.
+/// Number of listed cells (cells outside heap slots; dirty slots are not counted).
 pub(crate) fn len() -> usize {
     lock().len()
 }

@@ -207,8 +207,9 @@ fn defer_moved(m: Moved) {
 }
 
 /// The allocator's `defer_drops` hook (`crate::alloc::hooks`): moves the dead objects at
-/// slots `dead` of the claimed span (their drops run user code) out of their slots, first
-/// unlisting their cells from the dirty list, and queues them for a dropper.
+/// slots `dead` of the claimed span (their drops run user code) out of their slots and
+/// queues them for a dropper. (Their cells need no unlisting: cells in heap slots are
+/// recorded by their slots' dirty bits, which the sweep clears, `dirty.rs`.)
 pub(crate) fn defer_dead(claimed: &Claimed, dead: &[usize]) {
     let s = claimed.span();
     let mut moved = Moved::with_capacity(dead.len(), s.elemsize);
@@ -216,10 +217,7 @@ pub(crate) fn defer_dead(claimed: &Claimed, dead: &[usize]) {
         let p = s.slot_addr(idx);
         // SAFETY: the object is unreachable (unmarked, no roots), in the claimed span, not
         // dropped yet; once moved, the sweep frees the slot without dropping its copy.
-        unsafe {
-            super::dirty::forget_range(p, p + s.elemsize);
-            moved.push(p, s.type_of(idx));
-        }
+        unsafe { moved.push(p, s.type_of(idx)) };
     }
     defer_moved(moved);
 }

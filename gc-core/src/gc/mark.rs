@@ -70,6 +70,11 @@ pub struct Tracer {
     worker: *const Worker<usize>,
     /// Set only for `gccheckmark`'s walk: edges go to the checker, not to the mark queues.
     check: Option<Box<Checker>>,
+    /// The unroot pass's walk (`dirty.rs`): edges are ignored, and rooted cells inside the
+    /// walked object turn their contents back into edges (`GcCell`'s `trace`).
+    unrooting: bool,
+    /// Set by the unroot pass's walk when a cell could not be visited (a writer held it).
+    busy: bool,
     marked_bytes: u64,
     pub(crate) scanned_bytes: u64,
     /// Bytes of root counters scanned (Go's stack scan work: it pays for assists too).
@@ -82,6 +87,8 @@ impl Tracer {
         Tracer {
             worker,
             check: None,
+            unrooting: false,
+            busy: false,
             marked_bytes: 0,
             scanned_bytes: 0,
             root_bytes: 0,
@@ -93,10 +100,42 @@ impl Tracer {
         Tracer {
             worker: std::ptr::null(),
             check: Some(Box::new(checker)),
+            unrooting: false,
+            busy: false,
             marked_bytes: 0,
             scanned_bytes: 0,
             root_bytes: 0,
         }
+    }
+
+    /// A tracer for the unroot pass's walk of a dirty object (`dirty.rs`): it marks
+    /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots.
+    pub(crate) fn unrooting() -> Tracer {
+        Tracer {
+            worker: std::ptr::null(),
+            check: None,
+            unrooting: true,
+            busy: false,
+            marked_bytes: 0,
+            scanned_bytes: 0,
+            root_bytes: 0,
+        }
+    }
+
+    /// Whether this is the unroot pass's walk.
+    #[inline(always)]
+    pub(crate) fn is_unrooting(&self) -> bool {
+        self.unrooting
+    }
+
+    /// The unroot pass's walk met a cell it could not visit: the object stays dirty.
+    pub(crate) fn note_busy(&mut self) {
+        self.busy = true;
+    }
+
+    /// Whether the walk met a busy cell since the last call (and forgets it).
+    pub(crate) fn take_busy(&mut self) -> bool {
+        std::mem::take(&mut self.busy)
     }
 
     /// The checker of a checking tracer.
@@ -112,8 +151,12 @@ impl Tracer {
     /// Shades the object containing `addr`: marks it and queues it for scanning.
     #[inline]
     pub(crate) fn edge(&mut self, addr: usize) {
-        if let Some(c) = &mut self.check {
-            return c.edge(addr);
+        if self.worker.is_null() {
+            // A checking walk, or the unroot pass's (which ignores edges).
+            if let Some(c) = &mut self.check {
+                c.edge(addr);
+            }
+            return;
         }
         let (s, idx) = locate(addr);
         if s.mark(idx) {

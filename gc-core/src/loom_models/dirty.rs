@@ -1,11 +1,15 @@
 //! Lazy unrooting of dirty `GcCell`s: the first write to a heap cell since the last cycle
-//! roots its contents and lists the cell; the next cycle's unroot pass turns listed cells
-//! nobody holds back into edges. Here a writer takes the cell (`borrow_mut`), then drops
-//! the last reference to it, while the unroot pass runs. Checks that contents are never
-//! unrooted while a writer holds the cell, that root and unroot strictly alternate, that
-//! the pass never touches a cell after it was dropped, and that the cell's `ROOTED` flag
-//! matches the contents' state.
+//! roots its contents and records the cell as dirty; the next cycle's unroot pass turns
+//! dirty cells nobody holds back into edges. Two models, one per record:
+//! - the list (a cell outside heap slots): a writer takes the cell (`borrow_mut`), then
+//!   drops the last reference to it, while the pass runs. Checks that contents are never
+//!   unrooted while a writer holds the cell, that root and unroot strictly alternate, and
+//!   that the pass never touches a cell after it was dropped;
+//! - the slot's dirty bit (a cell in a heap object): a writer dirties the cell while the
+//!   pass walks the span. Checks the same alternation, and that no write is lost: a pass
+//!   that starts after the writer is done always leaves the contents as edges.
 
+use super::fixture::{ModelSpan, Pad};
 use super::model;
 use crate::gc::dirty;
 use crate::gc::mark::Tracer;
@@ -79,7 +83,7 @@ fn loom_unroot_pass_vs_writer_and_drop() {
                 drop(cell);
             }
         });
-        let (unrooted, _) = dirty::unroot_pass();
+        let (unrooted, _) = dirty::unroot_listed();
         writer.join().unwrap();
 
         assert!(dropped.load(Ordering::SeqCst));
@@ -87,5 +91,76 @@ fn loom_unroot_pass_vs_writer_and_drop() {
         // Unrooted by the pass (and rooted again by the writer if it came later), or left
         // alone because the writer held the cell or had already dropped it.
         assert!(unrooted <= 1);
+    });
+}
+
+/// A heap object holding one cell (padded so its span has few slots).
+struct Holder {
+    cell: GcCell<Contents>,
+    _pad: Pad,
+}
+
+// SAFETY: forwards every method to the cell.
+unsafe impl Trace for Holder {
+    fn needs_trace() -> bool {
+        true
+    }
+    fn drop_runs_user_code() -> bool {
+        false
+    }
+    fn trace(&self, tracer: &mut Tracer) {
+        self.cell.trace(tracer);
+    }
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.cell.root() }
+    }
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.cell.unroot() }
+    }
+}
+
+#[test]
+fn loom_unroot_pass_vs_writer_in_a_heap_object() {
+    model(|| {
+        let rooted = Arc::new(AtomicBool::new(true));
+        let held = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let span = std::sync::Arc::new(ModelSpan::new::<Holder>(0));
+        let (_, addr) = span.alloc(Holder {
+            cell: GcCell::new(Contents {
+                rooted: rooted.clone(),
+                held: held.clone(),
+                dropped,
+            }),
+            _pad: [0; 1000],
+        });
+        // Moved into the heap (as `Gc::new` does): the contents become edges.
+        // SAFETY: the object was just allocated and nothing else refers to it yet.
+        unsafe { (*(addr as *mut Holder)).unroot() };
+        assert!(!rooted.load(Ordering::SeqCst));
+
+        let writer = thread::spawn({
+            let span = span.clone();
+            let held = held.clone();
+            move || {
+                // SAFETY: the object lives as long as the span, which this thread holds.
+                let h = unsafe { span.get::<Holder>(addr) };
+                let _g = h.cell.borrow_mut();
+                held.store(true, Ordering::SeqCst);
+                // ... writes ...
+                held.store(false, Ordering::SeqCst);
+            }
+        });
+        dirty::unroot_span(span.ptr());
+        writer.join().unwrap();
+        // The writer rooted the contents and dirtied the slot, before or after the pass
+        // took the bit; either way a pass from now on finds the cell and unroots it.
+        dirty::unroot_span(span.ptr());
+        assert!(
+            !rooted.load(Ordering::SeqCst),
+            "a write's dirty bit was lost"
+        );
     });
 }

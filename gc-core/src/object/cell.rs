@@ -9,9 +9,10 @@
 //! so no handle ever escapes uncounted. Every path that hands out `&mut T` (`borrow_mut`,
 //! and through it `swap` and `replace_with`) roots first; `replace`/`set`/`take` instead
 //! root the outgoing value and unroot the incoming one. The next collection cycle turns the
-//! contents of rooted cells that live inside heap objects (`HEAP_OWNED`, recorded on the
-//! dirty list) back into edges before it scans roots. Cells on the stack or in other
-//! non-heap memory stay rooted, which is what makes them safe there.
+//! contents of rooted cells that live inside heap objects (`HEAP_OWNED`, recorded as dirty:
+//! their slot's dirty bit, or the list for cells outside heap slots, `crate::gc::dirty`)
+//! back into edges before it scans roots. Cells on the stack or in other non-heap memory
+//! stay rooted, which is what makes them safe there.
 //!
 //! Borrows (`cell_lock.rs`, `cell_held.rs`): conflicts between threads block, as a lock.
 //! A borrow the calling thread can never get because it holds the conflicting guard
@@ -24,7 +25,8 @@
 //!
 //! Synchronisation: the contents are protected by the cell lock; `flags` is atomic, written
 //! under the write lock or with `&mut self`, and read by the marker without the lock. The
-//! `ON_LIST` bit is written only under the dirty-list mutex.
+//! `ON_LIST` bit (the cell is on the dirty list: only cells outside heap slots are) is
+//! written only under the dirty-list mutex.
 //!
 //! Leaked guards (`mem::forget(cell.borrow_mut())`) never stall the collector: every
 //! `&mut self` path (`root`, `unroot`, `get_mut`, `into_inner`) resets the lock, since
@@ -50,7 +52,7 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
-/// The cell is on the dirty list.
+/// The cell is on the dirty list (a cell outside heap slots; `crate::gc::dirty`).
 pub(crate) const ON_LIST: u8 = 4;
 
 /// A mutable memory location for values inside `Gc` objects.
@@ -506,6 +508,51 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
     true
 }
 
+impl<T: Trace> GcCell<T> {
+    /// The unroot pass's visit of a cell inside a dirty heap object (`crate::gc::dirty`):
+    /// a rooted cell's contents become edges of the object, an edge cell's contents are
+    /// walked for cells nested inline. A cell a writer holds is left as it is and the walk
+    /// noted busy (the object stays dirty for the next cycle). Cells on the list (outside
+    /// heap slots) are the list's to visit. Never blocks.
+    fn unroot_for_pass(&self, tracer: &mut Tracer) {
+        // Acquire pairs with the Release RMWs of ROOTED, as in `trace`.
+        let f = self.flags.load(Ordering::Acquire);
+        if f & ON_LIST != 0 {
+            return;
+        }
+        if f & ROOTED == 0 {
+            if self.lock.try_read_marker() {
+                // SAFETY: read lock held.
+                self.value.with(|v| unsafe { (*v).trace(tracer) });
+                self.lock.read_unlock_marker();
+            } else {
+                tracer.note_busy();
+            }
+            return;
+        }
+        if f & HEAP_OWNED == 0 {
+            // Rooted with an enclosing cell's contents (`root`): that cell is the one whose
+            // unrooting turns this one back.
+            return;
+        }
+        // The collector's write lock: no thread's, not recorded.
+        if !self.lock.try_write_collector() {
+            tracer.note_busy();
+            return;
+        }
+        // Acquire: as in `replace`, the lock already orders every write of `flags` before
+        // us. Relaxed would do.
+        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+            // SAFETY: write lock held; the cell is inside a heap object (HEAP_OWNED), so its
+            // handles may become edges of that object.
+            self.value.with_mut(|v| unsafe { (*v).unroot() });
+            // Release pairs with the marker's Acquire load in `trace`, as in `unroot_erased`.
+            self.flags.fetch_and(!ROOTED, Ordering::Release);
+        }
+        self.lock.write_unlock();
+    }
+}
+
 impl<T> Drop for GcCell<T> {
     fn drop(&mut self) {
         if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
@@ -541,6 +588,9 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     fn trace(&self, tracer: &mut Tracer) {
         if !T::needs_trace() {
             return;
+        }
+        if tracer.is_unrooting() {
+            return self.unroot_for_pass(tracer);
         }
         let mut backoff = Backoff::default();
         loop {
@@ -632,6 +682,28 @@ mod tests {
         assert_eq!(**holder.borrow().as_ref().unwrap(), 999);
         holder.set(None);
         assert!(holder.borrow().is_none());
+    }
+
+    #[test]
+    fn a_cell_held_during_a_cycle_stays_dirty_until_a_later_one() {
+        let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
+        let flags = || holder.flags.load(Ordering::Relaxed);
+        assert_eq!(flags() & (ROOTED | HEAP_OWNED), HEAP_OWNED);
+        let mut w = holder.borrow_mut();
+        *w = Some(Gc::new(7));
+        assert_ne!(flags() & ROOTED, 0, "the write rooted the contents");
+        // The unroot pass finds the cell held: it stays rooted, its slot stays dirty.
+        crate::collect();
+        assert_ne!(flags() & ROOTED, 0, "unrooted under a writer");
+        drop(w);
+        // No write since: only the dirty bit the busy pass kept brings the cell back.
+        crate::collect();
+        assert_eq!(
+            flags() & (ROOTED | ON_LIST),
+            0,
+            "the busy cell was forgotten"
+        );
+        assert_eq!(**holder.borrow().as_ref().unwrap(), 7);
     }
 
     #[test]
