@@ -42,7 +42,7 @@
 pub use super::cell_guard::{GcCellRef, GcCellRefMut};
 use super::cell_guard::{ReadHold, WriteHold};
 use super::cell_lock::CellLock;
-use crate::gc::{self, Tracer};
+use crate::gc::{self, Tracer, ON_LIST};
 use crate::sync::{AtomicU8, Backoff, Ordering, UnsafeCell};
 use crate::Trace;
 use std::fmt;
@@ -52,8 +52,6 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
-/// The cell is on the dirty list (a cell outside heap slots; `crate::gc::dirty`).
-pub(crate) const ON_LIST: u8 = 4;
 
 /// A mutable memory location for values inside `Gc` objects.
 ///
