@@ -1,0 +1,3 @@
+module binary_trees
+
+go 1.19
