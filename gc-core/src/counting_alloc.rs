@@ -10,10 +10,12 @@
 //! Go needs nothing of the kind: every byte it allocates is in its heap.
 //!
 //! It counts, it does not serve: the bytes still come from the wrapped allocator (the
-//! system's by default), so it composes with mimalloc or jemalloc. No shared state of its
-//! own; the counts are the allocator layer's.
+//! system's by default), so it composes with mimalloc or jemalloc. On the collector's
+//! background threads, it queues frees for the mutators' next allocations instead of
+//! making them (`alloc/remote_free.rs`). No shared state of its own; the counts and the
+//! queue are the allocator layer's.
 
-use crate::alloc::external;
+use crate::alloc::{external, remote_free};
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// A global allocator that counts what it allocates, so that the collector paces external
@@ -36,8 +38,22 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// assert!(stats.external_total_alloc >= 200 << 20);
 /// ```
 ///
+/// It also keeps the collector's background threads (the sweeper and the GC controller,
+/// which drop dead objects, and the dropper threads, which run their `Drop`s) out of the
+/// mutators' way in the wrapped allocator: the frees they make through it are queued and
+/// made in batches by mutator threads, on their next allocation through a
+/// `CountingAllocator`, on the threads whose `malloc` served the blocks (with glibc, the
+/// sweeper's `free` and a mutator's `malloc` would otherwise fight over one arena lock).
+/// So memory freed by garbage returns to the wrapped allocator only on a mutator's next
+/// allocation (at most about 10,000 frees wait; `mem_stats()` counts the bytes as freed
+/// at once). This applies to a zero-sized wrapped allocator (`System`, mimalloc's,
+/// jemalloc's); one with state is freed into where the drop runs. Without
+/// `CountingAllocator` every free happens on the thread that drops: one more reason to
+/// install it.
+///
 /// Cost: a few atomic additions on a per-thread cache line for every allocation and free
-/// (`BENCHMARKS.md`, "External memory"). Every allocation counts, including memory no heap
+/// (`BENCHMARKS.md`, "External memory"), plus one load for pending frees per allocation
+/// and one thread-local read per free. Every allocation counts, including memory no heap
 /// object owns (a large `Vec` on the stack raises the goal as a large live heap would):
 /// in Go's terms, the whole process is the heap.
 pub struct CountingAllocator<A = System> {
@@ -86,12 +102,15 @@ impl<A> CountingAllocator<A> {
 }
 
 // SAFETY: every method forwards to the wrapped allocator with the caller's arguments and
-// returns its result unchanged (so `GlobalAlloc`'s contract holds as it does for `inner`);
-// the counting touches only atomics and a const thread-local, never allocates and never
-// unwinds.
+// returns its result unchanged (so `GlobalAlloc`'s contract holds as it does for `inner`),
+// except that a free on one of the collector's background threads is made later, by
+// `inner`, with the same arguments (`remote_free`: the block stays allocated until then,
+// which the contract allows); the counting touches only atomics and const thread-locals,
+// never allocates through the global allocator and never unwinds.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        remote_free::drain_if_pending();
         // SAFETY: forwarded from the caller's contract.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
@@ -102,6 +121,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        remote_free::drain_if_pending();
         // SAFETY: forwarded from the caller's contract.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
@@ -112,13 +132,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { self.inner.dealloc(ptr, layout) };
+        // On the collector's background threads the free is queued for a mutator's next
+        // allocation (`alloc/remote_free.rs`); the bytes count as freed from now on.
+        // SAFETY: forwarded from the caller's contract, which gives up `ptr`.
+        if !unsafe { remote_free::defer(&self.inner, ptr, layout) } {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { self.inner.dealloc(ptr, layout) };
+        }
         external::note_free(layout.size());
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        remote_free::drain_if_pending();
         // SAFETY: forwarded from the caller's contract.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if !p.is_null() {

@@ -136,7 +136,7 @@ pub(crate) use std::sync::Mutex as UntrackedMutex;
 /// loom models, so it must use std's primitives in both builds. Nothing loom models reads
 /// them.
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
 
     std::thread_local! {
         /// This thread's shard, plus one (0: not chosen yet). Const-initialised without a
@@ -145,6 +145,37 @@ pub(crate) mod untracked {
         /// Whether this thread is dropping objects the collector found dead (same kind of
         /// thread-local as `SHARD`).
         static DROPPING_GARBAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Whether frees on this thread are queued for mutators (`alloc/remote_free.rs`;
+        /// same kind of thread-local as `SHARD`).
+        static DEFER_FREES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// This thread's current batch of queued frees (null: none), owned by
+        /// `alloc/remote_free.rs` (same kind of thread-local as `SHARD`).
+        static FREE_BATCH: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+    }
+
+    /// Marks this thread as one whose frees are queued for mutators (for good).
+    pub(crate) fn set_defer_frees(on: bool) {
+        let _ = DEFER_FREES.try_with(|d| d.set(on));
+    }
+
+    /// Whether this thread's frees are queued for mutators.
+    #[inline]
+    pub(crate) fn defer_frees() -> bool {
+        DEFER_FREES.try_with(|d| d.get()).unwrap_or(false)
+    }
+
+    /// This thread's current batch of queued frees (null: none).
+    #[inline]
+    pub(crate) fn free_batch() -> *mut u8 {
+        FREE_BATCH
+            .try_with(|b| b.get())
+            .unwrap_or(std::ptr::null_mut())
+    }
+
+    /// Sets this thread's current batch of queued frees.
+    #[inline]
+    pub(crate) fn set_free_batch(batch: *mut u8) {
+        let _ = FREE_BATCH.try_with(|b| b.set(batch));
     }
 
     /// Runs `f` with [`dropping_garbage`] true on this thread (restored afterwards, also

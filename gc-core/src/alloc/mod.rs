@@ -20,6 +20,7 @@ pub(crate) mod live_types;
 pub(crate) mod os;
 pub(crate) mod pageheap;
 pub(crate) mod released;
+pub(crate) mod remote_free;
 pub(crate) mod sizeclass;
 pub(crate) mod snapshot;
 pub(crate) mod span;

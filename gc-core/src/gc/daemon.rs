@@ -7,12 +7,18 @@
 //! that daemon, never tries again, and returns false from then on, and the caller does the
 //! work itself or leaves it to the paths that cover it.
 //!
+//! Frees these threads make through `CountingAllocator` (the controller's and the
+//! sweeper's in-place drops of dead objects, above all) are queued for the mutators
+//! (`alloc/remote_free.rs`): each thread defers its frees from the start and publishes its
+//! partial batch after every run of its body.
+//!
 //! Invariant: a wake-up is never lost. `wake` sets the flag under the mutex before
 //! notifying, and the thread clears it under the same mutex before running its body, so a
 //! wake-up during a run causes one more run; several coalesce into one. Shared state: the
 //! flag, under its mutex; whether the thread exists, written once under `started` (whose
 //! completion orders it before every later read). See the collector overview (`crate::design::collector`).
 
+use crate::alloc::remote_free;
 use crate::sync::{AtomicBool, Condvar, Mutex, Once, Ordering};
 
 /// A background thread that runs a body once per (coalesced) wake-up.
@@ -47,9 +53,13 @@ impl Daemon {
         self.started.call_once(|| {
             let spawned = crate::sync::thread::Builder::new()
                 .name(self.name.into())
-                .spawn(move || loop {
-                    self.wait();
-                    body();
+                .spawn(move || {
+                    remote_free::defer_here();
+                    loop {
+                        self.wait();
+                        body();
+                        remote_free::flush();
+                    }
                 });
             match spawned {
                 Ok(_) => self.running.store(true, Ordering::Relaxed),

@@ -27,10 +27,14 @@
 //! A thread running drops never runs more (`RUNNING`): a `collect()` from inside a `Drop`
 //! leaves the queue to the droppers instead of recursing into it.
 //!
+//! Dropper threads defer what their drops free through `CountingAllocator` to the mutators'
+//! next allocations (`alloc/remote_free.rs`), publishing their partial batch whenever the
+//! queue runs dry.
+//!
 //! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
 //! mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
 
-use crate::alloc::external;
+use crate::alloc::{external, remote_free};
 use crate::alloc::span::Claimed;
 use crate::descriptor::TypeInfo;
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
@@ -301,6 +305,8 @@ fn start_dropper(st: &mut State) {
 /// A dropper thread's loop.
 fn dropper(i: usize) {
     let _running = Running::enter();
+    // What the drops free goes back through the mutators (`alloc/remote_free.rs`).
+    remote_free::defer_here();
     loop {
         let job = {
             let mut st = lock();
@@ -315,9 +321,17 @@ fn dropper(i: usize) {
             }
         };
         job.run();
-        lock().busy[i] = None;
+        let idle = {
+            let mut st = lock();
+            st.busy[i] = None;
+            st.jobs.is_empty()
+        };
         // `Pause::take` may be waiting for this job.
         CV.notify_all();
+        if idle {
+            // The end of a run of jobs: hand this thread's queued frees to the mutators.
+            remote_free::flush();
+        }
     }
 }
 

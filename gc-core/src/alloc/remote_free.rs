@@ -1,0 +1,518 @@
+//! Remote frees: the frees `crate::CountingAllocator` is asked to make on the collector's
+//! background threads (the sweeper and the GC controller, which drop dead objects in place;
+//! the droppers, which run their `Drop`s) are queued here and made later, in batches, by
+//! mutator threads on their next allocation through a `CountingAllocator`.
+//!
+//! Why: a dead `Gc<Vec<u8>>`'s buffer was allocated by a mutator, in its `malloc` arena.
+//! glibc's `free` of it on the sweeper takes that arena's lock while the mutator's `malloc`
+//! takes the same lock, and both threads end up sleeping on futexes. Made by a mutator,
+//! the free goes to that thread's own cache (tcache) or uncontended arena, and the memory
+//! is reused by the very thread that allocates. Without `CountingAllocator` installed
+//! nothing is deferred: the frees happen where the drops run.
+//!
+//! How: a thread marked by [`defer_here`] (a const thread-local flag in `sync::untracked`:
+//! the global allocator never allocates to read it) appends each free (pointer, `Layout`)
+//! to its current batch, a fixed array of [`BATCH_LEN`] entries whose header names the
+//! allocator to free them with (a type-erased function and the instance's address). The
+//! batch itself comes from that wrapped allocator directly (never through the global
+//! allocator: no recursion, not counted as external memory). A full batch, or the partial
+//! one at the end of a background thread's work ([`flush`]), is pushed onto a global
+//! lock-free stack. A `CountingAllocator` allocation on any thread that does not defer
+//! checks one counter ([`drain_if_pending`]) and, when batches are pending, takes the
+//! whole stack and frees every entry, then each batch.
+//!
+//! Invariants:
+//! - every queued free is made exactly once, by the allocator that served it, with its
+//!   layout: a batch is owned by its thread until pushed, by the stack until a drain's
+//!   `swap` takes it (all of it: nobody pops single batches, so there is no ABA), then by
+//!   that drain alone;
+//! - bounded: past [`MAX_PENDING`] pushed batches, the thread that pushes drains them
+//!   itself (so a program whose mutators stop allocating keeps at most that many, plus
+//!   one partial batch per deferring thread);
+//! - only zero-sized wrapped allocators (`System`, mimalloc's and jemalloc's handles) are
+//!   deferred: a reference to a zero-sized value is valid at any aligned address, so a
+//!   drain may run after the instance that queued the free is gone. A stateful wrapped
+//!   allocator is freed into directly, as before;
+//! - a deferring thread never drains on its own allocations (only past the bound): it is a
+//!   runtime thread that lives as long as the process, so its partial batch is never
+//!   stranded by its exit (a thread that exits with one leaks those blocks).
+//!
+//! The external-memory count (`external::note_free`) is taken when the free is queued,
+//! so `mem_stats()` is unchanged; only the return of the memory to the wrapped allocator
+//! waits for a mutator's next allocation.
+//!
+//! Shared state: the stack head (`HEAD`: Release on push, Acquire on the drain's `swap`,
+//! which hands the batches' contents over) and the count of pushed batches (`PENDING`,
+//! Relaxed: a hint; raised before the push, so a drain's decrement never passes it). Both
+//! are std atomics untracked by loom (`sync::untracked`), like the external-memory counts
+//! the same allocator keeps. See the allocator overview (`crate::design::allocator`).
+
+use crate::sync::untracked::{self, AtomicPtr, AtomicUsize};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use std::alloc::{GlobalAlloc, Layout};
+use std::mem::{size_of, MaybeUninit};
+use std::ptr::{self, addr_of_mut};
+
+/// Frees per batch: a batch (header and entries) fits in 4 KiB.
+pub(crate) const BATCH_LEN: usize = 168;
+
+/// Pushed batches (about 10,000 frees) past which the thread that pushes drains them.
+pub(crate) const MAX_PENDING: usize = 64;
+
+/// Frees `ptr` (of `layout`) through the allocator at the given address.
+type FreeFn = unsafe fn(*const (), *mut u8, Layout);
+
+/// One queued free.
+struct Entry {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+/// A batch of queued frees, all for the allocator named in its header, which also
+/// allocated the batch.
+struct Batch {
+    /// The next batch on the stack.
+    next: *mut Batch,
+    /// Entries written so far (`entries[..len]` are initialised).
+    len: usize,
+    free: FreeFn,
+    alloc: *const (),
+    entries: [MaybeUninit<Entry>; BATCH_LEN],
+}
+
+const _: () = assert!(size_of::<Batch>() <= 4096);
+
+/// The top of the stack of pushed batches.
+static HEAD: AtomicPtr<Batch> = AtomicPtr::new(ptr::null_mut());
+/// Batches pushed and not yet taken by a drain (raised before the push).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// From now on, frees through `CountingAllocator` on this thread are queued for mutators.
+/// For the collector's background threads, which live as long as the process.
+pub(crate) fn defer_here() {
+    untracked::set_defer_frees(true);
+}
+
+/// `dealloc` through the allocator at `alloc` (of type `A`).
+///
+/// # Safety
+///
+/// `alloc` is the address of an `A`, and `A` is zero-sized (so any such address, aligned
+/// and non-null, is valid for it, whether the instance still exists or not); `ptr` and
+/// `layout` satisfy `A::dealloc`'s contract.
+unsafe fn free_with<A: GlobalAlloc>(alloc: *const (), ptr: *mut u8, layout: Layout) {
+    // SAFETY: `A` is zero-sized and `alloc` aligned and non-null (it came from a reference),
+    // so the reference is valid; the free is the caller's contract.
+    unsafe { (*alloc.cast::<A>()).dealloc(ptr, layout) }
+}
+
+/// Queues the free of `ptr` if this thread defers its frees; returns whether it did (if
+/// not, the caller frees it itself).
+///
+/// # Safety
+///
+/// `ptr` and `layout` satisfy `inner.dealloc`'s contract, and the caller gives up `ptr`
+/// when this returns true.
+#[inline]
+pub(crate) unsafe fn defer<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+    if size_of::<A>() != 0 || !untracked::defer_frees() {
+        return false;
+    }
+    // SAFETY: forwarded; `A` is zero-sized (checked above).
+    unsafe { push(inner, ptr, layout) }
+}
+
+/// Appends a free to this thread's batch (starting a new one if it is full, missing, or
+/// for another allocator); false if no batch could be allocated.
+///
+/// # Safety
+///
+/// As [`defer`], and `A` is zero-sized.
+unsafe fn push<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+    let free: FreeFn = free_with::<A>;
+    let alloc = (inner as *const A).cast::<()>();
+    let mut b = untracked::free_batch().cast::<Batch>();
+    if !b.is_null() {
+        // SAFETY: this thread's current batch: allocated by `new_batch`, owned by this
+        // thread alone until published.
+        let (len, same) = unsafe {
+            (
+                (*b).len,
+                (*b).free as usize == free as usize && (*b).alloc == alloc,
+            )
+        };
+        if len == BATCH_LEN || !same {
+            untracked::set_free_batch(ptr::null_mut());
+            // SAFETY: as above; the thread gives it up here.
+            unsafe { publish(b) };
+            b = ptr::null_mut();
+        }
+    }
+    if b.is_null() {
+        // SAFETY: a valid, non-zero-sized layout.
+        let raw = unsafe { inner.alloc(Layout::new::<Batch>()) };
+        if raw.is_null() {
+            // Correctness first: free it here.
+            return false;
+        }
+        b = raw.cast::<Batch>();
+        // SAFETY: fresh memory of `Batch`'s layout; the header is initialised field by
+        // field (the entries stay uninitialised until written).
+        unsafe {
+            addr_of_mut!((*b).next).write(ptr::null_mut());
+            addr_of_mut!((*b).len).write(0);
+            addr_of_mut!((*b).free).write(free);
+            addr_of_mut!((*b).alloc).write(alloc);
+        }
+        untracked::set_free_batch(b.cast());
+    }
+    // SAFETY: this thread's batch, with `len < BATCH_LEN` (a full one was published above).
+    unsafe {
+        let len = (*b).len;
+        (*b).entries[len].write(Entry { ptr, layout });
+        (*b).len = len + 1;
+    }
+    true
+}
+
+/// Pushes this thread's partial batch, if any, for mutators to free: the collector calls
+/// it when a background thread's work ends (a sweep, a cycle, a dropper's jobs).
+pub(crate) fn flush() {
+    let b = untracked::free_batch().cast::<Batch>();
+    if !b.is_null() {
+        untracked::set_free_batch(ptr::null_mut());
+        // SAFETY: this thread's batch (non-empty: a batch starts with its first entry),
+        // given up here.
+        unsafe { publish(b) };
+    }
+}
+
+/// Pushes a batch onto the stack; past [`MAX_PENDING`] batches, drains them all.
+///
+/// # Safety
+///
+/// `b` is a batch from `push`, owned by the caller, who gives it up.
+unsafe fn publish(b: *mut Batch) {
+    // Raised before the push: a drain that takes this batch has seen the increment, so its
+    // decrement never goes below zero. Bounded by the batches in existence: never wraps.
+    let pending = PENDING.fetch_add(1, Relaxed) + 1;
+    let mut head = HEAD.load(Relaxed);
+    loop {
+        // SAFETY: the caller owns `b` until the exchange below succeeds.
+        unsafe { (*b).next = head };
+        // Release: the batch's contents travel with it to the drain's Acquire `swap`.
+        match HEAD.compare_exchange_weak(head, b, Release, Relaxed) {
+            Ok(_) => break,
+            Err(now) => head = now,
+        }
+    }
+    if pending > MAX_PENDING {
+        drain();
+    }
+}
+
+/// Called by every `CountingAllocator` allocation: if batches are pending and this thread
+/// does not defer its frees, makes them. The fast path is one Relaxed load.
+#[inline(always)]
+pub(crate) fn drain_if_pending() {
+    if PENDING.load(Relaxed) != 0 {
+        drain_unless_deferring();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drain_unless_deferring() {
+    if !untracked::defer_frees() {
+        drain();
+    }
+}
+
+/// Takes every pushed batch and makes its frees, then frees the batches.
+pub(crate) fn drain() {
+    if HEAD.load(Relaxed).is_null() {
+        return;
+    }
+    // Acquire pairs with each push's Release: the entries written before it are visible.
+    let mut b = HEAD.swap(ptr::null_mut(), Acquire);
+    let mut taken = 0;
+    while !b.is_null() {
+        // SAFETY: the swap gave this drain sole ownership of every batch on the list; each
+        // was allocated by `free`'s allocator, has `len` initialised entries, each a block
+        // that allocator served and nobody else frees (queued by `defer`).
+        unsafe {
+            let (next, len, free, alloc) = ((*b).next, (*b).len, (*b).free, (*b).alloc);
+            for e in &(&(*b).entries)[..len] {
+                let e = e.assume_init_ref();
+                free(alloc, e.ptr, e.layout);
+            }
+            free(alloc, b.cast(), Layout::new::<Batch>());
+            b = next;
+        }
+        taken += 1;
+    }
+    if taken > 0 {
+        PENDING.fetch_sub(taken, Relaxed);
+    }
+}
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    //! Driven with zero-sized test allocators used directly (never installed): each keeps
+    //! the blocks it served and records every free, and where it happened. The queue is
+    //! process-wide, so the tests take turns (`SERIAL`).
+
+    use super::*;
+    use crate::sync::Mutex;
+    use std::alloc::System;
+
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// What test allocator `ID` saw.
+    struct Book {
+        /// Blocks served and not freed yet.
+        live: Vec<(usize, Layout)>,
+        /// Frees made on a thread that defers its frees.
+        freed_on_deferring: usize,
+        /// Frees made elsewhere.
+        freed_elsewhere: usize,
+        /// Frees of a block not live, or with another layout.
+        bad: usize,
+        /// The next allocation of a batch's layout fails.
+        fail_batches: bool,
+    }
+
+    #[allow(clippy::declare_interior_mutable_const)] // only as an array initialiser
+    const EMPTY: Mutex<Book> = Mutex::new(Book {
+        live: Vec::new(),
+        freed_on_deferring: 0,
+        freed_elsewhere: 0,
+        bad: 0,
+        fail_batches: false,
+    });
+    static BOOKS: [Mutex<Book>; 3] = [EMPTY; 3];
+
+    /// A zero-sized allocator over `System` that books everything in `BOOKS[ID]`.
+    struct TestAlloc<const ID: usize>;
+
+    // SAFETY: forwards to `System`; the bookkeeping allocates through the global allocator
+    // (not this one: it is never installed).
+    unsafe impl<const ID: usize> GlobalAlloc for TestAlloc<ID> {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let mut book = BOOKS[ID].lock();
+            if book.fail_batches && layout == Layout::new::<Batch>() {
+                return ptr::null_mut();
+            }
+            // SAFETY: the caller's contract.
+            let p = unsafe { System.alloc(layout) };
+            book.live.push((p as usize, layout));
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let mut book = BOOKS[ID].lock();
+            match book.live.iter().position(|&(p, _)| p == ptr as usize) {
+                Some(i) if book.live[i].1 == layout => {
+                    book.live.swap_remove(i);
+                    if untracked::defer_frees() {
+                        book.freed_on_deferring += 1;
+                    } else {
+                        book.freed_elsewhere += 1;
+                    }
+                    // SAFETY: served by `System` with this layout, freed once (unbooked).
+                    unsafe { System.dealloc(ptr, layout) };
+                }
+                _ => book.bad += 1,
+            }
+        }
+    }
+
+    fn reset<const ID: usize>() {
+        let mut book = BOOKS[ID].lock();
+        assert!(book.live.is_empty(), "blocks left from an earlier test");
+        book.freed_on_deferring = 0;
+        book.freed_elsewhere = 0;
+        book.bad = 0;
+        book.fail_batches = false;
+    }
+
+    /// Allocates `n` blocks of assorted layouts from `a`.
+    fn blocks<A: GlobalAlloc>(a: &A, n: usize) -> Vec<(*mut u8, Layout)> {
+        (0..n)
+            .map(|i| {
+                let layout = Layout::from_size_align(8 + i % 300, 1 << (i % 5)).unwrap();
+                // SAFETY: non-zero size.
+                let p = unsafe { a.alloc(layout) };
+                assert!(!p.is_null());
+                (p, layout)
+            })
+            .collect()
+    }
+
+    /// Runs `f` on a new thread that defers its frees; `flush`es before it ends.
+    fn on_deferring_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+        crate::sync::thread::scope(|s| {
+            s.spawn(|| {
+                defer_here();
+                let r = f();
+                flush();
+                r
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    fn book<const ID: usize>() -> (usize, usize, usize, usize) {
+        let b = BOOKS[ID].lock();
+        (b.live.len(), b.freed_on_deferring, b.freed_elsewhere, b.bad)
+    }
+
+    #[test]
+    fn frees_on_a_deferring_thread_are_made_by_the_next_drain_elsewhere() {
+        let _serial = SERIAL.lock();
+        drain();
+        reset::<0>();
+        reset::<1>();
+        let n = 1000;
+        // Two allocators, interleaved: each batch is for one of them.
+        let (a0, a1) = (TestAlloc::<0>, TestAlloc::<1>);
+        let mut b0 = blocks(&a0, n);
+        let mut b1 = blocks(&a1, n / 2);
+        let mut all: Vec<(bool, *mut u8, Layout)> = Vec::new();
+        // In runs of 100 (a switch of allocator starts a batch: staying under the bound).
+        while !b0.is_empty() || !b1.is_empty() {
+            for (p, l) in b0.drain(b0.len().saturating_sub(100)..) {
+                all.push((false, p, l));
+            }
+            for (p, l) in b1.drain(b1.len().saturating_sub(100)..) {
+                all.push((true, p, l));
+            }
+        }
+        struct Blocks(Vec<(bool, *mut u8, Layout)>);
+        // SAFETY: the blocks are owned by the vector, which moves between threads whole.
+        unsafe impl Send for Blocks {}
+        let all = Blocks(all);
+        on_deferring_thread(move || {
+            let all = all;
+            for (one, p, l) in all.0 {
+                // SAFETY: each block was served by that allocator with that layout and is
+                // given up here.
+                let queued = unsafe {
+                    if one {
+                        defer(&TestAlloc::<1>, p, l)
+                    } else {
+                        defer(&TestAlloc::<0>, p, l)
+                    }
+                };
+                assert!(queued);
+            }
+        });
+        // Nothing was freed on the deferring thread; the blocks and their batches are live.
+        let (live0, on0, _, bad0) = book::<0>();
+        let (live1, on1, _, bad1) = book::<1>();
+        assert_eq!((on0, on1, bad0, bad1), (0, 0, 0, 0));
+        assert!(live0 > n && live1 > n / 2, "{live0} {live1}");
+        assert!(PENDING.load(Relaxed) > 0);
+        // This thread does not defer: its next allocation's check drains everything.
+        drain_if_pending();
+        let (live0, on0, else0, bad0) = book::<0>();
+        let (live1, on1, else1, bad1) = book::<1>();
+        assert_eq!((live0, on0, bad0), (0, 0, 0));
+        assert_eq!((live1, on1, bad1), (0, 0, 0));
+        // Every block once, plus the batches.
+        assert!(else0 > n && else1 > n / 2, "{else0} {else1}");
+        assert_eq!(PENDING.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn past_the_bound_the_publisher_drains() {
+        let _serial = SERIAL.lock();
+        drain();
+        reset::<0>();
+        let a = TestAlloc::<0>;
+        let n = (MAX_PENDING + 4) * BATCH_LEN;
+        struct Blocks(Vec<(*mut u8, Layout)>);
+        // SAFETY: as in the test above.
+        unsafe impl Send for Blocks {}
+        let all = Blocks(blocks(&a, n));
+        let most = on_deferring_thread(move || {
+            let all = all;
+            let mut most = 0;
+            for (p, l) in all.0 {
+                // SAFETY: served by `a` with this layout, given up here.
+                assert!(unsafe { defer(&TestAlloc::<0>, p, l) });
+                most = most.max(PENDING.load(Relaxed));
+            }
+            most
+        });
+        assert!(most <= MAX_PENDING + 1, "{most} batches pending");
+        let (_, on, _, bad) = book::<0>();
+        // The publisher drained the first MAX_PENDING + 1 batches itself.
+        assert_eq!(bad, 0);
+        assert!(on >= MAX_PENDING * BATCH_LEN, "{on} frees on the publisher");
+        drain_if_pending();
+        let (live, _, _, bad) = book::<0>();
+        assert_eq!((live, bad), (0, 0));
+    }
+
+    #[test]
+    fn without_a_batch_the_free_is_made_at_once() {
+        let _serial = SERIAL.lock();
+        drain();
+        reset::<2>();
+        let a = TestAlloc::<2>;
+        let (p, l) = blocks(&a, 1)[0];
+        BOOKS[2].lock().fail_batches = true;
+        let p = p as usize;
+        let queued = on_deferring_thread(move || {
+            // SAFETY: served by `a` with this layout; given up only if queued.
+            unsafe { defer(&TestAlloc::<2>, p as *mut u8, l) }
+        });
+        assert!(!queued);
+        assert_eq!(PENDING.load(Relaxed), 0);
+        // SAFETY: not queued: still ours to free.
+        unsafe { a.dealloc(p as *mut u8, l) };
+        let (live, _, _, bad) = book::<2>();
+        assert_eq!((live, bad), (0, 0));
+    }
+
+    #[test]
+    fn only_deferring_threads_and_stateless_allocators_defer() {
+        let _serial = SERIAL.lock();
+        /// An allocator with state: its frees are never queued.
+        struct Stateful(#[allow(dead_code)] u8);
+        // SAFETY: forwards to `System`.
+        unsafe impl GlobalAlloc for Stateful {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: the caller's contract.
+                unsafe { System.alloc(layout) }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                // SAFETY: the caller's contract.
+                unsafe { System.dealloc(ptr, layout) }
+            }
+        }
+        let l = Layout::new::<u64>();
+        let a = Stateful(7);
+        let queued = on_deferring_thread(|| {
+            // SAFETY: a fresh block, given up only if queued.
+            unsafe {
+                let p = a.alloc(l);
+                let queued = defer(&a, p, l);
+                if !queued {
+                    a.dealloc(p, l);
+                }
+                queued
+            }
+        });
+        assert!(!queued);
+        // This thread does not defer.
+        // SAFETY: as above.
+        unsafe {
+            let p = System.alloc(l);
+            assert!(!defer(&System, p, l));
+            System.dealloc(p, l);
+        }
+    }
+}
