@@ -45,7 +45,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// `CountingAllocator`, on the threads whose `malloc` served the blocks (with glibc, the
 /// sweeper's `free` and a mutator's `malloc` would otherwise fight over one arena lock).
 /// So memory freed by garbage returns to the wrapped allocator only on a mutator's next
-/// allocation (at most about 10,000 frees wait; `mem_stats()` counts the bytes as freed
+/// allocation (at most about 10,000 frees or 8 MiB wait; `mem_stats()` counts the bytes as freed
 /// at once). This applies to a zero-sized wrapped allocator (`System`, mimalloc's,
 /// jemalloc's); one with state is freed into where the drop runs. Without
 /// `CountingAllocator` every free happens on the thread that drops: one more reason to

@@ -12,8 +12,9 @@
 //!
 //! How: a thread marked by [`defer_here`] (a const thread-local flag in `sync::untracked`:
 //! the global allocator never allocates to read it) appends each free (pointer, `Layout`)
-//! to its current batch, a fixed array of [`BATCH_LEN`] entries whose header names the
-//! allocator to free them with (a type-erased function and the instance's address). The
+//! to its current batch, a fixed array of [`BATCH_LEN`] entries (at most [`BATCH_BYTES`]
+//! of blocks) whose header names the allocator to free them with (a type-erased function
+//! and the instance's address); a block of `BATCH_BYTES` or more is freed at once. The
 //! batch itself comes from that wrapped allocator directly (never through the global
 //! allocator: no recursion, not counted as external memory). A full batch, or the partial
 //! one at the end of a background thread's work ([`flush`]), is pushed onto a global
@@ -26,9 +27,9 @@
 //!   layout: a batch is owned by its thread until pushed, by the stack until a drain's
 //!   `swap` takes it (all of it: nobody pops single batches, so there is no ABA), then by
 //!   that drain alone;
-//! - bounded: past [`MAX_PENDING`] pushed batches, the thread that pushes drains them
-//!   itself (so a program whose mutators stop allocating keeps at most that many, plus
-//!   one partial batch per deferring thread);
+//! - bounded: past [`MAX_PENDING`] pushed batches or [`MAX_PENDING_BYTES`] of their
+//!   blocks, the thread that pushes drains them itself (so a program whose mutators stop
+//!   allocating keeps at most that much, plus one partial batch per deferring thread);
 //! - only zero-sized wrapped allocators (`System`, mimalloc's and jemalloc's handles) are
 //!   deferred: a reference to a zero-sized value is valid at any aligned address, so a
 //!   drain may run after the instance that queued the free is gone. A stateful wrapped
@@ -42,9 +43,9 @@
 //! waits for a mutator's next allocation.
 //!
 //! Shared state: the stack head (`HEAD`: Release on push, Acquire on the drain's `swap`,
-//! which hands the batches' contents over) and the count of pushed batches (`PENDING`,
-//! Relaxed: a hint; raised before the push, so a drain's decrement never passes it). Both
-//! are std atomics untracked by loom (`sync::untracked`), like the external-memory counts
+//! which hands the batches' contents over) and the counts of pushed batches and of their
+//! bytes (`PENDING`, `PENDING_BYTES`, Relaxed: hints; raised before the push, so a drain's
+//! decrement never passes them). All are std atomics untracked by loom (`sync::untracked`), like the external-memory counts
 //! the same allocator keeps. See the allocator overview (`crate::design::allocator`).
 
 use crate::sync::untracked::{self, AtomicPtr, AtomicUsize};
@@ -56,8 +57,15 @@ use std::ptr::{self, addr_of_mut};
 /// Frees per batch: a batch (header and entries) fits in 4 KiB.
 pub(crate) const BATCH_LEN: usize = 168;
 
+/// Bytes of blocks per batch past which it is pushed at once; a block this large or larger
+/// is freed at once (rare, and the bound below must hold).
+pub(crate) const BATCH_BYTES: usize = 256 << 10;
+
 /// Pushed batches (about 10,000 frees) past which the thread that pushes drains them.
 pub(crate) const MAX_PENDING: usize = 64;
+
+/// Bytes of blocks in pushed batches past which the thread that pushes drains them.
+pub(crate) const MAX_PENDING_BYTES: usize = 8 << 20;
 
 /// Frees `ptr` (of `layout`) through the allocator at the given address.
 type FreeFn = unsafe fn(*const (), *mut u8, Layout);
@@ -75,6 +83,8 @@ struct Batch {
     next: *mut Batch,
     /// Entries written so far (`entries[..len]` are initialised).
     len: usize,
+    /// The sizes of those entries' blocks, summed.
+    bytes: usize,
     free: FreeFn,
     alloc: *const (),
     entries: [MaybeUninit<Entry>; BATCH_LEN],
@@ -86,6 +96,8 @@ const _: () = assert!(size_of::<Batch>() <= 4096);
 static HEAD: AtomicPtr<Batch> = AtomicPtr::new(ptr::null_mut());
 /// Batches pushed and not yet taken by a drain (raised before the push).
 static PENDING: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of the blocks in those batches (raised before the push).
+static PENDING_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// From now on, frees through `CountingAllocator` on this thread are queued for mutators.
 /// For the collector's background threads, which live as long as the process.
@@ -115,15 +127,16 @@ unsafe fn free_with<A: GlobalAlloc>(alloc: *const (), ptr: *mut u8, layout: Layo
 /// when this returns true.
 #[inline]
 pub(crate) unsafe fn defer<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
-    if size_of::<A>() != 0 || !untracked::defer_frees() {
+    if size_of::<A>() != 0 || layout.size() >= BATCH_BYTES || !untracked::defer_frees() {
         return false;
     }
     // SAFETY: forwarded; `A` is zero-sized (checked above).
     unsafe { push(inner, ptr, layout) }
 }
 
-/// Appends a free to this thread's batch (starting a new one if it is full, missing, or
-/// for another allocator); false if no batch could be allocated.
+/// Appends a free to this thread's batch (starting a new one if it is missing or for
+/// another allocator), and pushes the batch if that fills it; false if no batch could be
+/// allocated.
 ///
 /// # Safety
 ///
@@ -133,15 +146,10 @@ unsafe fn push<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool 
     let alloc = (inner as *const A).cast::<()>();
     let mut b = untracked::free_batch().cast::<Batch>();
     if !b.is_null() {
-        // SAFETY: this thread's current batch: allocated by `new_batch`, owned by this
-        // thread alone until published.
-        let (len, same) = unsafe {
-            (
-                (*b).len,
-                (*b).free as usize == free as usize && (*b).alloc == alloc,
-            )
-        };
-        if len == BATCH_LEN || !same {
+        // SAFETY: this thread's current batch: allocated below, owned by this thread alone
+        // until published.
+        let same = unsafe { (*b).free as usize == free as usize && (*b).alloc == alloc };
+        if !same {
             untracked::set_free_batch(ptr::null_mut());
             // SAFETY: as above; the thread gives it up here.
             unsafe { publish(b) };
@@ -161,16 +169,25 @@ unsafe fn push<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool 
         unsafe {
             addr_of_mut!((*b).next).write(ptr::null_mut());
             addr_of_mut!((*b).len).write(0);
+            addr_of_mut!((*b).bytes).write(0);
             addr_of_mut!((*b).free).write(free);
             addr_of_mut!((*b).alloc).write(alloc);
         }
         untracked::set_free_batch(b.cast());
     }
-    // SAFETY: this thread's batch, with `len < BATCH_LEN` (a full one was published above).
-    unsafe {
+    // SAFETY: this thread's batch, with `len < BATCH_LEN` (a full one is published at
+    // once, below).
+    let full = unsafe {
         let len = (*b).len;
         (*b).entries[len].write(Entry { ptr, layout });
         (*b).len = len + 1;
+        (*b).bytes += layout.size();
+        (*b).len == BATCH_LEN || (*b).bytes >= BATCH_BYTES
+    };
+    if full {
+        untracked::set_free_batch(ptr::null_mut());
+        // SAFETY: as above; the thread gives it up here.
+        unsafe { publish(b) };
     }
     true
 }
@@ -187,7 +204,8 @@ pub(crate) fn flush() {
     }
 }
 
-/// Pushes a batch onto the stack; past [`MAX_PENDING`] batches, drains them all.
+/// Pushes a batch onto the stack; past [`MAX_PENDING`] batches or [`MAX_PENDING_BYTES`],
+/// drains them all.
 ///
 /// # Safety
 ///
@@ -196,6 +214,9 @@ unsafe fn publish(b: *mut Batch) {
     // Raised before the push: a drain that takes this batch has seen the increment, so its
     // decrement never goes below zero. Bounded by the batches in existence: never wraps.
     let pending = PENDING.fetch_add(1, Relaxed) + 1;
+    // SAFETY: owned by the caller.
+    let bytes = unsafe { (*b).bytes };
+    let pending_bytes = PENDING_BYTES.fetch_add(bytes, Relaxed) + bytes;
     let mut head = HEAD.load(Relaxed);
     loop {
         // SAFETY: the caller owns `b` until the exchange below succeeds.
@@ -206,7 +227,7 @@ unsafe fn publish(b: *mut Batch) {
             Err(now) => head = now,
         }
     }
-    if pending > MAX_PENDING {
+    if pending > MAX_PENDING || pending_bytes > MAX_PENDING_BYTES {
         drain();
     }
 }
@@ -235,13 +256,14 @@ pub(crate) fn drain() {
     }
     // Acquire pairs with each push's Release: the entries written before it are visible.
     let mut b = HEAD.swap(ptr::null_mut(), Acquire);
-    let mut taken = 0;
+    let (mut taken, mut taken_bytes) = (0, 0);
     while !b.is_null() {
         // SAFETY: the swap gave this drain sole ownership of every batch on the list; each
         // was allocated by `free`'s allocator, has `len` initialised entries, each a block
         // that allocator served and nobody else frees (queued by `defer`).
         unsafe {
             let (next, len, free, alloc) = ((*b).next, (*b).len, (*b).free, (*b).alloc);
+            taken_bytes += (*b).bytes;
             for e in &(&(*b).entries)[..len] {
                 let e = e.assume_init_ref();
                 free(alloc, e.ptr, e.layout);
@@ -253,6 +275,7 @@ pub(crate) fn drain() {
     }
     if taken > 0 {
         PENDING.fetch_sub(taken, Relaxed);
+        PENDING_BYTES.fetch_sub(taken_bytes, Relaxed);
     }
 }
 
@@ -454,6 +477,50 @@ mod tests {
         drain_if_pending();
         let (live, _, _, bad) = book::<0>();
         assert_eq!((live, bad), (0, 0));
+    }
+
+    #[test]
+    fn large_blocks_bound_the_bytes_pending() {
+        let _serial = SERIAL.lock();
+        drain();
+        reset::<1>();
+        let a = TestAlloc::<1>;
+        // 64 KiB blocks: four fill a batch's bytes; 40 batches' worth pass the byte bound.
+        let l = Layout::from_size_align(64 << 10, 8).unwrap();
+        let n = 4 * 40;
+        // SAFETY: non-zero sizes.
+        let all: Vec<usize> = (0..n).map(|_| unsafe { a.alloc(l) } as usize).collect();
+        let big = Layout::from_size_align(BATCH_BYTES, 8).unwrap();
+        // SAFETY: as above.
+        let huge = unsafe { a.alloc(big) } as usize;
+        let (most, huge_queued) = on_deferring_thread(move || {
+            let mut most = 0;
+            for p in all {
+                // SAFETY: served by `a` with this layout, given up here.
+                assert!(unsafe { defer(&TestAlloc::<1>, p as *mut u8, l) });
+                most = most.max(PENDING_BYTES.load(Relaxed));
+            }
+            // SAFETY: served by `a` with this layout; given up only if queued.
+            let queued = unsafe { defer(&TestAlloc::<1>, huge as *mut u8, big) };
+            if !queued {
+                // SAFETY: not queued: still ours.
+                unsafe { TestAlloc::<1>.dealloc(huge as *mut u8, big) };
+            }
+            (most, queued)
+        });
+        assert!(!huge_queued, "a block of BATCH_BYTES was queued");
+        assert!(
+            most <= MAX_PENDING_BYTES + BATCH_BYTES,
+            "{} KiB pending",
+            most >> 10
+        );
+        let (_, on, _, bad) = book::<1>();
+        assert_eq!(bad, 0);
+        assert!(on > n / 2, "{on} frees on the publisher");
+        drain_if_pending();
+        let (live, _, _, bad) = book::<1>();
+        assert_eq!((live, bad), (0, 0));
+        assert_eq!(PENDING_BYTES.load(Relaxed), 0);
     }
 
     #[test]
