@@ -8,7 +8,8 @@
 //! threads other than the test's mutator. A churn of `Gc<String>`, `Gc<Vec<u8>>` and
 //! objects with a user `Drop` runs cycles in the background; then:
 //!
-//! - the mutator made nearly all the frees (before, the sweeper and the droppers did);
+//! - the mutator made most of the frees (without the queue, the sweeper and the droppers
+//!   make nearly all of them);
 //! - after a held set of 8 MiB is dropped and collected, the bytes live at the system level
 //!   come back down, and agree with `mem_stats()`'s external figure: nothing lost (a
 //!   double free would abort in glibc or show as a negative balance).
@@ -169,9 +170,10 @@ fn background_frees_go_back_through_the_mutator() {
             elsewhere >> 10
         );
         // The runtime's own threads free a little of their own (mark work, bookkeeping),
-        // but none of the 120 MiB of garbage's buffers.
+        // and the garbage's buffers only when the mutator lets 8 MiB of queued frees pile
+        // up (descheduled on a busy machine): without the queue, they free nearly all.
         assert!(
-            elsewhere * 20 < on,
+            elsewhere * 2 < on,
             "{} KiB freed off the mutator, {} KiB on it",
             elsewhere >> 10,
             on >> 10
