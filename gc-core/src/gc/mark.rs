@@ -7,6 +7,11 @@
 //! 10-million-node list needs no recursion. Grey items live in one of four places:
 //!
 //! - the global injector (`WORK.injector`), which every worker and assist takes from;
+//! - the tracer's own buffer (`Tracer::buf`, Go's `gcWork` buffer): plain memory of the
+//!   thread that is draining, with no atomics or fences per item; it overflows into the
+//!   local queue, lends half to the injector when that runs dry, and is emptied into the
+//!   local queue whenever `drain` returns (and into the injector if a tracer is dropped
+//!   with items);
 //! - the local LIFO queue of a background worker or an assist, which pushes half of it to
 //!   the injector whenever the injector runs dry (Go's `gcw.balance`), and all of it before
 //!   it stops, sleeps or leaves its GC operation; background workers also steal from each
@@ -68,6 +73,9 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 /// ```
 pub struct Tracer {
     worker: *const Worker<usize>,
+    /// Grey objects found by this tracer and not yet scanned (module header): `buf[..len]`.
+    buf: [usize; BUF_LEN],
+    len: usize,
     /// Set only for `gccheckmark`'s walk: edges go to the checker, not to the mark queues.
     check: Option<Box<Checker>>,
     /// The unroot pass's walk (`dirty.rs`): edges are ignored, and rooted cells inside the
@@ -86,6 +94,8 @@ impl Tracer {
     pub(crate) fn new(worker: &Worker<usize>) -> Tracer {
         Tracer {
             worker,
+            buf: [0; BUF_LEN],
+            len: 0,
             check: None,
             unrooting: false,
             busy: false,
@@ -99,6 +109,8 @@ impl Tracer {
     pub(crate) fn checking(checker: Checker) -> Tracer {
         Tracer {
             worker: std::ptr::null(),
+            buf: [0; BUF_LEN],
+            len: 0,
             check: Some(Box::new(checker)),
             unrooting: false,
             busy: false,
@@ -113,6 +125,8 @@ impl Tracer {
     pub(crate) fn unrooting() -> Tracer {
         Tracer {
             worker: std::ptr::null(),
+            buf: [0; BUF_LEN],
+            len: 0,
             check: None,
             unrooting: true,
             busy: false,
@@ -162,9 +176,58 @@ impl Tracer {
         if s.mark(idx) {
             self.marked_bytes += s.elemsize as u64;
             if !s.spanclass.noscan() {
-                // SAFETY: the worker outlives the tracer (`Tracer::new`).
-                unsafe { (*self.worker).push(s.slot_addr(idx)) };
+                self.push(s.slot_addr(idx));
             }
+        }
+    }
+
+    /// Queues a grey object in the tracer's buffer; a full buffer sends its older half to
+    /// the local queue first.
+    #[inline]
+    fn push(&mut self, item: usize) {
+        if self.len == BUF_LEN {
+            self.spill(BUF_LEN / 2);
+        }
+        self.buf[self.len] = item;
+        self.len += 1;
+    }
+
+    /// The most recently queued grey object of the buffer (LIFO, like the local queue).
+    #[inline]
+    fn pop(&mut self) -> Option<usize> {
+        self.len = self.len.checked_sub(1)?;
+        Some(self.buf[self.len])
+    }
+
+    /// Moves the `n` oldest buffered items to the local queue (where thieves and the
+    /// injector can reach them).
+    fn spill(&mut self, n: usize) {
+        let n = n.min(self.len);
+        for &item in &self.buf[..n] {
+            // SAFETY: the worker outlives the tracer (`Tracer::new`); only a marking tracer
+            // (non-null worker) buffers items.
+            unsafe { (*self.worker).push(item) };
+        }
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Moves every buffered item to the local queue (before the caller flushes that queue
+    /// where others can reach it).
+    pub(crate) fn hand_over(&mut self) {
+        self.spill(self.len);
+    }
+
+    /// Lends half of a long buffer to the empty injector, so idle workers and assists find
+    /// work (as `balance` does for the local queue).
+    fn lend(&mut self) {
+        if self.len > 1 && WORK.injector.is_empty() {
+            let n = self.len / 2;
+            for &item in &self.buf[..n] {
+                WORK.injector.push(item);
+            }
+            self.buf.copy_within(n..self.len, 0);
+            self.len -= n;
         }
     }
 
@@ -330,6 +393,20 @@ fn steal_from(mut steal: impl FnMut() -> Steal<usize>) -> Option<usize> {
 const ROOT_JOB_TAG: usize = 1;
 
 /// Queues a root-scan job for every span (mark setup).
+impl Drop for Tracer {
+    /// A tracer dropped with buffered grey items (a path that did not end in `drain`)
+    /// hands them to the injector: a grey object must never be lost.
+    fn drop(&mut self) {
+        for &item in &self.buf[..self.len] {
+            WORK.injector.push(item);
+        }
+    }
+}
+
+/// Grey items a tracer buffers before it overflows into the local queue: 2 KiB, as Go's
+/// work buffers (small enough for the stack of an assisting thread).
+const BUF_LEN: usize = 256;
+
 pub(crate) fn queue_root_jobs(spans: &[SpanPtr]) {
     for s in spans {
         WORK.injector.push(s.as_ptr() as usize | ROOT_JOB_TAG);
@@ -393,7 +470,7 @@ pub(crate) fn drain(
     mut stop: impl FnMut(&mut Tracer) -> bool,
 ) -> bool {
     let mut n = 0u32;
-    while let Some(item) = find_task(d) {
+    while let Some(item) = tracer.pop().or_else(|| find_task(d)) {
         if d.role == Role::Assist
             && item & ROOT_JOB_TAG == 0
             && locate(item).0.elemsize > OBLET_SIZE
@@ -404,8 +481,11 @@ pub(crate) fn drain(
         process(item, tracer);
         n = n.wrapping_add(1);
         if n % 64 == 0 {
+            tracer.lend();
             balance(d.local);
             if stop(tracer) {
+                // What is left of the buffer goes where the caller's flush finds it.
+                tracer.hand_over();
                 return false;
             }
         }
@@ -479,6 +559,7 @@ pub(crate) fn ephemeron_round() -> bool {
     let mut tracer = Tracer::new(&local);
     let traced = super::ephemeron::trace_round(&mut tracer);
     tracer.flush();
+    tracer.hand_over();
     flush_local(&local);
     traced
 }

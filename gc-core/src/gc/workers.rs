@@ -197,6 +197,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
                 if mode == Mode::Idle {
                     // The OS may leave an idle worker off the CPU for long: keep its queue
                     // where others can reach it (Go flushes a preempted idle worker's).
+                    t.hand_over();
                     flush_local(&local);
                 }
                 round.stop.load(Ordering::Relaxed)
