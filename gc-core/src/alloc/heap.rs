@@ -51,7 +51,7 @@ impl Pages {
 
 /// Metadata bytes of a span of `nelems` slots (an estimate of its heap allocations).
 fn span_meta(nelems: usize) -> usize {
-    std::mem::size_of::<Span>() + nelems * 4 + nelems.div_ceil(64) * 8
+    std::mem::size_of::<Span>() + nelems + nelems.div_ceil(64) * 8
 }
 
 /// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object

@@ -21,7 +21,7 @@
 
 use super::sizeclass::SpanClass;
 use crate::descriptor::TypeInfo;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering, UnsafeCell};
 use bitvec::boxed::BitBox;
 use bitvec::order::Lsb0;
 use bitvec::vec::BitVec;
@@ -298,7 +298,9 @@ pub(crate) struct Span {
     /// One bit per slot (at most 1024 slots, so 16 words), inline so marking is one load
     /// less.
     mark_bits: [AtomicU64; MAX_MARK_WORDS],
-    roots: Box<[AtomicU32]>,
+    /// One root counter per slot: one byte, with counts past 254 in the collector's spill
+    /// table (`gc/roots.rs`).
+    roots: Box<[AtomicU8]>,
     /// Summary of `roots`: false only if every counter was zero when the last root scan
     /// looked (the collector's root counting has the protocol). Lets the root scan skip spans.
     maybe_roots: AtomicBool,
@@ -369,7 +371,7 @@ impl Span {
             single_type: AtomicPtr::new(std::ptr::null_mut()),
             slot_types: AtomicPtr::new(std::ptr::null_mut()),
             mark_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
-            roots: (0..nelems).map(|_| AtomicU32::new(0)).collect(),
+            roots: (0..nelems).map(|_| AtomicU8::new(0)).collect(),
             maybe_roots: AtomicBool::new(false),
             dirty_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
             maybe_dirty: AtomicBool::new(false),
@@ -397,7 +399,7 @@ impl Span {
 
     /// The root counter of slot `idx`.
     #[inline(always)]
-    pub(crate) fn root_count(&self, idx: usize) -> &AtomicU32 {
+    pub(crate) fn root_count(&self, idx: usize) -> &AtomicU8 {
         &self.roots[idx]
     }
 

@@ -96,3 +96,36 @@ fn loom_root_moved_into_heap_during_mark_setup() {
         );
     });
 }
+
+/// One-byte counters at the spill boundary: an increment that spills into the table races
+/// a decrement that keeps the count in the byte, and another increment; no count is lost
+/// or doubled, and the table is left empty once the counts fall back below the boundary.
+#[test]
+fn loom_root_count_spill_boundary() {
+    model(|| {
+        let c = crate::sync::Arc::new(crate::sync::AtomicU8::new(roots::INLINE_MAX));
+        let up = thread::spawn({
+            let c = c.clone();
+            move || {
+                roots::inc(&c, Ordering::SeqCst);
+            }
+        });
+        let down = thread::spawn({
+            let c = c.clone();
+            move || roots::dec(&c)
+        });
+        roots::inc(&c, Ordering::SeqCst);
+        up.join().unwrap();
+        down.join().unwrap();
+        let n = roots::INLINE_MAX as u64 + 1;
+        assert_eq!(roots::count(&c), n);
+        roots::dec(&c);
+        roots::dec(&c);
+        assert_eq!(roots::count(&c), n - 2);
+        assert_eq!(
+            c.load(Ordering::SeqCst),
+            roots::INLINE_MAX - 1,
+            "not back in the byte"
+        );
+    });
+}

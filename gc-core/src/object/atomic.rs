@@ -366,7 +366,7 @@ mod tests {
     /// Objects of 32 bytes: small, not tiny (tiny objects share their block's counter).
     type Obj = [u64; 4];
 
-    fn count(g: &Gc<Obj>) -> u32 {
+    fn count(g: &Gc<Obj>) -> u8 {
         let (s, i) = crate::alloc::span::locate(Gc::as_ptr(g) as usize);
         s.root_count(i).load(Ordering::SeqCst)
     }
