@@ -70,7 +70,7 @@ fi
 echo "building our examples (cargo build --release) and the Go peers ($GO build) ..." >&2
 (cd "$root" && cargo build --quiet --release --example binary_trees --example gcbench --example latency)
 for p in binary_trees gcbench latency; do
-    (cd "$root/examples/go/$p" && "$GO" build -o "$work/go_$p" .)
+    (cd "$root/examples/go/peers/$p" && "$GO" build -o "$work/go_$p" .)
 done
 
 # ---- running ----

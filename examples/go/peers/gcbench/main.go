@@ -30,9 +30,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"peers/procstat"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -145,28 +144,6 @@ func timeConstruction(depth, stretchDepth int) (float64, float64) {
 	return topDown, bottomUp
 }
 
-// peakRSSMiB reads VmHWM from /proc/self/status: MiB with one decimal, or "-".
-func peakRSSMiB() string {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "-"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				return "-"
-			}
-			kb, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f", kb/1024)
-		}
-	}
-	return "-"
-}
-
 func main() {
 	maxDepth := flag.Int("max-depth", 18, "deepest tree built in the timed phases (4..=28)")
 	flag.Parse()
@@ -217,7 +194,7 @@ func main() {
 	var s runtime.MemStats
 	runtime.ReadMemStats(&s)
 	fmt.Printf("impl=go max_depth=%d time_ms=%.1f top_down_ms=%.1f bottom_up_ms=%.1f peak_rss_mb=%s cycles=%d pause_total_ms=%.3f max_pause_ms=%.3f peak_heap_mb=%.1f ok=%t\n",
-		*maxDepth, total, td, bu, peakRSSMiB(), s.NumGC,
+		*maxDepth, total, td, bu, procstat.PeakRSSMiB(), s.NumGC,
 		float64(s.PauseTotalNs)/1e6, float64(maxPauseNs)/1e6,
 		float64(peakHeap)/(1024*1024), ok)
 }

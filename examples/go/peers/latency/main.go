@@ -48,9 +48,9 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"peers/procstat"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -324,28 +324,6 @@ func mutate(id int, groups []*Group, deadline time.Time, replaceEvery uint64, se
 	return result{hist: h, iterations: iterations, replacements: replacements, sink: sink}
 }
 
-// peakRSSMiB reads VmHWM from /proc/self/status: MiB with one decimal, or "-".
-func peakRSSMiB() string {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "-"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				return "-"
-			}
-			kb, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f", kb/1024)
-		}
-	}
-	return "-"
-}
-
 const usageLine = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K]"
 
 func main() {
@@ -427,7 +405,7 @@ func main() {
 		"gc_cpu_fraction=%.4f pause_total_ms=%.3f max_pause_ms=%.3f peak_rss_mb=%s heap_sys_mb=%.1f alloc_rate_mps=%.2f\n",
 		*liveMiB, float64(s0.HeapAlloc)/mib, strconv.FormatFloat(*seconds, 'f', -1, 64), *threads, iterations,
 		us(h.max), us(h.quantile(0.999)), us(h.quantile(0.99)), us(h.quantile(0.5)), cycles,
-		s1.GCCPUFraction, float64(pauseTotalNs)/1e6, float64(maxPauseNs)/1e6, peakRSSMiB(),
+		s1.GCCPUFraction, float64(pauseTotalNs)/1e6, float64(maxPauseNs)/1e6, procstat.PeakRSSMiB(),
 		float64(s1.HeapSys)/mib, float64(objects)/loopSecs/1e6)
 	runtime.KeepAlive(groups)
 	if sink == 42 {

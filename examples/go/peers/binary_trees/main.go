@@ -31,9 +31,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"peers/procstat"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -100,28 +100,6 @@ func iterate(n uint64, depth int) uint64 {
 		}
 	}
 	return sum
-}
-
-// peakRSSMiB reads VmHWM from /proc/self/status: MiB with one decimal, or "-".
-func peakRSSMiB() string {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "-"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				return "-"
-			}
-			kb, err := strconv.ParseFloat(f[1], 64)
-			if err != nil {
-				return "-"
-			}
-			return fmt.Sprintf("%.1f", kb/1024)
-		}
-	}
-	return "-"
 }
 
 func usage(msg string) {
@@ -235,7 +213,7 @@ func main() {
 	}
 	peakMu.Lock()
 	fmt.Printf("impl=go depth=%d time_ms=%.1f peak_rss_mb=%s cycles=%d pause_total_ms=%.3f max_pause_ms=%.3f peak_heap_mb=%.1f threads=%s\n",
-		depth, float64(elapsed.Nanoseconds())/1e6, peakRSSMiB(), ms.NumGC,
+		depth, float64(elapsed.Nanoseconds())/1e6, procstat.PeakRSSMiB(), ms.NumGC,
 		float64(ms.PauseTotalNs)/1e6, float64(maxPauseNs)/1e6,
 		float64(peakHeap)/(1024*1024), threadsField)
 	peakMu.Unlock()

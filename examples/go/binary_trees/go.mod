@@ -1,3 +1,0 @@
-module binary_trees
-
-go 1.19

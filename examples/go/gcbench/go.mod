@@ -1,3 +1,0 @@
-module gcbench
-
-go 1.19

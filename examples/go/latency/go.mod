@@ -1,3 +1,0 @@
-module latency
-
-go 1.19
