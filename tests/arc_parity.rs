@@ -1,16 +1,13 @@
 //! `Arc` parity: `From<T>`, `.into()`, `Default`, `From<Box<T>>`, `into_raw`/`from_raw`
 //! (the root count travels with the raw pointer) and `{:p}`.
 
+mod common;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-struct Counted(Arc<AtomicUsize>);
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use common::Counted;
 
 #[derive(Trace)]
 struct Node {

@@ -1,5 +1,7 @@
 //! Cycles through `GcCell` are collected, and their `Drop` runs exactly once.
 
+mod common;
+
 use gc_core::{Gc, GcCell, Trace};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,12 +13,7 @@ struct Node {
     _drops: Arc<AtomicUsize>,
 }
 
-struct Counted(Arc<AtomicUsize>);
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use common::Counted;
 
 #[derive(Trace)]
 struct CNode {

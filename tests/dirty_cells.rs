@@ -9,12 +9,7 @@ use gc_core::{Gc, GcCell, Trace};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-struct Counted(Arc<AtomicUsize>);
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use common::Counted;
 
 /// A cell nested inline in another cell's contents (both in the object's slot).
 #[derive(Trace)]

@@ -2,6 +2,8 @@
 //! traced, `Gc<dyn Shape>` (made with `coerce_gc!`) behaves like any handle, and
 //! `Gc<dyn Any + Send + Sync>` downcasts.
 
+mod common;
+
 use gc_core::{coerce_gc, Gc, GcCell, Trace};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,12 +21,7 @@ trait Shape: Trace + Send + Sync {
 }
 
 /// Counts its drops (held in a `#[trace(skip)]` field).
-struct Counted(Arc<AtomicUsize>);
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use common::Counted;
 
 #[derive(Trace)]
 struct Circle {

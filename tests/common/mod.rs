@@ -10,7 +10,17 @@ pub mod child;
 pub mod exercise;
 pub mod units;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Counts its drops in a shared counter (a `#[trace(skip)]` field of a test object).
+pub struct Counted(pub Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// Trackers made.
 pub static ALLOCATED: AtomicU64 = AtomicU64::new(0);
