@@ -123,3 +123,29 @@ fn cycle_through_nested_cells_and_vec_is_freed() {
     gc_core::collect();
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
+
+/// `collect()` on several threads at once: each returns only after the drops of the garbage
+/// it found have run, even when another thread's `collect()` took those drops to run.
+#[test]
+fn concurrent_collects_each_see_their_own_drops() {
+    common::with_watchdog("concurrent collects", || {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for round in 0..20 {
+                        let drops = Arc::new(AtomicUsize::new(0));
+                        for _ in 0..500 {
+                            let n = cnode(&drops);
+                            *n.next.borrow_mut() = Some(n.clone());
+                        }
+                        gc_core::collect();
+                        assert_eq!(drops.load(Ordering::SeqCst), 500, "round {round}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}

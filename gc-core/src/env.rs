@@ -87,6 +87,9 @@ pub(crate) struct DebugFlags {
     pub scavtrace: bool,
     /// `gcpacertrace=1`: print the pacer's state at the start and end of each cycle.
     pub gcpacertrace: bool,
+    /// `stalltrace=1` (ours, not Go's): print each stretch of 1 ms or more that a mutator
+    /// spent held up in the runtime, with its cause (`gc/stalls.rs`).
+    pub stalltrace: bool,
 }
 
 impl Default for Gogc {
@@ -311,6 +314,7 @@ enum DebugKey {
     Clobberfree,
     Scavtrace,
     Gcpacertrace,
+    Stalltrace,
 }
 
 impl DebugKey {
@@ -322,6 +326,7 @@ impl DebugKey {
             "clobberfree" => DebugKey::Clobberfree,
             "scavtrace" => DebugKey::Scavtrace,
             "gcpacertrace" => DebugKey::Gcpacertrace,
+            "stalltrace" => DebugKey::Stalltrace,
             _ => return None,
         })
     }
@@ -335,6 +340,7 @@ impl DebugKey {
             DebugKey::Clobberfree => u32::from(flags.clobberfree),
             DebugKey::Scavtrace => u32::from(flags.scavtrace),
             DebugKey::Gcpacertrace => u32::from(flags.gcpacertrace),
+            DebugKey::Stalltrace => u32::from(flags.stalltrace),
         }
     }
 
@@ -365,6 +371,7 @@ impl DebugKey {
             DebugKey::Clobberfree => switch(&mut flags.clobberfree),
             DebugKey::Scavtrace => switch(&mut flags.scavtrace),
             DebugKey::Gcpacertrace => switch(&mut flags.gcpacertrace),
+            DebugKey::Stalltrace => switch(&mut flags.stalltrace),
         }
     }
 }
@@ -694,6 +701,7 @@ mod tests {
             clobberfree: true,
             scavtrace: true,
             gcpacertrace: true,
+            stalltrace: true,
         };
         let cases: &[(&str, DebugFlags, usize)] = &[
             ("", DebugFlags::default(), 0),
@@ -706,7 +714,7 @@ mod tests {
                 0,
             ),
             (
-                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1",
+                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1",
                 all,
                 0,
             ),

@@ -14,7 +14,8 @@
 //! sweeps, and once more before it returns), so a program that calls `collect()` sees the
 //! drops of what it freed, as with rust-gc and dumpster. While a `collect()` runs its
 //! cycle, dropper threads start no new job, so the jobs its sweep queues are its own; jobs
-//! they started before, it waits for, but only until such a job has run for [`STUCK`].
+//! they started before, or that another `collect()` took and is running, it waits for, but
+//! only until such a job has run for [`STUCK`].
 //!
 //! A `Drop` may block, allocate, panic with any payload, call any public function or never
 //! return: a panic is caught and reported (a payload whose own `Drop` panics is leaked), a
@@ -158,6 +159,13 @@ struct State {
     busy: Vec<Option<Instant>>,
     /// `collect()` calls running their cycle: droppers start no job meanwhile.
     paused: usize,
+    /// Jobs that callers (`collect()`, threads helping when no dropper runs) took from the
+    /// queue and are still running: an id per batch and when it was taken. Another
+    /// `collect()` waits for them as for the droppers' (the garbage it found may be among
+    /// them).
+    taken: Vec<(u64, Instant)>,
+    /// The next id for `taken`.
+    next_taken: u64,
 }
 
 crate::sync::global! {
@@ -165,6 +173,8 @@ crate::sync::global! {
         jobs: VecDeque::new(),
         busy: Vec::new(),
         paused: 0,
+        taken: Vec::new(),
+        next_taken: 0,
     });
 }
 crate::sync::global! {
@@ -389,11 +399,13 @@ impl Pause {
 /// Takes every queued job for the caller to run, or none if the caller is itself running
 /// drops (they stay queued for the droppers: no recursion into the queue).
 fn take_queued(st: &mut State) -> Jobs {
-    if running_here() {
-        Jobs(VecDeque::new())
-    } else {
-        Jobs(std::mem::take(&mut st.jobs))
+    if running_here() || st.jobs.is_empty() {
+        return Jobs(VecDeque::new(), None);
     }
+    let id = st.next_taken;
+    st.next_taken += 1;
+    st.taken.push((id, Instant::now()));
+    Jobs(std::mem::take(&mut st.jobs), Some(id))
 }
 
 /// Whether no job is queued and no dropper runs one that started less than `STUCK` ago.
@@ -418,6 +430,7 @@ fn wait_for_droppers(mut st: MutexGuard<'static, State>) -> MutexGuard<'static, 
             .busy
             .iter()
             .flatten()
+            .chain(st.taken.iter().map(|(_, t)| t))
             .filter_map(|&t| STUCK.checked_sub(now.duration_since(t)))
             .max();
         let Some(left) = left else { return st };
@@ -434,14 +447,25 @@ impl Drop for Pause {
     }
 }
 
-/// Jobs taken from the queue by [`Pause::take`].
-pub(crate) struct Jobs(VecDeque<Job>);
+/// Jobs taken from the queue by [`Pause::take`] (and the id under which the queue knows
+/// they are running, if any).
+pub(crate) struct Jobs(VecDeque<Job>, Option<u64>);
 
 impl Jobs {
     /// Runs the jobs on the calling thread, outside every GC operation.
-    pub(crate) fn run(self) {
-        for job in self.0 {
+    pub(crate) fn run(mut self) {
+        for job in std::mem::take(&mut self.0) {
             job.run();
+        }
+    }
+}
+
+impl Drop for Jobs {
+    /// The batch is done (or dropped unrun): the queue stops waiting for it.
+    fn drop(&mut self) {
+        if let Some(id) = self.1 {
+            lock().taken.retain(|&(i, _)| i != id);
+            CV.notify_all();
         }
     }
 }

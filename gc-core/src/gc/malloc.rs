@@ -21,10 +21,12 @@
 //!    The heap here includes the external memory (`alloc/external.rs`), whose growth past
 //!    the trigger the counting allocator flags for the next allocation to see.
 //!
-//! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. No
-//! shared state of its own. See the collector overview (`crate::design::collector`).
+//! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. Under
+//! `GODEBUG=stalltrace=1` steps 2-4, 5 and 7 are timed (`stalls.rs`). No shared state of
+//! its own. See the collector overview (`crate::design::collector`).
 
 use super::world::Op;
+use super::stalls::{self, Cause};
 use super::{assist, roots, sweep};
 use crate::alloc::cache::{alloc_large, Slot};
 use crate::alloc::external;
@@ -69,6 +71,7 @@ pub(crate) struct New {
 #[inline(always)]
 pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(usize)) -> New {
     // Steps 2-4.
+    let t0 = stalls::start();
     let slot = match req.placement {
         Placement::Tiny => op.cache().alloc_tiny(req.size, req.align),
         Placement::Small(sc) => op.cache().alloc_small(sc),
@@ -77,11 +80,15 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
             alloc_large(req.size, req.noscan)
         }
     };
+    let large = matches!(req.placement, Placement::Large);
+    stalls::end(t0, if large { Cause::Large } else { Cause::Alloc });
     if clobber::on() {
         check_clobbered(req, &slot);
     }
     // Step 5.
+    let t0 = stalls::start();
     init(slot.addr);
+    stalls::end(t0, Cause::Init);
     // Step 6. A tiny block's type was recorded when the block was cut (its span may belong
     // to another cache by now); everything else records it here.
     if !matches!(req.placement, Placement::Tiny) {
@@ -118,7 +125,9 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
 #[inline(never)]
 fn charged(op: &mut Op<'_>, bytes: u64) {
     if roots::MARKING.load(Ordering::Relaxed) {
+        let t0 = stalls::start();
         assist::charge(op, bytes);
+        stalls::end(t0, Cause::Assist);
     }
     if HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
         || HEAP.grew.load(Ordering::Relaxed)

@@ -37,6 +37,7 @@ internal! {
     scavenger,
     snapshot,
     specials,
+    stalls,
     stats,
     sweep,
     workers,
