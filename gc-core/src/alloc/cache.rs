@@ -15,7 +15,8 @@ use super::heap::HEAP;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
 use super::span::SpanPtr;
 use super::{PAGE_SIZE, TINY_SIZE};
-use crate::sync::Ordering;
+use crate::sync::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// The tiny allocator's span class: 16-byte noscan slots.
 const TINY_SPAN_CLASS: SpanClass = SpanClass::new(2, true);
@@ -52,6 +53,20 @@ pub(crate) struct Slot {
     /// 0 on the fast path. The caller charges them to the mark assist and checks the
     /// trigger (`mallocgc`).
     pub charged: u64,
+    /// How long a refill took, in nanoseconds, when the caller asked for slow paths to be
+    /// timed ([`time_slow_paths`]); 0 otherwise and on the fast path.
+    pub slow_ns: u64,
+}
+
+crate::sync::global! {
+    /// Whether refills are timed ([`time_slow_paths`]).
+    static TIME_SLOW: AtomicBool = AtomicBool::new(false);
+}
+
+/// Makes every cache refill report how long it took (`Slot::slow_ns`), for the collector's
+/// stall tracer. Off by default: a refill then reads one flag more.
+pub(crate) fn time_slow_paths(on: bool) {
+    TIME_SLOW.store(on, Ordering::Relaxed);
 }
 
 impl MCache {
@@ -80,6 +95,7 @@ impl MCache {
                     idx,
                     addr: s.slot_addr(idx),
                     charged: 0,
+                    slow_ns: 0,
                 };
             }
         }
@@ -93,7 +109,11 @@ impl MCache {
         {
             self.refilling = true;
         }
-        let slot = self.refill(sc);
+        let t0 = TIME_SLOW.load(Ordering::Relaxed).then(Instant::now);
+        let mut slot = self.refill(sc);
+        if let Some(t0) = t0 {
+            slot.slow_ns = t0.elapsed().as_nanos() as u64;
+        }
         #[cfg(debug_assertions)]
         {
             self.refilling = false;
@@ -114,6 +134,7 @@ impl MCache {
                         idx,
                         addr: s.slot_addr(idx),
                         charged,
+                        slow_ns: 0,
                     };
                 }
                 release(s);
@@ -161,6 +182,7 @@ impl MCache {
                 idx: span.slot_index(self.tiny),
                 addr: self.tiny + off,
                 charged: 0,
+                slow_ns: 0,
             };
         }
         self.alloc_tiny_block(take)
@@ -236,6 +258,7 @@ pub(crate) fn alloc_large(size: usize, noscan: bool) -> Slot {
         idx,
         addr: s.base,
         charged,
+        slow_ns: 0,
     }
 }
 

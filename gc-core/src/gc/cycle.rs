@@ -721,4 +721,6 @@ impl Cycle {
 fn sweep_start() {
     sweep::wake();
     super::dropper::check_stuck();
+    // The stalls mutators recorded since the last cycle (`GODEBUG=stalltrace=1`).
+    super::stalls::report_pending();
 }

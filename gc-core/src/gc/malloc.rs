@@ -22,8 +22,8 @@
 //!    the trigger the counting allocator flags for the next allocation to see.
 //!
 //! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. Under
-//! `GODEBUG=stalltrace=1` steps 2-4, 5 and 7 are timed (`stalls.rs`). No shared state of
-//! its own. See the collector overview (`crate::design::collector`).
+//! `GODEBUG=stalltrace=1` the slow paths of steps 2-4, step 5 after them, and step 7 are
+//! timed (`stalls.rs`); the fast path is not. No shared state of its own. See the collector overview (`crate::design::collector`).
 
 use super::world::Op;
 use super::stalls::{self, Cause};
@@ -71,24 +71,25 @@ pub(crate) struct New {
 #[inline(always)]
 pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(usize)) -> New {
     // Steps 2-4.
-    let t0 = stalls::start();
     let slot = match req.placement {
         Placement::Tiny => op.cache().alloc_tiny(req.size, req.align),
         Placement::Small(sc) => op.cache().alloc_small(sc),
-        Placement::Large => {
-            sweep::reclaim(req.size.div_ceil(PAGE_SIZE));
-            alloc_large(req.size, req.noscan)
-        }
+        Placement::Large => large(req),
     };
-    let large = matches!(req.placement, Placement::Large);
-    stalls::end(t0, if large { Cause::Large } else { Cause::Alloc });
     if clobber::on() {
         check_clobbered(req, &slot);
     }
-    // Step 5.
-    let t0 = stalls::start();
+    // Step 5. After a slow path the slot is in a fresh span, maybe on pages the OS has not
+    // backed yet: time the faults too.
+    let t0 = if slot.charged != 0 {
+        refilled(&slot)
+    } else {
+        None
+    };
     init(slot.addr);
-    stalls::end(t0, Cause::Init);
+    if t0.is_some() {
+        stalls::end(t0, Cause::Init);
+    }
     // Step 6. A tiny block's type was recorded when the block was cut (its span may belong
     // to another cache by now); everything else records it here.
     if !matches!(req.placement, Placement::Tiny) {
@@ -118,6 +119,29 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
             _ => true,
         },
     }
+}
+
+/// Under `stalltrace`, after a slow path: records the refill's time and starts timing the
+/// value's first write (`None` when the tracer is off).
+#[cold]
+#[inline(never)]
+fn refilled(slot: &Slot) -> Option<std::time::Instant> {
+    if !stalls::on() {
+        return None;
+    }
+    stalls::record_ns(Cause::Alloc, slot.slow_ns);
+    stalls::start()
+}
+
+/// Step 4: a large object's page reclaim and span (timed under `stalltrace`).
+#[cold]
+#[inline(never)]
+fn large(req: &Request) -> Slot {
+    let t0 = stalls::start();
+    sweep::reclaim(req.size.div_ceil(PAGE_SIZE));
+    let slot = alloc_large(req.size, req.noscan);
+    stalls::end(t0, Cause::Large);
+    slot
 }
 
 /// Steps 7 and 8 for an allocation that added `bytes` to `heap_live`.

@@ -108,6 +108,7 @@ pub(crate) fn init() {
         crate::sync::init_fences();
         crate::alloc::arena::init();
         crate::alloc::clobber::init(config().debug.clobberfree);
+        crate::alloc::cache::time_slow_paths(config().debug.stalltrace);
         cycle::init_pacer();
     });
 }

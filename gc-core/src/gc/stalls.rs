@@ -9,21 +9,24 @@
 //! Causes, one per place a mutator can be held up inside a GC operation:
 //! - `enter`: waiting at the start of an operation for a stop of the world to end
 //!   (`world.rs`);
-//! - `alloc`: the allocation path's slow steps (cache refill: sweeping a span, the central
-//!   list's lock, the page heap's lock, mapping and faulting in fresh pages;
-//!   `malloc.rs` steps 2-4);
+//! - `alloc`: a cache refill (sweeping spans for one with room, the central list's lock,
+//!   the page heap's lock, mapping fresh memory; `malloc.rs` steps 2-3), timed by the
+//!   allocator when asked (`alloc::cache::time_slow_paths`);
 //! - `large`: a large object's page reclaim and span (step 4);
-//! - `init`: writing the new value (step 5): page faults on memory the OS had not backed;
+//! - `init`: writing the new value into a slot a refill just provided (step 5): page
+//!   faults on memory the OS had not backed (faults on later slots of the same span, taken
+//!   on the fast path, are not timed);
 //! - `assist`: a mark assist, scanning or waiting for credit (step 7, `assist.rs`).
 //!
 //! Anything else a mutator sees as a gap (the OS running another thread on its core, its
 //! own code) is not the runtime's and is not reported: comparing the probe's gaps with this
 //! trace says which is which (`examples/latency.rs`).
 //!
-//! Off (the default), each traced place costs one load of a constant-after-start flag.
-//! Stalls are recorded inside the operation (a lock and a push, no I/O) and printed when the
-//! operation ends (`with_op`), so a slow writer never holds one up. Shared state: the record
-//! list under its mutex; `PENDING`, a hint that it is not empty. See the collector
+//! Only slow paths are timed, so the trace barely changes what it measures; off (the
+//! default), a refill reads one flag more and nothing else changes. Stalls are recorded
+//! inside the operation (a lock and a push, no I/O) and printed by the thread that runs the
+//! next cycle, at its end (`cycle.rs`, after the gctrace line), so a slow writer never
+//! holds a mutator up. Shared state: the record list under its mutex; `PENDING`, a hint that it is not empty. See the collector
 //! overview (`crate::design::collector`).
 
 use super::phase::Phase;
@@ -104,6 +107,15 @@ pub(crate) fn end(t0: Option<Instant>, cause: Cause) {
     }
 }
 
+/// Records a stretch measured elsewhere (a cache refill's `Slot::slow_ns`).
+#[inline]
+pub(crate) fn record_ns(cause: Cause, ns: u64) {
+    let took = Duration::from_nanos(ns);
+    if took >= THRESHOLD {
+        record(cause, took);
+    }
+}
+
 #[cold]
 fn record(cause: Cause, took: Duration) {
     let stall = Stall {
@@ -121,8 +133,8 @@ fn record(cause: Cause, took: Duration) {
     PENDING.store(true, Ordering::Relaxed);
 }
 
-/// Prints the recorded stalls if the calling thread is outside every GC operation
-/// (`with_op` calls it when an operation ends; a nested one leaves them to the outermost).
+/// Prints the recorded stalls if the calling thread is outside every GC operation (the
+/// cycle calls it at its end).
 #[inline(always)]
 pub(crate) fn report_pending() {
     if PENDING.load(Ordering::Relaxed) && !super::world::inside_op() {

@@ -94,7 +94,9 @@ impl ThreadState {
             // this 0 instead of our last `exit`'s, so it must publish the earlier
             // operations' writes to our cache again.
             self.in_op.store(0, Ordering::Release);
+            let t0 = super::stalls::start();
             wait_until_resumed();
+            super::stalls::end(t0, super::stalls::Cause::Enter);
         }
     }
 
@@ -252,16 +254,13 @@ pub(crate) fn with_op<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
     // SAFETY: the state stays registered (and alive, via the registry and the exit guard)
     // until this thread's exit guard runs, which cannot happen during this call.
     let ts = unsafe { &*ts };
-    let t0 = super::stalls::start();
     ts.enter();
-    super::stalls::end(t0, super::stalls::Cause::Enter);
     let unwind = LeaveOnUnwind(ts);
     let r = f(&mut ts.op());
     std::mem::forget(unwind);
     if ts.exit() {
         super::cycle::triggered();
     }
-    super::stalls::report_pending();
     r
 }
 
