@@ -6,7 +6,8 @@
 //! lines) and stderr (warnings, gctrace, fatal-error reports). A `child_*` test must live in
 //! the same file as the test that starts it, and does nothing without [`CHILD`]. Used by
 //! `tests/bad_env.rs`, `tests/bad_limits.rs`, `tests/gogc_env.rs`,
-//! `tests/memory_limit_env.rs`, `tests/scavenger.rs` (process-wide settings and figures),
+//! `tests/memory_limit_env.rs`, `tests/scavenger.rs`, `tests/stalltrace.rs` (process-wide
+//! settings and figures),
 //! `tests/checkmark.rs`, `tests/clobberfree.rs`, `tests/panics.rs` (debug checks and fatal
 //! errors that abort the child), `tests/hostile_cells.rs`, `tests/hostile_drops.rs`,
 //! `tests/hostile_threads.rs`, `tests/root_overflow.rs`, `tests/zero_sized.rs`; and
