@@ -365,6 +365,51 @@ fn skipped_fields_do_not_count() {
     assert!(needs_trace::<WithDrop>());
 }
 
+/// Whether the sweeper may skip a dead object's drop (`Trace::garbage_drop_is_noop_at`).
+fn garbage_noop<T: Trace>() -> bool {
+    T::garbage_drop_is_noop_at(0)
+}
+
+#[derive(Trace)]
+struct EdgesOnly {
+    left: Option<Gc<EdgesOnly>>,
+    right: Option<Gc<EdgesOnly>>,
+    kids: [Option<Gc<P>>; 2],
+    n: u64,
+}
+
+#[derive(Trace)]
+enum EdgeEnum {
+    Leaf(u32),
+    Pair(Gc<P>, Option<Gc<EdgeEnum>>),
+}
+
+#[derive(Trace)]
+struct SkippedPlain {
+    #[trace(skip)]
+    _n: u64,
+    e: Gc<P>,
+}
+
+#[derive(Trace)]
+struct OwnsMemory {
+    e: Gc<P>,
+    name: String,
+}
+
+#[test]
+fn only_types_made_of_edges_skip_their_garbage_drop() {
+    assert!(garbage_noop::<EdgesOnly>());
+    assert!(garbage_noop::<EdgeEnum>());
+    assert!(garbage_noop::<SkippedPlain>());
+    // A `String`, a cell, a skipped field with drop glue, a hand-written `Drop`: the
+    // sweeper runs the drop glue.
+    assert!(!garbage_noop::<OwnsMemory>());
+    assert!(!garbage_noop::<Skipped>());
+    assert!(!garbage_noop::<WithDrop>());
+    assert!(!garbage_noop::<BothOptions<u8>>());
+}
+
 #[test]
 fn unsafe_drop_and_always_scan_combine() {
     assert!(needs_trace::<BothOptions<u8>>());

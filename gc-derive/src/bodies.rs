@@ -322,6 +322,48 @@ pub(crate) fn drop_runs_user_code(
     }
 }
 
+/// The `garbage_drop_is_noop_at()` body: `false` with `#[trace(unsafe_drop)]` (a
+/// hand-written `Drop`); otherwise the `&&` of the traced fields' answers and, for skipped
+/// fields (and fields naming the type outside a `Gc`, and every field with
+/// `always_scan`), of `!needs_drop`: a skipped field's drop glue is unknown. `false` past
+/// the depth limit (always sound: the sweeper then runs the drop glue).
+pub(crate) fn garbage_drop_is_noop(
+    name: &Ident,
+    opts: &TypeOpts,
+    names: &Names,
+    traced: &[TracedField],
+    skipped: &[&Type],
+) -> TokenStream2 {
+    if opts.unsafe_drop {
+        return constant(names, false);
+    }
+    let depth = &names.depth;
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    let traced = traced.iter().map(|f| (f.ty, true));
+    for (ty, is_traced) in traced.chain(skipped.iter().map(|&t| (t, false))) {
+        let tokens = ty.to_token_stream();
+        if !seen.insert((tokens.to_string(), is_traced)) {
+            continue;
+        }
+        let span = ty.span();
+        let krate = names.krate(span);
+        terms.push(
+            if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
+                quote_spanned!(span=> <#ty as #krate::Trace>::garbage_drop_is_noop_at(#depth + 1))
+            } else {
+                quote_spanned!(span=> !::core::mem::needs_drop::<#ty>())
+            },
+        );
+    }
+    if terms.is_empty() {
+        constant(names, true)
+    } else {
+        let krate = names.krate(Span::call_site());
+        quote!(#depth < #krate::__private::TRACE_DEPTH_LIMIT && #(#terms)&&*)
+    }
+}
+
 /// Whether `tokens` name the type being derived (by its ident or `Self`) or contain a macro
 /// invocation, which could expand to either. Such a field makes the answer `true` at once,
 /// without the walk to the depth limit.

@@ -225,6 +225,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let needs_trace = bodies::any_field(name, &opts, &names, traced, "needs_trace_at");
     let holds_keys = bodies::any_field(name, &opts, &names, traced, "holds_keys_at");
     let user_drop = bodies::drop_runs_user_code(name, &opts, &names, traced, &visit.skipped);
+    let garbage_noop = bodies::garbage_drop_is_noop(name, &opts, &names, traced, &visit.skipped);
     let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body] =
         visit.bodies.0;
     // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.
@@ -271,7 +272,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // rooted and unrooted; 3, the derive adds no interior mutability; 4, `needs_trace()` is
     // the `||` of the fields'; 5, a hand-written `Drop` conflicts with the drop guard
     // unless `unsafe_drop` is written; 6, `drop_runs_user_code()` is `true` whenever a field's
-    // drop may run user code (skipped fields count by `needs_drop`); 7, `holds_keys_at`,
+    // drop may run user code (skipped fields count by `needs_drop`), and
+    // `garbage_drop_is_noop()` is `true` only when every field's drop is a no-op for
+    // garbage (skipped fields only without drop glue); 7, `holds_keys_at`,
     // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`.
     // The bounds are not part of the argument: a missing one fails to compile.
     Ok(quote! {
@@ -295,6 +298,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #[inline(always)]
             fn drop_runs_user_code_at(#depth: u32) -> bool {
                 #user_drop
+            }
+
+            #[inline(always)]
+            fn garbage_drop_is_noop_at(#depth: u32) -> bool {
+                #garbage_noop
             }
 
             #[inline]

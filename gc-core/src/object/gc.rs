@@ -246,6 +246,13 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         false
     }
 
+    /// A handle in garbage is an edge (or a key whose flag `forget_edges` would clear): its
+    /// drop touches nothing.
+    #[inline(always)]
+    fn garbage_drop_is_noop_at(_: u32) -> bool {
+        true
+    }
+
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         tracer.edge(self.addr());

@@ -158,6 +158,22 @@ pub unsafe trait Trace {
         Self::drop_runs_user_code()
     }
 
+    /// Whether dropping a value of this type that is garbage (in a dead object, in the
+    /// heap's edge state) does nothing at all, asked `depth` derived types deep: then the
+    /// sweeper frees the object's slot without running its drop glue. True for `Gc` (an
+    /// edge handle's drop is a no-op), and for `Option`, arrays, tuples and derived types
+    /// made only of such parts; `false` (always sound) for everything else, and past
+    /// `__private::TRACE_DEPTH_LIMIT`.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn garbage_drop_is_noop_at(depth: u32) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = depth;
+        !std::mem::needs_drop::<Self>()
+    }
+
     /// Whether a value of this type may hold a `Gc` that cannot be reached mutably (a map
     /// key or set element, see "Keys"), asked `depth` derived types deep (as
     /// [`Trace::needs_trace_at`]). The default, `false`, goes with the defaults of the three
@@ -285,7 +301,7 @@ pub(crate) use leaf_trace;
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
 /// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
-    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)?
+    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -312,6 +328,16 @@ macro_rules! container_trace {
             #[allow(dead_code)]
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool { <$e as $crate::Trace>::holds_keys_at(depth) }
+            // `inline`: the elements are stored in the value itself, whose own drop only
+            // drops them (no memory of its own to free).
+            $(
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn garbage_drop_is_noop_at(depth: u32) -> bool {
+                let _ = stringify!($inl);
+                <$e as $crate::Trace>::garbage_drop_is_noop_at(depth)
+            }
+            )?
             #[inline]
             fn trace(&self, tracer: &mut $crate::Tracer) {
                 if <$e as $crate::Trace>::needs_trace() {
@@ -568,6 +594,10 @@ macro_rules! tuple_trace {
             #[inline(always)]
             fn drop_runs_user_code_at(depth: u32) -> bool {
                 false $(|| $t::drop_runs_user_code_at(depth))+
+            }
+            #[inline(always)]
+            fn garbage_drop_is_noop_at(depth: u32) -> bool {
+                true $(&& $t::garbage_drop_is_noop_at(depth))+
             }
             #[inline]
             fn trace(&self, tracer: &mut $crate::Tracer) {

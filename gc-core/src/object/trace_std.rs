@@ -110,13 +110,13 @@ fn bound_mut<T>(b: &mut Bound<T>) -> std::option::IntoIter<&mut T> {
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Option<T>, T, inline elements, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap,
         |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, inline elements, |s| s.iter(), |m| m.iter_mut();
     // Wrappers: their fields are public, so reachable mutably like a container's elements.
     [T: Trace] Range<T>, T, |s| [&s.start, &s.end], |m| [&mut m.start, &mut m.end];
     [T: Trace] RangeFrom<T>, T, |s| [&s.start], |m| [&mut m.start];

@@ -15,19 +15,20 @@ use std::marker::PhantomData;
 ///
 /// `Trace::needs_trace` and `Trace::drop_runs_user_code` are functions (so that `Trace`
 /// stays dyn-compatible), and a constant cannot call them. So every candidate is a
-/// constant: the placement of a scanned and of a noscan `T`, the descriptor with and
-/// without user drop code, and the four requests they combine into. [`Layout::request`]
-/// picks one with the two function results; both are `#[inline(always)]` constant
-/// expressions, so in an optimised build the choice folds away and `Gc::new` reads one
+/// constant: the placement of a scanned and of a noscan `T`, the descriptor with user drop
+/// code, with runtime drop glue, and with none to run on garbage, and the six requests
+/// they combine into. [`Layout::request`] picks one with the three function results
+/// (`garbage_drop_is_noop_at` too); all are `#[inline(always)]` constant expressions, so in an optimised build the choice folds away and `Gc::new` reads one
 /// constant request, as when the facts were constants themselves.
 pub(crate) struct Layout<T>(PhantomData<T>);
 
 impl<T: Trace> Layout<T> {
-    /// The descriptor stored in the span, for a given answer of `drop_runs_user_code`.
-    const fn info(user_drop: bool) -> TypeInfo {
+    /// The descriptor stored in the span, for given answers of `drop_runs_user_code` and
+    /// `garbage_drop_is_noop` (then the sweeper has no drop to run: `drop` is `None`).
+    const fn info(user_drop: bool, garbage_noop: bool) -> TypeInfo {
         TypeInfo {
             trace: trace_erased::<T>,
-            drop: if std::mem::needs_drop::<T>() {
+            drop: if std::mem::needs_drop::<T>() && !garbage_noop {
                 Some(drop_erased::<T>)
             } else {
                 None
@@ -36,10 +37,12 @@ impl<T: Trace> Layout<T> {
             name: std::any::type_name::<T>,
         }
     }
-    const INFO_USER_DROP: TypeInfo = Self::info(true);
-    const INFO_RUNTIME_DROP: TypeInfo = Self::info(false);
+    const INFO_USER_DROP: TypeInfo = Self::info(true, false);
+    const INFO_RUNTIME_DROP: TypeInfo = Self::info(false, false);
+    const INFO_NO_GARBAGE_DROP: TypeInfo = Self::info(false, true);
     const INFO_USER_DROP_REF: &'static TypeInfo = &Self::INFO_USER_DROP;
     const INFO_RUNTIME_DROP_REF: &'static TypeInfo = &Self::INFO_RUNTIME_DROP;
+    const INFO_NO_GARBAGE_DROP_REF: &'static TypeInfo = &Self::INFO_NO_GARBAGE_DROP;
 
     /// Where objects of this type go if they are scanned (`noscan` false) or not.
     const fn placement(noscan: bool) -> Placement {
@@ -53,9 +56,10 @@ impl<T: Trace> Layout<T> {
         placement(std::mem::size_of::<T>(), align, plain, noscan)
     }
 
-    /// What `mallocgc` allocates for a `T`, for given answers of `needs_trace` and
-    /// `drop_runs_user_code`.
-    const fn candidate(needs_trace: bool, user_drop: bool) -> Request {
+    /// What `mallocgc` allocates for a `T`, for given answers of `needs_trace`,
+    /// `drop_runs_user_code` and `garbage_drop_is_noop` (ignored when the drop runs user
+    /// code: such objects go to the dropper whatever it does).
+    const fn candidate(needs_trace: bool, user_drop: bool, garbage_noop: bool) -> Request {
         let plain = !needs_trace && !std::mem::needs_drop::<T>();
         Request {
             placement: Self::placement(!needs_trace),
@@ -66,25 +70,35 @@ impl<T: Trace> Layout<T> {
                 &PLAIN
             } else if user_drop {
                 Self::INFO_USER_DROP_REF
+            } else if garbage_noop {
+                Self::INFO_NO_GARBAGE_DROP_REF
             } else {
                 Self::INFO_RUNTIME_DROP_REF
             },
         }
     }
-    const SCAN_USER_DROP: Request = Self::candidate(true, true);
-    const SCAN_RUNTIME_DROP: Request = Self::candidate(true, false);
-    const NOSCAN_USER_DROP: Request = Self::candidate(false, true);
-    const NOSCAN_RUNTIME_DROP: Request = Self::candidate(false, false);
+    const SCAN_USER_DROP: Request = Self::candidate(true, true, false);
+    const SCAN_RUNTIME_DROP: Request = Self::candidate(true, false, false);
+    const SCAN_NO_GARBAGE_DROP: Request = Self::candidate(true, false, true);
+    const NOSCAN_USER_DROP: Request = Self::candidate(false, true, false);
+    const NOSCAN_RUNTIME_DROP: Request = Self::candidate(false, false, false);
+    const NOSCAN_NO_GARBAGE_DROP: Request = Self::candidate(false, false, true);
 
-    /// What `mallocgc` allocates for a `T`: one of the four constant candidates, chosen by
+    /// What `mallocgc` allocates for a `T`: one of the six constant candidates, chosen by
     /// `T`'s `Trace` answers (constant-folded in optimised builds).
     #[inline(always)]
     pub(crate) fn request() -> &'static Request {
-        match (T::needs_trace(), T::drop_runs_user_code()) {
-            (true, true) => &Self::SCAN_USER_DROP,
-            (true, false) => &Self::SCAN_RUNTIME_DROP,
-            (false, true) => &Self::NOSCAN_USER_DROP,
-            (false, false) => &Self::NOSCAN_RUNTIME_DROP,
+        match (
+            T::needs_trace(),
+            T::drop_runs_user_code(),
+            T::garbage_drop_is_noop_at(0),
+        ) {
+            (true, true, _) => &Self::SCAN_USER_DROP,
+            (true, false, false) => &Self::SCAN_RUNTIME_DROP,
+            (true, false, true) => &Self::SCAN_NO_GARBAGE_DROP,
+            (false, true, _) => &Self::NOSCAN_USER_DROP,
+            (false, false, false) => &Self::NOSCAN_RUNTIME_DROP,
+            (false, false, true) => &Self::NOSCAN_NO_GARBAGE_DROP,
         }
     }
 }
@@ -146,6 +160,24 @@ mod tests {
         fn trace(&self, _: &mut Tracer) {}
         unsafe fn root(&mut self) {}
         unsafe fn unroot(&mut self) {}
+    }
+
+    #[test]
+    fn garbage_made_only_of_edges_has_no_drop_to_run() {
+        use crate::{Gc, GcCell};
+        fn drops<T: Trace>() -> bool {
+            Layout::<T>::request().info.drop.is_some()
+        }
+        // Edges in place: dropping them as garbage does nothing, so the sweeper skips it.
+        assert!(!drops::<Option<Gc<u8>>>());
+        assert!(!drops::<[Option<Gc<u8>>; 3]>());
+        assert!(!drops::<(Gc<u8>, u64, Option<Gc<String>>)>());
+        // Memory of their own, a cell (its lock and list), a hand-written drop: they run.
+        assert!(drops::<Vec<Gc<u8>>>());
+        assert!(drops::<Option<Box<Gc<u8>>>>());
+        assert!(drops::<GcCell<Option<Gc<u8>>>>());
+        assert!(drops::<(Gc<u8>, String)>());
+        assert!(Layout::<Aligned64Drop>::request().info.user_drop);
     }
 
     #[test]
