@@ -164,9 +164,10 @@ pub use crossbeam_utils::atomic::AtomicCell;
 /// Support for the derive macro; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    /// How many derived types deep `Trace::needs_trace_at` and `drop_runs_user_code_at`
-    /// look before answering `true` (mutually recursive types; a deeper nesting of distinct
-    /// types only costs precision).
+    /// How many derived types deep `Trace::needs_trace_at`, `drop_runs_user_code_at` and
+    /// `garbage_drop_is_noop_at` look before giving the always-sound answer (`true` for the
+    /// first two, `false` for the last: mutually recursive types; a deeper nesting of
+    /// distinct types only costs precision).
     pub const TRACE_DEPTH_LIMIT: u32 = 24;
 
     pub use crate::object::dyn_gc::gc_from_unsized_raw;

@@ -43,7 +43,10 @@
 //!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
 //!   no user code are dropped in place while swept; the others are moved out of the heap
-//!   and dropped outside the collector (see `gc_core::collect`).
+//!   and dropped outside the collector (see `gc_core::collect`). The hidden
+//!   `garbage_drop_is_noop_at` is the `&&` of the traced fields' answers and of
+//!   `!needs_drop` for skipped fields (`false` with `unsafe_drop`): a dead object made only
+//!   of `Gc` edges and plain data is freed without running its drop glue at all.
 //! * `impl<T> gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup
 //!   for Node<T> {}`, which conflicts with
 //!   a hand-written `impl Drop for Node<T>`: a `Drop` impl could dereference a `Gc` whose
