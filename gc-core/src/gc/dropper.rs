@@ -32,8 +32,8 @@
 //! next allocations (`alloc/remote_free.rs`), publishing their partial batch whenever the
 //! queue runs dry.
 //!
-//! Shared state: the queue, the droppers' busy times and the pause count, under `QUEUE`'s
-//! mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
+//! Shared state: the queue, the droppers' busy times, the batches callers took and are
+//! running, and the pause count, under `QUEUE`'s mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
 
 use crate::alloc::{external, remote_free};
 use crate::alloc::span::Claimed;

@@ -23,7 +23,8 @@
 //!
 //! Steps 7 and 8 run only after a slow path (the slot's `charged` bytes), like Go's. Under
 //! `GODEBUG=stalltrace=1` the slow paths of steps 2-4, step 5 after them, and step 7 are
-//! timed (`stalls.rs`); the fast path is not. No shared state of its own. See the collector overview (`crate::design::collector`).
+//! timed (`stalls.rs`); the fast path is not. No shared state of its own. See the
+//! collector overview (`crate::design::collector`).
 
 use super::world::Op;
 use super::stalls::{self, Cause};
