@@ -277,65 +277,40 @@ pub(crate) fn any_field(
     }
 }
 
-/// The `drop_runs_user_code_at()` body: `true` with `#[trace(unsafe_drop)]` (a hand-written
-/// `Drop`); otherwise the `||` of the traced fields' `drop_runs_user_code_at()` and of
-/// `needs_drop` for skipped fields (the derive cannot see what their drop does). A field
-/// whose type names the type being derived outside a `Gc<..>` (`Vec<Self>`) would make the
-/// function call itself: it counts as `needs_drop` too. Behind a `Gc` it cannot: a
-/// handle's drop is the runtime's whatever it points to, so `Option<Gc<Node>>` stays exact.
-/// With `always_scan` (mutual recursion the derive cannot see) every field counts as
-/// `needs_drop`.
-pub(crate) fn drop_runs_user_code(
-    name: &Ident,
-    opts: &TypeOpts,
-    names: &Names,
-    traced: &[TracedField],
-    skipped: &[&Type],
-) -> TokenStream2 {
-    if opts.unsafe_drop {
-        return constant(names, true);
-    }
-    let depth = &names.depth;
-    let mut seen = std::collections::HashSet::new();
-    let mut terms = Vec::new();
-    let traced = traced.iter().map(|f| (f.ty, true));
-    for (ty, is_traced) in traced.chain(skipped.iter().map(|&t| (t, false))) {
-        let tokens = ty.to_token_stream();
-        if !seen.insert((tokens.to_string(), is_traced)) {
-            continue;
-        }
-        let span = ty.span();
-        let krate = names.krate(span);
-        terms.push(
-            if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
-                quote_spanned!(span=> <#ty as #krate::Trace>::drop_runs_user_code_at(#depth + 1))
-            } else {
-                quote_spanned!(span=> ::core::mem::needs_drop::<#ty>())
-            },
-        );
-    }
-    if terms.is_empty() {
-        constant(names, false)
-    } else {
-        let krate = names.krate(Span::call_site());
-        quote!(#depth >= #krate::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
-    }
+/// The two facts about a type's drop glue that the derive answers field by field.
+#[derive(Clone, Copy)]
+pub(crate) enum DropFact {
+    /// `drop_runs_user_code_at()`: `true` with `#[trace(unsafe_drop)]` (a hand-written
+    /// `Drop`); otherwise the `||` of the traced fields' answers and of `needs_drop` for
+    /// skipped fields (the derive cannot see what their drop does); `true` past the depth
+    /// limit.
+    UserCode,
+    /// `garbage_drop_is_noop_at()`: `false` with `#[trace(unsafe_drop)]`; otherwise the
+    /// `&&` of the traced fields' answers and of `!needs_drop` for skipped fields; `false`
+    /// past the depth limit. (Both limit answers are the always-sound ones.)
+    GarbageNoop,
 }
 
-/// The `garbage_drop_is_noop_at()` body: `false` with `#[trace(unsafe_drop)]` (a
-/// hand-written `Drop`); otherwise the `&&` of the traced fields' answers and, for skipped
-/// fields (and fields naming the type outside a `Gc`, and every field with
-/// `always_scan`), of `!needs_drop`: a skipped field's drop glue is unknown. `false` past
-/// the depth limit (always sound: the sweeper then runs the drop glue).
-pub(crate) fn garbage_drop_is_noop(
+/// The body of a [`DropFact`] method. A field whose type names the type being derived
+/// outside a `Gc<..>` (`Vec<Self>`) would make the method call itself: it is answered by
+/// `needs_drop`, as a skipped field is. Behind a `Gc` it cannot: a handle's drop is the
+/// runtime's whatever it points to, so `Option<Gc<Node>>` stays exact. With `always_scan`
+/// (mutual recursion the derive cannot see) every field is answered by `needs_drop`.
+pub(crate) fn drop_fact(
+    fact: DropFact,
     name: &Ident,
     opts: &TypeOpts,
     names: &Names,
     traced: &[TracedField],
     skipped: &[&Type],
 ) -> TokenStream2 {
+    // What a hand-written `Drop` (or past the limit) gives, and what no field gives.
+    let (sound, empty) = match fact {
+        DropFact::UserCode => (true, false),
+        DropFact::GarbageNoop => (false, true),
+    };
     if opts.unsafe_drop {
-        return constant(names, false);
+        return constant(names, sound);
     }
     let depth = &names.depth;
     let mut seen = std::collections::HashSet::new();
@@ -348,19 +323,32 @@ pub(crate) fn garbage_drop_is_noop(
         }
         let span = ty.span();
         let krate = names.krate(span);
-        terms.push(
-            if is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name) {
+        let exact =
+            is_traced && !opts.always_scan && !mentions_self_outside_gc(tokens.clone(), name);
+        terms.push(match (fact, exact) {
+            (DropFact::UserCode, true) => {
+                quote_spanned!(span=> <#ty as #krate::Trace>::drop_runs_user_code_at(#depth + 1))
+            }
+            (DropFact::GarbageNoop, true) => {
                 quote_spanned!(span=> <#ty as #krate::Trace>::garbage_drop_is_noop_at(#depth + 1))
-            } else {
+            }
+            (DropFact::UserCode, false) => quote_spanned!(span=> ::core::mem::needs_drop::<#ty>()),
+            (DropFact::GarbageNoop, false) => {
                 quote_spanned!(span=> !::core::mem::needs_drop::<#ty>())
-            },
-        );
+            }
+        });
     }
     if terms.is_empty() {
-        constant(names, true)
-    } else {
-        let krate = names.krate(Span::call_site());
-        quote!(#depth < #krate::__private::TRACE_DEPTH_LIMIT && #(#terms)&&*)
+        return constant(names, empty);
+    }
+    let krate = names.krate(Span::call_site());
+    match fact {
+        DropFact::UserCode => {
+            quote!(#depth >= #krate::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
+        }
+        DropFact::GarbageNoop => {
+            quote!(#depth < #krate::__private::TRACE_DEPTH_LIMIT && #(#terms)&&*)
+        }
     }
 }
 

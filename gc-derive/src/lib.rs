@@ -227,8 +227,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
     let needs_trace = bodies::any_field(name, &opts, &names, traced, "needs_trace_at");
     let holds_keys = bodies::any_field(name, &opts, &names, traced, "holds_keys_at");
-    let user_drop = bodies::drop_runs_user_code(name, &opts, &names, traced, &visit.skipped);
-    let garbage_noop = bodies::garbage_drop_is_noop(name, &opts, &names, traced, &visit.skipped);
+    let drop_fact = |fact| bodies::drop_fact(fact, name, &opts, &names, traced, &visit.skipped);
+    let user_drop = drop_fact(bodies::DropFact::UserCode);
+    let garbage_noop = drop_fact(bodies::DropFact::GarbageNoop);
     let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body] =
         visit.bodies.0;
     // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.

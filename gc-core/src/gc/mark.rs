@@ -199,17 +199,21 @@ impl Tracer {
         Some(self.buf[self.len])
     }
 
+    /// Hands the `n` oldest buffered items (at most all of them) to `to`.
+    fn take_oldest(&mut self, n: usize, mut to: impl FnMut(usize)) {
+        let n = n.min(self.len);
+        self.buf[..n].iter().for_each(|&item| to(item));
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
     /// Moves the `n` oldest buffered items to the local queue (where thieves and the
     /// injector can reach them).
     fn spill(&mut self, n: usize) {
-        let n = n.min(self.len);
-        for &item in &self.buf[..n] {
-            // SAFETY: the worker outlives the tracer (`Tracer::new`); only a marking tracer
-            // (non-null worker) buffers items.
-            unsafe { (*self.worker).push(item) };
-        }
-        self.buf.copy_within(n..self.len, 0);
-        self.len -= n;
+        let worker = self.worker;
+        // SAFETY: the worker outlives the tracer (`Tracer::new`); only a marking tracer
+        // (non-null worker) buffers items.
+        self.take_oldest(n, |item| unsafe { (*worker).push(item) });
     }
 
     /// Moves every buffered item to the local queue (before the caller flushes that queue
@@ -222,12 +226,7 @@ impl Tracer {
     /// work (as `balance` does for the local queue).
     fn lend(&mut self) {
         if self.len > 1 && WORK.injector.is_empty() {
-            let n = self.len / 2;
-            for &item in &self.buf[..n] {
-                WORK.injector.push(item);
-            }
-            self.buf.copy_within(n..self.len, 0);
-            self.len -= n;
+            self.take_oldest(self.len / 2, |item| WORK.injector.push(item));
         }
     }
 

@@ -485,28 +485,39 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
     // SAFETY: per the contract the cell is alive (it removes itself from the list, under the
     // list lock we hold, before it is dropped or moved).
     let cell = unsafe { &*(addr as *const GcCell<T>) };
-    // The collector's write lock: no thread's, not recorded.
-    if !cell.lock.try_write_collector() {
-        return false;
-    }
-    // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
-    // before us. Relaxed would do.
-    if cell.flags.load(Ordering::Acquire) & ROOTED != 0 {
-        // SAFETY: write lock held; the cell is inside a heap object (it is on the list only
-        // if HEAP_OWNED), so its handles may become edges of that object.
-        cell.value.with_mut(|v| unsafe { (*v).unroot() });
-        // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear, it
-        // sees the edges this walk left (which it then reads under the read lock, so
-        // `write_unlock` below publishes them too).
-        cell.flags.fetch_and(!ROOTED, Ordering::Release);
-    }
-    // The caller holds the dirty-list lock, which guards ON_LIST.
-    cell.flags.fetch_and(!ON_LIST, Ordering::Relaxed);
-    cell.lock.write_unlock();
-    true
+    // The caller holds the dirty-list lock, which guards ON_LIST (the cell is on the list
+    // only if HEAP_OWNED).
+    cell.unroot_if_free(|flags| {
+        flags.fetch_and(!ON_LIST, Ordering::Relaxed);
+    })
 }
 
 impl<T: Trace> GcCell<T> {
+    /// The collector's unrooting of a `HEAP_OWNED` cell, for both records of dirty cells:
+    /// if nobody holds the cell, turns rooted contents into edges of the enclosing object,
+    /// runs `also` on the flags while still holding the lock, and returns true; false if
+    /// the cell is busy. Never blocks.
+    fn unroot_if_free(&self, also: impl FnOnce(&AtomicU8)) -> bool {
+        // The collector's write lock: no thread's, not recorded.
+        if !self.lock.try_write_collector() {
+            return false;
+        }
+        // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
+        // before us. Relaxed would do.
+        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+            // SAFETY: write lock held; the cell is HEAP_OWNED (the callers' contract), so its
+            // handles may become edges of the enclosing object.
+            self.value.with_mut(|v| unsafe { (*v).unroot() });
+            // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
+            // it sees the edges this walk left (which it then reads under the read lock, so
+            // `write_unlock` below publishes them too).
+            self.flags.fetch_and(!ROOTED, Ordering::Release);
+        }
+        also(&self.flags);
+        self.lock.write_unlock();
+        true
+    }
+
     /// The unroot pass's visit of a cell inside a dirty heap object (`crate::gc::dirty`):
     /// a rooted cell's contents become edges of the object, an edge cell's contents are
     /// walked for cells nested inline. A cell a writer holds is left as it is and the walk
@@ -533,21 +544,9 @@ impl<T: Trace> GcCell<T> {
             // unrooting turns this one back.
             return;
         }
-        // The collector's write lock: no thread's, not recorded.
-        if !self.lock.try_write_collector() {
+        if !self.unroot_if_free(|_| {}) {
             tracer.note_busy();
-            return;
         }
-        // Acquire: as in `replace`, the lock already orders every write of `flags` before
-        // us. Relaxed would do.
-        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
-            // SAFETY: write lock held; the cell is inside a heap object (HEAP_OWNED), so its
-            // handles may become edges of that object.
-            self.value.with_mut(|v| unsafe { (*v).unroot() });
-            // Release pairs with the marker's Acquire load in `trace`, as in `unroot_erased`.
-            self.flags.fetch_and(!ROOTED, Ordering::Release);
-        }
-        self.lock.write_unlock();
     }
 }
 
