@@ -136,7 +136,7 @@ pub(crate) use std::sync::Mutex as UntrackedMutex;
 /// loom models, so it must use std's primitives in both builds. Nothing loom models reads
 /// them.
 pub(crate) mod untracked {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
     std::thread_local! {
         /// This thread's shard, plus one (0: not chosen yet). Const-initialised without a

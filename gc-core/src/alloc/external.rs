@@ -5,8 +5,9 @@
 //! which calls [`note_alloc`] and [`note_free`] for every allocation of the process.
 //!
 //! The counts are sharded (threads take shards in turn) so that threads allocating at once
-//! do not fight over one cache line; reading sums the shards. Every [`QUANTUM`] bytes of
-//! growth on a shard, the allocator checks the pacer's trigger against the heap plus the
+//! do not fight over one cache line; reading sums the shards. Each allocation and each free
+//! is one locked add (bytes allocated, bytes freed). Every [`QUANTUM`] bytes allocated
+//! through a shard, the allocator checks the pacer's trigger against the heap plus the
 //! external bytes and, past it, sets [`due`]: the next GC allocation's slow-path check
 //! (`mallocgc`, step 8) then asks for a cycle. The global allocator itself never starts
 //! one (it may be called from anywhere, even inside the runtime).
@@ -17,34 +18,29 @@
 //! (`crate::design::allocator`).
 
 pub(crate) use crate::sync::untracked::while_dropping_garbage;
-use crate::sync::untracked::{
-    dropping_garbage, shard, AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
-};
+use crate::sync::untracked::{dropping_garbage, shard, AtomicBool, AtomicU64, AtomicUsize};
 use crate::sync::Ordering::Relaxed;
 
 /// Shards: enough for the threads of a large machine to rarely share one.
 const SHARDS: usize = 32;
 
-/// Growth of one shard between two trigger checks.
-const QUANTUM: i64 = 256 << 10;
+/// Allocation through one shard between two trigger checks.
+const QUANTUM: u64 = 256 << 10;
 
-/// One shard's counts, on a cache line of its own.
+/// One shard's counts, on a cache line of its own. One locked add per allocation and one per
+/// free: live bytes are the difference of the two sums.
 #[repr(align(128))]
 struct Shard {
-    /// Bytes allocated minus bytes freed through this shard (negative when its threads free
-    /// what others allocated).
-    live: AtomicI64,
     /// Bytes ever allocated through this shard.
-    total: AtomicU64,
-    /// Growth since this shard's last trigger check.
-    since_check: AtomicI64,
+    allocated: AtomicU64,
+    /// Bytes ever freed through this shard (it may free what another shard allocated).
+    freed: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)] // only as an array initialiser
 const EMPTY: Shard = Shard {
-    live: AtomicI64::new(0),
-    total: AtomicU64::new(0),
-    since_check: AtomicI64::new(0),
+    allocated: AtomicU64::new(0),
+    freed: AtomicU64::new(0),
 };
 
 static SHARD: [Shard; SHARDS] = [EMPTY; SHARDS];
@@ -59,10 +55,10 @@ static DUE: AtomicBool = AtomicBool::new(false);
 #[inline]
 pub(crate) fn note_alloc(size: usize) {
     let s = &SHARD[shard(SHARDS, &NEXT)];
-    s.live.fetch_add(size as i64, Relaxed);
-    s.total.fetch_add(size as u64, Relaxed);
-    if s.since_check.fetch_add(size as i64, Relaxed) + size as i64 >= QUANTUM {
-        check(s);
+    let before = s.allocated.fetch_add(size as u64, Relaxed);
+    // A check each time this shard's allocations cross a multiple of the quantum.
+    if (before % QUANTUM) + size as u64 >= QUANTUM {
+        check();
     }
 }
 
@@ -70,8 +66,7 @@ pub(crate) fn note_alloc(size: usize) {
 #[inline]
 pub(crate) fn note_free(size: usize) {
     let s = &SHARD[shard(SHARDS, &NEXT)];
-    s.live.fetch_sub(size as i64, Relaxed);
-    s.since_check.fetch_sub(size as i64, Relaxed);
+    s.freed.fetch_add(size as u64, Relaxed);
     if dropping_garbage() {
         GARBAGE_FREED.fetch_add(size as u64, Relaxed);
     }
@@ -99,10 +94,10 @@ pub(crate) fn survivors() -> u64 {
         .saturating_sub(GARBAGE_FREED.load(Relaxed))
 }
 
-/// A shard grew by a quantum: compare the heap plus the external bytes with the trigger.
+/// A shard allocated another quantum: compare the heap plus the external bytes with the
+/// trigger.
 #[cold]
-fn check(s: &Shard) {
-    s.since_check.store(0, Relaxed);
+fn check() {
     if !ON.load(Relaxed) {
         ON.store(true, Relaxed);
     }
@@ -122,8 +117,10 @@ pub(crate) fn live() -> u64 {
     if !ON.load(Relaxed) {
         return 0;
     }
-    let sum: i64 = SHARD.iter().map(|s| s.live.load(Relaxed)).sum();
-    sum.max(0) as u64
+    // Frees first: a free read before its allocation could make the difference negative
+    // (it still can across shards while threads run, hence the saturation).
+    let freed: u64 = SHARD.iter().map(|s| s.freed.load(Relaxed)).sum();
+    total().saturating_sub(freed)
 }
 
 /// Whether the counting allocator is counting (it has seen a quantum of growth).
@@ -134,7 +131,7 @@ pub(crate) fn on() -> bool {
 
 /// External bytes ever allocated.
 pub(crate) fn total() -> u64 {
-    SHARD.iter().map(|s| s.total.load(Relaxed)).sum()
+    SHARD.iter().map(|s| s.allocated.load(Relaxed)).sum()
 }
 
 /// Whether the external bytes may have crossed the trigger since the last check (a hint for
