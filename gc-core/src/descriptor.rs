@@ -12,6 +12,10 @@ pub(crate) struct TypeInfo {
     pub trace: unsafe fn(*const u8, &mut Tracer),
     /// Drops the object at the given address in place; `None` for types without drop glue.
     pub drop: Option<unsafe fn(*mut u8)>,
+    /// `drop` does nothing for garbage whose slot is clean (no dirty bit: every `GcCell`
+    /// inline in it holds edges, `gc/dirty.rs`): `Trace::garbage_drop_is_noop_at`. The
+    /// sweeper then frees the slot without calling it.
+    pub skip_clean_garbage: bool,
     /// Whether `drop` may run user code (`Trace::drop_runs_user_code`): then the sweeper
     /// moves the object out of the heap and the dropper runs `drop` on the copy, outside
     /// every GC operation (the collector's dropper); otherwise the sweeper drops it in place.
@@ -25,6 +29,7 @@ pub(crate) struct TypeInfo {
 pub(crate) static PLAIN: TypeInfo = TypeInfo {
     trace: trace_nothing,
     drop: None,
+    skip_clean_garbage: false,
     user_drop: false,
     name: plain_name,
 };
@@ -44,6 +49,7 @@ pub(crate) const fn bucket(name: fn() -> &'static str) -> TypeInfo {
     TypeInfo {
         trace: trace_nothing,
         drop: None,
+        skip_clean_garbage: false,
         user_drop: false,
         name,
     }

@@ -439,6 +439,12 @@ impl Span {
         }
     }
 
+    /// Whether slot `idx` is dirty (read by the sweep, which owns the span: no pass runs).
+    #[inline]
+    pub(crate) fn is_dirty(&self, idx: usize) -> bool {
+        self.dirty_bits[idx / 64].load(Ordering::Relaxed) & (1u64 << (idx % 64)) != 0
+    }
+
     /// Takes the dirty slots (clearing them), or `None` if none was set since the last take.
     pub(crate) fn take_dirty(&self) -> Option<SlotSet> {
         // A load first: most spans have nothing, and a swap would write every span's line.

@@ -90,7 +90,9 @@ fn free_dead(claimed: &Claimed, dead: &SlotSet, clobber: bool) {
         // SAFETY: the slot held an object until this sweep (it is in `dead`); the span is
         // claimed.
         let ty = unsafe { s.type_of(idx) };
-        if let (Some(drop_fn), false) = (ty.drop, ty.user_drop) {
+        // Garbage in a clean slot whose drop is a no-op then: nothing to run.
+        let noop = ty.skip_clean_garbage && !s.is_dirty(idx);
+        if let (Some(drop_fn), false, false) = (ty.drop, ty.user_drop, noop) {
             let p = s.slot_addr(idx);
             // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
             // after this sweep its slot is free.

@@ -150,6 +150,7 @@ impl<T: ?Sized + Trace> Thin<T> {
         } else {
             None
         },
+        skip_clean_garbage: false,
         user_drop: needs_drop::<T>(),
         name: std::any::type_name::<T>,
     };

@@ -565,6 +565,17 @@ impl<T> Drop for GcCell<T> {
 unsafe impl<T: Trace> Trace for GcCell<T> {
     // The cell's own drop (leaving the dirty list) is the runtime's.
     crate::object::trace::facts_of!(T);
+    /// Garbage in a clean slot (the sweep's condition for skipping a drop) holds this cell
+    /// in edge state: a rooted cell inline in a heap object keeps its slot dirty until the
+    /// unroot pass makes it an edge cell again (`gc/dirty.rs`), and the contents of an edge
+    /// cell drop as `T`'s garbage does. The cell's own drop does nothing there either: a
+    /// cell inline in a slot is never on the dirty list, and its lock has no guard to
+    /// forget but leaked ones, recorded on the thread that leaked them (whose records a
+    /// sweep on another thread could not reach anyway).
+    #[inline(always)]
+    fn garbage_drop_is_noop_at(depth: u32) -> bool {
+        T::garbage_drop_is_noop_at(depth)
+    }
     #[inline(always)]
     fn holds_keys_at(depth: u32) -> bool {
         T::holds_keys_at(depth)

@@ -91,6 +91,7 @@ impl<T: Trace> SliceLayout<T> {
             } else {
                 None
             },
+            skip_clean_garbage: false,
             user_drop,
             name: std::any::type_name::<[T]>,
         }

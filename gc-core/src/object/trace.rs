@@ -158,12 +158,13 @@ pub unsafe trait Trace {
         Self::drop_runs_user_code()
     }
 
-    /// Whether dropping a value of this type that is garbage (in a dead object, in the
-    /// heap's edge state) does nothing at all, asked `depth` derived types deep: then the
-    /// sweeper frees the object's slot without running its drop glue. True for `Gc` (an
-    /// edge handle's drop is a no-op), and for `Option`, arrays, tuples and derived types
-    /// made only of such parts; `false` (always sound) for everything else, and past
-    /// `__private::TRACE_DEPTH_LIMIT`.
+    /// Whether dropping a value of this type that is garbage (in a dead object whose slot
+    /// is clean: the heap's edge state, every `GcCell` inline in it unrooted) does nothing
+    /// at all, asked `depth` derived types deep: then the sweeper frees such a slot without
+    /// running the object's drop glue (a dirty slot's glue always runs). True for `Gc` (an
+    /// edge handle's drop is a no-op), for `GcCell<T>` when it is for `T`, and for
+    /// `Option`, arrays, tuples and derived types made only of such parts; `false` (always
+    /// sound) for everything else, and past `__private::TRACE_DEPTH_LIMIT`.
     #[doc(hidden)]
     #[inline(always)]
     fn garbage_drop_is_noop_at(depth: u32) -> bool

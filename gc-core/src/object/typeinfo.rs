@@ -24,15 +24,16 @@ pub(crate) struct Layout<T>(PhantomData<T>);
 
 impl<T: Trace> Layout<T> {
     /// The descriptor stored in the span, for given answers of `drop_runs_user_code` and
-    /// `garbage_drop_is_noop` (then the sweeper has no drop to run: `drop` is `None`).
+    /// `garbage_drop_is_noop` (then the sweeper skips `drop` for garbage in a clean slot).
     const fn info(user_drop: bool, garbage_noop: bool) -> TypeInfo {
         TypeInfo {
             trace: trace_erased::<T>,
-            drop: if std::mem::needs_drop::<T>() && !garbage_noop {
+            drop: if std::mem::needs_drop::<T>() {
                 Some(drop_erased::<T>)
             } else {
                 None
             },
+            skip_clean_garbage: garbage_noop,
             user_drop,
             name: std::any::type_name::<T>,
         }
@@ -165,17 +166,28 @@ mod tests {
     #[test]
     fn garbage_made_only_of_edges_has_no_drop_to_run() {
         use crate::{Gc, GcCell};
+        /// Whether the sweeper runs the drop glue of garbage in a clean slot.
         fn drops<T: Trace>() -> bool {
-            Layout::<T>::request().info.drop.is_some()
+            let info = Layout::<T>::request().info;
+            info.drop.is_some() && !info.skip_clean_garbage
         }
-        // Edges in place: dropping them as garbage does nothing, so the sweeper skips it.
+        // Edges in place (cells in edge state included: a rooted cell keeps its slot
+        // dirty): dropping them as garbage does nothing, so the sweeper skips it.
         assert!(!drops::<Option<Gc<u8>>>());
         assert!(!drops::<[Option<Gc<u8>>; 3]>());
         assert!(!drops::<(Gc<u8>, u64, Option<Gc<String>>)>());
-        // Memory of their own, a cell (its lock and list), a hand-written drop: they run.
+        assert!(!drops::<GcCell<Option<Gc<u8>>>>());
+        assert!(!drops::<(GcCell<Gc<u8>>, [GcCell<Option<Gc<u8>>>; 2])>());
+        // A dirty slot's glue runs whatever the type says.
+        assert!(Layout::<GcCell<Option<Gc<u8>>>>::request()
+            .info
+            .drop
+            .is_some());
+        // Memory of their own (cells outside the slot too), a hand-written drop: they run.
         assert!(drops::<Vec<Gc<u8>>>());
         assert!(drops::<Option<Box<Gc<u8>>>>());
-        assert!(drops::<GcCell<Option<Gc<u8>>>>());
+        assert!(drops::<Vec<GcCell<Option<Gc<u8>>>>>());
+        assert!(drops::<GcCell<Vec<Gc<u8>>>>());
         assert!(drops::<(Gc<u8>, String)>());
         assert!(Layout::<Aligned64Drop>::request().info.user_drop);
     }
