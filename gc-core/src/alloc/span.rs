@@ -644,6 +644,16 @@ impl Span {
         self.maybe_roots.store(true, ordering);
     }
 
+    /// `note_root(SeqCst)`, without the store (a locked exchange on x86-64) when the
+    /// summary reads set already: only the root scan clears it, and it reads every counter
+    /// after clearing it (`gc/roots.rs` has the argument).
+    #[inline(always)]
+    pub(crate) fn note_root_seqcst(&self) {
+        if !self.maybe_roots.load(Ordering::SeqCst) {
+            self.maybe_roots.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Calls `f(slot)` for every slot whose root count is non-zero. Skips the span at the
     /// cost of one load if no counter went from 0 to 1 since the last scan found none.
     /// Returns whether it read the counters.

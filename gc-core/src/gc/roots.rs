@@ -13,6 +13,10 @@
 //! finds one. So an increment is either seen by those reads, or leaves the summary true for
 //! the next scan (and, while marking, shades anyway): the scan may skip a span whose summary
 //! is false. New objects set it inside their allocating operation, which no scan overlaps.
+//! An increment that reads the summary set skips the store (`Span::note_root_seqcst`):
+//! if that read comes before a scan's swap in the SeqCst order, so does the increment,
+//! and the scan's counter reads after the swap see it; if it reads a `true` stored after
+//! the swap, the summary stays set for the next scan, which reads the counter.
 //!
 //! One byte per slot: counts 0 to `INLINE_MAX` (254) live in the counter; past that the
 //! counter holds `SPILLED` and the count is `INLINE_MAX` plus an entry of the spill table
@@ -69,7 +73,7 @@ pub(crate) use crate::alloc::span::locate;
 pub(crate) fn add_root(addr: usize) {
     let (s, i) = locate(addr);
     if inc(s.root_count(i), Ordering::SeqCst) == 0 {
-        s.note_root(Ordering::SeqCst);
+        s.note_root_seqcst();
     }
     seqcst_order();
     if MARKING.load(Ordering::SeqCst) && barrier_on() {
