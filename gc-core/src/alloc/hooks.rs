@@ -7,7 +7,7 @@
 //! by anyone afterwards. See the allocator overview (`crate::design::allocator`).
 
 use super::heap::HeapMemory;
-use super::span::Claimed;
+use super::span::{Claimed, SlotSet};
 use std::sync::OnceLock;
 
 /// The collector's side of the allocation path.
@@ -15,7 +15,7 @@ pub(crate) struct Hooks {
     /// A sweep found these dead objects (slot indices of the claimed span) whose drop runs
     /// user code (`TypeInfo::user_drop`): the collector moves them out of their slots, to
     /// drop them outside every GC operation, before the sweep frees the slots.
-    pub(crate) defer_drops: fn(&Claimed, &[usize]),
+    pub(crate) defer_drops: fn(&Claimed, &SlotSet),
     /// Eager scavenging: bytes to release now after a span grew the heap by `grown` bytes
     /// and paged in `paged_in` released bytes, given the heap's memory figures.
     pub(crate) eager_bytes: fn(&HeapMemory, u64, u64) -> u64,

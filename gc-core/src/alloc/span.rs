@@ -110,6 +110,23 @@ impl SlotSet {
     pub(crate) fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
+
+    /// The empty set.
+    pub(crate) const fn new() -> SlotSet {
+        SlotSet {
+            words: [0; MAX_MARK_WORDS],
+        }
+    }
+
+    /// Adds index `i`.
+    pub(crate) fn insert(&mut self, i: usize) {
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Whether the set is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
 }
 
 impl Claimed {
@@ -124,9 +141,7 @@ impl Claimed {
     /// the sweeper and the mutators contend for the C allocator's lock.
     pub(crate) fn dead_slots(&self) -> Result<SlotSet, usize> {
         let s = &*self.0;
-        let mut out = SlotSet {
-            words: [0; MAX_MARK_WORDS],
-        };
+        let mut out = SlotSet::new();
         s.alloc.with(|a| {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &*a };

@@ -31,7 +31,7 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         ))
     });
     // First every check, and the objects whose drop is user code leave their slots.
-    let mut deferred = Vec::new();
+    let mut deferred = SlotSet::new();
     for idx in dead.iter() {
         let count = s.root_count(idx).load(Ordering::SeqCst);
         if count != 0 {
@@ -42,7 +42,7 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         }
         // SAFETY: the slot held an object until this sweep; the span is claimed.
         if unsafe { s.type_of(idx) }.user_drop {
-            deferred.push(idx);
+            deferred.insert(idx);
         }
     }
     if !deferred.is_empty() {

@@ -3,9 +3,9 @@
 //!
 //! - the `Drop` of swept objects whose type may run user code (`TypeInfo::user_drop`,
 //!   from `Trace::drop_runs_user_code`). The sweeper *moves* each such object out of its
-//!   slot into a [`Moved`] buffer (a bitwise copy: Rust values may move, and nothing can
-//!   reach an unreachable object) and frees the slot at once; the `Drop` runs on the copy
-//!   later. So the object's memory is never reused before its `Drop` has run, and the
+//!   slot into a `Moved` block (`moved.rs`: a bitwise copy, since Rust values may move and
+//!   nothing can reach an unreachable object) and frees the slot at once; the `Drop` runs
+//!   on the copy later. So the object's memory is never reused before its `Drop` has run, and the
 //!   heap does not wait for user code to get its memory back;
 //! - values aged out of a `Pool` (`crate::pool`, Go's `clearpools`), one job each.
 //!
@@ -36,10 +36,9 @@
 //! running, and the pause count, under `QUEUE`'s mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
 
 use crate::alloc::{external, remote_free};
-use crate::alloc::span::Claimed;
-use crate::descriptor::TypeInfo;
+use super::moved::Moved;
+use crate::alloc::span::{Claimed, SlotSet};
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
-use std::alloc::Layout;
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -53,80 +52,6 @@ const STUCK: Duration = Duration::from_millis(100);
 /// Most dropper threads (a program whose `Drop`s block for ever stops getting drops run
 /// once this many are stuck, and keeps running).
 const MAX_DROPPERS: usize = 16;
-
-/// Objects moved out of the heap by one sweep, waiting for their `Drop`. Each sits at
-/// `index * stride` in one buffer, aligned as in the slot it came from.
-struct Moved {
-    buf: *mut u8,
-    layout: Layout,
-    stride: usize,
-    types: Vec<&'static TypeInfo>,
-}
-
-// SAFETY: the buffer holds objects of `Send` types (`Gc::new` requires `T: Send`), owned by
-// this value alone.
-unsafe impl Send for Moved {}
-
-impl Moved {
-    /// Room for `n` objects from slots of `elemsize` bytes.
-    fn with_capacity(n: usize, elemsize: usize) -> Moved {
-        // Slots sit at multiples of `elemsize` from a page-aligned base, so every object's
-        // alignment divides the largest power of two in `elemsize` (up to a page).
-        let align = (1usize << elemsize.trailing_zeros()).min(crate::alloc::PAGE_SIZE);
-        let layout = Layout::from_size_align(n * elemsize, align)
-            .unwrap_or_else(|_| crate::fatal("a sweep's moved objects overflow the address space"));
-        // SAFETY: `n >= 1` and `elemsize >= 8`, so the size is not zero.
-        let buf = unsafe { std::alloc::alloc(layout) };
-        if buf.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Moved {
-            buf,
-            layout,
-            stride: elemsize,
-            types: Vec::with_capacity(n),
-        }
-    }
-
-    /// Moves the object at `addr` (a whole slot of the `elemsize` given at creation) into
-    /// the buffer; its slot may be reused as soon as this returns.
-    ///
-    /// # Safety
-    ///
-    /// `addr` holds an initialised object of type `ty` that nothing can reach any more
-    /// (swept), whose `Drop` has not run, and which nothing will drop or read after this
-    /// call; fewer than the capacity objects were pushed before.
-    unsafe fn push(&mut self, addr: usize, ty: &'static TypeInfo) {
-        assert!(self.types.len() * self.stride < self.layout.size());
-        // SAFETY: the destination is inside the buffer (checked above) and the source slot
-        // is `stride` bytes of the swept span; the two never overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                addr as *const u8,
-                self.buf.add(self.types.len() * self.stride),
-                self.stride,
-            )
-        };
-        self.types.push(ty);
-    }
-}
-
-impl Drop for Moved {
-    /// Runs every moved object's `Drop` (each under its own `catch_unwind`), then frees the
-    /// buffer.
-    fn drop(&mut self) {
-        for (i, ty) in self.types.iter().enumerate() {
-            // SAFETY: object `i` was moved in by `push` and is dropped exactly once, here.
-            let p = unsafe { self.buf.add(i * self.stride) };
-            if let Some(drop_fn) = ty.drop {
-                // SAFETY: as above; `drop_fn` is the descriptor's for this very object.
-                guarded(|| unsafe { drop_fn(p) }, || format!("Drop of a {}", (ty.name)()));
-            }
-        }
-        // SAFETY: allocated in `with_capacity` with this layout.
-        unsafe { std::alloc::dealloc(self.buf, self.layout) };
-    }
-}
 
 /// One unit of work.
 enum Job {
@@ -224,10 +149,10 @@ fn defer_moved(m: Moved) {
 /// slots `dead` of the claimed span (their drops run user code) out of their slots and
 /// queues them for a dropper. (Their cells need no unlisting: cells in heap slots are
 /// recorded by their slots' dirty bits, which the sweep clears, `dirty.rs`.)
-pub(crate) fn defer_dead(claimed: &Claimed, dead: &[usize]) {
+pub(crate) fn defer_dead(claimed: &Claimed, dead: &SlotSet) {
     let s = claimed.span();
     let mut moved = Moved::with_capacity(dead.len(), s.elemsize);
-    for &idx in dead {
+    for idx in dead.iter() {
         let p = s.slot_addr(idx);
         // SAFETY: the object is unreachable (unmarked, no roots), in the claimed span, not
         // dropped yet; once moved, the sweep frees the slot without dropping its copy.
@@ -482,7 +407,7 @@ pub(crate) fn help_if_no_threads() {
 
 /// Runs `f` (user code); a panic is reported on stderr and swallowed. A payload whose own
 /// `Drop` panics is leaked rather than allowed to unwind into the runtime.
-fn guarded(f: impl FnOnce(), what: impl FnOnce() -> String) {
+pub(super) fn guarded(f: impl FnOnce(), what: impl FnOnce() -> String) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         crate::report(format_args!(
             "gc_core: {} panicked ({}); continuing",

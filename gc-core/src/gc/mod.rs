@@ -30,6 +30,7 @@ internal! {
     malloc,
     mark,
     metrics,
+    moved,
     pacer,
     periodic,
     phase,
