@@ -454,6 +454,13 @@ impl Span {
         }
     }
 
+    /// Whether a slot may be dirty: false only if none was marked since the last
+    /// `take_dirty` (read by the sweep, which owns the span: no pass runs).
+    #[inline]
+    pub(crate) fn maybe_dirty(&self) -> bool {
+        self.maybe_dirty.load(Ordering::Relaxed)
+    }
+
     /// Whether slot `idx` is dirty (read by the sweep, which owns the span: no pass runs).
     #[inline]
     pub(crate) fn is_dirty(&self, idx: usize) -> bool {

@@ -86,12 +86,14 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
 /// moved out) and poisons every dead slot under `GODEBUG=clobberfree=1`.
 fn free_dead(claimed: &Claimed, dead: &SlotSet, clobber: bool) {
     let s = claimed.span();
+    // Most spans never had a dirty slot: one load instead of one per object.
+    let clean = !s.maybe_dirty();
     for idx in dead.iter() {
         // SAFETY: the slot held an object until this sweep (it is in `dead`); the span is
         // claimed.
         let ty = unsafe { s.type_of(idx) };
         // Garbage in a clean slot whose drop is a no-op then: nothing to run.
-        let noop = ty.skip_clean_garbage && !s.is_dirty(idx);
+        let noop = ty.skip_clean_garbage && (clean || !s.is_dirty(idx));
         if let (Some(drop_fn), false, false) = (ty.drop, ty.user_drop, noop) {
             let p = s.slot_addr(idx);
             // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
