@@ -124,8 +124,10 @@ impl Drop for Moved {
 struct Spare(Mutex<Vec<(usize, Layout)>>);
 
 impl Spare {
-    const fn new() -> Spare {
-        Spare(Mutex::new(Vec::new()))
+    crate::sync::const_fn! {
+        fn new() -> Spare {
+            Spare(Mutex::new(Vec::new()))
+        }
     }
 
     /// A block of at least `need` bytes aligned to `align`: a spare one if one fits, else
