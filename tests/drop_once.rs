@@ -1,7 +1,11 @@
-//! `Drop` runs exactly once for every unreachable object and never for a reachable one.
+//! `Drop` runs exactly once for every unreachable object and never for a reachable one,
+//! also when only allocation drives the cycles.
 
+mod common;
+
+use common::Counted;
 use gc_core::{Gc, GcCell, Trace};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// One flag per node: how many times it was dropped.
@@ -91,4 +95,43 @@ fn random_graphs_drop_exactly_the_unreachable_nodes() {
             "seed {seed}: every node dropped once"
         );
     }
+}
+
+#[derive(Trace)]
+struct Dropped {
+    #[trace(skip)]
+    _c: Counted,
+}
+
+/// A few objects with a `Drop` (fewer than the dropper's wake-up batch) die and the program
+/// only allocates: the cycles that allocation starts must get their drops run, with no
+/// `collect()` to run them.
+#[test]
+fn drops_run_when_only_allocation_drives_cycles() {
+    common::with_watchdog("drops without collect()", || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        // First a dropper thread is started (by the first queued drop) and left idle.
+        drop(Gc::new(Dropped {
+            _c: Counted(drops.clone()),
+        }));
+        gc_core::collect();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "collect() ran the first drop"
+        );
+        let drops = Arc::new(AtomicUsize::new(0));
+        const N: usize = 5;
+        for _ in 0..N {
+            drop(Gc::new(Dropped {
+                _c: Counted(drops.clone()),
+            }));
+        }
+        while drops.load(Ordering::SeqCst) < N {
+            for i in 0..10_000u64 {
+                std::hint::black_box(Gc::new([i; 8]));
+            }
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), N);
+    });
 }

@@ -9,9 +9,11 @@
 //!   heap does not wait for user code to get its memory back;
 //! - values aged out of a `Pool` (`crate::pool`, Go's `clearpools`), one job each.
 //!
-//! Who runs the jobs: dropper threads (`gc-dropper-N`), and `collect()`, which runs every
-//! job queued up to the end of its sweep on the calling thread (between the spans it
-//! sweeps, and once more before it returns), so a program that calls `collect()` sees the
+//! Who runs the jobs: dropper threads (`gc-dropper-N`), woken every [`WAKE_BATCH`] queued
+//! jobs and when a sweep pass or a cycle ends (not per job: sweeps queue one per span), and
+//! `collect()`, which runs every job queued up to the end of its sweep on the calling
+//! thread (between the spans it sweeps, and once more before it returns), so a program
+//! that calls `collect()` sees the
 //! drops of what it freed, as with rust-gc and dumpster. While a `collect()` runs its
 //! cycle, dropper threads start no new job, so the jobs its sweep queues are its own; jobs
 //! they started before, or that another `collect()` took and is running, it waits for, but
@@ -91,6 +93,9 @@ struct State {
     taken: Vec<(u64, Instant)>,
     /// The next id for `taken`.
     next_taken: u64,
+    /// Threads in `wait_for_droppers`: a dropper that finishes a job wakes them only if
+    /// there are any (a condvar's notify is a system call even with nobody waiting).
+    waiting: usize,
 }
 
 crate::sync::global! {
@@ -100,6 +105,7 @@ crate::sync::global! {
         paused: 0,
         taken: Vec::new(),
         next_taken: 0,
+        waiting: 0,
     });
 }
 crate::sync::global! {
@@ -194,8 +200,27 @@ fn push(job: Job) {
     let mut st = lock();
     st.jobs.push_back(job);
     replace_stuck(&mut st);
+    // Sweeps queue a job per span: waking a dropper for each would switch threads for
+    // each. Every `WAKE_BATCH` jobs wakes one; the rest wait for `wake` (the end of a sweep
+    // pass or of a cycle).
+    let now = st.jobs.len() % WAKE_BATCH == 0;
     drop(st);
-    CV.notify_one();
+    if now {
+        // All: the condvar also has `collect()` calls waiting for droppers on it, and one
+        // of them could take a single wake-up meant for a dropper.
+        CV.notify_all();
+    }
+}
+
+/// Jobs queued by sweeps between two wake-ups of a dropper (at most; `wake` comes sooner).
+const WAKE_BATCH: usize = 16;
+
+/// Wakes a dropper if jobs are waiting: the collector calls it when a sweep pass or a
+/// cycle ends, so queued drops run within a cycle whatever their number.
+pub(crate) fn wake() {
+    if !lock().jobs.is_empty() {
+        CV.notify_all();
+    }
 }
 
 /// Starts a dropper thread if jobs are waiting and every dropper is stuck in a job (or
@@ -213,9 +238,15 @@ fn replace_stuck(st: &mut State) {
 }
 
 /// Called once per collection cycle: jobs queued behind a dropper stuck in a `Drop` get a
-/// new dropper even when no new job arrives.
+/// new dropper even when no new job arrives, and queued jobs wake one.
 pub(crate) fn check_stuck() {
-    replace_stuck(&mut lock());
+    let mut st = lock();
+    replace_stuck(&mut st);
+    let queued = !st.jobs.is_empty();
+    drop(st);
+    if queued {
+        CV.notify_all();
+    }
 }
 
 /// Starts dropper thread number `st.busy.len()`.
@@ -256,13 +287,15 @@ fn dropper(i: usize) {
             }
         };
         job.run();
-        let idle = {
+        let (idle, waiting) = {
             let mut st = lock();
             st.busy[i] = None;
-            st.jobs.is_empty()
+            (st.jobs.is_empty(), st.waiting != 0)
         };
-        // `Pause::take` may be waiting for this job.
-        CV.notify_all();
+        if waiting {
+            // `Pause::take` or `settle` waits for this job.
+            CV.notify_all();
+        }
         if idle {
             // The end of a run of jobs: hand this thread's queued frees to the mutators.
             remote_free::flush();
@@ -359,7 +392,9 @@ fn wait_for_droppers(mut st: MutexGuard<'static, State>) -> MutexGuard<'static, 
             .filter_map(|&t| STUCK.checked_sub(now.duration_since(t)))
             .max();
         let Some(left) = left else { return st };
+        st.waiting += 1;
         st = CV.wait_timeout(st, left);
+        st.waiting -= 1;
     }
 }
 

@@ -56,6 +56,7 @@ pub(crate) fn finish() {
     while HEAP.sweep_pending.load(Ordering::Acquire) != 0 {
         backoff.snooze();
     }
+    super::dropper::wake();
 }
 
 /// Before a large allocation grows the heap: sweep until about `npages` pages were freed
@@ -103,6 +104,8 @@ fn background() {
     SWEEP_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     SWEEPING.store(false, Ordering::Relaxed);
     super::cycle::swept_external();
+    // The drops this pass queued (`dropper::push` wakes a dropper only every few jobs).
+    super::dropper::wake();
     // Swept spans left free pages: give what the goals ask for back to the OS.
     super::scavenger::wake();
 }
