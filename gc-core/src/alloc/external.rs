@@ -123,7 +123,7 @@ pub(crate) fn live() -> u64 {
     total().saturating_sub(freed)
 }
 
-/// Whether the counting allocator is counting (it has seen a quantum of growth).
+/// Whether the counting allocator is counting (it has seen a quantum of allocation).
 #[inline]
 pub(crate) fn on() -> bool {
     ON.load(Relaxed)

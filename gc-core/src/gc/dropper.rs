@@ -5,19 +5,18 @@
 //!   from `Trace::drop_runs_user_code`). The sweeper *moves* each such object out of its
 //!   slot into a `Moved` block (`moved.rs`: a bitwise copy, since Rust values may move and
 //!   nothing can reach an unreachable object) and frees the slot at once; the `Drop` runs
-//!   on the copy later. So the object's memory is never reused before its `Drop` has run, and the
-//!   heap does not wait for user code to get its memory back;
+//!   on the copy later. So the object's memory is never reused before its `Drop` has run,
+//!   and the heap does not wait for user code to get its memory back;
 //! - values aged out of a `Pool` (`crate::pool`, Go's `clearpools`), one job each.
 //!
 //! Who runs the jobs: dropper threads (`gc-dropper-N`), woken every [`WAKE_BATCH`] queued
 //! jobs and when a sweep pass or a cycle ends (not per job: sweeps queue one per span), and
 //! `collect()`, which runs every job queued up to the end of its sweep on the calling
 //! thread (between the spans it sweeps, and once more before it returns), so a program
-//! that calls `collect()` sees the
-//! drops of what it freed, as with rust-gc and dumpster. While a `collect()` runs its
-//! cycle, dropper threads start no new job, so the jobs its sweep queues are its own; jobs
-//! they started before, or that another `collect()` took and is running, it waits for, but
-//! only until such a job has run for [`STUCK`].
+//! that calls `collect()` sees the drops of what it freed, as with rust-gc and dumpster.
+//! While a `collect()` runs its cycle, dropper threads start no new job, so the jobs its
+//! sweep queues are its own; jobs they started before, or that another `collect()` took
+//! and is running, it waits for, but only until such a job has run for [`STUCK`].
 //!
 //! A `Drop` may block, allocate, panic with any payload, call any public function or never
 //! return: a panic is caught and reported (a payload whose own `Drop` panics is leaked), a
@@ -35,7 +34,9 @@
 //! queue runs dry.
 //!
 //! Shared state: the queue, the droppers' busy times, the batches callers took and are
-//! running, and the pause count, under `QUEUE`'s mutex; `CV` wakes droppers. See the collector overview (`crate::design::collector`) ("Drop").
+//! running, the pause count and the number of callers waiting for droppers, under
+//! `QUEUE`'s mutex; `CV` wakes droppers and those callers. See the collector overview
+//! (`crate::design::collector`, "Drop").
 
 use crate::alloc::{external, remote_free};
 use super::moved::Moved;

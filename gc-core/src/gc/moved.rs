@@ -99,7 +99,6 @@ impl Moved {
         // SAFETY: `types_at` is inside the block (`with_capacity`).
         unsafe { self.buf.add(self.types_at).cast() }
     }
-
 }
 
 impl Drop for Moved {
