@@ -153,8 +153,8 @@ fn clean_garbage_with_cells_is_freed_without_its_drop() {
             let h = Gc::new(Holder {
                 cell: GcCell::new(None),
             });
-            // Written, then unrooted by the next pass, then dead and clean: the target it
-            // points to dies with it.
+            // `set` keeps a heap cell an edge cell (no root walk, no dirty bit): the holder
+            // dies clean, is freed without its glue, and the target dies with it.
             h.cell.set(Some(Gc::new(Target {
                 _c: Counted(drops.clone()),
             })));
