@@ -219,7 +219,14 @@ const WAKE_BATCH: usize = 16;
 /// Wakes a dropper if jobs are waiting: the collector calls it when a sweep pass or a
 /// cycle ends, so queued drops run within a cycle whatever their number.
 pub(crate) fn wake() {
-    if !lock().jobs.is_empty() {
+    wake_if_queued(lock());
+}
+
+/// Wakes the droppers if `st` has jobs queued (after releasing the lock).
+fn wake_if_queued(st: MutexGuard<'static, State>) {
+    let queued = !st.jobs.is_empty();
+    drop(st);
+    if queued {
         CV.notify_all();
     }
 }
@@ -243,11 +250,7 @@ fn replace_stuck(st: &mut State) {
 pub(crate) fn check_stuck() {
     let mut st = lock();
     replace_stuck(&mut st);
-    let queued = !st.jobs.is_empty();
-    drop(st);
-    if queued {
-        CV.notify_all();
-    }
+    wake_if_queued(st);
 }
 
 /// Starts dropper thread number `st.busy.len()`.

@@ -53,13 +53,12 @@ impl Moved {
         // alignment divides the largest power of two in `elemsize` (up to a page).
         let align = (1usize << elemsize.trailing_zeros())
             .clamp(align_of::<&TypeInfo>(), crate::alloc::PAGE_SIZE);
-        let overflow = || crate::fatal("a sweep's moved objects overflow the address space");
-        let objects = n.checked_mul(elemsize).unwrap_or_else(overflow);
+        let objects = n.checked_mul(elemsize).unwrap_or_else(|| overflow());
         let types_at = objects.next_multiple_of(align_of::<&TypeInfo>());
         let need = n
             .checked_mul(size_of::<&TypeInfo>())
             .and_then(|t| t.checked_add(types_at))
-            .unwrap_or_else(overflow);
+            .unwrap_or_else(|| overflow());
         let (buf, layout) = SPARE.take(need, align);
         Moved {
             buf,
@@ -119,6 +118,12 @@ impl Drop for Moved {
     }
 }
 
+/// A sweep's dead objects cannot fill the address space; their block's size would.
+#[cold]
+fn overflow() -> ! {
+    crate::fatal("a sweep's moved objects overflow the address space")
+}
+
 /// Emptied blocks kept for reuse (at most [`SPARE_MAX`]), with their layouts.
 struct Spare(Mutex<Vec<(usize, Layout)>>);
 
@@ -143,9 +148,7 @@ impl Spare {
             }
         }
         let size = need.max(MIN_BLOCK).checked_next_power_of_two().unwrap_or(need);
-        let layout = Layout::from_size_align(size, align).unwrap_or_else(|_| {
-            crate::fatal("a sweep's moved objects overflow the address space")
-        });
+        let layout = Layout::from_size_align(size, align).unwrap_or_else(|_| overflow());
         // SAFETY: the size is at least `MIN_BLOCK`, not zero.
         let buf = unsafe { std::alloc::alloc(layout) };
         if buf.is_null() {
