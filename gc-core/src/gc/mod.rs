@@ -34,6 +34,7 @@ internal! {
     pacer,
     periodic,
     phase,
+    root_cache,
     roots,
     scavenger,
     snapshot,
@@ -63,6 +64,8 @@ pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
 pub(crate) use periodic::set_period as set_forcegc_period;
+#[cfg(test)]
+pub(crate) use roots::flush_root_cache;
 pub(crate) use roots::{add_root, drop_root, root_to_edge};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};

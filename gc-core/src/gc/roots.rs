@@ -35,6 +35,7 @@
 //! handles to any of them add up; the check covers them too (`add_new_root`).
 //! See the collector overview (`crate::design::collector`).
 
+use super::world::with_root_cache;
 use crate::alloc::cache::MCache;
 use crate::alloc::span::Span;
 use crate::sync::{seqcst_order, AtomicBool, AtomicU8, Mutex, Ordering, Padded};
@@ -68,24 +69,66 @@ pub(crate) const MAX_ROOTS: u32 = i32::MAX as u32;
 
 pub(crate) use crate::alloc::span::locate;
 
-/// One more root on the object at `addr`.
+/// One more root on the object at `addr`: pending in the thread's root cache
+/// (`root_cache.rs`) when it has one, else on the counter.
 #[inline]
 pub(crate) fn add_root(addr: usize) {
+    let cached = with_root_cache(|rc| {
+        rc.add(addr);
+        // Inside an operation `MARKING` cannot change, so no fence is needed.
+        if MARKING.load(Ordering::Relaxed) && barrier_on() {
+            super::mark::shade_from_mutator(addr);
+        }
+    });
+    if cached.is_none() {
+        count_root(addr);
+        seqcst_order();
+        if MARKING.load(Ordering::SeqCst) && barrier_on() {
+            super::mark::shade_from_mutator(addr);
+        }
+    }
+}
+
+/// One more count on the object's counter, without the barrier (the caller shades).
+#[inline]
+pub(crate) fn count_root(addr: usize) {
     let (s, i) = locate(addr);
     if inc(s.root_count(i), Ordering::SeqCst) == 0 {
         s.note_root_seqcst();
     }
-    seqcst_order();
-    if MARKING.load(Ordering::SeqCst) && barrier_on() {
-        super::mark::shade_from_mutator(addr);
+}
+
+/// One root fewer on the object at `addr`: a pending root of this thread's cache taken
+/// back, or a decrement of the counter (owed if the counter is 0, `root_cache.rs`).
+#[inline]
+pub(crate) fn drop_root(addr: usize) {
+    if with_root_cache(|rc| rc.cancel(addr)) != Some(true) {
+        uncount_root(addr);
     }
 }
 
-/// One root fewer on the object at `addr`.
+/// Applies the calling thread's pending root counts to the counters (for exact counts:
+/// tests, and the debug hooks below).
+#[cfg(any(test, debug_assertions))]
+pub(crate) fn flush_root_cache() {
+    super::world::with_op(|_| {
+        with_root_cache(|rc| rc.drain());
+    });
+}
+
+/// One count fewer on the object's counter, or a debt if it is 0.
 #[inline]
-pub(crate) fn drop_root(addr: usize) {
+fn uncount_root(addr: usize) {
+    if !try_drop_root_now(addr) {
+        super::root_cache::owe(addr);
+    }
+}
+
+/// Takes one count off the object's counter unless it is 0; returns whether it did.
+#[inline]
+pub(crate) fn try_drop_root_now(addr: usize) -> bool {
     let (s, i) = locate(addr);
-    dec(s.root_count(i));
+    dec(s.root_count(i))
 }
 
 /// Counter value meaning "`INLINE_MAX` plus the spill table's entry".
@@ -116,17 +159,19 @@ pub(crate) fn inc(c: &AtomicU8, order: Ordering) -> u8 {
     }
 }
 
-/// Takes one from counter `c` (which holds at least one count).
+/// Takes one from counter `c` unless it is 0; returns whether it did.
 #[inline(always)]
-pub(crate) fn dec(c: &AtomicU8) {
+pub(crate) fn dec(c: &AtomicU8) -> bool {
     let mut old = c.load(Ordering::Relaxed);
     loop {
         if old == SPILLED {
             return drop_spilled(c);
         }
-        debug_assert!(old > 0, "root count underflow");
+        if old == 0 {
+            return false;
+        }
         match c.compare_exchange_weak(old, old - 1, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => return,
+            Ok(_) => return true,
             Err(now) => old = now,
         }
     }
@@ -173,15 +218,20 @@ fn inc_spilled(c: &AtomicU8) {
 /// `SPILLED` counter, so it stays spilled until this returns).
 #[cold]
 #[inline(never)]
-fn drop_spilled(c: &AtomicU8) {
+fn drop_spilled(c: &AtomicU8) -> bool {
     let key = c as *const AtomicU8 as usize;
     let mut table = SPILL.lock();
     // Another lock holder may have brought it back below `SPILLED` meanwhile; while we hold
     // the lock nobody can spill it again, so an ordinary decrement is safe.
-    if c.load(Ordering::SeqCst) != SPILLED {
-        let old = c.fetch_sub(1, Ordering::SeqCst);
-        debug_assert!(old > 0 && old != SPILLED, "root count underflow");
-        return;
+    let mut old = c.load(Ordering::SeqCst);
+    while old != SPILLED {
+        if old == 0 {
+            return false;
+        }
+        match c.compare_exchange(old, old - 1, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => old = now,
+        }
     }
     let excess = table.get_mut(&key).expect("a spilled counter has an entry");
     *excess -= 1;
@@ -189,6 +239,7 @@ fn drop_spilled(c: &AtomicU8) {
         table.remove(&key);
         c.store(INLINE_MAX, Ordering::SeqCst);
     }
+    true
 }
 
 /// A rooted handle becomes a heap edge (stored into a new object, or a cell's contents
@@ -196,10 +247,21 @@ fn drop_spilled(c: &AtomicU8) {
 /// already be black.
 #[inline]
 pub(crate) fn root_to_edge(addr: usize) {
-    drop_root(addr);
-    seqcst_order();
-    if MARKING.load(Ordering::SeqCst) && barrier_on() {
-        super::mark::shade_from_mutator(addr);
+    let cached = with_root_cache(|rc| {
+        if !rc.cancel(addr) {
+            uncount_root(addr);
+        }
+        // Inside an operation `MARKING` cannot change, so no fence is needed.
+        if MARKING.load(Ordering::Relaxed) && barrier_on() {
+            super::mark::shade_from_mutator(addr);
+        }
+    });
+    if cached.is_none() {
+        uncount_root(addr);
+        seqcst_order();
+        if MARKING.load(Ordering::SeqCst) && barrier_on() {
+            super::mark::shade_from_mutator(addr);
+        }
     }
 }
 
@@ -245,6 +307,7 @@ pub(crate) fn add_new_root(span: &Span, idx: usize) {
 /// objects): panics instead.
 #[cfg(debug_assertions)]
 pub(crate) fn raise_count_for_test(addr: usize, to: u32) -> u32 {
+    flush_root_cache();
     let (s, i) = locate(addr);
     let c = s.root_count(i);
     let key = c as *const AtomicU8 as usize;
@@ -280,6 +343,7 @@ pub(crate) fn raise_count_for_test(addr: usize, to: u32) -> u32 {
 /// `addr` (its tiny block's, for a tiny object).
 #[cfg(debug_assertions)]
 pub(crate) fn root_count_for_test(addr: usize) -> u32 {
+    flush_root_cache();
     let (s, i) = locate(addr);
     let c = s.root_count(i);
     let table = SPILL.lock();

@@ -23,6 +23,7 @@
 //! overview
 //! (`crate::design::collector`).
 
+use super::root_cache::RootCache;
 use crate::alloc::cache::MCache;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
@@ -40,6 +41,9 @@ pub(crate) struct ThreadState {
     depth: UnsafeCell<u32>,
     /// The allocation cache: owner inside an operation, or the collector while stopped.
     mcache: UnsafeCell<MCache>,
+    /// Pending root counts (`root_cache.rs`): owner inside an operation, or the collector
+    /// while stopped, like `mcache`.
+    roots: UnsafeCell<RootCache>,
 }
 
 // SAFETY: `depth` and `mcache` are accessed only under the protocol in the module header:
@@ -54,7 +58,15 @@ impl ThreadState {
             in_op: AtomicU32::new(0),
             depth: UnsafeCell::new(0),
             mcache: UnsafeCell::new(MCache::new()),
+            roots: UnsafeCell::new(RootCache::new()),
         }
+    }
+
+    /// Applies the thread's pending root counts. The owner inside an operation, or the
+    /// collector while stopped.
+    fn drain_roots(&self) {
+        // SAFETY: per the caller's contract, no one else touches the root cache.
+        self.roots.with_mut(|rc| unsafe { (*rc).drain() });
     }
 
     #[inline(always)]
@@ -167,6 +179,7 @@ impl Drop for ExitGuard {
         ts.enter();
         // SAFETY: we own the cache and are inside an operation.
         unsafe { (*ts.mcache()).flush() };
+        ts.drain_roots();
         ts.exit();
         let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
         lock(&REGISTRY).retain(|t| !Arc::ptr_eq(t, &ts));
@@ -262,6 +275,55 @@ pub(crate) fn with_op<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
         super::cycle::triggered();
     }
     r
+}
+
+/// Runs `f` on the calling thread's root cache inside a GC operation, or returns `None`
+/// without running it if the thread has no registered state (it never allocated, or its
+/// thread-locals are gone) or the collector is stopping operations: never waits. `f` must
+/// not enter an operation, nor run user code.
+#[inline(always)]
+pub(crate) fn with_root_cache<R>(f: impl FnOnce(&mut RootCache) -> R) -> Option<R> {
+    let ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    if ts.is_null() {
+        return None;
+    }
+    // SAFETY: the state stays registered (and alive) until this thread's exit guard runs,
+    // which cannot happen during this call.
+    let ts = unsafe { &*ts };
+    // SAFETY: `depth` is owner-only.
+    if ts.depth.with_mut(|d| unsafe { *d }) > 0 {
+        // Already inside an operation: the root cache is ours.
+        // SAFETY: inside an operation, owner only; `f` enters none, so nothing else
+        // reaches the cache while it runs.
+        return Some(ts.roots.with_mut(|rc| f(unsafe { &mut *rc })));
+    }
+    // `enter` without its wait: a thread that finds the world stopping counts its root on
+    // the counter instead (the caller's fallback).
+    ts.in_op.store(1, Ordering::Relaxed);
+    light_fence();
+    let out = LeaveRootOp(ts);
+    // Acquire pairs with the Release store in `Stopped::drop`: we see the collector's
+    // drain of our cache.
+    if STOP.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: inside an operation (the protocol in the module header), owner only, and
+    // `f` enters none.
+    let r = ts.roots.with_mut(|rc| f(unsafe { &mut *rc }));
+    drop(out);
+    Some(r)
+}
+
+/// Ends `with_root_cache`'s operation, also when unwinding.
+struct LeaveRootOp<'a>(&'a ThreadState);
+
+impl Drop for LeaveRootOp<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release pairs with the Acquire load of `in_op` in `stop`: the collector sees
+        // what we did to the root cache.
+        self.0.in_op.store(0, Ordering::Release);
+    }
 }
 
 /// Whether the collector is stopping (or has stopped) GC operations: long work inside an
@@ -365,6 +427,12 @@ pub(crate) fn stop() -> Stopped {
             backoff.snooze();
         }
     }
+    // Pending root counts reach the counters before anything reads them, then the
+    // decrements owed to them are paid (`root_cache.rs`).
+    for ts in registry.iter() {
+        ts.drain_roots();
+    }
+    super::root_cache::settle_debts();
     Stopped { registry }
 }
 

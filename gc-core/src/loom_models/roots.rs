@@ -97,6 +97,53 @@ fn loom_root_moved_into_heap_during_mark_setup() {
     });
 }
 
+/// A root taken by a thread with a root cache (it allocated before, so it is registered)
+/// stays pending in the cache (`gc/root_cache.rs`) until a stop drains it: mark setup's
+/// stop either drains it before the scan, or the mutator took it after the stop, inside an
+/// operation that saw `MARKING`, and shaded.
+#[test]
+fn loom_cached_root_during_mark_setup() {
+    model(|| {
+        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+        let (idx, addr) = span.alloc(Probe::new().0);
+        let mutator = thread::spawn(move || {
+            world::with_op(|_| {}); // registers the thread: its roots are cached
+            roots::add_root(addr);
+        });
+        mark(&[&span]);
+        mutator.join().unwrap();
+        super::wait_for_thread_exits();
+        assert!(
+            span.is_marked(idx),
+            "a cached root taken during mark setup was neither drained nor shaded"
+        );
+    });
+}
+
+/// A handle whose root is pending in one thread's cache is dropped on another thread,
+/// where the counter reads 0, while the collector stops (draining caches and paying owed
+/// decrements). The counter never underflows, and once everything is drained and paid it
+/// holds the true count: 0.
+#[test]
+fn loom_cached_root_dropped_on_another_thread() {
+    model(|| {
+        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+        let (idx, addr) = span.alloc(Probe::new().0);
+        world::with_op(|_| {}); // registers this thread
+        roots::add_root(addr); // pending here
+        let other = thread::spawn(move || roots::drop_root(addr));
+        let collector = thread::spawn(|| drop(world::stop()));
+        other.join().unwrap();
+        collector.join().unwrap();
+        drop(world::stop()); // the next stop drains this thread's cache and pays
+        assert_eq!(
+            roots::count(span.root_count(idx)),
+            0,
+            "a count was leaked or went below zero"
+        );
+    });
+}
+
 /// One-byte counters at the spill boundary: an increment that spills into the table races
 /// a decrement that keeps the count in the byte, and another increment; no count is lost
 /// or doubled, and the table is left empty once the counts fall back below the boundary.

@@ -367,6 +367,7 @@ mod tests {
     type Obj = [u64; 4];
 
     fn count(g: &Gc<Obj>) -> u8 {
+        crate::gc::flush_root_cache();
         let (s, i) = crate::alloc::span::locate(Gc::as_ptr(g) as usize);
         s.root_count(i).load(Ordering::SeqCst)
     }

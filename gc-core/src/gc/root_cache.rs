@@ -1,0 +1,166 @@
+//! Deferred root counting: each mutator thread keeps the root counts it took recently in a
+//! small cache instead of its objects' counters, so that a handle cloned and dropped on the
+//! same thread (an interpreter reading a variable) costs no atomic read-modify-write.
+//!
+//! What it holds: per thread, a direct-mapped table of (object address, pending
+//! increments). [`RootCache::add`] counts one more increment there; [`RootCache::cancel`]
+//! takes one back for a drop on the same thread; an entry pushed out by another address,
+//! or grown to `MAX_DELTA`, is applied to the counter at once ([`apply`]).
+//!
+//! Invariants (the collector overview, "Deferred root counts", has the argument):
+//! - The cache is touched only by its owner inside a GC operation, or by the collector
+//!   while GC operations are stopped (`world.rs`). Every stop drains every cache before
+//!   anything else, so the root scan that follows mark setup's stop sees every increment
+//!   taken before it, and an increment cached after it was taken while marking (inside an
+//!   operation, where `MARKING` cannot change) and shaded its object.
+//! - Only increments are deferred. A drop that finds no pending increment of its own
+//!   decrements the counter at once; if the counter is 0 (the increment it pairs with is
+//!   still in another thread's cache: the handle was cloned there and sent here), the
+//!   decrement is *owed*: kept in `DEBTS` and paid as soon as the counter is above 0,
+//!   at the latest by the next stop, after the drain. A counter therefore never goes
+//!   below 0 and never wraps; between stops it may read low (by the cached increments)
+//!   or high (by the owed decrements), and only the sum is ever relied on: the root scan
+//!   reads counters after a drain, and a counter read low during marking belongs to an
+//!   object some cached increment already shaded.
+//!
+//! Shared fields: the cache is owner-or-stopped as above; `DEBTS` is under its mutex
+//! (taken before, never after, the spill table's). See the collector overview
+//! (`crate::design::collector`).
+
+use super::roots;
+use crate::sync::Mutex;
+
+/// Entries per thread (a power of two).
+const ENTRIES: usize = 128;
+
+/// Pending increments one entry holds at most before they are applied (so a leak of
+/// handles reaches the counter's overflow check, `roots::MAX_ROOTS`, in time).
+const MAX_DELTA: u32 = 1 << 16;
+
+/// Owed decrements past this many are retried at once instead of at the next stop.
+const SETTLE_AT: usize = 1024;
+
+/// One thread's pending increments.
+pub(crate) struct RootCache {
+    addrs: [usize; ENTRIES],
+    deltas: [u32; ENTRIES],
+}
+
+impl RootCache {
+    pub(crate) const fn new() -> RootCache {
+        RootCache {
+            addrs: [0; ENTRIES],
+            deltas: [0; ENTRIES],
+        }
+    }
+
+    /// The entry `addr` maps to: Fibonacci hashing of the address in 16-byte units (objects
+    /// 16 bytes apart land in different entries; whole addresses would waste the
+    /// multiplier's low bits).
+    #[inline(always)]
+    fn index(addr: usize) -> usize {
+        ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ENTRIES.trailing_zeros()))
+            as usize
+    }
+
+    /// One more root on the object at `addr`, pending.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, addr: usize) {
+        let i = Self::index(addr);
+        let d = self.deltas[i];
+        if self.addrs[i] == addr && d < MAX_DELTA {
+            self.deltas[i] = d + 1;
+            return;
+        }
+        if d != 0 {
+            apply(self.addrs[i], d);
+        }
+        self.addrs[i] = addr;
+        self.deltas[i] = 1;
+    }
+
+    /// Takes back one pending root on `addr`, if this cache holds one.
+    #[inline(always)]
+    pub(crate) fn cancel(&mut self, addr: usize) -> bool {
+        let i = Self::index(addr);
+        let d = self.deltas[i];
+        if self.addrs[i] == addr && d != 0 {
+            self.deltas[i] = d - 1;
+            return true;
+        }
+        false
+    }
+
+    /// Applies every pending root to its counter and empties the cache.
+    pub(crate) fn drain(&mut self) {
+        for (a, d) in self.addrs.iter().zip(self.deltas.iter_mut()) {
+            if *d != 0 {
+                apply(*a, *d);
+                *d = 0;
+            }
+        }
+    }
+}
+
+/// Applies `n` increments to the counter of the object at `addr` (always safe: an
+/// increment can only make a counter read high). No barrier: each root shaded its object
+/// when it was taken, if marking was on.
+#[cold]
+fn apply(addr: usize, n: u32) {
+    for _ in 0..n {
+        roots::count_root(addr);
+    }
+}
+
+crate::sync::global! {
+    /// Owed decrements: addresses whose counter read 0 when a drop came (module header).
+    static DEBTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+}
+
+/// Records a decrement that found its counter at 0.
+#[cold]
+pub(crate) fn owe(addr: usize) {
+    let mut debts = DEBTS.lock();
+    debts.push(addr);
+    if debts.len() >= SETTLE_AT && debts.len().is_power_of_two() {
+        settle(&mut debts);
+    }
+}
+
+/// Pays every owed decrement whose counter is above 0 now. The collector calls it right
+/// after draining every cache, when the only debts left are those recorded since.
+pub(crate) fn settle_debts() {
+    let mut debts = DEBTS.lock();
+    if !debts.is_empty() {
+        settle(&mut debts);
+    }
+}
+
+fn settle(debts: &mut Vec<usize>) {
+    debts.retain(|&addr| !roots::try_drop_root_now(addr));
+}
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_spread_over_the_table() {
+        // Objects 16 bytes apart in one span, as a tree's nodes are, land in many entries.
+        let used: std::collections::BTreeSet<usize> =
+            (0..64).map(|k| RootCache::index(0x7f00_0000_0000 + 16 * k)).collect();
+        assert!(used.len() >= 40, "{} entries for 64 neighbours", used.len());
+    }
+
+    #[test]
+    fn cancel_takes_back_only_pending_roots_of_the_same_address() {
+        let mut c = RootCache::new();
+        // Pretend addresses: nothing is applied while they stay in their entries.
+        c.add(0x1000);
+        c.add(0x1000);
+        assert!(c.cancel(0x1000));
+        assert!(c.cancel(0x1000));
+        assert!(!c.cancel(0x1000), "a third drop has no pending root to take back");
+        assert!(!c.cancel(0x2000));
+    }
+}
