@@ -104,7 +104,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     if let Placement::Tiny = req.placement {
         // Other objects in the same tiny block may be rooted concurrently.
         roots::add_new_root(&slot.span, slot.idx);
-    } else {
+    } else if !roots::cache_new_root(slot.addr) {
         // A free slot's counter is zero and no one else knows the slot yet.
         roots::set_new_root(&slot.span, slot.idx);
     }

@@ -31,7 +31,7 @@ use super::roots;
 use crate::sync::Mutex;
 
 /// Entries per thread (a power of two).
-const ENTRIES: usize = 128;
+const ENTRIES: usize = 256;
 
 /// Pending increments one entry holds at most before they are applied (so a leak of
 /// handles reaches the counter's overflow check, `roots::MAX_ROOTS`, in time).

@@ -293,6 +293,15 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
     span.note_root(Ordering::Release);
 }
 
+/// The first root of a freshly allocated object (not tiny), pending in the allocating
+/// thread's root cache; false if the thread has none (then `set_new_root`). The object
+/// needs no barrier (it is allocated black while marking), and no scan can miss it: the
+/// next mark setup's stop applies the count, after the object is built (`root_cache.rs`).
+#[inline(always)]
+pub(crate) fn cache_new_root(addr: usize) -> bool {
+    with_root_cache(|rc| rc.add(addr)).is_some()
+}
+
 /// A root for a new object in a shared tiny block (its siblings' counts move concurrently,
 /// and leaked handles to any of them add up: checked like `inc`).
 #[inline(always)]
