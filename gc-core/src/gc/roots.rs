@@ -1,6 +1,11 @@
 //! Root counts: the per-slot counters that rooted `Gc` handles hold, and the `MARKING`
 //! flag that makes rooting during marking shade its object (invariant I2).
 //!
+//! A thread with a root cache (`root_cache.rs`) keeps the counts it takes there, inside a
+//! GC operation, and its drops take them back; what follows is the counters' own protocol,
+//! used by threads without a cache, by a thread that finds the world stopping, and by the
+//! caches' entries when they are applied.
+//!
 //! Ordering: rooting is "count += 1 (SeqCst), then read MARKING (SeqCst)"; the collector
 //! is "MARKING = 1 (SeqCst), then read the counts (SeqCst)". In the single total order of
 //! SeqCst operations either the collector's scan sees the count, or the mutator sees MARKING

@@ -1,7 +1,7 @@
 //! Mutator threads and the "stop GC operations" handshake.
 //!
-//! Every thread that allocates gets a `ThreadState` (its cache and its `in_op` word) in the
-//! global registry. A *GC operation* is a short, non-blocking stretch of runtime code that
+//! Every thread that allocates gets a `ThreadState` (its cache, its root cache and its
+//! `in_op` word) in the global registry. A *GC operation* is a short, non-blocking stretch of runtime code that
 //! touches a cache or span state: an allocation, a sweep. `with_op` runs one and lends the
 //! code inside an [`Op`], the token without which no cache can be reached (the stopped
 //! collector's `Stopped` is the other way in). The collector never waits for a thread
@@ -13,7 +13,10 @@
 //!   world to resume, then retry. Exit: `in_op = 0` (release).
 //! - collector stop: `STOP = 1`; heavy fence (membarrier); wait until every registered
 //!   thread's `in_op` is 0. From then until resume no thread can enter an operation, so the
-//!   collector may touch every cache and span.
+//!   collector may touch every cache and span. Every stop first applies every thread's
+//!   pending root counts (`root_cache.rs`).
+//! - root operations (`with_root_cache`): like enter, but a thread that finds `STOP` set
+//!   backs out at once and counts on the counter instead; they never wait.
 //!
 //! The registry mutex is held from stop to resume, so threads neither register nor leave
 //! while the world is stopped. A thread's exit (TLS destructor) flushes its cache. A thread
