@@ -101,10 +101,13 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     // Black before the root count is published (the only way a marker can find the slot),
     // so the marker never queues it.
     roots::allocate_black(op.cache(), &slot.span, slot.idx);
-    if let Placement::Tiny = req.placement {
+    if roots::cache_new_root(slot.addr) {
+        // Pending in this thread's root cache (a tiny object's count goes to its block's
+        // counter when it is applied).
+    } else if let Placement::Tiny = req.placement {
         // Other objects in the same tiny block may be rooted concurrently.
         roots::add_new_root(&slot.span, slot.idx);
-    } else if !roots::cache_new_root(slot.addr) {
+    } else {
         // A free slot's counter is zero and no one else knows the slot yet.
         roots::set_new_root(&slot.span, slot.idx);
     }

@@ -59,7 +59,7 @@ impl RootCache {
     /// multiplier's low bits).
     #[inline(always)]
     fn index(addr: usize) -> usize {
-        ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ENTRIES.trailing_zeros()))
+        ((addr as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ENTRIES.trailing_zeros()))
             as usize
     }
 

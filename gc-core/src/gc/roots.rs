@@ -298,8 +298,9 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
     span.note_root(Ordering::Release);
 }
 
-/// The first root of a freshly allocated object (not tiny), pending in the allocating
-/// thread's root cache; false if the thread has none (then `set_new_root`). The object
+/// The first root of a freshly allocated object, pending in the allocating thread's root
+/// cache; false if the thread has none (then `set_new_root`, or `add_new_root` for a tiny
+/// one). The object
 /// needs no barrier (it is allocated black while marking), and no scan can miss it: the
 /// next mark setup's stop applies the count, after the object is built (`root_cache.rs`).
 #[inline(always)]
