@@ -70,13 +70,13 @@ impl RootCache {
         let d = self.deltas[i];
         if self.addrs[i] == addr && d < MAX_DELTA {
             self.deltas[i] = d + 1;
-            return;
+        } else {
+            if d != 0 {
+                apply(self.addrs[i], d);
+            }
+            self.addrs[i] = addr;
+            self.deltas[i] = 1;
         }
-        if d != 0 {
-            apply(self.addrs[i], d);
-        }
-        self.addrs[i] = addr;
-        self.deltas[i] = 1;
     }
 
     /// Takes back one pending root on `addr`, if this cache holds one.
@@ -106,6 +106,7 @@ impl RootCache {
 /// increment can only make a counter read high). No barrier: each root shaded its object
 /// when it was taken, if marking was on.
 #[cold]
+#[inline(never)]
 fn apply(addr: usize, n: u32) {
     for _ in 0..n {
         roots::count_root(addr);

@@ -76,7 +76,7 @@ pub(crate) use crate::alloc::span::locate;
 
 /// One more root on the object at `addr`: pending in the thread's root cache
 /// (`root_cache.rs`) when it has one, else on the counter.
-#[inline]
+#[inline(always)]
 pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
         rc.add(addr);
@@ -86,11 +86,17 @@ pub(crate) fn add_root(addr: usize) {
         }
     });
     if cached.is_none() {
-        count_root(addr);
-        seqcst_order();
-        if MARKING.load(Ordering::SeqCst) && barrier_on() {
-            super::mark::shade_from_mutator(addr);
-        }
+        add_root_uncached(addr);
+    }
+}
+
+/// `add_root` on the counter (module header's protocol).
+#[inline(never)]
+fn add_root_uncached(addr: usize) {
+    count_root(addr);
+    seqcst_order();
+    if MARKING.load(Ordering::SeqCst) && barrier_on() {
+        super::mark::shade_from_mutator(addr);
     }
 }
 
@@ -105,7 +111,7 @@ pub(crate) fn count_root(addr: usize) {
 
 /// One root fewer on the object at `addr`: a pending root of this thread's cache taken
 /// back, or a decrement of the counter (owed if the counter is 0, `root_cache.rs`).
-#[inline]
+#[inline(always)]
 pub(crate) fn drop_root(addr: usize) {
     if with_root_cache(|rc| rc.cancel(addr)) != Some(true) {
         uncount_root(addr);
@@ -122,7 +128,7 @@ pub(crate) fn flush_root_cache() {
 }
 
 /// One count fewer on the object's counter, or a debt if it is 0.
-#[inline]
+#[inline(never)]
 fn uncount_root(addr: usize) {
     if !try_drop_root_now(addr) {
         super::root_cache::owe(addr);
