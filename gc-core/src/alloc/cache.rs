@@ -137,7 +137,7 @@ impl MCache {
                         slow_ns: 0,
                     };
                 }
-                release(s);
+                self.release(s);
             }
             let new = HEAP.centrals[sc.index()]
                 .cache_span(&HEAP, sc)
@@ -207,9 +207,9 @@ impl MCache {
     /// Returns every cached span to its central list (Go's `releaseAll`) and resets the tiny
     /// block.
     pub(crate) fn flush(&mut self) {
-        for span in self.spans.iter_mut() {
-            if let Some(s) = span.take() {
-                release(s);
+        for i in 0..self.spans.len() {
+            if let Some(s) = self.spans[i].take() {
+                self.release(s);
             }
         }
         self.tiny = 0;
@@ -226,6 +226,34 @@ impl MCache {
 fn count_allocation(bytes: u64) -> u64 {
     HEAP.heap_live.fetch_add(bytes, Ordering::Relaxed);
     bytes
+}
+
+impl MCache {
+    /// Marks the free slots of cached span `s` (the collector's allocate-black, in bulk:
+    /// `span/premark.rs`), counting their bytes as allocated black.
+    pub(crate) fn premark(&mut self, s: SpanPtr) {
+        // SAFETY: the cache owns its spans.
+        let n = unsafe { s.mark_free_slots() };
+        self.black_bytes += (n * s.elemsize) as u64;
+    }
+
+    /// `premark` for every cached span (mark setup, with the world stopped).
+    pub(crate) fn premark_all(&mut self) {
+        for i in 0..self.spans.len() {
+            if let Some(s) = self.spans[i] {
+                self.premark(s);
+            }
+        }
+    }
+
+    /// Gives a span back to its central list (Go's `uncacheSpan`), settling the
+    /// statistics; the marks `premark` set on slots still free are taken back.
+    fn release(&mut self, s: SpanPtr) {
+        // SAFETY: the cache owns the span until `uncache_span` below.
+        let unmarked = unsafe { s.unmark_free_slots() };
+        self.black_bytes -= (unmarked * s.elemsize) as u64;
+        release(s);
+    }
 }
 
 /// Gives a span back to its central list (Go's `uncacheSpan`), settling the statistics.

@@ -27,6 +27,8 @@ use bitvec::order::Lsb0;
 use bitvec::vec::BitVec;
 use std::ptr::NonNull;
 
+mod premark;
+
 /// A pointer to a span that is in use. Valid until the span is freed, which only its
 /// owner (module header of `span.rs`) can do.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -286,6 +288,8 @@ pub(crate) struct AllocState {
     pub alloc_count: usize,
     /// `alloc_count` when a thread cached the span (for Go-style malloc accounting).
     pub alloc_count_before_cache: usize,
+    /// Whether the span's free slots were marked in bulk while it is cached (`premark.rs`).
+    pub premarked: bool,
 }
 
 /// A span.
@@ -382,6 +386,7 @@ impl Span {
                 alloc_bits: alloc_bits.into_boxed_bitslice(),
                 alloc_count: 0,
                 alloc_count_before_cache: 0,
+                premarked: false,
             }),
             single_type: AtomicPtr::new(std::ptr::null_mut()),
             slot_types: AtomicPtr::new(std::ptr::null_mut()),

@@ -99,8 +99,12 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
         unsafe { slot.span.set_type(slot.idx, req.info) };
     }
     // Black before the root count is published (the only way a marker can find the slot),
-    // so the marker never queues it.
+    // so the marker never queues it. A refill's new span gets its free slots marked at once,
+    // so the next allocations from it find theirs marked.
     roots::allocate_black(op.cache(), &slot.span, slot.idx);
+    if slot.charged != 0 && !matches!(req.placement, Placement::Large) {
+        roots::premark_if_marking(op.cache(), slot.span);
+    }
     if roots::cache_new_root(slot.addr) {
         // Pending in this thread's root cache (a tiny object's count goes to its block's
         // counter when it is applied).

@@ -42,7 +42,7 @@
 
 use super::world::with_root_cache;
 use crate::alloc::cache::MCache;
-use crate::alloc::span::Span;
+use crate::alloc::span::{Span, SpanPtr};
 use crate::sync::{seqcst_order, AtomicBool, AtomicU8, Mutex, Ordering, Padded};
 use std::collections::BTreeMap;
 
@@ -286,6 +286,16 @@ pub(crate) fn root_to_edge(addr: usize) {
 pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
     if MARKING.load(Ordering::Relaxed) && span.mark(idx) {
         cache.black_bytes += span.elemsize as u64;
+    }
+}
+
+/// While marking, marks every free slot of a span a cache just took (allocate-black in
+/// bulk, `alloc/span/premark.rs`): its objects are then allocated black without a
+/// read-modify-write each.
+#[inline]
+pub(crate) fn premark_if_marking(cache: &mut MCache, span: SpanPtr) {
+    if MARKING.load(Ordering::Relaxed) {
+        cache.premark(span);
     }
 }
 
