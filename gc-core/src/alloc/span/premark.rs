@@ -6,7 +6,8 @@
 //! takes no read-modify-write. A span leaving its cache clears the marks of the slots still
 //! free, so a free slot is never marked outside a cache (the sweep treats a marked free
 //! slot as a fatal error, and every cache is flushed at mark termination, before anything
-//! is swept).
+//! is swept). The price: a marker that followed a dangling pointer into a free slot of a
+//! premarked span leaves no trace for that zombie check to find.
 //!
 //! Owner only, like all of `AllocState` (the span's cache, or the collector while GC
 //! operations are stopped); the mark words are shared with the markers, which set other
