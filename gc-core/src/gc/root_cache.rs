@@ -44,6 +44,9 @@ const SETTLE_AT: usize = 1024;
 pub(crate) struct RootCache {
     addrs: [usize; ENTRIES],
     deltas: [u32; ENTRIES],
+    /// Whether an entry was taken since the last drain (which empties every entry, so an
+    /// increment after it always takes one): a stop skips the caches of idle threads.
+    used: bool,
 }
 
 impl RootCache {
@@ -51,6 +54,7 @@ impl RootCache {
         RootCache {
             addrs: [0; ENTRIES],
             deltas: [0; ENTRIES],
+            used: false,
         }
     }
 
@@ -76,6 +80,7 @@ impl RootCache {
             }
             self.addrs[i] = addr;
             self.deltas[i] = 1;
+            self.used = true;
         }
     }
 
@@ -93,11 +98,16 @@ impl RootCache {
 
     /// Applies every pending root to its counter and empties the cache.
     pub(crate) fn drain(&mut self) {
-        for (a, d) in self.addrs.iter().zip(self.deltas.iter_mut()) {
+        if !std::mem::take(&mut self.used) {
+            return;
+        }
+        for (a, d) in self.addrs.iter_mut().zip(self.deltas.iter_mut()) {
             if *d != 0 {
                 apply(*a, *d);
                 *d = 0;
             }
+            // No address matches 0, so the next `add` to this entry takes it anew.
+            *a = 0;
         }
     }
 }
@@ -151,6 +161,18 @@ mod tests {
         let used: std::collections::BTreeSet<usize> =
             (0..64).map(|k| RootCache::index(0x7f00_0000_0000 + 16 * k)).collect();
         assert!(used.len() >= 40, "{} entries for 64 neighbours", used.len());
+    }
+
+    #[test]
+    fn a_drained_cache_takes_entries_anew() {
+        let mut c = RootCache::new();
+        c.drain(); // unused: nothing to do
+        c.add(0x1000);
+        assert!(c.cancel(0x1000));
+        c.drain(); // used, though nothing is pending: it empties the entries
+        assert!(!c.used && c.addrs.iter().all(|&a| a == 0));
+        c.add(0x1000);
+        assert!(c.used, "the first add after a drain marks the cache used again");
     }
 
     #[test]
