@@ -256,7 +256,7 @@ fn drop_spilled(c: &AtomicU8) -> bool {
 /// A rooted handle becomes a heap edge (stored into a new object, or a cell's contents
 /// unrooted). While marking, the target is shaded: the object now holding the edge may
 /// already be black.
-#[inline]
+#[inline(always)]
 pub(crate) fn root_to_edge(addr: usize) {
     let cached = with_root_cache(|rc| {
         if !rc.cancel(addr) {
@@ -268,11 +268,17 @@ pub(crate) fn root_to_edge(addr: usize) {
         }
     });
     if cached.is_none() {
-        uncount_root(addr);
-        seqcst_order();
-        if MARKING.load(Ordering::SeqCst) && barrier_on() {
-            super::mark::shade_from_mutator(addr);
-        }
+        root_to_edge_uncached(addr);
+    }
+}
+
+/// `root_to_edge` on the counter (module header's protocol).
+#[inline(never)]
+fn root_to_edge_uncached(addr: usize) {
+    uncount_root(addr);
+    seqcst_order();
+    if MARKING.load(Ordering::SeqCst) && barrier_on() {
+        super::mark::shade_from_mutator(addr);
     }
 }
 

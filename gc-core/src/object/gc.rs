@@ -268,7 +268,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn unroot(&mut self) {
         #[cfg(test)]
         tests::VISITS.with(|v| v.set(v.get() + 1));
