@@ -237,15 +237,6 @@ impl MCache {
         self.black_bytes += (n * s.elemsize) as u64;
     }
 
-    /// `premark` for every cached span (mark setup, with the world stopped).
-    pub(crate) fn premark_all(&mut self) {
-        for i in 0..self.spans.len() {
-            if let Some(s) = self.spans[i] {
-                self.premark(s);
-            }
-        }
-    }
-
     /// Gives a span back to its central list (Go's `uncacheSpan`), settling the
     /// statistics; the marks `premark` set on slots still free are taken back.
     fn release(&mut self, s: SpanPtr) {

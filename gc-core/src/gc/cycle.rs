@@ -502,7 +502,6 @@ impl Cycle {
         self.setup_start = Instant::now();
         let stopped = world::stop();
         stopped.reset_assist_credit();
-        stopped.premark_cached_spans();
         let live = HEAP.heap_live.load(Ordering::Relaxed);
         self.heap_live_start = live;
         let total = HEAP.live_total();

@@ -448,15 +448,6 @@ impl Stopped {
         }
     }
 
-    /// Marks the free slots of every cached span (mark setup: allocate-black in bulk,
-    /// `alloc/span/premark.rs`).
-    pub(crate) fn premark_cached_spans(&self) {
-        for ts in self.registry.iter() {
-            // SAFETY: the world is stopped, so no owner touches its cache.
-            unsafe { (*ts.mcache()).premark_all() };
-        }
-    }
-
     /// Resets every thread's mark-assist balance (mark setup).
     pub(crate) fn reset_assist_credit(&self) {
         for ts in self.registry.iter() {
