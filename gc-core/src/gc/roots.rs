@@ -81,9 +81,7 @@ pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
         rc.add(addr);
         // Inside an operation `MARKING` cannot change, so no fence is needed.
-        if MARKING.load(Ordering::Relaxed) && barrier_on() {
-            super::mark::shade_from_mutator(addr);
-        }
+        shade_if_marking(addr, Ordering::Relaxed);
     });
     if cached.is_none() {
         add_root_uncached(addr);
@@ -95,7 +93,14 @@ pub(crate) fn add_root(addr: usize) {
 fn add_root_uncached(addr: usize) {
     count_root(addr);
     seqcst_order();
-    if MARKING.load(Ordering::SeqCst) && barrier_on() {
+    shade_if_marking(addr, Ordering::SeqCst);
+}
+
+/// The barrier of a root taken or of a handle made an edge: while marking, the object at
+/// `addr` is shaded. `order` is the `MARKING` load's.
+#[inline(always)]
+fn shade_if_marking(addr: usize, order: Ordering) {
+    if MARKING.load(order) && barrier_on() {
         super::mark::shade_from_mutator(addr);
     }
 }
@@ -263,9 +268,7 @@ pub(crate) fn root_to_edge(addr: usize) {
             uncount_root(addr);
         }
         // Inside an operation `MARKING` cannot change, so no fence is needed.
-        if MARKING.load(Ordering::Relaxed) && barrier_on() {
-            super::mark::shade_from_mutator(addr);
-        }
+        shade_if_marking(addr, Ordering::Relaxed);
     });
     if cached.is_none() {
         root_to_edge_uncached(addr);
@@ -277,9 +280,7 @@ pub(crate) fn root_to_edge(addr: usize) {
 fn root_to_edge_uncached(addr: usize) {
     uncount_root(addr);
     seqcst_order();
-    if MARKING.load(Ordering::SeqCst) && barrier_on() {
-        super::mark::shade_from_mutator(addr);
-    }
+    shade_if_marking(addr, Ordering::SeqCst);
 }
 
 /// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)

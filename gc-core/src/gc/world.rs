@@ -65,10 +65,14 @@ impl ThreadState {
         }
     }
 
-    /// Applies the thread's pending root counts. The owner inside an operation, or the
-    /// collector while stopped.
-    fn drain_roots(&self) {
-        // SAFETY: per the caller's contract, no one else touches the root cache.
+    /// Applies the thread's pending root counts.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the owner inside an operation, or the collector while stopped (the
+    /// module header's protocol), so no one else touches the root cache.
+    unsafe fn drain_roots(&self) {
+        // SAFETY: per the caller's contract.
         self.roots.with_mut(|rc| unsafe { (*rc).drain() });
     }
 
@@ -182,7 +186,8 @@ impl Drop for ExitGuard {
         ts.enter();
         // SAFETY: we own the cache and are inside an operation.
         unsafe { (*ts.mcache()).flush() };
-        ts.drain_roots();
+        // SAFETY: as above.
+        unsafe { ts.drain_roots() };
         ts.exit();
         let _ = CURRENT.try_with(|c| c.set(std::ptr::null()));
         lock(&REGISTRY).retain(|t| !Arc::ptr_eq(t, &ts));
@@ -433,7 +438,8 @@ pub(crate) fn stop() -> Stopped {
     // Pending root counts reach the counters before anything reads them, then the
     // decrements owed to them are paid (`root_cache.rs`).
     for ts in registry.iter() {
-        ts.drain_roots();
+        // SAFETY: every owner is kept out of operations from here to resume.
+        unsafe { ts.drain_roots() };
     }
     super::root_cache::settle_debts();
     Stopped { registry }

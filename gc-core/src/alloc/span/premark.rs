@@ -26,24 +26,13 @@ impl Span {
     ///
     /// The caller owns the span (module header).
     pub(crate) unsafe fn mark_free_slots(&self) -> usize {
-        // SAFETY: the caller owns the span, so no one else touches `AllocState`.
-        self.alloc.with_mut(|a| unsafe {
-            let a = &mut *a;
-            if a.premarked {
-                return 0;
-            }
-            a.premarked = true;
-            let mut n = 0;
-            for w in 0..words(self.nelems) {
-                let free = free_in_word(a, self.nelems, w);
-                if free != 0 {
-                    // AcqRel, as `Span::mark`'s fetch_or (which it stands for).
-                    self.mark_bits[w].fetch_or(free, Ordering::AcqRel);
-                    n += free.count_ones() as usize;
-                }
-            }
-            n
-        })
+        // SAFETY: forwarded.
+        unsafe {
+            self.flip_free_marks(true, |w, free| {
+                // AcqRel, as `Span::mark`'s fetch_or (which it stands for).
+                self.mark_bits[w].fetch_or(free, Ordering::AcqRel);
+            })
+        }
     }
 
     /// Undoes `mark_free_slots` for the slots still free, if it ran since the span was
@@ -53,20 +42,35 @@ impl Span {
     ///
     /// The caller owns the span (module header).
     pub(crate) unsafe fn unmark_free_slots(&self) -> usize {
-        // SAFETY: the caller owns the span, so no one else touches `AllocState`.
-        self.alloc.with_mut(|a| unsafe {
-            let a = &mut *a;
-            if !a.premarked {
+        // SAFETY: forwarded.
+        unsafe {
+            self.flip_free_marks(false, |w, free| {
+                // AcqRel, as the fetch_or above; markers never mark a free slot, so only
+                // our bits change.
+                self.mark_bits[w].fetch_and(!free, Ordering::AcqRel);
+            })
+        }
+    }
+
+    /// Unless `premarked` is already `to`, sets it to `to` and calls `f(word, free slots)`
+    /// for each mark word with free slots; returns how many slots were free.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span.
+    unsafe fn flip_free_marks(&self, to: bool, mut f: impl FnMut(usize, u64)) -> usize {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the caller owns the span, so no one else touches `AllocState`.
+            let a = unsafe { &mut *a };
+            if a.premarked == to {
                 return 0;
             }
-            a.premarked = false;
+            a.premarked = to;
             let mut n = 0;
             for w in 0..words(self.nelems) {
                 let free = free_in_word(a, self.nelems, w);
                 if free != 0 {
-                    // AcqRel, as the fetch_or above; markers never mark a free slot, so
-                    // only our bits change.
-                    self.mark_bits[w].fetch_and(!free, Ordering::AcqRel);
+                    f(w, free);
                     n += free.count_ones() as usize;
                 }
             }
