@@ -17,7 +17,8 @@
 //!   decrements the counter at once; if the counter is 0 (the increment it pairs with is
 //!   still in another thread's cache: the handle was cloned there and sent here), the
 //!   decrement is *owed*: kept in `DEBTS` and paid as soon as the counter is above 0,
-//!   at the latest by the next stop, after the drain. A counter therefore never goes
+//!   at the latest by the next stop, after the drain (where every debt can be paid: one
+//!   that cannot is a handle released twice, fatal in debug builds). A counter never goes
 //!   below 0 and never wraps; between stops it may read low (by the cached increments)
 //!   or high (by the owed decrements), and only the sum is ever relied on: the root scan
 //!   reads counters after a drain, and a counter read low during marking belongs to an
@@ -58,9 +59,9 @@ impl RootCache {
         }
     }
 
-    /// The entry `addr` maps to: Fibonacci hashing of the address in 16-byte units (objects
-    /// 16 bytes apart land in different entries; whole addresses would waste the
-    /// multiplier's low bits).
+    /// The entry `addr` maps to: Fibonacci hashing of the address in 8-byte units (objects
+    /// 8 or 16 bytes apart, tiny ones in one block or a tree's nodes, land in different
+    /// entries; whole addresses would waste the multiplier's low bits).
     #[inline(always)]
     fn index(addr: usize) -> usize {
         ((addr as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ENTRIES.trailing_zeros()))
@@ -138,12 +139,25 @@ pub(crate) fn owe(addr: usize) {
     }
 }
 
-/// Pays every owed decrement whose counter is above 0 now. The collector calls it right
-/// after draining every cache, when the only debts left are those recorded since.
+/// Pays the owed decrements, with GC operations stopped and every cache just applied.
+/// Then no count is pending anywhere, so each counter is at least its live handles plus
+/// its debts, and every debt can be paid. One that cannot is a decrement without a count
+/// (a handle released twice): paying it later could take a count from another object in
+/// the same slot, so it is dropped (debug builds: a fatal error).
 pub(crate) fn settle_debts() {
     let mut debts = DEBTS.lock();
+    if debts.is_empty() {
+        return;
+    }
+    settle(&mut debts);
     if !debts.is_empty() {
-        settle(&mut debts);
+        if cfg!(debug_assertions) {
+            crate::fatal(&format!(
+                "root count underflow: {} decrement(s) owed with every count applied",
+                debts.len()
+            ));
+        }
+        debts.clear();
     }
 }
 
