@@ -172,6 +172,13 @@ pub mod __private {
 
     pub use crate::object::dyn_gc::gc_from_unsized_raw;
 
+    /// Bytes of blocks that `CountingAllocator` queued on the collector's threads and that
+    /// a background thread freed itself because too many were pending (the mutators did
+    /// not allocate for a while), cumulative. For `tests/remote_free.rs`.
+    pub fn remote_frees_drained_past_bound() -> u64 {
+        crate::alloc::remote_free::drained_past_bound() as u64
+    }
+
     /// The `Drop` guard's module. Its path and the trait's name are the compile error a
     /// hand-written `Drop` on a traced type gets ("conflicting implementations of trait
     /// `gc_core::__private::no_Drop_on_traced_types::use_trace_unsafe_drop_or_Gc_add_cleanup`"),

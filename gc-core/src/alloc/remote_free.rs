@@ -98,6 +98,8 @@ static HEAD: AtomicPtr<Batch> = AtomicPtr::new(ptr::null_mut());
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 /// Bytes of the blocks in those batches (raised before the push).
 static PENDING_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of blocks freed by publishers past the bound (cumulative; tests read it).
+static DRAINED_PAST_BOUND: AtomicUsize = AtomicUsize::new(0);
 
 /// From now on, frees through `CountingAllocator` on this thread are queued for mutators.
 /// For the collector's background threads, which live as long as the process.
@@ -228,8 +230,14 @@ unsafe fn publish(b: *mut Batch) {
         }
     }
     if pending > MAX_PENDING || pending_bytes > MAX_PENDING_BYTES {
-        drain();
+        DRAINED_PAST_BOUND.fetch_add(drain(), Relaxed);
     }
+}
+
+/// Bytes of blocks freed so far by background threads that found the bound passed (the
+/// frees a descheduled mutator left to them), cumulative.
+pub(crate) fn drained_past_bound() -> usize {
+    DRAINED_PAST_BOUND.load(Relaxed)
 }
 
 /// Called by every `CountingAllocator` allocation: if batches are pending and this thread
@@ -249,10 +257,11 @@ fn drain_unless_deferring() {
     }
 }
 
-/// Takes every pushed batch and makes its frees, then frees the batches.
-pub(crate) fn drain() {
+/// Takes every pushed batch and makes its frees, then frees the batches; returns the
+/// bytes of the blocks freed.
+pub(crate) fn drain() -> usize {
     if HEAD.load(Relaxed).is_null() {
-        return;
+        return 0;
     }
     // Acquire pairs with each push's Release: the entries written before it are visible.
     let mut b = HEAD.swap(ptr::null_mut(), Acquire);
@@ -277,6 +286,7 @@ pub(crate) fn drain() {
         PENDING.fetch_sub(taken, Relaxed);
         PENDING_BYTES.fetch_sub(taken_bytes, Relaxed);
     }
+    taken_bytes
 }
 
 #[cfg(all(test, not(gc_loom)))]
