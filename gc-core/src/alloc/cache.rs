@@ -241,24 +241,18 @@ impl MCache {
     /// statistics; the marks `premark` set on slots still free are taken back.
     fn release(&mut self, s: SpanPtr) {
         // SAFETY: the cache owns the span until `uncache_span` below.
-        let unmarked = unsafe { s.unmark_free_slots() };
+        let (unmarked, count, before) = unsafe {
+            let unmarked = s.unmark_free_slots();
+            s.alloc
+                .with(|a| (unmarked, (*a).alloc_count, (*a).alloc_count_before_cache))
+        };
         self.black_bytes -= (unmarked * s.elemsize) as u64;
-        release(s);
+        let c = s.spanclass.size_class();
+        HEAP.counters.small_mallocs[c].fetch_add((count - before) as u64, Ordering::Relaxed);
+        let unused = ((s.nelems - count) * s.elemsize) as u64;
+        HEAP.heap_live.fetch_sub(unused, Ordering::Relaxed);
+        HEAP.centrals[s.spanclass.index()].uncache_span(&HEAP, s);
     }
-}
-
-/// Gives a span back to its central list (Go's `uncacheSpan`), settling the statistics.
-fn release(s: SpanPtr) {
-    // SAFETY: the releasing cache owns the span.
-    let (count, before) = unsafe {
-        s.alloc
-            .with(|a| ((*a).alloc_count, (*a).alloc_count_before_cache))
-    };
-    let c = s.spanclass.size_class();
-    HEAP.counters.small_mallocs[c].fetch_add((count - before) as u64, Ordering::Relaxed);
-    let unused = ((s.nelems - count) * s.elemsize) as u64;
-    HEAP.heap_live.fetch_sub(unused, Ordering::Relaxed);
-    HEAP.centrals[s.spanclass.index()].uncache_span(&HEAP, s);
 }
 
 /// Allocates a large object (> 32 KiB) as its own span (Go's `allocLarge`). The caller

@@ -105,15 +105,16 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     if slot.charged != 0 && !matches!(req.placement, Placement::Large) {
         roots::premark_if_marking(op.cache(), slot.span);
     }
-    if roots::cache_new_root(slot.addr) {
-        // Pending in this thread's root cache (a tiny object's count goes to its block's
-        // counter when it is applied).
-    } else if let Placement::Tiny = req.placement {
-        // Other objects in the same tiny block may be rooted concurrently.
-        roots::add_new_root(&slot.span, slot.idx);
-    } else {
-        // A free slot's counter is zero and no one else knows the slot yet.
-        roots::set_new_root(&slot.span, slot.idx);
+    // The first root: pending in this thread's root cache if it has one (a tiny object's
+    // count goes to its block's counter when it is applied), else on the counter.
+    if !roots::cache_new_root(slot.addr) {
+        if let Placement::Tiny = req.placement {
+            // Other objects in the same tiny block may be rooted concurrently.
+            roots::add_new_root(&slot.span, slot.idx);
+        } else {
+            // A free slot's counter is zero and no one else knows the slot yet.
+            roots::set_new_root(&slot.span, slot.idx);
+        }
     }
     // Steps 7-8 (also when the external memory grew past the trigger, which only the
     // counting allocator sees).

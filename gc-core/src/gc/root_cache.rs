@@ -119,9 +119,7 @@ impl RootCache {
 #[cold]
 #[inline(never)]
 fn apply(addr: usize, n: u32) {
-    for _ in 0..n {
-        roots::count_root(addr);
-    }
+    roots::count_roots(addr, n);
 }
 
 crate::sync::global! {

@@ -91,7 +91,7 @@ pub(crate) fn add_root(addr: usize) {
 /// `add_root` on the counter (module header's protocol).
 #[inline(never)]
 fn add_root_uncached(addr: usize) {
-    count_root(addr);
+    count_roots(addr, 1);
     seqcst_order();
     shade_if_marking(addr, Ordering::SeqCst);
 }
@@ -105,12 +105,16 @@ fn shade_if_marking(addr: usize, order: Ordering) {
     }
 }
 
-/// One more count on the object's counter, without the barrier (the caller shades).
+/// `n` more counts on the object's counter, without the barrier (the caller shades, or
+/// shaded when each root was taken).
 #[inline]
-pub(crate) fn count_root(addr: usize) {
+pub(crate) fn count_roots(addr: usize, n: u32) {
     let (s, i) = locate(addr);
-    if inc(s.root_count(i), Ordering::SeqCst) == 0 {
-        s.note_root_seqcst();
+    let c = s.root_count(i);
+    for _ in 0..n {
+        if inc(c, Ordering::SeqCst) == 0 {
+            s.note_root_seqcst();
+        }
     }
 }
 
