@@ -19,6 +19,16 @@ use common::child::{is_child, run};
 use common::{collect_until, Rng};
 use gc_core::{Gc, GcCell, Trace, Weak};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+/// The tests here take turns: the count checks read exact root counts between writes, and
+/// a cycle started by another test (whose unroot pass turns a written map's keys back into
+/// edges) would change them underneath.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// An interpreter's symbol: interned, compared by name.
 #[derive(Trace)]
@@ -59,6 +69,7 @@ fn sym(name: &str) -> Gc<Sym> {
 
 #[test]
 fn a_cycle_through_set_elements_is_freed() {
+    let _serial = serial();
     let mut weak = Vec::new();
     for round in 0..20 {
         let (a, b, c) = (sym("a"), sym("b"), sym("c"));
@@ -119,6 +130,7 @@ fn check_tables(t: &Tables, n: u64) {
 
 #[test]
 fn keys_held_only_by_heap_maps_stay_alive_and_die_with_them() {
+    let _serial = serial();
     let held = Gc::new(GcCell::new(tables(200)));
     let frozen = Gc::new(tables(100));
     for round in 0..6 {
@@ -147,6 +159,7 @@ mod counts {
 
     #[test]
     fn a_key_count_follows_its_map() {
+        let _serial = serial();
         let s = sym("a key with a count of its own");
         assert_eq!(count(&s), 1);
         let map: HashMap<Gc<Sym>, u32> = [(s.clone(), 1)].into_iter().collect();
@@ -195,6 +208,7 @@ mod counts {
 
     #[test]
     fn garbage_containers_as_keys_release_nothing() {
+        let _serial = serial();
         let s = sym("inside containers that are keys");
         let nested = || Nested {
             vecs: [vec![s.clone(), s.clone()]].into_iter().collect(),
@@ -224,6 +238,7 @@ mod counts {
 
     #[test]
     fn garbage_keys_release_nothing_in_slices_and_weak_map_values() {
+        let _serial = serial();
         let s = sym("held by a stack handle");
         let slice: Gc<[HashSet<Gc<Sym>>]> =
             Gc::from(vec![[s.clone()].into_iter().collect::<HashSet<_>>(); 3]);
@@ -305,6 +320,7 @@ fn churn_symbol_table(rounds: u64, seed: u64) {
 
 #[test]
 fn a_symbol_table_churns_against_its_model() {
+    let _serial = serial();
     churn_symbol_table(60, 1);
 }
 
