@@ -4,11 +4,13 @@
 //! Each cache carries an assist balance in bytes (`MCache::assist_credit`, reset at mark
 //! setup). Allocation during marking (a cache refill or a large object) charges the bytes it
 //! takes. A thread in debt first steals scan credit that the background workers banked
-//! (`BG_CREDIT`), then scans grey objects itself for `debt * work_per_byte` bytes of work,
-//! inside its GC operation (so mark termination, which stops operations, never sees an
-//! assist holding work). If no grey object is available, it waits for the workers to bank
-//! credit or share work (Go parks the goroutine on its assist queue), which is what holds
-//! the heap near its goal when allocation outruns marking. It never waits for ever: the
+//! (`BG_CREDIT`), then scans grey objects itself for `debt * work_per_byte` bytes of work
+//! plus Go's over-assist (a pre-payment), inside its GC operation (so mark termination,
+//! which stops operations, never sees an assist holding work). If no grey object is
+//! available and the debt itself is not paid yet, it waits for the workers to bank credit
+//! or share work (Go parks the goroutine on its assist queue), which is what holds the
+//! heap near its goal when allocation outruns marking; the over-assist is never waited
+//! for (Go's is: on a small heap its goroutine waits out the mark). It never waits for ever: the
 //! wait ends when the collector starts stopping operations to finish the cycle (the rest
 //! of the debt is forgiven), and while the CPU limiter is limiting, assists stand down.
 //!
@@ -102,11 +104,16 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // machine may delay; this check reads the live heap itself (Go revises the ratio on
     // every heap_live update, and past that point its ratio leaves one byte of runway).
     let hard = (HEAP.goal.load(Ordering::Relaxed) as f64 * MAX_OVERSHOOT) as u64;
-    let owed = if HEAP.live_total() >= hard {
+    // `needed` pays the debt; the rest of `owed` is Go's over-assist, a pre-payment that
+    // batches assists. Unlike Go, which parks the goroutine until all of it is paid, the
+    // thread only waits for `needed`: on a small heap the whole cycle's work can be less
+    // than the over-assist, and a thread waiting for it would wait out the whole mark.
+    let needed = if HEAP.live_total() >= hard {
         i64::MAX / 2
     } else {
-        (debt as f64 * per_byte).min(i64::MAX as f64 / 4.0) as i64 + OVER_ASSIST_WORK as i64
+        (debt as f64 * per_byte).min(i64::MAX as f64 / 4.0) as i64
     };
+    let owed = needed + OVER_ASSIST_WORK as i64;
     let mut paid_work = 0i64;
     let t0 = Instant::now();
     let local = Worker::new_lifo();
@@ -137,7 +144,11 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
             WORK.busy.fetch_sub(1, Ordering::SeqCst);
             paid_work += tracer.flush() as i64;
         }
-        if paid_work >= owed || super::world::stopping() || LIMITED.load(Ordering::Relaxed) {
+        if paid_work >= owed
+            || (paid_work >= needed && !has_visible_work(Role::Assist))
+            || super::world::stopping()
+            || LIMITED.load(Ordering::Relaxed)
+        {
             break;
         }
         // No grey object to take and still in debt: the heap is outrunning the marker.
@@ -150,7 +161,10 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     let paid_bytes = if paid_work >= owed {
         (paid_work as f64 * per_work).min(i64::MAX as f64 / 2.0) as i64
     } else {
-        // The cycle is ending (or the CPU limiter intervened): forgive the rest.
+        // The debt is paid but not the over-assist (no work left to take), or the cycle is
+        // ending (or the CPU limiter intervened): clear the debt, pre-pay nothing. Only a
+        // whole over-assist pre-pays: a cold-start ratio would otherwise turn a little work
+        // into a lot of credit.
         debt
     };
     // The drain (which may run `Trace` impls, and so nested operations) is over: a fresh

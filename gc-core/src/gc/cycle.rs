@@ -509,6 +509,10 @@ impl Cycle {
         let plan = {
             let mut g = control();
             let c = g.as_mut().expect("pacer initialised");
+            if !self.forced {
+                c.pacer
+                    .note_start(total, HEAP.trigger.load(Ordering::Relaxed));
+            }
             let plan = c.pacer.start_cycle(total, self.procs);
             feed_limiter(c, false);
             super::assist::start(c.pacer.assist_ratio(total, live, 0));

@@ -232,6 +232,11 @@ pub(crate) struct Pacer {
     triggered: Option<u64>,
     /// Goal of the last finished cycle; 0 before the first (Go: `lastHeapGoal`).
     last_heap_goal: u64,
+    /// Heap growth between the trigger and the start of marking, averaged over the cycles
+    /// the trigger started (ours: Go's allocating goroutine starts the cycle itself, while
+    /// here the GC thread must wake, finish the sweep and run the unroot pass first). The
+    /// trigger comes this much earlier, so that marking starts where Go's would.
+    start_lag: u64,
 }
 
 impl Pacer {
@@ -255,6 +260,7 @@ impl Pacer {
             runway: 0,
             triggered: None,
             last_heap_goal: 0,
+            start_lag: 0,
         };
         pacer.set_gogc(gogc);
         pacer.commit(0, true); // No sweep phase before the first cycle.
@@ -415,7 +421,8 @@ impl Pacer {
 
     /// The heap size at which the next cycle starts (Go: `trigger`): `goal - runway`, kept
     /// between ~70% and ~95% of the way from the marked heap to the goal (see the module
-    /// docs). `u64::MAX`, never reached, when the goal is `u64::MAX`.
+    /// docs), then lowered by the start lag (not below the ~70% floor). `u64::MAX`, never
+    /// reached, when the goal is `u64::MAX`.
     pub(crate) fn trigger(&self) -> u64 {
         let (goal, min_trigger) = self.goal_and_min_trigger();
         let marked = self.heap_marked;
@@ -437,7 +444,9 @@ impl Pacer {
         let max_trigger = max_trigger.max(min_trigger);
         let trigger = goal
             .saturating_sub(self.runway)
-            .clamp(min_trigger, max_trigger);
+            .clamp(min_trigger, max_trigger)
+            .saturating_sub(self.start_lag)
+            .max(min_trigger);
         debug_assert!(trigger <= goal, "trigger {trigger} above goal {goal}");
         trigger.min(goal)
     }
@@ -460,6 +469,16 @@ impl Pacer {
         WorkerPlan {
             dedicated,
             fractional_utilization,
+        }
+    }
+
+    /// Ours: marking starts at `heap_live` for a cycle that the heap crossing `trigger`
+    /// (the trigger mutators compared with) set off. Averages the heap growth in between
+    /// into the start lag, which lowers the next triggers. A cycle started below the trigger
+    /// (forced, periodic) measures nothing.
+    pub(crate) fn note_start(&mut self, heap_live: u64, trigger: u64) {
+        if heap_live >= trigger && trigger != u64::MAX {
+            self.start_lag = (self.start_lag + (heap_live - trigger)) / 2;
         }
     }
 
@@ -719,6 +738,38 @@ mod tests {
         assert_eq!(p.trigger(), 10 * MIB + 10 * MIB / 64 * 61);
         let p = with_cons_mark(p, 10.0);
         assert_eq!(p.trigger(), 10 * MIB + 10 * MIB / 64 * 45);
+    }
+
+    #[test]
+    fn the_start_lag_lowers_the_trigger_down_to_the_floor() {
+        let marked = 10 * MIB;
+        let p = after_cycle(Some(100), NO_MEMORY_LIMIT, marked);
+        let (top, floor) = (marked + marked / 64 * 61, marked + marked / 64 * 45);
+        assert_eq!(p.trigger(), top);
+        // (heap at mark start past the trigger, per cycle; the trigger after them)
+        let cases: [(&[u64], u64); 5] = [
+            (&[0], top),
+            (&[MIB], top - MIB / 2),
+            (&[MIB, MIB], top - MIB / 4 * 3),
+            (&[MIB, 0], top - MIB / 4), // a cycle with no lag halves it
+            (&[8 * MIB], floor),        // never below ~70% of the way
+        ];
+        for (lags, want) in cases {
+            let mut q = p.clone();
+            for lag in lags {
+                let t = q.trigger();
+                q.note_start(t + lag, t);
+            }
+            assert_eq!(q.trigger(), want, "{lags:?}");
+        }
+        // A cycle started below the trigger (forced, periodic) measures nothing.
+        let mut q = p.clone();
+        q.note_start(marked, top);
+        assert_eq!(q.trigger(), top);
+        // GOGC=off: no trigger, nothing to measure.
+        let mut off = Pacer::new(None, NO_MEMORY_LIMIT);
+        off.note_start(u64::MAX, u64::MAX);
+        assert_eq!(off.trigger(), u64::MAX);
     }
 
     #[test]
