@@ -495,6 +495,31 @@ pub(crate) fn park(key: usize, still_blocked: impl Fn() -> bool) {
     }
 }
 
+/// As [`park`], but wakes after `timeout` at the latest.
+pub(crate) fn park_timeout(
+    key: usize,
+    still_blocked: impl Fn() -> bool,
+    timeout: std::time::Duration,
+) {
+    #[cfg(not(gc_loom))]
+    // SAFETY: as in `park`; `key` is the address of a static the caller owns.
+    unsafe {
+        parking_lot_core::park(
+            key,
+            still_blocked,
+            || {},
+            |_, _| {},
+            parking_lot_core::DEFAULT_PARK_TOKEN,
+            std::time::Instant::now().checked_add(timeout),
+        );
+    }
+    #[cfg(gc_loom)]
+    {
+        let _ = (key, still_blocked, timeout);
+        loom::thread::yield_now();
+    }
+}
+
 /// Wakes every thread parked on `key`.
 pub(crate) fn unpark_all(key: usize) {
     #[cfg(not(gc_loom))]

@@ -21,9 +21,9 @@ use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, T
 use super::pacer::{AssistRatio, MAX_OVERSHOOT, OVER_ASSIST_WORK};
 use super::world::Op;
 use crate::alloc::heap::HEAP;
-use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_deque::Worker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most allocation credit one assist can pre-pay.
 const MAX_PREPAID: i64 = 1 << 20;
@@ -62,9 +62,52 @@ pub(crate) fn set_ratio(r: AssistRatio) {
     BYTES_PER_WORK.store(r.bytes_per_work.to_bits(), Ordering::Relaxed);
 }
 
-/// Banks scan work done by a background worker for assists to steal.
+crate::sync::global! {
+    /// Assists parked in [`wait_for_credit`].
+    static PARKED: AtomicUsize = AtomicUsize::new(0);
+}
+
+/// The longest a parked assist sleeps before it looks for work again (the workers may have
+/// shared some; only banked credit and stops wake it).
+const PARK_TIMEOUT: Duration = Duration::from_micros(500);
+
+/// Banks scan work done by a background worker for assists to steal, waking the assists
+/// that wait for it.
 pub(crate) fn add_background_credit(work: u64) {
-    BG_CREDIT.fetch_add(work.min(i64::MAX as u64) as i64, Ordering::Relaxed);
+    // SeqCst (with the load in `wake_waiting`): against `wait_for_credit`'s increment and
+    // check, so a parking assist sees the credit or is seen and woken.
+    BG_CREDIT.fetch_add(work.min(i64::MAX as u64) as i64, Ordering::SeqCst);
+    wake_waiting();
+}
+
+/// Wakes the assists parked waiting for credit (banked credit, or a stop of operations,
+/// which ends their wait). One load when none is parked.
+pub(crate) fn wake_waiting() {
+    if PARKED.load(Ordering::SeqCst) != 0 {
+        crate::sync::unpark_all(park_key());
+    }
+}
+
+/// The park queue's key: the bank's address.
+fn park_key() -> usize {
+    std::ptr::addr_of!(BG_CREDIT) as usize
+}
+
+/// Sleeps until credit is banked, operations are being stopped, the CPU limiter stands
+/// assists down, or `PARK_TIMEOUT` passes (Go's `gcParkAssist`). Inside the caller's GC
+/// operation: a stop wakes it at once, so it never holds a stop up for long.
+fn wait_for_credit() {
+    PARKED.fetch_add(1, Ordering::SeqCst);
+    crate::sync::park_timeout(
+        park_key(),
+        || {
+            BG_CREDIT.load(Ordering::SeqCst) <= 0
+                && !super::world::stopping()
+                && !LIMITED.load(Ordering::Relaxed)
+        },
+        PARK_TIMEOUT,
+    );
+    PARKED.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Takes up to `want` units from the bank; returns what it got.
@@ -124,6 +167,9 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         stealers: &[],
     };
     let mut backoff = crate::sync::Backoff::default();
+    // Snoozes (spins, then yields) before an assist parks.
+    const SPINS: u32 = 10;
+    let mut spins = 0;
     loop {
         let stolen = steal_credit(owed - paid_work);
         paid_work += stolen;
@@ -153,9 +199,14 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         }
         // No grey object to take and still in debt: the heap is outrunning the marker.
         // Wait for the workers to bank credit or share work (Go parks the goroutine on
-        // the assist queue); the wait ends at the latest when the collector stops
-        // operations to finish the cycle.
-        backoff.snooze();
+        // the assist queue), spinning briefly, then parked; the wait ends at the latest
+        // when the collector stops operations to finish the cycle.
+        spins += 1;
+        if spins <= SPINS {
+            backoff.snooze();
+        } else {
+            wait_for_credit();
+        }
     }
     ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     let paid_bytes = if paid_work >= owed {

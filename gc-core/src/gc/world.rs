@@ -338,7 +338,10 @@ impl Drop for LeaveRootOp<'_> {
 /// operation (a mark assist) should end early.
 #[inline]
 pub(crate) fn stopping() -> bool {
-    STOP.load(Ordering::Relaxed)
+    // SeqCst: an assist about to park checks it after announcing itself, while `stop`
+    // sets it before looking for parked assists (`assist.rs`), so one of them sees the
+    // other.
+    STOP.load(Ordering::SeqCst)
 }
 
 /// Whether the calling thread is inside a GC operation (then it must not wait for a cycle:
@@ -426,6 +429,8 @@ pub(crate) struct Stopped {
 pub(crate) fn stop() -> Stopped {
     let registry = lock(&REGISTRY);
     STOP.store(true, Ordering::SeqCst);
+    // An assist waiting for credit inside its operation gives up its wait at a stop.
+    super::assist::wake_waiting();
     heavy_fence();
     for ts in registry.iter() {
         let mut backoff = Backoff::default();
