@@ -199,6 +199,21 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
 }
 
 fn wait_until_resumed() {
+    // Most stops last tens of microseconds, less than a sleep and a wake-up cost: with a
+    // spare processor for the collector, spin through the first `SPIN` of the wait.
+    #[cfg(not(gc_loom))]
+    if super::config().gomaxprocs > 1 {
+        const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+        let t0 = std::time::Instant::now();
+        while STOP.load(Ordering::Relaxed) {
+            if t0.elapsed() >= SPIN {
+                break;
+            }
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        }
+    }
     let mut g = lock(&RESUMED);
     // Acquire pairs with the Release store in `Stopped::drop`, but only ends the wait:
     // `enter` loads `STOP` with Acquire again before it touches the cache, and `RESUMED`
