@@ -9,8 +9,11 @@
 //! which stops operations, never sees an assist holding work). If no grey object is
 //! available and the debt itself is not paid yet, it waits for the workers to bank credit
 //! or share work (Go parks the goroutine on its assist queue), which is what holds the
-//! heap near its goal when allocation outruns marking; the over-assist is never waited
-//! for (Go's is: on a small heap its goroutine waits out the mark). It never waits for ever: the
+//! heap near its goal when allocation outruns marking. Two differences from Go: the
+//! over-assist is never waited for (on a small heap the whole mark can be less work than
+//! Go's 64 KiB, and Go's goroutine then waits out the mark), and below the goal the thread
+//! does not wait at all but carries the unpaid debt to its next charge (the heap has
+//! runway left; the wait would only idle the thread while the workers mark). It never waits for ever: the
 //! wait ends when the collector starts stopping operations to finish the cycle (the rest
 //! of the debt is forgiven), and while the CPU limiter is limiting, assists stand down.
 //!
@@ -170,6 +173,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // Snoozes (spins, then yields) before an assist parks.
     const SPINS: u32 = 10;
     let mut spins = 0;
+    let mut carried = false;
     loop {
         let stolen = steal_credit(owed - paid_work);
         paid_work += stolen;
@@ -197,6 +201,16 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         {
             break;
         }
+        // No grey object to take, no credit banked, still in debt, and the heap below its
+        // goal: the workers hold all the work there is, and waiting would only stop this
+        // thread from allocating into runway the pacer left. The debt carries over to the
+        // thread's next charge instead; from the goal on, the thread waits.
+        if HEAP.live_total() < HEAP.goal.load(Ordering::Relaxed)
+            && !has_visible_work(Role::Assist)
+        {
+            carried = true;
+            break;
+        }
         // No grey object to take and still in debt: the heap is outrunning the marker.
         // Wait for the workers to bank credit or share work (Go parks the goroutine on
         // the assist queue), spinning briefly, then parked; the wait ends at the latest
@@ -211,6 +225,9 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
     let paid_bytes = if paid_work >= owed {
         (paid_work as f64 * per_work).min(i64::MAX as f64 / 2.0) as i64
+    } else if carried && paid_work < needed {
+        // What the work paid for; the rest of the debt stays.
+        (paid_work as f64 * per_work).min(debt as f64) as i64
     } else {
         // The debt is paid but not the over-assist (no work left to take), or the cycle is
         // ending (or the CPU limiter intervened): clear the debt, pre-pay nothing. Only a
