@@ -365,7 +365,7 @@ fn take_spare() -> *mut Batch {
 }
 
 /// Frees every spare batch (tests: so that their allocators' books balance).
-#[cfg(test)]
+#[cfg(all(test, not(gc_loom)))]
 fn release_spares() {
     let mut b = SPARE.swap(ptr::null_mut(), Acquire);
     while !b.is_null() {
