@@ -5,7 +5,8 @@
 //! is counted. One test function runs the steps in order: the heap and the knobs are
 //! process-wide, and the figures are compared before and after each step.
 //!
-//! - Counting is exact: an 8 MiB buffer shows in `external_alloc` and leaves it when freed.
+//! - Counting is exact: an 8 MiB buffer shows in `external_alloc` and leaves it when freed;
+//!   threads that exit leave none of their counts behind.
 //! - A churn of 64 KiB strings behind 24-byte `Gc<String>` objects, one alive at a time,
 //!   runs cycles and stays bounded (without the counting no cycle runs: the heap proper
 //!   holds a few kilobytes).
@@ -87,10 +88,34 @@ fn surviving_strings_raise_the_goal() {
     assert_eq!(held.len(), 48);
 }
 
+/// Each thread counts a few KiB by itself before adding to the shared counts: what a
+/// thread leaves unadded when it exits is added then (200 threads keeping 8 KiB each would
+/// otherwise leave 1.6 MiB uncounted).
+fn exiting_threads_leave_nothing_uncounted() {
+    const THREADS: usize = 200;
+    const EACH: usize = 8 << 10;
+    let before = mem_stats();
+    let kept: Vec<Vec<u8>> = (0..THREADS)
+        .map(|i| {
+            std::thread::spawn(move || black_box(vec![i as u8; EACH]))
+                .join()
+                .unwrap()
+        })
+        .collect();
+    let after = mem_stats();
+    let grew = after.external_alloc as i64 - before.external_alloc as i64;
+    let want = (THREADS * EACH) as i64;
+    // Thread creation allocates a little as well (stack guard records, names): 1 MiB of
+    // slack above, none below.
+    assert!(grew >= want && grew < want + MIB as i64, "grew by {grew}");
+    drop(black_box(kept));
+}
+
 #[test]
 fn external_memory_is_paced_like_heap() {
     gc_core::set_gc_percent(100);
     counting_is_exact();
+    exiting_threads_leave_nothing_uncounted();
     big_string_churn_is_collected();
     surviving_strings_raise_the_goal();
 }
