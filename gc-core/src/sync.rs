@@ -489,25 +489,7 @@ pub(crate) fn seqcst_order() {
 /// Parks the current thread on `key` if `still_blocked()` returns true once the park queue
 /// is locked (so a wake-up between the check and the sleep is never lost).
 pub(crate) fn park(key: usize, still_blocked: impl Fn() -> bool) {
-    #[cfg(not(gc_loom))]
-    // SAFETY: `still_blocked` neither panics into parking_lot_core nor parks recursively;
-    // the other callbacks are no-ops. `key` is the address of the lock word, which is a
-    // unique key while the lock exists.
-    unsafe {
-        parking_lot_core::park(
-            key,
-            still_blocked,
-            || {},
-            |_, _| {},
-            parking_lot_core::DEFAULT_PARK_TOKEN,
-            None,
-        );
-    }
-    #[cfg(gc_loom)]
-    {
-        let _ = (key, still_blocked);
-        loom::thread::yield_now();
-    }
+    park_until(key, still_blocked, None);
 }
 
 /// As [`park`], but wakes after `timeout` at the latest.
@@ -516,8 +498,18 @@ pub(crate) fn park_timeout(
     still_blocked: impl Fn() -> bool,
     timeout: std::time::Duration,
 ) {
+    park_until(
+        key,
+        still_blocked,
+        std::time::Instant::now().checked_add(timeout),
+    );
+}
+
+fn park_until(key: usize, still_blocked: impl Fn() -> bool, deadline: Option<std::time::Instant>) {
     #[cfg(not(gc_loom))]
-    // SAFETY: as in `park`; `key` is the address of a static the caller owns.
+    // SAFETY: `still_blocked` neither panics into parking_lot_core nor parks recursively;
+    // the other callbacks are no-ops. `key` is an address the caller owns (a lock word, a
+    // static), a unique key while it exists.
     unsafe {
         parking_lot_core::park(
             key,
@@ -525,12 +517,12 @@ pub(crate) fn park_timeout(
             || {},
             |_, _| {},
             parking_lot_core::DEFAULT_PARK_TOKEN,
-            std::time::Instant::now().checked_add(timeout),
+            deadline,
         );
     }
     #[cfg(gc_loom)]
     {
-        let _ = (key, still_blocked, timeout);
+        let _ = (key, still_blocked, deadline);
         loom::thread::yield_now();
     }
 }
