@@ -443,9 +443,12 @@ impl Span {
 
     /// Records that the object in slot `idx` holds a rooted `GcCell` (a write rooted its
     /// contents) for the next unroot pass. The object is live: the caller holds a reference
-    /// into it.
+    /// into it. Returns true if this made the span's summary dirty (its first dirty slot
+    /// since the last `take_dirty`): the caller then lists the span for the pass, once per
+    /// such change.
     #[inline]
-    pub(crate) fn set_dirty(&self, idx: usize) {
+    #[must_use = "a span made dirty must be listed for the unroot pass"]
+    pub(crate) fn set_dirty(&self, idx: usize) -> bool {
         let bit = 1u64 << (idx % 64);
         let w = &self.dirty_bits[idx / 64];
         // Release pairs with `take_dirty`'s Acquire swap: the pass that takes the bit sees
@@ -453,10 +456,13 @@ impl Span {
         // was summarised by whoever set it, or is about to be taken by a pass that has
         // cleared the summary and not yet read this word.
         if w.load(Ordering::Relaxed) & bit == 0 && w.fetch_or(bit, Ordering::Release) & bit == 0 {
-            // After the bit: a pass that clears the summary before this store reads the
-            // word after it too (it swaps the summary before the words).
-            self.maybe_dirty.store(true, Ordering::Release);
+            // After the bit: a pass that clears the summary before this swap reads the
+            // word after it too (it swaps the summary before the words). AcqRel: a swap
+            // that reads true was ordered before the clearing swap of the pass that will
+            // take the bit, which then synchronises with it and sees the bit.
+            return !self.maybe_dirty.swap(true, Ordering::AcqRel);
         }
+        false
     }
 
     /// Whether a slot may be dirty: false only if none was marked since the last

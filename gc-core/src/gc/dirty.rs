@@ -4,9 +4,11 @@
 //!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in
-//!   its span (`Span::set_dirty`), one atomic OR the first time per cycle, no lock. The
-//!   pass walks each dirty object with an unrooting tracer (`Tracer::unrooting`), under
-//!   which `GcCell::trace` unroots rooted cells. A dead object needs no unlisting: the
+//!   its span (`Span::set_dirty`), one atomic OR the first time per cycle, no lock; the
+//!   first dirty slot of a span since the last pass also puts the span's base on `SPANS`
+//!   (a mutex-protected list, one push per span per cycle), so the pass visits the dirty
+//!   spans only, not the heap's. The pass walks each dirty object with an unrooting tracer
+//!   (`Tracer::unrooting`), under which `GcCell::trace` unroots rooted cells. A dead object needs no unlisting: the
 //!   sweep that frees its slot clears the bit, and the pass (which runs after sweep
 //!   termination and before mark setup) never meets a freed slot. A busy cell (a writer
 //!   holds it) leaves its slot dirty for the next cycle.
@@ -22,7 +24,6 @@
 //! See the collector overview (`crate::design::collector`).
 
 use super::mark::Tracer;
-use crate::alloc::heap::HEAP;
 use crate::alloc::span::SpanPtr;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
@@ -40,6 +41,16 @@ type List = BTreeMap<usize, (UnrootFn, usize)>;
 crate::sync::global! {
     static DIRTY: Mutex<List> = Mutex::new(BTreeMap::new());
 }
+crate::sync::global! {
+    /// The bases of the spans made dirty since the last pass took the list (each span once
+    /// per change of its summary from clean to dirty: `Span::set_dirty`).
+    static SPANS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+}
+
+/// Lists span `s` for the next pass (its summary just became dirty).
+fn list_span(s: SpanPtr) {
+    SPANS.lock().push(s.base);
+}
 
 fn lock() -> crate::sync::MutexGuard<'static, List> {
     DIRTY.lock()
@@ -54,7 +65,9 @@ pub(crate) fn list_cell(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
         // in-use span, which lives at least as long as the object holding the cell.
         let s = unsafe { SpanPtr::from_raw(s) };
         if addr < s.limit() {
-            s.set_dirty(s.slot_index(addr));
+            if s.set_dirty(s.slot_index(addr)) {
+                list_span(s);
+            }
             return;
         }
     }
@@ -84,13 +97,19 @@ const BATCH: usize = 64;
 pub(crate) fn unroot_pass() -> (usize, usize) {
     let mut done = 0;
     let mut busy = 0;
-    HEAP.for_each_span_chunked(|spans| {
-        for s in spans {
-            let (d, b) = unroot_span(*s);
+    let spans = std::mem::take(&mut *SPANS.lock());
+    for base in spans {
+        let s = crate::alloc::arena::span_of(base);
+        // A span freed since it was listed is gone from the index, or another span is at
+        // its address now: that one's own bits (if any) are as good to take.
+        if !s.is_null() {
+            // SAFETY: an in-use span, which no sweep frees during the pass (the pass runs
+            // between sweep termination and mark setup).
+            let (d, b) = unroot_span(unsafe { SpanPtr::from_raw(s) });
             done += d;
             busy += b;
         }
-    });
+    }
     let (d, left) = unroot_listed();
     (done + d, busy + left)
 }
@@ -112,7 +131,9 @@ pub(crate) fn unroot_span(s: SpanPtr) -> (usize, usize) {
         // visits its cells under their locks (`GcCell::trace`).
         unsafe { (ty.trace)(s.slot_addr(idx) as *const u8, &mut tracer) };
         if tracer.take_busy() {
-            s.set_dirty(idx);
+            if s.set_dirty(idx) {
+                list_span(s);
+            }
             busy += 1;
         } else {
             done += 1;
