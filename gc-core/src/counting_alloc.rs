@@ -51,12 +51,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// `CountingAllocator` every free happens on the thread that drops: one more reason to
 /// install it.
 ///
-/// Cost: thread-local additions for every allocation and free, and one atomic addition on
-/// a per-thread cache line per 32 KiB counted (glibc targets; elsewhere one per allocation
-/// and free), plus one load for pending frees per allocation and one thread-local read per
-/// free. A thread's last unadded counts are added when it exits. Every allocation counts, including memory no heap
-/// object owns (a large `Vec` on the stack raises the goal as a large live heap would):
-/// in Go's terms, the whole process is the heap.
+/// Cost: thread-local additions for every allocation and free, and one atomic addition on a
+/// per-thread cache line per 32 KiB counted (glibc targets; elsewhere one per allocation and free),
+/// plus one load for pending frees per allocation and one thread-local read per free. A thread's
+/// last unadded counts are added when it exits. Every allocation counts, including memory no heap
+/// object owns (a large `Vec` on the stack raises the goal as a large live heap would): in Go's
+/// terms, the whole process is the heap.
 pub struct CountingAllocator<A = System> {
     inner: A,
 }

@@ -63,6 +63,7 @@ const FLUSH: u64 = 32 << 10;
 /// `__cxa_thread_atexit_impl`, which does not allocate through the global allocator (std's
 /// fallback elsewhere keeps a `Vec`, which would call back into it); other targets add to
 /// the shard every time. Readers miss at most `FLUSH` bytes per thread each way.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 struct Unflushed {
     allocated: std::cell::Cell<u64>,
     freed: std::cell::Cell<u64>,

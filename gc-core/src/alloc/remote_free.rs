@@ -47,12 +47,13 @@
 //! so `mem_stats()` is unchanged; only the return of the memory to the wrapped allocator
 //! waits for a mutator's next allocation.
 //!
-//! Shared state: the stack head (`HEAD`: Release on push, Acquire on the drain's `swap`,
-//! which hands the batches' contents over) and the counts of pushed batches and of their
-//! bytes (`PENDING`, `PENDING_BYTES`, Relaxed: hints; raised before the push, so a drain's
-//! decrement never passes them); the spare stack (`SPARE`, the same orderings) and its
-//! count (`SPARES`, Relaxed, raised before a push). All are std atomics untracked by loom
-//! (`sync::untracked`), like the external-memory counts the same allocator keeps. See the allocator overview (`crate::design::allocator`).
+//! Shared state: the stack head (`HEAD`: Release on push, Acquire on the drain's `swap`, which
+//! hands the batches' contents over) and the counts of pushed batches and of their bytes
+//! (`PENDING`, `PENDING_BYTES`, Relaxed: hints; raised before the push, so a drain's decrement
+//! never passes them); the spare stack (`SPARE`, the same orderings) and its count (`SPARES`,
+//! Relaxed, raised before a push). All are std atomics untracked by loom (`sync::untracked`), like
+//! the external-memory counts the same allocator keeps. See the allocator overview
+//! (`crate::design::allocator`).
 
 use crate::sync::untracked::{self, AtomicPtr, AtomicUsize};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};

@@ -1,21 +1,20 @@
 //! Mark assist (Go's `gcAssistAlloc`): a thread that allocates while the heap is being
 //! marked pays for it in scan work, so the heap cannot outrun the marker.
 //!
-//! Each cache carries an assist balance in bytes (`MCache::assist_credit`, reset at mark
-//! setup). Allocation during marking (a cache refill or a large object) charges the bytes it
-//! takes. A thread in debt first steals scan credit that the background workers banked
-//! (`BG_CREDIT`), then scans grey objects itself for `debt * work_per_byte` bytes of work
-//! plus Go's over-assist (a pre-payment), inside its GC operation (so mark termination,
-//! which stops operations, never sees an assist holding work). If no grey object is
-//! available and the debt itself is not paid yet, it waits for the workers to bank credit
-//! or share work (Go parks the goroutine on its assist queue), which is what holds the
-//! heap near its goal when allocation outruns marking. Two differences from Go: the
-//! over-assist is never waited for (on a small heap the whole mark can be less work than
-//! Go's 64 KiB, and Go's goroutine then waits out the mark), and below the goal the thread
-//! does not wait at all but carries the unpaid debt to its next charge (the heap has
-//! runway left; the wait would only idle the thread while the workers mark). It never waits for ever: the
-//! wait ends when the collector starts stopping operations to finish the cycle (the rest
-//! of the debt is forgiven), and while the CPU limiter is limiting, assists stand down.
+//! Each cache carries an assist balance in bytes (`MCache::assist_credit`, reset at mark setup).
+//! Allocation during marking (a cache refill or a large object) charges the bytes it takes. A
+//! thread in debt first steals scan credit that the background workers banked (`BG_CREDIT`), then
+//! scans grey objects itself for `debt * work_per_byte` bytes of work plus Go's over-assist (a
+//! pre-payment), inside its GC operation (so mark termination, which stops operations, never sees
+//! an assist holding work). If no grey object is available and the debt itself is not paid yet, it
+//! waits for the workers to bank credit or share work (Go parks the goroutine on its assist queue),
+//! which is what holds the heap near its goal when allocation outruns marking. Two differences from
+//! Go: the over-assist is never waited for (on a small heap the whole mark can be less work than
+//! Go's 64 KiB, and Go's goroutine then waits out the mark), and below the goal the thread does not
+//! wait at all but carries the unpaid debt to its next charge (the heap has runway left; the wait
+//! would only idle the thread while the workers mark). It never waits for ever: the wait ends when
+//! the collector starts stopping operations to finish the cycle (the rest of the debt is forgiven),
+//! and while the CPU limiter is limiting, assists stand down.
 //!
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
 //! atomics. See the collector overview (`crate::design::collector`).

@@ -7,11 +7,12 @@
 //!   its span (`Span::set_dirty`), one atomic OR the first time per cycle, no lock; the
 //!   first dirty slot of a span since the last pass also puts the span's base on `SPANS`
 //!   (a mutex-protected list, one push per span per cycle), so the pass visits the dirty
-//!   spans only, not the heap's. The pass walks each dirty object with an unrooting tracer
-//!   (`Tracer::unrooting`), under which `GcCell::trace` unroots rooted cells. A dead object needs no unlisting: the
-//!   sweep that frees its slot clears the bit, and the pass (which runs after sweep
-//!   termination and before mark setup) never meets a freed slot. A busy cell (a writer
-//!   holds it) leaves its slot dirty for the next cycle.
+//!   spans only, not the heap's. The pass walks each dirty object with an unrooting
+//!   tracer (`Tracer::unrooting`), under which `GcCell::trace` unroots rooted cells. A
+//!   dead object needs no unlisting: the sweep that frees its slot clears the bit, and the
+//!   pass (which runs after sweep termination and before mark setup) never meets a freed
+//!   slot; a listed span freed since is looked up by address and skipped. A busy cell (a
+//!   writer holds it) leaves its slot dirty (its span listed again) for the next cycle.
 //! - *Outside the heap* but owned by a heap object (a cell inside a `Vec` inside an
 //!   object): the list below, a map from cell address to its unroot function under one
 //!   mutex. Invariants: an entry's cell is alive and does not move while it is listed (a
