@@ -10,9 +10,11 @@
 //! Protocol (an asymmetric Dekker pair, see `crate::sync::light_fence`):
 //!
 //! - mutator enter: `in_op = 1`; light fence; if `STOP` is set, `in_op = 0` and wait for the
-//!   world to resume, then retry. Exit: `in_op = 0` (release).
-//! - collector stop: `STOP = 1`; heavy fence (membarrier); wait until every registered
-//!   thread's `in_op` is 0. From then until resume no thread can enter an operation, so the
+//!   world to resume (spinning up to 50 us, then on the resume condvar), then retry. Exit:
+//!   `in_op = 0` (release).
+//! - collector stop: `STOP = 1`; wake the mark assists parked inside their operations
+//!   (`assist.rs`), which then leave them; heavy fence (membarrier); wait until every
+//!   registered thread's `in_op` is 0. From then until resume no thread can enter an operation, so the
 //!   collector may touch every cache and span. Every stop first applies every thread's
 //!   pending root counts (`root_cache.rs`).
 //! - root operations (`with_root_cache`): like enter, but a thread that finds `STOP` set
