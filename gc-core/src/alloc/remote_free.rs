@@ -653,6 +653,44 @@ mod tests {
         assert_eq!((live, bad), (0, 0));
     }
 
+    /// Blocks of `Batch`'s layout that allocator `ID` served and nobody freed yet.
+    fn live_batches<const ID: usize>() -> usize {
+        let b = BOOKS[ID].lock();
+        b.live
+            .iter()
+            .filter(|(_, l)| *l == Layout::new::<Batch>())
+            .count()
+    }
+
+    #[test]
+    fn drained_batches_are_reused_not_freed_and_allocated_again() {
+        let _serial = SERIAL.lock();
+        drain();
+        release_spares();
+        reset::<0>();
+        struct Blocks(Vec<(*mut u8, Layout)>);
+        // SAFETY: as in the tests above.
+        unsafe impl Send for Blocks {}
+        // Three rounds of one full batch each: queued on a deferring thread, drained here.
+        for round in 0..3 {
+            let all = Blocks(blocks(&TestAlloc::<0>, BATCH_LEN));
+            on_deferring_thread(move || {
+                let all = all;
+                for (p, l) in all.0 {
+                    // SAFETY: served by this allocator with this layout, given up here.
+                    assert!(unsafe { defer(&TestAlloc::<0>, p, l) });
+                }
+            });
+            drain_if_pending();
+            // The one batch there ever was is kept as a spare: the deferring thread never
+            // allocated another, and the draining thread never freed it.
+            assert_eq!(live_batches::<0>(), 1, "round {round}");
+        }
+        release_spares();
+        let (live, _, _, bad) = book::<0>();
+        assert_eq!((live, bad), (0, 0));
+    }
+
     #[test]
     fn only_deferring_threads_and_stateless_allocators_defer() {
         let _serial = SERIAL.lock();
