@@ -393,6 +393,15 @@ mod tests {
 
     static SERIAL: Mutex<()> = Mutex::new(());
 
+    /// Takes this test's turn at the process-wide queue, starting with nothing pending and
+    /// no spare batch (which an earlier test's allocator would still book as live).
+    fn take_turn() -> crate::sync::MutexGuard<'static, ()> {
+        let turn = SERIAL.lock();
+        drain();
+        release_spares();
+        turn
+    }
+
     /// What test allocator `ID` saw.
     struct Book {
         /// Blocks served and not freed yet.
@@ -488,6 +497,11 @@ mod tests {
         })
     }
 
+    /// Blocks to free on another thread.
+    struct Blocks(Vec<(*mut u8, Layout)>);
+    // SAFETY: the blocks are owned by the vector, which moves between threads whole.
+    unsafe impl Send for Blocks {}
+
     fn book<const ID: usize>() -> (usize, usize, usize, usize) {
         let b = BOOKS[ID].lock();
         (b.live.len(), b.freed_on_deferring, b.freed_elsewhere, b.bad)
@@ -495,9 +509,7 @@ mod tests {
 
     #[test]
     fn frees_on_a_deferring_thread_are_made_by_the_next_drain_elsewhere() {
-        let _serial = SERIAL.lock();
-        drain();
-        release_spares();
+        let _serial = take_turn();
         reset::<0>();
         reset::<1>();
         let n = 1000;
@@ -554,15 +566,10 @@ mod tests {
 
     #[test]
     fn past_the_bound_the_publisher_drains() {
-        let _serial = SERIAL.lock();
-        drain();
-        release_spares();
+        let _serial = take_turn();
         reset::<0>();
         let a = TestAlloc::<0>;
         let n = (MAX_PENDING + 4) * BATCH_LEN;
-        struct Blocks(Vec<(*mut u8, Layout)>);
-        // SAFETY: as in the test above.
-        unsafe impl Send for Blocks {}
         let all = Blocks(blocks(&a, n));
         let most = on_deferring_thread(move || {
             let all = all;
@@ -587,9 +594,7 @@ mod tests {
 
     #[test]
     fn large_blocks_bound_the_bytes_pending() {
-        let _serial = SERIAL.lock();
-        drain();
-        release_spares();
+        let _serial = take_turn();
         reset::<1>();
         let a = TestAlloc::<1>;
         // 64 KiB blocks: four fill a batch's bytes; 40 batches' worth pass the byte bound.
@@ -633,9 +638,7 @@ mod tests {
 
     #[test]
     fn without_a_batch_the_free_is_made_at_once() {
-        let _serial = SERIAL.lock();
-        drain();
-        release_spares();
+        let _serial = take_turn();
         reset::<2>();
         let a = TestAlloc::<2>;
         let (p, l) = blocks(&a, 1)[0];
@@ -664,13 +667,8 @@ mod tests {
 
     #[test]
     fn drained_batches_are_reused_not_freed_and_allocated_again() {
-        let _serial = SERIAL.lock();
-        drain();
-        release_spares();
+        let _serial = take_turn();
         reset::<0>();
-        struct Blocks(Vec<(*mut u8, Layout)>);
-        // SAFETY: as in the tests above.
-        unsafe impl Send for Blocks {}
         // Three rounds of one full batch each: queued on a deferring thread, drained here.
         for round in 0..3 {
             let all = Blocks(blocks(&TestAlloc::<0>, BATCH_LEN));

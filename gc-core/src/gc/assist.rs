@@ -193,8 +193,9 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
             WORK.busy.fetch_sub(1, Ordering::SeqCst);
             paid_work += tracer.flush() as i64;
         }
+        let idle = !has_visible_work(Role::Assist);
         if paid_work >= owed
-            || (paid_work >= needed && !has_visible_work(Role::Assist))
+            || (paid_work >= needed && idle)
             || super::world::stopping()
             || LIMITED.load(Ordering::Relaxed)
         {
@@ -204,9 +205,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         // goal: the workers hold all the work there is, and waiting would only stop this
         // thread from allocating into runway the pacer left. The debt carries over to the
         // thread's next charge instead; from the goal on, the thread waits.
-        if HEAP.live_total() < HEAP.goal.load(Ordering::Relaxed)
-            && !has_visible_work(Role::Assist)
-        {
+        if idle && HEAP.live_total() < HEAP.goal.load(Ordering::Relaxed) {
             carried = true;
             break;
         }
