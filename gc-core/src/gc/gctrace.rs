@@ -5,6 +5,15 @@
 //! A is the mark setup pause, B the concurrent mark, C the mark termination pause; in the
 //! cpu figures a and e are those pauses times `GOMAXPROCS`, b the assists' time, c the
 //! background workers' and d the idle workers'. See the collector overview (`crate::design::collector`).
+//!
+//! Where the figures differ from Go's: b, c and d are wall time spent assisting or draining,
+//! as Go measures them, but Go's workers run on its `GOMAXPROCS` Ps and are never
+//! descheduled in favour of the program's own threads, while ours are OS threads beside the
+//! mutators and may be preempted mid-drain (an idle worker at `SCHED_IDLE` priority is,
+//! whenever anything else wants its core); b also includes the time an assist waited for
+//! credit. So on a busy machine they overstate the CPU the collector got: on the 256 MiB
+//! latency probe on 2 cores, c + d read 600-700 ms per cycle while the mark threads' CPU
+//! time (`/proc/<pid>/task/<tid>/stat`) was about 370 ms per cycle.
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;
