@@ -61,7 +61,10 @@
 //!   thread's concurrent sweep termination and unroot pass (in Go, part of a pause) and the
 //!   background sweeper are in none of them (`MemStats::gc_cpu_fraction` counts them).
 //!   Under `GODEBUG=gcstoptheworld=1` the mark runs inside the pause, so its CPU time is
-//!   counted both as pause and as mark.
+//!   counted both as pause and as mark. The dedicated, fractional and idle classes are the
+//!   mark threads' CPU time (`CLOCK_THREAD_CPUTIME_ID`), where Go's are the time its procs
+//!   spent in the workers: our workers are OS threads the OS may preempt mid-drain. The
+//!   assist class is time spent scanning; waits for credit are in no class (as in Go).
 //! - `/gc/pauses:seconds` and `/sched/pauses/total/gc:seconds` (the same data, Go 1.22's
 //!   name) hold every individual stop: mark setup, each mark-termination attempt (a failed
 //!   one resumes and marks on), and under `gcstoptheworld` the one long stop. The buckets

@@ -43,7 +43,7 @@ crate::sync::global! {
     static BG_CREDIT: AtomicI64 = AtomicI64::new(0);
 }
 crate::sync::global! {
-    /// Nanoseconds mutators spent assisting this cycle.
+    /// Nanoseconds mutators spent scanning in assists this cycle (not waiting for credit).
     pub(crate) static ASSIST_NS: AtomicU64 = AtomicU64::new(0);
 }
 crate::sync::global! {
@@ -160,7 +160,8 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     };
     let owed = needed + OVER_ASSIST_WORK as i64;
     let mut paid_work = 0i64;
-    let t0 = Instant::now();
+    // Time spent scanning (Go's `gcAssistTime`): the waits for credit are not GC CPU.
+    let mut scanning = Duration::ZERO;
     let local = Worker::new_lifo();
     let mut tracer = Tracer::new(&local);
     let drainer = Drainer {
@@ -182,6 +183,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         // Only claim to be busy when there is work to take: waiting assists that kept
         // toggling `busy` would hide the end of marking from the workers.
         if has_visible_work(Role::Assist) {
+            let t0 = Instant::now();
             WORK.busy.fetch_add(1, Ordering::SeqCst);
             // Stop early if the collector is stopping operations: it waits for this one.
             or_die(|| {
@@ -192,6 +194,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
             flush_local(&local);
             WORK.busy.fetch_sub(1, Ordering::SeqCst);
             paid_work += tracer.flush() as i64;
+            scanning += t0.elapsed();
         }
         let idle = !has_visible_work(Role::Assist);
         if paid_work >= owed
@@ -220,7 +223,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
             wait_for_credit();
         }
     }
-    ASSIST_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    ASSIST_NS.fetch_add(scanning.as_nanos() as u64, Ordering::Relaxed);
     let paid_bytes = if paid_work >= owed {
         (paid_work as f64 * per_work).min(i64::MAX as f64 / 2.0) as i64
     } else if carried && paid_work < needed {

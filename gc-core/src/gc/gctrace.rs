@@ -6,14 +6,14 @@
 //! cpu figures a and e are those pauses times `GOMAXPROCS`, b the assists' time, c the
 //! background workers' and d the idle workers'. See the collector overview (`crate::design::collector`).
 //!
-//! Where the figures differ from Go's: b, c and d are wall time spent assisting or draining,
-//! as Go measures them, but Go's workers run on its `GOMAXPROCS` Ps and are never
-//! descheduled in favour of the program's own threads, while ours are OS threads beside the
-//! mutators and may be preempted mid-drain (an idle worker at `SCHED_IDLE` priority is,
-//! whenever anything else wants its core); b also includes the time an assist waited for
-//! credit. So on a busy machine they overstate the CPU the collector got: on the 256 MiB
-//! latency probe on 2 cores, c + d read 600-700 ms per cycle while the mark threads' CPU
-//! time (`/proc/<pid>/task/<tid>/stat`) was about 370 ms per cycle.
+//! Where the figures differ from Go's: Go's worker times are wall time on its procs, which
+//! the program's own threads never take from them; ours are OS threads beside the mutators
+//! that the OS may preempt mid-drain (an idle worker at `SCHED_IDLE` priority whenever
+//! anything else wants its core), so c and d are the CPU time the workers spent draining
+//! (`CLOCK_THREAD_CPUTIME_ID`), the closest to what Go's figures mean. Their wall time inside the
+//! drain loop, reported before, read 600-700 ms per cycle on the 256 MiB latency probe on 2
+//! cores, while the mark threads' CPU time was about 370 ms. b is wall time spent scanning,
+//! as Go's (waits for credit excluded).
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;

@@ -6,7 +6,9 @@
 //! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
 //! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: it runs only on CPU
 //! nobody else wants, like Go's idle workers on procs with nothing to run); its time is
-//! reported apart and does not count towards the 25%. A round never uses more workers than
+//! reported apart and does not count towards the 25%. Workers report the CPU time they
+//! spent draining, not its wall time: the OS may preempt them, which Go's workers, running
+//! on its procs, never are by the program's own threads. A round never uses more workers than
 //! the machine has cores (dedicated first, then fractional, then idle), whatever
 //! `GOMAXPROCS` says: more could not run at once, they would only take turns. Before a
 //! worker sleeps or stops it moves its local queue to the injector, so assists and other
@@ -42,6 +44,7 @@ use super::pacer::WorkerPlan;
 use crate::sync::{
     thread, Arc, AtomicBool, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Ordering,
 };
+use crate::alloc::os::thread_cpu_time;
 use crossbeam_deque::{Stealer, Worker};
 use std::time::{Duration, Instant};
 
@@ -186,10 +189,15 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
         stealers: others,
     };
     let start = Instant::now();
+    // Wall time draining, for the fractional worker's share (as Go's, which measures its
+    // P's time), and this thread's CPU time draining, which is what it reports: the OS may
+    // preempt a worker mid-drain (an idle worker whenever anything else wants its core).
     let mut worked = Duration::ZERO;
+    let mut cpu = Duration::ZERO;
     'work: loop {
         WORK.busy.fetch_add(1, Ordering::SeqCst);
         let t0 = Instant::now();
+        let cpu0 = thread_cpu_time();
         let out_of_work = or_die(|| {
             drain(&drainer, &mut tracer, |t| {
                 // Bank credit as we go, so assists can steal it instead of scanning.
@@ -206,6 +214,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             })
         });
         worked += t0.elapsed();
+        cpu += thread_cpu_time().saturating_sub(cpu0);
         super::assist::add_background_credit(tracer.flush());
         flush_local(&local);
         WORK.busy.fetch_sub(1, Ordering::SeqCst);
@@ -236,7 +245,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
     } else {
         &round.busy_ns
     };
-    total.fetch_add(worked.as_nanos() as u64, Ordering::Relaxed);
+    total.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// The workers for a plan: its dedicated and fractional workers, plus idle workers for the
@@ -260,7 +269,8 @@ fn workers_for(plan: WorkerPlan, procs: usize, cores: usize, idle_allowed: bool)
     modes
 }
 
-/// Marking time of a round, in ns.
+/// Marking time of a round: the CPU time (`os::thread_cpu_time`) its threads spent
+/// draining, in ns.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct RoundTimes {
     /// Dedicated and fractional workers (and the coordinator when it marks itself).
@@ -306,7 +316,7 @@ fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
         role: Role::Worker,
         stealers: &[],
     };
-    let start = Instant::now();
+    let cpu0 = thread_cpu_time();
     let mut last_tick = Instant::now();
     let mut tick_due = |tick: &mut dyn FnMut()| {
         if last_tick.elapsed() >= TICK {
@@ -335,7 +345,7 @@ fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
         backoff.snooze();
     }
     RoundTimes {
-        background_ns: start.elapsed().as_nanos() as u64,
+        background_ns: thread_cpu_time().saturating_sub(cpu0).as_nanos() as u64,
         idle_ns: 0,
     }
 }
