@@ -230,7 +230,9 @@ impl CellLock {
 
     /// Unlocks the word, whatever guards were leaked on it, and forgets the calling
     /// thread's read records for it: `&mut self` proves that no guard is alive and nobody
-    /// waits.
+    /// waits. Inline: every `Gc::new` of a value holding cells calls it once per cell (from
+    /// `GcCell::unroot`, which is generic and so compiled in the caller's crate).
+    #[inline]
     pub(crate) fn reset(&mut self) {
         // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
         self.state.store(0, Ordering::Relaxed);
