@@ -385,9 +385,11 @@ pub struct CycleRecord {
     pub pause_ns: u64,
     /// End of the last pause, Unix nanoseconds (this cycle's `MemStats::pause_end`).
     pub pause_end: u64,
-    /// Mark-assist CPU time: allocating threads marking (gctrace's cpu `b`).
+    /// Mark-assist time: allocating threads scanning, their waits for credit excluded
+    /// (gctrace's cpu `b`).
     pub mark_assist_cpu_ns: u64,
-    /// Background mark workers' CPU time, dedicated and fractional (gctrace's `c`).
+    /// Background mark workers' CPU time, dedicated and fractional (gctrace's `c`; thread
+    /// CPU time, which a preempted worker does not accrue).
     pub mark_background_cpu_ns: u64,
     /// Idle mark workers' CPU time (gctrace's `d`).
     pub mark_idle_cpu_ns: u64,

@@ -402,11 +402,11 @@ pub(crate) struct CycleTimes {
     /// All pauses of the cycle (setup, termination attempts, and with `gcstoptheworld=1`
     /// the whole mark).
     pub pause_ns: u64,
-    /// Mark-assist CPU time.
+    /// Time mutators spent scanning in assists (waits for credit excluded).
     pub assist_ns: u64,
-    /// Background workers' marking time.
+    /// Background workers' CPU time marking.
     pub worker_ns: u64,
-    /// Idle workers' marking time.
+    /// Idle workers' CPU time marking.
     pub idle_ns: u64,
     /// Sweep termination and unroot pass (concurrent, by the GC thread).
     pub prepare_ns: u64,

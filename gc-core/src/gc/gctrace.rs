@@ -10,10 +10,10 @@
 //! the program's own threads never take from them; ours are OS threads beside the mutators
 //! that the OS may preempt mid-drain (an idle worker at `SCHED_IDLE` priority whenever
 //! anything else wants its core), so c and d are the CPU time the workers spent draining
-//! (`CLOCK_THREAD_CPUTIME_ID`), the closest to what Go's figures mean. Their wall time inside the
-//! drain loop, reported before, read 600-700 ms per cycle on the 256 MiB latency probe on 2
-//! cores, while the mark threads' CPU time was about 370 ms. b is wall time spent scanning,
-//! as Go's (waits for credit excluded).
+//! (`CLOCK_THREAD_CPUTIME_ID`), the closest to what Go's figures mean. Wall time would
+//! overstate it: on the 256 MiB latency probe on 2 cores it read 600-700 ms per cycle while
+//! the mark threads' CPU time was about 370 ms. b is wall time spent scanning, as Go's
+//! (waits for credit excluded).
 
 use super::cycle::CycleTimes;
 use super::stats::cycles;

@@ -8,8 +8,8 @@
 //! nobody else wants, like Go's idle workers on procs with nothing to run); its time is
 //! reported apart and does not count towards the 25%. Workers report the CPU time they
 //! spent draining, not its wall time: the OS may preempt them, which Go's workers, running
-//! on its procs, never are by the program's own threads. A round never uses more workers than
-//! the machine has cores (dedicated first, then fractional, then idle), whatever
+//! on its procs, never are by the program's own threads. A round never uses more workers
+//! than the machine has cores (dedicated first, then fractional, then idle), whatever
 //! `GOMAXPROCS` says: more could not run at once, they would only take turns. Before a
 //! worker sleeps or stops it moves its local queue to the injector, so assists and other
 //! workers can take the work; an idle worker does so every 64 objects, since the OS may
