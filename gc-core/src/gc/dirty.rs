@@ -48,9 +48,12 @@ crate::sync::global! {
     static SPANS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 }
 
-/// Lists span `s` for the next pass (its summary just became dirty).
-fn list_span(s: SpanPtr) {
-    SPANS.lock().push(s.base);
+/// Marks slot `idx` of `s` dirty for the next pass, listing the span if this made its
+/// summary dirty.
+fn dirty_slot(s: SpanPtr, idx: usize) {
+    if s.set_dirty(idx) {
+        SPANS.lock().push(s.base);
+    }
 }
 
 fn lock() -> crate::sync::MutexGuard<'static, List> {
@@ -66,9 +69,7 @@ pub(crate) fn list_cell(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
         // in-use span, which lives at least as long as the object holding the cell.
         let s = unsafe { SpanPtr::from_raw(s) };
         if addr < s.limit() {
-            if s.set_dirty(s.slot_index(addr)) {
-                list_span(s);
-            }
+            dirty_slot(s, s.slot_index(addr));
             return;
         }
     }
@@ -132,9 +133,7 @@ pub(crate) fn unroot_span(s: SpanPtr) -> (usize, usize) {
         // visits its cells under their locks (`GcCell::trace`).
         unsafe { (ty.trace)(s.slot_addr(idx) as *const u8, &mut tracer) };
         if tracer.take_busy() {
-            if s.set_dirty(idx) {
-                list_span(s);
-            }
+            dirty_slot(s, idx);
             busy += 1;
         } else {
             done += 1;

@@ -14,9 +14,9 @@
 //!   `in_op = 0` (release).
 //! - collector stop: `STOP = 1`; wake the mark assists parked inside their operations
 //!   (`assist.rs`), which then leave them; heavy fence (membarrier); wait until every
-//!   registered thread's `in_op` is 0. From then until resume no thread can enter an operation, so the
-//!   collector may touch every cache and span. Every stop first applies every thread's
-//!   pending root counts (`root_cache.rs`).
+//!   registered thread's `in_op` is 0. From then until resume no thread can enter an
+//!   operation, so the collector may touch every cache and span. Every stop first applies
+//!   every thread's pending root counts (`root_cache.rs`).
 //! - root operations (`with_root_cache`): like enter, but a thread that finds `STOP` set
 //!   backs out at once and counts on the counter instead; they never wait.
 //!
