@@ -9,7 +9,7 @@
 use super::central::Central;
 use super::pageheap::PageHeap;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
-use super::span::{Span, SpanPtr};
+use super::span::{meta_bytes, OwnedSpan, SpanPtr};
 use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
@@ -47,11 +47,6 @@ impl Pages {
                 as u64,
         }
     }
-}
-
-/// Metadata bytes of a span of `nelems` slots (an estimate of its heap allocations).
-fn span_meta(nelems: usize) -> usize {
-    std::mem::size_of::<Span>() + nelems + nelems.div_ceil(64) * 8
 }
 
 /// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object
@@ -214,24 +209,16 @@ impl Heap {
     ) -> Option<SpanPtr> {
         // The span's side tables come from the global allocator: build them before taking
         // the heap lock, which every thread that needs a span waits for.
-        let mut span = Box::new(Span::new(
-            0,
-            npages,
-            sc,
-            elemsize,
-            nelems,
-            div_mul,
-            self.sweepgen(),
-        ));
+        let mut span = OwnedSpan::new(0, npages, sc, elemsize, nelems, div_mul, self.sweepgen());
         let mut p = self.lock_pages();
         let (mapped, released) = (p.heap.mapped_bytes, p.heap.released.pages());
-        (span.base, span.needzero) = p.heap.alloc(npages)?;
-        let base = span.base;
-        // SAFETY: just allocated, non-null, in use until `free_span`.
-        let s = unsafe { SpanPtr::from_raw(Box::into_raw(span)) };
+        let (base, needzero) = p.heap.alloc(npages)?;
+        span.place(base, needzero);
+        // In use until `free_span`.
+        let s = span.into_ptr();
         arena::set_span(base, npages, s.as_ptr());
         p.spans.insert(base, s);
-        p.span_meta_bytes += span_meta(nelems);
+        p.span_meta_bytes += meta_bytes(nelems);
         // Eager scavenging (Go's `allocSpan` and `grow`): growing the heap past the
         // scavenger's goal, or any span while the memory held is over the memory limit,
         // releases pages elsewhere at once instead of waiting for the background pass.
@@ -274,12 +261,12 @@ impl Heap {
         let mut p = self.lock_pages();
         arena::set_span(s.base, s.npages, std::ptr::null());
         p.spans.remove(&s.base);
-        p.span_meta_bytes -= span_meta(s.nelems);
+        p.span_meta_bytes -= meta_bytes(s.nelems);
         p.heap.free(s.base, s.npages);
         drop(p);
-        // SAFETY: created by `Box::into_raw` in `new_span`; the caller guarantees no other
+        // SAFETY: made by `into_ptr` in `new_span`; the caller guarantees no other
         // reference remains.
-        drop(unsafe { Box::from_raw(s.as_ptr() as *mut Span) });
+        drop(unsafe { OwnedSpan::from_ptr(s) });
     }
 
     /// Calls `f` on every in-use span, holding the heap lock for `CHUNK` spans at a time

@@ -1,11 +1,13 @@
 //! A span (Go's mspan): a run of pages cut into `nelems` slots of `elemsize` bytes, plus the
-//! per-slot side tables that replace object headers: alloc bits, mark bits, root counts and
-//! (only when a span holds more than one type) per-slot types.
+//! per-slot side tables that replace object headers: alloc bits, mark bits, dirty bits, root
+//! counts (all four in the span's metadata block, `block.rs`) and, only when a span holds
+//! more than one type, per-slot types.
 //!
-//! Ownership (see the allocator overview (`crate::design::allocator`)): `AllocState` is touched only by
-//! the span's current owner (a thread cache, a sweeper that claimed it through `sweepgen`, or
-//! the holder of its central list's lock). `mark_bits` and `roots` are atomic and shared by
-//! everyone. The immutable geometry is set at creation. A `SpanPtr` names a span in use;
+//! Ownership (see the allocator overview (`crate::design::allocator`)): `AllocState`
+//! (with the alloc bits) is touched only by the span's current owner (a thread cache, a
+//! sweeper that claimed it through `sweepgen`, or the holder of its central list's lock).
+//! The mark and dirty bits and the root counters are atomic and shared by everyone. The
+//! immutable geometry is set at creation. A `SpanPtr` names a span in use;
 //! `SpanPtr::claim` is the sweeper's `sweepgen` CAS; the `Claimed` it returns is the only
 //! handle that can sweep the span (`sweep.rs`).
 //!
@@ -22,12 +24,12 @@
 use super::sizeclass::SpanClass;
 use crate::descriptor::TypeInfo;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering, UnsafeCell};
-use bitvec::boxed::BitBox;
-use bitvec::order::Lsb0;
-use bitvec::vec::BitVec;
 use std::ptr::NonNull;
 
+mod block;
 mod premark;
+
+pub(crate) use block::{meta_bytes, OwnedSpan};
 
 /// A pointer to a span that is in use. Valid until the span is freed, which only its
 /// owner (module header of `span.rs`) can do.
@@ -147,8 +149,8 @@ impl Claimed {
         s.alloc.with(|a| {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &*a };
-            let bits = a.alloc_bits.as_raw_slice();
-            for (w, mark) in s.mark_bits[..words(s.nelems)].iter().enumerate() {
+            let bits = a.alloc_bits.words();
+            for (w, mark) in s.mark_words().iter().enumerate() {
                 // Acquire pairs with the AcqRel `fetch_or` of `Span::mark`: the marks of the
                 // finished cycle are all visible (mark termination stopped every marker).
                 let mark = mark.load(Ordering::Acquire);
@@ -184,8 +186,9 @@ impl Claimed {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &mut *a };
             let mut live = 0;
-            let bits = a.alloc_bits.as_raw_mut_slice();
-            for (w, mark) in s.mark_bits[..words(s.nelems)].iter().enumerate() {
+            let bits = a.alloc_bits.words_mut();
+            let dirty = s.dirty_words();
+            for (w, mark) in s.mark_words().iter().enumerate() {
                 // The Acquire half pairs with the Release half of `mark`'s fetch_or: the
                 // finished cycle's marks become the alloc bits (mark termination's stop
                 // orders them too). The Release half pairs with the Acquire half of the next
@@ -196,7 +199,7 @@ impl Claimed {
                 live += m.count_ones() as usize;
                 // Freed slots are not dirty (their objects are gone); survivors keep their
                 // bits for the next unroot pass. Relaxed: only the bits pass (`set_dirty`).
-                s.dirty_bits[w].fetch_and(m, Ordering::Relaxed);
+                dirty[w].fetch_and(m, Ordering::Relaxed);
             }
             a.freeindex = 0;
             a.alloc_cache = !bits[0];
@@ -234,7 +237,7 @@ impl Claimed {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &*a };
             let mut run: Option<(&'static TypeInfo, usize)> = None;
-            for (w, &word) in a.alloc_bits.as_raw_slice().iter().enumerate() {
+            for (w, &word) in a.alloc_bits.words().iter().enumerate() {
                 let mut bits = word;
                 while bits != 0 {
                     let idx = w * 64 + bits.trailing_zeros() as usize;
@@ -283,7 +286,7 @@ pub(crate) struct AllocState {
     pub alloc_cache: u64,
     /// Bit i set = slot i held a live object at the last sweep. Slots below `freeindex`
     /// are allocated whatever their bit says.
-    pub alloc_bits: BitBox<u64, Lsb0>,
+    pub alloc_bits: AllocBits,
     /// Allocated slots.
     pub alloc_count: usize,
     /// `alloc_count` when a thread cached the span (for Go-style malloc accounting).
@@ -292,7 +295,45 @@ pub(crate) struct AllocState {
     pub premarked: bool,
 }
 
-/// A span.
+/// The alloc bits (Go's `allocBits`): one bit per slot, in the span's metadata block
+/// (`block.rs`). Part of `AllocState`, so touched only by the span's owner.
+pub(crate) struct AllocBits {
+    ptr: NonNull<u64>,
+    words: usize,
+}
+
+impl AllocBits {
+    /// # Safety
+    ///
+    /// `ptr` points at `words` initialised words that only the span's owner touches, for
+    /// as long as the span lives.
+    unsafe fn new(ptr: NonNull<u64>, words: usize) -> AllocBits {
+        AllocBits { ptr, words }
+    }
+
+    /// The bits, 64 slots per word.
+    #[inline(always)]
+    pub(crate) fn words(&self) -> &[u64] {
+        // SAFETY: `new`'s contract; the shared borrow of the owner's state covers them.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.words) }
+    }
+
+    /// The bits, to change.
+    #[inline(always)]
+    pub(crate) fn words_mut(&mut self) -> &mut [u64] {
+        // SAFETY: `new`'s contract; the exclusive borrow of the owner's state covers them.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.words) }
+    }
+
+    /// Whether slot `i` held a live object at the last sweep.
+    #[cfg(all(test, gc_loom))]
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.words()[i / 64] & (1 << (i % 64)) != 0
+    }
+}
+
+/// A span. Lives at the start of its metadata block (`block.rs`), which also holds its
+/// per-slot tables; made and freed by an [`OwnedSpan`].
 pub(crate) struct Span {
     pub base: usize,
     pub npages: usize,
@@ -314,21 +355,20 @@ pub(crate) struct Span {
     /// second type was allocated in the span; null before. Published with release, freed
     /// only by a sweeper (when the span empties) or with the span.
     slot_types: AtomicPtr<AtomicPtr<TypeInfo>>,
-    /// One bit per slot (at most 1024 slots, so 16 words), inline so marking is one load
-    /// less.
-    mark_bits: [AtomicU64; MAX_MARK_WORDS],
-    /// One root counter per slot: one byte, with counts past 254 in the collector's spill
-    /// table (`gc/roots.rs`).
-    roots: Box<[AtomicU8]>,
-    /// Summary of `roots`: false only if every counter was zero when the last root scan
-    /// looked (the collector's root counting has the protocol). Lets the root scan skip spans.
+    /// The per-slot tables after the header (`block.rs`), in this order: the mark bits
+    /// (one bit per slot), the dirty bits (one bit per slot: the object holds a `GcCell`
+    /// whose contents a write rooted since the last unroot pass, the collector's dirty
+    /// cells, `gc/dirty.rs`; set by any thread with `set_dirty`, taken by the unroot pass
+    /// with `take_dirty`, cleared for freed slots by the sweep), the alloc bits (the
+    /// owner's, through `AllocState`), and one root counter per slot (one byte, with
+    /// counts past 254 in the collector's spill table, `gc/roots.rs`). The mark and dirty
+    /// bits and the counters are atomic and shared by everyone.
+    tables: NonNull<u8>,
+    /// Summary of the root counters: false only if every counter was zero when the last
+    /// root scan looked (the collector's root counting has the protocol). Lets the root
+    /// scan skip spans.
     maybe_roots: AtomicBool,
-    /// One bit per slot: the object holds a `GcCell` whose contents a write rooted since
-    /// the last unroot pass (the collector's dirty cells, `gc/dirty.rs`). Set by any thread
-    /// (`set_dirty`), taken by the unroot pass (`take_dirty`), cleared for freed slots by
-    /// the sweep (`reset_after_sweep`).
-    dirty_bits: [AtomicU64; MAX_MARK_WORDS],
-    /// Summary of `dirty_bits`: false only if no bit was set since the last `take_dirty`.
+    /// Summary of the dirty bits: false only if no bit was set since the last `take_dirty`.
     maybe_dirty: AtomicBool,
 }
 
@@ -359,7 +399,9 @@ fn words(nelems: usize) -> usize {
 }
 
 impl Span {
-    pub(crate) fn new(
+    /// The header of a span whose tables are at `tables` (`block.rs` makes both).
+    #[allow(clippy::too_many_arguments)]
+    fn header(
         base: usize,
         npages: usize,
         spanclass: SpanClass,
@@ -367,10 +409,9 @@ impl Span {
         nelems: usize,
         div_mul: u32,
         sweepgen: u32,
+        tables: NonNull<u8>,
+        alloc_bits: AllocBits,
     ) -> Span {
-        debug_assert!(words(nelems) <= MAX_MARK_WORDS);
-        let mut alloc_bits = BitVec::<u64, Lsb0>::repeat(false, nelems);
-        alloc_bits.set_uninitialized(false);
         Span {
             base,
             npages,
@@ -383,19 +424,43 @@ impl Span {
             alloc: UnsafeCell::new(AllocState {
                 freeindex: 0,
                 alloc_cache: !0,
-                alloc_bits: alloc_bits.into_boxed_bitslice(),
+                alloc_bits,
                 alloc_count: 0,
                 alloc_count_before_cache: 0,
                 premarked: false,
             }),
             single_type: AtomicPtr::new(std::ptr::null_mut()),
             slot_types: AtomicPtr::new(std::ptr::null_mut()),
-            mark_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
-            roots: (0..nelems).map(|_| AtomicU8::new(0)).collect(),
+            tables,
             maybe_roots: AtomicBool::new(false),
-            dirty_bits: crate::sync::array![AtomicU64::new(0); MAX_MARK_WORDS],
             maybe_dirty: AtomicBool::new(false),
         }
+    }
+
+    /// The mark bits, one word per 64 slots.
+    #[inline(always)]
+    fn mark_words(&self) -> &[AtomicU64] {
+        // SAFETY: the block holds `words(nelems)` initialised mark words at `tables`, for
+        // the span's life (`block.rs`).
+        unsafe { std::slice::from_raw_parts(self.tables.as_ptr().cast(), words(self.nelems)) }
+    }
+
+    /// The dirty bits, one word per 64 slots.
+    #[inline(always)]
+    fn dirty_words(&self) -> &[AtomicU64] {
+        let at = block::tables(self.nelems).dirty;
+        // SAFETY: as in `mark_words`, at the dirty words' offset.
+        unsafe {
+            std::slice::from_raw_parts(self.tables.as_ptr().add(at).cast(), words(self.nelems))
+        }
+    }
+
+    /// The root counters, one per slot.
+    #[inline(always)]
+    fn root_counts(&self) -> &[AtomicU8] {
+        let at = block::tables(self.nelems).roots;
+        // SAFETY: as in `mark_words`, `nelems` counters at the counters' offset.
+        unsafe { std::slice::from_raw_parts(self.tables.as_ptr().add(at).cast(), self.nelems) }
     }
 
     /// One past the last byte of the span's slots.
@@ -420,14 +485,14 @@ impl Span {
     /// The root counter of slot `idx`.
     #[inline(always)]
     pub(crate) fn root_count(&self, idx: usize) -> &AtomicU8 {
-        &self.roots[idx]
+        &self.root_counts()[idx]
     }
 
     /// Sets the mark bit of slot `idx`; returns true if it was clear.
     #[inline]
     pub(crate) fn mark(&self, idx: usize) -> bool {
         let bit = 1u64 << (idx % 64);
-        let w = &self.mark_bits[idx / 64];
+        let w = &self.mark_words()[idx / 64];
         // Relaxed load first: most shades of an already-marked object stop here without a
         // read-modify-write.
         if w.load(Ordering::Relaxed) & bit != 0 {
@@ -450,7 +515,7 @@ impl Span {
     #[must_use = "a span made dirty must be listed for the unroot pass"]
     pub(crate) fn set_dirty(&self, idx: usize) -> bool {
         let bit = 1u64 << (idx % 64);
-        let w = &self.dirty_bits[idx / 64];
+        let w = &self.dirty_words()[idx / 64];
         // Release pairs with `take_dirty`'s Acquire swap: the pass that takes the bit sees
         // the object as the writer left it (its cell's `ROOTED` flag). A bit already set
         // was summarised by whoever set it, or is about to be taken by a pass that has
@@ -475,7 +540,7 @@ impl Span {
     /// Whether slot `idx` is dirty (read by the sweep, which owns the span: no pass runs).
     #[inline]
     pub(crate) fn is_dirty(&self, idx: usize) -> bool {
-        self.dirty_bits[idx / 64].load(Ordering::Relaxed) & (1u64 << (idx % 64)) != 0
+        self.dirty_words()[idx / 64].load(Ordering::Relaxed) & (1u64 << (idx % 64)) != 0
     }
 
     /// Takes the dirty slots (clearing them), or `None` if none was set since the last take.
@@ -490,11 +555,7 @@ impl Span {
         let mut out = SlotSet {
             words: [0; MAX_MARK_WORDS],
         };
-        for (o, w) in out
-            .words
-            .iter_mut()
-            .zip(&self.dirty_bits[..words(self.nelems)])
-        {
+        for (o, w) in out.words.iter_mut().zip(self.dirty_words()) {
             *o = w.swap(0, Ordering::Acquire);
         }
         Some(out)
@@ -506,7 +567,7 @@ impl Span {
         // Acquire pairs with the Release half of `mark`'s fetch_or, but no caller reads
         // anything through it (`shade_from_mutator` only skips a grey object; checkmark
         // runs with operations stopped): Relaxed would do.
-        self.mark_bits[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
+        self.mark_words()[idx / 64].load(Ordering::Acquire) & (1u64 << (idx % 64)) != 0
     }
 
     /// Allocation fast path (Go's `nextFreeFast`): the next free slot from the alloc cache,
@@ -560,7 +621,7 @@ impl Span {
                     a.freeindex = n;
                     return None;
                 }
-                a.alloc_cache = !a.alloc_bits.as_raw_slice()[free / 64];
+                a.alloc_cache = !a.alloc_bits.words()[free / 64];
                 bit = a.alloc_cache.trailing_zeros() as usize;
             }
             let result = free + bit;
@@ -571,7 +632,7 @@ impl Span {
             a.alloc_cache = shift_out(a.alloc_cache, bit);
             free = result + 1;
             if free % 64 == 0 && free != n {
-                a.alloc_cache = !a.alloc_bits.as_raw_slice()[free / 64];
+                a.alloc_cache = !a.alloc_bits.words()[free / 64];
             }
             a.freeindex = free;
             a.alloc_count += 1;
@@ -698,7 +759,7 @@ impl Span {
         }
         crate::sync::seqcst_order();
         let mut found = false;
-        for (i, c) in self.roots.iter().enumerate() {
+        for (i, c) in self.root_counts().iter().enumerate() {
             if c.load(Ordering::SeqCst) != 0 {
                 found = true;
                 f(i);
@@ -723,9 +784,9 @@ mod tests {
         Claimed(unsafe { SpanPtr::from_raw(s) })
     }
 
-    fn span_of_class(c: usize) -> Span {
+    fn span_of_class(c: usize) -> OwnedSpan {
         let k = CLASSES[c];
-        Span::new(
+        OwnedSpan::new(
             0x1000_0000,
             k.npages as usize,
             SpanClass::new(c, true),

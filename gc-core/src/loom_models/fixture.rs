@@ -5,8 +5,8 @@
 
 use crate::alloc::arena;
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
-use crate::alloc::span::Span;
 use crate::alloc::span::SpanPtr;
+use crate::alloc::span::{OwnedSpan, Span};
 use crate::alloc::PAGE_SIZE;
 use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
@@ -30,7 +30,7 @@ pub(super) fn drain_all() {
 /// A span built for a model. Dropped (when the model's threads are done with it), it drops
 /// the objects it still holds, unregisters and frees its memory.
 pub(super) struct ModelSpan {
-    span: Box<Span>,
+    span: OwnedSpan,
     layout: std::alloc::Layout,
 }
 
@@ -46,7 +46,7 @@ impl ModelSpan {
         // SAFETY: non-zero size.
         let base = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
         assert_ne!(base, 0, "out of memory");
-        let span = Box::new(Span::new(
+        let span = OwnedSpan::new(
             base,
             k.npages as usize,
             SpanClass::new(sc.size_class(), sc.noscan()),
@@ -54,7 +54,7 @@ impl ModelSpan {
             k.nelems as usize,
             k.div_mul,
             sweepgen,
-        ));
+        );
         arena::set_span(base, k.npages as usize, &*span);
         ModelSpan { span, layout }
     }
@@ -108,7 +108,7 @@ impl Drop for ModelSpan {
             // SAFETY: the model's threads are done: the span is ours.
             let a = unsafe { &*a };
             (0..s.nelems)
-                .filter(|&i| i < a.freeindex || a.alloc_bits[i])
+                .filter(|&i| i < a.freeindex || a.alloc_bits.get(i))
                 .collect()
         });
         for i in allocated {

@@ -30,7 +30,7 @@ impl Span {
         unsafe {
             self.flip_free_marks(true, |w, free| {
                 // AcqRel, as `Span::mark`'s fetch_or (which it stands for).
-                self.mark_bits[w].fetch_or(free, Ordering::AcqRel);
+                self.mark_words()[w].fetch_or(free, Ordering::AcqRel);
             })
         }
     }
@@ -47,7 +47,7 @@ impl Span {
             self.flip_free_marks(false, |w, free| {
                 // AcqRel, as the fetch_or above; markers never mark a free slot, so only
                 // our bits change.
-                self.mark_bits[w].fetch_and(!free, Ordering::AcqRel);
+                self.mark_words()[w].fetch_and(!free, Ordering::AcqRel);
             })
         }
     }
@@ -90,16 +90,16 @@ fn free_in_word(a: &AllocState, nelems: usize, w: usize) -> u64 {
             k => (1u64 << k) - 1,
         }
     };
-    below(nelems) & !below(a.freeindex) & !a.alloc_bits.as_raw_slice()[w]
+    below(nelems) & !below(a.freeindex) & !a.alloc_bits.words()[w]
 }
 
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
-    use super::*;
     use crate::alloc::sizeclass::SpanClass;
+    use crate::alloc::span::OwnedSpan;
 
-    fn span(nelems: usize) -> Span {
-        Span::new(0x10_0000, 1, SpanClass::new(3, false), 16, nelems, 0, 0)
+    fn span(nelems: usize) -> OwnedSpan {
+        OwnedSpan::new(0x10_0000, 1, SpanClass::new(3, false), 16, nelems, 0, 0)
     }
 
     #[test]
@@ -108,7 +108,7 @@ mod tests {
         // SAFETY: the test owns the span.
         unsafe {
             s.alloc.with_mut(|a| {
-                (*a).alloc_bits.set(70, true); // live at the last sweep
+                (*a).alloc_bits.words_mut()[1] |= 1 << 6; // slot 70: live at the last sweep
                 (*a).freeindex = 3; // slots 0-2 handed out
             });
             assert_eq!(s.mark_free_slots(), 100 - 3 - 1);

@@ -1,0 +1,264 @@
+//! A span's metadata block: one allocation from the global allocator holding the span's
+//! header (`Span`) followed by its per-slot tables, each sized to the span's slot count:
+//!
+//! ```text
+//! [Span][mark words][dirty words][alloc words][root counters]
+//! ```
+//!
+//! A word table has `words(nelems)` 64-bit words (one bit per slot), the root counters one
+//! byte per slot: with the 128-byte header, 832 bytes for a span of 16-byte objects (10.2%
+//! of its page), 376 for 48-byte objects (4.6%), 160 for a large object. Before this block,
+//! the header carried two 16-word bitmaps inline whatever the slot count, and the counters
+//! and alloc bits were two more `malloc`s with their own headers (1,008 and 616 bytes for
+//! those two classes). Go keeps its bitmaps in separate arenas and its `mspan` in a
+//! fixed-size allocator; one block per span gives the same bytes with one `malloc`.
+//!
+//! The header reaches its tables through `Span::tables`, a pointer derived from the
+//! block's allocation (so it may point past the header, which a pointer derived from a
+//! `&Span` may not). The header is never moved out of its block: an [`OwnedSpan`] hands
+//! out shared references only, and `SpanPtr`s are raw. The tables are written in place
+//! before the header and dropped after it, once, by the owner that frees the span. See the
+//! allocator overview (`crate::design::allocator`).
+
+use super::{words, AllocBits, Span, SpanPtr};
+use crate::alloc::sizeclass::SpanClass;
+use crate::sync::{AtomicU64, AtomicU8};
+use std::alloc::Layout;
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
+
+/// Byte offsets of a span's tables from `Span::tables` (the mark words start there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Tables {
+    pub dirty: usize,
+    pub alloc: usize,
+    pub roots: usize,
+    /// One past the last counter.
+    pub end: usize,
+}
+
+fn round_up(x: usize, align: usize) -> usize {
+    x.div_ceil(align) * align
+}
+
+/// Where the tables of a span of `nelems` slots sit.
+#[inline(always)]
+pub(super) fn tables(nelems: usize) -> Tables {
+    let w = words(nelems);
+    let dirty = w * size_of::<AtomicU64>();
+    let alloc = round_up(dirty + w * size_of::<AtomicU64>(), align_of::<u64>());
+    let roots = round_up(alloc + w * size_of::<u64>(), align_of::<AtomicU8>());
+    Tables {
+        dirty,
+        alloc,
+        roots,
+        end: roots + nelems * size_of::<AtomicU8>(),
+    }
+}
+
+/// The tables' alignment: that of their most aligned entry.
+const TABLE_ALIGN: usize = {
+    let a = if align_of::<AtomicU64>() > align_of::<u64>() {
+        align_of::<AtomicU64>()
+    } else {
+        align_of::<u64>()
+    };
+    if a > align_of::<AtomicU8>() {
+        a
+    } else {
+        align_of::<AtomicU8>()
+    }
+};
+
+/// Offset of the tables from the block's start: just past the header.
+fn header_size() -> usize {
+    round_up(size_of::<Span>(), TABLE_ALIGN)
+}
+
+/// The block's layout for a span of `nelems` slots.
+fn layout(nelems: usize) -> Layout {
+    let align = align_of::<Span>().max(TABLE_ALIGN);
+    Layout::from_size_align(header_size() + tables(nelems).end, align)
+        .expect("a span's metadata block fits a layout")
+        .pad_to_align()
+}
+
+/// Bytes of metadata a span of `nelems` slots holds (its block), for the heap's accounting.
+pub(crate) fn meta_bytes(nelems: usize) -> usize {
+    layout(nelems).size()
+}
+
+/// The only owner of a span's block until it is made a [`SpanPtr`] for the heap; dropping
+/// it drops the header (its type tables) and the tables, and frees the block.
+pub(crate) struct OwnedSpan(NonNull<Span>);
+
+// SAFETY: the owner is unique and `Span` is `Send + Sync`.
+unsafe impl Send for OwnedSpan {}
+// SAFETY: shared access gives `&Span` only (`Span` is `Sync`); changes need `&mut self`.
+unsafe impl Sync for OwnedSpan {}
+
+impl OwnedSpan {
+    /// A span with no slot allocated or marked, no roots and no dirty slot; `base` is 0
+    /// until [`place`](Self::place) (the heap makes the block before it takes its lock).
+    pub(crate) fn new(
+        base: usize,
+        npages: usize,
+        spanclass: SpanClass,
+        elemsize: usize,
+        nelems: usize,
+        div_mul: u32,
+        sweepgen: u32,
+    ) -> OwnedSpan {
+        debug_assert!(words(nelems) <= super::MAX_MARK_WORDS);
+        let layout = layout(nelems);
+        // SAFETY: the layout is non-zero-sized (it holds the header).
+        let block = unsafe { std::alloc::alloc(layout) };
+        let Some(block) = NonNull::new(block) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        let t = tables(nelems);
+        // SAFETY: the block has room for the header and, from `header_size()` on, for the
+        // tables at the offsets `tables` gives, each aligned for its entries (`TABLE_ALIGN`
+        // divides the block's alignment and the offsets are rounded up to their entries').
+        unsafe {
+            let at = block.as_ptr().add(header_size());
+            for w in 0..words(nelems) {
+                at.cast::<AtomicU64>().add(w).write(AtomicU64::new(0));
+                at.add(t.dirty)
+                    .cast::<AtomicU64>()
+                    .add(w)
+                    .write(AtomicU64::new(0));
+                at.add(t.alloc).cast::<u64>().add(w).write(0);
+            }
+            for i in 0..nelems {
+                at.add(t.roots)
+                    .cast::<AtomicU8>()
+                    .add(i)
+                    .write(AtomicU8::new(0));
+            }
+            let tables = NonNull::new_unchecked(at);
+            let alloc_bits = AllocBits::new(
+                NonNull::new_unchecked(at.add(t.alloc).cast::<u64>()),
+                words(nelems),
+            );
+            let span = block.cast::<Span>();
+            span.as_ptr().write(Span::header(
+                base, npages, spanclass, elemsize, nelems, div_mul, sweepgen, tables, alloc_bits,
+            ));
+            OwnedSpan(span)
+        }
+    }
+
+    /// Sets where the span's pages are (`base`) and whether they may hold old bytes.
+    pub(crate) fn place(&mut self, base: usize, needzero: bool) {
+        // SAFETY: this owner is unique, so no other reference to the header exists.
+        let s = unsafe { self.0.as_mut() };
+        s.base = base;
+        s.needzero = needzero;
+    }
+
+    /// Gives the block up to the heap as a raw span pointer; [`from_ptr`](Self::from_ptr)
+    /// takes it back to free it.
+    pub(crate) fn into_ptr(self) -> SpanPtr {
+        let p = self.0;
+        std::mem::forget(self);
+        // SAFETY: the block holds an initialised span, in use until it is freed.
+        unsafe { SpanPtr::from_raw(p.as_ptr()) }
+    }
+
+    /// Takes back the block of a span made by [`into_ptr`](Self::into_ptr).
+    ///
+    /// # Safety
+    ///
+    /// `s` came from `into_ptr`, is not taken back twice, and no reference to the span
+    /// outlives the returned owner.
+    pub(crate) unsafe fn from_ptr(s: SpanPtr) -> OwnedSpan {
+        // SAFETY: non-null, from `into_ptr` (the caller's contract).
+        OwnedSpan(unsafe { NonNull::new_unchecked(s.as_ptr() as *mut Span) })
+    }
+}
+
+impl std::ops::Deref for OwnedSpan {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        // SAFETY: the block holds an initialised header while its owner lives.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for OwnedSpan {
+    fn drop(&mut self) {
+        let nelems = self.nelems;
+        let t = tables(nelems);
+        let block = self.0.as_ptr().cast::<u8>();
+        // SAFETY: the owner is unique (no reference to the span remains), the header and
+        // the tables were initialised in `new` at these offsets, and each is dropped once,
+        // the header (which frees its type table) first; then the block goes back with the
+        // layout it was allocated with.
+        unsafe {
+            std::ptr::drop_in_place(self.0.as_ptr());
+            let at = block.add(header_size());
+            for w in 0..words(nelems) {
+                std::ptr::drop_in_place(at.cast::<AtomicU64>().add(w));
+                std::ptr::drop_in_place(at.add(t.dirty).cast::<AtomicU64>().add(w));
+            }
+            for i in 0..nelems {
+                std::ptr::drop_in_place(at.add(t.roots).cast::<AtomicU8>().add(i));
+            }
+            std::alloc::dealloc(block, layout(nelems));
+        }
+    }
+}
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    use super::*;
+    use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
+
+    #[test]
+    fn tables_follow_each_other_and_fit_the_block() {
+        for (c, k) in CLASSES.iter().enumerate().take(NUM_SIZE_CLASSES).skip(1) {
+            let n = k.nelems as usize;
+            let w = words(n);
+            let t = tables(n);
+            assert_eq!(t.dirty, 8 * w, "class {c}");
+            assert_eq!(t.alloc, 16 * w, "class {c}");
+            assert_eq!(t.roots, 24 * w, "class {c}");
+            assert_eq!(t.end, 24 * w + n, "class {c}");
+            assert!(header_size() + t.end <= meta_bytes(n));
+            assert_eq!(meta_bytes(n) % align_of::<Span>(), 0);
+        }
+    }
+
+    #[test]
+    fn a_small_object_span_costs_less_than_the_separate_tables_did() {
+        // 512 slots of 16 bytes: the header with two inline 128-byte bitmaps, 512 counter
+        // bytes and 64 bytes of alloc bits in two more allocations came to ~1 KB.
+        let n = 512;
+        assert!(
+            meta_bytes(n) <= size_of::<Span>() + 3 * 64 + n + 8,
+            "{}",
+            meta_bytes(n)
+        );
+        // A large object's span: one slot, a word per bitmap and one counter.
+        assert!(meta_bytes(1) <= size_of::<Span>() + 3 * 8 + 8);
+    }
+
+    #[test]
+    fn a_fresh_span_is_empty_and_its_tables_are_its_own() {
+        let a = OwnedSpan::new(0x1000, 1, SpanClass::new(2, false), 16, 512, 0, 0);
+        let b = OwnedSpan::new(0x3000, 1, SpanClass::new(2, false), 16, 512, 0, 0);
+        assert!(a.mark(511) && a.mark(0));
+        assert!(!b.is_marked(511) && !b.is_marked(0));
+        a.root_count(7).store(3, crate::sync::Ordering::Relaxed);
+        assert_eq!(b.root_count(7).load(crate::sync::Ordering::Relaxed), 0);
+        assert!(a.set_dirty(300));
+        assert!(!b.maybe_dirty());
+        assert!(a.is_dirty(300) && !a.is_dirty(299) && !b.is_dirty(300));
+        // SAFETY: the test owns the span.
+        unsafe {
+            assert_eq!(b.next_free_fast(), Some(0));
+            assert_eq!(b.alloc_count(), 1);
+        }
+    }
+}
