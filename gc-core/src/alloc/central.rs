@@ -63,7 +63,7 @@ impl Central {
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, Sets> {
-        self.sets.lock()
+        self.sets.lock_spinning()
     }
 
     /// Puts a swept span in the right set for the current `sweepgen`.

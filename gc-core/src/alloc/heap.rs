@@ -1,15 +1,18 @@
-//! The global heap: the page heap, the central lists, the span registry and the
-//! allocation counters the pacer and `mem_stats` read.
+//! The global heap: the page heap, the central lists, the span registry, the spare span
+//! metadata blocks and the allocation counters the pacer and `mem_stats` read.
 //!
 //! There is one heap per process, like Go's `mheap_`, because the public API
 //! (`gc_core::collect()`, `Gc::new`) is global. Synchronisation: `pages` (the heap lock)
-//! protects the page heap and the span registry; each central list has its own lock;
-//! counters are atomics. See the allocator overview (`crate::design::allocator`).
+//! protects the page heap and the span registry; `spares` has its own lock, taken inside
+//! the heap lock or alone, never around it; each central list has its own lock; counters
+//! are atomics. These locks are held for microseconds and taken `lock_spinning` (a
+//! thread that finds one held waits for it rather than sleeping). See the allocator
+//! overview (`crate::design::allocator`).
 
 use super::central::Central;
 use super::pageheap::PageHeap;
-use super::sizeclass::{SpanClass, CLASSES, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
-use super::span::{meta_bytes, OwnedSpan, SpanPtr};
+use super::sizeclass::{SpanClass, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
+use super::span::{meta_bytes, OwnedSpan, Shape, SpanPtr, SpareBlocks};
 use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::collections::BTreeMap;
@@ -31,23 +34,29 @@ pub(crate) struct Pages {
     pub(crate) heap: PageHeap,
     /// Every in-use span by base address (for root scanning and statistics).
     pub(crate) spans: BTreeMap<usize, SpanPtr>,
-    /// Bytes of span metadata (the span, its root counters and alloc bits).
+    /// Bytes of the in-use spans' metadata blocks (`span/block.rs`).
     pub(crate) span_meta_bytes: usize,
 }
 
 impl Pages {
-    /// See [`Heap::memory`].
-    fn memory(&self) -> HeapMemory {
+    /// See [`Heap::memory`]; `spare` is the bytes of spare metadata blocks.
+    fn memory(&self, spare: usize) -> HeapMemory {
         HeapMemory {
             sys: self.heap.mapped_bytes as u64,
             inuse: (self.heap.inuse_pages * PAGE_SIZE) as u64,
             released: (self.heap.released.pages() * PAGE_SIZE) as u64,
             metadata: (self.span_meta_bytes
+                + spare
                 + self.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
                 as u64,
         }
     }
 }
+
+/// Spare metadata blocks kept: at most this share of the in-use spans' metadata...
+const SPARE_SHARE: usize = 8;
+/// ... or this many bytes, whichever is more.
+const SPARE_MIN: usize = 64 << 10;
 
 /// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object
 /// mallocs are counted when a cache gives a span back, so they are exact once every cache
@@ -65,6 +74,9 @@ pub(crate) struct Counters {
 /// The heap.
 pub(crate) struct Heap {
     pages: Mutex<Pages>,
+    /// Metadata blocks of freed spans, for the next spans of the same slot count
+    /// (`SpareBlocks`). Its lock may be taken inside the heap lock, never the other way.
+    spares: Mutex<SpareBlocks>,
     pub(crate) centrals: [Central; NUM_SPAN_CLASSES],
     /// Go's `mheap_.sweepgen`: +2 at every mark termination (span state table in `span.rs`).
     sweepgen: AtomicU32,
@@ -98,6 +110,7 @@ crate::sync::global! {
             spans: BTreeMap::new(),
             span_meta_bytes: 0,
         }),
+        spares: Mutex::new(SpareBlocks::new()),
         centrals: crate::sync::array![Central::new(); NUM_SPAN_CLASSES],
         sweepgen: AtomicU32::new(4),
         heap_live: AtomicU64::new(0),
@@ -149,13 +162,17 @@ impl Heap {
     }
 
     pub(crate) fn lock_pages(&self) -> MutexGuard<'_, Pages> {
-        self.pages.lock()
+        self.pages.lock_spinning()
     }
 
     /// Memory figures: `heap_sys`, `heap_inuse`, and the runtime's metadata bytes (spans,
     /// their side tables, the arena page tables).
     pub(crate) fn memory(&self) -> HeapMemory {
-        self.lock_pages().memory()
+        self.lock_pages().memory(self.spare_bytes())
+    }
+
+    fn spare_bytes(&self) -> usize {
+        self.spares.lock_spinning().bytes()
     }
 
     /// Gives up to `max_bytes` of free pages back to the OS, highest addresses first, in
@@ -178,20 +195,19 @@ impl Heap {
 
     /// Cuts a fresh span for span class `sc` (small objects) from the page heap.
     pub(crate) fn alloc_span(&self, sc: SpanClass) -> Option<SpanPtr> {
-        let k = CLASSES[sc.size_class()];
-        self.new_span(
-            k.npages as usize,
-            sc,
-            k.size as usize,
-            k.nelems as usize,
-            k.div_mul,
-        )
+        self.new_span(Shape::small(sc))
     }
 
     /// A span holding one large object of `size` bytes (span class 0).
     pub(crate) fn alloc_large_span(&self, size: usize, noscan: bool) -> Option<SpanPtr> {
         let npages = size.checked_next_multiple_of(PAGE_SIZE)? / PAGE_SIZE;
-        let s = self.new_span(npages, SpanClass::new(0, noscan), npages * PAGE_SIZE, 1, 0)?;
+        let s = self.new_span(Shape {
+            npages,
+            spanclass: SpanClass::new(0, noscan),
+            elemsize: npages * PAGE_SIZE,
+            nelems: 1,
+            div_mul: 0,
+        })?;
         let c = &self.counters;
         c.large_mallocs.fetch_add(1, Ordering::Relaxed);
         c.large_alloc_bytes
@@ -199,17 +215,15 @@ impl Heap {
         Some(s)
     }
 
-    fn new_span(
-        &self,
-        npages: usize,
-        sc: SpanClass,
-        elemsize: usize,
-        nelems: usize,
-        div_mul: u32,
-    ) -> Option<SpanPtr> {
-        // The span's side tables come from the global allocator: build them before taking
-        // the heap lock, which every thread that needs a span waits for.
-        let mut span = OwnedSpan::new(0, npages, sc, elemsize, nelems, div_mul, self.sweepgen());
+    fn new_span(&self, shape: Shape) -> Option<SpanPtr> {
+        let (npages, nelems) = (shape.npages, shape.nelems);
+        // The span's metadata block: a spare one, or one from the global allocator; both
+        // before taking the heap lock, which every thread that needs a span waits for.
+        let spare = self.spares.lock_spinning().take(nelems);
+        let mut span = match spare {
+            Some(b) => b.reuse(shape, self.sweepgen()),
+            None => OwnedSpan::new(shape, self.sweepgen()),
+        };
         let mut p = self.lock_pages();
         let (mapped, released) = (p.heap.mapped_bytes, p.heap.released.pages());
         let (base, needzero) = p.heap.alloc(npages)?;
@@ -230,7 +244,8 @@ impl Heap {
         let unreleased = (p.heap.free.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
         let hooks = super::hooks::hooks();
         let eager =
-            (hooks.eager_bytes)(&p.memory(), grown as u64, paged_in as u64).min(unreleased as u64);
+            (hooks.eager_bytes)(&p.memory(self.spare_bytes()), grown as u64, paged_in as u64)
+                .min(unreleased as u64);
         drop(p);
         if grown > 0 || eager > 0 {
             // The memory-limit goal depends on the mapped, released and free memory.
@@ -263,10 +278,14 @@ impl Heap {
         p.spans.remove(&s.base);
         p.span_meta_bytes -= meta_bytes(s.nelems);
         p.heap.free(s.base, s.npages);
+        let cap = (p.span_meta_bytes / SPARE_SHARE).max(SPARE_MIN);
         drop(p);
         // SAFETY: made by `into_ptr` in `new_span`; the caller guarantees no other
         // reference remains.
-        drop(unsafe { OwnedSpan::from_ptr(s) });
+        let span = unsafe { OwnedSpan::from_ptr(s) };
+        let unkept = self.spares.lock_spinning().put(span, cap);
+        // Freed outside the spares' lock.
+        drop(unkept);
     }
 
     /// Calls `f` on every in-use span, holding the heap lock for `CHUNK` spans at a time

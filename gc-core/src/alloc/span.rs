@@ -29,7 +29,7 @@ use std::ptr::NonNull;
 mod block;
 mod premark;
 
-pub(crate) use block::{meta_bytes, OwnedSpan};
+pub(crate) use block::{meta_bytes, OwnedSpan, Shape, SpareBlocks};
 
 /// A pointer to a span that is in use. Valid until the span is freed, which only its
 /// owner (module header of `span.rs`) can do.
@@ -399,26 +399,16 @@ fn words(nelems: usize) -> usize {
 }
 
 impl Span {
-    /// The header of a span whose tables are at `tables` (`block.rs` makes both).
-    #[allow(clippy::too_many_arguments)]
-    fn header(
-        base: usize,
-        npages: usize,
-        spanclass: SpanClass,
-        elemsize: usize,
-        nelems: usize,
-        div_mul: u32,
-        sweepgen: u32,
-        tables: NonNull<u8>,
-        alloc_bits: AllocBits,
-    ) -> Span {
+    /// The header of a span of `shape` whose tables are at `tables` (`block.rs` makes
+    /// both); its place (`base`) is set when the heap cuts its pages.
+    fn header(shape: Shape, sweepgen: u32, tables: NonNull<u8>, alloc_bits: AllocBits) -> Span {
         Span {
-            base,
-            npages,
-            spanclass,
-            elemsize,
-            nelems,
-            div_mul,
+            base: 0,
+            npages: shape.npages,
+            spanclass: shape.spanclass,
+            elemsize: shape.elemsize,
+            nelems: shape.nelems,
+            div_mul: shape.div_mul,
             needzero: true,
             sweepgen: AtomicU32::new(sweepgen),
             alloc: UnsafeCell::new(AllocState {
@@ -775,7 +765,7 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::sizeclass::{CLASSES, NUM_SIZE_CLASSES};
+    use crate::alloc::sizeclass::NUM_SIZE_CLASSES;
     use crate::alloc::PAGE_SIZE;
 
     /// A test's claim on a span it owns.
@@ -785,16 +775,9 @@ mod tests {
     }
 
     fn span_of_class(c: usize) -> OwnedSpan {
-        let k = CLASSES[c];
-        OwnedSpan::new(
-            0x1000_0000,
-            k.npages as usize,
-            SpanClass::new(c, true),
-            k.size as usize,
-            k.nelems as usize,
-            k.div_mul,
-            0,
-        )
+        let mut s = OwnedSpan::new(Shape::small(SpanClass::new(c, true)), 0);
+        s.place(0x1000_0000, true);
+        s
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::alloc::arena;
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
 use crate::alloc::span::SpanPtr;
-use crate::alloc::span::{OwnedSpan, Span};
+use crate::alloc::span::{OwnedSpan, Shape, Span};
 use crate::alloc::PAGE_SIZE;
 use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
@@ -46,15 +46,11 @@ impl ModelSpan {
         // SAFETY: non-zero size.
         let base = unsafe { std::alloc::alloc_zeroed(layout) } as usize;
         assert_ne!(base, 0, "out of memory");
-        let span = OwnedSpan::new(
-            base,
-            k.npages as usize,
-            SpanClass::new(sc.size_class(), sc.noscan()),
-            k.size as usize,
-            k.nelems as usize,
-            k.div_mul,
+        let mut span = OwnedSpan::new(
+            Shape::small(SpanClass::new(sc.size_class(), sc.noscan())),
             sweepgen,
         );
+        span.place(base, true);
         arena::set_span(base, k.npages as usize, &*span);
         ModelSpan { span, layout }
     }

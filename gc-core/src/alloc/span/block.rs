@@ -21,7 +21,7 @@
 //! allocator overview (`crate::design::allocator`).
 
 use super::{words, AllocBits, Span, SpanPtr};
-use crate::alloc::sizeclass::SpanClass;
+use crate::alloc::sizeclass::{SpanClass, CLASSES};
 use crate::sync::{AtomicU64, AtomicU8};
 use std::alloc::Layout;
 use std::mem::{align_of, size_of};
@@ -97,55 +97,124 @@ unsafe impl Send for OwnedSpan {}
 // SAFETY: shared access gives `&Span` only (`Span` is `Sync`); changes need `&mut self`.
 unsafe impl Sync for OwnedSpan {}
 
+/// What a span is cut for: everything its header holds but its place and state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shape {
+    pub npages: usize,
+    pub spanclass: SpanClass,
+    pub elemsize: usize,
+    pub nelems: usize,
+    pub div_mul: u32,
+}
+
+impl Shape {
+    /// A span of small-object class `sc` (its pages, slot size and count from the class).
+    pub(crate) fn small(sc: SpanClass) -> Shape {
+        let k = CLASSES[sc.size_class()];
+        Shape {
+            npages: k.npages as usize,
+            spanclass: sc,
+            elemsize: k.size as usize,
+            nelems: k.nelems as usize,
+            div_mul: k.div_mul,
+        }
+    }
+}
+
+/// Writes the tables and then the header of a span of `shape` into `block`.
+///
+/// # Safety
+///
+/// `block` was allocated with `layout(shape.nelems)` and holds nothing initialised (or only
+/// what `deinit` left: nothing).
+unsafe fn init(block: NonNull<u8>, shape: Shape, sweepgen: u32) -> NonNull<Span> {
+    let nelems = shape.nelems;
+    debug_assert!(words(nelems) <= super::MAX_MARK_WORDS);
+    let t = tables(nelems);
+    // SAFETY: the block has room for the header and, from `header_size()` on, for the
+    // tables at the offsets `tables` gives, each aligned for its entries (`TABLE_ALIGN`
+    // divides the block's alignment and the offsets are rounded up to their entries').
+    unsafe {
+        let at = block.as_ptr().add(header_size());
+        for w in 0..words(nelems) {
+            at.cast::<AtomicU64>().add(w).write(AtomicU64::new(0));
+            at.add(t.dirty)
+                .cast::<AtomicU64>()
+                .add(w)
+                .write(AtomicU64::new(0));
+            at.add(t.alloc).cast::<u64>().add(w).write(0);
+        }
+        for i in 0..nelems {
+            at.add(t.roots)
+                .cast::<AtomicU8>()
+                .add(i)
+                .write(AtomicU8::new(0));
+        }
+        let tables = NonNull::new_unchecked(at);
+        let alloc_bits = AllocBits::new(
+            NonNull::new_unchecked(at.add(t.alloc).cast::<u64>()),
+            words(nelems),
+        );
+        let span = block.cast::<Span>();
+        span.as_ptr()
+            .write(Span::header(shape, sweepgen, tables, alloc_bits));
+        span
+    }
+}
+
+/// Drops the header (which frees its type table) and then the tables of the span in its
+/// block, leaving the block uninitialised.
+///
+/// # Safety
+///
+/// The span was made by `init`, is not dropped twice, and no reference to it remains.
+unsafe fn deinit(span: NonNull<Span>) {
+    // SAFETY: the caller's contract; the tables sit where `init` wrote them.
+    unsafe {
+        let nelems = span.as_ref().nelems;
+        let t = tables(nelems);
+        std::ptr::drop_in_place(span.as_ptr());
+        let at = span.as_ptr().cast::<u8>().add(header_size());
+        for w in 0..words(nelems) {
+            std::ptr::drop_in_place(at.cast::<AtomicU64>().add(w));
+            std::ptr::drop_in_place(at.add(t.dirty).cast::<AtomicU64>().add(w));
+        }
+        for i in 0..nelems {
+            std::ptr::drop_in_place(at.add(t.roots).cast::<AtomicU8>().add(i));
+        }
+    }
+}
+
 impl OwnedSpan {
-    /// A span with no slot allocated or marked, no roots and no dirty slot; `base` is 0
-    /// until [`place`](Self::place) (the heap makes the block before it takes its lock).
-    pub(crate) fn new(
-        base: usize,
-        npages: usize,
-        spanclass: SpanClass,
-        elemsize: usize,
-        nelems: usize,
-        div_mul: u32,
-        sweepgen: u32,
-    ) -> OwnedSpan {
-        debug_assert!(words(nelems) <= super::MAX_MARK_WORDS);
-        let layout = layout(nelems);
+    /// A span with no slot allocated or marked, no roots and no dirty slot, in a block of
+    /// its own; `base` is 0 until [`place`](Self::place) (the heap makes the block before
+    /// it takes its lock).
+    pub(crate) fn new(shape: Shape, sweepgen: u32) -> OwnedSpan {
+        let layout = layout(shape.nelems);
         // SAFETY: the layout is non-zero-sized (it holds the header).
         let block = unsafe { std::alloc::alloc(layout) };
         let Some(block) = NonNull::new(block) else {
             std::alloc::handle_alloc_error(layout)
         };
-        let t = tables(nelems);
-        // SAFETY: the block has room for the header and, from `header_size()` on, for the
-        // tables at the offsets `tables` gives, each aligned for its entries (`TABLE_ALIGN`
-        // divides the block's alignment and the offsets are rounded up to their entries').
+        // SAFETY: just allocated with the layout for `shape.nelems`, nothing in it yet.
+        OwnedSpan(unsafe { init(block, shape, sweepgen) })
+    }
+
+    /// This block made a new span of `shape`, as [`new`](Self::new) would make it, without
+    /// a trip through the global allocator. `shape` must have this span's slot count (the
+    /// block's layout depends on nothing else).
+    pub(crate) fn reuse(self, shape: Shape, sweepgen: u32) -> OwnedSpan {
+        assert_eq!(
+            shape.nelems, self.nelems,
+            "a block is reused for its slot count"
+        );
+        let p = self.0;
+        std::mem::forget(self);
+        // SAFETY: the owner was unique and is gone, so `deinit` runs once on a span `init`
+        // made; `init` then refills the same block, laid out for the same slot count.
         unsafe {
-            let at = block.as_ptr().add(header_size());
-            for w in 0..words(nelems) {
-                at.cast::<AtomicU64>().add(w).write(AtomicU64::new(0));
-                at.add(t.dirty)
-                    .cast::<AtomicU64>()
-                    .add(w)
-                    .write(AtomicU64::new(0));
-                at.add(t.alloc).cast::<u64>().add(w).write(0);
-            }
-            for i in 0..nelems {
-                at.add(t.roots)
-                    .cast::<AtomicU8>()
-                    .add(i)
-                    .write(AtomicU8::new(0));
-            }
-            let tables = NonNull::new_unchecked(at);
-            let alloc_bits = AllocBits::new(
-                NonNull::new_unchecked(at.add(t.alloc).cast::<u64>()),
-                words(nelems),
-            );
-            let span = block.cast::<Span>();
-            span.as_ptr().write(Span::header(
-                base, npages, spanclass, elemsize, nelems, div_mul, sweepgen, tables, alloc_bits,
-            ));
-            OwnedSpan(span)
+            deinit(p);
+            OwnedSpan(init(p.cast(), shape, sweepgen))
         }
     }
 
@@ -176,6 +245,11 @@ impl OwnedSpan {
         // SAFETY: non-null, from `into_ptr` (the caller's contract).
         OwnedSpan(unsafe { NonNull::new_unchecked(s.as_ptr() as *mut Span) })
     }
+
+    #[cfg(all(test, not(gc_loom)))]
+    fn as_ptr_for_test(&self) -> *const Span {
+        self.0.as_ptr()
+    }
 }
 
 impl std::ops::Deref for OwnedSpan {
@@ -188,25 +262,63 @@ impl std::ops::Deref for OwnedSpan {
 
 impl Drop for OwnedSpan {
     fn drop(&mut self) {
-        let nelems = self.nelems;
-        let t = tables(nelems);
-        let block = self.0.as_ptr().cast::<u8>();
-        // SAFETY: the owner is unique (no reference to the span remains), the header and
-        // the tables were initialised in `new` at these offsets, and each is dropped once,
-        // the header (which frees its type table) first; then the block goes back with the
-        // layout it was allocated with.
+        let layout = layout(self.nelems);
+        // SAFETY: the owner is unique (no reference to the span remains) and drops it
+        // once; the block then goes back with the layout it was allocated with.
         unsafe {
-            std::ptr::drop_in_place(self.0.as_ptr());
-            let at = block.add(header_size());
-            for w in 0..words(nelems) {
-                std::ptr::drop_in_place(at.cast::<AtomicU64>().add(w));
-                std::ptr::drop_in_place(at.add(t.dirty).cast::<AtomicU64>().add(w));
-            }
-            for i in 0..nelems {
-                std::ptr::drop_in_place(at.add(t.roots).cast::<AtomicU8>().add(i));
-            }
-            std::alloc::dealloc(block, layout(nelems));
+            deinit(self.0);
+            std::alloc::dealloc(self.0.as_ptr().cast(), layout);
         }
+    }
+}
+
+/// Blocks of freed spans kept for the next spans of the same slot count (Go keeps its
+/// `mspan`s in a fixed-size allocator for the same reason). A span is usually freed by the
+/// background sweeper and made by an allocating thread: through the global allocator, each
+/// such pair took the allocating thread's `malloc` arena lock on both threads, and the
+/// allocating thread waited for it (0.5-1.3 ms at a time on the 256 MiB latency probe).
+/// At most `cap` bytes are kept (the caller's bound); the rest are freed.
+pub(crate) struct SpareBlocks {
+    /// Blocks by slot count, each an initialised (empty) span nobody refers to.
+    by_nelems: Vec<(usize, Vec<OwnedSpan>)>,
+    bytes: usize,
+}
+
+impl SpareBlocks {
+    pub(crate) const fn new() -> SpareBlocks {
+        SpareBlocks {
+            by_nelems: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes of the blocks kept.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A kept block for spans of `nelems` slots, if any.
+    pub(crate) fn take(&mut self, nelems: usize) -> Option<OwnedSpan> {
+        let (_, v) = self.by_nelems.iter_mut().find(|(n, _)| *n == nelems)?;
+        let b = v.pop()?;
+        self.bytes -= meta_bytes(nelems);
+        Some(b)
+    }
+
+    /// Keeps `span`'s block if that leaves at most `cap` bytes kept; else hands it back
+    /// (for the caller to drop outside its lock).
+    pub(crate) fn put(&mut self, span: OwnedSpan, cap: usize) -> Option<OwnedSpan> {
+        let size = meta_bytes(span.nelems);
+        if self.bytes + size > cap {
+            return Some(span);
+        }
+        self.bytes += size;
+        let nelems = span.nelems;
+        match self.by_nelems.iter_mut().find(|(n, _)| *n == nelems) {
+            Some((_, v)) => v.push(span),
+            None => self.by_nelems.push((nelems, vec![span])),
+        }
+        None
     }
 }
 
@@ -244,10 +356,66 @@ mod tests {
         assert!(meta_bytes(1) <= size_of::<Span>() + 3 * 8 + 8);
     }
 
+    fn shape16() -> Shape {
+        Shape {
+            npages: 1,
+            spanclass: SpanClass::new(2, false),
+            elemsize: 16,
+            nelems: 512,
+            div_mul: 0,
+        }
+    }
+
+    #[test]
+    fn a_reused_block_is_a_fresh_span() {
+        let a = OwnedSpan::new(shape16(), 0);
+        let block = a.as_ptr_for_test();
+        assert!(a.mark(3));
+        assert!(a.set_dirty(4));
+        a.root_count(5).store(2, crate::sync::Ordering::Relaxed);
+        // SAFETY: the test owns the span.
+        unsafe { a.next_free_fast().unwrap() };
+        // A noscan class of the same slot count (the block fits any shape with 512 slots).
+        let b = a.reuse(
+            Shape {
+                spanclass: SpanClass::new(2, true),
+                ..shape16()
+            },
+            6,
+        );
+        assert!(b.spanclass.noscan());
+        assert_eq!(b.as_ptr_for_test(), block, "the same block");
+        assert!(!b.is_marked(3) && !b.maybe_dirty() && !b.is_dirty(4));
+        assert_eq!(b.root_count(5).load(crate::sync::Ordering::Relaxed), 0);
+        assert_eq!(b.sweepgen.load(crate::sync::Ordering::Relaxed), 6);
+        // SAFETY: the test owns the span.
+        unsafe {
+            assert_eq!(b.alloc_count(), 0);
+            assert_eq!(b.next_free_fast(), Some(0));
+        }
+    }
+
+    #[test]
+    fn spare_blocks_are_kept_by_slot_count_up_to_the_cap() {
+        let mut spares = SpareBlocks::new();
+        let size = meta_bytes(512);
+        assert!(spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_none());
+        assert!(spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_none());
+        assert!(
+            spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_some(),
+            "over the cap"
+        );
+        assert_eq!(spares.bytes(), 2 * size);
+        assert!(spares.take(170).is_none(), "no block of another slot count");
+        assert!(spares.take(512).is_some() && spares.take(512).is_some());
+        assert!(spares.take(512).is_none());
+        assert_eq!(spares.bytes(), 0);
+    }
+
     #[test]
     fn a_fresh_span_is_empty_and_its_tables_are_its_own() {
-        let a = OwnedSpan::new(0x1000, 1, SpanClass::new(2, false), 16, 512, 0, 0);
-        let b = OwnedSpan::new(0x3000, 1, SpanClass::new(2, false), 16, 512, 0, 0);
+        let a = OwnedSpan::new(shape16(), 0);
+        let b = OwnedSpan::new(shape16(), 0);
         assert!(a.mark(511) && a.mark(0));
         assert!(!b.is_marked(511) && !b.is_marked(0));
         a.root_count(7).store(3, crate::sync::Ordering::Relaxed);

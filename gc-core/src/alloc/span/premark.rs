@@ -96,10 +96,19 @@ fn free_in_word(a: &AllocState, nelems: usize, w: usize) -> u64 {
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use crate::alloc::sizeclass::SpanClass;
-    use crate::alloc::span::OwnedSpan;
+    use crate::alloc::span::{OwnedSpan, Shape};
 
     fn span(nelems: usize) -> OwnedSpan {
-        OwnedSpan::new(0x10_0000, 1, SpanClass::new(3, false), 16, nelems, 0, 0)
+        let shape = Shape {
+            npages: 1,
+            spanclass: SpanClass::new(3, false),
+            elemsize: 16,
+            nelems,
+            div_mul: 0,
+        };
+        let mut s = OwnedSpan::new(shape, 0);
+        s.place(0x10_0000, true);
+        s
     }
 
     #[test]
