@@ -203,10 +203,14 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
                 // Bank credit as we go, so assists can steal it instead of scanning.
                 super::assist::add_background_credit(t.flush());
                 if mode == Mode::Idle {
-                    // The OS may leave an idle worker off the CPU for long: keep its queue
-                    // where others can reach it (Go flushes a preempted idle worker's).
+                    // The OS may leave an idle worker off the CPU for long: keep its grey
+                    // items in its local queue, where the other workers steal them and
+                    // `balance` lends half to assists when the injector runs dry (the
+                    // tracer's buffer is private). Flushing the whole queue into the
+                    // injector every 64 items, as this did before, made assists free
+                    // blocks the idle worker had allocated (crossbeam allocates one per 63
+                    // items), under the idle worker's `malloc` arena lock (BENCHMARKS.md).
                     t.hand_over();
-                    flush_local(&local);
                 }
                 round.stop.load(Ordering::Relaxed)
                     || (utilization < 1.0
