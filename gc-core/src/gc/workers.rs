@@ -12,8 +12,9 @@
 //! than the machine has cores (dedicated first, then fractional, then idle), whatever
 //! `GOMAXPROCS` says: more could not run at once, they would only take turns. Before a
 //! worker sleeps or stops it moves its local queue to the injector, so assists and other
-//! workers can take the work; an idle worker does so every 64 objects, since the OS may
-//! leave it off the CPU.
+//! workers can take the work; an idle worker, which the OS may leave off the CPU, also
+//! moves its tracer's private buffer into its local queue every 64 objects, where the
+//! other workers steal from it and `balance` lends half to the injector when that is empty.
 //!
 //! The workers are *persistent* threads (`gc-mark-N`), started the first time a round
 //! needs them and parked on their own slot between rounds, as Go starts its workers once
