@@ -17,8 +17,11 @@
 //! block's allocation (so it may point past the header, which a pointer derived from a
 //! `&Span` may not). The header is never moved out of its block: an [`OwnedSpan`] hands
 //! out shared references only, and `SpanPtr`s are raw. The tables are written in place
-//! before the header and dropped after it, once, by the owner that frees the span. See the
-//! allocator overview (`crate::design::allocator`).
+//! before the header and dropped after it, once, by the owner that frees or reuses the
+//! block. A freed span's block is usually kept ([`SpareBlocks`], under the heap's lock for
+//! them) and made the next span of the same slot count ([`OwnedSpan::reuse`]), so spans
+//! made on one thread and freed on another do not go through the global allocator each
+//! time. See the allocator overview (`crate::design::allocator`).
 
 use super::{words, AllocBits, Span, SpanPtr};
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
