@@ -31,8 +31,10 @@
 //! no work is visible. That is only a hint; the caller then stops GC operations and asks
 //! `mark::try_finish`, and starts another round if work appeared (Go's `gcMarkDone` loop).
 //! The thread running the round coordinates: about once a millisecond it calls the cycle's
-//! `tick` (assist ratio, CPU limiter); at the end it sets `stop` and waits until every
-//! assigned worker has finished its assignment.
+//! `tick` (assist ratio, CPU limiter); at the end it sets `stop`, wakes the workers that
+//! nap (a fractional worker sleeping off its share, a worker with no work to take: they
+//! park on the round, never sleep blind), and waits until every assigned worker has
+//! finished its assignment.
 //!
 //! Shared state: a round's flags and times are atomics, its `looks_done` and `running`
 //! under its mutex; a slot's job under the slot's mutex, its priority an atomic written
@@ -51,6 +53,10 @@ use std::time::{Duration, Instant};
 
 /// How often the coordinator revises the assist ratio and feeds the CPU limiter.
 const TICK: Duration = Duration::from_millis(1);
+
+/// How long a worker with no work to take naps before it looks again (it spins and yields
+/// first).
+const IDLE_NAP: Duration = Duration::from_micros(50);
 
 /// Slack a fractional worker may run ahead of its share before it sleeps: long enough that
 /// a slice amortises waking up, short enough to keep its share smooth.
@@ -92,6 +98,22 @@ impl Round {
             busy_ns: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Sleeps for up to `dur` while `still` holds, unless the round stops: `run_round`
+    /// wakes every nap when it stops the round, so it never waits out a worker's sleep
+    /// (a fractional worker naps up to 2 ms for its share).
+    fn nap(&self, dur: Duration, still: impl Fn() -> bool) {
+        crate::sync::park_timeout(
+            self.key(),
+            || !self.stop.load(Ordering::SeqCst) && still(),
+            dur,
+        );
+    }
+
+    /// The round's park queue key: its address.
+    fn key(&self) -> usize {
+        self as *const Round as usize
     }
 
     fn signal_done(&self) {
@@ -228,10 +250,10 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
                 break;
             }
             let nap = sleep_for_share(worked, start.elapsed(), utilization);
-            thread::sleep(nap.min(Duration::from_millis(2)));
+            round.nap(nap.min(Duration::from_millis(2)), || true);
             continue;
         }
-        let mut backoff = crate::sync::Backoff::default();
+        let mut spins = 0u32;
         loop {
             if round.stop.load(Ordering::Relaxed) {
                 break 'work;
@@ -242,7 +264,18 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work(role) {
                 round.signal_done();
             }
-            backoff.snooze();
+            // Spin, then yield, then nap until work shows up (checked every `IDLE_NAP`)
+            // or the round stops (which wakes the nap at once).
+            spins += 1;
+            if spins <= 6 {
+                for _ in 0..(1 << spins) {
+                    std::hint::spin_loop();
+                }
+            } else if spins <= 12 {
+                thread::yield_now();
+            } else {
+                round.nap(IDLE_NAP, || !has_visible_work(role));
+            }
         }
     }
     let total = if mode == Mode::Idle {
@@ -303,7 +336,10 @@ pub(crate) fn run_round(
         st = round.wake.wait_timeout(st, TICK);
         tick();
     }
-    round.stop.store(true, Ordering::Relaxed);
+    // SeqCst with the naps' check (`Round::nap`): a worker about to nap sees the stop, or
+    // is parked in time to be woken.
+    round.stop.store(true, Ordering::SeqCst);
+    crate::sync::unpark_all(round.key());
     while st.running > 0 {
         st = round.wake.wait(st);
     }
