@@ -98,16 +98,11 @@ impl<T: ?Sized> Mutex<T> {
     #[cold]
     fn spin_for_lock(&self) -> Option<MutexGuard<'_, T>> {
         let start = std::time::Instant::now();
-        let mut round = 0u32;
+        let mut backoff = Backoff::default();
         loop {
-            if round < 6 {
-                for _ in 0..(1 << round) {
-                    std::hint::spin_loop();
-                }
-            } else {
+            if !backoff.spin() {
                 std::thread::yield_now();
             }
-            round = round.saturating_add(1);
             if let Some(g) = self.try_lock() {
                 return Some(g);
             }
@@ -599,22 +594,39 @@ pub(crate) fn unpark_all(key: usize) {
 pub(crate) struct Backoff(u32);
 
 impl Backoff {
+    /// Waits a little: pause instructions (doubling) for the first rounds, then yields,
+    /// then 50 us sleeps.
     pub(crate) fn snooze(&mut self) {
+        if !self.spin() {
+            #[cfg(not(gc_loom))]
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// The waits of [`snooze`](Self::snooze) that keep the thread runnable: pause
+    /// instructions, then yields. Returns false, having waited not at all, once those
+    /// rounds are used up (the caller then sleeps or parks in its own way).
+    pub(crate) fn spin(&mut self) -> bool {
+        let round = self.0;
+        self.0 = self.0.saturating_add(1);
         #[cfg(not(gc_loom))]
         {
-            if self.0 < 6 {
-                for _ in 0..(1 << self.0) {
+            if round < 6 {
+                for _ in 0..(1 << round) {
                     std::hint::spin_loop();
                 }
-            } else if self.0 < 12 {
+            } else if round < 12 {
                 std::thread::yield_now();
             } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
+                return false;
             }
         }
         #[cfg(gc_loom)]
-        loom::thread::yield_now();
-        self.0 = self.0.saturating_add(1);
+        {
+            let _ = round;
+            loom::thread::yield_now();
+        }
+        true
     }
 }
 

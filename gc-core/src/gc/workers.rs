@@ -253,7 +253,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             round.nap(nap.min(Duration::from_millis(2)), || true);
             continue;
         }
-        let mut spins = 0u32;
+        let mut backoff = crate::sync::Backoff::default();
         loop {
             if round.stop.load(Ordering::Relaxed) {
                 break 'work;
@@ -266,14 +266,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             }
             // Spin, then yield, then nap until work shows up (checked every `IDLE_NAP`)
             // or the round stops (which wakes the nap at once).
-            spins += 1;
-            if spins <= 6 {
-                for _ in 0..(1 << spins) {
-                    std::hint::spin_loop();
-                }
-            } else if spins <= 12 {
-                thread::yield_now();
-            } else {
+            if !backoff.spin() {
                 round.nap(IDLE_NAP, || !has_visible_work(role));
             }
         }

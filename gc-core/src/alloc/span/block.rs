@@ -60,18 +60,18 @@ pub(super) fn tables(nelems: usize) -> Tables {
 }
 
 /// The tables' alignment: that of their most aligned entry.
-const TABLE_ALIGN: usize = {
-    let a = if align_of::<AtomicU64>() > align_of::<u64>() {
-        align_of::<AtomicU64>()
-    } else {
-        align_of::<u64>()
-    };
-    if a > align_of::<AtomicU8>() {
+const TABLE_ALIGN: usize = max(
+    max(align_of::<AtomicU64>(), align_of::<u64>()),
+    align_of::<AtomicU8>(),
+);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
         a
     } else {
-        align_of::<AtomicU8>()
+        b
     }
-};
+}
 
 /// Offset of the tables from the block's start: just past the header.
 fn header_size() -> usize {
