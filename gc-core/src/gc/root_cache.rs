@@ -24,6 +24,12 @@
 //!   reads counters after a drain, and a counter read low during marking belongs to an
 //!   object some cached increment already shaded.
 //!
+//! - So while `MARKING` is set (it changes only while operations are stopped), every entry
+//!   in a cache was taken during this mark, by a root that shaded its object or by an
+//!   object allocated black: a root on an address the cache holds needs no shade of its
+//!   own (`roots::add_root`, `roots::root_to_edge`). This keeps the barrier off the
+//!   mutator's common case, a handle cloned or stored right after its object was made.
+//!
 //! Shared fields: the cache is owner-or-stopped as above; `DEBTS` is under its mutex
 //! (taken before, never after, the spill table's). See the collector overview
 //! (`crate::design::collector`).
@@ -68,12 +74,14 @@ impl RootCache {
             as usize
     }
 
-    /// One more root on the object at `addr`, pending.
+    /// One more root on the object at `addr`, pending. Returns whether the cache already
+    /// held an entry for `addr` (see [`holds`](Self::holds)).
     #[inline(always)]
-    pub(crate) fn add(&mut self, addr: usize) {
+    pub(crate) fn add(&mut self, addr: usize) -> bool {
         let i = Self::index(addr);
         let d = self.deltas[i];
-        if self.addrs[i] == addr && d < MAX_DELTA {
+        let held = self.addrs[i] == addr;
+        if held && d < MAX_DELTA {
             self.deltas[i] = d + 1;
         } else {
             if d != 0 {
@@ -83,6 +91,15 @@ impl RootCache {
             self.deltas[i] = 1;
             self.used = true;
         }
+        held
+    }
+
+    /// Whether an entry for `addr` was taken since the last drain and is still here (even
+    /// with no increment pending). While marking, this means the object was shaded or
+    /// allocated black during this mark (module header), so another root needs no shade.
+    #[inline(always)]
+    pub(crate) fn holds(&self, addr: usize) -> bool {
+        self.addrs[Self::index(addr)] == addr
     }
 
     /// Takes back one pending root on `addr`, if this cache holds one.
@@ -166,6 +183,26 @@ fn settle(debts: &mut Vec<usize>) {
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_says_whether_the_cache_held_the_address_since_its_drain() {
+        let mut rc = RootCache::new();
+        let (a, b) = (0x1000_0010, 0x1000_0020);
+        assert!(!rc.holds(a));
+        assert!(!rc.add(a), "first root on `a` since the drain");
+        assert!(rc.holds(a) && !rc.holds(b));
+        assert!(rc.add(a), "a second one finds the entry");
+        // Entries whose pending roots were all taken back are still held.
+        assert!(rc.cancel(a) && rc.cancel(a) && !rc.cancel(a));
+        assert!(rc.holds(a));
+        assert!(rc.add(a) && rc.cancel(a));
+        // The drain (nothing pending: pretend addresses are never applied) empties the
+        // table: the next root on `a` is a first one again.
+        rc.drain();
+        assert!(!rc.holds(a));
+        assert!(!rc.add(a));
+        assert!(rc.cancel(a));
+    }
 
     #[test]
     fn entries_spread_over_the_table() {

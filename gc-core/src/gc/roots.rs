@@ -79,9 +79,12 @@ pub(crate) use crate::alloc::span::locate;
 #[inline(always)]
 pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
-        rc.add(addr);
-        // Inside an operation `MARKING` cannot change, so no fence is needed.
-        shade_if_marking(addr, Ordering::Relaxed);
+        // An address the cache held was shaded (or allocated black) during this mark
+        // (`root_cache.rs`). Inside an operation `MARKING` cannot change, so no fence is
+        // needed.
+        if !rc.add(addr) {
+            shade_if_marking(addr, Ordering::Relaxed);
+        }
     });
     if cached.is_none() {
         add_root_uncached(addr);
@@ -268,11 +271,14 @@ fn drop_spilled(c: &AtomicU8) -> bool {
 #[inline(always)]
 pub(crate) fn root_to_edge(addr: usize) {
     let cached = with_root_cache(|rc| {
+        let held = rc.holds(addr);
         if !rc.cancel(addr) {
             uncount_root(addr);
         }
-        // Inside an operation `MARKING` cannot change, so no fence is needed.
-        shade_if_marking(addr, Ordering::Relaxed);
+        // As in `add_root`: a held address was shaded during this mark.
+        if !held {
+            shade_if_marking(addr, Ordering::Relaxed);
+        }
     });
     if cached.is_none() {
         root_to_edge_uncached(addr);
@@ -332,7 +338,10 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
 /// next mark setup's stop applies the count, after the object is built (`root_cache.rs`).
 #[inline(always)]
 pub(crate) fn cache_new_root(addr: usize) -> bool {
-    with_root_cache(|rc| rc.add(addr)).is_some()
+    with_root_cache(|rc| {
+        rc.add(addr);
+    })
+    .is_some()
 }
 
 /// A root for a new object in a shared tiny block (its siblings' counts move concurrently,
