@@ -53,10 +53,28 @@ impl Pages {
     }
 }
 
-/// Spare metadata blocks kept: at most this share of the in-use spans' metadata...
-const SPARE_SHARE: usize = 8;
-/// ... or this many bytes, whichever is more.
+/// Spare metadata blocks are kept up to this many bytes whatever the heap's size.
 const SPARE_MIN: usize = 64 << 10;
+
+/// The most spare metadata to keep (`SpareBlocks`): that of the spans the heap will cut
+/// again before it reaches its goal, at the in-use spans' average metadata per byte, or
+/// `SPARE_MIN`. A heap that swings between its marked size and its goal every cycle (half
+/// its spans freed by each sweep and cut again before the next mark) keeps them all: when
+/// only an eighth of the in-use metadata was kept, the sweeper freed the rest into
+/// `malloc`'s bins each cycle, and the next span's `malloc` spent up to 2.3 ms sorting
+/// them (BENCHMARKS.md). As the goal falls, so does the cap.
+fn spare_cap(meta_in_use: usize, inuse_bytes: usize, goal: u64) -> usize {
+    let room = usize::try_from(goal)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(inuse_bytes);
+    let cap = if inuse_bytes == 0 {
+        0
+    } else {
+        usize::try_from(meta_in_use as u128 * room as u128 / inuse_bytes as u128)
+            .unwrap_or(usize::MAX)
+    };
+    cap.max(SPARE_MIN)
+}
 
 /// Allocation counters (Go's `heapStats` / `consistentHeapStats`, simplified: small-object
 /// mallocs are counted when a cache gives a span back, so they are exact once every cache
@@ -278,7 +296,11 @@ impl Heap {
         p.spans.remove(&s.base);
         p.span_meta_bytes -= meta_bytes(s.nelems);
         p.heap.free(s.base, s.npages);
-        let cap = (p.span_meta_bytes / SPARE_SHARE).max(SPARE_MIN);
+        let cap = spare_cap(
+            p.span_meta_bytes,
+            p.heap.inuse_pages * PAGE_SIZE,
+            self.goal.load(Ordering::Relaxed),
+        );
         drop(p);
         // SAFETY: made by `into_ptr` in `new_span`; the caller guarantees no other
         // reference remains.
@@ -314,5 +336,28 @@ impl Heap {
     /// Number of in-use spans.
     pub(crate) fn span_count(&self) -> usize {
         self.lock_pages().spans.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{spare_cap, SPARE_MIN};
+
+    #[test]
+    fn spare_metadata_covers_the_spans_the_heap_will_cut_before_its_goal() {
+        const MIB: usize = 1 << 20;
+        // Metadata per in-use byte: 1/16 here (256 KiB for 4 MiB of spans).
+        let meta = 256 << 10;
+        let inuse = 4 * MIB;
+        // Room for 4 MiB more spans before the goal: their metadata, 256 KiB.
+        assert_eq!(spare_cap(meta, inuse, 8 * MIB as u64), 256 << 10);
+        // Twice the room, twice the blocks.
+        assert_eq!(spare_cap(meta, inuse, 12 * MIB as u64), 512 << 10);
+        // At or past the goal, or an empty heap: the floor.
+        assert_eq!(spare_cap(meta, inuse, 4 * MIB as u64), SPARE_MIN);
+        assert_eq!(spare_cap(meta, inuse, MIB as u64), SPARE_MIN);
+        assert_eq!(spare_cap(0, 0, 8 * MIB as u64), SPARE_MIN);
+        // No overflow at the extremes.
+        assert_eq!(spare_cap(usize::MAX, 1, u64::MAX), usize::MAX);
     }
 }

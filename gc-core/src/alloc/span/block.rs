@@ -280,7 +280,8 @@ impl Drop for OwnedSpan {
 /// background sweeper and made by an allocating thread: through the global allocator, each
 /// such pair took the allocating thread's `malloc` arena lock on both threads, and the
 /// allocating thread waited for it (0.5-1.3 ms at a time on the 256 MiB latency probe).
-/// At most `cap` bytes are kept (the caller's bound); the rest are freed.
+/// At most `cap` bytes are kept (the caller's bound, `heap.rs`'s `spare_cap`); the rest
+/// are freed.
 pub(crate) struct SpareBlocks {
     /// Blocks by slot count, each an initialised (empty) span nobody refers to.
     by_nelems: Vec<(usize, Vec<OwnedSpan>)>,
@@ -308,12 +309,18 @@ impl SpareBlocks {
         Some(b)
     }
 
-    /// Keeps `span`'s block if that leaves at most `cap` bytes kept; else hands it back
-    /// (for the caller to drop outside its lock).
-    pub(crate) fn put(&mut self, span: OwnedSpan, cap: usize) -> Option<OwnedSpan> {
+    /// Keeps `span`'s block if that leaves at most `cap` bytes kept. Otherwise hands it
+    /// back, with one more kept block while the kept bytes are over `cap` (the cap falls
+    /// with the heap's goal), for the caller to drop outside its lock.
+    pub(crate) fn put(&mut self, span: OwnedSpan, cap: usize) -> [Option<OwnedSpan>; 2] {
         let size = meta_bytes(span.nelems);
         if self.bytes + size > cap {
-            return Some(span);
+            let trimmed = if self.bytes > cap {
+                self.take_any()
+            } else {
+                None
+            };
+            return [Some(span), trimmed];
         }
         self.bytes += size;
         let nelems = span.nelems;
@@ -321,7 +328,13 @@ impl SpareBlocks {
             Some((_, v)) => v.push(span),
             None => self.by_nelems.push((nelems, vec![span])),
         }
-        None
+        [None, None]
+    }
+
+    /// Any kept block.
+    fn take_any(&mut self) -> Option<OwnedSpan> {
+        let n = self.by_nelems.iter().find(|(_, v)| !v.is_empty())?.0;
+        self.take(n)
     }
 }
 
@@ -402,17 +415,37 @@ mod tests {
     fn spare_blocks_are_kept_by_slot_count_up_to_the_cap() {
         let mut spares = SpareBlocks::new();
         let size = meta_bytes(512);
-        assert!(spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_none());
-        assert!(spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_none());
-        assert!(
-            spares.put(OwnedSpan::new(shape16(), 0), 2 * size).is_some(),
-            "over the cap"
-        );
+        let kept = |out: [Option<OwnedSpan>; 2]| out.iter().all(Option::is_none);
+        assert!(kept(spares.put(OwnedSpan::new(shape16(), 0), 2 * size)));
+        assert!(kept(spares.put(OwnedSpan::new(shape16(), 0), 2 * size)));
+        let [back, trimmed] = spares.put(OwnedSpan::new(shape16(), 0), 2 * size);
+        assert!(back.is_some(), "over the cap");
+        assert!(trimmed.is_none(), "at the cap, nothing kept is trimmed");
         assert_eq!(spares.bytes(), 2 * size);
         assert!(spares.take(170).is_none(), "no block of another slot count");
         assert!(spares.take(512).is_some() && spares.take(512).is_some());
         assert!(spares.take(512).is_none());
         assert_eq!(spares.bytes(), 0);
+    }
+
+    #[test]
+    fn a_lower_cap_trims_the_kept_blocks_one_per_put() {
+        let mut spares = SpareBlocks::new();
+        let size = meta_bytes(512);
+        for _ in 0..3 {
+            let _ = spares.put(OwnedSpan::new(shape16(), 0), 3 * size);
+        }
+        assert_eq!(spares.bytes(), 3 * size);
+        // The heap's goal fell: each put over the new cap also hands back a kept block.
+        let [back, trimmed] = spares.put(OwnedSpan::new(shape16(), 0), size);
+        assert!(back.is_some() && trimmed.is_some());
+        assert_eq!(spares.bytes(), 2 * size);
+        let [_, trimmed] = spares.put(OwnedSpan::new(shape16(), 0), size);
+        assert!(trimmed.is_some());
+        assert_eq!(spares.bytes(), size);
+        let [back, trimmed] = spares.put(OwnedSpan::new(shape16(), 0), size);
+        assert!(back.is_some() && trimmed.is_none(), "at the cap again");
+        assert_eq!(spares.bytes(), size);
     }
 
     #[test]
