@@ -8,10 +8,9 @@
 //! pre-payment), inside its GC operation (so mark termination, which stops operations, never sees
 //! an assist holding work). If no grey object is available and the debt itself is not paid yet, it
 //! waits for the workers to bank credit or share work (Go parks the goroutine on its assist queue),
-//! which is what holds the heap near its goal when allocation outruns marking. Three differences
-//! from Go: the over-assist is a quarter of Go's 64 KiB (`pacer::OVER_ASSIST_WORK`: each assist is
-//! a pause of the allocating thread), it is never waited for (on a small heap the whole mark can be
-//! less work than that, and Go's goroutine then waits out the mark), and below the goal the thread does not
+//! which is what holds the heap near its goal when allocation outruns marking. Two differences from
+//! Go: the over-assist is never waited for (on a small heap the whole mark can be less work than
+//! Go's 64 KiB, and Go's goroutine then waits out the mark), and below the goal the thread does not
 //! wait at all but carries the unpaid debt to its next charge (the heap has runway left; the wait
 //! would only idle the thread while the workers mark). It never waits for ever: the wait ends when
 //! the collector starts stopping operations to finish the cycle (the rest of the debt is forgiven),
@@ -241,7 +240,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // borrow of the cache.
     let credit = &mut op.cache().assist_credit;
     // Over-assisting pre-pays future allocation, but never more than `MAX_PREPAID`: a ratio
-    // taken before the first revision (tiny, from a cold start) would otherwise turn an
-    // over-assist into hundreds of MiB of credit.
+    // taken before the first revision (tiny, from a cold start) would otherwise turn 64 KiB
+    // of work into hundreds of MiB of credit.
     *credit = credit.saturating_add(paid_bytes).min(MAX_PREPAID);
 }

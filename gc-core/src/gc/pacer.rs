@@ -80,12 +80,8 @@ pub(crate) const MIN_RUNWAY: u64 = 64 << 10;
 /// (Go: `sweepMinHeapDistance`).
 pub(crate) const SWEEP_MIN_HEAP_DISTANCE: u64 = 1 << 20;
 
-/// Extra scan work an assist does to pre-pay future allocation (Go's `gcOverAssistWork`,
-/// which is 64 KiB). A quarter of Go's: an assist is a pause of the allocating thread,
-/// and on the 256 MiB latency probe, whose mutator reaches the goal every cycle, 64 KiB
-/// assists set the 99.9th percentile gap (30.7-45.1 us over 7 runs, 26.1 with 16 KiB,
-/// at 2% fewer iterations; BENCHMARKS.md).
-pub(crate) const OVER_ASSIST_WORK: u64 = 16 << 10;
+/// Extra scan work an assist does to pre-pay future allocation (Go: `gcOverAssistWork`).
+pub(crate) const OVER_ASSIST_WORK: u64 = 64 << 10;
 
 /// Memory limits at or above this mean "no limit" (Go's `math.MaxInt64`, `GOMEMLIMIT=off`).
 pub(crate) const NO_MEMORY_LIMIT: u64 = i64::MAX as u64;
