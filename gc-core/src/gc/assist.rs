@@ -8,9 +8,11 @@
 //! pre-payment), inside its GC operation (so mark termination, which stops operations, never sees
 //! an assist holding work). If no grey object is available and the debt itself is not paid yet, it
 //! waits for the workers to bank credit or share work (Go parks the goroutine on its assist queue),
-//! which is what holds the heap near its goal when allocation outruns marking. Two differences from
-//! Go: the over-assist is never waited for (on a small heap the whole mark can be less work than
-//! Go's 64 KiB, and Go's goroutine then waits out the mark), and below the goal the thread does not
+//! which is what holds the heap near its goal when allocation outruns marking. Three differences
+//! from Go: the over-assist is Go's 64 KiB only up to a 16 MiB goal and shrinks to 16 KiB from a
+//! 64 MiB goal up (`pacer::over_assist_work`: each assist pauses its thread), it is never waited
+//! for (on a small heap the whole mark can be less work than that, and Go's goroutine then waits
+//! out the mark), and below the goal the thread does not
 //! wait at all but carries the unpaid debt to its next charge (the heap has runway left; the wait
 //! would only idle the thread while the workers mark). It never waits for ever: the wait ends when
 //! the collector starts stopping operations to finish the cycle (the rest of the debt is forgiven),
@@ -20,7 +22,7 @@
 //! atomics. See the collector overview (`crate::design::collector`).
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
-use super::pacer::{AssistRatio, MAX_OVERSHOOT, OVER_ASSIST_WORK};
+use super::pacer::{over_assist_work, AssistRatio, MAX_OVERSHOOT};
 use super::world::Op;
 use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -158,7 +160,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     } else {
         (debt as f64 * per_byte).min(i64::MAX as f64 / 4.0) as i64
     };
-    let owed = needed + OVER_ASSIST_WORK as i64;
+    let owed = needed + over_assist_work(HEAP.goal.load(Ordering::Relaxed)) as i64;
     let mut paid_work = 0i64;
     // Time spent scanning (Go's `gcAssistTime`): the waits for credit are not GC CPU.
     let mut scanning = Duration::ZERO;
@@ -240,7 +242,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // borrow of the cache.
     let credit = &mut op.cache().assist_credit;
     // Over-assisting pre-pays future allocation, but never more than `MAX_PREPAID`: a ratio
-    // taken before the first revision (tiny, from a cold start) would otherwise turn 64 KiB
-    // of work into hundreds of MiB of credit.
+    // taken before the first revision (tiny, from a cold start) would otherwise turn an
+    // over-assist into hundreds of MiB of credit.
     *credit = credit.saturating_add(paid_bytes).min(MAX_PREPAID);
 }

@@ -80,8 +80,28 @@ pub(crate) const MIN_RUNWAY: u64 = 64 << 10;
 /// (Go: `sweepMinHeapDistance`).
 pub(crate) const SWEEP_MIN_HEAP_DISTANCE: u64 = 1 << 20;
 
-/// Extra scan work an assist does to pre-pay future allocation (Go: `gcOverAssistWork`).
+/// Extra scan work an assist does to pre-pay future allocation (Go: `gcOverAssistWork`),
+/// on heaps whose goal is at most `OVER_ASSIST_FULL_GOAL`.
 pub(crate) const OVER_ASSIST_WORK: u64 = 64 << 10;
+
+/// Goals up to this get Go's whole over-assist.
+const OVER_ASSIST_FULL_GOAL: u64 = 16 << 20;
+
+/// The least over-assist, from a goal of 4 x `OVER_ASSIST_FULL_GOAL` up.
+const MIN_OVER_ASSIST_WORK: u64 = 16 << 10;
+
+/// The over-assist for a heap of goal `goal` bytes: Go's 64 KiB up to a 16 MiB goal, then
+/// shrinking as the goal grows, to 16 KiB from a 64 MiB goal up. An assist pauses its
+/// thread: on the 256 MiB latency probe, whose mutator reaches the goal every cycle, 64
+/// KiB assists set the 99.9th percentile gap (38.9 us against 26.1 with 16 KiB, medians
+/// of 7 runs), while on small heaps the over-assist is what finishes a mark early (16 KiB
+/// there raised an interpreter's peak RSS from 7.6-9.1 to 8.2-9.9 MiB). BENCHMARKS.md.
+pub(crate) fn over_assist_work(goal: u64) -> u64 {
+    let scaled = (OVER_ASSIST_WORK as u128 * OVER_ASSIST_FULL_GOAL as u128
+        / goal.max(1) as u128)
+        .min(OVER_ASSIST_WORK as u128) as u64;
+    scaled.max(MIN_OVER_ASSIST_WORK)
+}
 
 /// Memory limits at or above this mean "no limit" (Go's `math.MaxInt64`, `GOMEMLIMIT=off`).
 pub(crate) const NO_MEMORY_LIMIT: u64 = i64::MAX as u64;
@@ -621,6 +641,22 @@ mod tests {
         p.cons_mark = cons_mark;
         p.recompute();
         p
+    }
+
+    #[test]
+    fn over_assist_is_gos_on_small_heaps_and_shrinks_on_large_ones() {
+        const KIB: u64 = 1 << 10;
+        for (goal, want) in [
+            (0, 64 * KIB),
+            (4 * MIB, 64 * KIB),
+            (16 * MIB, 64 * KIB),
+            (32 * MIB, 32 * KIB),
+            (64 * MIB, 16 * KIB),
+            (753 * MIB, 16 * KIB),
+            (u64::MAX, 16 * KIB),
+        ] {
+            assert_eq!(over_assist_work(goal), want, "goal {goal}");
+        }
     }
 
     #[test]
