@@ -23,7 +23,6 @@
 //!   or high (by the owed decrements), and only the sum is ever relied on: the root scan
 //!   reads counters after a drain, and a counter read low during marking belongs to an
 //!   object some cached increment already shaded.
-//!
 //! - So while `MARKING` is set (it changes only while operations are stopped), every entry
 //!   in a cache was taken during this mark, by a root that shaded its object or by an
 //!   object allocated black: a root on an address the cache holds needs no shade of its
