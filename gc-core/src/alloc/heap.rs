@@ -236,8 +236,12 @@ impl Heap {
     fn new_span(&self, shape: Shape) -> Option<SpanPtr> {
         let (npages, nelems) = (shape.npages, shape.nelems);
         // The span's metadata block: a spare one, or one from the global allocator; both
-        // before taking the heap lock, which every thread that needs a span waits for.
-        let spare = self.spares.lock_spinning().take(nelems);
+        // before taking the heap lock, which every thread that needs a span waits for. The
+        // spares' bytes are read in the same hold, for the memory figures below.
+        let (spare, spare_bytes) = {
+            let mut spares = self.spares.lock_spinning();
+            (spares.take(nelems), spares.bytes())
+        };
         let mut span = match spare {
             Some(b) => b.reuse(shape, self.sweepgen()),
             None => OwnedSpan::new(shape, self.sweepgen()),
@@ -261,9 +265,8 @@ impl Heap {
         // already, there is nothing to look for.
         let unreleased = (p.heap.free.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
         let hooks = super::hooks::hooks();
-        let eager =
-            (hooks.eager_bytes)(&p.memory(self.spare_bytes()), grown as u64, paged_in as u64)
-                .min(unreleased as u64);
+        let eager = (hooks.eager_bytes)(&p.memory(spare_bytes), grown as u64, paged_in as u64)
+            .min(unreleased as u64);
         drop(p);
         if grown > 0 || eager > 0 {
             // The memory-limit goal depends on the mapped, released and free memory.
