@@ -4,7 +4,7 @@
 //! Colours (Go's): white = mark bit clear; grey = mark bit set and the object queued; black
 //! = marked and scanned, or allocated during marking (allocate-black). Noscan objects go
 //! straight to black. The work list is explicit (crossbeam-deque), so marking a
-//! 10-million-node list needs no recursion. Grey items live in one of four places:
+//! 10-million-node list needs no recursion. Grey items live in one of five places:
 //!
 //! - the global injector (`WORK.injector`), which every worker and assist takes from;
 //! - the tracer's own buffer (`Tracer::buf`, Go's `gcWork` buffer): plain memory of the
@@ -18,7 +18,9 @@
 //!   other's queues (crossbeam-deque's `Stealer`s);
 //! - the large-object injector (`WORK.large`): objects over `OBLET_SIZE` that an assist
 //!   came across, left for the background workers (see `Role::Assist`);
-//! - the mutator shade buffer (`SHADES`), filled by rooting during marking.
+//! - the mutator shade buffer (`SHADES`), filled by rooting during marking;
+//! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the last scanned
+//!   object wait there for their cache line; `drain` empties it before it returns.
 //!
 //! A queue item is an object address, or a span address with bit 0 set: "scan this span's
 //! root counters" (root-scan jobs, so the root scan is parallel and concurrent too).
@@ -31,6 +33,7 @@
 //! See the collector overview (`crate::design::collector`).
 
 use super::checkmark::Checker;
+use super::prefetch_fifo::{is_near, PrefetchFifo};
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::HEAP;
 use crate::alloc::span::SpanPtr;
@@ -468,8 +471,24 @@ pub(crate) fn drain(
     tracer: &mut Tracer,
     mut stop: impl FnMut(&mut Tracer) -> bool,
 ) -> bool {
+    let mut ahead = PrefetchFifo::default();
+    let mut last = 0usize;
     let mut n = 0u32;
-    while let Some(item) = tracer.pop().or_else(|| find_task(d)) {
+    loop {
+        // An item far from the last one scanned waits in `ahead` while its line loads;
+        // a near one (likely cached, or streamed in by the hardware) is scanned at once.
+        let item = match tracer.pop() {
+            Some(next) if !is_near(next, last) => match ahead.push_or_swap(next) {
+                Some(oldest) => oldest,
+                None => continue,
+            },
+            Some(next) => next,
+            None => match ahead.pop().or_else(|| find_task(d)) {
+                Some(next) => next,
+                None => return true,
+            },
+        };
+        last = item;
         if d.role == Role::Assist
             && item & ROOT_JOB_TAG == 0
             && locate(item).0.elemsize > OBLET_SIZE
@@ -483,13 +502,15 @@ pub(crate) fn drain(
             tracer.lend();
             balance(d.local);
             if stop(tracer) {
-                // What is left of the buffer goes where the caller's flush finds it.
+                // What is left goes where the caller's flush finds it.
+                while let Some(item) = ahead.pop() {
+                    tracer.push(item);
+                }
                 tracer.hand_over();
                 return false;
             }
         }
     }
-    true
 }
 
 /// Runs marking work where a panic (from a `Trace` impl) is fatal at once: the heap's

@@ -34,6 +34,7 @@ internal! {
     pacer,
     periodic,
     phase,
+    prefetch_fifo,
     root_cache,
     roots,
     scavenger,
