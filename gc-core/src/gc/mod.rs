@@ -75,7 +75,7 @@ pub(crate) use snapshot::heap_snapshot;
 pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
-pub(crate) use world::with_op;
+pub(crate) use world::{with_op, Op, OpScope};
 /// The collector's figures for `gc_core::metrics` (read without stopping anything).
 pub(crate) mod metrics_source {
     pub(crate) use super::metrics::*;

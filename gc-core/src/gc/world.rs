@@ -282,24 +282,72 @@ impl Op<'_> {
 /// allocation inside asked for one.
 #[inline(always)]
 pub(crate) fn with_op<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
-    let mut ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
-    if ts.is_null() {
-        ts = register_current();
+    match OpScope::enter() {
+        Some(scope) => {
+            let r = f(&mut scope.op());
+            scope.finish();
+            r
+        }
+        None => with_fallback(f),
+    }
+}
+
+/// A GC operation on the calling thread's registered state, as a guard: what `with_op`
+/// does, for a caller whose work must be inlined where it is written (`Gc::new` writes
+/// its value straight into the new slot; through `with_op`'s closure the value went
+/// through a stack copy whose reload stalled on store forwarding). Leaving by unwinding
+/// (its `Drop`) only exits the operation. `!Send` (a raw pointer): the state is its
+/// thread's.
+pub(crate) struct OpScope(*const ThreadState);
+
+impl OpScope {
+    /// Enters an operation (waiting while the collector stops operations), or `None` on a
+    /// thread whose state cannot be registered (its thread-locals are gone): use `with_op`,
+    /// which falls back to the shared state, there.
+    #[inline(always)]
+    pub(crate) fn enter() -> Option<OpScope> {
+        let mut ts = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
         if ts.is_null() {
-            return with_fallback(f);
+            ts = register_current();
+            if ts.is_null() {
+                return None;
+            }
+        }
+        let scope = OpScope(ts);
+        scope.state().enter();
+        Some(scope)
+    }
+
+    #[inline(always)]
+    fn state(&self) -> &ThreadState {
+        // SAFETY: the state stays registered (and alive, via the registry and the exit
+        // guard) until this thread's exit guard runs, which cannot happen while a scope of
+        // this thread is alive (it is `!Send`, and lives in a frame of the thread).
+        unsafe { &*self.0 }
+    }
+
+    /// The operation token.
+    #[inline(always)]
+    pub(crate) fn op(&self) -> Op<'_> {
+        self.state().op()
+    }
+
+    /// Leaves the operation, then starts a collection if an allocation inside asked for one.
+    #[inline(always)]
+    pub(crate) fn finish(self) {
+        let want = self.state().exit();
+        std::mem::forget(self);
+        if want {
+            super::cycle::triggered();
         }
     }
-    // SAFETY: the state stays registered (and alive, via the registry and the exit guard)
-    // until this thread's exit guard runs, which cannot happen during this call.
-    let ts = unsafe { &*ts };
-    ts.enter();
-    let unwind = LeaveOnUnwind(ts);
-    let r = f(&mut ts.op());
-    std::mem::forget(unwind);
-    if ts.exit() {
-        super::cycle::triggered();
+}
+
+impl Drop for OpScope {
+    /// Unwinding out of the operation: leave it (no collection is started from a panic).
+    fn drop(&mut self) {
+        self.state().exit();
     }
-    r
 }
 
 /// Runs `f` on the calling thread's root cache inside a GC operation, or returns `None`

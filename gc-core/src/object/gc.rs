@@ -70,24 +70,37 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// ```
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        let addr = gc::with_op(|op| {
-            // SAFETY: the request is `T`'s, computed at compile time (one of four constant
-            // candidates, chosen by constant-folded answers), and `init` writes a whole `T`.
-            let new = unsafe {
-                gc::mallocgc(op, Layout::<T>::request(), |addr| {
-                    // SAFETY: the slot is free, sized and aligned for `T`, and ours.
-                    (addr as *mut T).write(value)
-                })
-            };
-            if T::needs_trace() {
-                // SAFETY: the value now lives in the heap object at `addr`, which is rooted
-                // by the handle we are about to return, so its handles become edges of it.
-                unsafe { (*(new.addr as *mut T)).unroot() };
+        // The operation as a guard rather than `with_op`'s closure, so that this inlines
+        // where it is called and `value` goes from registers into its slot (`OpScope`).
+        let addr = match gc::OpScope::enter() {
+            Some(scope) => {
+                let addr = Self::place(&mut scope.op(), value);
+                scope.finish();
+                addr
             }
-            new.addr
-        });
+            None => gc::with_op(|op| Self::place(op, value)),
+        };
         // SAFETY: `mallocgc` gave the object at `addr` its first root count, now ours.
         unsafe { Gc::from_rooted_ptr(addr as *mut T) }
+    }
+
+    /// Moves `value` into a new object; returns its address, holding one root count.
+    #[inline(always)]
+    fn place(op: &mut gc::Op<'_>, value: T) -> usize {
+        // SAFETY: the request is `T`'s, computed at compile time (one of four constant
+        // candidates, chosen by constant-folded answers), and `init` writes a whole `T`.
+        let new = unsafe {
+            gc::mallocgc(op, Layout::<T>::request(), |addr| {
+                // SAFETY: the slot is free, sized and aligned for `T`, and ours.
+                (addr as *mut T).write(value)
+            })
+        };
+        if T::needs_trace() {
+            // SAFETY: the value now lives in the heap object at `addr`, which is rooted
+            // by the handle we are about to return, so its handles become edges of it.
+            unsafe { (*(new.addr as *mut T)).unroot() };
+        }
+        new.addr
     }
 }
 
