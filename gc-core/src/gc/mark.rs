@@ -19,8 +19,8 @@
 //! - the large-object injector (`WORK.large`): objects over `OBLET_SIZE` that an assist
 //!   came across, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`), filled by rooting during marking;
-//! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the last scanned
-//!   object wait there for their cache line; `drain` empties it before it returns.
+//! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the object
+//!   scanned last wait there for their cache line; `drain` empties it before it returns.
 //!
 //! A queue item is an object address, or a span address with bit 0 set: "scan this span's
 //! root counters" (root-scan jobs, so the root scan is parallel and concurrent too).

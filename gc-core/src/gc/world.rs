@@ -1,10 +1,11 @@
 //! Mutator threads and the "stop GC operations" handshake.
 //!
 //! Every thread that allocates gets a `ThreadState` (its cache, its root cache and its
-//! `in_op` word) in the global registry. A *GC operation* is a short, non-blocking stretch of runtime code that
-//! touches a cache or span state: an allocation, a sweep. `with_op` runs one and lends the
-//! code inside an [`Op`], the token without which no cache can be reached (the stopped
-//! collector's `Stopped` is the other way in). The collector never waits for a thread
+//! `in_op` word) in the global registry. A *GC operation* is a short, non-blocking stretch
+//! of runtime code that touches a cache or span state: an allocation, a sweep. `with_op`
+//! (or, without a closure, the `OpScope` guard) runs one and lends the code inside an
+//! [`Op`], the token without which no cache can be reached (the stopped collector's
+//! `Stopped` is the other way in). The collector never waits for a thread
 //! outside an operation (invariant I4), however long that thread sleeps in user code.
 //!
 //! Protocol (an asymmetric Dekker pair, see `crate::sync::light_fence`):
@@ -293,11 +294,10 @@ pub(crate) fn with_op<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
 }
 
 /// A GC operation on the calling thread's registered state, as a guard: what `with_op`
-/// does, for a caller whose work must be inlined where it is written (`Gc::new` writes
-/// its value straight into the new slot; through `with_op`'s closure the value went
-/// through a stack copy whose reload stalled on store forwarding). Leaving by unwinding
-/// (its `Drop`) only exits the operation. `!Send` (a raw pointer): the state is its
-/// thread's.
+/// does, for a caller that should not hand its data to a closure (`Gc::new`: a closure
+/// capturing the new value copied it to the stack, and the copy's reload stalled on store
+/// forwarding). Leaving by unwinding (its `Drop`) only exits the operation. `!Send` (a raw
+/// pointer): the state is its thread's.
 pub(crate) struct OpScope(*const ThreadState);
 
 impl OpScope {

@@ -70,8 +70,8 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
     /// ```
     #[inline]
     pub fn new(value: T) -> Gc<T> {
-        // The operation as a guard rather than `with_op`'s closure, so that this inlines
-        // where it is called and `value` goes from registers into its slot (`OpScope`).
+        // The operation as a guard rather than `with_op`'s closure, so that `value` is not
+        // copied through the closure's captures on its way into the slot (`OpScope`).
         let addr = match gc::OpScope::enter() {
             Some(scope) => {
                 let addr = Self::place(&mut scope.op(), value);
