@@ -34,6 +34,7 @@
 
 use super::checkmark::Checker;
 use super::prefetch_fifo::{is_near, PrefetchFifo};
+use super::span_cache::SpanCache;
 use super::roots::{locate, MARKING};
 use crate::alloc::heap::HEAP;
 use crate::alloc::span::SpanPtr;
@@ -87,6 +88,8 @@ pub struct Tracer {
     /// Set by the unroot pass's walk when a cell could not be visited (a writer held it).
     busy: bool,
     marked_bytes: u64,
+    /// The span of the last object this tracer looked up (`span_cache.rs`).
+    spans: SpanCache,
     pub(crate) scanned_bytes: u64,
     /// Bytes of root counters scanned (Go's stack scan work: it pays for assists too).
     pub(crate) root_bytes: u64,
@@ -103,6 +106,7 @@ impl Tracer {
             unrooting: false,
             busy: false,
             marked_bytes: 0,
+            spans: SpanCache::default(),
             scanned_bytes: 0,
             root_bytes: 0,
         }
@@ -118,6 +122,7 @@ impl Tracer {
             unrooting: false,
             busy: false,
             marked_bytes: 0,
+            spans: SpanCache::default(),
             scanned_bytes: 0,
             root_bytes: 0,
         }
@@ -134,6 +139,7 @@ impl Tracer {
             unrooting: true,
             busy: false,
             marked_bytes: 0,
+            spans: SpanCache::default(),
             scanned_bytes: 0,
             root_bytes: 0,
         }
@@ -175,7 +181,8 @@ impl Tracer {
             }
             return;
         }
-        let (s, idx) = locate(addr);
+        let s = self.spans.span_of(addr);
+        let idx = s.slot_index(addr);
         if s.mark(idx) {
             self.marked_bytes += s.elemsize as u64;
             if !s.spanclass.noscan() {
@@ -432,7 +439,8 @@ fn process(item: usize, tracer: &mut Tracer) {
 
 /// Blackens a grey object: runs its type's trace function.
 fn scan_object(addr: usize, tracer: &mut Tracer) {
-    let (s, idx) = locate(addr);
+    let s = tracer.spans.span_of(addr);
+    let idx = s.slot_index(addr);
     // SAFETY: the object is grey, so it was allocated before it was shaded (objects
     // allocated during marking are black and never queued), and that allocation
     // happened-before the shade that queued it.
@@ -491,7 +499,7 @@ pub(crate) fn drain(
         last = item;
         if d.role == Role::Assist
             && item & ROOT_JOB_TAG == 0
-            && locate(item).0.elemsize > OBLET_SIZE
+            && tracer.spans.span_of(item).elemsize > OBLET_SIZE
         {
             WORK.large.push(item);
             continue;

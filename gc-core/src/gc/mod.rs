@@ -37,6 +37,7 @@ internal! {
     prefetch_fifo,
     root_cache,
     roots,
+    span_cache,
     scavenger,
     snapshot,
     specials,
