@@ -179,3 +179,73 @@ fn profiles_while_other_threads_allocate_and_collect() {
         assert_eq!(kept[499].id, 499);
     });
 }
+
+#[derive(Trace)]
+struct FirstCaller {
+    thread: u64,
+    _pad: String,
+}
+
+/// Several threads call `heap_profile()` at once as the process's first calls: the one
+/// that turns the census on collects to take the first census, and the others must not
+/// report an empty profile meanwhile (they collect too). In a child process: the census
+/// must be off when the threads start. Each thread's 50 objects are live throughout.
+///
+/// Only "not empty" is asserted: with eight collections racing, a profile has been seen to
+/// count 100 to 400 of the 400 objects (issue 15's note of 2026-12-04, tenth session).
+#[test]
+fn child_concurrent_first_calls() {
+    if !common::child::is_child() {
+        return;
+    }
+    const THREADS: u64 = 8;
+    let start = Arc::new(std::sync::Barrier::new(THREADS as usize));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mine: Vec<Gc<FirstCaller>> = (0..50)
+                    .map(|_| {
+                        Gc::new(FirstCaller {
+                            thread,
+                            _pad: String::new(),
+                        })
+                    })
+                    .collect();
+                start.wait();
+                let seen = objects::<FirstCaller>(&gc_core::heap_profile());
+                assert!(mine.iter().all(|o| o.thread == thread));
+                seen
+            })
+        })
+        .collect();
+    let seen: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    println!(
+        "SEEN={}",
+        seen.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+}
+
+#[test]
+fn concurrent_first_calls_all_get_a_census() {
+    if common::child::is_child() {
+        return;
+    }
+    for _ in 0..3 {
+        let run = common::child::run("child_concurrent_first_calls", &[], &[]);
+        assert!(run.status.success(), "{:?}\n{}", run.status, run.stderr);
+        let seen = run
+            .stdout
+            .lines()
+            .find_map(|l| l.split("SEEN=").nth(1))
+            .unwrap_or_else(|| panic!("no SEEN line:\n{}", run.stdout));
+        for n in seen.split(',') {
+            let n: u64 = n.trim().parse().unwrap();
+            assert!(n > 0, "a first call got an empty profile: {seen}");
+            assert!(n <= 400, "more objects than exist: {seen}");
+        }
+    }
+}

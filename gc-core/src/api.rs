@@ -252,7 +252,9 @@ pub use crate::gc::TypeStats;
 /// object's whole pages), as `MemStats::heap_alloc` counts them.
 ///
 /// **The first call** turns the census on and runs a full collection ([`collect`]) to take
-/// the first one, so it costs a cycle; from then on every cycle takes a census. (Off
+/// the first one, so it costs a cycle; so does any call made before that first census is
+/// complete (another thread's first call still collecting); from then on every cycle
+/// takes a census. (Off
 /// until then because it is not free: the sweeper updates a table per span of one type and
 /// walks the survivors of a span holding several, which cost binary-trees 18 about 12%
 /// when always on. Go's heap profile likewise samples only while `MemProfileRate` is set.)

@@ -114,20 +114,20 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// swept before, so only later epochs are published.
 static ENABLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// Turns the census on; returns whether it was off (then no complete census exists yet:
-/// the first comes from the next cycle that starts).
-pub(crate) fn enable() -> bool {
+/// Turns the census on (once; later calls do nothing). No complete census exists until
+/// the sweeps of a cycle that starts after this one finish: [`snapshot`] returns `None`
+/// until then.
+pub(crate) fn enable() {
     if ENABLED.load(Ordering::Relaxed) {
-        return false;
+        return;
     }
     let _latest = LATEST.lock();
     if ENABLED.load(Ordering::Relaxed) {
-        return false;
+        return;
     }
     // Under the lock `publish` takes, so no publication sees the flag without the epoch.
     ENABLED_AT.store(EPOCH.load(Ordering::Relaxed), Ordering::Relaxed);
     ENABLED.store(true, Ordering::Relaxed);
-    true
 }
 
 /// The latest snapshot and the epoch it describes.

@@ -69,12 +69,18 @@ impl TypeStats {
 
 /// `crate::heap_profile`.
 pub(crate) fn heap_profile() -> Vec<TypeStats> {
-    if crate::alloc::live_types::enable() {
-        // The first call: the census starts now, and a full collection takes the first.
-        super::collect();
-    }
-    let Some(census) = crate::alloc::live_types::snapshot() else {
-        return Vec::new();
+    crate::alloc::live_types::enable();
+    // No complete census since the census was turned on (by this call, or by a concurrent
+    // first call whose collection has not finished yet): a full collection takes one.
+    let census = match crate::alloc::live_types::snapshot() {
+        Some(census) => census,
+        None => {
+            super::collect();
+            let Some(census) = crate::alloc::live_types::snapshot() else {
+                return Vec::new();
+            };
+            census
+        }
     };
     let mut out: Vec<TypeStats> = Vec::with_capacity(census.len());
     for &(ty, objects, bytes) in census.iter() {
