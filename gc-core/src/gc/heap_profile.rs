@@ -72,15 +72,12 @@ pub(crate) fn heap_profile() -> Vec<TypeStats> {
     crate::alloc::live_types::enable();
     // No complete census since the census was turned on (by this call, or by a concurrent
     // first call whose collection has not finished yet): a full collection takes one.
-    let census = match crate::alloc::live_types::snapshot() {
-        Some(census) => census,
-        None => {
-            super::collect();
-            let Some(census) = crate::alloc::live_types::snapshot() else {
-                return Vec::new();
-            };
-            census
-        }
+    let census = crate::alloc::live_types::snapshot().or_else(|| {
+        super::collect();
+        crate::alloc::live_types::snapshot()
+    });
+    let Some(census) = census else {
+        return Vec::new();
     };
     let mut out: Vec<TypeStats> = Vec::with_capacity(census.len());
     for &(ty, objects, bytes) in census.iter() {

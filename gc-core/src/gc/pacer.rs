@@ -82,7 +82,7 @@ pub(crate) const SWEEP_MIN_HEAP_DISTANCE: u64 = 1 << 20;
 
 /// Extra scan work an assist does to pre-pay future allocation (Go: `gcOverAssistWork`),
 /// on heaps whose goal is at most `OVER_ASSIST_FULL_GOAL`.
-pub(crate) const OVER_ASSIST_WORK: u64 = 64 << 10;
+const OVER_ASSIST_WORK: u64 = 64 << 10;
 
 /// Goals up to this get Go's whole over-assist.
 const OVER_ASSIST_FULL_GOAL: u64 = 16 << 20;

@@ -46,7 +46,7 @@ impl SpanCache {
         }
         let (s, _) = locate(addr);
         self.base = s.base;
-        self.len = s.nelems * s.elemsize;
+        self.len = s.limit() - s.base;
         self.span = s.as_ptr();
         s
     }

@@ -313,16 +313,24 @@ impl OpScope {
                 return None;
             }
         }
+        Some(OpScope::entering(ts))
+    }
+
+    /// Enters an operation on `ts`: the calling thread's registered state, or the fallback
+    /// state it holds.
+    #[inline(always)]
+    fn entering(ts: *const ThreadState) -> OpScope {
         let scope = OpScope(ts);
         scope.state().enter();
-        Some(scope)
+        scope
     }
 
     #[inline(always)]
     fn state(&self) -> &ThreadState {
-        // SAFETY: the state stays registered (and alive, via the registry and the exit
-        // guard) until this thread's exit guard runs, which cannot happen while a scope of
-        // this thread is alive (it is `!Send`, and lives in a frame of the thread).
+        // SAFETY: a registered state stays registered (and alive, via the registry and the
+        // exit guard) until its thread's exit guard runs, which cannot happen while a scope
+        // of this thread is alive (it is `!Send`, and lives in a frame of the thread); the
+        // fallback state lives for the whole process.
         unsafe { &*self.0 }
     }
 
@@ -332,19 +340,26 @@ impl OpScope {
         self.state().op()
     }
 
+    /// Leaves the operation; returns whether an allocation inside asked for a collection.
+    #[inline(always)]
+    fn leave(self) -> bool {
+        let want = self.state().exit();
+        std::mem::forget(self);
+        want
+    }
+
     /// Leaves the operation, then starts a collection if an allocation inside asked for one.
     #[inline(always)]
     pub(crate) fn finish(self) {
-        let want = self.state().exit();
-        std::mem::forget(self);
-        if want {
+        if self.leave() {
             super::cycle::triggered();
         }
     }
 }
 
 impl Drop for OpScope {
-    /// Unwinding out of the operation: leave it (no collection is started from a panic).
+    /// Unwinding out of the operation: leave it, so the collector is not left waiting for a
+    /// thread that will never come back (no collection is started from a panic).
     fn drop(&mut self) {
         self.state().exit();
     }
@@ -425,27 +440,15 @@ fn holds_fallback() -> bool {
     os_thread_id().is_some_and(|id| FALLBACK_OWNER.load(Ordering::Relaxed) == id)
 }
 
-/// Leaves the operation if the code inside it panics, so the collector is not left
-/// waiting for a thread that will never come back.
-struct LeaveOnUnwind<'a>(&'a ThreadState);
-
-impl Drop for LeaveOnUnwind<'_> {
-    fn drop(&mut self) {
-        self.0.exit();
-    }
-}
-
 #[cold]
 fn with_fallback<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
     let fb = &*FALLBACK;
     if holds_fallback() {
         // Nested inside our own operation on the fallback state (a large allocation
         // sweeping): the state is ours until the outer call ends, and `enter` nests.
-        fb.state.enter();
-        let unwind = LeaveOnUnwind(&fb.state);
-        let r = f(&mut fb.state.op());
-        std::mem::forget(unwind);
-        fb.state.exit();
+        let scope = OpScope::entering(&*fb.state);
+        let r = f(&mut scope.op());
+        scope.leave();
         return r;
     }
     let mut registered = lock(&fb.turn);
@@ -455,11 +458,9 @@ fn with_fallback<R>(f: impl FnOnce(&mut Op<'_>) -> R) -> R {
     }
     FALLBACK_OWNER.store(os_thread_id().unwrap_or(0), Ordering::Relaxed);
     let owner = DisownOnDrop;
-    fb.state.enter();
-    let unwind = LeaveOnUnwind(&fb.state);
-    let r = f(&mut fb.state.op());
-    std::mem::forget(unwind);
-    let want = fb.state.exit();
+    let scope = OpScope::entering(&*fb.state);
+    let r = f(&mut scope.op());
+    let want = scope.leave();
     drop(owner);
     drop(registered);
     if want {
