@@ -189,10 +189,10 @@ struct FirstCaller {
 /// Several threads call `heap_profile()` at once as the process's first calls: the one
 /// that turns the census on collects to take the first census, and the others must not
 /// report an empty profile meanwhile (they collect too). In a child process: the census
-/// must be off when the threads start. Each thread's 50 objects are live throughout.
-///
-/// Only "not empty" is asserted: with eight collections racing, a profile has been seen to
-/// count 100 to 400 of the 400 objects (issue 15's note of 2026-12-04, tenth session).
+/// must be off when the threads start. Each thread's 50 objects stay live until every
+/// thread has its profile, so every profile counts all 400. (Without the second barrier a
+/// thread that got its profile drops its objects while the others still collect, and later
+/// profiles rightly count 50 fewer per finished thread.)
 #[test]
 fn child_concurrent_first_calls() {
     if !common::child::is_child() {
@@ -214,6 +214,8 @@ fn child_concurrent_first_calls() {
                     .collect();
                 start.wait();
                 let seen = objects::<FirstCaller>(&gc_core::heap_profile());
+                // Every thread's objects stay live until every thread has its profile.
+                start.wait();
                 assert!(mine.iter().all(|o| o.thread == thread));
                 seen
             })
@@ -244,8 +246,7 @@ fn concurrent_first_calls_all_get_a_census() {
             .unwrap_or_else(|| panic!("no SEEN line:\n{}", run.stdout));
         for n in seen.split(',') {
             let n: u64 = n.trim().parse().unwrap();
-            assert!(n > 0, "a first call got an empty profile: {seen}");
-            assert!(n <= 400, "more objects than exist: {seen}");
+            assert_eq!(n, 400, "a profile missed live objects: {seen}");
         }
     }
 }
