@@ -23,13 +23,16 @@
 
 use super::sizeclass::SpanClass;
 use crate::descriptor::TypeInfo;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use std::ptr::NonNull;
 
 mod block;
 mod premark;
+mod root_counter;
 
 pub(crate) use block::{meta_bytes, OwnedSpan, Shape, SpareBlocks};
+use root_counter::table_words;
+pub(crate) use root_counter::RootCounter;
 
 /// A pointer to a span that is in use. Valid until the span is freed, which only its
 /// owner (module header of `span.rs`) can do.
@@ -360,9 +363,10 @@ pub(crate) struct Span {
     /// whose contents a write rooted since the last unroot pass, the collector's dirty
     /// cells, `gc/dirty.rs`; set by any thread with `set_dirty`, taken by the unroot pass
     /// with `take_dirty`, cleared for freed slots by the sweep), the alloc bits (the
-    /// owner's, through `AllocState`), and one root counter per slot (one byte, with
-    /// counts past 254 in the collector's spill table, `gc/roots.rs`). The mark and dirty
-    /// bits and the counters are atomic and shared by everyone.
+    /// owner's, through `AllocState`), and one root counter per slot (four bits, sixteen
+    /// to a word, `root_counter.rs`; larger counts go to the collector's spill table,
+    /// `gc/roots.rs`). The mark and dirty bits and the counters are atomic and shared by
+    /// everyone.
     tables: NonNull<u8>,
     /// Summary of the root counters: false only if every counter was zero when the last
     /// root scan looked (the collector's root counting has the protocol). Lets the root
@@ -445,12 +449,22 @@ impl Span {
         }
     }
 
-    /// The root counters, one per slot.
+    /// The root counter table: sixteen four-bit counters per word, one per slot.
     #[inline(always)]
-    fn root_counts(&self) -> &[AtomicU8] {
+    fn root_words(&self) -> &[AtomicU64] {
         let at = block::tables(self.nelems).roots;
-        // SAFETY: as in `mark_words`, `nelems` counters at the counters' offset.
-        unsafe { std::slice::from_raw_parts(self.tables.as_ptr().add(at).cast(), self.nelems) }
+        // SAFETY: as in `mark_words`, the counter words at the counters' offset.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.tables.as_ptr().add(at).cast(),
+                table_words(self.nelems),
+            )
+        }
+    }
+
+    /// Bytes of the root counter table (what a root scan of the span reads).
+    pub(crate) fn root_table_bytes(&self) -> usize {
+        table_words(self.nelems) * std::mem::size_of::<AtomicU64>()
     }
 
     /// One past the last byte of the span's slots.
@@ -474,8 +488,8 @@ impl Span {
 
     /// The root counter of slot `idx`.
     #[inline(always)]
-    pub(crate) fn root_count(&self, idx: usize) -> &AtomicU8 {
-        &self.root_counts()[idx]
+    pub(crate) fn root_count(&self, idx: usize) -> RootCounter<'_> {
+        RootCounter::in_table(self.root_words(), idx)
     }
 
     /// Sets the mark bit of slot `idx`; returns true if it was clear.
@@ -749,12 +763,10 @@ impl Span {
         }
         crate::sync::seqcst_order();
         let mut found = false;
-        for (i, c) in self.root_counts().iter().enumerate() {
-            if c.load(Ordering::SeqCst) != 0 {
-                found = true;
-                f(i);
-            }
-        }
+        root_counter::for_each_nonzero(self.root_words(), Ordering::SeqCst, |i| {
+            found = true;
+            f(i);
+        });
         if found {
             self.maybe_roots.store(true, Ordering::SeqCst);
         }

@@ -431,7 +431,7 @@ fn process(item: usize, tracer: &mut Tracer) {
         let s =
             unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
         if s.for_each_root(|idx| tracer.edge(s.slot_addr(idx))) {
-            tracer.root_bytes += s.nelems as u64;
+            tracer.root_bytes += s.root_table_bytes() as u64;
         }
     } else {
         scan_object(item, tracer);

@@ -15,7 +15,7 @@
 //! | `sweep.rs`       | span claiming by `sweepgen` CAS; central span sets push/pop     |
 //! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`) |
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
-//! | `roots.rs`       | root counting vs the root scan; one-byte counters at the spill  |
+//! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops          |
 //! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic  |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |

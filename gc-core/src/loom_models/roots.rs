@@ -8,6 +8,7 @@
 use super::fixture::{drain_all, ModelSpan, Pad, Probe};
 use super::model;
 use crate::alloc::heap::HEAP;
+use crate::alloc::span::RootCounter;
 use crate::gc::mark::{self, Tracer};
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::{AtomicUsize, Ordering};
@@ -144,35 +145,45 @@ fn loom_cached_root_dropped_on_another_thread() {
     });
 }
 
-/// One-byte counters at the spill boundary: an increment that spills into the table races
-/// a decrement that keeps the count in the byte, and another increment; no count is lost
-/// or doubled, and the table is left empty once the counts fall back below the boundary.
+/// Four-bit counters at the spill boundary: an increment that spills into the table races
+/// a decrement that keeps the count in the counter, and another increment, while a
+/// neighbour in the same word is counted up too; no count is lost or doubled, the
+/// neighbour keeps its own, and the table is left empty once the counts fall back below
+/// the boundary.
 #[test]
 fn loom_root_count_spill_boundary() {
     model(|| {
-        let c = crate::sync::Arc::new(crate::sync::AtomicU8::new(roots::INLINE_MAX));
+        let word = crate::sync::Arc::new(crate::sync::AtomicU64::new(0));
+        let c = || RootCounter::new(&word, 0);
+        c().set_from_zero(roots::INLINE_MAX, Ordering::SeqCst);
         let up = thread::spawn({
-            let c = c.clone();
+            let word = word.clone();
             move || {
-                roots::inc(&c, Ordering::SeqCst);
+                roots::inc(RootCounter::new(&word, 0), Ordering::SeqCst);
+                roots::inc(RootCounter::new(&word, 1), Ordering::SeqCst);
             }
         });
         let down = thread::spawn({
-            let c = c.clone();
-            move || roots::dec(&c)
+            let word = word.clone();
+            move || roots::dec(RootCounter::new(&word, 0))
         });
-        roots::inc(&c, Ordering::SeqCst);
+        roots::inc(c(), Ordering::SeqCst);
         up.join().unwrap();
         down.join().unwrap();
         let n = roots::INLINE_MAX as u64 + 1;
-        assert_eq!(roots::count(&c), n);
-        roots::dec(&c);
-        roots::dec(&c);
-        assert_eq!(roots::count(&c), n - 2);
+        assert_eq!(roots::count(c()), n);
         assert_eq!(
-            c.load(Ordering::SeqCst),
+            roots::count(RootCounter::new(&word, 1)),
+            1,
+            "the neighbour's count"
+        );
+        roots::dec(c());
+        roots::dec(c());
+        assert_eq!(roots::count(c()), n - 2);
+        assert_eq!(
+            c().load(Ordering::SeqCst),
             roots::INLINE_MAX - 1,
-            "not back in the byte"
+            "not back in the counter"
         );
     });
 }

@@ -5,12 +5,13 @@
 //! [Span][mark words][dirty words][alloc words][root counters]
 //! ```
 //!
-//! A word table has `words(nelems)` 64-bit words (one bit per slot), the root counters one
-//! byte per slot: with the 128-byte header, 832 bytes for a span of 16-byte objects (10.2%
-//! of its page), 376 for 48-byte objects (4.6%), 160 for a large object. Before this block,
-//! the header carried two 16-word bitmaps inline whatever the slot count, and the counters
-//! and alloc bits were two more `malloc`s with their own headers (1,008 and 616 bytes for
-//! those two classes). Go keeps its bitmaps in separate arenas and its `mspan` in a
+//! A word table has `words(nelems)` 64-bit words (one bit per slot), the root counters four
+//! bits per slot, sixteen to a word (`root_counter.rs`): with the 128-byte header, 576 bytes
+//! for a span of 16-byte objects (7.0% of its page), 288 for 48-byte objects (3.5%), 160
+//! for a large object. With one-byte counters they were 832 and 376 bytes; before this
+//! block, the header carried two 16-word bitmaps inline whatever the slot count, and the
+//! counters and alloc bits were two more `malloc`s with their own headers (1,008 and 616
+//! bytes for those two classes). Go keeps its bitmaps in separate arenas and its `mspan` in a
 //! fixed-size allocator; one block per span gives the same bytes with one `malloc`.
 //!
 //! The header reaches its tables through `Span::tables`, a pointer derived from the
@@ -23,9 +24,10 @@
 //! made on one thread and freed on another do not go through the global allocator each
 //! time. See the allocator overview (`crate::design::allocator`).
 
+use super::root_counter::table_words;
 use super::{words, AllocBits, Span, SpanPtr};
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
-use crate::sync::{AtomicU64, AtomicU8};
+use crate::sync::AtomicU64;
 use std::alloc::Layout;
 use std::mem::{align_of, size_of};
 use std::ptr::NonNull;
@@ -50,28 +52,21 @@ pub(super) fn tables(nelems: usize) -> Tables {
     let w = words(nelems);
     let dirty = w * size_of::<AtomicU64>();
     let alloc = round_up(dirty + w * size_of::<AtomicU64>(), align_of::<u64>());
-    let roots = round_up(alloc + w * size_of::<u64>(), align_of::<AtomicU8>());
+    let roots = round_up(alloc + w * size_of::<u64>(), align_of::<AtomicU64>());
     Tables {
         dirty,
         alloc,
         roots,
-        end: roots + nelems * size_of::<AtomicU8>(),
+        end: roots + table_words(nelems) * size_of::<AtomicU64>(),
     }
 }
 
 /// The tables' alignment: that of their most aligned entry.
-const TABLE_ALIGN: usize = max(
-    max(align_of::<AtomicU64>(), align_of::<u64>()),
-    align_of::<AtomicU8>(),
-);
-
-const fn max(a: usize, b: usize) -> usize {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
+const TABLE_ALIGN: usize = if align_of::<AtomicU64>() > align_of::<u64>() {
+    align_of::<AtomicU64>()
+} else {
+    align_of::<u64>()
+};
 
 /// Offset of the tables from the block's start: just past the header.
 fn header_size() -> usize {
@@ -147,11 +142,11 @@ unsafe fn init(block: NonNull<u8>, shape: Shape, sweepgen: u32) -> NonNull<Span>
                 .write(AtomicU64::new(0));
             at.add(t.alloc).cast::<u64>().add(w).write(0);
         }
-        for i in 0..nelems {
+        for w in 0..table_words(nelems) {
             at.add(t.roots)
-                .cast::<AtomicU8>()
-                .add(i)
-                .write(AtomicU8::new(0));
+                .cast::<AtomicU64>()
+                .add(w)
+                .write(AtomicU64::new(0));
         }
         let tables = NonNull::new_unchecked(at);
         let alloc_bits = AllocBits::new(
@@ -182,8 +177,8 @@ unsafe fn deinit(span: NonNull<Span>) {
             std::ptr::drop_in_place(at.cast::<AtomicU64>().add(w));
             std::ptr::drop_in_place(at.add(t.dirty).cast::<AtomicU64>().add(w));
         }
-        for i in 0..nelems {
-            std::ptr::drop_in_place(at.add(t.roots).cast::<AtomicU8>().add(i));
+        for w in 0..table_words(nelems) {
+            std::ptr::drop_in_place(at.add(t.roots).cast::<AtomicU64>().add(w));
         }
     }
 }
@@ -352,7 +347,7 @@ mod tests {
             assert_eq!(t.dirty, 8 * w, "class {c}");
             assert_eq!(t.alloc, 16 * w, "class {c}");
             assert_eq!(t.roots, 24 * w, "class {c}");
-            assert_eq!(t.end, 24 * w + n, "class {c}");
+            assert_eq!(t.end, 24 * w + 8 * n.div_ceil(16), "class {c}");
             assert!(header_size() + t.end <= meta_bytes(n));
             assert_eq!(meta_bytes(n) % align_of::<Span>(), 0);
         }
@@ -361,14 +356,15 @@ mod tests {
     #[test]
     fn a_small_object_span_costs_less_than_the_separate_tables_did() {
         // 512 slots of 16 bytes: the header with two inline 128-byte bitmaps, 512 counter
-        // bytes and 64 bytes of alloc bits in two more allocations came to ~1 KB.
+        // bytes and 64 bytes of alloc bits in two more allocations came to ~1 KB; one
+        // block with byte counters, 832 bytes; four-bit counters take 256 of them.
         let n = 512;
         assert!(
-            meta_bytes(n) <= size_of::<Span>() + 3 * 64 + n + 8,
+            meta_bytes(n) <= size_of::<Span>() + 3 * 64 + n / 2 + 8,
             "{}",
             meta_bytes(n)
         );
-        // A large object's span: one slot, a word per bitmap and one counter.
+        // A large object's span: one slot, a word per bitmap and a word of counters.
         assert!(meta_bytes(1) <= size_of::<Span>() + 3 * 8 + 8);
     }
 
@@ -388,7 +384,8 @@ mod tests {
         let block = a.as_ptr_for_test();
         assert!(a.mark(3));
         assert!(a.set_dirty(4));
-        a.root_count(5).store(2, crate::sync::Ordering::Relaxed);
+        a.root_count(5)
+            .set_from_zero(2, crate::sync::Ordering::Relaxed);
         // SAFETY: the test owns the span.
         unsafe { a.next_free_fast().unwrap() };
         // A noscan class of the same slot count (the block fits any shape with 512 slots).
@@ -454,7 +451,8 @@ mod tests {
         let b = OwnedSpan::new(shape16(), 0);
         assert!(a.mark(511) && a.mark(0));
         assert!(!b.is_marked(511) && !b.is_marked(0));
-        a.root_count(7).store(3, crate::sync::Ordering::Relaxed);
+        a.root_count(7)
+            .set_from_zero(3, crate::sync::Ordering::Relaxed);
         assert_eq!(b.root_count(7).load(crate::sync::Ordering::Relaxed), 0);
         assert!(a.set_dirty(300));
         assert!(!b.maybe_dirty());
