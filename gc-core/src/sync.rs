@@ -190,7 +190,7 @@ pub(crate) mod untracked {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
     std::thread_local! {
-        /// This thread's shard, plus one (0: not chosen yet). Const-initialised without a
+        /// This thread's turn for shards, plus one (0: not taken yet). Const-initialised without a
         /// destructor: reading it never allocates, so the global allocator may.
         static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Whether this thread is dropping objects the collector found dead (same kind of
@@ -251,21 +251,27 @@ pub(crate) mod untracked {
         DROPPING_GARBAGE.try_with(|d| d.get()).unwrap_or(false)
     }
 
-    /// A shard index below `n` for the calling thread, the same on every call (threads take
-    /// indices in turn, from `next`).
+    /// Threads' turns: the next thread to ask for a shard takes this one.
+    static TURN: AtomicUsize = AtomicUsize::new(0);
+    /// Turns wrap here, a power of two, so that `turn % n` stays spread for every
+    /// power-of-two `n` (and the counter never overflows).
+    const TURNS: usize = 1 << 16;
+
+    /// A shard index below `n` for the calling thread, the same on every call with the
+    /// same `n` (every thread takes a turn once; its shard of `n` is its turn modulo `n`,
+    /// so tables of different sizes can share the thread's turn).
     #[inline]
-    pub(crate) fn shard(n: usize, next: &AtomicUsize) -> usize {
+    pub(crate) fn shard(n: usize) -> usize {
         SHARD
             .try_with(|s| {
                 let mut i = s.get();
                 if i == 0 {
-                    // Kept below `n`, so the turn counter never wraps.
                     let relaxed = std::sync::atomic::Ordering::Relaxed;
-                    let turn = next.fetch_update(relaxed, relaxed, |t| Some((t + 1) % n));
+                    let turn = TURN.fetch_update(relaxed, relaxed, |t| Some((t + 1) % TURNS));
                     i = turn.unwrap_or(0) + 1;
                     s.set(i);
                 }
-                i - 1
+                (i - 1) % n
             })
             .unwrap_or(0)
     }
@@ -756,6 +762,34 @@ pub(crate) fn available_cores() -> usize {
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_s_shard_fits_every_table_whichever_it_asked_for_first() {
+        // Tables of 32, 8 and 4 shards share the thread's turn: a thread that first asked
+        // for one of 32 used to keep that index for the table of 8 too (out of bounds from
+        // the ninth thread on). Forty threads ask for 32 first, then for the others.
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let wide = untracked::shard(32);
+                    (
+                        wide,
+                        untracked::shard(8),
+                        untracked::shard(4),
+                        untracked::shard(32),
+                    )
+                })
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for t in threads {
+            let (wide, eight, four, again) = t.join().unwrap();
+            assert!(wide < 32 && eight < 8 && four < 4);
+            assert_eq!((eight, four, again), (wide % 8, wide % 4, wide));
+            seen.insert(wide);
+        }
+        assert!(seen.len() > 8, "threads spread over the shards: {seen:?}");
+    }
 
     #[test]
     fn lock_spinning_excludes_and_waits_out_a_holder() {

@@ -20,7 +20,7 @@
 //! (`crate::design::allocator`).
 
 pub(crate) use crate::sync::untracked::while_dropping_garbage;
-use crate::sync::untracked::{dropping_garbage, shard, AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::untracked::{dropping_garbage, shard, AtomicBool, AtomicU64};
 use crate::sync::Ordering::Relaxed;
 
 /// Shards: enough for the threads of a large machine to rarely share one.
@@ -46,8 +46,6 @@ const EMPTY: Shard = Shard {
 };
 
 static SHARD: [Shard; SHARDS] = [EMPTY; SHARDS];
-/// The next shard a new thread takes.
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// Whether anything was ever counted (no counting allocator: every reader skips the sum).
 static ON: AtomicBool = AtomicBool::new(false);
 /// Set when the external bytes may have pushed the heap past the pacer's trigger.
@@ -137,7 +135,7 @@ pub(crate) fn note_free(size: usize) {
 
 /// Adds `n` allocated bytes to this thread's shard.
 fn add_allocated(n: u64) {
-    let s = &SHARD[shard(SHARDS, &NEXT)];
+    let s = &SHARD[shard(SHARDS)];
     let before = s.allocated.fetch_add(n, Relaxed);
     // A check each time this shard's allocations cross a multiple of the quantum.
     if (before % QUANTUM) + n >= QUANTUM {
@@ -147,7 +145,7 @@ fn add_allocated(n: u64) {
 
 /// Adds `n` freed bytes to this thread's shard.
 fn add_freed(n: u64) {
-    SHARD[shard(SHARDS, &NEXT)].freed.fetch_add(n, Relaxed);
+    SHARD[shard(SHARDS)].freed.fetch_add(n, Relaxed);
 }
 
 /// External bytes live at the last mark termination.

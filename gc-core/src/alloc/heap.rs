@@ -81,12 +81,39 @@ fn spare_cap(meta_in_use: usize, inuse_bytes: usize, goal: u64) -> usize {
 /// has been flushed, as `mem_stats` and `collect` do).
 pub(crate) struct Counters {
     pub(crate) small_mallocs: [AtomicU64; NUM_SIZE_CLASSES],
-    pub(crate) small_frees: [AtomicU64; NUM_SIZE_CLASSES],
+    /// Small-object frees, added by every sweep: sharded by thread, so that the background
+    /// sweeper and the threads sweeping on refill do not share one cache line per class
+    /// (read with [`Counters::small_frees`]).
+    small_frees: [FreeShard; FREE_SHARDS],
     pub(crate) large_mallocs: AtomicU64,
     pub(crate) large_frees: AtomicU64,
     pub(crate) large_alloc_bytes: AtomicU64,
     pub(crate) large_free_bytes: AtomicU64,
     pub(crate) tiny_allocs: AtomicU64,
+}
+
+/// Shards of the small-object free counters.
+const FREE_SHARDS: usize = 4;
+
+/// One shard of the free counters, on cache lines of its own.
+#[repr(align(128))]
+struct FreeShard([AtomicU64; NUM_SIZE_CLASSES]);
+
+impl Counters {
+    /// Counts `n` objects of size class `class` freed by a sweep.
+    #[inline]
+    pub(crate) fn count_small_frees(&self, class: usize, n: u64) {
+        let shard = crate::sync::untracked::shard(FREE_SHARDS);
+        self.small_frees[shard].0[class].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Small objects of size class `class` freed so far.
+    pub(crate) fn small_frees(&self, class: usize) -> u64 {
+        self.small_frees
+            .iter()
+            .map(|s| s.0[class].load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 /// The heap.
@@ -138,7 +165,10 @@ crate::sync::global! {
         goal: AtomicU64::new(INITIAL_GOAL),
         counters: Counters {
             small_mallocs: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
-            small_frees: crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES],
+            small_frees: crate::sync::array![
+                FreeShard(crate::sync::array![AtomicU64::new(0); NUM_SIZE_CLASSES]);
+                FREE_SHARDS
+            ],
             large_mallocs: AtomicU64::new(0),
             large_frees: AtomicU64::new(0),
             large_alloc_bytes: AtomicU64::new(0),

@@ -103,8 +103,6 @@ pub(crate) type Snapshot = Vec<(&'static TypeInfo, u64, u64)>;
 
 /// The census being taken, by shard (zero pages until a thread first writes its shard).
 static TABLE: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
-/// The next shard a new thread takes.
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// The cycle whose sweeps are counting: bumped by every [`start`] (0: none yet).
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -190,7 +188,7 @@ pub(crate) fn record(claimed: &Claimed, live: usize) {
     let s = claimed.span();
     let elemsize = s.elemsize as u64;
     let tiny = s.spanclass.size_class() == TINY_CLASS;
-    let shard = &TABLE[shard(SHARDS, &NEXT)];
+    let shard = &TABLE[shard(SHARDS)];
     claimed.live_types(live, |ty, n| {
         let ty = if tiny && std::ptr::eq(ty, &PLAIN) {
             &TINY_BLOCKS

@@ -217,6 +217,19 @@ impl Claimed {
 }
 
 impl Claimed {
+    /// The type of every object in the span when it holds one type (no per-slot table);
+    /// `None` when its slots have types of their own, or it never held an object.
+    pub(crate) fn uniform_type(&self) -> Option<&'static TypeInfo> {
+        let s = &*self.0;
+        // Acquire as in `type_of`; the owner (this claim) wrote both anyway.
+        if !s.slot_types.load(Ordering::Acquire).is_null() {
+            return None;
+        }
+        let ty = s.single_type.load(Ordering::Acquire);
+        // SAFETY: type descriptors are statics.
+        (!ty.is_null()).then(|| unsafe { &*ty })
+    }
+
     /// After `reset_after_sweep` returned `live`: calls `f(type, n)` for the survivors,
     /// `n` objects of one type at a time (once for a span of one type; per run of equal
     /// types in slot order otherwise). For the heap profile (`super::live_types`).
@@ -225,14 +238,10 @@ impl Claimed {
             return;
         }
         let s = &*self.0;
-        let table = s.slot_types.load(Ordering::Acquire);
-        if table.is_null() {
-            // With no per-slot table, `single_type` is every object's type. Acquire as in
-            // `type_of`; the owner (this claim) wrote it anyway.
-            let ty = s.single_type.load(Ordering::Acquire);
-            if !ty.is_null() {
-                // SAFETY: type descriptors are statics.
-                f(unsafe { &*ty }, live);
+        if s.slot_types.load(Ordering::Acquire).is_null() {
+            // With no per-slot table, `single_type` is every object's type.
+            if let Some(ty) = self.uniform_type() {
+                f(ty, live);
             }
             return;
         }

@@ -30,6 +30,8 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
             s.base
         ))
     });
+    // A span of one type (most spans) decides per span what each dead object needs.
+    let uniform = claimed.uniform_type();
     // First every check, and the objects whose drop is user code leave their slots.
     let mut deferred = SlotSet::new();
     for idx in dead.iter() {
@@ -41,7 +43,10 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
             ));
         }
         // SAFETY: the slot held an object until this sweep; the span is claimed.
-        if unsafe { s.type_of(idx) }.user_drop {
+        if uniform
+            .unwrap_or_else(|| unsafe { s.type_of(idx) })
+            .user_drop
+        {
             deferred.insert(idx);
         }
     }
@@ -49,12 +54,19 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         (super::hooks::hooks().defer_drops)(&claimed, &deferred);
     }
     // Then the slots are freed: drop glue of runtime and std code only runs in place (what
-    // it frees outside the heap counts as the garbage's, `external.rs`).
+    // it frees outside the heap counts as the garbage's, `external.rs`). Nothing to do for
+    // any of them when the span's one type has no such glue, or it was all moved out, or it
+    // is a no-op on garbage in a span no write made dirty.
     let clobber = super::clobber::on();
-    super::external::while_dropping_garbage(|| free_dead(&claimed, &dead, clobber));
+    let nothing_to_run = uniform.is_some_and(|ty| {
+        ty.drop.is_none() || ty.user_drop || (ty.skip_clean_garbage && !s.maybe_dirty())
+    });
+    if clobber || !nothing_to_run {
+        super::external::while_dropping_garbage(|| free_dead(&claimed, &dead, clobber));
+    }
     let c = s.spanclass.size_class();
     if c != 0 {
-        heap.counters.small_frees[c].fetch_add(dead.len() as u64, Ordering::Relaxed);
+        heap.counters.count_small_frees(c, dead.len() as u64);
     }
     let live = claimed.reset_after_sweep();
     // The heap profile's census, before `sweep_pending` counts this sweep done.

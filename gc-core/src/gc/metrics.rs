@@ -149,7 +149,7 @@ impl HeapCounts {
         for class in 1..NUM_SIZE_CLASSES {
             // Frees first: a free counted after its malloc was read would make
             // `mallocs - frees` go below the truth, never above.
-            out.small_frees[class] = c.small_frees[class].load(Ordering::Relaxed);
+            out.small_frees[class] = c.small_frees(class);
             out.small_mallocs[class] = c.small_mallocs[class].load(Ordering::Relaxed);
         }
         out

@@ -167,7 +167,7 @@ pub(crate) fn mem_stats() -> MemStats {
         } else {
             (
                 c.small_mallocs[class].load(Ordering::Relaxed),
-                c.small_frees[class].load(Ordering::Relaxed),
+                c.small_frees(class),
             )
         };
         if class != 0 {
