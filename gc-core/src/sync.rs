@@ -190,8 +190,8 @@ pub(crate) mod untracked {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
     std::thread_local! {
-        /// This thread's turn for shards, plus one (0: not taken yet). Const-initialised without a
-        /// destructor: reading it never allocates, so the global allocator may.
+        /// This thread's turn for shards, plus one (0: not taken yet). Const-initialised
+        /// without a destructor: reading it never allocates, so the global allocator may.
         static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Whether this thread is dropping objects the collector found dead (same kind of
         /// thread-local as `SHARD`).
