@@ -25,12 +25,13 @@
 //!
 //! Four bits per slot (`alloc/span/root_counter.rs`): counts 0 to `INLINE_MAX` (14) live
 //! in the counter; past that the counter holds `SPILLED` and the count is `INLINE_MAX` plus
-//! an entry of the spill table (`SPILL`, a map from counter key to the excess, under its
-//! mutex). Increments and decrements are one compare-and-swap on the counter's word (the
-//! same locked instruction a `fetch_add` on a wider counter costs) while the count stays
-//! below `INLINE_MAX`; moving into or out of the table, and every change of a spilled
-//! count, happens under the table's lock, and while the counter is `SPILLED` only lock
-//! holders change it. So a counter is non-zero exactly when its count is, which is all the
+//! an entry of the spill table (`SPILL`: maps from counter key to the excess, in 16 shards
+//! by key, each under its mutex; "the table's lock" below is the counter's shard's).
+//! Increments and decrements are one compare-and-swap on the counter's word (the same
+//! locked instruction a `fetch_add` on a wider counter costs) while the count stays below
+//! `INLINE_MAX`; moving into or out of the table, and every change of a spilled count,
+//! happens under the table's lock, and while the counter is `SPILLED` only lock holders
+//! change it. So a counter is non-zero exactly when its count is, which is all the
 //! root scan and the sweep read. Most objects never hold more than a few counts outside
 //! the root caches: on the interpreter's recursive fib, with counts past 14 spilled, about
 //! 10^5 lock round trips in a 0.7 s run, within the run-to-run noise. (Four-byte counters
@@ -162,9 +163,26 @@ pub(crate) const SPILLED: u8 = RootCounter::MAX;
 /// The largest count a counter holds by itself.
 pub(crate) const INLINE_MAX: u8 = SPILLED - 1;
 
+/// Shards of the spill table (a power of two), so that spilled counts of different
+/// objects rarely share a lock.
+const SPILL_SHARDS: usize = 16;
+
+/// Counts past `INLINE_MAX`: counter key (`RootCounter::key`) -> excess (at least 1).
+type SpillTable = BTreeMap<usize, u64>;
+
 crate::sync::global! {
-    /// Counts past `INLINE_MAX`: counter key (`RootCounter::key`) -> excess (at least 1).
-    static SPILL: Mutex<BTreeMap<usize, u64>> = Mutex::new(BTreeMap::new());
+    /// The spill table, sharded by counter key ([`spill_table`]).
+    static SPILL: [Mutex<SpillTable>; SPILL_SHARDS] =
+        crate::sync::array![Mutex::new(BTreeMap::new()); SPILL_SHARDS];
+}
+
+/// The shard of the spill table that holds the counter with key `key` (the module
+/// header's "the table's lock" is this shard's, for that counter).
+fn spill_table(key: usize) -> &'static Mutex<SpillTable> {
+    // Fibonacci hashing: neighbouring counters land in different shards.
+    let bits = SPILL_SHARDS.trailing_zeros();
+    let h = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits);
+    &SPILL[h as usize]
 }
 
 /// Adds one to counter `c`; returns the count it replaced, or `INLINE_MAX` for any spilled
@@ -208,7 +226,7 @@ pub(crate) fn dec(c: RootCounter<'_>) -> bool {
 #[inline(never)]
 fn inc_spilled(c: RootCounter<'_>) {
     let key = c.key();
-    let mut table = SPILL.lock();
+    let mut table = spill_table(key).lock();
     loop {
         // SeqCst: these exchanges take part in the root-count protocol as `inc`'s do.
         match c.load(Ordering::SeqCst) {
@@ -246,7 +264,7 @@ fn inc_spilled(c: RootCounter<'_>) {
 #[inline(never)]
 fn drop_spilled(c: RootCounter<'_>) -> bool {
     let key = c.key();
-    let mut table = SPILL.lock();
+    let mut table = spill_table(key).lock();
     // Another lock holder may have brought it back below `SPILLED` meanwhile; while we hold
     // the lock nobody can spill it again, so an ordinary decrement is safe.
     let mut old = c.load(Ordering::SeqCst);
@@ -371,7 +389,7 @@ pub(crate) fn raise_count_for_test(addr: usize, to: u32) -> u32 {
     let key = c.key();
     // Under the lock no other thread moves the counter into or out of the table, and the
     // exchange below fails if an ordinary increment or decrement got in.
-    let mut table = SPILL.lock();
+    let mut table = spill_table(key).lock();
     loop {
         let cur = c.load(Ordering::SeqCst);
         let old = count_of(cur, &table, key);
@@ -404,13 +422,13 @@ pub(crate) fn root_count_for_test(addr: usize) -> u32 {
     flush_root_cache();
     let (s, i) = locate(addr);
     let c = s.root_count(i);
-    let table = SPILL.lock();
+    let table = spill_table(c.key()).lock();
     count_of(c.load(Ordering::SeqCst), &table, c.key()) as u32
 }
 
 /// The count a counter holding `value` stands for.
 #[cfg(any(debug_assertions, test))]
-fn count_of(value: u8, table: &BTreeMap<usize, u64>, key: usize) -> u64 {
+fn count_of(value: u8, table: &SpillTable, key: usize) -> u64 {
     if value == SPILLED {
         INLINE_MAX as u64 + table.get(&key).copied().unwrap_or(0)
     } else {
@@ -426,7 +444,7 @@ fn root_overflow() -> ! {
 /// The count counter `c` stands for (its value, plus its spill entry). For tests and models.
 #[cfg(test)]
 pub(crate) fn count(c: RootCounter<'_>) -> u64 {
-    let table = SPILL.lock();
+    let table = spill_table(c.key()).lock();
     count_of(c.load(Ordering::SeqCst), &table, c.key())
 }
 
@@ -452,7 +470,10 @@ mod tests {
             assert_eq!(count(c), n);
         }
         assert_eq!(c.load(Ordering::SeqCst), 0);
-        assert!(!SPILL.lock().contains_key(&c.key()), "a spill entry outlived its count");
+        assert!(
+            !spill_table(c.key()).lock().contains_key(&c.key()),
+            "a spill entry outlived its count"
+        );
         assert_eq!(count(neighbour), 1);
     }
 
