@@ -136,6 +136,11 @@ pub(crate) struct Heap {
     pub(crate) counters: Counters,
     /// Spans of this cycle not yet claimed by a sweeper (a hint to skip scanning the sets).
     pub(crate) sweep_unclaimed: AtomicUsize,
+    /// Go's `sweepClass`: span classes below this index hold no unswept span for the rest
+    /// of the cycle (no span joins an unswept set between mark terminations), so sweepers
+    /// looking for work start here. Only moves forward within a cycle; reset to 0 with
+    /// `sweep_unclaimed` at mark termination.
+    pub(crate) sweep_class: AtomicUsize,
     /// Spans of this cycle not yet completely swept (sweep termination waits for 0).
     pub(crate) sweep_pending: AtomicUsize,
     /// Set when the heap grew, or the allocation path released pages, since the pacer last
@@ -176,6 +181,7 @@ crate::sync::global! {
             tiny_allocs: AtomicU64::new(0),
         },
         sweep_unclaimed: AtomicUsize::new(0),
+        sweep_class: AtomicUsize::new(0),
         sweep_pending: AtomicUsize::new(0),
         grew: AtomicBool::new(false),
         allocated_black: AtomicU64::new(0),
@@ -196,8 +202,8 @@ impl Heap {
     pub(crate) fn sweepgen(&self) -> u32 {
         // Acquire pairs with the Release half of `advance_sweepgen`'s fetch_add: a reader of
         // the new value sees what mark termination did before it (caches flushed into the
-        // sets, `sweep_unclaimed` and `sweep_pending` reset). Readers inside GC operations
-        // get this from the stop handshake as well.
+        // sets, `sweep_unclaimed`, `sweep_class` and `sweep_pending` reset). Readers inside
+        // GC operations get this from the stop handshake as well.
         self.sweepgen.load(Ordering::Acquire)
     }
 

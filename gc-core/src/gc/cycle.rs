@@ -625,6 +625,7 @@ impl Cycle {
         let marked = mark::result();
         let spans = HEAP.span_count();
         HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
+        HEAP.sweep_class.store(0, Ordering::Relaxed);
         HEAP.sweep_pending.store(spans, Ordering::Relaxed);
         crate::alloc::live_types::start(spans);
         HEAP.advance_sweepgen();

@@ -36,11 +36,16 @@ pub(crate) fn sweep_one() -> bool {
     }
     super::world::with_op(|_| {
         let sg = HEAP.sweepgen();
-        for central in HEAP.centrals.iter() {
+        // Classes below the cursor were found empty this cycle and stay empty (no span
+        // joins an unswept set until the next mark termination, which resets the cursor):
+        // each sweep does not lock every central list below the first with work again.
+        let mut class = HEAP.sweep_class.load(Ordering::Relaxed);
+        while let Some(central) = HEAP.centrals.get(class) {
             if let Some(claimed) = central.claim_unswept(sg) {
                 sweep(&HEAP, claimed, false);
                 return true;
             }
+            class = HEAP.sweep_class.fetch_max(class + 1, Ordering::Relaxed).max(class + 1);
         }
         false
     })
