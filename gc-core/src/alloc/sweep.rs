@@ -16,6 +16,7 @@
 
 use super::heap::Heap;
 use super::span::{Claimed, SlotSet};
+use crate::descriptor::TypeInfo;
 use crate::sync::Ordering;
 
 /// Sweeps a claimed span. With `keep`, the caller (a cache refill) keeps the span;
@@ -54,15 +55,16 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         (super::hooks::hooks().defer_drops)(&claimed, &deferred);
     }
     // Then the slots are freed: drop glue of runtime and std code only runs in place (what
-    // it frees outside the heap counts as the garbage's, `external.rs`). Nothing to do for
-    // any of them when the span's one type has no such glue, or it was all moved out, or it
-    // is a no-op on garbage in a span no write made dirty.
+    // it frees outside the heap counts as the garbage's, `external.rs`). A span of one type
+    // whose objects have nothing to drop in place skips the walk, unless its slots are to
+    // be poisoned.
     let clobber = super::clobber::on();
-    let nothing_to_run = uniform.is_some_and(|ty| {
-        ty.drop.is_none() || ty.user_drop || (ty.skip_clean_garbage && !s.maybe_dirty())
-    });
-    if clobber || !nothing_to_run {
-        super::external::while_dropping_garbage(|| free_dead(&claimed, &dead, clobber));
+    // Most spans never had a dirty slot: one load instead of one per object.
+    let clean = !s.maybe_dirty();
+    if clobber || uniform.is_none_or(|ty| drops_in_place(ty, clean)) {
+        super::external::while_dropping_garbage(|| {
+            free_dead(&claimed, &dead, uniform, clean, clobber)
+        });
     }
     let c = s.spanclass.size_class();
     if c != 0 {
@@ -94,19 +96,32 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     live
 }
 
-/// Drops the dead objects of `dead` whose drop glue runs no user code (the others were
-/// moved out) and poisons every dead slot under `GODEBUG=clobberfree=1`.
-fn free_dead(claimed: &Claimed, dead: &SlotSet, clobber: bool) {
+/// Whether a dead object of type `ty` has drop glue to run here, in place: glue that runs
+/// no user code (the others were moved out), unless it is a no-op on garbage in a `clean`
+/// slot (one no write made dirty).
+fn drops_in_place(ty: &TypeInfo, clean: bool) -> bool {
+    ty.drop.is_some() && !ty.user_drop && !(ty.skip_clean_garbage && clean)
+}
+
+/// Drops the dead objects of `dead` that [`drops_in_place`] says to, and poisons every
+/// dead slot under `GODEBUG=clobberfree=1`. `uniform` is the span's one type, if it has
+/// one; `clean` says that no slot of the span was ever dirty.
+fn free_dead(
+    claimed: &Claimed,
+    dead: &SlotSet,
+    uniform: Option<&'static TypeInfo>,
+    clean: bool,
+    clobber: bool,
+) {
     let s = claimed.span();
-    // Most spans never had a dirty slot: one load instead of one per object.
-    let clean = !s.maybe_dirty();
     for idx in dead.iter() {
         // SAFETY: the slot held an object until this sweep (it is in `dead`); the span is
         // claimed.
-        let ty = unsafe { s.type_of(idx) };
-        // Garbage in a clean slot whose drop is a no-op then: nothing to run.
-        let noop = ty.skip_clean_garbage && (clean || !s.is_dirty(idx));
-        if let (Some(drop_fn), false, false) = (ty.drop, ty.user_drop, noop) {
+        let ty = uniform.unwrap_or_else(|| unsafe { s.type_of(idx) });
+        let drop_fn = ty
+            .drop
+            .filter(|_| drops_in_place(ty, clean || !s.is_dirty(idx)));
+        if let Some(drop_fn) = drop_fn {
             let p = s.slot_addr(idx);
             // SAFETY: the object is unreachable (unmarked, no roots) and dropped once:
             // after this sweep its slot is free.

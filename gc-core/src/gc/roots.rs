@@ -190,15 +190,13 @@ fn spill_table(key: usize) -> &'static Mutex<SpillTable> {
 /// stronger than any).
 #[inline(always)]
 pub(crate) fn inc(c: RootCounter<'_>, order: Ordering) -> u8 {
-    let mut old = c.load(Ordering::Relaxed);
-    loop {
-        if old >= INLINE_MAX {
+    match c.fetch_update(order, Ordering::Relaxed, |old| {
+        (old < INLINE_MAX).then_some(old + 1)
+    }) {
+        Ok(old) => old,
+        Err(_) => {
             inc_spilled(c);
-            return INLINE_MAX;
-        }
-        match c.compare_exchange(old, old + 1, order, Ordering::Relaxed) {
-            Ok(_) => return old,
-            Err(now) => old = now,
+            INLINE_MAX
         }
     }
 }
@@ -206,18 +204,12 @@ pub(crate) fn inc(c: RootCounter<'_>, order: Ordering) -> u8 {
 /// Takes one from counter `c` unless it is 0; returns whether it did.
 #[inline(always)]
 pub(crate) fn dec(c: RootCounter<'_>) -> bool {
-    let mut old = c.load(Ordering::Relaxed);
-    loop {
-        if old == SPILLED {
-            return drop_spilled(c);
-        }
-        if old == 0 {
-            return false;
-        }
-        match c.compare_exchange(old, old - 1, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => old = now,
-        }
+    match c.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |old| {
+        (old != SPILLED && old != 0).then(|| old - 1)
+    }) {
+        Ok(_) => true,
+        Err(SPILLED) => drop_spilled(c),
+        Err(_) => false,
     }
 }
 

@@ -84,17 +84,30 @@ impl<'a> RootCounter<'a> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u8, u8> {
+        self.fetch_update(success, failure, |v| (v == current).then_some(new))
+    }
+
+    /// Replaces the counter's value `v` with `f(v)` until that succeeds (`Ok(v)`), or until
+    /// `f` returns `None` (`Err(v)`), like `AtomicU8::fetch_update`: one load, then one
+    /// compare-and-swap per attempt (a neighbour's change is another attempt).
+    #[inline(always)]
+    pub(crate) fn fetch_update(
+        self,
+        success: Ordering,
+        failure: Ordering,
+        mut f: impl FnMut(u8) -> Option<u8>,
+    ) -> Result<u8, u8> {
         let mut w = self.word.load(failure);
         loop {
             let v = self.field(w);
-            if v != current {
+            let Some(new) = f(v) else {
                 return Err(v);
-            }
+            };
             match self
                 .word
                 .compare_exchange_weak(w, self.with(w, new), success, failure)
             {
-                Ok(_) => return Ok(current),
+                Ok(_) => return Ok(v),
                 Err(now) => w = now,
             }
         }
