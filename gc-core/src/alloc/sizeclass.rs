@@ -1,16 +1,23 @@
-//! Go's 68 size classes (Go 1.22+, `sizeclasses.go`) and the lookups built from them.
+//! Size classes: Go's 67 small-object classes (Go 1.22+, `sizeclasses.go`) plus two of
+//! our own, 40 and 56 bytes, and the lookups built from them.
 //!
-//! `BASE` is the only hand-maintained data: (object size, pages per span), copied from the
-//! output of Go's `mksizeclasses.go`. DO NOT EDIT it by hand; everything else (objects per
-//! span, tail waste, the division magic, the two lookup tables) is generated from it at
-//! compile time by the `const fn`s below and checked by `const` assertions, so a typo fails
-//! the build. Pure logic: no `unsafe`, no globals beyond constant tables. See the allocator
-//! overview (`crate::design::allocator`).
+//! `GO_BASE` is Go's table, (object size, pages per span), copied from the output of Go's
+//! `mksizeclasses.go`: DO NOT EDIT it by hand. `EXTRA` holds the two classes Go leaves out
+//! only because its heap bitmap assumes 16-byte alignment for objects of 32 bytes and more;
+//! nothing here does (`placement` picks a class whose size is a multiple of the object's
+//! alignment), and a Rust object of two `GcCell<Option<Gc<_>>>`s and a word is 40 bytes,
+//! which Go's classes round up to 48 (GCBench's node; the interpreter's environments).
+//! Everything else (the merged table, objects per span, tail waste, the division magic,
+//! the two lookup tables) is generated from these at compile time by the `const fn`s below
+//! and checked by `const` assertions and tests, so a typo fails the build. Pure logic: no
+//! `unsafe`, no globals beyond constant tables. See the allocator overview
+//! (`crate::design::allocator`).
 
 use super::{PAGE_SIZE, TINY_SIZE};
 
-/// Number of size classes, including class 0 (large objects, one per span).
-pub(crate) const NUM_SIZE_CLASSES: usize = 68;
+/// Number of size classes, including class 0 (large objects, one per span): Go's 68 and
+/// the two in `EXTRA`.
+pub(crate) const NUM_SIZE_CLASSES: usize = 1 + GO_BASE.len() + EXTRA.len();
 /// Largest object served from size-classed spans; larger objects get their own span.
 pub(crate) const MAX_SMALL_SIZE: usize = 32768;
 /// Sizes up to this use the 8-byte-granular lookup table.
@@ -20,8 +27,8 @@ const LARGE_SIZE_DIV: usize = 128;
 /// Granularity of the lookup up to `SMALL_SIZE_MAX`.
 const SMALL_SIZE_DIV: usize = 8;
 
-/// (bytes per object, pages per span) for classes 1..=67; Go's `mksizeclasses.go` output.
-const BASE: [(u32, u32); NUM_SIZE_CLASSES - 1] = [
+/// (bytes per object, pages per span) of Go's classes 1..=67; Go's `mksizeclasses.go` output.
+const GO_BASE: [(u32, u32); 67] = [
     (8, 1),
     (16, 1),
     (24, 1),
@@ -90,6 +97,30 @@ const BASE: [(u32, u32); NUM_SIZE_CLASSES - 1] = [
     (28672, 7),
     (32768, 4),
 ];
+
+/// (bytes per object, pages per span) of the classes Go's 16-byte alignment rule drops and
+/// this allocator keeps (module header). Sizes not in `GO_BASE`, in increasing order.
+const EXTRA: [(u32, u32); 2] = [(40, 1), (56, 1)];
+
+/// `GO_BASE` and `EXTRA` merged in increasing size: classes 1.. of this allocator.
+const BASE: [(u32, u32); NUM_SIZE_CLASSES - 1] = {
+    let mut out = [(0, 0); NUM_SIZE_CLASSES - 1];
+    let (mut g, mut e, mut i) = (0, 0, 0);
+    while i < out.len() {
+        let take_extra = e < EXTRA.len() && (g == GO_BASE.len() || EXTRA[e].0 < GO_BASE[g].0);
+        if take_extra {
+            out[i] = EXTRA[e];
+            e += 1;
+        } else {
+            out[i] = GO_BASE[g];
+            g += 1;
+        }
+        // Strictly increasing: a size in both lists, or an unsorted `EXTRA`, fails the build.
+        assert!(i == 0 || out[i].0 > out[i - 1].0);
+        i += 1;
+    }
+    out
+};
 
 /// Everything the allocator needs to know about one size class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,7 +299,7 @@ mod tests {
 
     /// Objects per span and tail waste from Go's published table (reference section 2).
     const GO_TABLE: [(u32, u32, u32, u32); 16] = [
-        // (class, objects, tail bytes, bytes/span)
+        // (Go's class, objects, tail bytes, bytes/span)
         (1, 1024, 0, 8192),
         (3, 341, 8, 8192),
         (5, 170, 32, 8192),
@@ -289,16 +320,41 @@ mod tests {
 
     #[test]
     fn matches_go_published_table() {
-        for (class, objs, tail, span) in GO_TABLE {
-            let k = CLASSES[class as usize];
-            assert_eq!(k.nelems, objs, "class {class}");
+        for (go_class, objs, tail, span) in GO_TABLE {
+            // Our class of the same size (ours are Go's with `EXTRA` in between).
+            let class = size_to_class(GO_BASE[go_class as usize - 1].0 as usize);
+            let k = CLASSES[class];
+            assert_eq!(
+                k.size,
+                GO_BASE[go_class as usize - 1].0,
+                "Go class {go_class}"
+            );
+            assert_eq!(k.nelems, objs, "Go class {go_class}");
             assert_eq!(
                 k.npages as usize * PAGE_SIZE,
                 span as usize,
-                "class {class}"
+                "Go class {go_class}"
             );
-            assert_eq!(span - k.nelems * k.size, tail, "class {class}");
+            assert_eq!(span - k.nelems * k.size, tail, "Go class {go_class}");
         }
+    }
+
+    #[test]
+    fn every_go_class_and_the_extras_are_classes() {
+        let sizes: Vec<u32> = CLASSES[1..].iter().map(|k| k.size).collect();
+        let mut want: Vec<u32> = GO_BASE.iter().chain(&EXTRA).map(|&(s, _)| s).collect();
+        want.sort_unstable();
+        assert_eq!(sizes, want);
+        // The extras: an object of 33-40 (41-56) bytes no longer takes 48 (64).
+        assert_eq!(CLASSES[size_to_class(40)].size, 40);
+        assert_eq!(CLASSES[size_to_class(41)].size, 48);
+        assert_eq!(CLASSES[size_to_class(49)].size, 56);
+        assert_eq!(CLASSES[size_to_class(40)].nelems, 204);
+        // A 16-byte-aligned object of 40 bytes still gets a class of 16-byte multiples.
+        assert_eq!(
+            placement(40, 16, false, false),
+            Placement::Small(SpanClass::new(size_to_class(48), false))
+        );
     }
 
     #[test]

@@ -878,7 +878,7 @@ mod tests {
 
     #[test]
     fn slot_index_uses_division_magic() {
-        let s = span_of_class(5); // 48-byte objects
+        let s = span_of_class(crate::alloc::sizeclass::size_to_class(48));
         assert_eq!(s.slot_index(s.base), 0);
         assert_eq!(s.slot_index(s.base + 47), 0);
         assert_eq!(s.slot_index(s.base + 48), 1);

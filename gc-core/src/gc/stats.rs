@@ -88,7 +88,9 @@ pub struct MemStats {
     pub pause_end: [u64; 256],
     /// Share of the available CPU (elapsed time x `GOMAXPROCS`) used by the collector.
     pub gc_cpu_fraction: f64,
-    /// Per size class counts; entry 0 is large objects (size 0, as in Go).
+    /// Per size class counts; entry 0 is large objects (size 0, as in Go). The classes are
+    /// Go's with two more, 40 and 56 bytes (`alloc/sizeclass.rs`), and all of them are
+    /// listed (Go's `BySize` stops at its 61st class).
     pub by_size: Vec<SizeClassStats>,
 }
 
