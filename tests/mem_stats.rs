@@ -1,12 +1,21 @@
 //! `mem_stats()` follows Go's definitions and is exact after `collect()`. One test function:
 //! the heap is process-wide, so parallel tests in this binary would disturb the counts.
 
-use gc_core::{Gc, Trace};
+use gc_core::{Gc, GcCell, Trace};
 
 #[derive(Trace)]
 struct Pair {
     a: Option<Gc<Pair>>,
     b: Option<Gc<Pair>>,
+}
+
+/// Two cells and a word: 40 bytes, which has a size class of its own here (Go's classes
+/// would round it up to 48).
+#[derive(Trace)]
+struct Node40 {
+    left: GcCell<Option<Gc<Node40>>>,
+    right: GcCell<Option<Gc<Node40>>>,
+    n: u64,
 }
 
 #[test]
@@ -81,6 +90,33 @@ fn counts_are_exact_after_collect() {
         .enumerate()
         .all(|(i, g)| g[1] == i as u64));
     drop(from_thread);
+
+    // A 40-byte object takes 40 bytes: its own class, counted there and in total_alloc.
+    assert_eq!(std::mem::size_of::<Node40>(), 40);
+    let class40 = base
+        .by_size
+        .iter()
+        .position(|c| c.size == 40)
+        .expect("a 40-byte size class");
+    let base = gc_core::mem_stats();
+    let nodes: Vec<Gc<Node40>> = (0..1000u64)
+        .map(|n| {
+            Gc::new(Node40 {
+                left: GcCell::new(None),
+                right: GcCell::new(None),
+                n,
+            })
+        })
+        .collect();
+    nodes[0].left.set(Some(nodes[1].clone()));
+    let s = gc_core::mem_stats();
+    assert_eq!(
+        s.by_size[class40].mallocs - base.by_size[class40].mallocs,
+        1000
+    );
+    assert_eq!(s.total_alloc - base.total_alloc, 1000 * 40);
+    assert_eq!(nodes[0].left.borrow().as_ref().unwrap().n, 1);
+    drop(nodes);
 
     // set_gc_percent returns the old value and moves the goal with it.
     assert_eq!(gc_core::set_gc_percent(200), 100);
