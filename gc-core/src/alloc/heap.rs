@@ -46,6 +46,7 @@ impl Pages {
             inuse: (self.heap.inuse_pages * PAGE_SIZE) as u64,
             released: (self.heap.released.pages() * PAGE_SIZE) as u64,
             metadata: (self.span_meta_bytes
+                + super::span::type_table_bytes()
                 + spare
                 + self.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
                 as u64,

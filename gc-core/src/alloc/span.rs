@@ -1,7 +1,8 @@
 //! A span (Go's mspan): a run of pages cut into `nelems` slots of `elemsize` bytes, plus the
 //! per-slot side tables that replace object headers: alloc bits, mark bits, dirty bits, root
 //! counts (all four in the span's metadata block, `block.rs`) and, only when a span holds
-//! more than one type, per-slot types.
+//! more than one type, per-slot types (a byte per slot naming a palette entry, or a pointer
+//! per slot past sixteen types: `slot_types.rs`).
 //!
 //! Ownership (see the allocator overview (`crate::design::allocator`)): `AllocState`
 //! (with the alloc bits) is touched only by the span's current owner (a thread cache, a
@@ -23,16 +24,19 @@
 
 use super::sizeclass::SpanClass;
 use crate::descriptor::TypeInfo;
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 use std::ptr::NonNull;
 
 mod block;
 mod premark;
 mod root_counter;
+mod slot_types;
 
 pub(crate) use block::{meta_bytes, OwnedSpan, Shape, SpareBlocks};
 use root_counter::table_words;
 pub(crate) use root_counter::RootCounter;
+pub(crate) use slot_types::table_bytes as type_table_bytes;
+pub(crate) use slot_types::SlotTypes;
 
 /// A pointer to a span that is in use. Valid until the span is freed, which only its
 /// owner (module header of `span.rs`) can do.
@@ -220,14 +224,7 @@ impl Claimed {
     /// The type of every object in the span when it holds one type (no per-slot table);
     /// `None` when its slots have types of their own, or it never held an object.
     pub(crate) fn uniform_type(&self) -> Option<&'static TypeInfo> {
-        let s = &*self.0;
-        // Acquire as in `type_of`; the owner (this claim) wrote both anyway.
-        if !s.slot_types.load(Ordering::Acquire).is_null() {
-            return None;
-        }
-        let ty = s.single_type.load(Ordering::Acquire);
-        // SAFETY: type descriptors are statics.
-        (!ty.is_null()).then(|| unsafe { &*ty })
+        self.0.types.uniform()
     }
 
     /// After `reset_after_sweep` returned `live`: calls `f(type, n)` for the survivors,
@@ -238,8 +235,8 @@ impl Claimed {
             return;
         }
         let s = &*self.0;
-        if s.slot_types.load(Ordering::Acquire).is_null() {
-            // With no per-slot table, `single_type` is every object's type.
+        if !s.types.has_table() {
+            // With no per-slot table, the span's one type is every object's.
             if let Some(ty) = self.uniform_type() {
                 f(ty, live);
             }
@@ -360,13 +357,9 @@ pub(crate) struct Span {
     /// Sweep state (module header table).
     pub sweepgen: AtomicU32,
     pub alloc: UnsafeCell<AllocState>,
-    /// Type of the span's objects while it holds one type. Written by the owner, read by
-    /// markers concurrently (hence atomic).
-    single_type: AtomicPtr<TypeInfo>,
-    /// Per-slot types (a leaked `Box<[AtomicPtr<TypeInfo>]>` of `nelems` entries), once a
-    /// second type was allocated in the span; null before. Published with release, freed
-    /// only by a sweeper (when the span empties) or with the span.
-    slot_types: AtomicPtr<AtomicPtr<TypeInfo>>,
+    /// The objects' types (`slot_types.rs`): written by the owner, read by markers
+    /// concurrently.
+    types: SlotTypes,
     /// The per-slot tables after the header (`block.rs`), in this order: the mark bits
     /// (one bit per slot), the dirty bits (one bit per slot: the object holds a `GcCell`
     /// whose contents a write rooted since the last unroot pass, the collector's dirty
@@ -432,8 +425,7 @@ impl Span {
                 alloc_count_before_cache: 0,
                 premarked: false,
             }),
-            single_type: AtomicPtr::new(std::ptr::null_mut()),
-            slot_types: AtomicPtr::new(std::ptr::null_mut()),
+            types: SlotTypes::new(),
             tables,
             maybe_roots: AtomicBool::new(false),
             maybe_dirty: AtomicBool::new(false),
@@ -657,42 +649,13 @@ impl Span {
     ///
     /// # Safety
     ///
-    /// The caller owns the span.
+    /// The caller owns the span, and `idx` is one of its slots.
     #[inline(always)]
     pub(crate) unsafe fn set_type(&self, idx: usize, ty: &'static TypeInfo) {
-        let ty = ty as *const TypeInfo as *mut TypeInfo;
-        let table = self.slot_types.load(Ordering::Relaxed);
-        if !table.is_null() {
-            // Release pairs with the Acquire load of the entry in `type_of`, but only the
-            // pointer passes: descriptors are constants, and `type_of`'s callers happen after
-            // this allocation (its contract). Relaxed would do.
-            // SAFETY: the table has `nelems` entries and lives while the owner does.
-            unsafe { (*table.add(idx)).store(ty, Ordering::Release) };
-            return;
-        }
-        let single = self.single_type.load(Ordering::Relaxed);
-        if single == ty {
-            return;
-        }
-        // SAFETY: the caller owns the span.
-        if single.is_null() || unsafe { self.alloc_count() } == 1 {
-            // No other object in the span could be reading this type.
-            // Release pairs with the Acquire load of `single_type` in `type_of`; as for the
-            // entries above, only the pointer passes. Relaxed would do.
-            self.single_type.store(ty, Ordering::Release);
-            return;
-        }
-        // A second type in this span: switch to per-slot types. Markers that still see no
-        // table read `single_type`, which stays right for every other slot.
-        let t: Box<[AtomicPtr<TypeInfo>]> = (0..self.nelems)
-            .map(|i| AtomicPtr::new(if i == idx { ty } else { single }))
-            .collect();
-        // Release pairs with the Acquire load of `slot_types` in `type_of`: a marker that
-        // sees the table sees its entries initialised.
-        self.slot_types.store(
-            Box::into_raw(t) as *mut AtomicPtr<TypeInfo>,
-            Ordering::Release,
-        );
+        debug_assert!(idx < self.nelems);
+        // SAFETY: the caller owns the span (so `alloc_count` may be read, and no other
+        // thread sets or clears its types); `idx` is one of its slots.
+        unsafe { self.types.set(idx, ty, self.nelems, || self.alloc_count()) }
     }
 
     /// The type of the object in slot `idx`. Safe to call while the owner allocates other
@@ -703,36 +666,27 @@ impl Span {
     /// The slot holds an object whose allocation happened-before this call.
     #[inline]
     pub(crate) unsafe fn type_of(&self, idx: usize) -> &'static TypeInfo {
-        // Acquire pairs with the Release store of the table in `set_type`: we see its entries
-        // initialised (it may have been made after this slot's allocation).
-        let table = self.slot_types.load(Ordering::Acquire);
-        let t = if table.is_null() {
-            // Acquire pairs with the Release store of `single_type` in `set_type`; only the
-            // pointer passes (see there). Relaxed would do.
-            self.single_type.load(Ordering::Acquire)
-        } else {
-            // Acquire pairs with the Release store of the entry in `set_type`; only the
-            // pointer passes (see there). Relaxed would do.
-            // SAFETY: the table has `nelems` entries and is freed only by a sweeper.
-            unsafe { (*table.add(idx)).load(Ordering::Acquire) }
-        };
-        debug_assert!(!t.is_null());
-        // SAFETY: type descriptors are statics.
-        unsafe { &*t }
+        debug_assert!(idx < self.nelems);
+        // SAFETY: forwarded; `idx` is one of the span's slots.
+        unsafe { self.types.get(idx) }
+    }
+
+    /// The type of every object in the span when it holds one type (what `type_of` returns
+    /// for each of them); `None` when its slots have types of their own. Safe to call
+    /// while the owner allocates (concurrent marking).
+    ///
+    /// # Safety
+    ///
+    /// The span holds an object whose allocation happened-before this call.
+    #[inline(always)]
+    pub(crate) unsafe fn one_type(&self) -> Option<&'static TypeInfo> {
+        // SAFETY: forwarded.
+        unsafe { self.types.one() }
     }
 
     /// Forgets the span's types (it holds no object any more).
     fn clear_types(&self) {
-        self.single_type
-            .store(std::ptr::null_mut(), Ordering::Relaxed);
-        let table = self
-            .slot_types
-            .swap(std::ptr::null_mut(), Ordering::Relaxed);
-        if !table.is_null() {
-            // SAFETY: made by `Box::into_raw` of a slice of `nelems` entries in `set_type`,
-            // and no marker runs while a span is swept or freed.
-            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(table, self.nelems)) });
-        }
+        self.types.clear(self.nelems);
     }
 
     /// Allocated slot count (owner only).

@@ -425,28 +425,45 @@ pub(crate) fn queue_root_jobs(spans: &[SpanPtr]) {
 
 fn process(item: usize, tracer: &mut Tracer) {
     if item & ROOT_JOB_TAG != 0 {
-        // SAFETY: root jobs are queued for spans in use at mark setup, and no span is freed
-        // while marking (every span was swept before mark setup; sweeping resumes only after
-        // mark termination).
-        let s =
-            unsafe { SpanPtr::from_raw((item & !ROOT_JOB_TAG) as *const crate::alloc::span::Span) };
-        if s.for_each_root(|idx| tracer.edge(s.slot_addr(idx))) {
-            tracer.root_bytes += s.root_table_bytes() as u64;
-        }
+        scan_roots(item & !ROOT_JOB_TAG, tracer);
     } else {
         scan_object(item, tracer);
     }
 }
 
-/// Blackens a grey object: runs its type's trace function.
+/// A root job: shades the objects the span's root counters count. Out of line, so that
+/// `process` is two tail calls and needs no stack frame of its own.
+#[inline(never)]
+fn scan_roots(span: usize, tracer: &mut Tracer) {
+    // SAFETY: root jobs are queued for spans in use at mark setup, and no span is freed
+    // while marking (every span was swept before mark setup; sweeping resumes only after
+    // mark termination).
+    let s = unsafe { SpanPtr::from_raw(span as *const crate::alloc::span::Span) };
+    if s.for_each_root(|idx| tracer.edge(s.slot_addr(idx))) {
+        tracer.root_bytes += s.root_table_bytes() as u64;
+    }
+}
+
+/// Blackens a grey object: runs its type's trace function. A span of one type (most) needs
+/// no slot index; both paths end in a tail call, so this needs no stack frame.
 fn scan_object(addr: usize, tracer: &mut Tracer) {
     let s = tracer.spans.span_of(addr);
-    let idx = s.slot_index(addr);
+    tracer.scanned_bytes += s.elemsize as u64;
+    // SAFETY: the span holds this object.
+    let Some(ty) = (unsafe { s.one_type() }) else {
+        return scan_mixed(s, addr, tracer);
+    };
+    // SAFETY: `ty` is the descriptor recorded for every object of the span, this one too.
+    unsafe { (ty.trace)(addr as *const u8, tracer) };
+}
+
+/// `scan_object` for an object of a span with per-slot types.
+#[inline(never)]
+fn scan_mixed(s: SpanPtr, addr: usize, tracer: &mut Tracer) {
     // SAFETY: the object is grey, so it was allocated before it was shaded (objects
     // allocated during marking are black and never queued), and that allocation
     // happened-before the shade that queued it.
-    let ty = unsafe { s.type_of(idx) };
-    tracer.scanned_bytes += s.elemsize as u64;
+    let ty = unsafe { s.type_of(s.slot_index(addr)) };
     // SAFETY: `ty` is the descriptor recorded for this very object.
     unsafe { (ty.trace)(addr as *const u8, tracer) };
 }

@@ -20,6 +20,7 @@
 //! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic  |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
+//! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
@@ -29,6 +30,7 @@ mod dirty;
 mod fixture;
 mod handshake;
 mod roots;
+mod slot_types;
 mod sweep;
 mod termination;
 mod weak;
