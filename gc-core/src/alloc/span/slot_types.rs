@@ -356,7 +356,7 @@ mod tests {
             t.set(2, ts[1], n, || 3);
             assert!(t.has_table() && t.uniform().is_none());
             assert_eq!(t.state.load(Ordering::Relaxed) & TAG, COMPACT);
-            // Every other slot reads the first type until set.
+            // Fill the palette: slots 3.. get the third type onwards.
             for (k, ty) in ts.iter().enumerate().take(PALETTE).skip(2) {
                 t.set(k + 1, ty, n, || k + 2);
             }
