@@ -234,14 +234,12 @@ impl Claimed {
         if live == 0 {
             return;
         }
-        let s = &*self.0;
-        if !s.types.has_table() {
-            // With no per-slot table, the span's one type is every object's.
-            if let Some(ty) = self.uniform_type() {
-                f(ty, live);
-            }
+        // A span of one type (with live objects, its type is recorded): every object's.
+        if let Some(ty) = self.uniform_type() {
+            f(ty, live);
             return;
         }
+        let s = &*self.0;
         s.alloc.with(|a| {
             // SAFETY: the claim makes this thread the span's owner.
             let a = unsafe { &*a };

@@ -298,7 +298,8 @@ impl SlotTypes {
     }
 
     /// Whether the slots have types of their own (a table exists).
-    pub(crate) fn has_table(&self) -> bool {
+    #[cfg(all(test, not(gc_loom)))]
+    fn has_table(&self) -> bool {
         self.state.load(Ordering::Acquire) & TAG != ONE
     }
 
