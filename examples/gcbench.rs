@@ -22,12 +22,18 @@
 //! buffer lives in the Rust global allocator, only the `Vec` header is in the collected heap
 //! (`Gc<[f64]>` is not in the API yet).
 //!
-//! `--impl all` runs `box`, `arc`, `gc` in separate child processes. The last line is a
+//! `--impl gc-atomic` is the same `Gc` benchmark with the children in [`AtomicGc`] fields
+//! instead of `GcCell`s: a 24-byte node (Go's and `Box`'s size) instead of 40, since a
+//! `GcCell` carries an 8-byte lock word. It is the faster idiom for a field that only ever
+//! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
+//! (BENCHMARKS.md).
+//!
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-atomic` in separate child processes. The last line is a
 //! summary in the format of `binary_trees`.
 
 mod common;
 
-use gc_core::{Gc, GcCell, Trace};
+use gc_core::{AtomicGc, Gc, GcCell, Trace};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,6 +107,57 @@ impl Tree for GcImpl {
         let r = node.right.borrow();
         1 + l.as_ref().map_or(0, Self::count)
             + r.as_ref().map_or(0, Self::count)
+            + (node.i + node.j) as u64
+    }
+}
+
+// ---- Gc, children in AtomicGc fields ----
+
+#[derive(Trace)]
+struct AtomicNode {
+    left: AtomicGc<AtomicNode>,
+    right: AtomicGc<AtomicNode>,
+    i: i32,
+    j: i32,
+}
+
+struct GcAtomicImpl;
+
+impl Tree for GcAtomicImpl {
+    type Handle = Gc<AtomicNode>;
+    fn leaf() -> Gc<AtomicNode> {
+        Gc::new(AtomicNode {
+            left: AtomicGc::new(None),
+            right: AtomicGc::new(None),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn populate(depth: u32, node: &mut Gc<AtomicNode>) {
+        if depth == 0 {
+            return;
+        }
+        let mut l = Self::leaf();
+        let mut r = Self::leaf();
+        node.left.store(Some(l.clone()));
+        node.right.store(Some(r.clone()));
+        Self::populate(depth - 1, &mut l);
+        Self::populate(depth - 1, &mut r);
+    }
+    fn make_tree(depth: u32) -> Gc<AtomicNode> {
+        if depth == 0 {
+            return Self::leaf();
+        }
+        Gc::new(AtomicNode {
+            left: AtomicGc::new(Some(Self::make_tree(depth - 1))),
+            right: AtomicGc::new(Some(Self::make_tree(depth - 1))),
+            i: 0,
+            j: 0,
+        })
+    }
+    fn count(node: &Gc<AtomicNode>) -> u64 {
+        1 + node.left.load().map_or(0, |l| Self::count(&l))
+            + node.right.load().map_or(0, |r| Self::count(&r))
             + (node.i + node.j) as u64
     }
 }
@@ -252,7 +309,7 @@ fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
     max_depth: u32,
     new_array: impl FnOnce(Vec<f64>) -> A,
 ) {
-    let is_gc = name == "gc";
+    let is_gc = name.starts_with("gc");
     let stretch_depth = max_depth + 1;
     println!("Garbage Collector Test ({name})");
     println!(" Stretching memory with a binary tree of depth {stretch_depth}");
@@ -303,7 +360,7 @@ fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("gcbench: {msg}");
-    eprintln!("usage: gcbench [--impl gc|box|arc|all] [--max-depth D]");
+    eprintln!("usage: gcbench [--impl gc|gc-atomic|box|arc|all] [--max-depth D]");
     ExitCode::from(2)
 }
 
@@ -314,7 +371,9 @@ fn main() -> ExitCode {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--impl" => match it.next() {
-                Some(v) if ["gc", "box", "arc", "all"].contains(&v.as_str()) => imp = v,
+                Some(v) if ["gc", "gc-atomic", "box", "arc", "all"].contains(&v.as_str()) => {
+                    imp = v
+                }
                 v => return usage(&format!("bad --impl {v:?}")),
             },
             "--max-depth" => match it.next().and_then(|v| v.parse().ok()) {
@@ -326,6 +385,7 @@ fn main() -> ExitCode {
     }
     match imp.as_str() {
         "gc" => run::<GcImpl, _>("gc", max_depth, Gc::new),
+        "gc-atomic" => run::<GcAtomicImpl, _>("gc-atomic", max_depth, Gc::new),
         "box" => run::<BoxImpl, _>("box", max_depth, Box::new),
         "arc" => run::<ArcImpl, _>("arc", max_depth, Arc::new),
         _ => {
@@ -333,7 +393,7 @@ fn main() -> ExitCode {
                 Ok(e) => e,
                 Err(e) => return usage(&format!("cannot find own executable: {e}")),
             };
-            for name in ["box", "arc", "gc"] {
+            for name in ["box", "arc", "gc", "gc-atomic"] {
                 let status = Command::new(&exe)
                     .args(["--impl", name, "--max-depth", &max_depth.to_string()])
                     .status();
