@@ -284,7 +284,12 @@ fn drop_spilled(c: RootCounter<'_>) -> bool {
 /// A rooted handle becomes a heap edge (stored into a new object, or a cell's contents
 /// unrooted). While marking, the target is shaded: the object now holding the edge may
 /// already be black.
-#[inline(always)]
+///
+/// Out of line on purpose: every `unroot` of a `Gc` (`Gc::new`'s walk over the new value,
+/// derived `Trace` impls, `Option`, cells) ends here, and inlined it made those callers too
+/// big to be inlined in turn, so each paid a call with a full prologue instead of this one
+/// (GCBench 14 without collections: 713 -> 666 M instructions on the mutator; BENCHMARKS.md).
+#[inline(never)]
 pub(crate) fn root_to_edge(addr: usize) {
     let cached = with_root_cache(|rc| {
         let held = rc.holds(addr);

@@ -337,6 +337,7 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
         }
     }
 
+    #[inline]
     unsafe fn root(&mut self) {
         let w = self.word.load(Ordering::Relaxed);
         if w & ROOTED == 0 {
@@ -347,6 +348,9 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
         }
     }
 
+    // Inlined into the derived `unroot` of the object holding the slot: for an empty slot
+    // (a new node's children) this is a load, a test and a store.
+    #[inline(always)]
     unsafe fn unroot(&mut self) {
         let w = self.word.load(Ordering::Relaxed);
         if w & ROOTED != 0 {
