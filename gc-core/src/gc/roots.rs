@@ -79,8 +79,9 @@ pub(crate) const MAX_ROOTS: u32 = i32::MAX as u32;
 pub(crate) use crate::alloc::span::locate;
 
 /// One more root on the object at `addr`: pending in the thread's root cache
-/// (`root_cache.rs`) when it has one, else on the counter.
-#[inline(always)]
+/// (`root_cache.rs`) when it has one, else on the counter. Out of line, as
+/// [`root_to_edge`] is, so that `Gc::clone` and the `root` walks stay small enough to inline.
+#[inline(never)]
 pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
         // An address the cache held was shaded (or allocated black) during this mark
