@@ -98,6 +98,7 @@ impl SpanPtr {
 pub(crate) struct Claimed(SpanPtr);
 
 /// A set of slot indices of one span (at most `MAX_MARK_WORDS * 64`), as a bitmap.
+#[derive(Clone)]
 pub(crate) struct SlotSet {
     words: [u64; MAX_MARK_WORDS],
 }
@@ -132,6 +133,11 @@ impl SlotSet {
     /// Adds index `i`.
     pub(crate) fn insert(&mut self, i: usize) {
         self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Whether index `i` is in the set.
+    pub(crate) fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
     }
 
     /// Whether the set is empty.
@@ -713,6 +719,19 @@ impl Span {
         }
     }
 
+    /// A slot of `set` whose root count is non-zero, with the count, if any: one load per
+    /// sixteen counters, so checking every dead object of a sweep costs little when few
+    /// objects are roots (the sweep's "the mark missed a root" check).
+    pub(crate) fn rooted_in(&self, set: &SlotSet) -> Option<(usize, u8)> {
+        let mut found = None;
+        root_counter::for_each_nonzero(self.root_words(), Ordering::SeqCst, |i| {
+            if found.is_none() && set.contains(i) {
+                found = Some(i);
+            }
+        });
+        found.map(|i| (i, self.root_count(i).load(Ordering::SeqCst)))
+    }
+
     /// Calls `f(slot)` for every slot whose root count is non-zero. Skips the span at the
     /// cost of one load if no counter went from 0 to 1 since the last scan found none.
     /// Returns whether it read the counters.
@@ -794,6 +813,26 @@ mod tests {
             assert_eq!(again.len(), 1024 - 100);
             assert!(again.iter().all(|i| i % 3 != 0 || *i >= 300));
         }
+    }
+
+    #[test]
+    fn rooted_in_finds_a_rooted_slot_of_the_set_only() {
+        let s = span_of_class(1); // 1024 slots: 64 counter words
+        let mut set = SlotSet::new();
+        for i in [3, 17, 500, 1023] {
+            set.insert(i);
+        }
+        assert_eq!(s.rooted_in(&set), None);
+        // Roots outside the set, in the same counter words as members and in others.
+        for i in [2, 16, 18, 600] {
+            s.root_count(i).set_from_zero(1, Ordering::Relaxed);
+        }
+        assert_eq!(s.rooted_in(&set), None);
+        s.root_count(500).set_from_zero(7, Ordering::Relaxed);
+        assert_eq!(s.rooted_in(&set), Some((500, 7)));
+        s.root_count(1023).set_from_zero(1, Ordering::Relaxed);
+        assert_eq!(s.rooted_in(&set), Some((500, 7)), "the first in slot order");
+        assert_eq!(s.rooted_in(&SlotSet::new()), None);
     }
 
     #[test]

@@ -33,25 +33,30 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     });
     // A span of one type (most spans) decides per span what each dead object needs.
     let uniform = claimed.uniform_type();
-    // First every check, and the objects whose drop is user code leave their slots.
-    let mut deferred = SlotSet::new();
-    for idx in dead.iter() {
-        let count = s.root_count(idx).load(Ordering::SeqCst);
-        if count != 0 {
-            crate::fatal(&format!(
-                "unmarked object at {:#x} has {count} roots: the mark missed a root",
-                s.slot_addr(idx)
-            ));
-        }
-        // SAFETY: the slot held an object until this sweep; the span is claimed.
-        if uniform
-            .unwrap_or_else(|| unsafe { s.type_of(idx) })
-            .user_drop
-        {
-            deferred.insert(idx);
-        }
+    // First the check: no dead object has a root (a word of sixteen counters at a time).
+    if let Some((idx, count)) = s.rooted_in(&dead) {
+        crate::fatal(&format!(
+            "unmarked object at {:#x} has {count} roots: the mark missed a root",
+            s.slot_addr(idx)
+        ));
     }
-    if !deferred.is_empty() {
+    // Then the objects whose drop is user code leave their slots: all of them or none in a
+    // span of one type, decided per object otherwise.
+    let deferred = match uniform {
+        Some(ty) if !ty.user_drop => None,
+        Some(_) => Some(dead.clone()),
+        None => {
+            let mut d = SlotSet::new();
+            for idx in dead.iter() {
+                // SAFETY: the slot held an object until this sweep; the span is claimed.
+                if unsafe { s.type_of(idx) }.user_drop {
+                    d.insert(idx);
+                }
+            }
+            Some(d)
+        }
+    };
+    if let Some(deferred) = deferred.filter(|d| !d.is_empty()) {
         (super::hooks::hooks().defer_drops)(&claimed, &deferred);
     }
     // Then the slots are freed: drop glue of runtime and std code only runs in place (what
