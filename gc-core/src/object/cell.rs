@@ -493,6 +493,43 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
 }
 
 impl<T: Trace> GcCell<T> {
+    /// The marker's read of the contents: skipped if they are rooted, traced under the
+    /// marker's read lock otherwise. False if a writer holds the cell.
+    #[inline(always)]
+    fn try_trace_contents(&self, tracer: &mut Tracer) -> bool {
+        // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
+        // `root`, `unroot`): seeing ROOTED, we see the walk done that counted every handle
+        // inside, so we may skip the contents.
+        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+            return true;
+        }
+        // The marker's variant: leaked user read guards cannot make it fail.
+        if self.lock.try_read_marker() {
+            // SAFETY: read lock held.
+            self.value.with(|v| unsafe { (*v).trace(tracer) });
+            self.lock.read_unlock_marker();
+            return true;
+        }
+        false
+    }
+
+    /// A writer holds an edge cell: it is inside `borrow_mut`, about to root the contents
+    /// (bounded work that never waits for the collector), or inside `replace`. A leaked
+    /// write guard cannot be the reason: on a heap cell its `borrow_mut` rooted the
+    /// contents, and a stack cell's leaked guards were reset when `Gc::new` unrooted it.
+    /// Wait for it.
+    #[cold]
+    #[inline(never)]
+    fn trace_after_writer(&self, tracer: &mut Tracer) {
+        let mut backoff = Backoff::default();
+        loop {
+            backoff.snooze();
+            if self.try_trace_contents(tracer) {
+                return;
+            }
+        }
+    }
+
     /// The collector's unrooting of a `HEAP_OWNED` cell, for both records of dirty cells:
     /// if nobody holds the cell, turns rooted contents into edges of the enclosing object,
     /// runs `also` on the flags while still holding the lock, and returns true; false if
@@ -593,6 +630,8 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         }
     }
 
+    // Small enough to inline into the object's trace: the wait for a writer is out of line.
+    #[inline(always)]
     fn trace(&self, tracer: &mut Tracer) {
         if !T::needs_trace() {
             return;
@@ -600,27 +639,8 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         if tracer.is_unrooting() {
             return self.unroot_for_pass(tracer);
         }
-        let mut backoff = Backoff::default();
-        loop {
-            // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
-            // `root`, `unroot`): seeing ROOTED, we see the walk done that counted every
-            // handle inside, so we may skip the contents.
-            if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
-                return;
-            }
-            // The marker's variant: leaked user read guards cannot make it fail.
-            if self.lock.try_read_marker() {
-                // SAFETY: read lock held.
-                self.value.with(|v| unsafe { (*v).trace(tracer) });
-                self.lock.read_unlock_marker();
-                return;
-            }
-            // A writer holds an edge cell: it is inside `borrow_mut`, about to root the
-            // contents (bounded work that never waits for the collector), or inside
-            // `replace`. A leaked write guard cannot be the reason: on a heap cell its
-            // `borrow_mut` rooted the contents, and a stack cell's leaked guards were reset
-            // when `Gc::new` unrooted it. Wait for it.
-            backoff.snooze();
+        if !self.try_trace_contents(tracer) {
+            self.trace_after_writer(tracer);
         }
     }
 

@@ -266,7 +266,8 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         true
     }
 
-    #[inline]
+    // Always inlined, as `Tracer::edge` is: an object's trace marks its edges in place.
+    #[inline(always)]
     fn trace(&self, tracer: &mut Tracer) {
         tracer.edge(self.addr());
     }

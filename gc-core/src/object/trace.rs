@@ -301,6 +301,16 @@ pub(crate) use leaf_trace;
 /// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
 /// drop may run user code besides its elements' (a hasher's, say).
+/// `container_trace!`'s `trace`: always inlined for a container whose elements are stored
+/// inline (an `Option`, an array), so that the marker's edge code, itself always inlined,
+/// lands in the object's trace instead of behind a call per field (a `GcCell<Option<Gc<_>>>`
+/// field cost a call with a full prologue per edge); `#[inline]` for the others.
+macro_rules! trace_fn {
+    (elements; $($f:tt)*) => { #[inline(always)] $($f)* };
+    (; $($f:tt)*) => { #[inline] $($f)* };
+}
+pub(crate) use trace_fn;
+
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
@@ -339,12 +349,13 @@ macro_rules! container_trace {
                 <$e as $crate::Trace>::garbage_drop_is_noop_at(depth)
             }
             )?
-            #[inline]
-            fn trace(&self, tracer: &mut $crate::Tracer) {
-                if <$e as $crate::Trace>::needs_trace() {
-                    let $s = self;
-                    for x in $iter {
-                        x.trace(tracer);
+            $crate::object::trace::trace_fn! { $($inl)?;
+                fn trace(&self, tracer: &mut $crate::Tracer) {
+                    if <$e as $crate::Trace>::needs_trace() {
+                        let $s = self;
+                        for x in $iter {
+                            x.trace(tracer);
+                        }
                     }
                 }
             }
