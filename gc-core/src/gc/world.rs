@@ -102,23 +102,43 @@ impl ThreadState {
             self.depth.with_mut(|p| unsafe { *p = d + 1 });
             return;
         }
+        if !self.try_enter() {
+            self.enter_after_stop();
+        }
+    }
+
+    /// Announces the operation; false (and nothing announced) if the collector is
+    /// stopping operations.
+    #[inline(always)]
+    fn try_enter(&self) -> bool {
+        self.in_op.store(1, Ordering::Relaxed);
+        light_fence();
+        // Acquire pairs with the Release store in `Stopped::drop` (resume): we see what
+        // the collector did to our cache while we were kept out.
+        if !STOP.load(Ordering::Acquire) {
+            // SAFETY: owner-only.
+            self.depth.with_mut(|p| unsafe { *p = 1 });
+            return true;
+        }
+        // Release pairs with the Acquire load of `in_op` in `stop`: the collector may read
+        // this 0 instead of our last `exit`'s, so it must publish the earlier operations'
+        // writes to our cache again.
+        self.in_op.store(0, Ordering::Release);
+        false
+    }
+
+    /// `enter` while operations are stopped: waits for the resume, then tries again. Out
+    /// of line, so that every allocation's entry stays a few instructions.
+    #[cold]
+    #[inline(never)]
+    fn enter_after_stop(&self) {
         loop {
-            self.in_op.store(1, Ordering::Relaxed);
-            light_fence();
-            // Acquire pairs with the Release store in `Stopped::drop` (resume): we see what
-            // the collector did to our cache while we were kept out.
-            if !STOP.load(Ordering::Acquire) {
-                // SAFETY: owner-only.
-                self.depth.with_mut(|p| unsafe { *p = 1 });
-                return;
-            }
-            // Release pairs with the Acquire load of `in_op` in `stop`: the collector may read
-            // this 0 instead of our last `exit`'s, so it must publish the earlier
-            // operations' writes to our cache again.
-            self.in_op.store(0, Ordering::Release);
             let t0 = super::stalls::start();
             wait_until_resumed();
             super::stalls::end(t0, super::stalls::Cause::Enter);
+            if self.try_enter() {
+                return;
+            }
         }
     }
 
