@@ -296,21 +296,22 @@ macro_rules! leaf_trace {
 }
 pub(crate) use leaf_trace;
 
-/// Implements `Trace` for a container whose elements of type `$e` `$iter` (shared) and
-/// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
-/// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
-/// hidden key methods included. `drop <expr>` (optional) says whether the container's own
-/// drop may run user code besides its elements' (a hasher's, say).
-/// `container_trace!`'s `trace`: always inlined for a container whose elements are stored
-/// inline (an `Option`, an array), so that the marker's edge code, itself always inlined,
-/// lands in the object's trace instead of behind a call per field (a `GcCell<Option<Gc<_>>>`
-/// field cost a call with a full prologue per edge); `#[inline]` for the others.
+/// `container_trace!`'s `trace`: always inlined for a container marked `inline elements`
+/// (an `Option`, an array: its elements are stored inline), so that the marker's edge code,
+/// itself always inlined, lands in the object's trace instead of behind a call per field (a
+/// `GcCell<Option<Gc<_>>>` field cost a call with a full prologue per edge); `#[inline]` for
+/// the others.
 macro_rules! trace_fn {
     (elements; $($f:tt)*) => { #[inline(always)] $($f)* };
     (; $($f:tt)*) => { #[inline] $($f)* };
 }
 pub(crate) use trace_fn;
 
+/// Implements `Trace` for a container whose elements of type `$e` `$iter` (shared) and
+/// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
+/// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
+/// hidden key methods included. `drop <expr>` (optional) says whether the container's own
+/// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
