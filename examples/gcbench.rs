@@ -1,7 +1,8 @@
-//! Hans Boehm's GCBench, three ways: `Gc` (this crate), `Box` and `Arc`.
+//! Hans Boehm's GCBench, four ways: `Gc` (this crate) with `GcCell` or `AtomicGc` fields,
+//! `Box` and `Arc`.
 //!
 //! ```text
-//! cargo run --release --example gcbench -- [--impl gc|box|arc|all] [--max-depth D]
+//! cargo run --release --example gcbench -- [--impl gc|gc-atomic|box|arc|all] [--max-depth D]
 //! ```
 //!
 //! The structure follows Boehm's `GCBench.java`: stretch the heap with a temporary tree, keep
@@ -28,8 +29,8 @@
 //! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
 //! (BENCHMARKS.md).
 //!
-//! `--impl all` runs `box`, `arc`, `gc`, `gc-atomic` in separate child processes. The last line is a
-//! summary in the format of `binary_trees`.
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-atomic` in separate child processes. The last
+//! line is a summary in the format of `binary_trees`.
 
 mod common;
 
