@@ -98,7 +98,6 @@ impl SpanPtr {
 pub(crate) struct Claimed(SpanPtr);
 
 /// A set of slot indices of one span (at most `MAX_MARK_WORDS * 64`), as a bitmap.
-#[derive(Clone)]
 pub(crate) struct SlotSet {
     words: [u64; MAX_MARK_WORDS],
 }

@@ -42,22 +42,22 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
     }
     // Then the objects whose drop is user code leave their slots: all of them or none in a
     // span of one type, decided per object otherwise.
+    let mut mixed = SlotSet::new();
     let deferred = match uniform {
         Some(ty) if !ty.user_drop => None,
-        Some(_) => Some(dead.clone()),
+        Some(_) => Some(&dead),
         None => {
-            let mut d = SlotSet::new();
             for idx in dead.iter() {
                 // SAFETY: the slot held an object until this sweep; the span is claimed.
                 if unsafe { s.type_of(idx) }.user_drop {
-                    d.insert(idx);
+                    mixed.insert(idx);
                 }
             }
-            Some(d)
+            Some(&mixed)
         }
     };
     if let Some(deferred) = deferred.filter(|d| !d.is_empty()) {
-        (super::hooks::hooks().defer_drops)(&claimed, &deferred);
+        (super::hooks::hooks().defer_drops)(&claimed, deferred);
     }
     // Then the slots are freed: drop glue of runtime and std code only runs in place (what
     // it frees outside the heap counts as the garbage's, `external.rs`). A span of one type
