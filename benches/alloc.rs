@@ -13,6 +13,10 @@
 //!   figures the `free` calls.
 //! - `new_node` / `gc|box|arc`: build and drop a complete binary tree of 1023 binary-trees
 //!   nodes (two child pointers, 16-byte payload), bottom-up (the element count is 1023).
+//! - `new_cell_node` / `gc|box`: allocate 1000 GCBench nodes (two empty children and two
+//!   `i32`s, as `examples/gcbench.rs` builds them: `GcCell<Option<Gc<_>>>` children, 40
+//!   bytes; `RefCell<Option<Box<_>>>` for `box`, 40 bytes) into a reused `Vec`, then drop
+//!   them all.
 //! - `clone_drop` / `gc|arc`: clone a handle and drop the clone, 1000 times.
 //! - `new_node_threads` / `gc|box` `threads=N` (N = 1, 2, 4, 8): N threads each build and
 //!   drop 16 trees of 1023 nodes per iteration; time per iteration is the wall time of the
@@ -23,7 +27,8 @@
 //!   the value, free the box) or with `coerce_gc!(Gc::new(..))` (no box), then dropped.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gc_core::{Gc, Trace};
+use gc_core::{Gc, GcCell, Trace};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 const BATCH: usize = 1000;
@@ -178,6 +183,59 @@ fn dyn_from_box(c: &mut Criterion) {
     g.finish();
 }
 
+#[derive(Trace)]
+#[allow(dead_code)] // built and dropped, never read
+struct GcCellNode {
+    left: GcCell<Option<Gc<GcCellNode>>>,
+    right: GcCell<Option<Gc<GcCellNode>>>,
+    i: i32,
+    j: i32,
+}
+
+#[allow(dead_code)] // built and dropped, never read
+struct BoxCellNode {
+    left: RefCell<Option<Box<BoxCellNode>>>,
+    right: RefCell<Option<Box<BoxCellNode>>>,
+    i: i32,
+    j: i32,
+}
+
+fn new_cell_node(c: &mut Criterion) {
+    let mut g = c.benchmark_group("new_cell_node");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function(BenchmarkId::from_parameter("box"), |b| {
+        let mut v = Vec::with_capacity(BATCH);
+        b.iter(|| {
+            for i in 0..BATCH {
+                v.push(Box::new(BoxCellNode {
+                    left: RefCell::new(None),
+                    right: RefCell::new(None),
+                    i: black_box(i as i32),
+                    j: 0,
+                }));
+            }
+            black_box(&v);
+            v.clear();
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("gc"), |b| {
+        let mut v = Vec::with_capacity(BATCH);
+        b.iter(|| {
+            for i in 0..BATCH {
+                v.push(Gc::new(GcCellNode {
+                    left: GcCell::new(None),
+                    right: GcCell::new(None),
+                    i: black_box(i as i32),
+                    j: 0,
+                }));
+            }
+            black_box(&v);
+            v.clear();
+        })
+    });
+    g.finish();
+}
+
 /// `threads` threads each run `work` `per_thread` times, all started together; returns the
 /// wall time from the start signal to the last thread's end.
 fn in_threads(threads: usize, per_thread: u64, work: fn()) -> std::time::Duration {
@@ -228,6 +286,7 @@ criterion_group!(
     benches,
     new_sizes,
     new_node,
+    new_cell_node,
     new_node_threads,
     clone_drop,
     dyn_from_box
