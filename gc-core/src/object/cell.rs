@@ -494,7 +494,7 @@ unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
 
 impl<T: Trace> GcCell<T> {
     /// The marker's read of the contents: skipped if they are rooted, traced under the
-    /// marker's read lock otherwise. False if a writer holds the cell.
+    /// marker's lock otherwise (`trace_locked`). False if a writer holds the cell.
     #[inline(always)]
     fn try_trace_contents(&self, tracer: &mut Tracer) -> bool {
         // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
@@ -503,7 +503,20 @@ impl<T: Trace> GcCell<T> {
         if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
             return true;
         }
-        // The marker's variant: leaked user read guards cannot make it fail.
+        self.trace_locked(tracer)
+    }
+
+    /// Traces the contents under the marker's lock (its own hold if the cell is free, a
+    /// shared read lock otherwise, which leaked user read guards cannot make fail). False,
+    /// tracing nothing, if a writer holds the cell.
+    #[inline(always)]
+    fn trace_locked(&self, tracer: &mut Tracer) -> bool {
+        if self.lock.try_lock_marker() {
+            // SAFETY: the marker holds the lock alone.
+            self.value.with(|v| unsafe { (*v).trace(tracer) });
+            self.lock.unlock_marker();
+            return true;
+        }
         if self.lock.try_read_marker() {
             // SAFETY: read lock held.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
@@ -567,11 +580,7 @@ impl<T: Trace> GcCell<T> {
             return;
         }
         if f & ROOTED == 0 {
-            if self.lock.try_read_marker() {
-                // SAFETY: read lock held.
-                self.value.with(|v| unsafe { (*v).trace(tracer) });
-                self.lock.read_unlock_marker();
-            } else {
+            if !self.trace_locked(tracer) {
                 tracer.note_busy();
             }
             return;

@@ -3,7 +3,8 @@
 //! by `cell_lock.rs` only on a borrow's slow path, before it blocks.
 //!
 //! - **Writer token.** Each thread that takes a user write lock gets a number in
-//!   `1..=MAX_TOKEN` (from a global counter, on its first write lock), which the lock stores
+//!   `1..=MAX_TOKEN` (from a global counter, on its first write lock; the value above
+//!   `MAX_TOKEN` is the marker's, `cell_lock.rs`), which the lock stores
 //!   in its word while the thread holds it (the reader bits, unused while a writer holds
 //!   the lock). "This thread holds the write lock" is then exact: one load of the word, and
 //!   a cell that is reset, dropped or freed takes the record with it. Tokens are never
@@ -37,10 +38,11 @@ use std::cell::{Cell, RefCell};
 
 /// Read entries kept without allocating; more spill into `SPILL`.
 const INLINE: usize = 16;
-/// The largest token: the lock word's reader bits hold it.
-pub(crate) const MAX_TOKEN: u32 = (1 << 30) - 1;
-/// Stored as the token of a thread that came after the last one: masks to 0.
-const NO_TOKEN: u32 = MAX_TOKEN + 1;
+/// The largest user token: the lock word's reader bits hold it, and their largest value
+/// (one more) is the marker's (`cell_lock::MARKER`).
+pub(crate) const MAX_TOKEN: u32 = (1 << 30) - 2;
+/// Stored as the token of a thread that came after the last one: reads as 0.
+const NO_TOKEN: u32 = u32::MAX;
 
 /// The calling thread's record. No destructor, so it is reachable for the thread's whole
 /// life (also from other thread-locals' destructors).
@@ -85,7 +87,11 @@ pub(crate) fn token() -> u32 {
             t = assign_token();
             h.token.set(t);
         }
-        t & MAX_TOKEN
+        if t > MAX_TOKEN {
+            0
+        } else {
+            t
+        }
     })
 }
 
