@@ -5,10 +5,11 @@
 //! opposite orders on two threads (the locks are taken in address order: no deadlock,
 //! which loom would report as a model that never finishes). Checks that every borrow
 //! succeeds, that writes are never lost (loom also checks the contents' accesses for
-//! races), and that two swaps leave the cells as they were. Last, the marker's own hold of
-//! a free cell (one compare-and-swap, released by a plain store) against a reader and a
-//! writer that may park behind it: under loom the release swaps and asserts that nobody
-//! wrote the word meanwhile (a parked bit set then would be lost by the store).
+//! races), and that two swaps leave the cells as they were. Last, the collector's hold of
+//! a free cell (one compare-and-swap, released by a plain store), as the marker takes it,
+//! against a reader and a writer that may wait behind it: under loom the release swaps and
+//! asserts that nobody wrote the word meanwhile (a parked bit set then would be lost by the
+//! store).
 
 use super::model;
 use crate::object::cell_lock::CellLock;
@@ -69,9 +70,9 @@ impl Guarded {
 
 /// The marker's read of `g`, as `GcCell::trace_locked` does it: `None` if a writer holds it.
 fn mark(g: &Guarded) -> Option<u64> {
-    if g.lock.try_lock_marker() {
+    if g.lock.try_hold_collector() {
         let v = g.read();
-        g.lock.unlock_marker();
+        g.lock.release_collector();
         Some(v)
     } else if g.lock.try_read_marker() {
         let v = g.read();

@@ -506,15 +506,15 @@ impl<T: Trace> GcCell<T> {
         self.trace_locked(tracer)
     }
 
-    /// Traces the contents under the marker's lock (its own hold if the cell is free, a
-    /// shared read lock otherwise, which leaked user read guards cannot make fail). False,
-    /// tracing nothing, if a writer holds the cell.
+    /// Traces the contents under the marker's lock (the collector's hold if the cell is
+    /// free, a shared read lock otherwise, which leaked user read guards cannot make fail).
+    /// False, tracing nothing, if a writer holds the cell.
     #[inline(always)]
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
-        if self.lock.try_lock_marker() {
-            // SAFETY: the marker holds the lock alone.
+        if self.lock.try_hold_collector() {
+            // SAFETY: the collector holds the lock alone.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
-            self.lock.unlock_marker();
+            self.lock.release_collector();
             return true;
         }
         if self.lock.try_read_marker() {
@@ -548,8 +548,9 @@ impl<T: Trace> GcCell<T> {
     /// runs `also` on the flags while still holding the lock, and returns true; false if
     /// the cell is busy. Never blocks.
     fn unroot_if_free(&self, also: impl FnOnce(&AtomicU8)) -> bool {
-        // The collector's write lock: no thread's, not recorded.
-        if !self.lock.try_write_collector() {
+        // The collector's hold: no thread's, not recorded. A cell with parked waiters is
+        // left for the next cycle too.
+        if !self.lock.try_hold_collector() {
             return false;
         }
         // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
@@ -559,12 +560,12 @@ impl<T: Trace> GcCell<T> {
             // handles may become edges of the enclosing object.
             self.value.with_mut(|v| unsafe { (*v).unroot() });
             // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
-            // it sees the edges this walk left (which it then reads under the read lock, so
-            // `write_unlock` below publishes them too).
+            // it sees the edges this walk left (which it then reads under its lock, so the
+            // release below publishes them too).
             self.flags.fetch_and(!ROOTED, Ordering::Release);
         }
         also(&self.flags);
-        self.lock.write_unlock();
+        self.lock.release_collector();
         true
     }
 

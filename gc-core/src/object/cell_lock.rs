@@ -20,19 +20,21 @@
 //!   checks whether the calling thread itself holds the conflicting lock, and panics like
 //!   `RefCell` ("already borrowed", "already mutably borrowed") instead of waiting for
 //!   ever. Only that slow path reads the registry; conflicts with other threads block.
-//! - *The collector* ([`CellLock::try_lock_marker`] / [`CellLock::unlock_marker`], else
-//!   [`CellLock::try_read_marker`] / [`CellLock::read_unlock_marker`];
-//!   [`CellLock::try_write_collector`]): never blocks, never touches the registry.
+//! - *The collector* (the marker and the unroot pass: [`CellLock::try_hold_collector`] /
+//!   [`CellLock::release_collector`]; the marker falls back on
+//!   [`CellLock::try_read_marker`] / [`CellLock::read_unlock_marker`]): never blocks,
+//!   never touches the registry.
 //!
-//! The marker's own hold: a cell nobody holds or waits for (the word is 0, as almost every
-//! heap cell's is) the marker takes alone with one compare-and-swap, its `MARKER` token in
-//! the word, and gives back with a plain store of 0 instead of a second read-modify-write
-//! (two locked instructions per cell were a third of the marker's time on a tree of
-//! `GcCell` children). The store loses nothing: while the marker holds the word, readers
-//! and writers fail without writing to it, and waiters do not set `PARKED` on it but spin
-//! and yield until the marker is done (`wait`), which is one trace of the contents, never
-//! user code. Any other state (readers, a parked bit) and the marker takes a shared read
-//! lock as before.
+//! The collector's hold: a cell nobody holds or waits for (the word is 0, as almost every
+//! heap cell's is) the collector takes alone with one compare-and-swap, its `COLLECTOR`
+//! token in the word, and gives back with a plain store of 0 instead of a second
+//! read-modify-write (two locked instructions per cell were a third of the marker's time on
+//! a tree of `GcCell` children). The store loses nothing: while the collector holds the
+//! word, readers and writers fail without writing to it, and waiters do not set `PARKED` on
+//! it but spin and yield until it is done (`wait`), which is one trace or unrooting of the
+//! contents, never user code. In any other state (readers, a parked bit) the hold fails:
+//! the marker then takes a shared read lock, the unroot pass leaves the cell for the next
+//! cycle.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
 //! - *Readers*: users hold at most `USER_READERS` (2^29) read locks at once (`try_read`
@@ -63,10 +65,10 @@ const READERS: u32 = PARKED - 1;
 /// The most read locks users may hold at once; the rest of the field is the marker's.
 pub(crate) const USER_READERS: u32 = 1 << 29;
 
-/// The marker's token while it holds the lock alone: above every user's.
-const MARKER: u32 = READERS;
+/// The collector's token while it holds the lock: above every user's.
+const COLLECTOR: u32 = READERS;
 
-const _: () = assert!(cell_held::MAX_TOKEN < MARKER);
+const _: () = assert!(cell_held::MAX_TOKEN < COLLECTOR);
 
 pub(crate) struct CellLock {
     state: AtomicU32,
@@ -107,31 +109,32 @@ impl CellLock {
         self.try_read_below(READERS)
     }
 
-    /// Takes the lock for the marker alone if the word is 0 (nobody holds it or waits for
-    /// it). Release with [`unlock_marker`](Self::unlock_marker). Not recorded.
+    /// Takes the lock for the collector (exclusive, as a writer) if the word is 0: nobody
+    /// holds it or waits for it. Release with [`release_collector`](Self::release_collector).
+    /// Not recorded.
     #[inline(always)]
-    pub(crate) fn try_lock_marker(&self) -> bool {
+    pub(crate) fn try_hold_collector(&self) -> bool {
         // Acquire pairs with the Release in the last holder's release: we see the last
         // writer's writes to the contents.
         self.state
-            .compare_exchange(0, WRITER | MARKER, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, WRITER | COLLECTOR, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Releases the marker's own hold with a plain store: nobody changed the word while
-    /// the marker held it (module header; `wait` does not park on it).
+    /// Releases the collector's hold with a plain store: nobody changed the word meanwhile
+    /// (module header; `wait` does not park on it).
     #[inline(always)]
-    pub(crate) fn unlock_marker(&self) {
-        // Release pairs with the next holder's Acquire CAS: our reads of the contents are
-        // done before its writes. Checked builds (and the loom models) swap instead, to
-        // catch any write to the word during the hold that the store would have lost.
+    pub(crate) fn release_collector(&self) {
+        // Release pairs with the next holder's Acquire CAS: it sees our accesses to the
+        // contents (and the flags) done. Checked builds (and the loom models) swap instead,
+        // to catch any write to the word during the hold that the store would have lost.
         #[cfg(any(debug_assertions, gc_loom))]
         {
             let held = self.state.swap(0, Ordering::Release);
             assert_eq!(
                 held,
-                WRITER | MARKER,
-                "the word changed under the marker's hold"
+                WRITER | COLLECTOR,
+                "the word changed under the collector's hold"
             );
         }
         #[cfg(not(any(debug_assertions, gc_loom)))]
@@ -163,13 +166,6 @@ impl CellLock {
     #[inline]
     pub(crate) fn try_write(&self) -> bool {
         self.try_write_as(cell_held::token())
-    }
-
-    /// Takes the write lock for the collector (the unroot pass) if nobody holds the lock.
-    /// Its token is 0, no user thread's.
-    #[inline]
-    pub(crate) fn try_write_collector(&self) -> bool {
-        self.try_write_as(0)
     }
 
     /// Takes the write lock with `token` in the word if nobody holds the lock.
@@ -314,7 +310,7 @@ impl CellLock {
     #[cold]
     fn wait(&self, blocked: impl Fn(u32) -> bool, try_take: impl Fn(&Self) -> bool) {
         let mut backoff = Backoff::default();
-        let mut behind_marker = Backoff::default();
+        let mut behind_collector = Backoff::default();
         // Under loom straight to the parking protocol: a spinning phase only hides its
         // interleavings (loom runs the other threads first after each yield).
         for _ in 0..if cfg!(gc_loom) { 0 } else { 8 } {
@@ -331,10 +327,10 @@ impl CellLock {
             if !blocked(s) {
                 continue;
             }
-            if s & WRITER != 0 && s & READERS == MARKER {
-                // The marker holds it for one trace and releases it with a plain store,
-                // which would drop a parked bit: wait for it without parking.
-                behind_marker.snooze();
+            if s & WRITER != 0 && s & READERS == COLLECTOR {
+                // The collector holds it for one trace or unrooting and releases it with a
+                // plain store, which would drop a parked bit: wait without parking.
+                behind_collector.snooze();
                 continue;
             }
             if s & PARKED == 0
@@ -373,8 +369,7 @@ impl CellLock {
         }
     }
 
-    /// Releases the write lock (a user's, on its thread, or the collector's), clearing
-    /// the holder's token with it.
+    /// Releases a user's write lock, on its thread, clearing its token with it.
     #[inline]
     pub(crate) fn write_unlock(&self) {
         // Release pairs with the Acquire CASes in `try_read_below` and `try_write_as`: the
@@ -544,12 +539,12 @@ mod tests {
             "the failed read left no record"
         );
         l.reset();
-        // The collector's write lock is nobody's: no panic here (a user write would
-        // block until it is released).
-        assert!(l.try_write_collector());
+        // The collector's hold is nobody's: no panic here (a user write would wait until
+        // it is released).
+        assert!(l.try_hold_collector());
         l.check_not_held_here();
-        assert!(!l.try_read() && !l.try_write());
-        l.write_unlock();
+        assert!(!l.try_read() && !l.try_write() && !l.try_hold_collector());
+        l.release_collector();
         let key = {
             // Dropped in place (`drop(l)` would move it first: records are by address).
             let l = CellLock::new();
@@ -569,6 +564,76 @@ mod tests {
         l.read_unlock_marker();
         l.write();
         l.write_unlock();
+    }
+
+    #[test]
+    fn users_wait_behind_the_collectors_hold_without_losing_a_write_or_a_wakeup() {
+        struct Shared {
+            lock: CellLock,
+            value: std::cell::UnsafeCell<u64>,
+            collector_done: std::sync::atomic::AtomicBool,
+        }
+        // SAFETY: `value` is only touched under `lock`.
+        unsafe impl Sync for Shared {}
+        let s = Arc::new(Shared {
+            lock: CellLock::new(),
+            value: std::cell::UnsafeCell::new(0),
+            collector_done: std::sync::atomic::AtomicBool::new(false),
+        });
+        let (done, finished) = std::sync::mpsc::channel();
+        let spawn = |f: Box<dyn FnOnce(&Shared) + Send>| {
+            let (s, done) = (s.clone(), done.clone());
+            std::thread::spawn(move || {
+                f(&s);
+                done.send(()).unwrap();
+            })
+        };
+        // The collector takes the cell whenever it is free (and checks, in this debug
+        // build, that nobody wrote the word while it held it: a parked bit would be lost).
+        let mut threads = vec![spawn(Box::new(|s: &Shared| {
+            let mut held = 0u32;
+            while !s.collector_done.load(std::sync::atomic::Ordering::Relaxed) {
+                if s.lock.try_hold_collector() {
+                    // SAFETY: the collector's hold excludes every user.
+                    let _ = unsafe { *s.value.get() };
+                    s.lock.release_collector();
+                    held += 1;
+                }
+            }
+            assert!(held > 0, "the collector never found the cell free");
+        }))];
+        for _ in 0..2 {
+            threads.push(spawn(Box::new(|s: &Shared| {
+                for _ in 0..20_000 {
+                    s.lock.write();
+                    // SAFETY: write lock held.
+                    unsafe { *s.value.get() += 1 };
+                    s.lock.write_unlock();
+                }
+            })));
+        }
+        threads.push(spawn(Box::new(|s: &Shared| {
+            for _ in 0..20_000 {
+                s.lock.read();
+                // SAFETY: read lock held.
+                let _ = unsafe { *s.value.get() };
+                s.lock.read_unlock();
+            }
+        })));
+        // Watchdog: a user thread that parked behind the collector and lost its wake-up
+        // would never finish.
+        for _ in 0..3 {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a user thread hung behind the collector's hold");
+        }
+        s.collector_done
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in threads {
+            t.join().expect("no thread panicked");
+        }
+        // SAFETY: all threads joined.
+        assert_eq!(unsafe { *s.value.get() }, 40_000);
     }
 
     #[test]
