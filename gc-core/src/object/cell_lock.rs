@@ -65,6 +65,11 @@ const READERS: u32 = PARKED - 1;
 /// The most read locks users may hold at once; the rest of the field is the marker's.
 pub(crate) const USER_READERS: u32 = 1 << 29;
 
+/// Tries before a blocked borrow starts the parking protocol (`wait`). None under loom: the
+/// spinning phase would only hide that protocol's interleavings (loom runs the other
+/// threads first after each yield).
+const SPINS: usize = if cfg!(gc_loom) { 0 } else { 8 };
+
 /// The collector's token while it holds the lock: above every user's.
 const COLLECTOR: u32 = READERS;
 
@@ -311,9 +316,8 @@ impl CellLock {
     fn wait(&self, blocked: impl Fn(u32) -> bool, try_take: impl Fn(&Self) -> bool) {
         let mut backoff = Backoff::default();
         let mut behind_collector = Backoff::default();
-        // Under loom straight to the parking protocol: a spinning phase only hides its
-        // interleavings (loom runs the other threads first after each yield).
-        for _ in 0..if cfg!(gc_loom) { 0 } else { 8 } {
+        #[cfg_attr(gc_loom, allow(clippy::reversed_empty_ranges))] // 0..0 under loom
+        for _ in 0..SPINS {
             if try_take(self) {
                 return;
             }
