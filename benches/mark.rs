@@ -16,6 +16,9 @@
 //!   more workers do not help here.
 //! - `tree_<N>MiB`: a complete binary tree of 24-byte nodes (two children plus a `u64`),
 //!   which workers can split between them by stealing.
+//! - `cells_<N>MiB`: the same tree with GCBench's node (40 bytes, in 48-byte slots): two
+//!   `GcCell<Option<Gc<_>>>` children and two `i32`s, so each node costs the marker two
+//!   cell locks besides its children (`object/cell_lock.rs`, the collector's hold).
 //! - `array_<N>MiB`: large pointer arrays: `Gc<[Gc<[u64; 2]>]>` of 8192 handles (64 KiB,
 //!   one large object each) to distinct 16-byte noscan leaves, under one root array; half
 //!   the bytes are scanned pointers, half leaves that are marked but not scanned.
@@ -43,7 +46,7 @@
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use gc_core::{Gc, Trace};
+use gc_core::{Gc, GcCell, Trace};
 
 const MIB: usize = 1 << 20;
 const SIZES_MIB: [usize; 2] = [16, 64];
@@ -106,6 +109,31 @@ fn tree(bytes: usize) -> Gc<TreeNode> {
     nodes[0].take().expect("a non-empty tree")
 }
 
+#[derive(Trace)]
+struct CellNode {
+    left: GcCell<Option<Gc<CellNode>>>,
+    right: GcCell<Option<Gc<CellNode>>>,
+    i: i32,
+    j: i32,
+}
+
+/// `tree`'s shape with `CellNode`s: `bytes / 48` nodes (their slot size).
+fn cell_tree(bytes: usize) -> Gc<CellNode> {
+    let n = bytes / 48;
+    let mut nodes: Vec<Option<Gc<CellNode>>> = (0..n).map(|_| None).collect();
+    for i in (0..n).rev() {
+        let left = nodes.get_mut(2 * i + 1).and_then(Option::take);
+        let right = nodes.get_mut(2 * i + 2).and_then(Option::take);
+        nodes[i] = Some(Gc::new(CellNode {
+            left: GcCell::new(left),
+            right: GcCell::new(right),
+            i: i as i32,
+            j: 0,
+        }));
+    }
+    nodes[0].take().expect("a non-empty tree")
+}
+
 const ARRAY_LEN: usize = 8192;
 
 type Leaf = [u64; 2];
@@ -155,6 +183,7 @@ fn mark(c: &mut Criterion) {
     for mib in SIZES_MIB {
         bench_collect(c, &format!("list_{mib}MiB"), procs, list(mib * MIB));
         bench_collect(c, &format!("tree_{mib}MiB"), procs, tree(mib * MIB));
+        bench_collect(c, &format!("cells_{mib}MiB"), procs, cell_tree(mib * MIB));
         bench_collect(c, &format!("array_{mib}MiB"), procs, arrays(mib * MIB));
     }
 }
