@@ -7,10 +7,10 @@
 
 use super::fixture::{ModelSpan, Probe};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::world;
 use crate::sync::Ordering;
-use loom::thread;
 
 #[test]
 fn loom_cache_flush_at_exit_vs_stop() {

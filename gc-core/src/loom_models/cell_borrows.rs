@@ -12,10 +12,10 @@
 //! store).
 
 use super::model;
+use super::thread;
 use crate::object::cell_lock::CellLock;
 use crate::sync::UnsafeCell;
 use crate::GcCell;
-use loom::thread;
 use std::sync::Arc;
 
 #[test]

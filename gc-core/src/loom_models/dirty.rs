@@ -11,11 +11,11 @@
 
 use super::fixture::{ModelSpan, Pad};
 use super::model;
+use super::thread;
 use crate::gc::dirty;
 use crate::gc::mark::Tracer;
 use crate::sync::{Arc, AtomicBool, Ordering};
 use crate::{GcCell, Trace};
-use loom::thread;
 
 /// Cell contents whose root state is observable.
 struct Contents {

@@ -9,13 +9,13 @@
 
 use super::fixture::{drain_all, ModelSpan, Pad};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::mark::{self, Tracer};
 use crate::gc::roots::{self, MARKING};
 use crate::gc::{cycle, phase::Phase, world};
 use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
 use crate::Trace;
-use loom::thread;
 
 /// An object whose payload is written after allocation, as a constructor's would be.
 struct Built {

@@ -68,6 +68,23 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     );
 }
 
+/// `loom::thread` for the models: threads with a 1 MiB stack. Loom runs model threads as
+/// coroutines with 32 KiB stacks by default, which some of the runtime's operations under
+/// loom's instrumented atomics outgrow (a thread's exit flush did, after unrelated code
+/// changed its inlining).
+mod thread {
+    pub(super) fn spawn<F, T>(f: F) -> loom::thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        loom::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(f)
+            .expect("loom starts model threads")
+    }
+}
+
 /// Waits until every thread that used the runtime has run its exit guard (flushed its
 /// cache and left the registry). Loom's `join` returns before the joined thread's
 /// thread-locals are destroyed, so a model that checks what exit guards do calls this

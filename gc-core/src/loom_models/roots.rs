@@ -7,13 +7,13 @@
 
 use super::fixture::{drain_all, ModelSpan, Pad, Probe};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::alloc::span::RootCounter;
 use crate::gc::mark::{self, Tracer};
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::Trace;
-use loom::thread;
 
 /// A heap object with one edge, stored by the mutator.
 struct Holder {

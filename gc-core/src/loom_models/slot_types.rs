@@ -6,11 +6,11 @@
 //! reader finds, and (loom) that the tables are never read uninitialised.
 
 use super::model;
+use super::thread;
 use crate::alloc::span::SlotTypes;
 use crate::descriptor::{bucket, TypeInfo};
 use crate::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
-use loom::thread;
 
 static A: TypeInfo = bucket(|| "a");
 static B: TypeInfo = bucket(|| "b");

@@ -7,10 +7,10 @@
 
 use super::fixture::{ModelSpan, Probe};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::sweep;
 use crate::sync::Ordering;
-use loom::thread;
 
 #[test]
 fn loom_sweepers_claim_each_span_once() {

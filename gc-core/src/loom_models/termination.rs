@@ -7,11 +7,11 @@
 
 use super::fixture::{drain_all, ModelSpan, Probe};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::Ordering;
-use loom::thread;
 
 #[test]
 fn loom_shade_vs_mark_termination() {

@@ -9,9 +9,9 @@
 
 use super::fixture::{drain_all, ModelSpan, Probe};
 use super::model;
+use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::{cycle, mark, phase::Phase, specials, world};
-use loom::thread;
 
 #[test]
 fn loom_weak_upgrade_vs_mark_termination() {

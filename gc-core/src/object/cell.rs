@@ -11,8 +11,13 @@
 //! root the outgoing value and unroot the incoming one. The next collection cycle turns the
 //! contents of rooted cells that live inside heap objects (`HEAP_OWNED`, recorded as dirty:
 //! their slot's dirty bit, or the list for cells outside heap slots, `crate::gc::dirty`)
-//! back into edges before it scans roots. Cells on the stack or in other non-heap memory
-//! stay rooted, which is what makes them safe there.
+//! back into edges before it scans roots. A small value with all its handles inline
+//! (`Option<Gc<_>>`, tuples, arrays, derived types of such: `write_guard`) does not wait for
+//! that: the write guard's release turns it back into edges, O(the value) as `replace`,
+//! so a handle written through `borrow_mut` keeps no count until the next cycle (the slot
+//! stays dirty, for a guard that is leaked instead). Cells on the stack or in other
+//! non-heap memory stay rooted, which is what makes them safe there. A cell whose `T`
+//! holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
 //!
 //! Borrows (`cell_lock.rs`, `cell_held.rs`): conflicts between threads block, as a lock.
 //! A borrow the calling thread can never get because it holds the conflicting guard
@@ -215,10 +220,7 @@ impl<T: Trace> GcCell<T> {
     pub fn borrow_mut(&self) -> GcCellRefMut<'_, T> {
         // Unlocks if the rooting walk panics.
         let hold = WriteHold::acquire(&self.lock);
-        self.make_rooted();
-        // SAFETY: the contents, valid while the cell lives, now rooted; `hold` is its
-        // write lock.
-        unsafe { GcCellRefMut::new(hold, self.contents_mut()) }
+        self.write_guard(hold)
     }
 
     /// Exclusive access, or an error instead of blocking or panicking: when anyone holds
@@ -235,11 +237,7 @@ impl<T: Trace> GcCell<T> {
     #[inline]
     pub fn try_borrow_mut(&self) -> Result<GcCellRefMut<'_, T>, BorrowMutError> {
         match WriteHold::try_acquire(&self.lock) {
-            Some(hold) => {
-                self.make_rooted();
-                // SAFETY: as in `borrow_mut`.
-                Ok(unsafe { GcCellRefMut::new(hold, self.contents_mut()) })
-            }
+            Some(hold) => Ok(self.write_guard(hold)),
             None => Err(BorrowMutError),
         }
     }
@@ -341,9 +339,7 @@ impl<T: Trace> GcCell<T> {
             second.lock.check_not_held_here();
             WriteHold::acquire(&first.lock)
         });
-        first.make_rooted();
-        // SAFETY: as in `borrow_mut`.
-        let mut a = unsafe { GcCellRefMut::new(hold, first.contents_mut()) };
+        let mut a = first.write_guard(hold);
         let mut b = second.borrow_mut();
         std::mem::swap(&mut *a, &mut *b);
     }
@@ -431,29 +427,92 @@ impl<T: Trace> GcCell<T> {
             .with_mut(|v| unsafe { NonNull::new_unchecked(v) })
     }
 
-    /// With the write lock held: root the contents if they are edges.
-    fn make_rooted(&self) {
+    /// The write guard for `hold` (this cell's write lock): the contents rooted first
+    /// (`make_rooted`). Contents that an edge cell in a heap object had go back to edges
+    /// when the guard is released, if their handles all sit inline in a small value
+    /// ([`REEDGE_MAX_BYTES`]; `Option<Gc<_>>`, tuples, arrays and derived types of such, as
+    /// `Trace::garbage_drop_is_noop_at` tells): O(the value) per write, as `replace` costs,
+    /// instead of a count per handle written kept until the next cycle's unroot pass.
+    #[inline]
+    fn write_guard<'a>(&'a self, mut hold: WriteHold<'a>) -> GcCellRefMut<'a, T> {
+        if self.make_rooted() && Self::reedges_on_release() {
+            // SAFETY: `reedge::<T>` on this cell, which outlives the hold, is sound under
+            // its write lock (`make_rooted` rooted an edge cell of a heap object).
+            unsafe { hold.set_on_release(Self::reedge, self as *const Self as usize) };
+        }
+        // SAFETY: the contents, valid while the cell lives, now rooted; `hold` is its
+        // write lock.
+        unsafe { GcCellRefMut::new(hold, self.contents_mut()) }
+    }
+
+    /// Whether `write_guard` turns rooted contents back into edges at the release: small
+    /// values with every handle inline. A constant expression.
+    #[inline(always)]
+    fn reedges_on_release() -> bool {
+        std::mem::size_of::<T>() <= REEDGE_MAX_BYTES && T::garbage_drop_is_noop_at(0)
+    }
+
+    /// `write_guard`'s release: the contents it rooted become edges of the enclosing object
+    /// again, as the unroot pass would make them (`unroot_if_free`). The slot stays dirty
+    /// until that pass, which then finds an edge cell; a guard leaked instead leaves the
+    /// cell rooted in a dirty slot, as before.
+    ///
+    /// # Safety
+    ///
+    /// `cell` is a live `GcCell<T>` inside a heap object, rooted by `make_rooted` under the
+    /// write lock that the caller still holds.
+    unsafe fn reedge(cell: usize) {
+        // SAFETY: the contract.
+        let cell = unsafe { &*(cell as *const Self) };
+        // Nothing clears ROOTED while we hold the write lock (the unroot pass cannot take
+        // the cell, `&mut` paths cannot exist). Relaxed: the lock orders the flags' writes.
+        let f = cell.flags.load(Ordering::Relaxed);
+        debug_assert!(f & ROOTED != 0 && f & HEAP_OWNED != 0);
+        // SAFETY: write lock held; a heap object's cell, so its handles may become edges.
+        cell.value.with_mut(|v| unsafe { (*v).unroot() });
+        // Release pairs with the marker's Acquire load in `trace`, as in `unroot_if_free`:
+        // seeing ROOTED clear, it sees the edges this walk left. A plain store: every write
+        // of the flags holds the cell exclusively (module header).
+        cell.flags.store(f & !ROOTED, Ordering::Release);
+    }
+
+    /// With the write lock held: root the contents if they are edges. True if they were
+    /// edges of a heap object (the cell is now recorded as dirty).
+    #[inline]
+    fn make_rooted(&self) -> bool {
+        if !T::needs_trace() {
+            // No handle inside: nothing to count, nothing for the unroot pass.
+            return false;
+        }
         // Acquire: as in `replace`, the write lock already orders every write of `flags`
         // before us. Relaxed would do.
         let f = self.flags.load(Ordering::Acquire);
         if f & ROOTED != 0 {
-            return;
+            return false;
         }
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
         self.value.with_mut(|v| unsafe { (*v).root() });
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
         // because every handle in them is now counted (and shaded if marking). Release pairs
         // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
-        self.flags.fetch_or(ROOTED, Ordering::Release);
-        if f & HEAP_OWNED != 0 {
-            gc::list_dirty_cell(
-                self as *const Self as usize,
-                unroot_erased::<T>,
-                &self.flags,
-            );
+        // A plain store, not a read-modify-write: every write of the flags holds the cell
+        // exclusively (the write lock, the collector's hold, or `&mut`).
+        self.flags.store(f | ROOTED, Ordering::Release);
+        if f & HEAP_OWNED == 0 {
+            return false;
         }
+        gc::list_dirty_cell(
+            self as *const Self as usize,
+            unroot_erased::<T>,
+            &self.flags,
+        );
+        true
     }
 }
+
+/// The largest value whose rooting by a write guard is undone at the guard's release
+/// (`GcCell::write_guard`): sixteen words, walked at every write.
+const REEDGE_MAX_BYTES: usize = 128;
 
 impl<T: Trace + Default> GcCell<T> {
     /// Takes the contents, leaving `T::default()` (like `RefCell::take`). Costs what
@@ -723,12 +782,59 @@ mod tests {
     }
 
     #[test]
+    fn a_write_guard_on_a_small_value_leaves_an_edge_cell_a_large_one_a_rooted_cell() {
+        let small: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
+        type Pair = (Gc<u64>, Option<Gc<u64>>);
+        let pair: Gc<GcCell<Pair>> = Gc::new(GcCell::new((Gc::new(1), None)));
+        let list: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(Vec::new()));
+        for i in 0..100u64 {
+            *small.borrow_mut() = Some(Gc::new(i));
+            pair.borrow_mut().1 = Some(Gc::new(i));
+            list.borrow_mut().push(Gc::new(i));
+            // Inline handles: edges again as soon as the guard goes.
+            assert_eq!(small.flags.load(Ordering::Relaxed) & ROOTED, 0);
+            assert_eq!(pair.flags.load(Ordering::Relaxed) & ROOTED, 0);
+            // A `Vec`: rooted by the first write, until the next cycle's unroot pass.
+            assert_ne!(list.flags.load(Ordering::Relaxed) & ROOTED, 0);
+        }
+        {
+            // Through `try_borrow_mut`, `map` and `map_split` too (released when both go).
+            let g = pair.try_borrow_mut().expect("free");
+            let (mut a, mut b) = GcCellRefMut::map_split(g, |p| (&mut p.0, &mut p.1));
+            *a = Gc::new(500);
+            *b = None;
+            drop(a);
+            assert_ne!(
+                pair.flags.load(Ordering::Relaxed) & ROOTED,
+                0,
+                "b still held"
+            );
+        }
+        assert_eq!(pair.flags.load(Ordering::Relaxed) & ROOTED, 0);
+        let (x, y) = (Gc::new(7u64), Gc::new(8u64));
+        small.swap(&GcCell::new(Some(x)));
+        *small.borrow_mut() = Some(y);
+        crate::collect();
+        crate::collect();
+        assert_eq!(**small.borrow().as_ref().unwrap(), 8);
+        assert_eq!(*pair.borrow().0, 500);
+        assert_eq!(list.borrow().iter().map(|g| **g).sum::<u64>(), 4950);
+        assert_eq!(
+            list.flags.load(Ordering::Relaxed) & ROOTED,
+            0,
+            "unrooted by the pass"
+        );
+    }
+
+    #[test]
     fn a_cell_held_during_a_cycle_stays_dirty_until_a_later_one() {
-        let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
+        // A `Vec`: its write guard leaves it rooted (small inline values are edges again at
+        // the guard's release, above).
+        let holder: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(Vec::new()));
         let flags = || holder.flags.load(Ordering::Relaxed);
         assert_eq!(flags() & (ROOTED | HEAP_OWNED), HEAP_OWNED);
         let mut w = holder.borrow_mut();
-        *w = Some(Gc::new(7));
+        w.push(Gc::new(7));
         assert_ne!(flags() & ROOTED, 0, "the write rooted the contents");
         // The unroot pass finds the cell held: it stays rooted, its slot stays dirty.
         crate::collect();
@@ -741,7 +847,7 @@ mod tests {
             0,
             "the busy cell was forgotten"
         );
-        assert_eq!(**holder.borrow().as_ref().unwrap(), 7);
+        assert_eq!(*holder.borrow()[0], 7);
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! pointer is valid for reads (and, for a write guard, writes) for the guard's lifetime
 //! `'a`, which the cell outlives. A write guard always points into contents that
 //! `GcCell::borrow_mut` rooted before making it, so every handle moved in or out through
-//! it, mapped or not, stays counted (see [`GcCellRefMut::map`]).
+//! it, mapped or not, stays counted (see [`GcCellRefMut::map`]); a small heap cell's
+//! contents go back to edges when the write lock is released (`WriteHold`'s release hook,
+//! run before the unlock, also when a panic drops the guard).
 //!
 //! Guards are `!Send`: a user lock records its holder thread (`cell_held.rs`: the read
 //! registry, the writer's token) and must be released on that thread. They are `Sync` when
@@ -56,6 +58,15 @@ impl Drop for ReadHold<'_> {
 /// A user write lock on a cell, released when dropped (on the thread that took it).
 pub(crate) struct WriteHold<'a> {
     lock: &'a CellLock,
+    /// Run on the cell, still locked, just before the release (`set_on_release`).
+    on_release: Option<OnRelease>,
+}
+
+/// A cell's work at the end of a write (`GcCell::write_guard`: turning contents it rooted
+/// for the guard back into edges): `f(cell)`.
+struct OnRelease {
+    f: unsafe fn(usize),
+    cell: usize,
 }
 
 impl<'a> WriteHold<'a> {
@@ -63,19 +74,42 @@ impl<'a> WriteHold<'a> {
     #[inline]
     pub(crate) fn acquire(lock: &'a CellLock) -> WriteHold<'a> {
         lock.write();
-        WriteHold { lock }
+        WriteHold {
+            lock,
+            on_release: None,
+        }
     }
 
     /// The write lock if it can be had without waiting.
     #[inline]
     pub(crate) fn try_acquire(lock: &'a CellLock) -> Option<WriteHold<'a>> {
-        lock.try_write().then(|| WriteHold { lock })
+        lock.try_write().then(|| WriteHold {
+            lock,
+            on_release: None,
+        })
+    }
+
+    /// Makes the release run `f(cell)` first, with the lock still held (also when the
+    /// guard is dropped by a panic).
+    ///
+    /// # Safety
+    ///
+    /// `cell` is the cell whose lock this is, and `f(cell)` is sound whenever this hold
+    /// is released: it may rely on the write lock and on the cell being alive.
+    #[inline]
+    pub(crate) unsafe fn set_on_release(&mut self, f: unsafe fn(usize), cell: usize) {
+        self.on_release = Some(OnRelease { f, cell });
     }
 }
 
 impl Drop for WriteHold<'_> {
     #[inline]
     fn drop(&mut self) {
+        if let Some(r) = self.on_release.take() {
+            // SAFETY: `set_on_release`'s contract; we still hold the write lock, and the
+            // cell outlives `'a`.
+            unsafe { (r.f)(r.cell) };
+        }
         self.lock.write_unlock();
     }
 }
