@@ -1,8 +1,8 @@
-//! Hans Boehm's GCBench, four ways: `Gc` (this crate) with `GcCell` or `AtomicGc` fields,
-//! `Box` and `Arc`.
+//! Hans Boehm's GCBench, five ways: `Gc` (this crate) with `GcCell` fields written through
+//! the write guard or with `GcCell::set`, or with `AtomicGc` fields; `Box` and `Arc`.
 //!
 //! ```text
-//! cargo run --release --example gcbench -- [--impl gc|gc-atomic|box|arc|all] [--max-depth D]
+//! cargo run --release --example gcbench -- [--impl gc|gc-set|gc-atomic|box|arc|all] [--max-depth D]
 //! ```
 //!
 //! The structure follows Boehm's `GCBench.java`: stretch the heap with a temporary tree, keep
@@ -17,11 +17,15 @@
 //! still builds 4 trees), the long-lived tree is 16 deep and the array holds 500000 `f64`.
 //!
 //! Nodes carry Boehm's two `int` fields. The `Gc` node keeps its children in `GcCell`s
-//! (top-down construction writes into existing heap objects, through the write guard); the
-//! `Box` and `Arc` nodes use plain fields, written through `&mut` (`Arc::get_mut` while the
-//! tree is still unshared). The array is a `Gc<Vec<f64>>` (`Box`/`Arc` likewise): its 4 MB
-//! buffer lives in the Rust global allocator, only the `Vec` header is in the collected heap
-//! (`Gc<[f64]>` is not in the API yet).
+//! (top-down construction writes into existing heap objects): `--impl gc` writes them the
+//! obvious way, `*node.left.borrow_mut() = Some(child)` (`RefCell`'s, and Boehm's
+//! `node.left = child`); `--impl gc-set` with `node.left.set(Some(child))`, the faster idiom
+//! for a small value replaced whole, reported beside `gc`, never instead of it. The `Box`
+//! and `Arc` nodes use plain fields, written through `&mut` (`Arc::get_mut` while the tree
+//! is still unshared). The array is a `Gc<[f64]>` (`Box<[f64]>`, `Arc<[f64]>`): its 4 MB
+//! are in the collected heap, as Boehm's `new double[]` and Go's slice are, so the pacer
+//! counts them as Go's does. (Until `Gc<[T]>` existed it was a `Gc<Vec<f64>>`, whose buffer
+//! only the opt-in `CountingAllocator` would count: about twice Go's cycles.)
 //!
 //! `--impl gc-atomic` is the same `Gc` benchmark with the children in [`AtomicGc`] fields
 //! instead of `GcCell`s: a 24-byte node (Go's and `Box`'s size) instead of 40, since a
@@ -29,7 +33,7 @@
 //! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
 //! (BENCHMARKS.md).
 //!
-//! `--impl all` runs `box`, `arc`, `gc`, `gc-atomic` in separate child processes. The last
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic` in separate child processes. The last
 //! line is a summary in the format of `binary_trees`.
 
 mod common;
@@ -69,9 +73,35 @@ struct GcNode {
     j: i32,
 }
 
-struct GcImpl;
+/// How the top-down construction stores a child into a `GcCell` field.
+trait CellWrite {
+    fn write(cell: &GcCell<Option<Gc<GcNode>>>, child: Gc<GcNode>);
+}
 
-impl Tree for GcImpl {
+/// Through the write guard, `*cell.borrow_mut() = Some(child)`: the obvious way (`RefCell`'s),
+/// and Boehm's `node.left = child`.
+struct ThroughGuard;
+
+impl CellWrite for ThroughGuard {
+    fn write(cell: &GcCell<Option<Gc<GcNode>>>, child: Gc<GcNode>) {
+        *cell.borrow_mut() = Some(child);
+    }
+}
+
+/// With `cell.set(Some(child))`, the faster idiom for replacing a small value whole: it
+/// keeps a heap cell an edge cell (no rooting of the contents, no dirty record for the next
+/// cycle's unroot pass).
+struct WithSet;
+
+impl CellWrite for WithSet {
+    fn write(cell: &GcCell<Option<Gc<GcNode>>>, child: Gc<GcNode>) {
+        cell.set(Some(child));
+    }
+}
+
+struct GcImpl<W>(std::marker::PhantomData<W>);
+
+impl<W: CellWrite> Tree for GcImpl<W> {
     type Handle = Gc<GcNode>;
     fn leaf() -> Gc<GcNode> {
         Gc::new(GcNode {
@@ -87,8 +117,8 @@ impl Tree for GcImpl {
         }
         let mut l = Self::leaf();
         let mut r = Self::leaf();
-        node.left.set(Some(l.clone()));
-        node.right.set(Some(r.clone()));
+        W::write(&node.left, l.clone());
+        W::write(&node.right, r.clone());
         Self::populate(depth - 1, &mut l);
         Self::populate(depth - 1, &mut r);
     }
@@ -305,7 +335,7 @@ fn time_construction<T: Tree>(depth: u32, stretch_depth: u32, is_gc: bool) -> (f
     (top_down, bottom_up)
 }
 
-fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
+fn run<T: Tree, A: std::ops::Deref<Target = [f64]>>(
     name: &str,
     max_depth: u32,
     new_array: impl FnOnce(Vec<f64>) -> A,
@@ -361,7 +391,7 @@ fn run<T: Tree, A: std::ops::Deref<Target = Vec<f64>>>(
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("gcbench: {msg}");
-    eprintln!("usage: gcbench [--impl gc|gc-atomic|box|arc|all] [--max-depth D]");
+    eprintln!("usage: gcbench [--impl gc|gc-set|gc-atomic|box|arc|all] [--max-depth D]");
     ExitCode::from(2)
 }
 
@@ -372,7 +402,9 @@ fn main() -> ExitCode {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--impl" => match it.next() {
-                Some(v) if ["gc", "gc-atomic", "box", "arc", "all"].contains(&v.as_str()) => {
+                Some(v)
+                    if ["gc", "gc-set", "gc-atomic", "box", "arc", "all"].contains(&v.as_str()) =>
+                {
                     imp = v
                 }
                 v => return usage(&format!("bad --impl {v:?}")),
@@ -385,16 +417,17 @@ fn main() -> ExitCode {
         }
     }
     match imp.as_str() {
-        "gc" => run::<GcImpl, _>("gc", max_depth, Gc::new),
-        "gc-atomic" => run::<GcAtomicImpl, _>("gc-atomic", max_depth, Gc::new),
-        "box" => run::<BoxImpl, _>("box", max_depth, Box::new),
-        "arc" => run::<ArcImpl, _>("arc", max_depth, Arc::new),
+        "gc" => run::<GcImpl<ThroughGuard>, Gc<[f64]>>("gc", max_depth, Gc::from),
+        "gc-set" => run::<GcImpl<WithSet>, Gc<[f64]>>("gc-set", max_depth, Gc::from),
+        "gc-atomic" => run::<GcAtomicImpl, Gc<[f64]>>("gc-atomic", max_depth, Gc::from),
+        "box" => run::<BoxImpl, _>("box", max_depth, Vec::into_boxed_slice),
+        "arc" => run::<ArcImpl, Arc<[f64]>>("arc", max_depth, Arc::from),
         _ => {
             let exe = match std::env::current_exe() {
                 Ok(e) => e,
                 Err(e) => return usage(&format!("cannot find own executable: {e}")),
             };
-            for name in ["box", "arc", "gc", "gc-atomic"] {
+            for name in ["box", "arc", "gc", "gc-set", "gc-atomic"] {
                 let status = Command::new(&exe)
                     .args(["--impl", name, "--max-depth", &max_depth.to_string()])
                     .status();

@@ -8,7 +8,7 @@
 # Workloads (--only takes a comma-separated subset, default all):
 #   bt       binary_trees D, sequential: ours --impl gc, ours --impl box, go -threads 1
 #   bt-par   binary_trees D, parallel: ours --impl gc --threads N (default 2), go -goroutines
-#   gcbench  gcbench --max-depth D: ours gc, ours box, go, and ours gc-atomic
+#   gcbench  gcbench --max-depth D: ours gc, ours box, go, ours gc-set and gc-atomic
 #            (children in AtomicGc fields: the faster idiom, its own row)
 #   latency  latency --live-mib N --seconds S: ours (gc), go
 #
@@ -238,8 +238,9 @@ for w in ${only//,/ }; do
             gc "$gb --impl gc --max-depth $gc_depth" \
             box "$gb --impl box --max-depth $gc_depth" \
             go "$work/go_gcbench -max-depth $gc_depth" \
+            gc-set "$gb --impl gc-set --max-depth $gc_depth" \
             gc-atomic "$gb --impl gc-atomic --max-depth $gc_depth"
-        same_lines gcbench '^Creating|^ Creating|^ Stretching|^Failed' gc box go gc-atomic
+        same_lines gcbench '^Creating|^ Creating|^ Stretching|^Failed' gc box go gc-set gc-atomic
         all_ok gcbench
         ;;
     latency)
