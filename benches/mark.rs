@@ -16,7 +16,7 @@
 //!   more workers do not help here.
 //! - `tree_<N>MiB`: a complete binary tree of 24-byte nodes (two children plus a `u64`),
 //!   which workers can split between them by stealing.
-//! - `cells_<N>MiB`: the same tree with GCBench's node (40 bytes, in 48-byte slots): two
+//! - `cells_<N>MiB`: the same tree with GCBench's node (40 bytes, a size class of its own): two
 //!   `GcCell<Option<Gc<_>>>` children and two `i32`s, so each node costs the marker two
 //!   cell locks besides its children (`object/cell_lock.rs`, the collector's hold).
 //! - `array_<N>MiB`: large pointer arrays: `Gc<[Gc<[u64; 2]>]>` of 8192 handles (64 KiB,
@@ -117,9 +117,9 @@ struct CellNode {
     j: i32,
 }
 
-/// `tree`'s shape with `CellNode`s: `bytes / 48` nodes (their slot size).
+/// `tree`'s shape with `CellNode`s: `bytes / 40` nodes.
 fn cell_tree(bytes: usize) -> Gc<CellNode> {
-    let n = bytes / 48;
+    let n = bytes / std::mem::size_of::<CellNode>();
     let mut nodes: Vec<Option<Gc<CellNode>>> = (0..n).map(|_| None).collect();
     for i in (0..n).rev() {
         let left = nodes.get_mut(2 * i + 1).and_then(Option::take);
