@@ -29,8 +29,8 @@ use crate::alloc::span::SpanPtr;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
 
-/// The bit of a cell's flags word that says it is on the list (bits 0 and 1 are the cell's
-/// own, `object/cell.rs`). Written only under the list lock.
+/// The bit of a cell's flags word that says it is on the list (bits 0, 1 and 3 are the
+/// cell's own, `object/cell.rs`). Written only under the list lock.
 pub(crate) const ON_LIST: u8 = 4;
 
 /// Type-erased "unroot this cell if nobody holds it" (returns false if busy).

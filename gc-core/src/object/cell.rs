@@ -13,9 +13,11 @@
 //! their slot's dirty bit, or the list for cells outside heap slots, `crate::gc::dirty`)
 //! back into edges before it scans roots. A small value with all its handles inline
 //! (`Option<Gc<_>>`, tuples, arrays, derived types of such: `write_guard`) does not wait for
-//! that: the write guard's release turns it back into edges, O(the value) as `replace`,
-//! so a handle written through `borrow_mut` keeps no count until the next cycle (the slot
-//! stays dirty, for a guard that is leaked instead). Cells on the stack or in other
+//! that on its first write through a guard in a cycle: the guard's release turns it back
+//! into edges, O(the value) as `replace`, so a handle written once keeps no count until
+//! the next cycle (the slot stays dirty, for a guard that is leaked instead); a second
+//! write in the cycle (`WRITTEN`) leaves it rooted, so writing one cell again and again
+//! stays O(1) per write. Cells on the stack or in other
 //! non-heap memory stay rooted, which is what makes them safe there. A cell whose `T`
 //! holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
 //!
@@ -57,6 +59,11 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
+/// A write guard rooted this heap cell since the unroot pass last visited it (bit 2 is the
+/// dirty list's `ON_LIST`). Only a hint: the first such write turns the contents back into
+/// edges at the guard's release (`write_guard`), a second one leaves them rooted, so that a
+/// cell written again and again costs O(1) per write until the next cycle.
+pub(crate) const WRITTEN: u8 = 8;
 
 /// A mutable memory location for values inside `Gc` objects.
 ///
@@ -431,11 +438,12 @@ impl<T: Trace> GcCell<T> {
     /// (`make_rooted`). Contents that an edge cell in a heap object had go back to edges
     /// when the guard is released, if their handles all sit inline in a small value
     /// ([`REEDGE_MAX_BYTES`]; `Option<Gc<_>>`, tuples, arrays and derived types of such, as
-    /// `Trace::garbage_drop_is_noop_at` tells): O(the value) per write, as `replace` costs,
-    /// instead of a count per handle written kept until the next cycle's unroot pass.
+    /// `Trace::garbage_drop_is_noop_at` tells) and this is the cell's first write through a
+    /// guard since the unroot pass (`WRITTEN`): O(the value), as `replace` costs, instead
+    /// of a count per handle written kept until the next cycle's unroot pass.
     #[inline]
     fn write_guard<'a>(&'a self, mut hold: WriteHold<'a>) -> GcCellRefMut<'a, T> {
-        if self.make_rooted() && Self::reedges_on_release() {
+        if self.make_rooted() {
             // SAFETY: `reedge::<T>` on this cell, which outlives the hold, is sound under
             // its write lock (`make_rooted` rooted an edge cell of a heap object).
             unsafe { hold.set_on_release(Self::reedge, self as *const Self as usize) };
@@ -476,8 +484,10 @@ impl<T: Trace> GcCell<T> {
         cell.flags.store(f & !ROOTED, Ordering::Release);
     }
 
-    /// With the write lock held: root the contents if they are edges. True if they were
-    /// edges of a heap object (the cell is now recorded as dirty).
+    /// With the write lock held: root the contents if they are edges. True if the write
+    /// guard's release should turn them back into edges: edges of a heap object (the cell
+    /// is now recorded as dirty), of a type `reedges_on_release` accepts, and not written
+    /// through a guard since the last unroot pass (`WRITTEN`, now set).
     #[inline]
     fn make_rooted(&self) -> bool {
         if !T::needs_trace() {
@@ -497,16 +507,18 @@ impl<T: Trace> GcCell<T> {
         // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
         // A plain store, not a read-modify-write: every write of the flags holds the cell
         // exclusively (the write lock, the collector's hold, or `&mut`).
-        self.flags.store(f | ROOTED, Ordering::Release);
         if f & HEAP_OWNED == 0 {
+            self.flags.store(f | ROOTED, Ordering::Release);
             return false;
         }
+        let reedge = f & WRITTEN == 0 && Self::reedges_on_release();
+        self.flags.store(f | ROOTED | WRITTEN, Ordering::Release);
         gc::list_dirty_cell(
             self as *const Self as usize,
             unroot_erased::<T>,
             &self.flags,
         );
-        true
+        reedge
     }
 }
 
@@ -614,14 +626,17 @@ impl<T: Trace> GcCell<T> {
         }
         // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
         // before us. Relaxed would do.
-        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+        let f = self.flags.load(Ordering::Acquire);
+        if f & ROOTED != 0 {
             // SAFETY: write lock held; the cell is HEAP_OWNED (the callers' contract), so its
             // handles may become edges of the enclosing object.
             self.value.with_mut(|v| unsafe { (*v).unroot() });
+        }
+        if f & (ROOTED | WRITTEN) != 0 {
             // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
             // it sees the edges this walk left (which it then reads under its lock, so the
-            // release below publishes them too).
-            self.flags.fetch_and(!ROOTED, Ordering::Release);
+            // release below publishes them too). The next write is the cycle's first again.
+            self.flags.fetch_and(!(ROOTED | WRITTEN), Ordering::Release);
         }
         also(&self.flags);
         self.lock.release_collector();
@@ -640,6 +655,16 @@ impl<T: Trace> GcCell<T> {
             return;
         }
         if f & ROOTED == 0 {
+            if f & WRITTEN != 0 && self.lock.try_hold_collector() {
+                // Turned back into edges by its write guard: the next write is the cycle's
+                // first again (a hint; if the hold fails, the next write leaves the
+                // contents rooted until a later pass).
+                self.flags.fetch_and(!WRITTEN, Ordering::Relaxed);
+                // SAFETY: the collector holds the cell alone.
+                self.value.with(|v| unsafe { (*v).trace(tracer) });
+                self.lock.release_collector();
+                return;
+            }
             if !self.trace_locked(tracer) {
                 tracer.note_busy();
             }
@@ -735,7 +760,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // reader gets them through whatever ends the `&mut` (a lock, a hand-over between
         // threads). Relaxed would do.
         self.flags
-            .store((f | ROOTED) & !HEAP_OWNED, Ordering::Release);
+            .store((f | ROOTED) & !(HEAP_OWNED | WRITTEN), Ordering::Release);
     }
 
     unsafe fn unroot(&mut self) {
@@ -754,7 +779,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // `Gc::new` the object is new: black while marking, and the next mark starts after
         // a stop). Relaxed would do.
         self.flags
-            .store((f & !ROOTED) | HEAP_OWNED, Ordering::Release);
+            .store((f & !(ROOTED | WRITTEN)) | HEAP_OWNED, Ordering::Release);
     }
 }
 
@@ -782,48 +807,49 @@ mod tests {
     }
 
     #[test]
-    fn a_write_guard_on_a_small_value_leaves_an_edge_cell_a_large_one_a_rooted_cell() {
+    fn a_small_cells_first_write_in_a_cycle_leaves_it_an_edge_cell_later_ones_rooted() {
         let small: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
         type Pair = (Gc<u64>, Option<Gc<u64>>);
         let pair: Gc<GcCell<Pair>> = Gc::new(GcCell::new((Gc::new(1), None)));
         let list: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(Vec::new()));
-        for i in 0..100u64 {
-            *small.borrow_mut() = Some(Gc::new(i));
-            pair.borrow_mut().1 = Some(Gc::new(i));
-            list.borrow_mut().push(Gc::new(i));
-            // Inline handles: edges again as soon as the guard goes.
-            assert_eq!(small.flags.load(Ordering::Relaxed) & ROOTED, 0);
-            assert_eq!(pair.flags.load(Ordering::Relaxed) & ROOTED, 0);
-            // A `Vec`: rooted by the first write, until the next cycle's unroot pass.
-            assert_ne!(list.flags.load(Ordering::Relaxed) & ROOTED, 0);
-        }
-        {
-            // Through `try_borrow_mut`, `map` and `map_split` too (released when both go).
-            let g = pair.try_borrow_mut().expect("free");
-            let (mut a, mut b) = GcCellRefMut::map_split(g, |p| (&mut p.0, &mut p.1));
-            *a = Gc::new(500);
-            *b = None;
-            drop(a);
-            assert_ne!(
-                pair.flags.load(Ordering::Relaxed) & ROOTED,
-                0,
-                "b still held"
+        let rooted = |f: &AtomicU8| f.load(Ordering::Relaxed) & ROOTED != 0;
+        for cycle in 0..3u64 {
+            // The cycle's first write through a guard: inline handles are edges again as
+            // soon as the guard goes; a `Vec` stays rooted until the unroot pass.
+            *small.borrow_mut() = Some(Gc::new(cycle));
+            list.borrow_mut().push(Gc::new(cycle));
+            {
+                // `try_borrow_mut`, `map_split`: released when both halves are gone.
+                let g = pair.try_borrow_mut().expect("free");
+                let (mut a, mut b) = GcCellRefMut::map_split(g, |p| (&mut p.0, &mut p.1));
+                *a = Gc::new(500 + cycle);
+                *b = None;
+                drop(a);
+                assert!(rooted(&pair.flags), "b still holds the guard");
+            }
+            assert!(
+                !rooted(&small.flags) && !rooted(&pair.flags),
+                "cycle {cycle}"
             );
+            assert!(rooted(&list.flags));
+            // Later writes in the same cycle leave the contents rooted: O(1) each.
+            for i in 0..10u64 {
+                *small.borrow_mut() = Some(Gc::new(i));
+            }
+            assert!(rooted(&small.flags));
+            // The pass unroots what is rooted and forgets the writes.
+            crate::collect();
+            for f in [&small.flags, &pair.flags, &list.flags] {
+                assert_eq!(f.load(Ordering::Relaxed) & (ROOTED | WRITTEN), 0);
+            }
         }
-        assert_eq!(pair.flags.load(Ordering::Relaxed) & ROOTED, 0);
         let (x, y) = (Gc::new(7u64), Gc::new(8u64));
         small.swap(&GcCell::new(Some(x)));
         *small.borrow_mut() = Some(y);
         crate::collect();
-        crate::collect();
         assert_eq!(**small.borrow().as_ref().unwrap(), 8);
-        assert_eq!(*pair.borrow().0, 500);
-        assert_eq!(list.borrow().iter().map(|g| **g).sum::<u64>(), 4950);
-        assert_eq!(
-            list.flags.load(Ordering::Relaxed) & ROOTED,
-            0,
-            "unrooted by the pass"
-        );
+        assert_eq!(*pair.borrow().0, 502);
+        assert_eq!(list.borrow().iter().map(|g| **g).sum::<u64>(), 3);
     }
 
     #[test]
