@@ -17,9 +17,9 @@
 //! into edges, O(the value) as `replace`, so a handle written once keeps no count until
 //! the next cycle (the slot stays dirty, for a guard that is leaked instead); a second
 //! write in the cycle (`WRITTEN`) leaves it rooted, so writing one cell again and again
-//! stays O(1) per write. Cells on the stack or in other
-//! non-heap memory stay rooted, which is what makes them safe there. A cell whose `T`
-//! holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
+//! stays O(1) per write. Cells on the stack or in other non-heap memory stay rooted, which
+//! is what makes them safe there. A cell whose `T` holds no handle (`!T::needs_trace()`)
+//! is never rooted nor recorded.
 //!
 //! Borrows (`cell_lock.rs`, `cell_held.rs`): conflicts between threads block, as a lock.
 //! A borrow the calling thread can never get because it holds the conflicting guard
@@ -276,10 +276,10 @@ impl<T: Trace> GcCell<T> {
         self.value.with_mut(|v| {
             // SAFETY: the write lock gives exclusive access to the contents.
             let v = unsafe { &mut *v };
-            // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
-            // `root`, `unroot`), but each is made holding this cell's write lock (ordered
-            // before us by `CellLock::write`'s Acquire) or through `&mut` (which happens
-            // before any shared access): Relaxed would do.
+            // Acquire pairs with the Release writes of ROOTED (`make_rooted`, `reedge`,
+            // `unroot_erased`, `root`, `unroot`), but each is made holding this cell's write
+            // lock (ordered before us by `CellLock::write`'s Acquire) or through `&mut`
+            // (which happens before any shared access): Relaxed would do.
             if self.flags.load(Ordering::Acquire) & ROOTED == 0 {
                 // An edge cell: it lives in a heap object (only the unroot walk clears
                 // ROOTED, and it sets HEAP_OWNED). The old value leaves the heap, so its
@@ -568,9 +568,9 @@ impl<T: Trace> GcCell<T> {
     /// marker's lock otherwise (`trace_locked`). False if a writer holds the cell.
     #[inline(always)]
     fn try_trace_contents(&self, tracer: &mut Tracer) -> bool {
-        // Acquire pairs with the Release RMWs of ROOTED (`make_rooted`, `unroot_erased`,
-        // `root`, `unroot`): seeing ROOTED, we see the walk done that counted every handle
-        // inside, so we may skip the contents.
+        // Acquire pairs with the Release writes of ROOTED (`make_rooted`, `reedge`,
+        // `unroot_erased`, `root`, `unroot`): seeing ROOTED, we see the walk done that
+        // counted every handle inside, so we may skip the contents.
         if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
             return true;
         }
@@ -649,7 +649,7 @@ impl<T: Trace> GcCell<T> {
     /// noted busy (the object stays dirty for the next cycle). Cells on the list (outside
     /// heap slots) are the list's to visit. Never blocks.
     fn unroot_for_pass(&self, tracer: &mut Tracer) {
-        // Acquire pairs with the Release RMWs of ROOTED, as in `trace`.
+        // Acquire pairs with the Release writes of ROOTED, as in `trace`.
         let f = self.flags.load(Ordering::Acquire);
         if f & ON_LIST != 0 {
             return;
