@@ -7,7 +7,9 @@
 //!   that the pass never touches a cell after it was dropped;
 //! - the slot's dirty bit (a cell in a heap object): a writer dirties the cell while the
 //!   pass walks the span. Checks the same alternation, and that no write is lost: a pass
-//!   that starts after the writer is done always leaves the contents as edges.
+//!   that starts after the writer is done always leaves the contents as edges;
+//! - two writers dirtying two slots of one span while the pass runs, sharing the span's
+//!   summary: the pass, or the one after it, sees both bits.
 
 use super::fixture::{ModelSpan, Pad};
 use super::model;
@@ -162,5 +164,51 @@ fn loom_unroot_pass_vs_writer_in_a_heap_object() {
             !rooted.load(Ordering::SeqCst),
             "a write's dirty bit was lost"
         );
+    });
+}
+
+#[test]
+fn loom_two_writers_share_a_spans_summary_against_the_pass() {
+    model(|| {
+        let span = std::sync::Arc::new(ModelSpan::new::<Holder>(0));
+        let mut cells = Vec::new();
+        for _ in 0..2 {
+            let rooted = Arc::new(AtomicBool::new(true));
+            let (_, addr) = span.alloc(Holder {
+                cell: GcCell::new(Contents {
+                    rooted: rooted.clone(),
+                    held: Arc::new(AtomicBool::new(false)),
+                    dropped: Arc::new(AtomicBool::new(false)),
+                }),
+                _pad: [0; 1000],
+            });
+            // SAFETY: just allocated, nothing else refers to it yet.
+            unsafe { (*(addr as *mut Holder)).unroot() };
+            cells.push((addr, rooted));
+        }
+        let writers: Vec<_> = cells
+            .iter()
+            .map(|&(addr, _)| {
+                let span = span.clone();
+                thread::spawn(move || {
+                    // SAFETY: the object lives as long as the span, which this thread holds.
+                    let h = unsafe { span.get::<Holder>(addr) };
+                    drop(h.cell.borrow_mut());
+                })
+            })
+            .collect();
+        dirty::unroot_span(span.ptr());
+        for w in writers {
+            w.join().unwrap();
+        }
+        // Each write's bit was taken by the pass above (after the write) or is still
+        // summarised for this one.
+        dirty::unroot_span(span.ptr());
+        for (i, (_, rooted)) in cells.iter().enumerate() {
+            assert!(
+                !rooted.load(Ordering::SeqCst),
+                "write {i}'s dirty bit was lost"
+            );
+        }
     });
 }
