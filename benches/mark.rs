@@ -92,21 +92,29 @@ fn list(bytes: usize) -> Gc<ListNode> {
     head
 }
 
-/// A complete binary tree of `bytes / 24` nodes in heap order (node i's children are
-/// 2i+1 and 2i+2), built bottom-up.
-fn tree(bytes: usize) -> Gc<TreeNode> {
-    let n = bytes / std::mem::size_of::<TreeNode>();
-    let mut nodes: Vec<Option<Gc<TreeNode>>> = (0..n).map(|_| None).collect();
+/// A complete binary tree of `bytes / size_of::<N>()` nodes in heap order (node i's
+/// children are 2i+1 and 2i+2), built bottom-up: `node(i, left, right)` makes node i.
+fn heap_order_tree<N: Trace + Send + Sync + 'static>(
+    bytes: usize,
+    node: impl Fn(usize, Option<Gc<N>>, Option<Gc<N>>) -> N,
+) -> Gc<N> {
+    let n = bytes / std::mem::size_of::<N>();
+    let mut nodes: Vec<Option<Gc<N>>> = (0..n).map(|_| None).collect();
     for i in (0..n).rev() {
         let left = nodes.get_mut(2 * i + 1).and_then(Option::take);
         let right = nodes.get_mut(2 * i + 2).and_then(Option::take);
-        nodes[i] = Some(Gc::new(TreeNode {
-            left,
-            right,
-            value: i as u64,
-        }));
+        nodes[i] = Some(Gc::new(node(i, left, right)));
     }
     nodes[0].take().expect("a non-empty tree")
+}
+
+/// `bytes / 24` `TreeNode`s.
+fn tree(bytes: usize) -> Gc<TreeNode> {
+    heap_order_tree(bytes, |i, left, right| TreeNode {
+        left,
+        right,
+        value: i as u64,
+    })
 }
 
 #[derive(Trace)]
@@ -117,21 +125,14 @@ struct CellNode {
     j: i32,
 }
 
-/// `tree`'s shape with `CellNode`s: `bytes / 40` nodes.
+/// `bytes / 40` `CellNode`s.
 fn cell_tree(bytes: usize) -> Gc<CellNode> {
-    let n = bytes / std::mem::size_of::<CellNode>();
-    let mut nodes: Vec<Option<Gc<CellNode>>> = (0..n).map(|_| None).collect();
-    for i in (0..n).rev() {
-        let left = nodes.get_mut(2 * i + 1).and_then(Option::take);
-        let right = nodes.get_mut(2 * i + 2).and_then(Option::take);
-        nodes[i] = Some(Gc::new(CellNode {
-            left: GcCell::new(left),
-            right: GcCell::new(right),
-            i: i as i32,
-            j: 0,
-        }));
-    }
-    nodes[0].take().expect("a non-empty tree")
+    heap_order_tree(bytes, |i, left, right| CellNode {
+        left: GcCell::new(left),
+        right: GcCell::new(right),
+        i: i as i32,
+        j: 0,
+    })
 }
 
 const ARRAY_LEN: usize = 8192;
