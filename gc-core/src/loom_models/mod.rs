@@ -16,8 +16,10 @@
 //! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`) |
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
 //! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
-//! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops          |
-//! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic  |
+//! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops; two     |
+//! |                  | writers sharing a span's dirty summary vs the pass              |
+//! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic; |
+//! |                  | the collector's hold on a cell vs a writer and readers          |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
