@@ -33,8 +33,8 @@
 //! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
 //! (BENCHMARKS.md).
 //!
-//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic` in separate child processes. The last
-//! line is a summary in the format of `binary_trees`.
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic` in separate child
+//! processes. The last line is a summary in the format of `binary_trees`.
 
 mod common;
 
