@@ -4,9 +4,8 @@
 //!
 //! - **Writer token.** Each thread that takes a user write lock gets a number in
 //!   `1..=MAX_TOKEN` (from a global counter, on its first write lock; the value above
-//!   `MAX_TOKEN` is the marker's, `cell_lock.rs`), which the lock stores
-//!   in its word while the thread holds it (the reader bits, unused while a writer holds
-//!   the lock). "This thread holds the write lock" is then exact: one load of the word, and
+//!   `MAX_TOKEN` is the collector's, `cell_lock.rs`), which the lock stores in its word
+//!   while the thread holds it (the reader bits, unused while a writer holds the lock). "This thread holds the write lock" is then exact: one load of the word, and
 //!   a cell that is reset, dropped or freed takes the record with it. Tokens are never
 //!   reused; threads after the `MAX_TOKEN`th get none (0: their own write guards are not
 //!   recognised, so a conflicting borrow on such a thread blocks like any lock's).
@@ -39,7 +38,7 @@ use std::cell::{Cell, RefCell};
 /// Read entries kept without allocating; more spill into `SPILL`.
 const INLINE: usize = 16;
 /// The largest user token: the lock word's reader bits hold it, and their largest value
-/// (one more) is the marker's (`cell_lock::MARKER`).
+/// (one more) is the collector's (`cell_lock::COLLECTOR`).
 pub(crate) const MAX_TOKEN: u32 = (1 << 30) - 2;
 /// Stored as the token of a thread that came after the last one: reads as 0.
 const NO_TOKEN: u32 = u32::MAX;
