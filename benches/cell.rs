@@ -25,9 +25,10 @@
 //! operations (shareable across threads, like the `Arc` peers and unlike `RefCell`); a `Gc`
 //! clone or drop is an atomic root-count update. No collection runs during the bench
 //! (nothing is allocated in the collected heap), so `borrow_mut` is its O(1) path: the
-//! cell's first write (in warm-up) rooted its contents and put it on the dirty list, and it
-//! stays rooted until a cycle's unroot pass. That first write after each cycle
-//! (O(contents)) and the unroot pass are not in these figures. `replace` never roots the
+//! cell's first writes (in warm-up) rooted its contents and recorded it as dirty (a small
+//! value's first write of a cycle turns it back into edges at the guard's release, the
+//! second leaves it rooted), and it stays rooted until a cycle's unroot pass. Those first
+//! writes after each cycle (O(contents)) and the unroot pass are not in these figures. `replace` never roots the
 //! contents: its cell has not been written through `borrow_mut`, so it is an edge cell and
 //! every `replace` roots the old value and turns the new one into an edge (the write
 //! barrier of `barrier.rs`, here with no collection running).
