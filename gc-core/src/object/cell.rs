@@ -476,12 +476,25 @@ impl<T: Trace> GcCell<T> {
         // the cell, `&mut` paths cannot exist). Relaxed: the lock orders the flags' writes.
         let f = cell.flags.load(Ordering::Relaxed);
         debug_assert!(f & ROOTED != 0 && f & HEAP_OWNED != 0);
-        // SAFETY: write lock held; a heap object's cell, so its handles may become edges.
-        cell.value.with_mut(|v| unsafe { (*v).unroot() });
-        // Release pairs with the marker's Acquire load in `trace`, as in `unroot_if_free`:
-        // seeing ROOTED clear, it sees the edges this walk left. A plain store: every write
-        // of the flags holds the cell exclusively (module header).
-        cell.flags.store(f & !ROOTED, Ordering::Release);
+        cell.to_edges(f, 0);
+    }
+
+    /// Holding a heap cell (`HEAP_OWNED`) exclusively, its write lock or the collector's
+    /// hold, with flags `f`: rooted contents become edges of the enclosing object, and
+    /// `ROOTED` and the `clear` bits leave the flags.
+    fn to_edges(&self, f: u8, clear: u8) {
+        if f & ROOTED != 0 {
+            // SAFETY: the cell is held exclusively and lives in a heap object, so its
+            // handles may become edges of that object.
+            self.value.with_mut(|v| unsafe { (*v).unroot() });
+        }
+        if f & (ROOTED | clear) != 0 {
+            // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
+            // it sees the edges this walk left (which it then reads under its lock, so the
+            // holder's release publishes them too). A plain store: every write of the flags
+            // holds the cell exclusively (module header).
+            self.flags.store(f & !(ROOTED | clear), Ordering::Release);
+        }
     }
 
     /// With the write lock held: root the contents if they are edges. True if the write
@@ -597,8 +610,9 @@ impl<T: Trace> GcCell<T> {
         false
     }
 
-    /// A writer holds an edge cell: it is inside `borrow_mut`, about to root the contents
-    /// (bounded work that never waits for the collector), or inside `replace`. A leaked
+    /// A writer holds an edge cell: it is inside `borrow_mut`, about to root the contents,
+    /// inside `replace`, or releasing a small cell's guard (`reedge`): bounded work that
+    /// never waits for the collector (or the unroot pass holds it, as briefly). A leaked
     /// write guard cannot be the reason: on a heap cell its `borrow_mut` rooted the
     /// contents, and a stack cell's leaked guards were reset when `Gc::new` unrooted it.
     /// Wait for it.
@@ -624,20 +638,12 @@ impl<T: Trace> GcCell<T> {
         if !self.lock.try_hold_collector() {
             return false;
         }
-        // Acquire: as in `replace`, `try_write` above already orders every write of `flags`
-        // before us. Relaxed would do.
+        // Acquire: as in `replace`, the hold's Acquire CAS already orders every write of
+        // `flags` before us. Relaxed would do.
         let f = self.flags.load(Ordering::Acquire);
-        if f & ROOTED != 0 {
-            // SAFETY: write lock held; the cell is HEAP_OWNED (the callers' contract), so its
-            // handles may become edges of the enclosing object.
-            self.value.with_mut(|v| unsafe { (*v).unroot() });
-        }
-        if f & (ROOTED | WRITTEN) != 0 {
-            // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
-            // it sees the edges this walk left (which it then reads under its lock, so the
-            // release below publishes them too). The next write is the cycle's first again.
-            self.flags.fetch_and(!(ROOTED | WRITTEN), Ordering::Release);
-        }
+        // The cell is HEAP_OWNED (the callers' contract). The next write through a guard
+        // is the cycle's first again.
+        self.to_edges(f, WRITTEN);
         also(&self.flags);
         self.lock.release_collector();
         true
@@ -689,10 +695,11 @@ impl<T> Drop for GcCell<T> {
     }
 }
 
-// SAFETY: obligations 1-3. `trace` reads the contents only under a read lock, or skips them
-// when they are rooted (then every handle inside is counted, so the root scan or the
-// rooting's shade covers it). `root`/`unroot` visit the contents through `&mut self`, which
-// also proves that no guard is alive, so they may reset the lock.
+// SAFETY: obligations 1-3. `trace` reads the contents only under the marker's lock (the
+// collector's hold or a read lock), or skips them when they are rooted (then every handle
+// inside is counted, so the root scan or the rooting's shade covers it). `root`/`unroot`
+// visit the contents through `&mut self`, which also proves that no guard is alive, so they
+// may reset the lock.
 unsafe impl<T: Trace> Trace for GcCell<T> {
     // The cell's own drop (leaving the dirty list) is the runtime's.
     crate::object::trace::facts_of!(T);

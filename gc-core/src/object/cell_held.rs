@@ -5,8 +5,9 @@
 //! - **Writer token.** Each thread that takes a user write lock gets a number in
 //!   `1..=MAX_TOKEN` (from a global counter, on its first write lock; the value above
 //!   `MAX_TOKEN` is the collector's, `cell_lock.rs`), which the lock stores in its word
-//!   while the thread holds it (the reader bits, unused while a writer holds the lock). "This thread holds the write lock" is then exact: one load of the word, and
-//!   a cell that is reset, dropped or freed takes the record with it. Tokens are never
+//!   while the thread holds it (the reader bits, unused while a writer holds the lock).
+//!   "This thread holds the write lock" is then exact: one load of the word, and a cell
+//!   that is reset, dropped or freed takes the record with it. Tokens are never
 //!   reused; threads after the `MAX_TOKEN`th get none (0: their own write guards are not
 //!   recognised, so a conflicting borrow on such a thread blocks like any lock's).
 //! - **Read registry.** Readers are only counted in the lock word, so the thread keeps the
