@@ -129,8 +129,10 @@ fn a_dead_object_whose_cell_stays_rooted_releases_its_handles() {
         *w = Some(Gc::new(Target {
             _c: Counted(drops.clone()),
         }));
-        // The leaked guard keeps the cell rooted (each unroot pass finds it busy), so the
-        // holder's slot stays dirty and the handle inside keeps its count.
+        // The leaked guard keeps the cell rooted (each unroot pass finds it busy). Its
+        // write was the cell's first of the cycle, which records nothing (its release
+        // would have made the cell an edge cell again); the marker, meeting the rooted
+        // cell, marks the holder's slot dirty, and the handle inside keeps its count.
         std::mem::forget(w);
         gc_core::collect();
         assert_eq!(drops.load(Ordering::SeqCst), 0, "the target is held");

@@ -1,6 +1,10 @@
 //! Dirty cells: `GcCell`s inside heap objects whose contents were rooted by a write since
 //! the last cycle. The next cycle's unroot pass turns their contents back into edges before
-//! it scans roots, so each write costs O(1) and each cell O(contents) once per cycle.
+//! it scans roots, so each write costs O(1) and each cell O(contents) once per cycle. (A
+//! small cell's first write guard of a cycle records nothing: its release makes the cell
+//! an edge cell again, `GcCell::write_guard`. The cycle's write epoch, advanced by each
+//! pass, tells the first write from later ones; the marker records a rooted cell it meets
+//! in a clean slot, which only a held or leaked guard of that kind leaves.)
 //!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in
@@ -60,22 +64,59 @@ fn lock() -> crate::sync::MutexGuard<'static, List> {
     DIRTY.lock()
 }
 
+/// Marks the heap slot holding `addr` (a live cell: the caller holds a reference to it)
+/// dirty. False if `addr` lies in no heap slot.
+fn dirty_slot_of(addr: usize) -> bool {
+    let s = crate::alloc::arena::span_of(addr);
+    if s.is_null() {
+        return false;
+    }
+    // SAFETY: `addr` is a live cell inside an in-use span, which lives at least as long as
+    // the object holding the cell.
+    let s = unsafe { SpanPtr::from_raw(s) };
+    if addr >= s.limit() {
+        return false;
+    }
+    dirty_slot(s, s.slot_index(addr));
+    true
+}
+
 /// Records a cell (at address `addr`, with its flags word) as dirty: its slot's bit if it
 /// lies in a heap object, the list otherwise.
 pub(crate) fn list_cell(addr: usize, unroot: UnrootFn, flags: &AtomicU8) {
-    let s = crate::alloc::arena::span_of(addr);
-    if !s.is_null() {
-        // SAFETY: `addr` is a live cell (the caller holds a reference to it) inside an
-        // in-use span, which lives at least as long as the object holding the cell.
-        let s = unsafe { SpanPtr::from_raw(s) };
-        if addr < s.limit() {
-            dirty_slot(s, s.slot_index(addr));
-            return;
-        }
+    if dirty_slot_of(addr) {
+        return;
     }
     let mut d = lock();
     d.insert(addr, (unroot, flags as *const AtomicU8 as usize));
     flags.fetch_or(ON_LIST, Ordering::Relaxed);
+}
+
+/// The marker met a rooted cell (at `addr`) of a heap object that is not on the list:
+/// usually its slot is dirty already, but a small cell's write guard records nothing while
+/// it is held (`GcCell::write_guard`: its release makes the cell an edge cell again), so a
+/// guard leaked with `mem::forget` would leave the cell rooted in a clean slot, whose
+/// object the sweep frees without its drop, never releasing the contents' counts. Marking
+/// the slot dirty here (if the cell lies in one: a cell outside the heap is dropped with
+/// its owner) lets the next unroot pass, or that drop, release them.
+#[inline(never)]
+pub(crate) fn note_rooted_cell(addr: usize) {
+    dirty_slot_of(addr);
+}
+
+/// The write epoch: 1..=`MAX_EPOCH`, advanced by every unroot pass. A `GcCell` records in
+/// its flags the epoch in which a write guard last rooted it, so that the cycle's first
+/// such write is known without a record per cell for the pass to clear. Only a hint (it
+/// wraps: a cell written `MAX_EPOCH` passes ago counts as written in this one).
+pub(crate) fn write_epoch() -> u8 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The largest write epoch (five bits of a cell's flags word, `object/cell.rs`).
+pub(crate) const MAX_EPOCH: u8 = 31;
+
+crate::sync::global! {
+    static EPOCH: AtomicU8 = AtomicU8::new(1);
 }
 
 /// Unlists a cell.
@@ -97,6 +138,9 @@ const BATCH: usize = 64;
 /// (they are roots meanwhile). Returns (objects walked clean and cells unrooted, objects
 /// and cells left dirty).
 pub(crate) fn unroot_pass() -> (usize, usize) {
+    // Only the pass writes the epoch (one collector at a time), so a load and a store.
+    let e = write_epoch();
+    EPOCH.store(if e == MAX_EPOCH { 1 } else { e + 1 }, Ordering::Relaxed);
     let mut done = 0;
     let mut busy = 0;
     let spans = std::mem::take(&mut *SPANS.lock());

@@ -14,12 +14,12 @@
 //! back into edges before it scans roots. A small value with all its handles inline
 //! (`Option<Gc<_>>`, tuples, arrays, derived types of such: `write_guard`) does not wait for
 //! that on its first write through a guard in a cycle: the guard's release turns it back
-//! into edges, O(the value) as `replace`, so a handle written once keeps no count until
-//! the next cycle (the slot stays dirty, for a guard that is leaked instead); a second
-//! write in the cycle (`WRITTEN`) leaves it rooted, so writing one cell again and again
-//! stays O(1) per write. Cells on the stack or in other non-heap memory stay rooted, which
-//! is what makes them safe there. A cell whose `T` holds no handle (`!T::needs_trace()`)
-//! is never rooted nor recorded.
+//! into edges, O(the value) as `replace`, and nothing is recorded for the pass, so a
+//! handle written once keeps no count and costs the collector nothing; a second write in
+//! the cycle (the cell's write epoch, `WRITTEN`, is the current one) leaves it rooted and
+//! recorded, so writing one cell again and again stays O(1) per write. Cells on the stack
+//! or in other non-heap memory stay rooted, which is what makes them safe there. A cell
+//! whose `T` holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
 //!
 //! Borrows (`cell_lock.rs`, `cell_held.rs`): conflicts between threads block, as a lock.
 //! A borrow the calling thread can never get because it holds the conflicting guard
@@ -40,7 +40,11 @@
 //! `&mut` proves that no guard is alive, so a cell moved into the heap by `Gc::new` (the
 //! moment the marker starts reading it) is unlocked whatever its guards did on the stack. A
 //! write guard leaked on a cell already in the heap leaves it rooted (`borrow_mut` rooted
-//! it; the unroot pass finds it busy), which the marker skips. Leaked read guards stop at
+//! it; the unroot pass finds it busy), which the marker skips; if that guard was a small
+//! cell's first write of its cycle (recorded nowhere), the marker, meeting the rooted cell,
+//! marks its slot dirty, so that its object's sweep runs the cell's drop and releases the
+//! contents. Should the object die before any mark reaches it after the leak, it is freed
+//! without that drop and the leaked guard's contents stay counted: leaked with the guard. Leaked read guards stop at
 //! `USER_READERS` (`borrow` panics past it, `try_borrow` fails), and the marker reads above
 //! that cap (`CellLock::try_read_marker`). A leaked guard stays recorded as held by its
 //! thread, so a conflicting borrow there later panics instead of hanging; the reset
@@ -59,11 +63,15 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
-/// A write guard rooted this heap cell since the unroot pass last visited it (bit 2 is the
-/// dirty list's `ON_LIST`). Only a hint: the first such write turns the contents back into
-/// edges at the guard's release (`write_guard`), a second one leaves them rooted, so that a
-/// cell written again and again costs O(1) per write until the next cycle.
-pub(crate) const WRITTEN: u8 = 8;
+/// Bits 3-7: the write epoch (`gc::write_epoch`, 1..=31; 0 for never) in which a write
+/// guard last rooted this heap cell (bit 2 is the dirty list's `ON_LIST`). Only a hint:
+/// the epoch's first such write turns the contents back into edges at the guard's release
+/// (`write_guard`), a second one leaves them rooted, so that a cell written again and
+/// again costs O(1) per write until the next cycle.
+pub(crate) const WRITTEN: u8 = 0b1111_1000;
+/// Where the write epoch sits in the flags.
+const WRITTEN_SHIFT: u32 = 3;
+const _: () = assert!(gc::MAX_WRITE_EPOCH as u32 == (WRITTEN >> WRITTEN_SHIFT) as u32);
 
 /// A mutable memory location for values inside `Gc` objects.
 ///
@@ -476,24 +484,22 @@ impl<T: Trace> GcCell<T> {
         // the cell, `&mut` paths cannot exist). Relaxed: the lock orders the flags' writes.
         let f = cell.flags.load(Ordering::Relaxed);
         debug_assert!(f & ROOTED != 0 && f & HEAP_OWNED != 0);
-        cell.to_edges(f, 0);
+        cell.to_edges(f);
     }
 
     /// Holding a heap cell (`HEAP_OWNED`) exclusively, its write lock or the collector's
     /// hold, with flags `f`: rooted contents become edges of the enclosing object, and
-    /// `ROOTED` and the `clear` bits leave the flags.
-    fn to_edges(&self, f: u8, clear: u8) {
+    /// `ROOTED` leaves the flags.
+    fn to_edges(&self, f: u8) {
         if f & ROOTED != 0 {
             // SAFETY: the cell is held exclusively and lives in a heap object, so its
             // handles may become edges of that object.
             self.value.with_mut(|v| unsafe { (*v).unroot() });
-        }
-        if f & (ROOTED | clear) != 0 {
             // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
             // it sees the edges this walk left (which it then reads under its lock, so the
             // holder's release publishes them too). A plain store: every write of the flags
             // holds the cell exclusively (module header).
-            self.flags.store(f & !(ROOTED | clear), Ordering::Release);
+            self.flags.store(f & !ROOTED, Ordering::Release);
         }
     }
 
@@ -524,14 +530,24 @@ impl<T: Trace> GcCell<T> {
             self.flags.store(f | ROOTED, Ordering::Release);
             return false;
         }
-        let reedge = f & WRITTEN == 0 && Self::reedges_on_release();
-        self.flags.store(f | ROOTED | WRITTEN, Ordering::Release);
+        if Self::reedges_on_release() {
+            let epoch = gc::write_epoch() << WRITTEN_SHIFT;
+            if f & WRITTEN != epoch {
+                // The epoch's first write: the guard's release makes this an edge cell
+                // again, so nothing is recorded for the unroot pass (a guard leaked
+                // instead is recorded by the marker: `try_trace_contents`).
+                self.flags
+                    .store((f & !WRITTEN) | ROOTED | epoch, Ordering::Release);
+                return true;
+            }
+        }
+        self.flags.store(f | ROOTED, Ordering::Release);
         gc::list_dirty_cell(
             self as *const Self as usize,
             unroot_erased::<T>,
             &self.flags,
         );
-        reedge
+        false
     }
 }
 
@@ -584,7 +600,13 @@ impl<T: Trace> GcCell<T> {
         // Acquire pairs with the Release writes of ROOTED (`make_rooted`, `reedge`,
         // `unroot_erased`, `root`, `unroot`): seeing ROOTED, we see the walk done that
         // counted every handle inside, so we may skip the contents.
-        if self.flags.load(Ordering::Acquire) & ROOTED != 0 {
+        let f = self.flags.load(Ordering::Acquire);
+        if f & ROOTED != 0 {
+            if f & (HEAP_OWNED | ON_LIST) == HEAP_OWNED {
+                // Usually in a dirty slot already; not if its write guard is still held
+                // (or was leaked) on the epoch's first write (`make_rooted`).
+                gc::note_rooted_cell(self as *const Self as usize);
+            }
             return true;
         }
         self.trace_locked(tracer)
@@ -641,9 +663,8 @@ impl<T: Trace> GcCell<T> {
         // Acquire: as in `replace`, the hold's Acquire CAS already orders every write of
         // `flags` before us. Relaxed would do.
         let f = self.flags.load(Ordering::Acquire);
-        // The cell is HEAP_OWNED (the callers' contract). The next write through a guard
-        // is the cycle's first again.
-        self.to_edges(f, WRITTEN);
+        // The cell is HEAP_OWNED (the callers' contract).
+        self.to_edges(f);
         also(&self.flags);
         self.lock.release_collector();
         true
@@ -661,16 +682,6 @@ impl<T: Trace> GcCell<T> {
             return;
         }
         if f & ROOTED == 0 {
-            if f & WRITTEN != 0 && self.lock.try_hold_collector() {
-                // Turned back into edges by its write guard: the next write is the cycle's
-                // first again (a hint; if the hold fails, the next write leaves the
-                // contents rooted until a later pass).
-                self.flags.fetch_and(!WRITTEN, Ordering::Relaxed);
-                // SAFETY: the collector holds the cell alone.
-                self.value.with(|v| unsafe { (*v).trace(tracer) });
-                self.lock.release_collector();
-                return;
-            }
             if !self.trace_locked(tracer) {
                 tracer.note_busy();
             }
@@ -705,8 +716,10 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     crate::object::trace::facts_of!(T);
     /// Garbage in a clean slot (the sweep's condition for skipping a drop) holds this cell
     /// in edge state: a rooted cell inline in a heap object keeps its slot dirty until the
-    /// unroot pass makes it an edge cell again (`gc/dirty.rs`), and the contents of an edge
-    /// cell drop as `T`'s garbage does. The cell's own drop does nothing there either: a
+    /// unroot pass makes it an edge cell again (`gc/dirty.rs`), except while a small cell's
+    /// first write guard of a cycle is held (its object is reachable then: the guard
+    /// borrows it) or after such a guard was leaked until the marker records it (module
+    /// header); and the contents of an edge cell drop as `T`'s garbage does. The cell's own drop does nothing there either: a
     /// cell inline in a slot is never on the dirty list, and its lock has no guard to
     /// forget but leaked ones, recorded on the thread that leaked them (whose records a
     /// sweep on another thread could not reach anyway).
@@ -844,10 +857,13 @@ mod tests {
                 *small.borrow_mut() = Some(Gc::new(i));
             }
             assert!(rooted(&small.flags));
-            // The pass unroots what is rooted and forgets the writes.
+            // The pass unroots what is rooted and starts a new write epoch: the next
+            // write is the first again (the loop's top checks it).
+            let epoch = crate::gc::write_epoch();
             crate::collect();
+            assert_ne!(crate::gc::write_epoch(), epoch);
             for f in [&small.flags, &pair.flags, &list.flags] {
-                assert_eq!(f.load(Ordering::Relaxed) & (ROOTED | WRITTEN), 0);
+                assert_eq!(f.load(Ordering::Relaxed) & ROOTED, 0);
             }
         }
         let (x, y) = (Gc::new(7u64), Gc::new(8u64));
@@ -881,6 +897,26 @@ mod tests {
             "the busy cell was forgotten"
         );
         assert_eq!(*holder.borrow()[0], 7);
+    }
+
+    #[test]
+    fn a_small_cells_guard_held_through_a_cycle_keeps_both_values() {
+        let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(Some(Gc::new(1))));
+        let flags = || holder.flags.load(Ordering::Relaxed);
+        crate::collect();
+        let mut w = holder.borrow_mut();
+        let old = w.replace(Gc::new(2));
+        // The epoch's first write: rooted while held, recorded nowhere until the marker
+        // meets it rooted and dirties its slot.
+        assert_eq!(flags() & (ROOTED | HEAP_OWNED), ROOTED | HEAP_OWNED);
+        crate::collect();
+        assert_ne!(flags() & ROOTED, 0, "unrooted under a writer");
+        drop(w);
+        assert_eq!(flags() & ROOTED, 0, "the release made it an edge cell");
+        crate::collect();
+        crate::collect();
+        assert_eq!(**holder.borrow().as_ref().unwrap(), 2);
+        assert_eq!(*old.unwrap(), 1);
     }
 
     #[test]
