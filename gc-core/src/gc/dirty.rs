@@ -108,6 +108,7 @@ pub(crate) fn note_rooted_cell(addr: usize) {
 /// its flags the epoch in which a write guard last rooted it, so that the cycle's first
 /// such write is known without a record per cell for the pass to clear. Only a hint (it
 /// wraps: a cell written `MAX_EPOCH` passes ago counts as written in this one).
+#[inline(always)]
 pub(crate) fn write_epoch() -> u8 {
     EPOCH.load(Ordering::Relaxed)
 }
