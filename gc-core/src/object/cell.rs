@@ -90,6 +90,16 @@ const _: () = assert!(gc::MAX_WRITE_EPOCH as u32 == (WRITTEN >> WRITTEN_SHIFT) a
 ///
 /// Guards have `RefCell`'s combinators ([`GcCellRef::map`], [`GcCellRefMut::map_split`],
 /// ...), and the cell compares, orders, hashes and clones by its contents.
+///
+/// A guard leaked with `mem::forget` leaves the cell held, as a leaked `RefMut` leaves a
+/// `RefCell` borrowed: other threads' conflicting borrows block, this thread's panic, and
+/// the collector never waits for it. What a leaked write guard holds stays alive while the
+/// object does. When the object dies, its sweep releases it, except for a small value
+/// (such as `Option<Gc<_>>`) whose guard was the cell's first write since the last
+/// collection and whose object died before the next mark reached it: that write records
+/// nothing for the collector (it costs less that way), so what it held leaks with the
+/// guard. `&mut` access (`get_mut`, `into_inner`, or `Gc::new` moving the cell into the
+/// heap) unlocks a cell again.
 pub struct GcCell<T> {
     lock: CellLock,
     flags: AtomicU8,
