@@ -199,6 +199,79 @@ fn other_threads_wait_and_then_proceed() {
     assert_eq!(*cell.borrow(), [0, 1, 2]);
 }
 
+/// Threads that block on a cell park until a release wakes them; releases find them
+/// through a count beside the lock, not a bit in it (`cell_lock.rs`). Writers on a few
+/// heap cells, now and then holding their guard for milliseconds (long enough for the
+/// others to stop spinning and park: contention, not timing, is what the sleep is for):
+/// every write lands, and nobody sleeps through its wake-up (the watchdog: a write release
+/// that wakes nobody makes this test hang).
+#[test]
+fn writers_blocked_by_writers_are_woken() {
+    const THREADS: u64 = 6;
+    const ROUNDS: u64 = 300;
+    let total = with_watchdog("writers on contended cells", || {
+        let cells: Gc<[GcCell<u64>; 3]> = Gc::new([GcCell::new(0), GcCell::new(0), GcCell::new(0)]);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let cells = cells.clone();
+                std::thread::spawn(move || {
+                    for i in 0..ROUNDS {
+                        let mut w = cells[((t + i) % 3) as usize].borrow_mut();
+                        *w += 1;
+                        if i % 30 == t {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        drop(w);
+                        if i % 100 == 0 {
+                            gc_core::collect();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        cells.iter().map(|c| *c.borrow()).sum::<u64>()
+    });
+    assert_eq!(total, THREADS * ROUNDS, "a write was lost");
+}
+
+/// As above, for the last read guard's release: a writer that parked behind a read guard
+/// held for milliseconds is woken when it goes (a read release that wakes nobody makes
+/// this test hang).
+#[test]
+fn writers_blocked_by_readers_are_woken() {
+    const ROUNDS: u64 = 20;
+    let total = with_watchdog("a writer behind readers", || {
+        let cell = Gc::new(GcCell::new(0u64));
+        let (held_tx, held_rx) = mpsc::channel();
+        let reader = {
+            let cell = cell.clone();
+            std::thread::spawn(move || {
+                for k in 0..ROUNDS {
+                    let r = cell.borrow();
+                    held_tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(3));
+                    drop(r);
+                    // Until this round's write is done (no read guard of ours meanwhile).
+                    while cell.try_borrow().map_or(true, |v| *v == k) {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        for _ in 0..ROUNDS {
+            held_rx.recv().unwrap();
+            *cell.borrow_mut() += 1;
+        }
+        reader.join().unwrap();
+        let v = *cell.borrow();
+        v
+    });
+    assert_eq!(total, ROUNDS, "a write was lost");
+}
+
 #[test]
 fn leaked_guards_panic_instead_of_hanging_until_get_mut() {
     with_watchdog(

@@ -23,7 +23,9 @@
 //!   barrier on every thread of the process. Where membarrier is unavailable both sides use a
 //!   `SeqCst` fence. Under loom both are `SeqCst` fences.
 //! - **Parking by address** (`park`/`unpark_all`) for the `GcCell` lock, on
-//!   `parking_lot_core`; under loom a yield.
+//!   `parking_lot_core`; under loom a queue of loom threads that really block, so a lost
+//!   wake-up is a deadlock the model finds (`park_timeout` yields instead: loom has no
+//!   time).
 //!
 //! And the thread facts the runtime's own threads need: the core count (read once) and the
 //! mark workers' scheduling priorities (no-ops under loom).
@@ -559,9 +561,46 @@ pub(crate) fn prefetch_read(addr: usize) {
 // Parking by address.
 
 /// Parks the current thread on `key` if `still_blocked()` returns true once the park queue
-/// is locked (so a wake-up between the check and the sleep is never lost).
+/// is locked (so a wake-up between the check and the sleep is never lost). Under loom the
+/// thread really blocks until an [`unpark_all`] on `key`, so a lost wake-up is a deadlock
+/// the model reports.
 pub(crate) fn park(key: usize, still_blocked: impl Fn() -> bool) {
+    #[cfg(not(gc_loom))]
     park_until(key, still_blocked, None);
+    #[cfg(gc_loom)]
+    loom_park::park(key, still_blocked);
+}
+
+/// Loom's park queue: the threads parked by [`park`], by key.
+#[cfg(gc_loom)]
+mod loom_park {
+    use loom::sync::Mutex;
+    use loom::thread::{self, Thread};
+
+    loom::lazy_static! {
+        static ref QUEUE: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
+    }
+
+    pub(super) fn park(key: usize, still_blocked: impl Fn() -> bool) {
+        {
+            let mut q = QUEUE.lock().unwrap();
+            if !still_blocked() {
+                return;
+            }
+            q.push((key, thread::current()));
+        }
+        // An unpark between the unlock above and this call is kept as a token (as std's).
+        thread::park();
+    }
+
+    pub(super) fn unpark_all(key: usize) {
+        QUEUE.lock().unwrap().retain(|(k, t)| {
+            if *k == key {
+                t.unpark();
+            }
+            *k != key
+        });
+    }
 }
 
 /// As [`park`], but wakes after `timeout` at the latest.
@@ -607,7 +646,7 @@ pub(crate) fn unpark_all(key: usize) {
         parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
     }
     #[cfg(gc_loom)]
-    let _ = key;
+    loom_park::unpark_all(key);
 }
 
 /// Spin-wait helper: a few pause instructions, then yields to the scheduler.

@@ -8,8 +8,11 @@
 //! races), and that two swaps leave the cells as they were. Last, the collector's hold of
 //! a free cell (one compare-and-swap, released by a plain store), as the marker takes it,
 //! against a reader and a writer that may wait behind it: under loom the release swaps and
-//! asserts that nobody wrote the word meanwhile (a parked bit set then would be lost by the
-//! store).
+//! asserts that nobody wrote the word meanwhile (a write then would be lost by the store).
+//! Threads that block really park (`sync::park` under loom), so a release that fails to
+//! wake a waiter (the store-buffering pair of `cell_lock.rs`: the release's unlock and
+//! fence against the waiter's count and fence) is a deadlock loom reports; without either
+//! fence, or without the wake of a write or of a last read release, these models fail.
 
 use super::model;
 use super::thread;

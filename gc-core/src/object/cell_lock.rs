@@ -6,11 +6,23 @@
 //! (invariant I4). Here `try_read` succeeds whenever no writer holds the lock (writers can
 //! starve under a constant stream of readers; that is the documented trade-off).
 //!
-//! State word: bit 31 = a writer holds it, bit 30 = someone is parked, bits 0-29 = readers,
-//! or, while a writer holds it, the writer's token (`cell_held.rs`: which thread; 0 for the
-//! collector's unroot pass). Waiters park on the word's address (`sync::park`) after
-//! setting the parked bit; the releasing thread clears the bit and wakes all of them. See
-//! the collector overview (`crate::design::collector`) for how the marker uses the lock.
+//! State word: bit 31 = a writer holds it, bits 0-29 = readers, or, while a writer holds
+//! it, the writer's token (`cell_held.rs`: which thread; `COLLECTOR` for the collector).
+//! Bit 30 is unused. See the collector overview (`crate::design::collector`) for how the
+//! marker uses the lock.
+//!
+//! Waiting: a thread that cannot take the lock spins briefly, then announces itself in a
+//! global count (`WAITING`, one per bucket of lock addresses, each on its own cache line)
+//! and parks on the word's address (`sync::park`), checking under the park queue's lock
+//! that the lock is still taken. A release reads its bucket's count after it unlocks and,
+//! if it is not zero, wakes every thread parked on the word. So the word holds no parked
+//! bit, and a write lock is released with a plain store: one locked instruction per write
+//! guard instead of two (the second was, with the first, most of the cost of a write
+//! through `borrow_mut`). The store-then-read of the release against the waiter's
+//! count-then-read of the word is a store-buffering pair: the releaser pays a compiler
+//! fence (`sync::light_fence`), the waiter, about to sleep anyway, a `membarrier` system
+//! call (`sync::heavy_fence`; `SeqCst` fences on both sides where it is unavailable). A
+//! read release (still a read-modify-write: readers share the count) pairs the same way.
 //!
 //! Two kinds of holders:
 //! - *Users* (`GcCell`'s borrows: [`CellLock::read`], [`CellLock::write`] and their `try_`
@@ -29,12 +41,11 @@
 //! heap cell's is) the collector takes alone with one compare-and-swap, its `COLLECTOR`
 //! token in the word, and gives back with a plain store of 0 instead of a second
 //! read-modify-write (two locked instructions per cell were a third of the marker's time on
-//! a tree of `GcCell` children). The store loses nothing: while the collector holds the
-//! word, readers and writers fail without writing to it, and waiters do not set `PARKED` on
-//! it but spin and yield until it is done (`wait`), which is one trace or unrooting of the
-//! contents, never user code. In any other state (readers, a parked bit) the hold fails:
-//! the marker then takes a shared read lock, the unroot pass leaves the cell for the next
-//! cycle.
+//! a tree of `GcCell` children). That release reads no count and wakes nobody: waiters do
+//! not park while the collector holds the word but spin and yield until it is done
+//! (`wait`), which is one trace or unrooting of the contents, never user code. If users
+//! hold it, the hold fails: the marker then takes a shared read lock, the unroot pass
+//! leaves the cell for the next cycle.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
 //! - *Readers*: users hold at most `USER_READERS` (2^29) read locks at once (`try_read`
@@ -52,16 +63,18 @@
 //! would otherwise wait for ever.
 //!
 //! Shared state: the one atomic word, changed by compare-and-swap or read-modify-write
-//! under `&self`, and stored plainly only under `&mut self`. The read registry is
-//! thread-local.
+//! under `&self`, and stored plainly under `&mut self` or by the holder of the write lock
+//! or the collector's hold (nobody else writes it then); the `WAITING` counts (atomic
+//! read-modify-writes by waiters). The read registry is thread-local.
 
 use super::cell_held;
-use crate::sync::{park, unpark_all, AtomicU32, Backoff, Ordering};
+use crate::sync::{
+    heavy_fence, init_fences, light_fence, park, unpark_all, AtomicU32, Backoff, Ordering,
+};
 
 const WRITER: u32 = 1 << 31;
-const PARKED: u32 = 1 << 30;
-/// The readers, or the writer's token while `WRITER` is set.
-const READERS: u32 = PARKED - 1;
+/// The readers, or the writer's token while `WRITER` is set (bit 30 is unused).
+const READERS: u32 = (1 << 30) - 1;
 /// The most read locks users may hold at once; the rest of the field is the marker's.
 pub(crate) const USER_READERS: u32 = 1 << 29;
 
@@ -79,6 +92,31 @@ pub(crate) struct CellLock {
     state: AtomicU32,
 }
 
+/// Buckets of [`WAITING`].
+const BUCKETS: usize = 16;
+
+/// A count of threads blocked on some lock of one bucket, alone on its cache line (read by
+/// every write release of a lock in the bucket, written only by threads about to block).
+#[repr(align(64))]
+struct Waiting(AtomicU32);
+
+crate::sync::global! {
+    /// Threads in [`CellLock::wait`]'s parking phase, by bucket of the lock's address: a
+    /// release that reads zero in its bucket has nobody to wake.
+    static WAITING: [Waiting; BUCKETS] = crate::sync::array![Waiting(AtomicU32::new(0)); BUCKETS];
+}
+
+/// Holds a count in the calling thread's bucket of [`WAITING`] while it waits (also if a
+/// borrow's check panics meanwhile).
+struct Announced(&'static AtomicU32);
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        // Relaxed: a stale non-zero count only sends a release to the slow path.
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl CellLock {
     crate::sync::const_fn! {
         pub(crate) fn new() -> CellLock {
@@ -92,6 +130,14 @@ impl CellLock {
     /// registry's entry).
     fn key(&self) -> usize {
         &self.state as *const AtomicU32 as usize
+    }
+
+    /// The count of threads waiting on locks of this one's bucket.
+    #[inline(always)]
+    fn waiting(&self) -> &'static AtomicU32 {
+        // Fibonacci hashing of the word's address: neighbouring cells spread.
+        let h = (self.key() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60;
+        &WAITING[h as usize % BUCKETS].0
     }
 
     /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
@@ -154,7 +200,7 @@ impl CellLock {
             if s & WRITER != 0 || s & READERS >= max {
                 return false;
             }
-            // Acquire pairs with the Release RMW in `write_unlock` (the RMWs between continue
+            // Acquire pairs with the Release store in `write_unlock` (the RMWs since continue
             // its release sequence): we see the last writer's writes to the contents.
             match self
                 .state
@@ -184,7 +230,7 @@ impl CellLock {
             match self.state.compare_exchange_weak(
                 s,
                 s | WRITER | token,
-                // Acquire pairs with the Release RMWs in `write_unlock` and `read_unlock`: we
+                // Acquire pairs with the Release writes in `write_unlock` and `read_unlock`: we
                 // see the last writer's writes, and every reader's reads are done before ours.
                 Ordering::Acquire,
                 Ordering::Relaxed,
@@ -300,7 +346,7 @@ impl CellLock {
                 s & WRITER == 0 && n <= USER_READERS - (s & READERS).min(USER_READERS),
                 "cannot add {n} readers to lock state {s:#x}"
             );
-            // Acquire pairs with the Release RMW in `write_unlock`, but the readers counted
+            // Acquire pairs with the Release store in `write_unlock`, but the readers counted
             // here are pretend ones that read nothing: Relaxed would do.
             match self
                 .state
@@ -323,6 +369,16 @@ impl CellLock {
             }
             backoff.snooze();
         }
+        // From here on a release must wake us: announce ourselves in the bucket's count,
+        // which every release reads after it unlocks. Probing for membarrier first makes
+        // `heavy_fence` below pair with every release's `light_fence` (both sides then
+        // agree on whether the cheap fence is in use).
+        init_fences();
+        let waiting = self.waiting();
+        // With the fences below, a store-buffering pair against the releases (a change of
+        // the word, `light_fence`, a load of the count).
+        waiting.fetch_add(1, Ordering::SeqCst);
+        let _announced = Announced(waiting);
         loop {
             if try_take(self) {
                 return;
@@ -331,25 +387,22 @@ impl CellLock {
             if !blocked(s) {
                 continue;
             }
-            if s & WRITER != 0 && s & READERS == COLLECTOR {
+            if held_by_collector(s) {
                 // The collector holds it for one trace or unrooting and releases it with a
-                // plain store, which would drop a parked bit: wait without parking.
+                // plain store that wakes nobody: wait without parking.
                 behind_collector.snooze();
                 continue;
             }
-            if s & PARKED == 0
-                && self
-                    .state
-                    .compare_exchange(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
-                continue;
-            }
-            // Sleep only if the lock is still taken and our parked bit still stands; the
-            // check runs under the park queue's lock, so a wake-up cannot slip in between.
+            // Our count, then this fence, then the park's look at the word; a release
+            // stores the word, fences, then reads the count: one of the two sees the
+            // other's write, so either we see the lock free or the release wakes us.
+            heavy_fence();
+            // Sleep only if a user still holds the lock; the check runs under the park
+            // queue's lock, which a release's wake-up takes too, so it cannot slip in
+            // between.
             park(self.key(), || {
                 let s = self.state.load(Ordering::Relaxed);
-                blocked(s) && s & PARKED != 0
+                blocked(s) && !held_by_collector(s)
             });
         }
     }
@@ -368,28 +421,44 @@ impl CellLock {
         // are done before the next writer writes.
         let prev = self.state.fetch_sub(1, Ordering::Release);
         debug_assert!(prev & WRITER == 0 && prev & READERS != 0);
-        if prev & READERS == 1 && prev & PARKED != 0 {
-            self.wake();
+        if prev & READERS == 1 {
+            // The store-buffering pair with `wait`, as in `write_unlock` (the locked
+            // instruction above is a full barrier on x86 already; the fence is for the
+            // memory model, and costs nothing there).
+            light_fence();
+            if self.waiting().load(Ordering::Relaxed) != 0 {
+                self.wake();
+            }
         }
     }
 
     /// Releases a user's write lock, on its thread, clearing its token with it.
     #[inline]
     pub(crate) fn write_unlock(&self) {
-        // Release pairs with the Acquire CASes in `try_read_below` and `try_write_as`: the
-        // next holder sees our writes to the contents (and to the cell's flags).
-        let prev = self.state.fetch_and(PARKED, Ordering::Release);
-        debug_assert!(prev & WRITER != 0);
-        if prev & PARKED != 0 {
+        // A plain store: while a user holds the write lock nobody else writes the word
+        // (every other taker fails its compare-and-swap; waiters announce themselves in
+        // `WAITING` instead of in the word). Release pairs with the Acquire CASes in
+        // `try_read_below`, `try_write_as` and `try_hold_collector`: the next holder sees
+        // our writes to the contents (and to the cell's flags).
+        debug_assert!(self.state.load(Ordering::Relaxed) & WRITER != 0);
+        self.state.store(0, Ordering::Release);
+        // The store-buffering pair with `wait`: unlock, fence, then read the count.
+        light_fence();
+        if self.waiting().load(Ordering::Relaxed) != 0 {
             self.wake();
         }
     }
 
     #[cold]
     fn wake(&self) {
-        self.state.fetch_and(!PARKED, Ordering::Relaxed);
         unpark_all(self.key());
     }
+}
+
+/// Whether the word `s` is the collector's hold.
+#[inline(always)]
+fn held_by_collector(s: u32) -> bool {
+    s & WRITER != 0 && s & READERS == COLLECTOR
 }
 
 impl Drop for CellLock {
@@ -593,7 +662,7 @@ mod tests {
             })
         };
         // The collector takes the cell whenever it is free (and checks, in this debug
-        // build, that nobody wrote the word while it held it: a parked bit would be lost).
+        // build, that nobody wrote the word while it held it).
         let mut threads = vec![spawn(Box::new(|s: &Shared| {
             let mut held = 0u32;
             while !s.collector_done.load(std::sync::atomic::Ordering::Relaxed) {
