@@ -665,8 +665,8 @@ impl<T: Trace> GcCell<T> {
     /// runs `also` on the flags while still holding the lock, and returns true; false if
     /// the cell is busy. Never blocks.
     fn unroot_if_free(&self, also: impl FnOnce(&AtomicU8)) -> bool {
-        // The collector's hold: no thread's, not recorded. A cell with parked waiters is
-        // left for the next cycle too.
+        // The collector's hold: no thread's, not recorded. A cell users hold is left for
+        // the next cycle.
         if !self.lock.try_hold_collector() {
             return false;
         }
