@@ -107,7 +107,10 @@ pub fn bench(runs: usize, quick: bool) -> ExitCode {
         load_average()
     );
     println!();
-    println!("| script | backend | time ms, median [runs] | peak RSS MiB | time / rust-gc | RSS / rust-gc | gc-core cycles |");
+    // Each round runs every backend once, back to back, so the time ratio is taken within
+    // rounds (the median of the rounds' ratios): on a machine whose speed drifts from
+    // minute to minute, that is steadier than a ratio of medians.
+    println!("| script | backend | time ms, median [runs] | peak RSS MiB | time / rust-gc (median of rounds) | RSS / rust-gc | gc-core cycles |");
     println!("|---|---|---|---:|---:|---:|---:|");
     for script in SCRIPTS {
         let path = scripts_dir().join(script);
@@ -141,10 +144,15 @@ pub fn bench(runs: usize, quick: bool) -> ExitCode {
         }
         let med =
             |b: Backend, f: fn(&Run) -> f64| median(&results[&b].iter().map(f).collect::<Vec<_>>());
-        let (base_t, base_m) = (
-            med(Backend::RustGc, |r| r.time_ms),
-            med(Backend::RustGc, |r| r.rss_mb),
-        );
+        let base_m = med(Backend::RustGc, |r| r.rss_mb);
+        let time_ratio = |b: Backend| {
+            let ratios: Vec<f64> = results[&b]
+                .iter()
+                .zip(&results[&Backend::RustGc])
+                .map(|(r, base)| r.time_ms / base.time_ms)
+                .collect();
+            median(&ratios)
+        };
         for b in Backend::ALL {
             let times: Vec<String> = results[&b]
                 .iter()
@@ -161,7 +169,7 @@ pub fn bench(runs: usize, quick: bool) -> ExitCode {
                 "| {script} | {} | {t:.0} [{}] | {m:.1} | {:.2} | {:.2} | {cycles} |",
                 b.label(),
                 times.join(" "),
-                t / base_t,
+                time_ratio(b),
                 m / base_m
             );
         }
