@@ -457,8 +457,9 @@ impl<T: Trace> GcCell<T> {
     /// when the guard is released, if their handles all sit inline in a small value
     /// ([`REEDGE_MAX_BYTES`]; `Option<Gc<_>>`, tuples, arrays and derived types of such, as
     /// `Trace::garbage_drop_is_noop_at` tells) and this is the cell's first write through a
-    /// guard since the unroot pass (`WRITTEN`): O(the value), as `replace` costs, instead
-    /// of a count per handle written kept until the next cycle's unroot pass.
+    /// guard in this write epoch (`WRITTEN`): O(the value), as `replace` costs, instead of
+    /// a count per handle written kept, and a dirty slot to walk, until the next cycle's
+    /// unroot pass.
     #[inline]
     fn write_guard<'a>(&'a self, mut hold: WriteHold<'a>) -> GcCellRefMut<'a, T> {
         if self.make_rooted() {
@@ -479,9 +480,9 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// `write_guard`'s release: the contents it rooted become edges of the enclosing object
-    /// again, as the unroot pass would make them (`unroot_if_free`). The slot stays dirty
-    /// until that pass, which then finds an edge cell; a guard leaked instead leaves the
-    /// cell rooted in a dirty slot, as before.
+    /// again, as the unroot pass would make them (`unroot_if_free`). Nothing was recorded
+    /// for that pass; a guard leaked instead leaves the cell rooted in a clean slot until
+    /// the marker meets it (`try_trace_contents`) and marks the slot dirty.
     ///
     /// # Safety
     ///
@@ -514,9 +515,10 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// With the write lock held: root the contents if they are edges. True if the write
-    /// guard's release should turn them back into edges: edges of a heap object (the cell
-    /// is now recorded as dirty), of a type `reedges_on_release` accepts, and not written
-    /// through a guard since the last unroot pass (`WRITTEN`, now set).
+    /// guard's release should turn them back into edges: edges of a heap object, of a type
+    /// `reedges_on_release` accepts, not written through a guard in this write epoch
+    /// (`WRITTEN`, now set to it); nothing is recorded for the unroot pass then. Otherwise
+    /// a heap cell is recorded as dirty.
     #[inline]
     fn make_rooted(&self) -> bool {
         if !T::needs_trace() {
