@@ -44,11 +44,11 @@
 //! cell's first write of its cycle (recorded nowhere), the marker, meeting the rooted cell,
 //! marks its slot dirty, so that its object's sweep runs the cell's drop and releases the
 //! contents. Should the object die before any mark reaches it after the leak, it is freed
-//! without that drop and the leaked guard's contents stay counted: leaked with the guard. Leaked read guards stop at
-//! `USER_READERS` (`borrow` panics past it, `try_borrow` fails), and the marker reads above
-//! that cap (`CellLock::try_read_marker`). A leaked guard stays recorded as held by its
-//! thread, so a conflicting borrow there later panics instead of hanging; the reset
-//! forgets that too.
+//! without that drop and the leaked guard's contents stay counted: leaked with the guard.
+//! Leaked read guards stop at `USER_READERS` (`borrow` panics past it, `try_borrow`
+//! fails), and the marker reads above that cap (`CellLock::try_read_marker`). A leaked
+//! guard stays recorded as held by its thread, so a conflicting borrow there later panics
+//! instead of hanging; the reset forgets that too.
 
 pub use super::cell_guard::{GcCellRef, GcCellRefMut};
 use super::cell_guard::{ReadHold, WriteHold};
@@ -731,10 +731,10 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     /// unroot pass makes it an edge cell again (`gc/dirty.rs`), except while a small cell's
     /// first write guard of a cycle is held (its object is reachable then: the guard
     /// borrows it) or after such a guard was leaked until the marker records it (module
-    /// header); and the contents of an edge cell drop as `T`'s garbage does. The cell's own drop does nothing there either: a
-    /// cell inline in a slot is never on the dirty list, and its lock has no guard to
-    /// forget but leaked ones, recorded on the thread that leaked them (whose records a
-    /// sweep on another thread could not reach anyway).
+    /// header); and the contents of an edge cell drop as `T`'s garbage does. The cell's own
+    /// drop does nothing there either: a cell inline in a slot is never on the dirty list,
+    /// and its lock has no guard to forget but leaked ones, recorded on the thread that
+    /// leaked them (whose records a sweep on another thread could not reach anyway).
     #[inline(always)]
     fn garbage_drop_is_noop_at(depth: u32) -> bool {
         T::garbage_drop_is_noop_at(depth)

@@ -92,8 +92,9 @@ pub(crate) struct CellLock {
     state: AtomicU32,
 }
 
-/// Buckets of [`WAITING`].
+/// Buckets of [`WAITING`] (a power of two: the top bits of a hash pick one).
 const BUCKETS: usize = 16;
+const _: () = assert!(BUCKETS.is_power_of_two() && BUCKETS > 1);
 
 /// A count of threads blocked on some lock of one bucket, alone on its cache line (read by
 /// every write release of a lock in the bucket, written only by threads about to block).
@@ -135,9 +136,10 @@ impl CellLock {
     /// The count of threads waiting on locks of this one's bucket.
     #[inline(always)]
     fn waiting(&self) -> &'static AtomicU32 {
-        // Fibonacci hashing of the word's address: neighbouring cells spread.
-        let h = (self.key() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60;
-        &WAITING[h as usize % BUCKETS].0
+        // Fibonacci hashing of the word's address (its top bits pick the bucket):
+        // neighbouring cells spread.
+        let h = (self.key() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &WAITING[(h >> (64 - BUCKETS.trailing_zeros())) as usize].0
     }
 
     /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
@@ -422,13 +424,9 @@ impl CellLock {
         let prev = self.state.fetch_sub(1, Ordering::Release);
         debug_assert!(prev & WRITER == 0 && prev & READERS != 0);
         if prev & READERS == 1 {
-            // The store-buffering pair with `wait`, as in `write_unlock` (the locked
-            // instruction above is a full barrier on x86 already; the fence is for the
-            // memory model, and costs nothing there).
-            light_fence();
-            if self.waiting().load(Ordering::Relaxed) != 0 {
-                self.wake();
-            }
+            // (The locked instruction above is a full barrier on x86 already; the fence in
+            // `wake_waiters` is for the memory model, and costs nothing there.)
+            self.wake_waiters();
         }
     }
 
@@ -442,7 +440,14 @@ impl CellLock {
         // our writes to the contents (and to the cell's flags).
         debug_assert!(self.state.load(Ordering::Relaxed) & WRITER != 0);
         self.state.store(0, Ordering::Release);
-        // The store-buffering pair with `wait`: unlock, fence, then read the count.
+        self.wake_waiters();
+    }
+
+    /// After a release has unlocked the word: wakes the threads parked on it, if its
+    /// bucket counts any. The store-buffering pair with `wait`: unlock, fence, then read
+    /// the count.
+    #[inline(always)]
+    fn wake_waiters(&self) {
         light_fence();
         if self.waiting().load(Ordering::Relaxed) != 0 {
             self.wake();
