@@ -19,6 +19,7 @@ pub(crate) mod hooks;
 pub(crate) mod live_types;
 pub(crate) mod os;
 pub(crate) mod pageheap;
+pub(crate) mod recycle;
 pub(crate) mod released;
 pub(crate) mod remote_free;
 pub(crate) mod sizeclass;

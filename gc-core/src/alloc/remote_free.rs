@@ -13,18 +13,20 @@
 //! How: a thread marked by [`defer_here`] (a const thread-local flag in `sync::untracked`:
 //! the global allocator never allocates to read it) appends each free (pointer, `Layout`)
 //! to its current batch, a fixed array of [`BATCH_LEN`] entries (at most [`BATCH_BYTES`]
-//! of blocks) whose header names the allocator to free them with (a type-erased function
-//! and the instance's address); a block of `BATCH_BYTES` or more is freed at once. The
+//! of blocks) whose header names the allocator to free them with (its `TypeId`, a
+//! type-erased function and the instance's address); a block of `BATCH_BYTES` or more is freed at once. The
 //! batch itself comes from that wrapped allocator directly (never through the global
 //! allocator: no recursion, not counted as external memory). A full batch, or the partial
 //! one at the end of a background thread's work ([`flush`]), is pushed onto a global
 //! lock-free stack. A `CountingAllocator` allocation on any thread that does not defer
 //! checks one counter ([`drain_if_pending`]) and, when batches are pending, takes the
-//! whole stack and frees every entry. The emptied batches go onto a second stack of
-//! spares (up to `MAX_SPARES`; past that they are freed), from which the deferring threads
-//! take their next batches: a batch freed by the mutator and allocated anew by the sweeper
-//! met on the sweeper's `malloc` arena lock, about 800 futex calls in a 0.5 s interpreter
-//! run (`examples/interp`, instantiation.lox), 60 with spares.
+//! whole stack and frees every entry, or keeps the small ones its allocator type served
+//! in the thread's recycle cache (`alloc/recycle.rs`) for its next allocations. The
+//! emptied batches go onto a second stack of spares (up to `MAX_SPARES`; past that they
+//! are freed), from which the deferring threads take their next batches: a batch freed by
+//! the mutator and allocated anew by the sweeper met on the sweeper's `malloc` arena lock,
+//! about 800 futex calls in a 0.5 s interpreter run (`examples/interp`,
+//! instantiation.lox), 60 with spares.
 //!
 //! Invariants:
 //! - every queued free is made exactly once, by the allocator that served it, with its
@@ -55,14 +57,16 @@
 //! the external-memory counts the same allocator keeps. See the allocator overview
 //! (`crate::design::allocator`).
 
+use super::recycle;
 use crate::sync::untracked::{self, AtomicPtr, AtomicUsize};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use std::alloc::{GlobalAlloc, Layout};
+use std::any::TypeId;
 use std::mem::{size_of, MaybeUninit};
 use std::ptr::{self, addr_of_mut};
 
 /// Frees per batch: a batch (header and entries) fits in 4 KiB.
-pub(crate) const BATCH_LEN: usize = 168;
+pub(crate) const BATCH_LEN: usize = 167;
 
 /// Bytes of blocks per batch past which it is pushed at once; a block this large or larger
 /// is freed at once (rare, and the bound below must hold).
@@ -75,7 +79,7 @@ pub(crate) const MAX_PENDING: usize = 64;
 pub(crate) const MAX_PENDING_BYTES: usize = 8 << 20;
 
 /// Frees `ptr` (of `layout`) through the allocator at the given address.
-type FreeFn = unsafe fn(*const (), *mut u8, Layout);
+pub(crate) type FreeFn = unsafe fn(*const (), *mut u8, Layout);
 
 /// One queued free.
 struct Entry {
@@ -91,7 +95,8 @@ struct Batch {
     len: usize,
     /// The sizes of those entries' blocks, summed.
     bytes: usize,
-    /// The allocator of the entries' blocks.
+    /// The allocator of the entries' blocks: its type, and its free.
+    ty: TypeId,
     free: FreeFn,
     alloc: *const (),
     /// The allocator that allocated the batch itself (frees it when it is not kept as a
@@ -132,7 +137,7 @@ pub(crate) fn defer_here() {
 /// `alloc` is the address of an `A`, and `A` is zero-sized (so any such address, aligned
 /// and non-null, is valid for it, whether the instance still exists or not); `ptr` and
 /// `layout` satisfy `A::dealloc`'s contract.
-unsafe fn free_with<A: GlobalAlloc>(alloc: *const (), ptr: *mut u8, layout: Layout) {
+pub(crate) unsafe fn free_with<A: GlobalAlloc>(alloc: *const (), ptr: *mut u8, layout: Layout) {
     // SAFETY: `A` is zero-sized and `alloc` aligned and non-null (it came from a reference),
     // so the reference is valid; the free is the caller's contract.
     unsafe { (*alloc.cast::<A>()).dealloc(ptr, layout) }
@@ -146,7 +151,11 @@ unsafe fn free_with<A: GlobalAlloc>(alloc: *const (), ptr: *mut u8, layout: Layo
 /// `ptr` and `layout` satisfy `inner.dealloc`'s contract, and the caller gives up `ptr`
 /// when this returns true.
 #[inline]
-pub(crate) unsafe fn defer<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+pub(crate) unsafe fn defer<A: GlobalAlloc + 'static>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+) -> bool {
     if size_of::<A>() != 0 || layout.size() >= BATCH_BYTES || !untracked::defer_frees() {
         return false;
     }
@@ -161,14 +170,14 @@ pub(crate) unsafe fn defer<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layo
 /// # Safety
 ///
 /// As [`defer`], and `A` is zero-sized.
-unsafe fn push<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+unsafe fn push<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
     let free: FreeFn = free_with::<A>;
     let alloc = (inner as *const A).cast::<()>();
     let mut b = untracked::free_batch().cast::<Batch>();
     if !b.is_null() {
         // SAFETY: this thread's current batch: allocated below, owned by this thread alone
         // until published.
-        let same = unsafe { (*b).free as usize == free as usize && (*b).alloc == alloc };
+        let same = unsafe { (*b).ty == TypeId::of::<A>() };
         if !same {
             untracked::set_free_batch(ptr::null_mut());
             // SAFETY: as above; the thread gives it up here.
@@ -199,6 +208,7 @@ unsafe fn push<A: GlobalAlloc>(inner: &A, ptr: *mut u8, layout: Layout) -> bool 
             addr_of_mut!((*b).next).write(ptr::null_mut());
             addr_of_mut!((*b).len).write(0);
             addr_of_mut!((*b).bytes).write(0);
+            addr_of_mut!((*b).ty).write(TypeId::of::<A>());
             addr_of_mut!((*b).free).write(free);
             addr_of_mut!((*b).alloc).write(alloc);
         }
@@ -259,26 +269,39 @@ pub(crate) fn drained_past_bound() -> usize {
     DRAINED_PAST_BOUND.load(Relaxed)
 }
 
-/// Called by every `CountingAllocator` allocation: if batches are pending and this thread
-/// does not defer its frees, makes them. The fast path is one Relaxed load.
+/// Called by every `CountingAllocator<A>` allocation: if batches are pending and this
+/// thread does not defer its frees, makes them, keeping the small blocks `inner`'s type
+/// served in this thread's recycle cache (`alloc/recycle.rs`) for its next allocations.
+/// The fast path is one Relaxed load.
 #[inline(always)]
-pub(crate) fn drain_if_pending() {
+pub(crate) fn drain_if_pending<A: GlobalAlloc + 'static>(inner: &A) {
     if PENDING.load(Relaxed) != 0 {
-        drain_unless_deferring();
+        drain_unless_deferring(inner);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drain_unless_deferring() {
+fn drain_unless_deferring<A: GlobalAlloc + 'static>(inner: &A) {
     if !untracked::defer_frees() {
-        drain();
+        drain_with(&mut |ty, ptr, layout| {
+            // SAFETY: an `A` served the block, so `ptr` and `layout` satisfy
+            // `inner.dealloc`'s contract (`A` zero-sized: only such allocators defer), and
+            // the drain gives `ptr` up when it is kept.
+            ty == TypeId::of::<A>() && unsafe { recycle::put(inner, ptr, layout) }
+        });
     }
 }
 
 /// Takes every pushed batch and makes its frees, then keeps the batches as spares (frees
 /// those past `MAX_SPARES`); returns the bytes of the blocks freed.
 pub(crate) fn drain() -> usize {
+    drain_with(&mut |_, _, _| false)
+}
+
+/// [`drain`], offering each block to `keep` (with its allocator's type) first: a block it
+/// keeps is not freed here.
+fn drain_with(keep: &mut dyn FnMut(TypeId, *mut u8, Layout) -> bool) -> usize {
     if HEAD.load(Relaxed).is_null() {
         return 0;
     }
@@ -290,11 +313,18 @@ pub(crate) fn drain() -> usize {
         // was allocated by `free`'s allocator, has `len` initialised entries, each a block
         // that allocator served and nobody else frees (queued by `defer`).
         unsafe {
-            let (next, len, free, alloc) = ((*b).next, (*b).len, (*b).free, (*b).alloc);
+            let (next, len, ty) = ((*b).next, (*b).len, (*b).ty);
+            let (free, alloc) = ((*b).free, (*b).alloc);
             taken_bytes += (*b).bytes;
-            for e in &(&(*b).entries)[..len] {
+            let entries = &(&(*b).entries)[..len];
+            for (i, e) in entries.iter().enumerate() {
+                if let Some(ahead) = entries.get(i + PREFETCH_AHEAD) {
+                    prefetch_header(ahead.assume_init_ref().ptr);
+                }
                 let e = e.assume_init_ref();
-                free(alloc, e.ptr, e.layout);
+                if !keep(ty, e.ptr, e.layout) {
+                    free(alloc, e.ptr, e.layout);
+                }
             }
             recycle(b);
             b = next;
@@ -306,6 +336,24 @@ pub(crate) fn drain() -> usize {
         PENDING_BYTES.fetch_sub(taken_bytes, Relaxed);
     }
     taken_bytes
+}
+
+/// How many entries ahead of the free it makes a drain prefetches the block's first bytes.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Starts loading the cache line before `p`, where `malloc` implementations keep a block's
+/// header (glibc: its size, read and written by `free`): blocks are freed long after they
+/// were last touched, so without this each free waits for a miss.
+#[inline(always)]
+fn prefetch_header(p: *mut u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: a prefetch is a hint that never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_sub(16).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Keeps a drained batch as a spare, or frees it past `MAX_SPARES`.
@@ -553,7 +601,7 @@ mod tests {
         assert!(live0 > n && live1 > n / 2, "{live0} {live1}");
         assert!(PENDING.load(Relaxed) > 0);
         // This thread does not defer: its next allocation's check drains everything.
-        drain_if_pending();
+        drain();
         release_spares();
         let (live0, on0, else0, bad0) = book::<0>();
         let (live1, on1, else1, bad1) = book::<1>();
@@ -562,6 +610,62 @@ mod tests {
         // Every block once, plus the batches.
         assert!(else0 > n && else1 > n / 2, "{else0} {else1}");
         assert_eq!(PENDING.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_mutators_drain_keeps_small_blocks_for_its_next_allocations() {
+        let _serial = take_turn();
+        reset::<2>();
+        // On a thread of its own, so that the recycle cache starts empty and is freed.
+        crate::sync::thread::scope(|s| {
+            s.spawn(|| {
+                let a = TestAlloc::<2>;
+                let small = Layout::from_size_align(64, 8).unwrap();
+                let large = Layout::from_size_align(recycle::MAX_SIZE + 8, 8).unwrap();
+                let all = Blocks(
+                    (0..100)
+                        // SAFETY: non-zero sizes.
+                        .map(|i| {
+                            (
+                                unsafe { a.alloc(if i % 2 == 0 { small } else { large }) },
+                                if i % 2 == 0 { small } else { large },
+                            )
+                        })
+                        .collect(),
+                );
+                on_deferring_thread(move || {
+                    let all = all;
+                    for (p, l) in all.0 {
+                        // SAFETY: served by this allocator with this layout, given up here.
+                        assert!(unsafe { defer(&TestAlloc::<2>, p, l) });
+                    }
+                });
+                // A mutator's drain (as `CountingAllocator<TestAlloc<2>>::alloc` makes it):
+                // the large blocks are freed, the small ones kept.
+                drain_if_pending(&a);
+                let (live, _, elsewhere, bad) = book::<2>();
+                assert_eq!((elsewhere, bad), (50, 0));
+                assert_eq!(
+                    live,
+                    50 + 1 + 1,
+                    "50 kept blocks, the spare batch, the table"
+                );
+                // The next 50 allocations of the small layout are the kept blocks.
+                for _ in 0..50 {
+                    let p = recycle::take::<TestAlloc<2>>(small);
+                    assert!(!p.is_null());
+                    // SAFETY: a block of this allocator and layout, now ours.
+                    unsafe { a.dealloc(p, small) };
+                }
+                assert!(recycle::take::<TestAlloc<2>>(small).is_null());
+                recycle::release_here();
+            })
+            .join()
+            .unwrap();
+        });
+        release_spares();
+        let (live, _, _, bad) = book::<2>();
+        assert_eq!((live, bad), (0, 0));
     }
 
     #[test]
@@ -586,7 +690,7 @@ mod tests {
         // The publisher drained the first MAX_PENDING + 1 batches itself.
         assert_eq!(bad, 0);
         assert!(on >= MAX_PENDING * BATCH_LEN, "{on} frees on the publisher");
-        drain_if_pending();
+        drain();
         release_spares();
         let (live, _, _, bad) = book::<0>();
         assert_eq!((live, bad), (0, 0));
@@ -629,7 +733,7 @@ mod tests {
         let (_, on, _, bad) = book::<1>();
         assert_eq!(bad, 0);
         assert!(on > n / 2, "{on} frees on the publisher");
-        drain_if_pending();
+        drain();
         release_spares();
         let (live, _, _, bad) = book::<1>();
         assert_eq!((live, bad), (0, 0));
@@ -679,7 +783,7 @@ mod tests {
                     assert!(unsafe { defer(&TestAlloc::<0>, p, l) });
                 }
             });
-            drain_if_pending();
+            drain();
             // The one batch there ever was is kept as a spare: the deferring thread never
             // allocated another, and the draining thread never freed it.
             assert_eq!(live_batches::<0>(), 1, "round {round}");

@@ -226,7 +226,8 @@ pub(crate) fn free_os_memory() {
     super::cycle::collect();
     super::sweep::finish();
     // What the background threads' drops freed goes back to the system allocator now.
-    crate::alloc::remote_free::drain_if_pending();
+    crate::alloc::remote_free::drain();
+    crate::alloc::recycle::release_here();
     let released = HEAP.scavenge(usize::MAX, false);
     super::cycle::refresh_memory_goal();
     if released > 0 && super::config().debug.scavtrace {

@@ -1,0 +1,477 @@
+//! The recycle cache: small blocks that the collector's background threads freed through
+//! `crate::CountingAllocator` (queued by `alloc/remote_free.rs`), kept by the mutator thread
+//! whose drain took them, for its next allocations of the same layout, instead of being
+//! freed into the wrapped allocator.
+//!
+//! Why: a sweep's frees reach the mutator in bursts (thousands of blocks per cycle in an
+//! interpreter with a small heap). With glibc, all but seven per size miss the thread's
+//! tcache and go through `_int_free`'s fastbin compare-and-swap or its arena lock (locked
+//! instructions, since the process has threads), only to be taken out again by the
+//! thread's next `malloc`s of the same sizes. In an interpreter whose objects own small
+//! `Vec`s and maps, those frees and mallocs were a fifth of the evaluating thread's time
+//! (`examples/interp`, instantiation.lox). A kept block goes back out with a thread-local
+//! pop.
+//!
+//! What: per thread, [`BINS`] bins by size (steps of [`GRANULE`] bytes up to [`MAX_SIZE`]),
+//! each a list of blocks of one exact layout (the layout of the first block put in the bin
+//! while it is empty), linked through the blocks' first words (so a block has at least a
+//! word: smaller ones are freed as before, as are blocks of another layout than their
+//! bin's). A block is handed out only for its exact layout and only by a
+//! `CountingAllocator` over the same zero-sized allocator type (compared by `TypeId`), so
+//! its later `dealloc` or `realloc` reaches the wrapped allocator with the layout it was
+//! allocated with (`GlobalAlloc`'s contract). A bin whose blocks are not asked for while
+//! another layout of its sizes is ([`STALE_AFTER`] such requests) gives way to that layout.
+//!
+//! Bounds: at most [`MAX_KEPT`] bytes of blocks per thread (past it, blocks are freed as
+//! before), plus the table (about 1 KiB, allocated from the wrapped allocator by the first
+//! drain that keeps a block; threads that never drain have none). The blocks count as
+//! freed in `mem_stats()` from their queueing until they are handed out again. The thread's
+//! exit frees its blocks and its table (glibc targets only, where the exit hook is
+//! registered without allocating through the global allocator; elsewhere nothing is kept),
+//! and so does [`release_here`] (`free_os_memory`).
+//!
+//! Shared state: none. A table is its thread's alone (a thread-local pointer), touched
+//! only by that thread's allocations and drains. See the allocator overview
+//! (`crate::design::allocator`).
+
+use super::remote_free::{free_with, FreeFn};
+use std::alloc::{GlobalAlloc, Layout};
+use std::any::TypeId;
+use std::ptr;
+
+/// The size step between bins.
+const GRANULE: usize = 8;
+/// Bins (a block of `size` bytes goes to bin `(size - 1) / GRANULE`).
+const BINS: usize = 32;
+/// The largest alignment kept.
+const MAX_ALIGN: usize = 16;
+/// The largest block kept (the smallest is a word).
+pub(crate) const MAX_SIZE: usize = GRANULE * BINS;
+/// Bytes of blocks a thread keeps at most (about what a cycle of an interpreter's small
+/// heap frees: the drains come in bursts, after each sweep).
+const MAX_KEPT: usize = 1 << 20;
+/// Requests for another layout of a bin's sizes, none served from it, after which its
+/// blocks are stale: a block of that other layout replaces them.
+const STALE_AFTER: usize = 64;
+
+/// One size's blocks: a list through their first words, all of layout (`size`, `align`).
+struct Bin {
+    size: usize,
+    align: usize,
+    /// The first block (null: empty); each block's first word is the next one's address.
+    head: *mut u8,
+    /// Requests for another layout of this bin's sizes since one was served from it.
+    misses: usize,
+}
+
+/// A thread's bins, and the allocator its blocks belong to.
+struct Table {
+    /// The allocator type that served every block here (and the table). A type, not the
+    /// address of its free: one generic function may have several addresses in a program.
+    ty: TypeId,
+    /// That type's free.
+    free: FreeFn,
+    /// The address of an instance of it (zero-sized: any aligned address is one).
+    alloc: *const (),
+    /// Bytes of the blocks in the bins.
+    kept: usize,
+    bins: [Bin; BINS],
+}
+
+/// The bin for `layout`, if blocks of it are kept.
+#[inline(always)]
+fn bin_of(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    if size < size_of::<usize>() || size > MAX_SIZE || layout.align() > MAX_ALIGN {
+        return None;
+    }
+    Some((size - 1) / GRANULE)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod local {
+    use super::Table;
+    use std::cell::Cell;
+
+    /// The thread's table (null: none yet); its blocks are freed when the thread exits.
+    pub(super) struct Holder(pub(super) Cell<*mut Table>);
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let t = self.0.replace(std::ptr::null_mut());
+            // SAFETY: the table is this thread's, and nothing reaches it from now on (the
+            // pointer is cleared, and the thread-local is gone for later accesses).
+            unsafe { super::release(t) };
+        }
+    }
+
+    std::thread_local! {
+        pub(super) static TABLE: Holder = const { Holder(Cell::new(std::ptr::null_mut())) };
+    }
+
+    /// Runs `f` on this thread's table pointer; `None` once the thread-local is destroyed.
+    #[inline(always)]
+    pub(super) fn with<R>(f: impl FnOnce(&Cell<*mut Table>) -> R) -> Option<R> {
+        TABLE.try_with(|h| f(&h.0)).ok()
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod local {
+    use super::Table;
+    use std::cell::Cell;
+
+    /// No cache on targets whose thread-exit hook could allocate through the global
+    /// allocator.
+    #[inline(always)]
+    pub(super) fn with<R>(_: impl FnOnce(&Cell<*mut Table>) -> R) -> Option<R> {
+        None
+    }
+}
+
+/// A kept block of exactly `layout`, served by `A` (the allocator `CountingAllocator<A>`
+/// wraps), now owned by the caller; null if there is none.
+#[inline(always)]
+pub(crate) fn take<A: GlobalAlloc + 'static>(layout: Layout) -> *mut u8 {
+    let Some(i) = bin_of(layout) else {
+        return ptr::null_mut();
+    };
+    local::with(|cell| {
+        let t = cell.get();
+        if t.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: the table is this thread's alone, and nothing this borrow spans touches
+        // it again.
+        let t = unsafe { &mut *t };
+        let b = &mut t.bins[i];
+        if b.head.is_null() || t.ty != TypeId::of::<A>() {
+            return ptr::null_mut();
+        }
+        if b.size != layout.size() || b.align != layout.align() {
+            b.misses += 1;
+            return ptr::null_mut();
+        }
+        b.misses = 0;
+        let p = b.head;
+        // SAFETY: a kept block's first word holds the next one's address (written by `put`,
+        // unaligned; every kept block has room for it).
+        b.head = unsafe { p.cast::<*mut u8>().read_unaligned() };
+        t.kept -= layout.size();
+        p
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+/// Keeps `ptr` (of `layout`, served by `inner`) for this thread's next allocations of that
+/// layout; false if it is not kept (the caller frees it).
+///
+/// # Safety
+///
+/// `ptr` and `layout` satisfy `inner.dealloc`'s contract, the caller gives `ptr` up if this
+/// returns true, and `A` is zero-sized.
+pub(crate) unsafe fn put<A: GlobalAlloc + 'static>(
+    inner: &A,
+    ptr: *mut u8,
+    layout: Layout,
+) -> bool {
+    let Some(i) = bin_of(layout) else {
+        return false;
+    };
+    local::with(|cell| {
+        let mut t = cell.get();
+        if t.is_null() {
+            t = new_table(inner);
+            if t.is_null() {
+                return false;
+            }
+            cell.set(t);
+        }
+        // SAFETY: the table is this thread's alone, and nothing this borrow spans touches
+        // it again.
+        let t = unsafe { &mut *t };
+        if t.ty != TypeId::of::<A>() {
+            return false;
+        }
+        if t.kept + layout.size() > MAX_KEPT {
+            return false;
+        }
+        let (free, alloc) = (t.free, t.alloc);
+        let b = &mut t.bins[i];
+        if !b.head.is_null() && (b.size != layout.size() || b.align != layout.align()) {
+            if b.misses < STALE_AFTER {
+                return false;
+            }
+            // SAFETY: the bin's blocks are the table's, of the bin's layout, served by
+            // `free`'s allocator; given up here.
+            t.kept -= unsafe { free_bin(b, free, alloc) };
+        }
+        if b.head.is_null() {
+            (b.size, b.align, b.misses) = (layout.size(), layout.align(), 0);
+        }
+        // SAFETY: the caller gives the block up, and it has room for a word (`bin_of`);
+        // unaligned, since the layout may ask for less than a word's alignment.
+        unsafe { ptr.cast::<*mut u8>().write_unaligned(b.head) };
+        b.head = ptr;
+        t.kept += layout.size();
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// A new, empty table from `inner` (null if it has no memory).
+fn new_table<A: GlobalAlloc + 'static>(inner: &A) -> *mut Table {
+    // SAFETY: a valid layout of non-zero size.
+    let t = unsafe { inner.alloc(Layout::new::<Table>()) }.cast::<Table>();
+    if t.is_null() {
+        return t;
+    }
+    let free: FreeFn = free_with::<A>;
+    let alloc = (inner as *const A).cast::<()>();
+    // SAFETY: fresh memory of the table's layout, written field by field.
+    unsafe {
+        ptr::addr_of_mut!((*t).ty).write(TypeId::of::<A>());
+        ptr::addr_of_mut!((*t).free).write(free);
+        ptr::addr_of_mut!((*t).alloc).write(alloc);
+        ptr::addr_of_mut!((*t).kept).write(0);
+        for i in 0..BINS {
+            let b = ptr::addr_of_mut!((*t).bins[i]);
+            ptr::addr_of_mut!((*b).size).write(0);
+            ptr::addr_of_mut!((*b).align).write(0);
+            ptr::addr_of_mut!((*b).head).write(ptr::null_mut());
+            ptr::addr_of_mut!((*b).misses).write(0);
+        }
+    }
+    t
+}
+
+/// Frees the blocks of `b` (which is left empty).
+///
+/// # Safety
+///
+/// `b`'s blocks were served with its layout by the allocator of `free` at `alloc`, and the
+/// caller gives them up.
+unsafe fn free_bin(b: &mut Bin, free: FreeFn, alloc: *const ()) -> usize {
+    let mut freed = 0;
+    while !b.head.is_null() {
+        let p = b.head;
+        // SAFETY: a kept block: its first word is the next one's address; a non-empty bin's
+        // layout is that of a block that was allocated; the free is the caller's contract.
+        unsafe {
+            b.head = p.cast::<*mut u8>().read_unaligned();
+            free(alloc, p, Layout::from_size_align_unchecked(b.size, b.align));
+        }
+        freed += b.size;
+    }
+    freed
+}
+
+/// Frees every block of table `t` and the table itself (nothing if null).
+///
+/// # Safety
+///
+/// `t` is null or a table from [`new_table`] that the caller owns and gives up.
+unsafe fn release(t: *mut Table) {
+    if t.is_null() {
+        return;
+    }
+    // SAFETY: the caller's table; its blocks and itself were served by its allocator with
+    // these layouts (the blocks' kept in their bins).
+    unsafe {
+        let (free, alloc) = ((*t).free, (*t).alloc);
+        for b in &mut (*t).bins {
+            free_bin(b, free, alloc);
+        }
+        free(alloc, t.cast(), Layout::new::<Table>());
+    }
+}
+
+/// Frees the calling thread's kept blocks and its table (`free_os_memory`; the next drain
+/// starts a new one).
+pub(crate) fn release_here() {
+    if let Some(t) = local::with(|cell| cell.replace(ptr::null_mut())) {
+        // SAFETY: taken out of the thread's cell, so the caller now owns it alone.
+        unsafe { release(t) };
+    }
+}
+
+#[cfg(all(test, not(gc_loom), target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+    use std::alloc::System;
+
+    /// Blocks kept on this thread, by bin, and their bytes.
+    fn kept() -> ([usize; BINS], usize) {
+        local::with(|cell| {
+            let t = cell.get();
+            let mut n = [0; BINS];
+            if t.is_null() {
+                return (n, 0);
+            }
+            // SAFETY: this thread's table, read only; its lists are well formed.
+            let t = unsafe { &*t };
+            for (i, b) in t.bins.iter().enumerate() {
+                let mut p = b.head;
+                while !p.is_null() {
+                    n[i] += 1;
+                    // SAFETY: as above.
+                    p = unsafe { p.cast::<*mut u8>().read_unaligned() };
+                }
+            }
+            (n, t.kept)
+        })
+        .unwrap()
+    }
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    /// Runs `f` on a thread of its own (a fresh table), releasing what it kept after.
+    fn on_own_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(move || {
+            f();
+            release_here();
+            assert_eq!(kept().1, 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_kept_block_comes_back_only_for_its_exact_layout() {
+        on_own_thread(|| {
+            let (l48, l44) = (layout(48, 8), layout(44, 4));
+            // SAFETY: valid layouts; each block is given up to `put` or freed.
+            unsafe {
+                let p = System.alloc(l48);
+                assert!(put(&System, p, l48));
+                assert_eq!(
+                    kept(),
+                    (
+                        {
+                            let mut n = [0; BINS];
+                            n[5] = 1;
+                            n
+                        },
+                        48
+                    )
+                );
+                // Same bin, other layout: neither kept nor handed out.
+                assert!(take::<System>(l44).is_null());
+                let q = System.alloc(l44);
+                assert!(!put(&System, q, l44));
+                System.dealloc(q, l44);
+                // Too small, too large, or too aligned: never kept.
+                for l in [layout(4, 4), layout(MAX_SIZE + 1, 8), layout(64, 64)] {
+                    let r = System.alloc(l);
+                    assert!(!put(&System, r, l));
+                    System.dealloc(r, l);
+                }
+                // The exact layout gets the block back, once.
+                assert_eq!(take::<System>(l48), p);
+                assert!(take::<System>(l48).is_null());
+                assert_eq!(kept().1, 0);
+                System.dealloc(p, l48);
+            }
+        });
+    }
+
+    #[test]
+    fn blocks_come_back_last_in_first_out_and_unaligned_ones_too() {
+        on_own_thread(|| {
+            // Align 1: the link is written unaligned where the block allows no better.
+            let l = layout(13, 1);
+            // SAFETY: valid layout; every block is given up to `put` and taken back.
+            unsafe {
+                let blocks: Vec<*mut u8> = (0..100).map(|_| System.alloc(l)).collect();
+                for &p in &blocks {
+                    assert!(put(&System, p, l));
+                }
+                assert_eq!(kept().1, 1300);
+                for &p in blocks.iter().rev() {
+                    assert_eq!(take::<System>(l), p);
+                    System.dealloc(p, l);
+                }
+                assert!(take::<System>(l).is_null());
+            }
+        });
+    }
+
+    #[test]
+    fn a_thread_keeps_at_most_max_kept_bytes() {
+        on_own_thread(|| {
+            let l = layout(MAX_SIZE, 8);
+            let fits = MAX_KEPT / MAX_SIZE;
+            // SAFETY: valid layout; each block is given up to `put` or freed.
+            unsafe {
+                for n in 0..fits + 3 {
+                    let p = System.alloc(l);
+                    let kept_it = put(&System, p, l);
+                    assert_eq!(kept_it, n < fits, "block {n}");
+                    if !kept_it {
+                        System.dealloc(p, l);
+                    }
+                }
+            }
+            assert_eq!(kept().1, fits * MAX_SIZE);
+        });
+    }
+
+    #[test]
+    fn a_stale_bin_gives_way_to_the_layout_asked_for() {
+        on_own_thread(|| {
+            let (old, new) = (layout(40, 8), layout(36, 4));
+            // SAFETY: valid layouts; each block is given up to `put` or freed.
+            unsafe {
+                let p = System.alloc(old);
+                assert!(put(&System, p, old));
+                for _ in 0..STALE_AFTER {
+                    assert!(take::<System>(new).is_null());
+                }
+                // The old block is freed, the bin now keeps the new layout.
+                let q = System.alloc(new);
+                assert!(put(&System, q, new));
+                assert_eq!(kept().1, 36);
+                assert_eq!(take::<System>(new), q);
+                System.dealloc(q, new);
+            }
+        });
+    }
+
+    #[test]
+    fn blocks_of_another_allocator_type_are_not_mixed_in() {
+        /// Frees through `Other`, so that its code differs from `System`'s.
+        static OTHER_FREES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        /// A zero-sized allocator of its own type (System underneath).
+        struct Other;
+        // SAFETY: forwards to System.
+        unsafe impl GlobalAlloc for Other {
+            unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+                // SAFETY: forwarded.
+                unsafe { System.alloc(l) }
+            }
+            unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+                OTHER_FREES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // SAFETY: forwarded.
+                unsafe { System.dealloc(p, l) }
+            }
+        }
+        on_own_thread(|| {
+            let l = layout(32, 8);
+            // SAFETY: valid layout; each block is given up to `put` or freed.
+            unsafe {
+                let p = System.alloc(l);
+                assert!(put(&System, p, l));
+                // The table is System's: Other's blocks are not kept, nor is System's
+                // block handed to Other.
+                let q = Other.alloc(l);
+                assert!(!put(&Other, q, l));
+                Other.dealloc(q, l);
+                assert!(take::<Other>(l).is_null());
+                assert_eq!(take::<System>(l), p);
+                System.dealloc(p, l);
+            }
+        });
+    }
+}
