@@ -168,8 +168,8 @@ pub(crate) fn take<A: GlobalAlloc + 'static>(layout: Layout) -> *mut u8 {
 ///
 /// # Safety
 ///
-/// `ptr` and `layout` satisfy `inner.dealloc`'s contract, the caller gives `ptr` up if this
-/// returns true, and `A` is zero-sized.
+/// `ptr` and `layout` satisfy `inner.dealloc`'s contract, and the caller gives `ptr` up if
+/// this returns true.
 pub(crate) unsafe fn put<A: GlobalAlloc + 'static>(
     inner: &A,
     ptr: *mut u8,
@@ -178,6 +178,12 @@ pub(crate) unsafe fn put<A: GlobalAlloc + 'static>(
     let Some(i) = bin_of(layout) else {
         return false;
     };
+    if size_of::<A>() != 0 || crate::sync::untracked::defer_frees() {
+        // The table frees its blocks later through an address of an `A`, valid whenever
+        // only for a zero-sized `A`; and the collector's threads do not allocate what
+        // they free.
+        return false;
+    }
     local::with(|cell| {
         let mut t = cell.get();
         if t.is_null() {
