@@ -669,6 +669,47 @@ mod tests {
     }
 
     #[test]
+    fn a_mutators_exit_frees_the_blocks_it_kept() {
+        let _serial = take_turn();
+        reset::<2>();
+        let small = Layout::from_size_align(24, 8).unwrap();
+        let all = Blocks(
+            (0..10)
+                // SAFETY: non-zero size.
+                .map(|_| (unsafe { TestAlloc::<2>.alloc(small) }, small))
+                .collect(),
+        );
+        on_deferring_thread(move || {
+            let all = all;
+            for (p, l) in all.0 {
+                // SAFETY: served by this allocator with this layout, given up here.
+                assert!(unsafe { defer(&TestAlloc::<2>, p, l) });
+            }
+        });
+        crate::sync::thread::scope(|s| {
+            s.spawn(|| {
+                drain_if_pending(&TestAlloc::<2>);
+                let (live, _, elsewhere, _) = book::<2>();
+                assert_eq!(
+                    (live, elsewhere),
+                    (10 + 1 + 1, 0),
+                    "kept, spare batch, table"
+                );
+                // The thread ends without taking them back.
+            })
+            .join()
+            .unwrap();
+        });
+        release_spares();
+        let (live, _, elsewhere, bad) = book::<2>();
+        assert_eq!(
+            (live, elsewhere, bad),
+            (0, 10 + 1 + 1, 0),
+            "the blocks and the table at the thread's exit, the spare batch after"
+        );
+    }
+
+    #[test]
     fn past_the_bound_the_publisher_drains() {
         let _serial = take_turn();
         reset::<0>();
