@@ -163,42 +163,28 @@ pub(crate) fn take<A: GlobalAlloc + 'static>(layout: Layout) -> *mut u8 {
     .unwrap_or(ptr::null_mut())
 }
 
-/// Keeps `ptr` (of `layout`, served by `inner`) for this thread's next allocations of that
-/// layout; false if it is not kept (the caller frees it).
-///
-/// # Safety
-///
-/// `ptr` and `layout` satisfy `inner.dealloc`'s contract, and the caller gives `ptr` up if
-/// this returns true.
-pub(crate) unsafe fn put<A: GlobalAlloc + 'static>(
-    inner: &A,
-    ptr: *mut u8,
-    layout: Layout,
-) -> bool {
-    let Some(i) = bin_of(layout) else {
-        return false;
-    };
-    if size_of::<A>() != 0 || crate::sync::untracked::defer_frees() {
-        // The table frees its blocks later through an address of an `A`, valid whenever
-        // only for a zero-sized `A`; and the collector's threads do not allocate what
-        // they free.
-        return false;
-    }
-    local::with(|cell| {
-        let mut t = cell.get();
-        if t.is_null() {
-            t = new_table(inner);
-            if t.is_null() {
-                return false;
-            }
-            cell.set(t);
-        }
-        // SAFETY: the table is this thread's alone, and nothing this borrow spans touches
-        // it again.
-        let t = unsafe { &mut *t };
-        if t.ty != TypeId::of::<A>() {
+/// This thread's table, open for one drain's blocks ([`with_keeper`]).
+pub(crate) struct Keeper {
+    t: *mut Table,
+}
+
+impl Keeper {
+    /// Keeps `ptr` (of `layout`) for this thread's next allocations of that layout; false
+    /// if it is not kept (the caller frees it).
+    ///
+    /// # Safety
+    ///
+    /// The block was served with `layout` by the allocator type the keeper was opened for
+    /// (its `dealloc` contract holds for `ptr` and `layout`), and the caller gives `ptr` up
+    /// if this returns true.
+    #[inline]
+    pub(crate) unsafe fn keep(&mut self, ptr: *mut u8, layout: Layout) -> bool {
+        let Some(i) = bin_of(layout) else {
             return false;
-        }
+        };
+        // SAFETY: the keeper's table is this thread's alone; no other reference to it is
+        // alive during this call (`take` and `release_here` are not reentered from here).
+        let t = unsafe { &mut *self.t };
         if t.kept + layout.size() > MAX_KEPT {
             return false;
         }
@@ -221,8 +207,37 @@ pub(crate) unsafe fn put<A: GlobalAlloc + 'static>(
         b.head = ptr;
         t.kept += layout.size();
         true
-    })
-    .unwrap_or(false)
+    }
+}
+
+/// Runs `f` with a [`Keeper`] on this thread's table for blocks `inner`'s type served
+/// (made now if the thread has none), or with `None` where nothing is kept: on the
+/// collector's deferring threads (they do not allocate what they free), for an allocator
+/// of non-zero size (the table frees its blocks later through an address of an `A`, valid
+/// whenever only for a zero-sized `A`), once the thread's table belongs to another
+/// allocator type or is destroyed, or off glibc targets.
+pub(crate) fn with_keeper<A: GlobalAlloc + 'static, R>(
+    inner: &A,
+    f: impl FnOnce(Option<&mut Keeper>) -> R,
+) -> R {
+    let t = if size_of::<A>() != 0 || crate::sync::untracked::defer_frees() {
+        None
+    } else {
+        local::with(|cell| {
+            let mut t = cell.get();
+            if t.is_null() {
+                t = new_table(inner);
+                cell.set(t);
+            }
+            t
+        })
+        // SAFETY: a non-null table pointer is this thread's table, read only here.
+        .filter(|&t| !t.is_null() && unsafe { (*t).ty } == TypeId::of::<A>())
+    };
+    match t {
+        Some(t) => f(Some(&mut Keeper { t })),
+        None => f(None),
+    }
 }
 
 /// A new, empty table from `inner` (null if it has no memory).
@@ -327,6 +342,16 @@ mod tests {
             (n, t.kept)
         })
         .unwrap()
+    }
+
+    /// Offers one block to this thread's table, as a drain does.
+    ///
+    /// # Safety
+    ///
+    /// As [`Keeper::keep`], for an `A`.
+    unsafe fn put<A: GlobalAlloc + 'static>(inner: &A, ptr: *mut u8, layout: Layout) -> bool {
+        // SAFETY: forwarded.
+        with_keeper(inner, |k| k.is_some_and(|k| unsafe { k.keep(ptr, layout) }))
     }
 
     fn layout(size: usize, align: usize) -> Layout {

@@ -284,11 +284,13 @@ pub(crate) fn drain_if_pending<A: GlobalAlloc + 'static>(inner: &A) {
 #[inline(never)]
 fn drain_unless_deferring<A: GlobalAlloc + 'static>(inner: &A) {
     if !untracked::defer_frees() {
-        drain_with(&mut |ty, ptr, layout| {
-            // SAFETY: an `A` served the block, so `ptr` and `layout` satisfy
-            // `inner.dealloc`'s contract (`A` zero-sized: only such allocators defer), and
-            // the drain gives `ptr` up when it is kept.
-            ty == TypeId::of::<A>() && unsafe { recycle::put(inner, ptr, layout) }
+        recycle::with_keeper(inner, |keeper| match keeper {
+            Some(k) => drain_with(|ty, ptr, layout| {
+                // SAFETY: an `A` served the block with `layout`, and the drain gives `ptr`
+                // up when it is kept.
+                ty == TypeId::of::<A>() && unsafe { k.keep(ptr, layout) }
+            }),
+            None => drain(),
         });
     }
 }
@@ -296,12 +298,13 @@ fn drain_unless_deferring<A: GlobalAlloc + 'static>(inner: &A) {
 /// Takes every pushed batch and makes its frees, then keeps the batches as spares (frees
 /// those past `MAX_SPARES`); returns the bytes of the blocks freed.
 pub(crate) fn drain() -> usize {
-    drain_with(&mut |_, _, _| false)
+    drain_with(|_, _, _| false)
 }
 
 /// [`drain`], offering each block to `keep` (with its allocator's type) first: a block it
 /// keeps is not freed here.
-fn drain_with(keep: &mut dyn FnMut(TypeId, *mut u8, Layout) -> bool) -> usize {
+#[inline(always)]
+fn drain_with(mut keep: impl FnMut(TypeId, *mut u8, Layout) -> bool) -> usize {
     if HEAD.load(Relaxed).is_null() {
         return 0;
     }
