@@ -45,22 +45,22 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// `CountingAllocator`, on the threads whose `malloc` served the blocks (with glibc, the
 /// sweeper's `free` and a mutator's `malloc` would otherwise fight over one arena lock).
 /// So memory freed by garbage returns to the wrapped allocator only on a mutator's next
-/// allocation (at most about 10,000 frees or 8 MiB wait; `mem_stats()` counts the bytes as freed
-/// at once), and blocks of 8 to 256 bytes not even then: the mutator keeps them (up to 1 MiB
-/// per thread, on glibc targets) and serves its own next allocations of the same layout
-/// with them, which saves the wrapped allocator's free and malloc of each (with glibc, two
-/// locked instructions per block). This applies to a zero-sized wrapped allocator (`System`, mimalloc's,
-/// jemalloc's); one with state is freed into where the drop runs. Without
-/// `CountingAllocator` every free happens on the thread that drops: one more reason to
-/// install it.
+/// allocation (at most about 10,000 frees or 8 MiB wait; `mem_stats()` counts the bytes as
+/// freed at once), and blocks of 8 to 256 bytes not even then: the mutator keeps them (up to
+/// 1 MiB per thread, on glibc targets) and serves its own next allocations of the same
+/// layout with them, which saves the wrapped allocator's free and malloc of each (with
+/// glibc, two locked instructions per block). This applies to a zero-sized wrapped
+/// allocator (`System`, mimalloc's, jemalloc's); one with state is freed into where the
+/// drop runs. Without `CountingAllocator` every free happens on the thread that drops: one
+/// more reason to install it.
 ///
 /// Cost: thread-local additions for every allocation and free, and one atomic addition on a
-/// per-thread cache line per 32 KiB counted (glibc targets; elsewhere one per allocation and free),
-/// plus one load for pending frees and one thread-local read for kept blocks per allocation, and
-/// one thread-local read per free. A thread's
-/// last unadded counts are added when it exits. Every allocation counts, including memory no heap
-/// object owns (a large `Vec` on the stack raises the goal as a large live heap would): in Go's
-/// terms, the whole process is the heap.
+/// per-thread cache line per 32 KiB counted (glibc targets; elsewhere one per allocation and
+/// free), plus one load for pending frees and one thread-local read for kept blocks per
+/// allocation, and one thread-local read per free. A thread's last unadded counts are added
+/// when it exits. Every allocation counts, including memory no heap object owns (a large
+/// `Vec` on the stack raises the goal as a large live heap would): in Go's terms, the whole
+/// process is the heap.
 pub struct CountingAllocator<A = System> {
     inner: A,
 }
@@ -114,10 +114,10 @@ impl<A> CountingAllocator<A> {
 // which the contract allows), or, if small, kept by the mutator that drains it and handed
 // out by its next `alloc` of exactly that layout, over the same allocator type
 // (`recycle`: the block was allocated by `inner`'s type with that layout, so the caller's
-// later `dealloc` or `realloc` with it is `inner`'s contract again); the counting touches only atomics and thread-locals (one
-// with a destructor, registered on glibc through `__cxa_thread_atexit_impl`, which does
-// not allocate through the global allocator), never allocates through the global
-// allocator and never unwinds.
+// later `dealloc` or `realloc` with it is `inner`'s contract again); the counting and the
+// keeping touch only atomics and thread-locals (two with a destructor, registered on glibc
+// through `__cxa_thread_atexit_impl`, which does not allocate through the global
+// allocator), never allocate through the global allocator and never unwind.
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for CountingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -14,9 +14,9 @@
 //! the global allocator never allocates to read it) appends each free (pointer, `Layout`)
 //! to its current batch, a fixed array of [`BATCH_LEN`] entries (at most [`BATCH_BYTES`]
 //! of blocks) whose header names the allocator to free them with (its `TypeId`, a
-//! type-erased function and the instance's address); a block of `BATCH_BYTES` or more is freed at once. The
-//! batch itself comes from that wrapped allocator directly (never through the global
-//! allocator: no recursion, not counted as external memory). A full batch, or the partial
+//! type-erased function and the instance's address); a block of `BATCH_BYTES` or more is
+//! freed at once. The batch itself comes from that wrapped allocator directly (never
+//! through the global allocator: no recursion, not counted as external memory). A full batch, or the partial
 //! one at the end of a background thread's work ([`flush`]), is pushed onto a global
 //! lock-free stack. A `CountingAllocator` allocation on any thread that does not defer
 //! checks one counter ([`drain_if_pending`]) and, when batches are pending, takes the
@@ -627,12 +627,10 @@ mod tests {
                 let large = Layout::from_size_align(recycle::MAX_SIZE + 8, 8).unwrap();
                 let all = Blocks(
                     (0..100)
-                        // SAFETY: non-zero sizes.
                         .map(|i| {
-                            (
-                                unsafe { a.alloc(if i % 2 == 0 { small } else { large }) },
-                                if i % 2 == 0 { small } else { large },
-                            )
+                            let l = if i % 2 == 0 { small } else { large };
+                            // SAFETY: a non-zero size.
+                            (unsafe { a.alloc(l) }, l)
                         })
                         .collect(),
                 );
