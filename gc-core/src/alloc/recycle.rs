@@ -141,8 +141,7 @@ pub(crate) fn take<A: GlobalAlloc + 'static>(layout: Layout) -> *mut u8 {
         if t.is_null() {
             return ptr::null_mut();
         }
-        // SAFETY: the table is this thread's alone, and nothing this borrow spans touches
-        // it again.
+        // SAFETY: the table is this thread's alone, and this borrow calls nothing.
         let t = unsafe { &mut *t };
         let b = &mut t.bins[i];
         if b.head.is_null() || t.ty != TypeId::of::<A>() {
@@ -154,8 +153,8 @@ pub(crate) fn take<A: GlobalAlloc + 'static>(layout: Layout) -> *mut u8 {
         }
         b.misses = 0;
         let p = b.head;
-        // SAFETY: a kept block's first word holds the next one's address (written by `put`,
-        // unaligned; every kept block has room for it).
+        // SAFETY: a kept block's first word holds the next one's address (written by
+        // `Keeper::keep`, unaligned; every kept block has room for it).
         b.head = unsafe { p.cast::<*mut u8>().read_unaligned() };
         t.kept -= layout.size();
         p
@@ -182,30 +181,40 @@ impl Keeper {
         let Some(i) = bin_of(layout) else {
             return false;
         };
-        // SAFETY: the keeper's table is this thread's alone; no other reference to it is
-        // alive during this call (`take` and `release_here` are not reentered from here).
-        let t = unsafe { &mut *self.t };
-        if t.kept + layout.size() > MAX_KEPT {
-            return false;
-        }
-        let (free, alloc) = (t.free, t.alloc);
-        let b = &mut t.bins[i];
-        if !b.head.is_null() && (b.size != layout.size() || b.align != layout.align()) {
-            if b.misses < STALE_AFTER {
+        let stale = {
+            // SAFETY: the keeper's table is this thread's alone, and this borrow ends
+            // before anything is called (a free may reenter the global allocator).
+            let t = unsafe { &mut *self.t };
+            if t.kept + layout.size() > MAX_KEPT {
                 return false;
             }
-            // SAFETY: the bin's blocks are the table's, of the bin's layout, served by
-            // `free`'s allocator; given up here.
-            t.kept -= unsafe { free_bin(b, free, alloc) };
+            let (free, alloc) = (t.free, t.alloc);
+            let b = &mut t.bins[i];
+            let mut stale = None;
+            if !b.head.is_null() && (b.size != layout.size() || b.align != layout.align()) {
+                if b.misses < STALE_AFTER {
+                    return false;
+                }
+                let list = take_list(b);
+                t.kept -= list.bytes;
+                stale = Some((list, free, alloc));
+            }
+            let b = &mut t.bins[i];
+            if b.head.is_null() {
+                (b.size, b.align, b.misses) = (layout.size(), layout.align(), 0);
+            }
+            // SAFETY: the caller gives the block up, and it has room for a word (`bin_of`);
+            // unaligned, since the layout may ask for less than a word's alignment.
+            unsafe { ptr.cast::<*mut u8>().write_unaligned(b.head) };
+            b.head = ptr;
+            t.kept += layout.size();
+            stale
+        };
+        if let Some((list, free, alloc)) = stale {
+            // SAFETY: the stale bin's blocks, of its layout, served by `free`'s allocator,
+            // taken out of the table.
+            unsafe { free_list(list, free, alloc) };
         }
-        if b.head.is_null() {
-            (b.size, b.align, b.misses) = (layout.size(), layout.align(), 0);
-        }
-        // SAFETY: the caller gives the block up, and it has room for a word (`bin_of`);
-        // unaligned, since the layout may ask for less than a word's alignment.
-        unsafe { ptr.cast::<*mut u8>().write_unaligned(b.head) };
-        b.head = ptr;
-        t.kept += layout.size();
         true
     }
 }
@@ -266,25 +275,54 @@ fn new_table<A: GlobalAlloc + 'static>(inner: &A) -> *mut Table {
     t
 }
 
-/// Frees the blocks of `b` (which is left empty).
+/// A bin's blocks, taken out of it.
+struct List {
+    head: *mut u8,
+    size: usize,
+    align: usize,
+    bytes: usize,
+}
+
+/// Empties `b`, returning its blocks.
+fn take_list(b: &mut Bin) -> List {
+    let head = std::mem::replace(&mut b.head, ptr::null_mut());
+    let mut bytes = 0;
+    let mut p = head;
+    while !p.is_null() {
+        bytes += b.size;
+        // SAFETY: a kept block: its first word is the next one's address.
+        p = unsafe { p.cast::<*mut u8>().read_unaligned() };
+    }
+    List {
+        head,
+        size: b.size,
+        align: b.align,
+        bytes,
+    }
+}
+
+/// Frees the blocks of `list`.
 ///
 /// # Safety
 ///
-/// `b`'s blocks were served with its layout by the allocator of `free` at `alloc`, and the
-/// caller gives them up.
-unsafe fn free_bin(b: &mut Bin, free: FreeFn, alloc: *const ()) -> usize {
-    let mut freed = 0;
-    while !b.head.is_null() {
-        let p = b.head;
-        // SAFETY: a kept block: its first word is the next one's address; a non-empty bin's
-        // layout is that of a block that was allocated; the free is the caller's contract.
+/// The blocks were served with the list's layout by the allocator of `free` at `alloc`,
+/// and the caller gives them up.
+unsafe fn free_list(list: List, free: FreeFn, alloc: *const ()) {
+    let mut p = list.head;
+    while !p.is_null() {
+        // SAFETY: a kept block: its first word is the next one's address (read before the
+        // block is freed); a non-empty list's layout is that of a block that was
+        // allocated; the free is the caller's contract.
         unsafe {
-            b.head = p.cast::<*mut u8>().read_unaligned();
-            free(alloc, p, Layout::from_size_align_unchecked(b.size, b.align));
+            let next = p.cast::<*mut u8>().read_unaligned();
+            free(
+                alloc,
+                p,
+                Layout::from_size_align_unchecked(list.size, list.align),
+            );
+            p = next;
         }
-        freed += b.size;
     }
-    freed
 }
 
 /// Frees every block of table `t` and the table itself (nothing if null).
@@ -296,12 +334,13 @@ unsafe fn release(t: *mut Table) {
     if t.is_null() {
         return;
     }
-    // SAFETY: the caller's table; its blocks and itself were served by its allocator with
-    // these layouts (the blocks' kept in their bins).
+    // SAFETY: the caller's table, reached by nothing else; its blocks and itself were
+    // served by its allocator with these layouts (the blocks' kept in their bins).
     unsafe {
         let (free, alloc) = ((*t).free, (*t).alloc);
-        for b in &mut (*t).bins {
-            free_bin(b, free, alloc);
+        for i in 0..BINS {
+            let list = take_list(&mut (*t).bins[i]);
+            free_list(list, free, alloc);
         }
         free(alloc, t.cast(), Layout::new::<Table>());
     }
