@@ -111,7 +111,8 @@ impl<A> CountingAllocator<A> {
 // returns its result unchanged (so `GlobalAlloc`'s contract holds as it does for `inner`),
 // except that a free on one of the collector's background threads is made later, by
 // `inner`, with the same arguments (`remote_free`: the block stays allocated until then,
-// which the contract allows), or, if small, kept by the mutator that drains it and handed
+// which the contract allows), or, if small, kept by the mutator that drains it (or frees
+// it while sweeping) and handed
 // out by its next `alloc` of exactly that layout, over the same allocator type
 // (`recycle`: the block was allocated by `inner`'s type with that layout, so the caller's
 // later `dealloc` or `realloc` with it is `inner`'s contract again); the counting and the
@@ -147,9 +148,18 @@ unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for CountingAllocator<A> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // On the collector's background threads the free is queued for a mutator's next
-        // allocation (`alloc/remote_free.rs`); the bytes count as freed from now on.
+        // allocation (`alloc/remote_free.rs`); on a mutator sweeping, a small block of
+        // garbage is kept for its next allocations (`alloc/recycle.rs`), as its drains
+        // keep the background threads' frees. The bytes count as freed from now on.
         // SAFETY: forwarded from the caller's contract, which gives up `ptr`.
-        if !unsafe { remote_free::defer(&self.inner, ptr, layout) } {
+        let kept = unsafe {
+            remote_free::defer(&self.inner, ptr, layout)
+                || (external::dropping_garbage()
+                    && recycle::with_keeper(&self.inner, |k| {
+                        k.is_some_and(|k| k.keep(ptr, layout))
+                    }))
+        };
+        if !kept {
             // SAFETY: forwarded from the caller's contract.
             unsafe { self.inner.dealloc(ptr, layout) };
         }

@@ -19,8 +19,8 @@
 //! hint that a check is due, never used to order other memory. See the allocator overview
 //! (`crate::design::allocator`).
 
-pub(crate) use crate::sync::untracked::while_dropping_garbage;
-use crate::sync::untracked::{dropping_garbage, shard, AtomicBool, AtomicU64};
+pub(crate) use crate::sync::untracked::{dropping_garbage, while_dropping_garbage};
+use crate::sync::untracked::{shard, AtomicBool, AtomicU64};
 use crate::sync::Ordering::Relaxed;
 
 /// Shards: enough for the threads of a large machine to rarely share one.

@@ -1,7 +1,7 @@
 //! The recycle cache: small blocks that the collector's background threads freed through
 //! `crate::CountingAllocator` (queued by `alloc/remote_free.rs`), kept by the mutator thread
-//! whose drain took them, for its next allocations of the same layout, instead of being
-//! freed into the wrapped allocator.
+//! whose drain took them (and those a mutator frees itself while it sweeps), for its next
+//! allocations of the same layout, instead of being freed into the wrapped allocator.
 //!
 //! Why: a sweep's frees reach the mutator in bursts (thousands of blocks per cycle in an
 //! interpreter with a small heap). With glibc, all but seven per size miss the thread's
