@@ -46,13 +46,14 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// sweeper's `free` and a mutator's `malloc` would otherwise fight over one arena lock).
 /// So memory freed by garbage returns to the wrapped allocator only on a mutator's next
 /// allocation (at most about 10,000 frees or 8 MiB wait; `mem_stats()` counts the bytes as
-/// freed at once), and blocks of 8 to 256 bytes not even then: the mutator keeps them, as it
-/// keeps those its own sweeping frees (up to 1 MiB per thread, on glibc targets), and serves
-/// its next allocations of the same layout with them, which saves the wrapped allocator's free and malloc of each (with
-/// glibc, two locked instructions per block). This applies to a zero-sized wrapped
-/// allocator (`System`, mimalloc's, jemalloc's); one with state is freed into where the
-/// drop runs. Without `CountingAllocator` every free happens on the thread that drops: one
-/// more reason to install it.
+/// freed at once), and blocks of 8 to 256 bytes not even then: the mutator keeps them, as
+/// it keeps those its own sweeping frees (up to 2 MiB per thread and about 4 MiB in all, on
+/// glibc targets), and serves its next allocations of the same layout with them, which
+/// saves the wrapped allocator's free and malloc of each (with glibc, two locked
+/// instructions per block). This applies to a zero-sized wrapped allocator (`System`,
+/// mimalloc's, jemalloc's); one with state is freed into where the drop runs. Without
+/// `CountingAllocator` every free happens on the thread that drops: one more reason to
+/// install it.
 ///
 /// Cost: thread-local additions for every allocation and free, and one atomic addition on a
 /// per-thread cache line per 32 KiB counted (glibc targets; elsewhere one per allocation and

@@ -22,19 +22,27 @@
 //! allocated with (`GlobalAlloc`'s contract). A bin whose blocks are not asked for while
 //! another layout of its sizes is ([`STALE_AFTER`] such requests) gives way to that layout.
 //!
-//! Bounds: at most [`MAX_KEPT`] bytes of blocks per thread (past it, blocks are freed as
-//! before), plus the table (about 1 KiB, allocated from the wrapped allocator by the first
-//! drain that keeps a block; threads that never drain have none). The blocks count as
-//! freed in `mem_stats()` from their queueing until they are handed out again. The thread's
-//! exit frees its blocks and its table (glibc targets only, where the exit hook is
-//! registered without allocating through the global allocator; elsewhere nothing is kept),
-//! and so does [`release_here`] (`free_os_memory`).
+//! Bounds: at most [`MAX_KEPT`] bytes of blocks per thread and about [`MAX_KEPT_ALL`] in
+//! all threads together (past them, blocks are freed as before), plus a table of about
+//! 1 KiB per thread that ever kept one (allocated from the wrapped allocator). The sum is
+//! kept loosely: each table adds what it gained or lost to [`KEPT_ALL`] at the start and
+//! end of each drain and takes its limit from there, so threads that drain at once may
+//! pass it by what each may keep until its next drain, and the sum reads high after a
+//! thread's allocations took blocks out. The blocks count as freed in `mem_stats()` from
+//! their queueing until they are handed out again. The thread's exit frees its blocks and
+//! its table (glibc targets only, where the exit hook is registered without allocating
+//! through the global allocator; elsewhere nothing is kept), and so does [`release_here`]
+//! (`free_os_memory`).
 //!
-//! Shared state: none. A table is its thread's alone (a thread-local pointer), touched
-//! only by that thread's allocations and drains. See the allocator overview
+//! Shared state: [`KEPT_ALL`], a std atomic untracked by loom (`sync::untracked`, like the
+//! allocator layer's other counts), Relaxed: a bound's estimate that orders nothing. A
+//! table is its thread's alone (a thread-local pointer), touched only by that thread's
+//! allocations, drains and sweeps. See the allocator overview
 //! (`crate::design::allocator`).
 
 use super::remote_free::{free_with, FreeFn};
+use crate::sync::untracked::AtomicUsize;
+use crate::sync::Ordering::Relaxed;
 use std::alloc::{GlobalAlloc, Layout};
 use std::any::TypeId;
 use std::ptr;
@@ -49,7 +57,17 @@ const MAX_ALIGN: usize = 16;
 pub(crate) const MAX_SIZE: usize = GRANULE * BINS;
 /// Bytes of blocks a thread keeps at most (about what a cycle of an interpreter's small
 /// heap frees: the drains come in bursts, after each sweep).
-const MAX_KEPT: usize = 1 << 20;
+const MAX_KEPT: usize = 2 << 20;
+/// Bytes of blocks all threads keep at most (as of each thread's last drain), so that a
+/// program with many threads does not keep `MAX_KEPT` in each.
+const MAX_KEPT_ALL: usize = 4 << 20;
+const _: () = assert!(
+    MAX_KEPT_ALL == 2 * MAX_KEPT,
+    "a test fills the bound with two threads"
+);
+
+/// The bytes the threads' tables hold, as each last published them (`Keeper::publish`).
+static KEPT_ALL: AtomicUsize = AtomicUsize::new(0);
 /// Requests for another layout of a bin's sizes, none served from it, after which its
 /// blocks are stale: a block of that other layout replaces them.
 const STALE_AFTER: usize = 64;
@@ -75,6 +93,11 @@ struct Table {
     alloc: *const (),
     /// Bytes of the blocks in the bins.
     kept: usize,
+    /// `kept` as last added to [`KEPT_ALL`].
+    published: usize,
+    /// The most `kept` may reach until the next publication: [`MAX_KEPT`], or less while
+    /// the threads together keep nearly [`MAX_KEPT_ALL`].
+    limit: usize,
     bins: [Bin; BINS],
 }
 
@@ -185,7 +208,7 @@ impl Keeper {
             // SAFETY: the keeper's table is this thread's alone, and this borrow ends
             // before anything is called (a free may reenter the global allocator).
             let t = unsafe { &mut *self.t };
-            if t.kept + layout.size() > MAX_KEPT {
+            if t.kept + layout.size() > t.limit {
                 return false;
             }
             let (free, alloc) = (t.free, t.alloc);
@@ -219,6 +242,25 @@ impl Keeper {
     }
 }
 
+impl Keeper {
+    /// Adds what this thread's table gained or lost since its last publication to
+    /// [`KEPT_ALL`] and sets how much it may keep until the next: a drain calls it before
+    /// and after its blocks (two atomic additions per drain, none per block).
+    pub(crate) fn publish(&mut self) {
+        // SAFETY: the keeper's table is this thread's alone; this borrow calls nothing.
+        let t = unsafe { &mut *self.t };
+        let all = if t.kept >= t.published {
+            let d = t.kept - t.published;
+            KEPT_ALL.fetch_add(d, Relaxed) + d
+        } else {
+            let d = t.published - t.kept;
+            KEPT_ALL.fetch_sub(d, Relaxed) - d
+        };
+        t.published = t.kept;
+        t.limit = MAX_KEPT.min(t.kept + MAX_KEPT_ALL.saturating_sub(all));
+    }
+}
+
 /// Runs `f` with a [`Keeper`] on this thread's table for blocks `inner`'s type served
 /// (made now if the thread has none), or with `None` where nothing is kept: on the
 /// collector's deferring threads (they do not allocate what they free), for an allocator
@@ -237,6 +279,10 @@ pub(crate) fn with_keeper<A: GlobalAlloc + 'static, R>(
             if t.is_null() {
                 t = new_table(inner);
                 cell.set(t);
+                if !t.is_null() {
+                    // Its first limit.
+                    Keeper { t }.publish();
+                }
             }
             t
         })
@@ -264,6 +310,8 @@ fn new_table<A: GlobalAlloc + 'static>(inner: &A) -> *mut Table {
         ptr::addr_of_mut!((*t).free).write(free);
         ptr::addr_of_mut!((*t).alloc).write(alloc);
         ptr::addr_of_mut!((*t).kept).write(0);
+        ptr::addr_of_mut!((*t).published).write(0);
+        ptr::addr_of_mut!((*t).limit).write(0);
         for i in 0..BINS {
             let b = ptr::addr_of_mut!((*t).bins[i]);
             ptr::addr_of_mut!((*b).size).write(0);
@@ -337,6 +385,7 @@ unsafe fn release(t: *mut Table) {
     // SAFETY: the caller's table, reached by nothing else; its blocks and itself were
     // served by its allocator with these layouts (the blocks' kept in their bins).
     unsafe {
+        KEPT_ALL.fetch_sub((*t).published, Relaxed);
         let (free, alloc) = ((*t).free, (*t).alloc);
         for i in 0..BINS {
             let list = take_list(&mut (*t).bins[i]);
@@ -356,7 +405,7 @@ pub(crate) fn release_here() {
 }
 
 #[cfg(all(test, not(gc_loom), target_os = "linux", target_env = "gnu"))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::alloc::System;
 
@@ -397,8 +446,16 @@ mod tests {
         Layout::from_size_align(size, align).unwrap()
     }
 
+    /// Tests that keep blocks take turns: [`KEPT_ALL`] is shared, and one test fills it.
+    static SERIAL: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
+
+    pub(crate) fn take_turn() -> crate::sync::MutexGuard<'static, ()> {
+        SERIAL.lock()
+    }
+
     /// Runs `f` on a thread of its own (a fresh table), releasing what it kept after.
     fn on_own_thread(f: impl FnOnce() + Send + 'static) {
+        let _turn = take_turn();
         std::thread::spawn(move || {
             f();
             release_here();
@@ -486,6 +543,58 @@ mod tests {
             }
             assert_eq!(kept().1, fits * MAX_SIZE);
         });
+    }
+
+    #[test]
+    fn threads_together_keep_about_max_kept_all_bytes() {
+        use std::sync::{mpsc, Barrier};
+        let turn = take_turn();
+        let l = layout(MAX_SIZE, 8);
+        let per_thread = MAX_KEPT / MAX_SIZE;
+        assert_eq!(
+            MAX_KEPT_ALL,
+            2 * MAX_KEPT,
+            "two full threads fill the bound"
+        );
+        let done = std::sync::Arc::new(Barrier::new(3));
+        let (tx, rx) = mpsc::channel();
+        // Two threads keep `MAX_KEPT` each, publish, and hold on until the third checked.
+        let holders: Vec<_> = (0..2)
+            .map(|_| {
+                let (done, tx) = (done.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    // SAFETY: valid layout; each block is given up to the table.
+                    unsafe {
+                        for _ in 0..per_thread {
+                            assert!(put(&System, System.alloc(l), l));
+                        }
+                    }
+                    with_keeper(&System, |k| k.unwrap().publish());
+                    tx.send(()).unwrap();
+                    done.wait();
+                    release_here();
+                })
+            })
+            .collect();
+        rx.recv().unwrap();
+        rx.recv().unwrap();
+        std::thread::spawn(move || {
+            // `MAX_KEPT_ALL` is published already: a new table may keep nothing.
+            // SAFETY: valid layout; the block is freed when not kept.
+            unsafe {
+                let p = System.alloc(l);
+                assert!(!put(&System, p, l), "kept past the threads' bound");
+                System.dealloc(p, l);
+            }
+            release_here();
+        })
+        .join()
+        .unwrap();
+        done.wait();
+        for h in holders {
+            h.join().unwrap();
+        }
+        drop(turn);
     }
 
     #[test]

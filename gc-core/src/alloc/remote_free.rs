@@ -285,12 +285,18 @@ pub(crate) fn drain_if_pending<A: GlobalAlloc + 'static>(inner: &A) {
 fn drain_unless_deferring<A: GlobalAlloc + 'static>(inner: &A) {
     if !untracked::defer_frees() {
         recycle::with_keeper(inner, |keeper| match keeper {
-            Some(k) => drain_with(|ty, ptr, layout| {
-                // SAFETY: an `A` served the block with `layout`, and the drain gives `ptr`
-                // up when it is kept.
-                ty == TypeId::of::<A>() && unsafe { k.keep(ptr, layout) }
-            }),
-            None => drain(),
+            Some(k) => {
+                k.publish();
+                drain_with(|ty, ptr, layout| {
+                    // SAFETY: an `A` served the block with `layout`, and the drain gives
+                    // `ptr` up when it is kept.
+                    ty == TypeId::of::<A>() && unsafe { k.keep(ptr, layout) }
+                });
+                k.publish();
+            }
+            None => {
+                drain();
+            }
         });
     }
 }
@@ -444,10 +450,22 @@ mod tests {
 
     static SERIAL: Mutex<()> = Mutex::new(());
 
-    /// Takes this test's turn at the process-wide queue, starting with nothing pending and
-    /// no spare batch (which an earlier test's allocator would still book as live).
-    fn take_turn() -> crate::sync::MutexGuard<'static, ()> {
-        let turn = SERIAL.lock();
+    /// A test's turn: at the process-wide queue, and (glibc targets) among the tests that
+    /// keep blocks in recycle caches, whose bound all threads share.
+    struct Turn {
+        _queue: crate::sync::MutexGuard<'static, ()>,
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        _keeping: crate::sync::MutexGuard<'static, ()>,
+    }
+
+    /// Takes this test's turn, starting with nothing pending and no spare batch (which an
+    /// earlier test's allocator would still book as live).
+    fn take_turn() -> Turn {
+        let turn = Turn {
+            _queue: SERIAL.lock(),
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            _keeping: recycle::tests::take_turn(),
+        };
         drain();
         release_spares();
         turn
