@@ -16,7 +16,8 @@
 //!   double free would abort in glibc or show as a negative balance);
 //! - small buffers freed as garbage are kept by the mutator for its next allocations of
 //!   the same layout (`gc-core/src/alloc/recycle.rs`), whichever thread swept them: after
-//!   a collection, the next allocations of that size never reach the wrapped allocator.
+//!   a collection, the next allocations of that size never reach the wrapped allocator,
+//!   and `/gc-core/external/kept:bytes` counts the blocks kept.
 
 mod common;
 
@@ -224,6 +225,18 @@ fn background_frees_go_back_through_the_mutator() {
     });
 }
 
+/// `/gc-core/external/kept:bytes`.
+fn kept_bytes() -> u64 {
+    let mut s = [gc_core::metrics::Sample::new(
+        "/gc-core/external/kept:bytes",
+    )];
+    gc_core::metrics::read(&mut s);
+    match s[0].value {
+        gc_core::metrics::Value::Uint64(v) => v,
+        ref v => panic!("kept bytes: {v:?}"),
+    }
+}
+
 #[test]
 fn small_garbage_buffers_are_reused_by_the_mutator() {
     let _turn = take_turn();
@@ -242,6 +255,10 @@ fn small_garbage_buffers_are_reused_by_the_mutator() {
         gc_core::collect();
         // This allocation drains what the background threads queued.
         drop(black_box(Box::new([0u8; 64])));
+        // The kept blocks are in the metric (published at each drain's end and after
+        // each span the mutator swept).
+        let kept = kept_bytes();
+        assert!(kept >= 1000 * 72, "{kept} bytes kept");
         // The buffers came back to this thread, whichever thread swept them: the next
         // thousand of that layout reach the system allocator none of them (before the
         // recycle cache, all of them).

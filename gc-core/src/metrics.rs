@@ -2,8 +2,9 @@
 //!
 //! Every metric has Go's name, unit and meaning (`/gc/heap/allocs:bytes`, ...), where this
 //! runtime has the figure; [`all`] lists them with their descriptions, and [`read`] fills
-//! in [`Sample`]s by name. Two metrics are this runtime's own, under the `/gc-core/` prefix
-//! that no Go metric uses: the memory counted by [`CountingAllocator`](crate::CountingAllocator).
+//! in [`Sample`]s by name. Three metrics are this runtime's own, under the `/gc-core/`
+//! prefix that no Go metric uses: the memory counted by
+//! [`CountingAllocator`](crate::CountingAllocator), and the freed blocks it keeps for reuse.
 //!
 //! ```
 //! use gc_core::metrics::{self, Sample, Value};
@@ -327,6 +328,7 @@ enum Id {
     LimiterLastEnabled,
     Pauses,
     ExternalAllocs,
+    ExternalKept,
     ExternalLive,
     MemFree,
     MemObjects,
@@ -360,6 +362,11 @@ static METRICS: &[(Id, Description)] = &[
     (Id::ExternalAllocs, d("/gc-core/external/allocs:bytes", U, true,
         "Not a Go metric: bytes allocated outside the heap through CountingAllocator \
          (MemStats::external_total_alloc); 0 without it.")),
+    (Id::ExternalKept, d("/gc-core/external/kept:bytes", U, false,
+        "Not a Go metric: small blocks that garbage freed, which CountingAllocator's \
+         mutator threads keep for their next allocations of the same layout instead of \
+         freeing them (at most about 4 MiB in all; counted as freed in \
+         /gc-core/external/live:bytes), as of each thread's last drain or sweep.")),
     (Id::ExternalLive, d("/gc-core/external/live:bytes", U, false,
         "Not a Go metric: bytes allocated through CountingAllocator and not yet freed \
          (MemStats::external_alloc), which the pacer counts as heap; 0 without it.")),
@@ -592,6 +599,7 @@ impl Reader {
                 return;
             }
             Id::ExternalAllocs => Value::Uint64(src::external().1),
+            Id::ExternalKept => Value::Uint64(src::external_kept()),
             Id::ExternalLive => Value::Uint64(src::external().0),
             Id::MemFree => {
                 let m = self.memory();

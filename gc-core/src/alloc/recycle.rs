@@ -26,7 +26,7 @@
 //! all threads together (past them, blocks are freed as before), plus a table of about
 //! 1 KiB per thread that ever kept one (allocated from the wrapped allocator). The sum is
 //! kept loosely: each table adds what it gained or lost to [`KEPT_ALL`] at the start and
-//! end of each drain and takes its limit from there, so threads that drain at once may
+//! end of each drain and after each span its thread sweeps, and takes its limit from there, so threads that drain at once may
 //! pass it by what each may keep until its next drain, and the sum reads high after a
 //! thread's allocations took blocks out. The blocks count as freed in `mem_stats()` from
 //! their queueing until they are handed out again. The thread's exit frees its blocks and
@@ -393,6 +393,24 @@ unsafe fn release(t: *mut Table) {
         }
         free(alloc, t.cast(), Layout::new::<Table>());
     }
+}
+
+/// Publishes the calling thread's kept bytes to the threads' sum if they changed (after
+/// its own sweep of a span: one thread-local read when nothing changed).
+pub(crate) fn publish_here() {
+    local::with(|cell| {
+        let t = cell.get();
+        // SAFETY: a non-null table pointer is this thread's table, read only here.
+        if !t.is_null() && unsafe { (*t).kept != (*t).published } {
+            Keeper { t }.publish();
+        }
+    });
+}
+
+/// Bytes the threads' recycle caches keep, as of each one's last drain or sweep (`/gc-core/
+/// external/kept:bytes`).
+pub(crate) fn kept_all() -> u64 {
+    KEPT_ALL.load(Relaxed) as u64
 }
 
 /// Frees the calling thread's kept blocks and its table (`free_os_memory`; the next drain

@@ -70,6 +70,8 @@ pub(crate) fn sweep(heap: &Heap, claimed: Claimed, keep: bool) -> usize {
         super::external::while_dropping_garbage(|| {
             free_dead(&claimed, &dead, uniform, clean, clobber)
         });
+        // What this thread's recycle cache kept of it joins the threads' sum.
+        super::recycle::publish_here();
     }
     let c = s.spanclass.size_class();
     if c != 0 {

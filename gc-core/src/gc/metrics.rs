@@ -199,6 +199,11 @@ pub(crate) fn external() -> (u64, u64) {
     (crate::alloc::external::live(), crate::alloc::external::total())
 }
 
+/// Bytes `CountingAllocator`'s recycle caches keep (`alloc/recycle.rs`).
+pub(crate) fn external_kept() -> u64 {
+    crate::alloc::recycle::kept_all()
+}
+
 /// Page heap figures (the heap lock, briefly).
 pub(crate) fn memory() -> HeapMemory {
     HEAP.memory()
