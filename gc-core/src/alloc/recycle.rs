@@ -26,13 +26,13 @@
 //! all threads together (past them, blocks are freed as before), plus a table of about
 //! 1 KiB per thread that ever kept one (allocated from the wrapped allocator). The sum is
 //! kept loosely: each table adds what it gained or lost to [`KEPT_ALL`] at the start and
-//! end of each drain and after each span its thread sweeps, and takes its limit from there, so threads that drain at once may
-//! pass it by what each may keep until its next drain, and the sum reads high after a
-//! thread's allocations took blocks out. The blocks count as freed in `mem_stats()` from
-//! their queueing until they are handed out again. The thread's exit frees its blocks and
-//! its table (glibc targets only, where the exit hook is registered without allocating
-//! through the global allocator; elsewhere nothing is kept), and so does [`release_here`]
-//! (`free_os_memory`).
+//! end of each drain and after each span its thread sweeps, and takes its limit from there,
+//! so threads that drain at once may pass it by what each may keep until its next drain,
+//! and the sum reads high after a thread's allocations took blocks out. The blocks count as
+//! freed in `mem_stats()` from their queueing until they are handed out again. The thread's
+//! exit frees its blocks and its table (glibc targets only, where the exit hook is
+//! registered without allocating through the global allocator; elsewhere nothing is kept),
+//! and so does [`release_here`] (`free_os_memory`).
 //!
 //! Shared state: [`KEPT_ALL`], a std atomic untracked by loom (`sync::untracked`, like the
 //! allocator layer's other counts), Relaxed: a bound's estimate that orders nothing. A
@@ -58,19 +58,15 @@ pub(crate) const MAX_SIZE: usize = GRANULE * BINS;
 /// Bytes of blocks a thread keeps at most (about what a cycle of an interpreter's small
 /// heap frees: the drains come in bursts, after each sweep).
 const MAX_KEPT: usize = 2 << 20;
-/// Bytes of blocks all threads keep at most (as of each thread's last drain), so that a
-/// program with many threads does not keep `MAX_KEPT` in each.
+/// Bytes of blocks all threads keep at most (as of each thread's last drain or sweep), so
+/// that a program with many threads does not keep `MAX_KEPT` in each.
 const MAX_KEPT_ALL: usize = 4 << 20;
-const _: () = assert!(
-    MAX_KEPT_ALL == 2 * MAX_KEPT,
-    "a test fills the bound with two threads"
-);
-
-/// The bytes the threads' tables hold, as each last published them (`Keeper::publish`).
-static KEPT_ALL: AtomicUsize = AtomicUsize::new(0);
 /// Requests for another layout of a bin's sizes, none served from it, after which its
 /// blocks are stale: a block of that other layout replaces them.
 const STALE_AFTER: usize = 64;
+
+/// The bytes the threads' tables hold, as each last published them (`Keeper::publish`).
+static KEPT_ALL: AtomicUsize = AtomicUsize::new(0);
 
 /// One size's blocks: a list through their first words, all of layout (`size`, `align`).
 struct Bin {

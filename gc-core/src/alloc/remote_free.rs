@@ -12,21 +12,21 @@
 //!
 //! How: a thread marked by [`defer_here`] (a const thread-local flag in `sync::untracked`:
 //! the global allocator never allocates to read it) appends each free (pointer, `Layout`)
-//! to its current batch, a fixed array of [`BATCH_LEN`] entries (at most [`BATCH_BYTES`]
-//! of blocks) whose header names the allocator to free them with (its `TypeId`, a
-//! type-erased function and the instance's address); a block of `BATCH_BYTES` or more is
-//! freed at once. The batch itself comes from that wrapped allocator directly (never
-//! through the global allocator: no recursion, not counted as external memory). A full batch, or the partial
+//! to its current batch, a fixed array of [`BATCH_LEN`] entries (at most [`BATCH_BYTES`] of
+//! blocks) whose header names the allocator to free them with (its `TypeId`, a type-erased
+//! function and the instance's address); a block of `BATCH_BYTES` or more is freed at once.
+//! The batch itself comes from that wrapped allocator directly (never through the global
+//! allocator: no recursion, not counted as external memory). A full batch, or the partial
 //! one at the end of a background thread's work ([`flush`]), is pushed onto a global
 //! lock-free stack. A `CountingAllocator` allocation on any thread that does not defer
-//! checks one counter ([`drain_if_pending`]) and, when batches are pending, takes the
-//! whole stack and frees every entry, or keeps the small ones its allocator type served
-//! in the thread's recycle cache (`alloc/recycle.rs`) for its next allocations. The
-//! emptied batches go onto a second stack of spares (up to `MAX_SPARES`; past that they
-//! are freed), from which the deferring threads take their next batches: a batch freed by
-//! the mutator and allocated anew by the sweeper met on the sweeper's `malloc` arena lock,
-//! about 800 futex calls in a 0.5 s interpreter run (`examples/interp`,
-//! instantiation.lox), 60 with spares.
+//! checks one counter ([`drain_if_pending`]) and, when batches are pending, takes the whole
+//! stack and frees every entry, or keeps the small ones its allocator type served in the
+//! thread's recycle cache (`alloc/recycle.rs`) for its next allocations. The emptied
+//! batches go onto a second stack of spares (up to `MAX_SPARES`; past that they are freed),
+//! from which the deferring threads take their next batches: a batch freed by the mutator
+//! and allocated anew by the sweeper met on the sweeper's `malloc` arena lock, about 800
+//! futex calls in a 0.5 s interpreter run (`examples/interp`, instantiation.lox), 60 with
+//! spares.
 //!
 //! Invariants:
 //! - every queued free is made exactly once, by the allocator that served it, with its
