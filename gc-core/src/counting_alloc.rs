@@ -112,14 +112,13 @@ impl<A> CountingAllocator<A> {
 // returns its result unchanged (so `GlobalAlloc`'s contract holds as it does for `inner`),
 // except that a free on one of the collector's background threads is made later, by
 // `inner`, with the same arguments (`remote_free`: the block stays allocated until then,
-// which the contract allows), or, if small, kept by the mutator that drains it (or frees
-// it while sweeping) and handed
-// out by its next `alloc` of exactly that layout, over the same allocator type
-// (`recycle`: the block was allocated by `inner`'s type with that layout, so the caller's
-// later `dealloc` or `realloc` with it is `inner`'s contract again); the counting and the
-// keeping touch only atomics and thread-locals (two with a destructor, registered on glibc
-// through `__cxa_thread_atexit_impl`, which does not allocate through the global
-// allocator), never allocate through the global allocator and never unwind.
+// which the contract allows), or, if small, kept by the mutator that drains it (or frees it
+// while sweeping) and handed out by its next `alloc` of exactly that layout, over the same
+// allocator type (`recycle`: the block was allocated by `inner`'s type with that layout, so
+// the caller's later `dealloc` or `realloc` with it is `inner`'s contract again); the
+// counting and the keeping touch only atomics and thread-locals (two with a destructor,
+// registered on glibc through `__cxa_thread_atexit_impl`, which does not allocate through
+// the global allocator), never allocate through the global allocator and never unwind.
 unsafe impl<A: GlobalAlloc + 'static> GlobalAlloc for CountingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
