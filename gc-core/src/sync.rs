@@ -542,6 +542,16 @@ pub(crate) fn seqcst_order() {
     loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
+/// Which of `buckets` (a power of two, at least 2) `key` falls in, by Fibonacci hashing (its
+/// top bits after a multiplication): neighbouring keys, such as the addresses of adjacent
+/// objects, land in different buckets. For the tables that spread contended state over
+/// shards or cache entries by address.
+#[inline(always)]
+pub(crate) fn bucket_of(key: usize, buckets: usize) -> usize {
+    debug_assert!(buckets.is_power_of_two() && buckets > 1);
+    ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - buckets.trailing_zeros())) as usize
+}
+
 /// Asks the CPU to start loading the cache line at `addr` (a hint: no fault, no effect on
 /// the program's meaning, even for an address that is not mapped). The marker issues it a
 /// few objects ahead of scanning them. Nothing on other architectures and under loom.

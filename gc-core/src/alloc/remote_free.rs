@@ -58,6 +58,7 @@
 //! (`crate::design::allocator`).
 
 use super::recycle;
+use crate::sync::prefetch_read;
 use crate::sync::untracked::{self, AtomicPtr, AtomicUsize};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use std::alloc::{GlobalAlloc, Layout};
@@ -328,7 +329,10 @@ fn drain_with(mut keep: impl FnMut(TypeId, *mut u8, Layout) -> bool) -> usize {
             let entries = &(&(*b).entries)[..len];
             for (i, e) in entries.iter().enumerate() {
                 if let Some(ahead) = entries.get(i + PREFETCH_AHEAD) {
-                    prefetch_header(ahead.assume_init_ref().ptr);
+                    // The line before the block, where `malloc` implementations keep its
+                    // header (glibc: its size, read and written by `free`): blocks are
+                    // freed long after they were last touched.
+                    prefetch_read((ahead.assume_init_ref().ptr as usize).wrapping_sub(16));
                 }
                 let e = e.assume_init_ref();
                 if !keep(ty, e.ptr, e.layout) {
@@ -347,23 +351,8 @@ fn drain_with(mut keep: impl FnMut(TypeId, *mut u8, Layout) -> bool) -> usize {
     taken_bytes
 }
 
-/// How many entries ahead of the free it makes a drain prefetches the block's first bytes.
+/// How many entries ahead of the free it makes a drain prefetches the block's header.
 const PREFETCH_AHEAD: usize = 4;
-
-/// Starts loading the cache line before `p`, where `malloc` implementations keep a block's
-/// header (glibc: its size, read and written by `free`): blocks are freed long after they
-/// were last touched, so without this each free waits for a miss.
-#[inline(always)]
-fn prefetch_header(p: *mut u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch is a hint that never faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_sub(16).cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// Keeps a drained batch as a spare, or frees it past `MAX_SPARES`.
 ///
@@ -571,6 +560,18 @@ mod tests {
     // SAFETY: the blocks are owned by the vector, which moves between threads whole.
     unsafe impl Send for Blocks {}
 
+    /// Queues the free of every block of `all` (served by `TestAlloc::<ID>`) on a new
+    /// deferring thread.
+    fn defer_all<const ID: usize>(all: Blocks) {
+        on_deferring_thread(move || {
+            let all = all;
+            for (p, l) in all.0 {
+                // SAFETY: served by this allocator with this layout, given up here.
+                assert!(unsafe { defer(&TestAlloc::<ID>, p, l) });
+            }
+        });
+    }
+
     fn book<const ID: usize>() -> (usize, usize, usize, usize) {
         let b = BOOKS[ID].lock();
         (b.live.len(), b.freed_on_deferring, b.freed_elsewhere, b.bad)
@@ -652,13 +653,7 @@ mod tests {
                         })
                         .collect(),
                 );
-                on_deferring_thread(move || {
-                    let all = all;
-                    for (p, l) in all.0 {
-                        // SAFETY: served by this allocator with this layout, given up here.
-                        assert!(unsafe { defer(&TestAlloc::<2>, p, l) });
-                    }
-                });
+                defer_all::<2>(all);
                 // A mutator's drain (as `CountingAllocator<TestAlloc<2>>::alloc` makes it):
                 // the large blocks are freed, the small ones kept.
                 drain_if_pending(&a);
@@ -698,13 +693,7 @@ mod tests {
                 .map(|_| (unsafe { TestAlloc::<2>.alloc(small) }, small))
                 .collect(),
         );
-        on_deferring_thread(move || {
-            let all = all;
-            for (p, l) in all.0 {
-                // SAFETY: served by this allocator with this layout, given up here.
-                assert!(unsafe { defer(&TestAlloc::<2>, p, l) });
-            }
-        });
+        defer_all::<2>(all);
         crate::sync::thread::scope(|s| {
             s.spawn(|| {
                 drain_if_pending(&TestAlloc::<2>);
@@ -836,13 +825,7 @@ mod tests {
         // Three rounds of one full batch each: queued on a deferring thread, drained here.
         for round in 0..3 {
             let all = Blocks(blocks(&TestAlloc::<0>, BATCH_LEN));
-            on_deferring_thread(move || {
-                let all = all;
-                for (p, l) in all.0 {
-                    // SAFETY: served by this allocator with this layout, given up here.
-                    assert!(unsafe { defer(&TestAlloc::<0>, p, l) });
-                }
-            });
+            defer_all::<0>(all);
             drain();
             // The one batch there ever was is kept as a spare: the deferring thread never
             // allocated another, and the draining thread never freed it.

@@ -64,13 +64,12 @@ impl RootCache {
         }
     }
 
-    /// The entry `addr` maps to: Fibonacci hashing of the address in 8-byte units (objects
-    /// 8 or 16 bytes apart, tiny ones in one block or a tree's nodes, land in different
-    /// entries; whole addresses would waste the multiplier's low bits).
+    /// The entry `addr` maps to: the address hashed in 8-byte units (objects 8 or 16 bytes
+    /// apart, tiny ones in one block or a tree's nodes, land in different entries; whole
+    /// addresses would waste the multiplier's low bits).
     #[inline(always)]
     fn index(addr: usize) -> usize {
-        ((addr as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - ENTRIES.trailing_zeros()))
-            as usize
+        crate::sync::bucket_of(addr >> 3, ENTRIES)
     }
 
     /// One more root on the object at `addr`, pending. Returns whether the cache already

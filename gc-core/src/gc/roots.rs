@@ -180,10 +180,8 @@ crate::sync::global! {
 /// The shard of the spill table that holds the counter with key `key` (the module
 /// header's "the table's lock" is this shard's, for that counter).
 fn spill_table(key: usize) -> &'static Mutex<SpillTable> {
-    // Fibonacci hashing: neighbouring counters land in different shards.
-    let bits = SPILL_SHARDS.trailing_zeros();
-    let h = (key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits);
-    &SPILL[h as usize]
+    // Neighbouring counters land in different shards.
+    &SPILL[crate::sync::bucket_of(key, SPILL_SHARDS)]
 }
 
 /// Adds one to counter `c`; returns the count it replaced, or `INLINE_MAX` for any spilled

@@ -92,7 +92,7 @@ pub(crate) struct CellLock {
     state: AtomicU32,
 }
 
-/// Buckets of [`WAITING`] (a power of two: the top bits of a hash pick one).
+/// Buckets of [`WAITING`] (a power of two: `sync::bucket_of` picks one).
 const BUCKETS: usize = 16;
 const _: () = assert!(BUCKETS.is_power_of_two() && BUCKETS > 1);
 
@@ -136,10 +136,8 @@ impl CellLock {
     /// The count of threads waiting on locks of this one's bucket.
     #[inline(always)]
     fn waiting(&self) -> &'static AtomicU32 {
-        // Fibonacci hashing of the word's address (its top bits pick the bucket):
-        // neighbouring cells spread.
-        let h = (self.key() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        &WAITING[(h >> (64 - BUCKETS.trailing_zeros())) as usize].0
+        // Neighbouring cells spread over the buckets.
+        &WAITING[crate::sync::bucket_of(self.key(), BUCKETS)].0
     }
 
     /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
