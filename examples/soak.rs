@@ -9,7 +9,14 @@
 //! cargo run --release --example soak -- [--threads N] [--minutes M] [--seed S] [--round-seconds R]
 //! GODEBUG=gccheckmark=1 cargo run --release --example soak -- --threads 4 --minutes 10
 //! GODEBUG=clobberfree=1 cargo run --release --example soak -- --threads 4 --minutes 10
+//! SOAK_COUNTING=1 GODEBUG=gccheckmark=1,clobberfree=1 cargo run --release --example soak
 //! ```
+//!
+//! With `SOAK_COUNTING` set, the global allocator is `gc_core::CountingAllocator` (as in an
+//! interpreter), so the nodes' `Vec` buffers are counted, their frees by the sweeper are
+//! handed to the mutators (`alloc/remote_free.rs`) and the small ones kept for reuse
+//! (`alloc/recycle.rs`): the soak then checks those paths under the same churn. Without it,
+//! the allocator is `System` and the sweeper frees the buffers itself.
 //!
 //! Defaults: 4 threads, 10 minutes, seed 1, rounds of 30 seconds. Round `r` uses seed
 //! `S + r`. Output: one line per round (seed, operations, checkpoints, cycles, forced cycles,
@@ -28,9 +35,14 @@ mod common;
 #[path = "../tests/common/random_program/mod.rs"]
 mod random_program;
 
+use common::switch_alloc::Switch;
 use random_program::{run, Params};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// `CountingAllocator` when `SOAK_COUNTING` is set, else `System` (module header).
+#[global_allocator]
+static ALLOC: Switch = Switch::new(c"SOAK_COUNTING", true);
 
 const USAGE: &str = "usage: soak [--threads N] [--minutes M] [--seed S] [--round-seconds R]";
 
@@ -74,11 +86,13 @@ fn main() -> ExitCode {
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let round_time = Duration::from_secs_f64(args.round_seconds);
     println!(
-        "soak: {} threads for {:.1} minutes, rounds of {:.0} s from seed {} (GODEBUG={})",
+        "soak: {} threads for {:.1} minutes, rounds of {:.0} s from seed {}, allocator {} \
+         (GODEBUG={})",
         args.threads,
         args.minutes,
         args.round_seconds,
         args.seed,
+        allocator(),
         std::env::var("GODEBUG").unwrap_or_default()
     );
     let t0 = Instant::now();
@@ -111,8 +125,13 @@ fn main() -> ExitCode {
             Err(e) => {
                 println!("round {rounds}: FAILED: {e}");
                 println!(
-                    "rerun this round: {}cargo run --release --example soak -- --threads {} \
+                    "rerun this round: {}{}cargo run --release --example soak -- --threads {} \
                      --seed {seed} --minutes {}",
+                    if ALLOC.counting() {
+                        "SOAK_COUNTING=1 "
+                    } else {
+                        ""
+                    },
                     std::env::var("GODEBUG").map_or(String::new(), |g| format!("GODEBUG={g} ")),
                     args.threads,
                     args.round_seconds / 60.0
@@ -131,11 +150,22 @@ fn main() -> ExitCode {
     println!(
         "soak: threads={} minutes={:.2} rounds={rounds} ops={ops} checkpoints={checkpoints} \
          cycles={cycles} forced={forced} max_reachable={max_reachable} \
-         pause_total_ms={:.1} peak_rss_mb={} failures=0",
+         pause_total_ms={:.1} peak_rss_mb={} allocator={} external_total_mb={} failures=0",
         args.threads,
         t0.elapsed().as_secs_f64() / 60.0,
         s.pause_total_ns as f64 / 1e6,
-        common::peak_rss_field()
+        common::peak_rss_field(),
+        allocator(),
+        s.external_total_alloc >> 20
     );
     ExitCode::SUCCESS
+}
+
+/// The global allocator's name for the output lines.
+fn allocator() -> &'static str {
+    if ALLOC.counting() {
+        "counting"
+    } else {
+        "system"
+    }
 }

@@ -20,77 +20,23 @@
 //!
 //! The global allocator is `CountingAllocator` wrapped in a switch read once from the
 //! environment (`STRING_CHURN_UNCOUNTED=1`, set by the parent for the uncounted child), so
-//! one binary measures both; the switch is this example's, not the library's.
+//! one binary measures both (`common/switch_alloc.rs`).
 
 #[path = "common/mod.rs"]
 mod common;
 
+use common::switch_alloc::Switch;
 use common::{parse_flags, parse_value, peak_rss_field, usage_error};
-use gc_core::{CountingAllocator, Gc};
-use std::alloc::{GlobalAlloc, Layout, System};
+use gc_core::Gc;
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 const USAGE: &str = "usage: string_churn [--kind gc-string|gc-string-uncounted|gc-str|string|all] [--strings N] [--kib K]";
 const KINDS: [&str; 4] = ["gc-string", "gc-string-uncounted", "gc-str", "string"];
 
 /// `CountingAllocator`, or `System` alone when `STRING_CHURN_UNCOUNTED` is set.
-struct Switch;
-
-static COUNTING: CountingAllocator = CountingAllocator::system();
-/// 0: not read yet; 1: counting; 2: not counting.
-static MODE: AtomicU8 = AtomicU8::new(0);
-
-fn counting() -> bool {
-    let mut m = MODE.load(Ordering::Relaxed);
-    if m == 0 {
-        // `getenv` does not allocate, so it may run inside the allocator.
-        // SAFETY: a NUL-terminated name; nothing in this program sets variables.
-        let set = unsafe { !libc::getenv(c"STRING_CHURN_UNCOUNTED".as_ptr()).is_null() };
-        m = if set { 2 } else { 1 };
-        MODE.store(m, Ordering::Relaxed);
-    }
-    m == 1
-}
-
-// SAFETY: both allocators serve from `System`; the switch only decides whether the bytes
-// are counted, and it is read once, so an allocation and its free are counted alike.
-unsafe impl GlobalAlloc for Switch {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: forwarded.
-        unsafe {
-            if counting() {
-                COUNTING.alloc(l)
-            } else {
-                System.alloc(l)
-            }
-        }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: forwarded.
-        unsafe {
-            if counting() {
-                COUNTING.dealloc(p, l)
-            } else {
-                System.dealloc(p, l)
-            }
-        }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        // SAFETY: forwarded.
-        unsafe {
-            if counting() {
-                COUNTING.realloc(p, l, n)
-            } else {
-                System.realloc(p, l, n)
-            }
-        }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Switch = Switch;
+static ALLOC: Switch = Switch::new(c"STRING_CHURN_UNCOUNTED", false);
 
 fn churn(kind: &str, strings: usize, bytes: usize) -> String {
     let t = Instant::now();

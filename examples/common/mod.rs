@@ -5,6 +5,8 @@
 // Each example uses a subset.
 #![allow(dead_code)]
 
+pub mod switch_alloc;
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
