@@ -1,8 +1,10 @@
-//! Hans Boehm's GCBench, five ways: `Gc` (this crate) with `GcCell` fields written through
-//! the write guard or with `GcCell::set`, or with `AtomicGc` fields; `Box` and `Arc`.
+//! Hans Boehm's GCBench, eight ways: `Gc` (this crate) with `GcCell` fields written through
+//! the write guard or with `GcCell::set`, or with `AtomicGc` fields; `Box` and `Arc`; the
+//! peer crates rust-gc, dumpster and gc-arena.
 //!
 //! ```text
-//! cargo run --release --example gcbench -- [--impl gc|gc-set|gc-atomic|box|arc|all] [--max-depth D]
+//! cargo run --release --example gcbench -- [--impl IMPL|all] [--max-depth D]
+//! IMPL: gc|gc-set|gc-atomic|box|arc|rust-gc|dumpster|gc-arena
 //! ```
 //!
 //! The structure follows Boehm's `GCBench.java`: stretch the heap with a temporary tree, keep
@@ -33,8 +35,17 @@
 //! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
 //! (BENCHMARKS.md).
 //!
-//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic` in separate child
-//! processes. The last line is a summary in the format of `binary_trees`.
+//! `--impl rust-gc`, `--impl dumpster` and `--impl gc-arena` are the same benchmark on the
+//! peer crates, written the obvious way for each: rust-gc's `Gc` with `GcCell` children
+//! (`borrow_mut`); dumpster's thread-local `unsync::Gc` with `RefCell` children; gc-arena's
+//! `Gc<RefLock<Node>>` written through `borrow_mut(mc)`, one `mutate` call per tree and
+//! `collect_debt` after each (its collector runs only between `mutate` calls). Their array is
+//! a `Box<[f64]>` (none has a `Gc<[T]>` built from a `Vec`), so their collectors do not see
+//! its 4 MB.
+//!
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic`, `rust-gc`, `dumpster` and
+//! `gc-arena` in separate child processes. The last line is a summary in the format of
+//! `binary_trees`.
 
 mod common;
 
@@ -51,7 +62,9 @@ fn tree_size(depth: u32) -> u64 {
     (1u64 << (depth + 1)) - 1
 }
 
-/// Operations the benchmark needs from each implementation.
+/// One tree implementation: a handle type and Boehm's operations on it. Every
+/// implementation but gc-arena's (whose handles cannot leave its `mutate` calls) is a
+/// `Tree`, driven through [`Plain`].
 trait Tree {
     type Handle;
     fn leaf() -> Self::Handle;
@@ -282,7 +295,283 @@ impl Tree for ArcImpl {
     }
 }
 
+// ---- peer crates: rust-gc and dumpster ----
+
+/// rust-gc (the `gc` crate). Its derives wrap their impls in a `const` block, which rustc
+/// now warns about.
+#[allow(non_local_definitions)]
+mod rust_gc {
+    use super::Tree;
+    use gc::{Finalize, Gc, GcCell, Trace};
+
+    #[derive(Trace, Finalize)]
+    pub struct Node {
+        left: GcCell<Option<Gc<Node>>>,
+        right: GcCell<Option<Gc<Node>>>,
+        i: i32,
+        j: i32,
+    }
+
+    pub struct Impl;
+
+    impl Tree for Impl {
+        type Handle = Gc<Node>;
+        fn leaf() -> Gc<Node> {
+            Gc::new(Node {
+                left: GcCell::new(None),
+                right: GcCell::new(None),
+                i: 0,
+                j: 0,
+            })
+        }
+        fn populate(depth: u32, node: &mut Gc<Node>) {
+            if depth == 0 {
+                return;
+            }
+            let mut l = Self::leaf();
+            let mut r = Self::leaf();
+            *node.left.borrow_mut() = Some(l.clone());
+            *node.right.borrow_mut() = Some(r.clone());
+            Self::populate(depth - 1, &mut l);
+            Self::populate(depth - 1, &mut r);
+        }
+        fn make_tree(depth: u32) -> Gc<Node> {
+            if depth == 0 {
+                return Self::leaf();
+            }
+            Gc::new(Node {
+                left: GcCell::new(Some(Self::make_tree(depth - 1))),
+                right: GcCell::new(Some(Self::make_tree(depth - 1))),
+                i: 0,
+                j: 0,
+            })
+        }
+        fn count(node: &Gc<Node>) -> u64 {
+            let l = node.left.borrow();
+            let r = node.right.borrow();
+            1 + l.as_ref().map_or(0, Self::count)
+                + r.as_ref().map_or(0, Self::count)
+                + (node.i + node.j) as u64
+        }
+    }
+}
+
+/// dumpster's thread-local collector (`dumpster::unsync`), with `RefCell` for mutation.
+mod dumpster_gc {
+    use super::Tree;
+    use dumpster::unsync::Gc;
+    use dumpster::Trace;
+    use std::cell::RefCell;
+
+    #[derive(Trace)]
+    pub struct Node {
+        left: RefCell<Option<Gc<Node>>>,
+        right: RefCell<Option<Gc<Node>>>,
+        i: i32,
+        j: i32,
+    }
+
+    pub struct Impl;
+
+    impl Tree for Impl {
+        type Handle = Gc<Node>;
+        fn leaf() -> Gc<Node> {
+            Gc::new(Node {
+                left: RefCell::new(None),
+                right: RefCell::new(None),
+                i: 0,
+                j: 0,
+            })
+        }
+        fn populate(depth: u32, node: &mut Gc<Node>) {
+            if depth == 0 {
+                return;
+            }
+            let mut l = Self::leaf();
+            let mut r = Self::leaf();
+            *node.left.borrow_mut() = Some(l.clone());
+            *node.right.borrow_mut() = Some(r.clone());
+            Self::populate(depth - 1, &mut l);
+            Self::populate(depth - 1, &mut r);
+        }
+        fn make_tree(depth: u32) -> Gc<Node> {
+            if depth == 0 {
+                return Self::leaf();
+            }
+            Gc::new(Node {
+                left: RefCell::new(Some(Self::make_tree(depth - 1))),
+                right: RefCell::new(Some(Self::make_tree(depth - 1))),
+                i: 0,
+                j: 0,
+            })
+        }
+        fn count(node: &Gc<Node>) -> u64 {
+            let l = node.left.borrow();
+            let r = node.right.borrow();
+            1 + l.as_ref().map_or(0, Self::count)
+                + r.as_ref().map_or(0, Self::count)
+                + (node.i + node.j) as u64
+        }
+    }
+}
+
+// ---- gc-arena ----
+
+/// gc-arena: an arena whose collection runs only between `mutate` calls, as the crate's
+/// users write it: each tree is built in one `mutate` call, `collect_debt` runs after each
+/// (the work the allocation since the last call paid for), and the long-lived tree is kept
+/// in the arena's root. Nodes are `Gc<RefLock<Node>>`, children written through
+/// `borrow_mut(mc)` (the write barrier).
+mod arena {
+    use gc_arena::{Arena, Collect, Gc, Mutation, RefLock, Rootable};
+
+    type NodePtr<'gc> = Gc<'gc, RefLock<Node<'gc>>>;
+
+    #[derive(Collect)]
+    #[collect(no_drop)]
+    struct Node<'gc> {
+        left: Option<NodePtr<'gc>>,
+        right: Option<NodePtr<'gc>>,
+        i: i32,
+        j: i32,
+    }
+
+    fn leaf<'gc>(mc: &Mutation<'gc>) -> NodePtr<'gc> {
+        Gc::new(
+            mc,
+            RefLock::new(Node {
+                left: None,
+                right: None,
+                i: 0,
+                j: 0,
+            }),
+        )
+    }
+
+    fn populate<'gc>(mc: &Mutation<'gc>, depth: u32, node: NodePtr<'gc>) {
+        if depth == 0 {
+            return;
+        }
+        let (l, r) = (leaf(mc), leaf(mc));
+        node.borrow_mut(mc).left = Some(l);
+        node.borrow_mut(mc).right = Some(r);
+        populate(mc, depth - 1, l);
+        populate(mc, depth - 1, r);
+    }
+
+    fn make_tree<'gc>(mc: &Mutation<'gc>, depth: u32) -> NodePtr<'gc> {
+        if depth == 0 {
+            return leaf(mc);
+        }
+        Gc::new(
+            mc,
+            RefLock::new(Node {
+                left: Some(make_tree(mc, depth - 1)),
+                right: Some(make_tree(mc, depth - 1)),
+                i: 0,
+                j: 0,
+            }),
+        )
+    }
+
+    fn count(node: NodePtr<'_>) -> u64 {
+        let n = node.borrow();
+        1 + n.left.map_or(0, count) + n.right.map_or(0, count) + (n.i + n.j) as u64
+    }
+
+    #[derive(Collect)]
+    #[collect(no_drop)]
+    struct Root<'gc> {
+        long_lived: Option<NodePtr<'gc>>,
+    }
+
+    pub struct Bench(Arena<Rootable![Root<'_>]>);
+
+    impl Bench {
+        pub fn new() -> Bench {
+            Bench(Arena::new(|_| Root { long_lived: None }))
+        }
+    }
+
+    impl super::Bench for Bench {
+        fn stretch(&mut self, depth: u32) {
+            self.0.mutate(|mc, _| {
+                make_tree(mc, depth);
+            });
+            self.0.collect_debt();
+        }
+        fn top_down(&mut self, depth: u32) {
+            self.0.mutate(|mc, _| populate(mc, depth, leaf(mc)));
+            self.0.collect_debt();
+        }
+        fn bottom_up(&mut self, depth: u32) {
+            self.0.mutate(|mc, _| {
+                make_tree(mc, depth);
+            });
+            self.0.collect_debt();
+        }
+        fn keep_long_lived(&mut self, depth: u32) {
+            self.0.mutate_root(|mc, root| {
+                let t = leaf(mc);
+                populate(mc, depth, t);
+                root.long_lived = Some(t);
+            });
+            self.0.collect_debt();
+        }
+        fn count_long_lived(&mut self) -> u64 {
+            self.0.mutate(|_, root| root.long_lived.map_or(0, count))
+        }
+    }
+}
+
 // ---- driver ----
+
+/// What the driver asks of an implementation: build and drop trees, keep one.
+trait Bench {
+    /// Builds a tree `depth` deep bottom-up and drops it (the stretch tree).
+    fn stretch(&mut self, depth: u32);
+    /// Builds a tree `depth` deep top-down and drops it.
+    fn top_down(&mut self, depth: u32);
+    /// Builds a tree `depth` deep bottom-up and drops it.
+    fn bottom_up(&mut self, depth: u32);
+    /// Builds the long-lived tree top-down and keeps it until the end.
+    fn keep_long_lived(&mut self, depth: u32);
+    /// Nodes in the long-lived tree.
+    fn count_long_lived(&mut self) -> u64;
+}
+
+/// A [`Tree`] implementation as a [`Bench`], holding the long-lived tree.
+struct Plain<T: Tree>(Option<T::Handle>);
+
+impl<T: Tree> Bench for Plain<T> {
+    fn stretch(&mut self, depth: u32) {
+        drop(T::make_tree(depth));
+    }
+    fn top_down(&mut self, depth: u32) {
+        let mut temp = T::leaf();
+        T::populate(depth, &mut temp);
+    }
+    fn bottom_up(&mut self, depth: u32) {
+        drop(T::make_tree(depth));
+    }
+    fn keep_long_lived(&mut self, depth: u32) {
+        let mut t = T::leaf();
+        T::populate(depth, &mut t);
+        self.0 = Some(t);
+    }
+    fn count_long_lived(&mut self) -> u64 {
+        self.0.as_ref().map_or(0, T::count)
+    }
+}
+
+/// Runs [`run`] on a [`Tree`] implementation.
+fn run_tree<T: Tree, A: std::ops::Deref<Target = [f64]>>(
+    name: &str,
+    max_depth: u32,
+    new_array: impl FnOnce(Vec<f64>) -> A,
+) {
+    run(name, Plain::<T>(None), max_depth, new_array)
+}
 
 /// Records peaks (gc only; see `common::sample_gc`).
 fn sample(is_gc: bool) {
@@ -308,15 +597,18 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-fn time_construction<T: Tree>(depth: u32, stretch_depth: u32, is_gc: bool) -> (f64, f64) {
+fn time_construction(
+    b: &mut impl Bench,
+    depth: u32,
+    stretch_depth: u32,
+    is_gc: bool,
+) -> (f64, f64) {
     let iters = 2 * tree_size(stretch_depth) / tree_size(depth);
     let every = (iters / 16).max(1);
     println!("Creating {iters} trees of depth {depth}");
     let t = Instant::now();
     for i in 0..iters {
-        let mut temp = T::leaf();
-        T::populate(depth, &mut temp);
-        drop(temp);
+        b.top_down(depth);
         if (i + 1) % every == 0 {
             sample(is_gc);
         }
@@ -325,7 +617,7 @@ fn time_construction<T: Tree>(depth: u32, stretch_depth: u32, is_gc: bool) -> (f
     println!("\tTop down construction took {top_down:.0} msec");
     let t = Instant::now();
     for i in 0..iters {
-        drop(T::make_tree(depth));
+        b.bottom_up(depth);
         if (i + 1) % every == 0 {
             sample(is_gc);
         }
@@ -335,24 +627,25 @@ fn time_construction<T: Tree>(depth: u32, stretch_depth: u32, is_gc: bool) -> (f
     (top_down, bottom_up)
 }
 
-fn run<T: Tree, A: std::ops::Deref<Target = [f64]>>(
+fn run<A: std::ops::Deref<Target = [f64]>>(
     name: &str,
+    mut b: impl Bench,
     max_depth: u32,
     new_array: impl FnOnce(Vec<f64>) -> A,
 ) {
-    let is_gc = name.starts_with("gc");
+    // This crate's collector (not the peers'), whose figures the summary line reports.
+    let is_gc = matches!(name, "gc" | "gc-set" | "gc-atomic");
     let stretch_depth = max_depth + 1;
     println!("Garbage Collector Test ({name})");
     println!(" Stretching memory with a binary tree of depth {stretch_depth}");
     diagnostics(is_gc);
     let start = Instant::now();
 
-    drop(T::make_tree(stretch_depth));
+    b.stretch(stretch_depth);
     sample(is_gc);
 
     println!(" Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}");
-    let mut long_lived = T::leaf();
-    T::populate(LONG_LIVED_TREE_DEPTH, &mut long_lived);
+    b.keep_long_lived(LONG_LIVED_TREE_DEPTH);
 
     println!(" Creating a long-lived array of {ARRAY_SIZE} doubles");
     let mut v = vec![0.0f64; ARRAY_SIZE];
@@ -365,18 +658,18 @@ fn run<T: Tree, A: std::ops::Deref<Target = [f64]>>(
 
     let mut phases = Vec::new();
     for d in (MIN_TREE_DEPTH..=max_depth).step_by(2) {
-        phases.push((d, time_construction::<T>(d, stretch_depth, is_gc)));
+        phases.push((d, time_construction(&mut b, d, stretch_depth, is_gc)));
     }
 
     let ok =
-        T::count(&long_lived) == tree_size(LONG_LIVED_TREE_DEPTH) && array[1000] == 1.0 / 1000.0;
+        b.count_long_lived() == tree_size(LONG_LIVED_TREE_DEPTH) && array[1000] == 1.0 / 1000.0;
     if !ok {
         println!("Failed");
     }
     let total = ms(start);
     diagnostics(is_gc);
     println!("Completed in {total:.0} msec");
-    drop((long_lived, array));
+    drop((b, array));
 
     let td: f64 = phases.iter().map(|p| p.1 .0).sum();
     let bu: f64 = phases.iter().map(|p| p.1 .1).sum();
@@ -389,9 +682,24 @@ fn run<T: Tree, A: std::ops::Deref<Target = [f64]>>(
     );
 }
 
+/// Every implementation, in the order `--impl all` runs them.
+const IMPLS: [&str; 8] = [
+    "box",
+    "arc",
+    "gc",
+    "gc-set",
+    "gc-atomic",
+    "rust-gc",
+    "dumpster",
+    "gc-arena",
+];
+
 fn usage(msg: &str) -> ExitCode {
     eprintln!("gcbench: {msg}");
-    eprintln!("usage: gcbench [--impl gc|gc-set|gc-atomic|box|arc|all] [--max-depth D]");
+    eprintln!(
+        "usage: gcbench [--impl gc|gc-set|gc-atomic|box|arc|rust-gc|dumpster|gc-arena|all] \
+         [--max-depth D]"
+    );
     ExitCode::from(2)
 }
 
@@ -402,11 +710,7 @@ fn main() -> ExitCode {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--impl" => match it.next() {
-                Some(v)
-                    if ["gc", "gc-set", "gc-atomic", "box", "arc", "all"].contains(&v.as_str()) =>
-                {
-                    imp = v
-                }
+                Some(v) if IMPLS.contains(&v.as_str()) || v == "all" => imp = v,
                 v => return usage(&format!("bad --impl {v:?}")),
             },
             "--max-depth" => match it.next().and_then(|v| v.parse().ok()) {
@@ -417,17 +721,27 @@ fn main() -> ExitCode {
         }
     }
     match imp.as_str() {
-        "gc" => run::<GcImpl<ThroughGuard>, Gc<[f64]>>("gc", max_depth, Gc::from),
-        "gc-set" => run::<GcImpl<WithSet>, Gc<[f64]>>("gc-set", max_depth, Gc::from),
-        "gc-atomic" => run::<GcAtomicImpl, Gc<[f64]>>("gc-atomic", max_depth, Gc::from),
-        "box" => run::<BoxImpl, _>("box", max_depth, Vec::into_boxed_slice),
-        "arc" => run::<ArcImpl, Arc<[f64]>>("arc", max_depth, Arc::from),
+        "gc" => run_tree::<GcImpl<ThroughGuard>, Gc<[f64]>>("gc", max_depth, Gc::from),
+        "gc-set" => run_tree::<GcImpl<WithSet>, Gc<[f64]>>("gc-set", max_depth, Gc::from),
+        "gc-atomic" => run_tree::<GcAtomicImpl, Gc<[f64]>>("gc-atomic", max_depth, Gc::from),
+        "box" => run_tree::<BoxImpl, _>("box", max_depth, Vec::into_boxed_slice),
+        "arc" => run_tree::<ArcImpl, Arc<[f64]>>("arc", max_depth, Arc::from),
+        "rust-gc" => run_tree::<rust_gc::Impl, _>("rust-gc", max_depth, Vec::into_boxed_slice),
+        "dumpster" => {
+            run_tree::<dumpster_gc::Impl, _>("dumpster", max_depth, Vec::into_boxed_slice)
+        }
+        "gc-arena" => run(
+            "gc-arena",
+            arena::Bench::new(),
+            max_depth,
+            Vec::into_boxed_slice,
+        ),
         _ => {
             let exe = match std::env::current_exe() {
                 Ok(e) => e,
                 Err(e) => return usage(&format!("cannot find own executable: {e}")),
             };
-            for name in ["box", "arc", "gc", "gc-set", "gc-atomic"] {
+            for name in IMPLS {
                 let status = Command::new(&exe)
                     .args(["--impl", name, "--max-depth", &max_depth.to_string()])
                     .status();
