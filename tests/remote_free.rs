@@ -259,6 +259,9 @@ fn small_garbage_buffers_are_reused_by_the_mutator() {
         // each span the mutator swept).
         let kept = kept_bytes();
         assert!(kept >= 1000 * 72, "{kept} bytes kept");
+        // And in `mem_stats()`, from the same sum.
+        let kept = gc_core::mem_stats().external_kept;
+        assert!(kept >= 1000 * 72, "mem_stats: {kept} bytes kept");
         // The buffers came back to this thread, whichever thread swept them: the next
         // thousand of that layout reach the system allocator none of them (before the
         // recycle cache, all of them).

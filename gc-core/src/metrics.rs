@@ -366,7 +366,8 @@ static METRICS: &[(Id, Description)] = &[
         "Not a Go metric: small blocks that garbage freed, which CountingAllocator's \
          mutator threads keep for their next allocations of the same layout instead of \
          freeing them (at most about 4 MiB in all; counted as freed in \
-         /gc-core/external/live:bytes), as of each thread's last drain or sweep.")),
+         /gc-core/external/live:bytes), as of each thread's last drain or sweep \
+         (MemStats::external_kept).")),
     (Id::ExternalLive, d("/gc-core/external/live:bytes", U, false,
         "Not a Go metric: bytes allocated through CountingAllocator and not yet freed \
          (MemStats::external_alloc), which the pacer counts as heap; 0 without it.")),
