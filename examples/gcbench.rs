@@ -76,6 +76,55 @@ trait Tree {
     fn count(node: &Self::Handle) -> u64;
 }
 
+/// `Tree` for `$ty` (generic over `[$($gen)*]`) whose nodes are `$node`s holding their
+/// children `left` and `right` in cells of type `$cell` (`new`, `borrow`) as
+/// `Option<Gc<$node>>`, with Boehm's `i` and `j`; `$write(cell, child)` stores a child.
+/// `Gc` is the one in scope where it is expanded: this crate's, or a peer module's.
+macro_rules! cell_tree {
+    ($ty:ty, [$($gen:tt)*], $node:ident, $cell:ident, $write:path) => {
+        impl<$($gen)*> Tree for $ty {
+            type Handle = Gc<$node>;
+            fn leaf() -> Gc<$node> {
+                Gc::new($node {
+                    left: $cell::new(None),
+                    right: $cell::new(None),
+                    i: 0,
+                    j: 0,
+                })
+            }
+            fn populate(depth: u32, node: &mut Gc<$node>) {
+                if depth == 0 {
+                    return;
+                }
+                let mut l = Self::leaf();
+                let mut r = Self::leaf();
+                $write(&node.left, l.clone());
+                $write(&node.right, r.clone());
+                Self::populate(depth - 1, &mut l);
+                Self::populate(depth - 1, &mut r);
+            }
+            fn make_tree(depth: u32) -> Gc<$node> {
+                if depth == 0 {
+                    return Self::leaf();
+                }
+                Gc::new($node {
+                    left: $cell::new(Some(Self::make_tree(depth - 1))),
+                    right: $cell::new(Some(Self::make_tree(depth - 1))),
+                    i: 0,
+                    j: 0,
+                })
+            }
+            fn count(node: &Gc<$node>) -> u64 {
+                let l = node.left.borrow();
+                let r = node.right.borrow();
+                1 + l.as_ref().map_or(0, Self::count)
+                    + r.as_ref().map_or(0, Self::count)
+                    + (node.i + node.j) as u64
+            }
+        }
+    };
+}
+
 // ---- Gc ----
 
 #[derive(Trace)]
@@ -114,46 +163,7 @@ impl CellWrite for WithSet {
 
 struct GcImpl<W>(std::marker::PhantomData<W>);
 
-impl<W: CellWrite> Tree for GcImpl<W> {
-    type Handle = Gc<GcNode>;
-    fn leaf() -> Gc<GcNode> {
-        Gc::new(GcNode {
-            left: GcCell::new(None),
-            right: GcCell::new(None),
-            i: 0,
-            j: 0,
-        })
-    }
-    fn populate(depth: u32, node: &mut Gc<GcNode>) {
-        if depth == 0 {
-            return;
-        }
-        let mut l = Self::leaf();
-        let mut r = Self::leaf();
-        W::write(&node.left, l.clone());
-        W::write(&node.right, r.clone());
-        Self::populate(depth - 1, &mut l);
-        Self::populate(depth - 1, &mut r);
-    }
-    fn make_tree(depth: u32) -> Gc<GcNode> {
-        if depth == 0 {
-            return Self::leaf();
-        }
-        Gc::new(GcNode {
-            left: GcCell::new(Some(Self::make_tree(depth - 1))),
-            right: GcCell::new(Some(Self::make_tree(depth - 1))),
-            i: 0,
-            j: 0,
-        })
-    }
-    fn count(node: &Gc<GcNode>) -> u64 {
-        let l = node.left.borrow();
-        let r = node.right.borrow();
-        1 + l.as_ref().map_or(0, Self::count)
-            + r.as_ref().map_or(0, Self::count)
-            + (node.i + node.j) as u64
-    }
-}
+cell_tree!(GcImpl<W>, [W: CellWrite], GcNode, GcCell, W::write);
 
 // ---- Gc, children in AtomicGc fields ----
 
@@ -312,48 +322,14 @@ mod rust_gc {
         j: i32,
     }
 
+    /// Through the write guard, as `--impl gc`.
+    fn write(cell: &GcCell<Option<Gc<Node>>>, child: Gc<Node>) {
+        *cell.borrow_mut() = Some(child);
+    }
+
     pub struct Impl;
 
-    impl Tree for Impl {
-        type Handle = Gc<Node>;
-        fn leaf() -> Gc<Node> {
-            Gc::new(Node {
-                left: GcCell::new(None),
-                right: GcCell::new(None),
-                i: 0,
-                j: 0,
-            })
-        }
-        fn populate(depth: u32, node: &mut Gc<Node>) {
-            if depth == 0 {
-                return;
-            }
-            let mut l = Self::leaf();
-            let mut r = Self::leaf();
-            *node.left.borrow_mut() = Some(l.clone());
-            *node.right.borrow_mut() = Some(r.clone());
-            Self::populate(depth - 1, &mut l);
-            Self::populate(depth - 1, &mut r);
-        }
-        fn make_tree(depth: u32) -> Gc<Node> {
-            if depth == 0 {
-                return Self::leaf();
-            }
-            Gc::new(Node {
-                left: GcCell::new(Some(Self::make_tree(depth - 1))),
-                right: GcCell::new(Some(Self::make_tree(depth - 1))),
-                i: 0,
-                j: 0,
-            })
-        }
-        fn count(node: &Gc<Node>) -> u64 {
-            let l = node.left.borrow();
-            let r = node.right.borrow();
-            1 + l.as_ref().map_or(0, Self::count)
-                + r.as_ref().map_or(0, Self::count)
-                + (node.i + node.j) as u64
-        }
-    }
+    cell_tree!(Impl, [], Node, GcCell, write);
 }
 
 /// dumpster's thread-local collector (`dumpster::unsync`), with `RefCell` for mutation.
@@ -371,48 +347,14 @@ mod dumpster_gc {
         j: i32,
     }
 
+    /// Through the write guard, as `--impl gc`.
+    fn write(cell: &RefCell<Option<Gc<Node>>>, child: Gc<Node>) {
+        *cell.borrow_mut() = Some(child);
+    }
+
     pub struct Impl;
 
-    impl Tree for Impl {
-        type Handle = Gc<Node>;
-        fn leaf() -> Gc<Node> {
-            Gc::new(Node {
-                left: RefCell::new(None),
-                right: RefCell::new(None),
-                i: 0,
-                j: 0,
-            })
-        }
-        fn populate(depth: u32, node: &mut Gc<Node>) {
-            if depth == 0 {
-                return;
-            }
-            let mut l = Self::leaf();
-            let mut r = Self::leaf();
-            *node.left.borrow_mut() = Some(l.clone());
-            *node.right.borrow_mut() = Some(r.clone());
-            Self::populate(depth - 1, &mut l);
-            Self::populate(depth - 1, &mut r);
-        }
-        fn make_tree(depth: u32) -> Gc<Node> {
-            if depth == 0 {
-                return Self::leaf();
-            }
-            Gc::new(Node {
-                left: RefCell::new(Some(Self::make_tree(depth - 1))),
-                right: RefCell::new(Some(Self::make_tree(depth - 1))),
-                i: 0,
-                j: 0,
-            })
-        }
-        fn count(node: &Gc<Node>) -> u64 {
-            let l = node.left.borrow();
-            let r = node.right.borrow();
-            1 + l.as_ref().map_or(0, Self::count)
-                + r.as_ref().map_or(0, Self::count)
-                + (node.i + node.j) as u64
-        }
-    }
+    cell_tree!(Impl, [], Node, RefCell, write);
 }
 
 // ---- gc-arena ----
