@@ -262,6 +262,24 @@ fn absurd_gomaxprocs_is_clamped_and_mark_threads_never_outnumber_cores() {
 // ---------------------------------------------------------------------------------------
 // Mark threads changing modes.
 
+/// The mark threads' priorities once each has taken the last round's assignment, or after
+/// 10 s. A round ends without waiting for its workers to leave (`gc/workers.rs`), so a
+/// thread still leaving an earlier round (an idle worker waiting for a core) takes its
+/// assignment, and sets its priority for it, after `collect()` returned.
+fn settled_priorities() -> Vec<(String, i64, u64)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let prios = mark_thread_priorities();
+        let normal = prios
+            .iter()
+            .all(|&(_, nice, policy)| nice == 0 && policy == 0);
+        if normal || std::time::Instant::now() >= deadline {
+            return prios;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// A thread's nice value and scheduling policy (`/proc/self/task/<tid>/stat` fields 19 and
 /// 41), by name.
 fn mark_thread_priorities() -> Vec<(String, i64, u64)> {
@@ -319,7 +337,7 @@ fn child_switching_modes() {
         // ... then a forced one: every mark thread it uses is dedicated, at normal
         // priority again (raised, or replaced by a fresh thread where raising is refused).
         collect();
-        let prios = mark_thread_priorities();
+        let prios = settled_priorities();
         println!("ROUND={round} PRIORITIES={prios:?}");
         assert!(!prios.is_empty() && prios.len() <= cores(), "{prios:?}");
         assert!(

@@ -33,19 +33,28 @@
 //! The thread running the round coordinates: about once a millisecond it calls the cycle's
 //! `tick` (assist ratio, CPU limiter); at the end it sets `stop`, wakes the workers that
 //! nap (a fractional worker sleeping off its share, a worker with no work to take: they
-//! park on the round, never sleep blind), and waits until every assigned worker has
-//! finished its assignment.
+//! park on the round, never sleep blind), and waits until no worker is *draining*
+//! ([`Round::stop_and_settle`]). A worker counts itself draining before it takes grey
+//! items and re-checks `stop` after (a SeqCst pair with the coordinator's), flushes its
+//! local queue and adds its CPU time before it stops counting, so once the round settles
+//! no worker holds or takes grey items, which `try_finish` relies on. The coordinator does
+//! not wait for the others to leave: a worker that naps or waits for a core sees the stop
+//! when it next runs (on a busy machine that was up to 2.7 ms, held open while the mutator
+//! allocated black: BENCHMARKS.md, seventeenth session), and a thread takes its next
+//! assignment (setting its priority for it) once it has left the last.
 //!
-//! Shared state: a round's flags and times are atomics, its `looks_done` and `running`
+//! Shared state: a round's flags, times and `draining` count are atomics, its `looks_done`
 //! under its mutex; a slot's job under the slot's mutex, its priority an atomic written
 //! by its thread between assignments (read by the next round, after the round's mutex
 //! ordered it); the thread list under `POOL`, used only by the coordinator (one at a time:
-//! rounds run under the cycle's `GC_LOCK`). See the collector overview (`crate::design::collector`).
+//! rounds run under the cycle's `GC_LOCK`). See the collector overview
+//! (`crate::design::collector`).
 
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::WorkerPlan;
 use crate::sync::{
-    thread, Arc, AtomicBool, AtomicU64, AtomicU8, Condvar, Mutex, MutexGuard, Ordering,
+    thread, Arc, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard,
+    Ordering,
 };
 use crate::alloc::os::thread_cpu_time;
 use crossbeam_deque::{Stealer, Worker};
@@ -73,20 +82,22 @@ struct Round {
     /// Set by the coordinator: workers flush and leave.
     stop: AtomicBool,
     state: Mutex<RoundState>,
-    /// Wakes the coordinator (marking looks finished, or the last worker left).
+    /// Wakes the coordinator (marking looks finished, or the stopped round's last drain
+    /// ended).
     wake: Condvar,
-    /// Wall time spent marking by the dedicated and fractional workers, in ns.
+    /// CPU time spent marking by the dedicated and fractional workers, in ns.
     busy_ns: AtomicU64,
-    /// Wall time spent marking by idle workers, in ns.
+    /// CPU time spent marking by idle workers, in ns.
     idle_ns: AtomicU64,
+    /// Workers between [`begin_drain`](Round::begin_drain) and
+    /// [`end_drain`](Round::end_drain): they may hold grey items in their local queues.
+    draining: AtomicUsize,
 }
 
 #[derive(Default)]
 struct RoundState {
     /// Set by a worker that saw marking look finished.
     looks_done: bool,
-    /// Workers that have not finished their assignment yet.
-    running: usize,
 }
 
 impl Round {
@@ -97,6 +108,7 @@ impl Round {
             wake: Condvar::new(),
             busy_ns: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
+            draining: AtomicUsize::new(0),
         }
     }
 
@@ -121,12 +133,47 @@ impl Round {
         self.wake.notify_all();
     }
 
-    /// A worker has finished its assignment (its times are added).
-    fn leave(&self) {
-        let mut st = lock(&self.state);
-        st.running -= 1;
-        if st.running == 0 {
+    /// A worker is about to drain: false (and nothing counted) if the round has stopped,
+    /// so that no worker drains once [`stop_and_settle`](Self::stop_and_settle) returned.
+    /// SeqCst, with the stop's store and the settling's load: either this sees the stop or
+    /// the settling sees this worker draining.
+    fn begin_drain(&self) -> bool {
+        self.draining.fetch_add(1, Ordering::SeqCst);
+        crate::sync::seqcst_order();
+        if self.stop.load(Ordering::SeqCst) {
+            self.end_drain();
+            return false;
+        }
+        true
+    }
+
+    /// A worker has drained, flushed its local queue and added its time: wakes the
+    /// coordinator if it settles the stopped round.
+    fn end_drain(&self) {
+        let last = self.draining.fetch_sub(1, Ordering::SeqCst) == 1;
+        crate::sync::seqcst_order();
+        if last && self.stop.load(Ordering::SeqCst) {
+            // Under the lock: the coordinator checks `draining` holding it, then waits.
+            let _st = lock(&self.state);
             self.wake.notify_all();
+        }
+    }
+
+    /// Ends the round: stops its workers and waits until none is draining. From then on
+    /// no worker of this round holds grey items or takes any: each flushed its local
+    /// queue before it stopped draining, and one that has not seen the stop yet will at
+    /// its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
+    /// leave when they next run; the mark does not wait for them (on a busy machine that
+    /// took up to 2.7 ms, BENCHMARKS.md).
+    fn stop_and_settle(&self) {
+        // SeqCst with the naps' check (`Round::nap`): a worker about to nap sees the stop,
+        // or is parked in time to be woken.
+        self.stop.store(true, Ordering::SeqCst);
+        crate::sync::seqcst_order();
+        crate::sync::unpark_all(self.key());
+        let mut st = lock(&self.state);
+        while self.draining.load(Ordering::SeqCst) != 0 {
+            st = self.wake.wait_timeout(st, TICK);
         }
     }
 
@@ -213,11 +260,19 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
     };
     let start = Instant::now();
     // Wall time draining, for the fractional worker's share (as Go's, which measures its
-    // P's time), and this thread's CPU time draining, which is what it reports: the OS may
-    // preempt a worker mid-drain (an idle worker whenever anything else wants its core).
+    // P's time), and this thread's CPU time draining, which is what it reports (into
+    // `total`): the OS may preempt a worker mid-drain (an idle worker whenever anything
+    // else wants its core).
     let mut worked = Duration::ZERO;
-    let mut cpu = Duration::ZERO;
+    let total = if mode == Mode::Idle {
+        &round.idle_ns
+    } else {
+        &round.busy_ns
+    };
     'work: loop {
+        if !round.begin_drain() {
+            break;
+        }
         WORK.busy.fetch_add(1, Ordering::SeqCst);
         let t0 = Instant::now();
         let cpu0 = thread_cpu_time();
@@ -241,10 +296,14 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             })
         });
         worked += t0.elapsed();
-        cpu += thread_cpu_time().saturating_sub(cpu0);
+        // Added per drain, before `end_drain`: the coordinator reads the round's times
+        // once no worker drains, without waiting for the workers to leave.
+        let cpu = thread_cpu_time().saturating_sub(cpu0);
+        total.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
         super::assist::add_background_credit(tracer.flush());
         flush_local(&local);
         WORK.busy.fetch_sub(1, Ordering::SeqCst);
+        round.end_drain();
         if !out_of_work {
             if round.stop.load(Ordering::Relaxed) {
                 break;
@@ -271,12 +330,6 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             }
         }
     }
-    let total = if mode == Mode::Idle {
-        &round.idle_ns
-    } else {
-        &round.busy_ns
-    };
-    total.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// The workers for a plan: its dedicated and fractional workers, plus idle workers for the
@@ -329,14 +382,8 @@ pub(crate) fn run_round(
         st = round.wake.wait_timeout(st, TICK);
         tick();
     }
-    // SeqCst with the naps' check (`Round::nap`): a worker about to nap sees the stop, or
-    // is parked in time to be woken.
-    round.stop.store(true, Ordering::SeqCst);
-    crate::sync::unpark_all(round.key());
-    while st.running > 0 {
-        st = round.wake.wait(st);
-    }
     drop(st);
+    round.stop_and_settle();
     round.times()
 }
 
@@ -473,7 +520,6 @@ fn mark_thread(slot: &Slot) {
         let Job::Mark(a) = job else { return };
         set_priority(slot, a.mode.priority());
         worker(&a.round, a.mode, a.local, &a.others);
-        a.round.leave();
     }
 }
 
@@ -568,7 +614,6 @@ fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
     let n = modes.len().min(pool.threads.len());
     let locals: Vec<Worker<usize>> = (0..n).map(|_| Worker::new_lifo()).collect();
     let stealers: Vec<Stealer<usize>> = locals.iter().map(Worker::stealer).collect();
-    lock(&round.state).running = n;
     for (i, (local, t)) in locals.into_iter().zip(&pool.threads).enumerate() {
         // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
         let others = (0..n)
@@ -677,5 +722,49 @@ mod tests {
         assert_eq!(sleep_for_share(ms(1), ms(3), 0.5), Duration::ZERO);
         // A quarter share sleeps three times as long as it works.
         assert_eq!(sleep_for_share(ms(1), ms(1), 0.25), ms(3));
+    }
+}
+
+#[cfg(all(test, gc_loom))]
+mod loom_round {
+    use super::Round;
+    use crate::sync::{Arc, AtomicBool, Ordering};
+    use loom::thread;
+
+    /// The end of a mark round (`Round::stop_and_settle`) against a worker that is about to
+    /// drain, twice: once the coordinator's settling returns, the worker is not draining and
+    /// never starts again (it would take grey items after `try_finish` looked), and the
+    /// settling never waits for ever.
+    #[test]
+    fn loom_round_end_vs_a_worker_about_to_drain() {
+        crate::loom_models::model(|| {
+            let round = Arc::new(Round::new());
+            let settled = Arc::new(AtomicBool::new(false));
+            let in_drain = Arc::new(AtomicBool::new(false));
+            let worker = {
+                let (round, settled, in_drain) = (round.clone(), settled.clone(), in_drain.clone());
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        if !round.begin_drain() {
+                            return;
+                        }
+                        in_drain.store(true, Ordering::SeqCst);
+                        assert!(
+                            !settled.load(Ordering::SeqCst),
+                            "a worker drained after the round settled"
+                        );
+                        in_drain.store(false, Ordering::SeqCst);
+                        round.end_drain();
+                    }
+                })
+            };
+            round.stop_and_settle();
+            assert!(
+                !in_drain.load(Ordering::SeqCst),
+                "the round settled with a worker draining"
+            );
+            settled.store(true, Ordering::SeqCst);
+            worker.join().unwrap();
+        });
     }
 }

@@ -23,6 +23,8 @@
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
+//! | `gc/workers.rs`  | a mark round's end (`stop_and_settle`) vs a worker about to     |
+//! | (`loom_round`)   | drain: none drains once the round settled; the settling ends    |
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
@@ -38,7 +40,7 @@ mod termination;
 mod weak;
 
 /// Runs `f` under loom, bounded by `LOOM_MAX_PREEMPTIONS` (2 if unset).
-fn model(f: impl Fn() + Sync + Send + 'static) {
+pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
     crate::gc::install_hooks();
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
