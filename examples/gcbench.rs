@@ -436,12 +436,6 @@ mod arena {
     }
 
     impl super::Bench for Bench {
-        fn stretch(&mut self, depth: u32) {
-            self.0.mutate(|mc, _| {
-                make_tree(mc, depth);
-            });
-            self.0.collect_debt();
-        }
         fn top_down(&mut self, depth: u32) {
             self.0.mutate(|mc, _| populate(mc, depth, leaf(mc)));
             self.0.collect_debt();
@@ -470,11 +464,9 @@ mod arena {
 
 /// What the driver asks of an implementation: build and drop trees, keep one.
 trait Bench {
-    /// Builds a tree `depth` deep bottom-up and drops it (the stretch tree).
-    fn stretch(&mut self, depth: u32);
     /// Builds a tree `depth` deep top-down and drops it.
     fn top_down(&mut self, depth: u32);
-    /// Builds a tree `depth` deep bottom-up and drops it.
+    /// Builds a tree `depth` deep bottom-up and drops it (also the stretch tree).
     fn bottom_up(&mut self, depth: u32);
     /// Builds the long-lived tree top-down and keeps it until the end.
     fn keep_long_lived(&mut self, depth: u32);
@@ -486,9 +478,6 @@ trait Bench {
 struct Plain<T: Tree>(Option<T::Handle>);
 
 impl<T: Tree> Bench for Plain<T> {
-    fn stretch(&mut self, depth: u32) {
-        drop(T::make_tree(depth));
-    }
     fn top_down(&mut self, depth: u32) {
         let mut temp = T::leaf();
         T::populate(depth, &mut temp);
@@ -583,7 +572,7 @@ fn run<A: std::ops::Deref<Target = [f64]>>(
     diagnostics(is_gc);
     let start = Instant::now();
 
-    b.stretch(stretch_depth);
+    b.bottom_up(stretch_depth);
     sample(is_gc);
 
     println!(" Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}");
