@@ -4,17 +4,20 @@
 //! time, plus, when 25% of `GOMAXPROCS` is not close to a whole number, one *fractional*
 //! worker that marks for a share of wall time and sleeps the rest (on 2 procs: no dedicated
 //! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
-//! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: it runs only on CPU
-//! nobody else wants, like Go's idle workers on procs with nothing to run); its time is
+//! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: meant to run only on
+//! CPU nobody else wants, like Go's idle workers on procs with nothing to run); its time is
 //! reported apart and does not count towards the 25%. Workers report the CPU time they
 //! spent draining, not its wall time: the OS may preempt them, which Go's workers, running
 //! on its procs, never are by the program's own threads. A round never uses more workers
 //! than the machine has cores (dedicated first, then fractional, then idle), whatever
-//! `GOMAXPROCS` says: more could not run at once, they would only take turns. Before a
-//! worker sleeps or stops it moves its local queue to the injector, so assists and other
-//! workers can take the work; an idle worker, which the OS may leave off the CPU, also
-//! moves its tracer's private buffer into its local queue every 64 objects, where the
-//! other workers steal from it and `balance` lends half to the injector when that is empty.
+//! `GOMAXPROCS` says: more could not run at once, they would only take turns. A fractional
+//! or idle worker ends each drain after [`YIELD_SLICE`] (100 us) and yields its core before
+//! the next, as Go's stop when their P has a goroutine to run: Linux may hand such a worker
+//! the core of a running mutator for a whole scheduler tick. Before a worker sleeps, yields
+//! or stops it moves its local queue to the injector, so assists and other workers can
+//! take the work; an idle worker, which the OS may leave off the CPU, also moves its
+//! tracer's private buffer into its local queue every 64 objects, where the other workers
+//! steal from it and `balance` lends half to the injector when that is empty.
 //!
 //! The workers are *persistent* threads (`gc-mark-N`), started the first time a round
 //! needs them and parked on their own slot between rounds, as Go starts its workers once
@@ -70,6 +73,14 @@ const IDLE_NAP: Duration = Duration::from_micros(50);
 /// Slack a fractional worker may run ahead of its share before it sleeps: long enough that
 /// a slice amortises waking up, short enough to keep its share smooth.
 const FRACTIONAL_SLICE: Duration = Duration::from_micros(500);
+
+/// How long a fractional or idle worker drains before it ends the drain and offers its
+/// core to whatever thread waits for it (`yield_now`). Linux does not keep a `SCHED_IDLE`
+/// or nice +10 worker off a busy core: at a scheduler tick it may give it the core of a
+/// running mutator for the whole next tick (4 ms at 250 Hz; BENCHMARKS.md, eighteenth
+/// session). Go's idle and fractional workers likewise stop as soon as their P has a
+/// goroutine to run.
+const YIELD_SLICE: Duration = Duration::from_micros(100);
 
 /// Locks `m`, ignoring poisoning (no code panics while holding these locks: a `Trace`
 /// panic aborts the process, `mark::or_die`).
@@ -219,6 +230,15 @@ impl Priority {
 }
 
 impl Mode {
+    /// How long one drain may last before the worker yields its core: [`YIELD_SLICE`],
+    /// except for a dedicated worker, which owns its share of the machine outright.
+    fn drain_slice(self) -> Option<Duration> {
+        match self {
+            Mode::Dedicated => None,
+            Mode::Fractional(_) | Mode::Idle => Some(YIELD_SLICE),
+        }
+    }
+
     /// The priority a worker in this mode runs at.
     fn priority(self) -> Priority {
         match self {
@@ -240,6 +260,31 @@ fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Durati
     worked.div_f64(utilization).saturating_sub(wall)
 }
 
+/// What a worker does between a drain that ended with work left (not stopped) and the next.
+#[derive(Debug, PartialEq)]
+enum Pause {
+    /// A fractional worker ahead of its share sleeps it off (at most 2 ms at a time, so it
+    /// looks at the round again soon).
+    Nap(Duration),
+    /// The drain ended on its slice ([`Mode::drain_slice`]): offer the core to a waiting
+    /// thread (a no-op when nothing waits for it).
+    Yield,
+    /// Go on draining (a dedicated worker).
+    None,
+}
+
+/// The pause after a drain of a worker in `mode` that has drained for `worked` of the
+/// `wall` time since its assignment began.
+fn paused(mode: Mode, worked: Duration, wall: Duration) -> Pause {
+    match mode {
+        Mode::Fractional(u) if over_share(worked, wall, u) => {
+            Pause::Nap(sleep_for_share(worked, wall, u).min(Duration::from_millis(2)))
+        }
+        _ if mode.drain_slice().is_some() => Pause::Yield,
+        _ => Pause::None,
+    }
+}
+
 /// One background worker's assignment: marks per `mode` until the round stops, then adds
 /// its time to the round's (the thread's priority is already set for `mode`).
 fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usize>]) {
@@ -247,6 +292,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
         Mode::Dedicated | Mode::Idle => 1.0,
         Mode::Fractional(u) => u,
     };
+    let slice = mode.drain_slice();
     let mut tracer = Tracer::new(&local);
     let role = if mode == Mode::Idle {
         Role::Idle
@@ -291,6 +337,7 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
                     t.hand_over();
                 }
                 round.stop.load(Ordering::Relaxed)
+                    || slice.is_some_and(|slice| t0.elapsed() >= slice)
                     || (utilization < 1.0
                         && over_share(worked + t0.elapsed(), start.elapsed(), utilization))
             })
@@ -308,8 +355,12 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
             if round.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let nap = sleep_for_share(worked, start.elapsed(), utilization);
-            round.nap(nap.min(Duration::from_millis(2)), || true);
+            match paused(mode, worked, start.elapsed()) {
+                Pause::Nap(nap) => round.nap(nap, || true),
+                // The drain is over, so the round never waits for this thread to run again.
+                Pause::Yield => thread::yield_now(),
+                Pause::None => {}
+            }
             continue;
         }
         let mut backoff = crate::sync::Backoff::default();
@@ -636,6 +687,31 @@ mod tests {
 
     fn plan(procs: usize) -> WorkerPlan {
         super::super::pacer::Pacer::worker_plan(procs)
+    }
+
+    #[test]
+    fn only_workers_below_full_time_yield_their_core_between_drains() {
+        let (ms, us) = (Duration::from_millis, Duration::from_micros);
+        let cases = [
+            // Dedicated: drains on at once, never yields, whatever its time.
+            (Mode::Dedicated, ms(5), ms(5), Pause::None),
+            // Idle: yields after every drain (its drains end on their slice).
+            (Mode::Idle, ms(5), ms(5), Pause::Yield),
+            (Mode::Idle, ms(0), ms(5), Pause::Yield),
+            // Fractional within its share (plus the slack): yields, and drains again.
+            (Mode::Fractional(0.5), ms(2), ms(4), Pause::Yield),
+            (Mode::Fractional(0.5), ms(2), ms(3), Pause::Yield),
+            // Fractional over it: sleeps it off, at most 2 ms at a time.
+            (Mode::Fractional(0.5), ms(3), ms(4), Pause::Nap(ms(2))),
+            (Mode::Fractional(0.25), ms(3), ms(6), Pause::Nap(ms(2))),
+            (Mode::Fractional(0.5), ms(3), us(4500), Pause::Nap(us(1500))),
+        ];
+        for (mode, worked, wall, want) in cases {
+            assert_eq!(paused(mode, worked, wall), want, "{mode:?} {worked:?} {wall:?}");
+        }
+        assert_eq!(Mode::Dedicated.drain_slice(), None);
+        assert_eq!(Mode::Idle.drain_slice(), Some(YIELD_SLICE));
+        assert_eq!(Mode::Fractional(0.5).drain_slice(), Some(YIELD_SLICE));
     }
 
     #[test]
