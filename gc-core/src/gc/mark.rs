@@ -489,6 +489,14 @@ pub(crate) fn flush_local(local: &Worker<usize>) {
     }
 }
 
+/// Moves every item of another thread's local queue to the injector (its owner no longer
+/// takes from it).
+pub(crate) fn flush_stealer(queue: &Stealer<usize>) {
+    while let Some(t) = steal_from(|| queue.steal()) {
+        WORK.injector.push(t);
+    }
+}
+
 /// Scans grey objects until no work is found (returns true) or `stop` says so (checked
 /// every 64 items, and may flush the tracer; returns false, leaving the rest queued
 /// locally).

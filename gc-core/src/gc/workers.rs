@@ -38,22 +38,26 @@
 //! nap (a fractional worker sleeping off its share, a worker with no work to take: they
 //! park on the round, never sleep blind), and waits until no worker is *draining*
 //! ([`Round::stop_and_settle`]). A worker counts itself draining before it takes grey
-//! items and re-checks `stop` after (a SeqCst pair with the coordinator's), flushes its
-//! local queue and adds its CPU time before it stops counting, so once the round settles
-//! no worker holds or takes grey items, which `try_finish` relies on. The coordinator does
+//! items and re-checks `stop` after (a SeqCst pair with the coordinator's) and adds its CPU
+//! time before it stops counting; it flushes its local queue to the injector too, except
+//! when it stops only to yield (it keeps the queue for its next drain, and the others steal
+//! from it meanwhile). Once the round settles no worker takes grey items, and the
+//! coordinator moves whatever the queues still hold to the injector, so that `try_finish`
+//! sees every grey item. The coordinator does
 //! not wait for the others to leave: a worker that naps or waits for a core sees the stop
 //! when it next runs (on a busy machine that was up to 2.7 ms, held open while the mutator
 //! allocated black: BENCHMARKS.md, seventeenth session), and a thread takes its next
 //! assignment (setting its priority for it) once it has left the last.
 //!
 //! Shared state: a round's flags, times and `draining` count are atomics, its `looks_done`
-//! under its mutex; a slot's job under the slot's mutex, its priority an atomic written
+//! under its mutex, the stealers of its workers' queues under another (written once by
+//! `assign`, read by the settling coordinator); a slot's job under the slot's mutex, its priority an atomic written
 //! by its thread between assignments (read by the next round, after the round's mutex
 //! ordered it); the thread list under `POOL`, used only by the coordinator (one at a time:
 //! rounds run under the cycle's `GC_LOCK`). See the collector overview
 //! (`crate::design::collector`).
 
-use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
+use super::mark::{drain, flush_local, flush_stealer, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::WorkerPlan;
 use crate::sync::{
     thread, Arc, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard,
@@ -101,8 +105,12 @@ struct Round {
     /// CPU time spent marking by idle workers, in ns.
     idle_ns: AtomicU64,
     /// Workers between [`begin_drain`](Round::begin_drain) and
-    /// [`end_drain`](Round::end_drain): they may hold grey items in their local queues.
+    /// [`end_drain`](Round::end_drain): they take grey items from the queues and add some.
+    /// Only they do: a worker's local queue may hold items outside its drains too (it
+    /// yielded), but then only other workers and the settling round take them.
     draining: AtomicUsize,
+    /// Every worker's local queue, emptied into the injector once the round settles.
+    queues: Mutex<Vec<Stealer<usize>>>,
 }
 
 #[derive(Default)]
@@ -120,6 +128,7 @@ impl Round {
             busy_ns: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
             draining: AtomicUsize::new(0),
+            queues: Mutex::new(Vec::new()),
         }
     }
 
@@ -170,10 +179,11 @@ impl Round {
         }
     }
 
-    /// Ends the round: stops its workers and waits until none is draining. From then on
-    /// no worker of this round holds grey items or takes any: each flushed its local
-    /// queue before it stopped draining, and one that has not seen the stop yet will at
-    /// its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
+    /// Ends the round: stops its workers, waits until none is draining, then moves what
+    /// their local queues still hold (a worker that stopped to yield keeps its queue) to
+    /// the injector. From then on no worker of this round holds grey items or takes any: a
+    /// worker takes items only while draining, and one that has not seen the stop yet will
+    /// at its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
     /// leave when they next run; the mark does not wait for them (on a busy machine that
     /// took up to 2.7 ms, BENCHMARKS.md).
     fn stop_and_settle(&self) {
@@ -185,6 +195,10 @@ impl Round {
         let mut st = lock(&self.state);
         while self.draining.load(Ordering::SeqCst) != 0 {
             st = self.wake.wait_timeout(st, TICK);
+        }
+        drop(st);
+        for q in lock(&self.queues).iter() {
+            flush_stealer(q);
         }
     }
 
@@ -348,36 +362,46 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
         let cpu = thread_cpu_time().saturating_sub(cpu0);
         total.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
         super::assist::add_background_credit(tracer.flush());
-        flush_local(&local);
+        let pause = (!out_of_work && !round.stop.load(Ordering::Relaxed))
+            .then(|| paused(mode, worked, start.elapsed()));
+        // A worker about to yield keeps its queue (the drain left its tracer's items there):
+        // it is back in microseconds unless a thread that waited for the core runs, and
+        // meanwhile the others steal from it and the settling round empties it. Moving
+        // it to the injector every slice cost the idle worker a tenth of its marking.
+        if pause != Some(Pause::Yield) {
+            flush_local(&local);
+        }
         WORK.busy.fetch_sub(1, Ordering::SeqCst);
         round.end_drain();
+        match pause {
+            Some(Pause::Nap(nap)) => round.nap(nap, || true),
+            // The drain is over: the round never waits for this thread to run again.
+            Some(Pause::Yield) => thread::yield_now(),
+            Some(Pause::None) => {}
+            None if out_of_work => {}
+            None => break,
+        }
         if !out_of_work {
-            if round.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match paused(mode, worked, start.elapsed()) {
-                Pause::Nap(nap) => round.nap(nap, || true),
-                // The drain is over, so the round never waits for this thread to run again.
-                Pause::Yield => thread::yield_now(),
-                Pause::None => {}
-            }
             continue;
         }
+        // Work this worker can take: what everyone sees, and what a worker that yielded
+        // left in its queue.
+        let work = || has_visible_work(role) || others.iter().any(|q| !q.is_empty());
         let mut backoff = crate::sync::Backoff::default();
         loop {
             if round.stop.load(Ordering::Relaxed) {
                 break 'work;
             }
-            if has_visible_work(role) {
+            if work() {
                 continue 'work;
             }
-            if WORK.busy.load(Ordering::SeqCst) == 0 && !has_visible_work(role) {
+            if WORK.busy.load(Ordering::SeqCst) == 0 && !work() {
                 round.signal_done();
             }
             // Spin, then yield, then nap until work shows up (checked every `IDLE_NAP`)
             // or the round stops (which wakes the nap at once).
             if !backoff.spin() {
-                round.nap(IDLE_NAP, || !has_visible_work(role));
+                round.nap(IDLE_NAP, || !work());
             }
         }
     }
@@ -665,6 +689,7 @@ fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
     let n = modes.len().min(pool.threads.len());
     let locals: Vec<Worker<usize>> = (0..n).map(|_| Worker::new_lifo()).collect();
     let stealers: Vec<Stealer<usize>> = locals.iter().map(Worker::stealer).collect();
+    lock(&round.queues).clone_from(&stealers);
     for (i, (local, t)) in locals.into_iter().zip(&pool.threads).enumerate() {
         // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
         let others = (0..n)
@@ -804,34 +829,42 @@ mod tests {
 #[cfg(all(test, gc_loom))]
 mod loom_round {
     use super::Round;
-    use crate::sync::{Arc, AtomicBool, Ordering};
+    use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering};
     use loom::thread;
 
     /// The end of a mark round (`Round::stop_and_settle`) against a worker that is about to
     /// drain, twice: once the coordinator's settling returns, the worker is not draining and
-    /// never starts again (it would take grey items after `try_finish` looked), and the
-    /// settling never waits for ever.
+    /// never starts again (it would take grey items after `try_finish` looked), the settling
+    /// never waits for ever, and it sees every item the worker's drains left in its queue (a
+    /// worker that yields keeps its queue; the settling round empties it: `queue` stands for
+    /// it, written with relaxed stores as a deque's slots are).
     #[test]
     fn loom_round_end_vs_a_worker_about_to_drain() {
         crate::loom_models::model(|| {
             let round = Arc::new(Round::new());
             let settled = Arc::new(AtomicBool::new(false));
             let in_drain = Arc::new(AtomicBool::new(false));
+            let queue = Arc::new(AtomicUsize::new(0));
             let worker = {
-                let (round, settled, in_drain) = (round.clone(), settled.clone(), in_drain.clone());
+                let (round, settled, in_drain, queue) =
+                    (round.clone(), settled.clone(), in_drain.clone(), queue.clone());
                 thread::spawn(move || {
+                    let mut left = 0;
                     for _ in 0..2 {
                         if !round.begin_drain() {
-                            return;
+                            break;
                         }
                         in_drain.store(true, Ordering::SeqCst);
                         assert!(
                             !settled.load(Ordering::SeqCst),
                             "a worker drained after the round settled"
                         );
+                        left += 1;
+                        queue.store(left, Ordering::Relaxed);
                         in_drain.store(false, Ordering::SeqCst);
                         round.end_drain();
                     }
+                    left
                 })
             };
             round.stop_and_settle();
@@ -839,8 +872,10 @@ mod loom_round {
                 !in_drain.load(Ordering::SeqCst),
                 "the round settled with a worker draining"
             );
+            let seen = queue.load(Ordering::Relaxed);
             settled.store(true, Ordering::SeqCst);
-            worker.join().unwrap();
+            let left = worker.join().unwrap();
+            assert_eq!(seen, left, "the settled round missed items a drain left queued");
         });
     }
 }
