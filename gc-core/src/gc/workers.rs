@@ -13,11 +13,12 @@
 //! `GOMAXPROCS` says: more could not run at once, they would only take turns. A fractional
 //! or idle worker ends each drain after [`YIELD_SLICE`] (100 us) and yields its core before
 //! the next, as Go's stop when their P has a goroutine to run: Linux may hand such a worker
-//! the core of a running mutator for a whole scheduler tick. Before a worker sleeps, yields
-//! or stops it moves its local queue to the injector, so assists and other workers can
-//! take the work; an idle worker, which the OS may leave off the CPU, also moves its
-//! tracer's private buffer into its local queue every 64 objects, where the other workers
-//! steal from it and `balance` lends half to the injector when that is empty.
+//! the core of a running mutator for a whole scheduler tick. Before a worker sleeps or
+//! stops it moves its local queue to the injector, so assists and other workers can take
+//! the work (one that yields keeps it for its next drain: the other workers steal from
+//! it); an idle worker, which the OS may leave off the CPU, also moves its tracer's
+//! private buffer into its local queue every 64 objects, where the other workers steal
+//! from it and `balance` lends half to the injector when that is empty.
 //!
 //! The workers are *persistent* threads (`gc-mark-N`), started the first time a round
 //! needs them and parked on their own slot between rounds, as Go starts its workers once
@@ -43,21 +44,23 @@
 //! when it stops only to yield (it keeps the queue for its next drain, and the others steal
 //! from it meanwhile). Once the round settles no worker takes grey items, and the
 //! coordinator moves whatever the queues still hold to the injector, so that `try_finish`
-//! sees every grey item. The coordinator does
-//! not wait for the others to leave: a worker that naps or waits for a core sees the stop
-//! when it next runs (on a busy machine that was up to 2.7 ms, held open while the mutator
-//! allocated black: BENCHMARKS.md, seventeenth session), and a thread takes its next
-//! assignment (setting its priority for it) once it has left the last.
+//! sees every grey item. The coordinator does not wait for the others to leave: a worker
+//! that naps or waits for a core sees the stop when it next runs (on a busy machine that
+//! was up to 2.7 ms, held open while the mutator allocated black: BENCHMARKS.md,
+//! seventeenth session), and a thread takes its next assignment (setting its priority for
+//! it) once it has left the last.
 //!
 //! Shared state: a round's flags, times and `draining` count are atomics, its `looks_done`
 //! under its mutex, the stealers of its workers' queues under another (written once by
-//! `assign`, read by the settling coordinator); a slot's job under the slot's mutex, its priority an atomic written
-//! by its thread between assignments (read by the next round, after the round's mutex
-//! ordered it); the thread list under `POOL`, used only by the coordinator (one at a time:
-//! rounds run under the cycle's `GC_LOCK`). See the collector overview
+//! `assign`, read by the settling coordinator); a slot's job under the slot's mutex, its
+//! priority an atomic written by its thread between assignments (read by the next round,
+//! after the round's mutex ordered it); the thread list under `POOL`, used only by the
+//! coordinator (one at a time: rounds run under the cycle's `GC_LOCK`). See the collector overview
 //! (`crate::design::collector`).
 
-use super::mark::{drain, flush_local, flush_stealer, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
+use super::mark::{
+    drain, flush_local, flush_stealer, has_visible_work, or_die, Drainer, Role, Tracer, WORK,
+};
 use super::pacer::WorkerPlan;
 use crate::sync::{
     thread, Arc, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard,
