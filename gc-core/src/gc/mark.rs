@@ -389,7 +389,7 @@ fn find_task(d: &Drainer<'_>) -> Option<usize> {
 }
 
 /// Retries a steal until it succeeds or finds the queue empty.
-fn steal_from(mut steal: impl FnMut() -> Steal<usize>) -> Option<usize> {
+pub(crate) fn steal_from(mut steal: impl FnMut() -> Steal<usize>) -> Option<usize> {
     loop {
         match steal() {
             Steal::Success(t) => return Some(t),
@@ -485,14 +485,6 @@ fn balance(local: &Worker<usize>) {
 /// Moves every local item to the injector (before a worker or assist stops holding work).
 pub(crate) fn flush_local(local: &Worker<usize>) {
     while let Some(t) = local.pop() {
-        WORK.injector.push(t);
-    }
-}
-
-/// Moves every item of another thread's local queue to the injector (its owner no longer
-/// takes from it).
-pub(crate) fn flush_stealer(queue: &Stealer<usize>) {
-    while let Some(t) = steal_from(|| queue.steal()) {
         WORK.injector.push(t);
     }
 }

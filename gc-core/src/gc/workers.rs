@@ -59,7 +59,7 @@
 //! (`crate::design::collector`).
 
 use super::mark::{
-    drain, flush_local, flush_stealer, has_visible_work, or_die, Drainer, Role, Tracer, WORK,
+    drain, flush_local, has_visible_work, or_die, steal_from, Drainer, Role, Tracer, WORK,
 };
 use super::pacer::WorkerPlan;
 use crate::sync::{
@@ -186,14 +186,14 @@ impl Round {
         }
     }
 
-    /// Ends the round: stops its workers, waits until none is draining, then moves what
+    /// Ends the round: stops its workers, waits until none is draining, then hands what
     /// their local queues still hold (a worker that stopped to yield keeps its queue) to
-    /// the injector. From then on no worker of this round holds grey items or takes any: a
+    /// `left` (the caller's injector). From then on no worker of this round holds grey items or takes any: a
     /// worker takes items only while draining, and one that has not seen the stop yet will
     /// at its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
     /// leave when they next run; the mark does not wait for them (on a busy machine that
     /// took up to 2.7 ms, BENCHMARKS.md).
-    fn stop_and_settle(&self) {
+    fn stop_and_settle(&self, mut left: impl FnMut(usize)) {
         // SeqCst with the naps' check (`Round::nap`): a worker about to nap sees the stop,
         // or is parked in time to be woken.
         self.stop.store(true, Ordering::SeqCst);
@@ -205,7 +205,9 @@ impl Round {
         }
         drop(st);
         for q in lock(&self.queues).iter() {
-            flush_stealer(q);
+            while let Some(item) = steal_from(|| q.steal()) {
+                left(item);
+            }
         }
     }
 
@@ -482,7 +484,7 @@ pub(crate) fn run_round(
         tick();
     }
     drop(st);
-    round.stop_and_settle();
+    round.stop_and_settle(|item| WORK.injector.push(item));
     round.times()
 }
 
@@ -738,6 +740,35 @@ mod tests {
         super::super::pacer::Pacer::worker_plan(procs)
     }
 
+    /// A worker that stopped to yield kept its queue: once no worker drains, the settling
+    /// round hands every item in it over (to the injector, in a cycle), and no worker
+    /// drains again.
+    #[test]
+    #[cfg(not(gc_loom))]
+    fn a_settled_round_hands_over_what_a_yielded_worker_left_queued() {
+        let round = Arc::new(Round::new());
+        let local = Worker::new_lifo();
+        *lock(&round.queues) = vec![local.stealer()];
+        let worker = {
+            let round = Arc::clone(&round);
+            thread::spawn(move || {
+                assert!(round.begin_drain());
+                for item in [8, 16, 24] {
+                    local.push(item);
+                }
+                round.end_drain();
+                local
+            })
+        };
+        let local = worker.join().unwrap();
+        let mut left = Vec::new();
+        round.stop_and_settle(|item| left.push(item));
+        left.sort_unstable();
+        assert_eq!(left, [8, 16, 24]);
+        assert!(local.pop().is_none());
+        assert!(!round.begin_drain(), "a worker drained after the round settled");
+    }
+
     #[test]
     fn only_workers_below_full_time_yield_their_core_between_drains() {
         let (ms, us) = (Duration::from_millis, Duration::from_micros);
@@ -891,7 +922,7 @@ mod loom_round {
                     left
                 })
             };
-            round.stop_and_settle();
+            round.stop_and_settle(|_| {});
             assert!(
                 !in_drain.load(Ordering::SeqCst),
                 "the round settled with a worker draining"
