@@ -499,8 +499,8 @@ impl Cycle {
     /// straddles it; starts the pacer's cycle; resumes (unless `gcstoptheworld`, then the
     /// stop is returned, still held); queues the root-scan jobs. Returns the worker plan.
     fn mark_setup(&mut self) -> (Option<world::Stopped>, WorkerPlan) {
-        self.setup_start = Instant::now();
         let stopped = world::stop();
+        self.setup_start = stopped.began();
         stopped.reset_assist_credit();
         let live = HEAP.heap_live.load(Ordering::Relaxed);
         self.heap_live_start = live;
@@ -582,8 +582,14 @@ impl Cycle {
                 continue;
             }
             self.specials = super::specials::candidates();
-            let t_term = Instant::now();
-            let stopped = held.take().unwrap_or_else(world::stop);
+            let (stopped, t_term) = match held.take() {
+                Some(held) => (held, Instant::now()),
+                None => {
+                    let stopped = world::stop();
+                    let began = stopped.began();
+                    (stopped, began)
+                }
+            };
             if mark::try_finish() {
                 self.t.term_ns = t_term.elapsed().as_nanos() as u64;
                 self.term_start = t_term;

@@ -86,7 +86,10 @@ pub struct MemStats {
     pub num_gc: u32,
     /// Cycles forced by `collect()`.
     pub num_forced_gc: u32,
-    /// Cumulative nanoseconds mutators were held by the collector.
+    /// Cumulative nanoseconds mutators were held by the collector. A pause is timed from
+    /// when the cycle holds the right to stop: waiting for another stop in progress
+    /// (`mem_stats`, `debug::heap_snapshot`) is not part of it, as Go times its pauses from
+    /// when it holds `worldsema`.
     pub pause_total_ns: u64,
     /// Recent pauses, a circular buffer as in Go: cycle N's pause is at `(N + 255) % 256`.
     pub pause_ns: [u64; 256],

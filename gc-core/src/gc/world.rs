@@ -508,12 +508,14 @@ pub(crate) fn registered() -> usize {
 /// Proof that the world is stopped for GC operations; resumes it when dropped.
 pub(crate) struct Stopped {
     registry: MutexGuard<'static, Vec<Arc<ThreadState>>>,
+    began: std::time::Instant,
 }
 
 /// Stops the world for GC operations: returns once no thread is inside one and none can
 /// enter. Waits only for threads inside an operation (which never block on users).
 pub(crate) fn stop() -> Stopped {
     let registry = lock(&REGISTRY);
+    let began = std::time::Instant::now();
     STOP.store(true, Ordering::SeqCst);
     // An assist waiting for credit inside its operation gives up its wait at a stop.
     super::assist::wake_waiting();
@@ -533,10 +535,17 @@ pub(crate) fn stop() -> Stopped {
         unsafe { ts.drain_roots() };
     }
     super::root_cache::settle_debts();
-    Stopped { registry }
+    Stopped { registry, began }
 }
 
 impl Stopped {
+    /// When this stop began: once it held the registry. A wait for another stop still in
+    /// progress (`mem_stats`, a heap snapshot: the world was already stopped by it) is not
+    /// part of this one's pause; Go's pause clock likewise starts once `worldsema` is held.
+    pub(crate) fn began(&self) -> std::time::Instant {
+        self.began
+    }
+
     /// Returns every thread's cached spans to the central lists (Go's `forEachP` flush).
     pub(crate) fn flush_all_caches(&self) {
         for ts in self.registry.iter() {
