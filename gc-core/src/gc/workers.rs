@@ -55,8 +55,8 @@
 //! `assign`, read by the settling coordinator); a slot's job under the slot's mutex, its
 //! priority an atomic written by its thread between assignments (read by the next round,
 //! after the round's mutex ordered it); the thread list under `POOL`, used only by the
-//! coordinator (one at a time: rounds run under the cycle's `GC_LOCK`). See the collector overview
-//! (`crate::design::collector`).
+//! coordinator (one at a time: rounds run under the cycle's `GC_LOCK`). See the collector
+//! overview (`crate::design::collector`).
 
 use super::mark::{
     drain, flush_local, has_visible_work, or_die, steal_from, Drainer, Role, Tracer, WORK,
@@ -116,7 +116,7 @@ struct Round {
     /// Only they do: a worker's local queue may hold items outside its drains too (it
     /// yielded), but then only other workers and the settling round take them.
     draining: AtomicUsize,
-    /// Every worker's local queue, emptied into the injector once the round settles.
+    /// Every worker's local queue, emptied by the coordinator once the round settles.
     queues: Mutex<Vec<Stealer<usize>>>,
 }
 
@@ -174,8 +174,8 @@ impl Round {
         true
     }
 
-    /// A worker has drained, flushed its local queue and added its time: wakes the
-    /// coordinator if it settles the stopped round.
+    /// A worker has drained and added its time (and flushed its local queue, unless it
+    /// stopped to yield): wakes the coordinator if it settles the stopped round.
     fn end_drain(&self) {
         let last = self.draining.fetch_sub(1, Ordering::SeqCst) == 1;
         crate::sync::seqcst_order();
@@ -188,9 +188,9 @@ impl Round {
 
     /// Ends the round: stops its workers, waits until none is draining, then hands what
     /// their local queues still hold (a worker that stopped to yield keeps its queue) to
-    /// `left` (the caller's injector). From then on no worker of this round holds grey items or takes any: a
-    /// worker takes items only while draining, and one that has not seen the stop yet will
-    /// at its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
+    /// `left` (the caller's injector). From then on no worker of this round holds grey
+    /// items or takes any: a worker takes items only while draining, and one that has not
+    /// seen the stop yet will at its next [`begin_drain`](Self::begin_drain). Workers that nap or wait for a core
     /// leave when they next run; the mark does not wait for them (on a busy machine that
     /// took up to 2.7 ms, BENCHMARKS.md).
     fn stop_and_settle(&self, mut left: impl FnMut(usize)) {
@@ -316,8 +316,6 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
         Mode::Fractional(u) => u,
     };
     let slice = mode.drain_slice();
-    // Whether a drain ends on the clock (its slice, or a fractional worker's share).
-    let timed = slice.is_some() || utilization < 1.0;
     let mut checks = 0u32;
     let mut tracer = Tracer::new(&local);
     let role = if mode == Mode::Idle {
@@ -365,15 +363,20 @@ fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usi
                 if round.stop.load(Ordering::Relaxed) {
                     return true;
                 }
-                // The clock only every `CLOCK_EVERY` checks, once: reading it twice every
-                // 64 objects was a seventh of a fractional worker's time on this machine.
+                // A drain on the clock (a slice, and a fractional worker's share) reads it
+                // only every `CLOCK_EVERY` checks, once: reading it twice every 64 objects
+                // was a seventh of a fractional worker's time on this machine. A dedicated
+                // worker stops only with the round.
+                let Some(slice) = slice else {
+                    return false;
+                };
                 checks = checks.wrapping_add(1);
-                if !timed || checks % CLOCK_EVERY != 0 {
+                if checks % CLOCK_EVERY != 0 {
                     return false;
                 }
                 let now = Instant::now();
                 let drained = now.saturating_duration_since(t0);
-                slice.is_some_and(|slice| drained >= slice)
+                drained >= slice
                     || (utilization < 1.0
                         && over_share(
                             worked + drained,

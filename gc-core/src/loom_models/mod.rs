@@ -24,7 +24,8 @@
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
 //! | `gc/workers.rs`  | a mark round's end (`stop_and_settle`) vs a worker about to     |
-//! | (`loom_round`)   | drain: none drains once the round settled; the settling ends    |
+//! | (`loom_round`)   | drain: none drains once the round settled, the settling ends,   |
+//! |                  | and it sees every item a drain left queued                      |
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
