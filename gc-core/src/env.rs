@@ -83,6 +83,9 @@ pub(crate) struct DebugFlags {
     pub gcstoptheworld: u8,
     /// `clobberfree=1`: fill freed objects with a poison pattern.
     pub clobberfree: bool,
+    /// `allocblack=1` (ours): allocate every object black while marking, as Go does,
+    /// instead of letting young garbage die in the cycle it was made in (`gc/young.rs`).
+    pub allocblack: bool,
     /// `scavtrace=1`: print one line per scavenger cycle.
     pub scavtrace: bool,
     /// `gcpacertrace=1`: print the pacer's state at the start and end of each cycle.
@@ -315,6 +318,7 @@ enum DebugKey {
     Scavtrace,
     Gcpacertrace,
     Stalltrace,
+    Allocblack,
 }
 
 impl DebugKey {
@@ -327,6 +331,7 @@ impl DebugKey {
             "scavtrace" => DebugKey::Scavtrace,
             "gcpacertrace" => DebugKey::Gcpacertrace,
             "stalltrace" => DebugKey::Stalltrace,
+            "allocblack" => DebugKey::Allocblack,
             _ => return None,
         })
     }
@@ -341,6 +346,7 @@ impl DebugKey {
             DebugKey::Scavtrace => u32::from(flags.scavtrace),
             DebugKey::Gcpacertrace => u32::from(flags.gcpacertrace),
             DebugKey::Stalltrace => u32::from(flags.stalltrace),
+            DebugKey::Allocblack => u32::from(flags.allocblack),
         }
     }
 
@@ -372,6 +378,7 @@ impl DebugKey {
             DebugKey::Scavtrace => switch(&mut flags.scavtrace),
             DebugKey::Gcpacertrace => switch(&mut flags.gcpacertrace),
             DebugKey::Stalltrace => switch(&mut flags.stalltrace),
+            DebugKey::Allocblack => switch(&mut flags.allocblack),
         }
     }
 }
@@ -702,6 +709,7 @@ mod tests {
             scavtrace: true,
             gcpacertrace: true,
             stalltrace: true,
+            allocblack: true,
         };
         let cases: &[(&str, DebugFlags, usize)] = &[
             ("", DebugFlags::default(), 0),
@@ -714,7 +722,7 @@ mod tests {
                 0,
             ),
             (
-                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1",
+                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1,allocblack=1",
                 all,
                 0,
             ),

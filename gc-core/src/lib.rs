@@ -204,6 +204,21 @@ pub mod __private {
         crate::gc::SKIP_BARRIER.store(on, crate::sync::Ordering::SeqCst);
     }
 
+    /// Debug builds only: while `true`, a cycle whose first mark round is over waits before
+    /// its young scan (`gc/young.rs`): objects allocated then are young and white, the
+    /// others marked. `tests/young.rs` allocates there.
+    #[cfg(debug_assertions)]
+    pub fn hold_young_scan(on: bool) {
+        crate::gc::young_scan_gate::close(on);
+    }
+
+    /// Debug builds only: whether a cycle waits before its young scan
+    /// ([`hold_young_scan`]).
+    #[cfg(debug_assertions)]
+    pub fn young_scan_held() -> bool {
+        crate::gc::young_scan_gate::waiting()
+    }
+
     /// The root count past which taking one more root aborts ("handles are being leaked").
     #[cfg(debug_assertions)]
     pub const MAX_ROOTS: u32 = crate::gc::MAX_ROOTS;

@@ -308,6 +308,9 @@ pub(crate) struct AllocState {
     pub alloc_count_before_cache: usize,
     /// Whether the span's free slots were marked in bulk while it is cached (`premark.rs`).
     pub premarked: bool,
+    /// The last mark (the collector's count of marks) in which the collector listed the
+    /// span ([`Span::list_once`]); 0 = never.
+    pub listed_in: u64,
 }
 
 /// The alloc bits (Go's `allocBits`): one bit per slot, in the span's metadata block
@@ -430,6 +433,7 @@ impl Span {
                 alloc_count: 0,
                 alloc_count_before_cache: 0,
                 premarked: false,
+                listed_in: 0,
             }),
             types: SlotTypes::new(),
             tables,
@@ -705,6 +709,20 @@ impl Span {
     pub(crate) unsafe fn alloc_count(&self) -> usize {
         // SAFETY: forwarded.
         self.alloc.with(|a| unsafe { (*a).alloc_count })
+    }
+
+    /// Stamps the span with mark `mark` (non-zero); false if it already carried that stamp.
+    /// The collector lists spans with it once per mark (its young spans).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the span.
+    pub(crate) unsafe fn list_once(&self, mark: u64) -> bool {
+        self.alloc.with_mut(|a| {
+            // SAFETY: the caller owns the span, so no one else touches `AllocState`.
+            let a = unsafe { &mut *a };
+            std::mem::replace(&mut a.listed_in, mark) != mark
+        })
     }
 
     /// Records that a counter of this span went from 0 to 1 (the collector's root counting).

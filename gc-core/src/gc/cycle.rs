@@ -502,6 +502,9 @@ impl Cycle {
         let stopped = world::stop();
         self.setup_start = stopped.began();
         stopped.reset_assist_credit();
+        // Young objects are allocated white until the young scan (`young.rs`), unless the
+        // world stays stopped or `GODEBUG=allocblack=1` asks for Go's allocate-black.
+        super::young::start(&stopped, !self.stw && !config().debug.allocblack);
         let live = HEAP.heap_live.load(Ordering::Relaxed);
         self.heap_live_start = live;
         let total = HEAP.live_total();
@@ -569,12 +572,23 @@ impl Cycle {
                 c.pacer.set_memory_use(memory_use());
             }
         };
+        #[cfg(debug_assertions)]
+        let mut first_round = true;
         let stopped = loop {
             let idle_allowed =
                 !self.stw && !self.forced && !super::assist::LIMITED.load(Ordering::Relaxed);
             let times = workers::run_round(plan, self.procs, idle_allowed, tick);
             self.t.worker_ns += times.background_ns;
             self.t.idle_ns += times.idle_ns;
+            // The first round is over: the young scan (`young.rs`), then more marking.
+            #[cfg(debug_assertions)]
+            if std::mem::take(&mut first_round) {
+                super::young::gate::pass();
+            }
+            if super::young::ALLOC_WHITE.load(Ordering::Relaxed) {
+                self.young_scan();
+                continue;
+            }
             // Before stopping: ephemeron values whose key is now marked are more marking
             // (concurrently, so the pause's check finds little), and the specials that may
             // die are listed (`specials::candidates`).
@@ -613,6 +627,22 @@ impl Cycle {
         self.t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
         advance(Event::MarkDone);
         stopped
+    }
+
+    /// Step 4's young scan (`young.rs`): with operations stopped, allocation turns black and
+    /// the young spans are taken; after resuming, a root job per young span shades the
+    /// young objects that are counted.
+    fn young_scan(&mut self) {
+        let stopped = world::stop();
+        let t0 = stopped.began();
+        let spans = super::young::switch_to_black(&stopped);
+        let pause_ns = t0.elapsed().as_nanos() as u64;
+        self.t.pause_ns += pause_ns;
+        super::metrics::note_pause(pause_ns);
+        drop(stopped);
+        for chunk in spans.chunks(1024) {
+            mark::queue_root_jobs(chunk);
+        }
     }
 
     /// Step 5, mark termination (operations stopped): flushes every cache (its black

@@ -12,8 +12,9 @@
 //!    many pages as they need (`sweep::reclaim`, `cache::alloc_large`).
 //! 5. **The value** is written (`init`) while no marker can see the slot.
 //! 6. **Allocate-black and publication**: the slot's type is recorded, the object is marked
-//!    if a mark is running (invariant I1), and its first root count is published, which is
-//!    what makes it visible to the collector (`roots.rs`).
+//!    if a mark is running (invariant I1) unless it is a small object allocated young and
+//!    white before the mark's young scan (`young.rs`), and its first root count is
+//!    published, which is what makes it visible to the collector (`roots.rs`).
 //! 7. **Assist charge**: bytes a refill or large span added to `heap_live` while marking
 //!    are charged to the thread's mark assist (`assist.rs`).
 //! 8. **Trigger check**: past the pacer's trigger (or after the heap grew), the thread asks
@@ -56,6 +57,10 @@ pub(crate) struct Request {
 pub(crate) struct New {
     /// Its address.
     pub addr: usize,
+    /// Whether it is young and white (`young.rs`): the handles its value holds become its
+    /// edges without a shade, inside a [`roots::WhiteSource`], which the caller's unroot
+    /// walk (inside the allocating operation) enters with it.
+    pub white: bool,
     /// Whether its memory may hold old bytes (false only for a large object on fresh or
     /// released pages, which come zero-filled; `clobberfree` poisons those too).
     pub needzero: bool,
@@ -87,7 +92,13 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     } else {
         None
     };
-    init(slot.addr);
+    let white = matches!(req.placement, Placement::Small(_)) && roots::allocates_white();
+    {
+        // Handles `init` makes edges (a slice's elements) are a young white object's: no
+        // shade. The caller's own `unroot` after this returns does the same (`New::white`).
+        let _edges = roots::WhiteSource::enter(white && !req.noscan);
+        init(slot.addr);
+    }
     if t0.is_some() {
         stalls::end(t0, Cause::Init);
     }
@@ -100,14 +111,23 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     }
     // Black before the root count is published (the only way a marker can find the slot),
     // so the marker never queues it. A refill's new span gets its free slots marked at once,
-    // so the next allocations from it find theirs marked.
-    roots::allocate_black(op.cache(), &slot.span, slot.idx);
+    // so the next allocations from it find theirs marked; before the young scan it is
+    // recorded instead, and its objects stay white.
+    if !white {
+        roots::allocate_black(op.cache(), &slot.span, slot.idx);
+    }
     if slot.charged != 0 && !matches!(req.placement, Placement::Large) {
-        roots::premark_if_marking(op.cache(), slot.span);
+        roots::took_span_while_marking(op.cache(), slot.span);
     }
     // The first root: pending in this thread's root cache if it has one (a tiny object's
-    // count goes to its block's counter when it is applied), else on the counter.
-    if !roots::cache_new_root(slot.addr) {
+    // count goes to its block's counter when it is applied), else on the counter. A white
+    // object's must be pending: no marker may find it before it is complete.
+    let cached = roots::cache_new_root(slot.addr, white);
+    if !cached {
+        if white {
+            // No root cache (a thread whose thread-locals are gone): black after all.
+            roots::allocate_black(op.cache(), &slot.span, slot.idx);
+        }
         if let Placement::Tiny = req.placement {
             // Other objects in the same tiny block may be rooted concurrently.
             roots::add_new_root(&slot.span, slot.idx);
@@ -123,6 +143,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     }
     New {
         addr: slot.addr,
+        white: white && cached,
         needzero: match req.placement {
             Placement::Large => slot.span.needzero || clobber::on(),
             _ => true,

@@ -2,8 +2,9 @@
 //! mutator shades, and the `Tracer` that user `Trace` impls talk to.
 //!
 //! Colours (Go's): white = mark bit clear; grey = mark bit set and the object queued; black
-//! = marked and scanned, or allocated during marking (allocate-black). Noscan objects go
-//! straight to black. The work list is explicit (crossbeam-deque), so marking a
+//! = marked and scanned, or allocated during marking (allocate-black; before the young
+//! scan small objects are allocated white instead, `young.rs`). Noscan objects go straight
+//! to black. The work list is explicit (crossbeam-deque), so marking a
 //! 10-million-node list needs no recursion. Grey items live in one of five places:
 //!
 //! - the global injector (`WORK.injector`), which every worker and assist takes from;
@@ -461,7 +462,8 @@ fn scan_object(addr: usize, tracer: &mut Tracer) {
 #[inline(never)]
 fn scan_mixed(s: SpanPtr, addr: usize, tracer: &mut Tracer) {
     // SAFETY: the object is grey, so it was allocated before it was shaded (objects
-    // allocated during marking are black and never queued), and that allocation
+    // allocated black are never queued; a young white one is shaded only once a root
+    // count or an edge made after its allocation reaches it), and that allocation
     // happened-before the shade that queued it.
     let ty = unsafe { s.type_of(s.slot_index(addr)) };
     // SAFETY: `ty` is the descriptor recorded for this very object.

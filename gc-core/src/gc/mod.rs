@@ -46,6 +46,7 @@ internal! {
     sweep,
     workers,
     world,
+    young,
 }
 #[cfg(test)]
 mod pacer_sim;
@@ -71,7 +72,7 @@ pub use mark::Tracer;
 pub(crate) use periodic::set_period as set_forcegc_period;
 #[cfg(test)]
 pub(crate) use roots::flush_root_cache;
-pub(crate) use roots::{add_root, drop_root, root_to_edge};
+pub(crate) use roots::{add_root, drop_root, root_to_edge, WhiteSource};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};
 pub(crate) use scavenger::free_os_memory;
@@ -80,6 +81,8 @@ pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
 pub(crate) use world::{with_op, Op, OpScope};
+#[cfg(debug_assertions)]
+pub(crate) use young::gate as young_scan_gate;
 /// The collector's figures for `gc_core::metrics` (read without stopping anything).
 pub(crate) mod metrics_source {
     pub(crate) use super::metrics::*;

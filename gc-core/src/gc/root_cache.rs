@@ -24,10 +24,14 @@
 //!   reads counters after a drain, and a counter read low during marking belongs to an
 //!   object some cached increment already shaded.
 //! - So while `MARKING` is set (it changes only while operations are stopped), every entry
-//!   in a cache was taken during this mark, by a root that shaded its object or by an
-//!   object allocated black: a root on an address the cache holds needs no shade of its
-//!   own (`roots::add_root`, `roots::root_to_edge`). This keeps the barrier off the
-//!   mutator's common case, a handle cloned or stored right after its object was made.
+//!   in a cache was taken during this mark, by a root that shaded its object, by an
+//!   object allocated black, or by a young object allocated white (`young.rs`), whose
+//!   entry is tagged [`WHITE`]. Another root on an address the cache holds needs no shade
+//!   of its own (`roots::add_root`): the young scan finds a counted young object. Making
+//!   one an edge skips the shade only if its entry is untagged (`roots::root_to_edge`,
+//!   through [`RootCache::holds`]): a young object made an edge of an old one must be
+//!   shaded. This keeps the barrier off the mutator's common case, a handle cloned or
+//!   stored right after its object was made.
 //!
 //! Shared fields: the cache is owner-or-stopped as above; `DEBTS` is under its mutex
 //! (taken before, never after, the spill table's). See the collector overview
@@ -46,6 +50,10 @@ const MAX_DELTA: u32 = 1 << 16;
 /// Owed decrements past this many are retried at once instead of at the next stop.
 const SETTLE_AT: usize = 1024;
 
+/// Tag of an entry taken by a young object allocated white (`young.rs`): the low bit of
+/// its address (objects are at least 8-byte aligned).
+pub(crate) const WHITE: usize = 1;
+
 /// One thread's pending increments.
 pub(crate) struct RootCache {
     addrs: [usize; ENTRIES],
@@ -53,6 +61,10 @@ pub(crate) struct RootCache {
     /// Whether an entry was taken since the last drain (which empties every entry, so an
     /// increment after it always takes one): a stop skips the caches of idle threads.
     used: bool,
+    /// Set while the handles of a value moving into a young object allocated white become
+    /// its edges (`roots::WhiteSource`): they need no shade, since that object is
+    /// unmarked and unreachable until its allocation returns.
+    pub(crate) into_white: bool,
 }
 
 impl RootCache {
@@ -61,6 +73,7 @@ impl RootCache {
             addrs: [0; ENTRIES],
             deltas: [0; ENTRIES],
             used: false,
+            into_white: false,
         }
     }
 
@@ -73,28 +86,42 @@ impl RootCache {
     }
 
     /// One more root on the object at `addr`, pending. Returns whether the cache already
-    /// held an entry for `addr` (see [`holds`](Self::holds)).
+    /// held an entry for `addr`, tagged or not (module header).
     #[inline(always)]
     pub(crate) fn add(&mut self, addr: usize) -> bool {
+        self.add_tagged(addr, 0)
+    }
+
+    /// The first root of a young object allocated white (`young.rs`): an entry tagged
+    /// [`WHITE`], which [`holds`](Self::holds) does not count.
+    #[inline(always)]
+    pub(crate) fn add_white(&mut self, addr: usize) {
+        self.add_tagged(addr, WHITE);
+    }
+
+    #[inline(always)]
+    fn add_tagged(&mut self, addr: usize, tag: usize) -> bool {
         let i = Self::index(addr);
         let d = self.deltas[i];
-        let held = self.addrs[i] == addr;
+        let held = self.addrs[i] & !WHITE == addr;
         if held && d < MAX_DELTA {
             self.deltas[i] = d + 1;
         } else {
             if d != 0 {
-                apply(self.addrs[i], d);
+                apply(self.addrs[i] & !WHITE, d);
             }
-            self.addrs[i] = addr;
+            // An entry taken anew for the same address keeps its tag.
+            self.addrs[i] = if held { self.addrs[i] } else { addr | tag };
             self.deltas[i] = 1;
             self.used = true;
         }
         held
     }
 
-    /// Whether an entry for `addr` was taken since the last drain and is still here (even
-    /// with no increment pending). While marking, this means the object was shaded or
-    /// allocated black during this mark (module header), so another root needs no shade.
+    /// Whether an untagged entry for `addr` was taken since the last drain and is still
+    /// here (even with no increment pending). While marking, this means the object was
+    /// shaded or allocated black during this mark (module header), so neither another root
+    /// nor making it an edge needs a shade.
     #[inline(always)]
     pub(crate) fn holds(&self, addr: usize) -> bool {
         self.addrs[Self::index(addr)] == addr
@@ -105,7 +132,7 @@ impl RootCache {
     pub(crate) fn cancel(&mut self, addr: usize) -> bool {
         let i = Self::index(addr);
         let d = self.deltas[i];
-        if self.addrs[i] == addr && d != 0 {
+        if self.addrs[i] & !WHITE == addr && d != 0 {
             self.deltas[i] = d - 1;
             return true;
         }
@@ -119,7 +146,7 @@ impl RootCache {
         }
         for (a, d) in self.addrs.iter_mut().zip(self.deltas.iter_mut()) {
             if *d != 0 {
-                apply(*a, *d);
+                apply(*a & !WHITE, *d);
                 *d = 0;
             }
             // No address matches 0, so the next `add` to this entry takes it anew.

@@ -291,12 +291,13 @@ fn drop_spilled(c: RootCounter<'_>) -> bool {
 #[inline(never)]
 pub(crate) fn root_to_edge(addr: usize) {
     let cached = with_root_cache(|rc| {
-        let held = rc.holds(addr);
+        // As in `add_root`, a held address was shaded during this mark; and the edges of
+        // a young object allocated white need no shade (`WhiteSource`).
+        let skip = rc.holds(addr) || rc.into_white;
         if !rc.cancel(addr) {
             uncount_root(addr);
         }
-        // As in `add_root`: a held address was shaded during this mark.
-        if !held {
+        if !skip {
             shade_if_marking(addr, Ordering::Relaxed);
         }
     });
@@ -313,12 +314,21 @@ fn root_to_edge_uncached(addr: usize) {
     shade_if_marking(addr, Ordering::SeqCst);
 }
 
+/// Whether a small object allocated now is young and white (`young.rs`): while marking,
+/// until the young scan. Neither flag can change inside the allocating GC operation (they
+/// change only while operations are stopped). Its first root must then stay pending in
+/// the thread's root cache until the object and its edges are complete, so that no marker
+/// finds it before; a thread without one allocates it black after all (`mallocgc`).
+#[inline(always)]
+pub(crate) fn allocates_white() -> bool {
+    MARKING.load(Ordering::Relaxed) && super::young::ALLOC_WHITE.load(Ordering::Relaxed)
+}
+
 /// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)
-/// is marked before its root count is published, which is the only way a marker can find a
-/// new slot, so the marker never queues it and never reads it half-built. `MARKING` cannot
-/// change inside the allocating GC operation (it changes only while operations are
-/// stopped).
-///
+/// that is not young and white is marked before its root count is published, which is the
+/// only way a marker can find a new slot, so the marker never queues it and never reads it
+/// half-built. `MARKING` cannot change inside the allocating GC operation (it changes only
+/// while operations are stopped).
 #[inline(always)]
 pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
     if MARKING.load(Ordering::Relaxed) && span.mark(idx) {
@@ -326,14 +336,54 @@ pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
     }
 }
 
-/// While marking, marks every free slot of a span a cache just took (allocate-black in
-/// bulk, `alloc/span/premark.rs`): its objects are then allocated black without a
+/// While marking, a span a cache just took: before the young scan, a span of young
+/// objects for it (`young.rs`); after, its free slots are marked at once (allocate-black
+/// in bulk, `alloc/span/premark.rs`), so its objects are allocated black without a
 /// read-modify-write each.
 #[inline]
-pub(crate) fn premark_if_marking(cache: &mut MCache, span: SpanPtr) {
+pub(crate) fn took_span_while_marking(cache: &mut MCache, span: SpanPtr) {
     if MARKING.load(Ordering::Relaxed) {
-        cache.premark(span);
+        if super::young::ALLOC_WHITE.load(Ordering::Relaxed) {
+            // SAFETY: the span was just handed to this thread's cache, which owns it.
+            unsafe { super::young::note_span(span) };
+        } else {
+            cache.premark(span);
+        }
     }
+}
+
+/// Makes the handles of a value moving into a young object allocated white its edges
+/// without a shade, from [`enter`](Self::enter) to its drop (also on a panic): the object
+/// is unmarked and no marker can reach it before its allocation returns, so if it is live
+/// at the young scan it is shaded then, and its scan finds these edges (Dijkstra's barrier
+/// needs no shade for an edge of an unmarked object).
+pub(crate) struct WhiteSource(bool);
+
+impl WhiteSource {
+    /// Inside the allocating GC operation; `white` from [`allocates_white`].
+    #[inline(always)]
+    pub(crate) fn enter(white: bool) -> WhiteSource {
+        if white {
+            set_into_white(true);
+        }
+        WhiteSource(white)
+    }
+}
+
+impl Drop for WhiteSource {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0 {
+            set_into_white(false);
+        }
+    }
+}
+
+/// Sets the root cache's `into_white`. A thread without a root cache has nothing to set:
+/// its edges take the uncached path, which always shades.
+#[inline(always)]
+fn set_into_white(on: bool) {
+    with_root_cache(|rc| rc.into_white = on);
 }
 
 /// The first root of a freshly allocated object. Release: a root scan that sees the count
@@ -354,13 +404,17 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
 
 /// The first root of a freshly allocated object, pending in the allocating thread's root
 /// cache; false if the thread has none (then `set_new_root`, or `add_new_root` for a tiny
-/// one). The object
-/// needs no barrier (it is allocated black while marking), and no scan can miss it: the
-/// next mark setup's stop applies the count, after the object is built (`root_cache.rs`).
+/// one). The object needs no barrier (it is allocated black while marking, or young and
+/// white, `white`, and found by the young scan), and no scan can miss it: the next stop
+/// applies the count, after the object is built (`root_cache.rs`).
 #[inline(always)]
-pub(crate) fn cache_new_root(addr: usize) -> bool {
+pub(crate) fn cache_new_root(addr: usize, white: bool) -> bool {
     with_root_cache(|rc| {
-        rc.add(addr);
+        if white {
+            rc.add_white(addr);
+        } else {
+            rc.add(addr);
+        }
     })
     .is_some()
 }

@@ -556,9 +556,14 @@ impl Stopped {
 
     /// Resets every thread's mark-assist balance (mark setup).
     pub(crate) fn reset_assist_credit(&self) {
+        self.for_each_cache(|c| c.assist_credit = 0);
+    }
+
+    /// Runs `f` on every thread's cache.
+    pub(crate) fn for_each_cache(&self, mut f: impl FnMut(&mut MCache)) {
         for ts in self.registry.iter() {
             // SAFETY: the world is stopped, so no owner touches its cache.
-            unsafe { (*ts.mcache()).assist_credit = 0 };
+            f(unsafe { &mut *ts.mcache() });
         }
     }
 }

@@ -23,6 +23,8 @@
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
+//! | `young.rs`       | young objects allocated white vs the young scan: one stored     |
+//! |                  | into a scanned object is marked, one dropped before stays white |
 //! | `gc/workers.rs`  | a mark round's end (`stop_and_settle`) vs a worker about to     |
 //! | (`loom_round`)   | drain: none drains once the round settled, the settling ends,   |
 //! |                  | and it sees every item a drain left queued                      |
@@ -39,6 +41,7 @@ mod slot_types;
 mod sweep;
 mod termination;
 mod weak;
+mod young;
 
 /// Runs `f` under loom, bounded by `LOOM_MAX_PREEMPTIONS` (2 if unset).
 pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {

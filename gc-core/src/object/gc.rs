@@ -96,6 +96,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             })
         };
         if T::needs_trace() {
+            let _edges = gc::WhiteSource::enter(new.white);
             // SAFETY: the value now lives in the heap object at `addr`, which is rooted
             // by the handle we are about to return, so its handles become edges of it.
             unsafe { (*(new.addr as *mut T)).unroot() };

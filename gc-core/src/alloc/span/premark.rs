@@ -1,14 +1,16 @@
-//! Allocate-black in bulk. While the collector marks, every object allocated is marked
-//! (invariant I1); Go does that per object with an atomic OR on the mark bits, and so does
-//! `Span::mark`. Instead, a thread cache marks all the free slots of a span at once when it
-//! takes the span during marking: each later allocation from it finds its slot marked
-//! already, with a plain load, and takes no read-modify-write. (Spans cached before mark
-//! setup keep the per-object marking: doing them at mark setup would make the pause grow
-//! with the number of threads, 43 -> 77 us with 500 idle ones, for no measurable gain.) A span leaving its cache clears the marks of the slots still
-//! free, so a free slot is never marked outside a cache (the sweep treats a marked free
-//! slot as a fatal error, and every cache is flushed at mark termination, before anything
-//! is swept). The price: a marker that followed a dangling pointer into a free slot of a
-//! premarked span leaves no trace for that zombie check to find.
+//! Allocate-black in bulk. While the collector marks (once its young scan has turned small
+//! allocations from white to black), every object allocated is marked (invariant I1); Go
+//! does that per object with an atomic OR on the mark bits, and so does `Span::mark`.
+//! Instead, a thread cache marks all the free slots of a span at once when it takes the
+//! span then: each later allocation from it finds its slot marked already, with a plain
+//! load, and takes no read-modify-write. (Spans a cache already held keep the per-object
+//! marking: doing them in the stop would make the pause grow with the number of threads,
+//! 43 -> 77 us with 500 idle ones, for no measurable gain.) A span leaving its cache
+//! clears the marks of the slots still free, so a free slot is never marked outside a
+//! cache (the sweep treats a marked free slot as a fatal error, and every cache is flushed
+//! at mark termination, before anything is swept). The price: a marker that followed a
+//! dangling pointer into a free slot of a premarked span leaves no trace for that zombie
+//! check to find.
 //!
 //! Owner only, like all of `AllocState` (the span's cache, or the collector while GC
 //! operations are stopped); the mark words are shared with the markers, which set other
