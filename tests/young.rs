@@ -6,11 +6,13 @@
 //! another thread.
 //!
 //! The cycle is held between its first mark round and its young scan (the debug-only
-//! `__private::hold_young_scan`), where the old objects are marked and new ones white.
+//! `__private::hold_young_scan`), where the old objects are marked and new ones white;
+//! `GODEBUG=allocwhite=1` makes the small heap here use the scheme, which is otherwise
+//! kept for goals of 64 MiB and more.
 //! Each case runs in a child process with `GODEBUG=gccheckmark=1,clobberfree=1` (the
 //! re-mark at termination aborts on any reachable object left white, and freed memory is
 //! poisoned and checked at reuse), `GOGC=off` (only our cycles run) and two Ps. Run one by
-//! hand: `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1,clobberfree=1 GOMAXPROCS=2 GOGC=off
+//! hand: `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1,clobberfree=1,allocwhite=1 GOMAXPROCS=2 GOGC=off
 //! cargo test --test young -- --exact child_young --nocapture`.
 
 #![cfg(debug_assertions)] // the hold exists in debug builds only
@@ -203,7 +205,7 @@ fn run_child(godebug: &[u8]) -> Run {
 
 #[test]
 fn young_garbage_dies_in_its_cycle_and_reachable_young_objects_survive() {
-    let r = run_child(b"gccheckmark=1,clobberfree=1");
+    let r = run_child(b"gccheckmark=1,clobberfree=1,allocwhite=1");
     r.assert_ok("young objects");
     assert_eq!(r.text("DEAD_AFTER_ONE="), "200", "{}", r.stdout);
 }
@@ -212,7 +214,7 @@ fn young_garbage_dies_in_its_cycle_and_reachable_young_objects_survive() {
 fn with_allocblack_young_garbage_survives_its_cycle() {
     // Go's rule, kept behind `GODEBUG=allocblack=1`: allocated black, so nothing made
     // during the mark dies in it.
-    let r = run_child(b"gccheckmark=1,clobberfree=1,allocblack=1");
+    let r = run_child(b"gccheckmark=1,clobberfree=1,allocwhite=1,allocblack=1");
     r.assert_ok("allocblack");
     assert_eq!(r.text("DEAD_AFTER_ONE="), "0", "{}", r.stdout);
 }

@@ -84,8 +84,12 @@ pub(crate) struct DebugFlags {
     /// `clobberfree=1`: fill freed objects with a poison pattern.
     pub clobberfree: bool,
     /// `allocblack=1` (ours): allocate every object black while marking, as Go does,
-    /// instead of letting young garbage die in the cycle it was made in (`gc/young.rs`).
+    /// instead of letting young garbage die in the cycle it was made in on heaps with a
+    /// goal of 64 MiB and more (`gc/young.rs`). Wins over `allocwhite`.
     pub allocblack: bool,
+    /// `allocwhite=1` (ours): let young garbage die in its cycle on every heap, small
+    /// ones too (`gc/young.rs`).
+    pub allocwhite: bool,
     /// `scavtrace=1`: print one line per scavenger cycle.
     pub scavtrace: bool,
     /// `gcpacertrace=1`: print the pacer's state at the start and end of each cycle.
@@ -319,6 +323,7 @@ enum DebugKey {
     Gcpacertrace,
     Stalltrace,
     Allocblack,
+    Allocwhite,
 }
 
 impl DebugKey {
@@ -332,6 +337,7 @@ impl DebugKey {
             "gcpacertrace" => DebugKey::Gcpacertrace,
             "stalltrace" => DebugKey::Stalltrace,
             "allocblack" => DebugKey::Allocblack,
+            "allocwhite" => DebugKey::Allocwhite,
             _ => return None,
         })
     }
@@ -347,6 +353,7 @@ impl DebugKey {
             DebugKey::Gcpacertrace => u32::from(flags.gcpacertrace),
             DebugKey::Stalltrace => u32::from(flags.stalltrace),
             DebugKey::Allocblack => u32::from(flags.allocblack),
+            DebugKey::Allocwhite => u32::from(flags.allocwhite),
         }
     }
 
@@ -379,6 +386,7 @@ impl DebugKey {
             DebugKey::Gcpacertrace => switch(&mut flags.gcpacertrace),
             DebugKey::Stalltrace => switch(&mut flags.stalltrace),
             DebugKey::Allocblack => switch(&mut flags.allocblack),
+            DebugKey::Allocwhite => switch(&mut flags.allocwhite),
         }
     }
 }
@@ -710,6 +718,7 @@ mod tests {
             gcpacertrace: true,
             stalltrace: true,
             allocblack: true,
+            allocwhite: true,
         };
         let cases: &[(&str, DebugFlags, usize)] = &[
             ("", DebugFlags::default(), 0),
@@ -722,7 +731,7 @@ mod tests {
                 0,
             ),
             (
-                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1,allocblack=1",
+                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1,allocblack=1,allocwhite=1",
                 all,
                 0,
             ),

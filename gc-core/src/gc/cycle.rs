@@ -502,9 +502,6 @@ impl Cycle {
         let stopped = world::stop();
         self.setup_start = stopped.began();
         stopped.reset_assist_credit();
-        // Young objects are allocated white until the young scan (`young.rs`), unless the
-        // world stays stopped or `GODEBUG=allocblack=1` asks for Go's allocate-black.
-        super::young::start(&stopped, !self.stw && !config().debug.allocblack);
         let live = HEAP.heap_live.load(Ordering::Relaxed);
         self.heap_live_start = live;
         let total = HEAP.live_total();
@@ -524,6 +521,10 @@ impl Cycle {
             plan
         };
         mark::start();
+        // Young objects are allocated white until the young scan on large heaps
+        // (`young.rs`; `GODEBUG=allocblack=1` and `allocwhite=1` choose).
+        let white = super::young::wanted(self.goal, &config().debug);
+        super::young::start(&stopped, white);
         self.t.setup_ns = self.setup_start.elapsed().as_nanos() as u64;
         let held = if self.stw {
             Some(stopped)

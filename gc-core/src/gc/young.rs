@@ -7,8 +7,9 @@
 //! allocated during the mark's first round is *young* and white instead, and the cycle
 //! finds the young objects that are live once the round has drained:
 //!
-//! 1. **Mark setup** ([`start`], operations stopped): `ALLOC_WHITE` is set with `MARKING`,
-//!    and the spans the thread caches hold are listed (the young spans: every small
+//! 1. **Mark setup** ([`start`], operations stopped): `ALLOC_WHITE` is set with `MARKING`
+//!    if the cycle's heap goal is at least [`MIN_GOAL`] ([`wanted`]: on smaller heaps the
+//!    scan costs more than it frees), and the spans the thread caches hold are listed (the young spans: every small
 //!    allocation of this phase lands in one of them or in a span a cache takes later).
 //! 2. **First round**: a cache that takes a span lists it ([`note_span`], from the refill).
 //!    A small object is allocated unmarked, with its first root pending in its thread's
@@ -37,12 +38,14 @@
 //! every termination.
 //!
 //! `GODEBUG=allocblack=1` turns the scheme off (every object allocated during a mark is
-//! black, as in Go), for comparisons. Shared fields: the flag changes only while
+//! black, as in Go, whatever the heap), for comparisons; `GODEBUG=allocwhite=1` turns it
+//! on for every heap, small ones too (the tests use it). Shared fields: the flag changes only while
 //! operations are stopped (allocations read it inside theirs); the span list is under its
 //! mutex; a span's stamp belongs to the span's owner. See the collector overview
 //! (`crate::design::collector`).
 
 use super::world::Stopped;
+use crate::env::DebugFlags;
 use crate::alloc::span::SpanPtr;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, Padded};
 
@@ -57,6 +60,25 @@ crate::sync::global! {
 crate::sync::global! {
     /// Marks started so far: the stamp that lists a span once per mark.
     static MARKS: AtomicU64 = AtomicU64::new(0);
+}
+
+/// Young objects are allocated white only in cycles whose heap goal is at least this.
+/// Below it a mark takes a few milliseconds, little is allocated during one, and the young
+/// scan's extra stop and round end, and the tracing of the young objects that are live
+/// then (which allocate-black skips), cost more than the floating garbage it frees:
+/// binary-trees 18 (16-byte trees, goals of 25-36 MB) ran 9% slower with it, GCBench 17
+/// (nodes linked through `GcCell`s, whose writes shade a young child) 30% slower, and an
+/// interpreter's 4 MiB heap peaked higher in half the runs, for no less memory
+/// (BENCHMARKS.md, nineteenth session). From 8 MiB live up, the latency probe's peak RSS
+/// fell 26-29% with it.
+pub(crate) const MIN_GOAL: u64 = 64 << 20;
+
+/// Whether a cycle with heap goal `goal` allocates young objects white: not while the
+/// world stays stopped (`gcstoptheworld`: nothing allocates), nor under
+/// `GODEBUG=allocblack=1`; otherwise from [`MIN_GOAL`] up, or on every heap under
+/// `GODEBUG=allocwhite=1`.
+pub(crate) fn wanted(goal: u64, debug: &DebugFlags) -> bool {
+    debug.gcstoptheworld == 0 && !debug.allocblack && (debug.allocwhite || goal >= MIN_GOAL)
 }
 
 /// Mark setup, with operations stopped: numbers the mark, lists the spans every thread
@@ -132,5 +154,36 @@ pub(crate) mod gate {
             g = CHANGED.wait(g);
         }
         g.1 = false;
+    }
+}
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    use super::{wanted, MIN_GOAL};
+    use crate::env::DebugFlags;
+
+    #[test]
+    fn young_objects_white_on_large_heaps_or_when_asked() {
+        // (goal, gcstoptheworld, allocblack, allocwhite) -> white
+        let cases = [
+            (MIN_GOAL, 0, false, false, true),
+            (4 * MIN_GOAL, 0, false, false, true),
+            (MIN_GOAL - 1, 0, false, false, false),
+            (4 << 20, 0, false, false, false),
+            (4 << 20, 0, false, true, true),
+            (MIN_GOAL, 1, false, false, false),
+            (4 << 20, 2, false, true, false),
+            (MIN_GOAL, 0, true, false, false),
+            (MIN_GOAL, 0, true, true, false),
+        ];
+        for (goal, gcstoptheworld, allocblack, allocwhite, want) in cases {
+            let debug = DebugFlags {
+                gcstoptheworld,
+                allocblack,
+                allocwhite,
+                ..DebugFlags::default()
+            };
+            assert_eq!(wanted(goal, &debug), want, "goal {goal} {debug:?}");
+        }
     }
 }
