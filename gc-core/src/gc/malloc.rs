@@ -57,9 +57,9 @@ pub(crate) struct Request {
 pub(crate) struct New {
     /// Its address.
     pub addr: usize,
-    /// Whether it is young and white (`young.rs`): the handles its value holds become its
-    /// edges without a shade, inside a [`roots::WhiteSource`], which the caller's unroot
-    /// walk (inside the allocating operation) enters with it.
+    /// Whether it is young and white (`young.rs`): the caller's walk that makes the
+    /// handles of its value edges (inside the allocating operation) runs inside
+    /// [`roots::unroot_into_white`].
     pub white: bool,
     /// Whether its memory may hold old bytes (false only for a large object on fresh or
     /// released pages, which come zero-filled; `clobberfree` poisons those too).
@@ -92,13 +92,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     } else {
         None
     };
-    let white = matches!(req.placement, Placement::Small(_)) && roots::allocates_white();
-    {
-        // Handles `init` makes edges (a slice's elements) are a young white object's: no
-        // shade. The caller's own `unroot` after this returns does the same (`New::white`).
-        let _edges = roots::WhiteSource::enter(white && !req.noscan);
-        init(slot.addr);
-    }
+    init(slot.addr);
     if t0.is_some() {
         stalls::end(t0, Cause::Init);
     }
@@ -109,25 +103,14 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
         // (its cache's, or a large span no one else knows yet).
         unsafe { slot.span.set_type(slot.idx, req.info) };
     }
-    // Black before the root count is published (the only way a marker can find the slot),
-    // so the marker never queues it. A refill's new span gets its free slots marked at once,
-    // so the next allocations from it find theirs marked; before the young scan it is
-    // recorded instead, and its objects stay white.
-    if !white {
-        roots::allocate_black(op.cache(), &slot.span, slot.idx);
-    }
-    if slot.charged != 0 && !matches!(req.placement, Placement::Large) {
-        roots::took_span_while_marking(op.cache(), slot.span);
-    }
     // The first root: pending in this thread's root cache if it has one (a tiny object's
-    // count goes to its block's counter when it is applied), else on the counter. A white
-    // object's must be pending: no marker may find it before it is complete.
-    let cached = roots::cache_new_root(slot.addr, white);
+    // count goes to its block's counter when it is applied), else on the counter, below.
+    let cached = roots::cache_new_root(slot.addr);
+    // While marking: black before the root count is published (the only way a marker can
+    // find the slot), so the marker never queues it; or, before the mark's young scan, a
+    // small object with a pending root is young and white (`young.rs`).
+    let white = roots::marking() && roots::colour_new(op.cache(), &slot, &req.placement, cached);
     if !cached {
-        if white {
-            // No root cache (a thread whose thread-locals are gone): black after all.
-            roots::allocate_black(op.cache(), &slot.span, slot.idx);
-        }
         if let Placement::Tiny = req.placement {
             // Other objects in the same tiny block may be rooted concurrently.
             roots::add_new_root(&slot.span, slot.idx);
@@ -143,7 +126,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     }
     New {
         addr: slot.addr,
-        white: white && cached,
+        white,
         needzero: match req.placement {
             Placement::Large => slot.span.needzero || clobber::on(),
             _ => true,

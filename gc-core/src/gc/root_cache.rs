@@ -89,33 +89,31 @@ impl RootCache {
     /// held an entry for `addr`, tagged or not (module header).
     #[inline(always)]
     pub(crate) fn add(&mut self, addr: usize) -> bool {
-        self.add_tagged(addr, 0)
-    }
-
-    /// The first root of a young object allocated white (`young.rs`): an entry tagged
-    /// [`WHITE`], which [`holds`](Self::holds) does not count.
-    #[inline(always)]
-    pub(crate) fn add_white(&mut self, addr: usize) {
-        self.add_tagged(addr, WHITE);
-    }
-
-    #[inline(always)]
-    fn add_tagged(&mut self, addr: usize, tag: usize) -> bool {
         let i = Self::index(addr);
         let d = self.deltas[i];
-        let held = self.addrs[i] & !WHITE == addr;
+        let a = self.addrs[i];
+        let held = a & !WHITE == addr;
         if held && d < MAX_DELTA {
             self.deltas[i] = d + 1;
         } else {
             if d != 0 {
-                apply(self.addrs[i] & !WHITE, d);
+                apply(a & !WHITE, d);
             }
             // An entry taken anew for the same address keeps its tag.
-            self.addrs[i] = if held { self.addrs[i] } else { addr | tag };
+            self.addrs[i] = if held { a } else { addr };
             self.deltas[i] = 1;
             self.used = true;
         }
         held
+    }
+
+    /// Tags the entry of `addr`, which the first root of a young object allocated white
+    /// just took (`young.rs`): [`holds`](Self::holds) does not count it.
+    #[inline(always)]
+    pub(crate) fn tag_white(&mut self, addr: usize) {
+        let i = Self::index(addr);
+        debug_assert_eq!(self.addrs[i] & !WHITE, addr, "the new object's entry");
+        self.addrs[i] = addr | WHITE;
     }
 
     /// Whether an untagged entry for `addr` was taken since the last drain and is still

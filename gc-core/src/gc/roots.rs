@@ -45,7 +45,8 @@
 //! See the collector overview (`crate::design::collector`).
 
 use super::world::with_root_cache;
-use crate::alloc::cache::MCache;
+use crate::alloc::cache::{MCache, Slot};
+use crate::alloc::sizeclass::Placement;
 use crate::alloc::span::{RootCounter, Span, SpanPtr};
 use crate::sync::{seqcst_order, AtomicBool, Mutex, Ordering, Padded};
 use std::collections::BTreeMap;
@@ -314,69 +315,85 @@ fn root_to_edge_uncached(addr: usize) {
     shade_if_marking(addr, Ordering::SeqCst);
 }
 
-/// Whether a small object allocated now is young and white (`young.rs`): while marking,
-/// until the young scan. Neither flag can change inside the allocating GC operation (they
-/// change only while operations are stopped). Its first root must then stay pending in
-/// the thread's root cache until the object and its edges are complete, so that no marker
-/// finds it before; a thread without one allocates it black after all (`mallocgc`).
+/// Whether a mark is running (for `mallocgc`: it cannot change inside the allocating GC
+/// operation, only while operations are stopped).
 #[inline(always)]
-pub(crate) fn allocates_white() -> bool {
-    MARKING.load(Ordering::Relaxed) && super::young::ALLOC_WHITE.load(Ordering::Relaxed)
+pub(crate) fn marking() -> bool {
+    MARKING.load(Ordering::Relaxed)
 }
 
-/// Allocate-black (invariant I1): while marking, a new object (or the tiny block it joins)
-/// that is not young and white is marked before its root count is published, which is the
-/// only way a marker can find a new slot, so the marker never queues it and never reads it
-/// half-built. `MARKING` cannot change inside the allocating GC operation (it changes only
-/// while operations are stopped).
+/// While marking, colours the new object in `slot`, whose first root `cached` says is
+/// pending in the thread's root cache; returns whether it is young and white
+/// (`young.rs`): a small object (not a tiny block's, not a large span) before the mark's
+/// young scan, whose root entry is then tagged (`root_cache.rs`). Its root stays pending
+/// until the object and its edges are complete, so no marker finds it before; a thread
+/// without a root cache allocates it black. Any other is allocated black (invariant I1):
+/// marked before its root count is published, which is the only way a marker can find a
+/// new slot, so the marker never queues it and never reads it half-built. Also takes care
+/// of a span a refill took (`took_span_while_marking`). Out of line: the allocation path
+/// pays one branch for all this outside marks.
+#[inline(never)]
+pub(crate) fn colour_new(
+    cache: &mut MCache,
+    slot: &Slot,
+    placement: &Placement,
+    cached: bool,
+) -> bool {
+    let young = matches!(placement, Placement::Small(_))
+        && super::young::ALLOC_WHITE.load(Ordering::Relaxed);
+    let white = young && cached;
+    if white {
+        with_root_cache(|rc| rc.tag_white(slot.addr));
+    } else {
+        allocate_black(cache, &slot.span, slot.idx);
+    }
+    if slot.charged != 0 && !matches!(placement, Placement::Large) {
+        took_span_while_marking(cache, slot.span, young);
+    }
+    white
+}
+
+/// Marks a new object (or the tiny block it joins) while marking: allocate-black.
 #[inline(always)]
 pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
-    if MARKING.load(Ordering::Relaxed) && span.mark(idx) {
+    if span.mark(idx) {
         cache.black_bytes += span.elemsize as u64;
     }
 }
 
-/// While marking, a span a cache just took: before the young scan, a span of young
-/// objects for it (`young.rs`); after, its free slots are marked at once (allocate-black
-/// in bulk, `alloc/span/premark.rs`), so its objects are allocated black without a
-/// read-modify-write each.
+/// While marking, a span a cache just took: before the young scan (`white`: its objects
+/// are allocated white), a span of young objects (`young.rs`); after, its free slots are
+/// marked at once (allocate-black in bulk, `alloc/span/premark.rs`), so its objects are
+/// allocated black without a read-modify-write each.
 #[inline]
-pub(crate) fn took_span_while_marking(cache: &mut MCache, span: SpanPtr) {
-    if MARKING.load(Ordering::Relaxed) {
-        if super::young::ALLOC_WHITE.load(Ordering::Relaxed) {
-            // SAFETY: the span was just handed to this thread's cache, which owns it.
-            unsafe { super::young::note_span(span) };
-        } else {
-            cache.premark(span);
-        }
+fn took_span_while_marking(cache: &mut MCache, span: SpanPtr, white: bool) {
+    if white {
+        // SAFETY: the span was just handed to this thread's cache, which owns it.
+        unsafe { super::young::note_span(span) };
+    } else {
+        cache.premark(span);
     }
 }
 
-/// Makes the handles of a value moving into a young object allocated white its edges
-/// without a shade, from [`enter`](Self::enter) to its drop (also on a panic): the object
-/// is unmarked and no marker can reach it before its allocation returns, so if it is live
-/// at the young scan it is shaded then, and its scan finds these edges (Dijkstra's barrier
-/// needs no shade for an edge of an unmarked object).
-pub(crate) struct WhiteSource(bool);
-
-impl WhiteSource {
-    /// Inside the allocating GC operation; `white` from [`allocates_white`].
-    #[inline(always)]
-    pub(crate) fn enter(white: bool) -> WhiteSource {
-        if white {
-            set_into_white(true);
-        }
-        WhiteSource(white)
-    }
-}
-
-impl Drop for WhiteSource {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.0 {
+/// Runs `unroot`, the walk that makes the handles of a value moving into a young object
+/// allocated white its edges, without a shade for them: the object is unmarked and no
+/// marker can reach it before its allocation returns, so if it is live at the young scan
+/// it is shaded then, and its scan finds these edges (Dijkstra's barrier needs no shade
+/// for an edge of an unmarked object). Inside the allocating GC operation. Out of line:
+/// only allocations before a mark's young scan come here.
+#[cold]
+#[inline(never)]
+pub(crate) fn unroot_into_white<R>(unroot: impl FnOnce() -> R) -> R {
+    /// Clears the flag on every exit, a panic in the walk too.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
             set_into_white(false);
         }
     }
+    set_into_white(true);
+    let _reset = Reset;
+    unroot()
 }
 
 /// Sets the root cache's `into_white`. A thread without a root cache has nothing to set:
@@ -404,17 +421,13 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
 
 /// The first root of a freshly allocated object, pending in the allocating thread's root
 /// cache; false if the thread has none (then `set_new_root`, or `add_new_root` for a tiny
-/// one). The object needs no barrier (it is allocated black while marking, or young and
-/// white, `white`, and found by the young scan), and no scan can miss it: the next stop
-/// applies the count, after the object is built (`root_cache.rs`).
+/// one). The object needs no barrier (it is allocated black while marking), and no scan
+/// can miss it: the next stop applies the count, after the object is built
+/// (`root_cache.rs`).
 #[inline(always)]
-pub(crate) fn cache_new_root(addr: usize, white: bool) -> bool {
+pub(crate) fn cache_new_root(addr: usize) -> bool {
     with_root_cache(|rc| {
-        if white {
-            rc.add_white(addr);
-        } else {
-            rc.add(addr);
-        }
+        rc.add(addr);
     })
     .is_some()
 }

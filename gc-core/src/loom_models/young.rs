@@ -42,14 +42,17 @@ unsafe impl Trace for Holder {
 /// pending in this thread's cache. Returns whether it was white.
 fn allocate(span: crate::alloc::span::SpanPtr, idx: usize, addr: usize) -> bool {
     world::with_op(|op| {
-        let white = roots::allocates_white();
-        if !white {
+        let white = roots::marking() && young::ALLOC_WHITE.load(Ordering::Relaxed);
+        if roots::marking() && !white {
             roots::allocate_black(op.cache(), &span, idx);
         }
         assert!(
-            roots::cache_new_root(addr, white),
+            roots::cache_new_root(addr),
             "the model thread has a root cache"
         );
+        if white {
+            crate::gc::world::with_root_cache(|rc| rc.tag_white(addr));
+        }
         white
     })
 }

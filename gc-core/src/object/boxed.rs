@@ -109,10 +109,14 @@ pub(crate) fn move_into_heap<T: ?Sized + Trace>(b: Box<T>) -> *mut u8 {
                 std::ptr::copy_nonoverlapping(src.cast::<u8>(), addr as *mut u8, size)
             })
         };
-        let _edges = gc::WhiteSource::enter(new.white);
         // SAFETY: the value now lives in the object, rooted by the count `mallocgc` gave
         // us, so its handles become edges of it; `T`'s pointers are thin (asserted above).
-        unsafe { (*thin::<T>(new.addr as *const u8).cast_mut()).unroot() };
+        let unroot = || unsafe { (*thin::<T>(new.addr as *const u8).cast_mut()).unroot() };
+        if new.white {
+            gc::unroot_into_white(unroot);
+        } else {
+            unroot();
+        }
         new.addr
     });
     if size != 0 {

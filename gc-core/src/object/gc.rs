@@ -96,10 +96,14 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
             })
         };
         if T::needs_trace() {
-            let _edges = gc::WhiteSource::enter(new.white);
             // SAFETY: the value now lives in the heap object at `addr`, which is rooted
             // by the handle we are about to return, so its handles become edges of it.
-            unsafe { (*(new.addr as *mut T)).unroot() };
+            let unroot = || unsafe { (*(new.addr as *mut T)).unroot() };
+            if new.white {
+                gc::unroot_into_white(unroot);
+            } else {
+                unroot();
+            }
         }
         new.addr
     }

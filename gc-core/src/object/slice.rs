@@ -174,12 +174,13 @@ struct NewSlice<T> {
 impl<T: Trace> NewSlice<T> {
     /// Allocates the object; `fill(data)` runs inside the GC operation, after the header
     /// is written and before the object is published. Elements holding a `Gc` must be
-    /// written by `fill`, which then unroots them.
+    /// written by `fill`; if `unroot`, they become edges of the object once it is
+    /// published, still inside the operation.
     ///
     /// # Safety
     ///
     /// `fill` writes only `data[..len]`; if `T::needs_trace()` it initialises all of them.
-    unsafe fn alloc(len: usize, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
+    unsafe fn alloc(len: usize, unroot: bool, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
         let size = SliceLayout::<T>::size(len);
         let align = SliceLayout::<T>::align();
         let noscan = !T::needs_trace();
@@ -194,7 +195,7 @@ impl<T: Trace> NewSlice<T> {
             // SAFETY: the placement was computed for this size, alignment and scan class;
             // traced elements are all written by `fill` (the caller's contract), and an
             // untraced object is neither scanned nor swept while our root holds it.
-            unsafe {
+            let new = unsafe {
                 gc::mallocgc(op, &req, |addr| {
                     // SAFETY: the slot is ours, at least `size` bytes, aligned to `align`.
                     if !SliceLayout::<T>::plain() {
@@ -202,7 +203,23 @@ impl<T: Trace> NewSlice<T> {
                     }
                     fill((addr + SliceLayout::<T>::data_offset()) as *mut T);
                 })
+            };
+            if unroot {
+                let data = (new.addr + SliceLayout::<T>::data_offset()) as *mut T;
+                // SAFETY: `fill` initialised every element (the contract), and they live in
+                // the object our root holds, so their handles become its edges.
+                let walk = || unsafe {
+                    for i in 0..len {
+                        (*data.add(i)).unroot();
+                    }
+                };
+                if new.white {
+                    gc::unroot_into_white(walk);
+                } else {
+                    walk();
+                }
             }
+            new
         });
         let (addr, needzero) = (new.addr, new.needzero);
         NewSlice {
@@ -220,12 +237,9 @@ impl<T: Trace> NewSlice<T> {
         // SAFETY: traced elements are moved in and unrooted inside the operation: they now
         // live in the rooted object, so their handles become its edges.
         let new = unsafe {
-            NewSlice::<T>::alloc(len, |data| {
+            NewSlice::<T>::alloc(len, traced, |data| {
                 if traced {
                     std::ptr::copy_nonoverlapping(src, data, len);
-                    for i in 0..len {
-                        (*data.add(i)).unroot();
-                    }
                 }
             })
         };
@@ -284,7 +298,7 @@ impl Gc<[u8]> {
     /// ```
     pub fn new_zeroed_slice_with(len: usize, init: impl FnOnce(&mut [u8])) -> Gc<[u8]> {
         // SAFETY: `fill` writes nothing.
-        let new = unsafe { NewSlice::<u8>::alloc(len, |_| {}) };
+        let new = unsafe { NewSlice::<u8>::alloc(len, false, |_| {}) };
         let (data, needzero) = (new.data, new.needzero);
         // SAFETY: bytes are valid whatever they hold; we zero them next, before any read.
         let gc = unsafe { new.finish() };
@@ -315,7 +329,7 @@ impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Gc<[T]> {
             return Gc::from_vec(s.to_vec());
         }
         // SAFETY: `fill` writes nothing.
-        let new = unsafe { NewSlice::<T>::alloc(s.len(), |_| {}) };
+        let new = unsafe { NewSlice::<T>::alloc(s.len(), false, |_| {}) };
         let data = new.data;
         // SAFETY: plain elements need no drop, so if a clone panics the handle drops with
         // the rest unwritten and nothing ever reads them.
