@@ -8,7 +8,7 @@
 //! The cycle is held between its first mark round and its young scan (the debug-only
 //! `__private::hold_young_scan`), where the old objects are marked and new ones white;
 //! `GODEBUG=allocwhite=1` makes the small heap here use the scheme, which is otherwise
-//! kept for goals of 64 MiB and more.
+//! kept for goals of 128 MiB and more.
 //! Each case runs in a child process with `GODEBUG=gccheckmark=1,clobberfree=1` (the
 //! re-mark at termination aborts on any reachable object left white, and freed memory is
 //! poisoned and checked at reuse), `GOGC=off` (only our cycles run) and two Ps. Run one by

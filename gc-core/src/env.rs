@@ -85,7 +85,7 @@ pub(crate) struct DebugFlags {
     pub clobberfree: bool,
     /// `allocblack=1` (ours): allocate every object black while marking, as Go does,
     /// instead of letting young garbage die in the cycle it was made in on heaps with a
-    /// goal of 64 MiB and more (`gc/young.rs`). Wins over `allocwhite`.
+    /// goal of 128 MiB and more (`gc/young.rs`). Wins over `allocwhite`.
     pub allocblack: bool,
     /// `allocwhite=1` (ours): let young garbage die in its cycle on every heap, small
     /// ones too (`gc/young.rs`).

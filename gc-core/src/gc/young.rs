@@ -65,13 +65,15 @@ crate::sync::global! {
 /// Young objects are allocated white only in cycles whose heap goal is at least this.
 /// Below it a mark takes a few milliseconds, little is allocated during one, and the young
 /// scan's extra stop and round end, and the tracing of the young objects that are live
-/// then (which allocate-black skips), cost more than the floating garbage it frees:
-/// binary-trees 18 (16-byte trees, goals of 25-36 MB) ran 9% slower with it, GCBench 17
-/// (nodes linked through `GcCell`s, whose writes shade a young child) 30% slower, and an
-/// interpreter's 4 MiB heap peaked higher in half the runs, for no less memory
-/// (BENCHMARKS.md, nineteenth session). From 8 MiB live up, the latency probe's peak RSS
-/// fell 26-29% with it.
-pub(crate) const MIN_GOAL: u64 = 64 << 20;
+/// then (which allocate-black skips), cost more than the floating garbage it frees, all
+/// the more where young objects are linked through `GcCell`s, whose writes shade a young
+/// child (white on every heap, alternating runs: binary-trees 18, goals of 25-36 MB, 9%
+/// slower; GCBench 17 30% slower; an interpreter's 4 MiB heap peaked higher in half the
+/// runs; and GCBench 18, whose goal reaches 64-69 MB in one or two cycles a run, peaked at
+/// 67-81 MiB against 70-75 with a 64 MiB threshold). With young objects white, the
+/// latency probe's peak RSS fell 26-29% from 8 MiB live up (BENCHMARKS.md, nineteenth
+/// session).
+pub(crate) const MIN_GOAL: u64 = 128 << 20;
 
 /// Whether a cycle with heap goal `goal` allocates young objects white: not while the
 /// world stays stopped (`gcstoptheworld`: nothing allocates), nor under
