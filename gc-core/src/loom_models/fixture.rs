@@ -126,6 +126,28 @@ impl Drop for ModelSpan {
 /// slot's counter, and every read is a step loom must schedule.
 pub(super) type Pad = [u8; 1000];
 
+/// A heap object with one edge, which a model's mutator stores (`roots.rs`, `young.rs`).
+pub(super) struct Holder {
+    pub(super) edge: AtomicUsize,
+    pub(super) _pad: Pad,
+}
+
+// SAFETY: `trace` reports the one edge; the models set the edge before its handle's root
+// becomes an edge (`root_to_edge`), as the barrier requires.
+unsafe impl Trace for Holder {
+    fn needs_trace() -> bool {
+        true
+    }
+    fn trace(&self, tracer: &mut Tracer) {
+        let a = self.edge.load(Ordering::Acquire);
+        if a != 0 {
+            tracer.edge(a);
+        }
+    }
+    unsafe fn root(&mut self) {}
+    unsafe fn unroot(&mut self) {}
+}
+
 /// A traced object (so its span is scanned) that counts how often it was traced and
 /// dropped, in counters shared with the model.
 pub(super) struct Probe {

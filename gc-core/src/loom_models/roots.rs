@@ -5,37 +5,14 @@
 //! holder), or the mutator sees `MARKING` and shades the object itself: it never ends
 //! white.
 
-use super::fixture::{drain_all, ModelSpan, Pad, Probe};
+use super::fixture::{drain_all, Holder, ModelSpan, Probe};
 use super::model;
 use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::alloc::span::RootCounter;
-use crate::gc::mark::{self, Tracer};
+use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world};
 use crate::sync::{AtomicUsize, Ordering};
-use crate::Trace;
-
-/// A heap object with one edge, stored by the mutator.
-struct Holder {
-    edge: AtomicUsize,
-    _pad: Pad,
-}
-
-// SAFETY: `trace` reports the one edge; the edge is set before its handle's root is
-// dropped (`dec_to_edge`), as the barrier requires.
-unsafe impl Trace for Holder {
-    fn needs_trace() -> bool {
-        true
-    }
-    fn trace(&self, tracer: &mut Tracer) {
-        let a = self.edge.load(Ordering::Acquire);
-        if a != 0 {
-            tracer.edge(a);
-        }
-    }
-    unsafe fn root(&mut self) {}
-    unsafe fn unroot(&mut self) {}
-}
 
 /// The collector: mark setup with operations stopped, then the root scan of `spans` and
 /// the drain.

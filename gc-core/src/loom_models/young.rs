@@ -6,36 +6,13 @@
 //! drain. A young object stored into the old one ends marked (the tagged cache entry does
 //! not excuse its shade); a young object dropped before the switch ends white.
 
-use super::fixture::{drain_all, ModelSpan, Pad, Probe};
+use super::fixture::{drain_all, Holder, ModelSpan, Probe};
 use super::model;
 use super::thread;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark::{self, Tracer};
+use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world, young};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
-use crate::Trace;
-
-/// An old heap object with one edge, stored by the mutator.
-struct Holder {
-    edge: AtomicUsize,
-    _pad: Pad,
-}
-
-// SAFETY: `trace` reports the one edge; the edge is set before its handle's root becomes
-// an edge (`root_to_edge`), as the barrier requires.
-unsafe impl Trace for Holder {
-    fn needs_trace() -> bool {
-        true
-    }
-    fn trace(&self, tracer: &mut Tracer) {
-        let a = self.edge.load(Ordering::Acquire);
-        if a != 0 {
-            tracer.edge(a);
-        }
-    }
-    unsafe fn root(&mut self) {}
-    unsafe fn unroot(&mut self) {}
-}
 
 /// The mutator's allocation of the object at `(idx, addr)` of `span`, inside an operation,
 /// as `mallocgc` does it: white while `ALLOC_WHITE` is set, else black; its first root
