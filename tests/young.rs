@@ -12,8 +12,8 @@
 //! Each case runs in a child process with `GODEBUG=gccheckmark=1,clobberfree=1` (the
 //! re-mark at termination aborts on any reachable object left white, and freed memory is
 //! poisoned and checked at reuse), `GOGC=off` (only our cycles run) and two Ps. Run one by
-//! hand: `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1,clobberfree=1,allocwhite=1 GOMAXPROCS=2 GOGC=off
-//! cargo test --test young -- --exact child_young --nocapture`.
+//! hand: `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1,clobberfree=1,allocwhite=1
+//! GOMAXPROCS=2 GOGC=off cargo test --test young -- --exact child_young --nocapture`.
 
 #![cfg(debug_assertions)] // the hold exists in debug builds only
 

@@ -62,7 +62,7 @@ pub(crate) struct RootCache {
     /// increment after it always takes one): a stop skips the caches of idle threads.
     used: bool,
     /// Set while the handles of a value moving into a young object allocated white become
-    /// its edges (`roots::WhiteSource`): they need no shade, since that object is
+    /// its edges (`roots::unroot_into_white`): they need no shade, since that object is
     /// unmarked and unreachable until its allocation returns.
     pub(crate) into_white: bool,
 }

@@ -293,7 +293,7 @@ fn drop_spilled(c: RootCounter<'_>) -> bool {
 pub(crate) fn root_to_edge(addr: usize) {
     let cached = with_root_cache(|rc| {
         // As in `add_root`, a held address was shaded during this mark; and the edges of
-        // a young object allocated white need no shade (`WhiteSource`).
+        // a young object allocated white need no shade (`unroot_into_white`).
         let skip = rc.holds(addr) || rc.into_white;
         if !rc.cancel(addr) {
             uncount_root(addr);
@@ -361,13 +361,13 @@ pub(crate) fn allocate_black(cache: &mut MCache, span: &Span, idx: usize) {
     }
 }
 
-/// While marking, a span a cache just took: before the young scan (`white`: its objects
-/// are allocated white), a span of young objects (`young.rs`); after, its free slots are
-/// marked at once (allocate-black in bulk, `alloc/span/premark.rs`), so its objects are
-/// allocated black without a read-modify-write each.
+/// While marking, a span a cache just took: before the young scan (`young`), a span of
+/// young objects (`young.rs`); after, its free slots are marked at once (allocate-black in
+/// bulk, `alloc/span/premark.rs`), so its objects are allocated black without a
+/// read-modify-write each.
 #[inline]
-fn took_span_while_marking(cache: &mut MCache, span: SpanPtr, white: bool) {
-    if white {
+fn took_span_while_marking(cache: &mut MCache, span: SpanPtr, young: bool) {
+    if young {
         // SAFETY: the span was just handed to this thread's cache, which owns it.
         unsafe { super::young::note_span(span) };
     } else {
@@ -379,8 +379,10 @@ fn took_span_while_marking(cache: &mut MCache, span: SpanPtr, white: bool) {
 /// allocated white its edges, without a shade for them: the object is unmarked and no
 /// marker can reach it before its allocation returns, so if it is live at the young scan
 /// it is shaded then, and its scan finds these edges (Dijkstra's barrier needs no shade
-/// for an edge of an unmarked object). Inside the allocating GC operation. Out of line:
-/// only allocations before a mark's young scan come here.
+/// for an edge of an unmarked object). Inside the allocating GC operation. The walk only
+/// flips handles (`Trace` obligation 2): it allocates nothing, so no other object's edges
+/// are made while the flag is set. Out of line: only allocations before a mark's young
+/// scan come here.
 #[cold]
 #[inline(never)]
 pub(crate) fn unroot_into_white<R>(unroot: impl FnOnce() -> R) -> R {
@@ -421,9 +423,9 @@ pub(crate) fn set_new_root(span: &Span, idx: usize) {
 
 /// The first root of a freshly allocated object, pending in the allocating thread's root
 /// cache; false if the thread has none (then `set_new_root`, or `add_new_root` for a tiny
-/// one). The object needs no barrier (it is allocated black while marking), and no scan
-/// can miss it: the next stop applies the count, after the object is built
-/// (`root_cache.rs`).
+/// one). The object needs no barrier (while marking it is allocated black, or young and
+/// white and found by the young scan: `colour_new`), and no scan can miss it: the next
+/// stop applies the count, after the object is built (`root_cache.rs`).
 #[inline(always)]
 pub(crate) fn cache_new_root(addr: usize) -> bool {
     with_root_cache(|rc| {

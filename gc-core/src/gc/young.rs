@@ -9,14 +9,15 @@
 //!
 //! 1. **Mark setup** ([`start`], operations stopped): `ALLOC_WHITE` is set with `MARKING`
 //!    if the cycle's heap goal is at least [`MIN_GOAL`] ([`wanted`]: on smaller heaps the
-//!    scan costs more than it frees), and the spans the thread caches hold are listed (the young spans: every small
-//!    allocation of this phase lands in one of them or in a span a cache takes later).
+//!    scan costs more than it frees), and the spans the thread caches hold are listed (the
+//!    young spans: every small allocation of this phase lands in one of them or in a span
+//!    a cache takes later).
 //! 2. **First round**: a cache that takes a span lists it ([`note_span`], from the refill).
 //!    A small object is allocated unmarked, with its first root pending in its thread's
 //!    root cache under a tagged entry (`root_cache.rs`), so no marker finds it before it
-//!    is complete; the handles moved into it become its edges without a shade (its
-//!    allocation's `roots::WhiteSource`: it is unmarked, so its scan will find them,
-//!    Dijkstra's condition). Everything else keeps the barrier: a root taken on any object
+//!    is complete; the handles moved into it become its edges without a shade
+//!    (`roots::unroot_into_white`: it is unmarked, so its scan will find them, Dijkstra's
+//!    condition). Everything else keeps the barrier: a root taken on any object
 //!    shades it unless its thread's cache holds the address (tagged or not: a counted young
 //!    object is found in step 3), and a handle made an edge of an existing object shades
 //!    its target unless the cache holds it untagged. Tiny and large objects stay black.
@@ -39,9 +40,9 @@
 //!
 //! `GODEBUG=allocblack=1` turns the scheme off (every object allocated during a mark is
 //! black, as in Go, whatever the heap), for comparisons; `GODEBUG=allocwhite=1` turns it
-//! on for every heap, small ones too (the tests use it). Shared fields: the flag changes only while
-//! operations are stopped (allocations read it inside theirs); the span list is under its
-//! mutex; a span's stamp belongs to the span's owner. See the collector overview
+//! on for every heap, small ones too (the tests use it). Shared fields: the flag changes
+//! only while operations are stopped (allocations read it inside theirs); the span list is
+//! under its mutex; a span's stamp belongs to the span's owner. See the collector overview
 //! (`crate::design::collector`).
 
 use super::world::Stopped;
