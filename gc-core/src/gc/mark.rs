@@ -286,15 +286,20 @@ crate::sync::global! {
 struct ShadeBuffer {
     active: bool,
     items: Vec<usize>,
+    /// Bytes the shades marked, added to `WORK.marked_bytes` when the mark ends (one locked
+    /// add fewer per shade).
+    marked_bytes: u64,
 }
 
 crate::sync::global! {
     static SHADES: Mutex<ShadeBuffer> = Mutex::new(ShadeBuffer {
         active: false,
         items: Vec::new(),
+        marked_bytes: 0,
     });
 }
 crate::sync::global! {
+    /// Whether `SHADES` holds items; written only under its lock, read without it.
     static SHADES_PENDING: AtomicBool = AtomicBool::new(false);
 }
 
@@ -314,11 +319,14 @@ pub(crate) fn shade_from_mutator(addr: usize) {
     }
     let mut b = shades();
     if b.active && s.mark(idx) {
-        WORK.marked_bytes
-            .fetch_add(s.elemsize as u64, Ordering::Relaxed);
+        b.marked_bytes += s.elemsize as u64;
         if !s.spanclass.noscan() {
             b.items.push(s.slot_addr(idx));
-            SHADES_PENDING.store(true, Ordering::SeqCst);
+            // Only lock holders write the flag: if it is set, it stays set until a taker,
+            // who takes our item with the rest, clears it under the lock.
+            if !SHADES_PENDING.load(Ordering::Relaxed) {
+                SHADES_PENDING.store(true, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -571,6 +579,7 @@ pub(crate) fn start() {
     super::ephemeron::start_cycle();
     let mut b = shades();
     b.active = true;
+    b.marked_bytes = 0;
     MARKING.store(true, Ordering::SeqCst);
     // The root scan's reads of the counters follow (the collector's half of the pair).
     crate::sync::seqcst_order();
@@ -590,6 +599,8 @@ pub(crate) fn try_finish() -> bool {
         return false;
     }
     b.active = false;
+    WORK.marked_bytes
+        .fetch_add(std::mem::take(&mut b.marked_bytes), Ordering::Relaxed);
     SHADES_PENDING.store(false, Ordering::SeqCst);
     MARKING.store(false, Ordering::SeqCst);
     true
