@@ -15,7 +15,8 @@
 //! second or so.)
 //!
 //! Tests: the workload in-process; in a child process with `GODEBUG=clobberfree=1` (a node
-//! freed while reachable is also poisoned); and a focused child (`moved_handles_workload`).
+//! freed while reachable is also poisoned); a focused child (`moved_handles_workload`);
+//! and both children with young objects allocated white (`allocwhite=1,gccheckmark=1`).
 //! Children run through `tests/common/child.rs`. Reproduce with a fixed seed:
 //! `CM_SEED=<n> cargo test --test concurrent_mutation`; a child alone:
 //! `GC_CORE_TEST_CHILD=1 CM_ROLE=workload|moved cargo test --test concurrent_mutation --
@@ -231,6 +232,20 @@ fn clobberfree_child_process() {
     }
     let summary = run_child("workload", Some("clobberfree=1"));
     eprintln!("clobberfree child: {summary}");
+}
+
+/// Both workloads with young objects allocated white (`gc-core/src/gc/young.rs`; by
+/// default only from a 128 MiB goal, on this small heap by `allocwhite=1`), and the mark
+/// re-checked from the roots at every termination (`gccheckmark=1`).
+#[test]
+fn young_white_child_processes() {
+    if child::is_child() {
+        return;
+    }
+    for role in ["workload", "moved"] {
+        let summary = run_child(role, Some("allocwhite=1,gccheckmark=1"));
+        eprintln!("allocwhite {role} child: {summary}");
+    }
 }
 
 /// Handles moved into the heap during concurrent marks, in a fresh process.
