@@ -57,9 +57,8 @@ pub(crate) struct Request {
 pub(crate) struct New {
     /// Its address.
     pub addr: usize,
-    /// Whether it is young and white (`young.rs`): the caller's walk that makes the
-    /// handles of its value edges (inside the allocating operation) runs inside
-    /// [`roots::unroot_into_white`].
+    /// Whether it is young and white (`young.rs`): the caller makes the handles of its
+    /// value edges (inside the allocating operation) with [`roots::unroot_new`].
     pub white: bool,
     /// Whether its memory may hold old bytes (false only for a large object on fresh or
     /// released pages, which come zero-filled; `clobberfree` poisons those too).

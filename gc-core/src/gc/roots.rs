@@ -375,17 +375,26 @@ fn took_span_while_marking(cache: &mut MCache, span: SpanPtr, young: bool) {
     }
 }
 
-/// Runs `unroot`, the walk that makes the handles of a value moving into a young object
-/// allocated white its edges, without a shade for them: the object is unmarked and no
-/// marker can reach it before its allocation returns, so if it is live at the young scan
-/// it is shaded then, and its scan finds these edges (Dijkstra's barrier needs no shade
-/// for an edge of an unmarked object). Inside the allocating GC operation. The walk only
-/// flips handles (`Trace` obligation 2): it allocates nothing, so no other object's edges
-/// are made while the flag is set. Out of line: only allocations before a mark's young
-/// scan come here.
+/// Runs `unroot`, the walk that makes the handles of a new object's value its edges,
+/// inside the allocating GC operation; `white` is `New::white` (`malloc.rs`).
+#[inline(always)]
+pub(crate) fn unroot_new(white: bool, unroot: impl FnOnce()) {
+    if white {
+        unroot_into_white(unroot);
+    } else {
+        unroot();
+    }
+}
+
+/// `unroot_new` for a young object allocated white: no shade for its edges. The object is
+/// unmarked and no marker can reach it before its allocation returns, so if it is live at
+/// the young scan it is shaded then, and its scan finds these edges (Dijkstra's barrier
+/// needs no shade for an edge of an unmarked object). The walk only flips handles
+/// (`Trace` obligation 2): it allocates nothing, so no other object's edges are made while
+/// the flag is set. Out of line: only allocations before a mark's young scan come here.
 #[cold]
 #[inline(never)]
-pub(crate) fn unroot_into_white<R>(unroot: impl FnOnce() -> R) -> R {
+fn unroot_into_white(unroot: impl FnOnce()) {
     /// Clears the flag on every exit, a panic in the walk too.
     struct Reset;
     impl Drop for Reset {

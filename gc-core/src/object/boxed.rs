@@ -111,12 +111,9 @@ pub(crate) fn move_into_heap<T: ?Sized + Trace>(b: Box<T>) -> *mut u8 {
         };
         // SAFETY: the value now lives in the object, rooted by the count `mallocgc` gave
         // us, so its handles become edges of it; `T`'s pointers are thin (asserted above).
-        let unroot = || unsafe { (*thin::<T>(new.addr as *const u8).cast_mut()).unroot() };
-        if new.white {
-            gc::unroot_into_white(unroot);
-        } else {
-            unroot();
-        }
+        gc::unroot_new(new.white, || unsafe {
+            (*thin::<T>(new.addr as *const u8).cast_mut()).unroot()
+        });
         new.addr
     });
     if size != 0 {

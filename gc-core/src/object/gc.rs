@@ -98,12 +98,7 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
         if T::needs_trace() {
             // SAFETY: the value now lives in the heap object at `addr`, which is rooted
             // by the handle we are about to return, so its handles become edges of it.
-            let unroot = || unsafe { (*(new.addr as *mut T)).unroot() };
-            if new.white {
-                gc::unroot_into_white(unroot);
-            } else {
-                unroot();
-            }
+            gc::unroot_new(new.white, || unsafe { (*(new.addr as *mut T)).unroot() });
         }
         new.addr
     }

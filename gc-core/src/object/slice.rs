@@ -208,16 +208,11 @@ impl<T: Trace> NewSlice<T> {
                 let data = (new.addr + SliceLayout::<T>::data_offset()) as *mut T;
                 // SAFETY: `fill` initialised every element (the contract), and they live in
                 // the object our root holds, so their handles become its edges.
-                let walk = || unsafe {
+                gc::unroot_new(new.white, || unsafe {
                     for i in 0..len {
                         (*data.add(i)).unroot();
                     }
-                };
-                if new.white {
-                    gc::unroot_into_white(walk);
-                } else {
-                    walk();
-                }
+                });
             }
             new
         });
