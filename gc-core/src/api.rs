@@ -238,7 +238,8 @@ pub use crate::gc::TypeStats;
 /// **Which mark.** Each sweep of a span counts the span's survivors per type, and the
 /// census of a cycle is published when the last span of that cycle is swept. So the
 /// profile describes the last cycle whose sweep has completed: the objects that cycle's
-/// mark found reachable, plus those allocated while it marked (allocated black), minus
+/// mark found reachable, plus those allocated while it marked (allocated black, or young
+/// and still counted at its young scan), minus
 /// nothing freed since. Objects allocated after that mark ended are not in it, even if
 /// they were allocated before this call; while a later cycle is still sweeping, the profile
 /// is the one before it. After [`collect`] returns it is the profile of that collection
