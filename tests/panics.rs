@@ -1,5 +1,6 @@
-//! A panic inside a GC operation (here: a hand-written `Trace::unroot`) unwinds out of the
-//! operation, so later collections do not wait for it for ever. A panic inside a `Trace`
+//! A panic inside a GC operation (here: a hand-written `Trace::unroot`, of a value or of a
+//! slice's elements) unwinds out of the operation, so later collections do not wait for it
+//! for ever, and leaves nothing the sweep cannot read. A panic inside a `Trace`
 //! while marking is a fatal error instead: that case runs in a child process
 //! (`tests/common/child.rs`).
 
@@ -75,4 +76,18 @@ fn a_panic_while_marking_is_a_clear_fatal_error() {
         "{stderr}"
     );
     assert!(!out.stdout.contains("UNREACHABLE"));
+}
+
+#[test]
+fn panic_in_a_slice_elements_unroot_leaves_a_sweepable_heap() {
+    // The elements' unroot runs after the object is published (its type recorded), so
+    // the panic leaks a whole object rather than leaving a slot the sweep cannot read.
+    let r = std::panic::catch_unwind(|| Gc::<[Explodes]>::from(vec![Explodes, Explodes]));
+    assert!(r.is_err(), "the panic reached the caller");
+    for _ in 0..3 {
+        gc_core::collect();
+    }
+    let kept = Gc::new(7u64);
+    gc_core::collect();
+    assert_eq!(*kept, 7);
 }
