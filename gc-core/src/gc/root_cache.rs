@@ -50,9 +50,10 @@ const MAX_DELTA: u32 = 1 << 16;
 /// Owed decrements past this many are retried at once instead of at the next stop.
 const SETTLE_AT: usize = 1024;
 
-/// Tag of an entry taken by a young object allocated white (`young.rs`): the low bit of
-/// its address (objects are at least 8-byte aligned).
-pub(crate) const WHITE: usize = 1;
+/// Tag of an entry taken by a young object allocated white (`young.rs`): the top bit of
+/// its address, which no user-space address has. (Not the low bit: a tiny object may sit
+/// at any byte of its block, and a mask on bit 0 made every odd address miss the cache.)
+pub(crate) const WHITE: usize = 1 << (usize::BITS - 1);
 
 /// One thread's pending increments.
 pub(crate) struct RootCache {
@@ -225,6 +226,24 @@ mod tests {
         assert!(!rc.holds(a));
         assert!(!rc.add(a));
         assert!(rc.cancel(a));
+    }
+
+    #[test]
+    fn odd_addresses_hit_and_tagged_entries_count_for_roots_but_not_for_edges() {
+        let mut c = RootCache::new();
+        // A tiny object may sit at any byte of its block.
+        let odd = 0x1000_0003;
+        assert!(!c.add(odd) && c.add(odd), "an odd address finds its entry");
+        assert!(c.holds(odd));
+        assert!(c.cancel(odd) && c.cancel(odd) && !c.cancel(odd));
+        // A young object allocated white: its entry is tagged.
+        let young = 0x2000_0010;
+        assert!(!c.add(young));
+        c.tag_white(young);
+        assert!(!c.holds(young), "a tagged entry does not excuse an edge's shade");
+        assert!(c.add(young), "another root finds the tagged entry");
+        assert!(c.cancel(young) && c.cancel(young) && !c.cancel(young));
+        assert!(!c.holds(young), "the tag stays while the entry does");
     }
 
     #[test]
