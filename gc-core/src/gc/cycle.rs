@@ -613,10 +613,7 @@ impl Cycle {
             if self.stw {
                 held = Some(stopped);
             } else {
-                let pause_ns = t_term.elapsed().as_nanos() as u64;
-                self.t.pause_ns += pause_ns;
-                super::metrics::note_pause(pause_ns);
-                drop(stopped);
+                self.resume(stopped, t_term);
             }
         };
         // GODEBUG=gccheckmark=1: re-mark from the roots and abort if the mark missed
@@ -635,15 +632,21 @@ impl Cycle {
     /// young objects that are counted.
     fn young_scan(&mut self) {
         let stopped = world::stop();
-        let t0 = stopped.began();
+        let began = stopped.began();
         let spans = super::young::switch_to_black(&stopped);
-        let pause_ns = t0.elapsed().as_nanos() as u64;
-        self.t.pause_ns += pause_ns;
-        super::metrics::note_pause(pause_ns);
-        drop(stopped);
+        self.resume(stopped, began);
         for chunk in spans.chunks(1024) {
             mark::queue_root_jobs(chunk);
         }
+    }
+
+    /// Ends a pause of the mark phase that began at `began` (the young scan, a termination
+    /// attempt that found more to mark): counts it and resumes.
+    fn resume(&mut self, stopped: world::Stopped, began: Instant) {
+        let pause_ns = began.elapsed().as_nanos() as u64;
+        self.t.pause_ns += pause_ns;
+        super::metrics::note_pause(pause_ns);
+        drop(stopped);
     }
 
     /// Step 5, mark termination (operations stopped): flushes every cache (its black

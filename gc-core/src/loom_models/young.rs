@@ -9,29 +9,40 @@
 use super::fixture::{drain_all, Holder, ModelSpan, Probe};
 use super::model;
 use super::thread;
+use crate::alloc::cache::Slot;
 use crate::alloc::heap::HEAP;
+use crate::alloc::sizeclass::Placement;
+use crate::alloc::span::SpanPtr;
 use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world, young};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// The mutator's allocation of the object at `(idx, addr)` of `span`, inside an operation,
-/// as `mallocgc` does it: white while `ALLOC_WHITE` is set, else black; its first root
-/// pending in this thread's cache. Returns whether it was white.
-fn allocate(span: crate::alloc::span::SpanPtr, idx: usize, addr: usize) -> bool {
+/// with `mallocgc`'s steps: its first root pending in this thread's cache, then coloured
+/// (`roots::colour_new`: white while `ALLOC_WHITE` is set, else black). Returns whether it
+/// was white.
+fn allocate(span: SpanPtr, idx: usize, addr: usize) -> bool {
     world::with_op(|op| {
-        let white = roots::marking() && young::ALLOC_WHITE.load(Ordering::Relaxed);
-        if roots::marking() && !white {
-            roots::allocate_black(op.cache(), &span, idx);
-        }
-        assert!(
-            roots::cache_new_root(addr),
-            "the model thread has a root cache"
-        );
-        if white {
-            crate::gc::world::with_root_cache(|rc| rc.tag_white(addr));
-        }
-        white
+        let cached = roots::cache_new_root(addr);
+        assert!(cached, "the model thread has a root cache");
+        let slot = Slot {
+            span,
+            idx,
+            addr,
+            charged: 0,
+            slow_ns: 0,
+        };
+        roots::marking()
+            && roots::colour_new(op.cache(), &slot, &Placement::Small(span.spanclass), cached)
     })
+}
+
+/// Mark setup with operations stopped, small objects allocated white.
+fn mark_setup() {
+    cycle::set_phase(Phase::Mark);
+    let stopped = world::stop();
+    mark::start();
+    young::start(&stopped, true);
 }
 
 #[test]
@@ -77,12 +88,7 @@ fn loom_young_object_stored_into_a_scanned_object() {
 /// root jobs of `old` and the first round, the young scan's stop and switch, the young
 /// span's root jobs, the last drain.
 fn cycle_with_young_scan(old: &ModelSpan, young_span: &ModelSpan, go: &AtomicBool) {
-    cycle::set_phase(Phase::Mark);
-    {
-        let stopped = world::stop();
-        mark::start();
-        young::start(&stopped, true);
-    }
+    mark_setup();
     go.store(true, Ordering::Release);
     mark::queue_root_jobs(&[old.ptr()]);
     drain_all();
@@ -105,12 +111,7 @@ fn loom_young_garbage_stays_white() {
         let objects = ModelSpan::new::<Probe>(sg);
         let (idx, addr) = objects.alloc(Probe::new().0);
         let span = objects.ptr();
-        cycle::set_phase(Phase::Mark);
-        {
-            let stopped = world::stop();
-            mark::start();
-            young::start(&stopped, true);
-        }
+        mark_setup();
         // Allocated white and dropped while the collector scans the old objects and
         // switches.
         let mutator = thread::spawn(move || {

@@ -174,13 +174,13 @@ struct NewSlice<T> {
 impl<T: Trace> NewSlice<T> {
     /// Allocates the object; `fill(data)` runs inside the GC operation, after the header
     /// is written and before the object is published. Elements holding a `Gc` must be
-    /// written by `fill`; if `unroot`, they become edges of the object once it is
-    /// published, still inside the operation.
+    /// written by `fill`; they become edges of the object once it is published, still
+    /// inside the operation.
     ///
     /// # Safety
     ///
     /// `fill` writes only `data[..len]`; if `T::needs_trace()` it initialises all of them.
-    unsafe fn alloc(len: usize, unroot: bool, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
+    unsafe fn alloc(len: usize, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
         let size = SliceLayout::<T>::size(len);
         let align = SliceLayout::<T>::align();
         let noscan = !T::needs_trace();
@@ -204,7 +204,7 @@ impl<T: Trace> NewSlice<T> {
                     fill((addr + SliceLayout::<T>::data_offset()) as *mut T);
                 })
             };
-            if unroot {
+            if T::needs_trace() {
                 let data = (new.addr + SliceLayout::<T>::data_offset()) as *mut T;
                 // SAFETY: `fill` initialised every element (the contract), and they live in
                 // the object our root holds, so their handles become its edges.
@@ -232,7 +232,7 @@ impl<T: Trace> NewSlice<T> {
         // SAFETY: traced elements are moved in and unrooted inside the operation: they now
         // live in the rooted object, so their handles become its edges.
         let new = unsafe {
-            NewSlice::<T>::alloc(len, traced, |data| {
+            NewSlice::<T>::alloc(len, |data| {
                 if traced {
                     std::ptr::copy_nonoverlapping(src, data, len);
                 }
@@ -293,7 +293,7 @@ impl Gc<[u8]> {
     /// ```
     pub fn new_zeroed_slice_with(len: usize, init: impl FnOnce(&mut [u8])) -> Gc<[u8]> {
         // SAFETY: `fill` writes nothing.
-        let new = unsafe { NewSlice::<u8>::alloc(len, false, |_| {}) };
+        let new = unsafe { NewSlice::<u8>::alloc(len, |_| {}) };
         let (data, needzero) = (new.data, new.needzero);
         // SAFETY: bytes are valid whatever they hold; we zero them next, before any read.
         let gc = unsafe { new.finish() };
@@ -324,7 +324,7 @@ impl<T: Trace + Clone + Send + Sync + 'static> From<&[T]> for Gc<[T]> {
             return Gc::from_vec(s.to_vec());
         }
         // SAFETY: `fill` writes nothing.
-        let new = unsafe { NewSlice::<T>::alloc(s.len(), false, |_| {}) };
+        let new = unsafe { NewSlice::<T>::alloc(s.len(), |_| {}) };
         let data = new.data;
         // SAFETY: plain elements need no drop, so if a clone panics the handle drops with
         // the rest unwritten and nothing ever reads them.
