@@ -19,14 +19,16 @@
 //! and while the CPU limiter is limiting, assists stand down.
 //!
 //! The ratio is revised about once a millisecond by the cycle (`set_ratio`); all fields are
-//! atomics. See the collector overview (`crate::design::collector`).
+//! atomics, except each thread's spare assist queue (a thread-local). See the collector
+//! overview (`crate::design::collector`).
 
+use super::local_queue::LocalQueue;
 use super::mark::{drain, flush_local, has_visible_work, or_die, Drainer, Role, Tracer, WORK};
 use super::pacer::{over_assist_work, AssistRatio, MAX_OVERSHOOT};
 use super::world::Op;
 use crate::alloc::heap::HEAP;
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use crossbeam_deque::Worker;
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// Most allocation credit one assist can pre-pay.
@@ -64,6 +66,15 @@ pub(crate) fn start(ratio: AssistRatio) {
 pub(crate) fn set_ratio(r: AssistRatio) {
     WORK_PER_BYTE.store(r.work_per_byte.to_bits(), Ordering::Relaxed);
     BYTES_PER_WORK.store(r.bytes_per_work.to_bits(), Ordering::Relaxed);
+}
+
+crate::sync::thread_local! {
+    /// The local queue of this thread's last assist, kept for its next one: a queue made
+    /// and dropped per assist was a `memalign` and two `free`s in the allocating thread,
+    /// which waited (1 ms, off the CPU, on the 1 GiB latency probe) for the `malloc` arena
+    /// lock that mark workers freeing the injector's blocks held. Taken out while in use,
+    /// so a nested assist (a `Trace` impl that allocates) makes its own.
+    static QUEUE: Cell<Option<LocalQueue>> = const { Cell::new(None) };
 }
 
 crate::sync::global! {
@@ -164,7 +175,12 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     let mut paid_work = 0i64;
     // Time spent scanning (Go's `gcAssistTime`): the waits for credit are not GC CPU.
     let mut scanning = Duration::ZERO;
-    let local = Worker::new_lifo();
+    // `try_with`: a thread-local destructor may allocate after `QUEUE` is gone.
+    let local = QUEUE
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(LocalQueue::private);
     let mut tracer = Tracer::new(&local);
     let drainer = Drainer {
         local: &local,
@@ -238,6 +254,10 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
         // into a lot of credit.
         debt
     };
+    // Empty (every drain above ended in `flush_local`): kept for the thread's next assist.
+    drop(tracer);
+    debug_assert!(local.is_empty());
+    let _ = QUEUE.try_with(|q| q.set(Some(local)));
     // The drain (which may run `Trace` impls, and so nested operations) is over: a fresh
     // borrow of the cache.
     let credit = &mut op.cache().assist_credit;

@@ -43,7 +43,9 @@ use crate::alloc::span::SpanPtr;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use super::grey_list::{self, GreyList, BUF_ITEMS};
+use super::local_queue::LocalQueue;
+use crossbeam_deque::{Steal, Stealer};
 
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it, by
 /// calling `trace` on it (or on the value holding it). There is nothing else to do with a
@@ -78,7 +80,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 /// assert_eq!(*g.0[0] + *g.0[1], 3);
 /// ```
 pub struct Tracer {
-    worker: *const Worker<usize>,
+    worker: *const LocalQueue,
     /// Grey objects found by this tracer and not yet scanned (module header): `buf[..len]`.
     buf: [usize; BUF_LEN],
     len: usize,
@@ -99,7 +101,7 @@ pub struct Tracer {
 
 impl Tracer {
     /// A tracer that queues onto `worker` (which must outlive it).
-    pub(crate) fn new(worker: &Worker<usize>) -> Tracer {
+    pub(crate) fn new(worker: &LocalQueue) -> Tracer {
         Tracer {
             worker,
             buf: [0; BUF_LEN],
@@ -212,21 +214,15 @@ impl Tracer {
         Some(self.buf[self.len])
     }
 
-    /// Hands the `n` oldest buffered items (at most all of them) to `to`.
-    fn take_oldest(&mut self, n: usize, mut to: impl FnMut(usize)) {
+    /// Moves the `n` oldest buffered items (at most all of them) to the local queue (where
+    /// thieves and the injector can reach them).
+    fn spill(&mut self, n: usize) {
         let n = n.min(self.len);
-        self.buf[..n].iter().for_each(|&item| to(item));
+        // SAFETY: the queue outlives the tracer (`Tracer::new`); only a marking tracer
+        // (non-null queue) buffers items.
+        unsafe { (*self.worker).push_all(&self.buf[..n]) };
         self.buf.copy_within(n..self.len, 0);
         self.len -= n;
-    }
-
-    /// Moves the `n` oldest buffered items to the local queue (where thieves and the
-    /// injector can reach them).
-    fn spill(&mut self, n: usize) {
-        let worker = self.worker;
-        // SAFETY: the worker outlives the tracer (`Tracer::new`); only a marking tracer
-        // (non-null worker) buffers items.
-        self.take_oldest(n, |item| unsafe { (*worker).push(item) });
     }
 
     /// Moves every buffered item to the local queue (before the caller flushes that queue
@@ -239,7 +235,10 @@ impl Tracer {
     /// work (as `balance` does for the local queue).
     fn lend(&mut self) {
         if self.len > 1 && WORK.injector.is_empty() {
-            self.take_oldest(self.len / 2, |item| WORK.injector.push(item));
+            let n = self.len / 2;
+            WORK.injector.push_items(&self.buf[..n]);
+            self.buf.copy_within(n..self.len, 0);
+            self.len -= n;
         }
     }
 
@@ -258,9 +257,9 @@ impl Tracer {
 
 /// The mark phase's shared state.
 pub(crate) struct Work {
-    pub(crate) injector: Injector<usize>,
+    pub(crate) injector: GreyList,
     /// Grey objects larger than `OBLET_SIZE`, left by assists for the background workers.
-    large: Injector<usize>,
+    large: GreyList,
     /// Workers and assists currently holding grey items outside the injector: a hint for
     /// "marking looks finished" (the real check is `try_finish`).
     pub(crate) busy: AtomicUsize,
@@ -274,8 +273,8 @@ pub(crate) struct Work {
 
 crate::sync::global! {
     pub(crate) static WORK: LazyLock<Work> = LazyLock::new(|| Work {
-        injector: Injector::new(),
-        large: Injector::new(),
+        injector: GreyList::new(),
+        large: GreyList::new(),
         busy: AtomicUsize::new(0),
         marked_bytes: AtomicU64::new(0),
         scan_work: AtomicU64::new(0),
@@ -386,7 +385,7 @@ pub(crate) const OBLET_SIZE: usize = 128 << 10;
 
 /// A draining thread's queues.
 pub(crate) struct Drainer<'a> {
-    pub(crate) local: &'a Worker<usize>,
+    pub(crate) local: &'a LocalQueue,
     pub(crate) role: Role,
     /// The other background workers' queues, to steal from (empty for assists).
     pub(crate) stealers: &'a [Stealer<usize>],
@@ -400,11 +399,11 @@ fn find_task(d: &Drainer<'_>) -> Option<usize> {
     if let Some(t) = local.pop() {
         return Some(t);
     }
-    if let Some(t) = steal_from(|| WORK.injector.steal_batch_and_pop(local)) {
+    if let Some(t) = WORK.injector.pop_into(local) {
         return Some(t);
     }
     if d.role != Role::Assist {
-        if let Some(t) = steal_from(|| WORK.large.steal()) {
+        if let Some(t) = WORK.large.pop_into(local) {
             return Some(t);
         }
     }
@@ -420,7 +419,7 @@ fn find_task(d: &Drainer<'_>) -> Option<usize> {
     }
     d.stealers
         .iter()
-        .find_map(|s| steal_from(|| s.steal_batch_and_pop(local)))
+        .find_map(|s| steal_from(|| local.steal_batch_and_pop(s)))
 }
 
 /// Retries a steal until it succeeds or finds the queue empty.
@@ -442,9 +441,7 @@ impl Drop for Tracer {
     /// A tracer dropped with buffered grey items (a path that did not end in `drain`)
     /// hands them to the injector: a grey object must never be lost.
     fn drop(&mut self) {
-        for &item in &self.buf[..self.len] {
-            WORK.injector.push(item);
-        }
+        WORK.injector.push_items(&self.buf[..self.len]);
     }
 }
 
@@ -453,8 +450,12 @@ impl Drop for Tracer {
 const BUF_LEN: usize = 256;
 
 pub(crate) fn queue_root_jobs(spans: &[SpanPtr]) {
-    for s in spans {
-        WORK.injector.push(s.as_ptr() as usize | ROOT_JOB_TAG);
+    let mut jobs = [0usize; BUF_ITEMS];
+    for chunk in spans.chunks(BUF_ITEMS) {
+        for (job, s) in jobs.iter_mut().zip(chunk) {
+            *job = s.as_ptr() as usize | ROOT_JOB_TAG;
+        }
+        WORK.injector.push_items(&jobs[..chunk.len()]);
     }
 }
 
@@ -506,23 +507,29 @@ fn scan_mixed(s: SpanPtr, addr: usize, tracer: &mut Tracer) {
 
 /// Moves half of a long local queue to the empty injector, so idle workers and assists
 /// find work (Go's `gcw.balance`).
-fn balance(local: &Worker<usize>) {
+fn balance(local: &LocalQueue) {
     let n = local.len();
     if n > 1 && WORK.injector.is_empty() {
-        for _ in 0..n / 2 {
-            match local.pop() {
-                Some(t) => WORK.injector.push(t),
-                None => break,
-            }
+        move_to_injector(local, n / 2);
+    }
+}
+
+/// Moves up to `n` items from `local` to the injector, a buffer at a time.
+fn move_to_injector(local: &LocalQueue, mut n: usize) {
+    let mut buf = [0usize; BUF_ITEMS];
+    while n > 0 {
+        let got = local.pop_into(&mut buf[..n.min(BUF_ITEMS)]);
+        if got == 0 {
+            return;
         }
+        WORK.injector.push_items(&buf[..got]);
+        n -= got;
     }
 }
 
 /// Moves every local item to the injector (before a worker or assist stops holding work).
-pub(crate) fn flush_local(local: &Worker<usize>) {
-    while let Some(t) = local.pop() {
-        WORK.injector.push(t);
-    }
+pub(crate) fn flush_local(local: &LocalQueue) {
+    move_to_injector(local, usize::MAX);
 }
 
 /// Scans grey objects until no work is found (returns true) or `stop` says so (checked
@@ -555,7 +562,7 @@ pub(crate) fn drain(
             && item & ROOT_JOB_TAG == 0
             && tracer.spans.span_of(item).elemsize > OBLET_SIZE
         {
-            WORK.large.push(item);
+            WORK.large.push_items(&[item]);
             continue;
         }
         process(item, tracer);
@@ -629,6 +636,9 @@ pub(crate) fn try_finish() -> bool {
         .fetch_add(std::mem::take(&mut b.marked_bytes), Ordering::Relaxed);
     SHADES_PENDING.store(false, Ordering::SeqCst);
     MARKING.store(false, Ordering::SeqCst);
+    // No thread drains now (operations stopped, the workers gone): spare grey buffers
+    // beyond a few may be freed.
+    grey_list::trim();
     true
 }
 
@@ -640,7 +650,7 @@ pub(crate) fn ephemeron_round() -> bool {
     if !super::ephemeron::any() {
         return false;
     }
-    let local = Worker::new_lifo();
+    let local = LocalQueue::private();
     let mut tracer = Tracer::new(&local);
     let traced = super::ephemeron::trace_round(&mut tracer);
     tracer.flush();

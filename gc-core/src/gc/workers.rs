@@ -67,7 +67,8 @@ use crate::sync::{
     Ordering,
 };
 use crate::alloc::os::thread_cpu_time;
-use crossbeam_deque::{Stealer, Worker};
+use super::local_queue::LocalQueue;
+use crossbeam_deque::Stealer;
 use std::time::{Duration, Instant};
 
 /// How often the coordinator revises the assist ratio and feeds the CPU limiter.
@@ -310,7 +311,7 @@ fn paused(mode: Mode, worked: Duration, wall: Duration) -> Pause {
 
 /// One background worker's assignment: marks per `mode` until the round stops, then adds
 /// its time to the round's (the thread's priority is already set for `mode`).
-fn worker(round: &Round, mode: Mode, local: Worker<usize>, others: &[Stealer<usize>]) {
+fn worker(round: &Round, mode: Mode, local: LocalQueue, others: &[Stealer<usize>]) {
     let utilization = match mode {
         Mode::Dedicated | Mode::Idle => 1.0,
         Mode::Fractional(u) => u,
@@ -487,14 +488,16 @@ pub(crate) fn run_round(
         tick();
     }
     drop(st);
-    round.stop_and_settle(|item| WORK.injector.push(item));
+    let mut left = Vec::new();
+    round.stop_and_settle(|item| left.push(item));
+    WORK.injector.push_items(&left);
     round.times()
 }
 
 /// Marks on the calling thread until marking looks finished (no mark thread exists):
 /// drains like a dedicated worker, calling `tick` about once a millisecond.
 fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
-    let local = Worker::new_lifo();
+    let local = LocalQueue::private();
     let mut tracer = Tracer::new(&local);
     let drainer = Drainer {
         local: &local,
@@ -542,7 +545,7 @@ fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
 struct Assignment {
     round: Arc<Round>,
     mode: Mode,
-    local: Worker<usize>,
+    local: LocalQueue,
     /// The other workers' queues, to steal from.
     others: Vec<Stealer<usize>>,
 }
@@ -716,8 +719,8 @@ fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
         }
     }
     let n = modes.len().min(pool.threads.len());
-    let locals: Vec<Worker<usize>> = (0..n).map(|_| Worker::new_lifo()).collect();
-    let stealers: Vec<Stealer<usize>> = locals.iter().map(Worker::stealer).collect();
+    let locals: Vec<LocalQueue> = (0..n).map(|_| LocalQueue::shared()).collect();
+    let stealers: Vec<Stealer<usize>> = locals.iter().map(LocalQueue::stealer).collect();
     lock(&round.queues).clone_from(&stealers);
     for (i, (local, t)) in locals.into_iter().zip(&pool.threads).enumerate() {
         // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
@@ -750,7 +753,7 @@ mod tests {
     #[cfg(not(gc_loom))]
     fn a_settled_round_hands_over_what_a_yielded_worker_left_queued() {
         let round = Arc::new(Round::new());
-        let local = Worker::new_lifo();
+        let local = LocalQueue::shared();
         *lock(&round.queues) = vec![local.stealer()];
         let worker = {
             let round = Arc::clone(&round);

@@ -8,16 +8,16 @@ use crate::alloc::sizeclass::{SpanClass, CLASSES};
 use crate::alloc::span::SpanPtr;
 use crate::alloc::span::{OwnedSpan, Shape, Span};
 use crate::alloc::PAGE_SIZE;
+use crate::gc::local_queue::LocalQueue;
 use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
 use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::Trace;
-use crossbeam_deque::Worker;
 
 /// A background mark worker's round: drains every grey item it can find (root jobs, the
 /// injector, the shade buffer) until none is left.
 pub(super) fn drain_all() {
-    let local = Worker::new_lifo();
+    let local = LocalQueue::shared();
     let mut tracer = Tracer::new(&local);
     let d = Drainer {
         local: &local,

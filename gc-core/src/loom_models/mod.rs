@@ -14,6 +14,8 @@
 //! |------------------|-----------------------------------------------------------------|
 //! | `sweep.rs`       | span claiming by `sweepgen` CAS; central span sets push/pop     |
 //! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`) |
+//! | `grey_list.rs`   | the shared grey lists' lock-free stacks: concurrent pushes and  |
+//! |                  | pops hand every item out exactly once, ABA included             |
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
 //! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops; two     |
@@ -35,6 +37,7 @@ mod cache_exit;
 mod cell_borrows;
 mod dirty;
 mod fixture;
+mod grey_list;
 mod handshake;
 mod roots;
 mod slot_types;
