@@ -4,20 +4,22 @@
 //! Colours (Go's): white = mark bit clear; grey = mark bit set and the object queued; black
 //! = marked and scanned, or allocated during marking (allocate-black; before the young
 //! scan small objects are allocated white instead, `young.rs`). Noscan objects go straight
-//! to black. The work list is explicit (crossbeam-deque), so marking a
-//! 10-million-node list needs no recursion. Grey items live in one of five places:
+//! to black. The work list is explicit, so marking a 10-million-node list needs no
+//! recursion. Grey items live in one of five places:
 //!
-//! - the global injector (`WORK.injector`), which every worker and assist takes from;
+//! - the global injector (`WORK.injector`, Go's `work.full`), which every worker and
+//!   assist takes from: a lock-free stack of recycled 2 KiB buffers (`grey_list.rs`), so
+//!   handing work over neither allocates nor frees;
 //! - the tracer's own buffer (`Tracer::buf`, Go's `gcWork` buffer): plain memory of the
 //!   thread that is draining, with no atomics or fences per item; it overflows into the
 //!   local queue, lends half to the injector when that runs dry, and is emptied into the
 //!   local queue whenever `drain` returns (and into the injector if a tracer is dropped
 //!   with items);
-//! - the local LIFO queue of a background worker or an assist, which pushes half of it to
-//!   the injector whenever the injector runs dry (Go's `gcw.balance`), and all of it before
-//!   it stops, sleeps or leaves its GC operation; background workers also steal from each
-//!   other's queues (crossbeam-deque's `Stealer`s);
-//! - the large-object injector (`WORK.large`): objects over `OBLET_SIZE` that an assist
+//! - the local LIFO queue (`local_queue.rs`) of a background worker (a crossbeam-deque
+//!   `Worker` the other workers steal from) or an assist (a private vector its thread
+//!   keeps), which pushes half of it to the injector whenever the injector runs dry (Go's
+//!   `gcw.balance`), and all of it before it stops, sleeps or leaves its GC operation;
+//! - the large-object list (`WORK.large`, a grey list too): objects over `OBLET_SIZE` that an assist
 //!   came across, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`), filled by rooting during marking and taken by
 //!   workers and assists one work buffer (`SHADE_BATCH` items) at a time;
