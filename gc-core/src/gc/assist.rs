@@ -68,6 +68,9 @@ pub(crate) fn set_ratio(r: AssistRatio) {
     BYTES_PER_WORK.store(r.bytes_per_work.to_bits(), Ordering::Relaxed);
 }
 
+/// Items of local queue an allocating thread keeps between assists (32 KiB).
+const KEPT_QUEUE_ITEMS: usize = 4096;
+
 crate::sync::thread_local! {
     /// The local queue of this thread's last assist, kept for its next one: a queue made
     /// and dropped per assist was a `memalign` and two `free`s in the allocating thread,
@@ -257,6 +260,7 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // Empty (every drain above ended in `flush_local`): kept for the thread's next assist.
     drop(tracer);
     debug_assert!(local.is_empty());
+    local.shrink_to(KEPT_QUEUE_ITEMS);
     let _ = QUEUE.try_with(|q| q.set(Some(local)));
     // The drain (which may run `Trace` impls, and so nested operations) is over: a fresh
     // borrow of the cache.

@@ -71,6 +71,14 @@ impl LocalQueue {
         self.len() == 0
     }
 
+    /// Gives back a private queue's memory beyond `max` items (an assist that met a wide
+    /// object may have grown it far beyond what the next needs).
+    pub(crate) fn shrink_to(&self, max: usize) {
+        if let LocalQueue::Private(v) = self {
+            v.borrow_mut().shrink_to(max);
+        }
+    }
+
     /// A handle other workers steal through. Only a worker's queue has one.
     pub(crate) fn stealer(&self) -> Stealer<usize> {
         match self {
