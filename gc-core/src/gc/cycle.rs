@@ -704,6 +704,10 @@ impl Cycle {
         let resumed = Instant::now();
         super::dropper::defer_cleanups(cleanups);
         super::dropper::defer_boxes(dead_values, "WeakMap value");
+        // The mark is over and no thread drains (`MARKING` is clear, the workers settled,
+        // and the next mark starts on this thread): spare grey buffers beyond a few may be
+        // freed, outside the pause.
+        super::grey_list::trim();
         if self.stw {
             // One pause from mark setup to mark termination.
             t.pause_ns = setup_to_resume;

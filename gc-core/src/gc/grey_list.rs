@@ -14,7 +14,7 @@
 //!
 //! Invariants: a buffer is owned by exactly one party at a time: a stack, or the thread
 //! that popped or made it (which alone reads and writes its items). Buffers are freed only
-//! by [`trim`] (the end of a mark, with no drainer running) and by a stack's `Drop`, so a
+//! by [`trim`] (after a mark, with no drainer running) and by a stack's `Drop`, so a
 //! thread that read a stale head may still read that buffer's `next` link. ABA (a head
 //! popped and pushed back between a pop's load and its compare-and-swap) is caught by a
 //! 22-bit tag packed beside the pointer, as in Go's `lfstack`: a thread would have to stall
@@ -171,9 +171,9 @@ fn give_back(buf: *mut Buf) {
     SPARE_COUNT.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Frees spare buffers beyond `KEEP_SPARE`. Only when no thread can be draining (mark
-/// termination, with operations stopped and the workers gone): a popper may otherwise
-/// still read a freed buffer's link.
+/// Frees spare buffers beyond `KEEP_SPARE`. Only when no thread can be draining (after
+/// mark termination, before the next mark setup): a popper may otherwise still read a
+/// freed buffer's link.
 pub(crate) fn trim() {
     while SPARE_COUNT.load(Ordering::Relaxed) > KEEP_SPARE {
         let Some(buf) = SPARES.pop() else { break };
@@ -256,25 +256,35 @@ mod tests {
         assert_eq!(std::mem::align_of::<Buf>(), 1 << ALIGN_BITS);
     }
 
+    /// A stack of the test's own buffers (the global spares are the running collector's,
+    /// which `trim` may free after any cycle of another test).
     #[test]
-    fn items_come_back_once_each_whatever_the_buffering() {
-        let list = GreyList::new();
-        let items: Vec<usize> = (1..=3 * BUF_ITEMS + 7).map(|i| i * 8).collect();
-        list.push_items(&items);
-        list.push_items(&[4]);
-        let local = LocalQueue::private();
-        let mut seen = Vec::new();
-        while let Some(last) = list.pop_into(&local) {
-            seen.push(last);
-            while let Some(x) = local.pop() {
-                seen.push(x);
-            }
+    fn a_stack_hands_back_what_it_was_given_last_first() {
+        let stack = Stack::new();
+        assert!(stack.is_empty());
+        let bufs: Vec<*mut Buf> = (0..3)
+            .map(|i| {
+                Box::into_raw(Box::new(Buf {
+                    next: AtomicUsize::new(0),
+                    contents: UnsafeCell::new(Contents {
+                        len: i,
+                        items: [0; BUF_ITEMS],
+                    }),
+                }))
+            })
+            .collect();
+        for &b in &bufs {
+            stack.push(b);
         }
-        assert!(list.is_empty());
-        seen.sort_unstable();
-        let mut want = items.clone();
-        want.push(4);
-        want.sort_unstable();
-        assert_eq!(seen, want);
+        assert!(!stack.is_empty());
+        for &b in bufs.iter().rev() {
+            assert_eq!(stack.pop(), Some(b));
+        }
+        assert_eq!(stack.pop(), None);
+        assert!(stack.is_empty());
+        for b in bufs {
+            // SAFETY: made by `Box::into_raw` above and popped back: ours alone.
+            drop(unsafe { Box::from_raw(b) });
+        }
     }
 }

@@ -45,7 +45,7 @@ use crate::alloc::span::SpanPtr;
 #[cfg_attr(gc_loom, allow(unused_imports))] // `global!` drops the `LazyLock` under loom
 use crate::sync::LazyLock;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
-use super::grey_list::{self, GreyList, BUF_ITEMS};
+use super::grey_list::{GreyList, BUF_ITEMS};
 use super::local_queue::LocalQueue;
 use crossbeam_deque::{Steal, Stealer};
 
@@ -649,9 +649,6 @@ pub(crate) fn try_finish() -> bool {
         .fetch_add(std::mem::take(&mut b.marked_bytes), Ordering::Relaxed);
     SHADES_PENDING.store(false, Ordering::SeqCst);
     MARKING.store(false, Ordering::SeqCst);
-    // No thread drains now (operations stopped, the workers gone): spare grey buffers
-    // beyond a few may be freed.
-    grey_list::trim();
     true
 }
 
