@@ -36,14 +36,6 @@ impl LocalQueue {
         LocalQueue::Private(RefCell::new(Vec::new()))
     }
 
-    #[inline]
-    pub(crate) fn push(&self, item: usize) {
-        match self {
-            LocalQueue::Shared(w) => w.push(item),
-            LocalQueue::Private(v) => v.borrow_mut().push(item),
-        }
-    }
-
     /// Pushes every item of `items`, in order (the last is popped first).
     pub(crate) fn push_all(&self, items: &[usize]) {
         match self {

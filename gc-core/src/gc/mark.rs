@@ -19,8 +19,8 @@
 //!   `Worker` the other workers steal from) or an assist (a private vector its thread
 //!   keeps), which pushes half of it to the injector whenever the injector runs dry (Go's
 //!   `gcw.balance`), and all of it before it stops, sleeps or leaves its GC operation;
-//! - the large-object list (`WORK.large`, a grey list too): objects over `OBLET_SIZE` that an assist
-//!   came across, left for the background workers (see `Role::Assist`);
+//! - the large-object list (`WORK.large`, a grey list too): objects over `OBLET_SIZE`
+//!   that an assist came across, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`), filled by rooting during marking and taken by
 //!   workers and assists one work buffer (`SHADE_BATCH` items) at a time;
 //! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the object
@@ -82,7 +82,8 @@ use crossbeam_deque::{Steal, Stealer};
 /// assert_eq!(*g.0[0] + *g.0[1], 3);
 /// ```
 pub struct Tracer {
-    worker: *const LocalQueue,
+    /// The local queue the buffer overflows into; null for the checking and unrooting walks.
+    queue: *const LocalQueue,
     /// Grey objects found by this tracer and not yet scanned (module header): `buf[..len]`.
     buf: [usize; BUF_LEN],
     len: usize,
@@ -102,10 +103,10 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// A tracer that queues onto `worker` (which must outlive it).
-    pub(crate) fn new(worker: &LocalQueue) -> Tracer {
+    /// A tracer that queues onto `queue` (which must outlive it).
+    pub(crate) fn new(queue: &LocalQueue) -> Tracer {
         Tracer {
-            worker,
+            queue,
             buf: [0; BUF_LEN],
             len: 0,
             check: None,
@@ -121,7 +122,7 @@ impl Tracer {
     /// A tracer for `gccheckmark`'s walk (`checkmark.rs`).
     pub(crate) fn checking(checker: Checker) -> Tracer {
         Tracer {
-            worker: std::ptr::null(),
+            queue: std::ptr::null(),
             buf: [0; BUF_LEN],
             len: 0,
             check: Some(Box::new(checker)),
@@ -138,7 +139,7 @@ impl Tracer {
     /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots.
     pub(crate) fn unrooting() -> Tracer {
         Tracer {
-            worker: std::ptr::null(),
+            queue: std::ptr::null(),
             buf: [0; BUF_LEN],
             len: 0,
             check: None,
@@ -181,7 +182,7 @@ impl Tracer {
     /// inlined into the `Trace` impls' edges (binary-trees 18: 5% less mark CPU than a call).
     #[inline(always)]
     pub(crate) fn edge(&mut self, addr: usize) {
-        if self.worker.is_null() {
+        if self.queue.is_null() {
             // A checking walk, or the unroot pass's (which ignores edges).
             if let Some(c) = &mut self.check {
                 c.edge(addr);
@@ -222,7 +223,7 @@ impl Tracer {
         let n = n.min(self.len);
         // SAFETY: the queue outlives the tracer (`Tracer::new`); only a marking tracer
         // (non-null queue) buffers items.
-        unsafe { (*self.worker).push_all(&self.buf[..n]) };
+        unsafe { (*self.queue).push_all(&self.buf[..n]) };
         self.buf.copy_within(n..self.len, 0);
         self.len -= n;
     }
@@ -412,9 +413,7 @@ fn find_task(d: &Drainer<'_>) -> Option<usize> {
     if d.role != Role::Idle && SHADES_PENDING.load(Ordering::SeqCst) {
         let mut batch = [0usize; SHADE_BATCH];
         let n = take_shades(&mut batch);
-        for &a in &batch[..n] {
-            local.push(a);
-        }
+        local.push_all(&batch[..n]);
         if let Some(t) = local.pop() {
             return Some(t);
         }

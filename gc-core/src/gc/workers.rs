@@ -759,9 +759,7 @@ mod tests {
             let round = Arc::clone(&round);
             thread::spawn(move || {
                 assert!(round.begin_drain());
-                for item in [8, 16, 24] {
-                    local.push(item);
-                }
+                local.push_all(&[8, 16, 24]);
                 round.end_drain();
                 local
             })
