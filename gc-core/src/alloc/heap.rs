@@ -1,5 +1,6 @@
 //! The global heap: the page heap, the central lists, the span registry, the spare span
-//! metadata blocks and the allocation counters the pacer and `mem_stats` read.
+//! metadata blocks, the allocation counters the pacer and `mem_stats` read, and the
+//! metadata figure the layers above add their own bookkeeping to (`note_metadata`).
 //!
 //! There is one heap per process, like Go's `mheap_`, because the public API
 //! (`gc_core::collect()`, `Gc::new`) is global. Synchronisation: `pages` (the heap lock)
@@ -19,6 +20,22 @@ use std::collections::BTreeMap;
 
 /// `trigger` and `goal` before the pacer publishes its own (Go's first goal, 4 MiB).
 const INITIAL_GOAL: u64 = 4 << 20;
+
+crate::sync::global! {
+    /// Bytes of metadata the layers above keep for the heap (the collector's grey
+    /// buffers), reported through [`note_metadata`].
+    static OTHER_METADATA: AtomicUsize = AtomicUsize::new(0);
+}
+
+/// Adds `bytes` (removes, if `freed`) to the runtime's metadata figure: for memory an upper
+/// layer allocates on the heap's behalf, so that `sys` and the memory limit see it.
+pub(crate) fn note_metadata(bytes: usize, freed: bool) {
+    if freed {
+        OTHER_METADATA.fetch_sub(bytes, Ordering::Relaxed);
+    } else {
+        OTHER_METADATA.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 /// See [`Heap::memory`].
 pub(crate) struct HeapMemory {
@@ -47,6 +64,7 @@ impl Pages {
             released: (self.heap.released.pages() * PAGE_SIZE) as u64,
             metadata: (self.span_meta_bytes
                 + super::span::type_table_bytes()
+                + OTHER_METADATA.load(Ordering::Relaxed)
                 + spare
                 + self.heap.arenas * super::PAGES_PER_ARENA * std::mem::size_of::<usize>())
                 as u64,

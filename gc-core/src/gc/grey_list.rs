@@ -22,10 +22,12 @@
 //!
 //! Shared fields: each stack's head, and each buffer's `next` link (atomics); a buffer's
 //! items and length are plain memory, handed over by the stacks' release/acquire
-//! compare-and-swaps. See the collector overview (`crate::design::collector`).
+//! compare-and-swaps. The buffers count in the runtime's metadata (`MemStats::sys`). See the collector overview (`crate::design::collector`).
 
 use super::local_queue::LocalQueue;
+use crate::alloc::heap::note_metadata;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use std::mem::size_of;
 
 /// Items per buffer: with the header, a buffer is 2 KiB, as Go's `workbuf`.
 pub(crate) const BUF_ITEMS: usize = 254;
@@ -162,6 +164,7 @@ fn spare() -> *mut Buf {
     if buf as u64 >> ADDRESS_BITS != 0 {
         crate::fatal("a grey buffer was allocated above the 48-bit address space");
     }
+    note_metadata(size_of::<Buf>(), false);
     buf
 }
 
@@ -181,6 +184,7 @@ pub(crate) fn trim() {
         // SAFETY: popped, so ours; made by `Box::into_raw` in `spare`; no thread drains
         // (the caller's contract), so none holds a stale pointer to it.
         drop(unsafe { Box::from_raw(buf) });
+        note_metadata(size_of::<Buf>(), true);
     }
 }
 
