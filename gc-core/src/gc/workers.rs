@@ -575,6 +575,13 @@ impl Slot {
     fn priority(&self) -> Priority {
         Priority::from_u8(self.priority.load(Ordering::Relaxed))
     }
+
+    /// The thread's priority as of every job it has taken: read under the job lock, under
+    /// which the thread changes it (`mark_thread`).
+    fn settled_priority(&self) -> Priority {
+        let _job = lock(&self.job);
+        self.priority()
+    }
 }
 
 /// A started mark thread.
@@ -615,17 +622,25 @@ fn mark_thread(slot: &Slot) {
         RAISE_REFUSED.store(true, Ordering::Relaxed);
     }
     loop {
-        let job = {
+        // The priority changes under the job lock, in the same hold as the job is taken,
+        // and `assign` reads it under that lock too (`Slot::settled_priority`) before it
+        // hands out the next job, which replaces one not taken yet: so that read sees the
+        // priority of every job this thread will have taken. Changed after the take, a
+        // thread that woke late for an idle round could lower itself after the next,
+        // forced round had counted it as normal, and serve that round at idle priority
+        // (hostile_threads, about 1 run in 36 with three running at once).
+        let a = {
             let mut j = lock(&slot.job);
-            loop {
+            let job = loop {
                 if let Some(job) = j.take() {
                     break job;
                 }
                 j = slot.cv.wait(j);
-            }
+            };
+            let Job::Mark(a) = job else { return };
+            set_priority(slot, a.mode.priority());
+            a
         };
-        let Job::Mark(a) = job else { return };
-        set_priority(slot, a.mode.priority());
         worker(&a.round, a.mode, a.local, &a.others);
     }
 }
@@ -707,15 +722,15 @@ fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
     pool.grow(modes.len(), &mut failed);
     // The highest-priority threads take the most demanding modes (`modes` is ordered
     // dedicated, fractional, idle), so priorities need raising as rarely as possible.
-    pool.threads.sort_by_key(|t| t.slot.priority());
+    pool.threads.sort_by_key(|t| t.slot.settled_priority());
     if RAISE_REFUSED.load(Ordering::Relaxed) {
         let doomed: Vec<usize> = (0..modes.len().min(pool.threads.len()))
-            .filter(|&i| modes[i].priority() < pool.threads[i].slot.priority())
+            .filter(|&i| modes[i].priority() < pool.threads[i].slot.settled_priority())
             .collect();
         if !doomed.is_empty() && !failed {
             pool.retire(&doomed);
             pool.grow(modes.len(), &mut failed);
-            pool.threads.sort_by_key(|t| t.slot.priority());
+            pool.threads.sort_by_key(|t| t.slot.settled_priority());
         }
     }
     let n = modes.len().min(pool.threads.len());
