@@ -635,9 +635,7 @@ impl Cycle {
         let began = stopped.began();
         let spans = super::young::switch_to_black(&stopped);
         self.resume(stopped, began);
-        for chunk in spans.chunks(1024) {
-            mark::queue_root_jobs(chunk);
-        }
+        mark::queue_root_jobs(&spans);
     }
 
     /// Ends a pause of the mark phase that began at `began` (the young scan, a termination

@@ -437,7 +437,6 @@ pub(crate) fn steal_from(mut steal: impl FnMut() -> Steal<usize>) -> Option<usiz
 /// Queue item tag (objects and spans are 8-byte aligned, so the low bits are free).
 const ROOT_JOB_TAG: usize = 1;
 
-/// Queues a root-scan job for every span (mark setup).
 impl Drop for Tracer {
     /// A tracer dropped with buffered grey items (a path that did not end in `drain`)
     /// hands them to the injector: a grey object must never be lost.
@@ -450,6 +449,7 @@ impl Drop for Tracer {
 /// work buffers (small enough for the stack of an assisting thread).
 const BUF_LEN: usize = 256;
 
+/// Queues a root-scan job for every span of `spans` (mark setup, the young scan).
 pub(crate) fn queue_root_jobs(spans: &[SpanPtr]) {
     let mut jobs = [0usize; BUF_ITEMS];
     for chunk in spans.chunks(BUF_ITEMS) {
@@ -551,7 +551,14 @@ pub(crate) fn drain(
     let mut ahead = PrefetchFifo::default();
     let mut last = 0usize;
     let mut n = 0u32;
-    let mut since_lend = 0u64;
+    // Scan work between lends is the tracer's own count since the last one (`flush`, in
+    // `stop`, may reset that count: `lent_at` follows it).
+    let lend_work = if d.role == Role::Assist {
+        u64::MAX
+    } else {
+        LEND_WORK
+    };
+    let mut lent_at = tracer.scanned_bytes;
     loop {
         // An item far from the last one scanned waits in `ahead` while its line loads;
         // a near one (likely cached, or streamed in by the hardware) is scanned at once.
@@ -574,22 +581,23 @@ pub(crate) fn drain(
             WORK.large.push_items(&[item]);
             continue;
         }
-        let before = tracer.scanned_bytes;
         process(item, tracer);
         n = n.wrapping_add(1);
-        since_lend += tracer.scanned_bytes.wrapping_sub(before);
-        if n % 64 == 0 || (since_lend >= LEND_WORK && d.role != Role::Assist) {
-            since_lend = 0;
+        if n % 64 == 0 || tracer.scanned_bytes.wrapping_sub(lent_at) >= lend_work {
             tracer.lend();
             balance(d.local);
+            lent_at = tracer.scanned_bytes;
         }
-        if n % 64 == 0 && stop(tracer) {
-            // What is left goes where the caller's flush finds it.
-            while let Some(item) = ahead.pop() {
-                tracer.push(item);
+        if n % 64 == 0 {
+            if stop(tracer) {
+                // What is left goes where the caller's flush finds it.
+                while let Some(item) = ahead.pop() {
+                    tracer.push(item);
+                }
+                tracer.hand_over();
+                return false;
             }
-            tracer.hand_over();
-            return false;
+            lent_at = tracer.scanned_bytes;
         }
     }
 }
