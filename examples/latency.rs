@@ -194,9 +194,11 @@ struct Args {
     seconds: f64,
     threads: usize,
     replace_every: u64,
+    floor: bool,
 }
 
-const USAGE: &str = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K]";
+const USAGE: &str =
+    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--floor]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -204,8 +206,9 @@ fn parse_args() -> Result<Args, String> {
         seconds: 20.0,
         threads: 1,
         replace_every: 64,
+        floor: false,
     };
-    common::parse_flags(USAGE, |flag, v| {
+    common::parse_flags_and_switches(USAGE, &["--floor"], |flag, v| {
         match flag {
             "--live-mib" => args.live_mib = common::parse_value(v, "size", |_| true)?,
             "--seconds" => args.seconds = common::parse_duration(v)?,
@@ -215,6 +218,7 @@ fn parse_args() -> Result<Args, String> {
             "--replace-every" => {
                 args.replace_every = common::parse_value(v, "replacement interval", |&n| n >= 1)?;
             }
+            "--floor" => args.floor = true,
             _ => return Ok(false),
         }
         Ok(true)
@@ -320,11 +324,69 @@ fn mutate(groups: &[Gc<Group>], deadline: Instant, replace_every: u64, seed: u64
     }
 }
 
+/// `--floor`: the gaps of a loop that only reads the clock, with every other core kept busy
+/// by a spinning thread (module header).
+fn floor(args: &Args) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spinners = cores.saturating_sub(args.threads);
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let results: Vec<(Hist, u64)> = std::thread::scope(|s| {
+        for _ in 0..spinners {
+            s.spawn(move || {
+                while Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let handles: Vec<_> = (0..args.threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut hist = Hist::new();
+                    let mut iterations = 0u64;
+                    let mut prev = Instant::now();
+                    while prev < deadline {
+                        let now = Instant::now();
+                        hist.record((now - prev).as_nanos() as u64);
+                        iterations += 1;
+                        prev = now;
+                    }
+                    (hist, iterations)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("loop panicked"))
+            .collect()
+    });
+    let mut hist = Hist::new();
+    let mut iterations = 0;
+    for (h, n) in &results {
+        hist.merge(h);
+        iterations += n;
+    }
+    let us = |ns: u64| ns as f64 / 1e3;
+    println!(
+        "floor: seconds={} threads={} spinners={spinners} iterations={iterations} max_gap_us={:.1} \
+         p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1}",
+        args.seconds,
+        args.threads,
+        us(hist.max),
+        us(hist.quantile(0.999)),
+        us(hist.quantile(0.99)),
+        us(hist.quantile(0.5)),
+    );
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => return common::usage_error("latency", USAGE, &e),
     };
+    if args.floor {
+        floor(&args);
+        return ExitCode::SUCCESS;
+    }
 
     let t0 = Instant::now();
     let groups = build(args.live_mib, args.threads);

@@ -23,6 +23,15 @@ pub fn parse_value<T: FromStr>(v: &str, what: &str, ok: impl Fn(&T) -> bool) -> 
 /// exits.
 pub fn parse_flags(
     usage: &str,
+    set: impl FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<(), String> {
+    parse_flags_and_switches(usage, &[], set)
+}
+
+/// [`parse_flags`], where the flags named in `switches` take no value (`set` gets `""`).
+pub fn parse_flags_and_switches(
+    usage: &str,
+    switches: &[&str],
     mut set: impl FnMut(&str, &str) -> Result<bool, String>,
 ) -> Result<(), String> {
     let mut it = std::env::args().skip(1);
@@ -34,7 +43,11 @@ pub fn parse_flags(
         if !a.starts_with("--") {
             return Err(format!("unknown argument {a:?}"));
         }
-        let v = it.next().ok_or(format!("{a} needs a value"))?;
+        let v = if switches.contains(&a.as_str()) {
+            String::new()
+        } else {
+            it.next().ok_or(format!("{a} needs a value"))?
+        };
         if !set(&a, &v)? {
             return Err(format!("unknown argument {a:?}"));
         }

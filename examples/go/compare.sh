@@ -10,7 +10,8 @@
 #   bt-par   binary_trees D, parallel: ours --impl gc --threads N (default 2), go -goroutines
 #   gcbench  gcbench --max-depth D: ours gc, ours box, go, ours gc-set and gc-atomic
 #            (children in AtomicGc fields: the faster idiom, its own row)
-#   latency  latency --live-mib N --seconds S: ours (gc), go
+#   latency  latency --live-mib N --seconds S: ours (gc), go, and the machine's floor
+#            (latency --floor: a loop that only reads the clock, other cores busy)
 #
 # Every implementation of a workload runs --runs times (default 3), alternating
 # (gc, box, go, gc, box, go, ...), each run under /usr/bin/time -f "%e %M".
@@ -80,7 +81,7 @@ done
 # our latency probe's "loop:" line when the summary has none.
 fields() {
     awk '
-        /^impl=/ || /^latency:/ { line = $0 }
+        /^impl=/ || /^latency:/ || /^floor:/ { line = $0 }
         /^loop:/ { secs = $2; objs = $(NF - 2) }
         END {
             n = split(line, f, " ")
@@ -247,8 +248,10 @@ for w in ${only//,/ }; do
         workload latency "latency --live-mib $live_mib --seconds $seconds" \
             "live_heap_mb:%.1f,iterations:%.0f,$lat_cols" -- \
             gc "$lat --live-mib $live_mib --seconds $seconds" \
-            go "$work/go_latency --live-mib $live_mib --seconds $seconds"
+            go "$work/go_latency --live-mib $live_mib --seconds $seconds" \
+            floor "$lat --floor --seconds $seconds"
         echo "alloc_rate_mps: million objects allocated per second in the loop (ours: from its \`loop:\` line, Go: its summary)."
+        echo "floor: the machine's own gaps, a loop that only reads the clock while a spinning thread keeps every other core busy (\`latency --floor\`): what the operating system and the host take from a thread that never blocks while the other cores are busy, as they are while a collector marks."
         echo
         ;;
     *)

@@ -97,6 +97,9 @@ pub(crate) struct DebugFlags {
     /// `stalltrace=1` (ours, not Go's): print each stretch of 1 ms or more that a mutator
     /// spent held up in the runtime, with its cause (`gc/stalls.rs`).
     pub stalltrace: bool,
+    /// `stallthreshold=N` (ours): with `stalltrace=1`, report stretches of N microseconds
+    /// or more instead of 1 ms (0, the default: 1 ms).
+    pub stallthreshold: u32,
 }
 
 impl Default for Gogc {
@@ -322,6 +325,7 @@ enum DebugKey {
     Scavtrace,
     Gcpacertrace,
     Stalltrace,
+    Stallthreshold,
     Allocblack,
     Allocwhite,
 }
@@ -336,6 +340,7 @@ impl DebugKey {
             "scavtrace" => DebugKey::Scavtrace,
             "gcpacertrace" => DebugKey::Gcpacertrace,
             "stalltrace" => DebugKey::Stalltrace,
+            "stallthreshold" => DebugKey::Stallthreshold,
             "allocblack" => DebugKey::Allocblack,
             "allocwhite" => DebugKey::Allocwhite,
             _ => return None,
@@ -352,6 +357,7 @@ impl DebugKey {
             DebugKey::Scavtrace => u32::from(flags.scavtrace),
             DebugKey::Gcpacertrace => u32::from(flags.gcpacertrace),
             DebugKey::Stalltrace => u32::from(flags.stalltrace),
+            DebugKey::Stallthreshold => flags.stallthreshold,
             DebugKey::Allocblack => u32::from(flags.allocblack),
             DebugKey::Allocwhite => u32::from(flags.allocwhite),
         }
@@ -385,6 +391,10 @@ impl DebugKey {
             DebugKey::Scavtrace => switch(&mut flags.scavtrace),
             DebugKey::Gcpacertrace => switch(&mut flags.gcpacertrace),
             DebugKey::Stalltrace => switch(&mut flags.stalltrace),
+            DebugKey::Stallthreshold => {
+                flags.stallthreshold = n.ok_or("a non-negative integer (microseconds)")?;
+                Ok(())
+            }
             DebugKey::Allocblack => switch(&mut flags.allocblack),
             DebugKey::Allocwhite => switch(&mut flags.allocwhite),
         }
@@ -717,6 +727,7 @@ mod tests {
             scavtrace: true,
             gcpacertrace: true,
             stalltrace: true,
+            stallthreshold: 250,
             allocblack: true,
             allocwhite: true,
         };
@@ -731,7 +742,7 @@ mod tests {
                 0,
             ),
             (
-                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1,allocblack=1,allocwhite=1",
+                "gctrace=2,gccheckmark=1,gcstoptheworld=2,clobberfree=1,scavtrace=1,gcpacertrace=1,stalltrace=1,stallthreshold=250,allocblack=1,allocwhite=1",
                 all,
                 0,
             ),

@@ -46,7 +46,7 @@
 //! | `GOGC` | heap growth over the live heap before the next cycle, in percent; `off` turns automatic cycles off | one warning, uses 100 |
 //! | `GOMEMLIMIT` | soft memory limit (`512MiB`, `4GiB`, `off`) | warning, uses `off` |
 //! | `GOMAXPROCS` | processors the collector plans for: background marking takes 25% of them | warning, uses the cores |
-//! | `GODEBUG` | `gctrace=1` (a line per cycle), `gcpacertrace=1`, `scavtrace=1`, `gccheckmark=1` (verify every mark), `clobberfree=1` (poison freed memory), `gcstoptheworld=1`, `stalltrace=1` (ours: runtime stalls of 1 ms or more, with their cause), `allocblack=1` / `allocwhite=1` (ours: allocate black during a mark as Go does / let young garbage die in its cycle on every heap, not only from a 128 MiB goal) | warning, keeps the default |
+//! | `GODEBUG` | `gctrace=1` (a line per cycle), `gcpacertrace=1`, `scavtrace=1`, `gccheckmark=1` (verify every mark), `clobberfree=1` (poison freed memory), `gcstoptheworld=1`, `stalltrace=1` (ours: runtime stalls of 1 ms or more, with their cause and CPU time; `stallthreshold=N`: from N microseconds), `allocblack=1` / `allocwhite=1` (ours: allocate black during a mark as Go does / let young garbage die in its cycle on every heap, not only from a 128 MiB goal) | warning, keeps the default |
 //!
 //! [`set_gc_percent`] and [`set_memory_limit`] change the first two at run time.
 //!

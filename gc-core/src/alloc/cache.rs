@@ -56,6 +56,9 @@ pub(crate) struct Slot {
     /// How long a refill took, in nanoseconds, when the caller asked for slow paths to be
     /// timed ([`time_slow_paths`]); 0 otherwise and on the fast path.
     pub slow_ns: u64,
+    /// The CPU time the thread used in that refill (the rest of `slow_ns` it waited: for a
+    /// lock, a core, a page fault's I/O), timed with it.
+    pub slow_cpu_ns: u64,
 }
 
 crate::sync::global! {
@@ -96,6 +99,7 @@ impl MCache {
                     addr: s.slot_addr(idx),
                     charged: 0,
                     slow_ns: 0,
+                    slow_cpu_ns: 0,
                 };
             }
         }
@@ -109,10 +113,13 @@ impl MCache {
         {
             self.refilling = true;
         }
-        let t0 = TIME_SLOW.load(Ordering::Relaxed).then(Instant::now);
+        let t0 = TIME_SLOW
+            .load(Ordering::Relaxed)
+            .then(|| (Instant::now(), super::os::thread_cpu_time()));
         let mut slot = self.refill(sc);
-        if let Some(t0) = t0 {
-            slot.slow_ns = t0.elapsed().as_nanos() as u64;
+        if let Some((wall, cpu)) = t0 {
+            slot.slow_ns = wall.elapsed().as_nanos() as u64;
+            slot.slow_cpu_ns = (super::os::thread_cpu_time().saturating_sub(cpu)).as_nanos() as u64;
         }
         #[cfg(debug_assertions)]
         {
@@ -135,6 +142,7 @@ impl MCache {
                         addr: s.slot_addr(idx),
                         charged,
                         slow_ns: 0,
+                        slow_cpu_ns: 0,
                     };
                 }
                 self.release(s);
@@ -183,6 +191,7 @@ impl MCache {
                 addr: self.tiny + off,
                 charged: 0,
                 slow_ns: 0,
+                slow_cpu_ns: 0,
             };
         }
         self.alloc_tiny_block(take)
@@ -272,6 +281,7 @@ pub(crate) fn alloc_large(size: usize, noscan: bool) -> Slot {
         addr: s.base,
         charged,
         slow_ns: 0,
+        slow_cpu_ns: 0,
     }
 }
 

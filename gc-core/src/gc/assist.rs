@@ -149,13 +149,13 @@ fn steal_credit(want: i64) -> i64 {
 }
 
 /// Charges `bytes` of allocation during marking to the calling thread's assist balance,
-/// assisting if it goes into debt (`mallocgc`'s step 7).
+/// assisting if it goes into debt (`mallocgc`'s step 7). Returns the time spent scanning.
 #[cold]
-pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
+pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) -> Duration {
     let credit = &mut op.cache().assist_credit;
     *credit = credit.saturating_sub(bytes.min(i64::MAX as u64) as i64);
     if *credit >= 0 || LIMITED.load(Ordering::Relaxed) {
-        return;
+        return Duration::ZERO;
     }
     let per_byte = f64::from_bits(WORK_PER_BYTE.load(Ordering::Relaxed));
     let per_work = f64::from_bits(BYTES_PER_WORK.load(Ordering::Relaxed));
@@ -269,4 +269,5 @@ pub(crate) fn charge(op: &mut Op<'_>, bytes: u64) {
     // taken before the first revision (tiny, from a cold start) would otherwise turn an
     // over-assist into hundreds of MiB of credit.
     *credit = credit.saturating_add(paid_bytes).min(MAX_PREPAID);
+    scanning
 }

@@ -93,7 +93,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
     };
     init(slot.addr);
     if t0.is_some() {
-        stalls::end(t0, Cause::Init);
+        stalls::end(t0, Cause::Init, None);
     }
     // Step 6. A tiny block's type was recorded when the block was cut (its span may belong
     // to another cache by now); everything else records it here.
@@ -137,11 +137,11 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
 /// value's first write (`None` when the tracer is off).
 #[cold]
 #[inline(never)]
-fn refilled(slot: &Slot) -> Option<std::time::Instant> {
+fn refilled(slot: &Slot) -> Option<stalls::Stamp> {
     if !stalls::on() {
         return None;
     }
-    stalls::record_ns(Cause::Alloc, slot.slow_ns);
+    stalls::record_ns(Cause::Alloc, slot.slow_ns, slot.slow_cpu_ns);
     stalls::start()
 }
 
@@ -152,7 +152,7 @@ fn large(req: &Request) -> Slot {
     let t0 = stalls::start();
     sweep::reclaim(req.size.div_ceil(PAGE_SIZE));
     let slot = alloc_large(req.size, req.noscan);
-    stalls::end(t0, Cause::Large);
+    stalls::end(t0, Cause::Large, None);
     slot
 }
 
@@ -162,8 +162,8 @@ fn large(req: &Request) -> Slot {
 fn charged(op: &mut Op<'_>, bytes: u64) {
     if roots::MARKING.load(Ordering::Relaxed) {
         let t0 = stalls::start();
-        assist::charge(op, bytes);
-        stalls::end(t0, Cause::Assist);
+        let scanning = assist::charge(op, bytes);
+        stalls::end(t0, Cause::Assist, Some(scanning));
     }
     if HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
         || HEAP.grew.load(Ordering::Relaxed)

@@ -1,10 +1,14 @@
 //! `GODEBUG=stalltrace=1` (ours; Go has no such key): the stall tracer. Every stretch of a
-//! mutator's time spent in the runtime that lasts 1 ms or more is reported, with its cause,
-//! as one line on the trace writer:
+//! mutator's time spent in the runtime that lasts 1 ms or more (`stallthreshold=N`: N
+//! microseconds) is reported, with its cause, as one line on the trace writer:
 //!
 //! ```text
-//! stall: 3.214 ms in assist (mark, heap 1842 MB)
+//! stall: 3.214 ms in assist (mark, heap 1842 MB; on CPU 0.412 ms, scanning 0.395 ms)
 //! ```
+//!
+//! "On CPU" is the thread's CPU time during the stall (`CLOCK_THREAD_CPUTIME_ID`): the rest
+//! it spent off its core, asleep on a lock or waiting for credit, or preempted. An assist
+//! also says how long it scanned (the rest of its CPU time went to finding work).
 //!
 //! Causes, one per place a mutator can be held up inside a GC operation:
 //! - `enter`: waiting at the start of an operation for a stop of the world to end
@@ -31,11 +35,20 @@
 
 use super::phase::Phase;
 use crate::alloc::heap::HEAP;
+use crate::alloc::os::thread_cpu_time;
 use crate::sync::{AtomicBool, Mutex, Ordering};
 use std::time::{Duration, Instant};
 
-/// Shortest stall reported.
+/// Shortest stall reported, unless `GODEBUG=stallthreshold=N` (microseconds) says otherwise.
 const THRESHOLD: Duration = Duration::from_millis(1);
+
+/// The shortest stall reported now.
+fn threshold() -> Duration {
+    match super::config().debug.stallthreshold {
+        0 => THRESHOLD,
+        us => Duration::from_micros(u64::from(us)),
+    }
+}
 /// Records kept between two reports (more are counted, not kept).
 const MAX_RECORDS: usize = 1024;
 
@@ -65,8 +78,18 @@ impl Cause {
 struct Stall {
     cause: Cause,
     took: Duration,
+    /// The thread's CPU time in it.
+    cpu: Duration,
+    /// An assist's scanning time.
+    scanning: Option<Duration>,
     phase: Phase,
     heap: u64,
+}
+
+/// When a traced stretch began: wall clock and the thread's CPU clock.
+pub(crate) struct Stamp {
+    wall: Instant,
+    cpu: Duration,
 }
 
 struct Records {
@@ -91,36 +114,44 @@ pub(crate) fn on() -> bool {
 
 /// The start of a traced stretch: `Some` only when the tracer is on.
 #[inline(always)]
-pub(crate) fn start() -> Option<Instant> {
-    on().then(Instant::now)
+pub(crate) fn start() -> Option<Stamp> {
+    on().then(|| Stamp {
+        wall: Instant::now(),
+        cpu: thread_cpu_time(),
+    })
 }
 
-/// The end of a stretch begun by [`start`]: records it if it lasted [`THRESHOLD`] or more.
-/// Inside a GC operation: takes only the record list's lock.
+/// The end of a stretch begun by [`start`]: records it if it lasted [`threshold`] or more;
+/// `scanning` is an assist's scanning time. Inside a GC operation: takes only the record
+/// list's lock.
 #[inline(always)]
-pub(crate) fn end(t0: Option<Instant>, cause: Cause) {
+pub(crate) fn end(t0: Option<Stamp>, cause: Cause, scanning: Option<Duration>) {
     if let Some(t0) = t0 {
-        let took = t0.elapsed();
-        if took >= THRESHOLD {
-            record(cause, took);
+        let took = t0.wall.elapsed();
+        if took >= threshold() {
+            let cpu = thread_cpu_time().saturating_sub(t0.cpu);
+            record(cause, took, cpu, scanning);
         }
     }
 }
 
-/// Records a stretch measured elsewhere (a cache refill's `Slot::slow_ns`).
+/// Records a stretch measured elsewhere (a cache refill's `Slot::slow_ns` and
+/// `slow_cpu_ns`).
 #[inline]
-pub(crate) fn record_ns(cause: Cause, ns: u64) {
+pub(crate) fn record_ns(cause: Cause, ns: u64, cpu_ns: u64) {
     let took = Duration::from_nanos(ns);
-    if took >= THRESHOLD {
-        record(cause, took);
+    if took >= threshold() {
+        record(cause, took, Duration::from_nanos(cpu_ns), None);
     }
 }
 
 #[cold]
-fn record(cause: Cause, took: Duration) {
+fn record(cause: Cause, took: Duration, cpu: Duration, scanning: Option<Duration>) {
     let stall = Stall {
         cause,
         took,
+        cpu,
+        scanning,
         phase: super::cycle::phase(),
         heap: HEAP.live_total(),
     };
@@ -166,11 +197,17 @@ fn line(s: &Stall) -> String {
         Phase::Sweep => "sweep",
         _ => "idle",
     };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let scanning = s
+        .scanning
+        .map(|d| format!(", scanning {:.3} ms", ms(d)))
+        .unwrap_or_default();
     format!(
-        "stall: {:.3} ms in {} ({phase}, heap {} MB)",
-        s.took.as_secs_f64() * 1e3,
+        "stall: {:.3} ms in {} ({phase}, heap {} MB; on CPU {:.3} ms{scanning})",
+        ms(s.took),
         s.cause.name(),
-        s.heap >> 20
+        s.heap >> 20,
+        ms(s.cpu),
     )
 }
 
@@ -183,16 +220,26 @@ mod tests {
         let s = Stall {
             cause: Cause::Assist,
             took: Duration::from_micros(3214),
+            cpu: Duration::from_micros(412),
+            scanning: Some(Duration::from_micros(395)),
             phase: Phase::Mark,
             heap: 1842 << 20,
         };
-        assert_eq!(line(&s), "stall: 3.214 ms in assist (mark, heap 1842 MB)");
+        assert_eq!(
+            line(&s),
+            "stall: 3.214 ms in assist (mark, heap 1842 MB; on CPU 0.412 ms, scanning 0.395 ms)"
+        );
         let s = Stall {
             cause: Cause::Enter,
             took: Duration::from_millis(12),
+            cpu: Duration::ZERO,
+            scanning: None,
             phase: Phase::Idle,
             heap: 0,
         };
-        assert_eq!(line(&s), "stall: 12.000 ms in enter (idle, heap 0 MB)");
+        assert_eq!(
+            line(&s),
+            "stall: 12.000 ms in enter (idle, heap 0 MB; on CPU 0.000 ms)"
+        );
     }
 }

@@ -135,7 +135,7 @@ impl ThreadState {
         loop {
             let t0 = super::stalls::start();
             wait_until_resumed();
-            super::stalls::end(t0, super::stalls::Cause::Enter);
+            super::stalls::end(t0, super::stalls::Cause::Enter, None);
             if self.try_enter() {
                 return;
             }

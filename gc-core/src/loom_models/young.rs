@@ -31,6 +31,7 @@ fn allocate(span: SpanPtr, idx: usize, addr: usize) -> bool {
             addr,
             charged: 0,
             slow_ns: 0,
+            slow_cpu_ns: 0,
         };
         roots::marking()
             && roots::colour_new(op.cache(), &slot, &Placement::Small(span.spanclass), cached)
