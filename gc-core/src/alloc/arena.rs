@@ -12,7 +12,7 @@
 //! allocator overview (`crate::design::allocator`).
 
 use super::span::Span;
-use super::{os, ARENA_SHIFT, PAGES_PER_ARENA, PAGE_SHIFT, PAGE_SIZE};
+use super::{os, ARENA_SHIFT, ARENA_SIZE, PAGES_PER_ARENA, PAGE_SHIFT, PAGE_SIZE};
 use crate::sync::{AtomicPtr, Ordering};
 use std::ptr;
 
@@ -133,4 +133,42 @@ pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
         // SAFETY: published metadata lives forever.
         unsafe { (*meta).spans[page].store(span as *mut Span, Ordering::Release) };
     }
+}
+
+/// Visits the in-use spans that begin in `[from, end)` in address order, calling `f` on
+/// each until it returns `false`; then returns the address just past the span that
+/// stopped the walk (`None` if none did). Called with the page heap lock held: spans are made and
+/// freed (their pages pointed at them and cleared) only under it, so every span found is
+/// in use for as long as the caller holds the lock.
+pub(crate) fn spans_in(from: usize, end: usize, mut f: impl FnMut(&Span) -> bool) -> Option<usize> {
+    let mut addr = from.next_multiple_of(PAGE_SIZE);
+    while addr < end {
+        let slot = slot(addr)?;
+        // Acquire pairs with the Release store in `register` (made under the lock we hold:
+        // Relaxed would do).
+        let meta = slot.load(Ordering::Acquire);
+        if meta.is_null() {
+            // No arena here: on to the next one.
+            addr = (addr | (ARENA_SIZE - 1)) + 1;
+            continue;
+        }
+        let page = (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1);
+        // Acquire pairs with the Release store in `set_span`, as in `span_of`.
+        // SAFETY: published metadata lives forever.
+        let s = unsafe { (*meta).spans[page].load(Ordering::Acquire) };
+        if s.is_null() {
+            addr += PAGE_SIZE;
+            continue;
+        }
+        // SAFETY: a page points at an in-use span, which the heap lock (held by the
+        // caller) keeps from being freed.
+        let s = unsafe { &*s };
+        let next = s.base + s.npages * PAGE_SIZE;
+        // A span that began before `from` was visited by an earlier walk, or is not wanted.
+        if s.base == addr && !f(s) {
+            return Some(next);
+        }
+        addr = next;
+    }
+    None
 }

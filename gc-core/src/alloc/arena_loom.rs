@@ -8,7 +8,7 @@
 //! registered before a model's threads start). See the allocator overview (`crate::design::allocator`).
 
 use super::span::Span;
-use super::PAGE_SHIFT;
+use super::{PAGE_SHIFT, PAGE_SIZE};
 use crate::sync::UntrackedMutex;
 use std::collections::BTreeMap;
 
@@ -42,4 +42,25 @@ pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
             m.insert(p, span as usize);
         }
     }
+}
+
+/// Visits the in-use spans that begin in `[from, end)` in address order, as in `arena.rs`.
+pub(crate) fn spans_in(from: usize, end: usize, mut f: impl FnMut(&Span) -> bool) -> Option<usize> {
+    let found: Vec<usize> = pages()
+        .range(from.div_ceil(PAGE_SIZE)..end.div_ceil(PAGE_SIZE))
+        .map(|(_, &s)| s)
+        .collect();
+    let mut last = 0;
+    for s in found {
+        if s == last {
+            continue;
+        }
+        last = s;
+        // SAFETY: the models keep every registered span alive while it is registered.
+        let s = unsafe { &*(s as *const Span) };
+        if s.base >= from && !f(s) {
+            return Some(s.base + s.npages * PAGE_SIZE);
+        }
+    }
+    None
 }

@@ -1,10 +1,13 @@
-//! The global heap: the page heap, the central lists, the span registry, the spare span
+//! The global heap: the page heap, the central lists, the in-use spans, the spare span
 //! metadata blocks, the allocation counters the pacer and `mem_stats` read, and the
 //! metadata figure the layers above add their own bookkeeping to (`note_metadata`).
 //!
 //! There is one heap per process, like Go's `mheap_`, because the public API
-//! (`gc_core::collect()`, `Gc::new`) is global. Synchronisation: `pages` (the heap lock)
-//! protects the page heap and the span registry; `spares` has its own lock, taken inside
+//! (`gc_core::collect()`, `Gc::new`) is global. The in-use spans are found by walking the
+//! arena table's pages (`Pages::spans_from`), so making or freeing a span adds or removes
+//! no registry entry (a `BTreeMap` did until the twenty-first session: its node
+//! allocations inside the heap lock were a quarter of `new_span`'s time). Synchronisation:
+//! `pages` (the heap lock) protects the page heap and the arena table's page slots; `spares` has its own lock, taken inside
 //! the heap lock or alone, never around it; each central list has its own lock; counters
 //! are atomics. These locks are held for microseconds and taken `lock_spinning` (a
 //! thread that finds one held waits for it rather than sleeping). See the allocator
@@ -16,7 +19,6 @@ use super::sizeclass::{SpanClass, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
 use super::span::{meta_bytes, OwnedSpan, Shape, SpanPtr, SpareBlocks};
 use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
-use std::collections::BTreeMap;
 
 /// `trigger` and `goal` before the pacer publishes its own (Go's first goal, 4 MiB).
 const INITIAL_GOAL: u64 = 4 << 20;
@@ -46,16 +48,42 @@ pub(crate) struct HeapMemory {
     pub(crate) metadata: u64,
 }
 
-/// Pages and the span registry, under the heap lock.
+/// Pages and the in-use spans, under the heap lock.
 pub(crate) struct Pages {
     pub(crate) heap: PageHeap,
-    /// Every in-use span by base address (for root scanning and statistics).
-    pub(crate) spans: BTreeMap<usize, SpanPtr>,
+    /// In-use spans (the spans themselves are found through the arena table:
+    /// [`Pages::spans_from`]).
+    pub(crate) span_count: usize,
     /// Bytes of the in-use spans' metadata blocks (`span/block.rs`).
     pub(crate) span_meta_bytes: usize,
 }
 
 impl Pages {
+    /// Visits the in-use spans from address `from` on, in address order, calling `f` on
+    /// each until it returns `false`; then returns the address to resume from (`None` when
+    /// every span was visited). A walk of the arena table's pages, reservation by
+    /// reservation: the lock held by `&self` keeps every span found in use.
+    pub(crate) fn spans_from(
+        &self,
+        from: usize,
+        mut f: impl FnMut(SpanPtr) -> bool,
+    ) -> Option<usize> {
+        let (reservations, _) = self.heap.address_space();
+        for &(base, bytes) in reservations {
+            if base + bytes <= from {
+                continue;
+            }
+            // SAFETY: `spans_in` only hands out in-use spans, kept so by the heap lock.
+            let stopped = arena::spans_in(from.max(base), base + bytes, |s| {
+                f(unsafe { SpanPtr::from_raw(s) })
+            });
+            if stopped.is_some() {
+                return stopped;
+            }
+        }
+        None
+    }
+
     /// See [`Heap::memory`]; `spare` is the bytes of spare metadata blocks.
     fn memory(&self, spare: usize) -> HeapMemory {
         HeapMemory {
@@ -176,7 +204,7 @@ crate::sync::global! {
     pub(crate) static HEAP: Heap = Heap {
         pages: Mutex::new(Pages {
             heap: PageHeap::new(),
-            spans: BTreeMap::new(),
+            span_count: 0,
             span_meta_bytes: 0,
         }),
         spares: Mutex::new(SpareBlocks::new()),
@@ -308,7 +336,7 @@ impl Heap {
         // In use until `free_span`.
         let s = span.into_ptr();
         arena::set_span(base, npages, s.as_ptr());
-        p.spans.insert(base, s);
+        p.span_count += 1;
         p.span_meta_bytes += meta_bytes(nelems);
         // Eager scavenging (Go's `allocSpan` and `grow`): growing the heap past the
         // scavenger's goal, or any span while the memory held is over the memory limit,
@@ -318,7 +346,7 @@ impl Heap {
         let paged_in = (released + grown / PAGE_SIZE - p.heap.released.pages()) * PAGE_SIZE;
         // Capped by what there is to release: past the limit with every free page released
         // already, there is nothing to look for.
-        let unreleased = (p.heap.free.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
+        let unreleased = (p.heap.free_pages() - p.heap.released.pages()) * PAGE_SIZE;
         let hooks = super::hooks::hooks();
         let eager = (hooks.eager_bytes)(&p.memory(spare_bytes), grown as u64, paged_in as u64)
             .min(unreleased as u64);
@@ -351,7 +379,7 @@ impl Heap {
         }
         let mut p = self.lock_pages();
         arena::set_span(s.base, s.npages, std::ptr::null());
-        p.spans.remove(&s.base);
+        p.span_count -= 1;
         p.span_meta_bytes -= meta_bytes(s.nelems);
         p.heap.free(s.base, s.npages);
         let cap = spare_cap(
@@ -378,22 +406,23 @@ impl Heap {
         let mut chunk = Vec::with_capacity(CHUNK);
         loop {
             chunk.clear();
-            chunk.extend(
-                self.lock_pages()
-                    .spans
-                    .range(from..)
-                    .take(CHUNK)
-                    .map(|(_, &s)| s),
-            );
-            let Some(last) = chunk.last() else { return };
-            from = last.base + 1;
-            f(&chunk);
+            let next = self.lock_pages().spans_from(from, |s| {
+                chunk.push(s);
+                chunk.len() < CHUNK
+            });
+            if !chunk.is_empty() {
+                f(&chunk);
+            }
+            match next {
+                Some(n) => from = n,
+                None => return,
+            }
         }
     }
 
     /// Number of in-use spans.
     pub(crate) fn span_count(&self) -> usize {
-        self.lock_pages().spans.len()
+        self.lock_pages().span_count
     }
 }
 

@@ -2,7 +2,10 @@
 //! allocation, coalescing on free, growth in 4 MiB steps out of 64 MiB arena reservations.
 //!
 //! `FreeRuns` is the pure bookkeeping (no `unsafe`, no OS calls) and is tested by tables;
-//! `PageHeap` adds growth from the OS. Both are protected by the heap lock
+//! `PageHeap` adds growth from the OS, and keeps up to 1,024 freed single pages out of the
+//! runs (`singles`), handed out again newest first: the sweep frees and the allocator cuts
+//! one-page spans at every cycle, and each trip through the runs' ordered maps was slow
+//! enough, in the heap lock, to keep threads waiting for it. Both are protected by the heap lock
 //! (`Heap::pages`). Go uses a radix tree of bitmap summaries; a pair of ordered maps gives
 //! the same best-fit-lowest-address answers at this project's scale and is far simpler.
 //! See the allocator overview (`crate::design::allocator`).
@@ -112,10 +115,26 @@ const CHUNK_SIZE: usize = 4 << 20;
 /// `scavChunkHiOccFrac`) is dense: the background scavenger leaves its free pages alone.
 const DENSE_PAGES: usize = CHUNK_SIZE / PAGE_SIZE * 96 / 100;
 
+/// Most free single pages kept out of `FreeRuns` (8 MiB): merging them back (when a longer
+/// run is wanted and none is free, or before the scavenger looks) is one ordered-map update
+/// each, so this bounds how long that takes in the heap lock (about 0.3 ms).
+const SINGLES_MAX: usize = 1024;
+
 /// The page heap: free runs plus the arenas mapped so far.
 #[derive(Debug, Default)]
 pub(crate) struct PageHeap {
-    pub(crate) free: FreeRuns,
+    /// Free runs, except the pages in `singles`: reach them through `free_pages`,
+    /// `free_runs` and `scavenge`, which see both.
+    free: FreeRuns,
+    /// Free single pages, most recently freed last, kept out of `free` (at most
+    /// `SINGLES_MAX`). A span of one page (most small size classes) is freed by the sweep
+    /// and cut again at every cycle; through `FreeRuns` that was two ordered-map updates each
+    /// way, most of `Heap::free_span`'s time and a third of `Heap::new_span`'s, in the heap
+    /// lock every thread that needs a span waits for. These pages were in use just before,
+    /// so none is released, and they still count as in use in `chunk_inuse` (merging them
+    /// into `free` uncounts them): the scavenger's dense-chunk rule reads counts only after
+    /// that merge.
+    singles: Vec<usize>,
     /// Bytes handed to the page allocator (Go's `HeapSys`): the heap grows by `GROW_STEP`s
     /// out of arena reservations, whose untouched rest costs address space, not memory.
     pub(crate) mapped_bytes: usize,
@@ -140,6 +159,7 @@ impl PageHeap {
     pub(crate) const fn new() -> Self {
         PageHeap {
             free: FreeRuns::new(),
+            singles: Vec::new(),
             mapped_bytes: 0,
             inuse_pages: 0,
             arenas: 0,
@@ -156,8 +176,20 @@ impl PageHeap {
     /// OS or was released to it: such pages read as zeros). `None` only when the OS refuses
     /// more address space.
     pub(crate) fn alloc(&mut self, npages: usize) -> Option<(usize, bool)> {
+        if npages == 1 {
+            if let Some(addr) = self.singles.pop() {
+                // Counted in use in `chunk_inuse` all along, and never released.
+                self.inuse_pages += 1;
+                return Some((addr, true));
+            }
+        }
         let addr = match self.free.alloc(npages) {
             Some(a) => a,
+            None if !self.singles.is_empty() => {
+                // Some of the single pages may join a run long enough.
+                self.merge_singles();
+                return self.alloc(npages);
+            }
             None => {
                 self.grow(npages)?;
                 self.free.alloc(npages)?
@@ -170,6 +202,26 @@ impl PageHeap {
         Some((addr, zeroed < npages))
     }
 
+    /// Free pages, released or not.
+    pub(crate) fn free_pages(&self) -> usize {
+        self.free.free_pages() + self.singles.len()
+    }
+
+    /// The free runs, lowest address first (for heap snapshots): merges the single pages
+    /// into them first.
+    pub(crate) fn free_runs(&mut self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.merge_singles();
+        self.free.runs_from_bottom()
+    }
+
+    /// Moves the single pages into the free runs.
+    fn merge_singles(&mut self) {
+        for addr in std::mem::take(&mut self.singles) {
+            self.count_inuse(addr, 1, true);
+            self.free.free(addr, 1);
+        }
+    }
+
     /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
     /// the highest address that has any (Go scavenges from the top, so the heap's low end
     /// stays dense). With `skip_dense`, pages in chunks at least 96% in use stay (Go's
@@ -177,6 +229,7 @@ impl PageHeap {
     /// would break up the huge pages around them). Returns the pages released; 0 when no
     /// page qualifies.
     pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
+        self.merge_singles();
         let mut done = 0;
         for (start, npages) in self.free.runs_from_top() {
             for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
@@ -238,9 +291,17 @@ impl PageHeap {
         }
     }
 
-    /// Returns pages to the free runs.
+    /// Returns pages to the free runs (a single page to `singles`, while there is room).
     pub(crate) fn free(&mut self, addr: usize, npages: usize) {
         self.inuse_pages -= npages;
+        if npages == 1 && self.singles.len() < SINGLES_MAX {
+            if self.singles.capacity() == 0 {
+                // Once, at its full size: no growth in the heap lock later.
+                self.singles.reserve_exact(SINGLES_MAX);
+            }
+            self.singles.push(addr);
+            return;
+        }
         self.count_inuse(addr, npages, true);
         self.free.free(addr, npages);
     }
@@ -265,7 +326,9 @@ impl PageHeap {
             self.arenas += bytes / ARENA_SIZE;
             self.reserve_base = base;
             self.reserve_end = base + bytes;
-            self.reservations.push((base, bytes));
+            // In address order, for the span walk (`Pages::spans_from`).
+            let at = self.reservations.partition_point(|&(b, _)| b < base);
+            self.reservations.insert(at, (base, bytes));
         }
         let base = self.reserve_base;
         self.reserve_base += ask;
@@ -355,6 +418,60 @@ mod tests {
         let (b, _) = h.alloc(20).unwrap();
         h.free(b, 20);
         assert!(h.scavenge(usize::MAX, false) >= 20);
+    }
+
+    #[test]
+    fn single_pages_come_back_newest_first_and_merge_when_a_run_needs_them() {
+        crate::alloc::arena::init();
+        let mut h = PageHeap::new();
+        // A whole growth step in use, in single pages.
+        let pages: Vec<usize> = (0..GROW_STEP / P).map(|_| h.alloc(1).unwrap().0).collect();
+        let mapped = h.mapped_bytes;
+        assert_eq!(h.free_pages(), 0);
+        // Every other page freed: they wait as single pages, newest first out.
+        for &a in pages.iter().step_by(2) {
+            h.free(a, 1);
+        }
+        assert_eq!(h.free_pages(), pages.len() / 2);
+        assert_eq!(h.inuse_pages, pages.len() / 2);
+        let last = pages[pages.len() - 2];
+        assert_eq!(h.alloc(1), Some((last, true)), "reused, so not zeroed");
+        h.free(last, 1);
+        // No two free pages are adjacent: a 2-page run needs the heap to grow, after the
+        // single pages were merged (and found wanting).
+        let (two, _) = h.alloc(2).unwrap();
+        assert!(h.singles.is_empty());
+        assert!(two >= pages[0] + GROW_STEP || two < pages[0]);
+        assert!(h.mapped_bytes > mapped);
+        h.free(two, 2);
+        // Freeing the odd pages too joins everything (both growth steps, one after the other
+        // in the reservation) into one run, once merged.
+        for &a in pages.iter().skip(1).step_by(2) {
+            h.free(a, 1);
+        }
+        let runs: Vec<(usize, usize)> = h.free_runs().collect();
+        assert!(h.singles.is_empty());
+        assert_eq!(runs, vec![(pages[0], h.mapped_bytes / P)]);
+        assert_eq!(h.inuse_pages, 0);
+        assert_eq!(h.free_pages() * P, h.mapped_bytes);
+    }
+
+    #[test]
+    fn single_pages_count_as_in_use_until_the_scavenger_merges_them() {
+        crate::alloc::arena::init();
+        let mut h = PageHeap::new();
+        let (a, _) = h.alloc(CHUNK_SIZE / P).unwrap();
+        assert_eq!(a % CHUNK_SIZE, 0);
+        // The chunk's top 112 pages freed: 100 as one run, 12 as single pages.
+        h.free(a + (CHUNK_SIZE / P - 112) * P, 100);
+        for i in 0..12 {
+            h.free(a + CHUNK_SIZE - (i + 1) * P, 1);
+        }
+        assert_eq!(h.singles.len(), 12);
+        // 400 of 512 in use once the single pages are merged: not dense, all released.
+        assert_eq!(h.scavenge(usize::MAX, true), 112);
+        assert!(h.singles.is_empty());
+        assert_eq!(h.free_pages(), 112);
     }
 
     #[test]

@@ -77,14 +77,14 @@ pub(crate) struct PageMap {
 /// lock.
 pub(crate) unsafe fn page_map(heap: &Heap, read_counts: bool) -> PageMap {
     let sweepgen = heap.sweepgen();
-    let p = heap.lock_pages();
+    let mut p = heap.lock_pages();
+    let free: Vec<(usize, usize)> = p.heap.free_runs().collect();
     let (reservations, (tail_start, tail_end)) = p.heap.address_space();
     let mut arenas: Vec<usize> = reservations
         .iter()
         .flat_map(|&(base, bytes)| (base..base + bytes).step_by(ARENA_SIZE))
         .collect();
     arenas.sort_unstable();
-    let free: Vec<(usize, usize)> = p.heap.free.runs_from_bottom().collect();
     let released: Vec<(usize, usize)> = p.heap.released.runs_from_bottom().collect();
     let mut idle = split_idle(&free, &released);
     if tail_end > tail_start {
@@ -95,17 +95,18 @@ pub(crate) unsafe fn page_map(heap: &Heap, read_counts: bool) -> PageMap {
         });
     }
     let mut runs = split_at_arenas(&idle);
-    runs.reserve(p.spans.len());
-    for s in p.spans.values() {
-        // SAFETY: forwarded; the heap lock keeps the span in use (`free_span` removes it
-        // from `spans` under the lock before freeing it).
-        let facts = unsafe { span_facts(s, sweepgen, read_counts) };
+    runs.reserve(p.span_count);
+    p.spans_from(0, |s| {
+        // SAFETY: forwarded; the heap lock keeps the span in use (`free_span` clears its
+        // pages in the arena table under the lock before freeing it).
+        let facts = unsafe { span_facts(&s, sweepgen, read_counts) };
         runs.push(Run {
             base: s.base,
             npages: s.npages,
             state: RunState::InUse(facts),
         });
-    }
+        true
+    });
     drop(p);
     runs.sort_unstable_by_key(|r| r.base);
     PageMap { arenas, runs }
