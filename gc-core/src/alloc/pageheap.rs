@@ -2,7 +2,7 @@
 //! allocation, coalescing on free, growth in 4 MiB steps out of 64 MiB arena reservations.
 //!
 //! `FreeRuns` is the pure bookkeeping (no `unsafe`, no OS calls) and is tested by tables;
-//! `PageHeap` adds growth from the OS, and keeps up to 1,024 freed single pages out of the
+//! `PageHeap` adds growth from the OS, and keeps up to 4,096 freed single pages out of the
 //! runs (`singles`), handed out again newest first: the sweep frees and the allocator cuts
 //! one-page spans at every cycle, and each trip through the runs' ordered maps was slow
 //! enough, in the heap lock, to keep threads waiting for it. Both are protected by the heap lock
@@ -115,10 +115,13 @@ const CHUNK_SIZE: usize = 4 << 20;
 /// `scavChunkHiOccFrac`) is dense: the background scavenger leaves its free pages alone.
 const DENSE_PAGES: usize = CHUNK_SIZE / PAGE_SIZE * 96 / 100;
 
-/// Most free single pages kept out of `FreeRuns` (8 MiB): merging them back (when a longer
-/// run is wanted and none is free, or before the scavenger looks) is one ordered-map update
-/// each, so this bounds how long that takes in the heap lock (about 0.3 ms).
-const SINGLES_MAX: usize = 1024;
+/// Most free single pages kept out of `FreeRuns` (32 MiB, in a 32 KiB vector).
+const SINGLES_MAX: usize = 4096;
+
+/// Single pages merged into the runs at a time (when a longer run is wanted and none is
+/// free, or the scavenger finds too little elsewhere): one ordered-map update each, so this
+/// bounds each merge's time in the heap lock (about 0.3 ms).
+const MERGE_STEP: usize = 1024;
 
 /// The page heap: free runs plus the arenas mapped so far.
 #[derive(Debug, Default)]
@@ -127,13 +130,13 @@ pub(crate) struct PageHeap {
     /// `free_runs` and `scavenge`, which see both.
     free: FreeRuns,
     /// Free single pages, most recently freed last, kept out of `free` (at most
-    /// `SINGLES_MAX`). A span of one page (most small size classes) is freed by the sweep
+    /// `SINGLES_MAX`; merged into it oldest first, `MERGE_STEP` at a time). A span of one page (most small size classes) is freed by the sweep
     /// and cut again at every cycle; through `FreeRuns` that was two ordered-map updates each
     /// way, most of `Heap::free_span`'s time and a third of `Heap::new_span`'s, in the heap
     /// lock every thread that needs a span waits for. These pages were in use just before,
     /// so none is released, and they still count as in use in `chunk_inuse` (merging them
-    /// into `free` uncounts them): the scavenger's dense-chunk rule reads counts only after
-    /// that merge.
+    /// into `free` uncounts them). The scavenger takes them last, as it leaves dense chunks
+    /// alone: they are the pages about to be reused.
     singles: Vec<usize>,
     /// Bytes handed to the page allocator (Go's `HeapSys`): the heap grows by `GROW_STEP`s
     /// out of arena reservations, whose untouched rest costs address space, not memory.
@@ -183,17 +186,16 @@ impl PageHeap {
                 return Some((addr, true));
             }
         }
-        let addr = match self.free.alloc(npages) {
-            Some(a) => a,
-            None if !self.singles.is_empty() => {
-                // Some of the single pages may join a run long enough.
-                self.merge_singles();
-                return self.alloc(npages);
+        let addr = loop {
+            if let Some(a) = self.free.alloc(npages) {
+                break a;
             }
-            None => {
+            if self.singles.is_empty() {
                 self.grow(npages)?;
-                self.free.alloc(npages)?
+                break self.free.alloc(npages)?;
             }
+            // Some of the single pages may join a run long enough.
+            self.merge_singles(MERGE_STEP);
         };
         self.inuse_pages += npages;
         self.count_inuse(addr, npages, false);
@@ -210,26 +212,38 @@ impl PageHeap {
     /// The free runs, lowest address first (for heap snapshots): merges the single pages
     /// into them first.
     pub(crate) fn free_runs(&mut self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.merge_singles();
+        self.merge_singles(usize::MAX);
         self.free.runs_from_bottom()
     }
 
-    /// Moves the single pages into the free runs.
-    fn merge_singles(&mut self) {
-        for addr in std::mem::take(&mut self.singles) {
+    /// Moves the `n` oldest single pages (or all) into the free runs.
+    fn merge_singles(&mut self, n: usize) {
+        let n = n.min(self.singles.len());
+        for i in 0..n {
+            let addr = self.singles[i];
             self.count_inuse(addr, 1, true);
             self.free.free(addr, 1);
         }
+        self.singles.drain(..n);
     }
 
     /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
     /// the highest address that has any (Go scavenges from the top, so the heap's low end
-    /// stays dense). With `skip_dense`, pages in chunks at least 96% in use stay (Go's
-    /// background rule: their few free pages are about to be reused, and releasing them
-    /// would break up the huge pages around them). Returns the pages released; 0 when no
-    /// page qualifies.
+    /// stays dense), and from the single pages last. With `skip_dense`, pages in chunks at
+    /// least 96% in use stay (Go's background rule: their few free pages are about to be
+    /// reused, and releasing them would break up the huge pages around them). Returns the
+    /// pages released; 0 when no page qualifies.
     pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
-        self.merge_singles();
+        let mut done = self.scavenge_runs(max_pages, skip_dense);
+        while done < max_pages && !self.singles.is_empty() {
+            self.merge_singles(MERGE_STEP);
+            done += self.scavenge_runs(max_pages - done, skip_dense);
+        }
+        done
+    }
+
+    /// [`scavenge`](Self::scavenge) over the free runs only.
+    fn scavenge_runs(&mut self, max_pages: usize, skip_dense: bool) -> usize {
         let mut done = 0;
         for (start, npages) in self.free.runs_from_top() {
             for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
@@ -457,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn single_pages_count_as_in_use_until_the_scavenger_merges_them() {
+    fn the_scavenger_takes_single_pages_last() {
         crate::alloc::arena::init();
         let mut h = PageHeap::new();
         let (a, _) = h.alloc(CHUNK_SIZE / P).unwrap();
@@ -468,10 +482,13 @@ mod tests {
             h.free(a + CHUNK_SIZE - (i + 1) * P, 1);
         }
         assert_eq!(h.singles.len(), 12);
-        // 400 of 512 in use once the single pages are merged: not dense, all released.
-        assert_eq!(h.scavenge(usize::MAX, true), 112);
+        // 100 pages wanted: the run has them, the single pages stay.
+        assert_eq!(h.scavenge(100, true), 100);
+        assert_eq!(h.singles.len(), 12);
+        // More wanted than the runs hold: the single pages are merged and released too.
+        assert_eq!(h.scavenge(100, true), 12);
         assert!(h.singles.is_empty());
-        assert_eq!(h.free_pages(), 112);
+        assert_eq!((h.free_pages(), h.released.pages()), (112, 112));
     }
 
     #[test]
