@@ -93,9 +93,15 @@ impl Central {
     pub(crate) fn cache_span(&self, heap: &Heap, sc: SpanClass) -> Option<SpanPtr> {
         let sg = heap.sweepgen();
         let mut budget = SWEEP_BUDGET;
+        // A span swept full, put in the swept full set in the next hold of the lock (one
+        // hold per span swept, not two: the background sweeper takes the same lock).
+        let mut swept_full = None;
         loop {
             let (s, needs_sweep) = {
                 let mut sets = self.lock();
+                if let Some(f) = swept_full.take() {
+                    sets.full[swept_index(sg)].push(f);
+                }
                 if let Some(s) = sets.partial[swept_index(sg)].pop() {
                     (s, false)
                 } else if budget == 0 {
@@ -119,7 +125,7 @@ impl Central {
                 // `SpanPtr::claim` (next cycle): it sees this sweep's writes to the span. A
                 // taker from the swept set this cycle gets them through the set's lock.
                 s.sweepgen.store(sg, Ordering::Release);
-                self.push_swept(s, sg, true);
+                swept_full = Some(s);
                 continue;
             }
             return Some(self.mark_cached(s, sg));
