@@ -428,7 +428,82 @@ impl Heap {
 
 #[cfg(test)]
 mod tests {
-    use super::{spare_cap, SPARE_MIN};
+    use super::{spare_cap, Pages, SPARE_MIN};
+    use crate::alloc::pageheap::PageHeap;
+    use crate::alloc::sizeclass::SpanClass;
+    use crate::alloc::span::{OwnedSpan, Shape, SpanPtr};
+    use crate::alloc::{arena, ARENA_SIZE, PAGE_SIZE};
+
+    #[test]
+    fn the_span_walk_visits_every_span_once_in_address_order_across_reservations() {
+        arena::init();
+        let mut p = Pages {
+            heap: PageHeap::new(),
+            span_count: 0,
+            span_meta_bytes: 0,
+        };
+        // Small spans, a span larger than an arena (a reservation of its own), more small
+        // ones, and a freed page between two spans.
+        let mut made: Vec<SpanPtr> = Vec::new();
+        for npages in [1, 1, 1, 1, ARENA_SIZE / PAGE_SIZE + 3, 1, 1] {
+            let (base, _) = p.heap.alloc(npages).unwrap();
+            let shape = if npages == 1 {
+                Shape::small(SpanClass::new(2, false))
+            } else {
+                Shape {
+                    npages,
+                    spanclass: SpanClass::new(0, false),
+                    elemsize: npages * PAGE_SIZE,
+                    nelems: 1,
+                    div_mul: 0,
+                }
+            };
+            let mut span = OwnedSpan::new(shape, 4);
+            span.place(base, false);
+            let s = span.into_ptr();
+            arena::set_span(base, npages, s.as_ptr());
+            made.push(s);
+        }
+        let gone = made.remove(2);
+        arena::set_span(gone.base, 1, std::ptr::null());
+        p.heap.free(gone.base, 1);
+        // SAFETY: made by `into_ptr` above; nothing refers to it any more.
+        drop(unsafe { OwnedSpan::from_ptr(gone) });
+        let mut want: Vec<usize> = made.iter().map(|s| s.base).collect();
+        want.sort_unstable();
+        assert!(p.heap.address_space().0.len() >= 2, "one reservation only");
+
+        let mut all = Vec::new();
+        assert_eq!(
+            p.spans_from(0, |s| {
+                all.push(s.base);
+                true
+            }),
+            None
+        );
+        assert_eq!(all, want);
+        // Two at a time, resuming where each walk stopped: the same spans, once each.
+        let (mut from, mut chunked) = (0, Vec::new());
+        loop {
+            let mut chunk = Vec::new();
+            let next = p.spans_from(from, |s| {
+                chunk.push(s.base);
+                chunk.len() < 2
+            });
+            chunked.extend(chunk);
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        assert_eq!(chunked, want);
+
+        for s in made {
+            arena::set_span(s.base, s.npages, std::ptr::null());
+            // SAFETY: as above.
+            drop(unsafe { OwnedSpan::from_ptr(s) });
+        }
+    }
 
     #[test]
     fn spare_metadata_covers_the_spans_the_heap_will_cut_before_its_goal() {
