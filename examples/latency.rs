@@ -172,6 +172,19 @@ impl Hist {
         self.max = self.max.max(other.max);
     }
 
+    /// The summary line's gap fields, in microseconds: `max_gap_us=.. p999_gap_us=..
+    /// p99_gap_us=.. p50_gap_us=..`.
+    fn summary_fields(&self) -> String {
+        let us = |ns: u64| ns as f64 / 1e3;
+        format!(
+            "max_gap_us={:.1} p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1}",
+            us(self.max),
+            us(self.quantile(0.999)),
+            us(self.quantile(0.99)),
+            us(self.quantile(0.5)),
+        )
+    }
+
     /// The value at quantile `q` (upper edge of its bucket, never above the maximum).
     fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {
@@ -365,16 +378,11 @@ fn floor(args: &Args) {
         hist.merge(h);
         iterations += n;
     }
-    let us = |ns: u64| ns as f64 / 1e3;
     println!(
-        "floor: seconds={} threads={} spinners={spinners} iterations={iterations} max_gap_us={:.1} \
-         p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1}",
+        "floor: seconds={} threads={} spinners={spinners} iterations={iterations} {}",
         args.seconds,
         args.threads,
-        us(hist.max),
-        us(hist.quantile(0.999)),
-        us(hist.quantile(0.99)),
-        us(hist.quantile(0.5)),
+        hist.summary_fields(),
     );
 }
 
@@ -468,16 +476,13 @@ fn main() -> ExitCode {
     );
     println!(
         "latency: live_mib={} live_heap_mb={:.1} seconds={} threads={} iterations={iterations} \
-         max_gap_us={:.1} p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1} cycles={cycles} \
-         gc_cpu_fraction={:.4} pause_total_ms={:.3} max_pause_ms={:.3} peak_rss_mb={rss} heap_sys_mb={:.1}",
+         {} cycles={cycles} gc_cpu_fraction={:.4} pause_total_ms={:.3} max_pause_ms={:.3} \
+         peak_rss_mb={rss} heap_sys_mb={:.1}",
         args.live_mib,
         s0.heap_alloc as f64 / MIB,
         args.seconds,
         args.threads,
-        us(hist.max),
-        us(hist.quantile(0.999)),
-        us(hist.quantile(0.99)),
-        us(hist.quantile(0.5)),
+        hist.summary_fields(),
         s1.gc_cpu_fraction,
         pause_total_ns as f64 / 1e6,
         max_pause_ns as f64 / 1e6,
