@@ -137,9 +137,9 @@ pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
 
 /// Visits the in-use spans that begin in `[from, end)` in address order, calling `f` on
 /// each until it returns `false`; then returns the address just past the span that
-/// stopped the walk (`None` if none did). Called with the page heap lock held: spans are made and
-/// freed (their pages pointed at them and cleared) only under it, so every span found is
-/// in use for as long as the caller holds the lock.
+/// stopped the walk (`None` if none did). Called with the page heap lock held: spans are
+/// made and freed (their pages pointed at them and cleared) only under it, so every span
+/// found is in use for as long as the caller holds the lock.
 pub(crate) fn spans_in(from: usize, end: usize, mut f: impl FnMut(&Span) -> bool) -> Option<usize> {
     let mut addr = from.next_multiple_of(PAGE_SIZE);
     while addr < end {

@@ -53,12 +53,35 @@ pub(crate) struct Slot {
     /// 0 on the fast path. The caller charges them to the mark assist and checks the
     /// trigger (`mallocgc`).
     pub charged: u64,
-    /// How long a refill took, in nanoseconds, when the caller asked for slow paths to be
-    /// timed ([`time_slow_paths`]); 0 otherwise and on the fast path.
-    pub slow_ns: u64,
-    /// The CPU time the thread used in that refill (the rest of `slow_ns` it waited: for a
-    /// lock, a core, a page fault's I/O), timed with it.
-    pub slow_cpu_ns: u64,
+    /// How long a refill took, when the caller asked for slow paths to be timed
+    /// ([`time_slow_paths`]); zero otherwise and on the fast path.
+    pub slow: SlowTime,
+}
+
+/// A refill's wall and CPU time (the rest of the wall time the thread waited: for a lock, a
+/// core, a page fault's I/O), in nanoseconds, up to 4.29 s each: packed in one word so that
+/// `Slot`, which every allocation returns, stays five words.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct SlowTime(u64);
+
+impl SlowTime {
+    /// No time: the fast path.
+    pub(crate) const ZERO: SlowTime = SlowTime(0);
+
+    fn new(wall: std::time::Duration, cpu: std::time::Duration) -> SlowTime {
+        let ns = |d: std::time::Duration| d.as_nanos().min(u128::from(u32::MAX)) as u64;
+        SlowTime(ns(wall) | ns(cpu) << 32)
+    }
+
+    /// Wall time in nanoseconds.
+    pub(crate) fn wall_ns(self) -> u64 {
+        self.0 & u64::from(u32::MAX)
+    }
+
+    /// The thread's CPU time in nanoseconds.
+    pub(crate) fn cpu_ns(self) -> u64 {
+        self.0 >> 32
+    }
 }
 
 crate::sync::global! {
@@ -66,7 +89,7 @@ crate::sync::global! {
     static TIME_SLOW: AtomicBool = AtomicBool::new(false);
 }
 
-/// Makes every cache refill report how long it took (`Slot::slow_ns`), for the collector's
+/// Makes every cache refill report how long it took (`Slot::slow`), for the collector's
 /// stall tracer. Off by default: a refill then reads one flag more.
 pub(crate) fn time_slow_paths(on: bool) {
     TIME_SLOW.store(on, Ordering::Relaxed);
@@ -98,8 +121,7 @@ impl MCache {
                     idx,
                     addr: s.slot_addr(idx),
                     charged: 0,
-                    slow_ns: 0,
-                    slow_cpu_ns: 0,
+                    slow: SlowTime::ZERO,
                 };
             }
         }
@@ -118,8 +140,8 @@ impl MCache {
             .then(|| (Instant::now(), super::os::thread_cpu_time()));
         let mut slot = self.refill(sc);
         if let Some((wall, cpu)) = t0 {
-            slot.slow_ns = wall.elapsed().as_nanos() as u64;
-            slot.slow_cpu_ns = (super::os::thread_cpu_time().saturating_sub(cpu)).as_nanos() as u64;
+            let cpu = super::os::thread_cpu_time().saturating_sub(cpu);
+            slot.slow = SlowTime::new(wall.elapsed(), cpu);
         }
         #[cfg(debug_assertions)]
         {
@@ -141,8 +163,7 @@ impl MCache {
                         idx,
                         addr: s.slot_addr(idx),
                         charged,
-                        slow_ns: 0,
-                        slow_cpu_ns: 0,
+                        slow: SlowTime::ZERO,
                     };
                 }
                 self.release(s);
@@ -190,8 +211,7 @@ impl MCache {
                 idx: span.slot_index(self.tiny),
                 addr: self.tiny + off,
                 charged: 0,
-                slow_ns: 0,
-                slow_cpu_ns: 0,
+                slow: SlowTime::ZERO,
             };
         }
         self.alloc_tiny_block(take)
@@ -280,8 +300,7 @@ pub(crate) fn alloc_large(size: usize, noscan: bool) -> Slot {
         idx,
         addr: s.base,
         charged,
-        slow_ns: 0,
-        slow_cpu_ns: 0,
+        slow: SlowTime::ZERO,
     }
 }
 
@@ -289,4 +308,19 @@ pub(crate) fn alloc_large(size: usize, noscan: bool) -> Slot {
 #[cold]
 pub(crate) fn out_of_memory(size: usize) -> ! {
     crate::fatal(&format!("out of memory allocating {size} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlowTime;
+    use std::time::Duration;
+
+    #[test]
+    fn slow_times_pack_wall_and_cpu_and_saturate_at_u32() {
+        let t = SlowTime::new(Duration::from_micros(1500), Duration::from_micros(200));
+        assert_eq!((t.wall_ns(), t.cpu_ns()), (1_500_000, 200_000));
+        let t = SlowTime::new(Duration::from_secs(9), Duration::from_nanos(7));
+        assert_eq!((t.wall_ns(), t.cpu_ns()), (u64::from(u32::MAX), 7));
+        assert_eq!((SlowTime::ZERO.wall_ns(), SlowTime::ZERO.cpu_ns()), (0, 0));
+    }
 }

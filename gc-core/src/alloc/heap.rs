@@ -5,13 +5,13 @@
 //! There is one heap per process, like Go's `mheap_`, because the public API
 //! (`gc_core::collect()`, `Gc::new`) is global. The in-use spans are found by walking the
 //! arena table's pages (`Pages::spans_from`), so making or freeing a span adds or removes
-//! no registry entry (a `BTreeMap` did until the twenty-first session: its node
-//! allocations inside the heap lock were a quarter of `new_span`'s time). Synchronisation:
-//! `pages` (the heap lock) protects the page heap and the arena table's page slots; `spares` has its own lock, taken inside
-//! the heap lock or alone, never around it; each central list has its own lock; counters
-//! are atomics. These locks are held for microseconds and taken `lock_spinning` (a
-//! thread that finds one held waits for it rather than sleeping). See the allocator
-//! overview (`crate::design::allocator`).
+//! no registry entry (a registry `BTreeMap`'s updates and node allocations in the heap lock
+//! had been a quarter of `new_span`'s time). Synchronisation: `pages` (the heap lock)
+//! protects the page heap and the arena table's page slots; `spares` has its own lock,
+//! taken inside the heap lock or alone, never around it; each central list has its own
+//! lock; counters are atomics. These locks are held for microseconds and taken
+//! `lock_spinning` (a thread that finds one held waits for it rather than sleeping). See
+//! the allocator overview (`crate::design::allocator`).
 
 use super::central::Central;
 use super::pageheap::PageHeap;

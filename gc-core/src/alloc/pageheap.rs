@@ -5,10 +5,11 @@
 //! `PageHeap` adds growth from the OS, and keeps up to 4,096 freed single pages out of the
 //! runs (`singles`), handed out again newest first: the sweep frees and the allocator cuts
 //! one-page spans at every cycle, and each trip through the runs' ordered maps was slow
-//! enough, in the heap lock, to keep threads waiting for it. Both are protected by the heap lock
-//! (`Heap::pages`). Go uses a radix tree of bitmap summaries; a pair of ordered maps gives
-//! the same best-fit-lowest-address answers at this project's scale and is far simpler.
-//! See the allocator overview (`crate::design::allocator`).
+//! enough, in the heap lock, to keep threads waiting for it. Both are protected by the
+//! heap lock (`Heap::pages`). Go uses a radix tree of bitmap summaries; a pair of ordered
+//! maps gives the same best-fit-lowest-address answers (single pages aside) at this
+//! project's scale and is far simpler. See the allocator overview
+//! (`crate::design::allocator`).
 
 use super::released::Released;
 use super::{arena, os, ARENA_SIZE, PAGE_SIZE};
@@ -130,10 +131,11 @@ pub(crate) struct PageHeap {
     /// `free_runs` and `scavenge`, which see both.
     free: FreeRuns,
     /// Free single pages, most recently freed last, kept out of `free` (at most
-    /// `SINGLES_MAX`; merged into it oldest first, `MERGE_STEP` at a time). A span of one page (most small size classes) is freed by the sweep
-    /// and cut again at every cycle; through `FreeRuns` that was two ordered-map updates each
-    /// way, most of `Heap::free_span`'s time and a third of `Heap::new_span`'s, in the heap
-    /// lock every thread that needs a span waits for. These pages were in use just before,
+    /// `SINGLES_MAX`; merged into it oldest first, `MERGE_STEP` at a time). A span of one
+    /// page (most small size classes) is freed by the sweep and cut again at every cycle;
+    /// through `FreeRuns` that was two ordered-map updates each way, most of
+    /// `Heap::free_span`'s time and a third of `Heap::new_span`'s, in the heap lock every
+    /// thread that needs a span waits for. These pages were in use just before,
     /// so none is released, and they still count as in use in `chunk_inuse` (merging them
     /// into `free` uncounts them). The scavenger takes them last, as it leaves dense chunks
     /// alone: they are the pages about to be reused.

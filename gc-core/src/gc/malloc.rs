@@ -141,7 +141,7 @@ fn refilled(slot: &Slot) -> Option<stalls::Stamp> {
     if !stalls::on() {
         return None;
     }
-    stalls::record_ns(Cause::Alloc, slot.slow_ns, slot.slow_cpu_ns);
+    stalls::record_ns(Cause::Alloc, slot.slow.wall_ns(), slot.slow.cpu_ns());
     stalls::start()
 }
 

@@ -135,8 +135,7 @@ pub(crate) fn end(t0: Option<Stamp>, cause: Cause, scanning: Option<Duration>) {
     }
 }
 
-/// Records a stretch measured elsewhere (a cache refill's `Slot::slow_ns` and
-/// `slow_cpu_ns`).
+/// Records a stretch measured elsewhere (a cache refill's `Slot::slow`).
 #[inline]
 pub(crate) fn record_ns(cause: Cause, ns: u64, cpu_ns: u64) {
     let took = Duration::from_nanos(ns);

@@ -30,8 +30,7 @@ fn allocate(span: SpanPtr, idx: usize, addr: usize) -> bool {
             idx,
             addr,
             charged: 0,
-            slow_ns: 0,
-            slow_cpu_ns: 0,
+            slow: crate::alloc::cache::SlowTime::ZERO,
         };
         roots::marking()
             && roots::colour_new(op.cache(), &slot, &Placement::Small(span.spanclass), cached)
