@@ -8,7 +8,9 @@
 //!
 //! "On CPU" is the thread's CPU time during the stall (`CLOCK_THREAD_CPUTIME_ID`): the rest
 //! it spent off its core, asleep on a lock or waiting for credit, or preempted. An assist
-//! also says how long it scanned (the rest of its CPU time went to finding work).
+//! also says how long it was scanning, in wall time (the rest of the stall it looked for
+//! work or waited for credit; a scanning time far above the CPU time means the thread lost
+//! its core while it scanned).
 //!
 //! Causes, one per place a mutator can be held up inside a GC operation:
 //! - `enter`: waiting at the start of an operation for a stop of the world to end
