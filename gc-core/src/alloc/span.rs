@@ -201,17 +201,23 @@ impl Claimed {
             let bits = a.alloc_bits.words_mut();
             let dirty = s.dirty_words();
             for (w, mark) in s.mark_words().iter().enumerate() {
-                // The Acquire half pairs with the Release half of `mark`'s fetch_or: the
-                // finished cycle's marks become the alloc bits (mark termination's stop
-                // orders them too). The Release half pairs with the Acquire half of the next
-                // cycle's fetch_or, which `sweep_pending` and the next stop already order
-                // after this sweep.
-                let m = mark.swap(0, Ordering::AcqRel);
+                // No thread sets mark bits while spans are swept (marking ended at mark
+                // termination; the next mark starts after sweep termination), so a load and
+                // a store, not a locked swap. Acquire pairs with the Release half of
+                // `mark`'s fetch_or: the finished cycle's marks become the alloc bits (mark
+                // termination's stop orders them too). The next cycle's fetch_or is ordered
+                // after the store by `sweep_pending` and the next stop: Relaxed.
+                let m = mark.load(Ordering::Acquire);
+                mark.store(0, Ordering::Relaxed);
                 bits[w] = m;
                 live += m.count_ones() as usize;
                 // Freed slots are not dirty (their objects are gone); survivors keep their
-                // bits for the next unroot pass. Relaxed: only the bits pass (`set_dirty`).
-                dirty[w].fetch_and(m, Ordering::Relaxed);
+                // bits for the next unroot pass. Only a survivor's bit can be set meanwhile
+                // (`set_dirty`, by a write to a live cell), so when the load finds no freed
+                // slot's bit there is nothing to clear. Relaxed: only the bits pass.
+                if dirty[w].load(Ordering::Relaxed) & !m != 0 {
+                    dirty[w].fetch_and(m, Ordering::Relaxed);
+                }
             }
             a.freeindex = 0;
             a.alloc_cache = !bits[0];
