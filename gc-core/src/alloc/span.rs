@@ -521,7 +521,8 @@ impl Span {
         }
         // AcqRel: the Release half pairs with the Acquire reads of the word in
         // `Claimed::dead_slots`, `reset_after_sweep` and `is_marked`, the Acquire half with
-        // the last sweep's `swap(0)` and other markers' fetch_or. Only the bits pass: a
+        // other markers' fetch_or (the last sweep's clearing store is ordered before this
+        // mark by the cycle's stops). Only the bits pass: a
         // scanner sees an object's contents through the path that led it to the object, and
         // the cycle's stops order marking and sweeping.
         w.fetch_or(bit, Ordering::AcqRel) & bit == 0
