@@ -12,11 +12,11 @@
 //! executes no atomic read-modify-write. See the allocator overview (`crate::design::allocator`).
 
 use super::heap::HEAP;
+use super::os::Stopwatch;
 use super::sizeclass::{SpanClass, CLASSES, NUM_SPAN_CLASSES};
 use super::span::SpanPtr;
 use super::{PAGE_SIZE, TINY_SIZE};
 use crate::sync::{AtomicBool, Ordering};
-use std::time::Instant;
 
 /// The tiny allocator's span class: 16-byte noscan slots.
 const TINY_SPAN_CLASS: SpanClass = SpanClass::new(2, true);
@@ -135,13 +135,10 @@ impl MCache {
         {
             self.refilling = true;
         }
-        let t0 = TIME_SLOW
-            .load(Ordering::Relaxed)
-            .then(|| (Instant::now(), super::os::thread_cpu_time()));
+        let t0 = TIME_SLOW.load(Ordering::Relaxed).then(Stopwatch::start);
         let mut slot = self.refill(sc);
-        if let Some((wall, cpu)) = t0 {
-            let cpu = super::os::thread_cpu_time().saturating_sub(cpu);
-            slot.slow = SlowTime::new(wall.elapsed(), cpu);
+        if let Some(t0) = t0 {
+            slot.slow = SlowTime::new(t0.wall(), t0.cpu());
         }
         #[cfg(debug_assertions)]
         {

@@ -68,3 +68,30 @@ pub(crate) fn thread_cpu_time() -> std::time::Duration {
     debug_assert_eq!(r, 0);
     std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
+
+/// A stretch being timed on the wall clock and on the calling thread's CPU clock (the
+/// stall tracer's stalls, the refills it asks the allocator to time): the difference is
+/// time the thread spent off its core.
+pub(crate) struct Stopwatch {
+    wall: std::time::Instant,
+    cpu: std::time::Duration,
+}
+
+impl Stopwatch {
+    pub(crate) fn start() -> Stopwatch {
+        Stopwatch {
+            wall: std::time::Instant::now(),
+            cpu: thread_cpu_time(),
+        }
+    }
+
+    /// Wall time since `start`.
+    pub(crate) fn wall(&self) -> std::time::Duration {
+        self.wall.elapsed()
+    }
+
+    /// The calling thread's CPU time since `start` (a system call: read it when needed).
+    pub(crate) fn cpu(&self) -> std::time::Duration {
+        thread_cpu_time().saturating_sub(self.cpu)
+    }
+}

@@ -22,7 +22,8 @@
 //!
 //! Shared fields: each stack's head, and each buffer's `next` link (atomics); a buffer's
 //! items and length are plain memory, handed over by the stacks' release/acquire
-//! compare-and-swaps. The buffers count in the runtime's metadata (`MemStats::sys`). See the collector overview (`crate::design::collector`).
+//! compare-and-swaps. The buffers count in the runtime's metadata (`MemStats::sys`). See
+//! the collector overview (`crate::design::collector`).
 
 use super::local_queue::LocalQueue;
 use crate::alloc::heap::note_metadata;

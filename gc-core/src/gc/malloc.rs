@@ -137,7 +137,7 @@ pub(crate) unsafe fn mallocgc(op: &mut Op<'_>, req: &Request, init: impl FnOnce(
 /// value's first write (`None` when the tracer is off).
 #[cold]
 #[inline(never)]
-fn refilled(slot: &Slot) -> Option<stalls::Stamp> {
+fn refilled(slot: &Slot) -> Option<crate::alloc::os::Stopwatch> {
     if !stalls::on() {
         return None;
     }

@@ -37,9 +37,9 @@
 
 use super::phase::Phase;
 use crate::alloc::heap::HEAP;
-use crate::alloc::os::thread_cpu_time;
+use crate::alloc::os::Stopwatch;
 use crate::sync::{AtomicBool, Mutex, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Shortest stall reported, unless `GODEBUG=stallthreshold=N` (microseconds) says otherwise.
 const THRESHOLD: Duration = Duration::from_millis(1);
@@ -88,12 +88,6 @@ struct Stall {
     heap: u64,
 }
 
-/// When a traced stretch began: wall clock and the thread's CPU clock.
-pub(crate) struct Stamp {
-    wall: Instant,
-    cpu: Duration,
-}
-
 struct Records {
     kept: Vec<Stall>,
     dropped: u64,
@@ -116,23 +110,19 @@ pub(crate) fn on() -> bool {
 
 /// The start of a traced stretch: `Some` only when the tracer is on.
 #[inline(always)]
-pub(crate) fn start() -> Option<Stamp> {
-    on().then(|| Stamp {
-        wall: Instant::now(),
-        cpu: thread_cpu_time(),
-    })
+pub(crate) fn start() -> Option<Stopwatch> {
+    on().then(Stopwatch::start)
 }
 
 /// The end of a stretch begun by [`start`]: records it if it lasted [`threshold`] or more;
 /// `scanning` is an assist's scanning time. Inside a GC operation: takes only the record
 /// list's lock.
 #[inline(always)]
-pub(crate) fn end(t0: Option<Stamp>, cause: Cause, scanning: Option<Duration>) {
+pub(crate) fn end(t0: Option<Stopwatch>, cause: Cause, scanning: Option<Duration>) {
     if let Some(t0) = t0 {
-        let took = t0.wall.elapsed();
+        let took = t0.wall();
         if took >= threshold() {
-            let cpu = thread_cpu_time().saturating_sub(t0.cpu);
-            record(cause, took, cpu, scanning);
+            record(cause, took, t0.cpu(), scanning);
         }
     }
 }
