@@ -392,6 +392,13 @@ struct SkippedPlain {
 }
 
 #[derive(Trace)]
+struct AtomicEdges {
+    next: gc_core::AtomicGc<AtomicEdges>,
+    cell: GcCell<Option<gc_core::AtomicGc<P>>>,
+    n: u32,
+}
+
+#[derive(Trace)]
 struct OwnsMemory {
     e: Gc<P>,
     name: String,
@@ -402,6 +409,7 @@ fn only_types_made_of_edges_skip_their_garbage_drop() {
     assert!(garbage_noop::<EdgesOnly>());
     assert!(garbage_noop::<EdgeEnum>());
     assert!(garbage_noop::<SkippedPlain>());
+    assert!(garbage_noop::<AtomicEdges>());
     // A `String`, a cell, a skipped field with drop glue, a hand-written `Drop`: the
     // sweeper runs the drop glue.
     assert!(!garbage_noop::<OwnsMemory>());

@@ -326,6 +326,12 @@ unsafe impl<T: 'static> Trace for AtomicGc<T> {
     fn drop_runs_user_code() -> bool {
         false
     }
+    /// A slot in garbage is in edge mode (a slot inside a heap object is, unless a `GcCell`
+    /// around it rooted it, which makes its slot dirty): its drop touches nothing.
+    #[inline(always)]
+    fn garbage_drop_is_noop_at(_: u32) -> bool {
+        true
+    }
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
