@@ -20,6 +20,8 @@
 //! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops; two     |
 //! |                  | writers sharing a span's dirty summary vs the pass              |
+//! | `atomic.rs`      | two `AtomicGc` stores into a heap slot vs the mark: the value   |
+//! |                  | left is marked, no root count lost or doubled                   |
 //! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic; |
 //! |                  | the collector's hold on a cell vs a writer and readers          |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
@@ -33,6 +35,7 @@
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
+mod atomic;
 mod cache_exit;
 mod cell_borrows;
 mod dirty;

@@ -13,8 +13,17 @@
 //! `gc::root_to_edge`), which is Go's hybrid barrier. Every operation that reads the word
 //! and then touches a root count runs inside a GC operation (`gc::with_op`), so no cycle
 //! boundary falls between the two (invariant I3): a value read from the slot was reachable at
-//! the read, hence is marked or shaded in any cycle that could free it. See the collector
-//! overview
+//! the read, hence is marked or shaded in any cycle that could free it.
+//!
+//! `store` in edge mode reads the old value and then writes the new one with a plain
+//! store, not a swap (a locked instruction waits for every earlier store to reach the
+//! cache). Two racing stores may then both read the same old value, and the value the
+//! first one wrote is overwritten without the second shading it. That is safe: no count
+//! moves with an edge-mode old value (the root `barrier` gives it is dropped at once), and
+//! every value a slot holds during a mark is shaded by the store that put it there. In
+//! rooted mode the slot's count on the old value must be dropped exactly once, so `store`
+//! swaps; `swap` and `compare_exchange` return the old value and always read-modify-write.
+//! Loom model: `loom_models/atomic.rs`. See the collector overview
 //! (`crate::design::collector`).
 
 use crate::gc::{self, Tracer};
@@ -178,7 +187,25 @@ impl<T: 'static> AtomicGc<T> {
     /// assert_eq!(slot.load().as_deref(), Some(&7));
     /// ```
     pub fn store(&self, value: Option<Gc<T>>) {
-        drop(self.swap(value));
+        let new = addr_of(value);
+        let old = gc::with_op(|_| {
+            // Acquire, as in `swap`: the old value's object is seen whole if it is rooted.
+            let w = self.word.load(Ordering::Acquire);
+            if w & ROOTED != 0 {
+                // Rooted mode: the slot's count on the old value is dropped once, by
+                // whichever store swaps it out.
+                let old = self.word.swap(new | ROOTED, Ordering::AcqRel) & !ROOTED;
+                // SAFETY: inside the operation that swapped the word.
+                return unsafe { self.barrier(ROOTED, old, new) };
+            }
+            // Edge mode: a plain store (module header). Release pairs with the Acquire
+            // reads of the word, as `swap`'s does.
+            self.word.store(new, Ordering::Release);
+            // SAFETY: inside the operation that read `w` and stored `new`; `w` was in the
+            // slot at the read, so its object is alive for this operation (module header).
+            unsafe { self.barrier(0, w, new) }
+        });
+        drop(old);
     }
 
     /// Stores `value` and returns the old one.
@@ -258,7 +285,8 @@ impl<T: 'static> AtomicGc<T> {
     ///
     /// # Safety
     ///
-    /// Called inside the GC operation that swapped the word.
+    /// Called inside the GC operation that swapped the word (or, in edge mode, read `old`
+    /// from it and then stored `new`).
     unsafe fn barrier(&self, mode: usize, old: usize, new: usize) -> Option<Gc<T>> {
         if mode == 0 {
             if old != 0 {
@@ -270,6 +298,12 @@ impl<T: 'static> AtomicGc<T> {
         }
         // SAFETY: `old` is now counted, by the slot's count (rooted mode) or the one above.
         (old != 0).then(|| unsafe { Gc::from_counted_addr(old) })
+    }
+
+    /// The address the slot holds, without touching a count (loom models).
+    #[cfg(gc_loom)]
+    pub(crate) fn edge_for_model(&self) -> usize {
+        self.word.load(Ordering::Acquire) & !ROOTED
     }
 
     /// Consumes the slot and returns its value.
