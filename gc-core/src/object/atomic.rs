@@ -301,7 +301,7 @@ impl<T: 'static> AtomicGc<T> {
     }
 
     /// The address the slot holds, without touching a count (loom models).
-    #[cfg(gc_loom)]
+    #[cfg(all(test, gc_loom))]
     pub(crate) fn edge_for_model(&self) -> usize {
         self.word.load(Ordering::Acquire) & !ROOTED
     }
