@@ -5,21 +5,17 @@
 //! found it), and no root count is lost or doubled: the old value was an edge and stays
 //! uncounted, the new values' counts became edges.
 //!
-//! Limits, measured: the second model also passes at `LOOM_MAX_PREEMPTIONS=3` (650,000
-//! executions, 100 s). With the barrier's shading turned off (`barrier_on` false), the
-//! schedule that leaves the stored value white (the holder traced before the store, the
-//! count dropped before its span's scan) fails as it should when forced (the collector's
-//! steps run around a joined writer), but loom's exploration does not reach it at bounds
-//! 2-4, nor the like schedule in `roots.rs`'s `loom_root_moved_into_heap_during_mark_setup`:
-//! these models check the interleavings loom visits, and the random differential test
-//! (`tests/random_differential.rs`, `gccheckmark=1`) checks marking end to end.
+//! Checked against a broken barrier: with the rooting's shade switched off (`barrier_on`
+//! returning false), both models fail, as do the barrier models of `roots.rs` and
+//! `young.rs`; with it on, the second also passes at `LOOM_MAX_PREEMPTIONS=3` (650,000
+//! executions, 100 s, before `roots::mark`'s yields).
 
-use super::fixture::{drain_all, ModelSpan, Pad, Probe};
+use super::fixture::{ModelSpan, Pad, Probe};
 use super::model;
+use super::roots::mark;
 use super::thread;
 use crate::alloc::heap::HEAP;
-use crate::gc::mark;
-use crate::gc::{cycle, phase::Phase, roots, world, Tracer};
+use crate::gc::{roots, world, Tracer};
 use crate::{AtomicGc, Gc, Trace};
 
 /// A heap object with one `AtomicGc` field.
@@ -43,22 +39,6 @@ unsafe impl Trace for Slotted {
     unsafe fn unroot(&mut self) {
         // SAFETY: forwarded.
         unsafe { self.slot.unroot() }
-    }
-}
-
-/// The collector: mark setup with operations stopped, then each span's root scan and a
-/// drain, in the order given. One drainer does every root job before any grey object, so
-/// scanning the spans one by one is what lets an object be traced before another span's
-/// counters are read (as two mark workers can).
-fn mark(spans: &[&ModelSpan]) {
-    cycle::set_phase(Phase::Mark);
-    {
-        let _stopped = world::stop();
-        mark::start();
-    }
-    for s in spans {
-        mark::queue_root_jobs(&[s.ptr()]);
-        drain_all();
     }
 }
 
