@@ -34,7 +34,8 @@
 //! |                  | and it sees every item a drain left queued                      |
 //!
 //! A model that passes with its protocol broken proves nothing, so each was run once with
-//! a deliberate bug (twenty-second session; the bug reverted after): with the rooting's
+//! a deliberate bug, then the bug reverted (the twenty-second session; `grey_list.rs` and
+//! `cell_borrows.rs` earlier, as their headers say): with the rooting's
 //! shade switched off (`roots::barrier_on` false) the `roots.rs` barrier models,
 //! `young.rs`'s stored object, both `atomic.rs` models and `weak.rs` fail; with
 //! `try_finish` ignoring the shade buffer, `termination.rs`; with the unroot pass
