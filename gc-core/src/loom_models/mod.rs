@@ -33,18 +33,17 @@
 //! | (`loom_round`)   | drain: none drains once the round settled, the settling ends,   |
 //! |                  | and it sees every item a drain left queued                      |
 //!
-//! A model that passes with its protocol broken proves nothing, so each was run once with
-//! a deliberate bug, then the bug reverted (the twenty-second session; `grey_list.rs` and
-//! `cell_borrows.rs` earlier, as their headers say): with the rooting's
-//! shade switched off (`roots::barrier_on` false) the `roots.rs` barrier models,
-//! `young.rs`'s stored object, both `atomic.rs` models and `weak.rs` fail; with
-//! `try_finish` ignoring the shade buffer, `termination.rs`; with the unroot pass
-//! unrooting a cell a writer holds, `dirty.rs`'s list model; with operations entered
-//! during a stop, `handshake.rs` and `cache_exit.rs`; without the heads' tags or with a
-//! relaxed push, `grey_list.rs`; without a fence or a wake, `cell_borrows.rs`. A sweep
-//! with a load-and-store claim still passes `sweep.rs`: spans are claimed only out of a
-//! central set, whose mutex already gives each one owner (the claim's compare-and-swap is
-//! a check, fatal if it fails).
+//! A model that passes with its protocol broken proves nothing, so each was run once with a
+//! deliberate bug, then the bug reverted (the twenty-second session; `grey_list.rs` and
+//! `cell_borrows.rs` earlier, as their headers say): with the rooting's shade switched off
+//! (`roots::barrier_on` false) the `roots.rs` barrier models, `young.rs`'s stored object,
+//! both `atomic.rs` models and `weak.rs` fail; with `try_finish` ignoring the shade buffer,
+//! `termination.rs`; with the unroot pass unrooting a cell a writer holds, `dirty.rs`'s
+//! list model; with operations entered during a stop, `handshake.rs` and `cache_exit.rs`;
+//! without the heads' tags or with a relaxed push, `grey_list.rs`; without a fence or a
+//! wake, `cell_borrows.rs`. A sweep with a load-and-store claim still passes `sweep.rs`:
+//! spans are claimed only out of a central set, whose mutex already gives each one owner
+//! (the claim's compare-and-swap is a check, fatal if it fails).
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
