@@ -40,10 +40,11 @@
 //! both `atomic.rs` models and `weak.rs` fail; with `try_finish` ignoring the shade buffer,
 //! `termination.rs`; with the unroot pass unrooting a cell a writer holds, `dirty.rs`'s
 //! list model; with operations entered during a stop, `handshake.rs` and `cache_exit.rs`;
-//! without the heads' tags or with a relaxed push, `grey_list.rs`; without a fence or a
-//! wake, `cell_borrows.rs`. A sweep with a load-and-store claim still passes `sweep.rs`:
-//! spans are claimed only out of a central set, whose mutex already gives each one owner
-//! (the claim's compare-and-swap is a check, fatal if it fails).
+//! with the compact type table published `Relaxed`, `slot_types.rs`; without the heads'
+//! tags or with a relaxed push, `grey_list.rs`; without a fence or a wake,
+//! `cell_borrows.rs`. A sweep with a load-and-store claim still passes `sweep.rs`: spans
+//! are claimed only out of a central set, whose mutex already gives each one owner (the
+//! claim's compare-and-swap is a check, fatal if it fails).
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
