@@ -15,16 +15,15 @@
 //! boundary falls between the two (invariant I3): a value read from the slot was reachable at
 //! the read, hence is marked or shaded in any cycle that could free it.
 //!
-//! `store` in edge mode reads the old value and then writes the new one with a plain
-//! store, not a swap (a locked instruction waits for every earlier store to reach the
-//! cache). Two racing stores may then both read the same old value, and the value the
-//! first one wrote is overwritten without the second shading it. That is safe: no count
-//! moves with an edge-mode old value (the root `barrier` gives it is dropped at once), and
-//! every value a slot holds during a mark is shaded by the store that put it there. In
-//! rooted mode the slot's count on the old value must be dropped exactly once, so `store`
-//! swaps; `swap` and `compare_exchange` return the old value and always read-modify-write.
-//! Loom model: `loom_models/atomic.rs`. See the collector overview
-//! (`crate::design::collector`).
+//! `store` in edge mode reads the old value and then writes the new one with a plain store,
+//! not a swap (a locked instruction waits for every earlier store to reach the cache). Two
+//! racing stores may then both read the same old value, and the value the first one wrote
+//! is overwritten without the second shading it. That is safe: no count moves with an
+//! edge-mode old value (the root that `barrier` gives it is dropped at once), and every
+//! value a slot holds during a mark is shaded by the store that put it there. In rooted
+//! mode the slot's count on the old value must be dropped exactly once, so `store` swaps;
+//! `swap` and `compare_exchange` return the old value and always read-modify-write. Loom
+//! model: `loom_models/atomic.rs`. See the collector overview (`crate::design::collector`).
 
 use crate::gc::{self, Tracer};
 use crate::sync::{AtomicUsize, Ordering};
@@ -189,7 +188,8 @@ impl<T: 'static> AtomicGc<T> {
     pub fn store(&self, value: Option<Gc<T>>) {
         let new = addr_of(value);
         let old = gc::with_op(|_| {
-            // Acquire, as in `swap`: the old value's object is seen whole if it is rooted.
+            // Acquire, as in `swap`: the object read is seen initialised (the barrier
+            // roots, so may shade, it).
             let w = self.word.load(Ordering::Acquire);
             if w & ROOTED != 0 {
                 // Rooted mode: the slot's count on the old value is dropped once, by
