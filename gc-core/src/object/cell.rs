@@ -826,6 +826,28 @@ mod tests {
     use super::*;
     use crate::Gc;
 
+    /// The header (lock word, flags, zero pad) is one 8-byte word before the value: a cell
+    /// of a handle is two words, and `GcCell::new` writes the header in one store.
+    #[test]
+    #[cfg(not(gc_loom))] // loom's atomics are larger
+    fn the_header_is_one_word_before_the_value() {
+        use std::mem::{offset_of, size_of};
+        assert_eq!(size_of::<GcCell<Option<Gc<u64>>>>(), 16);
+        assert_eq!(offset_of!(GcCell<Option<Gc<u64>>>, value), 8);
+        assert_eq!(size_of::<GcCell<u64>>(), 16);
+        assert_eq!(size_of::<GcCell<u32>>(), 12);
+        // The pad's cost: 4 bytes where `T` is aligned to 2 or less.
+        assert_eq!(size_of::<GcCell<u8>>(), 12);
+        let c = GcCell::new(7u64);
+        // SAFETY: the first 8 bytes are the header's initialised fields and pad.
+        let header = unsafe { std::ptr::read((&c as *const GcCell<u64>).cast::<[u8; 8]>()) };
+        assert_eq!(
+            header,
+            [0, 0, 0, 0, ROOTED, 0, 0, 0],
+            "lock 0, flags, pad 0"
+        );
+    }
+
     #[test]
     fn replace_on_a_heap_cell_keeps_it_an_edge_cell() {
         let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
