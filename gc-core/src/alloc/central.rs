@@ -23,6 +23,18 @@ struct Sets {
     full: [Vec<SpanPtr>; 2],
 }
 
+impl Sets {
+    /// Puts a swept span in the right set for the current `sweepgen`.
+    fn push_swept(&mut self, s: SpanPtr, sg: u32, full: bool) {
+        let i = swept_index(sg);
+        if full {
+            self.full[i].push(s);
+        } else {
+            self.partial[i].push(s);
+        }
+    }
+}
+
 /// One span class's central list.
 pub(crate) struct Central {
     sets: Mutex<Sets>,
@@ -68,13 +80,7 @@ impl Central {
 
     /// Puts a swept span in the right set for the current `sweepgen`.
     pub(crate) fn push_swept(&self, s: SpanPtr, sg: u32, full: bool) {
-        let mut sets = self.lock();
-        let i = swept_index(sg);
-        if full {
-            sets.full[i].push(s);
-        } else {
-            sets.partial[i].push(s);
-        }
+        self.lock().push_swept(s, sg, full);
     }
 
     /// Takes an unswept span, if any, claiming it for sweeping (`sweepgen` h-2 -> h-1).
@@ -100,7 +106,7 @@ impl Central {
             let (s, needs_sweep) = {
                 let mut sets = self.lock();
                 if let Some(f) = swept_full.take() {
-                    sets.full[swept_index(sg)].push(f);
+                    sets.push_swept(f, sg, true);
                 }
                 if let Some(s) = sets.partial[swept_index(sg)].pop() {
                     (s, false)

@@ -10,37 +10,16 @@
 //! `young.rs`; with it on, the second also passes at `LOOM_MAX_PREEMPTIONS=3` (650,000
 //! executions, 100 s, before `roots::mark`'s yields).
 
-use super::fixture::{ModelSpan, Pad, Probe};
+use super::fixture::{ModelSpan, Padded, Probe};
 use super::model;
 use super::roots::mark;
 use super::thread;
 use crate::alloc::heap::HEAP;
-use crate::gc::{roots, world, Tracer};
+use crate::gc::{roots, world};
 use crate::{AtomicGc, Gc, Trace};
 
 /// A heap object with one `AtomicGc` field.
-struct Slotted {
-    slot: AtomicGc<Probe>,
-    _pad: Pad,
-}
-
-// SAFETY: obligations 1-3 as `AtomicGc`'s own, to which every method forwards.
-unsafe impl Trace for Slotted {
-    fn needs_trace() -> bool {
-        true
-    }
-    fn trace(&self, tracer: &mut Tracer) {
-        self.slot.trace(tracer);
-    }
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.slot.root() }
-    }
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.slot.unroot() }
-    }
-}
+type Slotted = Padded<AtomicGc<Probe>>;
 
 /// The objects (`o`, `a`, `b`, each with one root count) and the holder (rooted), whose
 /// slot holds `o` as an edge, as `Gc::new` leaves it.
@@ -64,13 +43,10 @@ impl Setup {
         });
         // SAFETY: `o`'s count (set above) moves to the handle.
         let first = unsafe { Gc::<Probe>::from_counted_addr(objs[0].1) };
-        let (h_idx, holder) = holders.alloc(Slotted {
-            slot: AtomicGc::new(Some(first)),
-            _pad: [0; 1000],
-        });
+        let (h_idx, holder) = holders.alloc(Slotted::new(AtomicGc::new(Some(first))));
         // SAFETY: the holder is in the heap now, and no other thread knows it yet. (This
         // thread stays unregistered, so `check` can wait for the writers' exits.)
-        unsafe { (*(holder as *mut Slotted)).slot.unroot() };
+        unsafe { (*(holder as *mut Slotted)).field.unroot() };
         roots::set_new_root(&holders, h_idx);
         Setup {
             objects,
@@ -92,7 +68,7 @@ impl Setup {
                     Gc::<Probe>::from_counted_addr(addr),
                 )
             };
-            holder.slot.store(Some(value));
+            holder.field.store(Some(value));
         }
     }
 
@@ -103,7 +79,7 @@ impl Setup {
         super::wait_for_thread_exits();
         // SAFETY: the holder is alive and no thread writes it any more.
         let last = unsafe { &*(self.holder as *const Slotted) }
-            .slot
+            .field
             .edge_for_model();
         let &(last_idx, _) = self
             .objs

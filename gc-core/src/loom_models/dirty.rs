@@ -11,7 +11,7 @@
 //! - two writers dirtying two slots of one span while the pass runs, sharing the span's
 //!   summary: the pass, or the one after it, sees both bits.
 
-use super::fixture::{ModelSpan, Pad};
+use super::fixture::{ModelSpan, Padded};
 use super::model;
 use super::thread;
 use crate::gc::dirty;
@@ -97,31 +97,7 @@ fn loom_unroot_pass_vs_writer_and_drop() {
 }
 
 /// A heap object holding one cell (padded so its span has few slots).
-struct Holder {
-    cell: GcCell<Contents>,
-    _pad: Pad,
-}
-
-// SAFETY: forwards every method to the cell.
-unsafe impl Trace for Holder {
-    fn needs_trace() -> bool {
-        true
-    }
-    fn drop_runs_user_code() -> bool {
-        false
-    }
-    fn trace(&self, tracer: &mut Tracer) {
-        self.cell.trace(tracer);
-    }
-    unsafe fn root(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.cell.root() }
-    }
-    unsafe fn unroot(&mut self) {
-        // SAFETY: forwarded.
-        unsafe { self.cell.unroot() }
-    }
-}
+type Holder = Padded<GcCell<Contents>>;
 
 #[test]
 fn loom_unroot_pass_vs_writer_in_a_heap_object() {
@@ -130,14 +106,11 @@ fn loom_unroot_pass_vs_writer_in_a_heap_object() {
         let held = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicBool::new(false));
         let span = std::sync::Arc::new(ModelSpan::new::<Holder>(0));
-        let (_, addr) = span.alloc(Holder {
-            cell: GcCell::new(Contents {
-                rooted: rooted.clone(),
-                held: held.clone(),
-                dropped,
-            }),
-            _pad: [0; 1000],
-        });
+        let (_, addr) = span.alloc(Holder::new(GcCell::new(Contents {
+            rooted: rooted.clone(),
+            held: held.clone(),
+            dropped,
+        })));
         // Moved into the heap (as `Gc::new` does): the contents become edges.
         // SAFETY: the object was just allocated and nothing else refers to it yet.
         unsafe { (*(addr as *mut Holder)).unroot() };
@@ -149,7 +122,7 @@ fn loom_unroot_pass_vs_writer_in_a_heap_object() {
             move || {
                 // SAFETY: the object lives as long as the span, which this thread holds.
                 let h = unsafe { span.get::<Holder>(addr) };
-                let _g = h.cell.borrow_mut();
+                let _g = h.field.borrow_mut();
                 held.store(true, Ordering::SeqCst);
                 // ... writes ...
                 held.store(false, Ordering::SeqCst);
@@ -174,14 +147,11 @@ fn loom_two_writers_share_a_spans_summary_against_the_pass() {
         let mut cells = Vec::new();
         for _ in 0..2 {
             let rooted = Arc::new(AtomicBool::new(true));
-            let (_, addr) = span.alloc(Holder {
-                cell: GcCell::new(Contents {
-                    rooted: rooted.clone(),
-                    held: Arc::new(AtomicBool::new(false)),
-                    dropped: Arc::new(AtomicBool::new(false)),
-                }),
-                _pad: [0; 1000],
-            });
+            let (_, addr) = span.alloc(Holder::new(GcCell::new(Contents {
+                rooted: rooted.clone(),
+                held: Arc::new(AtomicBool::new(false)),
+                dropped: Arc::new(AtomicBool::new(false)),
+            })));
             // SAFETY: just allocated, nothing else refers to it yet.
             unsafe { (*(addr as *mut Holder)).unroot() };
             cells.push((addr, rooted));
@@ -193,7 +163,7 @@ fn loom_two_writers_share_a_spans_summary_against_the_pass() {
                 thread::spawn(move || {
                     // SAFETY: the object lives as long as the span, which this thread holds.
                     let h = unsafe { span.get::<Holder>(addr) };
-                    drop(h.cell.borrow_mut());
+                    drop(h.field.borrow_mut());
                 })
             })
             .collect();

@@ -126,6 +126,44 @@ impl Drop for ModelSpan {
 /// slot's counter, and every read is a step loom must schedule.
 pub(super) type Pad = [u8; 1000];
 
+/// A heap object of one field (padded as the other model objects) that forwards `Trace` to
+/// it: a `GcCell` (`dirty.rs`), an `AtomicGc` (`atomic.rs`). Its drop runs only runtime
+/// code, so the sweeper would drop it in place.
+pub(super) struct Padded<F> {
+    pub(super) field: F,
+    _pad: Pad,
+}
+
+impl<F> Padded<F> {
+    pub(super) fn new(field: F) -> Padded<F> {
+        Padded {
+            field,
+            _pad: [0; 1000],
+        }
+    }
+}
+
+// SAFETY: obligations 1-3 as `F`'s own, to which every method forwards.
+unsafe impl<F: Trace> Trace for Padded<F> {
+    fn needs_trace() -> bool {
+        true
+    }
+    fn drop_runs_user_code() -> bool {
+        false
+    }
+    fn trace(&self, tracer: &mut Tracer) {
+        self.field.trace(tracer);
+    }
+    unsafe fn root(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.field.root() }
+    }
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded.
+        unsafe { self.field.unroot() }
+    }
+}
+
 /// A heap object with one edge, which a model's mutator stores (`roots.rs`, `young.rs`).
 pub(super) struct Holder {
     pub(super) edge: AtomicUsize,
