@@ -1,10 +1,10 @@
-//! Hans Boehm's GCBench, eight ways: `Gc` (this crate) with `GcCell` fields written through
-//! the write guard or with `GcCell::set`, or with `AtomicGc` fields; `Box` and `Arc`; the
-//! peer crates rust-gc, dumpster and gc-arena.
+//! Hans Boehm's GCBench, nine ways: `Gc` (this crate) with `GcCell` fields written through
+//! the write guard or with `GcCell::set`, or with `AtomicGc` fields (in a 24- or a 40-byte
+//! node); `Box` and `Arc`; the peer crates rust-gc, dumpster and gc-arena.
 //!
 //! ```text
 //! cargo run --release --example gcbench -- [--impl IMPL|all] [--max-depth D]
-//! IMPL: gc|gc-set|gc-atomic|box|arc|rust-gc|dumpster|gc-arena
+//! IMPL: gc|gc-set|gc-atomic|gc-atomic-40|box|arc|rust-gc|dumpster|gc-arena
 //! ```
 //!
 //! The structure follows Boehm's `GCBench.java`: stretch the heap with a temporary tree, keep
@@ -33,7 +33,8 @@
 //! instead of `GcCell`s: a 24-byte node (Go's and `Box`'s size) instead of 40, since a
 //! `GcCell` carries an 8-byte lock word. It is the faster idiom for a field that only ever
 //! holds one `Gc` and is replaced whole, reported beside `gc`, never instead of it
-//! (BENCHMARKS.md).
+//! (BENCHMARKS.md). `--impl gc-atomic-40` pads that node to the `GcCell` node's 40 bytes, to
+//! tell what the node's size costs from what the cells' write path costs.
 //!
 //! `--impl rust-gc`, `--impl dumpster` and `--impl gc-arena` are the same benchmark on the
 //! peer crates, written the obvious way for each: rust-gc's `Gc` with `GcCell` children
@@ -43,9 +44,9 @@
 //! a `Box<[f64]>` (none has a `Gc<[T]>` built from a `Vec`), so their collectors do not see
 //! its 4 MB.
 //!
-//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic`, `rust-gc`, `dumpster` and
-//! `gc-arena` in separate child processes. The last line is a summary in the format of
-//! `binary_trees`.
+//! `--impl all` runs `box`, `arc`, `gc`, `gc-set`, `gc-atomic`, `gc-atomic-40`, `rust-gc`,
+//! `dumpster` and `gc-arena` in separate child processes. The last line is a summary in the
+//! format of `binary_trees`.
 
 mod common;
 
@@ -167,27 +168,31 @@ cell_tree!(GcImpl<W>, [W: CellWrite], GcNode, GcCell, W::write);
 
 // ---- Gc, children in AtomicGc fields ----
 
+/// `P` pads the node: `()` for `--impl gc-atomic` (24 bytes), `[u64; 2]` for
+/// `--impl gc-atomic-40` (40 bytes, the `GcCell` node's size).
 #[derive(Trace)]
-struct AtomicNode {
-    left: AtomicGc<AtomicNode>,
-    right: AtomicGc<AtomicNode>,
+struct AtomicNode<P: Trace + Default + Send + Sync + 'static> {
+    left: AtomicGc<AtomicNode<P>>,
+    right: AtomicGc<AtomicNode<P>>,
     i: i32,
     j: i32,
+    pad: P,
 }
 
-struct GcAtomicImpl;
+struct GcAtomicImpl<P>(std::marker::PhantomData<P>);
 
-impl Tree for GcAtomicImpl {
-    type Handle = Gc<AtomicNode>;
-    fn leaf() -> Gc<AtomicNode> {
+impl<P: Trace + Default + Send + Sync + 'static> Tree for GcAtomicImpl<P> {
+    type Handle = Gc<AtomicNode<P>>;
+    fn leaf() -> Gc<AtomicNode<P>> {
         Gc::new(AtomicNode {
             left: AtomicGc::new(None),
             right: AtomicGc::new(None),
             i: 0,
             j: 0,
+            pad: P::default(),
         })
     }
-    fn populate(depth: u32, node: &mut Gc<AtomicNode>) {
+    fn populate(depth: u32, node: &mut Gc<AtomicNode<P>>) {
         if depth == 0 {
             return;
         }
@@ -198,7 +203,7 @@ impl Tree for GcAtomicImpl {
         Self::populate(depth - 1, &mut l);
         Self::populate(depth - 1, &mut r);
     }
-    fn make_tree(depth: u32) -> Gc<AtomicNode> {
+    fn make_tree(depth: u32) -> Gc<AtomicNode<P>> {
         if depth == 0 {
             return Self::leaf();
         }
@@ -207,9 +212,10 @@ impl Tree for GcAtomicImpl {
             right: AtomicGc::new(Some(Self::make_tree(depth - 1))),
             i: 0,
             j: 0,
+            pad: P::default(),
         })
     }
-    fn count(node: &Gc<AtomicNode>) -> u64 {
+    fn count(node: &Gc<AtomicNode<P>>) -> u64 {
         1 + node.left.load().map_or(0, |l| Self::count(&l))
             + node.right.load().map_or(0, |r| Self::count(&r))
             + (node.i + node.j) as u64
@@ -565,7 +571,7 @@ fn run<A: std::ops::Deref<Target = [f64]>>(
     new_array: impl FnOnce(Vec<f64>) -> A,
 ) {
     // This crate's collector (not the peers'), whose figures the summary line reports.
-    let is_gc = matches!(name, "gc" | "gc-set" | "gc-atomic");
+    let is_gc = matches!(name, "gc" | "gc-set" | "gc-atomic" | "gc-atomic-40");
     let stretch_depth = max_depth + 1;
     println!("Garbage Collector Test ({name})");
     println!(" Stretching memory with a binary tree of depth {stretch_depth}");
@@ -614,12 +620,13 @@ fn run<A: std::ops::Deref<Target = [f64]>>(
 }
 
 /// Every implementation, in the order `--impl all` runs them.
-const IMPLS: [&str; 8] = [
+const IMPLS: [&str; 9] = [
     "box",
     "arc",
     "gc",
     "gc-set",
     "gc-atomic",
+    "gc-atomic-40",
     "rust-gc",
     "dumpster",
     "gc-arena",
@@ -628,7 +635,7 @@ const IMPLS: [&str; 8] = [
 fn usage(msg: &str) -> ExitCode {
     eprintln!("gcbench: {msg}");
     eprintln!(
-        "usage: gcbench [--impl gc|gc-set|gc-atomic|box|arc|rust-gc|dumpster|gc-arena|all] \
+        "usage: gcbench [--impl gc|gc-set|gc-atomic|gc-atomic-40|box|arc|rust-gc|dumpster|gc-arena|all] \
          [--max-depth D]"
     );
     ExitCode::from(2)
@@ -654,7 +661,10 @@ fn main() -> ExitCode {
     match imp.as_str() {
         "gc" => run_tree::<GcImpl<ThroughGuard>, Gc<[f64]>>("gc", max_depth, Gc::from),
         "gc-set" => run_tree::<GcImpl<WithSet>, Gc<[f64]>>("gc-set", max_depth, Gc::from),
-        "gc-atomic" => run_tree::<GcAtomicImpl, Gc<[f64]>>("gc-atomic", max_depth, Gc::from),
+        "gc-atomic" => run_tree::<GcAtomicImpl<()>, Gc<[f64]>>("gc-atomic", max_depth, Gc::from),
+        "gc-atomic-40" => {
+            run_tree::<GcAtomicImpl<[u64; 2]>, Gc<[f64]>>("gc-atomic-40", max_depth, Gc::from)
+        }
         "box" => run_tree::<BoxImpl, _>("box", max_depth, Vec::into_boxed_slice),
         "arc" => run_tree::<ArcImpl, Arc<[f64]>>("arc", max_depth, Arc::from),
         "rust-gc" => run_tree::<rust_gc::Impl, _>("rust-gc", max_depth, Vec::into_boxed_slice),
