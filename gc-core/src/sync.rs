@@ -32,7 +32,9 @@
 
 #[cfg(not(gc_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
+    atomic::{
+        AtomicBool, AtomicI64, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    },
     Arc, MutexGuard,
 };
 #[cfg(not(gc_loom))]
@@ -42,7 +44,9 @@ pub(crate) use std::{thread, thread_local};
 
 #[cfg(gc_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize},
+    atomic::{
+        AtomicBool, AtomicI64, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    },
     Arc, MutexGuard,
 };
 #[cfg(gc_loom)]

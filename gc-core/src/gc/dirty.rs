@@ -30,7 +30,7 @@
 
 use super::mark::Tracer;
 use crate::alloc::span::SpanPtr;
-use crate::sync::{AtomicU8, Mutex, Ordering};
+use crate::sync::{AtomicU32, AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
 
 /// The bit of a cell's flags word that says it is on the list (bits 0, 1 and 3 are the
@@ -120,6 +120,59 @@ crate::sync::global! {
     static EPOCH: AtomicU8 = AtomicU8::new(1);
 }
 
+crate::sync::global! {
+    /// Collectors suspending biases now (`suspend_biases`): the unroot pass, or a model or
+    /// test standing for it. Owners of biased cells take their read locks on the lock word
+    /// while it is not zero (`object/cell_lock.rs`).
+    static SUSPENDERS: AtomicU32 = AtomicU32::new(0);
+}
+#[cfg(test)]
+crate::sync::global! {
+    /// Suspensions begun so far: lets a test tell a stretch that none touched.
+    static SUSPENSIONS: crate::sync::AtomicU64 = crate::sync::AtomicU64::new(0);
+}
+
+/// Whether a cell's owner may not read it under its bias (`object/cell_lock.rs`): while
+/// the unroot pass runs. Read by the owner after it counted its read and its
+/// `light_fence`.
+#[inline(always)]
+pub(crate) fn biases_suspended() -> bool {
+    SUSPENDERS.load(Ordering::Relaxed) != 0
+}
+
+/// While alive, owners do not read under their biases: every owner's read counted before
+/// it was made is visible to this thread, and every later one sees the suspension and backs
+/// out (`heavy_fence` against the owner's `light_fence`). So the unroot pass may take a
+/// biased cell exclusively once it sees no owner read counted, with no fence per cell.
+pub(crate) struct BiasesSuspended(());
+
+/// Suspends every cell's bias until the returned guard is dropped.
+pub(crate) fn suspend_biases() -> BiasesSuspended {
+    #[cfg(test)]
+    SUSPENSIONS.fetch_add(1, Ordering::Relaxed);
+    // One per collector thread at most, so no overflow. Relaxed: the fence orders it.
+    SUSPENDERS.fetch_add(1, Ordering::Relaxed);
+    crate::sync::heavy_fence();
+    BiasesSuspended(())
+}
+
+impl Drop for BiasesSuspended {
+    fn drop(&mut self) {
+        // Relaxed: the pass's writes to the cells it held are published by each cell's
+        // release (a Release store of its word, which an owner's read loads with Acquire).
+        SUSPENDERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Tests: (suspensions active, suspensions begun).
+#[cfg(test)]
+pub(crate) fn bias_suspensions() -> (u32, u64) {
+    (
+        SUSPENDERS.load(Ordering::SeqCst),
+        SUSPENSIONS.load(Ordering::SeqCst),
+    )
+}
+
 /// Unlists a cell.
 pub(crate) fn unlist_cell(addr: usize, flags: &AtomicU8) {
     let mut d = lock();
@@ -145,6 +198,11 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
     let mut done = 0;
     let mut busy = 0;
     let spans = std::mem::take(&mut *SPANS.lock());
+    if spans.is_empty() && len() == 0 {
+        return (0, 0);
+    }
+    // The pass takes cells exclusively; their owners' biased reads must be seen.
+    let _suspended = suspend_biases();
     for base in spans {
         let s = crate::alloc::arena::span_of(base);
         // A span freed since it was listed is gone from the index, or another span is at

@@ -57,9 +57,13 @@ mod pacer_sim;
 // and the object model (`crate::object`, `crate::pool`). Nothing else of `gc` is visible
 // outside it.
 pub(crate) use cycle::{collect, register_pool_cleanup, set_gc_percent, set_memory_limit};
+#[cfg(test)]
+pub(crate) use dirty::bias_suspensions;
+#[cfg(any(test, gc_loom))]
+pub(crate) use dirty::suspend_biases;
 pub(crate) use dirty::{
-    list_cell as list_dirty_cell, note_rooted_cell, unlist_cell as unlist_dirty_cell, write_epoch,
-    MAX_EPOCH as MAX_WRITE_EPOCH, ON_LIST,
+    biases_suspended, list_cell as list_dirty_cell, note_rooted_cell,
+    unlist_cell as unlist_dirty_cell, write_epoch, MAX_EPOCH as MAX_WRITE_EPOCH, ON_LIST,
 };
 pub(crate) use dropper::defer_value;
 pub(crate) use ephemeron::{

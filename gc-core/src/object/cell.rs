@@ -102,12 +102,10 @@ const _: () = assert!(gc::MAX_WRITE_EPOCH as u32 == (WRITTEN >> WRITTEN_SHIFT) a
 /// heap) unlocks a cell again.
 #[repr(C)]
 pub struct GcCell<T> {
+    /// The lock and the cell's flags (`lock.flags`), one 8-byte header: `GcCell::new`
+    /// writes it in one store (narrower ones made `Gc::new`'s word loads wait: `move_in`
+    /// in `object/gc.rs`). It costs 4 bytes of padding where `T` is aligned to 2 or less.
     lock: CellLock,
-    flags: AtomicU8,
-    /// Always zero: with it, the lock word and the flags are one 8-byte store in
-    /// `GcCell::new` (two narrower ones made `Gc::new`'s word loads wait: `move_in` in
-    /// `object/gc.rs`). It costs 4 bytes only where `T` is aligned to 2 or less.
-    _zero: [u8; 3],
     value: UnsafeCell<T>,
 }
 
@@ -118,7 +116,7 @@ unsafe impl<T: Send> Send for GcCell<T> {}
 unsafe impl<T: Send + Sync> Sync for GcCell<T> {}
 
 /// Returned by [`GcCell::try_borrow`] when a writer holds the cell (this thread or
-/// another), or when `2^29` shared guards are held.
+/// another), or when `2^28` shared guards are held.
 ///
 /// # Examples
 ///
@@ -177,9 +175,7 @@ impl<T: Trace> GcCell<T> {
     /// ```
     pub fn new(value: T) -> GcCell<T> {
         GcCell {
-            lock: CellLock::new(),
-            flags: AtomicU8::new(ROOTED),
-            _zero: [0; 3],
+            lock: CellLock::new(ROOTED),
             value: UnsafeCell::new(value),
         }
     }
@@ -191,7 +187,7 @@ impl<T: Trace> GcCell<T> {
     /// - If this thread holds a write guard on the cell (it would wait for itself for
     ///   ever), like `RefCell::borrow`: "GcCell already mutably borrowed". Any number of
     ///   shared guards may be held at once, on one thread or many.
-    /// - If 2^29 shared guards to this cell are held at once (they are being leaked), like
+    /// - If 2^28 shared guards to this cell are held at once (they are being leaked), like
     ///   `RwLock::read`: "GcCell reader count overflow".
     ///
     /// # Examples
@@ -209,7 +205,7 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// Shared access, or an error instead of blocking or panicking: when a write guard is
-    /// held (by this thread or another), or 2^29 shared guards are (see
+    /// held (by this thread or another), or 2^28 shared guards are (see
     /// [`borrow`](Self::borrow)).
     ///
     /// # Examples
@@ -304,7 +300,7 @@ impl<T: Trace> GcCell<T> {
             // `unroot_erased`, `root`, `unroot`), but each is made holding this cell's write
             // lock (ordered before us by `CellLock::write`'s Acquire) or through `&mut`
             // (which happens before any shared access): Relaxed would do.
-            if self.flags.load(Ordering::Acquire) & ROOTED == 0 {
+            if self.lock.flags.load(Ordering::Acquire) & ROOTED == 0 {
                 // An edge cell: it lives in a heap object (only the unroot walk clears
                 // ROOTED, and it sets HEAP_OWNED). The old value leaves the heap, so its
                 // handles become roots, counted *before* they leave the cell so that no
@@ -499,7 +495,7 @@ impl<T: Trace> GcCell<T> {
         let cell = unsafe { &*(cell as *const Self) };
         // Nothing clears ROOTED while we hold the write lock (the unroot pass cannot take
         // the cell, `&mut` paths cannot exist). Relaxed: the lock orders the flags' writes.
-        let f = cell.flags.load(Ordering::Relaxed);
+        let f = cell.lock.flags.load(Ordering::Relaxed);
         debug_assert!(f & ROOTED != 0 && f & HEAP_OWNED != 0);
         cell.to_edges(f);
     }
@@ -516,7 +512,7 @@ impl<T: Trace> GcCell<T> {
             // it sees the edges this walk left (which it then reads under its lock, so the
             // holder's release publishes them too). A plain store: every write of the flags
             // holds the cell exclusively (module header).
-            self.flags.store(f & !ROOTED, Ordering::Release);
+            self.lock.flags.store(f & !ROOTED, Ordering::Release);
         }
     }
 
@@ -533,7 +529,7 @@ impl<T: Trace> GcCell<T> {
         }
         // Acquire: as in `replace`, the write lock already orders every write of `flags`
         // before us. Relaxed would do.
-        let f = self.flags.load(Ordering::Acquire);
+        let f = self.lock.flags.load(Ordering::Acquire);
         if f & ROOTED != 0 {
             return false;
         }
@@ -545,7 +541,7 @@ impl<T: Trace> GcCell<T> {
         // A plain store, not a read-modify-write: every write of the flags holds the cell
         // exclusively (the write lock, the collector's hold, or `&mut`).
         if f & HEAP_OWNED == 0 {
-            self.flags.store(f | ROOTED, Ordering::Release);
+            self.lock.flags.store(f | ROOTED, Ordering::Release);
             return false;
         }
         if Self::reedges_on_release() {
@@ -554,16 +550,17 @@ impl<T: Trace> GcCell<T> {
                 // The epoch's first write: the guard's release makes this an edge cell
                 // again, so nothing is recorded for the unroot pass (a guard leaked
                 // instead is recorded by the marker: `try_trace_contents`).
-                self.flags
+                self.lock
+                    .flags
                     .store((f & !WRITTEN) | ROOTED | epoch, Ordering::Release);
                 return true;
             }
         }
-        self.flags.store(f | ROOTED, Ordering::Release);
+        self.lock.flags.store(f | ROOTED, Ordering::Release);
         gc::list_dirty_cell(
             self as *const Self as usize,
             unroot_erased::<T>,
-            &self.flags,
+            &self.lock.flags,
         );
         false
     }
@@ -618,7 +615,7 @@ impl<T: Trace> GcCell<T> {
         // Acquire pairs with the Release writes of ROOTED (`make_rooted`, `reedge`,
         // `unroot_erased`, `root`, `unroot`): seeing ROOTED, we see the walk done that
         // counted every handle inside, so we may skip the contents.
-        let f = self.flags.load(Ordering::Acquire);
+        let f = self.lock.flags.load(Ordering::Acquire);
         if f & ROOTED != 0 {
             if f & (HEAP_OWNED | ON_LIST) == HEAP_OWNED {
                 // Usually in a dirty slot already; not if its write guard is still held
@@ -635,10 +632,11 @@ impl<T: Trace> GcCell<T> {
     /// False, tracing nothing, if a writer holds the cell.
     #[inline(always)]
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
-        if self.lock.try_hold_collector() {
-            // SAFETY: the collector holds the lock alone.
+        if let Some(hold) = self.lock.try_hold_collector() {
+            // SAFETY: the collector holds the lock alone on the word; the only other access
+            // it allows is the owner's counted reads, which read too.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
-            self.lock.release_collector();
+            self.lock.release_collector(hold);
             return true;
         }
         if self.lock.try_read_marker() {
@@ -673,18 +671,18 @@ impl<T: Trace> GcCell<T> {
     /// runs `also` on the flags while still holding the lock, and returns true; false if
     /// the cell is busy. Never blocks.
     fn unroot_if_free(&self, also: impl FnOnce(&AtomicU8)) -> bool {
-        // The collector's hold: no thread's, not recorded. A cell users hold is left for
-        // the next cycle.
-        if !self.lock.try_hold_collector() {
+        // The collector's hold: no thread's, not recorded, and with no owner reading under
+        // a bias (the pass suspends biases). A cell users hold is left for the next cycle.
+        let Some(hold) = self.lock.try_hold_collector_exclusive() else {
             return false;
-        }
+        };
         // Acquire: as in `replace`, the hold's Acquire CAS already orders every write of
         // `flags` before us. Relaxed would do.
-        let f = self.flags.load(Ordering::Acquire);
+        let f = self.lock.flags.load(Ordering::Acquire);
         // The cell is HEAP_OWNED (the callers' contract).
         self.to_edges(f);
-        also(&self.flags);
-        self.lock.release_collector();
+        also(&self.lock.flags);
+        self.lock.release_collector(hold);
         true
     }
 
@@ -695,7 +693,7 @@ impl<T: Trace> GcCell<T> {
     /// heap slots) are the list's to visit. Never blocks.
     fn unroot_for_pass(&self, tracer: &mut Tracer) {
         // Acquire pairs with the Release writes of ROOTED, as in `trace`.
-        let f = self.flags.load(Ordering::Acquire);
+        let f = self.lock.flags.load(Ordering::Acquire);
         if f & ON_LIST != 0 {
             return;
         }
@@ -718,8 +716,8 @@ impl<T: Trace> GcCell<T> {
 
 impl<T> Drop for GcCell<T> {
     fn drop(&mut self) {
-        if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
-            gc::unlist_dirty_cell(self as *const Self as usize, &self.flags);
+        if self.lock.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
+            gc::unlist_dirty_cell(self as *const Self as usize, &self.lock.flags);
         }
     }
 }
@@ -755,7 +753,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     /// Contents in edge state (not `ROOTED`) follow the garbage protocol; rooted contents
     /// hold real counts, which their drop releases.
     unsafe fn forget_edges(&mut self) {
-        if self.flags.load(Ordering::Relaxed) & ROOTED == 0 {
+        if self.lock.flags.load(Ordering::Relaxed) & ROOTED == 0 {
             // SAFETY: forwarded from the caller's contract; `&mut self` excludes every
             // other access.
             unsafe { self.value.get_mut().forget_edges() };
@@ -777,16 +775,16 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
     }
 
     unsafe fn root(&mut self) {
-        if self.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
+        if self.lock.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
             // May wait for the unroot pass to finish with this cell, which changes the
             // flags: read them only afterwards.
-            gc::unlist_dirty_cell(self as *const Self as usize, &self.flags);
+            gc::unlist_dirty_cell(self as *const Self as usize, &self.lock.flags);
         }
         // Only now, with the cell unlisted, does `&mut self` exclude every lock holder: the
         // unroot pass (which may have held the write lock until `remove` returned) is done
         // with it, and no guard is alive. Forget any that were leaked.
         self.lock.reset();
-        let f = self.flags.load(Ordering::Relaxed);
+        let f = self.lock.flags.load(Ordering::Relaxed);
         if f & ROOTED == 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().root() };
@@ -797,27 +795,28 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // in `trace`, but with `&mut self` no marker reads the flags meanwhile, and the next
         // reader gets them through whatever ends the `&mut` (a lock, a hand-over between
         // threads). Relaxed would do.
-        self.flags
+        self.lock
+            .flags
             .store((f | ROOTED) & !(HEAP_OWNED | WRITTEN), Ordering::Release);
     }
 
+    #[inline]
     unsafe fn unroot(&mut self) {
         // No guard is alive (`&mut self`; a cell being unrooted is not on the dirty list,
         // so the unroot pass does not hold it either): forget any that were leaked. This
         // is what keeps the marker going: it waits while a writer holds an edge cell.
-        debug_assert_eq!(self.flags.load(Ordering::Relaxed) & ON_LIST, 0);
-        self.lock.reset();
-        let f = self.flags.load(Ordering::Relaxed);
+        debug_assert_eq!(self.lock.flags.load(Ordering::Relaxed) & ON_LIST, 0);
+        let f = self.lock.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().unroot() };
         }
-        // A plain store, as in `root`. Release pairs with the marker's Acquire load in
-        // `trace`, but as in `root` no marker reads the flags while we hold `&mut self` (in
-        // `Gc::new` the object is new: black while marking, and the next mark starts after
-        // a stop). Relaxed would do.
-        self.flags
-            .store((f & !(ROOTED | WRITTEN)) | HEAP_OWNED, Ordering::Release);
+        // The lock reset with the new flags, in one store. A plain store, as in `root`: no
+        // marker reads the flags while we hold `&mut self` (in `Gc::new` the object is new:
+        // black while marking, and the next mark starts after a stop), and the next reader
+        // gets them through whatever ends the `&mut`.
+        self.lock
+            .reset_with_flags((f & !(ROOTED | WRITTEN)) | HEAP_OWNED);
     }
 }
 
@@ -826,8 +825,9 @@ mod tests {
     use super::*;
     use crate::Gc;
 
-    /// The header (lock word, flags, zero pad) is one 8-byte word before the value: a cell
-    /// of a handle is two words, and `GcCell::new` writes the header in one store.
+    /// The header (lock word, flags, owner's reads, owner) is one 8-byte word before the
+    /// value: a cell of a handle is two words, and `GcCell::new` writes the header in one
+    /// store.
     #[test]
     #[cfg(not(gc_loom))] // loom's atomics are larger
     fn the_header_is_one_word_before_the_value() {
@@ -839,19 +839,22 @@ mod tests {
         // The pad's cost: 4 bytes where `T` is aligned to 2 or less.
         assert_eq!(size_of::<GcCell<u8>>(), 12);
         let c = GcCell::new(7u64);
-        // SAFETY: the first 8 bytes are the header's initialised fields and pad.
+        // SAFETY: the first 8 bytes are the header's initialised fields.
         let header = unsafe { std::ptr::read((&c as *const GcCell<u64>).cast::<[u8; 8]>()) };
         assert_eq!(
             header,
             [0, 0, 0, 0, ROOTED, 0, 0, 0],
-            "lock 0, flags, pad 0"
+            "lock 0, flags, no reads, no owner"
         );
     }
 
     #[test]
     fn replace_on_a_heap_cell_keeps_it_an_edge_cell() {
         let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(None));
-        assert_eq!(holder.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST), 0);
+        assert_eq!(
+            holder.lock.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST),
+            0
+        );
         for i in 0..1000u64 {
             let old = holder.replace(Some(Gc::new(i)));
             if i > 0 {
@@ -859,7 +862,10 @@ mod tests {
             }
         }
         // Never rooted, never listed: nothing for the next cycle's unroot pass.
-        assert_eq!(holder.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST), 0);
+        assert_eq!(
+            holder.lock.flags.load(Ordering::Relaxed) & (ROOTED | ON_LIST),
+            0
+        );
         crate::collect();
         assert_eq!(**holder.borrow().as_ref().unwrap(), 999);
         holder.set(None);
@@ -885,24 +891,24 @@ mod tests {
                 *a = Gc::new(500 + cycle);
                 *b = None;
                 drop(a);
-                assert!(rooted(&pair.flags), "b still holds the guard");
+                assert!(rooted(&pair.lock.flags), "b still holds the guard");
             }
             assert!(
-                !rooted(&small.flags) && !rooted(&pair.flags),
+                !rooted(&small.lock.flags) && !rooted(&pair.lock.flags),
                 "cycle {cycle}"
             );
-            assert!(rooted(&list.flags));
+            assert!(rooted(&list.lock.flags));
             // Later writes in the same cycle leave the contents rooted: O(1) each.
             for i in 0..10u64 {
                 *small.borrow_mut() = Some(Gc::new(i));
             }
-            assert!(rooted(&small.flags));
+            assert!(rooted(&small.lock.flags));
             // The pass unroots what is rooted and starts a new write epoch: the next
             // write is the first again (the loop's top checks it).
             let epoch = crate::gc::write_epoch();
             crate::collect();
             assert_ne!(crate::gc::write_epoch(), epoch);
-            for f in [&small.flags, &pair.flags, &list.flags] {
+            for f in [&small.lock.flags, &pair.lock.flags, &list.lock.flags] {
                 assert_eq!(f.load(Ordering::Relaxed) & ROOTED, 0);
             }
         }
@@ -920,7 +926,7 @@ mod tests {
         // A `Vec`: its write guard leaves it rooted (small inline values are edges again at
         // the guard's release, above).
         let holder: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(Vec::new()));
-        let flags = || holder.flags.load(Ordering::Relaxed);
+        let flags = || holder.lock.flags.load(Ordering::Relaxed);
         assert_eq!(flags() & (ROOTED | HEAP_OWNED), HEAP_OWNED);
         let mut w = holder.borrow_mut();
         w.push(Gc::new(7));
@@ -942,7 +948,7 @@ mod tests {
     #[test]
     fn a_small_cells_guard_held_through_a_cycle_keeps_both_values() {
         let holder: Gc<GcCell<Option<Gc<u64>>>> = Gc::new(GcCell::new(Some(Gc::new(1))));
-        let flags = || holder.flags.load(Ordering::Relaxed);
+        let flags = || holder.lock.flags.load(Ordering::Relaxed);
         crate::collect();
         let mut w = holder.borrow_mut();
         let old = w.replace(Gc::new(2));

@@ -21,7 +21,7 @@
 //! the target is (like `RwLock`'s guards): a shared reference to a guard only reads the
 //! target. Nothing here is shared between threads except through the lock.
 
-use super::cell_lock::CellLock;
+use super::cell_lock::{CellLock, Read, Write};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -31,33 +31,39 @@ use std::rc::Rc;
 /// A user read lock on a cell, released when dropped (on the thread that took it).
 pub(crate) struct ReadHold<'a> {
     lock: &'a CellLock,
+    /// How it was taken (counted by the cell's owner, or on the lock word).
+    read: Read,
 }
 
 impl<'a> ReadHold<'a> {
     /// Blocks until the read lock is taken; panics as [`CellLock::read`].
     #[inline]
     pub(crate) fn acquire(lock: &'a CellLock) -> ReadHold<'a> {
-        lock.read();
-        ReadHold { lock }
+        ReadHold {
+            read: lock.read(),
+            lock,
+        }
     }
 
     /// The read lock if it can be had without waiting.
     #[inline]
     pub(crate) fn try_acquire(lock: &'a CellLock) -> Option<ReadHold<'a>> {
-        lock.try_read().then(|| ReadHold { lock })
+        lock.try_read().map(|read| ReadHold { lock, read })
     }
 }
 
 impl Drop for ReadHold<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.read_unlock();
+        self.lock.read_unlock(self.read);
     }
 }
 
 /// A user write lock on a cell, released when dropped (on the thread that took it).
 pub(crate) struct WriteHold<'a> {
     lock: &'a CellLock,
+    /// What the release gives back (a bias, if the cell had one).
+    write: Write,
     /// Run on the cell, still locked, just before the release (`set_on_release`).
     on_release: Option<OnRelease>,
 }
@@ -73,8 +79,8 @@ impl<'a> WriteHold<'a> {
     /// Blocks until the write lock is taken; panics as [`CellLock::write`].
     #[inline]
     pub(crate) fn acquire(lock: &'a CellLock) -> WriteHold<'a> {
-        lock.write();
         WriteHold {
+            write: lock.write(),
             lock,
             on_release: None,
         }
@@ -83,8 +89,9 @@ impl<'a> WriteHold<'a> {
     /// The write lock if it can be had without waiting.
     #[inline]
     pub(crate) fn try_acquire(lock: &'a CellLock) -> Option<WriteHold<'a>> {
-        lock.try_write().then(|| WriteHold {
+        lock.try_write().map(|write| WriteHold {
             lock,
+            write,
             on_release: None,
         })
     }
@@ -110,7 +117,7 @@ impl Drop for WriteHold<'_> {
             // cell outlives `'a`.
             unsafe { (r.f)(r.cell) };
         }
-        self.lock.write_unlock();
+        self.lock.write_unlock(self.write);
     }
 }
 
@@ -170,7 +177,7 @@ impl<'a, T: ?Sized> GcCellRef<'a, T> {
     ///
     /// # Panics
     ///
-    /// If `2^29` shared guards to the cell are held at once (see
+    /// If `2^28` shared guards to the cell are held at once (see
     /// [`GcCell::borrow`](crate::GcCell::borrow)).
     ///
     /// # Examples

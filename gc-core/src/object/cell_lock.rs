@@ -1,4 +1,5 @@
-//! The reader-writer lock inside `GcCell`.
+//! The reader-writer lock inside `GcCell`, biased to the thread that put the cell in the
+//! heap.
 //!
 //! Why not `std::sync::RwLock`: the marker must be able to read a cell whenever no writer
 //! *holds* it. std's lock refuses new readers while a writer is *waiting*, so a marker could
@@ -6,10 +7,36 @@
 //! (invariant I4). Here `try_read` succeeds whenever no writer holds the lock (writers can
 //! starve under a constant stream of readers; that is the documented trade-off).
 //!
-//! State word: bit 31 = a writer holds it, bits 0-29 = readers, or, while a writer holds
-//! it, the writer's token (`cell_held.rs`: which thread; `COLLECTOR` for the collector).
-//! Bit 30 is unused. See the collector overview (`crate::design::collector`) for how the
+//! State word: bit 31 = a writer holds it; bit 30 = `BIASED` (below); bit 29 = `DRAIN`
+//! (below); bits 0-28 = readers, or, while a writer holds it, the writer's token
+//! (`cell_held.rs`: which thread; `COLLECTOR` for the collector), or, while `BIASED`, the
+//! owner's token. See the collector overview (`crate::design::collector`) for how the
 //! marker uses the lock.
+//!
+//! **Bias.** A cell that `Gc::new` moves into the heap ([`CellLock::reset_biased`]) is
+//! biased to the calling thread, its *owner*: the word is `BIASED | owner`, and the
+//! owner's read locks are counted in the header's `reads` byte, which only the owner
+//! writes, with plain stores and no locked instruction. An owner's read: count it, a
+//! compiler fence (`sync::light_fence`), then check that the word is still `BIASED | me`
+//! and that biases are not suspended (`gc::biases_suspended`); otherwise uncount it and
+//! take the word's read lock instead. (A locked instruction waits for the store buffer to
+//! drain, behind the thread's fresh allocations: two per borrow were a tenth of an
+//! interpreter's variable reads.) The owner's writes still take the word with a
+//! compare-and-swap (`BIASED | me -> WRITER | me`), seeing its own `reads` in program
+//! order, and give it back biased. Everyone else *revokes* the bias for good:
+//! - a foreign reader turns `BIASED | owner` into `DRAIN | 1`, a plain read lock that
+//!   shares with the owner's counted reads;
+//! - a writer that takes a word that is biased to another thread or `DRAIN` calls
+//!   `sync::heavy_fence` (membarrier) after its compare-and-swap: every owner read counted
+//!   before is then visible to it, and every later one sees the word changed and backs
+//!   out. It reads `reads`: zero, it writes (and its release clears `DRAIN`: no owner read
+//!   can start again); not zero, it gives the word back as `DRAIN` and waits for the
+//!   owner's release, parked, without holding the word (a nested read of the owner's must
+//!   still get in);
+//! - the collector: the marker only reads, so its hold takes a biased word as a free one
+//!   and restores it; the unroot pass writes, so it suspends every bias while it runs (one
+//!   heavy fence per pass, `gc::suspend_biases`) and takes a biased cell only while no
+//!   owner read is counted.
 //!
 //! Waiting: a thread that cannot take the lock spins briefly, then announces itself in a
 //! global count (`WAITING`, one per bucket of lock addresses, each on its own cache line)
@@ -17,66 +44,82 @@
 //! that the lock is still taken. A release reads its bucket's count after it unlocks and,
 //! if it is not zero, wakes every thread parked on the word. So the word holds no parked
 //! bit, and a write lock is released with a plain store: one locked instruction per write
-//! guard instead of two (the second was, with the first, most of the cost of a write
-//! through `borrow_mut`). The store-then-read of the release against the waiter's
+//! guard instead of two. The store-then-read of the release against the waiter's
 //! count-then-read of the word is a store-buffering pair: the releaser pays a compiler
 //! fence (`sync::light_fence`), the waiter, about to sleep anyway, a `membarrier` system
 //! call (`sync::heavy_fence`; `SeqCst` fences on both sides where it is unavailable). A
-//! read release (still a read-modify-write: readers share the count) pairs the same way.
+//! read release (still a read-modify-write: readers share the count) pairs the same way,
+//! and so does the owner's release of its last counted read.
 //!
 //! Two kinds of holders:
 //! - *Users* (`GcCell`'s borrows: [`CellLock::read`], [`CellLock::write`] and their `try_`
 //!   forms, released by [`CellLock::read_unlock`] / [`CellLock::write_unlock`] on the same
-//!   thread). A user read lock is recorded in the thread's read registry and a user write
-//!   lock carries the thread's token, so when a borrow cannot be had at once, it first
-//!   checks whether the calling thread itself holds the conflicting lock, and panics like
-//!   `RefCell` ("already borrowed", "already mutably borrowed") instead of waiting for
-//!   ever. Only that slow path reads the registry; conflicts with other threads block.
-//! - *The collector* (the marker and the unroot pass: [`CellLock::try_hold_collector`] /
-//!   [`CellLock::release_collector`]; the marker falls back on
-//!   [`CellLock::try_read_marker`] / [`CellLock::read_unlock_marker`]): never blocks,
-//!   never touches the registry.
+//!   thread with what the taking returned). A user read lock on the word is recorded in
+//!   the thread's read registry, a counted owner read in `reads` (with `owner`, the
+//!   owner's token, kept after a revocation), and a user write lock carries the thread's
+//!   token, so when a borrow cannot be had at once, it first checks whether the calling
+//!   thread itself holds the conflicting lock, and panics like `RefCell` ("already
+//!   borrowed", "already mutably borrowed") instead of waiting for ever. Only that slow
+//!   path reads the registry; conflicts with other threads block.
+//! - *The collector* (the marker and the unroot pass: [`CellLock::try_hold_collector`],
+//!   [`CellLock::try_hold_collector_exclusive`] / [`CellLock::release_collector`]; the
+//!   marker falls back on [`CellLock::try_read_marker`] /
+//!   [`CellLock::read_unlock_marker`]): never blocks, never touches the registry.
 //!
-//! The collector's hold: a cell nobody holds or waits for (the word is 0, as almost every
-//! heap cell's is) the collector takes alone with one compare-and-swap, its `COLLECTOR`
-//! token in the word, and gives back with a plain store of 0 instead of a second
-//! read-modify-write (two locked instructions per cell were a third of the marker's time on
-//! a tree of `GcCell` children). That release reads no count and wakes nobody: waiters do
-//! not park while the collector holds the word but spin and yield until it is done
+//! The collector's hold: a cell nobody holds on the word (0, as almost every unbiased heap
+//! cell's is, a bias, or `DRAIN`) the collector takes alone with one compare-and-swap, its
+//! `COLLECTOR` token in the word, and gives back with a plain store of what it found
+//! instead of a second read-modify-write (two locked instructions per cell were a third of
+//! the marker's time on a tree of `GcCell` children). That release wakes nobody: waiters
+//! do not park while the collector holds the word but spin and yield until it is done
 //! (`wait`), which is one trace or unrooting of the contents, never user code. If users
-//! hold it, the hold fails: the marker then takes a shared read lock, the unroot pass
+//! hold the word, the hold fails: the marker then takes a shared read lock, the unroot pass
 //! leaves the cell for the next cycle.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
-//! - *Readers*: users hold at most `USER_READERS` (2^29) read locks at once (`try_read`
-//!   fails past that, `read` panics like std's `RwLock`); the marker's
-//!   [`CellLock::try_read_marker`] may use the room above, up to the field's maximum, so
-//!   no number of leaked user guards makes it fail.
+//! - *Readers*: users hold at most `USER_READERS` (2^28) read locks at once on the word
+//!   (`try_read` fails past that, `read` panics like std's `RwLock`), and an owner at most
+//!   255 counted ones (then it reads on the word); the marker's
+//!   [`CellLock::try_read_marker`] may use the room above, up to the field's maximum, and
+//!   its hold ignores counted reads, so no number of leaked user guards makes it fail.
 //! - *Writers* (and readers) leaked on a cell that is later reached through `&mut`: `&mut`
-//!   proves no guard is alive, so [`CellLock::reset`] unlocks the word and forgets the
-//!   calling thread's read records for it (so do a dropped lock's). `GcCell` resets on
-//!   every `&mut self` path, in particular when `Gc::new` moves a cell into the heap, which
-//!   is when the marker starts reading it.
+//!   proves no guard is alive, so [`CellLock::reset`] unlocks the word, clears the counted
+//!   reads and forgets the calling thread's read records for it (so do a dropped lock's).
+//!   `GcCell` resets on every `&mut self` path, in particular when `Gc::new` moves a cell
+//!   into the heap, which is when the marker starts reading it.
 //!
 //! A leaked guard stays recorded on its thread (a write guard's token in the word, a read
-//! guard in the registry): a later conflicting borrow on that thread panics, where it
-//! would otherwise wait for ever.
+//! guard in the registry or in `reads`): a later conflicting borrow on that thread panics,
+//! where it would otherwise wait for ever.
 //!
 //! Shared state: the one atomic word, changed by compare-and-swap or read-modify-write
 //! under `&self`, and stored plainly under `&mut self` or by the holder of the write lock
-//! or the collector's hold (nobody else writes it then); the `WAITING` counts (atomic
-//! read-modify-writes by waiters). The read registry is thread-local.
+//! or the collector's hold (nobody else writes it then); `reads`, stored by the owner
+//! only; `owner`, stored only under `&mut self`; the `WAITING` counts (atomic
+//! read-modify-writes by waiters). The read registry is thread-local. The header's
+//! `flags` byte is `GcCell`'s, kept here so that lock and flags are one 8-byte word.
 
 use super::cell_held;
+use crate::gc;
 use crate::sync::{
-    heavy_fence, init_fences, light_fence, park, unpark_all, AtomicU32, Backoff, Ordering,
+    heavy_fence, init_fences, light_fence, park, unpark_all, AtomicU16, AtomicU32, AtomicU8,
+    Backoff, Ordering,
 };
+use std::cell::Cell;
 
 const WRITER: u32 = 1 << 31;
-/// The readers, or the writer's token while `WRITER` is set (bit 30 is unused).
-const READERS: u32 = (1 << 30) - 1;
-/// The most read locks users may hold at once; the rest of the field is the marker's.
-pub(crate) const USER_READERS: u32 = 1 << 29;
+/// The cell is biased to the thread whose token is in the low bits (module header).
+const BIASED: u32 = 1 << 30;
+/// A bias was revoked while its owner may still hold counted reads: a writer must see
+/// `reads` at zero, after a heavy fence, before it writes.
+const DRAIN: u32 = 1 << 29;
+/// The readers, the writer's token while `WRITER` is set, or the owner's while `BIASED`.
+const READERS: u32 = (1 << 29) - 1;
+/// The most read locks users may hold at once on the word; the rest of the field is the
+/// marker's.
+pub(crate) const USER_READERS: u32 = 1 << 28;
+/// The largest token a cell is biased to: `owner` keeps it after a revocation.
+const MAX_OWNER: u32 = u16::MAX as u32;
 
 /// Tries before a blocked borrow starts the parking protocol (`wait`). None under loom: the
 /// spinning phase would only hide that protocol's interleavings (loom runs the other
@@ -86,10 +129,42 @@ const SPINS: usize = if cfg!(gc_loom) { 0 } else { 8 };
 /// The collector's token while it holds the lock: above every user's.
 const COLLECTOR: u32 = READERS;
 
-const _: () = assert!(cell_held::MAX_TOKEN < COLLECTOR);
+const _: () = assert!(cell_held::MAX_TOKEN < COLLECTOR && MAX_OWNER <= cell_held::MAX_TOKEN);
 
+/// A cell's 8-byte header: the lock and `GcCell`'s flags.
+#[repr(C)]
 pub(crate) struct CellLock {
     state: AtomicU32,
+    /// `GcCell`'s flags (`object/cell.rs`): the lock never reads or writes them.
+    pub(crate) flags: AtomicU8,
+    /// The owner's counted read locks (`BIASED`): stored by the owner thread only.
+    reads: AtomicU8,
+    /// The token of the thread the cell was biased to (0: never, since the last `&mut`
+    /// reset); stored by that thread once its bias is in the word, before it counts a
+    /// read. Read by a borrow's slow path, to tell its own counted reads, and by
+    /// `try_bias`: a cell is biased once.
+    owner: AtomicU16,
+}
+
+/// How a user read lock was taken: give it back to [`CellLock::read_unlock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Read {
+    /// Counted in `reads` by the owner, not on the word.
+    counted: bool,
+}
+
+/// A user write lock: give it back to [`CellLock::write_unlock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Write {
+    /// The word to store at the release (0, or the owner's bias).
+    restore: u32,
+}
+
+/// The collector's hold: give it back to [`CellLock::release_collector`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hold {
+    /// The word found free (0, a bias, or `DRAIN`), restored at the release.
+    restore: u32,
 }
 
 /// Buckets of [`WAITING`] (a power of two: `sync::bucket_of` picks one).
@@ -120,9 +195,13 @@ impl Drop for Announced {
 
 impl CellLock {
     crate::sync::const_fn! {
-        pub(crate) fn new() -> CellLock {
+        /// An unlocked, unbiased header with `flags`.
+        pub(crate) fn new(flags: u8) -> CellLock {
             CellLock {
                 state: AtomicU32::new(0),
+                flags: AtomicU8::new(flags),
+                reads: AtomicU8::new(0),
+                owner: AtomicU16::new(0),
             }
         }
     }
@@ -143,45 +222,138 @@ impl CellLock {
     /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
     /// are held. Release with [`read_unlock`](Self::read_unlock) on this thread.
     #[inline]
-    pub(crate) fn try_read(&self) -> bool {
-        let ok = self.try_read_below(USER_READERS);
-        if ok {
-            cell_held::push_read(self.key());
+    pub(crate) fn try_read(&self) -> Option<Read> {
+        if self.try_read_counted() || self.try_bias() {
+            return Some(Read { counted: true });
         }
-        ok
+        if self.try_read_below(USER_READERS) {
+            cell_held::push_read(self.key());
+            return Some(Read { counted: false });
+        }
+        None
+    }
+
+    /// The owner's read under its bias (module header): true if counted in `reads`.
+    #[inline(always)]
+    fn try_read_counted(&self) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        if s & BIASED == 0 || s != BIASED | cell_held::token() {
+            return false;
+        }
+        let n = self.reads.load(Ordering::Relaxed);
+        if n == u8::MAX {
+            return false;
+        }
+        // Release: a thread that sees this count sees `owner` set (`try_bias`).
+        self.reads.store(n + 1, Ordering::Release);
+        // Our count, then this fence, then our look at the word and the suspension; a
+        // revoking writer (or the unroot pass) changes those, fences, then reads `reads`:
+        // one of the two sees the other's write.
+        light_fence();
+        // Acquire pairs with the Release store of the word by the last exclusive holder
+        // that gave the bias back (the unroot pass): we see its writes to the contents.
+        if self.state.load(Ordering::Acquire) == s && !gc::biases_suspended() {
+            return true;
+        }
+        self.uncount_read(n);
+        false
+    }
+
+    /// A free cell that was never biased (`owner` is 0) becomes biased to the calling
+    /// thread, which takes its read counted (true). One compare-and-swap, as a read lock on
+    /// the word would take, and none for the thread's later reads. A revoked cell is not
+    /// biased again until `&mut` resets it, so two threads that share a cell do not pass
+    /// its bias, and a fence, back and forth.
+    #[inline(always)]
+    fn try_bias(&self) -> bool {
+        if self.state.load(Ordering::Relaxed) != 0 || self.owner.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let me = cell_held::token();
+        if me == 0 || me > MAX_OWNER {
+            return false;
+        }
+        // Acquire pairs with the Release store of the word by its last writer: we see its
+        // writes to the contents.
+        if self
+            .state
+            .compare_exchange(0, BIASED | me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Before any read of ours is counted: a thread that sees our count sees this
+        // (`holds_counted_read_here`).
+        self.owner.store(me as u16, Ordering::Relaxed);
+        self.try_read_counted()
+    }
+
+    /// Takes back a read counted in `try_read_counted` that found the bias gone: `reads`
+    /// back to `n`, and a writer that saw the count wakes to look again.
+    #[cold]
+    fn uncount_read(&self, n: u8) {
+        self.reads.store(n, Ordering::Release);
+        self.wake_waiters();
     }
 
     /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
     /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
-    /// thread, each held for one trace) stay far below the `2^30 - 1 - USER_READERS` left.
+    /// thread, each held for one trace) stay far below the `2^29 - 1 - USER_READERS` left.
     /// Not recorded; release with [`read_unlock_marker`](Self::read_unlock_marker).
     #[inline]
     pub(crate) fn try_read_marker(&self) -> bool {
         self.try_read_below(READERS)
     }
 
-    /// Takes the lock for the collector (exclusive, as a writer) if the word is 0: nobody
-    /// holds it or waits for it. Release with [`release_collector`](Self::release_collector).
-    /// Not recorded.
+    /// Takes the lock for the collector to *read* the contents (the marker), exclusive as a
+    /// writer's on the word, if nobody holds the word: it is 0, a bias (whose owner's
+    /// counted reads only read too) or `DRAIN`. Release with
+    /// [`release_collector`](Self::release_collector). Not recorded.
     #[inline(always)]
-    pub(crate) fn try_hold_collector(&self) -> bool {
+    pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
         // Acquire pairs with the Release in the last holder's release: we see the last
         // writer's writes to the contents.
+        // One compare-and-swap from the word seen (the flags' load brought its line in).
+        let s = self.state.load(Ordering::Relaxed);
+        if s != 0 && s & BIASED == 0 && s != DRAIN {
+            return None;
+        }
         self.state
-            .compare_exchange(0, WRITER | COLLECTOR, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+            .compare_exchange(s, WRITER | COLLECTOR, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Hold { restore: s })
     }
 
-    /// Releases the collector's hold with a plain store: nobody changed the word meanwhile
-    /// (module header; `wait` does not park on it).
+    /// [`try_hold_collector`](Self::try_hold_collector) for a collector that *writes* the
+    /// contents (the unroot pass, with biases suspended: `gc::suspend_biases`): fails also
+    /// while the owner holds counted reads.
+    #[inline]
+    pub(crate) fn try_hold_collector_exclusive(&self) -> Option<Hold> {
+        let hold = self.try_hold_collector()?;
+        if hold.restore != 0 {
+            debug_assert!(gc::biases_suspended());
+            // Every read the owner counted before the suspension is visible (its fence),
+            // and it counts no new one: zero here stays zero while we hold the word.
+            // Acquire pairs with the owner's Release uncount: its reads are done.
+            if self.reads.load(Ordering::Acquire) != 0 {
+                self.release_collector(hold);
+                return None;
+            }
+        }
+        Some(hold)
+    }
+
+    /// Releases the collector's hold with a plain store of the word it found: nobody
+    /// changed the word meanwhile (module header; `wait` does not park on it).
     #[inline(always)]
-    pub(crate) fn release_collector(&self) {
-        // Release pairs with the next holder's Acquire CAS: it sees our accesses to the
-        // contents (and the flags) done. Checked builds (and the loom models) swap instead,
-        // to catch any write to the word during the hold that the store would have lost.
+    pub(crate) fn release_collector(&self, hold: Hold) {
+        // Release pairs with the next holder's Acquire CAS (and an owner's Acquire look at
+        // the word): it sees our accesses to the contents (and the flags) done. Checked
+        // builds (and the loom models) swap instead, to catch any write to the word during
+        // the hold that the store would have lost.
         #[cfg(any(debug_assertions, gc_loom))]
         {
-            let held = self.state.swap(0, Ordering::Release);
+            let held = self.state.swap(hold.restore, Ordering::Release);
             assert_eq!(
                 held,
                 WRITER | COLLECTOR,
@@ -189,22 +361,28 @@ impl CellLock {
             );
         }
         #[cfg(not(any(debug_assertions, gc_loom)))]
-        self.state.store(0, Ordering::Release);
+        self.state.store(hold.restore, Ordering::Release);
     }
 
-    /// Takes a read lock unless a writer holds the lock or `max` readers do.
+    /// Takes a read lock on the word unless a writer holds it or `max` readers do. A bias
+    /// (another thread's, or ours that could not count the read) is revoked: the word
+    /// becomes `DRAIN` with our read.
     #[inline(always)]
     fn try_read_below(&self, max: u32) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & WRITER != 0 || s & READERS >= max {
+            let next = if s & BIASED != 0 {
+                DRAIN | 1
+            } else if s & WRITER != 0 || s & READERS >= max {
                 return false;
-            }
+            } else {
+                s + 1
+            };
             // Acquire pairs with the Release store in `write_unlock` (the RMWs since continue
             // its release sequence): we see the last writer's writes to the contents.
             match self
                 .state
-                .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => return true,
                 Err(x) => s = x,
@@ -215,30 +393,88 @@ impl CellLock {
     /// Takes the user write lock if nobody holds the lock, recording the calling thread
     /// as its holder. Release with [`write_unlock`](Self::write_unlock) on this thread.
     #[inline]
-    pub(crate) fn try_write(&self) -> bool {
+    pub(crate) fn try_write(&self) -> Option<Write> {
         self.try_write_as(cell_held::token())
     }
 
     /// Takes the write lock with `token` in the word if nobody holds the lock.
     #[inline(always)]
-    fn try_write_as(&self, token: u32) -> bool {
+    fn try_write_as(&self, token: u32) -> Option<Write> {
+        let s = self.state.load(Ordering::Relaxed);
+        // The usual cases, one compare-and-swap: free, or biased to us (`token` is never 0
+        // in a bias).
+        if s == 0 || s == BIASED | token {
+            // Acquire pairs with the Release writes in `write_unlock` and `read_unlock`: we
+            // see the last writer's writes, and every reader's reads are done before ours
+            // (our own counted reads by program order).
+            if self
+                .state
+                .compare_exchange(s, WRITER | token, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                if s == 0 || self.reads.load(Ordering::Relaxed) == 0 {
+                    return Some(Write { restore: s });
+                }
+                // We hold a counted read of our own: give the word back (the slow path
+                // panics).
+                self.give_back(s);
+                return None;
+            }
+        }
+        self.try_write_revoking(token)
+    }
+
+    /// `try_write_as` for every other word: another thread's bias or `DRAIN` (taken after
+    /// the owner's counted reads end), or a race with another taker.
+    #[cold]
+    fn try_write_revoking(&self, token: u32) -> Option<Write> {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s & (WRITER | READERS) != 0 {
-                return false;
+            if s & BIASED == 0 && s & (WRITER | READERS) != 0 {
+                return None;
             }
+            // As in `try_write_as`.
             match self.state.compare_exchange_weak(
                 s,
-                s | WRITER | token,
-                // Acquire pairs with the Release writes in `write_unlock` and `read_unlock`: we
-                // see the last writer's writes, and every reader's reads are done before ours.
+                WRITER | token,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => break,
                 Err(x) => s = x,
             }
         }
+        if s == 0 {
+            return Some(Write { restore: 0 });
+        }
+        if s == BIASED | token {
+            if self.reads.load(Ordering::Relaxed) == 0 {
+                return Some(Write { restore: s });
+            }
+            self.give_back(s);
+            return None;
+        }
+        // Another thread's bias, or what is left of one: its owner may still read under
+        // it. After this fence every read it counted is visible here, and any read it
+        // counts later sees the word taken and backs out (`try_read_counted`).
+        heavy_fence();
+        // Acquire pairs with the owner's Release uncount: its reads are done.
+        if self.reads.load(Ordering::Acquire) == 0 {
+            // No owner read can start again: the release clears the bias for good.
+            return Some(Write { restore: 0 });
+        }
+        // The owner reads: give the word back, revoked, and wait for its release without
+        // holding the word (its nested reads must get in).
+        self.give_back(DRAIN);
+        None
+    }
+
+    /// Stores `s` into the word we took in `try_write_*` and could not keep, waking
+    /// anyone who started waiting meanwhile.
+    #[cold]
+    fn give_back(&self, s: u32) {
+        self.state.store(s, Ordering::Release);
+        self.wake_waiters();
     }
 
     /// Blocks until a user read lock is taken (recorded like [`try_read`](Self::try_read)).
@@ -249,23 +485,40 @@ impl CellLock {
     /// wait for itself), or users already hold `USER_READERS` read locks (leaked guards,
     /// as std's `RwLock` panics on reader-count overflow).
     #[inline]
-    pub(crate) fn read(&self) {
+    pub(crate) fn read(&self) -> Read {
+        if self.try_read_counted() || self.try_bias() {
+            return Read { counted: true };
+        }
         if !self.try_read_below(USER_READERS) {
-            self.read_slow();
+            return self.read_slow();
         }
         cell_held::push_read(self.key());
+        Read { counted: false }
     }
 
     #[cold]
-    fn read_slow(&self) {
+    fn read_slow(&self) -> Read {
         let s = self.state.load(Ordering::Relaxed);
         if s & WRITER != 0 && self.is_my_token(s) {
             already_mutably_borrowed();
         }
+        let counted = Cell::new(false);
         self.wait(
-            |s| s & WRITER != 0,
-            |l| l.check_readers() && l.try_read_below(USER_READERS),
+            |_, s| s & WRITER != 0,
+            |l| {
+                if l.try_read_counted() {
+                    counted.set(true);
+                    return true;
+                }
+                l.check_readers() && l.try_read_below(USER_READERS)
+            },
         );
+        if !counted.get() {
+            cell_held::push_read(self.key());
+        }
+        Read {
+            counted: counted.get(),
+        }
     }
 
     /// Blocks until the user write lock is taken (recorded like
@@ -276,17 +529,30 @@ impl CellLock {
     /// If the calling thread holds a read or write lock on it ("already borrowed": it
     /// would wait for itself).
     #[inline]
-    pub(crate) fn write(&self) {
+    pub(crate) fn write(&self) -> Write {
         let token = cell_held::token();
-        if !self.try_write_as(token) {
-            self.write_slow(token);
+        match self.try_write_as(token) {
+            Some(w) => w,
+            None => self.write_slow(token),
         }
     }
 
     #[cold]
-    fn write_slow(&self, token: u32) {
+    fn write_slow(&self, token: u32) -> Write {
         self.check_not_held_here();
-        self.wait(|s| s & (WRITER | READERS) != 0, |l| l.try_write_as(token));
+        let taken = Cell::new(None);
+        self.wait(
+            // Held on the word, or its bias's owner still reads.
+            |l, s| {
+                (s & BIASED == 0 && s & (WRITER | READERS) != 0)
+                    || (s & (BIASED | DRAIN) != 0 && l.reads.load(Ordering::Relaxed) != 0)
+            },
+            |l| {
+                taken.set(l.try_write_as(token));
+                taken.get().is_some()
+            },
+        );
+        taken.get().expect("wait returns once taken")
     }
 
     /// Panics ("already borrowed") if the calling thread holds this lock, read or write, by
@@ -298,11 +564,22 @@ impl CellLock {
         let mine = if s & WRITER != 0 {
             self.is_my_token(s)
         } else {
-            s & READERS != 0 && cell_held::holds_read(self.key())
+            (s & BIASED == 0 && s & READERS != 0 && cell_held::holds_read(self.key()))
+                || self.holds_counted_read_here()
         };
         if mine {
             already_borrowed();
         }
+    }
+
+    /// Whether the calling thread is the cell's owner and holds counted reads (exact: only
+    /// the owner writes `reads`).
+    fn holds_counted_read_here(&self) -> bool {
+        let token = cell_held::token();
+        // Acquire pairs with the Release count: seeing one, we see its owner's `owner`.
+        token != 0
+            && self.reads.load(Ordering::Acquire) != 0
+            && self.owner.load(Ordering::Relaxed) as u32 == token
     }
 
     /// With `WRITER` set in `s`: whether the calling thread is the writer.
@@ -311,24 +588,48 @@ impl CellLock {
         token != 0 && s & READERS == token
     }
 
-    /// Panics if no user may take another read lock; true otherwise.
+    /// Panics if no user may take another read lock on the word; true otherwise.
     fn check_readers(&self) -> bool {
         let s = self.state.load(Ordering::Relaxed);
-        if s & WRITER == 0 && s & READERS >= USER_READERS {
+        if s & (WRITER | BIASED) == 0 && s & READERS >= USER_READERS {
             reader_overflow();
         }
         true
     }
 
-    /// Unlocks the word, whatever guards were leaked on it, and forgets the calling
-    /// thread's read records for it: `&mut self` proves that no guard is alive and nobody
-    /// waits. Inline: every `Gc::new` of a value holding cells calls it once per cell (from
-    /// `GcCell::unroot`, which is generic and so compiled in the caller's crate).
+    /// Unlocks the word, whatever guards were leaked on it, clears the counted reads and
+    /// the bias, and forgets the calling thread's read records for it: `&mut self` proves
+    /// that no guard is alive and nobody waits. Inline: every `&mut` path of a cell calls
+    /// it (from `GcCell`'s generic methods, compiled in the caller's crate).
     #[inline]
     pub(crate) fn reset(&mut self) {
-        // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
-        self.state.store(0, Ordering::Relaxed);
+        // Relaxed: `&mut self`.
+        let flags = self.flags.load(Ordering::Relaxed);
+        self.reset_with_flags(flags);
+    }
+
+    /// [`reset`](Self::reset), with `flags` for the cell: `Gc::new` moving the cell into
+    /// the heap, in one 8-byte store of the header.
+    #[inline(always)]
+    pub(crate) fn reset_with_flags(&mut self, flags: u8) {
         cell_held::forget(self.key());
+        // One store: `Gc::new` makes it right after copying the cell into a slot whose
+        // line is usually not in the cache yet, where every store waits in the store
+        // buffer. (Loom's atomics are objects of its own: separate stores there.)
+        #[cfg(not(gc_loom))]
+        // SAFETY: `&mut self` excludes every other access, and the header being replaced
+        // needs no drop (`CellLock`'s `Drop` only forgets the thread's records: done).
+        unsafe {
+            std::ptr::write(self, CellLock::new(flags))
+        };
+        #[cfg(gc_loom)]
+        {
+            // `&mut self`: no other access, so Relaxed (loom atomics have no `get_mut`).
+            self.state.store(0, Ordering::Relaxed);
+            self.flags.store(flags, Ordering::Relaxed);
+            self.reads.store(0, Ordering::Relaxed);
+            self.owner.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Debug builds only: counts `n` more user read locks, as if `n` read guards had been
@@ -342,15 +643,18 @@ impl CellLock {
     pub(crate) fn add_readers_for_test(&self, n: u32) {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
+            // A bias is revoked first, as a foreign reader would.
+            let readers = if s & BIASED != 0 { 0 } else { s & READERS };
             assert!(
-                s & WRITER == 0 && n <= USER_READERS - (s & READERS).min(USER_READERS),
+                s & WRITER == 0 && n <= USER_READERS - readers.min(USER_READERS),
                 "cannot add {n} readers to lock state {s:#x}"
             );
+            let next = if s & BIASED != 0 { DRAIN | n } else { s + n };
             // Acquire pairs with the Release store in `write_unlock`, but the readers counted
             // here are pretend ones that read nothing: Relaxed would do.
             match self
                 .state
-                .compare_exchange_weak(s, s + n, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(x) => s = x,
@@ -359,7 +663,7 @@ impl CellLock {
     }
 
     #[cold]
-    fn wait(&self, blocked: impl Fn(u32) -> bool, try_take: impl Fn(&Self) -> bool) {
+    fn wait(&self, blocked: impl Fn(&Self, u32) -> bool, try_take: impl Fn(&Self) -> bool) {
         let mut backoff = Backoff::default();
         let mut behind_collector = Backoff::default();
         #[cfg_attr(gc_loom, allow(clippy::reversed_empty_ranges))] // 0..0 under loom
@@ -376,7 +680,7 @@ impl CellLock {
         init_fences();
         let waiting = self.waiting();
         // With the fences below, a store-buffering pair against the releases (a change of
-        // the word, `light_fence`, a load of the count).
+        // the word or of `reads`, `light_fence`, a load of the count).
         waiting.fetch_add(1, Ordering::SeqCst);
         let _announced = Announced(waiting);
         loop {
@@ -384,7 +688,7 @@ impl CellLock {
                 return;
             }
             let s = self.state.load(Ordering::Relaxed);
-            if !blocked(s) {
+            if !blocked(self, s) {
                 continue;
             }
             if held_by_collector(s) {
@@ -393,34 +697,46 @@ impl CellLock {
                 behind_collector.snooze();
                 continue;
             }
-            // Our count, then this fence, then the park's look at the word; a release
-            // stores the word, fences, then reads the count: one of the two sees the
-            // other's write, so either we see the lock free or the release wakes us.
+            // Our count, then this fence, then the park's look at the lock; a release
+            // stores the word (or `reads`), fences, then reads the count: one of the two
+            // sees the other's write, so either we see the lock free or the release wakes
+            // us.
             heavy_fence();
             // Sleep only if a user still holds the lock; the check runs under the park
             // queue's lock, which a release's wake-up takes too, so it cannot slip in
             // between.
             park(self.key(), || {
                 let s = self.state.load(Ordering::Relaxed);
-                blocked(s) && !held_by_collector(s)
+                blocked(self, s) && !held_by_collector(s)
             });
         }
     }
 
     /// Releases a user read lock taken on this thread.
     #[inline]
-    pub(crate) fn read_unlock(&self) {
+    pub(crate) fn read_unlock(&self, read: Read) {
+        if read.counted {
+            let n = self.reads.load(Ordering::Relaxed);
+            debug_assert!(n != 0);
+            // Release pairs with a revoking writer's Acquire load of `reads`: our reads of
+            // the contents are done before it writes.
+            self.reads.store(n - 1, Ordering::Release);
+            if n == 1 {
+                self.wake_waiters();
+            }
+            return;
+        }
         cell_held::pop_read(self.key());
         self.read_unlock_marker();
     }
 
-    /// Releases a read lock without touching the registry (the marker's).
+    /// Releases a read lock on the word without touching the registry (the marker's).
     #[inline]
     pub(crate) fn read_unlock_marker(&self) {
         // Release pairs with the Acquire CAS in `try_write_as`: our reads of the contents
         // are done before the next writer writes.
         let prev = self.state.fetch_sub(1, Ordering::Release);
-        debug_assert!(prev & WRITER == 0 && prev & READERS != 0);
+        debug_assert!(prev & (WRITER | BIASED) == 0 && prev & READERS != 0);
         if prev & READERS == 1 {
             // (The locked instruction above is a full barrier on x86 already; the fence in
             // `wake_waiters` is for the memory model, and costs nothing there.)
@@ -428,22 +744,24 @@ impl CellLock {
         }
     }
 
-    /// Releases a user's write lock, on its thread, clearing its token with it.
+    /// Releases a user's write lock, on its thread, clearing its token with it (and
+    /// giving a bias back to its owner).
     #[inline]
-    pub(crate) fn write_unlock(&self) {
+    pub(crate) fn write_unlock(&self, write: Write) {
         // A plain store: while a user holds the write lock nobody else writes the word
         // (every other taker fails its compare-and-swap; waiters announce themselves in
         // `WAITING` instead of in the word). Release pairs with the Acquire CASes in
-        // `try_read_below`, `try_write_as` and `try_hold_collector`: the next holder sees
-        // our writes to the contents (and to the cell's flags).
+        // `try_read_below`, `try_write_as` and `try_hold_collector`, and the owner's
+        // Acquire look in `try_read_counted`: the next holder sees our writes to the
+        // contents (and to the cell's flags).
         debug_assert!(self.state.load(Ordering::Relaxed) & WRITER != 0);
-        self.state.store(0, Ordering::Release);
+        self.state.store(write.restore, Ordering::Release);
         self.wake_waiters();
     }
 
-    /// After a release has unlocked the word: wakes the threads parked on it, if its
-    /// bucket counts any. The store-buffering pair with `wait`: unlock, fence, then read
-    /// the count.
+    /// After a release has unlocked the word (or the owner's `reads`): wakes the threads
+    /// parked on it, if its bucket counts any. The store-buffering pair with `wait`:
+    /// unlock, fence, then read the count.
     #[inline(always)]
     fn wake_waiters(&self) {
         light_fence();
@@ -500,236 +818,5 @@ fn reader_overflow() -> ! {
 }
 
 #[cfg(all(test, not(gc_loom)))]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn readers_share_writers_exclude() {
-        let l = CellLock::new();
-        assert!(l.try_read());
-        assert!(l.try_read());
-        assert!(!l.try_write());
-        l.read_unlock();
-        l.read_unlock();
-        assert!(l.try_write());
-        assert!(!l.try_read());
-        assert!(!l.try_write());
-        l.write_unlock();
-        assert!(l.try_read());
-        l.read_unlock();
-    }
-
-    #[test]
-    fn blocked_threads_wake_and_counter_is_exact() {
-        struct Shared {
-            lock: CellLock,
-            value: std::cell::UnsafeCell<u64>,
-        }
-        // SAFETY: `value` is only touched under `lock`.
-        unsafe impl Sync for Shared {}
-        let s = Arc::new(Shared {
-            lock: CellLock::new(),
-            value: std::cell::UnsafeCell::new(0),
-        });
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    for i in 0..20_000 {
-                        if i % 4 == 0 {
-                            s.lock.read();
-                            // SAFETY: read lock held.
-                            let _ = unsafe { *s.value.get() };
-                            s.lock.read_unlock();
-                        } else {
-                            s.lock.write();
-                            // SAFETY: write lock held.
-                            unsafe { *s.value.get() += 1 };
-                            s.lock.write_unlock();
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        // SAFETY: all threads joined.
-        assert_eq!(unsafe { *s.value.get() }, 4 * 15_000);
-    }
-
-    #[test]
-    #[cfg(debug_assertions)] // the reader hook exists in debug builds only
-    fn users_stop_at_the_reader_cap_the_marker_does_not() {
-        let mut l = CellLock::new();
-        l.add_readers_for_test(USER_READERS - 1);
-        assert!(l.try_read(), "the last user reader below the cap");
-        assert!(!l.try_read(), "a user reader past the cap");
-        let err = std::panic::catch_unwind(|| l.read()).expect_err("read past the cap");
-        let msg = err
-            .downcast_ref::<String>()
-            .expect("a formatted panic message");
-        assert!(msg.contains("GcCell reader count overflow"), "{msg}");
-        for _ in 0..1000 {
-            assert!(
-                l.try_read_marker(),
-                "the marker reads whatever users leaked"
-            );
-        }
-        for _ in 0..1000 {
-            l.read_unlock_marker();
-        }
-        assert_eq!(l.state.load(Ordering::Relaxed), USER_READERS);
-        assert!(!l.try_write());
-        l.reset();
-        assert!(l.try_read());
-        l.read_unlock();
-    }
-
-    fn panic_message(f: impl FnOnce()) -> String {
-        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-            .expect_err("expected a panic");
-        err.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn own_conflicts_panic_and_reset_or_drop_forgets_leaked_records() {
-        let mut l = CellLock::new();
-        let key = l.key();
-        l.read(); // a leaked read guard
-        assert!(cell_held::holds_read(key));
-        assert!(panic_message(|| l.write()).contains("already borrowed"));
-        l.read(); // reads share
-        l.read_unlock();
-        l.reset();
-        assert!(!cell_held::holds_read(key), "reset forgets the record");
-        l.write(); // a leaked write guard
-        assert!(panic_message(|| l.read()).contains("already mutably borrowed"));
-        assert!(panic_message(|| l.write()).contains("already borrowed"));
-        assert!(
-            !cell_held::holds_read(key),
-            "the failed read left no record"
-        );
-        l.reset();
-        // The collector's hold is nobody's: no panic here (a user write would wait until
-        // it is released).
-        assert!(l.try_hold_collector());
-        l.check_not_held_here();
-        assert!(!l.try_read() && !l.try_write() && !l.try_hold_collector());
-        l.release_collector();
-        let key = {
-            // Dropped in place (`drop(l)` would move it first: records are by address).
-            let l = CellLock::new();
-            l.read(); // leaked, then the lock goes
-            l.key()
-        };
-        assert!(!cell_held::holds_read(key), "drop forgets the record");
-    }
-
-    #[test]
-    fn reset_forgets_a_leaked_writer() {
-        let mut l = CellLock::new();
-        l.write();
-        assert!(!l.try_read() && !l.try_read_marker() && !l.try_write());
-        l.reset();
-        assert!(l.try_read_marker());
-        l.read_unlock_marker();
-        l.write();
-        l.write_unlock();
-    }
-
-    #[test]
-    fn users_wait_behind_the_collectors_hold_without_losing_a_write_or_a_wakeup() {
-        struct Shared {
-            lock: CellLock,
-            value: std::cell::UnsafeCell<u64>,
-            collector_done: std::sync::atomic::AtomicBool,
-        }
-        // SAFETY: `value` is only touched under `lock`.
-        unsafe impl Sync for Shared {}
-        let s = Arc::new(Shared {
-            lock: CellLock::new(),
-            value: std::cell::UnsafeCell::new(0),
-            collector_done: std::sync::atomic::AtomicBool::new(false),
-        });
-        let (done, finished) = std::sync::mpsc::channel();
-        let spawn = |f: Box<dyn FnOnce(&Shared) + Send>| {
-            let (s, done) = (s.clone(), done.clone());
-            std::thread::spawn(move || {
-                f(&s);
-                done.send(()).unwrap();
-            })
-        };
-        // The collector takes the cell whenever it is free (and checks, in this debug
-        // build, that nobody wrote the word while it held it).
-        let mut threads = vec![spawn(Box::new(|s: &Shared| {
-            let mut held = 0u32;
-            // Until the users are done, and at least once: on a loaded machine this
-            // thread may first run after the users finished (then the cell is free).
-            while held == 0 || !s.collector_done.load(std::sync::atomic::Ordering::Relaxed) {
-                if s.lock.try_hold_collector() {
-                    // SAFETY: the collector's hold excludes every user.
-                    let _ = unsafe { *s.value.get() };
-                    s.lock.release_collector();
-                    held += 1;
-                }
-            }
-        }))];
-        for _ in 0..2 {
-            threads.push(spawn(Box::new(|s: &Shared| {
-                for _ in 0..20_000 {
-                    s.lock.write();
-                    // SAFETY: write lock held.
-                    unsafe { *s.value.get() += 1 };
-                    s.lock.write_unlock();
-                }
-            })));
-        }
-        threads.push(spawn(Box::new(|s: &Shared| {
-            for _ in 0..20_000 {
-                s.lock.read();
-                // SAFETY: read lock held.
-                let _ = unsafe { *s.value.get() };
-                s.lock.read_unlock();
-            }
-        })));
-        // Watchdog: a user thread that parked behind the collector and lost its wake-up
-        // would never finish.
-        for _ in 0..3 {
-            finished
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .expect("a user thread hung behind the collector's hold");
-        }
-        s.collector_done
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in threads {
-            t.join().expect("no thread panicked");
-        }
-        // SAFETY: all threads joined.
-        assert_eq!(unsafe { *s.value.get() }, 40_000);
-    }
-
-    #[test]
-    fn try_read_succeeds_while_a_writer_waits_behind_a_reader() {
-        let l = Arc::new(CellLock::new());
-        l.read(); // a reader parked "in user code"
-        let w = {
-            let l = l.clone();
-            std::thread::spawn(move || {
-                l.write();
-                l.write_unlock();
-            })
-        };
-        // Whatever the writer is doing, a marker-style try_read must get in.
-        for _ in 0..1000 {
-            assert!(l.try_read());
-            l.read_unlock();
-        }
-        l.read_unlock();
-        w.join().unwrap();
-    }
-}
+#[path = "cell_lock_tests.rs"]
+mod tests;
