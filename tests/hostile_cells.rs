@@ -9,8 +9,8 @@
 //! - A write guard leaked on a cell already in the heap: its `borrow_mut` rooted the
 //!   contents, the unroot pass finds the cell busy and leaves it rooted, and the marker
 //!   skips it: collections complete and the contents stay alive (until the holder dies).
-//! - Read guards leaked up to the user cap (`__private::GCCELL_MAX_READERS`, 2^28; the
-//!   debug-only `__private::leak_cell_read_guards` counts them without 2^28 real borrows):
+//! - Read guards leaked up to the user cap (`__private::GCCELL_MAX_READERS`, 2^27; the
+//!   debug-only `__private::leak_cell_read_guards` counts them without 2^27 real borrows):
 //!   the marker reads above the cap, so collections complete and trace the contents; one
 //!   more user `borrow()` panics ("GcCell reader count overflow", like std's `RwLock`)
 //!   where it would have taken the last readers the field has and left the marker failing.

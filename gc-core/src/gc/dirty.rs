@@ -126,7 +126,7 @@ crate::sync::global! {
     /// while it is not zero (`object/cell_lock.rs`).
     static SUSPENDERS: AtomicU32 = AtomicU32::new(0);
 }
-#[cfg(test)]
+#[cfg(all(test, not(gc_loom)))]
 crate::sync::global! {
     /// Suspensions begun so far: lets a test tell a stretch that none touched.
     static SUSPENSIONS: crate::sync::AtomicU64 = crate::sync::AtomicU64::new(0);
@@ -137,7 +137,10 @@ crate::sync::global! {
 /// `light_fence`.
 #[inline(always)]
 pub(crate) fn biases_suspended() -> bool {
-    SUSPENDERS.load(Ordering::Relaxed) != 0
+    // Acquire pairs with the Release in the guard's drop: an owner that sees a suspension
+    // over sees the pass's writes to the cells, even if its look at a cell's word read
+    // that word from before the pass took it and gave it back (the same value).
+    SUSPENDERS.load(Ordering::Acquire) != 0
 }
 
 /// While alive, owners do not read under their biases: every owner's read counted before
@@ -148,24 +151,26 @@ pub(crate) struct BiasesSuspended(());
 
 /// Suspends every cell's bias until the returned guard is dropped.
 pub(crate) fn suspend_biases() -> BiasesSuspended {
-    #[cfg(test)]
+    #[cfg(all(test, not(gc_loom)))]
     SUSPENSIONS.fetch_add(1, Ordering::Relaxed);
-    // One per collector thread at most, so no overflow. Relaxed: the fence orders it.
-    SUSPENDERS.fetch_add(1, Ordering::Relaxed);
+    // One per collector thread at most, so no overflow. With the fence, a store-buffering
+    // pair against an owner's count (`SeqCst`, as the waiters' count in `cell_lock.rs`).
+    SUSPENDERS.fetch_add(1, Ordering::SeqCst);
     crate::sync::heavy_fence();
     BiasesSuspended(())
 }
 
 impl Drop for BiasesSuspended {
     fn drop(&mut self) {
-        // Relaxed: the pass's writes to the cells it held are published by each cell's
-        // release (a Release store of its word, which an owner's read loads with Acquire).
-        SUSPENDERS.fetch_sub(1, Ordering::Relaxed);
+        // Release pairs with the owners' Acquire look (`biases_suspended`): a cell's own
+        // release is not enough, since an owner may read its word's value from before the
+        // pass took it (loom found that execution).
+        SUSPENDERS.fetch_sub(1, Ordering::Release);
     }
 }
 
 /// Tests: (suspensions active, suspensions begun).
-#[cfg(test)]
+#[cfg(all(test, not(gc_loom)))]
 pub(crate) fn bias_suspensions() -> (u32, u64) {
     (
         SUSPENDERS.load(Ordering::SeqCst),

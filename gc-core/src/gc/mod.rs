@@ -57,9 +57,9 @@ mod pacer_sim;
 // and the object model (`crate::object`, `crate::pool`). Nothing else of `gc` is visible
 // outside it.
 pub(crate) use cycle::{collect, register_pool_cleanup, set_gc_percent, set_memory_limit};
-#[cfg(test)]
+#[cfg(all(test, not(gc_loom)))]
 pub(crate) use dirty::bias_suspensions;
-#[cfg(any(test, gc_loom))]
+#[cfg(test)]
 pub(crate) use dirty::suspend_biases;
 pub(crate) use dirty::{
     biases_suspended, list_cell as list_dirty_cell, note_rooted_cell,

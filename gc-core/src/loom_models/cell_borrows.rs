@@ -56,26 +56,26 @@ fn loom_swaps_in_opposite_orders() {
 }
 
 /// A lock and the value it guards, as in a `GcCell`.
-struct Guarded {
-    lock: CellLock,
-    value: UnsafeCell<u64>,
+pub(super) struct Guarded {
+    pub(super) lock: CellLock,
+    pub(super) value: UnsafeCell<u64>,
 }
 
 // SAFETY: `value` is read and written only under `lock`.
 unsafe impl Sync for Guarded {}
 
 impl Guarded {
-    fn read(&self) -> u64 {
+    pub(super) fn read(&self) -> u64 {
         // SAFETY: the caller holds the lock (shared or alone).
         self.value.with(|v| unsafe { *v })
     }
 }
 
 /// The marker's read of `g`, as `GcCell::trace_locked` does it: `None` if a writer holds it.
-fn mark(g: &Guarded) -> Option<u64> {
-    if g.lock.try_hold_collector() {
+pub(super) fn mark(g: &Guarded) -> Option<u64> {
+    if let Some(hold) = g.lock.try_hold_collector() {
         let v = g.read();
-        g.lock.release_collector();
+        g.lock.release_collector(hold);
         Some(v)
     } else if g.lock.try_read_marker() {
         let v = g.read();
@@ -86,9 +86,9 @@ fn mark(g: &Guarded) -> Option<u64> {
     }
 }
 
-fn guarded() -> Arc<Guarded> {
+pub(super) fn guarded() -> Arc<Guarded> {
     Arc::new(Guarded {
-        lock: CellLock::new(),
+        lock: CellLock::new(0),
         value: UnsafeCell::new(0),
     })
 }
@@ -100,18 +100,18 @@ fn loom_marker_hold_against_a_writer() {
         let writer = {
             let g = g.clone();
             thread::spawn(move || {
-                g.lock.write();
+                let w = g.lock.write();
                 // SAFETY: write lock held.
                 g.value.with_mut(|v| unsafe { *v += 1 });
-                g.lock.write_unlock();
+                g.lock.write_unlock(w);
             })
         };
         let marked = mark(&g);
         writer.join().unwrap();
         assert!(marked.is_none_or(|v| v <= 1));
-        g.lock.write();
+        let w = g.lock.write();
         assert_eq!(g.read(), 1, "the write was lost");
-        g.lock.write_unlock();
+        g.lock.write_unlock(w);
     });
 }
 
@@ -122,9 +122,9 @@ fn loom_marker_hold_against_readers() {
         let reader = {
             let g = g.clone();
             thread::spawn(move || {
-                g.lock.read();
+                let r = g.lock.read();
                 let v = g.read();
-                g.lock.read_unlock();
+                g.lock.read_unlock(r);
                 v
             })
         };
@@ -137,7 +137,7 @@ fn loom_marker_hold_against_readers() {
             "readers never keep the marker out"
         );
         // Nothing is left held: a writer gets in at once.
-        assert!(g.lock.try_write());
-        g.lock.write_unlock();
+        let w = g.lock.try_write().expect("nothing held");
+        g.lock.write_unlock(w);
     });
 }

@@ -24,6 +24,8 @@
 //! |                  | left is marked, no root count lost or doubled                   |
 //! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic; |
 //! |                  | the collector's hold on a cell vs a writer and readers          |
+//! | `cell_bias.rs`   | a cell's owner reading under its bias vs a foreign writer, the  |
+//! |                  | unroot pass and the marker                                      |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
@@ -50,6 +52,7 @@
 
 mod atomic;
 mod cache_exit;
+mod cell_bias;
 mod cell_borrows;
 mod dirty;
 mod fixture;

@@ -116,7 +116,7 @@ unsafe impl<T: Send> Send for GcCell<T> {}
 unsafe impl<T: Send + Sync> Sync for GcCell<T> {}
 
 /// Returned by [`GcCell::try_borrow`] when a writer holds the cell (this thread or
-/// another), or when `2^28` shared guards are held.
+/// another), or when `2^27` shared guards are held.
 ///
 /// # Examples
 ///
@@ -187,7 +187,7 @@ impl<T: Trace> GcCell<T> {
     /// - If this thread holds a write guard on the cell (it would wait for itself for
     ///   ever), like `RefCell::borrow`: "GcCell already mutably borrowed". Any number of
     ///   shared guards may be held at once, on one thread or many.
-    /// - If 2^28 shared guards to this cell are held at once (they are being leaked), like
+    /// - If 2^27 shared guards to this cell are held at once (they are being leaked), like
     ///   `RwLock::read`: "GcCell reader count overflow".
     ///
     /// # Examples
@@ -205,7 +205,7 @@ impl<T: Trace> GcCell<T> {
     }
 
     /// Shared access, or an error instead of blocking or panicking: when a write guard is
-    /// held (by this thread or another), or 2^28 shared guards are (see
+    /// held (by this thread or another), or 2^27 shared guards are (see
     /// [`borrow`](Self::borrow)).
     ///
     /// # Examples

@@ -177,7 +177,7 @@ impl<'a, T: ?Sized> GcCellRef<'a, T> {
     ///
     /// # Panics
     ///
-    /// If `2^28` shared guards to the cell are held at once (see
+    /// If `2^27` shared guards to the cell are held at once (see
     /// [`GcCell::borrow`](crate::GcCell::borrow)).
     ///
     /// # Examples

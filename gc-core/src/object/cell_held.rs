@@ -40,7 +40,7 @@ use std::cell::{Cell, RefCell};
 const INLINE: usize = 16;
 /// The largest user token: the lock word's reader bits hold it, and their largest value
 /// (one more) is the collector's (`cell_lock::COLLECTOR`).
-pub(crate) const MAX_TOKEN: u32 = (1 << 29) - 2;
+pub(crate) const MAX_TOKEN: u32 = (1 << 28) - 2;
 /// Stored as the token of a thread that came after the last one: reads as 0.
 const NO_TOKEN: u32 = u32::MAX;
 

@@ -7,15 +7,16 @@
 //! (invariant I4). Here `try_read` succeeds whenever no writer holds the lock (writers can
 //! starve under a constant stream of readers; that is the documented trade-off).
 //!
-//! State word: bit 31 = a writer holds it; bit 30 = `BIASED` (below); bit 29 = `DRAIN`
-//! (below); bits 0-28 = readers, or, while a writer holds it, the writer's token
+//! State word: bit 31 = a writer holds it; bit 30 = `BIASED`, bit 29 = `DRAIN`, bit 28 =
+//! `REVOKED` (below); bits 0-27 = readers, or, while a writer holds it, the writer's token
 //! (`cell_held.rs`: which thread; `COLLECTOR` for the collector), or, while `BIASED`, the
 //! owner's token. See the collector overview (`crate::design::collector`) for how the
 //! marker uses the lock.
 //!
-//! **Bias.** A cell that `Gc::new` moves into the heap ([`CellLock::reset_biased`]) is
-//! biased to the calling thread, its *owner*: the word is `BIASED | owner`, and the
-//! owner's read locks are counted in the header's `reads` byte, which only the owner
+//! **Bias.** The first thread to read a free cell that was never biased (the word is 0,
+//! as every `&mut` reset leaves it) biases it to itself with the compare-and-swap that a
+//! read lock would take (`try_bias`): the word becomes `BIASED | owner`, and the owner's
+//! read locks from then on are counted in the header's `reads` byte, which only the owner
 //! writes, with plain stores and no locked instruction. An owner's read: count it, a
 //! compiler fence (`sync::light_fence`), then check that the word is still `BIASED | me`
 //! and that biases are not suspended (`gc::biases_suspended`); otherwise uncount it and
@@ -23,20 +24,26 @@
 //! drain, behind the thread's fresh allocations: two per borrow were a tenth of an
 //! interpreter's variable reads.) The owner's writes still take the word with a
 //! compare-and-swap (`BIASED | me -> WRITER | me`), seeing its own `reads` in program
-//! order, and give it back biased. Everyone else *revokes* the bias for good:
-//! - a foreign reader turns `BIASED | owner` into `DRAIN | 1`, a plain read lock that
-//!   shares with the owner's counted reads;
+//! order, and give it back biased. Everyone else *revokes* the bias, and `REVOKED` stays
+//! in the word until a `&mut` reset, so a cell has one owner between two resets (no other
+//! thread ever writes its `reads`, not even a stale owner's undone count) and two threads
+//! sharing a cell do not pass a bias, and a fence, back and forth:
+//! - a foreign reader turns `BIASED | owner` into `DRAIN | REVOKED | 1`, a plain read lock
+//!   that shares with the owner's counted reads;
 //! - a writer that takes a word that is biased to another thread or `DRAIN` calls
 //!   `sync::heavy_fence` (membarrier) after its compare-and-swap: every owner read counted
 //!   before is then visible to it, and every later one sees the word changed and backs
-//!   out. It reads `reads`: zero, it writes (and its release clears `DRAIN`: no owner read
-//!   can start again); not zero, it gives the word back as `DRAIN` and waits for the
-//!   owner's release, parked, without holding the word (a nested read of the owner's must
-//!   still get in);
+//!   out. It reads `reads`: zero, it writes (and its release leaves `REVOKED`, without
+//!   `DRAIN`: no owner read can start again, so later writers need no fence); not zero, it
+//!   gives the word back as `DRAIN | REVOKED` and waits for the owner's release, parked,
+//!   without holding the word (a nested read of the owner's must still get in);
 //! - the collector: the marker only reads, so its hold takes a biased word as a free one
 //!   and restores it; the unroot pass writes, so it suspends every bias while it runs (one
 //!   heavy fence per pass, `gc::suspend_biases`) and takes a biased cell only while no
 //!   owner read is counted.
+//!
+//! Biasing at the first read rather than in `Gc::new` keeps the allocation path free of it
+//! (a thread-local read per cell cost GCBench 3%; BENCHMARKS.md, twenty-third session).
 //!
 //! Waiting: a thread that cannot take the lock spins briefly, then announces itself in a
 //! global count (`WAITING`, one per bucket of lock addresses, each on its own cache line)
@@ -67,7 +74,7 @@
 //!   [`CellLock::read_unlock_marker`]): never blocks, never touches the registry.
 //!
 //! The collector's hold: a cell nobody holds on the word (0, as almost every unbiased heap
-//! cell's is, a bias, or `DRAIN`) the collector takes alone with one compare-and-swap, its
+//! cell's is, a bias, or `DRAIN` / `REVOKED` alone) the collector takes alone with one compare-and-swap, its
 //! `COLLECTOR` token in the word, and gives back with a plain store of what it found
 //! instead of a second read-modify-write (two locked instructions per cell were a third of
 //! the marker's time on a tree of `GcCell` children). That release wakes nobody: waiters
@@ -77,7 +84,7 @@
 //! leaves the cell for the next cycle.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
-//! - *Readers*: users hold at most `USER_READERS` (2^28) read locks at once on the word
+//! - *Readers*: users hold at most `USER_READERS` (2^27) read locks at once on the word
 //!   (`try_read` fails past that, `read` panics like std's `RwLock`), and an owner at most
 //!   255 counted ones (then it reads on the word); the marker's
 //!   [`CellLock::try_read_marker`] may use the room above, up to the field's maximum, and
@@ -113,11 +120,14 @@ const BIASED: u32 = 1 << 30;
 /// A bias was revoked while its owner may still hold counted reads: a writer must see
 /// `reads` at zero, after a heavy fence, before it writes.
 const DRAIN: u32 = 1 << 29;
+/// The cell's bias was revoked: it is not biased again until a `&mut` reset (sticky, so
+/// that only one thread is ever the owner between two resets: `reads` has one writer).
+const REVOKED: u32 = 1 << 28;
 /// The readers, the writer's token while `WRITER` is set, or the owner's while `BIASED`.
-const READERS: u32 = (1 << 29) - 1;
+const READERS: u32 = (1 << 28) - 1;
 /// The most read locks users may hold at once on the word; the rest of the field is the
 /// marker's.
-pub(crate) const USER_READERS: u32 = 1 << 28;
+pub(crate) const USER_READERS: u32 = 1 << 27;
 /// The largest token a cell is biased to: `owner` keeps it after a revocation.
 const MAX_OWNER: u32 = u16::MAX as u32;
 
@@ -141,9 +151,18 @@ pub(crate) struct CellLock {
     reads: AtomicU8,
     /// The token of the thread the cell was biased to (0: never, since the last `&mut`
     /// reset); stored by that thread once its bias is in the word, before it counts a
-    /// read. Read by a borrow's slow path, to tell its own counted reads, and by
-    /// `try_bias`: a cell is biased once.
+    /// read. Read by a borrow's slow path, to tell its own counted reads.
     owner: AtomicU16,
+}
+
+/// What `CellLock::try_read_below` did.
+enum Word {
+    /// Took a read lock on the word.
+    Taken,
+    /// A writer holds the word, or the readers are at the cap.
+    Refused,
+    /// The word is the calling thread's bias, under which it can count the read.
+    Ours,
 }
 
 /// How a user read lock was taken: give it back to [`CellLock::read_unlock`].
@@ -151,6 +170,14 @@ pub(crate) struct CellLock {
 pub(crate) struct Read {
     /// Counted in `reads` by the owner, not on the word.
     counted: bool,
+}
+
+impl Read {
+    /// Whether the owner counted it (no locked instruction) rather than taking the word.
+    #[cfg(all(test, gc_loom))]
+    pub(crate) fn counted(self) -> bool {
+        self.counted
+    }
 }
 
 /// A user write lock: give it back to [`CellLock::write_unlock`].
@@ -163,7 +190,8 @@ pub(crate) struct Write {
 /// The collector's hold: give it back to [`CellLock::release_collector`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Hold {
-    /// The word found free (0, a bias, or `DRAIN`), restored at the release.
+    /// The word found free (0, a bias, or `DRAIN` / `REVOKED` alone), restored at the
+    /// release.
     restore: u32,
 }
 
@@ -223,14 +251,20 @@ impl CellLock {
     /// are held. Release with [`read_unlock`](Self::read_unlock) on this thread.
     #[inline]
     pub(crate) fn try_read(&self) -> Option<Read> {
-        if self.try_read_counted() || self.try_bias() {
-            return Some(Read { counted: true });
+        loop {
+            if self.try_read_counted() || self.try_bias() {
+                return Some(Read { counted: true });
+            }
+            match self.try_read_below(USER_READERS) {
+                Word::Taken => {
+                    cell_held::push_read(self.key());
+                    return Some(Read { counted: false });
+                }
+                Word::Refused => return None,
+                // Our bias is back (a collector's hold ended): count the read.
+                Word::Ours => {}
+            }
         }
-        if self.try_read_below(USER_READERS) {
-            cell_held::push_read(self.key());
-            return Some(Read { counted: false });
-        }
-        None
     }
 
     /// The owner's read under its bias (module header): true if counted in `reads`.
@@ -259,14 +293,15 @@ impl CellLock {
         false
     }
 
-    /// A free cell that was never biased (`owner` is 0) becomes biased to the calling
-    /// thread, which takes its read counted (true). One compare-and-swap, as a read lock on
-    /// the word would take, and none for the thread's later reads. A revoked cell is not
-    /// biased again until `&mut` resets it, so two threads that share a cell do not pass
-    /// its bias, and a fence, back and forth.
+    /// A free cell that was never biased (the word is 0: a revoked one keeps `REVOKED`)
+    /// becomes biased to the calling thread, which takes its read counted (true). One
+    /// compare-and-swap, as a read lock on the word would take, and none for the thread's
+    /// later reads. A revoked cell is not biased again until `&mut` resets it: one owner
+    /// between two resets, and two threads that share a cell do not pass its bias, and a
+    /// fence, back and forth.
     #[inline(always)]
     fn try_bias(&self) -> bool {
-        if self.state.load(Ordering::Relaxed) != 0 || self.owner.load(Ordering::Relaxed) != 0 {
+        if self.state.load(Ordering::Relaxed) != 0 {
             return false;
         }
         let me = cell_held::token();
@@ -298,30 +333,39 @@ impl CellLock {
 
     /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
     /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
-    /// thread, each held for one trace) stay far below the `2^29 - 1 - USER_READERS` left.
+    /// thread, each held for one trace) stay far below the `2^28 - 1 - USER_READERS` left.
     /// Not recorded; release with [`read_unlock_marker`](Self::read_unlock_marker).
     #[inline]
     pub(crate) fn try_read_marker(&self) -> bool {
-        self.try_read_below(READERS)
+        matches!(self.try_read_below(READERS), Word::Taken)
     }
 
     /// Takes the lock for the collector to *read* the contents (the marker), exclusive as a
     /// writer's on the word, if nobody holds the word: it is 0, a bias (whose owner's
-    /// counted reads only read too) or `DRAIN`. Release with
+    /// counted reads only read too) or `DRAIN` / `REVOKED` alone. Release with
     /// [`release_collector`](Self::release_collector). Not recorded.
     #[inline(always)]
     pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
         // Acquire pairs with the Release in the last holder's release: we see the last
         // writer's writes to the contents.
-        // One compare-and-swap from the word seen (the flags' load brought its line in).
-        let s = self.state.load(Ordering::Relaxed);
-        if s != 0 && s & BIASED == 0 && s != DRAIN {
-            return None;
+        // A compare-and-swap from the word seen (the flags' load brought its line in),
+        // again while the word stays free (an owner biasing it, say).
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            // Free: 0, a bias, or no holder at all (`DRAIN`, `REVOKED` or both).
+            if s & BIASED == 0 && s & !(DRAIN | REVOKED) != 0 {
+                return None;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                WRITER | COLLECTOR,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Hold { restore: s }),
+                Err(x) => s = x,
+            }
         }
-        self.state
-            .compare_exchange(s, WRITER | COLLECTOR, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| Hold { restore: s })
     }
 
     /// [`try_hold_collector`](Self::try_hold_collector) for a collector that *writes* the
@@ -365,16 +409,21 @@ impl CellLock {
     }
 
     /// Takes a read lock on the word unless a writer holds it or `max` readers do. A bias
-    /// (another thread's, or ours that could not count the read) is revoked: the word
-    /// becomes `DRAIN` with our read.
+    /// is revoked (the word becomes `DRAIN | REVOKED` with our read): another thread's, or
+    /// ours when
+    /// our read cannot be counted (biases suspended, or the count full). Ours that can be
+    /// counted is left alone for a user's read (`Word::Ours`: count it instead).
     #[inline(always)]
-    fn try_read_below(&self, max: u32) -> bool {
+    fn try_read_below(&self, max: u32) -> Word {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let next = if s & BIASED != 0 {
-                DRAIN | 1
+                if max == USER_READERS && self.countable_here(s) {
+                    return Word::Ours;
+                }
+                DRAIN | REVOKED | 1
             } else if s & WRITER != 0 || s & READERS >= max {
-                return false;
+                return Word::Refused;
             } else {
                 s + 1
             };
@@ -384,10 +433,19 @@ impl CellLock {
                 .state
                 .compare_exchange_weak(s, next, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => return true,
+                Ok(_) => return Word::Taken,
                 Err(x) => s = x,
             }
         }
+    }
+
+    /// With the word `s` biased: whether it is biased to the calling thread, which could
+    /// count a read now.
+    #[cold]
+    fn countable_here(&self, s: u32) -> bool {
+        s == BIASED | cell_held::token()
+            && !gc::biases_suspended()
+            && self.reads.load(Ordering::Relaxed) < u8::MAX
     }
 
     /// Takes the user write lock if nobody holds the lock, recording the calling thread
@@ -444,8 +502,8 @@ impl CellLock {
                 Err(x) => s = x,
             }
         }
-        if s == 0 {
-            return Some(Write { restore: 0 });
+        if s == 0 || s == REVOKED {
+            return Some(Write { restore: s });
         }
         if s == BIASED | token {
             if self.reads.load(Ordering::Relaxed) == 0 {
@@ -460,12 +518,13 @@ impl CellLock {
         heavy_fence();
         // Acquire pairs with the owner's Release uncount: its reads are done.
         if self.reads.load(Ordering::Acquire) == 0 {
-            // No owner read can start again: the release clears the bias for good.
-            return Some(Write { restore: 0 });
+            // No owner read can start again: the release leaves the bias revoked and
+            // drained.
+            return Some(Write { restore: REVOKED });
         }
         // The owner reads: give the word back, revoked, and wait for its release without
         // holding the word (its nested reads must get in).
-        self.give_back(DRAIN);
+        self.give_back(DRAIN | REVOKED);
         None
     }
 
@@ -489,11 +548,13 @@ impl CellLock {
         if self.try_read_counted() || self.try_bias() {
             return Read { counted: true };
         }
-        if !self.try_read_below(USER_READERS) {
-            return self.read_slow();
+        match self.try_read_below(USER_READERS) {
+            Word::Taken => {
+                cell_held::push_read(self.key());
+                Read { counted: false }
+            }
+            _ => self.read_slow(),
         }
-        cell_held::push_read(self.key());
-        Read { counted: false }
     }
 
     #[cold]
@@ -502,23 +563,19 @@ impl CellLock {
         if s & WRITER != 0 && self.is_my_token(s) {
             already_mutably_borrowed();
         }
-        let counted = Cell::new(false);
+        let read = Cell::new(None);
         self.wait(
             |_, s| s & WRITER != 0,
             |l| {
-                if l.try_read_counted() {
-                    counted.set(true);
-                    return true;
-                }
-                l.check_readers() && l.try_read_below(USER_READERS)
+                read.set(if l.check_readers() {
+                    l.try_read()
+                } else {
+                    None
+                });
+                read.get().is_some()
             },
         );
-        if !counted.get() {
-            cell_held::push_read(self.key());
-        }
-        Read {
-            counted: counted.get(),
-        }
+        read.get().expect("wait returns once taken")
     }
 
     /// Blocks until the user write lock is taken (recorded like
@@ -649,7 +706,11 @@ impl CellLock {
                 s & WRITER == 0 && n <= USER_READERS - readers.min(USER_READERS),
                 "cannot add {n} readers to lock state {s:#x}"
             );
-            let next = if s & BIASED != 0 { DRAIN | n } else { s + n };
+            let next = if s & BIASED != 0 {
+                DRAIN | REVOKED | n
+            } else {
+                s + n
+            };
             // Acquire pairs with the Release store in `write_unlock`, but the readers counted
             // here are pretend ones that read nothing: Relaxed would do.
             match self

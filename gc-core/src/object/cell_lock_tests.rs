@@ -97,10 +97,10 @@ fn panic_message(f: impl FnOnce()) -> String {
         .unwrap_or_default()
 }
 
-/// Makes `l`'s reads go on the word, as on a cell whose bias was revoked once (until the
+/// Makes a free `l`'s reads go on the word, as on a cell whose bias was revoked (until the
 /// next reset).
 fn on_the_word(l: &CellLock) {
-    l.owner.store(u16::MAX, Ordering::Relaxed);
+    l.state.store(REVOKED, Ordering::Relaxed);
 }
 
 #[test]
@@ -329,18 +329,21 @@ fn the_owner_reads_without_touching_the_word_and_writes_keeping_its_bias() {
         // 255 counted reads, then the word's (the bias goes: the count is a byte).
         let reads: Vec<_> = (0..300).map(|_| l.read()).collect();
         assert_eq!(reads.iter().filter(|r| r.counted).count(), 255);
-        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | 45);
+        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | REVOKED | 45);
         for r in reads {
             l.read_unlock(r);
         }
-        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN);
+        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | REVOKED);
         let w = l.write();
         l.write_unlock(w);
         assert_eq!(
             l.state.load(Ordering::Relaxed),
-            0,
+            REVOKED,
             "the first write cleared DRAIN"
         );
+        let r = l.read();
+        assert!(!r.counted, "never biased again before a reset");
+        l.read_unlock(r);
     });
 }
 
@@ -355,11 +358,11 @@ fn another_thread_revokes_the_bias_and_its_writer_waits_for_the_owners_reads() {
             s.spawn(|| {
                 let r = l.read();
                 assert!(!r.counted);
-                assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | 1);
+                assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | REVOKED | 1);
                 l.read_unlock(r);
             });
         });
-        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN);
+        assert_eq!(l.state.load(Ordering::Relaxed), DRAIN | REVOKED);
         let (started, seen) = std::sync::mpsc::channel();
         let (wrote, done) = std::sync::mpsc::channel();
         let writer = {
@@ -383,7 +386,7 @@ fn another_thread_revokes_the_bias_and_its_writer_waits_for_the_owners_reads() {
         done.recv_timeout(std::time::Duration::from_secs(60))
             .expect("the writer was not woken by the owner's last release");
         writer.join().unwrap();
-        assert_eq!(l.state.load(Ordering::Relaxed), 0, "revoked for good");
+        assert_eq!(l.state.load(Ordering::Relaxed), REVOKED, "revoked for good");
         assert_eq!(l.reads.load(Ordering::Relaxed), 0);
     });
 }
@@ -398,7 +401,7 @@ fn a_foreign_writer_revokes_an_idle_bias_at_once() {
                 l.write_unlock(w);
             });
         });
-        assert_eq!(l.state.load(Ordering::Relaxed), 0);
+        assert_eq!(l.state.load(Ordering::Relaxed), REVOKED);
         let r = l.read();
         assert!(!r.counted, "the owner reads on the word from now on");
         l.read_unlock(r);
@@ -434,7 +437,7 @@ fn the_marker_holds_a_biased_cell_beside_the_owners_reads_the_unroot_pass_does_n
         };
         assert_eq!(
             l.state.load(Ordering::Relaxed),
-            DRAIN | 1,
+            DRAIN | REVOKED | 1,
             "the owner revoked it"
         );
         l.read_unlock(r);
