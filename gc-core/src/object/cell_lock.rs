@@ -348,9 +348,17 @@ impl CellLock {
     pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
         // Acquire pairs with the Release in the last holder's release: we see the last
         // writer's writes to the contents.
-        // A compare-and-swap from the word seen (the flags' load brought its line in),
-        // again while the word stays free (an owner biasing it, say).
-        let mut s = self.state.load(Ordering::Relaxed);
+        // The usual word first (an unbiased cell nobody holds), then the word seen, again
+        // while it stays free (an owner biasing it, say).
+        let mut s = match self.state.compare_exchange(
+            0,
+            WRITER | COLLECTOR,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return Some(Hold { restore: 0 }),
+            Err(s) => s,
+        };
         loop {
             // Free: 0, a bias, or no holder at all (`DRAIN`, `REVOKED` or both).
             if s & BIASED == 0 && s & !(DRAIN | REVOKED) != 0 {
