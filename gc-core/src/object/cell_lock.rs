@@ -1,5 +1,5 @@
-//! The reader-writer lock inside `GcCell`, biased to the thread that put the cell in the
-//! heap.
+//! The reader-writer lock inside `GcCell`, biased to the first thread that reads the
+//! cell.
 //!
 //! Why not `std::sync::RwLock`: the marker must be able to read a cell whenever no writer
 //! *holds* it. std's lock refuses new readers while a writer is *waiting*, so a marker could
@@ -74,14 +74,14 @@
 //!   [`CellLock::read_unlock_marker`]): never blocks, never touches the registry.
 //!
 //! The collector's hold: a cell nobody holds on the word (0, as almost every unbiased heap
-//! cell's is, a bias, or `DRAIN` / `REVOKED` alone) the collector takes alone with one compare-and-swap, its
-//! `COLLECTOR` token in the word, and gives back with a plain store of what it found
-//! instead of a second read-modify-write (two locked instructions per cell were a third of
-//! the marker's time on a tree of `GcCell` children). That release wakes nobody: waiters
-//! do not park while the collector holds the word but spin and yield until it is done
-//! (`wait`), which is one trace or unrooting of the contents, never user code. If users
-//! hold the word, the hold fails: the marker then takes a shared read lock, the unroot pass
-//! leaves the cell for the next cycle.
+//! cell's is, a bias, or `DRAIN` / `REVOKED` alone) the collector takes alone with one
+//! compare-and-swap, its `COLLECTOR` token in the word, and gives back with a plain store
+//! of what it found instead of a second read-modify-write (two locked instructions per
+//! cell were a third of the marker's time on a tree of `GcCell` children). That release
+//! wakes nobody: waiters do not park while the collector holds the word but spin and yield
+//! until it is done (`wait`), which is one trace or unrooting of the contents, never user
+//! code. If users hold the word, the hold fails: the marker then takes a shared read lock,
+//! the unroot pass leaves the cell for the next cycle.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
 //! - *Readers*: users hold at most `USER_READERS` (2^27) read locks at once on the word
@@ -102,7 +102,8 @@
 //! Shared state: the one atomic word, changed by compare-and-swap or read-modify-write
 //! under `&self`, and stored plainly under `&mut self` or by the holder of the write lock
 //! or the collector's hold (nobody else writes it then); `reads`, stored by the owner
-//! only; `owner`, stored only under `&mut self`; the `WAITING` counts (atomic
+//! only; `owner`, stored by the biasing thread right after its compare-and-swap made it
+//! the owner, and under `&mut self`; the `WAITING` counts (atomic
 //! read-modify-writes by waiters). The read registry is thread-local. The header's
 //! `flags` byte is `GcCell`'s, kept here so that lock and flags are one 8-byte word.
 
