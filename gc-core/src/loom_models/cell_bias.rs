@@ -45,12 +45,7 @@ fn loom_owner_reads_against_a_foreign_writer() {
         bias_here(&g);
         let writer = {
             let g = g.clone();
-            thread::spawn(move || {
-                let w = g.lock.write();
-                // SAFETY: write lock held.
-                g.value.with_mut(|v| unsafe { *v += 1 });
-                g.lock.write_unlock(w);
-            })
+            thread::spawn(move || g.add_one())
         };
         let (a, b) = owner_reads(&g);
         assert_eq!(a, b, "a write between two reads of one guard");

@@ -65,6 +65,14 @@ pub(super) struct Guarded {
 unsafe impl Sync for Guarded {}
 
 impl Guarded {
+    /// Adds one to the value under a user write lock.
+    pub(super) fn add_one(&self) {
+        let w = self.lock.write();
+        // SAFETY: write lock held.
+        self.value.with_mut(|v| unsafe { *v += 1 });
+        self.lock.write_unlock(w);
+    }
+
     pub(super) fn read(&self) -> u64 {
         // SAFETY: the caller holds the lock (shared or alone).
         self.value.with(|v| unsafe { *v })
@@ -99,12 +107,7 @@ fn loom_marker_hold_against_a_writer() {
         let g = guarded();
         let writer = {
             let g = g.clone();
-            thread::spawn(move || {
-                let w = g.lock.write();
-                // SAFETY: write lock held.
-                g.value.with_mut(|v| unsafe { *v += 1 });
-                g.lock.write_unlock(w);
-            })
+            thread::spawn(move || g.add_one())
         };
         let marked = mark(&g);
         writer.join().unwrap();
