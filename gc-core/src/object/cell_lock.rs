@@ -482,10 +482,7 @@ impl CellLock {
                 if s == 0 || self.reads.load(Ordering::Relaxed) == 0 {
                     return Some(Write { restore: s });
                 }
-                // We hold a counted read of our own: give the word back (the slow path
-                // panics).
-                self.give_back(s);
-                return None;
+                return self.keep_taken(s, token);
             }
         }
         self.try_write_revoking(token)
@@ -507,14 +504,22 @@ impl CellLock {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return self.keep_taken(s, token),
                 Err(x) => s = x,
             }
         }
+    }
+
+    /// Having swapped the word `s` for `WRITER | token`: the write lock, or `None` with the
+    /// word given back when an owner's counted reads are still on: ours (the slow path
+    /// then panics), or another thread's (the slow path waits for them).
+    #[cold]
+    fn keep_taken(&self, s: u32, token: u32) -> Option<Write> {
         if s == 0 || s == REVOKED {
             return Some(Write { restore: s });
         }
         if s == BIASED | token {
+            // Our own counted reads, in program order.
             if self.reads.load(Ordering::Relaxed) == 0 {
                 return Some(Write { restore: s });
             }
