@@ -26,6 +26,10 @@
 //!   cell instead of racing it. The lock is never held while waiting for a user (the pass
 //!   only `try_write`s cells).
 //!
+//! The pass writes cells that their owners may be reading under a bias, with no locked
+//! instruction (`object/cell_lock.rs`): it suspends every bias while it runs
+//! (`suspend_biases`, one heavy fence; `SUSPENDERS` is the shared count owners look at).
+//!
 //! See the collector overview (`crate::design::collector`).
 
 use super::mark::Tracer;
