@@ -45,18 +45,7 @@
 //! Biasing at the first read rather than in `Gc::new` keeps the allocation path free of it
 //! (a thread-local read per cell cost GCBench 3%; BENCHMARKS.md, twenty-third session).
 //!
-//! Waiting: a thread that cannot take the lock spins briefly, then announces itself in a
-//! global count (`WAITING`, one per bucket of lock addresses, each on its own cache line)
-//! and parks on the word's address (`sync::park`), checking under the park queue's lock
-//! that the lock is still taken. A release reads its bucket's count after it unlocks and,
-//! if it is not zero, wakes every thread parked on the word. So the word holds no parked
-//! bit, and a write lock is released with a plain store: one locked instruction per write
-//! guard instead of two. The store-then-read of the release against the waiter's
-//! count-then-read of the word is a store-buffering pair: the releaser pays a compiler
-//! fence (`sync::light_fence`), the waiter, about to sleep anyway, a `membarrier` system
-//! call (`sync::heavy_fence`; `SeqCst` fences on both sides where it is unavailable). A
-//! read release (still a read-modify-write: readers share the count) pairs the same way,
-//! and so does the owner's release of its last counted read.
+//! Waiting (a borrow that must block parks; a release wakes it): `cell_wait.rs`.
 //!
 //! Two kinds of holders:
 //! - *Users* (`GcCell`'s borrows: [`CellLock::read`], [`CellLock::write`] and their `try_`
@@ -73,15 +62,7 @@
 //!   marker falls back on [`CellLock::try_read_marker`] /
 //!   [`CellLock::read_unlock_marker`]): never blocks, never touches the registry.
 //!
-//! The collector's hold: a cell nobody holds on the word (0, as almost every unbiased heap
-//! cell's is, a bias, or `DRAIN` / `REVOKED` alone) the collector takes alone with one
-//! compare-and-swap, its `COLLECTOR` token in the word, and gives back with a plain store
-//! of what it found instead of a second read-modify-write (two locked instructions per
-//! cell were a third of the marker's time on a tree of `GcCell` children). That release
-//! wakes nobody: waiters do not park while the collector holds the word but spin and yield
-//! until it is done (`wait`), which is one trace or unrooting of the contents, never user
-//! code. If users hold the word, the hold fails: the marker then takes a shared read lock,
-//! the unroot pass leaves the cell for the next cycle.
+//! The collector's hold (one compare-and-swap, released by a plain store): `cell_hold.rs`.
 //!
 //! Leaked guards (`mem::forget`) must not starve the marker:
 //! - *Readers*: users hold at most `USER_READERS` (2^27) read locks at once on the word
@@ -109,10 +90,7 @@
 
 use super::cell_held;
 use crate::gc;
-use crate::sync::{
-    heavy_fence, init_fences, light_fence, park, unpark_all, AtomicU16, AtomicU32, AtomicU8,
-    Backoff, Ordering,
-};
+use crate::sync::{heavy_fence, light_fence, AtomicU16, AtomicU32, AtomicU8, Ordering};
 use std::cell::Cell;
 
 const WRITER: u32 = 1 << 31;
@@ -131,11 +109,6 @@ const READERS: u32 = (1 << 28) - 1;
 pub(crate) const USER_READERS: u32 = 1 << 27;
 /// The largest token a cell is biased to: `owner` keeps it after a revocation.
 const MAX_OWNER: u32 = u16::MAX as u32;
-
-/// Tries before a blocked borrow starts the parking protocol (`wait`). None under loom: the
-/// spinning phase would only hide that protocol's interleavings (loom runs the other
-/// threads first after each yield).
-const SPINS: usize = if cfg!(gc_loom) { 0 } else { 8 };
 
 /// The collector's token while it holds the lock: above every user's.
 const COLLECTOR: u32 = READERS;
@@ -188,40 +161,6 @@ pub(crate) struct Write {
     restore: u32,
 }
 
-/// The collector's hold: give it back to [`CellLock::release_collector`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Hold {
-    /// The word found free (0, a bias, or `DRAIN` / `REVOKED` alone), restored at the
-    /// release.
-    restore: u32,
-}
-
-/// Buckets of [`WAITING`] (a power of two: `sync::bucket_of` picks one).
-const BUCKETS: usize = 16;
-const _: () = assert!(BUCKETS.is_power_of_two() && BUCKETS > 1);
-
-/// A count of threads blocked on some lock of one bucket, alone on its cache line (read by
-/// every write release of a lock in the bucket, written only by threads about to block).
-#[repr(align(64))]
-struct Waiting(AtomicU32);
-
-crate::sync::global! {
-    /// Threads in [`CellLock::wait`]'s parking phase, by bucket of the lock's address: a
-    /// release that reads zero in its bucket has nobody to wake.
-    static WAITING: [Waiting; BUCKETS] = crate::sync::array![Waiting(AtomicU32::new(0)); BUCKETS];
-}
-
-/// Holds a count in the calling thread's bucket of [`WAITING`] while it waits (also if a
-/// borrow's check panics meanwhile).
-struct Announced(&'static AtomicU32);
-
-impl Drop for Announced {
-    fn drop(&mut self) {
-        // Relaxed: a stale non-zero count only sends a release to the slow path.
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl CellLock {
     crate::sync::const_fn! {
         /// An unlocked, unbiased header with `flags`.
@@ -239,13 +178,6 @@ impl CellLock {
     /// registry's entry).
     fn key(&self) -> usize {
         &self.state as *const AtomicU32 as usize
-    }
-
-    /// The count of threads waiting on locks of this one's bucket.
-    #[inline(always)]
-    fn waiting(&self) -> &'static AtomicU32 {
-        // Neighbouring cells spread over the buckets.
-        &WAITING[crate::sync::bucket_of(self.key(), BUCKETS)].0
     }
 
     /// Takes a user read lock unless a writer holds the lock or `USER_READERS` read locks
@@ -330,91 +262,6 @@ impl CellLock {
     fn uncount_read(&self, n: u8) {
         self.reads.store(n, Ordering::Release);
         self.wake_waiters();
-    }
-
-    /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
-    /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
-    /// thread, each held for one trace) stay far below the `2^28 - 1 - USER_READERS` left.
-    /// Not recorded; release with [`read_unlock_marker`](Self::read_unlock_marker).
-    #[inline]
-    pub(crate) fn try_read_marker(&self) -> bool {
-        matches!(self.try_read_below(READERS), Word::Taken)
-    }
-
-    /// Takes the lock for the collector to *read* the contents (the marker), exclusive as a
-    /// writer's on the word, if nobody holds the word: it is 0, a bias (whose owner's
-    /// counted reads only read too) or `DRAIN` / `REVOKED` alone. Release with
-    /// [`release_collector`](Self::release_collector). Not recorded.
-    #[inline(always)]
-    pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
-        // Acquire pairs with the Release in the last holder's release: we see the last
-        // writer's writes to the contents.
-        // The usual word first (an unbiased cell nobody holds), then the word seen, again
-        // while it stays free (an owner biasing it, say).
-        let mut s = match self.state.compare_exchange(
-            0,
-            WRITER | COLLECTOR,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return Some(Hold { restore: 0 }),
-            Err(s) => s,
-        };
-        loop {
-            // Free: 0, a bias, or no holder at all (`DRAIN`, `REVOKED` or both).
-            if s & BIASED == 0 && s & !(DRAIN | REVOKED) != 0 {
-                return None;
-            }
-            match self.state.compare_exchange_weak(
-                s,
-                WRITER | COLLECTOR,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(Hold { restore: s }),
-                Err(x) => s = x,
-            }
-        }
-    }
-
-    /// [`try_hold_collector`](Self::try_hold_collector) for a collector that *writes* the
-    /// contents (the unroot pass, with biases suspended: `gc::suspend_biases`): fails also
-    /// while the owner holds counted reads.
-    #[inline]
-    pub(crate) fn try_hold_collector_exclusive(&self) -> Option<Hold> {
-        let hold = self.try_hold_collector()?;
-        if hold.restore != 0 {
-            debug_assert!(gc::biases_suspended());
-            // Every read the owner counted before the suspension is visible (its fence),
-            // and it counts no new one: zero here stays zero while we hold the word.
-            // Acquire pairs with the owner's Release uncount: its reads are done.
-            if self.reads.load(Ordering::Acquire) != 0 {
-                self.release_collector(hold);
-                return None;
-            }
-        }
-        Some(hold)
-    }
-
-    /// Releases the collector's hold with a plain store of the word it found: nobody
-    /// changed the word meanwhile (module header; `wait` does not park on it).
-    #[inline(always)]
-    pub(crate) fn release_collector(&self, hold: Hold) {
-        // Release pairs with the next holder's Acquire CAS (and an owner's Acquire look at
-        // the word): it sees our accesses to the contents (and the flags) done. Checked
-        // builds (and the loom models) swap instead, to catch any write to the word during
-        // the hold that the store would have lost.
-        #[cfg(any(debug_assertions, gc_loom))]
-        {
-            let held = self.state.swap(hold.restore, Ordering::Release);
-            assert_eq!(
-                held,
-                WRITER | COLLECTOR,
-                "the word changed under the collector's hold"
-            );
-        }
-        #[cfg(not(any(debug_assertions, gc_loom)))]
-        self.state.store(hold.restore, Ordering::Release);
     }
 
     /// Takes a read lock on the word unless a writer holds it or `max` readers do. A bias
@@ -737,56 +584,6 @@ impl CellLock {
         }
     }
 
-    #[cold]
-    fn wait(&self, blocked: impl Fn(&Self, u32) -> bool, try_take: impl Fn(&Self) -> bool) {
-        let mut backoff = Backoff::default();
-        let mut behind_collector = Backoff::default();
-        #[cfg_attr(gc_loom, allow(clippy::reversed_empty_ranges))] // 0..0 under loom
-        for _ in 0..SPINS {
-            if try_take(self) {
-                return;
-            }
-            backoff.snooze();
-        }
-        // From here on a release must wake us: announce ourselves in the bucket's count,
-        // which every release reads after it unlocks. Probing for membarrier first makes
-        // `heavy_fence` below pair with every release's `light_fence` (both sides then
-        // agree on whether the cheap fence is in use).
-        init_fences();
-        let waiting = self.waiting();
-        // With the fences below, a store-buffering pair against the releases (a change of
-        // the word or of `reads`, `light_fence`, a load of the count).
-        waiting.fetch_add(1, Ordering::SeqCst);
-        let _announced = Announced(waiting);
-        loop {
-            if try_take(self) {
-                return;
-            }
-            let s = self.state.load(Ordering::Relaxed);
-            if !blocked(self, s) {
-                continue;
-            }
-            if held_by_collector(s) {
-                // The collector holds it for one trace or unrooting and releases it with a
-                // plain store that wakes nobody: wait without parking.
-                behind_collector.snooze();
-                continue;
-            }
-            // Our count, then this fence, then the park's look at the lock; a release
-            // stores the word (or `reads`), fences, then reads the count: one of the two
-            // sees the other's write, so either we see the lock free or the release wakes
-            // us.
-            heavy_fence();
-            // Sleep only if a user still holds the lock; the check runs under the park
-            // queue's lock, which a release's wake-up takes too, so it cannot slip in
-            // between.
-            park(self.key(), || {
-                let s = self.state.load(Ordering::Relaxed);
-                blocked(self, s) && !held_by_collector(s)
-            });
-        }
-    }
-
     /// Releases a user read lock taken on this thread.
     #[inline]
     pub(crate) fn read_unlock(&self, read: Read) {
@@ -805,20 +602,6 @@ impl CellLock {
         self.read_unlock_marker();
     }
 
-    /// Releases a read lock on the word without touching the registry (the marker's).
-    #[inline]
-    pub(crate) fn read_unlock_marker(&self) {
-        // Release pairs with the Acquire CAS in `try_write_as`: our reads of the contents
-        // are done before the next writer writes.
-        let prev = self.state.fetch_sub(1, Ordering::Release);
-        debug_assert!(prev & (WRITER | BIASED) == 0 && prev & READERS != 0);
-        if prev & READERS == 1 {
-            // (The locked instruction above is a full barrier on x86 already; the fence in
-            // `wake_waiters` is for the memory model, and costs nothing there.)
-            self.wake_waiters();
-        }
-    }
-
     /// Releases a user's write lock, on its thread, clearing its token with it (and
     /// giving a bias back to its owner).
     #[inline]
@@ -833,28 +616,6 @@ impl CellLock {
         self.state.store(write.restore, Ordering::Release);
         self.wake_waiters();
     }
-
-    /// After a release has unlocked the word (or the owner's `reads`): wakes the threads
-    /// parked on it, if its bucket counts any. The store-buffering pair with `wait`:
-    /// unlock, fence, then read the count.
-    #[inline(always)]
-    fn wake_waiters(&self) {
-        light_fence();
-        if self.waiting().load(Ordering::Relaxed) != 0 {
-            self.wake();
-        }
-    }
-
-    #[cold]
-    fn wake(&self) {
-        unpark_all(self.key());
-    }
-}
-
-/// Whether the word `s` is the collector's hold.
-#[inline(always)]
-fn held_by_collector(s: u32) -> bool {
-    s & WRITER != 0 && s & READERS == COLLECTOR
 }
 
 impl Drop for CellLock {
@@ -891,6 +652,11 @@ fn reader_overflow() -> ! {
          (read guards are being leaked)"
     )
 }
+
+#[path = "cell_hold.rs"]
+mod hold;
+#[path = "cell_wait.rs"]
+mod wait;
 
 #[cfg(all(test, not(gc_loom)))]
 #[path = "cell_lock_tests.rs"]

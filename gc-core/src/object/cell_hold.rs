@@ -1,0 +1,129 @@
+//! The collector's hold on a `GcCell` lock (a child of `cell_lock.rs`, whose header has
+//! the lock's states), taken by the marker and the unroot pass, never blocking and never
+//! recorded.
+//!
+//! A cell nobody holds on the word (0, as almost every unbiased heap cell's is, a bias, or
+//! `DRAIN` / `REVOKED` alone) the collector takes alone with one compare-and-swap, its
+//! `COLLECTOR` token in the word, and gives back with a plain store of what it found
+//! instead of a second read-modify-write (two locked instructions per cell were a third of
+//! the marker's time on a tree of `GcCell` children). That release
+//! wakes nobody: waiters do not park while the collector holds the word but spin and yield
+//! until it is done (`wait`), which is one trace or unrooting of the contents, never user
+//! code. If users hold the word, the hold fails: the marker then takes a shared read lock,
+//! the unroot pass leaves the cell for the next cycle.
+//!
+//! Shared state: only the lock word (and, for the unroot pass, a look at the owner's
+//! `reads`).
+
+use super::{CellLock, Word, BIASED, COLLECTOR, DRAIN, READERS, REVOKED, WRITER};
+use crate::gc;
+use crate::sync::Ordering;
+
+/// The collector's hold: give it back to [`CellLock::release_collector`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hold {
+    /// The word found free (0, a bias, or `DRAIN` / `REVOKED` alone), restored at the
+    /// release.
+    restore: u32,
+}
+
+impl CellLock {
+    /// Takes a read lock for the marker unless a writer holds the lock. Readers never make
+    /// it fail: users stop at `USER_READERS`, and the marker's own read locks (one per mark
+    /// thread, each held for one trace) stay far below the `2^28 - 1 - USER_READERS` left.
+    /// Not recorded; release with [`read_unlock_marker`](Self::read_unlock_marker).
+    #[inline]
+    pub(crate) fn try_read_marker(&self) -> bool {
+        matches!(self.try_read_below(READERS), Word::Taken)
+    }
+
+    /// Takes the lock for the collector to *read* the contents (the marker), exclusive as a
+    /// writer's on the word, if nobody holds the word: it is 0, a bias (whose owner's
+    /// counted reads only read too) or `DRAIN` / `REVOKED` alone. Release with
+    /// [`release_collector`](Self::release_collector). Not recorded.
+    #[inline(always)]
+    pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
+        // Acquire pairs with the Release in the last holder's release: we see the last
+        // writer's writes to the contents.
+        // The usual word first (an unbiased cell nobody holds), then the word seen, again
+        // while it stays free (an owner biasing it, say).
+        let mut s = match self.state.compare_exchange(
+            0,
+            WRITER | COLLECTOR,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return Some(Hold { restore: 0 }),
+            Err(s) => s,
+        };
+        loop {
+            // Free: 0, a bias, or no holder at all (`DRAIN`, `REVOKED` or both).
+            if s & BIASED == 0 && s & !(DRAIN | REVOKED) != 0 {
+                return None;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                WRITER | COLLECTOR,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Hold { restore: s }),
+                Err(x) => s = x,
+            }
+        }
+    }
+
+    /// [`try_hold_collector`](Self::try_hold_collector) for a collector that *writes* the
+    /// contents (the unroot pass, with biases suspended: `gc::suspend_biases`): fails also
+    /// while the owner holds counted reads.
+    #[inline]
+    pub(crate) fn try_hold_collector_exclusive(&self) -> Option<Hold> {
+        let hold = self.try_hold_collector()?;
+        if hold.restore != 0 {
+            debug_assert!(gc::biases_suspended());
+            // Every read the owner counted before the suspension is visible (its fence),
+            // and it counts no new one: zero here stays zero while we hold the word.
+            // Acquire pairs with the owner's Release uncount: its reads are done.
+            if self.reads.load(Ordering::Acquire) != 0 {
+                self.release_collector(hold);
+                return None;
+            }
+        }
+        Some(hold)
+    }
+
+    /// Releases the collector's hold with a plain store of the word it found: nobody
+    /// changed the word meanwhile (module header; `wait` does not park on it).
+    #[inline(always)]
+    pub(crate) fn release_collector(&self, hold: Hold) {
+        // Release pairs with the next holder's Acquire CAS (and an owner's Acquire look at
+        // the word): it sees our accesses to the contents (and the flags) done. Checked
+        // builds (and the loom models) swap instead, to catch any write to the word during
+        // the hold that the store would have lost.
+        #[cfg(any(debug_assertions, gc_loom))]
+        {
+            let held = self.state.swap(hold.restore, Ordering::Release);
+            assert_eq!(
+                held,
+                WRITER | COLLECTOR,
+                "the word changed under the collector's hold"
+            );
+        }
+        #[cfg(not(any(debug_assertions, gc_loom)))]
+        self.state.store(hold.restore, Ordering::Release);
+    }
+
+    /// Releases a read lock on the word without touching the registry (the marker's).
+    #[inline]
+    pub(crate) fn read_unlock_marker(&self) {
+        // Release pairs with the Acquire CAS in `try_write_as`: our reads of the contents
+        // are done before the next writer writes.
+        let prev = self.state.fetch_sub(1, Ordering::Release);
+        debug_assert!(prev & (WRITER | BIASED) == 0 && prev & READERS != 0);
+        if prev & READERS == 1 {
+            // (The locked instruction above is a full barrier on x86 already; the fence in
+            // `wake_waiters` is for the memory model, and costs nothing there.)
+            self.wake_waiters();
+        }
+    }
+}
