@@ -43,10 +43,9 @@ impl CellLock {
     /// [`release_collector`](Self::release_collector). Not recorded.
     #[inline(always)]
     pub(crate) fn try_hold_collector(&self) -> Option<Hold> {
-        // Acquire pairs with the Release in the last holder's release: we see the last
-        // writer's writes to the contents.
         // The usual word first (an unbiased cell nobody holds), then the word seen, again
-        // while it stays free (an owner biasing it, say).
+        // while it stays free (an owner biasing it, say). Acquire pairs with the Release in
+        // the last holder's release: we see the last writer's writes to the contents.
         let mut s = match self.state.compare_exchange(
             0,
             WRITER | COLLECTOR,
@@ -82,8 +81,9 @@ impl CellLock {
         if hold.restore != 0 {
             debug_assert!(gc::biases_suspended());
             // Every read the owner counted before the suspension is visible (its fence),
-            // and it counts no new one: zero here stays zero while we hold the word.
-            // Acquire pairs with the owner's Release uncount: its reads are done.
+            // and no read it counts from now on goes ahead (it sees the suspension or our
+            // hold, and takes its count back). Acquire pairs with the owner's Release
+            // uncount: its reads are done.
             if self.reads.load(Ordering::Acquire) != 0 {
                 self.release_collector(hold);
                 return None;
