@@ -1,7 +1,7 @@
 //! A `GcCell` lock biased to its first reader (`object/cell_lock.rs`, "Bias"): the owner
 //! reads with plain stores to its count and a compiler fence, everyone else revokes the
-//! bias. Each model biases a lock on the main thread (its first read), then races the
-//! owner's reads, one nested in the other, against:
+//! bias. Each model biases a lock to one thread (its first read), then races that owner's
+//! reads, one nested in the other, against:
 //! - another thread's write, which revokes the bias with a heavy fence and must either see
 //!   the owner's counted read (and wait, parked, for its release without holding the word,
 //!   so that the nested read gets in) or make the owner back out;
@@ -11,9 +11,10 @@
 //!
 //! Loom checks the value's accesses for races: a write during an owner's read is a failed
 //! model, as is a writer never woken by the owner's last release (a deadlock). Under loom
-//! both fences are `SeqCst` fences. Run against deliberate bugs (this session): without the
-//! writer's heavy fence, or without the owner's look at the suspension, or without the
-//! wake in the owner's last release, the first or second model fails.
+//! both fences are `SeqCst` fences. Run against deliberate bugs (twenty-third session):
+//! without the writer's heavy fence the writer model fails, without the owner's fence the
+//! writer and pass models, without the owner's look at the suspension the pass model, and
+//! without the wake in the owner's last release the writer model (a deadlock).
 
 use super::cell_borrows::{guarded, mark, Guarded};
 use super::model;

@@ -44,7 +44,8 @@
 //! list model; with operations entered during a stop, `handshake.rs` and `cache_exit.rs`;
 //! with the compact type table published `Relaxed`, `slot_types.rs`; without the heads'
 //! tags or with a relaxed push, `grey_list.rs`; without a fence or a wake,
-//! `cell_borrows.rs`. A sweep with a load-and-store claim still passes `sweep.rs`: spans
+//! `cell_borrows.rs`; without either side's fence, the owner's look at the suspension or
+//! the wake in its last release, `cell_bias.rs` (its header says which model). A sweep with a load-and-store claim still passes `sweep.rs`: spans
 //! are claimed only out of a central set, whose mutex already gives each one owner (the
 //! claim's compare-and-swap is a check, fatal if it fails).
 //!

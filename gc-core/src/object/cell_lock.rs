@@ -184,20 +184,25 @@ impl CellLock {
     /// are held. Release with [`read_unlock`](Self::read_unlock) on this thread.
     #[inline]
     pub(crate) fn try_read(&self) -> Option<Read> {
-        loop {
-            if self.try_read_counted() || self.try_bias() {
-                return Some(Read { counted: true });
-            }
-            match self.try_read_below(USER_READERS) {
-                Word::Taken => {
-                    cell_held::push_read(self.key());
-                    return Some(Read { counted: false });
-                }
-                Word::Refused => return None,
-                // Our bias is back (a collector's hold ended): count the read.
-                Word::Ours => {}
-            }
+        if self.try_read_counted() || self.try_bias() {
+            return Some(Read { counted: true });
         }
+        match self.try_read_below(USER_READERS) {
+            Word::Taken => {
+                cell_held::push_read(self.key());
+                Some(Read { counted: false })
+            }
+            Word::Refused => None,
+            // Our bias is back (a collector's hold ended): count the read.
+            Word::Ours => self.try_read_again(),
+        }
+    }
+
+    /// `try_read` once more, out of line: the word was our bias again.
+    #[cold]
+    #[inline(never)]
+    fn try_read_again(&self) -> Option<Read> {
+        self.try_read()
     }
 
     /// The owner's read under its bias (module header): true if counted in `reads`.
@@ -266,9 +271,9 @@ impl CellLock {
 
     /// Takes a read lock on the word unless a writer holds it or `max` readers do. A bias
     /// is revoked (the word becomes `DRAIN | REVOKED` with our read): another thread's, or
-    /// ours when
-    /// our read cannot be counted (biases suspended, or the count full). Ours that can be
-    /// counted is left alone for a user's read (`Word::Ours`: count it instead).
+    /// ours when our read cannot be counted (biases suspended, or the count full). Ours
+    /// that can be counted is left alone for a user's read (`Word::Ours`: count it
+    /// instead).
     #[inline(always)]
     fn try_read_below(&self, max: u32) -> Word {
         let mut s = self.state.load(Ordering::Relaxed);
@@ -406,16 +411,7 @@ impl CellLock {
     /// as std's `RwLock` panics on reader-count overflow).
     #[inline]
     pub(crate) fn read(&self) -> Read {
-        if self.try_read_counted() || self.try_bias() {
-            return Read { counted: true };
-        }
-        match self.try_read_below(USER_READERS) {
-            Word::Taken => {
-                cell_held::push_read(self.key());
-                Read { counted: false }
-            }
-            _ => self.read_slow(),
-        }
+        self.try_read().unwrap_or_else(|| self.read_slow())
     }
 
     #[cold]
