@@ -10,6 +10,11 @@ use crate::Tracer;
 pub(crate) struct TypeInfo {
     /// Traces the object at the given address.
     pub trace: unsafe fn(*const u8, &mut Tracer),
+    /// Traces the part of the object whose elements start in the byte range `[from, to)`
+    /// of it, so that the marker can split a huge object into oblets (Go's 128 KiB pieces,
+    /// `gc/mark.rs`): `Some` for slices (`Gc<[T]>`), `None` for every other type, whose
+    /// `Trace` impl is opaque and is run on the whole object.
+    pub trace_range: Option<unsafe fn(*const u8, usize, usize, &mut Tracer)>,
     /// Drops the object at the given address in place; `None` for types without drop glue.
     pub drop: Option<unsafe fn(*mut u8)>,
     /// `drop` does nothing for garbage whose slot is clean (no dirty bit: every `GcCell`
@@ -28,6 +33,7 @@ pub(crate) struct TypeInfo {
 /// only needs to know there is nothing to do.
 pub(crate) static PLAIN: TypeInfo = TypeInfo {
     trace: trace_nothing,
+    trace_range: None,
     drop: None,
     skip_clean_garbage: false,
     user_drop: false,
@@ -48,6 +54,7 @@ unsafe fn trace_nothing(_: *const u8, _: &mut Tracer) {}
 pub(crate) const fn bucket(name: fn() -> &'static str) -> TypeInfo {
     TypeInfo {
         trace: trace_nothing,
+        trace_range: None,
         drop: None,
         skip_clean_garbage: false,
         user_drop: false,

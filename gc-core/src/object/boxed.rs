@@ -147,6 +147,7 @@ struct Thin<T: ?Sized>(PhantomData<*const T>);
 impl<T: ?Sized + Trace> Thin<T> {
     const INFO: TypeInfo = TypeInfo {
         trace: trace_thin::<T>,
+        trace_range: None,
         drop: if needs_drop::<T>() {
             Some(drop_thin::<T>)
         } else {

@@ -23,6 +23,7 @@ use crate::gc::{self, Request, Tracer};
 use crate::Trace;
 use std::marker::PhantomData;
 use std::mem::{align_of, needs_drop, size_of};
+use std::ops::Range;
 
 /// The largest slice object: 128 TiB, the heap's address-space bound (Go's `maxAlloc` on
 /// 64-bit Linux is 2^48). Larger requests are a bug in the caller, reported by a panic
@@ -86,6 +87,7 @@ impl<T: Trace> SliceLayout<T> {
     const fn info_for(user_drop: bool) -> TypeInfo {
         TypeInfo {
             trace: trace_slice::<T>,
+            trace_range: Some(trace_slice_range::<T>),
             drop: if needs_drop::<T>() {
                 Some(drop_slice::<T>)
             } else {
@@ -132,15 +134,40 @@ impl<T: Trace> SliceLayout<T> {
 ///
 /// `p` is the address of a live, initialised `[T]` object with a length header.
 unsafe fn trace_slice<T: Trace>(p: *const u8, t: &mut Tracer) {
+    // SAFETY: forwarded; every element starts below `usize::MAX`.
+    unsafe { trace_slice_range::<T>(p, 0, usize::MAX, t) }
+}
+
+/// The marker's oblet of a huge slice object (`gc/mark.rs`): traces the elements that start
+/// in the object's byte range `[from, to)`.
+///
+/// # Safety
+///
+/// `p` is the address of a live, initialised `[T]` object with a length header.
+unsafe fn trace_slice_range<T: Trace>(p: *const u8, from: usize, to: usize, t: &mut Tracer) {
+    let data_offset = SliceLayout::<T>::data_offset();
     // SAFETY: the collector calls this only for a slot whose descriptor was recorded for a
     // `[T]` object: the header holds its length and the elements follow, initialised.
     unsafe {
         let len = p.cast::<usize>().read();
-        let data = p.add(SliceLayout::<T>::data_offset()).cast::<T>();
-        for i in 0..len {
+        let data = p.add(data_offset).cast::<T>();
+        for i in elems_starting_in(from..to, data_offset, size_of::<T>(), len) {
             (*data.add(i)).trace(t);
         }
     }
+}
+
+/// The indices of the elements that start in the byte range `bytes` of a slice object whose
+/// `len` elements of `elem` bytes each start at byte `data`. Ranges that tile the object
+/// give every element to exactly one of them: an element that straddles the end of one
+/// belongs to the one it starts in (all of a zero-sized type's start at `data`).
+fn elems_starting_in(bytes: Range<usize>, data: usize, elem: usize, len: usize) -> Range<usize> {
+    let first_at_or_after = |b: usize| match elem {
+        0 if b <= data => 0,
+        0 => len,
+        _ => b.saturating_sub(data).div_ceil(elem).min(len),
+    };
+    first_at_or_after(bytes.start)..first_at_or_after(bytes.end)
 }
 
 /// # Safety
@@ -408,6 +435,44 @@ mod tests {
         assert!(std::ptr::eq(SliceLayout::<u32>::info(), &PLAIN));
         assert!(SliceLayout::<Gc<u8>>::info().drop.is_some());
         assert!(std::panic::catch_unwind(|| SliceLayout::<u64>::size(usize::MAX / 4)).is_err());
+    }
+
+    #[test]
+    fn oblet_ranges_give_each_element_to_the_one_it_starts_in() {
+        // (bytes, data offset, element size, len) -> indices.
+        let table = [
+            ((0..16, 8, 8, 10), 0..1),
+            ((16..32, 8, 8, 10), 1..3),
+            ((0..usize::MAX, 8, 8, 10), 0..10),
+            ((0..8, 8, 8, 10), 0..0),
+            ((9..17, 8, 8, 10), 1..2),
+            // 24-byte elements from 8: starts 8, 32, 56, 80.
+            ((0..32, 8, 24, 4), 0..1),
+            ((32..57, 8, 24, 4), 1..3),
+            ((57..1000, 8, 24, 4), 3..4),
+            ((1000..2000, 8, 24, 4), 4..4),
+            // Zero-sized elements all start at the data offset.
+            ((0..9, 8, 0, 5), 0..5),
+            ((9..100, 8, 0, 5), 5..5),
+        ];
+        for ((bytes, data, elem, len), want) in table {
+            let got = elems_starting_in(bytes.clone(), data, elem, len);
+            assert_eq!(got, want, "{bytes:?} data {data} elem {elem} len {len}");
+        }
+        // Oblets of every size tile a slice of every element size: each index once.
+        for elem in [1, 7, 8, 24, 4096, 200_000] {
+            for oblet in [8, 1000, 128 << 10] {
+                let len = 3 * (128 << 10) / elem + 5;
+                let size = 8 + len * elem;
+                let mut next = 0;
+                for from in (0..size).step_by(oblet) {
+                    let r = elems_starting_in(from..from + oblet, 8, elem, len);
+                    assert_eq!(r.start, next, "elem {elem} oblet {oblet} from {from}");
+                    next = r.end;
+                }
+                assert_eq!(next, len, "elem {elem} oblet {oblet}");
+            }
+        }
     }
 
     #[test]

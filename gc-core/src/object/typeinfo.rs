@@ -28,6 +28,7 @@ impl<T: Trace> Layout<T> {
     const fn info(user_drop: bool, garbage_noop: bool) -> TypeInfo {
         TypeInfo {
             trace: trace_erased::<T>,
+            trace_range: None,
             drop: if std::mem::needs_drop::<T>() {
                 Some(drop_erased::<T>)
             } else {
