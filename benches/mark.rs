@@ -22,6 +22,9 @@
 //! - `array_<N>MiB`: large pointer arrays: `Gc<[Gc<[u64; 2]>]>` of 8192 handles (64 KiB,
 //!   one large object each) to distinct 16-byte noscan leaves, under one root array; half
 //!   the bytes are scanned pointers, half leaves that are marked but not scanned.
+//! - `one_array_<N>MiB`: the same bytes as one slice, a `Gc<[Gc<[u64; 2]>]>` of a third
+//!   of them (its leaves the rest): a huge object, marked in 128 KiB oblets that every
+//!   worker takes (Go's oblets, `gc/mark.rs`); before oblets one worker scanned it all.
 //! - `empty`: `collect()` with nothing live, the fixed cost of a cycle (its two pauses,
 //!   waking the workers, the sweep of an empty heap). Subtract it from the other cases for
 //!   a figure closer to marking alone.
@@ -151,6 +154,14 @@ fn arrays(bytes: usize) -> Gc<[Gc<[Gc<Leaf>]>]> {
         .collect()
 }
 
+/// One array of handles, each to its own leaf: `bytes` in all.
+fn one_array(bytes: usize) -> Gc<[Gc<Leaf>]> {
+    let per_elem = std::mem::size_of::<Gc<Leaf>>() + std::mem::size_of::<Leaf>();
+    (0..bytes / per_elem)
+        .map(|i| Gc::new([i as u64, 0]))
+        .collect()
+}
+
 /// Times `collect()` over the live graph `root`, with the live heap as the throughput.
 fn bench_collect<R>(c: &mut Criterion, name: &str, procs: usize, root: R) {
     gc_core::collect();
@@ -186,6 +197,7 @@ fn mark(c: &mut Criterion) {
         bench_collect(c, &format!("tree_{mib}MiB"), procs, tree(mib * MIB));
         bench_collect(c, &format!("cells_{mib}MiB"), procs, cell_tree(mib * MIB));
         bench_collect(c, &format!("array_{mib}MiB"), procs, arrays(mib * MIB));
+        bench_collect(c, &format!("one_array_{mib}MiB"), procs, one_array(mib * MIB));
     }
 }
 

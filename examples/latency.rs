@@ -2,14 +2,17 @@
 //! records how long each iteration took, so every stall the collector causes shows up.
 //!
 //! ```text
-//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K]
+//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N]
 //! ```
 //!
 //! `--live-mib` (default 1024) is the target live heap. It is built as groups of slots (a
 //! `Vec<Gc<Group>>` on the stack holds the only roots, a few thousand of them); each slot is a
 //! `GcCell` holding a complete binary tree of 15 nodes of 24 bytes, so marking chases pointers
 //! through tens of millions of small objects. After the build, one `collect()` starts the loop
-//! from a clean heap.
+//! from a clean heap. `--array-mib N` (default 0) adds one huge slice to the live set: a
+//! `Gc<[Gc<[u64; 2]>]>` of handles to 16-byte leaves, N MiB with its leaves, so that most of
+//! the marking is one object's (marked in 128 KiB oblets, which assists share; before
+//! oblets a background worker scanned it whole while assists found nothing else to do).
 //!
 //! Then each of `--threads` mutator threads (default 1) runs the loop for `--seconds`
 //! (default 20, fractions allowed). One iteration allocates 16 small objects: normally a
@@ -207,11 +210,12 @@ struct Args {
     seconds: f64,
     threads: usize,
     replace_every: u64,
+    array_mib: u64,
     floor: bool,
 }
 
 const USAGE: &str =
-    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--floor]";
+    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--floor]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -219,6 +223,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 20.0,
         threads: 1,
         replace_every: 64,
+        array_mib: 0,
         floor: false,
     };
     common::parse_flags_and_switches(USAGE, &["--floor"], |flag, v| {
@@ -231,6 +236,7 @@ fn parse_args() -> Result<Args, String> {
             "--replace-every" => {
                 args.replace_every = common::parse_value(v, "replacement interval", |&n| n >= 1)?;
             }
+            "--array-mib" => args.array_mib = common::parse_value(v, "size", |_| true)?,
             "--floor" => args.floor = true,
             _ => return Ok(false),
         }
@@ -276,6 +282,14 @@ fn build(live_mib: u64, threads: usize) -> Vec<Gc<Group>> {
         });
     }
     out
+}
+
+/// `--array-mib`: one slice of handles, each to its own 16-byte leaf, `mib` MiB in all.
+fn huge_array(mib: u64) -> Gc<[Gc<[u64; 2]>]> {
+    let per_elem = std::mem::size_of::<Gc<[u64; 2]>>() + std::mem::size_of::<[u64; 2]>();
+    (0..mib as usize * (1 << 20) / per_elem)
+        .map(|i| Gc::new([i as u64, 0]))
+        .collect()
 }
 
 /// What one mutator thread reports.
@@ -398,14 +412,16 @@ fn main() -> ExitCode {
 
     let t0 = Instant::now();
     let groups = build(args.live_mib, args.threads);
+    let array = huge_array(args.array_mib);
     gc_core::collect();
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let s0 = gc_core::mem_stats();
     let slots = groups.len() * GROUP_SLOTS;
     let nodes = slots as u64 * ((1u64 << (TREE_DEPTH + 1)) - 1);
     println!(
-        "live set: {} groups, {slots} slots, {nodes} tree nodes; heap_alloc {:.1} MiB, heap_sys {:.1} MiB after collect; built in {build_ms:.0} ms ({} cycles)",
+        "live set: {} groups, {slots} slots, {nodes} tree nodes, an array of {} handles; heap_alloc {:.1} MiB, heap_sys {:.1} MiB after collect; built in {build_ms:.0} ms ({} cycles)",
         groups.len(),
+        array.len(),
         s0.heap_alloc as f64 / MIB,
         s0.heap_sys as f64 / MIB,
         s0.num_gc,
@@ -488,6 +504,6 @@ fn main() -> ExitCode {
         max_pause_ns as f64 / 1e6,
         s1.heap_sys as f64 / MIB,
     );
-    drop(groups);
+    drop((groups, array));
     ExitCode::SUCCESS
 }
