@@ -4,14 +4,15 @@
 //
 // Usage (flags take one or two dashes, as Go's flag package allows):
 //
-//	latency [-live-mib N] [-seconds S] [-threads N] [-replace-every K]
+//	latency [-live-mib N] [-seconds S] [-threads N] [-replace-every K] [-array-mib N]
 //
 // -live-mib (default 1024) is the target live heap, built as groups of 1024
 // slots (a []*Group on the stack holds the only roots); each slot holds a
 // complete binary tree of 15 nodes of 24 bytes (two pointers and a uint64).
 // The number of groups comes from measuring one group's HeapAlloc growth, as
-// our probe measures heap_alloc. After the build, one runtime.GC() starts the
-// loop from a clean heap.
+// our probe measures heap_alloc. -array-mib N (default 0) adds one huge slice
+// of pointers to 16-byte leaves, N MiB with them. After the build, one
+// runtime.GC() starts the loop from a clean heap.
 //
 // Then each of -threads goroutines (default 1; GOMAXPROCS as the environment
 // says) runs the loop for -seconds (default 20, fractions allowed). One
@@ -209,6 +210,20 @@ func heapAlloc() uint64 {
 	return s.HeapAlloc
 }
 
+// leaf is the 16-byte object a huge array's elements point to.
+type leaf [2]uint64
+
+// hugeArray is -array-mib: one slice of pointers, each to its own leaf, mib MiB in all
+// (the Rust probe's `Gc<[Gc<[u64; 2]>]>`). Go marks it in 128 KiB oblets.
+func hugeArray(mib uint64) []*leaf {
+	n := mib << 20 / 24
+	a := make([]*leaf, n)
+	for i := range a {
+		a[i] = &leaf{uint64(i), 0}
+	}
+	return a
+}
+
 // build makes the live set: about liveMiB MiB of heap, using threads goroutines.
 func build(liveMiB uint64, threads int) []*Group {
 	target := liveMiB * 1024 * 1024
@@ -324,13 +339,14 @@ func mutate(id int, groups []*Group, deadline time.Time, replaceEvery uint64, se
 	return result{hist: h, iterations: iterations, replacements: replacements, sink: sink}
 }
 
-const usageLine = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K]"
+const usageLine = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N]"
 
 func main() {
 	liveMiB := flag.Uint64("live-mib", 1024, "target live heap in MiB")
 	seconds := flag.Float64("seconds", 20, "length of the measured loop in seconds (fractions allowed)")
 	threads := flag.Int("threads", 1, "mutator goroutines")
 	replaceEvery := flag.Uint64("replace-every", 64, "every K-th iteration replaces a slot's tree")
+	arrayMiB := flag.Uint64("array-mib", 0, "one huge array of pointers to 16-byte leaves, N MiB with them")
 	flag.Parse()
 	if flag.NArg() > 0 || *threads < 1 || *replaceEvery < 1 ||
 		math.IsNaN(*seconds) || math.IsInf(*seconds, 0) || *seconds < 0 {
@@ -341,6 +357,7 @@ func main() {
 
 	t0 := time.Now()
 	groups := build(*liveMiB, *threads)
+	array := hugeArray(*arrayMiB)
 	runtime.GC()
 	buildMs := float64(time.Since(t0).Nanoseconds()) / 1e6
 	var s0 runtime.MemStats
@@ -408,6 +425,7 @@ func main() {
 		s1.GCCPUFraction, float64(pauseTotalNs)/1e6, float64(maxPauseNs)/1e6, procstat.PeakRSSMiB(),
 		float64(s1.HeapSys)/mib, float64(objects)/loopSecs/1e6)
 	runtime.KeepAlive(groups)
+	runtime.KeepAlive(array)
 	if sink == 42 {
 		fmt.Fprintln(os.Stderr, "") // keeps sink observable
 	}
