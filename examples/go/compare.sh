@@ -3,7 +3,8 @@
 # one Markdown table of medians per workload. See examples/go/README.md.
 #
 # usage: examples/go/compare.sh [--quick] [--runs N] [--depth D] [--threads N]
-#            [--gcbench-depth D] [--live-mib N] [--seconds S] [--only LIST] [--keep DIR]
+#            [--gcbench-depth D] [--live-mib N] [--seconds S] [--array-mib N]
+#            [--only LIST] [--keep DIR]
 #
 # Workloads (--only takes a comma-separated subset, default all):
 #   bt       binary_trees D, sequential: ours --impl gc, ours --impl box, go -threads 1
@@ -11,7 +12,9 @@
 #   gcbench  gcbench --max-depth D: ours gc, ours box, go, ours gc-set and gc-atomic
 #            (children in AtomicGc fields: the faster idiom, its own row)
 #   latency  latency --live-mib N --seconds S: ours (gc), go, and the machine's floor
-#            (latency --floor: a loop that only reads the clock, other cores busy)
+#            (latency --floor: a loop that only reads the clock, other cores busy);
+#            --array-mib N adds one huge array of pointers to the live set of both
+#            (marked in 128 KiB oblets by both runtimes)
 #
 # Every implementation of a workload runs --runs times (default 3), alternating
 # (gc, box, go, gc, box, go, ...), each run under /usr/bin/time -f "%e %M".
@@ -31,7 +34,7 @@ usage() {
     exit 2
 }
 
-quick=0 runs="" depth="" threads="" gc_depth="" live_mib="" seconds="" only="bt,bt-par,gcbench,latency" keep=""
+quick=0 runs="" depth="" threads="" gc_depth="" live_mib="" seconds="" array_mib=0 only="bt,bt-par,gcbench,latency" keep=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --gcbench-depth) gc_depth=${2:?}; shift ;;
     --live-mib) live_mib=${2:?}; shift ;;
     --seconds) seconds=${2:?}; shift ;;
+    --array-mib) array_mib=${2:?}; shift ;;
     --only) only=${2:?}; shift ;;
     --keep) keep=${2:?}; shift ;;
     -h | --help) usage ;;
@@ -245,10 +249,11 @@ for w in ${only//,/ }; do
         all_ok gcbench
         ;;
     latency)
-        workload latency "latency --live-mib $live_mib --seconds $seconds" \
+        lat_args="--live-mib $live_mib --seconds $seconds --array-mib $array_mib"
+        workload latency "latency $lat_args" \
             "live_heap_mb:%.1f,iterations:%.0f,$lat_cols" -- \
-            gc "$lat --live-mib $live_mib --seconds $seconds" \
-            go "$work/go_latency --live-mib $live_mib --seconds $seconds" \
+            gc "$lat $lat_args" \
+            go "$work/go_latency $lat_args" \
             floor "$lat --floor --seconds $seconds"
         echo "alloc_rate_mps: million objects allocated per second in the loop (ours: from its \`loop:\` line, Go: its summary)."
         echo "floor: the machine's own gaps, a loop that only reads the clock while a spinning thread keeps every other core busy (\`latency --floor\`): what the operating system and the host take from a thread that never blocks while the other cores are busy, as they are while a collector marks."
