@@ -197,7 +197,12 @@ fn mark(c: &mut Criterion) {
         bench_collect(c, &format!("tree_{mib}MiB"), procs, tree(mib * MIB));
         bench_collect(c, &format!("cells_{mib}MiB"), procs, cell_tree(mib * MIB));
         bench_collect(c, &format!("array_{mib}MiB"), procs, arrays(mib * MIB));
-        bench_collect(c, &format!("one_array_{mib}MiB"), procs, one_array(mib * MIB));
+        bench_collect(
+            c,
+            &format!("one_array_{mib}MiB"),
+            procs,
+            one_array(mib * MIB),
+        );
     }
 }
 
