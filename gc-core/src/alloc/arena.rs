@@ -137,9 +137,11 @@ pub(crate) fn set_span(base: usize, npages: usize, span: *const Span) {
 
 /// Visits the in-use spans that begin in `[from, end)` in address order, calling `f` on
 /// each until it returns `false`; then returns the address just past the span that
-/// stopped the walk (`None` if none did). Called with the page heap lock held: spans are
-/// made and freed (their pages pointed at them and cleared) only under it, so every span
-/// found is in use for as long as the caller holds the lock.
+/// stopped the walk (`None` if none did). Called with the page heap lock held (spans are
+/// made and freed, their pages pointed at them and cleared, only under it, so every span
+/// found is in use for as long as the caller holds the lock), or while no span can be
+/// freed (`Heap::for_each_span_chunked`): then a span made meanwhile may or may not be
+/// found, and one found was fully made (`set_span`'s Release).
 pub(crate) fn spans_in(from: usize, end: usize, mut f: impl FnMut(&Span) -> bool) -> Option<usize> {
     let mut addr = from.next_multiple_of(PAGE_SIZE);
     while addr < end {
@@ -160,8 +162,8 @@ pub(crate) fn spans_in(from: usize, end: usize, mut f: impl FnMut(&Span) -> bool
             addr += PAGE_SIZE;
             continue;
         }
-        // SAFETY: a page points at an in-use span, which the heap lock (held by the
-        // caller) keeps from being freed.
+        // SAFETY: a page points at an in-use span, which the heap lock held by the caller,
+        // or the caller's guarantee that no span is freed, keeps in use.
         let s = unsafe { &*s };
         let next = s.base + s.npages * PAGE_SIZE;
         // A span that began before `from` was visited by an earlier walk, or is not wanted.

@@ -537,7 +537,9 @@ impl Cycle {
         // Root-scan jobs for every span, queued outside the pause: spans made after mark
         // setup hold only black objects, so any snapshot from now on covers every root that
         // matters.
-        HEAP.for_each_span_chunked(mark::queue_root_jobs);
+        // SAFETY: no span is freed while marking: every span was swept before mark setup,
+        // and sweeping (the only place spans are freed) resumes after mark termination.
+        unsafe { HEAP.for_each_span_chunked(mark::queue_root_jobs) };
         // A forced cycle's caller waits for it, so it marks with every proc (Go keeps 25%
         // even then); so does the stop-the-world reference mode.
         let plan = if self.stw || self.forced {
