@@ -206,6 +206,43 @@ fn consistent_while_another_thread_allocates() {
 }
 
 #[test]
+fn consistent_while_another_thread_releases_memory() {
+    let _s = serial();
+    with_watchdog("snapshots under free_os_memory", || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicUsize::new(0));
+        // Pages go back to the OS in batches taken out of the free runs and released
+        // without the heap lock: a snapshot meanwhile still counts each page once, and
+        // memory reused after its release reads back what was written.
+        let releaser = {
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            std::thread::spawn(move || {
+                let mut salt = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    salt += 1;
+                    let blocks: Vec<Gc<[u64]>> = (0..32)
+                        .map(|i| Gc::from(vec![salt ^ i; 32 * 1024]))
+                        .collect();
+                    for (i, b) in blocks.iter().enumerate() {
+                        assert!(b.iter().all(|&w| w == salt ^ i as u64), "block corrupted");
+                    }
+                    drop(blocks);
+                    gc_core::free_os_memory();
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let mut taken = 0;
+        while taken < 100 || rounds.load(Ordering::Relaxed) < 20 {
+            taken += 1;
+            check_consistent(&heap_snapshot());
+        }
+        stop.store(true, Ordering::Relaxed);
+        releaser.join().unwrap();
+    });
+}
+
+#[test]
 fn one_record_per_cycle() {
     let _s = serial();
     with_watchdog("cycle records", || {

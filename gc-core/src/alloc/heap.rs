@@ -17,7 +17,7 @@ use super::central::Central;
 use super::pageheap::PageHeap;
 use super::sizeclass::{SpanClass, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
 use super::span::{meta_bytes, OwnedSpan, Shape, SpanPtr, SpareBlocks};
-use super::{arena, PAGE_SIZE};
+use super::{arena, os, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// `trigger` and `goal` before the pacer publishes its own (Go's first goal, 4 MiB).
@@ -277,17 +277,35 @@ impl Heap {
     }
 
     /// Gives up to `max_bytes` of free pages back to the OS, highest addresses first, in
-    /// batches of 64 pages (512 KiB) per hold of the heap lock, so threads that need a span
-    /// wait at most one batch. With `skip_dense`, pages in nearly full chunks stay (see
-    /// `PageHeap::scavenge`). Returns the bytes released.
+    /// batches of 64 pages (512 KiB): a batch is taken out of the free runs under the heap
+    /// lock, released without it, and put back range by range, so a thread that needs a
+    /// span never waits for a release. With `skip_dense`, pages in nearly full chunks stay
+    /// (see `PageHeap::take_unreleased`). Returns the bytes released.
     pub(crate) fn scavenge(&self, max_bytes: usize, skip_dense: bool) -> usize {
         const BATCH: usize = 64;
         let mut done = 0;
+        // At most one range per page of a batch: no growth in the heap lock.
+        let mut taken = Vec::with_capacity(BATCH);
         while done < max_bytes {
             let want = BATCH.min((max_bytes - done).div_ceil(PAGE_SIZE));
-            let n = self.lock_pages().heap.scavenge(want, skip_dense);
-            done += n * PAGE_SIZE;
-            if n < want {
+            taken.clear();
+            let n = self
+                .lock_pages()
+                .heap
+                .take_unreleased(want, skip_dense, &mut taken);
+            // Released without the heap lock, as Go does: the pages are out of the free
+            // runs, so no thread allocates them meanwhile.
+            let mut failed = false;
+            for &(addr, pages) in &taken {
+                // SAFETY: the pages are mapped (the page heap grew over them) and taken out
+                // of the free runs, so nothing uses or allocates them until put back.
+                let ok = !failed && unsafe { os::release(addr, pages * PAGE_SIZE) }.is_ok();
+                failed |= !ok;
+                done += if ok { pages * PAGE_SIZE } else { 0 };
+                // Back one range at a time: a brief hold each, never one across a release.
+                self.lock_pages().heap.put_released(addr, pages, ok);
+            }
+            if failed || n < want {
                 break;
             }
         }

@@ -79,6 +79,26 @@ impl FreeRuns {
         self.free_pages += npages;
     }
 
+    /// Takes `[addr, addr + npages pages)`, which must lie within one free run, out of the
+    /// runs (the rest of that run stays free).
+    pub(crate) fn take_range(&mut self, addr: usize, npages: usize) {
+        let (&start, &len) = self
+            .by_addr
+            .range(..=addr)
+            .next_back()
+            .expect("pages taken that are not free");
+        let (end, run_end) = (addr + npages * PAGE_SIZE, start + len * PAGE_SIZE);
+        assert!(end <= run_end, "pages taken that are not free");
+        self.remove(start, len);
+        if addr > start {
+            self.insert(start, (addr - start) / PAGE_SIZE);
+        }
+        if run_end > end {
+            self.insert(end, (run_end - end) / PAGE_SIZE);
+        }
+        self.free_pages -= npages;
+    }
+
     fn insert(&mut self, addr: usize, npages: usize) {
         self.by_addr.insert(addr, npages);
         self.by_size.insert((npages, addr));
@@ -128,7 +148,7 @@ const MERGE_STEP: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct PageHeap {
     /// Free runs, except the pages in `singles`: reach them through `free_pages`,
-    /// `free_runs` and `scavenge`, which see both.
+    /// `free_runs` and `take_unreleased`, which see both.
     free: FreeRuns,
     /// Free single pages, most recently freed last, kept out of `free` (at most
     /// `SINGLES_MAX`; merged into it oldest first, `MERGE_STEP` at a time). A span of one
@@ -149,6 +169,10 @@ pub(crate) struct PageHeap {
     pub(crate) arenas: usize,
     /// Free pages given back to the OS (Go's `HeapReleased`), a subset of `free`.
     pub(crate) released: Released,
+    /// Free pages out of `free` while a scavenger releases them without the heap lock
+    /// (`take_unreleased` to `put_released`): neither free nor in use meanwhile, so nobody
+    /// allocates them; reported as free by `free_runs`.
+    in_flight: Vec<(usize, usize)>,
     /// In-use pages per `CHUNK_SIZE` chunk (chunk index -> pages; absent when 0), for the
     /// scavenger's dense-chunk rule.
     chunk_inuse: BTreeMap<usize, usize>,
@@ -169,6 +193,7 @@ impl PageHeap {
             inuse_pages: 0,
             arenas: 0,
             released: Released::new(),
+            in_flight: Vec::new(),
             chunk_inuse: BTreeMap::new(),
             reserve_base: 0,
             reserve_end: 0,
@@ -212,10 +237,14 @@ impl PageHeap {
     }
 
     /// The free runs, lowest address first (for heap snapshots): merges the single pages
-    /// into them first.
-    pub(crate) fn free_runs(&mut self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    /// into them first, and counts the pages a scavenger is releasing as free (runs of
+    /// their own: two runs may touch).
+    pub(crate) fn free_runs(&mut self) -> Vec<(usize, usize)> {
         self.merge_singles(usize::MAX);
-        self.free.runs_from_bottom()
+        let mut runs: Vec<(usize, usize)> = self.free.runs_from_bottom().collect();
+        runs.extend_from_slice(&self.in_flight);
+        runs.sort_unstable();
+        runs
     }
 
     /// Moves the `n` oldest single pages (or all) into the free runs.
@@ -229,23 +258,86 @@ impl PageHeap {
         self.singles.drain(..n);
     }
 
-    /// Gives up to `max_pages` free, unreleased pages back to the OS, from the free run with
-    /// the highest address that has any (Go scavenges from the top, so the heap's low end
-    /// stays dense), and from the single pages last. With `skip_dense`, pages in chunks at
-    /// least 96% in use stay (Go's background rule: their few free pages are about to be
-    /// reused, and releasing them would break up the huge pages around them). Returns the
-    /// pages released; 0 when no page qualifies.
-    pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
-        let mut done = self.scavenge_runs(max_pages, skip_dense);
+    /// Takes up to `max_pages` free, unreleased pages out of the free runs for the caller to
+    /// release to the OS without the heap lock (Go's `scavengeOne` does the same: the
+    /// `madvise` of a batch took 0.1 ms, and a `free_os_memory` of 1 GiB held every other
+    /// allocating thread off the lock for up to 56 ms), then to hand back with
+    /// [`put_released`](Self::put_released). Appends them to `out` as `(address, pages)`
+    /// ranges and returns their pages; 0 when no page qualifies. The choice: from the free
+    /// run with the highest address that has any (Go scavenges from the top, so the heap's
+    /// low end stays dense), and from the single pages last. With `skip_dense`, pages in
+    /// chunks at least 96% in use stay (Go's background rule: their few free pages are
+    /// about to be reused, and releasing them would break up the huge pages around them).
+    pub(crate) fn take_unreleased(
+        &mut self,
+        max_pages: usize,
+        skip_dense: bool,
+        out: &mut Vec<(usize, usize)>,
+    ) -> usize {
+        let mut done = self.take_chosen(max_pages, skip_dense, out);
         while done < max_pages && !self.singles.is_empty() {
             self.merge_singles(MERGE_STEP);
-            done += self.scavenge_runs(max_pages - done, skip_dense);
+            done += self.take_chosen(max_pages - done, skip_dense, out);
         }
         done
     }
 
-    /// [`scavenge`](Self::scavenge) over the free runs only.
-    fn scavenge_runs(&mut self, max_pages: usize, skip_dense: bool) -> usize {
+    /// `choose_unreleased`, then takes what it chose out of the free runs (so that a
+    /// second choice does not pick the same pages).
+    fn take_chosen(
+        &mut self,
+        max_pages: usize,
+        skip_dense: bool,
+        out: &mut Vec<(usize, usize)>,
+    ) -> usize {
+        let first = out.len();
+        let done = self.choose_unreleased(max_pages, skip_dense, out);
+        for &(addr, n) in &out[first..] {
+            self.free.take_range(addr, n);
+            self.in_flight.push((addr, n));
+        }
+        done
+    }
+
+    /// Hands back pages [`take_unreleased`](Self::take_unreleased) took: free again, and
+    /// released if `released` (the OS took them back).
+    pub(crate) fn put_released(&mut self, addr: usize, npages: usize, released: bool) {
+        let i = self
+            .in_flight
+            .iter()
+            .position(|&r| r == (addr, npages))
+            .expect("pages put back that were not taken");
+        self.in_flight.swap_remove(i);
+        self.free.free(addr, npages);
+        if released {
+            self.released.add(addr, npages);
+        }
+    }
+
+    /// Takes, releases and puts back up to `max_pages` pages in one go (the tests' way to
+    /// run `Heap::scavenge`'s steps on a heap of their own). Returns the pages released.
+    #[cfg(test)]
+    pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
+        let mut taken = Vec::new();
+        self.take_unreleased(max_pages, skip_dense, &mut taken);
+        let mut done = 0;
+        for (addr, n) in taken {
+            // SAFETY: the pages are mapped (by `grow`) and out of the free runs, so nothing
+            // allocates them until they are put back.
+            let ok = unsafe { os::release(addr, n * PAGE_SIZE) }.is_ok();
+            self.put_released(addr, n, ok);
+            done += if ok { n } else { 0 };
+        }
+        done
+    }
+
+    /// `take_unreleased`'s choice over the free runs only, appended to `out` (not taken).
+    fn choose_unreleased(
+        &self,
+        max_pages: usize,
+        skip_dense: bool,
+        out: &mut Vec<(usize, usize)>,
+    ) -> usize {
         let mut done = 0;
         for (start, npages) in self.free.runs_from_top() {
             for (gap, gap_pages) in self.released.unreleased_in(start, npages) {
@@ -256,14 +348,7 @@ impl PageHeap {
                     let lo = (chunk * CHUNK_SIZE).max(gap);
                     if !(skip_dense && self.chunk_is_dense(chunk)) {
                         let n = ((top - lo) / PAGE_SIZE).min(max_pages - done);
-                        let addr = top - n * PAGE_SIZE;
-                        // SAFETY: the pages are free (in `free`), mapped by `grow`, and the
-                        // heap lock the caller holds keeps them from being allocated
-                        // meanwhile.
-                        if unsafe { os::release(addr, n * PAGE_SIZE) }.is_err() {
-                            return done;
-                        }
-                        self.released.add(addr, n);
+                        out.push((top - n * PAGE_SIZE, n));
                         done += n;
                         if done == max_pages {
                             return done;
@@ -416,6 +501,54 @@ mod tests {
     }
 
     #[test]
+    fn pages_being_released_are_neither_allocated_nor_lost() {
+        crate::alloc::arena::init();
+        let mut h = PageHeap::new();
+        let (a, _) = h.alloc(16).unwrap();
+        h.free(a, 16);
+        let free = h.free_pages();
+        // Taken for release: the 16 reused pages (the rest of the step is released already).
+        let mut taken = Vec::new();
+        assert_eq!(h.take_unreleased(usize::MAX, false, &mut taken), 16);
+        assert_eq!(taken, vec![(a, 16)]);
+        assert_eq!(h.free_pages(), free - 16);
+        // Not allocatable meanwhile, but a snapshot still counts them as free.
+        let (b, _) = h.alloc(16).unwrap();
+        assert!(b + 16 * P <= a || b >= a + 16 * P, "in-flight pages handed out");
+        h.free(b, 16);
+        let reported: usize = h.free_runs().iter().map(|r| r.1).sum();
+        assert_eq!(reported, free);
+        // Back: free and released, and coalesced with their neighbours (`b`'s pages were
+        // reused, so they are not released any more).
+        h.put_released(a, 16, true);
+        assert_eq!(h.free_pages(), free);
+        assert_eq!(h.released.pages(), free - 16);
+        assert_eq!(h.free.runs().len(), 1);
+        // A failed release puts them back unreleased.
+        taken.clear();
+        assert_eq!(h.take_unreleased(usize::MAX, false, &mut taken), 16);
+        for &(addr, n) in &taken {
+            h.put_released(addr, n, false);
+        }
+        assert_eq!(h.free_pages(), free);
+        assert_eq!(h.released.pages(), free - 16);
+    }
+
+    #[test]
+    fn a_range_taken_from_a_run_leaves_its_two_ends_free() {
+        let mut r = heap_with(10);
+        let base = r.runs()[0].0;
+        r.take_range(base + 3 * P, 4);
+        assert_eq!(r.runs(), vec![(base, 3), (base + 7 * P, 3)]);
+        assert_eq!(r.free_pages(), 6);
+        r.take_range(base, 3);
+        assert_eq!(r.runs(), vec![(base + 7 * P, 3)]);
+        r.free(base, 7);
+        assert_eq!(r.runs(), vec![(base, 10)]);
+        assert!(std::panic::catch_unwind(move || r.take_range(base + 9 * P, 2)).is_err());
+    }
+
+    #[test]
     fn the_background_rule_leaves_dense_chunks_alone() {
         crate::alloc::arena::init();
         let mut h = PageHeap::new();
@@ -465,7 +598,7 @@ mod tests {
         for &a in pages.iter().skip(1).step_by(2) {
             h.free(a, 1);
         }
-        let runs: Vec<(usize, usize)> = h.free_runs().collect();
+        let runs = h.free_runs();
         assert!(h.singles.is_empty());
         assert_eq!(runs, vec![(pages[0], h.mapped_bytes / P)]);
         assert_eq!(h.inuse_pages, 0);
@@ -490,6 +623,25 @@ mod tests {
         // More wanted than the runs hold: the single pages are merged and released too.
         assert_eq!(h.scavenge(100, true), 12);
         assert!(h.singles.is_empty());
+        assert_eq!((h.free_pages(), h.released.pages()), (112, 112));
+        // Both in one call: the run's pages once, then the single pages.
+        let (b, _) = h.alloc(112).unwrap();
+        h.free(b, 100);
+        for i in 100..112 {
+            h.free(b + i * P, 1);
+        }
+        let mut taken = Vec::new();
+        assert_eq!(h.take_unreleased(200, true, &mut taken), 112);
+        let mut pages: Vec<usize> = taken
+            .iter()
+            .flat_map(|&(addr, n)| (0..n).map(move |i| addr + i * P))
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        assert_eq!(pages.len(), 112, "a page taken twice");
+        for (addr, n) in taken {
+            h.put_released(addr, n, true);
+        }
         assert_eq!((h.free_pages(), h.released.pages()), (112, 112));
     }
 

@@ -78,7 +78,7 @@ pub(crate) struct PageMap {
 pub(crate) unsafe fn page_map(heap: &Heap, read_counts: bool) -> PageMap {
     let sweepgen = heap.sweepgen();
     let mut p = heap.lock_pages();
-    let free: Vec<(usize, usize)> = p.heap.free_runs().collect();
+    let free = p.heap.free_runs();
     let (reservations, (tail_start, tail_end)) = p.heap.address_space();
     let mut arenas: Vec<usize> = reservations
         .iter()
