@@ -514,7 +514,10 @@ mod tests {
         assert_eq!(h.free_pages(), free - 16);
         // Not allocatable meanwhile, but a snapshot still counts them as free.
         let (b, _) = h.alloc(16).unwrap();
-        assert!(b + 16 * P <= a || b >= a + 16 * P, "in-flight pages handed out");
+        assert!(
+            b + 16 * P <= a || b >= a + 16 * P,
+            "in-flight pages handed out"
+        );
         h.free(b, 16);
         let reported: usize = h.free_runs().iter().map(|r| r.1).sum();
         assert_eq!(reported, free);
