@@ -12,7 +12,7 @@ pub(crate) struct TypeInfo {
     pub trace: unsafe fn(*const u8, &mut Tracer),
     /// Traces the part of the object whose elements start in the byte range `[from, to)`
     /// of it, so that the marker can split a huge object into oblets (Go's 128 KiB pieces,
-    /// `gc/mark.rs`): `Some` for slices (`Gc<[T]>`), `None` for every other type, whose
+    /// `gc/oblets.rs`): `Some` for slices (`Gc<[T]>`), `None` for every other type, whose
     /// `Trace` impl is opaque and is run on the whole object.
     pub trace_range: Option<unsafe fn(*const u8, usize, usize, &mut Tracer)>,
     /// Drops the object at the given address in place; `None` for types without drop glue.

@@ -14,6 +14,7 @@ pub(crate) mod cache;
 pub(crate) mod central;
 pub(crate) mod clobber;
 pub(crate) mod external;
+pub(crate) mod free_runs;
 pub(crate) mod heap;
 pub(crate) mod hooks;
 pub(crate) mod live_types;

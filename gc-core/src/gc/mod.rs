@@ -33,6 +33,7 @@ internal! {
     mark,
     metrics,
     moved,
+    oblets,
     pacer,
     periodic,
     phase,

@@ -138,7 +138,7 @@ unsafe fn trace_slice<T: Trace>(p: *const u8, t: &mut Tracer) {
     unsafe { trace_slice_range::<T>(p, 0, usize::MAX, t) }
 }
 
-/// The marker's oblet of a huge slice object (`gc/mark.rs`): traces the elements that start
+/// The marker's oblet of a huge slice object (`gc/oblets.rs`): traces the elements that start
 /// in the object's byte range `[from, to)`.
 ///
 /// # Safety
