@@ -14,10 +14,10 @@
 //! the allocator overview (`crate::design::allocator`).
 
 use super::central::Central;
-use super::pageheap::PageHeap;
+use super::pageheap::{release_taken, PageHeap};
 use super::sizeclass::{SpanClass, NUM_SIZE_CLASSES, NUM_SPAN_CLASSES};
 use super::span::{meta_bytes, OwnedSpan, Shape, SpanPtr, SpareBlocks};
-use super::{arena, os, PAGE_SIZE};
+use super::{arena, PAGE_SIZE};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// `trigger` and `goal` before the pacer publishes its own (Go's first goal, 4 MiB).
@@ -63,25 +63,9 @@ impl Pages {
     /// each until it returns `false`; then returns the address to resume from (`None` when
     /// every span was visited). A walk of the arena table's pages, reservation by
     /// reservation: the lock held by `&self` keeps every span found in use.
-    pub(crate) fn spans_from(
-        &self,
-        from: usize,
-        mut f: impl FnMut(SpanPtr) -> bool,
-    ) -> Option<usize> {
-        let (reservations, _) = self.heap.address_space();
-        for &(base, bytes) in reservations {
-            if base + bytes <= from {
-                continue;
-            }
-            // SAFETY: `spans_in` only hands out in-use spans, kept so by the heap lock.
-            let stopped = arena::spans_in(from.max(base), base + bytes, |s| {
-                f(unsafe { SpanPtr::from_raw(s) })
-            });
-            if stopped.is_some() {
-                return stopped;
-            }
-        }
-        None
+    pub(crate) fn spans_from(&self, from: usize, f: impl FnMut(SpanPtr) -> bool) -> Option<usize> {
+        // SAFETY: the heap lock held by `&self` keeps every span found in use.
+        unsafe { spans_in_reservations(self.heap.address_space().0, from, f) }
     }
 
     /// See [`Heap::memory`]; `spare` is the bytes of spare metadata blocks.
@@ -98,6 +82,35 @@ impl Pages {
                 as u64,
         }
     }
+}
+
+/// Visits the in-use spans of the heap reservations `reservations` from address `from`
+/// on, in address order, calling `f` on each until it returns `false`; then returns the
+/// address to resume from (`None` when every span was visited). A walk of the arena
+/// table's pages, reservation by reservation (`arena::spans_in`).
+///
+/// # Safety
+///
+/// Every span found stays in use during the walk: the caller holds the heap lock, or no
+/// span can be freed meanwhile.
+unsafe fn spans_in_reservations(
+    reservations: &[(usize, usize)],
+    from: usize,
+    mut f: impl FnMut(SpanPtr) -> bool,
+) -> Option<usize> {
+    for &(base, bytes) in reservations {
+        if base + bytes <= from {
+            continue;
+        }
+        let stopped = arena::spans_in(from.max(base), base + bytes, |s| {
+            // SAFETY: an in-use span, kept so during the walk (the contract).
+            f(unsafe { SpanPtr::from_raw(s) })
+        });
+        if stopped.is_some() {
+            return stopped;
+        }
+    }
+    None
 }
 
 /// Spare metadata blocks are kept up to this many bytes whatever the heap's size.
@@ -278,8 +291,8 @@ impl Heap {
 
     /// Gives up to `max_bytes` of free pages back to the OS, highest addresses first, in
     /// batches of 64 pages (512 KiB): a batch is taken out of the free runs under the heap
-    /// lock, released without it, and put back range by range, so a thread that needs a
-    /// span never waits for a release. With `skip_dense`, pages in nearly full chunks stay
+    /// lock, released without it, and put back under it, so a thread that needs a span
+    /// never waits for a release. With `skip_dense`, pages in nearly full chunks stay
     /// (see `PageHeap::take_unreleased`). Returns the bytes released.
     pub(crate) fn scavenge(&self, max_bytes: usize, skip_dense: bool) -> usize {
         const BATCH: usize = 64;
@@ -293,19 +306,12 @@ impl Heap {
                 .lock_pages()
                 .heap
                 .take_unreleased(want, skip_dense, &mut taken);
-            // Released without the heap lock, as Go does: the pages are out of the free
-            // runs, so no thread allocates them meanwhile.
-            let mut failed = false;
-            for &(addr, pages) in &taken {
-                // SAFETY: the pages are mapped (the page heap grew over them) and taken out
-                // of the free runs, so nothing uses or allocates them until put back.
-                let ok = !failed && unsafe { os::release(addr, pages * PAGE_SIZE) }.is_ok();
-                failed |= !ok;
-                done += if ok { pages * PAGE_SIZE } else { 0 };
-                // Back one range at a time: a brief hold each, never one across a release.
-                self.lock_pages().heap.put_released(addr, pages, ok);
-            }
-            if failed || n < want {
+            // SAFETY: just taken out of the free runs, not yet put back. Released without
+            // the heap lock, as Go does: no thread allocates them meanwhile.
+            let released = unsafe { release_taken(&taken) };
+            self.lock_pages().heap.put_released(&taken, released);
+            done += taken[..released].iter().map(|r| r.1).sum::<usize>() * PAGE_SIZE;
+            if released < taken.len() || n < want {
                 break;
             }
         }
@@ -429,23 +435,23 @@ impl Heap {
     pub(crate) unsafe fn for_each_span_chunked(&self, mut f: impl FnMut(&[SpanPtr])) {
         const CHUNK: usize = 1024;
         let reservations = self.lock_pages().heap.address_space().0.to_vec();
+        let mut from = 0usize;
         let mut chunk = Vec::with_capacity(CHUNK);
-        for (base, bytes) in reservations {
-            let mut from = base;
-            loop {
-                chunk.clear();
-                let next = arena::spans_in(from, base + bytes, |s| {
-                    // SAFETY: an in-use span, and none is freed meanwhile (the contract).
-                    chunk.push(unsafe { SpanPtr::from_raw(s) });
+        loop {
+            chunk.clear();
+            // SAFETY: no span is freed meanwhile (the contract).
+            let next = unsafe {
+                spans_in_reservations(&reservations, from, |s| {
+                    chunk.push(s);
                     chunk.len() < CHUNK
-                });
-                if !chunk.is_empty() {
-                    f(&chunk);
-                }
-                match next {
-                    Some(n) => from = n,
-                    None => break,
-                }
+                })
+            };
+            if !chunk.is_empty() {
+                f(&chunk);
+            }
+            match next {
+                Some(n) => from = n,
+                None => return,
             }
         }
     }

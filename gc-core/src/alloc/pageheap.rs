@@ -15,6 +15,22 @@ use super::released::Released;
 use super::{arena, os, ARENA_SIZE, PAGE_SIZE};
 use std::collections::BTreeMap;
 
+/// Gives the ranges [`PageHeap::take_unreleased`] took back to the OS, in order, up to the
+/// first the OS refuses; returns how many it took. Called without the heap lock (the point
+/// of taking them: Go's `scavengeOne` releases outside it too).
+///
+/// # Safety
+///
+/// The ranges were taken by `take_unreleased` and not yet put back: mapped pages that
+/// nothing uses or allocates until [`PageHeap::put_released`].
+pub(crate) unsafe fn release_taken(taken: &[(usize, usize)]) -> usize {
+    taken
+        .iter()
+        // SAFETY: the contract.
+        .take_while(|&&(addr, n)| unsafe { os::release(addr, n * PAGE_SIZE) }.is_ok())
+        .count()
+}
+
 /// The heap grows by at least this much at a time (Go's `mheap.grow`: 512 pages).
 pub(crate) const GROW_STEP: usize = 4 << 20;
 
@@ -68,7 +84,7 @@ pub(crate) struct PageHeap {
     /// The unused tail of the last reservation: `[reserve_base, reserve_end)`.
     reserve_base: usize,
     reserve_end: usize,
-    /// Every reservation from the OS, `(base, bytes)` in the order made (for heap
+    /// Every reservation from the OS, `(base, bytes)` in address order (for heap
     /// snapshots: `super::snapshot`).
     reservations: Vec<(usize, usize)>,
 }
@@ -188,18 +204,20 @@ impl PageHeap {
         done
     }
 
-    /// Hands back pages [`take_unreleased`](Self::take_unreleased) took: free again, and
-    /// released if `released` (the OS took them back).
-    pub(crate) fn put_released(&mut self, addr: usize, npages: usize, released: bool) {
-        let i = self
-            .in_flight
-            .iter()
-            .position(|&r| r == (addr, npages))
-            .expect("pages put back that were not taken");
-        self.in_flight.swap_remove(i);
-        self.free.free(addr, npages);
-        if released {
-            self.released.add(addr, npages);
+    /// Hands back the ranges [`take_unreleased`](Self::take_unreleased) took: free again,
+    /// the first `released` of them released too (what [`release_taken`] gave the OS).
+    pub(crate) fn put_released(&mut self, taken: &[(usize, usize)], released: usize) {
+        for (k, &(addr, npages)) in taken.iter().enumerate() {
+            let i = self
+                .in_flight
+                .iter()
+                .position(|&r| r == (addr, npages))
+                .expect("pages put back that were not taken");
+            self.in_flight.swap_remove(i);
+            self.free.free(addr, npages);
+            if k < released {
+                self.released.add(addr, npages);
+            }
         }
     }
 
@@ -209,15 +227,10 @@ impl PageHeap {
     pub(crate) fn scavenge(&mut self, max_pages: usize, skip_dense: bool) -> usize {
         let mut taken = Vec::new();
         self.take_unreleased(max_pages, skip_dense, &mut taken);
-        let mut done = 0;
-        for (addr, n) in taken {
-            // SAFETY: the pages are mapped (by `grow`) and out of the free runs, so nothing
-            // allocates them until they are put back.
-            let ok = unsafe { os::release(addr, n * PAGE_SIZE) }.is_ok();
-            self.put_released(addr, n, ok);
-            done += if ok { n } else { 0 };
-        }
-        done
+        // SAFETY: just taken, not put back.
+        let released = unsafe { release_taken(&taken) };
+        self.put_released(&taken, released);
+        taken[..released].iter().map(|r| r.1).sum()
     }
 
     /// `take_unreleased`'s choice over the free runs only, appended to `out` (not taken).
@@ -405,16 +418,14 @@ mod tests {
         assert_eq!(reported, free);
         // Back: free and released, and coalesced with their neighbours (`b`'s pages were
         // reused, so they are not released any more).
-        h.put_released(a, 16, true);
+        h.put_released(&[(a, 16)], 1);
         assert_eq!(h.free_pages(), free);
         assert_eq!(h.released.pages(), free - 16);
         assert_eq!(h.free.runs().len(), 1);
         // A failed release puts them back unreleased.
         taken.clear();
         assert_eq!(h.take_unreleased(usize::MAX, false, &mut taken), 16);
-        for &(addr, n) in &taken {
-            h.put_released(addr, n, false);
-        }
+        h.put_released(&taken, 0);
         assert_eq!(h.free_pages(), free);
         assert_eq!(h.released.pages(), free - 16);
     }
@@ -510,9 +521,7 @@ mod tests {
         pages.sort_unstable();
         pages.dedup();
         assert_eq!(pages.len(), 112, "a page taken twice");
-        for (addr, n) in taken {
-            h.put_released(addr, n, true);
-        }
+        h.put_released(&taken, taken.len());
         assert_eq!((h.free_pages(), h.released.pages()), (112, 112));
     }
 }
