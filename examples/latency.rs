@@ -211,11 +211,12 @@ struct Args {
     threads: usize,
     replace_every: u64,
     array_mib: u64,
+    list_mib: u64,
     floor: bool,
 }
 
 const USAGE: &str =
-    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--floor]";
+    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N] [--floor]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -224,6 +225,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         replace_every: 64,
         array_mib: 0,
+        list_mib: 0,
         floor: false,
     };
     common::parse_flags_and_switches(USAGE, &["--floor"], |flag, v| {
@@ -237,6 +239,7 @@ fn parse_args() -> Result<Args, String> {
                 args.replace_every = common::parse_value(v, "replacement interval", |&n| n >= 1)?;
             }
             "--array-mib" => args.array_mib = common::parse_value(v, "size", |_| true)?,
+            "--list-mib" => args.list_mib = common::parse_value(v, "size", |_| true)?,
             "--floor" => args.floor = true,
             _ => return Ok(false),
         }
@@ -292,6 +295,18 @@ fn huge_array(mib: u64) -> Gc<[Gc<[u64; 2]>]> {
         .collect()
 }
 
+/// `--list-mib`: an interpreter's list, a `Vec` of handles in a `GcCell`, each handle to its
+/// own 16-byte leaf, `mib` MiB in all (the `Vec`'s buffer is outside the heap).
+type List = Gc<GcCell<Vec<Gc<[u64; 2]>>>>;
+
+fn big_list(mib: u64) -> List {
+    let per_elem = std::mem::size_of::<Gc<[u64; 2]>>() + std::mem::size_of::<[u64; 2]>();
+    let items = (0..mib as usize * (1 << 20) / per_elem)
+        .map(|i| Gc::new([i as u64, 0]))
+        .collect();
+    Gc::new(GcCell::new(items))
+}
+
 /// What one mutator thread reports.
 struct Loop {
     hist: Hist,
@@ -300,7 +315,13 @@ struct Loop {
 }
 
 /// The measured loop: runs until `deadline`.
-fn mutate(groups: &[Gc<Group>], deadline: Instant, replace_every: u64, seed: u64) -> Loop {
+fn mutate(
+    groups: &[Gc<Group>],
+    list: &List,
+    deadline: Instant,
+    replace_every: u64,
+    seed: u64,
+) -> Loop {
     let mut hist = Hist::new();
     let mut rng = common::Rng(seed | 1);
     let mut val = seed << 32;
@@ -319,6 +340,11 @@ fn mutate(groups: &[Gc<Group>], deadline: Instant, replace_every: u64, seed: u64
             let slot = &g.slots[rng.below(g.slots.len())];
             slot.tree.set(Some(tree(TREE_DEPTH, &mut val)));
             replacements += 1;
+            // And one element of the list, the way an interpreter's `list[i] = x` does.
+            let len = list.borrow().len();
+            if len > 0 {
+                list.borrow_mut()[rng.below(len)] = Gc::new([val, 0]);
+            }
         } else {
             // Short-lived garbage: a 15-node list and one wide object pointing into it.
             let mut head: Option<Gc<Temp>> = None;
@@ -413,6 +439,7 @@ fn main() -> ExitCode {
     let t0 = Instant::now();
     let groups = build(args.live_mib, args.threads);
     let array = huge_array(args.array_mib);
+    let list = big_list(args.list_mib);
     gc_core::collect();
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let s0 = gc_core::mem_stats();
@@ -432,9 +459,9 @@ fn main() -> ExitCode {
     let results: Vec<Loop> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.threads)
             .map(|t| {
-                let groups = &groups;
+                let (groups, list) = (&groups, &list);
                 let seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(t as u64 + 1);
-                s.spawn(move || mutate(groups, deadline, args.replace_every, seed))
+                s.spawn(move || mutate(groups, list, deadline, args.replace_every, seed))
             })
             .collect();
         handles
@@ -504,6 +531,6 @@ fn main() -> ExitCode {
         max_pause_ns as f64 / 1e6,
         s1.heap_sys as f64 / MIB,
     );
-    drop((groups, array));
+    drop((groups, array, list));
     ExitCode::SUCCESS
 }
