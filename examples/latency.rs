@@ -2,7 +2,7 @@
 //! records how long each iteration took, so every stall the collector causes shows up.
 //!
 //! ```text
-//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N]
+//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N]
 //! ```
 //!
 //! `--live-mib` (default 1024) is the target live heap. It is built as groups of slots (a
@@ -13,6 +13,13 @@
 //! `Gc<[Gc<[u64; 2]>]>` of handles to 16-byte leaves, N MiB with its leaves, so that most of
 //! the marking is one object's (marked in 128 KiB oblets, which assists share; before
 //! oblets a background worker scanned it whole while assists found nothing else to do).
+//! `--list-mib N` (default 0) adds an interpreter's list instead: a
+//! `Gc<GcCell<Vec<Gc<[u64; 2]>>>>`, N MiB with its leaves (the `Vec`'s buffer lies outside
+//! the heap), into which every slot replacement (below) also stores a fresh leaf at a
+//! random index through `borrow_mut`, as an interpreter's `list[i] = x` does. Its first
+//! write roots the whole list (the write guard's contract, O(list)); until large cells
+//! written in every cycle stayed rooted, every cycle's unroot pass undid that and the next
+//! write paid it again.
 //!
 //! Then each of `--threads` mutator threads (default 1) runs the loop for `--seconds`
 //! (default 20, fractions allowed). One iteration allocates 16 small objects: normally a
@@ -28,7 +35,7 @@
 //!
 //! ```text
 //! latency: live_mib=.. live_heap_mb=.. seconds=.. threads=.. iterations=.. max_gap_us=.. p999_gap_us=..
-//!   p99_gap_us=.. p50_gap_us=.. cycles=.. gc_cpu_fraction=.. pause_total_ms=.. max_pause_ms=..
+//!   p99_gap_us=.. p50_gap_us=.. gaps_over_1ms=.. cycles=.. gc_cpu_fraction=.. pause_total_ms=.. max_pause_ms=..
 //!   peak_rss_mb=.. heap_sys_mb=..
 //! ```
 //!
@@ -124,6 +131,8 @@ struct Hist {
     counts: Vec<u64>,
     total: u64,
     max: u64,
+    /// Gaps of 1 ms or more, counted exactly.
+    over_1ms: u64,
 }
 
 const SUB_BITS: u32 = 5;
@@ -137,6 +146,7 @@ impl Hist {
             counts: vec![0; buckets as usize],
             total: 0,
             max: 0,
+            over_1ms: 0,
         }
     }
 
@@ -165,6 +175,7 @@ impl Hist {
         self.counts[Hist::index(ns)] += 1;
         self.total += 1;
         self.max = self.max.max(ns);
+        self.over_1ms += u64::from(ns >= 1_000_000);
     }
 
     fn merge(&mut self, other: &Hist) {
@@ -173,18 +184,20 @@ impl Hist {
         }
         self.total += other.total;
         self.max = self.max.max(other.max);
+        self.over_1ms += other.over_1ms;
     }
 
     /// The summary line's gap fields, in microseconds: `max_gap_us=.. p999_gap_us=..
-    /// p99_gap_us=.. p50_gap_us=..`.
+    /// p99_gap_us=.. p50_gap_us=..`, and the count `gaps_over_1ms=..`.
     fn summary_fields(&self) -> String {
         let us = |ns: u64| ns as f64 / 1e3;
         format!(
-            "max_gap_us={:.1} p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1}",
+            "max_gap_us={:.1} p999_gap_us={:.1} p99_gap_us={:.1} p50_gap_us={:.1} gaps_over_1ms={}",
             us(self.max),
             us(self.quantile(0.999)),
             us(self.quantile(0.99)),
             us(self.quantile(0.5)),
+            self.over_1ms,
         )
     }
 

@@ -218,7 +218,7 @@ echo "- runs per implementation: $runs (alternating)$([ "$quick" = 1 ] && echo '
 
 bt=$ours/binary_trees gb=$ours/gcbench lat=$ours/latency
 common_cols="time_ms:%.1f,peak_rss_mb:%.1f,cycles:%.0f,pause_total_ms:%.3f,max_pause_ms:%.3f,peak_heap_mb:%.1f"
-lat_cols="peak_rss_mb:%.1f,cycles:%.0f,max_pause_ms:%.3f,max_gap_us:%.1f,p999_gap_us:%.1f,p99_gap_us:%.1f,alloc_rate_mps:%.2f,heap_sys_mb:%.1f"
+lat_cols="peak_rss_mb:%.1f,cycles:%.0f,max_pause_ms:%.3f,max_gap_us:%.1f,gaps_over_1ms:%.0f,p999_gap_us:%.1f,p99_gap_us:%.1f,alloc_rate_mps:%.2f,heap_sys_mb:%.1f"
 check_re='check:'
 
 for w in ${only//,/ }; do

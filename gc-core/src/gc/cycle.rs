@@ -253,6 +253,19 @@ fn gc_thread() {
     }
 }
 
+/// Tests: one background cycle (not forced, as the pacer's) on the calling thread, after
+/// the previous cycles' sweep and drops.
+#[cfg(all(test, not(gc_loom)))]
+pub(crate) fn paced_cycle_for_test() {
+    super::init();
+    let pause = super::dropper::pause();
+    sweep_running_drops(&pause);
+    pause.settle();
+    let _in_cycle = InCycle::enter();
+    let _g = GC_LOCK.lock();
+    run_cycle(false);
+}
+
 /// Whether `GOGC` is on (a periodic cycle is allowed: Go's `gcTriggerTime` test).
 pub(crate) fn gogc_on() -> bool {
     with_pacer(|p| p.gogc().is_some())
@@ -488,8 +501,10 @@ impl Cycle {
             cleanup();
         }
         // Written cells inside heap objects go back to being edges (cells written from now
-        // on stay roots for this cycle).
-        dirty::unroot_pass();
+        // on stay roots for this cycle), but for a paced cycle those written in the last
+        // one stay rooted: they are likely written again (`dirty.rs`, "Hot cells"). A
+        // forced cycle unroots them all, to find every garbage cycle.
+        dirty::unroot_pass(!self.forced);
         advance(Event::Unrooted);
         self.t.prepare_ns = t0.elapsed().as_nanos() as u64;
     }

@@ -6,6 +6,21 @@
 //! pass, tells the first write from later ones; the marker records a rooted cell it meets
 //! in a clean slot, which only a held or leaked guard of that kind leaves.)
 //!
+//! *Large written cells stay rooted.* A paced cycle's pass leaves rooted, and dirty for
+//! the next pass, a cell whose last rooting by a write guard counted at least
+//! `LARGE_HANDLES` (1,024) handles and which was written through a guard since the last
+//! pass (the cell's `LARGE` and `WRITTEN` flags, `written_since`): a big list written in
+//! every cycle (an interpreter's list it stores into) is then rooted once, not unrooted
+//! here and rooted again by its next writer, O(contents) each, once per cycle (a
+//! 2.8-million-handle list stalled its writer 60-105 ms per cycle that way: BENCHMARKS.md,
+//! twenty-fifth session), and the marker skips its contents, which are roots. The price:
+//! what such a cell holds when its object dies stays alive one cycle longer, and a garbage
+//! cycle through it is found one cycle after its last write. Small cells are not kept: an
+//! interpreter's environments die young, and keeping what they hold one more cycle cost
+//! its small scripts 10-30% of peak RSS. A cell that grew large while rooted is unrooted
+//! once more and counted at its next rooting. A forced cycle (`collect()`) keeps nothing:
+//! it finds all the garbage unreachable when it began.
+//!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in
 //!   its span (`Span::set_dirty`), one atomic OR the first time per cycle, no lock; the
@@ -37,12 +52,13 @@ use crate::alloc::span::SpanPtr;
 use crate::sync::{AtomicU32, AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
 
-/// The bit of a cell's flags word that says it is on the list (bits 0, 1 and 3 are the
+/// The bit of a cell's flags word that says it is on the list (the other bits are the
 /// cell's own, `object/cell.rs`). Written only under the list lock.
 pub(crate) const ON_LIST: u8 = 4;
 
-/// Type-erased "unroot this cell if nobody holds it" (returns false if busy).
-pub(crate) type UnrootFn = unsafe fn(usize) -> bool;
+/// Type-erased "unroot this cell if nobody holds it, unless it was written since this write
+/// epoch began" (returns false if the cell stays rooted).
+pub(crate) type UnrootFn = unsafe fn(usize, Option<u8>) -> bool;
 
 /// A listed cell: its unroot function and the address of its flags word, by cell address.
 type List = BTreeMap<usize, (UnrootFn, usize)>;
@@ -117,8 +133,25 @@ pub(crate) fn write_epoch() -> u8 {
     EPOCH.load(Ordering::Relaxed)
 }
 
+/// Whether a cell whose last write guard recorded epoch `written` was written since the
+/// start of epoch `closing`, the one the running pass closed: in it, or in the next one,
+/// which began when the pass advanced the epoch (a write made while the pass runs
+/// overwrites the closing epoch's record).
+pub(crate) fn written_since(written: u8, closing: u8) -> bool {
+    written == closing || written == next_epoch(closing)
+}
+
+/// The epoch after `e`.
+fn next_epoch(e: u8) -> u8 {
+    if e == MAX_EPOCH {
+        1
+    } else {
+        e + 1
+    }
+}
+
 /// The largest write epoch (five bits of a cell's flags word, `object/cell.rs`).
-pub(crate) const MAX_EPOCH: u8 = 31;
+pub(crate) const MAX_EPOCH: u8 = 15;
 
 crate::sync::global! {
     static EPOCH: AtomicU8 = AtomicU8::new(1);
@@ -194,18 +227,21 @@ pub(crate) fn unlist_cell(addr: usize, flags: &AtomicU8) {
 const BATCH: usize = 64;
 
 /// The unroot pass: every dirty object is walked and every listed cell visited; the cells
-/// nobody holds get their contents turned into edges. Busy cells stay dirty (and rooted)
-/// until a later cycle. Runs concurrently with mutators, after sweep termination and before
-/// mark setup: no sweeper frees a dirty slot or a listed cell then (see the module header
-/// for what else keeps them alive). Cells dirtied during the pass wait for the next cycle
-/// (they are roots meanwhile). Returns (objects walked clean and cells unrooted, objects
-/// and cells left dirty).
-pub(crate) fn unroot_pass() -> (usize, usize) {
+/// nobody holds get their contents turned into edges, except, if `keep_hot`, those written
+/// through a guard since the last pass (module header; `written_since`). Busy and kept cells stay dirty (and
+/// rooted) until a later cycle. Runs concurrently with mutators, after sweep termination
+/// and before mark setup: no sweeper frees a dirty slot or a listed cell then (see the
+/// module header for what else keeps them alive). Cells dirtied during the pass wait for
+/// the next cycle (they are roots meanwhile). Returns (objects walked clean and cells
+/// unrooted, objects and cells left dirty).
+pub(crate) fn unroot_pass(keep_hot: bool) -> (usize, usize) {
     // Only the pass writes the epoch (one collector at a time), so a load and a store.
+    // Writes since the last pass recorded `e`, or the next epoch from this store on.
     let e = write_epoch();
-    EPOCH.store(if e == MAX_EPOCH { 1 } else { e + 1 }, Ordering::Relaxed);
+    EPOCH.store(next_epoch(e), Ordering::Relaxed);
+    let keep = keep_hot.then_some(e);
     let mut done = 0;
-    let mut busy = 0;
+    let mut left = 0;
     let spans = std::mem::take(&mut *SPANS.lock());
     if spans.is_empty() && len() == 0 {
         return (0, 0);
@@ -219,24 +255,25 @@ pub(crate) fn unroot_pass() -> (usize, usize) {
         if !s.is_null() {
             // SAFETY: an in-use span, which no sweep frees during the pass (the pass runs
             // between sweep termination and mark setup).
-            let (d, b) = unroot_span(unsafe { SpanPtr::from_raw(s) });
+            let (d, l) = unroot_span(unsafe { SpanPtr::from_raw(s) }, keep);
             done += d;
-            busy += b;
+            left += l;
         }
     }
-    let (d, left) = unroot_listed();
-    (done + d, busy + left)
+    let (d, l) = unroot_listed(keep);
+    (done + d, left + l)
 }
 
-/// The slot half of the pass for one span: walks its dirty objects. Returns (objects
-/// walked clean, objects left dirty). The span must not be freed meanwhile (the pass runs
-/// between sweep termination and mark setup; a model calls it on a span it owns).
-pub(crate) fn unroot_span(s: SpanPtr) -> (usize, usize) {
+/// The slot half of the pass for one span: walks its dirty objects, leaving rooted the
+/// cells written since epoch `keep` began. Returns (objects walked clean, objects left dirty). The
+/// span must not be freed meanwhile (the pass runs between sweep termination and mark
+/// setup; a model calls it on a span it owns).
+pub(crate) fn unroot_span(s: SpanPtr, keep: Option<u8>) -> (usize, usize) {
     let Some(dirty) = s.take_dirty() else {
         return (0, 0);
     };
-    let mut tracer = Tracer::unrooting();
-    let (mut done, mut busy) = (0, 0);
+    let mut tracer = Tracer::unrooting(keep);
+    let (mut done, mut left) = (0, 0);
     for idx in dirty.iter() {
         // SAFETY: a dirty slot holds a live object: the bit is set through a reference into
         // it and cleared by the sweep that frees it, and no sweep runs during the pass.
@@ -244,18 +281,19 @@ pub(crate) fn unroot_span(s: SpanPtr) -> (usize, usize) {
         // SAFETY: `ty` is the descriptor recorded for this object; the unrooting tracer
         // visits its cells under their locks (`GcCell::trace`).
         unsafe { (ty.trace)(s.slot_addr(idx) as *const u8, &mut tracer) };
-        if tracer.take_busy() {
+        if tracer.take_left_dirty() {
             dirty_slot(s, idx);
-            busy += 1;
+            left += 1;
         } else {
             done += 1;
         }
     }
-    (done, busy)
+    (done, left)
 }
 
-/// The list half of the pass. Returns (cells unrooted, cells still listed).
-pub(crate) fn unroot_listed() -> (usize, usize) {
+/// The list half of the pass, leaving rooted the cells written since epoch `keep` began. Returns
+/// (cells unrooted, cells still listed).
+pub(crate) fn unroot_listed(keep: Option<u8>) -> (usize, usize) {
     let addrs: Vec<usize> = lock().keys().copied().collect();
     let mut unrooted = 0;
     for batch in addrs.chunks(BATCH) {
@@ -264,7 +302,7 @@ pub(crate) fn unroot_listed() -> (usize, usize) {
             // Unlisted since the snapshot (or listed anew: then it is a live cell too).
             let Some(&(f, _)) = d.get(addr) else { continue };
             // SAFETY: the cell is listed and we hold the list lock (module header).
-            if unsafe { f(*addr) } {
+            if unsafe { f(*addr, keep) } {
                 d.remove(addr);
                 unrooted += 1;
             }
@@ -276,4 +314,36 @@ pub(crate) fn unroot_listed() -> (usize, usize) {
 /// Number of listed cells (cells outside heap slots; dirty slots are not counted).
 pub(crate) fn len() -> usize {
     lock().len()
+}
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_since_takes_the_closed_epoch_and_the_next_one_across_the_wrap() {
+        // (written, closing, kept)
+        let table = [
+            (3, 3, true),
+            (4, 3, true),
+            (2, 3, false),
+            (5, 3, false),
+            (0, 3, false), // never written
+            (MAX_EPOCH, MAX_EPOCH, true),
+            (1, MAX_EPOCH, true),
+            (2, MAX_EPOCH, false),
+            (MAX_EPOCH, 1, false),
+        ];
+        for (written, closing, kept) in table {
+            assert_eq!(
+                written_since(written, closing),
+                kept,
+                "written {written}, closing {closing}"
+            );
+        }
+        for e in 1..=MAX_EPOCH {
+            assert!((1..=MAX_EPOCH).contains(&next_epoch(e)));
+            assert_ne!(next_epoch(e), e);
+        }
+    }
 }

@@ -97,8 +97,12 @@ pub struct Tracer {
     /// The unroot pass's walk (`dirty.rs`): edges are ignored, and rooted cells inside the
     /// walked object turn their contents back into edges (`GcCell`'s `trace`).
     unrooting: bool,
-    /// Set by the unroot pass's walk when a cell could not be visited (a writer held it).
-    busy: bool,
+    /// The unroot pass's walk: the large cells written since this write epoch began stay
+    /// rooted (`dirty::unroot_pass`), if any.
+    keep_written: Option<u8>,
+    /// Set by the unroot pass's walk when a cell stays rooted: a writer held it, or it is
+    /// large and was written since the `keep_written` epoch began.
+    left_dirty: bool,
     marked_bytes: u64,
     /// The span of the last object this tracer looked up (`span_cache.rs`).
     spans: SpanCache,
@@ -116,7 +120,8 @@ impl Tracer {
             len: 0,
             check: None,
             unrooting: false,
-            busy: false,
+            keep_written: None,
+            left_dirty: false,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -132,7 +137,8 @@ impl Tracer {
             len: 0,
             check: Some(Box::new(checker)),
             unrooting: false,
-            busy: false,
+            keep_written: None,
+            left_dirty: false,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -141,15 +147,17 @@ impl Tracer {
     }
 
     /// A tracer for the unroot pass's walk of a dirty object (`dirty.rs`): it marks
-    /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots.
-    pub(crate) fn unrooting() -> Tracer {
+    /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots, except
+    /// the large cells written since the write epoch `keep_written` began.
+    pub(crate) fn unrooting(keep_written: Option<u8>) -> Tracer {
         Tracer {
             queue: std::ptr::null(),
             buf: [0; BUF_LEN],
             len: 0,
             check: None,
             unrooting: true,
-            busy: false,
+            keep_written,
+            left_dirty: false,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -163,14 +171,22 @@ impl Tracer {
         self.unrooting
     }
 
-    /// The unroot pass's walk met a cell it could not visit: the object stays dirty.
-    pub(crate) fn note_busy(&mut self) {
-        self.busy = true;
+    /// The unroot pass's walk: the write epoch since whose start large written cells stay
+    /// rooted, if any.
+    #[inline(always)]
+    pub(crate) fn keep_written(&self) -> Option<u8> {
+        self.keep_written
     }
 
-    /// Whether the walk met a busy cell since the last call (and forgets it).
-    pub(crate) fn take_busy(&mut self) -> bool {
-        std::mem::take(&mut self.busy)
+    /// The unroot pass's walk left a cell rooted (busy, or large and written): the object
+    /// stays dirty.
+    pub(crate) fn note_left_dirty(&mut self) {
+        self.left_dirty = true;
+    }
+
+    /// Whether the walk left a cell rooted since the last call (and forgets it).
+    pub(crate) fn take_left_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.left_dirty)
     }
 
     /// The checker of a checking tracer.

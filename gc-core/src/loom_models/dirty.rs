@@ -1,6 +1,6 @@
 //! Lazy unrooting of dirty `GcCell`s: the first write to a heap cell since the last cycle
 //! roots its contents and records the cell as dirty; the next cycle's unroot pass turns
-//! dirty cells nobody holds back into edges. Two models, one per record:
+//! dirty cells nobody holds back into edges. The models:
 //! - the list (a cell outside heap slots): a writer takes the cell (`borrow_mut`), then
 //!   drops the last reference to it, while the pass runs. Checks that contents are never
 //!   unrooted while a writer holds the cell, that root and unroot strictly alternate, and
@@ -8,6 +8,8 @@
 //! - the slot's dirty bit (a cell in a heap object): a writer dirties the cell while the
 //!   pass walks the span. Checks the same alternation, and that no write is lost: a pass
 //!   that starts after the writer is done always leaves the contents as edges;
+//!   the same with a paced cycle's pass, which leaves the cells written in the epoch it
+//!   closes rooted: a kept cell stays dirty for the next pass;
 //! - two writers dirtying two slots of one span while the pass runs, sharing the span's
 //!   summary: the pass, or the one after it, sees both bits.
 
@@ -85,7 +87,7 @@ fn loom_unroot_pass_vs_writer_and_drop() {
                 drop(cell);
             }
         });
-        let (unrooted, _) = dirty::unroot_listed();
+        let (unrooted, _) = dirty::unroot_listed(None);
         writer.join().unwrap();
 
         assert!(dropped.load(Ordering::SeqCst));
@@ -101,7 +103,18 @@ type Holder = Padded<GcCell<Contents>>;
 
 #[test]
 fn loom_unroot_pass_vs_writer_in_a_heap_object() {
-    model(|| {
+    pass_vs_writer_in_a_heap_object(false);
+}
+
+/// The same with a paced cycle's pass, which leaves rooted the cells written in the epoch
+/// it closes: a cell it keeps stays dirty, so the next pass still finds it.
+#[test]
+fn loom_a_pass_that_keeps_written_cells_vs_a_writer() {
+    pass_vs_writer_in_a_heap_object(true);
+}
+
+fn pass_vs_writer_in_a_heap_object(keep_written: bool) {
+    model(move || {
         let rooted = Arc::new(AtomicBool::new(true));
         let held = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicBool::new(false));
@@ -115,6 +128,8 @@ fn loom_unroot_pass_vs_writer_in_a_heap_object() {
         // SAFETY: the object was just allocated and nothing else refers to it yet.
         unsafe { (*(addr as *mut Holder)).unroot() };
         assert!(!rooted.load(Ordering::SeqCst));
+        // The writes below record the current epoch: the one a paced pass would close.
+        let keep = keep_written.then(dirty::write_epoch);
 
         let writer = thread::spawn({
             let span = span.clone();
@@ -122,17 +137,20 @@ fn loom_unroot_pass_vs_writer_in_a_heap_object() {
             move || {
                 // SAFETY: the object lives as long as the span, which this thread holds.
                 let h = unsafe { span.get::<Holder>(addr) };
-                let _g = h.field.borrow_mut();
-                held.store(true, Ordering::SeqCst);
-                // ... writes ...
-                held.store(false, Ordering::SeqCst);
+                for _ in 0..if keep_written { 2 } else { 1 } {
+                    let _g = h.field.borrow_mut();
+                    held.store(true, Ordering::SeqCst);
+                    // ... writes ...
+                    held.store(false, Ordering::SeqCst);
+                }
             }
         });
-        dirty::unroot_span(span.ptr());
+        dirty::unroot_span(span.ptr(), keep);
         writer.join().unwrap();
         // The writer rooted the contents and dirtied the slot, before or after the pass
-        // took the bit; either way a pass from now on finds the cell and unroots it.
-        dirty::unroot_span(span.ptr());
+        // took the bit (and the pass kept it rooted, or not); either way a pass from now on
+        // that keeps nothing finds the cell and unroots it.
+        dirty::unroot_span(span.ptr(), None);
         assert!(
             !rooted.load(Ordering::SeqCst),
             "a write's dirty bit was lost"
@@ -167,13 +185,13 @@ fn loom_two_writers_share_a_spans_summary_against_the_pass() {
                 })
             })
             .collect();
-        dirty::unroot_span(span.ptr());
+        dirty::unroot_span(span.ptr(), None);
         for w in writers {
             w.join().unwrap();
         }
         // Each write's bit was taken by the pass above (after the write) or is still
         // summarised for this one.
-        dirty::unroot_span(span.ptr());
+        dirty::unroot_span(span.ptr(), None);
         for (i, (_, rooted)) in cells.iter().enumerate() {
             assert!(
                 !rooted.load(Ordering::SeqCst),

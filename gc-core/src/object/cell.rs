@@ -17,7 +17,10 @@
 //! into edges, O(the value) as `replace`, and nothing is recorded for the pass, so a
 //! handle written once keeps no count and costs the collector nothing; a second write in
 //! the cycle (the cell's write epoch, `WRITTEN`, is the current one) leaves it rooted and
-//! recorded, so writing one cell again and again stays O(1) per write. Cells on the stack
+//! recorded, so writing one cell again and again stays O(1) per write. A cell whose rooting
+//! counted at least [`LARGE_HANDLES`] handles (`LARGE`) and that is written in every cycle
+//! stays rooted through a paced cycle's pass (`crate::gc::dirty`, "Large written cells stay
+//! rooted"), so a big list is not rooted again, O(contents), in every cycle. Cells on the stack
 //! or in other non-heap memory stay rooted, which is what makes them safe there. A cell
 //! whose `T` holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
 //!
@@ -63,14 +66,23 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
-/// Bits 3-7: the write epoch (`gc::write_epoch`, 1..=31; 0 for never) in which a write
-/// guard last rooted this heap cell (bit 2 is the dirty list's `ON_LIST`). Only a hint:
-/// the epoch's first such write turns the contents back into edges at the guard's release
-/// (`write_guard`), a second one leaves them rooted, so that a cell written again and
-/// again costs O(1) per write until the next cycle.
-pub(crate) const WRITTEN: u8 = 0b1111_1000;
+/// The last rooting of the contents by a write guard counted at least
+/// [`LARGE_HANDLES`] handles: a paced cycle's unroot pass leaves the cell rooted while it
+/// is written in every cycle (`crate::gc::dirty`, "Large written cells stay rooted").
+pub(crate) const LARGE: u8 = 8;
+/// Bits 4-7: the write epoch (`gc::write_epoch`, 1..=15; 0 for never) of the last write
+/// guard on this heap cell (bit 2 is the dirty list's `ON_LIST`). Only a hint: the
+/// epoch's first write of a small value turns the contents back into edges at the
+/// guard's release (`write_guard`), a second one leaves them rooted, so that a cell
+/// written again and again costs O(1) per write until the next cycle; and a `LARGE` cell
+/// written since the last pass stays rooted through the next.
+pub(crate) const WRITTEN: u8 = 0b1111_0000;
 /// Where the write epoch sits in the flags.
-const WRITTEN_SHIFT: u32 = 3;
+const WRITTEN_SHIFT: u32 = 4;
+/// The handles a write guard's rooting must count for the cell to be `LARGE`: rooting
+/// them again costs the writer tens of microseconds, and a dead cell this large keeping
+/// them alive one cycle longer is a small part of a cycle's garbage.
+pub(crate) const LARGE_HANDLES: usize = 1024;
 const _: () = assert!(gc::MAX_WRITE_EPOCH as u32 == (WRITTEN >> WRITTEN_SHIFT) as u32);
 
 /// A mutable memory location for values inside `Gc` objects.
@@ -531,8 +543,12 @@ impl<T: Trace> GcCell<T> {
         // before us. Relaxed would do.
         let f = self.lock.flags.load(Ordering::Acquire);
         if f & ROOTED != 0 {
+            if f & HEAP_OWNED != 0 {
+                self.note_written(f);
+            }
             return false;
         }
+        let before = super::gc::rooted_handles();
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
         self.value.with_mut(|v| unsafe { (*v).root() });
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
@@ -544,25 +560,57 @@ impl<T: Trace> GcCell<T> {
             self.lock.flags.store(f | ROOTED, Ordering::Release);
             return false;
         }
-        if Self::reedges_on_release() {
-            let epoch = gc::write_epoch() << WRITTEN_SHIFT;
-            if f & WRITTEN != epoch {
-                // The epoch's first write: the guard's release makes this an edge cell
-                // again, so nothing is recorded for the unroot pass (a guard leaked
-                // instead is recorded by the marker: `try_trace_contents`).
-                self.lock
-                    .flags
-                    .store((f & !WRITTEN) | ROOTED | epoch, Ordering::Release);
-                return true;
-            }
+        let epoch = gc::write_epoch() << WRITTEN_SHIFT;
+        let large = if super::gc::rooted_handles().wrapping_sub(before) >= LARGE_HANDLES {
+            LARGE
+        } else {
+            0
+        };
+        self.lock.flags.store(
+            (f & !(WRITTEN | LARGE)) | ROOTED | large | epoch,
+            Ordering::Release,
+        );
+        if Self::reedges_on_release() && f & WRITTEN != epoch {
+            // The epoch's first write: the guard's release makes this an edge cell again,
+            // so nothing is recorded for the unroot pass (a guard leaked instead is
+            // recorded by the marker: `try_trace_contents`).
+            return true;
         }
-        self.lock.flags.store(f | ROOTED, Ordering::Release);
         gc::list_dirty_cell(
             self as *const Self as usize,
             unroot_erased::<T>,
             &self.lock.flags,
         );
         false
+    }
+}
+
+impl<T> GcCell<T> {
+    /// A write guard on a rooted heap cell (flags `f`): records this write epoch in
+    /// `WRITTEN`, so that a paced cycle's unroot pass leaves a `LARGE` cell rooted
+    /// (`crate::gc::dirty`, "Large written cells stay rooted"). One store per cell per
+    /// cycle.
+    #[inline(always)]
+    fn note_written(&self, f: u8) {
+        let epoch = gc::write_epoch() << WRITTEN_SHIFT;
+        if f & WRITTEN != epoch {
+            // A plain store under the write lock, as every write of the flags (module
+            // header); the pass reads it under its hold, or as a hint before it.
+            self.lock
+                .flags
+                .store((f & !WRITTEN) | epoch, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the unroot pass, keeping the large cells written since epoch `keep` began,
+    /// leaves this cell rooted for that reason (a hint read without the lock: keeping is
+    /// always sound).
+    #[inline]
+    fn kept_by_pass(&self, keep: Option<u8>) -> bool {
+        keep.is_some_and(|e| {
+            let f = self.lock.flags.load(Ordering::Relaxed);
+            f & (ROOTED | LARGE) == ROOTED | LARGE && gc::written_since(f >> WRITTEN_SHIFT, e)
+        })
     }
 }
 
@@ -596,13 +644,13 @@ impl<T: Trace + Default> GcCell<T> {
 /// # Safety
 ///
 /// `addr` is a live `GcCell<T>` on the dirty list, and the caller holds the dirty-list lock.
-unsafe fn unroot_erased<T: Trace>(addr: usize) -> bool {
+unsafe fn unroot_erased<T: Trace>(addr: usize, keep: Option<u8>) -> bool {
     // SAFETY: per the contract the cell is alive (it removes itself from the list, under the
     // list lock we hold, before it is dropped or moved).
     let cell = unsafe { &*(addr as *const GcCell<T>) };
     // The caller holds the dirty-list lock, which guards ON_LIST (the cell is on the list
     // only if HEAP_OWNED).
-    cell.unroot_if_free(|flags| {
+    cell.unroot_if_free(keep, |flags| {
         flags.fetch_and(!ON_LIST, Ordering::Relaxed);
     })
 }
@@ -669,8 +717,11 @@ impl<T: Trace> GcCell<T> {
     /// The collector's unrooting of a `HEAP_OWNED` cell, for both records of dirty cells:
     /// if nobody holds the cell, turns rooted contents into edges of the enclosing object,
     /// runs `also` on the flags while still holding the lock, and returns true; false if
-    /// the cell is busy. Never blocks.
-    fn unroot_if_free(&self, also: impl FnOnce(&AtomicU8)) -> bool {
+    /// the cell is busy or stays rooted, large and written since epoch `keep` began. Never blocks.
+    fn unroot_if_free(&self, keep: Option<u8>, also: impl FnOnce(&AtomicU8)) -> bool {
+        if self.kept_by_pass(keep) {
+            return false;
+        }
         // The collector's hold: no thread's, not recorded, and with no owner reading under
         // a bias (the pass suspends biases). A cell users hold is left for the next cycle.
         let Some(hold) = self.lock.try_hold_collector_exclusive() else {
@@ -699,7 +750,7 @@ impl<T: Trace> GcCell<T> {
         }
         if f & ROOTED == 0 {
             if !self.trace_locked(tracer) {
-                tracer.note_busy();
+                tracer.note_left_dirty();
             }
             return;
         }
@@ -708,8 +759,8 @@ impl<T: Trace> GcCell<T> {
             // unrooting turns this one back.
             return;
         }
-        if !self.unroot_if_free(|_| {}) {
-            tracer.note_busy();
+        if !self.unroot_if_free(tracer.keep_written(), |_| {}) {
+            tracer.note_left_dirty();
         }
     }
 }
@@ -795,9 +846,10 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // in `trace`, but with `&mut self` no marker reads the flags meanwhile, and the next
         // reader gets them through whatever ends the `&mut` (a lock, a hand-over between
         // threads). Relaxed would do.
-        self.lock
-            .flags
-            .store((f | ROOTED) & !(HEAP_OWNED | WRITTEN), Ordering::Release);
+        self.lock.flags.store(
+            (f | ROOTED) & !(HEAP_OWNED | WRITTEN | LARGE),
+            Ordering::Release,
+        );
     }
 
     #[inline]
@@ -816,7 +868,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         // black while marking, and the next mark starts after a stop), and the next reader
         // gets them through whatever ends the `&mut`.
         self.lock
-            .reset_with_flags((f & !(ROOTED | WRITTEN)) | HEAP_OWNED);
+            .reset_with_flags((f & !(ROOTED | WRITTEN | LARGE)) | HEAP_OWNED);
     }
 }
 
@@ -943,6 +995,56 @@ mod tests {
             "the busy cell was forgotten"
         );
         assert_eq!(*holder.borrow()[0], 7);
+    }
+
+    /// A paced cycle's unroot pass leaves rooted the large cells written since the last
+    /// pass: a list written in every cycle is rooted once, not once per cycle (O(contents)
+    /// each time); one not written for a cycle goes back to edges; a small cell is
+    /// unrooted at every pass; a forced cycle keeps none.
+    #[test]
+    #[cfg(not(gc_loom))]
+    fn a_paced_pass_keeps_large_cells_written_since_the_last_one_rooted() {
+        let n = LARGE_HANDLES as u64;
+        let new_list = |len: u64| -> Gc<GcCell<Vec<Gc<u64>>>> {
+            Gc::new(GcCell::new((0..len).map(Gc::new).collect()))
+        };
+        let (list, small) = (new_list(n), new_list(10));
+        let rooted = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed) & ROOTED != 0;
+        let visits = crate::object::gc::tests::visits;
+        let v0 = visits();
+        list.borrow_mut().push(Gc::new(n));
+        assert_eq!(visits() - v0, n, "the first write roots the contents");
+        assert!(rooted(&list));
+        for cycle in 0..3 {
+            small.borrow_mut().push(Gc::new(cycle));
+            crate::gc::paced_cycle_for_test();
+            assert!(
+                rooted(&list),
+                "cycle {cycle}: a large written cell was unrooted"
+            );
+            assert!(!rooted(&small), "cycle {cycle}: a small cell was kept");
+            let v = visits();
+            list.borrow_mut().push(Gc::new(cycle));
+            assert_eq!(
+                visits(),
+                v,
+                "cycle {cycle}: a write rooted the contents again"
+            );
+        }
+        // Not written for a whole cycle: back to edges at the next pass.
+        crate::gc::paced_cycle_for_test();
+        assert!(rooted(&list), "kept: written in the cycle before");
+        crate::gc::paced_cycle_for_test();
+        assert!(!rooted(&list), "not written for a cycle, still rooted");
+        // A forced cycle keeps nothing.
+        list.borrow_mut().push(Gc::new(7));
+        assert!(rooted(&list));
+        crate::collect();
+        assert!(!rooted(&list), "a forced cycle kept a written cell rooted");
+        assert_eq!(list.borrow().len() as u64, n + 5);
+        let sum: u64 = list.borrow().iter().map(|g| **g).sum();
+        assert_eq!(sum, n * (n - 1) / 2 + n + 3 + 7);
+        assert_eq!(small.borrow().len(), 13);
     }
 
     #[test]

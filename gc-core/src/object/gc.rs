@@ -20,6 +20,20 @@ use std::ptr::NonNull;
 /// Set in a handle's address when the handle holds a root count.
 const ROOTED: usize = 1 << 63;
 
+crate::sync::thread_local! {
+    /// Edges this thread's `root` walks turned into roots (wrapping: only differences are
+    /// read).
+    static ROOTED_HANDLES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The count of edges this thread's `root` walks turned into roots so far: a write guard
+/// tells a large cell by the difference across its rooting (`object/cell.rs`, `LARGE`).
+/// Wrapping; subtract with `wrapping_sub`.
+#[inline(always)]
+pub(crate) fn rooted_handles() -> usize {
+    ROOTED_HANDLES.with(|n| n.get())
+}
+
 /// A pointer to a garbage-collected `T`.
 ///
 /// Create one with [`Gc::new`]; clone it freely and send it to other threads (when `T` is
@@ -355,6 +369,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         if !self.is_rooted() {
             gc::add_root(self.addr());
             self.set_rooted(true);
+            ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(1)));
         }
     }
 
@@ -450,7 +465,7 @@ impl<T: ?Sized + 'static> std::borrow::Borrow<T> for Gc<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::{Gc, GcCell};
     use std::cell::Cell;
 
@@ -459,7 +474,8 @@ mod tests {
         pub(super) static VISITS: Cell<u64> = const { Cell::new(0) };
     }
 
-    fn visits() -> u64 {
+    /// Handles visited by `root`/`unroot` walks on this thread so far.
+    pub(crate) fn visits() -> u64 {
         VISITS.with(|v| v.get())
     }
 

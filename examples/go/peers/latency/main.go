@@ -35,7 +35,7 @@
 // plus alloc_rate_mps (million objects allocated per second in the loop, from
 // MemStats.Mallocs):
 //
-//	latency: live_mib=.. live_heap_mb=.. seconds=.. threads=.. iterations=.. max_gap_us=.. p999_gap_us=.. p99_gap_us=.. p50_gap_us=.. cycles=.. gc_cpu_fraction=.. pause_total_ms=.. max_pause_ms=.. peak_rss_mb=.. heap_sys_mb=.. alloc_rate_mps=..
+//	latency: live_mib=.. live_heap_mb=.. seconds=.. threads=.. iterations=.. max_gap_us=.. p999_gap_us=.. p99_gap_us=.. p50_gap_us=.. gaps_over_1ms=.. cycles=.. gc_cpu_fraction=.. pause_total_ms=.. max_pause_ms=.. peak_rss_mb=.. heap_sys_mb=.. alloc_rate_mps=..
 //
 // cycles, pause_total_ms, max_pause_ms (PauseNs, last 256 cycles) cover the
 // loop only; gc_cpu_fraction is MemStats.GCCPUFraction (since the program
@@ -118,6 +118,8 @@ type hist struct {
 	counts []uint64
 	total  uint64
 	max    uint64
+	// over1ms counts the gaps of 1 ms or more exactly.
+	over1ms uint64
 }
 
 func newHist() *hist {
@@ -150,6 +152,9 @@ func (h *hist) record(ns uint64) {
 	if ns > h.max {
 		h.max = ns
 	}
+	if ns >= 1000000 {
+		h.over1ms++
+	}
 }
 
 func (h *hist) merge(o *hist) {
@@ -160,6 +165,7 @@ func (h *hist) merge(o *hist) {
 	if o.max > h.max {
 		h.max = o.max
 	}
+	h.over1ms += o.over1ms
 }
 
 // quantile is the value at quantile q (upper edge of its bucket, never above the maximum).
@@ -418,10 +424,10 @@ func main() {
 	fmt.Printf("gc: %d cycles in the loop, pauses %.3f ms total, %.3f ms max; heap_alloc %.1f MiB, heap_sys %.1f MiB at the end\n",
 		cycles, float64(pauseTotalNs)/1e6, float64(maxPauseNs)/1e6, float64(s1.HeapAlloc)/mib, float64(s1.HeapSys)/mib)
 	fmt.Printf("latency: live_mib=%d live_heap_mb=%.1f seconds=%s threads=%d iterations=%d "+
-		"max_gap_us=%.1f p999_gap_us=%.1f p99_gap_us=%.1f p50_gap_us=%.1f cycles=%d "+
+		"max_gap_us=%.1f p999_gap_us=%.1f p99_gap_us=%.1f p50_gap_us=%.1f gaps_over_1ms=%d cycles=%d "+
 		"gc_cpu_fraction=%.4f pause_total_ms=%.3f max_pause_ms=%.3f peak_rss_mb=%s heap_sys_mb=%.1f alloc_rate_mps=%.2f\n",
 		*liveMiB, float64(s0.HeapAlloc)/mib, strconv.FormatFloat(*seconds, 'f', -1, 64), *threads, iterations,
-		us(h.max), us(h.quantile(0.999)), us(h.quantile(0.99)), us(h.quantile(0.5)), cycles,
+		us(h.max), us(h.quantile(0.999)), us(h.quantile(0.99)), us(h.quantile(0.5)), h.over1ms, cycles,
 		s1.GCCPUFraction, float64(pauseTotalNs)/1e6, float64(maxPauseNs)/1e6, procstat.PeakRSSMiB(),
 		float64(s1.HeapSys)/mib, float64(objects)/loopSecs/1e6)
 	runtime.KeepAlive(groups)
