@@ -253,6 +253,12 @@ fn gc_thread() {
     }
 }
 
+/// Tests: waits for the cycle in progress, if any, to end.
+#[cfg(all(test, not(gc_loom)))]
+pub(crate) fn wait_for_cycle_for_test() {
+    drop(GC_LOCK.lock());
+}
+
 /// Tests: one background cycle (not forced, as the pacer's) on the calling thread, after
 /// the previous cycles' sweep and drops.
 #[cfg(all(test, not(gc_loom)))]

@@ -8,18 +8,19 @@
 //!
 //! *Large written cells stay rooted.* A paced cycle's pass leaves rooted, and dirty for
 //! the next pass, a cell whose last rooting by a write guard counted at least
-//! `LARGE_HANDLES` (1,024) handles and which was written through a guard since the last
-//! pass (the cell's `LARGE` and `WRITTEN` flags, `written_since`): a big list written in
-//! every cycle (an interpreter's list it stores into) is then rooted once, not unrooted
-//! here and rooted again by its next writer, O(contents) each, once per cycle (a
-//! 2.8-million-handle list stalled its writer 60-105 ms per cycle that way: BENCHMARKS.md,
-//! twenty-fifth session), and the marker skips its contents, which are roots. The price:
-//! what such a cell holds when its object dies stays alive one cycle longer, and a garbage
-//! cycle through it is found one cycle after its last write. Small cells are not kept: an
-//! interpreter's environments die young, and keeping what they hold one more cycle cost
-//! its small scripts 10-30% of peak RSS. A cell that grew large while rooted is unrooted
-//! once more and counted at its next rooting. A forced cycle (`collect()`) keeps nothing:
-//! it finds all the garbage unreachable when it began.
+//! `LARGE_HANDLES` (1,024) handles and which was written through a guard in the last
+//! `KEEP_PASSES` (4) cycles (the cell's `LARGE` and `WRITTEN` flags, `written_within`): a
+//! big list that is stored into now and then (an interpreter's `list[i] = x`) is then
+//! rooted once, not unrooted here and rooted again by its next writer, O(contents) each
+//! (a 2.8-million-handle list stalled its writer 60-105 ms per cycle that way:
+//! BENCHMARKS.md, twenty-fifth session), and the marker skips its contents, which are
+//! roots. The price: what such a cell holds when its object dies stays alive until that
+//! object is swept (one cycle longer than for an edge cell), and a garbage cycle through
+//! the cell is found up to `KEEP_PASSES` cycles after its last write. Small cells are not
+//! kept: an interpreter's environments die young, and keeping what they held one more
+//! cycle cost its small scripts 10-30% of peak RSS. A cell that grew large while rooted
+//! is unrooted once more and counted at its next rooting. A forced cycle (`collect()`)
+//! keeps nothing: it finds all the garbage unreachable when it began.
 //!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in
@@ -56,8 +57,9 @@ use std::collections::BTreeMap;
 /// cell's own, `object/cell.rs`). Written only under the list lock.
 pub(crate) const ON_LIST: u8 = 4;
 
-/// Type-erased "unroot this cell if nobody holds it, unless it was written since this write
-/// epoch began" (returns false if the cell stays rooted).
+/// Type-erased "unroot this cell if nobody holds it, unless it is large and was written
+/// recently for a pass that closed this write epoch (`written_within`)" (returns false if
+/// the cell stays rooted).
 pub(crate) type UnrootFn = unsafe fn(usize, Option<u8>) -> bool;
 
 /// A listed cell: its unroot function and the address of its flags word, by cell address.
@@ -133,12 +135,23 @@ pub(crate) fn write_epoch() -> u8 {
     EPOCH.load(Ordering::Relaxed)
 }
 
-/// Whether a cell whose last write guard recorded epoch `written` was written since the
-/// start of epoch `closing`, the one the running pass closed: in it, or in the next one,
-/// which began when the pass advanced the epoch (a write made while the pass runs
-/// overwrites the closing epoch's record).
-pub(crate) fn written_since(written: u8, closing: u8) -> bool {
-    written == closing || written == next_epoch(closing)
+/// The passes a large cell stays rooted after the epoch of its last write: it is kept while
+/// written at least once in this many cycles (module header).
+pub(crate) const KEEP_PASSES: u8 = 4;
+
+/// Whether a cell whose last write guard recorded epoch `written` was written recently
+/// enough for the running pass, which closed epoch `closing`, to keep it: in one of the
+/// last `KEEP_PASSES` epochs up to `closing`, or in the next one, which began when the
+/// pass advanced the epoch (a write made while the pass runs overwrites the older record).
+/// Epochs wrap at `MAX_EPOCH`, so a write that old would look recent again; the pass
+/// unrooted such a cell long before.
+pub(crate) fn written_within(written: u8, closing: u8) -> bool {
+    if written == 0 {
+        return false;
+    }
+    // Epochs back from the current one (`next_epoch(closing)`), on the ring 1..=MAX_EPOCH.
+    let back = (next_epoch(closing) + MAX_EPOCH - written) % MAX_EPOCH;
+    back <= KEEP_PASSES
 }
 
 /// The epoch after `e`.
@@ -228,7 +241,7 @@ const BATCH: usize = 64;
 
 /// The unroot pass: every dirty object is walked and every listed cell visited; the cells
 /// nobody holds get their contents turned into edges, except, if `keep_hot`, those written
-/// through a guard since the last pass (module header; `written_since`). Busy and kept cells stay dirty (and
+/// through a guard in the last `KEEP_PASSES` cycles (module header; `written_within`). Busy and kept cells stay dirty (and
 /// rooted) until a later cycle. Runs concurrently with mutators, after sweep termination
 /// and before mark setup: no sweeper frees a dirty slot or a listed cell then (see the
 /// module header for what else keeps them alive). Cells dirtied during the pass wait for
@@ -265,7 +278,7 @@ pub(crate) fn unroot_pass(keep_hot: bool) -> (usize, usize) {
 }
 
 /// The slot half of the pass for one span: walks its dirty objects, leaving rooted the
-/// cells written since epoch `keep` began. Returns (objects walked clean, objects left dirty). The
+/// large cells written recently (`written_within` epoch `keep`). Returns (objects walked clean, objects left dirty). The
 /// span must not be freed meanwhile (the pass runs between sweep termination and mark
 /// setup; a model calls it on a span it owns).
 pub(crate) fn unroot_span(s: SpanPtr, keep: Option<u8>) -> (usize, usize) {
@@ -291,7 +304,8 @@ pub(crate) fn unroot_span(s: SpanPtr, keep: Option<u8>) -> (usize, usize) {
     (done, left)
 }
 
-/// The list half of the pass, leaving rooted the cells written since epoch `keep` began. Returns
+/// The list half of the pass, leaving rooted the large cells written recently
+/// (`written_within` epoch `keep`). Returns
 /// (cells unrooted, cells still listed).
 pub(crate) fn unroot_listed(keep: Option<u8>) -> (usize, usize) {
     let addrs: Vec<usize> = lock().keys().copied().collect();
@@ -321,22 +335,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn written_since_takes_the_closed_epoch_and_the_next_one_across_the_wrap() {
+    fn written_within_takes_the_last_passes_epochs_and_the_current_one_across_the_wrap() {
+        assert_eq!(KEEP_PASSES, 4, "the table below assumes four");
         // (written, closing, kept)
         let table = [
+            (4, 3, true), // during the pass, in the epoch it began
             (3, 3, true),
-            (4, 3, true),
-            (2, 3, false),
-            (5, 3, false),
+            (2, 3, true),
+            (1, 3, true),
+            (MAX_EPOCH, 3, true),
+            (MAX_EPOCH - 1, 3, false),
+            (5, 3, false), // a whole ring ago
             (0, 3, false), // never written
             (MAX_EPOCH, MAX_EPOCH, true),
             (1, MAX_EPOCH, true),
+            (MAX_EPOCH - 3, MAX_EPOCH, true),
+            (MAX_EPOCH - 4, MAX_EPOCH, false),
             (2, MAX_EPOCH, false),
-            (MAX_EPOCH, 1, false),
+            (MAX_EPOCH, 1, true),
+            (MAX_EPOCH - 2, 1, true),
+            (MAX_EPOCH - 3, 1, false),
         ];
         for (written, closing, kept) in table {
             assert_eq!(
-                written_since(written, closing),
+                written_within(written, closing),
                 kept,
                 "written {written}, closing {closing}"
             );

@@ -97,11 +97,11 @@ pub struct Tracer {
     /// The unroot pass's walk (`dirty.rs`): edges are ignored, and rooted cells inside the
     /// walked object turn their contents back into edges (`GcCell`'s `trace`).
     unrooting: bool,
-    /// The unroot pass's walk: the large cells written since this write epoch began stay
-    /// rooted (`dirty::unroot_pass`), if any.
+    /// The unroot pass's walk: the write epoch it closed, if it keeps the large cells
+    /// written recently (`dirty::written_within`).
     keep_written: Option<u8>,
     /// Set by the unroot pass's walk when a cell stays rooted: a writer held it, or it is
-    /// large and was written since the `keep_written` epoch began.
+    /// large and was written recently.
     left_dirty: bool,
     marked_bytes: u64,
     /// The span of the last object this tracer looked up (`span_cache.rs`).
@@ -148,7 +148,7 @@ impl Tracer {
 
     /// A tracer for the unroot pass's walk of a dirty object (`dirty.rs`): it marks
     /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots, except
-    /// the large cells written since the write epoch `keep_written` began.
+    /// the large cells written recently (`dirty::written_within` epoch `keep_written`).
     pub(crate) fn unrooting(keep_written: Option<u8>) -> Tracer {
         Tracer {
             queue: std::ptr::null(),
@@ -171,8 +171,8 @@ impl Tracer {
         self.unrooting
     }
 
-    /// The unroot pass's walk: the write epoch since whose start large written cells stay
-    /// rooted, if any.
+    /// The unroot pass's walk: the write epoch it closed, if it keeps the large cells
+    /// written recently.
     #[inline(always)]
     pub(crate) fn keep_written(&self) -> Option<u8> {
         self.keep_written

@@ -57,16 +57,18 @@ mod pacer_sim;
 // The collector's entry points for the layers above it: the public interface (`crate::api`)
 // and the object model (`crate::object`, `crate::pool`). Nothing else of `gc` is visible
 // outside it.
-#[cfg(all(test, not(gc_loom)))]
-pub(crate) use cycle::paced_cycle_for_test;
 pub(crate) use cycle::{collect, register_pool_cleanup, set_gc_percent, set_memory_limit};
+#[cfg(all(test, not(gc_loom)))]
+pub(crate) use cycle::{paced_cycle_for_test, wait_for_cycle_for_test};
 #[cfg(all(test, not(gc_loom)))]
 pub(crate) use dirty::bias_suspensions;
 #[cfg(test)]
 pub(crate) use dirty::suspend_biases;
+#[cfg(all(test, not(gc_loom)))]
+pub(crate) use dirty::KEEP_PASSES;
 pub(crate) use dirty::{
     biases_suspended, list_cell as list_dirty_cell, note_rooted_cell,
-    unlist_cell as unlist_dirty_cell, write_epoch, written_since, MAX_EPOCH as MAX_WRITE_EPOCH,
+    unlist_cell as unlist_dirty_cell, write_epoch, written_within, MAX_EPOCH as MAX_WRITE_EPOCH,
     ON_LIST,
 };
 pub(crate) use dropper::defer_value;

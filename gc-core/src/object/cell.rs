@@ -18,9 +18,10 @@
 //! handle written once keeps no count and costs the collector nothing; a second write in
 //! the cycle (the cell's write epoch, `WRITTEN`, is the current one) leaves it rooted and
 //! recorded, so writing one cell again and again stays O(1) per write. A cell whose rooting
-//! counted at least [`LARGE_HANDLES`] handles (`LARGE`) and that is written in every cycle
-//! stays rooted through a paced cycle's pass (`crate::gc::dirty`, "Large written cells stay
-//! rooted"), so a big list is not rooted again, O(contents), in every cycle. Cells on the stack
+//! counted at least [`LARGE_HANDLES`] handles (`LARGE`) and that is written every few
+//! cycles stays rooted through a paced cycle's pass (`crate::gc::dirty`, "Large written
+//! cells stay rooted"), so a big list is not rooted again, O(contents), in every cycle.
+//! Cells on the stack
 //! or in other non-heap memory stay rooted, which is what makes them safe there. A cell
 //! whose `T` holds no handle (`!T::needs_trace()`) is never rooted nor recorded.
 //!
@@ -68,20 +69,20 @@ pub(crate) const ROOTED: u8 = 1;
 pub(crate) const HEAP_OWNED: u8 = 2;
 /// The last rooting of the contents by a write guard counted at least
 /// [`LARGE_HANDLES`] handles: a paced cycle's unroot pass leaves the cell rooted while it
-/// is written in every cycle (`crate::gc::dirty`, "Large written cells stay rooted").
+/// is written every few cycles (`crate::gc::dirty`, "Large written cells stay rooted").
 pub(crate) const LARGE: u8 = 8;
 /// Bits 4-7: the write epoch (`gc::write_epoch`, 1..=15; 0 for never) of the last write
 /// guard on this heap cell (bit 2 is the dirty list's `ON_LIST`). Only a hint: the
 /// epoch's first write of a small value turns the contents back into edges at the
 /// guard's release (`write_guard`), a second one leaves them rooted, so that a cell
 /// written again and again costs O(1) per write until the next cycle; and a `LARGE` cell
-/// written since the last pass stays rooted through the next.
+/// written in the last few cycles stays rooted through a paced cycle's pass.
 pub(crate) const WRITTEN: u8 = 0b1111_0000;
 /// Where the write epoch sits in the flags.
 const WRITTEN_SHIFT: u32 = 4;
 /// The handles a write guard's rooting must count for the cell to be `LARGE`: rooting
-/// them again costs the writer tens of microseconds, and a dead cell this large keeping
-/// them alive one cycle longer is a small part of a cycle's garbage.
+/// them again costs the writer tens of microseconds. (Below it, keeping what a dying cell
+/// holds alive one cycle longer costs more memory than the rooting costs time.)
 pub(crate) const LARGE_HANDLES: usize = 1024;
 const _: () = assert!(gc::MAX_WRITE_EPOCH as u32 == (WRITTEN >> WRITTEN_SHIFT) as u32);
 
@@ -602,14 +603,14 @@ impl<T> GcCell<T> {
         }
     }
 
-    /// Whether the unroot pass, keeping the large cells written since epoch `keep` began,
+    /// Whether the unroot pass, keeping the large cells written recently for epoch `keep`,
     /// leaves this cell rooted for that reason (a hint read without the lock: keeping is
     /// always sound).
     #[inline]
     fn kept_by_pass(&self, keep: Option<u8>) -> bool {
         keep.is_some_and(|e| {
             let f = self.lock.flags.load(Ordering::Relaxed);
-            f & (ROOTED | LARGE) == ROOTED | LARGE && gc::written_since(f >> WRITTEN_SHIFT, e)
+            f & (ROOTED | LARGE) == ROOTED | LARGE && gc::written_within(f >> WRITTEN_SHIFT, e)
         })
     }
 }
@@ -717,7 +718,8 @@ impl<T: Trace> GcCell<T> {
     /// The collector's unrooting of a `HEAP_OWNED` cell, for both records of dirty cells:
     /// if nobody holds the cell, turns rooted contents into edges of the enclosing object,
     /// runs `also` on the flags while still holding the lock, and returns true; false if
-    /// the cell is busy or stays rooted, large and written since epoch `keep` began. Never blocks.
+    /// the cell is busy, or large and written recently for epoch `keep` (so it stays
+    /// rooted). Never blocks.
     fn unroot_if_free(&self, keep: Option<u8>, also: impl FnOnce(&AtomicU8)) -> bool {
         if self.kept_by_pass(keep) {
             return false;
@@ -997,54 +999,112 @@ mod tests {
         assert_eq!(*holder.borrow()[0], 7);
     }
 
-    /// A paced cycle's unroot pass leaves rooted the large cells written since the last
-    /// pass: a list written in every cycle is rooted once, not once per cycle (O(contents)
-    /// each time); one not written for a cycle goes back to edges; a small cell is
-    /// unrooted at every pass; a forced cycle keeps none.
+    /// A paced cycle's unroot pass leaves rooted the large cells written in the last
+    /// `KEEP_PASSES` cycles: a list written now and then is rooted once, not once per cycle
+    /// (O(contents) each time); one not written for that long goes back to edges; a small
+    /// cell is unrooted at every pass; a forced cycle keeps none. Other tests in this
+    /// process run cycles and change `GOGC`, so the scenario runs alone in a child process
+    /// of this test binary.
     #[test]
     #[cfg(not(gc_loom))]
-    fn a_paced_pass_keeps_large_cells_written_since_the_last_one_rooted() {
+    fn a_paced_pass_keeps_large_cells_written_recently_rooted() {
+        const NAME: &str =
+            "object::cell::tests::a_paced_pass_keeps_large_cells_written_recently_rooted";
+        const CHILD: &str = "GC_CORE_CELL_TEST_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let mut ran = 0;
+            let outcome = paced_pass_scenario(&mut ran);
+            crate::gc::wait_for_cycle_for_test();
+            assert_eq!(
+                crate::mem_stats().num_gc,
+                ran,
+                "a cycle the scenario did not run"
+            );
+            return outcome.unwrap();
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .expect("the test binary runs");
+        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the child failed:\n{text}");
+        assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+    }
+
+    /// The scenario of the test above; `ran` counts the cycles it ran.
+    #[cfg(not(gc_loom))]
+    fn paced_pass_scenario(ran: &mut u32) -> Result<(), String> {
+        fn paced_cycle(ran: &mut u32) {
+            *ran += 1;
+            crate::gc::paced_cycle_for_test();
+        }
         let n = LARGE_HANDLES as u64;
         let new_list = |len: u64| -> Gc<GcCell<Vec<Gc<u64>>>> {
             Gc::new(GcCell::new((0..len).map(Gc::new).collect()))
         };
         let (list, small) = (new_list(n), new_list(10));
         let rooted = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed) & ROOTED != 0;
+        let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
         let visits = crate::object::gc::tests::visits;
         let v0 = visits();
         list.borrow_mut().push(Gc::new(n));
-        assert_eq!(visits() - v0, n, "the first write roots the contents");
-        assert!(rooted(&list));
+        check(
+            visits() - v0 == n,
+            "the first write did not root the contents".into(),
+        )?;
         for cycle in 0..3 {
             small.borrow_mut().push(Gc::new(cycle));
-            crate::gc::paced_cycle_for_test();
-            assert!(
+            paced_cycle(ran);
+            check(
                 rooted(&list),
-                "cycle {cycle}: a large written cell was unrooted"
-            );
-            assert!(!rooted(&small), "cycle {cycle}: a small cell was kept");
+                format!("cycle {cycle}: a large written cell was unrooted"),
+            )?;
+            check(
+                !rooted(&small),
+                format!("cycle {cycle}: a small cell was kept"),
+            )?;
             let v = visits();
             list.borrow_mut().push(Gc::new(cycle));
-            assert_eq!(
-                visits(),
-                v,
-                "cycle {cycle}: a write rooted the contents again"
-            );
+            check(
+                visits() == v,
+                format!("cycle {cycle}: a write rooted the contents again"),
+            )?;
         }
-        // Not written for a whole cycle: back to edges at the next pass.
-        crate::gc::paced_cycle_for_test();
-        assert!(rooted(&list), "kept: written in the cycle before");
-        crate::gc::paced_cycle_for_test();
-        assert!(!rooted(&list), "not written for a cycle, still rooted");
+        // Kept through `KEEP_PASSES` passes after the epoch of its last write, then back to
+        // edges.
+        for pass in 0..crate::gc::KEEP_PASSES {
+            paced_cycle(ran);
+            check(
+                rooted(&list),
+                format!("pass {pass} after the last write: unrooted"),
+            )?;
+        }
+        paced_cycle(ran);
+        check(
+            !rooted(&list),
+            "not written for KEEP_PASSES cycles, still rooted".into(),
+        )?;
         // A forced cycle keeps nothing.
         list.borrow_mut().push(Gc::new(7));
-        assert!(rooted(&list));
+        check(rooted(&list), "a write did not root the contents".into())?;
+        *ran += 1;
         crate::collect();
-        assert!(!rooted(&list), "a forced cycle kept a written cell rooted");
-        assert_eq!(list.borrow().len() as u64, n + 5);
+        check(
+            !rooted(&list),
+            "a forced cycle kept a written cell rooted".into(),
+        )?;
         let sum: u64 = list.borrow().iter().map(|g| **g).sum();
-        assert_eq!(sum, n * (n - 1) / 2 + n + 3 + 7);
-        assert_eq!(small.borrow().len(), 13);
+        check(
+            list.borrow().len() as u64 == n + 5,
+            "lost an element".into(),
+        )?;
+        check(
+            sum == n * (n - 1) / 2 + n + 3 + 7,
+            "an element changed".into(),
+        )?;
+        let small_len = small.borrow().len();
+        check(small_len == 13, "lost a small element".into())
     }
 
     #[test]
