@@ -20,8 +20,8 @@
 //!   keeps), which pushes half of it to the injector whenever the injector runs dry (Go's
 //!   `gcw.balance`), and all of it before it stops, sleeps or leaves its GC operation;
 //! - the large-object list (`WORK.large`, a grey list too): objects over `OBLET_SIZE`
-//!   that an assist came across and cannot split (any type but a slice), left for the
-//!   background workers (see `Role::Assist`);
+//!   that an assist came across and cannot split (any type but a slice), and objects
+//!   with a large edge cell, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`), filled by rooting during marking and taken by
 //!   workers and assists one work buffer (`SHADE_BATCH` items) at a time;
 //! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the object
@@ -103,6 +103,15 @@ pub struct Tracer {
     /// Set by the unroot pass's walk when a cell stays rooted: a writer held it, or it is
     /// large and was written recently.
     left_dirty: bool,
+    /// An assist's tracer: a large edge cell (`GcCell`'s `LARGE`) is left to the
+    /// background workers, as an opaque huge object is (`drain`).
+    assist: bool,
+    /// Set by an assist's tracer that met a large edge cell: the object being scanned goes
+    /// to the background workers' list.
+    deferred: bool,
+    /// Edges seen while marking (wrapping; only differences are read): a `GcCell` counts
+    /// its contents' by them.
+    edges: u64,
     marked_bytes: u64,
     /// The span of the last object this tracer looked up (`span_cache.rs`).
     spans: SpanCache,
@@ -122,6 +131,9 @@ impl Tracer {
             unrooting: false,
             keep_written: None,
             left_dirty: false,
+            assist: false,
+            deferred: false,
+            edges: 0,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -139,6 +151,9 @@ impl Tracer {
             unrooting: false,
             keep_written: None,
             left_dirty: false,
+            assist: false,
+            deferred: false,
+            edges: 0,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -158,6 +173,9 @@ impl Tracer {
             unrooting: true,
             keep_written,
             left_dirty: false,
+            assist: false,
+            deferred: false,
+            edges: 0,
             marked_bytes: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
@@ -189,6 +207,26 @@ impl Tracer {
         std::mem::take(&mut self.left_dirty)
     }
 
+    /// Whether this is an assist's tracer, which leaves large edge cells to the background
+    /// workers.
+    #[inline(always)]
+    pub(crate) fn is_assist(&self) -> bool {
+        self.assist
+    }
+
+    /// An assist's tracer met a large edge cell: the object being scanned is handed to the
+    /// background workers whole (`drain`), which scan it again.
+    pub(crate) fn defer_object(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Edges seen so far while marking (wrapping: subtract with `wrapping_sub`); `None` for
+    /// the checking and unrooting walks, which do not count them.
+    #[inline(always)]
+    pub(crate) fn edges_seen(&self) -> Option<u64> {
+        (!self.queue.is_null()).then_some(self.edges)
+    }
+
     /// The checker of a checking tracer.
     pub(crate) fn checker(&mut self) -> &mut Checker {
         self.check.as_mut().expect("not a checking tracer")
@@ -210,6 +248,7 @@ impl Tracer {
             }
             return;
         }
+        self.edges = self.edges.wrapping_add(1);
         let s = self.spans.span_of(addr);
         let idx = s.slot_index(addr);
         if s.mark(idx) {
@@ -401,7 +440,10 @@ pub(crate) enum Role {
     /// A mutator paying for its allocation. It scans slices over `OBLET_SIZE` an oblet at a
     /// time, as Go does every huge object, but leaves other objects over `OBLET_SIZE` to
     /// the background workers: a Rust `Trace` impl is opaque, so such an object is scanned
-    /// in one piece, never by an allocating thread.
+    /// in one piece, never by an allocating thread. So is an object with a large edge cell
+    /// (`GcCell`'s `LARGE`: thousands of handles, often in a `Vec` outside the heap): the
+    /// cell's trace sets the tracer's `deferred`, and the object goes to the large-object
+    /// list, to be scanned again whole.
     Assist,
 }
 
@@ -581,6 +623,7 @@ pub(crate) fn drain(
         LEND_WORK
     };
     let mut lent_at = tracer.scanned_bytes;
+    tracer.assist = d.role == Role::Assist;
     loop {
         // An item far from the last one scanned waits in `ahead` while its line loads;
         // a near one (likely cached, or streamed in by the hardware) is scanned at once.
@@ -604,6 +647,11 @@ pub(crate) fn drain(
             continue;
         }
         process(item, tracer);
+        if tracer.deferred {
+            // An assist met a large edge cell in it: scanned again, whole, by a worker.
+            tracer.deferred = false;
+            WORK.large.push_items(&[item]);
+        }
         n = n.wrapping_add(1);
         if n % 64 == 0 || tracer.scanned_bytes.wrapping_sub(lent_at) >= lend_work {
             tracer.lend();

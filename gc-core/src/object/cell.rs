@@ -67,9 +67,11 @@ use std::ptr::NonNull;
 pub(crate) const ROOTED: u8 = 1;
 /// The cell lives inside a heap object (it was unrooted by `Gc::new` or the unroot pass).
 pub(crate) const HEAP_OWNED: u8 = 2;
-/// The last rooting of the contents by a write guard counted at least
-/// [`LARGE_HANDLES`] handles: a paced cycle's unroot pass leaves the cell rooted while it
-/// is written every few cycles (`crate::gc::dirty`, "Large written cells stay rooted").
+/// The contents held at least [`LARGE_HANDLES`] handles when a write guard last rooted
+/// them, or when the marker last traced them as edges: a paced cycle's unroot pass leaves
+/// the cell rooted while it is written every few cycles (`crate::gc::dirty`, "Large
+/// written cells stay rooted"), and a mutator's mark assist leaves the edge cell to the
+/// background workers, as it leaves an opaque huge object (`crate::gc::mark`, `drain`).
 pub(crate) const LARGE: u8 = 8;
 /// Bits 4-7: the write epoch (`gc::write_epoch`, 1..=15; 0 for never) of the last write
 /// guard on this heap cell (bit 2 is the dirty list's `ON_LIST`). Only a hint: the
@@ -673,6 +675,12 @@ impl<T: Trace> GcCell<T> {
             }
             return true;
         }
+        if f & LARGE != 0 && tracer.is_assist() {
+            // Thousands of edges: not for a mutator's assist (its allocation would wait
+            // for them all), but for a background worker, which scans the object again.
+            tracer.defer_object();
+            return true;
+        }
         self.trace_locked(tracer)
     }
 
@@ -682,9 +690,13 @@ impl<T: Trace> GcCell<T> {
     #[inline(always)]
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
         if let Some(hold) = self.lock.try_hold_collector() {
+            let before = tracer.edges_seen();
             // SAFETY: the collector holds the lock alone on the word; the only other access
             // it allows is the owner's counted reads, which read too.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
+            if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
+                self.note_size(after.wrapping_sub(before));
+            }
             self.lock.release_collector(hold);
             return true;
         }
@@ -695,6 +707,24 @@ impl<T: Trace> GcCell<T> {
             return true;
         }
         false
+    }
+
+    /// Holding the collector's hold on an edge cell whose contents just gave `edges` edges:
+    /// `LARGE` follows their number, so that assists leave the cell to the background
+    /// workers from the next cycle on (a plain store, as every write of the flags: the hold
+    /// is exclusive against every other writer). Only when it changes.
+    fn note_size(&self, edges: u64) {
+        let f = self.lock.flags.load(Ordering::Relaxed);
+        let large = if edges >= LARGE_HANDLES as u64 {
+            LARGE
+        } else {
+            0
+        };
+        if f & LARGE != large {
+            self.lock
+                .flags
+                .store((f & !LARGE) | large, Ordering::Relaxed);
+        }
     }
 
     /// A writer holds an edge cell: it is inside `borrow_mut`, about to root the contents,
@@ -1105,6 +1135,35 @@ mod tests {
         )?;
         let small_len = small.borrow().len();
         check(small_len == 13, "lost a small element".into())
+    }
+
+    /// The marker's trace of an edge cell sets `LARGE` from the edges it gave (assists
+    /// leave such cells to the background workers), and clears it once they are fewer.
+    #[test]
+    fn the_marker_tells_large_edge_cells() {
+        let n = LARGE_HANDLES as u64;
+        let vec_of = |len: u64| (0..len).map(Gc::new).collect::<Vec<Gc<u64>>>();
+        let big: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(vec_of(n)));
+        let small: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(vec_of(n - 1)));
+        let flags = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed);
+        assert_eq!(
+            flags(&big) & (LARGE | ROOTED),
+            0,
+            "new cells are edge cells"
+        );
+        crate::collect();
+        assert_eq!(flags(&big) & (LARGE | ROOTED), LARGE);
+        assert_eq!(flags(&small) & (LARGE | ROOTED), 0);
+        // `replace` keeps an edge cell an edge cell.
+        drop(big.replace(vec_of(3)));
+        crate::collect();
+        assert_eq!(
+            flags(&big) & (LARGE | ROOTED),
+            0,
+            "still large with 3 handles"
+        );
+        assert_eq!(big.borrow().iter().map(|g| **g).sum::<u64>(), 3);
+        assert_eq!(small.borrow().len() as u64, n - 1);
     }
 
     #[test]

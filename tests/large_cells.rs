@@ -1,0 +1,155 @@
+//! Large cells (a `GcCell` whose contents hold over 1,024 handles, `LARGE`): paced cycles'
+//! unroot passes leave one rooted while it is written every few cycles (`gc/dirty.rs`),
+//! and mutators' assists leave one that is an edge cell to the background workers
+//! (`gc/mark.rs`, `drain`). Checked in child processes under `GODEBUG=gccheckmark=1` (a
+//! mark that missed an element aborts the child) and `clobberfree=1` (an element freed
+//! while reachable reads as poison), at a low `GOGC` and with paced cycles only (no
+//! `collect()` until the end), with one proc (this thread marks mostly through assists)
+//! and two:
+//! - a hot list (written every round), a warm one (every eighth round) and a cold one
+//!   (never written once built) keep every element while this thread allocates, so that
+//!   it assists, and rewrites elements;
+//! - a garbage cycle through a large written cell (the list's elements point back to the
+//!   object holding it) is found by paced cycles alone: a kept cell is unrooted once it
+//!   has gone unwritten for `KEEP_PASSES` (4) cycles.
+//!
+//! Run one by hand: `GC_CORE_TEST_CHILD=1 GODEBUG=gccheckmark=1 GOGC=10 cargo test --test
+//! large_cells -- --exact child_lists --nocapture`.
+
+mod common;
+
+use common::child::{is_child, run_all};
+use gc_core::{mem_stats, Gc, GcCell, Trace};
+
+/// Elements per list: over the 1,024 handles that make a cell large.
+const N: usize = 20_000;
+/// Rounds of writes and garbage.
+const ROUNDS: u64 = 400;
+
+type List = Gc<GcCell<Vec<Gc<u64>>>>;
+
+fn list(first: u64) -> List {
+    Gc::new(GcCell::new(
+        (0..N as u64).map(|i| Gc::new(first + i)).collect(),
+    ))
+}
+
+/// Checks that element `i` of `l` holds `i` modulo `N` (writes store `i + k * N`).
+fn check(name: &str, l: &List) {
+    for (i, g) in l.borrow().iter().enumerate() {
+        assert_eq!(**g % N as u64, i as u64, "{name}: element {i}");
+    }
+}
+
+/// Garbage of another shape, so that this thread assists while marking.
+fn junk() {
+    let v: Vec<Gc<[u64; 4]>> = (0..2_000).map(|k| Gc::new([k; 4])).collect();
+    drop(v);
+}
+
+#[test]
+fn child_lists() {
+    if !is_child() {
+        return;
+    }
+    let (hot, warm, cold) = (list(0), list(0), list(0));
+    let cycles0 = mem_stats().num_gc;
+    for round in 1..=ROUNDS {
+        let i = (round as usize * 7919) % N;
+        hot.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+        if round % 8 == 0 {
+            warm.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+        }
+        junk();
+        if round % 50 == 0 {
+            check("hot", &hot);
+            check("warm", &warm);
+            check("cold", &cold);
+        }
+    }
+    let cycles = mem_stats().num_gc - cycles0;
+    assert!(cycles >= 10, "only {cycles} paced cycles ran");
+    gc_core::collect();
+    check("hot", &hot);
+    check("warm", &warm);
+    check("cold", &cold);
+    println!("PROBE_OK cycles={cycles}");
+}
+
+/// An element of the table below: points back at the table, closing a cycle through its
+/// large cell.
+#[derive(Trace)]
+struct Row {
+    back: GcCell<Option<Gc<Table>>>,
+}
+
+#[derive(Trace)]
+struct Table {
+    rows: GcCell<Vec<Gc<Row>>>,
+}
+
+#[test]
+fn child_cycle() {
+    if !is_child() {
+        return;
+    }
+    let rows: Vec<Gc<Row>> = (0..N)
+        .map(|_| {
+            Gc::new(Row {
+                back: GcCell::new(None),
+            })
+        })
+        .collect();
+    let table = Gc::new(Table {
+        rows: GcCell::new(rows),
+    });
+    // The first write roots the rows (a large cell); the back edges close the cycle.
+    for row in table.rows.borrow_mut().iter() {
+        *row.back.borrow_mut() = Some(table.clone());
+    }
+    let weak = Gc::downgrade(&table);
+    drop(table);
+    let start = mem_stats().num_gc;
+    // Paced cycles only: the table's cell was written, so the passes keep it rooted (its
+    // rows are roots, which reach the table) until it has gone unwritten for
+    // `KEEP_PASSES` cycles; the pass after unroots it and the next mark finds the cycle.
+    while weak.upgrade().is_some() {
+        let ran = mem_stats().num_gc - start;
+        assert!(
+            ran <= 10,
+            "a garbage cycle through a large cell survived {ran} cycles"
+        );
+        junk();
+    }
+    println!("PROBE_OK cycles={}", mem_stats().num_gc - start);
+}
+
+#[test]
+fn large_cells_keep_their_elements_and_their_garbage_cycles_are_found() {
+    if is_child() {
+        return;
+    }
+    // One proc makes this thread do most of the marking, through assists.
+    let settings: [(&[u8], &[u8]); 4] = [
+        (b"gccheckmark=1", b"1"),
+        (b"gccheckmark=1", b"2"),
+        (b"clobberfree=1", b"1"),
+        (b"clobberfree=1", b"2"),
+    ];
+    let jobs: Vec<Vec<(&str, &[u8])>> = settings
+        .iter()
+        .map(|&(g, p)| {
+            vec![
+                ("GODEBUG", g),
+                ("GOMAXPROCS", p),
+                ("GOGC", b"10".as_slice()),
+            ]
+        })
+        .collect();
+    for child in ["child_lists", "child_cycle"] {
+        for (run, (g, p)) in run_all(child, &jobs, &[]).iter().zip(settings) {
+            let (g, p) = (String::from_utf8_lossy(g), String::from_utf8_lossy(p));
+            run.assert_succeeded(&format!("{child}, GODEBUG={g} GOMAXPROCS={p}"));
+        }
+    }
+}
