@@ -507,9 +507,9 @@ impl Cycle {
             cleanup();
         }
         // Written cells inside heap objects go back to being edges (cells written from now
-        // on stay roots for this cycle), but for a paced cycle those written in the last
-        // one stay rooted: they are likely written again (`dirty.rs`, "Hot cells"). A
-        // forced cycle unroots them all, to find every garbage cycle.
+        // on stay roots for this cycle), except, in a paced cycle, large ones written in the
+        // last few cycles (`dirty.rs`, "Large written cells stay rooted"). A forced cycle
+        // unroots them all, to find every garbage cycle.
         dirty::unroot_pass(!self.forced);
         advance(Event::Unrooted);
         self.t.prepare_ns = t0.elapsed().as_nanos() as u64;
