@@ -4,7 +4,7 @@
 #
 # usage: examples/go/compare.sh [--quick] [--runs N] [--depth D] [--threads N]
 #            [--gcbench-depth D] [--live-mib N] [--seconds S] [--array-mib N]
-#            [--only LIST] [--keep DIR]
+#            [--list-mib N] [--only LIST] [--keep DIR]
 #
 # Workloads (--only takes a comma-separated subset, default all):
 #   bt       binary_trees D, sequential: ours --impl gc, ours --impl box, go -threads 1
@@ -14,7 +14,9 @@
 #   latency  latency --live-mib N --seconds S: ours (gc), go, and the machine's floor
 #            (latency --floor: a loop that only reads the clock, other cores busy);
 #            --array-mib N adds one huge array of pointers to the live set of both
-#            (marked in 128 KiB oblets by both runtimes)
+#            (marked in 128 KiB oblets by both runtimes); --list-mib N an
+#            interpreter's list of pointers stored into at each slot replacement
+#            (ours: a GcCell<Vec<_>> written through borrow_mut; Go: a slice)
 #
 # Every implementation of a workload runs --runs times (default 3), alternating
 # (gc, box, go, gc, box, go, ...), each run under /usr/bin/time -f "%e %M".
@@ -34,7 +36,7 @@ usage() {
     exit 2
 }
 
-quick=0 runs="" depth="" threads="" gc_depth="" live_mib="" seconds="" array_mib=0 only="bt,bt-par,gcbench,latency" keep=""
+quick=0 runs="" depth="" threads="" gc_depth="" live_mib="" seconds="" array_mib=0 list_mib=0 only="bt,bt-par,gcbench,latency" keep=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --live-mib) live_mib=${2:?}; shift ;;
     --seconds) seconds=${2:?}; shift ;;
     --array-mib) array_mib=${2:?}; shift ;;
+    --list-mib) list_mib=${2:?}; shift ;;
     --only) only=${2:?}; shift ;;
     --keep) keep=${2:?}; shift ;;
     -h | --help) usage ;;
@@ -249,7 +252,7 @@ for w in ${only//,/ }; do
         all_ok gcbench
         ;;
     latency)
-        lat_args="--live-mib $live_mib --seconds $seconds --array-mib $array_mib"
+        lat_args="--live-mib $live_mib --seconds $seconds --array-mib $array_mib --list-mib $list_mib"
         workload latency "latency $lat_args" \
             "live_heap_mb:%.1f,iterations:%.0f,$lat_cols" -- \
             gc "$lat $lat_args" \

@@ -4,15 +4,19 @@
 //
 // Usage (flags take one or two dashes, as Go's flag package allows):
 //
-//	latency [-live-mib N] [-seconds S] [-threads N] [-replace-every K] [-array-mib N]
+//	latency [-live-mib N] [-seconds S] [-threads N] [-replace-every K] [-array-mib N] [-list-mib N]
 //
 // -live-mib (default 1024) is the target live heap, built as groups of 1024
 // slots (a []*Group on the stack holds the only roots); each slot holds a
 // complete binary tree of 15 nodes of 24 bytes (two pointers and a uint64).
 // The number of groups comes from measuring one group's HeapAlloc growth, as
 // our probe measures heap_alloc. -array-mib N (default 0) adds one huge slice
-// of pointers to 16-byte leaves, N MiB with them. After the build, one
-// runtime.GC() starts the loop from a clean heap.
+// of pointers to 16-byte leaves, N MiB with them. -list-mib N (default 0) adds
+// an interpreter's list the same way, a slice of pointers to leaves, into which
+// every slot replacement also stores a fresh leaf at a random index (ours keeps
+// it in a GcCell<Vec<_>>, whose buffer is outside its heap; Go's slice is in
+// its heap and a store is one pointer write with its barrier). After the
+// build, one runtime.GC() starts the loop from a clean heap.
 //
 // Then each of -threads goroutines (default 1; GOMAXPROCS as the environment
 // says) runs the loop for -seconds (default 20, fractions allowed). One
@@ -301,7 +305,7 @@ type escape struct {
 var escapes []escape
 
 // mutate is the measured loop: runs until deadline.
-func mutate(id int, groups []*Group, deadline time.Time, replaceEvery uint64, seed uint64) result {
+func mutate(id int, groups []*Group, list []*leaf, deadline time.Time, replaceEvery uint64, seed uint64) result {
 	h := newHist()
 	r := rng(seed | 1)
 	val := seed << 32
@@ -319,6 +323,10 @@ func mutate(id int, groups []*Group, deadline time.Time, replaceEvery uint64, se
 			slot := g.slots[r.below(len(g.slots))]
 			slot.tree = tree(treeDepth, &val)
 			replacements++
+			// And one element of the list, as an interpreter's list[i] = x.
+			if len(list) > 0 {
+				list[r.below(len(list))] = &leaf{val, 0}
+			}
 		} else {
 			// Short-lived garbage: a 15-node list and one wide object pointing into it.
 			var head *Temp
@@ -345,7 +353,7 @@ func mutate(id int, groups []*Group, deadline time.Time, replaceEvery uint64, se
 	return result{hist: h, iterations: iterations, replacements: replacements, sink: sink}
 }
 
-const usageLine = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N]"
+const usageLine = "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N]"
 
 func main() {
 	liveMiB := flag.Uint64("live-mib", 1024, "target live heap in MiB")
@@ -353,6 +361,7 @@ func main() {
 	threads := flag.Int("threads", 1, "mutator goroutines")
 	replaceEvery := flag.Uint64("replace-every", 64, "every K-th iteration replaces a slot's tree")
 	arrayMiB := flag.Uint64("array-mib", 0, "one huge array of pointers to 16-byte leaves, N MiB with them")
+	listMiB := flag.Uint64("list-mib", 0, "a list of pointers to 16-byte leaves, N MiB with them, stored into at each slot replacement")
 	flag.Parse()
 	if flag.NArg() > 0 || *threads < 1 || *replaceEvery < 1 ||
 		math.IsNaN(*seconds) || math.IsInf(*seconds, 0) || *seconds < 0 {
@@ -364,6 +373,7 @@ func main() {
 	t0 := time.Now()
 	groups := build(*liveMiB, *threads)
 	array := hugeArray(*arrayMiB)
+	list := hugeArray(*listMiB)
 	runtime.GC()
 	buildMs := float64(time.Since(t0).Nanoseconds()) / 1e6
 	var s0 runtime.MemStats
@@ -383,7 +393,7 @@ func main() {
 		go func(t int) {
 			defer wg.Done()
 			seed := uint64(0x9e3779b97f4a7c15) * uint64(t+1)
-			results[t] = mutate(t, groups, deadline, *replaceEvery, seed)
+			results[t] = mutate(t, groups, list, deadline, *replaceEvery, seed)
 		}(t)
 	}
 	wg.Wait()
@@ -432,6 +442,7 @@ func main() {
 		float64(s1.HeapSys)/mib, float64(objects)/loopSecs/1e6)
 	runtime.KeepAlive(groups)
 	runtime.KeepAlive(array)
+	runtime.KeepAlive(list)
 	if sink == 42 {
 		fmt.Fprintln(os.Stderr, "") // keeps sink observable
 	}
