@@ -12,7 +12,7 @@
 //! `KEEP_PASSES` (4) cycles (the cell's `LARGE` and `WRITTEN` flags, `written_within`): a
 //! big list that is stored into now and then (an interpreter's `list[i] = x`) is then
 //! rooted once, not unrooted here and rooted again by its next writer, O(contents) each
-//! (a 2.8-million-handle list stalled its writer 60-105 ms per cycle that way:
+//! (a 2.8-million-handle list stalled its writer 60-140 ms per cycle that way:
 //! BENCHMARKS.md, twenty-fifth session), and the marker skips its contents, which are
 //! roots. The price: what such a cell holds when its object dies stays alive until that
 //! object is swept (one cycle longer than for an edge cell), and a garbage cycle through
