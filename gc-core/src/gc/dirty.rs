@@ -163,7 +163,7 @@ fn next_epoch(e: u8) -> u8 {
     }
 }
 
-/// The largest write epoch (five bits of a cell's flags word, `object/cell.rs`).
+/// The largest write epoch (four bits of a cell's flags word, `object/cell.rs`).
 pub(crate) const MAX_EPOCH: u8 = 15;
 
 crate::sync::global! {
@@ -240,9 +240,10 @@ pub(crate) fn unlist_cell(addr: usize, flags: &AtomicU8) {
 const BATCH: usize = 64;
 
 /// The unroot pass: every dirty object is walked and every listed cell visited; the cells
-/// nobody holds get their contents turned into edges, except, if `keep_hot`, those written
-/// through a guard in the last `KEEP_PASSES` cycles (module header; `written_within`). Busy and kept cells stay dirty (and
-/// rooted) until a later cycle. Runs concurrently with mutators, after sweep termination
+/// nobody holds get their contents turned into edges, except, if `keep_hot`, the large
+/// ones written through a guard in the last `KEEP_PASSES` cycles (module header;
+/// `written_within`). Busy and kept cells stay dirty (and rooted) until a later cycle.
+/// Runs concurrently with mutators, after sweep termination
 /// and before mark setup: no sweeper frees a dirty slot or a listed cell then (see the
 /// module header for what else keeps them alive). Cells dirtied during the pass wait for
 /// the next cycle (they are roots meanwhile). Returns (objects walked clean and cells
@@ -278,9 +279,9 @@ pub(crate) fn unroot_pass(keep_hot: bool) -> (usize, usize) {
 }
 
 /// The slot half of the pass for one span: walks its dirty objects, leaving rooted the
-/// large cells written recently (`written_within` epoch `keep`). Returns (objects walked clean, objects left dirty). The
-/// span must not be freed meanwhile (the pass runs between sweep termination and mark
-/// setup; a model calls it on a span it owns).
+/// large cells written recently (`written_within` epoch `keep`). Returns (objects walked
+/// clean, objects left dirty). The span must not be freed meanwhile (the pass runs
+/// between sweep termination and mark setup; a model calls it on a span it owns).
 pub(crate) fn unroot_span(s: SpanPtr, keep: Option<u8>) -> (usize, usize) {
     let Some(dirty) = s.take_dirty() else {
         return (0, 0);
