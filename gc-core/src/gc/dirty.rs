@@ -243,11 +243,11 @@ const BATCH: usize = 64;
 /// nobody holds get their contents turned into edges, except, if `keep_hot`, the large
 /// ones written through a guard in the last `KEEP_PASSES` cycles (module header;
 /// `written_within`). Busy and kept cells stay dirty (and rooted) until a later cycle.
-/// Runs concurrently with mutators, after sweep termination
-/// and before mark setup: no sweeper frees a dirty slot or a listed cell then (see the
-/// module header for what else keeps them alive). Cells dirtied during the pass wait for
-/// the next cycle (they are roots meanwhile). Returns (objects walked clean and cells
-/// unrooted, objects and cells left dirty).
+/// Runs concurrently with mutators, after sweep termination and before mark setup: no
+/// sweeper frees a dirty slot or a listed cell then (see the module header for what else
+/// keeps them alive). Cells dirtied during the pass wait for the next cycle (they are
+/// roots meanwhile). Returns (objects walked clean and cells unrooted, objects and cells
+/// left dirty).
 pub(crate) fn unroot_pass(keep_hot: bool) -> (usize, usize) {
     // Only the pass writes the epoch (one collector at a time), so a load and a store.
     // Writes since the last pass recorded `e`, or the next epoch from this store on.
