@@ -259,17 +259,10 @@ pub(crate) fn wait_for_cycle_for_test() {
     drop(GC_LOCK.lock());
 }
 
-/// Tests: one background cycle (not forced, as the pacer's) on the calling thread, after
-/// the previous cycles' sweep and drops.
+/// Tests: `collect()`, but its cycle is a background one (not forced, as the pacer's).
 #[cfg(all(test, not(gc_loom)))]
 pub(crate) fn paced_cycle_for_test() {
-    super::init();
-    let pause = super::dropper::pause();
-    sweep_running_drops(&pause);
-    pause.settle();
-    let _in_cycle = InCycle::enter();
-    let _g = GC_LOCK.lock();
-    run_cycle(false);
+    collect_with(false);
 }
 
 /// Whether `GOGC` is on (a periodic cycle is allowed: Go's `gcTriggerTime` test).
@@ -299,6 +292,11 @@ pub(crate) fn register_pool_cleanup(f: fn()) {
 
 /// `crate::api::collect`.
 pub(crate) fn collect() {
+    collect_with(true);
+}
+
+/// `collect`'s work, its cycle forced or not (`Cycle::forced`).
+fn collect_with(forced: bool) {
     super::init();
     if IN_CYCLE.with(|c| c.get()) || world::inside_op() {
         return;
@@ -318,7 +316,7 @@ pub(crate) fn collect() {
         // depends on the sweeps. Relaxed would do.
         let swept = HEAP.sweep_pending.load(Ordering::Acquire) == 0;
         if attempt == 3 || (swept && super::dropper::settled()) {
-            run_cycle(true);
+            run_cycle(forced);
             break;
         }
     }

@@ -123,6 +123,29 @@ pub struct Tracer {
 impl Tracer {
     /// A tracer that queues onto `queue` (which must outlive it).
     pub(crate) fn new(queue: &LocalQueue) -> Tracer {
+        Tracer::blank(queue)
+    }
+
+    /// A tracer for `gccheckmark`'s walk (`checkmark.rs`).
+    pub(crate) fn checking(checker: Checker) -> Tracer {
+        let mut t = Tracer::blank(std::ptr::null());
+        t.check = Some(Box::new(checker));
+        t
+    }
+
+    /// A tracer for the unroot pass's walk of a dirty object (`dirty.rs`): it marks
+    /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots, except
+    /// the large cells written recently (`dirty::written_within` epoch `keep_written`).
+    pub(crate) fn unrooting(keep_written: Option<u8>) -> Tracer {
+        let mut t = Tracer::blank(std::ptr::null());
+        t.unrooting = true;
+        t.keep_written = keep_written;
+        t
+    }
+
+    /// A marking tracer on `queue` (null for the checking and unrooting walks) with
+    /// nothing found yet.
+    fn blank(queue: *const LocalQueue) -> Tracer {
         Tracer {
             queue,
             buf: [0; BUF_LEN],
@@ -130,48 +153,6 @@ impl Tracer {
             check: None,
             unrooting: false,
             keep_written: None,
-            left_dirty: false,
-            assist: false,
-            deferred: false,
-            edges: 0,
-            marked_bytes: 0,
-            spans: SpanCache::default(),
-            scanned_bytes: 0,
-            root_bytes: 0,
-        }
-    }
-
-    /// A tracer for `gccheckmark`'s walk (`checkmark.rs`).
-    pub(crate) fn checking(checker: Checker) -> Tracer {
-        Tracer {
-            queue: std::ptr::null(),
-            buf: [0; BUF_LEN],
-            len: 0,
-            check: Some(Box::new(checker)),
-            unrooting: false,
-            keep_written: None,
-            left_dirty: false,
-            assist: false,
-            deferred: false,
-            edges: 0,
-            marked_bytes: 0,
-            spans: SpanCache::default(),
-            scanned_bytes: 0,
-            root_bytes: 0,
-        }
-    }
-
-    /// A tracer for the unroot pass's walk of a dirty object (`dirty.rs`): it marks
-    /// nothing; `GcCell`'s `trace` sees [`unrooting`](Self::unrooting) and unroots, except
-    /// the large cells written recently (`dirty::written_within` epoch `keep_written`).
-    pub(crate) fn unrooting(keep_written: Option<u8>) -> Tracer {
-        Tracer {
-            queue: std::ptr::null(),
-            buf: [0; BUF_LEN],
-            len: 0,
-            check: None,
-            unrooting: true,
-            keep_written,
             left_dirty: false,
             assist: false,
             deferred: false,
