@@ -8,17 +8,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MIB: usize = 1 << 20;
 
-/// Held by the tests that allocate buffers of many MiB: one of them checks `heap_sys`,
-/// which is process-wide, and the others' buffers would count in it.
-static BIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held by every test here, so they run one at a time. One checks that a freed 100 MiB
+/// buffer's pages are taken again by the next one, through `heap_sys`, which is
+/// process-wide: any other test's allocation meanwhile, even one small span cut from the
+/// freed run (the page heap takes the lowest free address), would make the heap grow
+/// instead (seen on CI).
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn big() -> std::sync::MutexGuard<'static, ()> {
-    BIG.lock().unwrap_or_else(|e| e.into_inner())
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]
 fn zeroed_byte_buffers_of_every_placement() {
-    let _big = big();
+    let _alone = alone();
     // Tiny (0 and 1 byte), small (32 KiB is the largest size class), large (100 MiB).
     for len in [0, 1, 15, 16, 32 << 10, (32 << 10) + 1, 100 * MIB] {
         let b = Gc::<[u8]>::new_zeroed_slice(len);
@@ -48,7 +51,7 @@ fn zeroed_byte_buffers_of_every_placement() {
 /// (full of 0xff here) and pages released to the OS must both come back zeroed.
 #[test]
 fn reused_and_released_pages_come_back_zeroed() {
-    let _big = big();
+    let _alone = alone();
     for round in 0..3 {
         let dirty: Vec<Gc<[u8]>> = (0..4)
             .map(|_| Gc::<[u8]>::new_zeroed_slice_with(8 * MIB, |s| s.fill(0xff)))
@@ -70,7 +73,7 @@ fn reused_and_released_pages_come_back_zeroed() {
 
 #[test]
 fn a_100_mib_buffer_is_freed_when_dropped() {
-    let _big = big();
+    let _alone = alone();
     let before = gc_core::mem_stats();
     let b = Gc::<[u8]>::from(vec![7u8; 100 * MIB]);
     assert_eq!(b.len(), 100 * MIB);
@@ -86,6 +89,7 @@ fn a_100_mib_buffer_is_freed_when_dropped() {
 
 #[test]
 fn conversions_like_arc() {
+    let _alone = alone();
     let v: Gc<[u32]> = Gc::from(vec![1, 2, 3]);
     assert_eq!(&*v, &[1, 2, 3]);
     let s: Gc<[u32]> = Gc::from(&[4u32, 5][..]);
@@ -137,6 +141,7 @@ unsafe impl Trace for Counted {
 /// before (the vector they came from drops none of them).
 #[test]
 fn elements_are_dropped_once_with_the_slice() {
+    let _alone = alone();
     let s: Gc<[Counted]> = (0..1000).map(|i| Counted(format!("s{i}"))).collect();
     let empty: Gc<[Counted]> = Gc::from(Vec::new());
     gc_core::collect();
@@ -176,6 +181,7 @@ fn node(id: u64) -> Gc<Node> {
 /// through them are collected.
 #[test]
 fn slices_of_handles_are_traced_and_cycles_through_them_freed() {
+    let _alone = alone();
     let root = node(0);
     // 100,000 handles: 800 KiB, a large object.
     let kids: Gc<[Gc<Node>]> = (1..=100_000).map(node).collect();
@@ -203,6 +209,7 @@ fn slices_of_handles_are_traced_and_cycles_through_them_freed() {
 
 #[test]
 fn strings_shared_across_threads() {
+    let _alone = alone();
     let words: Vec<Gc<str>> = (0..1000).map(|i| Gc::from(format!("word-{i}"))).collect();
     let threads: Vec<_> = (0..4)
         .map(|t| {
@@ -227,5 +234,6 @@ fn strings_shared_across_threads() {
 #[test]
 #[should_panic(expected = "too large")]
 fn a_slice_beyond_the_address_space_is_a_clear_panic() {
+    let _alone = alone();
     let _ = Gc::<[u8]>::new_zeroed_slice(usize::MAX / 2);
 }
