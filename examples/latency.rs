@@ -16,10 +16,11 @@
 //! `--list-mib N` (default 0) adds an interpreter's list instead: a
 //! `Gc<GcCell<Vec<Gc<[u64; 2]>>>>`, N MiB with its leaves (the `Vec`'s buffer lies outside
 //! the heap), into which every slot replacement (below) also stores a fresh leaf at a
-//! random index through `borrow_mut`, as an interpreter's `list[i] = x` does. Its first
-//! write roots the whole list (the write guard's contract, O(list)); until large cells
-//! written in every cycle stayed rooted, every cycle's unroot pass undid that and the next
-//! write paid it again.
+//! random index through `borrow_mut`, as an interpreter's `list[i] = x` does. A write
+//! guard roots the whole list if its handles are edges (its contract, O(list)); until
+//! large cells written in every cycle stayed rooted, every cycle's unroot pass undid that
+//! and the next write paid it again, and until `Gc::new` left a large list rooted (as if
+//! written then), its first write did.
 //!
 //! Then each of `--threads` mutator threads (default 1) runs the loop for `--seconds`
 //! (default 20, fractions allowed). One iteration allocates 16 small objects: normally a

@@ -8,7 +8,9 @@
 //! and two:
 //! - a hot list (written every round), a warm one (every eighth round) and a cold one
 //!   (never written once built) keep every element while this thread allocates, so that
-//!   it assists, and rewrites elements;
+//!   it assists, and rewrites elements; each is built on the stack and moved in by
+//!   `Gc::new`, which leaves it rooted as if written then (`gc/move_in.rs`), so the cold
+//!   one is unrooted by a pass four cycles later;
 //! - a garbage cycle through a large written cell (the list's elements point back to the
 //!   object holding it) is found by paced cycles alone: a kept cell is unrooted once it
 //!   has gone unwritten for `KEEP_PASSES` (4) cycles.
@@ -103,7 +105,8 @@ fn child_cycle() {
     let table = Gc::new(Table {
         rows: GcCell::new(rows),
     });
-    // The first write roots the rows (a large cell); the back edges close the cycle.
+    // `Gc::new` left the rows rooted (a large cell, as if written then), and so does this
+    // write; the back edges close the cycle.
     for row in table.rows.borrow_mut().iter() {
         *row.back.borrow_mut() = Some(table.clone());
     }

@@ -19,8 +19,10 @@
 //! the cell is found up to `KEEP_PASSES` cycles after its last write. Small cells are not
 //! kept: an interpreter's environments die young, and keeping what they held one more
 //! cycle cost its small scripts 10-30% of peak RSS. A cell that grew large while rooted
-//! is unrooted once more and counted at its next rooting. A forced cycle (`collect()`)
-//! keeps nothing: it finds all the garbage unreachable when it began.
+//! is unrooted once more and counted at its next rooting. A cell moved into the heap by
+//! `Gc::new` with that many handles is left so by its move-in walk, as if written then
+//! (`move_in.rs`). A forced cycle (`collect()`) keeps nothing: it finds all the garbage
+//! unreachable when it began.
 //!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in

@@ -109,8 +109,8 @@ pub struct Tracer {
     /// Set by an assist's tracer that met a large edge cell: the object being scanned goes
     /// to the background workers' list.
     deferred: bool,
-    /// Edges seen while marking (wrapping; only differences are read): a `GcCell` counts
-    /// its contents' by them.
+    /// Edges seen (wrapping; only differences are read): while marking, a `GcCell` counts
+    /// its contents' by them; a tracer that does not mark counts them too (`counted`).
     edges: u64,
     marked_bytes: u64,
     /// The span of the last object this tracer looked up (`span_cache.rs`).
@@ -141,6 +141,19 @@ impl Tracer {
         t.unrooting = true;
         t.keep_written = keep_written;
         t
+    }
+
+    /// A tracer that marks nothing and only counts the edges it is given (`counted`): the
+    /// move-in walk's test of a cell's size (`move_in::count_edges`).
+    pub(crate) fn counting() -> Tracer {
+        Tracer::blank(std::ptr::null())
+    }
+
+    /// Edges given to a tracer that does not mark (wrapping: subtract with
+    /// `wrapping_sub`).
+    pub(crate) fn counted(&self) -> u64 {
+        debug_assert!(self.queue.is_null(), "a marking tracer's edges: edges_seen");
+        self.edges
     }
 
     /// A marking tracer on `queue` (null for the checking and unrooting walks) with
@@ -223,7 +236,8 @@ impl Tracer {
     #[inline(always)]
     pub(crate) fn edge(&mut self, addr: usize) {
         if self.queue.is_null() {
-            // A checking walk, or the unroot pass's (which ignores edges).
+            // A checking walk, a counting one, or the unroot pass's (which ignores edges).
+            self.edges = self.edges.wrapping_add(1);
             if let Some(c) = &mut self.check {
                 c.edge(addr);
             }

@@ -32,6 +32,7 @@ internal! {
     malloc,
     mark,
     metrics,
+    move_in,
     moved,
     oblets,
     pacer,
@@ -81,6 +82,7 @@ pub use heap_profile::TypeStats;
 pub(crate) use history::RETAINED as RETAINED_CYCLES;
 pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
+pub(crate) use move_in::{count_edges, in_move_in, keep_rooted as keep_moved_in_rooted, MoveIn};
 pub(crate) use periodic::set_period as set_forcegc_period;
 #[cfg(test)]
 pub(crate) use roots::flush_root_cache;

@@ -11,7 +11,10 @@
 //!   the same with a paced cycle's pass, which leaves the cells written in the epoch it
 //!   closes rooted: a kept cell stays dirty for the next pass;
 //! - two writers dirtying two slots of one span while the pass runs, sharing the span's
-//!   summary: the pass, or the one after it, sees both bits.
+//!   summary: the pass, or the one after it, sees both bits;
+//! - `Gc::new`'s move-in walk keeping a large cell rooted while the pass runs
+//!   (`gc/move_in.rs`): the pass meets the cell only once the walk has left it rooted and
+//!   heap-owned, and the record is not lost.
 
 use super::fixture::{ModelSpan, Padded};
 use super::model;
@@ -29,6 +32,25 @@ struct Contents {
     held: Arc<AtomicBool>,
     /// The contents were dropped (with their cell).
     dropped: Arc<AtomicBool>,
+    /// The edges `trace` gives (made up: only a counting walk sees them).
+    edges: usize,
+}
+
+impl Contents {
+    /// Rooted contents (as in a cell on the stack) giving `edges` edges.
+    fn new(edges: usize) -> (Contents, Arc<AtomicBool>, Arc<AtomicBool>) {
+        let (rooted, held) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let c = Contents {
+            rooted: rooted.clone(),
+            held: held.clone(),
+            dropped: Arc::new(AtomicBool::new(false)),
+            edges,
+        };
+        (c, rooted, held)
+    }
 }
 
 impl Drop for Contents {
@@ -42,7 +64,14 @@ unsafe impl Trace for Contents {
     fn needs_trace() -> bool {
         true
     }
-    fn trace(&self, _: &mut Tracer) {}
+    fn handles_hint(&self) -> usize {
+        self.edges
+    }
+    fn trace(&self, t: &mut Tracer) {
+        for _ in 0..self.edges {
+            t.edge(0);
+        }
+    }
     unsafe fn root(&mut self) {
         assert!(!self.dropped.load(Ordering::SeqCst), "rooted after drop");
         assert!(!self.rooted.swap(true, Ordering::SeqCst), "rooted twice");
@@ -64,6 +93,7 @@ fn loom_unroot_pass_vs_writer_and_drop() {
             rooted: rooted.clone(),
             held: held.clone(),
             dropped: dropped.clone(),
+            edges: 0,
         }));
         // Moved into a heap object (as `Gc::new` does): the contents become edges.
         // SAFETY: exclusive access; the cell now stands for one inside the heap.
@@ -123,6 +153,7 @@ fn pass_vs_writer_in_a_heap_object(keep_written: bool) {
             rooted: rooted.clone(),
             held: held.clone(),
             dropped,
+            edges: 0,
         })));
         // Moved into the heap (as `Gc::new` does): the contents become edges.
         // SAFETY: the object was just allocated and nothing else refers to it yet.
@@ -169,6 +200,7 @@ fn loom_two_writers_share_a_spans_summary_against_the_pass() {
                 rooted: rooted.clone(),
                 held: Arc::new(AtomicBool::new(false)),
                 dropped: Arc::new(AtomicBool::new(false)),
+                edges: 0,
             })));
             // SAFETY: just allocated, nothing else refers to it yet.
             unsafe { (*(addr as *mut Holder)).unroot() };
@@ -198,5 +230,36 @@ fn loom_two_writers_share_a_spans_summary_against_the_pass() {
                 "write {i}'s dirty bit was lost"
             );
         }
+    });
+}
+
+/// `Gc::new`'s move-in walk meets a large cell (its contents give `LARGE_HANDLES` edges)
+/// and leaves it rooted, recording its slot dirty once the walk is done, while a pass that
+/// keeps nothing runs: the pass unroots it or misses it, and a pass from then on finds it.
+#[test]
+fn loom_a_large_cell_kept_by_its_move_in_vs_the_pass() {
+    model(|| {
+        let (contents, rooted, _) = Contents::new(crate::object::cell::LARGE_HANDLES);
+        let span = std::sync::Arc::new(ModelSpan::new::<Holder>(0));
+        let (_, addr) = span.alloc(Holder::new(GcCell::new(contents)));
+        let mover = thread::spawn({
+            let span = span.clone();
+            move || {
+                let _alive = &span;
+                // SAFETY: the object was just allocated and nothing else refers to it yet
+                // (the pass meets it only through the dirty bit the walk sets at its end).
+                let move_in = crate::gc::MoveIn::begin();
+                unsafe { (*(addr as *mut Holder)).unroot() };
+                move_in.end();
+            }
+        });
+        dirty::unroot_span(span.ptr(), None);
+        mover.join().unwrap();
+        // Kept rooted by the walk (never unrooted there) and recorded: found from now on.
+        dirty::unroot_span(span.ptr(), None);
+        assert!(
+            !rooted.load(Ordering::SeqCst),
+            "a kept cell's dirty bit was lost"
+        );
     });
 }

@@ -20,7 +20,9 @@
 //! recorded, so writing one cell again and again stays O(1) per write. A cell whose rooting
 //! counted at least [`LARGE_HANDLES`] handles (`LARGE`) and that is written every few
 //! cycles stays rooted through a paced cycle's pass (`crate::gc::dirty`, "Large written
-//! cells stay rooted"), so a big list is not rooted again, O(contents), in every cycle.
+//! cells stay rooted"), so a big list is not rooted again, O(contents), in every cycle; a
+//! cell that `Gc::new` moves into the heap with that many handles starts so, as if just
+//! written (`keep_moved_in`, `crate::gc::move_in`).
 //! Cells on the stack or in other non-heap memory stay rooted, which is what makes them
 //! safe there. A cell whose `T` holds no handle (`!T::needs_trace()`) is never rooted nor
 //! recorded.
@@ -617,6 +619,33 @@ impl<T> GcCell<T> {
     }
 }
 
+impl<T: Trace> GcCell<T> {
+    /// `Gc::new`'s move-in walk met this rooted cell (flags `f`), now in its final place in
+    /// the new object, with a container of at least [`LARGE_HANDLES`] elements inside
+    /// (`Trace::handles_hint`): if the contents hold that many handles, they stay
+    /// rooted, and the cell is left as a write guard would leave it (rooted, heap-owned,
+    /// `LARGE`, written in this epoch) and recorded dirty when the walk ends
+    /// (`crate::gc::move_in`), so that its first write does not root them all again. True
+    /// if it stayed rooted. Costs a counting walk of the contents.
+    fn keep_moved_in(&mut self, f: u8) -> bool {
+        let value: &T = self.value.get_mut();
+        if gc::count_edges(|t| value.trace(t)) < LARGE_HANDLES as u64 {
+            return false;
+        }
+        let epoch = gc::write_epoch() << WRITTEN_SHIFT;
+        // The lock reset with the new flags in one store, as `unroot` does (no guard is
+        // alive: `&mut self`); the marker sees them through whatever ends the `&mut`.
+        self.lock
+            .reset_with_flags((f & !WRITTEN) | ROOTED | HEAP_OWNED | LARGE | epoch);
+        gc::keep_moved_in_rooted(
+            self as *const Self as usize,
+            unroot_erased::<T>,
+            &self.lock.flags,
+        );
+        true
+    }
+}
+
 /// The largest value whose rooting by a write guard is undone at the guard's release
 /// (`GcCell::write_guard`): sixteen words, walked at every write.
 const REEDGE_MAX_BYTES: usize = 128;
@@ -892,6 +921,15 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         debug_assert_eq!(self.lock.flags.load(Ordering::Relaxed) & ON_LIST, 0);
         let f = self.lock.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
+            // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant),
+            // nor can a container with fewer elements (`handles_hint`, O(1)).
+            if !Self::reedges_on_release()
+                && self.value.get_mut().handles_hint() >= LARGE_HANDLES
+                && gc::in_move_in()
+                && self.keep_moved_in(f)
+            {
+                return;
+            }
             // SAFETY: exclusive access through `&mut self`; forwarded contract.
             unsafe { self.value.get_mut().unroot() };
         }
@@ -1070,22 +1108,49 @@ mod tests {
             crate::gc::paced_cycle_for_test();
         }
         let n = LARGE_HANDLES as u64;
-        let new_list = |len: u64| -> Gc<GcCell<Vec<Gc<u64>>>> {
-            Gc::new(GcCell::new((0..len).map(Gc::new).collect()))
+        let visits = crate::object::gc::tests::visits;
+        let new_list = |len: u64| -> (Gc<GcCell<Vec<Gc<u64>>>>, u64) {
+            let items = GcCell::new((0..len).map(Gc::new).collect());
+            let v = visits();
+            let list = Gc::new(items);
+            (list, visits() - v)
         };
-        let (list, small) = (new_list(n), new_list(10));
+        // Moved in whole by `Gc::new`: a large list stays rooted, as if written now (the
+        // move-in walk makes none of its handles edges), a small one does not.
+        let ((list, list_walked), (small, small_walked)) = (new_list(n), new_list(10));
+        let (born, _) = new_list(n);
         let rooted = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed) & ROOTED != 0;
         let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-        let visits = crate::object::gc::tests::visits;
+        check(
+            rooted(&list) && rooted(&born) && !rooted(&small),
+            "Gc::new kept the wrong cells rooted".into(),
+        )?;
+        check(
+            list_walked == 0 && small_walked == 10,
+            format!("the move-in walks visited {list_walked} and {small_walked} handles"),
+        )?;
+        // `born` is never written: kept through `KEEP_PASSES` passes after its birth's
+        // epoch, then back to edges.
+        let mut born_passes = 0;
+        let mut born_check = || {
+            born_passes += 1;
+            let kept = born_passes <= crate::gc::KEEP_PASSES;
+            check(
+                rooted(&born) == kept,
+                format!("pass {born_passes} after its move-in: rooted is not {kept}"),
+            )
+        };
         let v0 = visits();
         list.borrow_mut().push(Gc::new(n));
+        let walked = visits() - v0;
         check(
-            visits() - v0 == n,
-            "the first write did not root the contents".into(),
+            walked == 0,
+            format!("the first write rooted the contents again ({walked} handles)"),
         )?;
         for cycle in 0..3 {
             small.borrow_mut().push(Gc::new(cycle));
             paced_cycle(ran);
+            born_check()?;
             check(
                 rooted(&list),
                 format!("cycle {cycle}: a large written cell was unrooted"),
@@ -1105,12 +1170,14 @@ mod tests {
         // edges.
         for pass in 0..crate::gc::KEEP_PASSES {
             paced_cycle(ran);
+            born_check()?;
             check(
                 rooted(&list),
                 format!("pass {pass} after the last write: unrooted"),
             )?;
         }
         paced_cycle(ran);
+        born_check()?;
         check(
             !rooted(&list),
             "not written for KEEP_PASSES cycles, still rooted".into(),
@@ -1134,7 +1201,12 @@ mod tests {
             "an element changed".into(),
         )?;
         let small_len = small.borrow().len();
-        check(small_len == 13, "lost a small element".into())
+        check(small_len == 13, "lost a small element".into())?;
+        let born_sum: u64 = born.borrow().iter().map(|g| **g).sum();
+        check(
+            born_sum == n * (n - 1) / 2,
+            "an element of born changed".into(),
+        )
     }
 
     /// The marker's trace of an edge cell sets `LARGE` from the edges it gave (assists
@@ -1143,11 +1215,16 @@ mod tests {
     fn the_marker_tells_large_edge_cells() {
         let n = LARGE_HANDLES as u64;
         let vec_of = |len: u64| (0..len).map(Gc::new).collect::<Vec<Gc<u64>>>();
-        let big: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(vec_of(n)));
-        let small: Gc<GcCell<Vec<Gc<u64>>>> = Gc::new(GcCell::new(vec_of(n - 1)));
+        // Large edge cells: filled by `replace` (`Gc::new` would keep the contents rooted).
+        let edge_cell = |len: u64| -> Gc<GcCell<Vec<Gc<u64>>>> {
+            let c = Gc::new(GcCell::new(Vec::new()));
+            drop(c.replace(vec_of(len)));
+            c
+        };
+        let (big, small) = (edge_cell(n), edge_cell(n - 1));
         let flags = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed);
         // (Another test's cycle may have traced them already.)
-        assert_eq!(flags(&big) & ROOTED, 0, "new cells are edge cells");
+        assert_eq!(flags(&big) & ROOTED, 0, "filled by replace: edge cells");
         crate::collect();
         assert_eq!(flags(&big) & (LARGE | ROOTED), LARGE);
         assert_eq!(flags(&small) & (LARGE | ROOTED), 0);

@@ -155,10 +155,29 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
         if T::needs_trace() {
             // SAFETY: the value now lives in the heap object at `addr`, which is rooted
             // by the handle we are about to return, so its handles become edges of it.
-            gc::unroot_new(new.white, || unsafe { (*(new.addr as *mut T)).unroot() });
+            let walk = || unsafe { (*(new.addr as *mut T)).unroot() };
+            if may_hold_large_cell::<T>() {
+                // A large cell inside stays rooted (`crate::gc::move_in`).
+                let move_in = gc::MoveIn::begin();
+                gc::unroot_new(new.white, walk);
+                move_in.end();
+            } else {
+                gc::unroot_new(new.white, walk);
+            }
         }
         new.addr
     }
+}
+
+/// Whether a `T` may hold a `GcCell` with [`LARGE_HANDLES`](super::cell::LARGE_HANDLES)
+/// handles or more, which `Gc::new` leaves rooted (`crate::gc::move_in`). Not if its
+/// garbage drops as a no-op (then every handle in it is inline: no buffer) and it is
+/// smaller than that many handles. A constant expression: `Gc::new` of a GCBench node or
+/// a binary tree pays nothing for the question.
+#[inline(always)]
+fn may_hold_large_cell<T: Trace>() -> bool {
+    !(T::garbage_drop_is_noop_at(0)
+        && std::mem::size_of::<T>() < super::cell::LARGE_HANDLES * std::mem::size_of::<usize>())
 }
 
 /// Copies a `T` from `src` to `dst`: a `T` of at most 64 bytes, aligned to 8, in 8-byte

@@ -189,6 +189,17 @@ pub unsafe trait Trace {
         false
     }
 
+    /// A cheap guess (O(1)) at how many handles `self` holds directly: a container's number
+    /// of elements (a map's entries) when they hold handles, 0 for everything else (the
+    /// default). `Gc::new` asks it of a rooted `GcCell`'s contents before it counts their
+    /// handles exactly, to tell a large cell, which it leaves rooted, without a walk of a
+    /// small one (`crate::gc::move_in`). Never relied on for soundness.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn handles_hint(&self) -> usize {
+        0
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 
@@ -340,6 +351,15 @@ macro_rules! container_trace {
             #[allow(dead_code)]
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool { <$e as $crate::Trace>::holds_keys_at(depth) }
+            #[inline(always)]
+            fn handles_hint(&self) -> usize {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $s = self;
+                    IntoIterator::into_iter($iter).size_hint().0
+                } else {
+                    0
+                }
+            }
             // `inline`: the elements are stored in the value itself, whose own drop only
             // drops them (no memory of its own to free).
             $(
@@ -456,6 +476,15 @@ macro_rules! keyed_trace {
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool {
                 <$k as $crate::Trace>::needs_trace_at(depth) || <$v as $crate::Trace>::holds_keys_at(depth)
+            }
+            #[inline(always)]
+            fn handles_hint(&self) -> usize {
+                if Self::needs_trace() {
+                    let $s = self;
+                    $keys.size_hint().0
+                } else {
+                    0
+                }
             }
             #[inline]
             fn trace(&self, tracer: &mut $crate::Tracer) {

@@ -166,6 +166,10 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     fn drop_runs_user_code() -> bool {
         std::mem::needs_drop::<T>()
     }
+    #[inline(always)]
+    fn handles_hint(&self) -> usize {
+        (**self).handles_hint()
+    }
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer)
