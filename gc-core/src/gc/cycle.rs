@@ -439,6 +439,11 @@ fn run_cycle(forced: bool) {
     let stopped = cycle.mark_done(held, plan);
     cycle.mark_termination(stopped);
     sweep_start();
+    if forced {
+        // The large cells the pass unrooted that a paced pass would have kept, rooted
+        // again here rather than by their next writers (`reroot.rs`).
+        super::reroot::run();
+    }
 }
 
 /// One cycle's settings and measurements, carried from step to step.
@@ -519,6 +524,9 @@ impl Cycle {
     /// stop is returned, still held); queues the root-scan jobs. Returns the worker plan.
     fn mark_setup(&mut self) -> (Option<world::Stopped>, WorkerPlan) {
         let stopped = world::stop();
+        if self.forced {
+            super::reroot::start();
+        }
         self.setup_start = stopped.began();
         stopped.reset_assist_credit();
         let live = HEAP.heap_live.load(Ordering::Relaxed);
@@ -719,6 +727,7 @@ impl Cycle {
         let t = &mut self.t;
         t.term_ns += t_term.elapsed().as_nanos() as u64;
         let setup_to_resume = self.setup_start.elapsed().as_nanos() as u64;
+        super::reroot::stop();
         drop(stopped);
         let resumed = Instant::now();
         super::dropper::defer_cleanups(cleanups);

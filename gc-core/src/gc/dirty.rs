@@ -148,12 +148,21 @@ pub(crate) const KEEP_PASSES: u8 = 4;
 /// Epochs wrap at `MAX_EPOCH`, so a write that old would look recent again; the pass
 /// unrooted such a cell long before.
 pub(crate) fn written_within(written: u8, closing: u8) -> bool {
-    if written == 0 {
-        return false;
-    }
-    // Epochs back from the current one (`next_epoch(closing)`), on the ring 1..=MAX_EPOCH.
-    let back = (next_epoch(closing) + MAX_EPOCH - written) % MAX_EPOCH;
-    back <= KEEP_PASSES
+    // Epochs back from the current one (`next_epoch(closing)`).
+    written_by(written, next_epoch(closing))
+}
+
+/// Whether a cell whose last write guard recorded epoch `written` counts as written
+/// recently now (`written_within` for the last pass's epoch): what a forced cycle's mark
+/// asks of the large cells its pass unrooted (`reroot.rs`).
+pub(crate) fn written_recently(written: u8) -> bool {
+    written_by(written, write_epoch())
+}
+
+/// Whether epoch `written` is at most `KEEP_PASSES` epochs before `current`, on the ring
+/// 1..=MAX_EPOCH (0 is never).
+fn written_by(written: u8, current: u8) -> bool {
+    written != 0 && (current + MAX_EPOCH - written) % MAX_EPOCH <= KEEP_PASSES
 }
 
 /// The epoch after `e`.

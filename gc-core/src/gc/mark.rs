@@ -113,6 +113,10 @@ pub struct Tracer {
     /// its contents' by them; a tracer that does not mark counts them too (`counted`).
     edges: u64,
     marked_bytes: u64,
+    /// How many `GcCell`s' contents the walk is inside (`enter_cell`): a cell nested in
+    /// another's contents may be moved by that one's writer, so it is not recorded to be
+    /// rooted again after a forced cycle (`reroot.rs`).
+    cell_depth: u32,
     /// The span of the last object this tracer looked up (`span_cache.rs`).
     spans: SpanCache,
     pub(crate) scanned_bytes: u64,
@@ -171,6 +175,7 @@ impl Tracer {
             deferred: false,
             edges: 0,
             marked_bytes: 0,
+            cell_depth: 0,
             spans: SpanCache::default(),
             scanned_bytes: 0,
             root_bytes: 0,
@@ -212,6 +217,26 @@ impl Tracer {
     /// background workers whole (`drain`), which scan it again.
     pub(crate) fn defer_object(&mut self) {
         self.deferred = true;
+    }
+
+    /// The walk enters a `GcCell`'s contents.
+    #[inline(always)]
+    pub(crate) fn enter_cell(&mut self) {
+        self.cell_depth += 1;
+    }
+
+    /// The walk leaves the contents it last entered.
+    #[inline(always)]
+    pub(crate) fn leave_cell(&mut self) {
+        self.cell_depth -= 1;
+    }
+
+    /// Whether a large edge cell written recently that this tracer meets now is to be
+    /// rooted again after the cycle (`reroot.rs`): a forced cycle's marking tracer, not
+    /// inside another cell's contents.
+    #[inline]
+    pub(crate) fn records_reroots(&self) -> bool {
+        !self.queue.is_null() && self.cell_depth == 0 && super::reroot::recording()
     }
 
     /// Edges seen so far while marking (wrapping: subtract with `wrapping_sub`); `None` for

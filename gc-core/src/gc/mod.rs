@@ -39,6 +39,7 @@ internal! {
     periodic,
     phase,
     prefetch_fifo,
+    reroot,
     root_cache,
     roots,
     span_cache,
@@ -69,8 +70,8 @@ pub(crate) use dirty::suspend_biases;
 pub(crate) use dirty::KEEP_PASSES;
 pub(crate) use dirty::{
     biases_suspended, list_cell as list_dirty_cell, note_rooted_cell,
-    unlist_cell as unlist_dirty_cell, write_epoch, written_within, MAX_EPOCH as MAX_WRITE_EPOCH,
-    ON_LIST,
+    unlist_cell as unlist_dirty_cell, write_epoch, written_recently, written_within,
+    MAX_EPOCH as MAX_WRITE_EPOCH, ON_LIST,
 };
 pub(crate) use dropper::defer_value;
 pub(crate) use ephemeron::{
@@ -84,6 +85,7 @@ pub(crate) use malloc::{mallocgc, Request};
 pub use mark::Tracer;
 pub(crate) use move_in::{count_edges, in_move_in, keep_rooted as keep_moved_in_rooted, MoveIn};
 pub(crate) use periodic::set_period as set_forcegc_period;
+pub(crate) use reroot::note as note_reroot;
 #[cfg(test)]
 pub(crate) use roots::flush_root_cache;
 pub(crate) use roots::{add_root, drop_root, root_to_edge, unroot_new};

@@ -12,6 +12,9 @@
 //!   closes rooted: a kept cell stays dirty for the next pass;
 //! - two writers dirtying two slots of one span while the pass runs, sharing the span's
 //!   summary: the pass, or the one after it, sees both bits;
+//! - a forced cycle rooting a large cell again after its mark (`gc/reroot.rs`) while a
+//!   writer takes it: the contents are rooted once, by one of them, and the cell is
+//!   recorded dirty for the next pass;
 //! - `Gc::new`'s move-in walk keeping a large cell rooted while the pass runs
 //!   (`gc/move_in.rs`): the pass meets the cell only once the walk has left it rooted and
 //!   heap-owned, and the record is not lost.
@@ -260,6 +263,47 @@ fn loom_a_large_cell_kept_by_its_move_in_vs_the_pass() {
         assert!(
             !rooted.load(Ordering::SeqCst),
             "a kept cell's dirty bit was lost"
+        );
+    });
+}
+
+/// A forced cycle roots a large edge cell again (`gc/reroot.rs`) while a writer takes it:
+/// one of them roots the contents (`Contents::root` fails if both do), and whichever did
+/// recorded the cell dirty, so the next pass unroots it.
+#[test]
+fn loom_a_forced_cycles_reroot_vs_a_writer() {
+    model(|| {
+        let (contents, rooted, held) = Contents::new(0);
+        let span = std::sync::Arc::new(ModelSpan::new::<Holder>(0));
+        let (_, addr) = span.alloc(Holder::new(GcCell::new(contents)));
+        // Moved into the heap (as `Gc::new` does): the contents become edges.
+        // SAFETY: the object was just allocated and nothing else refers to it yet.
+        unsafe { (*(addr as *mut Holder)).unroot() };
+        assert!(!rooted.load(Ordering::SeqCst));
+        let writer = thread::spawn({
+            let span = span.clone();
+            move || {
+                // SAFETY: the object lives as long as the span, which this thread holds.
+                let h = unsafe { span.get::<Holder>(addr) };
+                let _g = h.field.borrow_mut();
+                held.store(true, Ordering::SeqCst);
+                // ... writes ...
+                held.store(false, Ordering::SeqCst);
+            }
+        });
+        {
+            let _suspended = dirty::suspend_biases();
+            // SAFETY: the object lives as long as the span, which this thread holds.
+            let cell = unsafe { &span.get::<Holder>(addr).field } as *const _ as usize;
+            // SAFETY: a live cell directly in a heap object, alive until the span drops.
+            unsafe { crate::object::cell::reroot_erased::<Contents>(cell) };
+        }
+        writer.join().unwrap();
+        assert!(rooted.load(Ordering::SeqCst), "neither rooted the contents");
+        dirty::unroot_span(span.ptr(), None);
+        assert!(
+            !rooted.load(Ordering::SeqCst),
+            "the cell rooted again was not recorded dirty"
         );
     });
 }

@@ -670,6 +670,35 @@ impl<T: Trace + Default> GcCell<T> {
     }
 }
 
+/// After a forced cycle, for a `GcCell<T>` its mark met as a large edge cell written
+/// recently (`crate::gc::reroot`): roots the contents again and records the cell dirty, as
+/// a write guard's first write would, unless a writer holds the cell or has rooted it
+/// since. The caller has suspended biases.
+///
+/// # Safety
+///
+/// `addr` is a live `GcCell<T>` inside a heap object, not inside another cell's contents,
+/// and stays so until this returns.
+pub(crate) unsafe fn reroot_erased<T: Trace>(addr: usize) {
+    // SAFETY: per the contract.
+    let cell = unsafe { &*(addr as *const GcCell<T>) };
+    let Some(hold) = cell.lock.try_hold_collector_exclusive() else {
+        return;
+    };
+    // Acquire: the hold's Acquire CAS already orders every write of the flags before us.
+    let f = cell.lock.flags.load(Ordering::Acquire);
+    if f & ROOTED == 0 {
+        // SAFETY: the collector's exclusive hold: nobody else reads or writes the
+        // contents, which are edges of the enclosing (live) object and become roots.
+        cell.value.with_mut(|v| unsafe { (*v).root() });
+        // Release, as in `make_rooted`: a marker that sees ROOTED sees the walk done. A
+        // plain store: the hold excludes every other writer of the flags.
+        cell.lock.flags.store(f | ROOTED, Ordering::Release);
+        gc::list_dirty_cell(addr, unroot_erased::<T>, &cell.lock.flags);
+    }
+    cell.lock.release_collector(hold);
+}
+
 /// The unroot pass's entry for a `GcCell<T>` (see `crate::gc::dirty`): turns a rooted cell
 /// back into edges if nobody holds it. Returns false if the cell is busy.
 ///
@@ -704,11 +733,17 @@ impl<T: Trace> GcCell<T> {
             }
             return true;
         }
-        if f & LARGE != 0 && tracer.is_assist() {
-            // Thousands of edges: not for a mutator's assist (its allocation would wait
-            // for them all), but for a background worker, which scans the object again.
-            tracer.defer_object();
-            return true;
+        if f & LARGE != 0 {
+            if tracer.is_assist() {
+                // Thousands of edges: not for a mutator's assist (its allocation would wait
+                // for them all), but for a background worker, which scans the object again.
+                tracer.defer_object();
+                return true;
+            }
+            if tracer.records_reroots() && gc::written_recently(f >> WRITTEN_SHIFT) {
+                // A forced cycle's pass unrooted it; a paced one would have kept it rooted.
+                gc::note_reroot(self as *const Self as usize, reroot_erased::<T>);
+            }
         }
         self.trace_locked(tracer)
     }
@@ -720,9 +755,11 @@ impl<T: Trace> GcCell<T> {
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
         if let Some(hold) = self.lock.try_hold_collector() {
             let before = tracer.edges_seen();
+            tracer.enter_cell();
             // SAFETY: the collector holds the lock alone on the word; the only other access
             // it allows is the owner's counted reads, which read too.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
+            tracer.leave_cell();
             if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
                 self.note_size(after.wrapping_sub(before));
             }
@@ -730,8 +767,10 @@ impl<T: Trace> GcCell<T> {
             return true;
         }
         if self.lock.try_read_marker() {
+            tracer.enter_cell();
             // SAFETY: read lock held.
             self.value.with(|v| unsafe { (*v).trace(tracer) });
+            tracer.leave_cell();
             self.lock.read_unlock_marker();
             return true;
         }
@@ -1182,14 +1221,28 @@ mod tests {
             !rooted(&list),
             "not written for KEEP_PASSES cycles, still rooted".into(),
         )?;
-        // A forced cycle keeps nothing.
+        // A forced cycle unroots every cell for its mark (to find every garbage cycle),
+        // then roots the large ones written recently again before `collect()` returns
+        // (`gc/reroot.rs`), so that their next write roots nothing.
         list.borrow_mut().push(Gc::new(7));
         check(rooted(&list), "a write did not root the contents".into())?;
+        let (v, len) = (visits(), n + 5);
         *ran += 1;
         crate::collect();
+        let walked = visits() - v;
         check(
-            !rooted(&list),
-            "a forced cycle kept a written cell rooted".into(),
+            walked == 2 * len,
+            format!("collect() walked {walked} handles, not {len} unrooted and rooted again"),
+        )?;
+        check(
+            rooted(&list),
+            "collect() left a large written cell unrooted".into(),
+        )?;
+        let v = visits();
+        list.borrow_mut()[0] = Gc::new(0);
+        check(
+            visits() == v,
+            "the write after collect() rooted the contents".into(),
         )?;
         let sum: u64 = list.borrow().iter().map(|g| **g).sum();
         check(
