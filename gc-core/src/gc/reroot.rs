@@ -3,8 +3,8 @@
 //! would have left rooted (written in the last `KEEP_PASSES` cycles: `dirty.rs`, "Large
 //! written cells stay rooted"). A forced cycle unroots them to find every garbage cycle;
 //! without this, the next write to each paid O(contents) to root it again (a
-//! 2.8-million-handle list stalled its first writer after `collect()` 30-37 ms;
-//! BENCHMARKS.md, twenty-sixth session). `collect()`'s caller pays that instead, at the
+//! 2.8-million-handle list stalled its first writer after `collect()` 32-40 ms in the
+//! latency probe; BENCHMARKS.md, twenty-sixth session). `collect()`'s caller pays that instead, at the
 //! moment it chose.
 //!
 //! How: the forced cycle's mark records here (`note`) every large edge cell written
