@@ -179,17 +179,26 @@ fn pass_vs_writer_in_a_heap_object(keep_written: bool) {
                 }
             }
         });
-        dirty::unroot_span(span.ptr(), keep);
-        writer.join().unwrap();
         // The writer rooted the contents and dirtied the slot, before or after the pass
-        // took the bit (and the pass kept it rooted, or not); either way a pass from now on
-        // that keeps nothing finds the cell and unroots it.
-        dirty::unroot_span(span.ptr(), None);
-        assert!(
-            !rooted.load(Ordering::SeqCst),
-            "a write's dirty bit was lost"
-        );
+        // took the bit (and the pass kept it rooted, or not).
+        pass_beside(&span, keep, writer, &rooted, "a write's dirty bit was lost");
     });
+}
+
+/// Runs a pass (keeping the cells written in epoch `keep`) beside `other`, a thread that
+/// roots the cell of `span` and records it dirty; then, `other` done, a pass that keeps
+/// nothing, which must find the cell and unroot it (`lost` if not).
+fn pass_beside(
+    span: &ModelSpan,
+    keep: Option<u8>,
+    other: loom::thread::JoinHandle<()>,
+    rooted: &AtomicBool,
+    lost: &str,
+) {
+    dirty::unroot_span(span.ptr(), keep);
+    other.join().unwrap();
+    dirty::unroot_span(span.ptr(), None);
+    assert!(!rooted.load(Ordering::SeqCst), "{lost}");
 }
 
 #[test]
@@ -249,20 +258,20 @@ fn loom_a_large_cell_kept_by_its_move_in_vs_the_pass() {
             let span = span.clone();
             move || {
                 let _alive = &span;
+                let move_in = crate::gc::MoveIn::begin();
                 // SAFETY: the object was just allocated and nothing else refers to it yet
                 // (the pass meets it only through the dirty bit the walk sets at its end).
-                let move_in = crate::gc::MoveIn::begin();
                 unsafe { (*(addr as *mut Holder)).unroot() };
                 move_in.end();
             }
         });
-        dirty::unroot_span(span.ptr(), None);
-        mover.join().unwrap();
-        // Kept rooted by the walk (never unrooted there) and recorded: found from now on.
-        dirty::unroot_span(span.ptr(), None);
-        assert!(
-            !rooted.load(Ordering::SeqCst),
-            "a kept cell's dirty bit was lost"
+        // Kept rooted by the walk (never unrooted there) and recorded at its end.
+        pass_beside(
+            &span,
+            None,
+            mover,
+            &rooted,
+            "a kept cell's dirty bit was lost",
         );
     });
 }
