@@ -14,6 +14,8 @@
 //! - a garbage cycle through a large written cell (the list's elements point back to the
 //!   object holding it) is found by paced cycles alone: a kept cell is unrooted once it
 //!   has gone unwritten for `KEEP_PASSES` (4) cycles;
+//! - `collect()` called again and again on one thread while another writes a hot list and
+//!   reads a cold one: every element stays;
 //! - (in this process) `collect()` finds such a cycle at once although the cell was
 //!   written just before, and keeps a live one intact: it unroots every cell for its mark,
 //!   then roots the large written ones that are still alive again (`gc/reroot.rs`).
@@ -136,6 +138,34 @@ fn child_cycle() {
     println!("PROBE_OK cycles={}", mem_stats().num_gc - start);
 }
 
+/// `collect()` on one thread (its forced cycles unroot the lists and root the written ones
+/// again after their mark, `gc/reroot.rs`) while another writes a hot list and reads a
+/// cold one.
+#[test]
+fn child_collect_beside_writers() {
+    if !is_child() {
+        return;
+    }
+    let (hot, cold) = (list(0), list(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..20 {
+                gc_core::collect();
+            }
+        });
+        for round in 1..=ROUNDS {
+            let i = (round as usize * 7919) % N;
+            hot.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+            assert_eq!(*cold.borrow()[i], i as u64, "cold: element {i}");
+            junk();
+        }
+    });
+    gc_core::collect();
+    check("hot", &hot);
+    check("cold", &cold);
+    println!("PROBE_OK");
+}
+
 #[test]
 fn large_cells_keep_their_elements_and_their_garbage_cycles_are_found() {
     if is_child() {
@@ -158,7 +188,7 @@ fn large_cells_keep_their_elements_and_their_garbage_cycles_are_found() {
             ]
         })
         .collect();
-    for child in ["child_lists", "child_cycle"] {
+    for child in ["child_lists", "child_cycle", "child_collect_beside_writers"] {
         for (run, (g, p)) in run_all(child, &jobs, &[]).iter().zip(settings) {
             let (g, p) = (String::from_utf8_lossy(g), String::from_utf8_lossy(p));
             run.assert_succeeded(&format!("{child}, GODEBUG={g} GOMAXPROCS={p}"));
