@@ -18,10 +18,12 @@
 //! object is swept (one cycle longer than for an edge cell), and a garbage cycle through
 //! the cell is found up to `KEEP_PASSES` cycles after its last write. Small cells are not
 //! kept: an interpreter's environments die young, and keeping what they held one more
-//! cycle cost its small scripts 10-30% of peak RSS. A cell that grew large while rooted
-//! is unrooted once more and counted at its next rooting. A cell moved into the heap by
-//! `Gc::new` with that many handles is left so by its move-in walk, as if written then
-//! (`move_in.rs`). A forced cycle (`collect()`) keeps nothing: it finds all the garbage
+//! cycle cost its small scripts 10-30% of peak RSS. A cell rooted small and grown large
+//! since (appended to within one cycle) is counted by the pass when a container in it has
+//! that many elements (`Trace::handles_hint`), then marked `LARGE` and kept
+//! (`GcCell::grew_large`). A cell moved into the heap by `Gc::new` with that many handles
+//! is left so by its move-in walk, as if written then (`move_in.rs`). A forced cycle
+//! (`collect()`) keeps nothing: it finds all the garbage
 //! unreachable when it began.
 //!
 //! Two records, by where the cell lives:

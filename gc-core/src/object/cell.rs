@@ -830,11 +830,39 @@ impl<T: Trace> GcCell<T> {
         // Acquire: as in `replace`, the hold's Acquire CAS already orders every write of
         // `flags` before us. Relaxed would do.
         let f = self.lock.flags.load(Ordering::Acquire);
+        if self.grew_large(f, keep) {
+            // Rooted while small and grown since: large from now on, and kept as such.
+            // A plain store, as every write of the flags: the hold is exclusive.
+            self.lock.flags.store(f | LARGE, Ordering::Relaxed);
+            self.lock.release_collector(hold);
+            return false;
+        }
         // The cell is HEAP_OWNED (the callers' contract).
         self.to_edges(f);
         also(&self.lock.flags);
         self.lock.release_collector(hold);
         true
+    }
+
+    /// Holding the collector's exclusive hold on a rooted cell (flags `f`) that a pass
+    /// keeping the large cells written recently for epoch `keep` would keep but for its
+    /// missing `LARGE`: whether its contents now hold at least [`LARGE_HANDLES`] handles.
+    /// `LARGE` is set when a write guard roots the contents, so a list rooted small and
+    /// grown large since (appended to within one cycle) would otherwise be unrooted here
+    /// and rooted whole again by its next writer. Asked only of a cell written recently
+    /// with a container of that many elements (`Trace::handles_hint`), then counted.
+    fn grew_large(&self, f: u8, keep: Option<u8>) -> bool {
+        if f & (ROOTED | LARGE) != ROOTED
+            || !keep.is_some_and(|e| gc::written_within(f >> WRITTEN_SHIFT, e))
+        {
+            return false;
+        }
+        self.value.with(|v| {
+            // SAFETY: the collector's exclusive hold: nobody writes the contents meanwhile.
+            let v = unsafe { &*v };
+            v.handles_hint() >= LARGE_HANDLES
+                && gc::count_edges(|t| v.trace(t)) >= LARGE_HANDLES as u64
+        })
     }
 
     /// The unroot pass's visit of a cell inside a dirty heap object (`crate::gc::dirty`):
@@ -1158,6 +1186,10 @@ mod tests {
         // move-in walk makes none of its handles edges), a small one does not.
         let ((list, list_walked), (small, small_walked)) = (new_list(n), new_list(10));
         let (born, _) = new_list(n);
+        // Rooted small by its first write, then grown large by that guard: the pass finds
+        // it large and keeps it, so its next write roots nothing.
+        let (grown, _) = new_list(0);
+        grown.borrow_mut().extend((0..n).map(Gc::new));
         let rooted = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed) & ROOTED != 0;
         let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
         check(
@@ -1190,6 +1222,15 @@ mod tests {
             small.borrow_mut().push(Gc::new(cycle));
             paced_cycle(ran);
             born_check()?;
+            if cycle == 0 {
+                check(rooted(&grown), "a list grown large was unrooted".into())?;
+                let v = visits();
+                grown.borrow_mut().push(Gc::new(n));
+                check(
+                    visits() == v,
+                    "the write after the pass rooted a grown list".into(),
+                )?;
+            }
             check(
                 rooted(&list),
                 format!("cycle {cycle}: a large written cell was unrooted"),
