@@ -698,3 +698,39 @@ fn crate_path_reaches_the_runtime() {
     drop(outer);
     collect_until(|| weak.upgrade().is_none());
 }
+
+/// `handles_hint` (hidden: `Gc::new` asks it of a cell's contents to tell a large cell
+/// cheaply) sums the traced fields' hints: a container's elements when they hold handles.
+#[test]
+fn handles_hint_sums_the_traced_fields() {
+    #[derive(Trace)]
+    struct List {
+        items: Vec<Gc<u64>>,
+        spare: Option<Gc<u64>>,
+        #[trace(skip)]
+        bytes: Vec<u8>,
+        counts: Vec<u64>,
+    }
+    #[derive(Trace)]
+    enum Value {
+        Nil,
+        List(List),
+        Pair(Vec<Gc<u64>>, Vec<Gc<u64>>),
+    }
+    let one = Gc::new(1u64);
+    let list = List {
+        items: vec![one.clone(); 3],
+        spare: Some(one.clone()),
+        bytes: vec![0; 100],
+        counts: vec![0; 100],
+    };
+    assert_eq!(list.handles_hint(), 4);
+    assert_eq!(Value::List(list).handles_hint(), 4);
+    assert_eq!(
+        Value::Pair(vec![one.clone(); 2], vec![one; 5]).handles_hint(),
+        7
+    );
+    assert_eq!(Value::Nil.handles_hint(), 0);
+    // A vector of such values counts its elements, not what is inside them.
+    assert_eq!(vec![Value::Nil, Value::Nil].handles_hint(), 2);
+}

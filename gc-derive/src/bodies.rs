@@ -28,6 +28,8 @@ pub(crate) struct Names {
     pub depth: Ident,
     /// The parameter of `trace`.
     pub tracer: Ident,
+    /// The sum `handles_hint` adds the fields' hints to.
+    pub hint: Ident,
 }
 
 impl Names {
@@ -36,6 +38,7 @@ impl Names {
             krate,
             depth: Ident::new("depth", Span::mixed_site()),
             tracer: Ident::new("tracer", Span::mixed_site()),
+            hint: Ident::new("hint", Span::mixed_site()),
         }
     }
 
@@ -65,17 +68,19 @@ pub(crate) struct TracedField<'a> {
 
 /// The generated methods that visit every traced field: name, whether they take `&mut self`,
 /// and whether the tracer is passed on. [`Bodies`] and [`calls`] follow this order.
-const METHODS: [(&str, bool, bool); 6] = [
+/// (`handles_hint`'s statements add each field's hint to `Names::hint`.)
+const METHODS: [(&str, bool, bool); 7] = [
     ("trace", false, true),
     ("root", true, false),
     ("unroot", true, false),
     ("root_key", false, false),
     ("unroot_key", false, false),
     ("forget_edges", true, false),
+    ("handles_hint", false, false),
 ];
 
 /// The statements of the [`METHODS`], in that order (without any `unsafe` block).
-pub(crate) struct Bodies(pub [TokenStream2; 6]);
+pub(crate) struct Bodies(pub [TokenStream2; 7]);
 
 /// What a struct or enum's fields give the impl.
 pub(crate) struct Visit<'a> {
@@ -136,7 +141,7 @@ pub(crate) fn enum_bodies<'a>(
 ) -> Visit<'a> {
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
-    let mut arms: [Vec<TokenStream2>; 6] = Default::default();
+    let mut arms: [Vec<TokenStream2>; 7] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -210,8 +215,12 @@ pub(crate) fn enum_bodies<'a>(
 
 /// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so
 /// that a missing `Trace` impl is reported on the field.
-fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 6] {
+fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 7] {
     METHODS.map(|(method, by_mut, pass_tracer)| {
+        let sum = (method == "handles_hint").then(|| {
+            let hint = &names.hint;
+            quote!(#hint +=)
+        });
         let method = Ident::new(method, Span::call_site());
         let tracer = &names.tracer;
         let args = pass_tracer.then(|| quote!(, #tracer));
@@ -224,7 +233,7 @@ fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 6] {
                 let ty = field.ty;
                 let krate = names.krate(span);
                 let receiver = if by_mut { &field.by_mut } else { &field.by_ref };
-                quote_spanned!(span=> <#ty as #krate::Trace>::#method(#receiver #args);)
+                quote_spanned!(span=> #sum <#ty as #krate::Trace>::#method(#receiver #args);)
             })
             .collect()
     })

@@ -39,7 +39,8 @@
 //!   the type's own `where` clause are kept. `trace`, `root`, `unroot` and the hidden
 //!   methods for map keys (`root_key`, `unroot_key`, `forget_edges`, `holds_keys_at`)
 //!   forward to each field that is not `#[trace(skip)]` (enums: to the fields of the active
-//!   variant). `needs_trace()` is the `||` of the fields' `needs_trace()`;
+//!   variant); the hidden `handles_hint` is the sum of theirs. `needs_trace()` is the `||`
+//!   of the fields' `needs_trace()`;
 //!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
 //!   no user code are dropped in place while swept; the others are moved out of the heap
@@ -230,8 +231,19 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let drop_fact = |fact| bodies::drop_fact(fact, name, &opts, &names, traced, &visit.skipped);
     let user_drop = drop_fact(bodies::DropFact::UserCode);
     let garbage_noop = drop_fact(bodies::DropFact::GarbageNoop);
-    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body] =
+    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body, hint_body] =
         visit.bodies.0;
+    // The sum of the traced fields' hints (0 without any: no unused `mut`).
+    let hint_body = if traced.is_empty() {
+        quote!(0)
+    } else {
+        let hint = &names.hint;
+        quote!({
+            let mut #hint: usize = 0;
+            #hint_body
+            #hint
+        })
+    };
     // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.
     let (tracer_param, unsafe_bodies) = if traced.is_empty() {
         (
@@ -279,7 +291,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // drop may run user code (skipped fields count by `needs_drop`), and
     // `garbage_drop_is_noop()` is `true` only when every field's drop is a no-op for
     // garbage (skipped fields only without drop glue); 7, `holds_keys_at`,
-    // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`.
+    // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`
+    // (as does `handles_hint`, a guess that nothing relies on for soundness).
     // The bounds are not part of the argument: a missing one fails to compile.
     Ok(quote! {
         #[automatically_derived]
@@ -342,6 +355,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #[inline]
             unsafe fn forget_edges(&mut self) {
                 #forget_body
+            }
+
+            #[inline]
+            fn handles_hint(&self) -> usize {
+                #hint_body
             }
         }
 

@@ -10,8 +10,8 @@
 //! walk (for a `Vec` of handles the compiler reduces it to the length: 0.01 ms) and is
 //! treated from then on as every large cell written recently is (`dirty.rs`, "Large
 //! written cells stay rooted"). Only a cell with a container of at least that many
-//! elements inside is counted (`Trace::handles_hint`, O(1)), so a small cell's move-in
-//! costs a length check.
+//! elements inside is counted (`Trace::handles_hint`: a container's length, a derived
+//! type's fields' sum), so a small cell's move-in costs a length check.
 //!
 //! Invariants: a kept cell is recorded dirty only after the walk has finished, when the
 //! object is whole: the unroot pass, which runs while operations do, walks dirty objects,

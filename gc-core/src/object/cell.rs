@@ -989,7 +989,7 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         let f = self.lock.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
             // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant),
-            // nor can a container with fewer elements (`handles_hint`, O(1)).
+            // nor can contents whose containers have fewer elements (`handles_hint`).
             if !Self::reedges_on_release()
                 && self.value.get_mut().handles_hint() >= LARGE_HANDLES
                 && gc::in_move_in()

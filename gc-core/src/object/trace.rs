@@ -189,11 +189,13 @@ pub unsafe trait Trace {
         false
     }
 
-    /// A cheap guess (O(1)) at how many handles `self` holds directly: a container's number
-    /// of elements (a map's entries) when they hold handles, 0 for everything else (the
-    /// default). `Gc::new` asks it of a rooted `GcCell`'s contents before it counts their
-    /// handles exactly, to tell a large cell, which it leaves rooted, without a walk of a
-    /// small one (`crate::gc::move_in`). Never relied on for soundness.
+    /// A cheap guess at how many handles `self` holds: a container's number of elements (a
+    /// map's entries) when they hold handles, the sum of its fields' for a derived type, 0
+    /// for everything else (the default). `Gc::new` and the unroot pass ask it of a rooted
+    /// `GcCell`'s contents before they count their handles exactly, to tell a large cell,
+    /// which they leave rooted, without a walk of a small one (`crate::gc::move_in`,
+    /// `GcCell::grew_large`). O(1) for containers, O(fields) for a derived type. Never
+    /// relied on for soundness.
     #[doc(hidden)]
     #[inline(always)]
     fn handles_hint(&self) -> usize {
