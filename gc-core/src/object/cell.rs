@@ -733,19 +733,23 @@ impl<T: Trace> GcCell<T> {
             }
             return true;
         }
-        if f & LARGE != 0 {
-            if tracer.is_assist() {
-                // Thousands of edges: not for a mutator's assist (its allocation would wait
-                // for them all), but for a background worker, which scans the object again.
-                tracer.defer_object();
-                return true;
-            }
-            if tracer.records_reroots() && gc::written_recently(f >> WRITTEN_SHIFT) {
-                // A forced cycle's pass unrooted it; a paced one would have kept it rooted.
-                gc::note_reroot(self as *const Self as usize, reroot_erased::<T>);
-            }
+        if f & LARGE != 0 && tracer.is_assist() {
+            // Thousands of edges: not for a mutator's assist (its allocation would wait
+            // for them all), but for a background worker, which scans the object again.
+            tracer.defer_object();
+            return true;
         }
-        self.trace_locked(tracer)
+        if !self.trace_locked(tracer) {
+            return false;
+        }
+        // With `LARGE` as the trace just left it (`note_size`: a list grown large while
+        // rooted is told so here first). Relaxed: only a hint, `reroot_erased` looks again.
+        let f = self.lock.flags.load(Ordering::Relaxed);
+        if f & LARGE != 0 && tracer.records_reroots() && gc::written_recently(f >> WRITTEN_SHIFT) {
+            // A forced cycle's pass unrooted it; a paced one would have kept it rooted.
+            gc::note_reroot(self as *const Self as usize, reroot_erased::<T>);
+        }
+        true
     }
 
     /// Traces the contents under the marker's lock (the collector's hold if the cell is
@@ -1284,6 +1288,15 @@ mod tests {
         check(
             visits() == v,
             "the write after collect() rooted the contents".into(),
+        )?;
+        // So is one rooted small and grown large since: its mark tells it large.
+        let (grown_now, _) = new_list(0);
+        grown_now.borrow_mut().extend((0..n).map(Gc::new));
+        *ran += 1;
+        crate::collect();
+        check(
+            rooted(&grown_now),
+            "collect() left a list grown large unrooted".into(),
         )?;
         let sum: u64 = list.borrow().iter().map(|g| **g).sum();
         check(
