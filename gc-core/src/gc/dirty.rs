@@ -23,8 +23,8 @@
 //! that many elements (`Trace::handles_hint`), then marked `LARGE` and kept
 //! (`GcCell::grew_large`). A cell moved into the heap by `Gc::new` with that many handles
 //! is left so by its move-in walk, as if written then (`move_in.rs`). A forced cycle
-//! (`collect()`) keeps nothing: it finds all the garbage
-//! unreachable when it began.
+//! (`collect()`) keeps nothing: it finds all the garbage unreachable when it began; it
+//! roots the large cells written recently again after its mark (`reroot.rs`).
 //!
 //! Two records, by where the cell lives:
 //! - *In a heap slot* (the usual case: a field of a `Gc` object): the slot's dirty bit in

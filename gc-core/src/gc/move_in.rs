@@ -53,10 +53,10 @@ crate::sync::thread_local! {
 /// A move-in walk of a new object that is whole in its slot, as a guard: while it lives,
 /// `GcCell::unroot` may leave a large cell it meets rooted ([`keep_rooted`]); [`end`]
 /// records those cells dirty. (A guard, not a closure around the walk: a closure kept the
-/// walk from being inlined into `Gc::new`, and the interpreter's `fib.lox`, which allocates
-/// an environment per call, ran 5-12% slower.) Dropped without `end`, when the walk unwinds (a hand-written
-/// `unroot` panicked; the object is leaked with its root count), it records nothing and
-/// the cells stay rooted with the object.
+/// walk from being inlined into `Gc::new`, and the interpreter's `fib.lox`, which
+/// allocates an environment per call, ran 5-12% slower.) Dropped without `end`, when the
+/// walk unwinds (a hand-written `unroot` panicked; the object is leaked with its root
+/// count), it records nothing and the cells stay rooted with the object.
 ///
 /// [`end`]: MoveIn::end
 pub(crate) struct MoveIn(());

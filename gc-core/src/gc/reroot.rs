@@ -4,8 +4,8 @@
 //! written cells stay rooted"). A forced cycle unroots them to find every garbage cycle;
 //! without this, the next write to each paid O(contents) to root it again (a
 //! 2.8-million-handle list stalled its first writer after `collect()` 32-40 ms in the
-//! latency probe; BENCHMARKS.md, twenty-sixth session). `collect()`'s caller pays that instead, at the
-//! moment it chose.
+//! latency probe; BENCHMARKS.md, twenty-sixth session). `collect()`'s caller pays that
+//! instead, at the moment it chose.
 //!
 //! How: the forced cycle's mark records here (`note`) every large edge cell written
 //! recently that it traces, unless the cell lies inside another cell's contents (whose
@@ -16,8 +16,9 @@
 //!
 //! Invariants: a recorded cell lies in an object this cycle marked, directly (a field, or
 //! a buffer the object owns, which nothing can move while the object lives: an object
-//! changes only through its cells), so it lives until the next cycle's sweep at the
-//! earliest, which cannot begin before `run` returns (the cycle lock).
+//! changes only through its cells, `Trace` obligation 3), so it lives until the next
+//! cycle's sweep at the earliest, which cannot begin before `run` returns (the cycle
+//! lock).
 //!
 //! Shared state: `RECORDING` (set by a forced cycle's mark setup and cleared at its mark
 //! termination, both with operations stopped; read by markers) and `CELLS` (a mutex:
@@ -64,13 +65,12 @@ pub(crate) fn note(addr: usize, reroot: RerootFn) {
     CELLS.lock().push((addr, reroot));
 }
 
-/// Roots the recorded cells again (the module header's `run`); returns how many it looked
-/// at. Called by the cycle that recorded them, after mark termination, before it releases
-/// the cycle lock.
-pub(crate) fn run() -> usize {
+/// Roots the recorded cells again (the module header's `run`). Called by the cycle that
+/// recorded them, after mark termination, before it releases the cycle lock.
+pub(crate) fn run() {
     let cells = std::mem::take(&mut *CELLS.lock());
     if cells.is_empty() {
-        return 0;
+        return;
     }
     // The cells are taken exclusively; their owners' biased reads must be seen.
     let _suspended = super::dirty::suspend_biases();
@@ -80,5 +80,4 @@ pub(crate) fn run() -> usize {
         // (module header); `reroot` is its type's function.
         unsafe { reroot(addr) };
     }
-    cells.len()
 }
