@@ -19,7 +19,9 @@
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
 //! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops; two     |
-//! |                  | writers sharing a span's dirty summary vs the pass              |
+//! |                  | writers sharing a span's dirty summary vs the pass; a large     |
+//! |                  | cell kept rooted by `Gc::new` vs the pass; a forced cycle's     |
+//! |                  | rooting of a large cell again vs a writer                       |
 //! | `atomic.rs`      | two `AtomicGc` stores into a heap slot vs the mark: the value   |
 //! |                  | left is marked, no root count lost or doubled                   |
 //! | `cell_borrows.rs`| `GcCell` borrows and `swap` across threads: block, never panic; |
@@ -45,9 +47,12 @@
 //! with the compact type table published `Relaxed`, `slot_types.rs`; without the heads'
 //! tags or with a relaxed push, `grey_list.rs`; without a fence or a wake,
 //! `cell_borrows.rs`; without either side's fence, the owner's look at the suspension or
-//! the wake in its last release, `cell_bias.rs` (its header says which model). A sweep with a load-and-store claim still passes `sweep.rs`: spans
-//! are claimed only out of a central set, whose mutex already gives each one owner (the
-//! claim's compare-and-swap is a check, fatal if it fails).
+//! the wake in its last release, `cell_bias.rs` (its header says which model); with a
+//! cell kept by `Gc::new` recorded dirty before its flags say rooted and heap-owned, or
+//! with the forced cycle's rooting again not looking at `ROOTED` first, `dirty.rs`'s two
+//! newest models (twenty-sixth session). A sweep with a load-and-store claim still passes
+//! `sweep.rs`: spans are claimed only out of a central set, whose mutex already gives each
+//! one owner (the claim's compare-and-swap is a check, fatal if it fails).
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 
