@@ -620,16 +620,22 @@ impl<T> GcCell<T> {
 }
 
 impl<T: Trace> GcCell<T> {
+    /// Whether `value` holds at least [`LARGE_HANDLES`] handles: asked of the length of its
+    /// containers first (`Trace::handles_hint`, O(1) for a container), counted only then
+    /// (a walk that only reads).
+    fn holds_large(value: &T) -> bool {
+        value.handles_hint() >= LARGE_HANDLES
+            && gc::count_edges(|t| value.trace(t)) >= LARGE_HANDLES as u64
+    }
+
     /// `Gc::new`'s move-in walk met this rooted cell (flags `f`), now in its final place in
-    /// the new object, with a container of at least [`LARGE_HANDLES`] elements inside
-    /// (`Trace::handles_hint`): if the contents hold that many handles, they stay
+    /// the new object: if the contents hold [`LARGE_HANDLES`] handles or more, they stay
     /// rooted, and the cell is left as a write guard would leave it (rooted, heap-owned,
     /// `LARGE`, written in this epoch) and recorded dirty when the walk ends
     /// (`crate::gc::move_in`), so that its first write does not root them all again. True
-    /// if it stayed rooted. Costs a counting walk of the contents.
+    /// if it stayed rooted.
     fn keep_moved_in(&mut self, f: u8) -> bool {
-        let value: &T = self.value.get_mut();
-        if gc::count_edges(|t| value.trace(t)) < LARGE_HANDLES as u64 {
+        if !Self::holds_large(self.value.get_mut()) {
             return false;
         }
         let epoch = gc::write_epoch() << WRITTEN_SHIFT;
@@ -759,11 +765,9 @@ impl<T: Trace> GcCell<T> {
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
         if let Some(hold) = self.lock.try_hold_collector() {
             let before = tracer.edges_seen();
-            tracer.enter_cell();
             // SAFETY: the collector holds the lock alone on the word; the only other access
             // it allows is the owner's counted reads, which read too.
-            self.value.with(|v| unsafe { (*v).trace(tracer) });
-            tracer.leave_cell();
+            unsafe { self.trace_inside(tracer) };
             if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
                 self.note_size(after.wrapping_sub(before));
             }
@@ -771,14 +775,25 @@ impl<T: Trace> GcCell<T> {
             return true;
         }
         if self.lock.try_read_marker() {
-            tracer.enter_cell();
             // SAFETY: read lock held.
-            self.value.with(|v| unsafe { (*v).trace(tracer) });
-            tracer.leave_cell();
+            unsafe { self.trace_inside(tracer) };
             self.lock.read_unlock_marker();
             return true;
         }
         false
+    }
+
+    /// Traces the contents, the tracer knowing it is inside this cell (`Tracer::enter_cell`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the marker's lock on the cell (the collector's hold or a read lock).
+    #[inline(always)]
+    unsafe fn trace_inside(&self, tracer: &mut Tracer) {
+        tracer.enter_cell();
+        // SAFETY: the contract: nobody writes the contents meanwhile.
+        self.value.with(|v| unsafe { (*v).trace(tracer) });
+        tracer.leave_cell();
     }
 
     /// Holding the collector's hold on an edge cell whose contents just gave `edges` edges:
@@ -853,20 +868,15 @@ impl<T: Trace> GcCell<T> {
     /// missing `LARGE`: whether its contents now hold at least [`LARGE_HANDLES`] handles.
     /// `LARGE` is set when a write guard roots the contents, so a list rooted small and
     /// grown large since (appended to within one cycle) would otherwise be unrooted here
-    /// and rooted whole again by its next writer. Asked only of a cell written recently
-    /// with a container of that many elements (`Trace::handles_hint`), then counted.
+    /// and rooted whole again by its next writer. Asked only of a cell written recently.
     fn grew_large(&self, f: u8, keep: Option<u8>) -> bool {
         if f & (ROOTED | LARGE) != ROOTED
             || !keep.is_some_and(|e| gc::written_within(f >> WRITTEN_SHIFT, e))
         {
             return false;
         }
-        self.value.with(|v| {
-            // SAFETY: the collector's exclusive hold: nobody writes the contents meanwhile.
-            let v = unsafe { &*v };
-            v.handles_hint() >= LARGE_HANDLES
-                && gc::count_edges(|t| v.trace(t)) >= LARGE_HANDLES as u64
-        })
+        // SAFETY: the collector's exclusive hold: nobody writes the contents meanwhile.
+        self.value.with(|v| Self::holds_large(unsafe { &*v }))
     }
 
     /// The unroot pass's visit of a cell inside a dirty heap object (`crate::gc::dirty`):
@@ -993,7 +1003,8 @@ unsafe impl<T: Trace> Trace for GcCell<T> {
         let f = self.lock.flags.load(Ordering::Relaxed);
         if f & ROOTED != 0 {
             // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant),
-            // nor can contents whose containers have fewer elements (`handles_hint`).
+            // nor can contents whose containers have fewer elements (`handles_hint`): asked
+            // before the thread-local look at the walk, which cost every small cell's move-in.
             if !Self::reedges_on_release()
                 && self.value.get_mut().handles_hint() >= LARGE_HANDLES
                 && gc::in_move_in()

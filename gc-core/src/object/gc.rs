@@ -153,16 +153,13 @@ impl<T: Trace + Send + Sync + 'static> Gc<T> {
         // candidates, chosen by constant-folded answers), and `init` writes a whole `T`.
         let new = unsafe { gc::mallocgc(op, Layout::<T>::request(), |addr| init(addr as *mut T)) };
         if T::needs_trace() {
+            // A large cell inside stays rooted (`crate::gc::move_in`).
+            let move_in = may_hold_large_cell::<T>().then(gc::MoveIn::begin);
             // SAFETY: the value now lives in the heap object at `addr`, which is rooted
             // by the handle we are about to return, so its handles become edges of it.
-            let walk = || unsafe { (*(new.addr as *mut T)).unroot() };
-            if may_hold_large_cell::<T>() {
-                // A large cell inside stays rooted (`crate::gc::move_in`).
-                let move_in = gc::MoveIn::begin();
-                gc::unroot_new(new.white, walk);
+            gc::unroot_new(new.white, || unsafe { (*(new.addr as *mut T)).unroot() });
+            if let Some(move_in) = move_in {
                 move_in.end();
-            } else {
-                gc::unroot_new(new.white, walk);
             }
         }
         new.addr
