@@ -731,6 +731,11 @@ fn handles_hint_sums_the_traced_fields() {
         7
     );
     assert_eq!(Value::Nil.handles_hint(), 0);
-    // A vector of such values counts its elements, not what is inside them.
+    // A vector of such values counts its elements, each as one handle at least, and as
+    // many as its first element holds (a list of lists).
     assert_eq!(vec![Value::Nil, Value::Nil].handles_hint(), 2);
+    let three = vec![Gc::new(2u64); 3];
+    assert_eq!(vec![three.clone(); 4].handles_hint(), 12);
+    assert_eq!(vec![vec![three; 2]; 5].handles_hint(), 30);
+    assert_eq!(Vec::<Vec<Gc<u64>>>::new().handles_hint(), 0);
 }

@@ -22,7 +22,11 @@
 //! since (appended to within one cycle) is counted by the pass when a container in it has
 //! that many elements (`Trace::handles_hint`), then marked `LARGE` and kept
 //! (`GcCell::grew_large`). A cell moved into the heap by `Gc::new` with that many handles
-//! is left so by its move-in walk, as if written then (`move_in.rs`). A forced cycle
+//! is left so by its move-in walk, as if written then (`move_in.rs`). A cell the pass
+//! finds held by a writer's guard stays rooted, and the next pass that finds it free
+//! counts its last write as made in that pass's epoch, not the one its guard recorded when
+//! it was taken (`HELD`): one guard may be held through many cycles, filling a list of
+//! millions of handles. A forced cycle
 //! (`collect()`) keeps nothing: it finds all the garbage unreachable when it began; it
 //! roots the large cells written recently again after its mark (`reroot.rs`).
 //!
@@ -54,7 +58,7 @@
 
 use super::mark::Tracer;
 use crate::alloc::span::SpanPtr;
-use crate::sync::{AtomicU32, AtomicU8, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering};
 use std::collections::BTreeMap;
 
 /// The bit of a cell's flags word that says it is on the list (the other bits are the
@@ -76,6 +80,53 @@ crate::sync::global! {
     /// The bases of the spans made dirty since the last pass took the list (each span once
     /// per change of its summary from clean to dirty: `Span::set_dirty`).
     static SPANS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+}
+
+/// Rooted cells the pass found held by a user's write guard, by address: the running
+/// pass's (`now`) and the last pass's (`last`, sorted), and the epoch the running pass
+/// closes. Such a cell was written after the epoch its guard recorded when it was taken,
+/// at least until that pass, so the pass that next finds it free counts its last write as
+/// made in the epoch it closes (`held_through_last_pass`). Only the pass (one collector at
+/// a time) takes the lock. A cell freed since and another at its address is counted
+/// written too: at worst a large one stays rooted `KEEP_PASSES` cycles longer.
+struct Held {
+    last: Vec<usize>,
+    now: Vec<usize>,
+    closing: u8,
+}
+
+crate::sync::global! {
+    static HELD: Mutex<Held> = Mutex::new(Held { last: Vec::new(), now: Vec::new(), closing: 0 });
+}
+crate::sync::global! {
+    /// Whether `HELD.last` holds a cell: the pass asks the lock only then (almost never).
+    static HELD_LAST: AtomicBool = AtomicBool::new(false);
+}
+
+/// The pass met a rooted cell (at `addr`) that a user's write guard holds.
+pub(crate) fn note_held_cell(addr: usize) {
+    HELD.lock().now.push(addr);
+}
+
+/// If the last pass found the cell at `addr` held by a user's write guard, the epoch the
+/// running pass closes, which the cell's last write is counted in.
+pub(crate) fn held_through_last_pass(addr: usize) -> Option<u8> {
+    // Relaxed: written by this pass's own thread at its start (`rotate_held`).
+    if !HELD_LAST.load(Ordering::Relaxed) {
+        return None;
+    }
+    let h = HELD.lock();
+    h.last.binary_search(&addr).is_ok().then_some(h.closing)
+}
+
+/// At a pass's start, closing epoch `closing`: the last pass's held cells are the ones to
+/// look up, and this pass's are noted afresh.
+fn rotate_held(closing: u8) {
+    let mut h = HELD.lock();
+    h.last = std::mem::take(&mut h.now);
+    h.last.sort_unstable();
+    h.closing = closing;
+    HELD_LAST.store(!h.last.is_empty(), Ordering::Relaxed);
 }
 
 /// Marks slot `idx` of `s` dirty for the next pass, listing the span if this made its
@@ -266,6 +317,7 @@ pub(crate) fn unroot_pass(keep_hot: bool) -> (usize, usize) {
     // Writes since the last pass recorded `e`, or the next epoch from this store on.
     let e = write_epoch();
     EPOCH.store(next_epoch(e), Ordering::Relaxed);
+    rotate_held(e);
     let keep = keep_hot.then_some(e);
     let mut done = 0;
     let mut left = 0;

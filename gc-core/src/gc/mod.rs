@@ -69,9 +69,9 @@ pub(crate) use dirty::suspend_biases;
 #[cfg(all(test, not(gc_loom)))]
 pub(crate) use dirty::KEEP_PASSES;
 pub(crate) use dirty::{
-    biases_suspended, list_cell as list_dirty_cell, note_rooted_cell,
-    unlist_cell as unlist_dirty_cell, write_epoch, written_recently, written_within,
-    MAX_EPOCH as MAX_WRITE_EPOCH, ON_LIST,
+    biases_suspended, held_through_last_pass, list_cell as list_dirty_cell, note_held_cell,
+    note_rooted_cell, unlist_cell as unlist_dirty_cell, write_epoch, written_recently,
+    written_within, MAX_EPOCH as MAX_WRITE_EPOCH, ON_LIST,
 };
 pub(crate) use dropper::defer_value;
 pub(crate) use ephemeron::{

@@ -841,14 +841,29 @@ impl<T: Trace> GcCell<T> {
         if self.kept_by_pass(keep) {
             return false;
         }
+        let addr = self as *const Self as usize;
         // The collector's hold: no thread's, not recorded, and with no owner reading under
         // a bias (the pass suspends biases). A cell users hold is left for the next cycle.
         let Some(hold) = self.lock.try_hold_collector_exclusive() else {
+            if self.lock.held_by_user_writer() {
+                gc::note_held_cell(addr);
+            }
             return false;
         };
         // Acquire: as in `replace`, the hold's Acquire CAS already orders every write of
         // `flags` before us. Relaxed would do.
-        let f = self.lock.flags.load(Ordering::Acquire);
+        let mut f = self.lock.flags.load(Ordering::Acquire);
+        if let Some(e) = gc::held_through_last_pass(addr) {
+            // Its write guard was held through the last pass and let go since: written
+            // in the epoch this pass closes, whatever epoch the guard recorded when taken
+            // (`crate::gc::dirty`, `HELD`). A plain store: the hold is exclusive.
+            f = (f & !WRITTEN) | (e << WRITTEN_SHIFT);
+            self.lock.flags.store(f, Ordering::Relaxed);
+            if self.kept_by_pass(keep) {
+                self.lock.release_collector(hold);
+                return false;
+            }
+        }
         if self.grew_large(f, keep) {
             // Rooted while small and grown since: large from now on, and kept as such.
             // A plain store, as every write of the flags: the hold is exclusive.
@@ -1200,6 +1215,13 @@ mod tests {
         // Moved in whole by `Gc::new`: a large list stays rooted, as if written now (the
         // move-in walk makes none of its handles edges), a small one does not.
         let ((list, list_walked), (small, small_walked)) = (new_list(n), new_list(10));
+        // So does a list of lists (its hint multiplies the lengths).
+        let nested: Vec<Vec<Gc<u64>>> = (0..32)
+            .map(|_| (0..n / 32).map(Gc::new).collect())
+            .collect();
+        let v = visits();
+        let nested = Gc::new(GcCell::new(nested));
+        let nested_walked = visits() - v;
         let (born, _) = new_list(n);
         // Rooted small by its first write, then grown large by that guard: the pass finds
         // it large and keeps it, so its next write roots nothing.
@@ -1208,12 +1230,15 @@ mod tests {
         let rooted = |c: &GcCell<_>| c.lock.flags.load(Ordering::Relaxed) & ROOTED != 0;
         let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
         check(
-            rooted(&list) && rooted(&born) && !rooted(&small),
+            rooted(&list)
+                && rooted(&born)
+                && nested.lock.flags.load(Ordering::Relaxed) & ROOTED != 0
+                && !rooted(&small),
             "Gc::new kept the wrong cells rooted".into(),
         )?;
         check(
-            list_walked == 0 && small_walked == 10,
-            format!("the move-in walks visited {list_walked} and {small_walked} handles"),
+            list_walked == 0 && nested_walked == 0 && small_walked == 10,
+            format!("the move-in walks visited {list_walked}, {nested_walked} and {small_walked} handles"),
         )?;
         // `born` is never written: kept through `KEEP_PASSES` passes after its birth's
         // epoch, then back to edges.
@@ -1309,6 +1334,36 @@ mod tests {
             rooted(&grown_now),
             "collect() left a list grown large unrooted".into(),
         )?;
+        // Filled by one guard held through more passes than `KEEP_PASSES` (its guard
+        // recorded the epoch it was taken in): the pass after the release counts its last
+        // write as made then, finds it large and keeps it, so its next write roots nothing;
+        // and `collect()` roots it again (its mark sees it written recently).
+        for forced in [false, true] {
+            let (filled, _) = new_list(0);
+            {
+                let mut guard = filled.borrow_mut();
+                for pass in 0..=crate::gc::KEEP_PASSES as u64 {
+                    guard.extend((0..n / 4).map(|i| Gc::new(pass * n + i)));
+                    paced_cycle(ran);
+                }
+            }
+            if forced {
+                *ran += 1;
+                crate::collect();
+            } else {
+                paced_cycle(ran);
+            }
+            check(
+                rooted(&filled),
+                format!("a list filled under one guard held through the passes was unrooted (collect: {forced})"),
+            )?;
+            let v = visits();
+            filled.borrow_mut()[0] = Gc::new(1);
+            check(
+                visits() == v,
+                format!("the write after the long guard rooted the list (collect: {forced})"),
+            )?;
+        }
         let sum: u64 = list.borrow().iter().map(|g| **g).sum();
         check(
             list.borrow().len() as u64 == n + 5,

@@ -113,6 +113,13 @@ impl CellLock {
         self.state.store(hold.restore, Ordering::Release);
     }
 
+    /// Whether a user's write guard holds the word now (a look without a hold, for the
+    /// unroot pass: a cell it could not take for this is being written).
+    pub(crate) fn held_by_user_writer(&self) -> bool {
+        let s = self.state.load(Ordering::Relaxed);
+        s & WRITER != 0 && s & READERS != COLLECTOR
+    }
+
     /// Releases a read lock on the word without touching the registry (the marker's).
     #[inline]
     pub(crate) fn read_unlock_marker(&self) {

@@ -189,13 +189,14 @@ pub unsafe trait Trace {
         false
     }
 
-    /// A cheap guess at how many handles `self` holds: a container's number of elements (a
-    /// map's entries) when they hold handles, the sum of its fields' for a derived type, 0
+    /// A cheap guess at how many handles `self` holds: a container's number of elements
+    /// when they hold handles, times its first element's guess if that is more than one
+    /// (a list of lists), a map's entries, the sum of its fields' for a derived type, 0
     /// for everything else (the default). `Gc::new` and the unroot pass ask it of a rooted
     /// `GcCell`'s contents before they count their handles exactly, to tell a large cell,
     /// which they leave rooted, without a walk of a small one (`crate::gc::move_in`,
-    /// `GcCell::grew_large`). O(1) for containers, O(fields) for a derived type. Never
-    /// relied on for soundness.
+    /// `GcCell::grew_large`). O(nesting depth) for containers, O(fields) for a derived
+    /// type. Never relied on for soundness.
     #[doc(hidden)]
     #[inline(always)]
     fn handles_hint(&self) -> usize {
@@ -357,7 +358,12 @@ macro_rules! container_trace {
             fn handles_hint(&self) -> usize {
                 if <$e as $crate::Trace>::needs_trace() {
                     let $s = self;
-                    IntoIterator::into_iter($iter).size_hint().0
+                    let mut elements = IntoIterator::into_iter($iter);
+                    let len = elements.size_hint().0;
+                    // The first element stands for the others (a list of lists), and each
+                    // holds one handle at least.
+                    let each = elements.next().map_or(1, |e| e.handles_hint().max(1));
+                    len.saturating_mul(each)
                 } else {
                     0
                 }
