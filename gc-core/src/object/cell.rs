@@ -557,7 +557,9 @@ impl<T: Trace> GcCell<T> {
             }
             return false;
         }
-        let before = super::gc::rooted_handles();
+        // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant):
+        // only other types count what the walk roots.
+        let before = (!Self::reedges_on_release()).then(super::gc::rooted_handles);
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
         self.value.with_mut(|v| unsafe { (*v).root() });
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
@@ -570,10 +572,9 @@ impl<T: Trace> GcCell<T> {
             return false;
         }
         let epoch = gc::write_epoch() << WRITTEN_SHIFT;
-        let large = if super::gc::rooted_handles().wrapping_sub(before) >= LARGE_HANDLES {
-            LARGE
-        } else {
-            0
+        let large = match before {
+            Some(b) if super::gc::rooted_handles().wrapping_sub(b) >= LARGE_HANDLES => LARGE,
+            _ => 0,
         };
         self.lock.flags.store(
             (f & !(WRITTEN | LARGE)) | ROOTED | large | epoch,
