@@ -15,7 +15,7 @@
 
 use super::*;
 
-impl<T> GcCell<T> {
+impl<T: Trace> GcCell<T> {
     /// Whether the unroot pass, keeping the large cells written recently for epoch `keep`,
     /// leaves this cell rooted for that reason (a hint read without the lock: keeping is
     /// always sound).
@@ -26,12 +26,10 @@ impl<T> GcCell<T> {
             f & (ROOTED | LARGE) == ROOTED | LARGE && gc::written_within(f >> WRITTEN_SHIFT, e)
         })
     }
-}
 
-impl<T: Trace> GcCell<T> {
     /// Whether `value` holds at least [`LARGE_HANDLES`] handles: asked of the length of its
-    /// containers first (`Trace::handles_hint`, O(1) for a container), counted only then
-    /// (a walk that only reads).
+    /// containers first (`Trace::handles_hint`, O(nesting) for a container), counted only
+    /// then (a walk that only reads).
     fn holds_large(value: &T) -> bool {
         value.handles_hint() >= LARGE_HANDLES
             && gc::count_edges(|t| value.trace(t)) >= LARGE_HANDLES as u64
