@@ -13,8 +13,8 @@
 //! - `cold`: written, then not written for six cycles: the pass made its contents edges
 //!   again, and this store counts them all (the stall that remains).
 //!
-//! Every scenario except `moved_in` and `nested` is followed by two paced cycles before its
-//! store (allocation of garbage elsewhere), so that the unroot pass has run.
+//! `one_guard` and `appended` are followed by two paced cycles (garbage allocated
+//! elsewhere) before the store, so that the unroot pass has run since the list was written.
 //!
 //! ```text
 //! cargo run --release --example large_lists -- [--handles N] [--rounds R]
