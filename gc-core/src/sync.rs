@@ -17,18 +17,18 @@
 //! It also carries the two primitives loom has no notion of:
 //!
 //! - **Asymmetric fences** (`light_fence` on the mutator side, `heavy_fence` on the
-//!   collector side). A mutator step "write X, then read FLAG" against the collector's
-//!   "write FLAG, then read X" needs a total order. Mutators pay only a compiler fence; the
-//!   collector calls Linux `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full
-//!   barrier on every thread of the process. Where membarrier is unavailable both sides use a
-//!   `SeqCst` fence. Under loom both are `SeqCst` fences.
-//! - **Parking by address** (`park`/`unpark_all`) for the `GcCell` lock, on
+//!   collector side; `sync/fence.rs`). A mutator step "write X, then read FLAG" against the
+//!   collector's "write FLAG, then read X" needs a total order. Mutators pay only a
+//!   compiler fence; the collector calls Linux `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`,
+//!   which runs a full barrier on every thread of the process. Where membarrier is
+//!   unavailable both sides use a `SeqCst` fence. Under loom both are `SeqCst` fences.
+//! - **Parking by address** (`park`/`unpark_all`, `sync/park.rs`) for the `GcCell` lock, on
 //!   `parking_lot_core`; under loom a queue of loom threads that really block, so a lost
 //!   wake-up is a deadlock the model finds (`park_timeout` yields instead: loom has no
 //!   time).
 //!
-//! And the thread facts the runtime's own threads need: the core count (read once) and the
-//! mark workers' scheduling priorities (no-ops under loom).
+//! And the thread facts the runtime's own threads need (`sync/os_thread.rs`): the core
+//! count (read once) and the mark workers' scheduling priorities (no-ops under loom).
 
 #[cfg(not(gc_loom))]
 pub(crate) use std::sync::{
@@ -411,140 +411,15 @@ impl<T: ?Sized> UnsafeCell<T> {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Asymmetric fences.
-
-#[cfg(not(gc_loom))]
-mod membarrier {
-    use std::sync::atomic::{AtomicU8, Ordering};
-
-    const CMD_QUERY: libc::c_long = 0;
-    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
-    /// 0 = not probed yet, 1 = membarrier works, 2 = fall back to SeqCst fences.
-    static STATE: AtomicU8 = AtomicU8::new(0);
-
-    fn syscall(cmd: libc::c_long) -> libc::c_long {
-        // SAFETY: membarrier takes two integer arguments and touches no user memory.
-        unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                cmd,
-                0 as libc::c_long,
-                0 as libc::c_long,
-            )
-        }
-    }
-
-    /// Probes and registers once. Must run before the first `light_fence` a thread relies
-    /// on: the runtime calls it when the heap is initialised, before any mutator thread is
-    /// registered.
-    pub(crate) fn init() -> bool {
-        // Acquire pairs with the Release store below in an earlier `init`, but only the
-        // value passes (registering is a kernel effect, complete when the syscall returns,
-        // and `available` loads `STATE` Relaxed). Relaxed would do.
-        match STATE.load(Ordering::Acquire) {
-            1 => return true,
-            2 => return false,
-            _ => {}
-        }
-        let mask = syscall(CMD_QUERY);
-        let ok = mask >= 0
-            && mask & CMD_PRIVATE_EXPEDITED != 0
-            && syscall(CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-        // Release pairs with the Acquire load at the top of `init`; as there, only the value
-        // passes. Relaxed would do.
-        STATE.store(if ok { 1 } else { 2 }, Ordering::Release);
-        ok
-    }
-
-    #[inline(always)]
-    pub(crate) fn available() -> bool {
-        STATE.load(Ordering::Relaxed) == 1
-    }
-
-    pub(crate) fn run() -> bool {
-        available() && syscall(CMD_PRIVATE_EXPEDITED) == 0
-    }
-}
-
-/// Probes and registers for membarrier when the program is loaded, before `main`, while
-/// the process has one thread: registering then costs microseconds, against 15-17 ms once
-/// a second thread exists (the kernel then waits for an RCU grace period), which the first
-/// thread to allocate would spend stalled. If the linker leaves this out, or the probe
-/// fails, [`init_fences`] does it at the first allocation as before.
-#[cfg(all(target_os = "linux", not(gc_loom)))]
-#[used]
-#[link_section = ".init_array"]
-static REGISTER_FENCES_AT_LOAD: extern "C" fn() = {
-    extern "C" fn register() {
-        membarrier::init();
-    }
-    register
+mod fence;
+mod os_thread;
+mod park;
+pub(crate) use fence::{heavy_fence, init_fences, light_fence, seqcst_order};
+pub(crate) use os_thread::{
+    available_cores, can_raise_priority, idle_thread_priority, lower_thread_priority,
+    normal_thread_priority, os_thread_id,
 };
-
-/// Probes for membarrier; returns whether the cheap mutator-side fence is in use.
-pub(crate) fn init_fences() -> bool {
-    #[cfg(not(gc_loom))]
-    return membarrier::init();
-    #[cfg(gc_loom)]
-    return false;
-}
-
-/// Mutator side of an asymmetric fence: orders the mutator's earlier stores before its
-/// later loads *as observed by a thread that calls [`heavy_fence`]*.
-#[inline(always)]
-pub(crate) fn light_fence() {
-    #[cfg(not(gc_loom))]
-    {
-        if membarrier::available() {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        } else {
-            std::sync::atomic::fence(Ordering::SeqCst);
-        }
-    }
-    #[cfg(gc_loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
-}
-
-/// Collector side of an asymmetric fence: after it returns, every store a mutator made
-/// before its `light_fence` is visible, or that mutator's loads after its `light_fence` see
-/// the collector's stores made before this call.
-pub(crate) fn heavy_fence() {
-    #[cfg(not(gc_loom))]
-    {
-        if !membarrier::run() {
-            std::sync::atomic::fence(Ordering::SeqCst);
-        }
-    }
-    #[cfg(gc_loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
-}
-
-/// The OS thread id of the calling thread (`gettid`), usable where thread-locals are gone
-/// (a thread-local destructor). `None` under loom, whose model threads share OS threads.
-pub(crate) fn os_thread_id() -> Option<u64> {
-    #[cfg(not(gc_loom))]
-    {
-        // SAFETY: gettid takes no arguments and cannot fail.
-        Some(unsafe { libc::syscall(libc::SYS_gettid) } as u64)
-    }
-    #[cfg(gc_loom)]
-    None
-}
-
-/// Between a `SeqCst` access and a later `SeqCst` access to another location (the two
-/// halves of a Dekker pair, e.g. "count += 1, then read MARKING"). The C++ model already
-/// orders them (`SeqCst` accesses form one total order consistent with program order), so
-/// this is nothing normally. Loom models `SeqCst` accesses as only `AcqRel` (loom's README,
-/// issue #180) and would report store buffering that cannot happen; under loom this is a
-/// `SeqCst` fence, which loom does model, restoring the guarantee.
-#[inline(always)]
-pub(crate) fn seqcst_order() {
-    #[cfg(gc_loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
-}
+pub(crate) use park::{park, park_timeout, unpark_all, Backoff};
 
 /// Which of `buckets` (a power of two, at least 2) `key` falls in, by Fibonacci hashing (its
 /// top bits after a multiplication): neighbouring keys, such as the addresses of adjacent
@@ -571,139 +446,6 @@ pub(crate) fn prefetch_read(addr: usize) {
     let _ = addr;
 }
 
-// ---------------------------------------------------------------------------------------
-// Parking by address.
-
-/// Parks the current thread on `key` if `still_blocked()` returns true once the park queue
-/// is locked (so a wake-up between the check and the sleep is never lost). Under loom the
-/// thread really blocks until an [`unpark_all`] on `key`, so a lost wake-up is a deadlock
-/// the model reports.
-pub(crate) fn park(key: usize, still_blocked: impl Fn() -> bool) {
-    #[cfg(not(gc_loom))]
-    park_until(key, still_blocked, None);
-    #[cfg(gc_loom)]
-    loom_park::park(key, still_blocked);
-}
-
-/// Loom's park queue: the threads parked by [`park`], by key.
-#[cfg(gc_loom)]
-mod loom_park {
-    use loom::sync::Mutex;
-    use loom::thread::{self, Thread};
-
-    loom::lazy_static! {
-        static ref QUEUE: Mutex<Vec<(usize, Thread)>> = Mutex::new(Vec::new());
-    }
-
-    pub(super) fn park(key: usize, still_blocked: impl Fn() -> bool) {
-        {
-            let mut q = QUEUE.lock().unwrap();
-            if !still_blocked() {
-                return;
-            }
-            q.push((key, thread::current()));
-        }
-        // An unpark between the unlock above and this call is kept as a token (as std's).
-        thread::park();
-    }
-
-    pub(super) fn unpark_all(key: usize) {
-        QUEUE.lock().unwrap().retain(|(k, t)| {
-            if *k == key {
-                t.unpark();
-            }
-            *k != key
-        });
-    }
-}
-
-/// As [`park`], but wakes after `timeout` at the latest.
-pub(crate) fn park_timeout(
-    key: usize,
-    still_blocked: impl Fn() -> bool,
-    timeout: std::time::Duration,
-) {
-    park_until(
-        key,
-        still_blocked,
-        std::time::Instant::now().checked_add(timeout),
-    );
-}
-
-fn park_until(key: usize, still_blocked: impl Fn() -> bool, deadline: Option<std::time::Instant>) {
-    #[cfg(not(gc_loom))]
-    // SAFETY: `still_blocked` neither panics into parking_lot_core nor parks recursively;
-    // the other callbacks are no-ops. `key` is an address the caller owns (a lock word, a
-    // static), a unique key while it exists.
-    unsafe {
-        parking_lot_core::park(
-            key,
-            still_blocked,
-            || {},
-            |_, _| {},
-            parking_lot_core::DEFAULT_PARK_TOKEN,
-            deadline,
-        );
-    }
-    #[cfg(gc_loom)]
-    {
-        let _ = (key, still_blocked, deadline);
-        loom::thread::yield_now();
-    }
-}
-
-/// Wakes every thread parked on `key`.
-pub(crate) fn unpark_all(key: usize) {
-    #[cfg(not(gc_loom))]
-    // SAFETY: `key` is a plain address used as a queue key; no callbacks.
-    unsafe {
-        parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
-    }
-    #[cfg(gc_loom)]
-    loom_park::unpark_all(key);
-}
-
-/// Spin-wait helper: a few pause instructions, then yields to the scheduler.
-#[derive(Default)]
-pub(crate) struct Backoff(u32);
-
-impl Backoff {
-    /// Waits a little: pause instructions (doubling) for the first rounds, then yields,
-    /// then 50 us sleeps.
-    pub(crate) fn snooze(&mut self) {
-        if !self.spin() {
-            #[cfg(not(gc_loom))]
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
-    }
-
-    /// The waits of [`snooze`](Self::snooze) that keep the thread runnable: pause
-    /// instructions, then yields. Returns false, having waited not at all, once those
-    /// rounds are used up (the caller then sleeps or parks in its own way).
-    pub(crate) fn spin(&mut self) -> bool {
-        let round = self.0;
-        self.0 = self.0.saturating_add(1);
-        #[cfg(not(gc_loom))]
-        {
-            if round < 6 {
-                for _ in 0..(1 << round) {
-                    std::hint::spin_loop();
-                }
-            } else if round < 12 {
-                std::thread::yield_now();
-            } else {
-                return false;
-            }
-        }
-        #[cfg(gc_loom)]
-        {
-            let _ = round;
-            loom::thread::yield_now();
-        }
-        true
-    }
-}
-
 /// Keeps a hot, mostly-read global on a cache line of its own (128 bytes: the prefetcher
 /// pairs 64-byte lines), so writes to its neighbours do not slow every reader down.
 #[repr(align(128))]
@@ -715,101 +457,6 @@ impl<T> std::ops::Deref for Padded<T> {
     fn deref(&self) -> &T {
         &self.0
     }
-}
-
-/// Lowers the calling thread's scheduling priority (nice +10), for the fractional mark
-/// worker: on a busy machine it takes the CPU a mutator leaves idle rather than preempting
-/// it. Only for threads that hold no lock a mutator may wait for. Best effort.
-pub(crate) fn lower_thread_priority() {
-    set_thread_nice(10);
-}
-
-/// Makes the calling thread run only on CPU nobody else wants (Linux `SCHED_IDLE`; nice +19
-/// where that fails), for idle mark workers. Best effort.
-pub(crate) fn idle_thread_priority() {
-    #[cfg(all(target_os = "linux", not(gc_loom)))]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a plain syscall on the calling thread (pid 0) with a valid parameter block.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-            return;
-        }
-    }
-    set_thread_nice(19);
-}
-
-/// Gives the calling thread normal scheduling back (`SCHED_OTHER`, nice 0) after
-/// [`lower_thread_priority`] or [`idle_thread_priority`], for a persistent mark worker
-/// whose next assignment is a dedicated one. Returns false if the OS refused (raising a
-/// priority needs `CAP_SYS_NICE` or a permissive `RLIMIT_NICE`); true where priorities are
-/// not managed.
-pub(crate) fn normal_thread_priority() -> bool {
-    #[cfg(all(target_os = "linux", not(gc_loom)))]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: a plain syscall on the calling thread (pid 0) with a valid parameter block.
-        let policy = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) } == 0;
-        policy && set_thread_nice(0)
-    }
-    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
-    true
-}
-
-/// Whether the OS would let the calling thread get normal priority back after lowering it
-/// (`RLIMIT_NICE` allows nice 0, or `CAP_SYS_NICE`: the thread's nice value can go one step
-/// below its current one, which is tried and undone). True where priorities are not
-/// managed.
-pub(crate) fn can_raise_priority() -> bool {
-    #[cfg(all(target_os = "linux", not(gc_loom)))]
-    // SAFETY: plain syscalls on the calling thread's own id, and `getrlimit` writes into a
-    // valid local; errno is the calling thread's.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // RLIMIT_NICE's ceiling is 20 - nice: 20 allows nice 0.
-        if libc::getrlimit(libc::RLIMIT_NICE, &mut lim) == 0 && lim.rlim_cur >= 20 {
-            return true;
-        }
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        *libc::__errno_location() = 0;
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if (now == -1 && *libc::__errno_location() != 0) || now <= -20 {
-            return true;
-        }
-        let raised = libc::setpriority(libc::PRIO_PROCESS, tid, now - 1) == 0;
-        if raised {
-            libc::setpriority(libc::PRIO_PROCESS, tid, now);
-        }
-        raised
-    }
-    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
-    true
-}
-
-/// Sets the calling thread's nice value (Linux nice values are per thread); returns whether
-/// the OS took it. Best effort.
-fn set_thread_nice(nice: i32) -> bool {
-    #[cfg(all(target_os = "linux", not(gc_loom)))]
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice) == 0
-    }
-    #[cfg(not(all(target_os = "linux", not(gc_loom))))]
-    {
-        let _ = nice;
-        true
-    }
-}
-
-/// The number of cores this process may run on (`std::thread::available_parallelism`,
-/// which follows CPU affinity and cgroup quotas; 1 if unknown), read once: the most mark
-/// workers that can run at once, and the base of the `GOMAXPROCS` default and clamp.
-pub(crate) fn available_cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(all(test, not(gc_loom)))]
