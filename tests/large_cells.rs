@@ -16,6 +16,9 @@
 //!   has gone unwritten for `KEEP_PASSES` (4) cycles;
 //! - `collect()` called again and again on one thread while another writes a hot list and
 //!   reads a cold one: every element stays;
+//! - a list filled by one write guard held through several paced cycles while another
+//!   thread allocates and reads a cold list, then written now and then: every element
+//!   stays;
 //! - (in this process) `collect()` finds such a cycle at once although the cell was
 //!   written just before, and keeps a live one intact: it unroots every cell for its mark,
 //!   then roots the large written ones that are still alive again (`gc/reroot.rs`).
@@ -166,6 +169,52 @@ fn child_collect_beside_writers() {
     println!("PROBE_OK");
 }
 
+/// A list filled by one write guard held through several paced cycles (each pass finds
+/// it busy; the one after the release counts its last write then and keeps it rooted:
+/// `gc/dirty.rs`, `HELD`) while another thread allocates and reads a cold list; then
+/// written now and then through more cycles, and checked.
+#[test]
+fn child_long_guard() {
+    if !is_child() {
+        return;
+    }
+    let cold = list(0);
+    let filled: List = Gc::new(GcCell::new(Vec::new()));
+    let held = std::thread::scope(|s| {
+        s.spawn(|| {
+            for round in 1..=ROUNDS {
+                let i = (round as usize * 7919) % N;
+                assert_eq!(*cold.borrow()[i], i as u64, "cold: element {i}");
+                junk();
+            }
+        });
+        let cycles0 = mem_stats().num_gc;
+        let mut guard = filled.borrow_mut();
+        for i in 0..N as u64 {
+            guard.push(Gc::new(i));
+            if i % 64 == 0 {
+                junk();
+            }
+        }
+        mem_stats().num_gc - cycles0
+    });
+    assert!(
+        held >= 5,
+        "only {held} paced cycles ran while the guard was held"
+    );
+    for round in 1..=ROUNDS {
+        let i = (round as usize * 7919) % N;
+        if round % 8 == 0 {
+            filled.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+        }
+        junk();
+    }
+    gc_core::collect();
+    check("filled", &filled);
+    check("cold", &cold);
+    println!("PROBE_OK held={held}");
+}
+
 #[test]
 fn large_cells_keep_their_elements_and_their_garbage_cycles_are_found() {
     if is_child() {
@@ -188,7 +237,12 @@ fn large_cells_keep_their_elements_and_their_garbage_cycles_are_found() {
             ]
         })
         .collect();
-    for child in ["child_lists", "child_cycle", "child_collect_beside_writers"] {
+    for child in [
+        "child_lists",
+        "child_cycle",
+        "child_collect_beside_writers",
+        "child_long_guard",
+    ] {
         for (run, (g, p)) in run_all(child, &jobs, &[]).iter().zip(settings) {
             let (g, p) = (String::from_utf8_lossy(g), String::from_utf8_lossy(p));
             run.assert_succeeded(&format!("{child}, GODEBUG={g} GOMAXPROCS={p}"));
