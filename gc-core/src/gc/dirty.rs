@@ -87,8 +87,9 @@ crate::sync::global! {
 /// closes. Such a cell was written after the epoch its guard recorded when it was taken,
 /// at least until that pass, so the pass that next finds it free counts its last write as
 /// made in the epoch it closes (`held_through_last_pass`). Only the pass (one collector at
-/// a time) takes the lock. A cell freed since and another at its address is counted
-/// written too: at worst a large one stays rooted `KEEP_PASSES` cycles longer.
+/// a time, on one thread from its start to its end) takes the lock. If the cell was freed
+/// since and another made at its address, that one is counted as written then: at worst a
+/// large cell stays rooted `KEEP_PASSES` cycles longer.
 struct Held {
     last: Vec<usize>,
     now: Vec<usize>,
