@@ -51,6 +51,23 @@ fn check(name: &str, l: &List) {
     }
 }
 
+/// The element round `round` writes or reads: a stride through the list.
+fn slot(round: u64) -> usize {
+    (round as usize * 7919) % N
+}
+
+/// Round `round`'s write of `l`, through `borrow_mut`: a new value `check` accepts.
+fn rewrite(l: &List, round: u64) {
+    let i = slot(round);
+    l.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+}
+
+/// Round `round`'s read of a list never written since it was built.
+fn read_cold(l: &List, round: u64) {
+    let i = slot(round);
+    assert_eq!(*l.borrow()[i], i as u64, "cold: element {i}");
+}
+
 /// Garbage of another shape, so that this thread assists while marking.
 fn junk() {
     let v: Vec<Gc<[u64; 4]>> = (0..2_000).map(|k| Gc::new([k; 4])).collect();
@@ -65,10 +82,9 @@ fn child_lists() {
     let (hot, warm, cold) = (list(0), list(0), list(0));
     let cycles0 = mem_stats().num_gc;
     for round in 1..=ROUNDS {
-        let i = (round as usize * 7919) % N;
-        hot.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+        rewrite(&hot, round);
         if round % 8 == 0 {
-            warm.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+            rewrite(&warm, round);
         }
         junk();
         if round % 50 == 0 {
@@ -157,9 +173,8 @@ fn child_collect_beside_writers() {
             }
         });
         for round in 1..=ROUNDS {
-            let i = (round as usize * 7919) % N;
-            hot.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
-            assert_eq!(*cold.borrow()[i], i as u64, "cold: element {i}");
+            rewrite(&hot, round);
+            read_cold(&cold, round);
             junk();
         }
     });
@@ -183,8 +198,7 @@ fn child_long_guard() {
     let held = std::thread::scope(|s| {
         s.spawn(|| {
             for round in 1..=ROUNDS {
-                let i = (round as usize * 7919) % N;
-                assert_eq!(*cold.borrow()[i], i as u64, "cold: element {i}");
+                read_cold(&cold, round);
                 junk();
             }
         });
@@ -203,9 +217,8 @@ fn child_long_guard() {
         "only {held} paced cycles ran while the guard was held"
     );
     for round in 1..=ROUNDS {
-        let i = (round as usize * 7919) % N;
         if round % 8 == 0 {
-            filled.borrow_mut()[i] = Gc::new(i as u64 + round * N as u64);
+            rewrite(&filled, round);
         }
         junk();
     }

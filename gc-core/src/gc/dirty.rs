@@ -21,7 +21,7 @@
 //! cycle cost its small scripts 10-30% of peak RSS. A cell rooted small and grown large
 //! since (appended to within one cycle) is counted by the pass when a container in it has
 //! that many elements (`Trace::handles_hint`), then marked `LARGE` and kept
-//! (`GcCell::grew_large`). A cell moved into the heap by `Gc::new` with that many handles
+//! (`GcCell::keeps_large`). A cell moved into the heap by `Gc::new` with that many handles
 //! is left so by its move-in walk, as if written then (`move_in.rs`). A cell the pass
 //! finds held by a writer's guard stays rooted, and the next pass that finds it free
 //! counts its last write as made in that pass's epoch, not the one its guard recorded when

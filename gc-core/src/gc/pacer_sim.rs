@@ -99,8 +99,8 @@ fn warmed_up(gogc: Option<u32>, limit: u64) -> Pacer {
     warmed_up_at(gogc, limit, 64 * MIB)
 }
 
-/// [`warmed_up`] with a live heap of `live` bytes.
-fn warmed_up_at(gogc: Option<u32>, limit: u64, live: u64) -> Pacer {
+/// [`warmed_up`] with a live heap of `live` bytes (also the pacer's tests' `after_cycle`).
+pub(super) fn warmed_up_at(gogc: Option<u32>, limit: u64, live: u64) -> Pacer {
     let mut p = Pacer::new(gogc, limit);
     p.end_cycle(&CycleMeasurements {
         heap_live: live,

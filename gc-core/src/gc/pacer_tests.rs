@@ -6,20 +6,9 @@ use super::*;
 
 const MIB: u64 = 1 << 20;
 
-/// A pacer whose last cycle marked (and scanned) `marked` bytes, sweep finished, with no
-/// cons/mark measured.
-fn after_cycle(gogc: Option<u32>, limit: u64, marked: u64) -> Pacer {
-    let mut p = Pacer::new(gogc, limit);
-    p.end_cycle(&CycleMeasurements {
-        heap_live: marked,
-        heap_marked: marked,
-        heap_scan_work: marked,
-        procs: 4,
-        sweep_done: true,
-        ..CycleMeasurements::default()
-    });
-    p
-}
+// A pacer whose last cycle marked (and scanned) `marked` bytes, sweep finished, with no
+// cons/mark measured.
+use super::super::pacer_sim::warmed_up_at as after_cycle;
 
 fn with_cons_mark(mut p: Pacer, cons_mark: f64) -> Pacer {
     p.cons_mark = cons_mark;

@@ -16,15 +16,22 @@
 use super::*;
 
 impl<T: Trace> GcCell<T> {
+    /// Whether flags `f` are those of a rooted cell written recently enough for a pass
+    /// that keeps the large cells written recently for epoch `keep`.
+    #[inline]
+    fn rooted_and_written_for(f: u8, keep: Option<u8>) -> bool {
+        f & ROOTED != 0 && keep.is_some_and(|e| gc::written_within(f >> WRITTEN_SHIFT, e))
+    }
+
     /// Whether the unroot pass, keeping the large cells written recently for epoch `keep`,
     /// leaves this cell rooted for that reason (a hint read without the lock: keeping is
     /// always sound).
     #[inline]
     fn kept_by_pass(&self, keep: Option<u8>) -> bool {
-        keep.is_some_and(|e| {
+        keep.is_some() && {
             let f = self.lock.flags.load(Ordering::Relaxed);
-            f & (ROOTED | LARGE) == ROOTED | LARGE && gc::written_within(f >> WRITTEN_SHIFT, e)
-        })
+            f & LARGE != 0 && Self::rooted_and_written_for(f, keep)
+        }
     }
 
     /// Whether `value` holds at least [`LARGE_HANDLES`] handles: asked of the length of its
@@ -239,18 +246,15 @@ impl<T: Trace> GcCell<T> {
         if let Some(e) = gc::held_through_last_pass(addr) {
             // Its write guard was held through the last pass and let go since: written
             // in the epoch this pass closes, whatever epoch the guard recorded when taken
-            // (`crate::gc::dirty`, `HELD`). A plain store: the hold is exclusive.
+            // (`crate::gc::dirty`, `HELD`). Plain stores here: the hold is exclusive.
             f = (f & !WRITTEN) | (e << WRITTEN_SHIFT);
             self.lock.flags.store(f, Ordering::Relaxed);
-            if self.kept_by_pass(keep) {
-                self.lock.release_collector(hold);
-                return false;
-            }
         }
-        if self.grew_large(f, keep) {
-            // Rooted while small and grown since: large from now on, and kept as such.
-            // A plain store, as every write of the flags: the hold is exclusive.
-            self.lock.flags.store(f | LARGE, Ordering::Relaxed);
+        if self.keeps_large(f, keep) {
+            if f & LARGE == 0 {
+                // Rooted while small and grown since: large from now on.
+                self.lock.flags.store(f | LARGE, Ordering::Relaxed);
+            }
             self.lock.release_collector(hold);
             return false;
         }
@@ -261,20 +265,19 @@ impl<T: Trace> GcCell<T> {
         true
     }
 
-    /// Holding the collector's exclusive hold on a rooted cell (flags `f`) that a pass
-    /// keeping the large cells written recently for epoch `keep` would keep but for its
-    /// missing `LARGE`: whether its contents now hold at least [`LARGE_HANDLES`] handles.
-    /// `LARGE` is set when a write guard roots the contents, so a list rooted small and
-    /// grown large since (appended to within one cycle) would otherwise be unrooted here
-    /// and rooted whole again by its next writer. Asked only of a cell written recently.
-    fn grew_large(&self, f: u8, keep: Option<u8>) -> bool {
-        if f & (ROOTED | LARGE) != ROOTED
-            || !keep.is_some_and(|e| gc::written_within(f >> WRITTEN_SHIFT, e))
-        {
+    /// Holding the collector's exclusive hold on a cell with flags `f`: whether a pass
+    /// keeping the large cells written recently for epoch `keep` keeps it rooted, being
+    /// rooted, written recently, and `LARGE` or holding at least [`LARGE_HANDLES`] handles
+    /// now. `LARGE` is set when a write guard roots the contents, so a list rooted small
+    /// and grown large since (appended to within one cycle) would otherwise be unrooted
+    /// here and rooted whole again by its next writer; it is counted only when written
+    /// recently.
+    fn keeps_large(&self, f: u8, keep: Option<u8>) -> bool {
+        if !Self::rooted_and_written_for(f, keep) {
             return false;
         }
         // SAFETY: the collector's exclusive hold: nobody writes the contents meanwhile.
-        self.value.with(|v| Self::holds_large(unsafe { &*v }))
+        f & LARGE != 0 || self.value.with(|v| Self::holds_large(unsafe { &*v }))
     }
 
     /// The unroot pass's visit of a cell inside a dirty heap object (`crate::gc::dirty`):

@@ -195,7 +195,7 @@ pub unsafe trait Trace {
     /// for everything else (the default). `Gc::new` and the unroot pass ask it of a rooted
     /// `GcCell`'s contents before they count their handles exactly, to tell a large cell,
     /// which they leave rooted, without a walk of a small one (`crate::gc::move_in`,
-    /// `GcCell::grew_large`). O(nesting depth) for containers, O(fields) for a derived
+    /// `GcCell::keeps_large`). O(nesting depth) for containers, O(fields) for a derived
     /// type. Never relied on for soundness.
     #[doc(hidden)]
     #[inline(always)]
