@@ -1,0 +1,418 @@
+//! The macros that implement `Trace` for whole families of types (`object/trace.rs` holds
+//! the trait and its obligations): leaves that hold no `Gc` (`leaf_trace!`), containers
+//! whose elements an iterator yields (`container_trace!`), maps and sets whose keys follow
+//! the key rules (`keyed_trace!`), tuples (`tuple_trace!`), and the facts a wrapper forwards
+//! from its contents (`facts_of!`). Used by `trace_std` for the standard library, by
+//! `crate::ext` for optional crates and by the runtime's own types. Each expansion's
+//! `SAFETY` comment names the trait obligations it keeps. No shared state. See the collector
+//! overview (`crate::design::collector`).
+
+/// Implements `Trace` for types that never contain a `Gc`: a list of types, or one type
+/// with generic parameters (`generic [T: ?Sized] PhantomData<T>`), optionally with
+/// `, drop <expr>`: whether its drop may run user code (`false` without it).
+macro_rules! leaf_trace {
+    (generic [$($g:tt)*] $t:ty $(, drop $d:expr)? $(, box_into_heap $b:expr)?) => {
+        // SAFETY: the type holds no `Gc` edge, so there is nothing to trace, root or unroot
+        // (obligations 1, 2, 4); its drop runs only std's code and the global allocator
+        // unless `drop` says otherwise (obligation 6).
+        unsafe impl<$($g)*> $crate::Trace for $t {
+            // (Never callable for the unsized `str`: `where Self: Sized` in the trait.)
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn needs_trace() -> bool { false }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { false $(|| $d)? }
+            #[inline(always)]
+            fn trace(&self, _: &mut $crate::Tracer) {}
+            #[inline(always)]
+            unsafe fn root(&mut self) {}
+            #[inline(always)]
+            unsafe fn unroot(&mut self) {}
+            $(
+                fn box_into_heap(self: Box<Self>) -> *mut u8 {
+                    $b(self)
+                }
+            )?
+        }
+    };
+    ($($t:ty),* $(,)?) => {$(
+        $crate::object::trace::leaf_trace!(generic [] $t);
+    )*};
+}
+pub(crate) use leaf_trace;
+
+/// `container_trace!`'s `trace`: always inlined for a container marked `inline elements`
+/// (an `Option`, an array: its elements are stored inline), so that the marker's edge code,
+/// itself always inlined, lands in the object's trace instead of behind a call per field (a
+/// `GcCell<Option<Gc<_>>>` field cost a call with a full prologue per edge); `#[inline]` for
+/// the others.
+macro_rules! trace_fn {
+    (elements; $($f:tt)*) => { #[inline(always)] $($f)* };
+    (; $($f:tt)*) => { #[inline] $($f)* };
+}
+pub(crate) use trace_fn;
+
+/// Implements `Trace` for a container whose elements of type `$e` `$iter` (shared) and
+/// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
+/// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
+/// hidden key methods included. `drop <expr>` (optional) says whether the container's own
+/// drop may run user code besides its elements' (a hasher's, say).
+macro_rules! container_trace {
+    ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
+        |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
+        // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
+        // container gives no interior mutability (obligation 3), and its own drop only
+        // drops the elements and frees memory through the global allocator, as std's
+        // containers do (obligation 6), unless `drop` says it may run more.
+        unsafe impl<$($g)*> $crate::Trace for $t {
+            // (Never callable for the unsized `[T]`: `where Self: Sized` in the trait.)
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn needs_trace() -> bool { <$e as $crate::Trace>::needs_trace_at(0) }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn needs_trace_at(depth: u32) -> bool { <$e as $crate::Trace>::needs_trace_at(depth) }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool {
+                <$e as $crate::Trace>::drop_runs_user_code_at(0) $(|| $d)?
+            }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                <$e as $crate::Trace>::drop_runs_user_code_at(depth) $(|| $d)?
+            }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool { <$e as $crate::Trace>::holds_keys_at(depth) }
+            #[inline(always)]
+            fn handles_hint(&self) -> usize {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $s = self;
+                    let mut elements = IntoIterator::into_iter($iter);
+                    let len = elements.size_hint().0;
+                    // The first element stands for the others (a list of lists), and each
+                    // holds one handle at least.
+                    let each = elements.next().map_or(1, |e| e.handles_hint().max(1));
+                    len.saturating_mul(each)
+                } else {
+                    0
+                }
+            }
+            // `inline`: the elements are stored in the value itself, whose own drop only
+            // drops them (no memory of its own to free).
+            $(
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn garbage_drop_is_noop_at(depth: u32) -> bool {
+                let _ = stringify!($inl);
+                <$e as $crate::Trace>::garbage_drop_is_noop_at(depth)
+            }
+            )?
+            $crate::object::trace::trace_fn! { $($inl)?;
+                fn trace(&self, tracer: &mut $crate::Tracer) {
+                    if <$e as $crate::Trace>::needs_trace() {
+                        let $s = self;
+                        for x in $iter {
+                            x.trace(tracer);
+                        }
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.root() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.unroot() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root_key(&self) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $s = self;
+                    for x in $iter {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.root_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $s = self;
+                    for x in $iter {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.unroot_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                // Gated on `needs_trace`, not on the elements' `holds_keys_at`: a container
+                // that is itself a map key or set element (a set of `Vec<Gc<T>>`) holds key
+                // handles that its element type knows nothing about.
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $m = self;
+                    for x in $iter_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { x.forget_edges() };
+                    }
+                }
+            }
+            $(
+                fn box_into_heap(self: Box<Self>) -> *mut u8 {
+                    $b(self)
+                }
+            )?
+        }
+    )*};
+}
+pub(crate) use container_trace;
+
+/// Implements `Trace` for a map or set: its keys (set elements) `$keys` are reached only
+/// through `&self` and follow the "Keys" protocol of the trait's docs (`root_key`,
+/// `unroot_key`, and `forget_edges` through the owned entries `$drain` yields); its values
+/// (`()` for a set) are visited like a container's elements.
+macro_rules! keyed_trace {
+    ($([$($g:tt)*] $t:ty, key $k:ty, value $v:ty, drop $s_drop:expr,
+        |$s:ident| keys $keys:expr, values $values:expr,
+        |$m:ident| values_mut $values_mut:expr, drain $drain:expr;)*) => {$(
+        // SAFETY: every key and value is traced (obligation 1); values are rooted and
+        // unrooted through `&mut` and keys through `root_key`/`unroot_key`, which keep a key
+        // handle's count with its map's state, and `forget_edges` clears the flags of the
+        // keys of a garbage map before they are dropped (obligations 2, 7); no interior
+        // mutability (obligation 3); the container's own drop only drops its entries and
+        // frees memory through the global allocator, as std's maps do (obligation 6, with
+        // the hasher's drop, `drop`, counted as user code).
+        unsafe impl<$($g)*> $crate::Trace for $t {
+            #[inline(always)]
+            fn needs_trace() -> bool { Self::needs_trace_at(0) }
+            #[inline(always)]
+            fn needs_trace_at(depth: u32) -> bool {
+                <$k as $crate::Trace>::needs_trace_at(depth) || <$v as $crate::Trace>::needs_trace_at(depth)
+            }
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
+            #[inline(always)]
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                <$k as $crate::Trace>::drop_runs_user_code_at(depth)
+                    || <$v as $crate::Trace>::drop_runs_user_code_at(depth)
+                    || $s_drop
+            }
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool {
+                <$k as $crate::Trace>::needs_trace_at(depth) || <$v as $crate::Trace>::holds_keys_at(depth)
+            }
+            #[inline(always)]
+            fn handles_hint(&self) -> usize {
+                if Self::needs_trace() {
+                    let $s = self;
+                    $keys.size_hint().0
+                } else {
+                    0
+                }
+            }
+            #[inline]
+            fn trace(&self, tracer: &mut $crate::Tracer) {
+                let $s = self;
+                if <$k as $crate::Trace>::needs_trace() {
+                    for k in $keys {
+                        k.trace(tracer);
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    for v in $values {
+                        v.trace(tracer);
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                if <$k as $crate::Trace>::needs_trace() {
+                    let $s = &*self;
+                    for k in $keys {
+                        // SAFETY: the map leaves the heap (caller's contract): its keys
+                        // take their counts back.
+                        unsafe { k.root_key() };
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    #[allow(unused_variables)] // a set's values are `()`
+                    let $m = self;
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.root() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                if <$k as $crate::Trace>::needs_trace() {
+                    let $s = &*self;
+                    for k in $keys {
+                        // SAFETY: the map joins the heap (caller's contract): its keys give
+                        // up their counts.
+                        unsafe { k.unroot_key() };
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    #[allow(unused_variables)] // a set's values are `()`
+                    let $m = self;
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.unroot() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn root_key(&self) {
+                let $s = self;
+                if <$k as $crate::Trace>::needs_trace() {
+                    for k in $keys {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { k.root_key() };
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    for v in $values {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.root_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                let $s = self;
+                if <$k as $crate::Trace>::needs_trace() {
+                    for k in $keys {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { k.unroot_key() };
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    for v in $values {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.unroot_key() };
+                    }
+                }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                let $m = self;
+                if <$k as $crate::Trace>::needs_trace() {
+                    // Owned, the keys are mutable: clear their flags, then drop the entries
+                    // (the container's code only: draining neither hashes nor compares).
+                    for (mut k, mut v) in $drain {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe {
+                            k.forget_edges();
+                            v.forget_edges();
+                        }
+                    }
+                } else if <$v as $crate::Trace>::needs_trace() {
+                    // Not `holds_keys_at`: a map that is itself a key has key handles in its
+                    // values too (as for `container_trace!`).
+                    for v in $values_mut {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { v.forget_edges() };
+                    }
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use keyed_trace;
+
+/// Inside an `unsafe impl Trace` for a wrapper of one `$t` (a cell, a lock, a range): the
+/// four facts (`needs_trace`, `drop_runs_user_code` and their `_at` forms) are `$t`'s, asked
+/// at the same depth (the wrapper adds no derived level), with no drop code of its own.
+macro_rules! facts_of {
+    ($t:ty) => {
+        #[inline(always)]
+        fn needs_trace() -> bool {
+            Self::needs_trace_at(0)
+        }
+        #[inline(always)]
+        fn needs_trace_at(depth: u32) -> bool {
+            <$t as $crate::Trace>::needs_trace_at(depth)
+        }
+        #[inline(always)]
+        fn drop_runs_user_code() -> bool {
+            Self::drop_runs_user_code_at(0)
+        }
+        #[inline(always)]
+        fn drop_runs_user_code_at(depth: u32) -> bool {
+            <$t as $crate::Trace>::drop_runs_user_code_at(depth)
+        }
+    };
+}
+pub(crate) use facts_of;
+
+/// `Trace` for tuples: every position is visited.
+macro_rules! tuple_trace {
+    ($(($($n:tt $t:ident),+))*) => {$(
+        // SAFETY: every element is visited by every method.
+        unsafe impl<$($t: $crate::Trace),+> $crate::Trace for ($($t,)+) {
+            #[inline(always)]
+            fn needs_trace() -> bool { Self::needs_trace_at(0) }
+            #[inline(always)]
+            fn needs_trace_at(depth: u32) -> bool { false $(|| $t::needs_trace_at(depth))+ }
+            #[inline(always)]
+            fn drop_runs_user_code() -> bool { Self::drop_runs_user_code_at(0) }
+            #[inline(always)]
+            fn drop_runs_user_code_at(depth: u32) -> bool {
+                false $(|| $t::drop_runs_user_code_at(depth))+
+            }
+            #[inline(always)]
+            fn garbage_drop_is_noop_at(depth: u32) -> bool {
+                true $(&& $t::garbage_drop_is_noop_at(depth))+
+            }
+            #[inline]
+            fn trace(&self, tracer: &mut $crate::Tracer) {
+                $(self.$n.trace(tracer);)+
+            }
+            #[inline]
+            unsafe fn root(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.root();)+ }
+            }
+            #[inline]
+            unsafe fn unroot(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.unroot();)+ }
+            }
+            #[inline(always)]
+            fn holds_keys_at(depth: u32) -> bool { false $(|| $t::holds_keys_at(depth))+ }
+            #[inline]
+            unsafe fn root_key(&self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.root_key();)+ }
+            }
+            #[inline]
+            unsafe fn unroot_key(&self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.unroot_key();)+ }
+            }
+            #[inline]
+            unsafe fn forget_edges(&mut self) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.forget_edges();)+ }
+            }
+        }
+    )*};
+}
+pub(crate) use tuple_trace;
