@@ -1,7 +1,7 @@
 //! Large cells (a `GcCell` whose contents hold over 1,024 handles, `LARGE`): paced cycles'
 //! unroot passes leave one rooted while it is written every few cycles (`gc/dirty.rs`),
 //! and mutators' assists leave one that is an edge cell to the background workers
-//! (`gc/mark.rs`, `drain`). Checked in child processes under `GODEBUG=gccheckmark=1` (a
+//! (`gc/drain.rs`, `drain`). Checked in child processes under `GODEBUG=gccheckmark=1` (a
 //! mark that missed an element aborts the child) and `clobberfree=1` (an element freed
 //! while reachable reads as poison), at a low `GOGC` and with paced cycles only (no
 //! `collect()` until the end), with one proc (this thread marks mostly through assists)

@@ -1,6 +1,6 @@
 //! Grey objects that a draining thread holds outside every queue are never lost.
 //!
-//! `drain` (gc-core/src/gc/mark.rs) keeps up to 16 grey objects in its prefetch FIFO
+//! `drain` (gc-core/src/gc/drain.rs) keeps up to 16 grey objects in its prefetch FIFO
 //! (`gc/prefetch_fifo.rs`) while their cache lines load, besides its tracer buffer. A mark
 //! assist stops draining as soon as its debt is paid, with objects still in both: they
 //! must go back where the rest of the mark finds them, or everything behind them stays

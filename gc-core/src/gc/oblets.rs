@@ -5,7 +5,7 @@
 //! first piece; each further item scans the elements that start in its own piece (the
 //! descriptor's `trace_range`, `object/slice.rs`). Any other object over `OBLET_SIZE` has
 //! an opaque `Trace` impl: it is scanned whole, by background workers only (`Role::Assist`
-//! in `mark.rs`). No shared state: the items travel in the mark queues like any other. See
+//! in `drain.rs`). No shared state: the items travel in the mark queues like any other. See
 //! the collector overview (`crate::design::collector`).
 
 use super::mark::Tracer;

@@ -2,7 +2,7 @@
 //! mark-sweep garbage collection", ASPLOS 2004): grey items wait here a few scans while
 //! their cache lines load, so one object's miss overlaps the scanning of others.
 //!
-//! `drain` (`mark.rs`) scans depth first from its buffer's newest item, which streams
+//! `drain` (`drain.rs`) scans depth first from its buffer's newest item, which streams
 //! through memory when a structure was allocated in the order it is traced (a tree built
 //! bottom-up) and the hardware prefetcher follows. An item that is not near the object
 //! scanned last goes through this FIFO instead. It matters most for objects with
