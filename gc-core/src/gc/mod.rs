@@ -52,6 +52,8 @@ internal! {
     stats,
     sweep,
     tracer,
+    worker_mode,
+    worker_pool,
     workers,
     world,
     young,

@@ -1,35 +1,37 @@
-//! Background mark workers (Go's `gcBgMarkWorker`) and the mark round they run.
+//! Background mark workers (Go's `gcBgMarkWorker`) and the mark round they run. The
+//! workers' modes and scheduling policy are in `worker_mode.rs`, the persistent threads
+//! that run them in `worker_pool.rs`.
 //!
 //! A cycle's workers follow the pacer's [`WorkerPlan`]: `dedicated` threads that mark full
 //! time, plus, when 25% of `GOMAXPROCS` is not close to a whole number, one *fractional*
 //! worker that marks for a share of wall time and sleeps the rest (on 2 procs: no dedicated
 //! worker and one fractional worker at half a core, Go's 25% of each of the two procs).
-//! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: meant to run only on
-//! CPU nobody else wants, like Go's idle workers on procs with nothing to run); its time is
-//! reported apart and does not count towards the 25%. Workers report the CPU time they
+//! Procs the plan leaves free get an *idle* worker (Linux `SCHED_IDLE`: meant to run only
+//! on CPU nobody else wants, like Go's idle workers on procs with nothing to run); its time
+//! is reported apart and does not count towards the 25%. Workers report the CPU time they
 //! spent draining, not its wall time: the OS may preempt them, which Go's workers, running
 //! on its procs, never are by the program's own threads. A round never uses more workers
 //! than the machine has cores (dedicated first, then fractional, then idle), whatever
 //! `GOMAXPROCS` says: more could not run at once, they would only take turns. A fractional
-//! or idle worker ends each drain after [`YIELD_SLICE`] (100 us) and yields its core before
-//! the next, as Go's stop when their P has a goroutine to run: Linux may hand such a worker
-//! the core of a running mutator for a whole scheduler tick. Before a worker sleeps or
-//! stops it moves its local queue to the injector, so assists and other workers can take
-//! the work (one that yields keeps it for its next drain: the other workers steal from
-//! it); an idle worker, which the OS may leave off the CPU, also moves its tracer's
-//! private buffer into its local queue every 64 objects, where the other workers steal
-//! from it and `balance` lends half to the injector when that is empty.
+//! or idle worker ends each drain after `YIELD_SLICE` (100 us, `worker_mode.rs`) and
+//! yields its core before the next, as Go's stop when their P has a goroutine to run:
+//! Linux may hand such a worker the core of a running mutator for a whole scheduler tick.
+//! Before a worker sleeps or stops it moves its local queue to the injector, so assists
+//! and other workers can take the work (one that yields keeps it for its next drain: the
+//! other workers steal from it); an idle worker, which the OS may leave off the CPU, also
+//! moves its tracer's private buffer into its local queue every 64 objects, where the other
+//! workers steal from it and `balance` lends half to the injector when that is empty.
 //!
-//! The workers are *persistent* threads (`gc-mark-N`), started the first time a round
-//! needs them and parked on their own slot between rounds, as Go starts its workers once
-//! per P. Each round hands every thread it uses an assignment: the round's shared state,
-//! a mode, a fresh local queue and the stealers of the others. A thread sets its priority
-//! per assignment (normal, lowered or `SCHED_IDLE`); the round pairs the highest-priority
-//! threads with the most demanding modes, so priorities rarely need raising, and where the
-//! OS refuses a raise (no `CAP_SYS_NICE`) a thread that would need one is replaced by a
-//! fresh thread. A thread that cannot be started costs one warning per process; the round
-//! runs with the threads that exist, and with none at all the coordinating thread marks
-//! itself, so a cycle always completes.
+//! The workers are *persistent* threads (`gc-mark-N`, `worker_pool.rs`), started the first
+//! time a round needs them and parked on their own slot between rounds, as Go starts its
+//! workers once per P. Each round hands every thread it uses an assignment: the round's
+//! shared state, a mode, a fresh local queue and the stealers of the others. A thread sets
+//! its priority per assignment (normal, lowered or `SCHED_IDLE`); the round pairs the
+//! highest-priority threads with the most demanding modes, so priorities rarely need
+//! raising, and where the OS refuses a raise (no `CAP_SYS_NICE`) a thread that would need
+//! one is replaced by a fresh thread. A thread that cannot be started costs one warning per
+//! process; the round runs with the threads that exist, and with none at all the
+//! coordinating thread marks itself, so a cycle always completes.
 //!
 //! A *round* runs the workers until marking looks finished: no worker or assist is busy and
 //! no work is visible. That is only a hint; the caller then stops GC operations and asks
@@ -52,19 +54,19 @@
 //!
 //! Shared state: a round's flags, times and `draining` count are atomics, its `looks_done`
 //! under its mutex, the stealers of its workers' queues under another (written once by
-//! `assign`, read by the settling coordinator); a slot's job under the slot's mutex, its
-//! priority an atomic written by its thread between assignments (read by the next round,
-//! after the round's mutex ordered it); the thread list under `POOL`, used only by the
-//! coordinator (one at a time: rounds run under the cycle's `GC_LOCK`). See the collector
-//! overview (`crate::design::collector`).
+//! `assign`, read by the settling coordinator). The mark threads' slots and list are
+//! `worker_pool.rs`'s (and described there). See the collector overview
+//! (`crate::design::collector`).
+
 
 use super::mark::{
     drain, flush_local, has_visible_work, or_die, steal_from, Drainer, Role, Tracer, WORK,
 };
 use super::pacer::WorkerPlan;
+use super::worker_mode::{over_share, paused, workers_for, Mode, Pause};
+use super::worker_pool::assign;
 use crate::sync::{
-    thread, Arc, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard,
-    Ordering,
+    thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
 };
 use crate::alloc::os::thread_cpu_time;
 use super::local_queue::LocalQueue;
@@ -78,30 +80,18 @@ const TICK: Duration = Duration::from_millis(1);
 /// first).
 const IDLE_NAP: Duration = Duration::from_micros(50);
 
-/// Slack a fractional worker may run ahead of its share before it sleeps: long enough that
-/// a slice amortises waking up, short enough to keep its share smooth.
-const FRACTIONAL_SLICE: Duration = Duration::from_micros(500);
-
 /// A draining worker that stops on the clock reads it at every this many of its checks
 /// (which come every 64 objects).
 const CLOCK_EVERY: u32 = 4;
 
-/// How long a fractional or idle worker drains before it ends the drain and offers its
-/// core to whatever thread waits for it (`yield_now`). Linux does not keep a `SCHED_IDLE`
-/// or nice +10 worker off a busy core: at a scheduler tick it may give it the core of a
-/// running mutator for the whole next tick (4 ms at 250 Hz; BENCHMARKS.md, eighteenth
-/// session). Go's idle and fractional workers likewise stop as soon as their P has a
-/// goroutine to run.
-const YIELD_SLICE: Duration = Duration::from_micros(100);
-
 /// Locks `m`, ignoring poisoning (no code panics while holding these locks: a `Trace`
 /// panic aborts the process, `mark::or_die`).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock()
 }
 
 /// One round's shared state.
-struct Round {
+pub(super) struct Round {
     /// Set by the coordinator: workers flush and leave.
     stop: AtomicBool,
     state: Mutex<RoundState>,
@@ -118,7 +108,7 @@ struct Round {
     /// yielded), but then only other workers and the settling round take them.
     draining: AtomicUsize,
     /// Every worker's local queue, emptied by the coordinator once the round settles.
-    queues: Mutex<Vec<Stealer<usize>>>,
+    pub(super) queues: Mutex<Vec<Stealer<usize>>>,
 }
 
 #[derive(Default)]
@@ -220,98 +210,9 @@ impl Round {
     }
 }
 
-/// What a worker is for (Go's `gcMarkWorkerMode`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    /// Marks full time.
-    Dedicated,
-    /// Marks for this share of wall time, sleeping the rest.
-    Fractional(f64),
-    /// Marks only with CPU nobody else wants (Linux `SCHED_IDLE`): Go's idle worker, which
-    /// runs on procs with no goroutine to run. Its time is not part of the 25% goal.
-    Idle,
-}
-
-/// A thread's scheduling priority, highest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-enum Priority {
-    Normal = 0,
-    /// nice +10 (`sync::lower_thread_priority`).
-    Lowered = 1,
-    /// `SCHED_IDLE` (`sync::idle_thread_priority`).
-    Idle = 2,
-}
-
-impl Priority {
-    fn from_u8(v: u8) -> Priority {
-        match v {
-            0 => Priority::Normal,
-            1 => Priority::Lowered,
-            _ => Priority::Idle,
-        }
-    }
-}
-
-impl Mode {
-    /// How long one drain may last before the worker yields its core: [`YIELD_SLICE`],
-    /// except for a dedicated worker, which owns its share of the machine outright.
-    fn drain_slice(self) -> Option<Duration> {
-        match self {
-            Mode::Dedicated => None,
-            Mode::Fractional(_) | Mode::Idle => Some(YIELD_SLICE),
-        }
-    }
-
-    /// The priority a worker in this mode runs at.
-    fn priority(self) -> Priority {
-        match self {
-            Mode::Dedicated => Priority::Normal,
-            Mode::Fractional(_) => Priority::Lowered,
-            Mode::Idle => Priority::Idle,
-        }
-    }
-}
-
-/// Whether a fractional worker with share `utilization` that worked `worked` of `wall` has
-/// used its share (plus a slice of slack).
-fn over_share(worked: Duration, wall: Duration, utilization: f64) -> bool {
-    worked > wall.mul_f64(utilization) + FRACTIONAL_SLICE
-}
-
-/// How long a fractional worker must sleep for its share to fall back to `utilization`.
-fn sleep_for_share(worked: Duration, wall: Duration, utilization: f64) -> Duration {
-    worked.div_f64(utilization).saturating_sub(wall)
-}
-
-/// What a worker does between a drain that ended with work left (not stopped) and the next.
-#[derive(Debug, PartialEq)]
-enum Pause {
-    /// A fractional worker ahead of its share sleeps it off (at most 2 ms at a time, so it
-    /// looks at the round again soon).
-    Nap(Duration),
-    /// The drain ended on its slice ([`Mode::drain_slice`]): offer the core to a waiting
-    /// thread (a no-op when nothing waits for it).
-    Yield,
-    /// Go on draining (a dedicated worker).
-    None,
-}
-
-/// The pause after a drain of a worker in `mode` that has drained for `worked` of the
-/// `wall` time since its assignment began.
-fn paused(mode: Mode, worked: Duration, wall: Duration) -> Pause {
-    match mode {
-        Mode::Fractional(u) if over_share(worked, wall, u) => {
-            Pause::Nap(sleep_for_share(worked, wall, u).min(Duration::from_millis(2)))
-        }
-        _ if mode.drain_slice().is_some() => Pause::Yield,
-        _ => Pause::None,
-    }
-}
-
 /// One background worker's assignment: marks per `mode` until the round stops, then adds
 /// its time to the round's (the thread's priority is already set for `mode`).
-fn worker(round: &Round, mode: Mode, local: LocalQueue, others: &[Stealer<usize>]) {
+pub(super) fn worker(round: &Round, mode: Mode, local: LocalQueue, others: &[Stealer<usize>]) {
     let utilization = match mode {
         Mode::Dedicated | Mode::Idle => 1.0,
         Mode::Fractional(u) => u,
@@ -437,27 +338,6 @@ fn worker(round: &Round, mode: Mode, local: LocalQueue, others: &[Stealer<usize>
     }
 }
 
-/// The workers for a plan: its dedicated and fractional workers, plus idle workers for the
-/// procs the plan leaves free (none while the CPU limiter is limiting, as in Go); never
-/// more than `cores` in all (dedicated first, then fractional, then idle).
-fn workers_for(plan: WorkerPlan, procs: usize, cores: usize, idle_allowed: bool) -> Vec<Mode> {
-    let cores = cores.max(1);
-    let mut modes = vec![Mode::Dedicated; plan.dedicated.min(cores)];
-    if plan.fractional_utilization > 0.0 && modes.len() < cores {
-        modes.push(Mode::Fractional(
-            (plan.fractional_utilization * procs as f64).min(1.0),
-        ));
-    }
-    if modes.is_empty() {
-        modes.push(Mode::Fractional(super::pacer::GOAL_UTILIZATION));
-    }
-    if idle_allowed {
-        let idle = procs.min(cores).saturating_sub(modes.len());
-        modes.extend(std::iter::repeat_n(Mode::Idle, idle));
-    }
-    modes
-}
-
 /// Marking time of a round: the CPU time (`os::thread_cpu_time`) its threads spent
 /// draining, in ns.
 #[derive(Default, Clone, Copy)]
@@ -538,222 +418,7 @@ fn mark_inline(mut tick: impl FnMut()) -> RoundTimes {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The persistent mark threads.
-
-/// One round's work for one mark thread.
-struct Assignment {
-    round: Arc<Round>,
-    mode: Mode,
-    local: LocalQueue,
-    /// The other workers' queues, to steal from.
-    others: Vec<Stealer<usize>>,
-}
-
-/// What a parked mark thread is handed.
-enum Job {
-    Mark(Assignment),
-    /// Leave: the thread runs at a priority the OS will not raise again, and a fresh
-    /// thread takes its place.
-    Exit,
-}
-
-/// A mark thread's mailbox.
-struct Slot {
-    job: Mutex<Option<Job>>,
-    cv: Condvar,
-    /// The thread's `Priority` (written by the thread between assignments).
-    priority: AtomicU8,
-}
-
-impl Slot {
-    fn give(&self, job: Job) {
-        *lock(&self.job) = Some(job);
-        self.cv.notify_one();
-    }
-
-    fn priority(&self) -> Priority {
-        Priority::from_u8(self.priority.load(Ordering::Relaxed))
-    }
-
-    /// The thread's priority as of every job it has taken: read under the job lock, under
-    /// which the thread changes it (`mark_thread`).
-    fn settled_priority(&self) -> Priority {
-        let _job = lock(&self.job);
-        self.priority()
-    }
-}
-
-/// A started mark thread.
-struct MarkThread {
-    slot: Arc<Slot>,
-    handle: thread::JoinHandle<()>,
-}
-
-/// The process's mark threads.
-struct Pool {
-    threads: Vec<MarkThread>,
-    /// Numbers the threads' names.
-    started: usize,
-    /// Whether the spawn-failure warning was printed (once per process).
-    warned: bool,
-}
-
-crate::sync::global! {
-    static POOL: Mutex<Pool> = Mutex::new(Pool {
-        threads: Vec::new(),
-        started: 0,
-        warned: false,
-    });
-}
-crate::sync::global! {
-    /// Set when the OS refuses to raise a mark thread's priority back (no `CAP_SYS_NICE`;
-    /// probed by every new thread, and set by a refused raise): a thread that would need
-    /// a raise is then replaced by a fresh one instead.
-    static RAISE_REFUSED: AtomicBool = AtomicBool::new(false);
-}
-
-/// A mark thread's life: park, run the assignment it is handed, repeat.
-fn mark_thread(slot: &Slot) {
-    super::cycle::mark_collector_thread();
-    // Known before any thread lowers its priority, so a round never hands a thread
-    // a raise it cannot make (the round's mutex orders this store before the next round).
-    if !crate::sync::can_raise_priority() {
-        RAISE_REFUSED.store(true, Ordering::Relaxed);
-    }
-    loop {
-        // The priority changes under the job lock, in the same hold as the job is taken,
-        // and `assign` reads it under that lock too (`Slot::settled_priority`) before it
-        // hands out the next job, which replaces one not taken yet: so that read sees the
-        // priority of every job this thread will have taken. Changed after the take, a
-        // thread that woke late for an idle round could lower itself after the next,
-        // forced round had counted it as normal, and serve that round at idle priority
-        // (hostile_threads, about 1 run in 36 with three running at once).
-        let a = {
-            let mut j = lock(&slot.job);
-            let job = loop {
-                if let Some(job) = j.take() {
-                    break job;
-                }
-                j = slot.cv.wait(j);
-            };
-            let Job::Mark(a) = job else { return };
-            set_priority(slot, a.mode.priority());
-            a
-        };
-        worker(&a.round, a.mode, a.local, &a.others);
-    }
-}
-
-/// Moves the calling mark thread to priority `want`. A raise the OS refuses leaves the
-/// thread where it was (it marks there this round) and is remembered.
-fn set_priority(slot: &Slot, want: Priority) {
-    let now = slot.priority();
-    if now == want {
-        return;
-    }
-    if want < now && !crate::sync::normal_thread_priority() {
-        RAISE_REFUSED.store(true, Ordering::Relaxed);
-        return;
-    }
-    match want {
-        Priority::Normal => {}
-        Priority::Lowered => crate::sync::lower_thread_priority(),
-        Priority::Idle => crate::sync::idle_thread_priority(),
-    }
-    slot.priority.store(want as u8, Ordering::Relaxed);
-}
-
-impl Pool {
-    /// Starts threads until there are `want`, stopping at the first failure (reported by
-    /// `failed`, which also keeps later calls in the same round from retrying).
-    fn grow(&mut self, want: usize, failed: &mut bool) {
-        while self.threads.len() < want && !*failed {
-            let slot = Arc::new(Slot {
-                job: Mutex::new(None),
-                cv: Condvar::new(),
-                priority: AtomicU8::new(Priority::Normal as u8),
-            });
-            let s = Arc::clone(&slot);
-            let spawned = thread::Builder::new()
-                .name(format!("gc-mark-{}", self.started))
-                .spawn(move || mark_thread(&s));
-            match spawned {
-                Ok(handle) => {
-                    self.started += 1;
-                    self.threads.push(MarkThread { slot, handle });
-                }
-                Err(e) => {
-                    *failed = true;
-                    if !self.warned {
-                        self.warned = true;
-                        let n = self.threads.len();
-                        crate::report(format_args!(
-                            "{}cannot start a mark worker thread ({e}); {}",
-                            crate::env::WARNING_PREFIX,
-                            if n == 0 {
-                                "marking on the thread running the cycle".to_string()
-                            } else {
-                                format!("marking with {n} worker thread(s)")
-                            }
-                        ));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Stops the threads at `doomed` (indices) and waits for them to leave.
-    fn retire(&mut self, doomed: &[usize]) {
-        for &i in doomed.iter().rev() {
-            let t = self.threads.remove(i);
-            t.slot.give(Job::Exit);
-            // A parked thread leaves at once; a panic there has already aborted.
-            let _ = t.handle.join();
-        }
-    }
-}
-
-/// Hands `round` its workers: one assignment per mode, as far as threads exist. Returns
-/// how many were handed out (`round.state.running`).
-fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
-    let mut pool = lock(&POOL);
-    let mut failed = false;
-    pool.grow(modes.len(), &mut failed);
-    // The highest-priority threads take the most demanding modes (`modes` is ordered
-    // dedicated, fractional, idle), so priorities need raising as rarely as possible.
-    pool.threads.sort_by_cached_key(|t| t.slot.settled_priority());
-    if RAISE_REFUSED.load(Ordering::Relaxed) {
-        let doomed: Vec<usize> = (0..modes.len().min(pool.threads.len()))
-            .filter(|&i| modes[i].priority() < pool.threads[i].slot.settled_priority())
-            .collect();
-        if !doomed.is_empty() && !failed {
-            pool.retire(&doomed);
-            pool.grow(modes.len(), &mut failed);
-            pool.threads.sort_by_cached_key(|t| t.slot.settled_priority());
-        }
-    }
-    let n = modes.len().min(pool.threads.len());
-    let locals: Vec<LocalQueue> = (0..n).map(|_| LocalQueue::shared()).collect();
-    let stealers: Vec<Stealer<usize>> = locals.iter().map(LocalQueue::stealer).collect();
-    lock(&round.queues).clone_from(&stealers);
-    for (i, (local, t)) in locals.into_iter().zip(&pool.threads).enumerate() {
-        // Each worker steals from every other worker's queue (crossbeam-deque's scheme).
-        let others = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| stealers[j].clone())
-            .collect();
-        t.slot.give(Job::Mark(Assignment {
-            round: Arc::clone(round),
-            mode: modes[i],
-            local,
-            others,
-        }));
-    }
-    n
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(gc_loom)))]
 #[path = "workers_tests.rs"]
 mod tests;
 
