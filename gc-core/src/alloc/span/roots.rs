@@ -1,0 +1,78 @@
+//! A span's per-slot root table, the span's side (a child of `span.rs`): a slot's root
+//! counter (`root_count`, the four-bit fields of `root_counter.rs`), the table's size, the
+//! span's summary of it (`maybe_roots`: false only if every counter was zero when the last
+//! root scan looked, so the scan skips the span), and the scans that read it (the root
+//! scan's `for_each_root`, the sweep's `rooted_in`). What the counts mean is the
+//! collector's root protocol (`crate::gc`'s `roots.rs`).
+//!
+//! Shared state: the counter words and the summary are atomics shared by all threads,
+//! accessed `SeqCst` where the root protocol needs it (the summary is cleared before the
+//! counters are read, and set after a counter goes from 0 to 1, so it is never false while
+//! a counter is non-zero). See the allocator overview (`crate::design::allocator`).
+
+use super::root_counter::{self, table_words, RootCounter};
+use super::{SlotSet, Span};
+use crate::sync::{AtomicU64, Ordering};
+
+impl Span {
+    /// Bytes of the root counter table (what a root scan of the span reads).
+    pub(crate) fn root_table_bytes(&self) -> usize {
+        table_words(self.nelems) * std::mem::size_of::<AtomicU64>()
+    }
+
+    /// The root counter of slot `idx`.
+    #[inline(always)]
+    pub(crate) fn root_count(&self, idx: usize) -> RootCounter<'_> {
+        RootCounter::in_table(self.root_words(), idx)
+    }
+
+    /// Records that a counter of this span went from 0 to 1 (the collector's root counting).
+    #[inline(always)]
+    pub(crate) fn note_root(&self, ordering: Ordering) {
+        self.maybe_roots.store(true, ordering);
+    }
+
+    /// `note_root(SeqCst)`, without the store (a locked exchange on x86-64) when the
+    /// summary reads set already: only the root scan clears it, and it reads every counter
+    /// after clearing it (`gc/roots.rs` has the argument).
+    #[inline(always)]
+    pub(crate) fn note_root_seqcst(&self) {
+        if !self.maybe_roots.load(Ordering::SeqCst) {
+            self.maybe_roots.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A slot of `set` whose root count is non-zero, with the count, if any: one load per
+    /// sixteen counters, so checking every dead object of a sweep costs little when few
+    /// objects are roots (the sweep's "the mark missed a root" check).
+    pub(crate) fn rooted_in(&self, set: &SlotSet) -> Option<(usize, u8)> {
+        let mut found = None;
+        root_counter::for_each_nonzero(self.root_words(), Ordering::SeqCst, |i| {
+            if found.is_none() && set.contains(i) {
+                found = Some(i);
+            }
+        });
+        found.map(|i| (i, self.root_count(i).load(Ordering::SeqCst)))
+    }
+
+    /// Calls `f(slot)` for every slot whose root count is non-zero. Skips the span at the
+    /// cost of one load if no counter went from 0 to 1 since the last scan found none.
+    /// Returns whether it read the counters.
+    pub(crate) fn for_each_root(&self, mut f: impl FnMut(usize)) -> bool {
+        // Clear before reading the counters: an increment the reads miss stores `true`
+        // after it (roots.rs), so the summary is never false while a counter is non-zero.
+        if !self.maybe_roots.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        crate::sync::seqcst_order();
+        let mut found = false;
+        root_counter::for_each_nonzero(self.root_words(), Ordering::SeqCst, |i| {
+            found = true;
+            f(i);
+        });
+        if found {
+            self.maybe_roots.store(true, Ordering::SeqCst);
+        }
+        true
+    }
+}
