@@ -2,7 +2,7 @@
 //! makes a new object's handles its edges, `roots::unroot_new`) leaves a `GcCell` whose
 //! contents hold at least `LARGE_HANDLES` (1,024) handles rooted, `LARGE`, written in the
 //! current write epoch, and recorded dirty, as if a write guard had rooted it at once
-//! (`object/cell.rs`, `GcCell::unroot`). Without this, a list built on the stack and then
+//! (`object/cell_trace.rs`, `GcCell::unroot`). Without this, a list built on the stack and then
 //! moved in (an interpreter's list literal, `collect()` into a `Vec`) had all its handles
 //! made edges by the walk, and its first write guard rooted them all again, O(list) each
 //! (a 2.8-million-handle list: 29-41 ms in `Gc::new`, then 43-54 ms stalled in the first

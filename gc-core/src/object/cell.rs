@@ -56,9 +56,13 @@
 //! guard stays recorded as held by its thread, so a conflicting borrow there later panics
 //! instead of hanging; the reset forgets that too.
 //!
-//! The collector's side (the marker's read, the unroot pass's visit, `Gc::new`'s keeping
-//! of a large cell, a forced cycle's rooting again): `cell_collector.rs`. Tests:
-//! `cell_tests.rs`.
+//! This file has the flags, the cell, its errors and its public methods. A write guard's
+//! rooting and its undoing at the release (`write_guard`, `make_rooted`, `reedge`,
+//! `to_edges`, the write epoch): `cell_write.rs`. The `Trace` impl (the marker's entry;
+//! `root` and `unroot` through `&mut`, for `get_mut`, `into_inner` and `Gc::new`):
+//! `cell_trace.rs`. The collector's side (the marker's read, the unroot pass's visit,
+//! `Gc::new`'s keeping of a large cell, a forced cycle's rooting again):
+//! `cell_collector.rs`. Tests: `cell_tests.rs`.
 
 pub use super::cell_guard::{GcCellRef, GcCellRefMut};
 use super::cell_guard::{ReadHold, WriteHold};
@@ -474,148 +478,7 @@ impl<T: Trace> GcCell<T> {
         self.value
             .with_mut(|v| unsafe { NonNull::new_unchecked(v) })
     }
-
-    /// The write guard for `hold` (this cell's write lock): the contents rooted first
-    /// (`make_rooted`). Contents that an edge cell in a heap object had go back to edges
-    /// when the guard is released, if their handles all sit inline in a small value
-    /// ([`REEDGE_MAX_BYTES`]; `Option<Gc<_>>`, tuples, arrays and derived types of such, as
-    /// `Trace::garbage_drop_is_noop_at` tells) and this is the cell's first write through a
-    /// guard in this write epoch (`WRITTEN`): O(the value), as `replace` costs, instead of
-    /// a count per handle written kept, and a dirty slot to walk, until the next cycle's
-    /// unroot pass.
-    #[inline]
-    fn write_guard<'a>(&'a self, mut hold: WriteHold<'a>) -> GcCellRefMut<'a, T> {
-        if self.make_rooted() {
-            // SAFETY: `reedge::<T>` on this cell, which outlives the hold, is sound under
-            // its write lock (`make_rooted` rooted an edge cell of a heap object).
-            unsafe { hold.set_on_release(Self::reedge, self as *const Self as usize) };
-        }
-        // SAFETY: the contents, valid while the cell lives, now rooted; `hold` is its
-        // write lock.
-        unsafe { GcCellRefMut::new(hold, self.contents_mut()) }
-    }
-
-    /// Whether `write_guard` turns rooted contents back into edges at the release: small
-    /// values with every handle inline. A constant expression.
-    #[inline(always)]
-    fn reedges_on_release() -> bool {
-        std::mem::size_of::<T>() <= REEDGE_MAX_BYTES && T::garbage_drop_is_noop_at(0)
-    }
-
-    /// `write_guard`'s release: the contents it rooted become edges of the enclosing object
-    /// again, as the unroot pass would make them (`unroot_if_free`). Nothing was recorded
-    /// for that pass; a guard leaked instead leaves the cell rooted in a clean slot until
-    /// the marker meets it (`try_trace_contents`) and marks the slot dirty.
-    ///
-    /// # Safety
-    ///
-    /// `cell` is a live `GcCell<T>` inside a heap object, rooted by `make_rooted` under the
-    /// write lock that the caller still holds.
-    unsafe fn reedge(cell: usize) {
-        // SAFETY: the contract.
-        let cell = unsafe { &*(cell as *const Self) };
-        // Nothing clears ROOTED while we hold the write lock (the unroot pass cannot take
-        // the cell, `&mut` paths cannot exist). Relaxed: the lock orders the flags' writes.
-        let f = cell.lock.flags.load(Ordering::Relaxed);
-        debug_assert!(f & ROOTED != 0 && f & HEAP_OWNED != 0);
-        cell.to_edges(f);
-    }
-
-    /// Holding a heap cell (`HEAP_OWNED`) exclusively, its write lock or the collector's
-    /// hold, with flags `f`: rooted contents become edges of the enclosing object, and
-    /// `ROOTED` leaves the flags.
-    fn to_edges(&self, f: u8) {
-        if f & ROOTED != 0 {
-            // SAFETY: the cell is held exclusively and lives in a heap object, so its
-            // handles may become edges of that object.
-            self.value.with_mut(|v| unsafe { (*v).unroot() });
-            // Release pairs with the marker's Acquire load in `trace`: seeing ROOTED clear,
-            // it sees the edges this walk left (which it then reads under its lock, so the
-            // holder's release publishes them too). A plain store: every write of the flags
-            // holds the cell exclusively (module header).
-            self.lock.flags.store(f & !ROOTED, Ordering::Release);
-        }
-    }
-
-    /// With the write lock held: root the contents if they are edges. True if the write
-    /// guard's release should turn them back into edges: edges of a heap object, of a type
-    /// `reedges_on_release` accepts, not written through a guard in this write epoch
-    /// (`WRITTEN`, now set to it); nothing is recorded for the unroot pass then. Otherwise
-    /// a heap cell is recorded as dirty.
-    #[inline]
-    fn make_rooted(&self) -> bool {
-        if !T::needs_trace() {
-            // No handle inside: nothing to count, nothing for the unroot pass.
-            return false;
-        }
-        // Acquire: as in `replace`, the write lock already orders every write of `flags`
-        // before us. Relaxed would do.
-        let f = self.lock.flags.load(Ordering::Acquire);
-        if f & ROOTED != 0 {
-            if f & HEAP_OWNED != 0 {
-                self.note_written(f);
-            }
-            return false;
-        }
-        // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant):
-        // only other types count what the walk roots.
-        let before = (!Self::reedges_on_release()).then(super::gc::rooted_handles);
-        // SAFETY: we hold the write lock, so we have exclusive access to the contents.
-        self.value.with_mut(|v| unsafe { (*v).root() });
-        // Publish after the rooting: a marker that sees ROOTED may skip the contents
-        // because every handle in them is now counted (and shaded if marking). Release pairs
-        // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
-        // A plain store, not a read-modify-write: every write of the flags holds the cell
-        // exclusively (the write lock, the collector's hold, or `&mut`).
-        if f & HEAP_OWNED == 0 {
-            self.lock.flags.store(f | ROOTED, Ordering::Release);
-            return false;
-        }
-        let epoch = gc::write_epoch() << WRITTEN_SHIFT;
-        let large = match before {
-            Some(b) if super::gc::rooted_handles().wrapping_sub(b) >= LARGE_HANDLES => LARGE,
-            _ => 0,
-        };
-        self.lock.flags.store(
-            (f & !(WRITTEN | LARGE)) | ROOTED | large | epoch,
-            Ordering::Release,
-        );
-        if Self::reedges_on_release() && f & WRITTEN != epoch {
-            // The epoch's first write: the guard's release makes this an edge cell again,
-            // so nothing is recorded for the unroot pass (a guard leaked instead is
-            // recorded by the marker: `try_trace_contents`).
-            return true;
-        }
-        gc::list_dirty_cell(
-            self as *const Self as usize,
-            unroot_erased::<T>,
-            &self.lock.flags,
-        );
-        false
-    }
 }
-
-impl<T> GcCell<T> {
-    /// A write guard on a rooted heap cell (flags `f`): records this write epoch in
-    /// `WRITTEN`, so that a paced cycle's unroot pass leaves a `LARGE` cell rooted
-    /// (`crate::gc::dirty`, "Large written cells stay rooted"). One store per cell per
-    /// cycle.
-    #[inline(always)]
-    fn note_written(&self, f: u8) {
-        let epoch = gc::write_epoch() << WRITTEN_SHIFT;
-        if f & WRITTEN != epoch {
-            // A plain store under the write lock, as every write of the flags (module
-            // header); the pass reads it under its hold, or as a hint before it.
-            self.lock
-                .flags
-                .store((f & !WRITTEN) | epoch, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The largest value whose rooting by a write guard is undone at the guard's release
-/// (`GcCell::write_guard`): sixteen words, walked at every write.
-const REEDGE_MAX_BYTES: usize = 128;
 
 impl<T: Trace + Default> GcCell<T> {
     /// Takes the contents, leaving `T::default()` (like `RefCell::take`). Costs what
@@ -645,117 +508,12 @@ impl<T> Drop for GcCell<T> {
     }
 }
 
-// SAFETY: obligations 1-3. `trace` reads the contents only under the marker's lock (the
-// collector's hold or a read lock), or skips them when they are rooted (then every handle
-// inside is counted, so the root scan or the rooting's shade covers it). `root`/`unroot`
-// visit the contents through `&mut self`, which also proves that no guard is alive, so they
-// may reset the lock.
-unsafe impl<T: Trace> Trace for GcCell<T> {
-    // The cell's own drop (leaving the dirty list) is the runtime's.
-    crate::object::trace::facts_of!(T);
-    /// Garbage in a clean slot (the sweep's condition for skipping a drop) holds this cell
-    /// in edge state: a rooted cell inline in a heap object keeps its slot dirty until the
-    /// unroot pass makes it an edge cell again (`gc/dirty.rs`), except while a small cell's
-    /// first write guard of a cycle is held (its object is reachable then: the guard
-    /// borrows it) or after such a guard was leaked until the marker records it (module
-    /// header); and the contents of an edge cell drop as `T`'s garbage does. The cell's own
-    /// drop does nothing there either: a cell inline in a slot is never on the dirty list,
-    /// and its lock has no guard to forget but leaked ones, recorded on the thread that
-    /// leaked them (whose records a sweep on another thread could not reach anyway).
-    #[inline(always)]
-    fn garbage_drop_is_noop_at(depth: u32) -> bool {
-        T::garbage_drop_is_noop_at(depth)
-    }
-    #[inline(always)]
-    fn holds_keys_at(depth: u32) -> bool {
-        T::holds_keys_at(depth)
-    }
-    // `root_key`/`unroot_key` keep their defaults: a cell inside a map key or set element
-    // stays `ROOTED` (its contents counted), which is sound and never happens in practice.
-
-    /// Contents in edge state (not `ROOTED`) follow the garbage protocol; rooted contents
-    /// hold real counts, which their drop releases.
-    unsafe fn forget_edges(&mut self) {
-        if self.lock.flags.load(Ordering::Relaxed) & ROOTED == 0 {
-            // SAFETY: forwarded from the caller's contract; `&mut self` excludes every
-            // other access.
-            unsafe { self.value.get_mut().forget_edges() };
-        }
-    }
-
-    // Small enough to inline into the object's trace: the wait for a writer is out of line.
-    #[inline(always)]
-    fn trace(&self, tracer: &mut Tracer) {
-        if !T::needs_trace() {
-            return;
-        }
-        if tracer.is_unrooting() {
-            return self.unroot_for_pass(tracer);
-        }
-        if !self.try_trace_contents(tracer) {
-            self.trace_after_writer(tracer);
-        }
-    }
-
-    unsafe fn root(&mut self) {
-        if self.lock.flags.load(Ordering::Relaxed) & ON_LIST != 0 {
-            // May wait for the unroot pass to finish with this cell, which changes the
-            // flags: read them only afterwards.
-            gc::unlist_dirty_cell(self as *const Self as usize, &self.lock.flags);
-        }
-        // Only now, with the cell unlisted, does `&mut self` exclude every lock holder: the
-        // unroot pass (which may have held the write lock until `remove` returned) is done
-        // with it, and no guard is alive. Forget any that were leaked.
-        self.lock.reset();
-        let f = self.lock.flags.load(Ordering::Relaxed);
-        if f & ROOTED == 0 {
-            // SAFETY: exclusive access through `&mut self`; forwarded contract.
-            unsafe { self.value.get_mut().root() };
-        }
-        // A plain store, not a read-modify-write: `&mut self` excludes every other writer
-        // (a locked instruction here would wait for the store buffer, which holds the
-        // object's fresh bytes in `Gc::new`). Release pairs with the marker's Acquire load
-        // in `trace`, but with `&mut self` no marker reads the flags meanwhile, and the next
-        // reader gets them through whatever ends the `&mut` (a lock, a hand-over between
-        // threads). Relaxed would do.
-        self.lock.flags.store(
-            (f | ROOTED) & !(HEAP_OWNED | WRITTEN | LARGE),
-            Ordering::Release,
-        );
-    }
-
-    #[inline]
-    unsafe fn unroot(&mut self) {
-        // No guard is alive (`&mut self`; a cell being unrooted is not on the dirty list,
-        // so the unroot pass does not hold it either): forget any that were leaked. This
-        // is what keeps the marker going: it waits while a writer holds an edge cell.
-        debug_assert_eq!(self.lock.flags.load(Ordering::Relaxed) & ON_LIST, 0);
-        let f = self.lock.flags.load(Ordering::Relaxed);
-        if f & ROOTED != 0 {
-            // A small value with its handles inline cannot hold `LARGE_HANDLES` (a constant),
-            // nor can contents whose containers have fewer elements (`handles_hint`): asked
-            // before the thread-local look at the walk, which cost every small cell's move-in.
-            if !Self::reedges_on_release()
-                && self.value.get_mut().handles_hint() >= LARGE_HANDLES
-                && gc::in_move_in()
-                && self.keep_moved_in(f)
-            {
-                return;
-            }
-            // SAFETY: exclusive access through `&mut self`; forwarded contract.
-            unsafe { self.value.get_mut().unroot() };
-        }
-        // The lock reset with the new flags, in one store. A plain store, as in `root`: no
-        // marker reads the flags while we hold `&mut self` (in `Gc::new` the object is new:
-        // black while marking, and the next mark starts after a stop), and the next reader
-        // gets them through whatever ends the `&mut`.
-        self.lock
-            .reset_with_flags((f & !(ROOTED | WRITTEN | LARGE)) | HEAP_OWNED);
-    }
-}
-
 #[path = "cell_collector.rs"]
 mod collector;
+#[path = "cell_trace.rs"]
+mod trace_impl;
+#[path = "cell_write.rs"]
+mod write;
 #[cfg(all(test, gc_loom))]
 pub(crate) use collector::reroot_erased;
 use collector::unroot_erased;
