@@ -1,21 +1,27 @@
 //! The collection cycle: the phase sequence of Go's `gcStart` ... `gcMarkTermination`,
-//! the trigger, `collect()` and the GOGC / memory-limit knobs.
+//! the trigger and `collect()`. This file drives the steps (`run_cycle`, one `Cycle`
+//! carried from step to step) and runs steps 1-3 (Go's `gcStart`: sweep termination, the
+//! unroot pass, mark setup) and 6 (sweep start); step 4, the `gcMarkDone` loop, is in
+//! `mark_done.rs`, step 5 in `mark_termination.rs`, both methods of `Cycle`.
 //!
 //! One cycle at a time (`GC_LOCK`). The phases and who waits for whom are described in the
-//! collector overview (`crate::design::collector`); this file is their driver. The pacer (a pure value,
-//! `pacer.rs`) and the CPU limiter live under `CONTROL`; the pacer's decisions are copied
-//! into `HEAP.trigger` and `HEAP.goal` for the allocation path to read without a lock.
-//! `collect()` also finishes sweeps and runs queued drops itself, outside `GC_LOCK`
-//! (`dropper.rs`).
+//! collector overview (`crate::design::collector`); this file is their driver. The pacer (a
+//! pure value, `pacer.rs`) and the CPU limiter live under `CONTROL` (`control.rs`, with the
+//! GOGC / memory-limit knobs); the pacer's decisions are copied into `HEAP.trigger` and
+//! `HEAP.goal` for the allocation path to read without a lock. `collect()` also finishes
+//! sweeps and runs queued drops itself, outside `GC_LOCK` (`dropper.rs`).
 
-use super::cpu_limiter::CpuLimiter;
+use super::control::{control, feed_limiter, procs, publish, with_pacer};
+pub(crate) use super::control::{
+    heap_goal, init_pacer, pacer_settings, refresh_memory_goal, set_gc_percent, set_memory_limit,
+};
 use super::daemon::Daemon;
-use super::pacer::{CycleMeasurements, MemoryUse, Pacer, WorkerPlan};
+use super::pacer::WorkerPlan;
 use super::phase::{Event, Phase};
-use super::{config, dirty, mark, stats, sweep, workers, world};
+use super::{config, dirty, mark, sweep, world};
 use crate::alloc::external;
 use crate::alloc::heap::HEAP;
-use crate::sync::{AtomicU8, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU8, Mutex, Ordering};
 use std::cell::Cell;
 use std::time::Instant;
 
@@ -44,7 +50,7 @@ pub(crate) fn set_phase(p: Phase) {
 }
 
 /// Moves the phase machine; an illegal transition is a collector bug.
-fn advance(event: Event) {
+pub(super) fn advance(event: Event) {
     let p = phase();
     let next = p.next(event).unwrap_or_else(|| {
         crate::fatal(&format!("illegal GC phase transition: {event:?} in {p:?}"))
@@ -53,24 +59,11 @@ fn advance(event: Event) {
     // cycle's state reaches its readers through `GC_LOCK`). Relaxed would do.
     PHASE.store(next as u8, Ordering::Release);
 }
-/// The pacer and the CPU limiter (pure values, `pacer.rs`, `cpu_limiter.rs`).
-struct Control {
-    pacer: Pacer,
-    limiter: CpuLimiter,
-    /// When the limiter was last fed.
-    limiter_at: Instant,
-    /// `assist::ASSIST_NS` when the limiter was last fed (it counts for the whole cycle).
-    assist_seen: u64,
-}
-
-crate::sync::global! {
-    static CONTROL: Mutex<Option<Control>> = Mutex::new(None);
-}
 
 crate::sync::thread_local! {
     /// Set on the thread running a cycle (and for good on mark workers): `collect()` there
     /// returns at once, and waits for the cycle are skipped, since the cycle is this thread.
-    static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
+    pub(super) static IN_CYCLE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Sets `IN_CYCLE` until dropped, then restores it, also when unwinding: a thread whose
@@ -94,101 +87,6 @@ impl Drop for InCycle {
 /// cycle the thread is working for.
 pub(crate) fn mark_collector_thread() {
     IN_CYCLE.with(|c| c.set(true));
-}
-
-fn control() -> MutexGuard<'static, Option<Control>> {
-    CONTROL.lock()
-}
-
-/// Runs `f` on the pacer.
-fn with_pacer<R>(f: impl FnOnce(&mut Pacer) -> R) -> R {
-    f(&mut control().as_mut().expect("pacer initialised").pacer)
-}
-
-/// Creates the pacer from the environment. Called once from `gc::init`.
-pub(crate) fn init_pacer() {
-    let c = config();
-    let p = Pacer::new(c.gogc.percent(), c.memory_limit.max(0) as u64);
-    publish(&p);
-    *control() = Some(Control {
-        pacer: p,
-        limiter: CpuLimiter::new(procs()),
-        limiter_at: Instant::now(),
-        assist_seen: 0,
-    });
-    stats::cycles().start = Some(Instant::now());
-}
-
-fn procs() -> usize {
-    config().gomaxprocs.max(1)
-}
-
-/// Copies the pacer's trigger where allocation reads it: the mark starts there, early
-/// enough to finish by the goal at 25% CPU.
-fn publish(p: &Pacer) {
-    HEAP.trigger.store(p.trigger(), Ordering::Relaxed);
-    HEAP.goal.store(p.heap_goal(), Ordering::Relaxed);
-    let limit = p.memory_limit();
-    super::scavenger::set_goals(
-        p.gogc().map(|_| p.heap_goal()),
-        (limit < super::pacer::NO_MEMORY_LIMIT).then_some(limit),
-    );
-}
-
-/// Recomputes the memory-limit goal from the memory the heap holds now (which it lowers
-/// as the heap grows and raises as the scavenger releases pages; Go recomputes it at every
-/// trigger test). Called outside any GC operation.
-pub(crate) fn refresh_memory_goal() {
-    if IN_CYCLE.with(|c| c.get()) {
-        return;
-    }
-    with_pacer(|p| {
-        if p.memory_limit() < super::pacer::NO_MEMORY_LIMIT {
-            p.set_memory_use(memory_use());
-            publish(p);
-        }
-    });
-}
-
-/// The current heap goal.
-pub(crate) fn heap_goal() -> u64 {
-    control()
-        .as_ref()
-        .map_or(super::pacer::HEAP_MINIMUM, |c| c.pacer.heap_goal())
-}
-
-/// The heap goal, `GOGC` (`None` = off) and the memory limit, under one hold of the
-/// pacer's lock (`gc_core::metrics`).
-pub(crate) fn pacer_settings() -> (u64, Option<u32>, u64) {
-    match control().as_ref() {
-        Some(c) => (c.pacer.heap_goal(), c.pacer.gogc(), c.pacer.memory_limit()),
-        None => (
-            super::pacer::HEAP_MINIMUM,
-            config().gogc.percent(),
-            config().memory_limit.max(0) as u64,
-        ),
-    }
-}
-
-/// Feeds the CPU limiter the time since its last update (`marking` says whether the
-/// background workers were running) and publishes whether assists must stand down.
-fn feed_limiter(c: &mut Control, marking: bool) {
-    let now = Instant::now();
-    let wall = now.duration_since(c.limiter_at).as_nanos() as u64;
-    c.limiter_at = now;
-    let total = super::assist::ASSIST_NS.load(Ordering::Relaxed);
-    let assist = if marking {
-        total.saturating_sub(c.assist_seen)
-    } else {
-        0
-    };
-    c.assist_seen = total;
-    let was_limiting = c.limiter.limiting();
-    c.limiter.account_window(wall, assist, 0, marking);
-    if c.limiter.limiting() && !was_limiting {
-        super::metrics::note_limiter_enabled();
-    }
-    super::assist::LIMITED.store(c.limiter.limiting(), Ordering::Relaxed);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -358,55 +256,6 @@ fn sweep_running_drops(pause: &super::dropper::Pause) {
     }
 }
 
-/// `crate::api::set_gc_percent`.
-pub(crate) fn set_gc_percent(percent: i32) -> i32 {
-    super::init();
-    let new = if percent < 0 {
-        None
-    } else {
-        Some(percent as u32)
-    };
-    let old = with_pacer(|p| {
-        let old = p.set_gogc(new);
-        publish(p);
-        old
-    });
-    old.map_or(-1, |v| v.min(i32::MAX as u32) as i32)
-}
-
-/// `crate::api::set_memory_limit`.
-pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
-    super::init();
-    let old = with_pacer(|p| {
-        if bytes < 0 {
-            return p.memory_limit();
-        }
-        p.set_memory_use(memory_use());
-        let old = p.set_memory_limit(bytes as u64);
-        publish(p);
-        old
-    });
-    let old = old.min(i64::MAX as u64) as i64;
-    if bytes >= 0 && HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
-    {
-        triggered();
-    }
-    old
-}
-
-/// What the memory-limit goal needs to know (Go's `mappedReady`, `heapFree`, `heapAlloc`):
-/// everything mapped (heap and metadata), the free pages, and the in-use spans (objects
-/// and their unswept garbage, at span granularity).
-fn memory_use() -> MemoryUse {
-    let m = HEAP.memory();
-    MemoryUse {
-        // Released pages cost no memory (Go's `mappedReady` excludes them).
-        mapped_ready: m.sys - m.released + m.metadata,
-        heap_free: m.sys - m.inuse - m.released,
-        heap_alloc: m.inuse,
-    }
-}
-
 /// Timings of one cycle, for statistics and gctrace.
 #[derive(Default)]
 pub(crate) struct CycleTimes {
@@ -447,29 +296,29 @@ fn run_cycle(forced: bool) {
 }
 
 /// One cycle's settings and measurements, carried from step to step.
-struct Cycle {
-    forced: bool,
-    procs: usize,
+pub(super) struct Cycle {
+    pub(super) forced: bool,
+    pub(super) procs: usize,
     /// `GODEBUG=gcstoptheworld=1`: operations stay stopped from mark setup to mark
     /// termination.
-    stw: bool,
-    t: CycleTimes,
+    pub(super) stw: bool,
+    pub(super) t: CycleTimes,
     /// Start of mark setup (the first pause).
-    setup_start: Instant,
+    pub(super) setup_start: Instant,
     /// `heap_live` at mark setup (the scan work the pacer expects).
-    heap_live_start: u64,
+    pub(super) heap_live_start: u64,
     /// The same plus external memory (`HEAP.live_total()`): the heap the cycle started at.
-    live_start_total: u64,
+    pub(super) live_start_total: u64,
     /// The heap goal the cycle started with (for gctrace).
-    goal: u64,
+    pub(super) goal: u64,
     /// Objects with specials that were unmarked just before the last stop
     /// (`specials::candidates`): the only ones mark termination may find dead.
-    specials: Vec<usize>,
+    pub(super) specials: Vec<usize>,
     /// When the cycle began, concurrent mark began, and the final pause began (for the
     /// cycle history, `history.rs`).
-    started: Instant,
-    mark_start: Instant,
-    term_start: Instant,
+    pub(super) started: Instant,
+    pub(super) mark_start: Instant,
+    pub(super) term_start: Instant,
 }
 
 impl Cycle {
@@ -578,218 +427,6 @@ impl Cycle {
             plan
         };
         (held, plan)
-    }
-
-    /// Step 4, the `gcMarkDone` loop: background workers mark (with assists from
-    /// allocating threads) until marking looks finished; then, with operations stopped,
-    /// `mark::try_finish` checks that no grey object is left, or marking goes on. Returns
-    /// the stop that mark termination runs under (after `gccheckmark`'s re-mark, if on).
-    fn mark_done(&mut self, mut held: Option<world::Stopped>, plan: WorkerPlan) -> world::Stopped {
-        let t_mark = Instant::now();
-        self.mark_start = t_mark;
-        let heap_live_start = self.heap_live_start;
-        let tick = || {
-            let live = HEAP.live_total();
-            let work = mark::WORK.scan_work.load(Ordering::Relaxed)
-                + mark::WORK.root_work.load(Ordering::Relaxed);
-            let mut g = control();
-            let c = g.as_mut().expect("pacer initialised");
-            super::assist::set_ratio(c.pacer.assist_ratio(live, heap_live_start, work));
-            if c.limiter_at.elapsed().as_nanos() as u64
-                >= super::cpu_limiter::LIMITER_UPDATE_PERIOD_NS
-            {
-                feed_limiter(c, true);
-                c.pacer.set_memory_use(memory_use());
-            }
-        };
-        #[cfg(debug_assertions)]
-        let mut first_round = true;
-        let stopped = loop {
-            let idle_allowed =
-                !self.stw && !self.forced && !super::assist::LIMITED.load(Ordering::Relaxed);
-            let times = workers::run_round(plan, self.procs, idle_allowed, tick);
-            self.t.worker_ns += times.background_ns;
-            self.t.idle_ns += times.idle_ns;
-            // The first round is over: the young scan (`young.rs`), then more marking.
-            #[cfg(debug_assertions)]
-            if std::mem::take(&mut first_round) {
-                super::young::gate::pass();
-            }
-            if super::young::ALLOC_WHITE.load(Ordering::Relaxed) {
-                self.young_scan();
-                continue;
-            }
-            // Before stopping: ephemeron values whose key is now marked are more marking
-            // (concurrently, so the pause's check finds little), and the specials that may
-            // die are listed (`specials::candidates`).
-            if mark::ephemeron_round() {
-                continue;
-            }
-            self.specials = super::specials::candidates();
-            let (stopped, t_term) = match held.take() {
-                Some(held) => (held, Instant::now()),
-                None => {
-                    let stopped = world::stop();
-                    let began = stopped.began();
-                    (stopped, began)
-                }
-            };
-            if mark::try_finish() {
-                self.t.term_ns = t_term.elapsed().as_nanos() as u64;
-                self.term_start = t_term;
-                break stopped;
-            }
-            if self.stw {
-                held = Some(stopped);
-            } else {
-                self.resume(stopped, t_term);
-            }
-        };
-        // GODEBUG=gccheckmark=1: re-mark from the roots and abort if the mark missed
-        // anything (operations still stopped, nothing swept yet).
-        if super::config().debug.gccheckmark {
-            super::checkmark::verify();
-        }
-        self.t.mark_ns = t_mark.elapsed().as_nanos() as u64;
-        self.t.assist_ns = super::assist::ASSIST_NS.load(Ordering::Relaxed);
-        advance(Event::MarkDone);
-        stopped
-    }
-
-    /// Step 4's young scan (`young.rs`): with operations stopped, allocation turns black and
-    /// the young spans are taken; after resuming, a root job per young span shades the
-    /// young objects that are counted.
-    fn young_scan(&mut self) {
-        let stopped = world::stop();
-        let began = stopped.began();
-        let spans = super::young::switch_to_black(&stopped);
-        self.resume(stopped, began);
-        mark::queue_root_jobs(&spans);
-    }
-
-    /// Ends a pause of the mark phase that began at `began` (the young scan, a termination
-    /// attempt that found more to mark): counts it and resumes.
-    fn resume(&mut self, stopped: world::Stopped, began: Instant) {
-        let pause_ns = began.elapsed().as_nanos() as u64;
-        self.t.pause_ns += pause_ns;
-        super::metrics::note_pause(pause_ns);
-        drop(stopped);
-    }
-
-    /// Step 5, mark termination (operations stopped): flushes every cache (its black
-    /// allocations and its spans, which must be swept before reuse), makes the marked heap
-    /// the new live heap, flips `sweepgen` so every span needs sweeping, commits the next
-    /// goal, resumes; then records the cycle (statistics, gctrace).
-    fn mark_termination(mut self, stopped: world::Stopped) {
-        let t_term = Instant::now();
-        // The mark is final: weak references to unmarked objects are cleared, their
-        // cleanups and dead ephemerons' values leave for the dropper (after resuming).
-        let cleanups = super::specials::settle(&self.specials);
-        let dead_values = super::ephemeron::settle();
-        stopped.flush_all_caches();
-        let heap_live_end = HEAP.live_total();
-        external::mark_ended();
-        let marked = mark::result();
-        let spans = HEAP.span_count();
-        HEAP.sweep_unclaimed.store(spans, Ordering::Relaxed);
-        HEAP.sweep_class.store(0, Ordering::Relaxed);
-        HEAP.sweep_pending.store(spans, Ordering::Relaxed);
-        crate::alloc::live_types::start(spans);
-        HEAP.advance_sweepgen();
-        HEAP.heap_live.store(marked.marked_bytes, Ordering::Relaxed);
-        let external_base;
-        let next_goal;
-        {
-            let mut g = control();
-            let c = g.as_mut().expect("pacer initialised");
-            c.pacer.set_memory_use(memory_use());
-            external_base = c.pacer.external();
-            let report = c.pacer.end_cycle(&CycleMeasurements {
-                heap_live: heap_live_end,
-                heap_marked: marked.marked_bytes,
-                heap_scan_work: marked.scanned_bytes,
-                root_scan_work: marked.root_bytes,
-                mark_wall_ns: self.t.mark_ns,
-                assist_ns: self.t.assist_ns,
-                idle_mark_ns: self.t.idle_ns,
-                procs: self.procs,
-                sweep_done: false,
-            });
-            publish(&c.pacer);
-            next_goal = c.pacer.heap_goal();
-            feed_limiter(c, true);
-            if config().debug.gcpacertrace {
-                crate::report(format_args!("{report}"));
-            }
-        }
-        // Pauses end when the world is released; how soon the OS runs the released threads
-        // is scheduling latency (the latency example measures it from the mutator's side).
-        let t = &mut self.t;
-        t.term_ns += t_term.elapsed().as_nanos() as u64;
-        let setup_to_resume = self.setup_start.elapsed().as_nanos() as u64;
-        super::reroot::stop();
-        drop(stopped);
-        let resumed = Instant::now();
-        super::dropper::defer_cleanups(cleanups);
-        super::dropper::defer_boxes(dead_values, "WeakMap value");
-        // The mark is over and no thread drains (`MARKING` is clear, the workers settled,
-        // and the next mark starts on this thread): spare grey buffers beyond a few may be
-        // freed, outside the pause.
-        super::grey_list::trim();
-        if self.stw {
-            // One pause from mark setup to mark termination.
-            t.pause_ns = setup_to_resume;
-        } else {
-            t.pause_ns += t.term_ns;
-        }
-        super::metrics::note_pause(if self.stw { t.pause_ns } else { t.term_ns });
-        advance(Event::Resumed);
-
-        let procs = self.procs as u64;
-        let gc_cpu_ns = t.prepare_ns + t.worker_ns + t.assist_ns + (t.setup_ns + t.term_ns) * procs;
-        super::metrics::note_cycle(&super::metrics::CycleFigures {
-            marked_bytes: marked.marked_bytes,
-            assist_ns: t.assist_ns,
-            dedicated_ns: t.worker_ns,
-            idle_ns: t.idle_ns,
-            pause_cpu_ns: t.pause_ns * procs,
-        });
-        let pause_end = stats::cycles().record(self.forced, t.pause_ns, gc_cpu_ns);
-        super::history::record(
-            self.forced,
-            pause_end,
-            self.procs,
-            &super::history::Moments {
-                start: self.started,
-                setup_start: self.setup_start,
-                mark_start: self.mark_start,
-                term_start: self.term_start,
-                resumed,
-            },
-            t,
-            super::history::Sizes {
-                live_start: self.live_start_total,
-                live_end: heap_live_end,
-                marked: marked.marked_bytes + external_base,
-                goal: self.goal,
-                next_goal,
-            },
-            gc_cpu_ns,
-        );
-        super::periodic::cycle_ended();
-        if config().debug.gctrace > 0 {
-            super::gctrace::print_cycle(
-                self.forced,
-                [
-                    self.live_start_total,
-                    heap_live_end,
-                    marked.marked_bytes + external_base,
-                ],
-                self.goal,
-                t,
-                self.procs,
-            );
-        }
     }
 }
 

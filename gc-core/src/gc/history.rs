@@ -3,8 +3,8 @@
 //! (`gc_core::debug::heap_snapshot`).
 //!
 //! Written by the GC thread at the end of mark termination, after the world resumed
-//! (`cycle.rs`), read by snapshots; both under `HISTORY`, a leaf lock (nothing else is
-//! taken while it is held, and no user code runs under it). Times are nanoseconds since
+//! (`mark_termination.rs`), read by snapshots; both under `HISTORY`, a leaf lock (nothing
+//! else is taken while it is held, and no user code runs under it). Times are nanoseconds since
 //! the runtime started (`stats::Cycles::start`, gctrace's `@Ts` origin). See the collector
 //! overview (`crate::design::collector`).
 
@@ -60,7 +60,8 @@ pub(crate) struct Record {
     pub heap_sys: u64,
 }
 
-/// When each step of a cycle happened (`cycle.rs` measures them).
+/// When each step of a cycle happened (`cycle.rs`, `mark_done.rs` and
+/// `mark_termination.rs` measure them).
 pub(crate) struct Moments {
     pub start: Instant,
     pub setup_start: Instant,

@@ -18,6 +18,7 @@ macro_rules! internal {
 internal! {
     assist,
     checkmark,
+    control,
     cpu_limiter,
     cycle,
     daemon,
@@ -32,6 +33,8 @@ internal! {
     local_queue,
     malloc,
     mark,
+    mark_done,
+    mark_termination,
     metrics,
     move_in,
     moved,

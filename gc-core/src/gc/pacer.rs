@@ -45,7 +45,7 @@
 //!
 //! Invariants: `trigger() <= heap_goal()`; `heap_goal() >= heap_marked()`; arithmetic
 //! saturates instead of overflowing, so no input panics. The pacer does not synchronise: the
-//! owner keeps it under the `CONTROL` mutex of `cycle.rs` (Go: "protected by mheap_.lock or
+//! owner keeps it under the `CONTROL` mutex of `control.rs` (Go: "protected by mheap_.lock or
 //! a STW").
 
 /// Heap goal floor at `GOGC=100` (Go: `defaultHeapMinimum`); it scales with `GOGC`.
