@@ -158,8 +158,7 @@ pub(crate) fn set_memory_limit(bytes: i64) -> i64 {
         old
     });
     let old = old.min(i64::MAX as u64) as i64;
-    if bytes >= 0 && HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed)
-    {
+    if bytes >= 0 && HEAP.live_total() >= HEAP.trigger.load(Ordering::Relaxed) {
         triggered();
     }
     old

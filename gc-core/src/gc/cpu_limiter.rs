@@ -91,7 +91,13 @@ impl CpuLimiter {
     /// Accounts a wall-clock window of `wall_ns` (Go: `updateLocked`): total CPU is
     /// `wall * procs - idle_ns`; while `marking`, GC CPU is the background share (25% of
     /// `wall * procs`) plus `assist_ns`, otherwise 0.
-    pub(crate) fn account_window(&mut self, wall_ns: u64, assist_ns: u64, idle_ns: u64, marking: bool) {
+    pub(crate) fn account_window(
+        &mut self,
+        wall_ns: u64,
+        assist_ns: u64,
+        idle_ns: u64,
+        marking: bool,
+    ) {
         let total = u128::from(wall_ns) * self.procs as u128;
         let gc = if marking {
             u128::from(assist_ns) + (total as f64 * GOAL_UTILIZATION) as u128

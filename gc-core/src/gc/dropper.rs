@@ -38,9 +38,9 @@
 //! `QUEUE`'s mutex; `CV` wakes droppers and those callers. See the collector overview
 //! (`crate::design::collector`, "Drop").
 
-use crate::alloc::{external, remote_free};
 use super::moved::Moved;
 use crate::alloc::span::{Claimed, SlotSet};
+use crate::alloc::{external, remote_free};
 use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use std::any::Any;
 use std::cell::Cell;

@@ -254,7 +254,11 @@ mod tests {
             assert_eq!(unpack(h), addr);
             assert_eq!(h & TAG_MASK, tag);
         }
-        assert_eq!(pack(addr, TAG_MASK + 1) & TAG_MASK, 0, "the tag wraps in its bits");
+        assert_eq!(
+            pack(addr, TAG_MASK + 1) & TAG_MASK,
+            0,
+            "the tag wraps in its bits"
+        );
         assert_eq!(unpack(pack(0, 5)), 0);
         assert_eq!(TAG_BITS, 22);
         assert_eq!(std::mem::size_of::<Buf>(), 2048);

@@ -27,8 +27,8 @@
 //! timed (`stalls.rs`); the fast path is not. No shared state of its own. See the
 //! collector overview (`crate::design::collector`).
 
-use super::world::Op;
 use super::stalls::{self, Cause};
+use super::world::Op;
 use super::{assist, roots, sweep};
 use crate::alloc::cache::{alloc_large, Slot};
 use crate::alloc::external;

@@ -24,7 +24,11 @@ impl Cycle {
     /// allocating threads) until marking looks finished; then, with operations stopped,
     /// `mark::try_finish` checks that no grey object is left, or marking goes on. Returns
     /// the stop that mark termination runs under (after `gccheckmark`'s re-mark, if on).
-    pub(super) fn mark_done(&mut self, mut held: Option<world::Stopped>, plan: WorkerPlan) -> world::Stopped {
+    pub(super) fn mark_done(
+        &mut self,
+        mut held: Option<world::Stopped>,
+        plan: WorkerPlan,
+    ) -> world::Stopped {
         let t_mark = Instant::now();
         self.mark_start = t_mark;
         let heap_live_start = self.heap_live_start;

@@ -104,7 +104,8 @@ pub(crate) struct CycleFigures {
 pub(crate) fn note_cycle(f: &CycleFigures) {
     MARKED.store(f.marked_bytes, Ordering::Relaxed);
     CPU.assist_ns.fetch_add(f.assist_ns, Ordering::Relaxed);
-    CPU.dedicated_ns.fetch_add(f.dedicated_ns, Ordering::Relaxed);
+    CPU.dedicated_ns
+        .fetch_add(f.dedicated_ns, Ordering::Relaxed);
     CPU.idle_ns.fetch_add(f.idle_ns, Ordering::Relaxed);
     CPU.pause_ns.fetch_add(f.pause_cpu_ns, Ordering::Relaxed);
     COMPLETED.fetch_add(1, Ordering::Relaxed);
@@ -196,7 +197,10 @@ pub(crate) fn prepare() {
 
 /// External memory (`CountingAllocator`): `(live, cumulative)` bytes.
 pub(crate) fn external() -> (u64, u64) {
-    (crate::alloc::external::live(), crate::alloc::external::total())
+    (
+        crate::alloc::external::live(),
+        crate::alloc::external::total(),
+    )
 }
 
 /// Bytes `CountingAllocator`'s recycle caches keep (`alloc/recycle.rs`).
@@ -267,7 +271,12 @@ mod tests {
         for ns in cases {
             let i = pause_bucket(ns);
             assert!(i < PAUSE_BUCKETS, "{ns}");
-            assert!(b[i] <= ns as f64 && (ns as f64) < b[i + 1], "{ns} in bucket {i}: [{}, {})", b[i], b[i + 1]);
+            assert!(
+                b[i] <= ns as f64 && (ns as f64) < b[i + 1],
+                "{ns} in bucket {i}: [{}, {})",
+                b[i],
+                b[i + 1]
+            );
         }
     }
 

@@ -8,6 +8,8 @@
 /// Declares the collector's modules: private, so the layers above reach the collector only
 /// through the entry points re-exported below; the loom models (`crate::loom_models`,
 /// `--cfg gc_loom`) drive the pieces directly, so under loom they are open to the crate.
+/// rustfmt cannot follow module declarations inside a macro, so `cargo fmt` skips these
+/// files: `rustfmt --edition 2021 gc-core/src/gc/*.rs` formats them (CI checks it).
 macro_rules! internal {
     ($($(#[$a:meta])* $m:ident),* $(,)?) => {$(
         $(#[$a])* #[cfg(gc_loom)] pub(crate) mod $m;

@@ -111,7 +111,10 @@ impl Drop for Moved {
                 // SAFETY: object `i` was moved in by `push` and is dropped exactly once, here.
                 let p = unsafe { self.buf.add(i * self.stride) };
                 // SAFETY: as above; `drop_fn` is the descriptor's for this very object.
-                guarded(|| unsafe { drop_fn(p) }, || format!("Drop of a {}", (ty.name)()));
+                guarded(
+                    || unsafe { drop_fn(p) },
+                    || format!("Drop of a {}", (ty.name)()),
+                );
             }
         }
         SPARE.give(self.buf, self.layout);
@@ -147,7 +150,10 @@ impl Spare {
                 return (p as *mut u8, l);
             }
         }
-        let size = need.max(MIN_BLOCK).checked_next_power_of_two().unwrap_or(need);
+        let size = need
+            .max(MIN_BLOCK)
+            .checked_next_power_of_two()
+            .unwrap_or(need);
         let layout = Layout::from_size_align(size, align).unwrap_or_else(|_| overflow());
         // SAFETY: the size is at least `MIN_BLOCK`, not zero.
         let buf = unsafe { std::alloc::alloc(layout) };
@@ -204,8 +210,9 @@ mod tests {
     #[test]
     fn moved_objects_are_dropped_once() {
         let ty = TypeLayout::<Counted>::request().info;
-        let mut objects: Vec<std::mem::ManuallyDrop<Counted>> =
-            (1..=3).map(|i| std::mem::ManuallyDrop::new(Counted(i))).collect();
+        let mut objects: Vec<std::mem::ManuallyDrop<Counted>> = (1..=3)
+            .map(|i| std::mem::ManuallyDrop::new(Counted(i)))
+            .collect();
         let mut m = Moved::with_capacity(3, 32);
         assert_eq!(m.buf as usize % 32, 0, "objects keep their alignment");
         for o in &mut objects {
@@ -236,7 +243,9 @@ mod tests {
             pool.give(p, l);
         }
         // Past `SPARE_MAX` blocks, the pool frees what comes back.
-        let blocks: Vec<_> = (0..SPARE_MAX + 2).map(|_| pool.take(MIN_BLOCK, 8)).collect();
+        let blocks: Vec<_> = (0..SPARE_MAX + 2)
+            .map(|_| pool.take(MIN_BLOCK, 8))
+            .collect();
         for (p, l) in blocks {
             pool.give(p, l);
         }

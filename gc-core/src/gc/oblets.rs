@@ -60,8 +60,8 @@ pub(super) fn scan_huge(s: SpanPtr, addr: usize, tracer: &mut Tracer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gc::mark::scan_object;
     use crate::gc::local_queue::LocalQueue;
+    use crate::gc::mark::scan_object;
     use crate::gc::span_cache::SpanCache;
     use crate::{Gc, Trace};
     use std::cell::RefCell;
@@ -110,20 +110,28 @@ mod tests {
     #[test]
     fn a_huge_slice_is_marked_in_oblets_each_element_once() {
         let n = 5 * OBLET_SIZE / 24 + 7;
-        let s: Gc<[Probe]> = (0..n).map(|i| Probe {
-            index: i,
-            _pad: [0; 2],
-        }).collect();
+        let s: Gc<[Probe]> = (0..n)
+            .map(|i| Probe {
+                index: i,
+                _pad: [0; 2],
+            })
+            .collect();
         let span = SpanCache::default().span_of(s.as_ptr() as usize);
         assert!(span.elemsize > 5 * OBLET_SIZE);
         assert!(!opaque_huge(span), "an assist may scan a slice's oblets");
         let (items, counts, scanned) = scan_all(span.base, n);
         // One item per further 128 KiB, popped last-queued first.
         let oblets = span.elemsize.div_ceil(OBLET_SIZE);
-        let want: Vec<usize> = (1..oblets).rev().map(|k| span.base + k * OBLET_SIZE).collect();
+        let want: Vec<usize> = (1..oblets)
+            .rev()
+            .map(|k| span.base + k * OBLET_SIZE)
+            .collect();
         assert_eq!(items, want);
         assert!(counts.iter().all(|&c| c == 1), "each element traced once");
-        assert_eq!(scanned, span.elemsize as u64, "scan work is the object's size");
+        assert_eq!(
+            scanned, span.elemsize as u64,
+            "scan work is the object's size"
+        );
         drop(s);
     }
 

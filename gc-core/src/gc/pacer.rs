@@ -97,8 +97,7 @@ const MIN_OVER_ASSIST_WORK: u64 = 16 << 10;
 /// of 7 runs), while on small heaps the over-assist is what finishes a mark early (16 KiB
 /// there raised an interpreter's peak RSS from 7.6-9.1 to 8.2-9.9 MiB). BENCHMARKS.md.
 pub(crate) fn over_assist_work(goal: u64) -> u64 {
-    let scaled = (OVER_ASSIST_WORK as u128 * OVER_ASSIST_FULL_GOAL as u128
-        / goal.max(1) as u128)
+    let scaled = (OVER_ASSIST_WORK as u128 * OVER_ASSIST_FULL_GOAL as u128 / goal.max(1) as u128)
         .min(OVER_ASSIST_WORK as u128) as u64;
     scaled.max(MIN_OVER_ASSIST_WORK)
 }
@@ -519,7 +518,12 @@ impl Pacer {
     /// worst case (everything scannable is live), at most to `goal * (1 + GOGC/100)`, unless
     /// the goal comes from the memory limit (then it only expects the worst case). Past even
     /// that, it aims 10% further and expects the worst case.
-    pub(crate) fn assist_ratio(&self, heap_live: u64, heap_scan: u64, scan_work_done: u64) -> AssistRatio {
+    pub(crate) fn assist_ratio(
+        &self,
+        heap_live: u64,
+        heap_scan: u64,
+        scan_work_done: u64,
+    ) -> AssistRatio {
         let gogc = self.gogc.map_or(GOGC_WHEN_OFF, u64::from);
         let live = i128::from(heap_live);
         let work = i128::from(scan_work_done);

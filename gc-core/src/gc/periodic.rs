@@ -84,7 +84,12 @@ pub(crate) fn decide(last_end: Option<u64>, now: u64, period: u64, gogc_on: bool
 
 /// Whether a periodic cycle is due now (`gogc_on` from the pacer).
 pub(crate) fn due(gogc_on: bool) -> bool {
-    decide(last_end(), now_ns(), PERIOD_NS.load(Ordering::Relaxed), gogc_on) == Next::Collect
+    decide(
+        last_end(),
+        now_ns(),
+        PERIOD_NS.load(Ordering::Relaxed),
+        gogc_on,
+    ) == Next::Collect
 }
 
 fn last_end() -> Option<u64> {

@@ -240,7 +240,10 @@ mod tests {
         let young = 0x2000_0010;
         assert!(!c.add(young));
         c.tag_white(young);
-        assert!(!c.holds(young), "a tagged entry does not excuse an edge's shade");
+        assert!(
+            !c.holds(young),
+            "a tagged entry does not excuse an edge's shade"
+        );
         assert!(c.add(young), "another root finds the tagged entry");
         assert!(c.cancel(young) && c.cancel(young) && !c.cancel(young));
         assert!(!c.holds(young), "the tag stays while the entry does");
@@ -249,8 +252,9 @@ mod tests {
     #[test]
     fn entries_spread_over_the_table() {
         // Objects 16 bytes apart in one span, as a tree's nodes are, land in many entries.
-        let used: std::collections::BTreeSet<usize> =
-            (0..64).map(|k| RootCache::index(0x7f00_0000_0000 + 16 * k)).collect();
+        let used: std::collections::BTreeSet<usize> = (0..64)
+            .map(|k| RootCache::index(0x7f00_0000_0000 + 16 * k))
+            .collect();
         assert!(used.len() >= 40, "{} entries for 64 neighbours", used.len());
     }
 
@@ -263,7 +267,10 @@ mod tests {
         c.drain(); // used, though nothing is pending: it empties the entries
         assert!(!c.used && c.addrs.iter().all(|&a| a == 0));
         c.add(0x1000);
-        assert!(c.used, "the first add after a drain marks the cache used again");
+        assert!(
+            c.used,
+            "the first add after a drain marks the cache used again"
+        );
     }
 
     #[test]
@@ -274,7 +281,10 @@ mod tests {
         c.add(0x1000);
         assert!(c.cancel(0x1000));
         assert!(c.cancel(0x1000));
-        assert!(!c.cancel(0x1000), "a third drop has no pending root to take back");
+        assert!(
+            !c.cancel(0x1000),
+            "a third drop has no pending root to take back"
+        );
         assert!(!c.cancel(0x2000));
     }
 }

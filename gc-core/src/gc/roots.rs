@@ -579,6 +579,10 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(count(RootCounter::new(&word, 0)), 1);
-        assert_eq!(word.load(Ordering::SeqCst), 1, "the neighbours came back to 0");
+        assert_eq!(
+            word.load(Ordering::SeqCst),
+            1,
+            "the neighbours came back to 0"
+        );
     }
 }

@@ -45,7 +45,10 @@ pub(crate) fn sweep_one() -> bool {
                 sweep(&HEAP, claimed, false);
                 return true;
             }
-            class = HEAP.sweep_class.fetch_max(class + 1, Ordering::Relaxed).max(class + 1);
+            class = HEAP
+                .sweep_class
+                .fetch_max(class + 1, Ordering::Relaxed)
+                .max(class + 1);
         }
         false
     })

@@ -25,7 +25,11 @@ fn only_workers_below_full_time_yield_their_core_between_drains() {
         (Mode::Fractional(0.5), ms(3), us(4500), Pause::Nap(us(1500))),
     ];
     for (mode, worked, wall, want) in cases {
-        assert_eq!(paused(mode, worked, wall), want, "{mode:?} {worked:?} {wall:?}");
+        assert_eq!(
+            paused(mode, worked, wall),
+            want,
+            "{mode:?} {worked:?} {wall:?}"
+        );
     }
     assert_eq!(Mode::Dedicated.drain_slice(), None);
     assert_eq!(Mode::Idle.drain_slice(), Some(YIELD_SLICE));

@@ -204,7 +204,8 @@ pub(super) fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
     pool.grow(modes.len(), &mut failed);
     // The highest-priority threads take the most demanding modes (`modes` is ordered
     // dedicated, fractional, idle), so priorities need raising as rarely as possible.
-    pool.threads.sort_by_cached_key(|t| t.slot.settled_priority());
+    pool.threads
+        .sort_by_cached_key(|t| t.slot.settled_priority());
     if RAISE_REFUSED.load(Ordering::Relaxed) {
         let doomed: Vec<usize> = (0..modes.len().min(pool.threads.len()))
             .filter(|&i| modes[i].priority() < pool.threads[i].slot.settled_priority())
@@ -212,7 +213,8 @@ pub(super) fn assign(round: &Arc<Round>, modes: &[Mode]) -> usize {
         if !doomed.is_empty() && !failed {
             pool.retire(&doomed);
             pool.grow(modes.len(), &mut failed);
-            pool.threads.sort_by_cached_key(|t| t.slot.settled_priority());
+            pool.threads
+                .sort_by_cached_key(|t| t.slot.settled_priority());
         }
     }
     let n = modes.len().min(pool.threads.len());

@@ -58,18 +58,17 @@
 //! `worker_pool.rs`'s (and described there). See the collector overview
 //! (`crate::design::collector`).
 
-
+use super::local_queue::LocalQueue;
 use super::mark::{
     drain, flush_local, has_visible_work, or_die, steal_from, Drainer, Role, Tracer, WORK,
 };
 use super::pacer::WorkerPlan;
 use super::worker_mode::{over_share, paused, workers_for, Mode, Pause};
 use super::worker_pool::assign;
+use crate::alloc::os::thread_cpu_time;
 use crate::sync::{
     thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
 };
-use crate::alloc::os::thread_cpu_time;
-use super::local_queue::LocalQueue;
 use crossbeam_deque::Stealer;
 use std::time::{Duration, Instant};
 
@@ -442,8 +441,12 @@ mod loom_round {
             let in_drain = Arc::new(AtomicBool::new(false));
             let queue = Arc::new(AtomicUsize::new(0));
             let worker = {
-                let (round, settled, in_drain, queue) =
-                    (round.clone(), settled.clone(), in_drain.clone(), queue.clone());
+                let (round, settled, in_drain, queue) = (
+                    round.clone(),
+                    settled.clone(),
+                    in_drain.clone(),
+                    queue.clone(),
+                );
                 thread::spawn(move || {
                     let mut left = 0;
                     for _ in 0..2 {
@@ -471,7 +474,10 @@ mod loom_round {
             let seen = queue.load(Ordering::Relaxed);
             settled.store(true, Ordering::SeqCst);
             let left = worker.join().unwrap();
-            assert_eq!(seen, left, "the settled round missed items a drain left queued");
+            assert_eq!(
+                seen, left,
+                "the settled round missed items a drain left queued"
+            );
         });
     }
 }

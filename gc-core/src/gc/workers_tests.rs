@@ -27,5 +27,8 @@ fn a_settled_round_hands_over_what_a_yielded_worker_left_queued() {
     left.sort_unstable();
     assert_eq!(left, [8, 16, 24]);
     assert!(local.pop().is_none());
-    assert!(!round.begin_drain(), "a worker drained after the round settled");
+    assert!(
+        !round.begin_drain(),
+        "a worker drained after the round settled"
+    );
 }

@@ -46,8 +46,8 @@
 //! (`crate::design::collector`).
 
 use super::world::Stopped;
-use crate::env::DebugFlags;
 use crate::alloc::span::SpanPtr;
+use crate::env::DebugFlags;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, Padded};
 
 crate::sync::global! {
