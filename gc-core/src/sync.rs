@@ -262,6 +262,9 @@ pub(crate) mod untracked {
     /// Turns wrap here, a power of two, so that `turn % n` stays spread for every
     /// power-of-two `n` (and the counter never overflows).
     const TURNS: usize = 1 << 16;
+    /// One more than the highest turn taken, `TURNS` once the turns have wrapped: every
+    /// thread's shard of `n` is below `min(n, SEEN)` (`shards_in_use`).
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
 
     /// A shard index below `n` for the calling thread, the same on every call with the
     /// same `n` (every thread takes a turn once; its shard of `n` is its turn modulo `n`,
@@ -275,11 +278,23 @@ pub(crate) mod untracked {
                     let relaxed = std::sync::atomic::Ordering::Relaxed;
                     let turn = TURN.fetch_update(relaxed, relaxed, |t| Some((t + 1) % TURNS));
                     i = turn.unwrap_or(0) + 1;
+                    // Relaxed, like the shards it bounds: a reader that sums them a moment
+                    // before this store lands misses a count it would have raced with anyway.
+                    SEEN.fetch_max(i, relaxed);
                     s.set(i);
                 }
                 (i - 1) % n
             })
             .unwrap_or(0)
+    }
+
+    /// How many of `n` shards any thread has used so far (`shard(n)` is below it; at least
+    /// one, since a thread whose locals are gone uses shard 0 without a turn): a reader
+    /// that sums a table of `n` shards can stop there. A program with a few threads reads
+    /// a few cache lines instead of `n`.
+    #[inline]
+    pub(crate) fn shards_in_use(n: usize) -> usize {
+        SEEN.load(std::sync::atomic::Ordering::Relaxed).clamp(1, n)
     }
 }
 
@@ -489,6 +504,29 @@ mod tests {
             seen.insert(wide);
         }
         assert!(seen.len() > 8, "threads spread over the shards: {seen:?}");
+    }
+
+    #[test]
+    fn the_shards_in_use_cover_every_thread_s_shard() {
+        // A reader sums only `shards_in_use(n)` shards: each thread's shard must be below
+        // it, seen from that thread and from the one that joins it, for tables of 32 (the
+        // external counts) and 4, while the count stays within the table.
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let (wide, narrow) = (untracked::shard(32), untracked::shard(4));
+                    assert!(wide < untracked::shards_in_use(32));
+                    assert!(narrow < untracked::shards_in_use(4));
+                    wide
+                })
+            })
+            .collect();
+        for t in threads {
+            let wide = t.join().unwrap();
+            assert!(wide < untracked::shards_in_use(32));
+        }
+        assert_eq!(untracked::shards_in_use(4), 4);
+        assert!((1..=32).contains(&untracked::shards_in_use(32)));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! which calls [`note_alloc`] and [`note_free`] for every allocation of the process.
 //!
 //! The counts are sharded (threads take shards in turn) so that threads allocating at once
-//! do not fight over one cache line; reading sums the shards. A thread counts by itself
+//! do not fight over one cache line; reading sums the shards that threads have taken so far
+//! (`untracked::shards_in_use`: a few lines in a small program, not all 32). A thread counts by itself
 //! (plain thread-local adds) until it has `FLUSH` bytes allocated or freed, then adds them
 //! to its shard with one locked add, and again when it exits (glibc targets; elsewhere
 //! each allocation and each free is one locked add). Every [`QUANTUM`] bytes allocated
@@ -20,7 +21,7 @@
 //! (`crate::design::allocator`).
 
 pub(crate) use crate::sync::untracked::{dropping_garbage, while_dropping_garbage};
-use crate::sync::untracked::{shard, AtomicBool, AtomicU64};
+use crate::sync::untracked::{shard, shards_in_use, AtomicBool, AtomicU64};
 use crate::sync::Ordering::Relaxed;
 
 /// Shards: enough for the threads of a large machine to rarely share one.
@@ -195,7 +196,7 @@ pub(crate) fn live() -> u64 {
     }
     // Frees first: a free read before its allocation could make the difference negative
     // (it still can across shards while threads run, hence the saturation).
-    let freed: u64 = SHARD.iter().map(|s| s.freed.load(Relaxed)).sum();
+    let freed: u64 = used().iter().map(|s| s.freed.load(Relaxed)).sum();
     total().saturating_sub(freed)
 }
 
@@ -207,7 +208,13 @@ pub(crate) fn on() -> bool {
 
 /// External bytes ever allocated.
 pub(crate) fn total() -> u64 {
-    SHARD.iter().map(|s| s.allocated.load(Relaxed)).sum()
+    used().iter().map(|s| s.allocated.load(Relaxed)).sum()
+}
+
+/// The shards any thread has counted in so far (`shards_in_use`): the pacer's trigger check
+/// sums them at every span a mutator takes, and a small program has a few of 32.
+fn used() -> &'static [Shard] {
+    &SHARD[..shards_in_use(SHARDS)]
 }
 
 /// Whether the external bytes may have crossed the trigger since the last check (a hint for
