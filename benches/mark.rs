@@ -24,7 +24,7 @@
 //!   the bytes are scanned pointers, half leaves that are marked but not scanned.
 //! - `one_array_<N>MiB`: the same bytes as one slice, a `Gc<[Gc<[u64; 2]>]>` of a third
 //!   of them (its leaves the rest): a huge object, marked in 128 KiB oblets that every
-//!   worker takes (Go's oblets, `gc/mark.rs`); before oblets one worker scanned it all.
+//!   worker takes (Go's oblets, `gc/oblets.rs`); before oblets one worker scanned it all.
 //! - `empty`: `collect()` with nothing live, the fixed cost of a cycle (its two pauses,
 //!   waking the workers, the sweep of an empty heap). Subtract it from the other cases for
 //!   a figure closer to marking alone.
@@ -32,7 +32,7 @@
 //! **Workers.** `collect()` runs a forced cycle, which marks with every proc: `GOMAXPROCS`
 //! dedicated workers, capped at the machine's cores (no idle or fractional workers; those
 //! are for cycles the pacer starts; see `gc-core/src/gc/cycle.rs`, `mark_setup`, and
-//! `gc/workers.rs`, `workers_for`). `GOMAXPROCS` is read once at start and defaults to the
+//! `gc/worker_mode.rs`, `workers_for`). `GOMAXPROCS` is read once at start and defaults to the
 //! number of cores; the benchmark id ends with the value in effect (`procs=N`) and the bench
 //! prints the worker count on stderr. For the figure per worker, run the bench once with
 //! `GOMAXPROCS=1` (one worker) and once with `GOMAXPROCS=2` (two, on a 2-core machine) and

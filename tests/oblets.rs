@@ -1,4 +1,4 @@
-//! Huge slices are marked in oblets (Go's 128 KiB pieces, `gc/mark.rs`): every element of a
+//! Huge slices are marked in oblets (Go's 128 KiB pieces, `gc/oblets.rs`): every element of a
 //! slice over 128 KiB stays reachable through the slice across back-to-back cycles while
 //! this thread rewrites cells inside it and allocates (so its assists take oblets too).
 //! Elements are 24 bytes, so some straddle an oblet boundary. The check runs in child
