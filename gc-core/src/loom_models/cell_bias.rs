@@ -1,4 +1,4 @@
-//! A `GcCell` lock biased to its first reader (`object/cell_lock.rs`, "Bias"): the owner
+//! A `GcCell` lock biased to its first reader (`object/cell_bias.rs`): the owner
 //! reads with plain stores to its count and a compiler fence, everyone else revokes the
 //! bias. Each model biases a lock to one thread (its first read), then races that owner's
 //! reads, one nested in the other, against:

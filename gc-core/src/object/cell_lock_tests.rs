@@ -2,6 +2,7 @@
 //! and the bias (counted owner reads, revocation by readers and writers, the collector).
 
 use super::*;
+use crate::gc;
 use std::sync::Arc;
 
 #[test]
