@@ -5,15 +5,15 @@
 //! which calls [`note_alloc`] and [`note_free`] for every allocation of the process.
 //!
 //! The counts are sharded (threads take shards in turn) so that threads allocating at once
-//! do not fight over one cache line; reading sums the shards that threads have taken so far
-//! (`untracked::shards_in_use`: a few lines in a small program, not all 32). A thread counts by itself
-//! (plain thread-local adds) until it has `FLUSH` bytes allocated or freed, then adds them
-//! to its shard with one locked add, and again when it exits (glibc targets; elsewhere
-//! each allocation and each free is one locked add). Every [`QUANTUM`] bytes allocated
-//! through a shard, the allocator checks the pacer's trigger against the heap plus the
-//! external bytes and, past it, sets [`due`]: the next GC allocation's slow-path check
-//! (`mallocgc`, step 8) then asks for a cycle. The global allocator itself never starts
-//! one (it may be called from anywhere, even inside the runtime).
+//! do not fight over one cache line; reading sums the shards that threads have taken so
+//! far (`untracked::shards_in_use`: a few lines in a small program, not all 32). A thread
+//! counts by itself (plain thread-local adds) until it has `FLUSH` bytes allocated or
+//! freed, then adds them to its shard with one locked add, and again when it exits (glibc
+//! targets; elsewhere each allocation and each free is one locked add). Every [`QUANTUM`]
+//! bytes allocated through a shard, the allocator checks the pacer's trigger against the
+//! heap plus the external bytes and, past it, sets [`due`]: the next GC allocation's
+//! slow-path check (`mallocgc`, step 8) then asks for a cycle. The global allocator itself
+//! never starts one (it may be called from anywhere, even inside the runtime).
 //!
 //! Shared state: the shards and the `DUE` flag are std atomics, untracked by loom (module
 //! `sync::untracked`): Relaxed throughout, since they are statistics read as a sum and a
