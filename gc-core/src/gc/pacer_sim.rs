@@ -27,6 +27,22 @@ struct Outcome {
     utilization: f64,
 }
 
+/// What a simulated cycle of world `w` tells the pacer at mark termination: the whole live
+/// heap marked and scanned, no roots, no idle workers.
+fn measured(w: &World, heap_live: u64, wall_ns: f64, assist_ns: f64) -> CycleMeasurements {
+    CycleMeasurements {
+        heap_live,
+        heap_marked: w.live,
+        heap_scan_work: w.live,
+        root_scan_work: 0,
+        mark_wall_ns: wall_ns as u64,
+        assist_ns: assist_ns as u64,
+        idle_mark_ns: 0,
+        procs: w.procs,
+        sweep_done: false,
+    }
+}
+
 /// Runs one cycle in 50 us steps: background workers take 25% of the CPU; mutators
 /// allocate with the rest, paying `assist_ratio` scan work per byte, first out of the
 /// background workers' credit and then by assisting (Go's gcAssistAlloc).
@@ -65,17 +81,7 @@ fn run_cycle(p: &mut Pacer, w: &World) -> Outcome {
         assist_ns += assist_cpu * k;
         heap_live += allocated as u64;
     }
-    let report = p.end_cycle(&CycleMeasurements {
-        heap_live,
-        heap_marked: w.live,
-        heap_scan_work: w.live,
-        root_scan_work: 0,
-        mark_wall_ns: wall as u64,
-        assist_ns: assist_ns as u64,
-        idle_mark_ns: 0,
-        procs: w.procs,
-        sweep_done: false,
-    });
+    let report = p.end_cycle(&measured(w, heap_live, wall, assist_ns));
     Outcome {
         trigger,
         goal,

@@ -13,8 +13,8 @@
 //! collector overview is `crate::design::collector`.
 
 use super::super::cpu_limiter::CpuLimiter;
-use super::super::pacer::{CycleMeasurements, MemoryUse, Pacer, NO_MEMORY_LIMIT};
-use super::{warmed_up_at, World, MIB};
+use super::super::pacer::{MemoryUse, Pacer, NO_MEMORY_LIMIT};
+use super::{measured, warmed_up_at, World, MIB};
 
 // A fuller model for the tests below: it also runs the program between cycles (every proc
 // allocating until the heap reaches the trigger), keeps the memory statistics the limit goal
@@ -153,17 +153,9 @@ impl Sim {
             }
         }
         let end_heap = self.heap as u64;
-        let report = self.pacer.end_cycle(&CycleMeasurements {
-            heap_live: end_heap,
-            heap_marked: w.live,
-            heap_scan_work: w.live,
-            root_scan_work: 0,
-            mark_wall_ns: wall as u64,
-            assist_ns: assist_ns as u64,
-            idle_mark_ns: 0,
-            procs: w.procs,
-            sweep_done: false,
-        });
+        let report = self
+            .pacer
+            .end_cycle(&measured(w, end_heap, wall, assist_ns));
         self.heap = w.live as f64; // Go's resetLive
         SimCycle {
             trigger,
