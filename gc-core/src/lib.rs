@@ -82,8 +82,10 @@ mod diag;
 mod env;
 mod ext;
 mod gc;
+// The loom models are declared inside `gc` (whose modules are private to it); this names
+// them `crate::loom_models`.
 #[cfg(all(test, gc_loom))]
-mod loom_models;
+use gc::loom_models;
 pub mod metrics;
 mod object;
 mod pool;

@@ -5,66 +5,59 @@
 //! before changing anything here. This module declares the collector's files and
 //! re-exports the entry points the layers above call.
 
-/// Declares the collector's modules: private, so the layers above reach the collector only
-/// through the entry points re-exported below; the loom models (`crate::loom_models`,
-/// `--cfg gc_loom`) drive the pieces directly, so under loom they are open to the crate.
-/// rustfmt cannot follow module declarations inside a macro, so `cargo fmt` skips these
-/// files: `rustfmt --edition 2021 gc-core/src/gc/*.rs` formats them (CI checks it).
-macro_rules! internal {
-    ($($(#[$a:meta])* $m:ident),* $(,)?) => {$(
-        $(#[$a])* #[cfg(gc_loom)] pub(crate) mod $m;
-        $(#[$a])* #[cfg(not(gc_loom))] mod $m;
-    )*};
-}
-
-internal! {
-    assist,
-    checkmark,
-    control,
-    cpu_limiter,
-    cycle,
-    daemon,
-    dirty,
-    drain,
-    dropper,
-    ephemeron,
-    gctrace,
-    grey_list,
-    heap_profile,
-    history,
-    local_queue,
-    malloc,
-    mark,
-    mark_done,
-    mark_termination,
-    metrics,
-    move_in,
-    moved,
-    oblets,
-    pacer,
-    periodic,
-    phase,
-    prefetch_fifo,
-    reroot,
-    root_cache,
-    roots,
-    span_cache,
-    scavenger,
-    shade,
-    snapshot,
-    specials,
-    stalls,
-    stats,
-    sweep,
-    tracer,
-    worker_mode,
-    worker_pool,
-    workers,
-    world,
-    young,
-}
+// The collector's modules: private, so the layers above reach the collector only through
+// the entry points re-exported below. The loom models (`--cfg gc_loom`) drive the pieces
+// directly, so they are declared here, as a child of `gc` that sees its modules (and
+// named `crate::loom_models` by a `use` at the crate root).
+mod assist;
+mod checkmark;
+mod control;
+mod cpu_limiter;
+mod cycle;
+mod daemon;
+mod dirty;
+mod drain;
+mod dropper;
+mod ephemeron;
+mod gctrace;
+mod grey_list;
+mod heap_profile;
+mod history;
+mod local_queue;
+#[cfg(all(test, gc_loom))]
+#[path = "../loom_models/mod.rs"]
+pub(crate) mod loom_models;
+mod malloc;
+mod mark;
+mod mark_done;
+mod mark_termination;
+mod metrics;
+mod move_in;
+mod moved;
+mod oblets;
+mod pacer;
 #[cfg(test)]
 mod pacer_sim;
+mod periodic;
+mod phase;
+mod prefetch_fifo;
+mod reroot;
+mod root_cache;
+mod roots;
+mod scavenger;
+mod shade;
+mod snapshot;
+mod span_cache;
+mod specials;
+mod stalls;
+mod stats;
+mod sweep;
+mod tracer;
+mod worker_mode;
+mod worker_pool;
+mod workers;
+mod world;
+mod young;
 
 // The collector's entry points for the layers above it: the public interface (`crate::api`)
 // and the object model (`crate::object`, `crate::pool`). Nothing else of `gc` is visible

@@ -1,5 +1,7 @@
 //! Loom models of every protocol in which threads race. Built only for
 //! `RUSTFLAGS="--cfg gc_loom" cargo test -p gc-core --release loom` (see the README).
+//! Declared inside `crate::gc`, so that they reach the collector's private modules, and
+//! named `crate::loom_models` at the crate root.
 //!
 //! Each model drives the runtime's real functions (span claiming, central sets, the world
 //! stop handshake, root counting, the shade buffer, the dirty list, cache flushing) on
