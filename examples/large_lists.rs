@@ -17,7 +17,7 @@
 //! elsewhere) before the store, so that the unroot pass has run since the list was written.
 //!
 //! ```text
-//! cargo run --release --example large_lists -- [--handles N] [--rounds R]
+//! cargo run --release --example large_lists -- [--handles N] [--rounds R] [--only SCENARIO]
 //! ```
 //!
 //! Output: one line per scenario with the medians over the rounds, then a summary line
@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: large_lists [--handles N] [--rounds R]";
+const USAGE: &str = "usage: large_lists [--handles N] [--rounds R] [--only SCENARIO]";
 
 type List = Gc<GcCell<Vec<Gc<u64>>>>;
 
@@ -126,11 +126,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let (mut n, mut rounds) = (2_800_000usize, 5usize);
+    let (mut n, mut rounds, mut only) = (2_800_000usize, 5usize, None::<String>);
     if let Err(e) = common::parse_flags(USAGE, |flag, v| {
         match flag {
             "--handles" => n = common::parse_value(v, "count", |&n| n >= 1000)?,
             "--rounds" => rounds = common::parse_value(v, "count", |&n| n >= 1)?,
+            "--only" => only = Some(v.to_string()),
             _ => return Ok(false),
         }
         Ok(true)
@@ -145,8 +146,18 @@ fn main() -> ExitCode {
         ("after_collect", "collect()"),
         ("cold", ""),
     ];
+    if let Some(o) = &only {
+        if !scenarios.iter().any(|(s, _)| s == o) {
+            let names: Vec<&str> = scenarios.iter().map(|(s, _)| *s).collect();
+            let e = format!("unknown scenario {o:?} (one of {})", names.join(", "));
+            return common::usage_error("large_lists", USAGE, &e);
+        }
+    }
     let mut summary = format!("large_lists: handles={n}");
     for (scenario, step) in scenarios {
+        if only.as_deref().is_some_and(|o| o != scenario) {
+            continue;
+        }
         let (mut stores, mut steps) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let (store, before) = round(scenario, n);

@@ -5,7 +5,11 @@
 //! What it holds: per thread, a direct-mapped table of (object address, pending
 //! increments). [`RootCache::add`] counts one more increment there; [`RootCache::cancel`]
 //! takes one back for a drop on the same thread; an entry pushed out by another address,
-//! or grown to `MAX_DELTA`, is applied to the counter at once ([`apply`]).
+//! or grown to `MAX_DELTA`, goes to a second table of pending increments by counter word
+//! ([`Pending`]), which applies a word's increments with one compare-and-swap when
+//! another word takes its place. A walk rooting a large cell's contents puts its roots
+//! straight there ([`RootCache::add_bulk`], under `roots::bulk_rooting`). The drain
+//! applies both.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector
@@ -31,14 +35,20 @@
 //!   one an edge skips the shade only if its entry is untagged (`roots::root_to_edge`,
 //!   through [`RootCache::holds`]): a young object made an edge of an old one must be
 //!   shaded. This keeps the barrier off the mutator's common case, a handle cloned or
-//!   stored right after its object was made.
+//!   stored right after its object was made. A root taken in bulk has no entry: the
+//!   caller shades it, and making it an edge shades again.
+//! - A pending word, and the memo of the last span looked up, name a span in use: a
+//!   pending increment is a live handle's, and its object cannot be swept before a mark
+//!   ends, which takes a stop, which drains (and forgets) both.
 //!
 //! Shared fields: the cache is owner-or-stopped as above; `DEBTS` is under its mutex
 //! (taken before, never after, the spill table's). See the collector overview
 //! (`crate::design::collector`).
 
 use super::roots;
-use crate::sync::Mutex;
+use crate::alloc::span::{CounterMap, RootCounter, SpanPtr};
+use crate::sync::{AtomicU64, Mutex};
+use std::mem::size_of;
 
 /// Entries per thread (a power of two).
 const ENTRIES: usize = 256;
@@ -66,6 +76,60 @@ pub(crate) struct RootCache {
     /// its edges (`roots::unroot_into_white`): they need no shade, since that object is
     /// unmarked and unreachable until its allocation returns.
     pub(crate) into_white: bool,
+    /// Set while the thread roots a cell's contents that may be large
+    /// ([`roots::bulk_rooting`]): its roots are taken with [`add_bulk`](Self::add_bulk).
+    /// Cleared by the drain too, so a walk that found the world stopping when it ended
+    /// leaves no flag behind.
+    pub(crate) bulk: bool,
+    /// Increments pushed out of the table and not yet applied, by counter word
+    /// ([`Pending`]), in a small table of its own indexed by the word's address.
+    pending: [Pending; PENDING_WORDS],
+    /// The span of the last address applied, with its slots' range: the next address in
+    /// that range needs no look-up in the arena index. Valid until the next drain, which
+    /// clears it: the object applied to was alive then, so its span stays in use until a
+    /// mark finds it dead, and no mark ends without a stop, which drains every cache.
+    memo: Option<(SpanPtr, CounterMap)>,
+}
+
+/// Counter words whose increments the cache keeps after they leave its table (a power of
+/// two). The table's entries leave it in hash order, not address order: a list's handles
+/// rooted one after another leave about `ENTRIES` handles later, spread over the few words
+/// their counters share, so one word would rarely collect more than one.
+const PENDING_WORDS: usize = 16;
+
+/// Increments for counters of one table word (`word`, of span `span`), laid out as that
+/// word is (`delta`, 0 when nothing is pending): applied with one compare-and-swap when
+/// another word takes the entry, or by the drain. Objects allocated one after another share
+/// a word (sixteen counters), so rooting a list of them costs about one locked instruction
+/// per word instead of one per handle.
+#[derive(Clone, Copy)]
+struct Pending {
+    delta: u64,
+    word: usize,
+    span: Option<SpanPtr>,
+}
+
+impl Pending {
+    const NONE: Pending = Pending {
+        delta: 0,
+        word: 0,
+        span: None,
+    };
+
+    /// Applies and forgets the increments.
+    fn apply(&mut self) {
+        let delta = std::mem::take(&mut self.delta);
+        if delta == 0 {
+            return;
+        }
+        let s = self.span.expect("pending increments name their span");
+        // SAFETY: the word is a counter word of span `s`, which is in use: a pending
+        // increment is a live handle's count (a drop that could take it back decrements
+        // the counter or owes), so its object, and with it the span, cannot be freed
+        // before this applies it (as for the table's entries).
+        let word = unsafe { &*(self.word as *const AtomicU64) };
+        roots::count_roots_in_word(s, word, delta);
+    }
 }
 
 impl RootCache {
@@ -75,6 +139,9 @@ impl RootCache {
             deltas: [0; ENTRIES],
             used: false,
             into_white: false,
+            bulk: false,
+            pending: [Pending::NONE; PENDING_WORDS],
+            memo: None,
         }
     }
 
@@ -98,7 +165,7 @@ impl RootCache {
             self.deltas[i] = d + 1;
         } else {
             if d != 0 {
-                apply(a & !WHITE, d);
+                self.evict(a & !WHITE, d);
             }
             // An entry taken anew for the same address keeps its tag.
             self.addrs[i] = if held { a } else { addr };
@@ -140,27 +207,101 @@ impl RootCache {
 
     /// Applies every pending root to its counter and empties the cache.
     pub(crate) fn drain(&mut self) {
+        self.bulk = false;
         if !std::mem::take(&mut self.used) {
             return;
         }
-        for (a, d) in self.addrs.iter_mut().zip(self.deltas.iter_mut()) {
-            if *d != 0 {
-                apply(*a & !WHITE, *d);
-                *d = 0;
+        for i in 0..ENTRIES {
+            let d = std::mem::take(&mut self.deltas[i]);
+            if d != 0 {
+                self.apply(self.addrs[i] & !WHITE, d);
             }
             // No address matches 0, so the next `add` to this entry takes it anew.
-            *a = 0;
+            self.addrs[i] = 0;
         }
+        for p in &mut self.pending {
+            p.apply();
+        }
+        self.memo = None;
     }
-}
 
-/// Applies `n` increments to the counter of the object at `addr` (always safe: an
-/// increment can only make a counter read high). No barrier: each root shaded its object
-/// when it was taken, if marking was on.
-#[cold]
-#[inline(never)]
-fn apply(addr: usize, n: u32) {
-    roots::count_roots(addr, n);
+    /// Takes back one increment on the object at `addr` pending by counter word, if there
+    /// is one: for a drop that found the counter at 0 (its increment left the table and is
+    /// waiting there), which would otherwise owe.
+    pub(crate) fn take_pending(&mut self, addr: usize) -> bool {
+        let (_, c) = self.counter_of(addr);
+        let word = c.word() as *const AtomicU64 as usize;
+        let p = &mut self.pending[Self::pending_index(word)];
+        if p.word != word || c.field_of(p.delta) == 0 {
+            return false;
+        }
+        p.delta -= c.delta(1);
+        true
+    }
+
+    /// The entry of the pending table that counter word `word` maps to.
+    #[inline(always)]
+    fn pending_index(word: usize) -> usize {
+        (word / size_of::<AtomicU64>()) % PENDING_WORDS
+    }
+
+    /// `apply` for an entry pushed out of the table, out of line.
+    #[cold]
+    #[inline(never)]
+    fn evict(&mut self, addr: usize, n: u32) {
+        self.apply(addr, n);
+    }
+
+    /// One more root on the object at `addr`, pending with the increments of its counter
+    /// word but not in the table: for the walk that roots a large cell's contents
+    /// ([`roots::bulk_rooting`]), whose handles are mostly to distinct objects allocated one
+    /// after another. Entering each in the table would push out an older entry per handle,
+    /// applied with a look-up and a locked instruction of its own. The caller shades.
+    #[inline(always)]
+    pub(crate) fn add_bulk(&mut self, addr: usize) {
+        self.used = true;
+        self.apply(addr, 1);
+    }
+
+    /// The span of the object at `addr` and its counter, through the memo when `addr` is
+    /// in its span.
+    #[inline(always)]
+    fn counter_of(&mut self, addr: usize) -> (SpanPtr, RootCounter<'static>) {
+        let (s, map) = match self.memo {
+            Some((s, map)) if map.contains(addr) => (s, map),
+            _ => {
+                let (s, _) = roots::locate(addr);
+                let map = s.counter_map();
+                self.memo = Some((s, map));
+                (s, map)
+            }
+        };
+        // SAFETY: `addr` is an object with a root pending here, so its span is in use until
+        // the next drain at least (`memo`); the counter is used only before this returns to
+        // the caller's caller, never kept.
+        (s, unsafe { map.counter(addr) })
+    }
+
+    /// Applies `n` increments to the counter of the object at `addr` (always safe: an
+    /// increment can only make a counter read high), or keeps them with the pending
+    /// increments of the same counter word. No barrier: each root shaded its object when
+    /// it was taken, if marking was on.
+    #[inline]
+    fn apply(&mut self, addr: usize, n: u32) {
+        let (s, c) = self.counter_of(addr);
+        let word = c.word() as *const AtomicU64 as usize;
+        if n >= roots::INLINE_MAX as u32 {
+            roots::count_roots(addr, n);
+            return;
+        }
+        let p = &mut self.pending[Self::pending_index(word)];
+        if p.word != word || c.field_of(p.delta) as u32 + n > roots::INLINE_MAX as u32 {
+            p.apply();
+            p.word = word;
+            p.span = Some(s);
+        }
+        p.delta += c.delta(n as u8);
+    }
 }
 
 crate::sync::global! {
@@ -271,6 +412,36 @@ mod tests {
             c.used,
             "the first add after a drain marks the cache used again"
         );
+    }
+
+    #[test]
+    fn increments_pending_by_word_are_applied_by_the_drain_or_taken_back() {
+        // Real objects (the pending table looks up their counters), kept alive by handles
+        // whose own counts are applied; 16 small objects allocated together.
+        let keep: Vec<crate::Gc<[u64; 3]>> = (0..16).map(|i| crate::Gc::new([i; 3])).collect();
+        let addr = |i: usize| crate::Gc::as_ptr(&keep[i]) as usize;
+        let count = |i: usize| {
+            let (s, k) = roots::locate(addr(i));
+            roots::count(s.root_count(k))
+        };
+        super::super::roots::flush_root_cache();
+        let before: Vec<u64> = (0..16).map(count).collect();
+        let mut c = RootCache::new();
+        for i in 0..16 {
+            c.add_bulk(addr(i));
+            c.add_bulk(addr(i));
+        }
+        assert_eq!((0..16).map(count).collect::<Vec<_>>(), before, "applied early");
+        assert!(c.take_pending(addr(3)) && c.take_pending(addr(3)));
+        assert!(!c.take_pending(addr(3)), "only what is pending is taken back");
+        c.drain();
+        for (i, b) in before.iter().enumerate() {
+            assert_eq!(count(i), b + if i == 3 { 0 } else { 2 }, "object {i}");
+        }
+        // Give the counts back: the drain applied them to live objects.
+        for i in (0..16).filter(|&i| i != 3) {
+            assert!(roots::try_drop_root_now(addr(i)) && roots::try_drop_root_now(addr(i)));
+        }
     }
 
     #[test]

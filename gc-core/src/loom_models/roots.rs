@@ -174,3 +174,43 @@ fn loom_root_count_spill_boundary() {
         );
     });
 }
+
+/// The root cache's batched increments (`gc/root_cache.rs`, `Pending`: a list's handles
+/// rooted in bulk are applied a counter word at a time): increments for two counters of
+/// one word, applied with one compare-and-swap, race an increment that takes one of them
+/// to the spill boundary first (the batch must then go counter by counter and spill) and a
+/// decrement of it. No count is lost or doubled, the other counter keeps its own, and the
+/// spill table is empty again once the count is back in the counter.
+#[test]
+fn loom_word_batch_against_counter_changes() {
+    model(|| {
+        let span = crate::sync::Arc::new(ModelSpan::new::<Probe>(HEAP.sweepgen()));
+        let (a, _) = span.alloc(Probe::new().0);
+        let (b, _) = span.alloc(Probe::new().0);
+        let c = |i| span.root_count(i);
+        assert!(std::ptr::eq(c(a).word(), c(b).word()), "one word");
+        c(a).set_from_zero(roots::INLINE_MAX - 1, Ordering::SeqCst);
+        let batch = thread::spawn({
+            let span = span.clone();
+            move || {
+                let (ca, cb) = (span.root_count(a), span.root_count(b));
+                roots::count_roots_in_word(span.ptr(), ca.word(), ca.delta(1) + cb.delta(1));
+            }
+        });
+        let up = thread::spawn({
+            let span = span.clone();
+            move || roots::inc(span.root_count(a), Ordering::SeqCst)
+        });
+        assert!(roots::dec(c(a)), "a has counts throughout");
+        batch.join().unwrap();
+        up.join().unwrap();
+        assert_eq!(roots::count(c(a)), roots::INLINE_MAX as u64);
+        assert_eq!(roots::count(c(b)), 1, "the other counter's own count");
+        assert!(roots::dec(c(a)));
+        assert_eq!(
+            c(a).load(Ordering::SeqCst),
+            roots::INLINE_MAX - 1,
+            "not back in the counter"
+        );
+    });
+}

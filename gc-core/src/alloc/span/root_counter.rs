@@ -123,11 +123,78 @@ impl<'a> RootCounter<'a> {
         debug_assert_eq!(self.field(old), 0, "set_from_zero on a non-zero counter");
     }
 
+    /// The table word this counter is a field of.
+    #[inline(always)]
+    pub(crate) fn word(self) -> &'a AtomicU64 {
+        self.word
+    }
+
+    /// This counter's field of `word`, a value (or a sum of increments) laid out as a
+    /// table word is.
+    #[inline(always)]
+    pub(crate) fn field_of(self, word: u64) -> u8 {
+        self.field(word)
+    }
+
+    /// `n` in this counter's field and zeros elsewhere: one counter's part of a sum of
+    /// increments for a whole word ([`add_fields`]).
+    #[inline(always)]
+    pub(crate) fn delta(self, n: u8) -> u64 {
+        debug_assert!(n <= Self::MAX);
+        (n as u64) << self.shift
+    }
+
     /// A key naming this counter among all live counters (for the spill table).
     #[inline]
     pub(crate) fn key(self) -> usize {
         (self.word as *const AtomicU64 as usize) * PER_WORD + (self.shift / BITS) as usize
     }
+}
+
+/// Adds `delta` (increments for any of `word`'s counters, one field each, as
+/// [`RootCounter::delta`] lays them out) to `word` with one compare-and-swap, if every
+/// counter it adds to stays at or below `limit` (below [`RootCounter::MAX`], so no field
+/// carries into its neighbour): `Ok(the word it replaced)`, or `Err(the word)` unchanged if
+/// one would pass `limit`. `success` and `failure` are the exchange's orderings.
+#[inline]
+pub(crate) fn add_fields(
+    word: &AtomicU64,
+    delta: u64,
+    limit: u8,
+    success: Ordering,
+    failure: Ordering,
+) -> Result<u64, u64> {
+    debug_assert!(limit < RootCounter::MAX);
+    let mut w = word.load(failure);
+    loop {
+        let mut rest = delta;
+        while rest != 0 {
+            let shift = rest.trailing_zeros() / BITS * BITS;
+            if ((w >> shift) & FIELD) + ((delta >> shift) & FIELD) > limit as u64 {
+                return Err(w);
+            }
+            rest &= !(FIELD << shift);
+        }
+        match word.compare_exchange_weak(w, w + delta, success, failure) {
+            Ok(old) => return Ok(old),
+            Err(now) => w = now,
+        }
+    }
+}
+
+/// Whether adding `delta` to the word `old` (as [`add_fields`] did) took one of the
+/// counters it added to from 0.
+#[inline]
+pub(crate) fn from_zero(old: u64, delta: u64) -> bool {
+    let mut rest = delta;
+    while rest != 0 {
+        let shift = rest.trailing_zeros() / BITS * BITS;
+        if (old >> shift) & FIELD == 0 {
+            return true;
+        }
+        rest &= !(FIELD << shift);
+    }
+    false
 }
 
 /// Calls `f(i)` for every non-zero counter `i` of `table` (`order` is each word load's);
@@ -170,6 +237,40 @@ mod tests {
         assert_eq!(c(2).load(Ordering::Relaxed), 2);
         assert_eq!(c(4).load(Ordering::Relaxed), 4);
         assert_eq!(c(15).load(Ordering::Relaxed), 15);
+    }
+
+    #[test]
+    fn a_word_of_increments_is_added_whole_or_not_at_all() {
+        let word = AtomicU64::new(0);
+        let c = |i| RootCounter::new(&word, i);
+        c(0).set_from_zero(3, Ordering::Relaxed);
+        c(15).set_from_zero(12, Ordering::Relaxed);
+        /// (increment per counter, limit, whether it fits, whether a counter left 0)
+        type Case = (&'static [(usize, u8)], u8, bool, bool);
+        let cases: [Case; 6] = [
+            (&[(0, 1), (1, 2)], 14, true, true),
+            (&[(0, 11)], 14, true, false),
+            (&[(15, 2)], 14, true, false),
+            (&[(15, 3), (2, 1)], 14, false, false),
+            (&[(7, 14)], 14, true, true),
+            (&[(0, 1), (15, 1)], 12, false, false),
+        ];
+        for (deltas, limit, fits, took_zero) in cases {
+            let before = word.load(Ordering::Relaxed);
+            let delta: u64 = deltas.iter().map(|&(i, n)| c(i).delta(n)).sum();
+            let got = add_fields(&word, delta, limit, Ordering::SeqCst, Ordering::Relaxed);
+            assert_eq!(got.is_ok(), fits, "{deltas:?} to {before:#x}");
+            let after = word.load(Ordering::Relaxed);
+            for i in 0..PER_WORD {
+                let n = deltas.iter().find(|d| d.0 == i).map_or(0, |d| d.1);
+                let expect = c(i).field_of(before) + if fits { n } else { 0 };
+                assert_eq!(c(i).field_of(after), expect, "counter {i} after {deltas:?}");
+            }
+            if fits {
+                assert_eq!(from_zero(before, delta), took_zero, "{deltas:?}");
+            }
+            word.store(before, Ordering::Relaxed);
+        }
     }
 
     #[test]

@@ -10,14 +10,60 @@
 //! counters are read, and set after a counter goes from 0 to 1, so it is never false while
 //! a counter is non-zero). See the allocator overview (`crate::design::allocator`).
 
-use super::root_counter::{self, table_words, RootCounter};
+use super::root_counter::{self, table_words, RootCounter, PER_WORD};
 use super::{SlotSet, Span};
 use crate::sync::{AtomicU64, Ordering};
+use std::ptr::NonNull;
+
+/// What finding the root counter of an address in one span takes, copied out of its
+/// header: for a thread that counts roots on many objects of the same span one after
+/// another (`crate::gc`'s root cache, rooting a list) without reading the header and
+/// working out where the table is each time.
+#[derive(Clone, Copy)]
+pub(crate) struct CounterMap {
+    base: usize,
+    len: usize,
+    div_mul: u32,
+    words: NonNull<AtomicU64>,
+}
+
+impl CounterMap {
+    /// Whether `addr` lies in the span's slots.
+    #[inline(always)]
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.len
+    }
+
+    /// The root counter of the slot holding `addr`, which [`contains`](Self::contains).
+    ///
+    /// # Safety
+    ///
+    /// The span must still be in use (its table is freed with it).
+    #[inline(always)]
+    pub(crate) unsafe fn counter<'a>(&self, addr: usize) -> RootCounter<'a> {
+        debug_assert!(self.contains(addr));
+        let idx = (((addr - self.base) as u64 * self.div_mul as u64) >> 32) as usize;
+        // SAFETY: `idx` is a slot of the span (the caller's `contains`), so its word is in
+        // the table, which lives as long as the span (the caller's contract).
+        let word = unsafe { &*self.words.as_ptr().add(idx / PER_WORD) };
+        RootCounter::new(word, idx % PER_WORD)
+    }
+}
 
 impl Span {
     /// Bytes of the root counter table (what a root scan of the span reads).
     pub(crate) fn root_table_bytes(&self) -> usize {
         table_words(self.nelems) * std::mem::size_of::<AtomicU64>()
+    }
+
+    /// Where this span's root counters are ([`CounterMap`]).
+    pub(crate) fn counter_map(&self) -> CounterMap {
+        CounterMap {
+            base: self.base,
+            len: self.limit() - self.base,
+            div_mul: self.div_mul,
+            words: NonNull::from(&self.root_words()[0]),
+        }
     }
 
     /// The root counter of slot `idx`.
