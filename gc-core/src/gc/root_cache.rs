@@ -7,9 +7,7 @@
 //! takes one back for a drop on the same thread; an entry pushed out by another address,
 //! or grown to `MAX_DELTA`, goes to a second table of pending increments by counter word
 //! ([`Pending`]), which applies a word's increments with one compare-and-swap when
-//! another word takes its place. A walk rooting a large cell's contents puts its roots
-//! straight there ([`RootCache::add_bulk`], under `roots::bulk_rooting`). The drain
-//! applies both.
+//! another word takes its place. The drain applies both.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector
@@ -35,8 +33,8 @@
 //!   one an edge skips the shade only if its entry is untagged (`roots::root_to_edge`,
 //!   through [`RootCache::holds`]): a young object made an edge of an old one must be
 //!   shaded. This keeps the barrier off the mutator's common case, a handle cloned or
-//!   stored right after its object was made. A root taken in bulk has no entry: the
-//!   caller shades it, and making it an edge shades again.
+//!   stored right after its object was made. (An entry that left the table for the
+//!   pending words is no longer held: a later root or edge on it shades again.)
 //! - A pending word, and the memo of the last span looked up, name a span in use: a
 //!   pending increment is a live handle's, and its object cannot be swept before a mark
 //!   ends, which takes a stop, which drains (and forgets) both.
@@ -76,11 +74,6 @@ pub(crate) struct RootCache {
     /// its edges (`roots::unroot_into_white`): they need no shade, since that object is
     /// unmarked and unreachable until its allocation returns.
     pub(crate) into_white: bool,
-    /// Set while the thread roots a cell's contents that may be large
-    /// ([`roots::bulk_rooting`]): its roots are taken with [`add_bulk`](Self::add_bulk).
-    /// Cleared by the drain too, so a walk that found the world stopping when it ended
-    /// leaves no flag behind.
-    pub(crate) bulk: bool,
     /// Increments pushed out of the table and not yet applied, by counter word
     /// ([`Pending`]), in a small table of its own indexed by the word's address.
     pending: [Pending; PENDING_WORDS],
@@ -139,7 +132,6 @@ impl RootCache {
             deltas: [0; ENTRIES],
             used: false,
             into_white: false,
-            bulk: false,
             pending: [Pending::NONE; PENDING_WORDS],
             memo: None,
         }
@@ -164,13 +156,14 @@ impl RootCache {
         if held && d < MAX_DELTA {
             self.deltas[i] = d + 1;
         } else {
-            if d != 0 {
-                self.evict(a & !WHITE, d);
-            }
-            // An entry taken anew for the same address keeps its tag.
+            // An entry taken anew for the same address keeps its tag. The old entry's
+            // increments are applied after (a call last: less to keep across it).
             self.addrs[i] = if held { a } else { addr };
             self.deltas[i] = 1;
             self.used = true;
+            if d != 0 {
+                self.evict(a & !WHITE, d);
+            }
         }
         held
     }
@@ -207,7 +200,6 @@ impl RootCache {
 
     /// Applies every pending root to its counter and empties the cache.
     pub(crate) fn drain(&mut self) {
-        self.bulk = false;
         if !std::mem::take(&mut self.used) {
             return;
         }
@@ -250,17 +242,6 @@ impl RootCache {
     #[inline(never)]
     fn evict(&mut self, addr: usize, n: u32) {
         self.apply(addr, n);
-    }
-
-    /// One more root on the object at `addr`, pending with the increments of its counter
-    /// word but not in the table: for the walk that roots a large cell's contents
-    /// ([`roots::bulk_rooting`]), whose handles are mostly to distinct objects allocated one
-    /// after another. Entering each in the table would push out an older entry per handle,
-    /// applied with a look-up and a locked instruction of its own. The caller shades.
-    #[inline(always)]
-    pub(crate) fn add_bulk(&mut self, addr: usize) {
-        self.used = true;
-        self.apply(addr, 1);
     }
 
     /// The span of the object at `addr` and its counter, through the memo when `addr` is
@@ -427,13 +408,21 @@ mod tests {
         super::super::roots::flush_root_cache();
         let before: Vec<u64> = (0..16).map(count).collect();
         let mut c = RootCache::new();
+        // As if pushed out of the table by `add`s (which mark the cache used).
+        c.used = true;
         for i in 0..16 {
-            c.add_bulk(addr(i));
-            c.add_bulk(addr(i));
+            c.apply(addr(i), 2);
         }
-        assert_eq!((0..16).map(count).collect::<Vec<_>>(), before, "applied early");
+        assert_eq!(
+            (0..16).map(count).collect::<Vec<_>>(),
+            before,
+            "applied early"
+        );
         assert!(c.take_pending(addr(3)) && c.take_pending(addr(3)));
-        assert!(!c.take_pending(addr(3)), "only what is pending is taken back");
+        assert!(
+            !c.take_pending(addr(3)),
+            "only what is pending is taken back"
+        );
         c.drain();
         for (i, b) in before.iter().enumerate() {
             assert_eq!(count(i), b + if i == 3 { 0 } else { 2 }, "object {i}");

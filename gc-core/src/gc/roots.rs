@@ -86,39 +86,16 @@ pub(crate) use crate::alloc::span::locate;
 #[inline(never)]
 pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
-        if rc.bulk {
-            rc.add_bulk(addr);
-            shade_if_marking(addr, Ordering::Relaxed);
         // An address the cache held was shaded (or allocated black) during this mark
         // (`root_cache.rs`). Inside an operation `MARKING` cannot change, so no fence is
         // needed.
-        } else if !rc.add(addr) {
+        if !rc.add(addr) {
             shade_if_marking(addr, Ordering::Relaxed);
         }
     });
     if cached.is_none() {
         add_root_uncached(addr);
     }
-}
-
-/// Runs `walk`, which roots the contents of a cell that may hold many handles (a write
-/// guard's `make_rooted`), with the calling thread's roots taken in bulk
-/// (`RootCache::add_bulk`): pending by counter word instead of in the root cache's table,
-/// so that a list of a million handles costs one locked instruction per sixteen objects
-/// allocated together, not a table entry pushed out and applied per handle. Nothing else
-/// changes: the increments are the cache's, drained by every stop. A thread without a
-/// root cache, or that finds the world stopping, roots as usual.
-pub(crate) fn bulk_rooting<R>(walk: impl FnOnce() -> R) -> R {
-    /// Puts the flag back as the walk found it when the walk ends, even by a panic (if
-    /// the world is stopping then, the collector's drain clears it).
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            with_root_cache(|rc| rc.bulk = self.0);
-        }
-    }
-    let _reset = with_root_cache(|rc| std::mem::replace(&mut rc.bulk, true)).map(Reset);
-    walk()
 }
 
 /// `add_root` on the counter (module header's protocol).
@@ -584,17 +561,16 @@ mod tests {
     use super::*;
     use crate::sync::{Arc, AtomicU64};
 
-    /// A bulk rooting (a cold large cell's first write) counts each handle once, in
-    /// increments batched by counter word; objects held by many handles of the list spill
-    /// past four bits; handles dropped before the batches are applied take their counts
-    /// back; and the walk leaves the thread's flag as it found it, a panic included.
+    /// The rooting of a cold list's handles (a large edge cell's first write) counts
+    /// each handle once, through entries pushed out of the root cache into its pending
+    /// words; objects held by many handles of the list spill past four bits; handles
+    /// dropped while increments may still be pending take their counts back.
     #[test]
     #[cfg(debug_assertions)]
-    fn a_bulk_rooting_counts_every_handle_once() {
+    fn rooting_a_list_counts_every_handle_once() {
         use crate::{Gc, Trace};
         type Obj = Gc<[u64; 3]>; // small objects: one counter each (tiny ones share)
         let addr = |g: &Obj| Gc::as_ptr(g) as usize;
-        let bulk = || super::super::world::with_root_cache(|rc| rc.bulk);
         let together: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
         let shared: Vec<Obj> = (0..20).map(|i| Gc::new([i; 3])).collect();
         let mut list: Vec<Obj> = together.to_vec();
@@ -608,8 +584,7 @@ mod tests {
             .chain(&shared)
             .all(|g| root_count_for_test(addr(g)) == 1));
         // SAFETY: every handle in `list` is an edge.
-        bulk_rooting(|| unsafe { list.root() });
-        assert_eq!(bulk(), Some(false), "the walk left the flag set");
+        unsafe { list.root() };
         // Ten handles to ten shared objects dropped while their increments may be pending.
         list.truncate(list.len() - 10);
         for g in &together {
@@ -627,9 +602,6 @@ mod tests {
             .iter()
             .chain(&shared)
             .all(|g| root_count_for_test(addr(g)) == 1));
-        let panicked = std::panic::catch_unwind(|| bulk_rooting(|| panic!("in the walk")));
-        assert!(panicked.is_err());
-        assert_eq!(bulk(), Some(false), "a panicking walk left the flag set");
     }
 
     #[test]

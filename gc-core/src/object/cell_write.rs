@@ -105,13 +105,7 @@ impl<T: Trace> GcCell<T> {
         // only other types count what the walk roots.
         let before = (!Self::reedges_on_release()).then(rooted_handles);
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
-        let root = || self.value.with_mut(|v| unsafe { (*v).root() });
-        if before.is_some() {
-            // A value that may hold many handles: taken in bulk (`gc::bulk_rooting`).
-            gc::bulk_rooting(root);
-        } else {
-            root();
-        }
+        self.value.with_mut(|v| unsafe { (*v).root() });
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
         // because every handle in them is now counted (and shaded if marking). Release pairs
         // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
