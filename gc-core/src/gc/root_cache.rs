@@ -5,9 +5,11 @@
 //! What it holds: per thread, a direct-mapped table of (object address, pending
 //! increments). [`RootCache::add`] counts one more increment there; [`RootCache::cancel`]
 //! takes one back for a drop on the same thread; an entry pushed out by another address,
-//! or grown to `MAX_DELTA`, goes to a second table of pending increments by counter word
-//! ([`Pending`]), which applies a word's increments with one compare-and-swap when
-//! another word takes its place. The drain applies both.
+//! or grown to `MAX_DELTA`, is applied to its counter at once; during a walk that roots a
+//! large cell's contents (`bulk`, `roots::bulk_rooting`) it goes instead to a second
+//! table of pending increments by counter word ([`Pending`]), which applies a word's
+//! increments with one compare-and-swap when another word takes its place, and when the
+//! walk ends. The drain applies both.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector
@@ -33,8 +35,7 @@
 //!   one an edge skips the shade only if its entry is untagged (`roots::root_to_edge`,
 //!   through [`RootCache::holds`]): a young object made an edge of an old one must be
 //!   shaded. This keeps the barrier off the mutator's common case, a handle cloned or
-//!   stored right after its object was made. (An entry that left the table for the
-//!   pending words is no longer held: a later root or edge on it shades again.)
+//!   stored right after its object was made.
 //! - A pending word, and the memo of the last span looked up, name a span in use: a
 //!   pending increment is a live handle's, and its object cannot be swept before a mark
 //!   ends, which takes a stop, which drains (and forgets) both.
@@ -74,11 +75,17 @@ pub(crate) struct RootCache {
     /// its edges (`roots::unroot_into_white`): they need no shade, since that object is
     /// unmarked and unreachable until its allocation returns.
     pub(crate) into_white: bool,
-    /// Increments pushed out of the table and not yet applied, by counter word
-    /// ([`Pending`]), in a small table of its own indexed by the word's address.
+    /// Set during a walk that roots a large cell's contents (`roots::bulk_rooting`):
+    /// entries pushed out go to the pending words instead of their counters. Cleared by
+    /// the drain too, so a walk that found the world stopping when it ended leaves no
+    /// flag behind.
+    pub(crate) bulk: bool,
+    /// Increments pushed out of the table during a bulk walk and not yet applied, by
+    /// counter word ([`Pending`]), in a small table of its own indexed by the word's
+    /// address. Empty outside such walks.
     pending: [Pending; PENDING_WORDS],
-    /// The span of the last address applied, with its slots' range: the next address in
-    /// that range needs no look-up in the arena index. Valid until the next drain, which
+    /// The span of the last address applied to the pending words, with its slots'
+    /// range: the next address in that range needs no look-up in the arena index. Valid until the next drain, which
     /// clears it: the object applied to was alive then, so its span stays in use until a
     /// mark finds it dead, and no mark ends without a stop, which drains every cache.
     memo: Option<(SpanPtr, CounterMap)>,
@@ -92,7 +99,7 @@ const PENDING_WORDS: usize = 16;
 
 /// Increments for counters of one table word (`word`, of span `span`), laid out as that
 /// word is (`delta`, 0 when nothing is pending): applied with one compare-and-swap when
-/// another word takes the entry, or by the drain. Objects allocated one after another share
+/// another word takes the entry, when the bulk walk ends, or by the drain. Objects allocated one after another share
 /// a word (sixteen counters), so rooting a list of them costs about one locked instruction
 /// per word instead of one per handle.
 #[derive(Clone, Copy)]
@@ -132,6 +139,7 @@ impl RootCache {
             deltas: [0; ENTRIES],
             used: false,
             into_white: false,
+            bulk: false,
             pending: [Pending::NONE; PENDING_WORDS],
             memo: None,
         }
@@ -200,35 +208,39 @@ impl RootCache {
 
     /// Applies every pending root to its counter and empties the cache.
     pub(crate) fn drain(&mut self) {
+        self.bulk = false;
+        self.memo = None;
         if !std::mem::take(&mut self.used) {
             return;
         }
         for i in 0..ENTRIES {
             let d = std::mem::take(&mut self.deltas[i]);
             if d != 0 {
-                self.apply(self.addrs[i] & !WHITE, d);
+                // One by one: the table's addresses share few words (`bulk` is for the
+                // walks whose do).
+                roots::count_roots(self.addrs[i] & !WHITE, d);
             }
             // No address matches 0, so the next `add` to this entry takes it anew.
             self.addrs[i] = 0;
         }
+        self.apply_pending();
+    }
+
+    /// Ends a bulk rooting (`roots::bulk_rooting`): the flag back to `was`, and, unless
+    /// an enclosing walk goes on, what is pending by word applied.
+    pub(crate) fn end_bulk(&mut self, was: bool) {
+        self.bulk = was;
+        if !was {
+            self.apply_pending();
+        }
+    }
+
+    /// Applies every word of pending increments, and forgets the memo.
+    fn apply_pending(&mut self) {
         for p in &mut self.pending {
             p.apply();
         }
         self.memo = None;
-    }
-
-    /// Takes back one increment on the object at `addr` pending by counter word, if there
-    /// is one: for a drop that found the counter at 0 (its increment left the table and is
-    /// waiting there), which would otherwise owe.
-    pub(crate) fn take_pending(&mut self, addr: usize) -> bool {
-        let (_, c) = self.counter_of(addr);
-        let word = c.word() as *const AtomicU64 as usize;
-        let p = &mut self.pending[Self::pending_index(word)];
-        if p.word != word || c.field_of(p.delta) == 0 {
-            return false;
-        }
-        p.delta -= c.delta(1);
-        true
     }
 
     /// The entry of the pending table that counter word `word` maps to.
@@ -241,7 +253,11 @@ impl RootCache {
     #[cold]
     #[inline(never)]
     fn evict(&mut self, addr: usize, n: u32) {
-        self.apply(addr, n);
+        if self.bulk {
+            self.apply(addr, n);
+        } else {
+            roots::count_roots(addr, n);
+        }
     }
 
     /// The span of the object at `addr` and its counter, through the memo when `addr` is
@@ -396,8 +412,8 @@ mod tests {
     }
 
     #[test]
-    fn increments_pending_by_word_are_applied_by_the_drain_or_taken_back() {
-        // Real objects (the pending table looks up their counters), kept alive by handles
+    fn increments_pending_by_word_are_applied_when_the_walk_ends_or_by_the_drain() {
+        // Real objects (the pending words look up their counters), kept alive by handles
         // whose own counts are applied; 16 small objects allocated together.
         let keep: Vec<crate::Gc<[u64; 3]>> = (0..16).map(|i| crate::Gc::new([i; 3])).collect();
         let addr = |i: usize| crate::Gc::as_ptr(&keep[i]) as usize;
@@ -407,29 +423,29 @@ mod tests {
         };
         super::super::roots::flush_root_cache();
         let before: Vec<u64> = (0..16).map(count).collect();
+        let counts = || (0..16).map(count).collect::<Vec<_>>();
+        let plus = |n: u64| before.iter().map(|b| b + n).collect::<Vec<_>>();
         let mut c = RootCache::new();
-        // As if pushed out of the table by `add`s (which mark the cache used).
+        // As if pushed out of the table by the `add`s of a bulk walk.
         c.used = true;
+        c.bulk = true;
         for i in 0..16 {
             c.apply(addr(i), 2);
         }
-        assert_eq!(
-            (0..16).map(count).collect::<Vec<_>>(),
-            before,
-            "applied early"
-        );
-        assert!(c.take_pending(addr(3)) && c.take_pending(addr(3)));
-        assert!(
-            !c.take_pending(addr(3)),
-            "only what is pending is taken back"
-        );
+        assert_eq!(counts(), before, "applied before the walk ended");
+        c.end_bulk(false);
+        assert!(!c.bulk);
+        assert_eq!(counts(), plus(2), "the end of the walk applies them");
+        c.bulk = true;
+        c.apply(addr(5), 1);
         c.drain();
-        for (i, b) in before.iter().enumerate() {
-            assert_eq!(count(i), b + if i == 3 { 0 } else { 2 }, "object {i}");
-        }
-        // Give the counts back: the drain applied them to live objects.
-        for i in (0..16).filter(|&i| i != 3) {
-            assert!(roots::try_drop_root_now(addr(i)) && roots::try_drop_root_now(addr(i)));
+        assert!(!c.bulk, "the drain clears the flag");
+        assert_eq!(count(5), before[5] + 3, "the drain applies them");
+        // Give the counts back: they were applied to live objects.
+        for i in 0..16 {
+            for _ in 0..2 + (i == 5) as usize {
+                assert!(roots::try_drop_root_now(addr(i)));
+            }
         }
     }
 

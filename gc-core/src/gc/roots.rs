@@ -44,7 +44,6 @@
 //! handles to any of them add up; the check covers them too (`add_new_root`).
 //! See the collector overview (`crate::design::collector`).
 
-use super::root_cache::RootCache;
 use super::world::with_root_cache;
 use crate::alloc::cache::{MCache, Slot};
 use crate::alloc::sizeclass::Placement;
@@ -170,21 +169,35 @@ pub(crate) fn flush_root_cache() {
     });
 }
 
-/// One count fewer on the object's counter, or, if it is 0, one of this thread's
-/// increments pending by counter word taken back, or else a debt.
+/// One count fewer on the object's counter, or a debt if it is 0.
 #[inline(never)]
 fn uncount_root(addr: usize) {
-    if !try_drop_root_now(addr) && with_root_cache(|rc| rc.take_pending(addr)) != Some(true) {
+    if !try_drop_root_now(addr) {
         super::root_cache::owe(addr);
     }
 }
 
-/// `uncount_root` inside a root operation, with the thread's cache.
-#[inline(never)]
-fn uncount_root_in(rc: &mut RootCache, addr: usize) {
-    if !try_drop_root_now(addr) && !rc.take_pending(addr) {
-        super::root_cache::owe(addr);
+/// Runs `walk`, which roots the contents of a cell holding many handles (a write guard's
+/// `make_rooted`), with the increments its root cache entries push out kept by counter
+/// word (`RootCache::bulk`) and applied a word at a time when it ends: its handles are
+/// mostly to objects allocated one after another, sixteen to a counter word, so a list
+/// of a million handles costs about one locked instruction per word instead of one per
+/// handle. Outside such a walk entries are applied one by one as before (keeping
+/// increments pending by word between stops made the 256 MiB latency probe's assists
+/// longer: BENCHMARKS.md, twenty-ninth session). A thread without a root cache, or that
+/// finds the world stopping, roots as usual.
+pub(crate) fn bulk_rooting<R>(walk: impl FnOnce() -> R) -> R {
+    /// Puts the flag back as the walk found it, and applies what is pending by word,
+    /// when the walk ends, even by a panic (if the world is stopping then, the
+    /// collector's drain does both).
+    struct End(bool);
+    impl Drop for End {
+        fn drop(&mut self) {
+            with_root_cache(|rc| rc.end_bulk(self.0));
+        }
     }
+    let _end = with_root_cache(|rc| std::mem::replace(&mut rc.bulk, true)).map(End);
+    walk()
 }
 
 /// Takes one count off the object's counter unless it is 0; returns whether it did.
@@ -330,7 +343,7 @@ pub(crate) fn root_to_edge(addr: usize) {
         // a young object allocated white need no shade (`unroot_into_white`).
         let skip = rc.holds(addr) || rc.into_white;
         if !rc.cancel(addr) {
-            uncount_root_in(rc, addr);
+            uncount_root(addr);
         }
         if !skip {
             shade_if_marking(addr, Ordering::Relaxed);
@@ -561,10 +574,10 @@ mod tests {
     use super::*;
     use crate::sync::{Arc, AtomicU64};
 
-    /// The rooting of a cold list's handles (a large edge cell's first write) counts
-    /// each handle once, through entries pushed out of the root cache into its pending
-    /// words; objects held by many handles of the list spill past four bits; handles
-    /// dropped while increments may still be pending take their counts back.
+    /// A bulk rooting (a cold list's first write) counts each handle once, through
+    /// entries pushed out of the root cache into its pending words; objects held by many
+    /// handles of the list spill past four bits; and the walk leaves the thread's flag as
+    /// it found it, a panic included.
     #[test]
     #[cfg(debug_assertions)]
     fn rooting_a_list_counts_every_handle_once() {
@@ -584,8 +597,10 @@ mod tests {
             .chain(&shared)
             .all(|g| root_count_for_test(addr(g)) == 1));
         // SAFETY: every handle in `list` is an edge.
-        unsafe { list.root() };
-        // Ten handles to ten shared objects dropped while their increments may be pending.
+        bulk_rooting(|| unsafe { list.root() });
+        let bulk = || super::super::world::with_root_cache(|rc| rc.bulk);
+        assert_eq!(bulk(), Some(false), "the walk left the flag set");
+        // Ten handles to ten shared objects dropped.
         list.truncate(list.len() - 10);
         for g in &together {
             assert_eq!(root_count_for_test(addr(g)), 2);
@@ -602,6 +617,9 @@ mod tests {
             .iter()
             .chain(&shared)
             .all(|g| root_count_for_test(addr(g)) == 1));
+        let panicked = std::panic::catch_unwind(|| bulk_rooting(|| panic!("in the walk")));
+        assert!(panicked.is_err());
+        assert_eq!(bulk(), Some(false), "a panicking walk left the flag set");
     }
 
     #[test]

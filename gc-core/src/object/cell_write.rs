@@ -18,6 +18,11 @@
 use super::*;
 use crate::object::gc::rooted_handles;
 
+/// The handles (by `Trace::handles_hint`, the containers' lengths) from which a write
+/// guard roots a cell's contents in bulk (`gc::bulk_rooting`): below it, the two root
+/// operations that switch the mode cost more than they save.
+const BULK_HANDLES: usize = 64;
+
 impl<T: Trace> GcCell<T> {
     /// The write guard for `hold` (this cell's write lock): the contents rooted first
     /// (`make_rooted`). Contents that an edge cell in a heap object had go back to edges
@@ -105,7 +110,14 @@ impl<T: Trace> GcCell<T> {
         // only other types count what the walk roots.
         let before = (!Self::reedges_on_release()).then(rooted_handles);
         // SAFETY: we hold the write lock, so we have exclusive access to the contents.
-        self.value.with_mut(|v| unsafe { (*v).root() });
+        let root = || self.value.with_mut(|v| unsafe { (*v).root() });
+        // SAFETY: as above; `handles_hint` only reads.
+        if before.is_some() && self.value.with(|v| unsafe { (*v).handles_hint() }) >= BULK_HANDLES {
+            // Containers of many handles: rooted in bulk (`gc::bulk_rooting`).
+            gc::bulk_rooting(root);
+        } else {
+            root();
+        }
         // Publish after the rooting: a marker that sees ROOTED may skip the contents
         // because every handle in them is now counted (and shaded if marking). Release pairs
         // with the marker's Acquire load in `trace`: seeing ROOTED, it sees this walk done.
