@@ -84,10 +84,11 @@ pub(crate) struct RootCache {
     /// counter word ([`Pending`]), in a small table of its own indexed by the word's
     /// address. Empty outside such walks.
     pending: [Pending; PENDING_WORDS],
-    /// The span of the last address applied to the pending words, with its slots'
-    /// range: the next address in that range needs no look-up in the arena index. Valid until the next drain, which
-    /// clears it: the object applied to was alive then, so its span stays in use until a
-    /// mark finds it dead, and no mark ends without a stop, which drains every cache.
+    /// The span of the last address kept in the pending words, with its counter table:
+    /// the next address in that span needs no look-up in the arena index. Valid until the
+    /// next drain or the walk's end, which forget it: the object was alive then, so its
+    /// span stays in use until a mark finds it dead, and no mark ends without a stop,
+    /// which drains every cache.
     memo: Option<(SpanPtr, CounterMap)>,
 }
 
@@ -99,9 +100,9 @@ const PENDING_WORDS: usize = 16;
 
 /// Increments for counters of one table word (`word`, of span `span`), laid out as that
 /// word is (`delta`, 0 when nothing is pending): applied with one compare-and-swap when
-/// another word takes the entry, when the bulk walk ends, or by the drain. Objects allocated one after another share
-/// a word (sixteen counters), so rooting a list of them costs about one locked instruction
-/// per word instead of one per handle.
+/// another word takes the entry, when the bulk walk ends, or by the drain. Objects
+/// allocated one after another share a word (sixteen counters), so rooting a list of them
+/// costs about one locked instruction per word instead of one per handle.
 #[derive(Clone, Copy)]
 struct Pending {
     delta: u64,
@@ -249,12 +250,15 @@ impl RootCache {
         (word / size_of::<AtomicU64>()) % PENDING_WORDS
     }
 
-    /// `apply` for an entry pushed out of the table, out of line.
+    /// The `n` increments of an entry pushed out of the table: applied to the counter of
+    /// the object at `addr` (always safe: an increment can only make a counter read
+    /// high), or kept by counter word during a bulk walk. No barrier: each root shaded its
+    /// object when it was taken, if marking was on.
     #[cold]
     #[inline(never)]
     fn evict(&mut self, addr: usize, n: u32) {
         if self.bulk {
-            self.apply(addr, n);
+            self.pend(addr, n);
         } else {
             roots::count_roots(addr, n);
         }
@@ -279,12 +283,11 @@ impl RootCache {
         (s, unsafe { map.counter(addr) })
     }
 
-    /// Applies `n` increments to the counter of the object at `addr` (always safe: an
-    /// increment can only make a counter read high), or keeps them with the pending
-    /// increments of the same counter word. No barrier: each root shaded its object when
-    /// it was taken, if marking was on.
+    /// Keeps `n` increments on the object at `addr` with the pending increments of its
+    /// counter word, applying the word that held the entry before; a count too large for
+    /// a field goes to the counter at once.
     #[inline]
-    fn apply(&mut self, addr: usize, n: u32) {
+    fn pend(&mut self, addr: usize, n: u32) {
         let (s, c) = self.counter_of(addr);
         let word = c.word() as *const AtomicU64 as usize;
         if n >= roots::INLINE_MAX as u32 {
@@ -430,14 +433,14 @@ mod tests {
         c.used = true;
         c.bulk = true;
         for i in 0..16 {
-            c.apply(addr(i), 2);
+            c.pend(addr(i), 2);
         }
         assert_eq!(counts(), before, "applied before the walk ended");
         c.end_bulk(false);
         assert!(!c.bulk);
         assert_eq!(counts(), plus(2), "the end of the walk applies them");
         c.bulk = true;
-        c.apply(addr(5), 1);
+        c.pend(addr(5), 1);
         c.drain();
         assert!(!c.bulk, "the drain clears the flag");
         assert_eq!(count(5), before[5] + 3, "the drain applies them");

@@ -7,9 +7,10 @@
 //! without disturbing the fifteen others in its word: every change is one compare-and-swap
 //! of the whole word (the same locked instruction a byte counter's exchange costs), retried
 //! only when a neighbour's change got in between, so concurrent changes to neighbouring
-//! counters never lose each other. The memory orderings are the caller's, applied to the
-//! word: a field's load or exchange orders exactly what the same operation on a counter of
-//! its own would.
+//! counters never lose each other; `add_fields` adds to several fields of a word with one
+//! compare-and-swap, all of them or none. The memory orderings are the caller's, applied
+//! to the word: a field's load or exchange orders exactly what the same operation on a
+//! counter of its own would.
 //!
 //! Four bits rather than a byte halve the table (a span of 16-byte objects: 256 bytes per
 //! 8 KiB page instead of 512) and let the root scan skip sixteen zero counters with one

@@ -2,8 +2,9 @@
 //! counter (`root_count`, the four-bit fields of `root_counter.rs`), the table's size, the
 //! span's summary of it (`maybe_roots`: false only if every counter was zero when the last
 //! root scan looked, so the scan skips the span), and the scans that read it (the root
-//! scan's `for_each_root`, the sweep's `rooted_in`). What the counts mean is the
-//! collector's root protocol (`crate::gc`'s `roots.rs`).
+//! scan's `for_each_root`, the sweep's `rooted_in`), and a copy of where the table is
+//! (`CounterMap`) for a thread that counts on many objects of one span in a row. What the
+//! counts mean is the collector's root protocol (`crate::gc`'s `roots.rs`).
 //!
 //! Shared state: the counter words and the summary are atomics shared by all threads,
 //! accessed `SeqCst` where the root protocol needs it (the summary is cleared before the
