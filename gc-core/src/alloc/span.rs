@@ -175,6 +175,13 @@ unsafe impl Send for Span {}
 // SAFETY: as above.
 unsafe impl Sync for Span {}
 
+/// The slot `offset` bytes into a span falls in, for the span's division magic `div_mul`
+/// (`u32::MAX / elemsize + 1`, or 0 for a large object's one slot).
+#[inline(always)]
+fn slot_at(offset: usize, div_mul: u32) -> usize {
+    ((offset as u64 * div_mul as u64) >> 32) as usize
+}
+
 fn words(nelems: usize) -> usize {
     nelems.div_ceil(64)
 }
@@ -249,7 +256,7 @@ impl Span {
     #[inline(always)]
     pub(crate) fn slot_index(&self, addr: usize) -> usize {
         debug_assert!(addr >= self.base && addr < self.limit());
-        (((addr - self.base) as u64 * self.div_mul as u64) >> 32) as usize
+        slot_at(addr - self.base, self.div_mul)
     }
 
     /// Address of slot `idx`.

@@ -43,7 +43,7 @@ impl CounterMap {
     #[inline(always)]
     pub(crate) unsafe fn counter<'a>(&self, addr: usize) -> RootCounter<'a> {
         debug_assert!(self.contains(addr));
-        let idx = (((addr - self.base) as u64 * self.div_mul as u64) >> 32) as usize;
+        let idx = super::slot_at(addr - self.base, self.div_mul);
         // SAFETY: `idx` is a slot of the span (the caller's `contains`), so its word is in
         // the table, which lives as long as the span (the caller's contract).
         let word = unsafe { &*self.words.as_ptr().add(idx / PER_WORD) };
