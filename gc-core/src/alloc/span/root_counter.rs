@@ -168,13 +168,10 @@ pub(crate) fn add_fields(
     debug_assert!(limit < RootCounter::MAX);
     let mut w = word.load(failure);
     loop {
-        let mut rest = delta;
-        while rest != 0 {
-            let shift = rest.trailing_zeros() / BITS * BITS;
-            if ((w >> shift) & FIELD) + ((delta >> shift) & FIELD) > limit as u64 {
-                return Err(w);
-            }
-            rest &= !(FIELD << shift);
+        let over = nonzero_fields(delta)
+            .any(|i| ((w >> (i * BITS)) & FIELD) + ((delta >> (i * BITS)) & FIELD) > limit as u64);
+        if over {
+            return Err(w);
         }
         match word.compare_exchange_weak(w, w + delta, success, failure) {
             Ok(old) => return Ok(old),
@@ -187,15 +184,7 @@ pub(crate) fn add_fields(
 /// counters it added to from 0.
 #[inline]
 pub(crate) fn from_zero(old: u64, delta: u64) -> bool {
-    let mut rest = delta;
-    while rest != 0 {
-        let shift = rest.trailing_zeros() / BITS * BITS;
-        if (old >> shift) & FIELD == 0 {
-            return true;
-        }
-        rest &= !(FIELD << shift);
-    }
-    false
+    nonzero_fields(delta).any(|i| (old >> (i * BITS)) & FIELD == 0)
 }
 
 /// Calls `f(i)` for every non-zero counter `i` of `table` (`order` is each word load's);
@@ -203,13 +192,24 @@ pub(crate) fn from_zero(old: u64, delta: u64) -> bool {
 #[inline]
 pub(crate) fn for_each_nonzero(table: &[AtomicU64], order: Ordering, mut f: impl FnMut(usize)) {
     for (w, word) in table.iter().enumerate() {
-        let mut bits = word.load(order);
-        while bits != 0 {
-            let i = (bits.trailing_zeros() / BITS) as usize;
-            f(w * PER_WORD + i);
-            bits &= !(FIELD << (i as u32 * BITS));
+        for i in nonzero_fields(word.load(order)) {
+            f(w * PER_WORD + i as usize);
         }
     }
+}
+
+/// The indexes of the non-zero fields of a table word (or of a word of increments),
+/// lowest first.
+#[inline(always)]
+fn nonzero_fields(word: u64) -> impl Iterator<Item = u32> {
+    let mut rest = word;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let i = rest.trailing_zeros() / BITS;
+            rest &= !(FIELD << (i * BITS));
+            i
+        })
+    })
 }
 
 #[cfg(all(test, not(gc_loom)))]
