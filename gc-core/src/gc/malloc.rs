@@ -16,7 +16,8 @@
 //!    white before the mark's young scan (`young.rs`), and its first root count is
 //!    published, which is what makes it visible to the collector (`roots.rs`).
 //! 7. **Assist charge**: bytes a refill or large span added to `heap_live` while marking
-//!    are charged to the thread's mark assist (`assist.rs`).
+//!    are charged to the thread's mark assist (`assist.rs`), after the thread's own
+//!    shade buffer is handed to the workers (`shade.rs`).
 //! 8. **Trigger check**: past the pacer's trigger (or after the heap grew), the thread asks
 //!    for a cycle, started when its operation ends (`world::with_op`, `cycle::triggered`).
 //!    The heap here includes the external memory (`alloc/external.rs`), whose growth past
@@ -161,6 +162,9 @@ fn large(req: &Request) -> Slot {
 #[inline(never)]
 fn charged(op: &mut Op<'_>, bytes: u64) {
     if roots::MARKING.load(Ordering::Relaxed) {
+        // The thread's own grey objects go where the workers (and this thread's assist)
+        // can take them, about once per span it allocates (`shade.rs`).
+        super::world::with_root_cache(|rc| rc.shades.flush());
         let t0 = stalls::start();
         let scanning = assist::charge(op, bytes);
         stalls::end(t0, Cause::Assist, Some(scanning));

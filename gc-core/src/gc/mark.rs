@@ -9,7 +9,7 @@
 //! = marked and scanned, or allocated during marking (allocate-black; before the young
 //! scan small objects are allocated white instead, `young.rs`). Noscan objects go straight
 //! to black. The work list is explicit, so marking a 10-million-node list needs no
-//! recursion. Grey items live in one of five places:
+//! recursion. Grey items live in one of six places:
 //!
 //! - the global injector (`WORK.injector`, Go's `work.full`), which every worker and
 //!   assist takes from: a lock-free stack of recycled 2 KiB buffers (`grey_list.rs`), so
@@ -28,6 +28,9 @@
 //!   with a large edge cell, left for the background workers (see `Role::Assist`);
 //! - the mutator shade buffer (`SHADES`, `shade.rs`), filled by rooting during marking
 //!   and taken by workers and assists one work buffer (`SHADE_BATCH` items) at a time;
+//! - a mutator thread's own shade buffer (`shade.rs`, `LocalShades`, in its root cache),
+//!   where the rooting it does inside root operations greys objects; handed to `SHADES`
+//!   when full, at the thread's allocation slow path, and by every stop's drain;
 //! - while `drain` runs, its prefetch FIFO (`prefetch_fifo.rs`): items far from the object
 //!   scanned last wait there for their cache line; `drain` empties it before it returns.
 //!
@@ -38,8 +41,9 @@
 //! `queue_root_jobs` in `drain.rs`, so the root scan is parallel and concurrent too).
 //!
 //! Termination is decided by `try_finish` with GC operations stopped (so no assist holds
-//! items), after the workers have left and flushed their queues: if both injectors and
-//! the shade buffer are empty then, and no ephemeron with a marked key has an untraced
+//! items, and the stop's drain has moved every thread's own shades to `SHADES`), after
+//! the workers have left and flushed their queues: if both injectors and the shade buffer
+//! are empty then, and no ephemeron with a marked key has an untraced
 //! value (`ephemeron.rs`), no grey object exists anywhere, and closing the shade buffer
 //! under its lock makes that final. Otherwise marking resumes (Go's `gcMarkDone` loop).
 //!

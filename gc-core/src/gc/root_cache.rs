@@ -9,7 +9,9 @@
 //! large cell's contents (`bulk`, `roots::bulk_rooting`) it goes instead to a second
 //! table of pending increments by counter word ([`Pending`]), which applies a word's
 //! increments with one compare-and-swap when another word takes its place, and when the
-//! walk ends. The drain applies both.
+//! walk ends. The drain applies both. The cache also carries the thread's own shade
+//! buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the same root
+//! operations, and the drain flushes them too.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector
@@ -45,6 +47,7 @@
 //! (`crate::design::collector`).
 
 use super::roots;
+use super::shade::LocalShades;
 use crate::alloc::span::{CounterMap, RootCounter, SpanPtr};
 use crate::sync::{AtomicU64, Mutex};
 use std::mem::size_of;
@@ -90,6 +93,10 @@ pub(crate) struct RootCache {
     /// span stays in use until a mark finds it dead, and no mark ends without a stop,
     /// which drains every cache.
     memo: Option<(SpanPtr, CounterMap)>,
+    /// The thread's grey objects not yet handed to the shared shade buffer (`shade.rs`):
+    /// shades are taken in the same root operations as the counts, under the same
+    /// protocol, and the drain flushes them with the counts.
+    pub(crate) shades: LocalShades,
 }
 
 /// Counter words whose increments the cache keeps after they leave its table (a power of
@@ -143,6 +150,7 @@ impl RootCache {
             bulk: false,
             pending: [Pending::NONE; PENDING_WORDS],
             memo: None,
+            shades: LocalShades::new(),
         }
     }
 
@@ -207,8 +215,10 @@ impl RootCache {
         false
     }
 
-    /// Applies every pending root to its counter and empties the cache.
+    /// Applies every pending root to its counter and empties the cache; hands the thread's
+    /// grey objects to the shared shade buffer.
     pub(crate) fn drain(&mut self) {
+        self.shades.flush();
         self.bulk = false;
         self.memo = None;
         if !std::mem::take(&mut self.used) {

@@ -44,6 +44,7 @@
 //! handles to any of them add up; the check covers them too (`add_new_root`).
 //! See the collector overview (`crate::design::collector`).
 
+use super::root_cache::RootCache;
 use super::world::with_root_cache;
 use crate::alloc::cache::{MCache, Slot};
 use crate::alloc::sizeclass::Placement;
@@ -86,10 +87,9 @@ pub(crate) use crate::alloc::span::locate;
 pub(crate) fn add_root(addr: usize) {
     let cached = with_root_cache(|rc| {
         // An address the cache held was shaded (or allocated black) during this mark
-        // (`root_cache.rs`). Inside an operation `MARKING` cannot change, so no fence is
-        // needed.
+        // (`root_cache.rs`).
         if !rc.add(addr) {
-            shade_if_marking(addr, Ordering::Relaxed);
+            shade_into_cache_if_marking(rc, addr);
         }
     });
     if cached.is_none() {
@@ -102,14 +102,25 @@ pub(crate) fn add_root(addr: usize) {
 fn add_root_uncached(addr: usize) {
     count_roots(addr, 1);
     seqcst_order();
-    shade_if_marking(addr, Ordering::SeqCst);
+    shade_if_marking(addr);
 }
 
-/// The barrier of a root taken or of a handle made an edge: while marking, the object at
-/// `addr` is shaded. `order` is the `MARKING` load's.
+/// The barrier inside a root operation: while marking, the object at `addr` is shaded
+/// into the thread's own shade buffer (`shade.rs`). Inside an operation `MARKING` cannot
+/// change, so no fence is needed.
 #[inline(always)]
-fn shade_if_marking(addr: usize, order: Ordering) {
-    if MARKING.load(order) && barrier_on() {
+fn shade_into_cache_if_marking(rc: &mut RootCache, addr: usize) {
+    if MARKING.load(Ordering::Relaxed) && barrier_on() {
+        rc.shades.shade(addr);
+    }
+}
+
+/// The barrier of a root taken or of a handle made an edge outside a root operation (the
+/// counters' protocol, module header): while marking, the object at `addr` is shaded into
+/// the shared buffer.
+#[inline(always)]
+fn shade_if_marking(addr: usize) {
+    if MARKING.load(Ordering::SeqCst) && barrier_on() {
         super::mark::shade_from_mutator(addr);
     }
 }
@@ -346,7 +357,7 @@ pub(crate) fn root_to_edge(addr: usize) {
             uncount_root(addr);
         }
         if !skip {
-            shade_if_marking(addr, Ordering::Relaxed);
+            shade_into_cache_if_marking(rc, addr);
         }
     });
     if cached.is_none() {
@@ -359,7 +370,7 @@ pub(crate) fn root_to_edge(addr: usize) {
 fn root_to_edge_uncached(addr: usize) {
     uncount_root(addr);
     seqcst_order();
-    shade_if_marking(addr, Ordering::SeqCst);
+    shade_if_marking(addr);
 }
 
 /// Whether a mark is running (for `mallocgc`: it cannot change inside the allocating GC

@@ -1,17 +1,37 @@
-//! The mutator shade buffer (`SHADES`; Go's `shade`, called by its write barrier): a
-//! mutator that roots or unroots an object while `MARKING` is set greys it here (invariant
-//! I2), and background workers and assists take the buffer's items one work buffer
-//! (`SHADE_BATCH` items) at a time (`find_task` in `drain.rs`). Mark setup opens the
-//! buffer and mark termination closes it (`mark::start`, `mark::try_finish`).
+//! The mutator shade buffers (Go's `shade` and `wbBuf`, called by its write barrier): a
+//! mutator that roots or unroots an object while `MARKING` is set greys it (invariant
+//! I2), and background workers and assists take the grey items from the shared buffer
+//! (`SHADES`) one work buffer (`SHADE_BATCH` items) at a time (`find_task` in `drain.rs`).
+//! Mark setup opens the shared buffer and mark termination closes it (`mark::start`,
+//! `mark::try_finish`).
 //!
-//! Invariants: an object is queued at most once per cycle (its mark bit is set under the
-//! buffer's lock), so mutators that keep rooting cannot keep marking from terminating; and
-//! no mark bit is set once mark termination has closed the buffer (`active`, cleared under
-//! the same lock).
+//! Two ways in:
+//! - **A thread's own buffer** ([`LocalShades`], kept in its root cache, `root_cache.rs`):
+//!   a shade taken inside a root operation marks the object at once (an atomic OR of its
+//!   mark bit, no lock) and keeps its address there; the buffer goes to `SHADES` under one
+//!   hold of the lock when it is full, when the thread takes a span while marking (its
+//!   allocation slow path, `malloc.rs`), and at every stop, whose drain of the root caches
+//!   flushes it (`RootCache::drain`) before mark termination's check looks at `SHADES`.
+//!   So a grey object in a thread's buffer is invisible to the workers for a while, and a
+//!   round may end with one there: the termination attempt that follows finds it in
+//!   `SHADES` and marking goes on (Go's `gcMarkDone` flushes its write-barrier buffers the
+//!   same way). Go gives each P such a buffer so that its barrier takes no lock per
+//!   pointer; here the shared lock was taken once per shaded object, by every thread.
+//! - **The shared buffer directly** ([`shade_from_mutator`]): a thread without a root
+//!   cache, or whose root operation found the world stopping, marks and queues under the
+//!   lock.
 //!
-//! Shared state: the buffer under its mutex (`SHADES`); `SHADES_PENDING`, whether it holds
-//! items, is written only under that lock and read without it (SeqCst). See the collector
-//! overview (`crate::design::collector`).
+//! Invariants: an object is queued at most once per cycle (only the thread whose OR set
+//! its mark bit queues it), so mutators that keep rooting cannot keep marking from
+//! terminating; and no mark bit is set once mark termination has closed `SHADES`
+//! (`active`, cleared under its lock): the shared path marks under that lock, and a
+//! thread's own buffer marks only inside a root operation that saw `MARKING`, which no
+//! stop overlaps, so before the stop that closes it.
+//!
+//! Shared state: `SHADES` under its mutex; `SHADES_PENDING`, whether it holds items, is
+//! written only under that lock and read without it (SeqCst); a thread's buffer is its
+//! root cache's (owner inside an operation, or the collector while stopped). See the
+//! collector overview (`crate::design::collector`).
 
 use super::roots::locate;
 use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering};
@@ -41,8 +61,8 @@ pub(super) fn shades() -> MutexGuard<'static, ShadeBuffer> {
     SHADES.lock()
 }
 
-/// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set: greys the
-/// object (Go's `shade`). Each object is queued at most once per cycle, so mutators that
+/// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set, outside a
+/// root operation (module header): greys the object (Go's `shade`). Each object is queued at most once per cycle, so mutators that
 /// keep rooting cannot keep marking from terminating. Done under the buffer lock, so no
 /// mark bit is set after mark termination closed the buffer.
 #[cold]
@@ -58,6 +78,75 @@ pub(crate) fn shade_from_mutator(addr: usize) {
             b.items.push(s.slot_addr(idx));
             // Only lock holders write the flag: if it is set, it stays set until a taker
             // empties the buffer (and with it takes our item) and clears it under the lock.
+            if !SHADES_PENDING.load(Ordering::Relaxed) {
+                SHADES_PENDING.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Most addresses a thread's own buffer holds (Go's `wbBuf` holds 512 pointers).
+pub(crate) const LOCAL_SHADES: usize = 256;
+
+/// One thread's grey objects not yet in `SHADES` (module header), and the bytes it
+/// marked. Lives in the thread's root cache, under that cache's protocol.
+pub(crate) struct LocalShades {
+    items: [usize; LOCAL_SHADES],
+    len: usize,
+    marked_bytes: u64,
+}
+
+impl LocalShades {
+    pub(crate) const fn new() -> LocalShades {
+        LocalShades {
+            items: [0; LOCAL_SHADES],
+            len: 0,
+            marked_bytes: 0,
+        }
+    }
+
+    /// Greys the object at `addr`: marks it, and keeps its address if it has anything to
+    /// scan. Called by the owner inside a root operation that saw `MARKING` set (so
+    /// before the stop that ends the mark, module header).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn shade(&mut self, addr: usize) {
+        let (s, idx) = locate(addr);
+        if !s.mark(idx) {
+            return;
+        }
+        self.marked_bytes += s.elemsize as u64;
+        if !s.spanclass.noscan() {
+            self.items[self.len] = s.slot_addr(idx);
+            self.len += 1;
+            if self.len == LOCAL_SHADES {
+                self.flush();
+            }
+        }
+    }
+
+    /// Hands the grey objects and the marked bytes to `SHADES`, under one hold of its
+    /// lock.
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        if self.marked_bytes != 0 {
+            self.flush_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn flush_now(&mut self) {
+        let mut b = shades();
+        // Every shade here was taken inside a root operation that saw `MARKING`, and
+        // every flush happens inside an operation or at a stop's drain, which comes
+        // before mark termination's check: the buffer is still open.
+        debug_assert!(b.active, "a thread's shades outlived their mark");
+        b.marked_bytes += std::mem::take(&mut self.marked_bytes);
+        if self.len != 0 {
+            b.items.extend_from_slice(&self.items[..self.len]);
+            self.len = 0;
+            // As in `shade_from_mutator`.
             if !SHADES_PENDING.load(Ordering::Relaxed) {
                 SHADES_PENDING.store(true, Ordering::SeqCst);
             }

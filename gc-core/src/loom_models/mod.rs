@@ -15,7 +15,8 @@
 //! | model file       | protocol                                                        |
 //! |------------------|-----------------------------------------------------------------|
 //! | `sweep.rs`       | span claiming by `sweepgen` CAS; central span sets push/pop     |
-//! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`) |
+//! | `termination.rs` | grey-queue termination detection (shade buffer vs `try_finish`);|
+//! |                  | a thread's own shade buffer, flushed by the stops' drain        |
 //! | `grey_list.rs`   | the shared grey lists' lock-free stacks: concurrent pushes and  |
 //! |                  | pops hand every item out exactly once, ABA included             |
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |

@@ -3,7 +3,8 @@
 //! stopped, asks `try_finish` whether any grey item is left. Checks Go's termination
 //! property: when `try_finish` says marking is over, no grey object is left unscanned, and
 //! no mark bit is set after it (a shade that loses the race to termination finds the
-//! buffer closed and leaves the object alone).
+//! buffer closed and leaves the object alone). The second model's mutator has a root cache,
+//! so its shade waits in its own buffer until a stop's drain hands it over.
 
 use super::fixture::{drain_all, ModelSpan, Probe};
 use super::model;
@@ -51,5 +52,53 @@ fn loom_shade_vs_mark_termination() {
                 "termination refused with no work left"
             );
         }
+    });
+}
+
+/// A mutator with a root cache (it allocated before, so it is registered) roots an object
+/// while marking: the shade marks it and waits in the thread's own buffer (`shade.rs`),
+/// invisible to the workers, until a flush. The collector runs rounds and termination
+/// attempts until one succeeds, as `mark_done` does. Whenever the root came (before a
+/// round, between a round and the stop, or after termination), the object ends either
+/// marked and scanned once, or, rooted after the mark, unmarked and unscanned; never
+/// marked and left unscanned.
+#[test]
+fn loom_own_shade_buffer_vs_mark_termination() {
+    model(|| {
+        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+        let (probe, traces, _) = Probe::new();
+        let (idx, addr) = span.alloc(probe);
+        cycle::set_phase(Phase::Mark);
+        {
+            let _stopped = world::stop();
+            mark::start();
+        }
+
+        let mutator = thread::spawn(move || {
+            world::with_op(|_| {}); // registers the thread: its shades go to its buffer
+            roots::add_root(addr);
+        });
+
+        let mut attempts = 0;
+        loop {
+            drain_all();
+            let _stopped = world::stop();
+            attempts += 1;
+            if mark::try_finish() {
+                break;
+            }
+            assert_eq!(attempts, 1, "termination refused twice for one shade");
+        }
+        mutator.join().unwrap();
+        super::wait_for_thread_exits();
+
+        let marked = span.is_marked(idx);
+        let traced = traces.load(Ordering::SeqCst);
+        assert!(traced <= 1, "an object was scanned twice");
+        assert_eq!(
+            marked,
+            traced == 1,
+            "marking ended with a grey object unscanned (or a mark set after the end)"
+        );
     });
 }
