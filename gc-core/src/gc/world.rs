@@ -39,17 +39,21 @@ use crate::sync::{
 };
 use std::cell::{Cell, RefCell};
 
-/// One mutator thread's runtime state.
+/// One mutator thread's runtime state. In declaration order (`repr(C)`): the allocation
+/// fast path reads the cache's first fields and the root cache's tables at small offsets
+/// from the state's address (when the compiler chose the order, growing the root cache
+/// moved them and added an instruction to every `Gc::new`).
+#[repr(C)]
 pub(crate) struct ThreadState {
-    /// 1 while the owner is inside a GC operation (module header).
-    in_op: AtomicU32,
-    /// Nesting depth of operations (a `Drop` run by a sweep may allocate). Owner only.
-    depth: UnsafeCell<u32>,
     /// The allocation cache: owner inside an operation, or the collector while stopped.
     mcache: UnsafeCell<MCache>,
     /// Pending root counts (`root_cache.rs`): owner inside an operation, or the collector
     /// while stopped, like `mcache`.
     roots: UnsafeCell<RootCache>,
+    /// 1 while the owner is inside a GC operation (module header).
+    in_op: AtomicU32,
+    /// Nesting depth of operations (a `Drop` run by a sweep may allocate). Owner only.
+    depth: UnsafeCell<u32>,
 }
 
 // SAFETY: `depth` and `mcache` are accessed only under the protocol in the module header:
