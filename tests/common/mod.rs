@@ -129,8 +129,10 @@ static GATE_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 static GATE_ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static GATE_RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The next trace of the gate will hold its worker.
+/// The next trace of the gate will hold its worker (again, if an earlier one was released).
 pub fn arm_gate() {
+    GATE_ENTERED.store(false, Ordering::SeqCst);
+    GATE_RELEASED.store(false, Ordering::SeqCst);
     GATE_ARMED.store(true, Ordering::SeqCst);
 }
 

@@ -91,7 +91,10 @@ pub(crate) use periodic::set_period as set_forcegc_period;
 pub(crate) use reroot::note as note_reroot;
 #[cfg(test)]
 pub(crate) use roots::flush_root_cache;
-pub(crate) use roots::{add_root, bulk_rooting, drop_root, root_to_edge, unroot_new};
+pub(crate) use roots::{
+    add_root, bulk_rooting, drop_root, root_run, root_to_edge, unroot_new, ROOT_RUN_CHUNK,
+    ROOT_RUN_MIN,
+};
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};
 pub(crate) use scavenger::free_os_memory;

@@ -246,6 +246,15 @@ impl RootCache {
         }
     }
 
+    /// Ends a run of handles rooted through the pending words (`roots::root_run`):
+    /// applies them, unless a bulk walk goes on (its end applies them).
+    #[inline]
+    pub(crate) fn end_run(&mut self) {
+        if !self.bulk {
+            self.apply_pending();
+        }
+    }
+
     /// Applies every word of pending increments, and forgets the memo.
     fn apply_pending(&mut self) {
         for p in &mut self.pending {
@@ -295,9 +304,11 @@ impl RootCache {
 
     /// Keeps `n` increments on the object at `addr` with the pending increments of its
     /// counter word, applying the word that held the entry before; a count too large for
-    /// a field goes to the counter at once.
+    /// a field goes to the counter at once. For entries pushed out during a bulk walk, and
+    /// for the handles of a run (`roots::root_run`), which end with [`end_run`]
+    /// (Self::end_run).
     #[inline]
-    fn pend(&mut self, addr: usize, n: u32) {
+    pub(crate) fn pend(&mut self, addr: usize, n: u32) {
         let (s, c) = self.counter_of(addr);
         let word = c.word() as *const AtomicU64 as usize;
         if n >= roots::INLINE_MAX as u32 {

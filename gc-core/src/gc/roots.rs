@@ -97,6 +97,48 @@ pub(crate) fn add_root(addr: usize) {
     }
 }
 
+/// Handles a run roots per root operation ([`root_run`]): a stop waits for the operation
+/// to end, and a chunk takes a few microseconds.
+pub(crate) const ROOT_RUN_CHUNK: usize = 1024;
+
+/// Runs shorter than this are rooted handle by handle ([`add_root`]): a run's own costs
+/// (an operation, the pending words applied at its end) pay off over many handles.
+pub(crate) const ROOT_RUN_MIN: usize = 64;
+
+/// The roots of one run of handles, inside its root operation ([`root_run`]).
+pub(crate) struct RootRun<'a> {
+    rc: &'a mut RootCache,
+}
+
+impl RootRun<'_> {
+    /// One more root on the object at `addr`: kept with the pending increments of its
+    /// counter word, and, while marking, the object shaded. (Not through the cache's
+    /// table: the address is not held afterwards, so a later root of it shades again,
+    /// which finds it marked.)
+    #[inline(always)]
+    pub(crate) fn add(&mut self, addr: usize) {
+        self.rc.pend(addr, 1);
+        shade_into_cache_if_marking(self.rc, addr);
+    }
+}
+
+/// Runs `f`, which roots a run of handles (a chunk of a list's, `Trace::root_slice`)
+/// through the [`RootRun`] it is given, inside one root operation: the counts go to the
+/// thread's pending increments by counter word (`root_cache.rs`, `Pending`), sixteen
+/// objects allocated one after another to a word, applied one compare-and-swap per word
+/// when the run ends (or, inside a bulk walk, `bulk_rooting`, when the walk ends). Handle
+/// by handle, each root was an operation of its own and an entry in the cache's table,
+/// pushing out an older one (BENCHMARKS.md, thirtieth session). Returns false without
+/// running `f` if the thread has no root cache or finds the world stopping: the caller
+/// roots the run handle by handle instead.
+pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> bool {
+    with_root_cache(|rc| {
+        f(&mut RootRun { rc });
+        rc.end_run();
+    })
+    .is_some()
+}
+
 /// `add_root` on the counter (module header's protocol).
 #[inline(never)]
 fn add_root_uncached(addr: usize) {
@@ -631,6 +673,45 @@ mod tests {
         let panicked = std::panic::catch_unwind(|| bulk_rooting(|| panic!("in the walk")));
         assert!(panicked.is_err());
         assert_eq!(bulk(), Some(false), "a panicking walk left the flag set");
+    }
+
+    /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>`,
+    /// `root_run`) leaves nothing pending: every counter holds its count when the root
+    /// returns, without a drain; handles already rooted are left alone and not counted
+    /// twice; the thread's count of rooted edges grows by the handles it rooted.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
+        use crate::{Gc, Trace};
+        type Obj = Gc<[u64; 3]>;
+        let raw_count = |g: &Obj| {
+            let (s, i) = locate(Gc::as_ptr(g) as usize);
+            count(s.root_count(i))
+        };
+        let objects: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
+        flush_root_cache();
+        let mut list: Vec<Obj> = objects.to_vec();
+        // SAFETY: every handle in `list` is rooted; none is dropped before `root` below.
+        unsafe { list[..2_500].unroot() };
+        flush_root_cache();
+        assert!(objects[..2_500].iter().all(|g| raw_count(g) == 1));
+        assert!(objects[2_500..].iter().all(|g| raw_count(g) == 2));
+        let before = crate::object::gc::rooted_handles();
+        // SAFETY: the first 2,500 handles are edges, the rest roots, as `root` allows.
+        unsafe { list.root() };
+        assert_eq!(
+            crate::object::gc::rooted_handles().wrapping_sub(before),
+            2_500,
+            "rooted edges counted"
+        );
+        assert!(
+            objects.iter().all(|g| raw_count(g) == 2),
+            "a count of the run was still pending when it returned"
+        );
+        drop(list);
+        assert!(objects
+            .iter()
+            .all(|g| root_count_for_test(Gc::as_ptr(g) as usize) == 1));
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! | `grey_list.rs`   | the shared grey lists' lock-free stacks: concurrent pushes and  |
 //! |                  | pops hand every item out exactly once, ABA included             |
 //! | `handshake.rs`   | mark setup stop handshake vs an allocating mutator              |
-//! | `roots.rs`       | root counting vs the root scan; four-bit counters at the spill  |
+//! | `roots.rs`       | root counting (a root, a run of roots) vs the root scan;        |
+//! |                  | four-bit counters at the spill boundary; a word's batch         |
 //! | `dirty.rs`       | lazy unrooting of dirty `GcCell`s vs writers and drops; two     |
 //! |                  | writers sharing a span's dirty summary vs the pass; a large     |
 //! |                  | cell kept rooted by `Gc::new` vs the pass; a forced cycle's     |
@@ -53,7 +54,9 @@
 //! the wake in its last release, `cell_bias.rs` (its header says which model); with a
 //! cell kept by `Gc::new` recorded dirty before its flags say rooted and heap-owned, or
 //! with the forced cycle's rooting again not looking at `ROOTED` first, `dirty.rs`'s two
-//! newest models (twenty-sixth session). A sweep with a load-and-store claim still passes
+//! newest models (twenty-sixth session); without the stop's flush of the threads' own
+//! shade buffers, `termination.rs`'s second model; without the shade of a run's roots,
+//! `roots.rs`'s run model (thirtieth session). A sweep with a load-and-store claim still passes
 //! `sweep.rs`: spans are claimed only out of a central set, whose mutex already gives each
 //! one owner (the claim's compare-and-swap is a check, fatal if it fails).
 //!

@@ -214,3 +214,40 @@ fn loom_word_batch_against_counter_changes() {
         );
     });
 }
+
+/// A run of roots (`roots::root_run`: a list's handles rooted in one root operation, their
+/// counts kept by counter word and applied when the run ends) by a registered mutator,
+/// against mark setup and the root scan: the stop either comes before the run (which then
+/// sees `MARKING` and shades both objects), or after it (its counts are on the counters
+/// for the scan), or finds the run's operation and waits for it to end. Both objects end
+/// marked, and once everything is drained each counter holds exactly its count.
+#[test]
+fn loom_root_run_during_mark_setup() {
+    model(|| {
+        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+        let (a, addr_a) = span.alloc(Probe::new().0);
+        let (b, addr_b) = span.alloc(Probe::new().0);
+        let mutator = thread::spawn(move || {
+            world::with_op(|_| {}); // registers the thread: it has a root cache
+            let ran = roots::root_run(|run| {
+                run.add(addr_a);
+                run.add(addr_b);
+            });
+            if !ran {
+                // The world was stopping: handle by handle, as `Gc::root_slice` does.
+                roots::add_root(addr_a);
+                roots::add_root(addr_b);
+            }
+        });
+        mark(&[&span]);
+        mutator.join().unwrap();
+        super::wait_for_thread_exits();
+        assert!(
+            span.is_marked(a) && span.is_marked(b),
+            "a root of a run taken during mark setup was neither scanned nor shaded"
+        );
+        drop(world::stop()); // drains anything still pending
+        assert_eq!(roots::count(span.root_count(a)), 1);
+        assert_eq!(roots::count(span.root_count(b)), 1);
+    });
+}

@@ -34,6 +34,38 @@ pub(crate) fn rooted_handles() -> usize {
     ROOTED_HANDLES.with(|n| n.get())
 }
 
+/// `Gc::root_slice` for a long run of handles: each chunk in one root operation, with the
+/// counts gathered by counter word (`crate::gc::root_run`); a chunk that finds the world
+/// stopping (or a thread without a root cache) roots handle by handle.
+///
+/// # Safety
+///
+/// As for `Trace::root`, for each handle.
+#[inline(never)]
+unsafe fn root_in_runs<T: ?Sized>(items: &mut [Gc<T>]) {
+    let mut rooted = 0usize;
+    for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
+        let ran = gc::root_run(|run| {
+            #[cfg(test)]
+            tests::VISITS.with(|v| v.set(v.get() + chunk.len() as u64));
+            for h in chunk.iter_mut() {
+                if !h.is_rooted() {
+                    run.add(h.addr());
+                    h.set_rooted(true);
+                    rooted += 1;
+                }
+            }
+        });
+        if !ran {
+            for h in chunk {
+                // SAFETY: the caller's contract.
+                unsafe { h.root() };
+            }
+        }
+    }
+    ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(rooted)));
+}
+
 /// A pointer to a garbage-collected `T`.
 ///
 /// Create one with [`Gc::new`]; clone it freely and send it to other threads (when `T` is
@@ -386,6 +418,19 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
             gc::add_root(self.addr());
             self.set_rooted(true);
             ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(1)));
+        }
+    }
+
+    #[inline]
+    unsafe fn root_slice(items: &mut [Self]) {
+        if items.len() < gc::ROOT_RUN_MIN {
+            for x in items {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { x.root() };
+            }
+        } else {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { root_in_runs(items) };
         }
     }
 

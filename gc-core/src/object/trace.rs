@@ -225,6 +225,28 @@ pub unsafe trait Trace {
     /// collector free its targets while they are still in use.
     unsafe fn unroot(&mut self);
 
+    /// [`Trace::root`] on every element of `items`: what a container that keeps its
+    /// elements in slices (`Vec`, `VecDeque`, arrays, boxed slices) calls from its own
+    /// `root`. The default roots them one by one; `Gc` roots a long run of handles with
+    /// one root operation per chunk and their counts gathered by counter word
+    /// (`crate::gc::root_run`), which is what a write guard pays for a large list the
+    /// collector made edges again.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::root`], for each element.
+    #[doc(hidden)]
+    #[inline]
+    unsafe fn root_slice(items: &mut [Self])
+    where
+        Self: Sized,
+    {
+        for x in items {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { x.root() };
+        }
+    }
+
     /// [`Trace::root`] for a value reached only through `&self` (a map key or set element,
     /// see "Keys"): takes a count for every handle inside whose map is leaving the heap,
     /// without changing the handles. The default does nothing: such handles then stay
@@ -278,5 +300,5 @@ pub unsafe trait Trace {
 #[path = "trace_macros.rs"]
 mod macros;
 pub(crate) use macros::{
-    container_trace, facts_of, keyed_trace, leaf_trace, trace_fn, tuple_trace,
+    container_trace, facts_of, keyed_trace, leaf_trace, root_elements, trace_fn, tuple_trace,
 };

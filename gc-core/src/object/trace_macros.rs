@@ -60,6 +60,7 @@ pub(crate) use trace_fn;
 /// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
+        $(slices |$sm:ident| $slices:expr,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -123,11 +124,9 @@ macro_rules! container_trace {
             #[inline]
             unsafe fn root(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {
-                    let $m = self;
-                    for x in $iter_mut {
-                        // SAFETY: forwarded from the caller's contract.
-                        unsafe { x.root() };
-                    }
+                    $crate::object::trace::root_elements!(
+                        self, $e, $(|$sm| $slices)?; |$m| $iter_mut
+                    );
                 }
             }
             #[inline]
@@ -182,6 +181,26 @@ macro_rules! container_trace {
     )*};
 }
 pub(crate) use container_trace;
+
+/// A container's `root`: element by element, or, for a container that keeps its elements
+/// in slices (`slices`), a slice at a time through `Trace::root_slice`.
+macro_rules! root_elements {
+    ($this:ident, $e:ty, |$sm:ident| $slices:expr; |$m:ident| $iter_mut:expr) => {{
+        let $sm = $this;
+        for slice in $slices {
+            // SAFETY: forwarded from the caller's contract, for each element.
+            unsafe { <$e as $crate::Trace>::root_slice(slice) };
+        }
+    }};
+    ($this:ident, $e:ty, ; |$m:ident| $iter_mut:expr) => {{
+        let $m = $this;
+        for x in $iter_mut {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { x.root() };
+        }
+    }};
+}
+pub(crate) use root_elements;
 
 /// Implements `Trace` for a map or set: its keys (set elements) `$keys` are reached only
 /// through `&self` and follow the "Keys" protocol of the trait's docs (`root_key`,

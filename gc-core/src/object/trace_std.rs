@@ -111,12 +111,14 @@ fn bound_mut<T>(b: &mut Bound<T>) -> std::option::IntoIter<&mut T> {
 
 container_trace! {
     [T: Trace] Option<T>, T, inline elements, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap,
+    [T: Trace] Vec<T>, T, slices |m| [m.as_mut_slice()], |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, slices |m| <[&mut [T]; 2]>::from(m.as_mut_slices()),
         |s| s.iter(), |m| m.iter_mut();
-    [T: Trace, const N: usize] [T; N], T, inline elements, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap, slices |m| [m],
+        |s| s.iter(), |m| m.iter_mut();
+    [T: Trace, const N: usize] [T; N], T, inline elements, slices |m| [m.as_mut_slice()],
+        |s| s.iter(), |m| m.iter_mut();
     // Wrappers: their fields are public, so reachable mutably like a container's elements.
     [T: Trace] Range<T>, T, |s| [&s.start, &s.end], |m| [&mut m.start, &mut m.end];
     [T: Trace] RangeFrom<T>, T, |s| [&s.start], |m| [&mut m.start];
