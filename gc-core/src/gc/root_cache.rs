@@ -9,7 +9,9 @@
 //! large cell's contents (`bulk`, `roots::bulk_rooting`) it goes instead to a second
 //! table of pending increments by counter word ([`Pending`]), which applies a word's
 //! increments with one compare-and-swap when another word takes its place, and when the
-//! walk ends. The drain applies both. The cache also carries the thread's own shade
+//! walk ends. A run of handles rooted together (`roots::root_run`, a list of `Gc`s) puts
+//! its counts in those words directly, without the table, and applies them when it ends
+//! ([`RootCache::end_run`]). The drain applies both. The cache also carries the thread's own shade
 //! buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the same root
 //! operations, and the drain flushes them too.
 //!

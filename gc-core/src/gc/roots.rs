@@ -675,8 +675,8 @@ mod tests {
         assert_eq!(bulk(), Some(false), "a panicking walk left the flag set");
     }
 
-    /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>`,
-    /// `root_run`) leaves nothing pending: every counter holds its count when the root
+    /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>` or of
+    /// a `Vec<Option<Gc<_>>>`, `root_run`) leaves nothing pending: every counter holds its count when the root
     /// returns, without a drain; handles already rooted are left alone and not counted
     /// twice; the thread's count of rooted edges grows by the handles it rooted.
     #[test]
@@ -709,9 +709,35 @@ mod tests {
             "a count of the run was still pending when it returned"
         );
         drop(list);
-        assert!(objects
+        let all_back_to_one = || {
+            objects
+                .iter()
+                .all(|g| root_count_for_test(Gc::as_ptr(g) as usize) == 1)
+        };
+        assert!(all_back_to_one());
+
+        // The same for a list of `Option<Gc<_>>` with gaps (`Trace::root_option_slice`).
+        let mut slots: Vec<Option<Obj>> = objects
             .iter()
-            .all(|g| root_count_for_test(Gc::as_ptr(g) as usize) == 1));
+            .flat_map(|g| [Some(g.clone()), None])
+            .collect();
+        // SAFETY: every handle in `slots` is rooted; none is dropped before `root` below.
+        unsafe { slots.unroot() };
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 1));
+        let before = crate::object::gc::rooted_handles();
+        // SAFETY: every handle in `slots` is an edge.
+        unsafe { slots.root() };
+        assert_eq!(
+            crate::object::gc::rooted_handles().wrapping_sub(before),
+            3_000
+        );
+        assert!(
+            objects.iter().all(|g| raw_count(g) == 2),
+            "a count of the run was still pending when it returned"
+        );
+        drop(slots);
+        assert!(all_back_to_one());
     }
 
     #[test]

@@ -34,21 +34,22 @@ pub(crate) fn rooted_handles() -> usize {
     ROOTED_HANDLES.with(|n| n.get())
 }
 
-/// `Gc::root_slice` for a long run of handles: each chunk in one root operation, with the
-/// counts gathered by counter word (`crate::gc::root_run`); a chunk that finds the world
-/// stopping (or a thread without a root cache) roots handle by handle.
+/// `Gc::root_slice` and `root_option_slice` for a long run of elements (`handle` finds
+/// each one's handle, if any): each chunk in one root operation, with the counts gathered
+/// by counter word (`crate::gc::root_run`); a chunk that finds the world stopping (or a
+/// thread without a root cache) roots handle by handle.
 ///
 /// # Safety
 ///
 /// As for `Trace::root`, for each handle.
 #[inline(never)]
-unsafe fn root_in_runs<T: ?Sized>(items: &mut [Gc<T>]) {
+unsafe fn root_in_runs<T: ?Sized, E>(items: &mut [E], handle: fn(&mut E) -> Option<&mut Gc<T>>) {
     let mut rooted = 0usize;
     for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
         let ran = gc::root_run(|run| {
-            #[cfg(test)]
-            tests::VISITS.with(|v| v.set(v.get() + chunk.len() as u64));
-            for h in chunk.iter_mut() {
+            for h in chunk.iter_mut().filter_map(handle) {
+                #[cfg(test)]
+                tests::VISITS.with(|v| v.set(v.get() + 1));
                 if !h.is_rooted() {
                     run.add(h.addr());
                     h.set_rooted(true);
@@ -57,7 +58,7 @@ unsafe fn root_in_runs<T: ?Sized>(items: &mut [Gc<T>]) {
             }
         });
         if !ran {
-            for h in chunk {
+            for h in chunk.iter_mut().filter_map(handle) {
                 // SAFETY: the caller's contract.
                 unsafe { h.root() };
             }
@@ -430,7 +431,20 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
             }
         } else {
             // SAFETY: forwarded from the caller's contract.
-            unsafe { root_in_runs(items) };
+            unsafe { root_in_runs(items, |h| Some(h)) };
+        }
+    }
+
+    #[inline]
+    unsafe fn root_option_slice(items: &mut [Option<Self>]) {
+        if items.len() < gc::ROOT_RUN_MIN {
+            for x in items.iter_mut().flatten() {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { x.root() };
+            }
+        } else {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { root_in_runs(items, Option::as_mut) };
         }
     }
 

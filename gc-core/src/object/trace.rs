@@ -247,6 +247,24 @@ pub unsafe trait Trace {
         }
     }
 
+    /// [`Trace::root_slice`] for a slice of `Option<Self>`, which `Option`'s `root_slice`
+    /// forwards here: `Gc` roots a long run of `Option<Gc<T>>` as it roots one of handles.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::root`], for each element.
+    #[doc(hidden)]
+    #[inline]
+    unsafe fn root_option_slice(items: &mut [Option<Self>])
+    where
+        Self: Sized,
+    {
+        for x in items.iter_mut().flatten() {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { x.root() };
+        }
+    }
+
     /// [`Trace::root`] for a value reached only through `&self` (a map key or set element,
     /// see "Keys"): takes a count for every handle inside whose map is leaving the heap,
     /// without changing the handles. The default does nothing: such handles then stay

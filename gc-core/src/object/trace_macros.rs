@@ -60,7 +60,7 @@ pub(crate) use trace_fn;
 /// drop may run user code besides its elements' (a hasher's, say).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
-        $(slices |$sm:ident| $slices:expr,)?
+        $(slices |$sm:ident| $slices:expr,)? $(slice_of_self $sos:ident,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -129,6 +129,16 @@ macro_rules! container_trace {
                     );
                 }
             }
+            $(
+            /// A slice of these, rooted by the element type's `$sos`.
+            #[inline]
+            unsafe fn root_slice(items: &mut [Self]) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    // SAFETY: forwarded from the caller's contract.
+                    unsafe { <$e as $crate::Trace>::$sos(items) };
+                }
+            }
+            )?
             #[inline]
             unsafe fn unroot(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {

@@ -110,7 +110,8 @@ fn bound_mut<T>(b: &mut Bound<T>) -> std::option::IntoIter<&mut T> {
 }
 
 container_trace! {
-    [T: Trace] Option<T>, T, inline elements, |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Option<T>, T, inline elements, slice_of_self root_option_slice,
+        |s| s.iter(), |m| m.iter_mut();
     [T: Trace] Vec<T>, T, slices |m| [m.as_mut_slice()], |s| s.iter(), |m| m.iter_mut();
     [T: Trace] VecDeque<T>, T, slices |m| <[&mut [T]; 2]>::from(m.as_mut_slices()),
         |s| s.iter(), |m| m.iter_mut();
