@@ -307,8 +307,8 @@ impl RootCache {
     /// Keeps `n` increments on the object at `addr` with the pending increments of its
     /// counter word, applying the word that held the entry before; a count too large for
     /// a field goes to the counter at once. For entries pushed out during a bulk walk, and
-    /// for the handles of a run (`roots::root_run`), which end with [`end_run`]
-    /// (Self::end_run).
+    /// for the handles of a run (`roots::root_run`), which ends with
+    /// [`end_run`](Self::end_run).
     #[inline]
     pub(crate) fn pend(&mut self, addr: usize, n: u32) {
         let (s, c) = self.counter_of(addr);
