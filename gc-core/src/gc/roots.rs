@@ -98,8 +98,9 @@ pub(crate) fn add_root(addr: usize) {
 }
 
 /// Handles a run roots per root operation ([`root_run`]): a stop waits for the operation
-/// to end, and a chunk takes a few microseconds.
-pub(crate) const ROOT_RUN_CHUNK: usize = 1024;
+/// to end, and a chunk takes a few microseconds (while marking, each handle's object is
+/// shaded too); the operation's own cost is a few instructions per handle at 64.
+pub(crate) const ROOT_RUN_CHUNK: usize = 256;
 
 /// Runs shorter than this are rooted handle by handle ([`add_root`]): a run's own costs
 /// (an operation, the pending words applied at its end) pay off over many handles.
