@@ -34,8 +34,27 @@ pub(crate) fn rooted_handles() -> usize {
     ROOTED_HANDLES.with(|n| n.get())
 }
 
-/// `Gc::root_slice` and `root_option_slice` for a long run of elements (`handle` finds
-/// each one's handle, if any): each chunk in one root operation, with the counts gathered
+/// An element of a run [`root_in_runs`] roots: a handle, or an optional one.
+trait RunElement<T: ?Sized + 'static> {
+    fn handle(&mut self) -> Option<&mut Gc<T>>;
+}
+
+impl<T: ?Sized + 'static> RunElement<T> for Gc<T> {
+    #[inline(always)]
+    fn handle(&mut self) -> Option<&mut Gc<T>> {
+        Some(self)
+    }
+}
+
+impl<T: ?Sized + 'static> RunElement<T> for Option<Gc<T>> {
+    #[inline(always)]
+    fn handle(&mut self) -> Option<&mut Gc<T>> {
+        self.as_mut()
+    }
+}
+
+/// `Gc::root_slice` and `root_option_slice` for a long run of elements (handles, or
+/// optional ones): each chunk in one root operation, with the counts gathered
 /// by counter word (`crate::gc::root_run`); a chunk that finds the world stopping (or a
 /// thread without a root cache) roots handle by handle.
 ///
@@ -43,11 +62,11 @@ pub(crate) fn rooted_handles() -> usize {
 ///
 /// As for `Trace::root`, for each handle.
 #[inline(never)]
-unsafe fn root_in_runs<T: ?Sized, E>(items: &mut [E], handle: fn(&mut E) -> Option<&mut Gc<T>>) {
+unsafe fn root_in_runs<T: ?Sized + 'static, E: RunElement<T>>(items: &mut [E]) {
     let mut rooted = 0usize;
     for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
         let ran = gc::root_run(|run| {
-            for h in chunk.iter_mut().filter_map(handle) {
+            for h in chunk.iter_mut().filter_map(E::handle) {
                 #[cfg(test)]
                 tests::VISITS.with(|v| v.set(v.get() + 1));
                 if !h.is_rooted() {
@@ -58,7 +77,7 @@ unsafe fn root_in_runs<T: ?Sized, E>(items: &mut [E], handle: fn(&mut E) -> Opti
             }
         });
         if !ran {
-            for h in chunk.iter_mut().filter_map(handle) {
+            for h in chunk.iter_mut().filter_map(E::handle) {
                 // SAFETY: the caller's contract.
                 unsafe { h.root() };
             }
@@ -431,7 +450,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
             }
         } else {
             // SAFETY: forwarded from the caller's contract.
-            unsafe { root_in_runs(items, |h| Some(h)) };
+            unsafe { root_in_runs(items) };
         }
     }
 
@@ -444,7 +463,7 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
             }
         } else {
             // SAFETY: forwarded from the caller's contract.
-            unsafe { root_in_runs(items, Option::as_mut) };
+            unsafe { root_in_runs(items) };
         }
     }
 
