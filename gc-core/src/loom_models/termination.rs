@@ -12,19 +12,38 @@ use super::thread;
 use crate::alloc::heap::HEAP;
 use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world};
-use crate::sync::Ordering;
+use crate::sync::{Arc, AtomicUsize, Ordering};
+
+/// An object (a probe counting its scans) in a span, and a mark set up: (span, slot index,
+/// address, the probe's scan count).
+fn object_in_a_mark() -> (ModelSpan, usize, usize, Arc<AtomicUsize>) {
+    let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+    let (probe, traces, _) = Probe::new();
+    let (idx, addr) = span.alloc(probe);
+    cycle::set_phase(Phase::Mark);
+    {
+        let _stopped = world::stop();
+        mark::start();
+    }
+    (span, idx, addr, traces)
+}
+
+/// Once marking is over: the object was scanned at most once, and it is marked exactly
+/// when it was scanned (no grey object left unscanned, no mark set after the end).
+fn assert_marked_iff_scanned(span: &ModelSpan, idx: usize, traces: &AtomicUsize) {
+    let traced = traces.load(Ordering::SeqCst);
+    assert!(traced <= 1, "an object was scanned twice");
+    assert_eq!(
+        span.is_marked(idx),
+        traced == 1,
+        "marking ended with a grey object unscanned (or a mark set after the end)"
+    );
+}
 
 #[test]
 fn loom_shade_vs_mark_termination() {
     model(|| {
-        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
-        let (probe, traces, _) = Probe::new();
-        let (idx, addr) = span.alloc(probe);
-        cycle::set_phase(Phase::Mark);
-        {
-            let _stopped = world::stop();
-            mark::start();
-        }
+        let (span, idx, addr, traces) = object_in_a_mark();
 
         // The mutator: clones a handle to the object (rooting it) during the mark.
         let mutator = thread::spawn(move || roots::add_root(addr));
@@ -37,18 +56,11 @@ fn loom_shade_vs_mark_termination() {
         };
         mutator.join().unwrap();
 
-        let marked = span.is_marked(idx);
-        let traced = traces.load(Ordering::SeqCst);
-        assert!(traced <= 1, "an object was scanned twice");
         if finished {
-            assert_eq!(
-                marked,
-                traced == 1,
-                "marking ended with a grey object unscanned (or a mark set after the end)"
-            );
+            assert_marked_iff_scanned(&span, idx, &traces);
         } else {
             assert!(
-                marked && traced == 0,
+                span.is_marked(idx) && traces.load(Ordering::SeqCst) == 0,
                 "termination refused with no work left"
             );
         }
@@ -65,14 +77,7 @@ fn loom_shade_vs_mark_termination() {
 #[test]
 fn loom_own_shade_buffer_vs_mark_termination() {
     model(|| {
-        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
-        let (probe, traces, _) = Probe::new();
-        let (idx, addr) = span.alloc(probe);
-        cycle::set_phase(Phase::Mark);
-        {
-            let _stopped = world::stop();
-            mark::start();
-        }
+        let (span, idx, addr, traces) = object_in_a_mark();
 
         let mutator = thread::spawn(move || {
             world::with_op(|_| {}); // registers the thread: its shades go to its buffer
@@ -91,14 +96,6 @@ fn loom_own_shade_buffer_vs_mark_termination() {
         }
         mutator.join().unwrap();
         super::wait_for_thread_exits();
-
-        let marked = span.is_marked(idx);
-        let traced = traces.load(Ordering::SeqCst);
-        assert!(traced <= 1, "an object was scanned twice");
-        assert_eq!(
-            marked,
-            traced == 1,
-            "marking ended with a grey object unscanned (or a mark set after the end)"
-        );
+        assert_marked_iff_scanned(&span, idx, &traces);
     });
 }
