@@ -12,7 +12,8 @@
 //! assist.
 //!
 //! ```text
-//! cargo run --release --example grey_threads -- [--objects N] [--rounds R] [--threads 1,2,4,8] [--kind leaf|node]
+//! cargo run --release --example grey_threads -- [--objects N] [--rounds R]
+//!     [--threads 1,2,4,8] [--kind leaf|node]
 //! ```
 //!
 //! `--objects` is per thread (default 1,000,000); `leaf` objects have nothing to scan (16

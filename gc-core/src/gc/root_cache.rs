@@ -11,9 +11,9 @@
 //! increments with one compare-and-swap when another word takes its place, and when the
 //! walk ends. A run of handles rooted together (`roots::root_run`, a list of `Gc`s) puts
 //! its counts in those words directly, without the table, and applies them when it ends
-//! ([`RootCache::end_run`]). The drain applies both. The cache also carries the thread's own shade
-//! buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the same root
-//! operations, and the drain flushes them too.
+//! ([`RootCache::end_run`]). The drain applies both. The cache also carries the thread's
+//! own shade buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the
+//! same root operations, and the drain flushes them too.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector

@@ -677,9 +677,10 @@ mod tests {
     }
 
     /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>` or of
-    /// a `Vec<Option<Gc<_>>>`, `root_run`) leaves nothing pending: every counter holds its count when the root
-    /// returns, without a drain; handles already rooted are left alone and not counted
-    /// twice; the thread's count of rooted edges grows by the handles it rooted.
+    /// a `Vec<Option<Gc<_>>>`, `root_run`) leaves nothing pending: every counter holds its
+    /// count when the root returns, without a drain; handles already rooted are left alone
+    /// and not counted twice; the thread's count of rooted edges grows by the handles it
+    /// rooted.
     #[test]
     #[cfg(debug_assertions)]
     fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {

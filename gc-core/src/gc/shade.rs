@@ -62,9 +62,10 @@ pub(super) fn shades() -> MutexGuard<'static, ShadeBuffer> {
 }
 
 /// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set, outside a
-/// root operation (module header): greys the object (Go's `shade`). Each object is queued at most once per cycle, so mutators that
-/// keep rooting cannot keep marking from terminating. Done under the buffer lock, so no
-/// mark bit is set after mark termination closed the buffer.
+/// root operation (module header): greys the object (Go's `shade`). Each object is queued
+/// at most once per cycle, so mutators that keep rooting cannot keep marking from
+/// terminating. Done under the buffer lock, so no mark bit is set after mark termination
+/// closed the buffer.
 #[cold]
 pub(crate) fn shade_from_mutator(addr: usize) {
     let (s, idx) = locate(addr);
@@ -86,7 +87,7 @@ pub(crate) fn shade_from_mutator(addr: usize) {
 }
 
 /// Most addresses a thread's own buffer holds (Go's `wbBuf` holds 512 pointers).
-pub(crate) const LOCAL_SHADES: usize = 256;
+const LOCAL_SHADES: usize = 256;
 
 /// One thread's grey objects not yet in `SHADES` (module header), and the bytes it
 /// marked. Lives in the thread's root cache, under that cache's protocol.

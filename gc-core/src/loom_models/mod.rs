@@ -56,9 +56,9 @@
 //! with the forced cycle's rooting again not looking at `ROOTED` first, `dirty.rs`'s two
 //! newest models (twenty-sixth session); without the stop's flush of the threads' own
 //! shade buffers, `termination.rs`'s second model; without the shade of a run's roots,
-//! `roots.rs`'s run model (thirtieth session). A sweep with a load-and-store claim still passes
-//! `sweep.rs`: spans are claimed only out of a central set, whose mutex already gives each
-//! one owner (the claim's compare-and-swap is a check, fatal if it fails).
+//! `roots.rs`'s run model (thirtieth session). A sweep with a load-and-store claim still
+//! passes `sweep.rs`: spans are claimed only out of a central set, whose mutex already
+//! gives each one owner (the claim's compare-and-swap is a check, fatal if it fails).
 //!
 //! See the collector overview (`crate::design::collector`) for the protocols themselves.
 

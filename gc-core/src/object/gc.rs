@@ -53,10 +53,28 @@ impl<T: ?Sized + 'static> RunElement<T> for Option<Gc<T>> {
     }
 }
 
-/// `Gc::root_slice` and `root_option_slice` for a long run of elements (handles, or
-/// optional ones): each chunk in one root operation, with the counts gathered
-/// by counter word (`crate::gc::root_run`); a chunk that finds the world stopping (or a
-/// thread without a root cache) roots handle by handle.
+/// `Gc::root_slice` and `root_option_slice`: a short run handle by handle, a long one in
+/// runs ([`root_in_runs`]).
+///
+/// # Safety
+///
+/// As for `Trace::root`, for each handle.
+#[inline]
+unsafe fn root_elements<T: ?Sized + 'static, E: RunElement<T>>(items: &mut [E]) {
+    if items.len() < gc::ROOT_RUN_MIN {
+        for h in items.iter_mut().filter_map(E::handle) {
+            // SAFETY: the caller's contract.
+            unsafe { h.root() };
+        }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { root_in_runs(items) };
+    }
+}
+
+/// A long run of elements (handles, or optional ones): each chunk in one root operation,
+/// with the counts gathered by counter word (`crate::gc::root_run`); a chunk that finds
+/// the world stopping (or a thread without a root cache) roots handle by handle.
 ///
 /// # Safety
 ///
@@ -443,28 +461,14 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
 
     #[inline]
     unsafe fn root_slice(items: &mut [Self]) {
-        if items.len() < gc::ROOT_RUN_MIN {
-            for x in items {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { x.root() };
-            }
-        } else {
-            // SAFETY: forwarded from the caller's contract.
-            unsafe { root_in_runs(items) };
-        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { root_elements(items) };
     }
 
     #[inline]
     unsafe fn root_option_slice(items: &mut [Option<Self>]) {
-        if items.len() < gc::ROOT_RUN_MIN {
-            for x in items.iter_mut().flatten() {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { x.root() };
-            }
-        } else {
-            // SAFETY: forwarded from the caller's contract.
-            unsafe { root_in_runs(items) };
-        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { root_elements(items) };
     }
 
     #[inline(always)]

@@ -57,7 +57,11 @@ pub(crate) use trace_fn;
 /// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
 /// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
-/// drop may run user code besides its elements' (a hasher's, say).
+/// drop may run user code besides its elements' (a hasher's, say). `slices |m| <expr>`
+/// (optional) yields the container's elements as mutable slices, which `root` hands to
+/// the element type's `Trace::root_slice`; `slice_of_self <method>` (optional, `Option`)
+/// roots a slice of containers through that method of the element type
+/// (`root_option_slice`).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
         $(slices |$sm:ident| $slices:expr,)? $(slice_of_self $sos:ident,)?
