@@ -16,32 +16,23 @@
 
 mod common;
 
-use common::{arm_gate, release_gate, wait_for_gate, with_watchdog, Gate};
+use common::{arm_gate, release_gate, wait_for_gate, with_watchdog, Gate, Tracker};
 use gc_core::{AtomicGc, Gc, GcCell, Trace};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::channel;
 
-static LEAF_DROPS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts its drops.
-struct Tally;
-impl Drop for Tally {
-    fn drop(&mut self) {
-        LEAF_DROPS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
+/// The leaves are the only objects with a tracker (`common::Tracker` counts their drops).
 #[derive(Trace)]
 struct Leaf {
     value: u64,
     #[trace(skip)]
-    _tally: Tally,
+    _tracker: Tracker,
 }
 
 fn leaf(value: u64) -> Gc<Leaf> {
     Gc::new(Leaf {
         value,
-        _tally: Tally,
+        _tracker: Tracker::new(value),
     })
 }
 
@@ -57,8 +48,8 @@ struct Holder {
     list: GcCell<Vec<Gc<Parent>>>,
 }
 
-fn drops() -> usize {
-    LEAF_DROPS.load(Ordering::SeqCst)
+fn drops() -> u64 {
+    common::DROPPED.load(Ordering::SeqCst)
 }
 
 /// Runs `during` on a helper thread (registered: it allocated before) while a forced

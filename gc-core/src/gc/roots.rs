@@ -109,6 +109,9 @@ pub(crate) const ROOT_RUN_MIN: usize = 64;
 /// The roots of one run of handles, inside its root operation ([`root_run`]).
 pub(crate) struct RootRun<'a> {
     rc: &'a mut RootCache,
+    /// Whether the run's objects are shaded: read once, since `MARKING` cannot change
+    /// inside the operation.
+    shade: bool,
 }
 
 impl RootRun<'_> {
@@ -119,7 +122,9 @@ impl RootRun<'_> {
     #[inline(always)]
     pub(crate) fn add(&mut self, addr: usize) {
         self.rc.pend(addr, 1);
-        shade_into_cache_if_marking(self.rc, addr);
+        if self.shade {
+            self.rc.shades.shade(addr);
+        }
     }
 }
 
@@ -134,7 +139,8 @@ impl RootRun<'_> {
 /// roots the run handle by handle instead.
 pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> bool {
     with_root_cache(|rc| {
-        f(&mut RootRun { rc });
+        let shade = MARKING.load(Ordering::Relaxed) && barrier_on();
+        f(&mut RootRun { rc, shade });
         rc.end_run();
     })
     .is_some()

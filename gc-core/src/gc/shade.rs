@@ -61,6 +61,18 @@ pub(super) fn shades() -> MutexGuard<'static, ShadeBuffer> {
     SHADES.lock()
 }
 
+impl ShadeBuffer {
+    /// Queues grey objects for the drainers and says so in `SHADES_PENDING`. Only lock
+    /// holders write the flag: if it is set, it stays set until a taker empties the buffer
+    /// (and with it takes these items) and clears it under the lock.
+    fn queue(&mut self, grey: &[usize]) {
+        self.items.extend_from_slice(grey);
+        if !SHADES_PENDING.load(Ordering::Relaxed) {
+            SHADES_PENDING.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Called by a mutator that rooted or unrooted `addr` while `MARKING` was set, outside a
 /// root operation (module header): greys the object (Go's `shade`). Each object is queued
 /// at most once per cycle, so mutators that keep rooting cannot keep marking from
@@ -76,12 +88,7 @@ pub(crate) fn shade_from_mutator(addr: usize) {
     if b.active && s.mark(idx) {
         b.marked_bytes += s.elemsize as u64;
         if !s.spanclass.noscan() {
-            b.items.push(s.slot_addr(idx));
-            // Only lock holders write the flag: if it is set, it stays set until a taker
-            // empties the buffer (and with it takes our item) and clears it under the lock.
-            if !SHADES_PENDING.load(Ordering::Relaxed) {
-                SHADES_PENDING.store(true, Ordering::SeqCst);
-            }
+            b.queue(&[s.slot_addr(idx)]);
         }
     }
 }
@@ -145,12 +152,8 @@ impl LocalShades {
         debug_assert!(b.active, "a thread's shades outlived their mark");
         b.marked_bytes += std::mem::take(&mut self.marked_bytes);
         if self.len != 0 {
-            b.items.extend_from_slice(&self.items[..self.len]);
+            b.queue(&self.items[..self.len]);
             self.len = 0;
-            // As in `shade_from_mutator`.
-            if !SHADES_PENDING.load(Ordering::Relaxed) {
-                SHADES_PENDING.store(true, Ordering::SeqCst);
-            }
         }
     }
 }
