@@ -13,11 +13,15 @@
 //! - `cold`: written, then not written for six cycles: the pass made its contents edges
 //!   again, and this store counts them all (the stall that remains).
 //!
+//! `--elements values` makes the list an interpreter's `Vec<Value>` (an enum whose variants
+//! hold a handle or a number; one element in eight a number) instead of a `Vec<Gc<u64>>`.
+//!
 //! `one_guard` and `appended` are followed by two paced cycles (garbage allocated
 //! elsewhere) before the store, so that the unroot pass has run since the list was written.
 //!
 //! ```text
 //! cargo run --release --example large_lists -- [--handles N] [--rounds R] [--only SCENARIO]
+//!     [--elements handles|values]
 //! ```
 //!
 //! Output: one line per scenario with the medians over the rounds, then a summary line
@@ -25,14 +29,46 @@
 
 mod common;
 
-use gc_core::{Gc, GcCell};
+use gc_core::{Gc, GcCell, Trace};
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: large_lists [--handles N] [--rounds R] [--only SCENARIO]";
+const USAGE: &str = "usage: large_lists [--handles N] [--rounds R] [--only SCENARIO] \
+                     [--elements handles|values]";
 
-type List = Gc<GcCell<Vec<Gc<u64>>>>;
+type List<E> = Gc<GcCell<Vec<E>>>;
+
+/// What a list holds: handles, or an interpreter's values.
+trait Element: Trace + Send + Sync + Sized + 'static {
+    fn new(i: u64) -> Self;
+}
+
+impl Element for Gc<u64> {
+    fn new(i: u64) -> Self {
+        Gc::new(i)
+    }
+}
+
+/// An interpreter's value, the way `examples/interp` writes it: a number inline, anything
+/// else behind a handle.
+#[derive(Trace)]
+#[allow(dead_code)] // the fields are only traced
+enum Value {
+    Nil,
+    Num(f64),
+    Obj(Gc<u64>),
+}
+
+impl Element for Value {
+    fn new(i: u64) -> Self {
+        if i % 8 == 7 {
+            Value::Num(i as f64)
+        } else {
+            Value::Obj(Gc::new(i))
+        }
+    }
+}
 
 fn cycles() -> u32 {
     gc_core::mem_stats().num_gc
@@ -52,14 +88,14 @@ fn millis(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-fn items(n: usize) -> Vec<Gc<u64>> {
-    (0..n as u64).map(Gc::new).collect()
+fn items<E: Element>(n: usize) -> Vec<E> {
+    (0..n as u64).map(E::new).collect()
 }
 
 /// One round of a scenario: (the store's time, the time of the step before it if timed).
-fn round(scenario: &str, n: usize) -> (f64, Option<f64>) {
+fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
     let mut before = None;
-    let list: List = match scenario {
+    let list: List<E> = match scenario {
         "moved_in" => {
             let items = GcCell::new(items(n));
             let t = Instant::now();
@@ -69,29 +105,29 @@ fn round(scenario: &str, n: usize) -> (f64, Option<f64>) {
         }
         "nested" => {
             let inner = n / 1000;
-            let lists: Vec<Vec<Gc<u64>>> = (0..1000).map(|_| items(inner)).collect();
+            let lists: Vec<Vec<E>> = (0..1000).map(|_| items(inner)).collect();
             let t = Instant::now();
             let list = Gc::new(GcCell::new(lists));
             before = Some(millis(t));
             let t = Instant::now();
-            list.borrow_mut()[0][0] = Gc::new(1);
+            list.borrow_mut()[0][0] = E::new(1);
             return (millis(t), before);
         }
         "one_guard" => {
-            let list: List = Gc::new(GcCell::new(Vec::new()));
+            let list: List<E> = Gc::new(GcCell::new(Vec::new()));
             {
                 let mut guard = list.borrow_mut();
                 for i in 0..n as u64 {
-                    guard.push(Gc::new(i));
+                    guard.push(E::new(i));
                 }
             }
             run_cycles(2);
             list
         }
         "appended" => {
-            let list: List = Gc::new(GcCell::new(Vec::new()));
+            let list: List<E> = Gc::new(GcCell::new(Vec::new()));
             for i in 0..n as u64 {
-                list.borrow_mut().push(Gc::new(i));
+                list.borrow_mut().push(E::new(i));
                 if i % 8 == 0 {
                     black_box(Gc::new([i; 4]));
                 }
@@ -101,22 +137,22 @@ fn round(scenario: &str, n: usize) -> (f64, Option<f64>) {
         }
         "after_collect" => {
             let list = Gc::new(GcCell::new(items(n)));
-            list.borrow_mut()[1] = Gc::new(1);
+            list.borrow_mut()[1] = E::new(1);
             let t = Instant::now();
             gc_core::collect();
             before = Some(millis(t));
             list
         }
         "cold" => {
-            let list: List = Gc::new(GcCell::new(items(n)));
-            list.borrow_mut()[1] = Gc::new(1);
+            let list: List<E> = Gc::new(GcCell::new(items(n)));
+            list.borrow_mut()[1] = E::new(1);
             run_cycles(6);
             list
         }
         _ => unreachable!(),
     };
     let t = Instant::now();
-    list.borrow_mut()[0] = Gc::new(7);
+    list.borrow_mut()[0] = E::new(7);
     (millis(t), before)
 }
 
@@ -127,11 +163,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> ExitCode {
     let (mut n, mut rounds, mut only) = (2_800_000usize, 5usize, None::<String>);
+    let mut values = false;
     if let Err(e) = common::parse_flags(USAGE, |flag, v| {
         match flag {
             "--handles" => n = common::parse_value(v, "count", |&n| n >= 1000)?,
             "--rounds" => rounds = common::parse_value(v, "count", |&n| n >= 1)?,
             "--only" => only = Some(v.to_string()),
+            "--elements" => {
+                values = match v {
+                    "handles" => false,
+                    "values" => true,
+                    _ => return Err(format!("--elements: {v:?} is not handles or values")),
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -153,14 +197,19 @@ fn main() -> ExitCode {
             return common::usage_error("large_lists", USAGE, &e);
         }
     }
-    let mut summary = format!("large_lists: handles={n}");
+    let elements = if values { "values" } else { "handles" };
+    let mut summary = format!("large_lists: handles={n} elements={elements}");
     for (scenario, step) in scenarios {
         if only.as_deref().is_some_and(|o| o != scenario) {
             continue;
         }
         let (mut stores, mut steps) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            let (store, before) = round(scenario, n);
+            let (store, before) = if values {
+                round::<Value>(scenario, n)
+            } else {
+                round::<Gc<u64>>(scenario, n)
+            };
             stores.push(store);
             steps.extend(before);
             // Each round's list is garbage now: collected before the next round.

@@ -739,3 +739,151 @@ fn handles_hint_sums_the_traced_fields() {
     assert_eq!(vec![vec![three; 2]; 5].handles_hint(), 30);
     assert_eq!(Vec::<Vec<Gc<u64>>>::new().handles_hint(), 0);
 }
+
+/// `Trace::roots_in_runs_at` (hidden): whether a long list of a type is rooted in runs,
+/// its elements' handles through `root_into` inside one root operation per chunk.
+fn runs<T: Trace>() -> bool {
+    T::roots_in_runs_at(0)
+}
+
+/// A field type with a hand-written `Trace` impl: its `root` is user code, which never runs
+/// inside a root operation (this one calls `collect()`, which would wait for that operation
+/// for ever, and allocates). It holds one handle.
+struct UserRooted {
+    inner: Gc<u64>,
+}
+
+static USER_ROOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the one handle.
+unsafe impl Trace for UserRooted {
+    fn trace(&self, tracer: &mut gc_core::Tracer) {
+        self.inner.trace(tracer);
+    }
+    unsafe fn root(&mut self) {
+        USER_ROOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        gc_core::collect();
+        drop(Gc::new([1u64; 4]));
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.inner.root() }
+    }
+    unsafe fn unroot(&mut self) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.inner.unroot() }
+    }
+}
+
+#[derive(Trace)]
+enum RunValue {
+    Nil,
+    Num(f64),
+    Text(String),
+    Obj(Gc<u64>),
+    Pair(Gc<u64>, Option<Gc<RunValue>>),
+    Small([Option<Gc<u64>>; 4], (u8, Gc<u64>)),
+}
+
+#[derive(Trace)]
+struct WithUserField {
+    n: u64,
+    user: UserRooted,
+}
+
+#[derive(Trace)]
+enum WithList {
+    One(Gc<u64>),
+    Many(Vec<Gc<u64>>),
+}
+
+#[derive(Trace)]
+struct WithBox {
+    boxed: Box<Gc<u64>>,
+}
+
+#[derive(Trace)]
+struct WithCell {
+    cell: GcCell<Option<Gc<u64>>>,
+}
+
+#[derive(Trace)]
+struct Holder<T> {
+    x: T,
+    y: Option<Gc<u64>>,
+}
+
+#[test]
+fn lists_of_derived_values_root_in_runs() {
+    assert!(runs::<Gc<u64>>());
+    assert!(runs::<Option<Gc<u64>>>());
+    assert!(runs::<(u8, Gc<u64>, String)>());
+    assert!(runs::<[Gc<u64>; 16]>());
+    assert!(runs::<RunValue>());
+    assert!(runs::<P>());
+    assert!(runs::<EdgesOnly>());
+    assert!(runs::<Holder<Gc<u64>>>());
+    assert!(runs::<u64>() && runs::<String>());
+    // Unbounded contents (a list, a map), a box, a cell, user code, or a long array: each
+    // element is rooted on its own (a list's own `root` takes its own runs).
+    assert!(!runs::<[Gc<u64>; 17]>());
+    assert!(!runs::<Vec<Gc<u64>>>());
+    assert!(!runs::<std::collections::HashMap<u64, Gc<u64>>>());
+    assert!(!runs::<WithList>());
+    assert!(!runs::<WithBox>());
+    assert!(!runs::<WithCell>());
+    assert!(!runs::<UserRooted>());
+    assert!(!runs::<WithUserField>());
+    assert!(!runs::<Holder<UserRooted>>());
+    assert!(!runs::<(Gc<u64>, UserRooted)>());
+    assert!(!runs::<Option<UserRooted>>());
+}
+
+/// A list whose elements hold a field with a hand-written `root` is rooted element by
+/// element, outside any root operation: that `root` calls `collect()` and allocates, and
+/// every element's is called. (Were it called inside a run's operation, `collect()` would
+/// wait for that operation for ever: the watchdog fails the test instead.) A list of
+/// derived values in runs keeps every element through collections.
+#[test]
+fn user_root_code_in_a_list_runs_outside_root_operations() {
+    common::with_watchdog("a list with user root code", || {
+        let one = Gc::new(1u64);
+        let mut users: Vec<WithUserField> = (0..200)
+            .map(|n| WithUserField {
+                n,
+                user: UserRooted { inner: one.clone() },
+            })
+            .collect();
+        let before = USER_ROOTS.load(std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: the handles are rooted; `unroot` then `root` leaves them rooted.
+        unsafe {
+            users.unroot();
+            users.root();
+        }
+        let after = USER_ROOTS.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(after - before, 200);
+        drop(users);
+
+        let values: Vec<RunValue> = (0..5_000u64)
+            .map(|i| match i % 4 {
+                0 => RunValue::Obj(Gc::new(i)),
+                1 => RunValue::Num(i as f64),
+                2 => RunValue::Pair(Gc::new(i), Some(Gc::new(RunValue::Nil))),
+                _ => RunValue::Small([None, Some(Gc::new(i)), None, None], (3, Gc::new(i))),
+            })
+            .collect();
+        let list = Gc::new(GcCell::new(values));
+        for round in 0..12u64 {
+            // A write roots the whole list whenever an unroot pass made it edges.
+            list.borrow_mut()[1] = RunValue::Obj(Gc::new(round));
+            gc_core::collect();
+        }
+        for (i, v) in list.borrow().iter().enumerate().skip(2) {
+            let i = i as u64;
+            match v {
+                RunValue::Obj(g) | RunValue::Pair(g, _) => assert_eq!(**g, i),
+                RunValue::Num(n) => assert_eq!(*n, i as f64),
+                RunValue::Small(a, (3, g)) => assert_eq!((*a[1].clone().unwrap(), **g), (i, i)),
+                _ => panic!("element {i} changed"),
+            }
+        }
+    });
+}

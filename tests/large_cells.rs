@@ -11,6 +11,8 @@
 //!   it assists, and rewrites elements; each is built on the stack and moved in by
 //!   `Gc::new`, which leaves it rooted as if written then (`gc/move_in.rs`), so the cold
 //!   one is unrooted by a pass four cycles later;
+//! - the same warm list of an interpreter's values (a derived enum of numbers and handles),
+//!   which its next write after an unroot pass roots whole in runs (`Trace::root_into`);
 //! - a garbage cycle through a large written cell (the list's elements point back to the
 //!   object holding it) is found by paced cycles alone: a kept cell is unrooted once it
 //!   has gone unwritten for `KEEP_PASSES` (4) cycles;
@@ -68,6 +70,50 @@ fn read_cold(l: &List, round: u64) {
     assert_eq!(*l.borrow()[i], i as u64, "cold: element {i}");
 }
 
+/// An interpreter's value: every third element of a value list is a number, the others
+/// handles.
+#[derive(Trace)]
+enum Value {
+    Num(u64),
+    Obj(Gc<u64>),
+}
+
+impl Value {
+    fn new(n: u64) -> Value {
+        if n.is_multiple_of(3) {
+            Value::Num(n)
+        } else {
+            Value::Obj(Gc::new(n))
+        }
+    }
+
+    fn get(&self) -> u64 {
+        match self {
+            Value::Num(n) => *n,
+            Value::Obj(g) => **g,
+        }
+    }
+}
+
+type ValueList = Gc<GcCell<Vec<Value>>>;
+
+fn value_list() -> ValueList {
+    Gc::new(GcCell::new((0..N as u64).map(Value::new).collect()))
+}
+
+/// [`check`] for a value list.
+fn check_values(l: &ValueList) {
+    for (i, v) in l.borrow().iter().enumerate() {
+        assert_eq!(v.get() % N as u64, i as u64, "values: element {i}");
+    }
+}
+
+/// [`rewrite`] for a value list (a handle in every slot it writes).
+fn rewrite_values(l: &ValueList, round: u64) {
+    let i = slot(round);
+    l.borrow_mut()[i] = Value::Obj(Gc::new(i as u64 + round * N as u64));
+}
+
 /// Garbage of another shape, so that this thread assists while marking.
 fn junk() {
     let v: Vec<Gc<[u64; 4]>> = (0..2_000).map(|k| Gc::new([k; 4])).collect();
@@ -80,17 +126,20 @@ fn child_lists() {
         return;
     }
     let (hot, warm, cold) = (list(0), list(0), list(0));
+    let values = value_list();
     let cycles0 = mem_stats().num_gc;
     for round in 1..=ROUNDS {
         rewrite(&hot, round);
         if round % 8 == 0 {
             rewrite(&warm, round);
+            rewrite_values(&values, round);
         }
         junk();
         if round % 50 == 0 {
             check("hot", &hot);
             check("warm", &warm);
             check("cold", &cold);
+            check_values(&values);
         }
     }
     let cycles = mem_stats().num_gc - cycles0;
@@ -99,6 +148,7 @@ fn child_lists() {
     check("hot", &hot);
     check("warm", &warm);
     check("cold", &cold);
+    check_values(&values);
     println!("PROBE_OK cycles={cycles}");
 }
 

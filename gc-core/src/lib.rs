@@ -174,6 +174,10 @@ pub mod __private {
 
     pub use crate::object::dyn_gc::gc_from_unsized_raw;
 
+    /// What `Trace::root_into` roots a handle through (a derived impl forwards it to its
+    /// fields; only the runtime makes one).
+    pub use crate::gc::RootRun;
+
     /// Bytes of blocks that `CountingAllocator` queued on the collector's threads and that
     /// a background thread freed itself because too many were pending (the mutators did
     /// not allocate for a while), cumulative. For `tests/remote_free.rs`.

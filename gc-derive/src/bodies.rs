@@ -1,6 +1,7 @@
 //! The bodies of the generated methods: the calls that visit each traced field (`trace`,
-//! `root`, `unroot` and the key methods), and the `||` of the fields' answers for
-//! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`.
+//! `root`, `root_into`, `unroot` and the key methods), the `||` of the fields' answers for
+//! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`, and the `&&` for
+//! `garbage_drop_is_noop_at` and `roots_in_runs_at`.
 //!
 //! Hygiene: a type written by a `macro_rules!` macro has field names and types whose
 //! tokens carry the macro's (or its caller's) hygiene, which need not be the derive's. So
@@ -30,6 +31,8 @@ pub(crate) struct Names {
     pub tracer: Ident,
     /// The sum `handles_hint` adds the fields' hints to.
     pub hint: Ident,
+    /// The parameter of `root_into`.
+    pub run: Ident,
 }
 
 impl Names {
@@ -39,6 +42,7 @@ impl Names {
             depth: Ident::new("depth", Span::mixed_site()),
             tracer: Ident::new("tracer", Span::mixed_site()),
             hint: Ident::new("hint", Span::mixed_site()),
+            run: Ident::new("run", Span::mixed_site()),
         }
     }
 
@@ -66,21 +70,32 @@ pub(crate) struct TracedField<'a> {
     by_mut: TokenStream2,
 }
 
+/// What a generated method passes on to each field's besides the field itself.
+#[derive(Clone, Copy)]
+enum Arg {
+    None,
+    /// `trace`'s tracer (`Names::tracer`).
+    Tracer,
+    /// `root_into`'s run (`Names::run`).
+    Run,
+}
+
 /// The generated methods that visit every traced field: name, whether they take `&mut self`,
-/// and whether the tracer is passed on. [`Bodies`] and [`calls`] follow this order.
-/// (`handles_hint`'s statements add each field's hint to `Names::hint`.)
-const METHODS: [(&str, bool, bool); 7] = [
-    ("trace", false, true),
-    ("root", true, false),
-    ("unroot", true, false),
-    ("root_key", false, false),
-    ("unroot_key", false, false),
-    ("forget_edges", true, false),
-    ("handles_hint", false, false),
+/// and what they pass on. [`Bodies`] and [`calls`] follow this order. (`handles_hint`'s
+/// statements add each field's hint to `Names::hint`.)
+const METHODS: [(&str, bool, Arg); 8] = [
+    ("trace", false, Arg::Tracer),
+    ("root", true, Arg::None),
+    ("unroot", true, Arg::None),
+    ("root_key", false, Arg::None),
+    ("unroot_key", false, Arg::None),
+    ("forget_edges", true, Arg::None),
+    ("handles_hint", false, Arg::None),
+    ("root_into", true, Arg::Run),
 ];
 
 /// The statements of the [`METHODS`], in that order (without any `unsafe` block).
-pub(crate) struct Bodies(pub [TokenStream2; 7]);
+pub(crate) struct Bodies(pub [TokenStream2; 8]);
 
 /// What a struct or enum's fields give the impl.
 pub(crate) struct Visit<'a> {
@@ -141,7 +156,7 @@ pub(crate) fn enum_bodies<'a>(
 ) -> Visit<'a> {
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
-    let mut arms: [Vec<TokenStream2>; 7] = Default::default();
+    let mut arms: [Vec<TokenStream2>; 8] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -215,15 +230,19 @@ pub(crate) fn enum_bodies<'a>(
 
 /// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so
 /// that a missing `Trace` impl is reported on the field.
-fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 7] {
-    METHODS.map(|(method, by_mut, pass_tracer)| {
+fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 8] {
+    METHODS.map(|(method, by_mut, arg)| {
         let sum = (method == "handles_hint").then(|| {
             let hint = &names.hint;
             quote!(#hint +=)
         });
         let method = Ident::new(method, Span::call_site());
-        let tracer = &names.tracer;
-        let args = pass_tracer.then(|| quote!(, #tracer));
+        let args = match arg {
+            Arg::None => None,
+            Arg::Tracer => Some(&names.tracer),
+            Arg::Run => Some(&names.run),
+        }
+        .map(|arg| quote!(, #arg));
         fields
             .iter()
             .map(|field| {
@@ -284,6 +303,29 @@ pub(crate) fn any_field(
         let krate = names.krate(Span::call_site());
         quote!(#depth >= #krate::__private::TRACE_DEPTH_LIMIT || #(#terms)||*)
     }
+}
+
+/// The body of `roots_in_runs_at`: the `&&` of the traced fields' answers, each distinct
+/// type listed once; `true` without any traced field (`root` does nothing), `false` past
+/// the depth limit (which ends the chains of mutually recursive types, as in
+/// [`any_field`]).
+pub(crate) fn roots_in_runs(names: &Names, fields: &[TracedField]) -> TokenStream2 {
+    let depth = &names.depth;
+    let mut seen = std::collections::HashSet::new();
+    let mut terms = Vec::new();
+    for field in fields {
+        let ty = field.ty.to_token_stream();
+        if seen.insert(ty.to_string()) {
+            let span = field.ty.span();
+            let krate = names.krate(span);
+            terms.push(quote_spanned!(span=> <#ty as #krate::Trace>::roots_in_runs_at(#depth + 1)));
+        }
+    }
+    if terms.is_empty() {
+        return constant(names, true);
+    }
+    let krate = names.krate(Span::call_site());
+    quote!(#depth < #krate::__private::TRACE_DEPTH_LIMIT && #(#terms)&&*)
 }
 
 /// The two facts about a type's drop glue that the derive answers field by field.

@@ -231,7 +231,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let drop_fact = |fact| bodies::drop_fact(fact, name, &opts, &names, traced, &visit.skipped);
     let user_drop = drop_fact(bodies::DropFact::UserCode);
     let garbage_noop = drop_fact(bodies::DropFact::GarbageNoop);
-    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body, hint_body] =
+    let roots_in_runs = bodies::roots_in_runs(&names, traced);
+    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body, hint_body, root_into_body] =
         visit.bodies.0;
     // The sum of the traced fields' hints (0 without any: no unused `mut`).
     let hint_body = if traced.is_empty() {
@@ -245,29 +246,33 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         })
     };
     // With nothing to visit, the tracer goes unused and `unsafe {}` would be an unused block.
-    let (tracer_param, unsafe_bodies) = if traced.is_empty() {
+    let (tracer_param, run_param, unsafe_bodies) = if traced.is_empty() {
         (
             quote!(_),
-            [quote!(), quote!(), quote!(), quote!(), quote!()],
+            quote!(_),
+            [quote!(), quote!(), quote!(), quote!(), quote!(), quote!()],
         )
     } else {
         // SAFETY (of the generated blocks): the unsafe methods forward the caller's contract
         // unchanged to each traced field, which the value owns (`&mut self`), or which is
         // reached only through `&self` as the value is (`root_key`, `unroot_key`).
-        let tracer = &names.tracer;
+        let (tracer, run) = (&names.tracer, &names.run);
         (
             quote!(#tracer),
+            quote!(#run),
             [
                 root_body,
                 unroot_body,
                 root_key_body,
                 unroot_key_body,
                 forget_body,
+                root_into_body,
             ]
             .map(|b| quote!(unsafe { #b })),
         )
     };
-    let [root_body, unroot_body, root_key_body, unroot_key_body, forget_body] = unsafe_bodies;
+    let [root_body, unroot_body, root_key_body, unroot_key_body, forget_body, root_into_body] =
+        unsafe_bodies;
 
     let krate = names.krate(Span::call_site());
     let traced_types: Vec<_> = traced.iter().map(|f| f.ty).collect();
@@ -292,7 +297,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // `garbage_drop_is_noop()` is `true` only when every field's drop is a no-op for
     // garbage (skipped fields only without drop glue); 7, `holds_keys_at`,
     // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`
-    // (as does `handles_hint`, a guess that nothing relies on for soundness).
+    // (as does `handles_hint`, a guess that nothing relies on for soundness); `root_into`
+    // forwards to the same fields as `root`, and `roots_in_runs_at` is the `&&` of their
+    // answers (so it is `true` only if theirs are).
     // The bounds are not part of the argument: a missing one fails to compile.
     Ok(quote! {
         #[automatically_derived]
@@ -335,6 +342,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #[inline]
             unsafe fn unroot(&mut self) {
                 #unroot_body
+            }
+
+            #[inline(always)]
+            fn roots_in_runs_at(#depth: u32) -> bool {
+                #roots_in_runs
+            }
+
+            #[inline]
+            unsafe fn root_into(&mut self, #run_param: &mut #krate::__private::RootRun<'_>) {
+                #root_into_body
             }
 
             #[inline(always)]

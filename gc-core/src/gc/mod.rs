@@ -91,6 +91,8 @@ pub(crate) use periodic::set_period as set_forcegc_period;
 pub(crate) use reroot::note as note_reroot;
 #[cfg(test)]
 pub(crate) use roots::flush_root_cache;
+/// Public for `Trace::root_into`'s signature only (`crate::__private`).
+pub use roots::RootRun;
 pub(crate) use roots::{
     add_root, bulk_rooting, drop_root, root_run, root_to_edge, unroot_new, ROOT_RUN_CHUNK,
     ROOT_RUN_MIN,

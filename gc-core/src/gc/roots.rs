@@ -97,21 +97,27 @@ pub(crate) fn add_root(addr: usize) {
     }
 }
 
-/// Handles a run roots per root operation ([`root_run`]): a stop waits for the operation
-/// to end, and a chunk takes a few microseconds (while marking, each handle's object is
-/// shaded too); the operation's own cost is a few instructions per handle at 64.
+/// List elements a run roots per root operation ([`root_run`]), each holding a bounded
+/// number of handles (`Trace::roots_in_runs_at`; one for a list of `Gc`s): a stop waits
+/// for the operation to end, and a chunk takes a few microseconds (while marking, each
+/// handle's object is shaded too); the operation's own cost is a few instructions per
+/// handle at 64.
 pub(crate) const ROOT_RUN_CHUNK: usize = 256;
 
-/// Runs shorter than this are rooted handle by handle ([`add_root`]): a run's own costs
-/// (an operation, the pending words applied at its end) pay off over many handles.
+/// Lists shorter than this are rooted element by element ([`add_root`]): a run's own
+/// costs (an operation, the pending words applied at its end) pay off over many handles.
 pub(crate) const ROOT_RUN_MIN: usize = 64;
 
-/// The roots of one run of handles, inside its root operation ([`root_run`]).
-pub(crate) struct RootRun<'a> {
+/// The roots of one run of handles, inside its root operation (`root_run`). Public (and
+/// hidden) only because `Trace::root_into`, which derived impls write, takes it; nothing
+/// outside the runtime can make one or call into it.
+pub struct RootRun<'a> {
     rc: &'a mut RootCache,
     /// Whether the run's objects are shaded: read once, since `MARKING` cannot change
     /// inside the operation.
     shade: bool,
+    /// Roots added so far.
+    added: usize,
 }
 
 impl RootRun<'_> {
@@ -122,6 +128,7 @@ impl RootRun<'_> {
     #[inline(always)]
     pub(crate) fn add(&mut self, addr: usize) {
         self.rc.pend(addr, 1);
+        self.added += 1;
         if self.shade {
             self.rc.shades.shade(addr);
         }
@@ -134,16 +141,23 @@ impl RootRun<'_> {
 /// objects allocated one after another to a word, applied one compare-and-swap per word
 /// when the run ends (or, inside a bulk walk, `bulk_rooting`, when the walk ends). Handle
 /// by handle, each root was an operation of its own and an entry in the cache's table,
-/// pushing out an older one (BENCHMARKS.md, thirtieth session). Returns false without
-/// running `f` if the thread has no root cache or finds the world stopping: the caller
-/// roots the run handle by handle instead.
-pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> bool {
+/// pushing out an older one (BENCHMARKS.md, thirtieth session). `f` runs only the
+/// runtime's code (the operation's protocol). Returns the number of roots added, or
+/// `None` without running `f` if the thread has no root cache or finds the world
+/// stopping: the caller roots the run handle by handle instead.
+pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> Option<usize> {
     with_root_cache(|rc| {
         let shade = MARKING.load(Ordering::Relaxed) && barrier_on();
-        f(&mut RootRun { rc, shade });
-        rc.end_run();
+        let mut run = RootRun {
+            rc,
+            shade,
+            added: 0,
+        };
+        f(&mut run);
+        let added = run.added;
+        run.rc.end_run();
+        added
     })
-    .is_some()
 }
 
 /// `add_root` on the counter (module header's protocol).
@@ -682,8 +696,8 @@ mod tests {
         assert_eq!(bulk(), Some(false), "a panicking walk left the flag set");
     }
 
-    /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>` or of
-    /// a `Vec<Option<Gc<_>>>`, `root_run`) leaves nothing pending: every counter holds its
+    /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>`, of a
+    /// `Vec<Option<Gc<_>>>` or of a list of tuples holding handles, `root_run`) leaves nothing pending: every counter holds its
     /// count when the root returns, without a drain; handles already rooted are left alone
     /// and not counted twice; the thread's count of rooted edges grows by the handles it
     /// rooted.
@@ -724,7 +738,7 @@ mod tests {
         };
         assert!(all_back_to_one());
 
-        // The same for a list of `Option<Gc<_>>` with gaps (`Trace::root_option_slice`).
+        // The same for a list of `Option<Gc<_>>` with gaps (`Option`'s `root_into`).
         let mut slots: Vec<Option<Obj>> = objects
             .iter()
             .flat_map(|g| [Some(g.clone()), None])
@@ -745,6 +759,30 @@ mod tests {
             "a count of the run was still pending when it returned"
         );
         drop(slots);
+        assert!(all_back_to_one());
+
+        // The same for a list of values that hold a handle beside other data (tuples, as a
+        // derived `Value` enum: `Trace::root_into`), two handles to each object.
+        let mut pairs: Vec<(Obj, u32, Option<Obj>)> = objects
+            .iter()
+            .map(|g| (g.clone(), 7, Some(g.clone())))
+            .collect();
+        // SAFETY: every handle in `pairs` is rooted; none is dropped before `root` below.
+        unsafe { pairs.unroot() };
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 1));
+        let before = crate::object::gc::rooted_handles();
+        // SAFETY: every handle in `pairs` is an edge.
+        unsafe { pairs.root() };
+        assert_eq!(
+            crate::object::gc::rooted_handles().wrapping_sub(before),
+            6_000
+        );
+        assert!(
+            objects.iter().all(|g| raw_count(g) == 3),
+            "a count of the run was still pending when it returned"
+        );
+        drop(pairs);
         assert!(all_back_to_one());
     }
 

@@ -233,8 +233,8 @@ fn loom_root_run_during_mark_setup() {
                 run.add(addr_a);
                 run.add(addr_b);
             });
-            if !ran {
-                // The world was stopping: handle by handle, as `Gc::root_slice` does.
+            if ran.is_none() {
+                // The world was stopping: handle by handle, as `Trace::root_slice` does.
                 roots::add_root(addr_a);
                 roots::add_root(addr_b);
             }

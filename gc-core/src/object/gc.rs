@@ -8,7 +8,7 @@
 //! (`crate::design::collector`); the counter operations are the collector's entry points
 //! `add_root`, `drop_root` and `root_to_edge` (`gc/roots.rs`).
 
-use crate::gc::{self, Tracer};
+use crate::gc::{self, RootRun, Tracer};
 use crate::object::typeinfo::Layout;
 use crate::Trace;
 use std::fmt;
@@ -34,70 +34,33 @@ pub(crate) fn rooted_handles() -> usize {
     ROOTED_HANDLES.with(|n| n.get())
 }
 
-/// An element of a run [`root_in_runs`] roots: a handle, or an optional one.
-trait RunElement<T: ?Sized + 'static> {
-    fn handle(&mut self) -> Option<&mut Gc<T>>;
-}
-
-impl<T: ?Sized + 'static> RunElement<T> for Gc<T> {
-    #[inline(always)]
-    fn handle(&mut self) -> Option<&mut Gc<T>> {
-        Some(self)
-    }
-}
-
-impl<T: ?Sized + 'static> RunElement<T> for Option<Gc<T>> {
-    #[inline(always)]
-    fn handle(&mut self) -> Option<&mut Gc<T>> {
-        self.as_mut()
-    }
-}
-
-/// `Gc::root_slice` and `root_option_slice`: a short run handle by handle, a long one in
-/// runs ([`root_in_runs`]).
+/// A long slice whose type roots in runs (`Trace::roots_in_runs_at`: handles, optional
+/// handles, derived values made of them): each chunk in one root operation, every element
+/// rooted through `Trace::root_into` with the counts gathered by counter word
+/// (`crate::gc::root_run`); a chunk that finds the world stopping (or a thread without a
+/// root cache) roots element by element.
 ///
 /// # Safety
 ///
-/// As for `Trace::root`, for each handle.
-#[inline]
-unsafe fn root_elements<T: ?Sized + 'static, E: RunElement<T>>(items: &mut [E]) {
-    if items.len() < gc::ROOT_RUN_MIN {
-        for h in items.iter_mut().filter_map(E::handle) {
-            // SAFETY: the caller's contract.
-            unsafe { h.root() };
-        }
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { root_in_runs(items) };
-    }
-}
-
-/// A long run of elements (handles, or optional ones): each chunk in one root operation,
-/// with the counts gathered by counter word (`crate::gc::root_run`); a chunk that finds
-/// the world stopping (or a thread without a root cache) roots handle by handle.
-///
-/// # Safety
-///
-/// As for `Trace::root`, for each handle.
+/// As for `Trace::root`, for each element; `T::roots_in_runs_at(0)` is true.
 #[inline(never)]
-unsafe fn root_in_runs<T: ?Sized + 'static, E: RunElement<T>>(items: &mut [E]) {
+pub(super) unsafe fn root_in_runs<T: Trace>(items: &mut [T]) {
     let mut rooted = 0usize;
     for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
         let ran = gc::root_run(|run| {
-            for h in chunk.iter_mut().filter_map(E::handle) {
-                #[cfg(test)]
-                tests::VISITS.with(|v| v.set(v.get() + 1));
-                if !h.is_rooted() {
-                    run.add(h.addr());
-                    h.set_rooted(true);
-                    rooted += 1;
-                }
+            for x in chunk.iter_mut() {
+                // SAFETY: the caller's contract; `roots_in_runs_at` said that `root_into`
+                // runs only the runtime's code, as the operation requires.
+                unsafe { x.root_into(run) };
             }
         });
-        if !ran {
-            for h in chunk.iter_mut().filter_map(E::handle) {
-                // SAFETY: the caller's contract.
-                unsafe { h.root() };
+        match ran {
+            Some(added) => rooted += added,
+            None => {
+                for x in chunk.iter_mut() {
+                    // SAFETY: the caller's contract.
+                    unsafe { x.root() };
+                }
             }
         }
     }
@@ -459,16 +422,19 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         }
     }
 
-    #[inline]
-    unsafe fn root_slice(items: &mut [Self]) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { root_elements(items) };
+    #[inline(always)]
+    fn roots_in_runs_at(_: u32) -> bool {
+        true
     }
 
-    #[inline]
-    unsafe fn root_option_slice(items: &mut [Option<Self>]) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { root_elements(items) };
+    #[inline(always)]
+    unsafe fn root_into(&mut self, run: &mut RootRun<'_>) {
+        #[cfg(test)]
+        tests::VISITS.with(|v| v.set(v.get() + 1));
+        if !self.is_rooted() {
+            run.add(self.addr());
+            self.set_rooted(true);
+        }
     }
 
     #[inline(always)]

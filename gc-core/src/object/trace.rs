@@ -227,10 +227,11 @@ pub unsafe trait Trace {
 
     /// [`Trace::root`] on every element of `items`: what a container that keeps its
     /// elements in slices (`Vec`, `VecDeque`, arrays, boxed slices) calls from its own
-    /// `root`. The default roots them one by one; `Gc` roots a long run of handles with
-    /// one root operation per chunk and their counts gathered by counter word
-    /// (`crate::gc::root_run`), which is what a write guard pays for a large list the
-    /// collector made edges again.
+    /// `root`. A long slice of a type that roots in runs ([`Trace::roots_in_runs_at`]:
+    /// handles, optional handles, an interpreter's derived `Value` enum) takes one root
+    /// operation per chunk, its counts gathered by counter word (`crate::gc::root_run`),
+    /// which is what a write guard pays for a large list the collector made edges again;
+    /// any other slice is rooted element by element.
     ///
     /// # Safety
     ///
@@ -241,28 +242,54 @@ pub unsafe trait Trace {
     where
         Self: Sized,
     {
-        for x in items {
-            // SAFETY: forwarded from the caller's contract.
-            unsafe { x.root() };
+        if Self::roots_in_runs_at(0) && items.len() >= crate::gc::ROOT_RUN_MIN {
+            // SAFETY: forwarded from the caller's contract; `roots_in_runs_at` said that
+            // `root_into` runs only the runtime's code.
+            unsafe { super::gc::root_in_runs(items) };
+        } else {
+            for x in items {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { x.root() };
+            }
         }
     }
 
-    /// [`Trace::root_slice`] for a slice of `Option<Self>`, which `Option`'s `root_slice`
-    /// forwards here: `Gc` roots a long run of `Option<Gc<T>>` as it roots one of handles.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Trace::root`], for each element.
+    /// Whether [`Trace::root_into`] roots a value of this type, asked `depth` derived types
+    /// deep: its `root` runs only the runtime's own code (no hand-written `Trace` impl on
+    /// the way) and roots a bounded number of handles (no list, map or box: those root
+    /// their own elements in runs, outside any one element's). True for `Gc`, for types
+    /// without handles, and for `Option`, tuples, small arrays and derived types made only
+    /// of such parts; `false` (the default, always sound) for everything else and past
+    /// `__private::TRACE_DEPTH_LIMIT`.
     #[doc(hidden)]
-    #[inline]
-    unsafe fn root_option_slice(items: &mut [Option<Self>])
+    #[inline(always)]
+    fn roots_in_runs_at(depth: u32) -> bool
     where
         Self: Sized,
     {
-        for x in items.iter_mut().flatten() {
-            // SAFETY: forwarded from the caller's contract.
-            unsafe { x.root() };
-        }
+        let _ = depth;
+        false
+    }
+
+    /// [`Trace::root`] inside a run's root operation: every handle inside `self` that is
+    /// an edge gets its root through `run`. The runtime calls it only for a type whose
+    /// [`Trace::roots_in_runs_at`] is `true`; an implementation that answers `true` there
+    /// must forward this method to exactly the fields its `root` visits, and run nothing
+    /// else (the operation holds off every stop of the world while it runs).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::root`].
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn root_into(&mut self, run: &mut crate::__private::RootRun<'_>)
+    where
+        Self: Sized,
+    {
+        let _ = run;
+        panic!(
+            "Trace::root_into called for a type whose roots_in_runs_at answers false: its Trace impl answers true there without implementing root_into"
+        );
     }
 
     /// [`Trace::root`] for a value reached only through `&self` (a map key or set element,

@@ -29,6 +29,12 @@ macro_rules! leaf_trace {
             unsafe fn root(&mut self) {}
             #[inline(always)]
             unsafe fn unroot(&mut self) {}
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn roots_in_runs_at(_: u32) -> bool { true }
+            #[allow(dead_code)]
+            #[inline(always)]
+            unsafe fn root_into(&mut self, _: &mut $crate::__private::RootRun<'_>) {}
             $(
                 fn box_into_heap(self: Box<Self>) -> *mut u8 {
                     $b(self)
@@ -59,12 +65,12 @@ pub(crate) use trace_fn;
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
 /// drop may run user code besides its elements' (a hasher's, say). `slices |m| <expr>`
 /// (optional) yields the container's elements as mutable slices, which `root` hands to
-/// the element type's `Trace::root_slice`; `slice_of_self <method>` (optional, `Option`)
-/// roots a slice of containers through that method of the element type
-/// (`root_option_slice`).
+/// the element type's `Trace::root_slice`; `runs_if <expr>` (optional: `Option`, arrays)
+/// says the container roots in runs (`Trace::roots_in_runs_at`) when its elements do and
+/// `<expr>` holds (a bound on how many it has).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
-        $(slices |$sm:ident| $slices:expr,)? $(slice_of_self $sos:ident,)?
+        $(slices |$sm:ident| $slices:expr,)? $(runs_if $runs:expr,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -134,12 +140,18 @@ macro_rules! container_trace {
                 }
             }
             $(
-            /// A slice of these, rooted by the element type's `$sos`.
-            #[inline]
-            unsafe fn root_slice(items: &mut [Self]) {
-                if <$e as $crate::Trace>::needs_trace() {
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn roots_in_runs_at(depth: u32) -> bool {
+                $runs && <$e as $crate::Trace>::roots_in_runs_at(depth)
+            }
+            #[allow(dead_code)]
+            #[inline(always)]
+            unsafe fn root_into(&mut self, run: &mut $crate::__private::RootRun<'_>) {
+                let $m = self;
+                for x in $iter_mut {
                     // SAFETY: forwarded from the caller's contract.
-                    unsafe { <$e as $crate::Trace>::$sos(items) };
+                    unsafe { x.root_into(run) };
                 }
             }
             )?
@@ -427,6 +439,15 @@ macro_rules! tuple_trace {
             unsafe fn unroot(&mut self) {
                 // SAFETY: forwarded from the caller's contract.
                 unsafe { $(self.$n.unroot();)+ }
+            }
+            #[inline(always)]
+            fn roots_in_runs_at(depth: u32) -> bool {
+                true $(&& $t::roots_in_runs_at(depth))+
+            }
+            #[inline(always)]
+            unsafe fn root_into(&mut self, run: &mut $crate::__private::RootRun<'_>) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.root_into(run);)+ }
             }
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool { false $(|| $t::holds_keys_at(depth))+ }

@@ -109,9 +109,12 @@ fn bound_mut<T>(b: &mut Bound<T>) -> std::option::IntoIter<&mut T> {
     }
 }
 
+/// The longest array that roots in runs as an element of a list (`Trace::roots_in_runs_at`):
+/// a run's chunk holds `ROOT_RUN_CHUNK` elements, each rooted inside its operation.
+const MAX_RUN_ARRAY: usize = 16;
+
 container_trace! {
-    [T: Trace] Option<T>, T, inline elements, slice_of_self root_option_slice,
-        |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] Option<T>, T, inline elements, runs_if true, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] Vec<T>, T, slices |m| [m.as_mut_slice()], |s| s.iter(), |m| m.iter_mut();
     [T: Trace] VecDeque<T>, T, slices |m| <[&mut [T]; 2]>::from(m.as_mut_slices()),
         |s| s.iter(), |m| m.iter_mut();
@@ -119,7 +122,7 @@ container_trace! {
     [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap, slices |m| [m],
         |s| s.iter(), |m| m.iter_mut();
     [T: Trace, const N: usize] [T; N], T, inline elements, slices |m| [m.as_mut_slice()],
-        |s| s.iter(), |m| m.iter_mut();
+        runs_if N <= MAX_RUN_ARRAY, |s| s.iter(), |m| m.iter_mut();
     // Wrappers: their fields are public, so reachable mutably like a container's elements.
     [T: Trace] Range<T>, T, |s| [&s.start, &s.end], |m| [&mut m.start, &mut m.end];
     [T: Trace] RangeFrom<T>, T, |s| [&s.start], |m| [&mut m.start];
