@@ -11,7 +11,9 @@
 //! - `appended`: one push per write guard, each a few pushes apart, while cycles run;
 //! - `after_collect`: written, then `gc_core::collect()` (also timed);
 //! - `cold`: written, then not written for six cycles: the pass made its contents edges
-//!   again, and this store counts them all (the stall that remains).
+//!   again, and this store counts them all (the stall that remains);
+//! - `frozen`: the list built in a `Vec`, then `Gc::new(items)` without a cell (an
+//!   immutable list: every handle made an edge, in runs); timed, and no store follows.
 //!
 //! `--elements values` makes the list an interpreter's `Vec<Value>` (an enum whose variants
 //! hold a handle or a number; one element in eight a number) instead of a `Vec<Gc<u64>>`.
@@ -143,6 +145,14 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
             before = Some(millis(t));
             list
         }
+        "frozen" => {
+            let items: Vec<E> = items(n);
+            let t = Instant::now();
+            let list = Gc::new(items);
+            before = Some(millis(t));
+            drop(list);
+            return (f64::NAN, before);
+        }
         "cold" => {
             let list: List<E> = Gc::new(GcCell::new(items(n)));
             list.borrow_mut()[1] = E::new(1);
@@ -189,6 +199,7 @@ fn main() -> ExitCode {
         ("appended", ""),
         ("after_collect", "collect()"),
         ("cold", ""),
+        ("frozen", "Gc::new"),
     ];
     if let Some(o) = &only {
         if !scenarios.iter().any(|(s, _)| s == o) {
@@ -216,12 +227,19 @@ fn main() -> ExitCode {
             gc_core::collect();
         }
         let store = median(stores);
-        let mut line = format!("{scenario:>14}: store {store:8.3} ms");
-        if !steps.is_empty() {
-            line += &format!(", {step} {:8.3} ms", median(steps));
+        let mut parts = Vec::new();
+        if !store.is_nan() {
+            parts.push(format!("store {store:8.3} ms"));
+            summary += &format!(" {scenario}_store_ms={store:.3}");
         }
-        println!("{line}");
-        summary += &format!(" {scenario}_store_ms={store:.3}");
+        if !steps.is_empty() {
+            let step_ms = median(steps);
+            parts.push(format!("{step} {step_ms:8.3} ms"));
+            if store.is_nan() {
+                summary += &format!(" {scenario}_ms={step_ms:.3}");
+            }
+        }
+        println!("{scenario:>14}: {}", parts.join(", "));
     }
     println!("{summary} peak_rss_mb={}", common::peak_rss_field());
     ExitCode::SUCCESS

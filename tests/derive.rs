@@ -746,9 +746,9 @@ fn runs<T: Trace>() -> bool {
     T::roots_in_runs_at(0)
 }
 
-/// A field type with a hand-written `Trace` impl: its `root` is user code, which never runs
-/// inside a root operation (this one calls `collect()`, which would wait for that operation
-/// for ever, and allocates). It holds one handle.
+/// A field type with a hand-written `Trace` impl: its `root` and `unroot` are user code,
+/// which never runs inside a root operation (these call `collect()`, which would wait for
+/// that operation for ever, and allocate). It holds one handle.
 struct UserRooted {
     inner: Gc<u64>,
 }
@@ -768,6 +768,9 @@ unsafe impl Trace for UserRooted {
         unsafe { self.inner.root() }
     }
     unsafe fn unroot(&mut self) {
+        USER_ROOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        gc_core::collect();
+        drop(Gc::new([2u64; 4]));
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.inner.unroot() }
     }
@@ -837,9 +840,9 @@ fn lists_of_derived_values_root_in_runs() {
     assert!(!runs::<Option<UserRooted>>());
 }
 
-/// A list whose elements hold a field with a hand-written `root` is rooted element by
-/// element, outside any root operation: that `root` calls `collect()` and allocates, and
-/// every element's is called. (Were it called inside a run's operation, `collect()` would
+/// A list whose elements hold a field with a hand-written `root` and `unroot` is rooted
+/// and unrooted element by element, outside any root operation: those call `collect()` and
+/// allocate, and every element's are called (also when `Gc::new` moves the list in). (Were it called inside a run's operation, `collect()` would
 /// wait for that operation for ever: the watchdog fails the test instead.) A list of
 /// derived values in runs keeps every element through collections.
 #[test]
@@ -859,8 +862,12 @@ fn user_root_code_in_a_list_runs_outside_root_operations() {
             users.root();
         }
         let after = USER_ROOTS.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(after - before, 200);
-        drop(users);
+        assert_eq!(after - before, 400);
+        // Moved into a new object: each element made an edge on its own again.
+        let moved = Gc::new(users);
+        let moved_in = USER_ROOTS.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(moved_in - after, 200);
+        drop(moved);
 
         let values: Vec<RunValue> = (0..5_000u64)
             .map(|i| match i % 4 {

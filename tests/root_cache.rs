@@ -118,3 +118,48 @@ fn clones_sent_away_keep_their_objects_alive_under_concurrent_cycles() {
         assert_eq!(BAD_DROPS.load(Ordering::SeqCst), 0);
     });
 }
+
+/// A list of clones whose roots are still pending on this thread, moved into a new object
+/// on another thread: that thread's move-in makes the list's handles edges in runs
+/// (`Trace::unroot_slice`), a counter word at a time, and its counters read 0 for the
+/// clones whose roots are pending here, so those decrements are owed (to the right
+/// objects: a debt paid to the wrong counter is fatal in this build). The next stop pays
+/// them; the leaves stay alive while the list holds them and are freed with it.
+#[test]
+fn a_list_moved_in_on_another_thread_owes_its_pending_counts() {
+    with_watchdog("owed decrements of a run", || {
+        const N: u64 = 600;
+        let holders: Vec<_> = (0..N)
+            .map(|id| {
+                holder_of(Gc::new(Leaf {
+                    tracker: Tracker::new(id),
+                }))
+            })
+            .collect();
+        // Clones whose roots are pending in this thread's cache (some pushed out to their
+        // counters by others: both ways are checked).
+        let clones: Vec<Gc<Leaf>> = holders
+            .iter()
+            .map(|h| h.borrow().clone().unwrap())
+            .collect();
+        let weaks: Vec<_> = clones.iter().map(Gc::downgrade).collect();
+        let list = std::thread::spawn(move || Gc::new(clones)).join().unwrap();
+        gc_core::collect(); // applies the pending roots, then pays the debts
+        for h in &holders {
+            *h.borrow_mut() = None;
+        }
+        gc_core::collect();
+        for (id, leaf) in list.iter().enumerate() {
+            assert_eq!(leaf.tracker.state(), ALIVE ^ id as u64, "leaf {id} freed");
+            assert_eq!(root_count_for_test(leaf), 0, "leaf {id}: a count was left");
+        }
+        drop(list);
+        gc_core::collect();
+        gc_core::collect();
+        assert!(
+            weaks.iter().all(|w| w.upgrade().is_none()),
+            "a leaf outlived its list: a count leaked"
+        );
+        assert_eq!(BAD_DROPS.load(Ordering::SeqCst), 0);
+    });
+}

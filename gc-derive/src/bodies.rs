@@ -1,5 +1,5 @@
 //! The bodies of the generated methods: the calls that visit each traced field (`trace`,
-//! `root`, `root_into`, `unroot` and the key methods), the `||` of the fields' answers for
+//! `root`, `unroot`, their run forms `root_into` and `unroot_into`, and the key methods), the `||` of the fields' answers for
 //! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`, and the `&&` for
 //! `garbage_drop_is_noop_at` and `roots_in_runs_at`.
 //!
@@ -31,7 +31,7 @@ pub(crate) struct Names {
     pub tracer: Ident,
     /// The sum `handles_hint` adds the fields' hints to.
     pub hint: Ident,
-    /// The parameter of `root_into`.
+    /// The parameter of `root_into` and `unroot_into`.
     pub run: Ident,
 }
 
@@ -76,14 +76,14 @@ enum Arg {
     None,
     /// `trace`'s tracer (`Names::tracer`).
     Tracer,
-    /// `root_into`'s run (`Names::run`).
+    /// `root_into`'s and `unroot_into`'s run (`Names::run`).
     Run,
 }
 
 /// The generated methods that visit every traced field: name, whether they take `&mut self`,
 /// and what they pass on. [`Bodies`] and [`calls`] follow this order. (`handles_hint`'s
 /// statements add each field's hint to `Names::hint`.)
-const METHODS: [(&str, bool, Arg); 8] = [
+const METHODS: [(&str, bool, Arg); 9] = [
     ("trace", false, Arg::Tracer),
     ("root", true, Arg::None),
     ("unroot", true, Arg::None),
@@ -92,10 +92,11 @@ const METHODS: [(&str, bool, Arg); 8] = [
     ("forget_edges", true, Arg::None),
     ("handles_hint", false, Arg::None),
     ("root_into", true, Arg::Run),
+    ("unroot_into", true, Arg::Run),
 ];
 
 /// The statements of the [`METHODS`], in that order (without any `unsafe` block).
-pub(crate) struct Bodies(pub [TokenStream2; 8]);
+pub(crate) struct Bodies(pub [TokenStream2; 9]);
 
 /// What a struct or enum's fields give the impl.
 pub(crate) struct Visit<'a> {
@@ -156,7 +157,7 @@ pub(crate) fn enum_bodies<'a>(
 ) -> Visit<'a> {
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
-    let mut arms: [Vec<TokenStream2>; 8] = Default::default();
+    let mut arms: [Vec<TokenStream2>; 9] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -230,7 +231,7 @@ pub(crate) fn enum_bodies<'a>(
 
 /// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so
 /// that a missing `Trace` impl is reported on the field.
-fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 8] {
+fn calls(fields: &[TracedField], names: &Names) -> [Vec<TokenStream2>; 9] {
     METHODS.map(|(method, by_mut, arg)| {
         let sum = (method == "handles_hint").then(|| {
             let hint = &names.hint;

@@ -232,7 +232,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let user_drop = drop_fact(bodies::DropFact::UserCode);
     let garbage_noop = drop_fact(bodies::DropFact::GarbageNoop);
     let roots_in_runs = bodies::roots_in_runs(&names, traced);
-    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body, hint_body, root_into_body] =
+    let [trace_body, root_body, unroot_body, root_key_body, unroot_key_body, forget_body, hint_body, root_into_body, unroot_into_body] =
         visit.bodies.0;
     // The sum of the traced fields' hints (0 without any: no unused `mut`).
     let hint_body = if traced.is_empty() {
@@ -250,7 +250,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         (
             quote!(_),
             quote!(_),
-            [quote!(), quote!(), quote!(), quote!(), quote!(), quote!()],
+            [
+                quote!(),
+                quote!(),
+                quote!(),
+                quote!(),
+                quote!(),
+                quote!(),
+                quote!(),
+            ],
         )
     } else {
         // SAFETY (of the generated blocks): the unsafe methods forward the caller's contract
@@ -267,11 +275,12 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 unroot_key_body,
                 forget_body,
                 root_into_body,
+                unroot_into_body,
             ]
             .map(|b| quote!(unsafe { #b })),
         )
     };
-    let [root_body, unroot_body, root_key_body, unroot_key_body, forget_body, root_into_body] =
+    let [root_body, unroot_body, root_key_body, unroot_key_body, forget_body, root_into_body, unroot_into_body] =
         unsafe_bodies;
 
     let krate = names.krate(Span::call_site());
@@ -298,8 +307,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // garbage (skipped fields only without drop glue); 7, `holds_keys_at`,
     // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`
     // (as does `handles_hint`, a guess that nothing relies on for soundness); `root_into`
-    // forwards to the same fields as `root`, and `roots_in_runs_at` is the `&&` of their
-    // answers (so it is `true` only if theirs are).
+    // and `unroot_into` forward to the same fields as `root`, and `roots_in_runs_at` is
+    // the `&&` of their answers (so it is `true` only if theirs are).
     // The bounds are not part of the argument: a missing one fails to compile.
     Ok(quote! {
         #[automatically_derived]
@@ -352,6 +361,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #[inline]
             unsafe fn root_into(&mut self, #run_param: &mut #krate::__private::RootRun<'_>) {
                 #root_into_body
+            }
+
+            #[inline]
+            unsafe fn unroot_into(&mut self, #run_param: &mut #krate::__private::RootRun<'_>) {
+                #unroot_into_body
             }
 
             #[inline(always)]

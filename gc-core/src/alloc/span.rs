@@ -48,7 +48,7 @@ use alloc_state::{AllocBits, AllocState};
 pub(crate) use block::{meta_bytes, OwnedSpan, Shape, SpareBlocks};
 pub(crate) use claimed::{Claimed, SlotSet};
 use root_counter::table_words;
-pub(crate) use root_counter::{add_fields, from_zero, RootCounter, PER_WORD};
+pub(crate) use root_counter::{add_fields, from_zero, sub_fields, RootCounter, PER_WORD};
 pub(crate) use roots::CounterMap;
 pub(crate) use slot_types::table_bytes as type_table_bytes;
 pub(crate) use slot_types::SlotTypes;

@@ -94,8 +94,8 @@ pub(crate) use roots::flush_root_cache;
 /// Public for `Trace::root_into`'s signature only (`crate::__private`).
 pub use roots::RootRun;
 pub(crate) use roots::{
-    add_root, bulk_rooting, drop_root, root_run, root_to_edge, unroot_new, ROOT_RUN_CHUNK,
-    ROOT_RUN_MIN,
+    add_root, bulk_rooting, drop_root, root_run, root_to_edge, unroot_new, unroot_run,
+    ROOT_RUN_CHUNK, ROOT_RUN_MIN,
 };
 #[cfg(debug_assertions)]
 pub(crate) use roots::{raise_count_for_test, root_count_for_test, MAX_ROOTS, SKIP_BARRIER};

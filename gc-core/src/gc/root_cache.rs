@@ -11,7 +11,8 @@
 //! increments with one compare-and-swap when another word takes its place, and when the
 //! walk ends. A run of handles rooted together (`roots::root_run`, a list of `Gc`s) puts
 //! its counts in those words directly, without the table, and applies them when it ends
-//! ([`RootCache::end_run`]). The drain applies both. The cache also carries the thread's
+//! ([`RootCache::end_run`]); a run of handles made edges (`roots::unroot_run`) keeps its
+//! decrements in the same words and applies them at its end. The drain applies all. The cache also carries the thread's
 //! own shade buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the
 //! same root operations, and the drain flushes them too.
 //!
@@ -21,8 +22,10 @@
 //!   anything else, so the root scan that follows mark setup's stop sees every increment
 //!   taken before it, and an increment cached after it was taken while marking (inside an
 //!   operation, where `MARKING` cannot change) and shaded its object.
-//! - Only increments are deferred. A drop that finds no pending increment of its own
-//!   decrements the counter at once; if the counter is 0 (the increment it pairs with is
+//! - Only increments are deferred between root operations. A drop that finds no pending
+//!   increment of its own decrements the counter at once (a run of handles made edges
+//!   together, `roots::unroot_run`, keeps its decrements by counter word and applies them
+//!   before its operation ends, so no stop ever finds one pending); if the counter is 0 (the increment it pairs with is
 //!   still in another thread's cache: the handle was cloned there and sent here), the
 //!   decrement is *owed*: kept in `DEBTS` and paid as soon as the counter is above 0,
 //!   at the latest by the next stop, after the drain (where every debt can be paid: one
@@ -115,6 +118,9 @@ const PENDING_WORDS: usize = 16;
 #[derive(Clone, Copy)]
 struct Pending {
     delta: u64,
+    /// Decrements, laid out as `delta`: only from a run of handles made edges
+    /// (`roots::unroot_run`), which applies them before its root operation ends.
+    debit: u64,
     word: usize,
     span: Option<SpanPtr>,
 }
@@ -122,23 +128,34 @@ struct Pending {
 impl Pending {
     const NONE: Pending = Pending {
         delta: 0,
+        debit: 0,
         word: 0,
         span: None,
     };
 
-    /// Applies and forgets the increments.
+    /// Applies and forgets the increments, then the decrements (so that a decrement
+    /// finds the increments of the same counters applied).
     fn apply(&mut self) {
-        let delta = std::mem::take(&mut self.delta);
-        if delta == 0 {
+        let (delta, debit) = (
+            std::mem::take(&mut self.delta),
+            std::mem::take(&mut self.debit),
+        );
+        if delta | debit == 0 {
             return;
         }
-        let s = self.span.expect("pending increments name their span");
+        let s = self.span.expect("pending counts name their span");
         // SAFETY: the word is a counter word of span `s`, which is in use: a pending
         // increment is a live handle's count (a drop that could take it back decrements
-        // the counter or owes), so its object, and with it the span, cannot be freed
-        // before this applies it (as for the table's entries).
+        // the counter or owes), and a pending decrement is that of a handle just made an
+        // edge of a live object, so the object, and with it the span, cannot be freed
+        // before this applies them (as for the table's entries).
         let word = unsafe { &*(self.word as *const AtomicU64) };
-        roots::count_roots_in_word(s, word, delta);
+        if delta != 0 {
+            roots::count_roots_in_word(s, word, delta);
+        }
+        if debit != 0 {
+            roots::uncount_roots_in_word(s, word, debit);
+        }
     }
 }
 
@@ -257,8 +274,8 @@ impl RootCache {
         }
     }
 
-    /// Applies every word of pending increments, and forgets the memo.
-    fn apply_pending(&mut self) {
+    /// Applies every word of pending counts, and forgets the memo.
+    pub(crate) fn apply_pending(&mut self) {
         for p in &mut self.pending {
             p.apply();
         }
@@ -324,6 +341,27 @@ impl RootCache {
             p.span = Some(s);
         }
         p.delta += c.delta(n as u8);
+    }
+
+    /// Keeps one decrement on the object at `addr` with the pending counts of its counter
+    /// word, unless this cache holds a pending root on it to take back instead. For the
+    /// handles of a run made edges (`roots::unroot_run`), which applies it before its
+    /// operation ends. A pending decrement makes a counter read high for that long, which
+    /// only keeps its object alive.
+    #[inline]
+    pub(crate) fn pend_drop(&mut self, addr: usize) {
+        if self.cancel(addr) {
+            return;
+        }
+        let (s, c) = self.counter_of(addr);
+        let word = c.word() as *const AtomicU64 as usize;
+        let p = &mut self.pending[Self::pending_index(word)];
+        if p.word != word || c.field_of(p.debit) >= roots::INLINE_MAX {
+            p.apply();
+            p.word = word;
+            p.span = Some(s);
+        }
+        p.debit += c.delta(1);
     }
 }
 

@@ -48,7 +48,7 @@ use super::root_cache::RootCache;
 use super::world::with_root_cache;
 use crate::alloc::cache::{MCache, Slot};
 use crate::alloc::sizeclass::Placement;
-use crate::alloc::span::{add_fields, from_zero, RootCounter, Span, SpanPtr, PER_WORD};
+use crate::alloc::span::{add_fields, from_zero, sub_fields, RootCounter, Span, SpanPtr, PER_WORD};
 use crate::sync::{seqcst_order, AtomicBool, AtomicU64, Mutex, Ordering, Padded};
 use std::collections::BTreeMap;
 
@@ -124,12 +124,25 @@ impl RootRun<'_> {
     /// One more root on the object at `addr`: kept with the pending increments of its
     /// counter word, and, while marking, the object shaded. (Not through the cache's
     /// table: the address is not held afterwards, so a later root of it shades again,
-    /// which finds it marked.)
+    /// which finds it marked.) Only in a run of [`root_run`].
     #[inline(always)]
     pub(crate) fn add(&mut self, addr: usize) {
         self.rc.pend(addr, 1);
         self.added += 1;
         if self.shade {
+            self.rc.shades.shade(addr);
+        }
+    }
+
+    /// A rooted handle to the object at `addr` made an edge ([`root_to_edge`] for a run of
+    /// [`unroot_run`]): its root taken back from the cache's table if pending there, else
+    /// kept with the pending decrements of its counter word; while marking, the object
+    /// shaded unless [`root_to_edge`] would skip it.
+    #[inline(always)]
+    pub(crate) fn remove(&mut self, addr: usize) {
+        let skip = self.rc.holds(addr) || self.rc.into_white;
+        self.rc.pend_drop(addr);
+        if self.shade && !skip {
             self.rc.shades.shade(addr);
         }
     }
@@ -146,6 +159,21 @@ impl RootRun<'_> {
 /// `None` without running `f` if the thread has no root cache or finds the world
 /// stopping: the caller roots the run handle by handle instead.
 pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> Option<usize> {
+    run(f, RootCache::end_run)
+}
+
+/// [`root_run`] for a run of rooted handles made edges (a chunk of a list moved into a
+/// new object, `Trace::unroot_slice`), through [`RootRun::remove`]: each root taken back
+/// from the cache's table or kept with its counter word's pending decrements, which are
+/// applied (one compare-and-swap per word) before the operation ends. Returns `None`
+/// without running `f` where `root_run` does.
+pub(crate) fn unroot_run(f: impl FnOnce(&mut RootRun<'_>)) -> Option<usize> {
+    run(f, RootCache::apply_pending)
+}
+
+/// `f` with a [`RootRun`] inside one root operation, then `end` on the cache.
+#[inline(always)]
+fn run(f: impl FnOnce(&mut RootRun<'_>), end: fn(&mut RootCache)) -> Option<usize> {
     with_root_cache(|rc| {
         let shade = MARKING.load(Ordering::Relaxed) && barrier_on();
         let mut run = RootRun {
@@ -155,7 +183,7 @@ pub(crate) fn root_run(f: impl FnOnce(&mut RootRun<'_>)) -> Option<usize> {
         };
         f(&mut run);
         let added = run.added;
-        run.rc.end_run();
+        end(run.rc);
         added
     })
 }
@@ -220,6 +248,25 @@ pub(crate) fn count_roots_in_word(s: SpanPtr, word: &AtomicU64, delta: u64) {
                         s.note_root_seqcst();
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Applies `debit`, decrements for several counters of one table word of span `s` (laid
+/// out as [`RootCounter::delta`] makes them), with one compare-and-swap when each of
+/// those counters holds at least its decrement inline; else counter by counter ([`dec`],
+/// which takes spilled counts from the table), owing what a counter at 0 cannot give
+/// (`root_cache.rs`), as [`uncount_root`] does.
+pub(crate) fn uncount_roots_in_word(s: SpanPtr, word: &AtomicU64, debit: u64) {
+    if sub_fields(word, debit, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+        return;
+    }
+    for i in 0..PER_WORD {
+        let c = RootCounter::new(word, i);
+        for _ in 0..c.field_of(debit) {
+            if !dec(c) {
+                super::root_cache::owe(s.slot_of_counter(word, i));
             }
         }
     }
@@ -697,10 +744,10 @@ mod tests {
     }
 
     /// A run of handles rooted outside a bulk walk (`Trace::root` of a `Vec<Gc<_>>`, of a
-    /// `Vec<Option<Gc<_>>>` or of a list of tuples holding handles, `root_run`) leaves nothing pending: every counter holds its
-    /// count when the root returns, without a drain; handles already rooted are left alone
-    /// and not counted twice; the thread's count of rooted edges grows by the handles it
-    /// rooted.
+    /// `Vec<Option<Gc<_>>>` or of a list of tuples holding handles, `root_run`) leaves
+    /// nothing pending: every counter holds its count when the root returns, without a
+    /// drain; handles already rooted are left alone and not counted twice; the thread's
+    /// count of rooted edges grows by the handles it rooted.
     #[test]
     #[cfg(debug_assertions)]
     fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
@@ -784,6 +831,45 @@ mod tests {
         );
         drop(pairs);
         assert!(all_back_to_one());
+    }
+
+    /// A run of handles made edges (`Trace::unroot` of a long list, `unroot_run`) gives
+    /// back every count before it returns, without a drain: a root still pending in the
+    /// thread's table is taken back there, the others by counter word, and a counter
+    /// whose count spilled past four bits gives its counts back from the spill table.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_run_of_edges_gives_back_its_counts_before_it_ends() {
+        use crate::{Gc, Trace};
+        type Obj = Gc<[u64; 3]>;
+        let raw_count = |g: &Obj| {
+            let (s, i) = locate(Gc::as_ptr(g) as usize);
+            count(s.root_count(i))
+        };
+        let objects: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
+        let shared = Gc::new([7u64; 3]);
+        let mut list: Vec<Obj> = objects.to_vec();
+        list.extend((0..40).map(|_| shared.clone()));
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 2));
+        assert_eq!(root_count_for_test(Gc::as_ptr(&shared) as usize), 41);
+        // A hundred more roots, still pending in this thread's table.
+        list.extend(objects[..100].iter().cloned());
+        // SAFETY: every handle in `list` is rooted; it is rooted again before its drop.
+        unsafe { list.unroot() };
+        assert!(
+            objects.iter().all(|g| raw_count(g) == 1),
+            "a count of the run was still pending when it returned"
+        );
+        assert_eq!(root_count_for_test(Gc::as_ptr(&shared) as usize), 1);
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 1));
+        // SAFETY: every handle in `list` is an edge.
+        unsafe { list.root() };
+        drop(list);
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 1));
+        assert_eq!(root_count_for_test(Gc::as_ptr(&shared) as usize), 1);
     }
 
     #[test]

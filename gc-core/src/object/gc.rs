@@ -67,6 +67,33 @@ pub(super) unsafe fn root_in_runs<T: Trace>(items: &mut [T]) {
     ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(rooted)));
 }
 
+/// [`root_in_runs`] the other way: a long slice whose type unroots in runs made edges a
+/// chunk per root operation through `Trace::unroot_into` (`crate::gc::unroot_run`); a
+/// chunk that finds the world stopping (or a thread without a root cache) element by
+/// element.
+///
+/// # Safety
+///
+/// As for `Trace::unroot`, for each element; `T::roots_in_runs_at(0)` is true.
+#[inline(never)]
+pub(super) unsafe fn unroot_in_runs<T: Trace>(items: &mut [T]) {
+    for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
+        let ran = gc::unroot_run(|run| {
+            for x in chunk.iter_mut() {
+                // SAFETY: the caller's contract; `roots_in_runs_at` said that
+                // `unroot_into` runs only the runtime's code, as the operation requires.
+                unsafe { x.unroot_into(run) };
+            }
+        });
+        if ran.is_none() {
+            for x in chunk.iter_mut() {
+                // SAFETY: the caller's contract.
+                unsafe { x.unroot() };
+            }
+        }
+    }
+}
+
 /// A pointer to a garbage-collected `T`.
 ///
 /// Create one with [`Gc::new`]; clone it freely and send it to other threads (when `T` is
@@ -443,6 +470,16 @@ unsafe impl<T: ?Sized + 'static> Trace for Gc<T> {
         tests::VISITS.with(|v| v.set(v.get() + 1));
         if self.is_rooted() {
             gc::root_to_edge(self.addr());
+            self.set_rooted(false);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn unroot_into(&mut self, run: &mut RootRun<'_>) {
+        #[cfg(test)]
+        tests::VISITS.with(|v| v.set(v.get() + 1));
+        if self.is_rooted() {
+            run.remove(self.addr());
             self.set_rooted(false);
         }
     }

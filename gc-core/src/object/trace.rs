@@ -254,10 +254,38 @@ pub unsafe trait Trace {
         }
     }
 
-    /// Whether [`Trace::root_into`] roots a value of this type, asked `depth` derived types
-    /// deep: its `root` runs only the runtime's own code (no hand-written `Trace` impl on
-    /// the way) and roots a bounded number of handles (no list, map or box: those root
-    /// their own elements in runs, outside any one element's). True for `Gc`, for types
+    /// [`Trace::unroot`] on every element of `items`, as [`Trace::root_slice`] roots them:
+    /// a long slice of a type that roots in runs is made edges with one root operation per
+    /// chunk, each root taken back from the thread's cache or kept with its counter word's
+    /// pending decrements until the chunk ends (`crate::gc::unroot_run`): what `Gc::new`
+    /// pays to move a list in. Any other slice is unrooted element by element.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::unroot`], for each element.
+    #[doc(hidden)]
+    #[inline]
+    unsafe fn unroot_slice(items: &mut [Self])
+    where
+        Self: Sized,
+    {
+        if Self::roots_in_runs_at(0) && items.len() >= crate::gc::ROOT_RUN_MIN {
+            // SAFETY: forwarded from the caller's contract; `roots_in_runs_at` said that
+            // `unroot_into` runs only the runtime's code.
+            unsafe { super::gc::unroot_in_runs(items) };
+        } else {
+            for x in items {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { x.unroot() };
+            }
+        }
+    }
+
+    /// Whether [`Trace::root_into`] and [`Trace::unroot_into`] root and unroot a value of
+    /// this type, asked `depth` derived types deep: its `root` and `unroot` run only the
+    /// runtime's own code (no hand-written `Trace` impl on the way) and visit a bounded
+    /// number of handles (no list, map or box: those take their own elements in runs,
+    /// outside any one element's). True for `Gc`, for types
     /// without handles, and for `Option`, tuples, small arrays and derived types made only
     /// of such parts; `false` (the default, always sound) for everything else and past
     /// `__private::TRACE_DEPTH_LIMIT`.
@@ -272,10 +300,11 @@ pub unsafe trait Trace {
     }
 
     /// [`Trace::root`] inside a run's root operation: every handle inside `self` that is
-    /// an edge gets its root through `run`. The runtime calls it only for a type whose
-    /// [`Trace::roots_in_runs_at`] is `true`; an implementation that answers `true` there
-    /// must forward this method to exactly the fields its `root` visits, and run nothing
-    /// else (the operation holds off every stop of the world while it runs).
+    /// an edge gets its root through `run`. The runtime calls it (and
+    /// [`Trace::unroot_into`]) only for a type whose [`Trace::roots_in_runs_at`] is `true`;
+    /// an implementation that answers `true` there must forward both methods to exactly
+    /// the fields its `root` visits, and run nothing else (the operation holds off every
+    /// stop of the world while it runs).
     ///
     /// # Safety
     ///
@@ -289,6 +318,24 @@ pub unsafe trait Trace {
         let _ = run;
         panic!(
             "Trace::root_into called for a type whose roots_in_runs_at answers false: its Trace impl answers true there without implementing root_into"
+        );
+    }
+
+    /// [`Trace::unroot`] inside a run's root operation: every rooted handle inside `self`
+    /// becomes an edge, its root given up through `run` (as [`Trace::root_into`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::unroot`].
+    #[doc(hidden)]
+    #[inline(always)]
+    unsafe fn unroot_into(&mut self, run: &mut crate::__private::RootRun<'_>)
+    where
+        Self: Sized,
+    {
+        let _ = run;
+        panic!(
+            "Trace::unroot_into called for a type whose roots_in_runs_at answers false: its Trace impl answers true there without implementing unroot_into"
         );
     }
 

@@ -35,6 +35,9 @@ macro_rules! leaf_trace {
             #[allow(dead_code)]
             #[inline(always)]
             unsafe fn root_into(&mut self, _: &mut $crate::__private::RootRun<'_>) {}
+            #[allow(dead_code)]
+            #[inline(always)]
+            unsafe fn unroot_into(&mut self, _: &mut $crate::__private::RootRun<'_>) {}
             $(
                 fn box_into_heap(self: Box<Self>) -> *mut u8 {
                     $b(self)
@@ -135,7 +138,7 @@ macro_rules! container_trace {
             unsafe fn root(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {
                     $crate::object::trace::root_elements!(
-                        self, $e, $(|$sm| $slices)?; |$m| $iter_mut
+                        root, root_slice, self, $e, $(|$sm| $slices)?; |$m| $iter_mut
                     );
                 }
             }
@@ -154,15 +157,22 @@ macro_rules! container_trace {
                     unsafe { x.root_into(run) };
                 }
             }
+            #[allow(dead_code)]
+            #[inline(always)]
+            unsafe fn unroot_into(&mut self, run: &mut $crate::__private::RootRun<'_>) {
+                let $m = self;
+                for x in $iter_mut {
+                    // SAFETY: forwarded from the caller's contract.
+                    unsafe { x.unroot_into(run) };
+                }
+            }
             )?
             #[inline]
             unsafe fn unroot(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {
-                    let $m = self;
-                    for x in $iter_mut {
-                        // SAFETY: forwarded from the caller's contract.
-                        unsafe { x.unroot() };
-                    }
+                    $crate::object::trace::root_elements!(
+                        unroot, unroot_slice, self, $e, $(|$sm| $slices)?; |$m| $iter_mut
+                    );
                 }
             }
             #[inline]
@@ -208,21 +218,23 @@ macro_rules! container_trace {
 }
 pub(crate) use container_trace;
 
-/// A container's `root`: element by element, or, for a container that keeps its elements
-/// in slices (`slices`), a slice at a time through `Trace::root_slice`.
+/// A container's `root` (or `unroot`, `$one`): element by element, or, for a container
+/// that keeps its elements in slices (`slices`), a slice at a time through
+/// `Trace::root_slice` (`unroot_slice`, `$slice`).
 macro_rules! root_elements {
-    ($this:ident, $e:ty, |$sm:ident| $slices:expr; |$m:ident| $iter_mut:expr) => {{
+    ($one:ident, $slice:ident, $this:ident, $e:ty, |$sm:ident| $slices:expr;
+        |$m:ident| $iter_mut:expr) => {{
         let $sm = $this;
         for slice in $slices {
             // SAFETY: forwarded from the caller's contract, for each element.
-            unsafe { <$e as $crate::Trace>::root_slice(slice) };
+            unsafe { <$e as $crate::Trace>::$slice(slice) };
         }
     }};
-    ($this:ident, $e:ty, ; |$m:ident| $iter_mut:expr) => {{
+    ($one:ident, $slice:ident, $this:ident, $e:ty, ; |$m:ident| $iter_mut:expr) => {{
         let $m = $this;
         for x in $iter_mut {
             // SAFETY: forwarded from the caller's contract.
-            unsafe { x.root() };
+            unsafe { x.$one() };
         }
     }};
 }
@@ -448,6 +460,11 @@ macro_rules! tuple_trace {
             unsafe fn root_into(&mut self, run: &mut $crate::__private::RootRun<'_>) {
                 // SAFETY: forwarded from the caller's contract.
                 unsafe { $(self.$n.root_into(run);)+ }
+            }
+            #[inline(always)]
+            unsafe fn unroot_into(&mut self, run: &mut $crate::__private::RootRun<'_>) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $(self.$n.unroot_into(run);)+ }
             }
             #[inline(always)]
             fn holds_keys_at(depth: u32) -> bool { false $(|| $t::holds_keys_at(depth))+ }

@@ -180,6 +180,34 @@ pub(crate) fn add_fields(
     }
 }
 
+/// Subtracts `delta` (decrements for any of `word`'s counters, laid out as for
+/// [`add_fields`]) from `word` with one compare-and-swap, if every counter it subtracts
+/// from holds at least its decrement and is below [`RootCounter::MAX`] (so no field borrows
+/// from its neighbour, and no field that means more than it holds is touched):
+/// `Ok(the word it replaced)`, or `Err(the word)` unchanged otherwise.
+#[inline]
+pub(crate) fn sub_fields(
+    word: &AtomicU64,
+    delta: u64,
+    success: Ordering,
+    failure: Ordering,
+) -> Result<u64, u64> {
+    let mut w = word.load(failure);
+    loop {
+        let short = nonzero_fields(delta).any(|i| {
+            let have = (w >> (i * BITS)) & FIELD;
+            have == FIELD || have < (delta >> (i * BITS)) & FIELD
+        });
+        if short {
+            return Err(w);
+        }
+        match word.compare_exchange_weak(w, w - delta, success, failure) {
+            Ok(old) => return Ok(old),
+            Err(now) => w = now,
+        }
+    }
+}
+
 /// Whether adding `delta` to the word `old` (as [`add_fields`] did) took one of the
 /// counters it added to from 0.
 #[inline]
@@ -215,6 +243,36 @@ fn nonzero_fields(word: u64) -> impl Iterator<Item = u32> {
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_subtract_together_or_not_at_all() {
+        let word = AtomicU64::new(0);
+        let c = |i| RootCounter::new(&word, i);
+        for (i, n) in [(0, 3), (1, 1), (5, 14), (15, 2)] {
+            c(i).set_from_zero(n, Ordering::Relaxed);
+        }
+        let delta = c(0).delta(2) | c(5).delta(14) | c(15).delta(1);
+        assert!(sub_fields(&word, delta, Ordering::SeqCst, Ordering::Relaxed).is_ok());
+        let now: Vec<u8> = (0..PER_WORD)
+            .map(|i| c(i).load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(&now[..6], &[1, 1, 0, 0, 0, 0]);
+        assert_eq!(now[15], 1);
+        // One field short (counter 0 holds 1): nothing changes.
+        let before = word.load(Ordering::Relaxed);
+        let delta = c(0).delta(2) | c(1).delta(1);
+        assert_eq!(
+            sub_fields(&word, delta, Ordering::SeqCst, Ordering::Relaxed),
+            Err(before)
+        );
+        // A field at the maximum means more than it holds (spilled): not touched.
+        c(7).set_from_zero(RootCounter::MAX, Ordering::Relaxed);
+        let before = word.load(Ordering::Relaxed);
+        assert_eq!(
+            sub_fields(&word, c(7).delta(1), Ordering::SeqCst, Ordering::Relaxed),
+            Err(before)
+        );
+    }
 
     #[test]
     fn neighbours_are_independent() {

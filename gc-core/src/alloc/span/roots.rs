@@ -67,6 +67,16 @@ impl Span {
         }
     }
 
+    /// The address of the slot whose counter is field `field` of `word`, a word of this
+    /// span's counter table (for a decrement owed to it).
+    pub(crate) fn slot_of_counter(&self, word: &AtomicU64, field: usize) -> usize {
+        let words = self.root_words();
+        let w = (word as *const AtomicU64 as usize - words.as_ptr() as usize)
+            / std::mem::size_of::<AtomicU64>();
+        debug_assert!(w < words.len() && field < PER_WORD);
+        self.base + (w * PER_WORD + field) * self.elemsize
+    }
+
     /// The root counter of slot `idx`.
     #[inline(always)]
     pub(crate) fn root_count(&self, idx: usize) -> RootCounter<'_> {
