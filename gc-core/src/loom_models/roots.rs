@@ -251,3 +251,95 @@ fn loom_root_run_during_mark_setup() {
         assert_eq!(roots::count(span.root_count(b)), 1);
     });
 }
+
+/// A run of rooted handles made edges (`roots::unroot_run`: a list moved into a new
+/// object, its decrements kept by counter word and applied before the run's operation
+/// ends) by a registered mutator, against mark setup and the root scan: each handle is
+/// stored into a holder that the marker may already have scanned, then its root given up
+/// in the run. The scan either reads a count not yet given back, or the run saw `MARKING`
+/// and shaded, or the stop came first and the holders are traced after the stores: both
+/// objects end marked, and once everything is drained their counters are 0.
+#[test]
+fn loom_unroot_run_during_mark_setup() {
+    model(|| {
+        let sg = HEAP.sweepgen();
+        let objects = ModelSpan::new::<Probe>(sg);
+        let holders = ModelSpan::new::<Holder>(sg);
+        let mut addrs = [0; 2];
+        let mut idxs = [0; 2];
+        let mut holder_addrs = [0; 2];
+        for k in 0..2 {
+            let (idx, addr) = objects.alloc(Probe::new().0);
+            roots::set_new_root(&objects, idx);
+            let (h_idx, h_addr) = holders.alloc(Holder {
+                edge: AtomicUsize::new(0),
+                _pad: [0; 1000],
+            });
+            roots::set_new_root(&holders, h_idx);
+            (addrs[k], idxs[k], holder_addrs[k]) = (addr, idx, h_addr);
+        }
+        let mutator = thread::spawn(move || {
+            world::with_op(|_| {}); // registers the thread: it has a root cache
+            for k in 0..2 {
+                // SAFETY: the holders live until the model ends.
+                let h = unsafe { &*(holder_addrs[k] as *const Holder) };
+                h.edge.store(addrs[k], Ordering::Release);
+            }
+            let ran = roots::unroot_run(|run| {
+                run.remove(addrs[0]);
+                run.remove(addrs[1]);
+            });
+            if ran.is_none() {
+                // The world was stopping: handle by handle, as `Trace::unroot_slice` does.
+                roots::root_to_edge(addrs[0]);
+                roots::root_to_edge(addrs[1]);
+            }
+        });
+        // Holders first: a holder can be black before its store, and the object's counter
+        // read after the decrement.
+        mark(&[&holders, &objects]);
+        mutator.join().unwrap();
+        super::wait_for_thread_exits();
+        assert!(
+            objects.is_marked(idxs[0]) && objects.is_marked(idxs[1]),
+            "a root made an edge by a run during mark setup was lost"
+        );
+        drop(world::stop()); // drains anything still pending
+        assert_eq!(roots::count(objects.root_count(idxs[0])), 0);
+        assert_eq!(roots::count(objects.root_count(idxs[1])), 0);
+    });
+}
+
+/// Decrements for two counters of one word, applied with one compare-and-swap
+/// (`roots::uncount_roots_in_word`, a run's pending decrements), race an increment that
+/// takes one of them past the spill boundary (the batch must then go counter by counter
+/// and take from the spill table) and a decrement of it. No count is lost or doubled, and
+/// the other counter gives exactly its own.
+#[test]
+fn loom_word_debit_against_counter_changes() {
+    model(|| {
+        let span = crate::sync::Arc::new(ModelSpan::new::<Probe>(HEAP.sweepgen()));
+        let (a, _) = span.alloc(Probe::new().0);
+        let (b, _) = span.alloc(Probe::new().0);
+        let c = |i| span.root_count(i);
+        assert!(std::ptr::eq(c(a).word(), c(b).word()), "one word");
+        c(a).set_from_zero(roots::INLINE_MAX, Ordering::SeqCst);
+        roots::inc(c(b), Ordering::SeqCst);
+        let batch = thread::spawn({
+            let span = span.clone();
+            move || {
+                let (ca, cb) = (span.root_count(a), span.root_count(b));
+                roots::uncount_roots_in_word(span.ptr(), ca.word(), ca.delta(1) + cb.delta(1));
+            }
+        });
+        let up = thread::spawn({
+            let span = span.clone();
+            move || roots::inc(span.root_count(a), Ordering::SeqCst)
+        });
+        assert!(roots::dec(c(a)), "a has counts throughout");
+        batch.join().unwrap();
+        up.join().unwrap();
+        assert_eq!(roots::count(c(a)), roots::INLINE_MAX as u64 - 1);
+        assert_eq!(roots::count(c(b)), 0, "the other counter gave its own");
+    });
+}
