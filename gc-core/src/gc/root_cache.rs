@@ -76,8 +76,11 @@ pub(crate) const WHITE: usize = 1 << (usize::BITS - 1);
 pub(crate) struct RootCache {
     addrs: [usize; ENTRIES],
     deltas: [u32; ENTRIES],
-    /// Whether an entry was taken since the last drain (which empties every entry, so an
-    /// increment after it always takes one): a stop skips the caches of idle threads.
+    /// Whether an entry was taken or a count kept in the pending words since the last
+    /// drain (which empties both, so a count after it always sets this): a stop skips
+    /// the caches of idle threads. (The pending words of a run inside a bulk walk once
+    /// did not set it, and a stop then left them unapplied: `roots.rs`,
+    /// `a_stop_inside_a_bulk_walk_applies_a_runs_pending_counts`.)
     used: bool,
     /// Set while the handles of a value moving into a young object allocated white become
     /// its edges (`roots::unroot_into_white`): they need no shade, since that object is
@@ -334,6 +337,7 @@ impl RootCache {
             roots::count_roots(addr, n);
             return;
         }
+        self.used = true;
         let p = &mut self.pending[Self::pending_index(word)];
         if p.word != word || c.field_of(p.delta) as u32 + n > roots::INLINE_MAX as u32 {
             p.apply();
@@ -355,6 +359,7 @@ impl RootCache {
         }
         let (s, c) = self.counter_of(addr);
         let word = c.word() as *const AtomicU64 as usize;
+        self.used = true;
         let p = &mut self.pending[Self::pending_index(word)];
         if p.word != word || c.field_of(p.debit) >= roots::INLINE_MAX {
             p.apply();
