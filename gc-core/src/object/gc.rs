@@ -34,64 +34,89 @@ pub(crate) fn rooted_handles() -> usize {
     ROOTED_HANDLES.with(|n| n.get())
 }
 
-/// A long slice whose type roots in runs (`Trace::roots_in_runs_at`: handles, optional
-/// handles, derived values made of them): each chunk in one root operation, every element
-/// rooted through `Trace::root_into` with the counts gathered by counter word
-/// (`crate::gc::root_run`); a chunk that finds the world stopping (or a thread without a
-/// root cache) roots element by element.
+/// `Trace::root_slice` (`ROOT`) or `Trace::unroot_slice`: a long slice whose type roots in
+/// runs (`Trace::roots_in_runs_at`: handles, optional handles, derived values made of
+/// them) in runs ([`in_runs`]), any other element by element.
 ///
 /// # Safety
 ///
-/// As for `Trace::root`, for each element; `T::roots_in_runs_at(0)` is true.
+/// As for `Trace::root` (`Trace::unroot`), for each element.
+#[inline]
+pub(super) unsafe fn slice_roots<T: Trace, const ROOT: bool>(items: &mut [T]) {
+    if T::roots_in_runs_at(0) && items.len() >= gc::ROOT_RUN_MIN {
+        // SAFETY: the caller's contract, and `roots_in_runs_at` is true.
+        let rooted = unsafe { in_runs::<T, ROOT>(items) };
+        if ROOT {
+            ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(rooted)));
+        }
+    } else {
+        for x in items {
+            // SAFETY: the caller's contract.
+            unsafe { one::<T, ROOT>(x) };
+        }
+    }
+}
+
+/// `x.root()` (`ROOT`) or `x.unroot()`.
+///
+/// # Safety
+///
+/// As for that method.
+#[inline(always)]
+unsafe fn one<T: Trace, const ROOT: bool>(x: &mut T) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if ROOT {
+            x.root()
+        } else {
+            x.unroot()
+        }
+    }
+}
+
+/// A long slice rooted (`ROOT`) or made edges in runs: each chunk in one root operation,
+/// every element through `Trace::root_into` (`unroot_into`), the counts gathered by
+/// counter word (`crate::gc::root_run`, `unroot_run`); a chunk that finds the world
+/// stopping (or a thread without a root cache) goes element by element. Returns the
+/// roots the runs added.
+///
+/// # Safety
+///
+/// As for `Trace::root` (`Trace::unroot`), for each element; `T::roots_in_runs_at(0)` is
+/// true.
 #[inline(never)]
-pub(super) unsafe fn root_in_runs<T: Trace>(items: &mut [T]) {
+unsafe fn in_runs<T: Trace, const ROOT: bool>(items: &mut [T]) -> usize {
     let mut rooted = 0usize;
     for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
-        let ran = gc::root_run(|run| {
+        let each = |run: &mut RootRun<'_>| {
             for x in chunk.iter_mut() {
-                // SAFETY: the caller's contract; `roots_in_runs_at` said that `root_into`
-                // runs only the runtime's code, as the operation requires.
-                unsafe { x.root_into(run) };
+                // SAFETY: the caller's contract; `roots_in_runs_at` said that these run
+                // only the runtime's code, as the operation requires.
+                unsafe {
+                    if ROOT {
+                        x.root_into(run)
+                    } else {
+                        x.unroot_into(run)
+                    }
+                }
             }
-        });
+        };
+        let ran = if ROOT {
+            gc::root_run(each)
+        } else {
+            gc::unroot_run(each)
+        };
         match ran {
             Some(added) => rooted += added,
             None => {
                 for x in chunk.iter_mut() {
                     // SAFETY: the caller's contract.
-                    unsafe { x.root() };
+                    unsafe { one::<T, ROOT>(x) };
                 }
             }
         }
     }
-    ROOTED_HANDLES.with(|n| n.set(n.get().wrapping_add(rooted)));
-}
-
-/// [`root_in_runs`] the other way: a long slice whose type unroots in runs made edges a
-/// chunk per root operation through `Trace::unroot_into` (`crate::gc::unroot_run`); a
-/// chunk that finds the world stopping (or a thread without a root cache) element by
-/// element.
-///
-/// # Safety
-///
-/// As for `Trace::unroot`, for each element; `T::roots_in_runs_at(0)` is true.
-#[inline(never)]
-pub(super) unsafe fn unroot_in_runs<T: Trace>(items: &mut [T]) {
-    for chunk in items.chunks_mut(gc::ROOT_RUN_CHUNK) {
-        let ran = gc::unroot_run(|run| {
-            for x in chunk.iter_mut() {
-                // SAFETY: the caller's contract; `roots_in_runs_at` said that
-                // `unroot_into` runs only the runtime's code, as the operation requires.
-                unsafe { x.unroot_into(run) };
-            }
-        });
-        if ran.is_none() {
-            for x in chunk.iter_mut() {
-                // SAFETY: the caller's contract.
-                unsafe { x.unroot() };
-            }
-        }
-    }
+    rooted
 }
 
 /// A pointer to a garbage-collected `T`.

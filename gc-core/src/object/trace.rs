@@ -242,16 +242,8 @@ pub unsafe trait Trace {
     where
         Self: Sized,
     {
-        if Self::roots_in_runs_at(0) && items.len() >= crate::gc::ROOT_RUN_MIN {
-            // SAFETY: forwarded from the caller's contract; `roots_in_runs_at` said that
-            // `root_into` runs only the runtime's code.
-            unsafe { super::gc::root_in_runs(items) };
-        } else {
-            for x in items {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { x.root() };
-            }
-        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { super::gc::slice_roots::<Self, true>(items) }
     }
 
     /// [`Trace::unroot`] on every element of `items`, as [`Trace::root_slice`] roots them:
@@ -269,25 +261,17 @@ pub unsafe trait Trace {
     where
         Self: Sized,
     {
-        if Self::roots_in_runs_at(0) && items.len() >= crate::gc::ROOT_RUN_MIN {
-            // SAFETY: forwarded from the caller's contract; `roots_in_runs_at` said that
-            // `unroot_into` runs only the runtime's code.
-            unsafe { super::gc::unroot_in_runs(items) };
-        } else {
-            for x in items {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { x.unroot() };
-            }
-        }
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { super::gc::slice_roots::<Self, false>(items) }
     }
 
     /// Whether [`Trace::root_into`] and [`Trace::unroot_into`] root and unroot a value of
     /// this type, asked `depth` derived types deep: its `root` and `unroot` run only the
     /// runtime's own code (no hand-written `Trace` impl on the way) and visit a bounded
     /// number of handles (no list, map or box: those take their own elements in runs,
-    /// outside any one element's). True for `Gc`, for types
-    /// without handles, and for `Option`, tuples, small arrays and derived types made only
-    /// of such parts; `false` (the default, always sound) for everything else and past
+    /// outside any one element's). True for `Gc`, for types without handles, and for
+    /// `Option`, tuples, small arrays and derived types made only of such parts; `false`
+    /// (the default, always sound) for everything else and past
     /// `__private::TRACE_DEPTH_LIMIT`.
     #[doc(hidden)]
     #[inline(always)]
