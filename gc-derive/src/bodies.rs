@@ -1,7 +1,8 @@
 //! The bodies of the generated methods: the calls that visit each traced field (`trace`,
-//! `root`, `unroot`, their run forms `root_into` and `unroot_into`, and the key methods), the `||` of the fields' answers for
-//! `needs_trace_at`, `holds_keys_at` and `drop_runs_user_code_at`, and the `&&` for
-//! `garbage_drop_is_noop_at` and `roots_in_runs_at`.
+//! `root`, `unroot`, their run forms `root_into` and `unroot_into`, and the key methods),
+//! the `||` of the fields' answers for `needs_trace_at`, `holds_keys_at` and
+//! `drop_runs_user_code_at`, and the `&&` for `garbage_drop_is_noop_at` and
+//! `roots_in_runs_at`.
 //!
 //! Hygiene: a type written by a `macro_rules!` macro has field names and types whose
 //! tokens carry the macro's (or its caller's) hygiene, which need not be the derive's. So

@@ -12,9 +12,10 @@
 //! walk ends. A run of handles rooted together (`roots::root_run`, a list of `Gc`s) puts
 //! its counts in those words directly, without the table, and applies them when it ends
 //! ([`RootCache::end_run`]); a run of handles made edges (`roots::unroot_run`) keeps its
-//! decrements in the same words and applies them at its end. The drain applies all. The cache also carries the thread's
-//! own shade buffer (`shade.rs`, [`LocalShades`]): the barrier's shades are taken in the
-//! same root operations, and the drain flushes them too.
+//! decrements in the same words and applies them at its end. The drain applies all. The
+//! cache also carries the thread's own shade buffer (`shade.rs`, [`LocalShades`]): the
+//! barrier's shades are taken in the same root operations, and the drain flushes them
+//! too.
 //!
 //! Invariants (the collector overview, "Deferred root counts", has the argument):
 //! - The cache is touched only by its owner inside a GC operation, or by the collector
@@ -25,7 +26,8 @@
 //! - Only increments are deferred between root operations. A drop that finds no pending
 //!   increment of its own decrements the counter at once (a run of handles made edges
 //!   together, `roots::unroot_run`, keeps its decrements by counter word and applies them
-//!   before its operation ends, so no stop ever finds one pending); if the counter is 0 (the increment it pairs with is
+//!   before its operation ends, so no stop ever finds one pending); if the counter is 0
+//!   (the increment it pairs with is
 //!   still in another thread's cache: the handle was cloned there and sent here), the
 //!   decrement is *owed*: kept in `DEBTS` and paid as soon as the counter is above 0,
 //!   at the latest by the next stop, after the drain (where every debt can be paid: one

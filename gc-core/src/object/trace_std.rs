@@ -109,8 +109,9 @@ fn bound_mut<T>(b: &mut Bound<T>) -> std::option::IntoIter<&mut T> {
     }
 }
 
-/// The longest array that roots in runs as an element of a list (`Trace::roots_in_runs_at`):
-/// a run's chunk holds `ROOT_RUN_CHUNK` elements, each rooted inside its operation.
+/// The longest array that roots in runs as an element of a list
+/// (`Trace::roots_in_runs_at`): a run's chunk holds `ROOT_RUN_CHUNK` elements, each rooted
+/// inside its operation.
 const MAX_RUN_ARRAY: usize = 16;
 
 container_trace! {
