@@ -343,3 +343,42 @@ fn loom_word_debit_against_counter_changes() {
         assert_eq!(roots::count(c(b)), 0, "the other counter gave its own");
     });
 }
+
+/// A run of roots inside a bulk walk (a write guard rooting a large list: the run's counts
+/// stay in the pending words until the walk ends) by a thread whose table is idle, against
+/// mark setup's stop, which drains that thread's cache: whether the stop comes before the
+/// run, between the run and the walk's end, or after, the scan sees both counts or the
+/// run shaded, so both objects end marked, and once everything is drained each counter
+/// holds exactly its count. (The drain once skipped an idle table's pending words, and a
+/// stop between the run and the walk's end left the counts out of the scan.)
+#[test]
+fn loom_bulk_walk_run_during_mark_setup() {
+    model(|| {
+        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
+        let (a, addr_a) = span.alloc(Probe::new().0);
+        let (b, addr_b) = span.alloc(Probe::new().0);
+        let mutator = thread::spawn(move || {
+            world::with_op(|_| {}); // registers the thread: it has a root cache
+            roots::bulk_rooting(|| {
+                let ran = roots::root_run(|run| {
+                    run.add(addr_a);
+                    run.add(addr_b);
+                });
+                if ran.is_none() {
+                    roots::add_root(addr_a);
+                    roots::add_root(addr_b);
+                }
+            });
+        });
+        mark(&[&span]);
+        mutator.join().unwrap();
+        super::wait_for_thread_exits();
+        assert!(
+            span.is_marked(a) && span.is_marked(b),
+            "a root of a run inside a bulk walk was neither scanned nor shaded"
+        );
+        drop(world::stop());
+        assert_eq!(roots::count(span.root_count(a)), 1);
+        assert_eq!(roots::count(span.root_count(b)), 1);
+    });
+}
