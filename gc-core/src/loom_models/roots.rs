@@ -223,20 +223,34 @@ fn loom_word_batch_against_counter_changes() {
 /// marked, and once everything is drained each counter holds exactly its count.
 #[test]
 fn loom_root_run_during_mark_setup() {
-    model(|| {
+    run_of_two_during_mark_setup(false);
+}
+
+/// A run of two roots by a registered mutator, inside a bulk walk if `bulk`, against mark
+/// setup and the root scan (the two models' shared body): both objects end marked, and
+/// once everything is drained each counter holds exactly its count.
+fn run_of_two_during_mark_setup(bulk: bool) {
+    model(move || {
         let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
         let (a, addr_a) = span.alloc(Probe::new().0);
         let (b, addr_b) = span.alloc(Probe::new().0);
         let mutator = thread::spawn(move || {
             world::with_op(|_| {}); // registers the thread: it has a root cache
-            let ran = roots::root_run(|run| {
-                run.add(addr_a);
-                run.add(addr_b);
-            });
-            if ran.is_none() {
-                // The world was stopping: handle by handle, as `Trace::root_slice` does.
-                roots::add_root(addr_a);
-                roots::add_root(addr_b);
+            let run = || {
+                let ran = roots::root_run(|run| {
+                    run.add(addr_a);
+                    run.add(addr_b);
+                });
+                if ran.is_none() {
+                    // The world was stopping: handle by handle, as `Trace::root_slice` does.
+                    roots::add_root(addr_a);
+                    roots::add_root(addr_b);
+                }
+            };
+            if bulk {
+                roots::bulk_rooting(run);
+            } else {
+                run();
             }
         });
         mark(&[&span]);
@@ -244,7 +258,7 @@ fn loom_root_run_during_mark_setup() {
         super::wait_for_thread_exits();
         assert!(
             span.is_marked(a) && span.is_marked(b),
-            "a root of a run taken during mark setup was neither scanned nor shaded"
+            "a root of a run (in a bulk walk: {bulk}) was neither scanned nor shaded"
         );
         drop(world::stop()); // drains anything still pending
         assert_eq!(roots::count(span.root_count(a)), 1);
@@ -353,32 +367,5 @@ fn loom_word_debit_against_counter_changes() {
 /// stop between the run and the walk's end left the counts out of the scan.)
 #[test]
 fn loom_bulk_walk_run_during_mark_setup() {
-    model(|| {
-        let span = ModelSpan::new::<Probe>(HEAP.sweepgen());
-        let (a, addr_a) = span.alloc(Probe::new().0);
-        let (b, addr_b) = span.alloc(Probe::new().0);
-        let mutator = thread::spawn(move || {
-            world::with_op(|_| {}); // registers the thread: it has a root cache
-            roots::bulk_rooting(|| {
-                let ran = roots::root_run(|run| {
-                    run.add(addr_a);
-                    run.add(addr_b);
-                });
-                if ran.is_none() {
-                    roots::add_root(addr_a);
-                    roots::add_root(addr_b);
-                }
-            });
-        });
-        mark(&[&span]);
-        mutator.join().unwrap();
-        super::wait_for_thread_exits();
-        assert!(
-            span.is_marked(a) && span.is_marked(b),
-            "a root of a run inside a bulk walk was neither scanned nor shaded"
-        );
-        drop(world::stop());
-        assert_eq!(roots::count(span.root_count(a)), 1);
-        assert_eq!(roots::count(span.root_count(b)), 1);
-    });
+    run_of_two_during_mark_setup(true);
 }
