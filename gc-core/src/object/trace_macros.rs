@@ -67,10 +67,11 @@ pub(crate) use trace_fn;
 /// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
 /// hidden key methods included. `drop <expr>` (optional) says whether the container's own
 /// drop may run user code besides its elements' (a hasher's, say). `slices |m| <expr>`
-/// (optional) yields the container's elements as mutable slices, which `root` hands to
-/// the element type's `Trace::root_slice`; `runs_if <expr>` (optional: `Option`, arrays)
-/// says the container roots in runs (`Trace::roots_in_runs_at`) when its elements do and
-/// `<expr>` holds (a bound on how many it has).
+/// (optional) yields the container's elements as mutable slices, which `root` and `unroot`
+/// hand to the element type's `Trace::root_slice` and `unroot_slice`; `runs_if <expr>`
+/// (optional: `Option`, arrays) says the container roots in runs
+/// (`Trace::roots_in_runs_at`) when its elements do and `<expr>` holds (a bound on how
+/// many it has).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
         $(slices |$sm:ident| $slices:expr,)? $(runs_if $runs:expr,)?
