@@ -761,19 +761,23 @@ unsafe impl Trace for UserRooted {
         self.inner.trace(tracer);
     }
     unsafe fn root(&mut self) {
-        USER_ROOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        gc_core::collect();
-        drop(Gc::new([1u64; 4]));
+        user_code();
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.inner.root() }
     }
     unsafe fn unroot(&mut self) {
-        USER_ROOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        gc_core::collect();
-        drop(Gc::new([2u64; 4]));
+        user_code();
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.inner.unroot() }
     }
+}
+
+/// What `UserRooted`'s `root` and `unroot` do besides forwarding: count the call, collect
+/// (which would wait for ever for a root operation of this thread's), allocate.
+fn user_code() {
+    USER_ROOTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    gc_core::collect();
+    drop(Gc::new([1u64; 4]));
 }
 
 #[derive(Trace)]

@@ -279,24 +279,15 @@ pub(crate) fn any_field(
     fields: &[TracedField],
     method: &str,
 ) -> TokenStream2 {
-    if opts.always_scan {
+    if opts.always_scan
+        || fields
+            .iter()
+            .any(|f| mentions_self(f.ty.to_token_stream(), name))
+    {
         return constant(names, true);
     }
     let depth = &names.depth;
-    let method = Ident::new(method, Span::call_site());
-    let mut seen = std::collections::HashSet::new();
-    let mut terms = Vec::new();
-    for field in fields {
-        let ty = field.ty.to_token_stream();
-        if mentions_self(ty.clone(), name) {
-            return constant(names, true);
-        }
-        if seen.insert(ty.to_string()) {
-            let span = field.ty.span();
-            let krate = names.krate(span);
-            terms.push(quote_spanned!(span=> <#ty as #krate::Trace>::#method(#depth + 1)));
-        }
-    }
+    let terms = field_terms(names, fields, method);
     if terms.is_empty() {
         constant(names, false)
     } else {
@@ -307,12 +298,11 @@ pub(crate) fn any_field(
     }
 }
 
-/// The body of `roots_in_runs_at`: the `&&` of the traced fields' answers, each distinct
-/// type listed once; `true` without any traced field (`root` does nothing), `false` past
-/// the depth limit (which ends the chains of mutually recursive types, as in
-/// [`any_field`]).
-pub(crate) fn roots_in_runs(names: &Names, fields: &[TracedField]) -> TokenStream2 {
+/// `<Ty as Trace>::method(depth + 1)` for each distinct traced field type, spanned at the
+/// field's type.
+fn field_terms(names: &Names, fields: &[TracedField], method: &str) -> Vec<TokenStream2> {
     let depth = &names.depth;
+    let method = Ident::new(method, Span::call_site());
     let mut seen = std::collections::HashSet::new();
     let mut terms = Vec::new();
     for field in fields {
@@ -320,9 +310,19 @@ pub(crate) fn roots_in_runs(names: &Names, fields: &[TracedField]) -> TokenStrea
         if seen.insert(ty.to_string()) {
             let span = field.ty.span();
             let krate = names.krate(span);
-            terms.push(quote_spanned!(span=> <#ty as #krate::Trace>::roots_in_runs_at(#depth + 1)));
+            terms.push(quote_spanned!(span=> <#ty as #krate::Trace>::#method(#depth + 1)));
         }
     }
+    terms
+}
+
+/// The body of `roots_in_runs_at`: the `&&` of the traced fields' answers, each distinct
+/// type listed once; `true` without any traced field (`root` does nothing), `false` past
+/// the depth limit (which ends the chains of mutually recursive types, as in
+/// [`any_field`]).
+pub(crate) fn roots_in_runs(names: &Names, fields: &[TracedField]) -> TokenStream2 {
+    let depth = &names.depth;
+    let terms = field_terms(names, fields, "roots_in_runs_at");
     if terms.is_empty() {
         return constant(names, true);
     }

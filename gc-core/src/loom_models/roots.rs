@@ -9,10 +9,10 @@ use super::fixture::{drain_all, Holder, ModelSpan, Probe};
 use super::model;
 use super::thread;
 use crate::alloc::heap::HEAP;
-use crate::alloc::span::RootCounter;
+use crate::alloc::span::{RootCounter, SpanPtr};
 use crate::gc::mark;
 use crate::gc::{cycle, phase::Phase, roots, world};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering};
 
 /// The collector: mark setup with operations stopped, then each span's root scan and a
 /// drain, in the order given.
@@ -175,6 +175,41 @@ fn loom_root_count_spill_boundary() {
     });
 }
 
+/// The two word-batch models' shared race: counters `a` and `b` of one word start at
+/// `a0` and `b0`; one thread applies `batch` with one count for each (increments or
+/// decrements), another increments `a`, and this one decrements `a`. Returns the span and
+/// the two slots once all three are done, for the model's checks.
+fn word_batch_race(
+    a0: u8,
+    b0: u8,
+    batch: fn(SpanPtr, &AtomicU64, u64),
+) -> (Arc<ModelSpan>, usize, usize) {
+    let span = Arc::new(ModelSpan::new::<Probe>(HEAP.sweepgen()));
+    let (a, _) = span.alloc(Probe::new().0);
+    let (b, _) = span.alloc(Probe::new().0);
+    let c = |i| span.root_count(i);
+    assert!(std::ptr::eq(c(a).word(), c(b).word()), "one word");
+    c(a).set_from_zero(a0, Ordering::SeqCst);
+    for _ in 0..b0 {
+        roots::inc(c(b), Ordering::SeqCst);
+    }
+    let batcher = thread::spawn({
+        let span = span.clone();
+        move || {
+            let (ca, cb) = (span.root_count(a), span.root_count(b));
+            batch(span.ptr(), ca.word(), ca.delta(1) + cb.delta(1));
+        }
+    });
+    let up = thread::spawn({
+        let span = span.clone();
+        move || roots::inc(span.root_count(a), Ordering::SeqCst)
+    });
+    assert!(roots::dec(c(a)), "a has counts throughout");
+    batcher.join().unwrap();
+    up.join().unwrap();
+    (span, a, b)
+}
+
 /// The root cache's batched increments (`gc/root_cache.rs`, `Pending`: a list's handles
 /// rooted in bulk are applied a counter word at a time): increments for two counters of
 /// one word, applied with one compare-and-swap, race an increment that takes one of them
@@ -184,26 +219,8 @@ fn loom_root_count_spill_boundary() {
 #[test]
 fn loom_word_batch_against_counter_changes() {
     model(|| {
-        let span = crate::sync::Arc::new(ModelSpan::new::<Probe>(HEAP.sweepgen()));
-        let (a, _) = span.alloc(Probe::new().0);
-        let (b, _) = span.alloc(Probe::new().0);
+        let (span, a, b) = word_batch_race(roots::INLINE_MAX - 1, 0, roots::count_roots_in_word);
         let c = |i| span.root_count(i);
-        assert!(std::ptr::eq(c(a).word(), c(b).word()), "one word");
-        c(a).set_from_zero(roots::INLINE_MAX - 1, Ordering::SeqCst);
-        let batch = thread::spawn({
-            let span = span.clone();
-            move || {
-                let (ca, cb) = (span.root_count(a), span.root_count(b));
-                roots::count_roots_in_word(span.ptr(), ca.word(), ca.delta(1) + cb.delta(1));
-            }
-        });
-        let up = thread::spawn({
-            let span = span.clone();
-            move || roots::inc(span.root_count(a), Ordering::SeqCst)
-        });
-        assert!(roots::dec(c(a)), "a has counts throughout");
-        batch.join().unwrap();
-        up.join().unwrap();
         assert_eq!(roots::count(c(a)), roots::INLINE_MAX as u64);
         assert_eq!(roots::count(c(b)), 1, "the other counter's own count");
         assert!(roots::dec(c(a)));
@@ -332,27 +349,8 @@ fn loom_unroot_run_during_mark_setup() {
 #[test]
 fn loom_word_debit_against_counter_changes() {
     model(|| {
-        let span = crate::sync::Arc::new(ModelSpan::new::<Probe>(HEAP.sweepgen()));
-        let (a, _) = span.alloc(Probe::new().0);
-        let (b, _) = span.alloc(Probe::new().0);
+        let (span, a, b) = word_batch_race(roots::INLINE_MAX, 1, roots::uncount_roots_in_word);
         let c = |i| span.root_count(i);
-        assert!(std::ptr::eq(c(a).word(), c(b).word()), "one word");
-        c(a).set_from_zero(roots::INLINE_MAX, Ordering::SeqCst);
-        roots::inc(c(b), Ordering::SeqCst);
-        let batch = thread::spawn({
-            let span = span.clone();
-            move || {
-                let (ca, cb) = (span.root_count(a), span.root_count(b));
-                roots::uncount_roots_in_word(span.ptr(), ca.word(), ca.delta(1) + cb.delta(1));
-            }
-        });
-        let up = thread::spawn({
-            let span = span.clone();
-            move || roots::inc(span.root_count(a), Ordering::SeqCst)
-        });
-        assert!(roots::dec(c(a)), "a has counts throughout");
-        batch.join().unwrap();
-        up.join().unwrap();
         assert_eq!(roots::count(c(a)), roots::INLINE_MAX as u64 - 1);
         assert_eq!(roots::count(c(b)), 0, "the other counter gave its own");
     });
