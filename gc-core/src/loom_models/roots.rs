@@ -53,19 +53,26 @@ fn loom_root_added_during_mark_setup() {
     });
 }
 
+/// A new object in `objects` and an empty holder in `holders`, each with one root (the
+/// mutator's handles): (the object's slot, its address, the holder's address).
+fn rooted_with_holder(objects: &ModelSpan, holders: &ModelSpan) -> (usize, usize, usize) {
+    let (idx, addr) = objects.alloc(Probe::new().0);
+    roots::set_new_root(objects, idx);
+    let (h_idx, h_addr) = holders.alloc(Holder {
+        edge: AtomicUsize::new(0),
+        _pad: [0; 1000],
+    });
+    roots::set_new_root(holders, h_idx);
+    (idx, addr, h_addr)
+}
+
 #[test]
 fn loom_root_moved_into_heap_during_mark_setup() {
     model(|| {
         let sg = HEAP.sweepgen();
         let objects = ModelSpan::new::<Probe>(sg);
         let holders = ModelSpan::new::<Holder>(sg);
-        let (idx, addr) = objects.alloc(Probe::new().0);
-        roots::set_new_root(&objects, idx);
-        let (h_idx, h_addr) = holders.alloc(Holder {
-            edge: AtomicUsize::new(0),
-            _pad: [0; 1000],
-        });
-        roots::set_new_root(&holders, h_idx);
+        let (idx, addr, h_addr) = rooted_with_holder(&objects, &holders);
         // The mutator stores its only handle into the rooted holder, which the marker may
         // already have scanned: the root becomes an edge.
         let mutator = thread::spawn(move || {
@@ -300,14 +307,7 @@ fn loom_unroot_run_during_mark_setup() {
         let mut idxs = [0; 2];
         let mut holder_addrs = [0; 2];
         for k in 0..2 {
-            let (idx, addr) = objects.alloc(Probe::new().0);
-            roots::set_new_root(&objects, idx);
-            let (h_idx, h_addr) = holders.alloc(Holder {
-                edge: AtomicUsize::new(0),
-                _pad: [0; 1000],
-            });
-            roots::set_new_root(&holders, h_idx);
-            (addrs[k], idxs[k], holder_addrs[k]) = (addr, idx, h_addr);
+            (idxs[k], addrs[k], holder_addrs[k]) = rooted_with_holder(&objects, &holders);
         }
         let mutator = thread::spawn(move || {
             world::with_op(|_| {}); // registers the thread: it has a root cache
