@@ -124,14 +124,15 @@ fn list_kept() {
     });
 }
 
-/// The number of edges `walk` gives a tracer that only counts them (for a cell's contents:
-/// a rooted cell nested inside gives none, it is counted on its own).
-pub(crate) fn count_edges(walk: impl FnOnce(&mut Tracer)) -> u64 {
+/// The number of edges `walk` gives a tracer that only counts them, or at least `enough`
+/// if the walk stopped there (a container's `Trace::trace_counting` does); for a cell's
+/// contents: a rooted cell nested inside gives none, it is counted on its own.
+pub(crate) fn count_edges(enough: u64, walk: impl FnOnce(&mut Tracer)) -> u64 {
     COUNTER.with(|c| {
         let mut c = c.borrow_mut();
         let t = c.get_or_insert_with(Tracer::counting);
-        let before = t.counted();
+        t.count_to(enough);
         walk(t);
-        t.counted().wrapping_sub(before)
+        t.counted()
     })
 }

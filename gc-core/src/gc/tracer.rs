@@ -77,8 +77,11 @@ pub struct Tracer {
     /// to the background workers' list.
     pub(super) deferred: bool,
     /// Edges seen (wrapping; only differences are read): while marking, a `GcCell` counts
-    /// its contents' by them; a tracer that does not mark counts them too (`counted`).
+    /// its contents' by them; a counting tracer counts from 0 (`count_to`, `counted`).
     edges: u64,
+    /// A counting tracer's target: once `edges` reaches it, containers may stop giving
+    /// edges (`counted_enough`). `u64::MAX` for every other tracer.
+    enough: u64,
     marked_bytes: u64,
     /// How many `GcCell`s' contents the walk is inside (`enter_cell`): a cell nested in
     /// another's contents may be moved by that one's writer, so it is not recorded to be
@@ -114,17 +117,31 @@ impl Tracer {
         t
     }
 
-    /// A tracer that marks nothing and only counts the edges it is given (`counted`): the
-    /// move-in walk's test of a cell's size (`move_in::count_edges`).
+    /// A tracer that marks nothing and only counts the edges it is given (`count_to`,
+    /// `counted`): the test of a cell's size (`move_in::count_edges`).
     pub(crate) fn counting() -> Tracer {
         Tracer::blank(std::ptr::null())
     }
 
-    /// Edges given to a tracer that does not mark (wrapping: subtract with
-    /// `wrapping_sub`).
+    /// Starts a count from 0 on a counting tracer, which containers may stop once it
+    /// reaches `enough` (`Trace::trace_counting`).
+    pub(crate) fn count_to(&mut self, enough: u64) {
+        debug_assert!(self.queue.is_null(), "a marking tracer's edges: edges_seen");
+        self.edges = 0;
+        self.enough = enough;
+    }
+
+    /// Edges given to a counting tracer since `count_to`.
     pub(crate) fn counted(&self) -> u64 {
         debug_assert!(self.queue.is_null(), "a marking tracer's edges: edges_seen");
         self.edges
+    }
+
+    /// Whether a counting tracer has reached its target (never for any other tracer): a
+    /// container's `Trace::trace_counting` stops there.
+    #[inline(always)]
+    pub(crate) fn counted_enough(&self) -> bool {
+        self.edges >= self.enough
     }
 
     /// A marking tracer on `queue` (null for the checking and unrooting walks) with
@@ -141,6 +158,7 @@ impl Tracer {
             assist: false,
             deferred: false,
             edges: 0,
+            enough: u64::MAX,
             marked_bytes: 0,
             cell_depth: 0,
             spans: SpanCache::default(),

@@ -36,10 +36,12 @@ impl<T: Trace> GcCell<T> {
 
     /// Whether `value` holds at least [`LARGE_HANDLES`] handles: asked of the length of its
     /// containers first (`Trace::handles_hint`, O(nesting) for a container), counted only
-    /// then (a walk that only reads).
-    fn holds_large(value: &T) -> bool {
+    /// then (a walk that only reads, and that a container stops once the count is reached:
+    /// `Trace::trace_counting`).
+    pub(super) fn holds_large(value: &T) -> bool {
+        const ENOUGH: u64 = LARGE_HANDLES as u64;
         value.handles_hint() >= LARGE_HANDLES
-            && gc::count_edges(|t| value.trace(t)) >= LARGE_HANDLES as u64
+            && gc::count_edges(ENOUGH, |t| value.trace_counting(t)) >= ENOUGH
     }
 
     /// `Gc::new`'s move-in walk met this rooted cell (flags `f`), now in its final place in

@@ -404,3 +404,40 @@ fn replace_on_a_stack_cell_keeps_handles_rooted() {
     assert_eq!(*old.unwrap(), 1);
     assert_eq!(**cell.borrow().as_ref().unwrap(), 2);
 }
+
+/// Telling a large cell (`holds_large`: `LARGE_HANDLES` handles or more) counts only up to
+/// that many: a container stops between elements once the count is reached
+/// (`Trace::trace_counting`), so a list of millions costs a thousand edges. The answer is
+/// the full count's: handles late in a long list still make it large, and a long list
+/// with one handle too few is not.
+#[test]
+fn a_large_cell_is_told_without_counting_all_of_it() {
+    type Values = Vec<Option<Gc<u64>>>;
+    let n = LARGE_HANDLES;
+    let large = |v: &Values| GcCell::<Values>::holds_large(v);
+    // Numbers (`None`) first, the handles last.
+    let late: Values = (0..4 * n)
+        .map(|i| (i >= 3 * n).then(|| Gc::new(i as u64)))
+        .collect();
+    assert!(large(&late));
+    // One handle in four, one short of the threshold.
+    let sparse: Values = (0..4 * n)
+        .map(|i| (i % 4 == 0 && i < 4 * (n - 1)).then(|| Gc::new(i as u64)))
+        .collect();
+    assert!(!large(&sparse));
+    let enough = n as u64;
+    let count = |walk: &dyn Fn(&mut Tracer)| crate::gc::count_edges(enough, walk);
+    // The count stops where it is reached, in a list, a list of lists and a map; `trace`
+    // gives every edge.
+    let big: Vec<Gc<u64>> = (0..10 * enough).map(Gc::new).collect();
+    assert_eq!(count(&|t| big.trace_counting(t)), enough);
+    assert_eq!(count(&|t| big.trace(t)), 10 * enough);
+    let nested: Vec<Vec<Gc<u64>>> = (0..10).map(|_| (0..300).map(Gc::new).collect()).collect();
+    assert_eq!(count(&|t| nested.trace_counting(t)), enough);
+    let map: std::collections::BTreeMap<u64, Gc<u64>> =
+        (0..2 * enough).map(|i| (i, Gc::new(i))).collect();
+    assert_eq!(count(&|t| map.trace_counting(t)), enough);
+    // Boxed, as an interpreter may keep a list.
+    let boxed = Box::new(big);
+    assert_eq!(count(&|t| boxed.trace_counting(t)), enough);
+}

@@ -203,6 +203,18 @@ pub unsafe trait Trace {
         0
     }
 
+    /// `trace` for a walk that only counts edges, to learn whether there are at least
+    /// some number of them (`GcCell`'s test of a large cell, which asks for 1,024): a
+    /// container stops between two elements once the tracer has counted enough, so the
+    /// answer costs O(that number) instead of O(contents). The default traces everything
+    /// (always a correct answer, and the only one a derived type gives). Never called on a
+    /// marking tracer.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn trace_counting(&self, tracer: &mut Tracer) {
+        self.trace(tracer)
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 

@@ -136,6 +136,18 @@ macro_rules! container_trace {
                 }
             }
             #[inline]
+            fn trace_counting(&self, tracer: &mut $crate::Tracer) {
+                if <$e as $crate::Trace>::needs_trace() {
+                    let $s = self;
+                    for x in $iter {
+                        x.trace_counting(tracer);
+                        if tracer.counted_enough() {
+                            return;
+                        }
+                    }
+                }
+            }
+            #[inline]
             unsafe fn root(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {
                     $crate::object::trace::root_elements!(
@@ -295,6 +307,26 @@ macro_rules! keyed_trace {
                 if <$v as $crate::Trace>::needs_trace() {
                     for v in $values {
                         v.trace(tracer);
+                    }
+                }
+            }
+            #[inline]
+            fn trace_counting(&self, tracer: &mut $crate::Tracer) {
+                let $s = self;
+                if <$k as $crate::Trace>::needs_trace() {
+                    for k in $keys {
+                        k.trace_counting(tracer);
+                        if tracer.counted_enough() {
+                            return;
+                        }
+                    }
+                }
+                if <$v as $crate::Trace>::needs_trace() {
+                    for v in $values {
+                        v.trace_counting(tracer);
+                        if tracer.counted_enough() {
+                            return;
+                        }
                     }
                 }
             }

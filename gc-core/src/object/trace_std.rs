@@ -182,6 +182,10 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
         (**self).trace(tracer)
     }
     #[inline]
+    fn trace_counting(&self, tracer: &mut Tracer) {
+        (**self).trace_counting(tracer)
+    }
+    #[inline]
     unsafe fn root(&mut self) {
         // SAFETY: forwarded from the caller's contract.
         unsafe { (**self).root() }
