@@ -207,6 +207,12 @@ impl<T: Trace> NewSlice<T> {
     /// # Safety
     ///
     /// `fill` writes only `data[..len]`; if `T::needs_trace()` it initialises all of them.
+    //
+    // Always inlined: each instance has one caller (`fill`'s closure type is its call
+    // site's), so nothing is duplicated, and whether the compiler inlined it otherwise
+    // changed with the crate's code-generation partitioning (strings.lox: 0.5% of its
+    // instructions, BENCHMARKS.md, thirtieth and thirty-second sessions).
+    #[inline(always)]
     unsafe fn alloc(len: usize, fill: impl FnOnce(*mut T)) -> NewSlice<T> {
         let size = SliceLayout::<T>::size(len);
         let align = SliceLayout::<T>::align();
