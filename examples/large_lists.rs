@@ -14,6 +14,11 @@
 //!   again, and this store counts them all (the stall that remains);
 //! - `frozen`: the list built in a `Vec`, then `Gc::new(items)` without a cell (an
 //!   immutable list: every handle made an edge, in runs); timed, and no store follows.
+//! - `read_in_mark`: an edge cell's list (filled by `replace`) read by this thread and
+//!   then, again and again, by another while this one runs `collect()` (timed): instead of
+//!   a store, the other thread's longest `borrow()`. The marker scans the list a chunk at
+//!   a time and lets readers in past the first (`Trace::trace_chunk`); before, they waited
+//!   for the whole scan.
 //!
 //! `--elements values` makes the list an interpreter's `Vec<Value>` (an enum whose variants
 //! hold a handle or a number; one element in eight a number) instead of a `Vec<Gc<u64>>`.
@@ -27,13 +32,15 @@
 //! ```
 //!
 //! Output: one line per scenario with the medians over the rounds, then a summary line
-//! `large_lists: handles=.. <scenario>_store_ms=.. ..`.
+//! `large_lists: handles=.. <scenario>_store_ms=.. read_in_mark_read_ms=.. ..`.
 
 mod common;
 
 use gc_core::{Gc, GcCell, Trace};
 use std::hint::black_box;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 const USAGE: &str = "usage: large_lists [--handles N] [--rounds R] [--only SCENARIO] \
@@ -153,6 +160,34 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
             drop(list);
             return (f64::NAN, before);
         }
+        "read_in_mark" => {
+            // Filled by `replace`, which keeps a heap cell an edge cell: the mark scans it.
+            let list: List<E> = Gc::new(GcCell::new(Vec::new()));
+            drop(list.replace(items(n)));
+            // Read here first, then by the reader: a list two threads read (the cell's
+            // bias to its first reader revoked).
+            black_box(list.borrow().len());
+            let done = Arc::new(AtomicBool::new(false));
+            let reader = std::thread::spawn({
+                let (list, done) = (list.clone(), done.clone());
+                move || {
+                    let mut longest = 0f64;
+                    let mut i = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        black_box(&list.borrow()[i % n]);
+                        longest = longest.max(millis(t));
+                        i += 7919;
+                    }
+                    longest
+                }
+            });
+            let t = Instant::now();
+            gc_core::collect();
+            before = Some(millis(t));
+            done.store(true, Ordering::Relaxed);
+            return (reader.join().expect("the reader panicked"), before);
+        }
         "cold" => {
             let list: List<E> = Gc::new(GcCell::new(items(n)));
             list.borrow_mut()[1] = E::new(1);
@@ -200,6 +235,7 @@ fn main() -> ExitCode {
         ("after_collect", "collect()"),
         ("cold", ""),
         ("frozen", "Gc::new"),
+        ("read_in_mark", "collect()"),
     ];
     if let Some(o) = &only {
         if !scenarios.iter().any(|(s, _)| s == o) {
@@ -228,9 +264,16 @@ fn main() -> ExitCode {
         }
         let store = median(stores);
         let mut parts = Vec::new();
+        // What the first figure times: the store after the scenario, or, for
+        // `read_in_mark`, another thread's longest read during the collection.
+        let what = if scenario == "read_in_mark" {
+            "read"
+        } else {
+            "store"
+        };
         if !store.is_nan() {
-            parts.push(format!("store {store:8.3} ms"));
-            summary += &format!(" {scenario}_store_ms={store:.3}");
+            parts.push(format!("{what} {store:8.3} ms"));
+            summary += &format!(" {scenario}_{what}_ms={store:.3}");
         }
         if !steps.is_empty() {
             let step_ms = median(steps);

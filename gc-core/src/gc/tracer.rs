@@ -21,6 +21,12 @@ use super::mark::WORK;
 use super::span_cache::SpanCache;
 use crate::sync::Ordering;
 
+/// The edges a scan of one `GcCell`'s contents gives under one hold of its lock before it
+/// lets go between two elements of a list (`Trace::trace_chunk`), so that a thread that
+/// reads or writes the cell waits for one chunk of a large list, not for all of it. One
+/// under loom, so that the models see a scan resumed.
+pub(crate) const CHUNK_EDGES: u64 = if cfg!(gc_loom) { 1 } else { 4096 };
+
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it, by
 /// calling `trace` on it (or on the value holding it). There is nothing else to do with a
 /// tracer, and it cannot be made outside the collector.
@@ -142,6 +148,20 @@ impl Tracer {
     #[inline(always)]
     pub(crate) fn counted_enough(&self) -> bool {
         self.edges >= self.enough
+    }
+
+    /// Edges given so far (wrapping: subtract with `wrapping_sub`), for
+    /// [`chunk_full`](Self::chunk_full).
+    #[inline(always)]
+    pub(crate) fn edge_count(&self) -> u64 {
+        self.edges
+    }
+
+    /// Whether the edges given since `start` (an [`edge_count`](Self::edge_count)) fill a
+    /// chunk of a list's scan (`Trace::trace_chunk`): [`CHUNK_EDGES`].
+    #[inline(always)]
+    pub(crate) fn chunk_full(&self, start: u64) -> bool {
+        self.edges.wrapping_sub(start) >= CHUNK_EDGES
     }
 
     /// A marking tracer on `queue` (null for the checking and unrooting walks) with

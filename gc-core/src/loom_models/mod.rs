@@ -32,6 +32,8 @@
 //! |                  | the collector's hold on a cell vs a writer and readers          |
 //! | `cell_bias.rs`   | a cell's owner reading under its bias vs a foreign writer, the  |
 //! |                  | unroot pass and the marker                                      |
+//! | `cell_scan.rs`   | the marker's scan of a cell's list in chunks, the lock let go   |
+//! |                  | between two, vs a writer taking a handle out                    |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
@@ -56,7 +58,9 @@
 //! with the forced cycle's rooting again not looking at `ROOTED` first, `dirty.rs`'s two
 //! newest models (twenty-sixth session); without the stop's flush of the threads' own
 //! shade buffers, `termination.rs`'s second model; without the shade of a run's roots,
-//! `roots.rs`'s run model (thirtieth session). A sweep with a load-and-store claim still
+//! `roots.rs`'s run model (thirtieth session); reading a chunk of a cell's list without
+//! the read lock, resuming it without looking at `ROOTED`, or the shade off,
+//! `cell_scan.rs` (thirty-second session). A sweep with a load-and-store claim still
 //! passes `sweep.rs`: spans are claimed only out of a central set, whose mutex already
 //! gives each one owner (the claim's compare-and-swap is a check, fatal if it fails).
 //!
@@ -66,6 +70,7 @@ mod atomic;
 mod cache_exit;
 mod cell_bias;
 mod cell_borrows;
+mod cell_scan;
 mod dirty;
 mod fixture;
 mod grey_list;

@@ -152,40 +152,103 @@ impl<T: Trace> GcCell<T> {
 
     /// Traces the contents under the marker's lock (the collector's hold if the cell is
     /// free, a shared read lock otherwise, which leaked user read guards cannot make fail).
-    /// False, tracing nothing, if a writer holds the cell.
+    /// False, tracing nothing, if a writer holds the cell. A list of more than a chunk's
+    /// edges (`Trace::trace_chunk`) is traced a chunk at a time, the lock let go between
+    /// two: `trace_rest`.
     #[inline(always)]
     fn trace_locked(&self, tracer: &mut Tracer) -> bool {
-        if let Some(hold) = self.lock.try_hold_collector() {
-            let before = tracer.edges_seen();
+        let before = tracer.edges_seen();
+        let next = if let Some(hold) = self.lock.try_hold_collector() {
             // SAFETY: the collector holds the lock alone on the word; the only other access
             // it allows is the owner's counted reads, which read too.
-            unsafe { self.trace_inside(tracer) };
-            if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
-                self.note_size(after.wrapping_sub(before));
+            let next = unsafe { self.trace_inside(tracer, 0) };
+            if next.is_none() {
+                if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
+                    self.note_size(after.wrapping_sub(before));
+                }
             }
             self.lock.release_collector(hold);
-            return true;
-        }
-        if self.lock.try_read_marker() {
+            next
+        } else if self.lock.try_read_marker() {
             // SAFETY: read lock held.
-            unsafe { self.trace_inside(tracer) };
+            let next = unsafe { self.trace_inside(tracer, 0) };
             self.lock.read_unlock_marker();
-            return true;
+            next
+        } else {
+            return false;
+        };
+        if let Some(from) = next {
+            self.trace_rest(tracer, from, before);
         }
-        false
+        true
     }
 
-    /// Traces the contents, the tracer knowing it is inside this cell (`Tracer::enter_cell`).
+    /// The chunks of a large list after the first (`trace_locked`), each under a shared
+    /// read lock (readers of the cell go on meanwhile), the lock let go between two
+    /// (writers get it then: `CellLock::let_waiters_in`). A writer that takes the cell
+    /// meanwhile roots every handle in it (`make_rooted`) or, `replace`, roots the old
+    /// value and makes the new one edges, and while marking each of those shades what it
+    /// counts or makes an edge (Go's hybrid barrier): so once the cell is rooted the rest
+    /// needs no scan, and a scan resumed on replaced contents only traces objects already
+    /// shaded, which is harmless. Waits only for a writer inside `borrow_mut`'s rooting or
+    /// inside `replace` (bounded, runtime code), as `trace_after_writer` does.
+    #[cold]
+    #[inline(never)]
+    fn trace_rest(&self, tracer: &mut Tracer, mut from: usize, before: Option<u64>) {
+        let mut backoff = Backoff::default();
+        loop {
+            self.lock.let_waiters_in();
+            // Acquire pairs with the Release writes of ROOTED, as in `try_trace_contents`.
+            if self.lock.flags.load(Ordering::Acquire) & ROOTED != 0 {
+                return;
+            }
+            if !self.lock.try_read_marker() {
+                backoff.snooze();
+                continue;
+            }
+            // SAFETY: read lock held.
+            let next = unsafe { self.trace_inside(tracer, from) };
+            self.lock.read_unlock_marker();
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        // The whole list traced: `LARGE` follows its edges, set under the collector's hold
+        // as every write of the flags is (if it can be had: a hint), unless a writer rooted
+        // the cell meanwhile, which makes `LARGE` the rooting's business.
+        if let (Some(before), Some(after)) = (before, tracer.edges_seen()) {
+            if let Some(hold) = self.lock.try_hold_collector() {
+                if self.lock.flags.load(Ordering::Relaxed) & ROOTED == 0 {
+                    self.note_size(after.wrapping_sub(before));
+                }
+                self.lock.release_collector(hold);
+            }
+        }
+    }
+
+    /// Traces the contents from element `from` on, one chunk of a list or everything else
+    /// (`Trace::trace_chunk`), the tracer knowing it is inside this cell
+    /// (`Tracer::enter_cell`); returns where the next chunk starts. A small value with its
+    /// handles inline (`reedges_on_release`) is traced whole.
     ///
     /// # Safety
     ///
     /// The caller holds the marker's lock on the cell (the collector's hold or a read lock).
     #[inline(always)]
-    unsafe fn trace_inside(&self, tracer: &mut Tracer) {
+    unsafe fn trace_inside(&self, tracer: &mut Tracer, from: usize) -> Option<usize> {
         tracer.enter_cell();
         // SAFETY: the contract: nobody writes the contents meanwhile.
-        self.value.with(|v| unsafe { (*v).trace(tracer) });
+        let next = self.value.with(|v| unsafe {
+            if Self::reedges_on_release() {
+                (*v).trace(tracer);
+                None
+            } else {
+                (*v).trace_chunk(tracer, from)
+            }
+        });
         tracer.leave_cell();
+        next
     }
 
     /// Holding the collector's hold on an edge cell whose contents just gave `edges` edges:

@@ -17,7 +17,11 @@
 
 use super::{CellLock, Word, BIASED, COLLECTOR, DRAIN, READERS, REVOKED, WRITER};
 use crate::gc;
-use crate::sync::Ordering;
+use crate::sync::{Backoff, Ordering};
+
+/// `Backoff::snooze` rounds `let_waiters_in` waits at most: spins and yields, then two
+/// 50 us naps (one round under loom, whose every round is a scheduling point).
+const LET_IN_ROUNDS: usize = if cfg!(gc_loom) { 1 } else { 14 };
 
 /// The collector's hold: give it back to [`CellLock::release_collector`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +115,26 @@ impl CellLock {
         }
         #[cfg(not(any(debug_assertions, gc_loom)))]
         self.state.store(hold.restore, Ordering::Release);
+    }
+
+    /// Between two chunks of the marker's scan of a large list (`GcCell::trace_rest`),
+    /// none of its locks held: if threads wait on a lock of this cell's bucket of the
+    /// waiter counts (`cell_wait.rs`), waits until the word changes (one of them took it)
+    /// or a few rounds of `Backoff::snooze` pass (about 100 us: a waiter behind the
+    /// collector naps 50 us at a time), so that the marker's next read lock does not shut
+    /// a writer out chunk after chunk. Bounded: it never waits for the waiter itself.
+    pub(crate) fn let_waiters_in(&self) {
+        if self.waiting().load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let free = self.state.load(Ordering::Relaxed);
+        let mut backoff = Backoff::default();
+        for _ in 0..LET_IN_ROUNDS {
+            if self.state.load(Ordering::Relaxed) != free {
+                return;
+            }
+            backoff.snooze();
+        }
     }
 
     /// Whether a user's write guard holds the word now (a look without a hold, for the

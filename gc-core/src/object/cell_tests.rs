@@ -441,3 +441,57 @@ fn a_large_cell_is_told_without_counting_all_of_it() {
     let boxed = Box::new(big);
     assert_eq!(count(&|t| boxed.trace_counting(t)), enough);
 }
+
+/// The marker's scan of a list in chunks (`Trace::trace_chunk`) gives every edge once:
+/// each chunk but the last fills `CHUNK_EDGES`, the resume index is the next element's, a
+/// list that ends with a full chunk needs no further call, and an index past the end (the
+/// contents replaced by a shorter list between two chunks) traces nothing.
+#[test]
+#[cfg(not(gc_loom))]
+fn a_list_is_traced_in_chunks_that_cover_it_once() {
+    use std::collections::VecDeque;
+    let chunk = crate::gc::CHUNK_EDGES;
+    // The resume points and the edges traced in all, for `value` scanned from 0.
+    fn chunks<T: Trace>(value: &T) -> (Vec<usize>, u64) {
+        let mut resumes = Vec::new();
+        let edges = crate::gc::count_edges(u64::MAX, |t| {
+            let mut from = 0;
+            while let Some(next) = value.trace_chunk(t, from) {
+                assert!(next > from, "no progress");
+                resumes.push(next);
+                from = next;
+            }
+        });
+        (resumes, edges)
+    }
+    let c = chunk as usize;
+    let list: Vec<Gc<u64>> = (0..10_000).map(Gc::new).collect();
+    assert_eq!(chunks(&list), (vec![c, 2 * c], 10_000));
+    let exact: Vec<Gc<u64>> = (0..chunk).map(Gc::new).collect();
+    assert_eq!(chunks(&exact), (vec![], chunk), "a full last chunk");
+    let mut deque: VecDeque<Option<Gc<u64>>> = (0..10_000u64)
+        .map(|i| (i % 2 == 0).then(|| Gc::new(i)))
+        .collect();
+    deque.rotate_left(3_000);
+    // Edges at the even positions: the chunk fills at position 2c - 2.
+    assert_eq!(
+        chunks(&deque),
+        (vec![2 * c - 1], 5_000),
+        "gaps give no edges"
+    );
+    // A list of lists resumes at the outer list's element after the one that filled it.
+    let nested: Vec<Vec<Gc<u64>>> = (0..40).map(|_| (0..300).map(Gc::new).collect()).collect();
+    let per = c.div_ceil(300);
+    assert_eq!(chunks(&nested), (vec![per, 2 * per], 12_000));
+    let boxed: Box<Vec<Gc<u64>>> = Box::new(list);
+    assert_eq!(chunks(&boxed).1, 10_000);
+    let (none, edges) = {
+        let mut next = None;
+        let edges = crate::gc::count_edges(u64::MAX, |t| next = exact.trace_chunk(t, 20_000));
+        (next, edges)
+    };
+    assert_eq!((none, edges), (None, 0), "an index past the end");
+    // A type that does not resume traces everything at once.
+    let one = Gc::new(5u64);
+    assert_eq!(chunks(&one), (vec![], 1));
+}

@@ -215,6 +215,25 @@ pub unsafe trait Trace {
         self.trace(tracer)
     }
 
+    /// `trace` in chunks, for the marker's scan of a `GcCell`'s contents, which lets go of
+    /// the cell's lock between two chunks so that its readers and writers do not wait for
+    /// all of a large list: traces the elements from index `from` on until the tracer says
+    /// a chunk is full (`Tracer::chunk_full`), and returns the index to resume at, or
+    /// `None` when everything from `from` on was traced. A list whose elements can be
+    /// skipped to in O(1) (`Vec`, `VecDeque`, boxed slices, arrays) resumes; the default
+    /// traces everything when `from` is 0 and returns `None`. The caller resumes only on
+    /// the same contents or on contents every handle of which was shaded since (the
+    /// barrier of a write guard or of `GcCell::replace` while marking), and an index past
+    /// the end traces nothing.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn trace_chunk(&self, tracer: &mut Tracer, from: usize) -> Option<usize> {
+        if from == 0 {
+            self.trace(tracer);
+        }
+        None
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 

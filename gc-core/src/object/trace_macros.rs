@@ -147,6 +147,28 @@ macro_rules! container_trace {
                     }
                 }
             }
+            // A container of slices (the `slices` clause) skips to an index in O(1).
+            $(
+            #[inline]
+            fn trace_chunk(&self, tracer: &mut $crate::Tracer, from: usize) -> Option<usize> {
+                let _ = stringify!($sm);
+                if !<$e as $crate::Trace>::needs_trace() {
+                    return None;
+                }
+                let $s = self;
+                let start = tracer.edge_count();
+                let mut elements = IntoIterator::into_iter($iter).skip(from);
+                let mut at = from;
+                while let Some(x) = elements.next() {
+                    x.trace(tracer);
+                    at += 1;
+                    if tracer.chunk_full(start) {
+                        return (elements.len() != 0).then_some(at);
+                    }
+                }
+                None
+            }
+            )?
             #[inline]
             unsafe fn root(&mut self) {
                 if <$e as $crate::Trace>::needs_trace() {

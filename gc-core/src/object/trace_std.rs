@@ -186,6 +186,10 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
         (**self).trace_counting(tracer)
     }
     #[inline]
+    fn trace_chunk(&self, tracer: &mut Tracer, from: usize) -> Option<usize> {
+        (**self).trace_chunk(tracer, from)
+    }
+    #[inline]
     unsafe fn root(&mut self) {
         // SAFETY: forwarded from the caller's contract.
         unsafe { (**self).root() }
