@@ -1,6 +1,7 @@
 //! The collector's side of `GcCell` (a child of `cell.rs`, whose header has the rooting
 //! protocol and the flags): the marker's read of the contents (`try_trace_contents`, under
-//! the collector's hold or a read lock, skipped when the contents are rooted), the unroot
+//! the collector's hold or a read lock, skipped when the contents are rooted; a large list
+//! a chunk at a time, the lock let go between two, `trace_rest`), the unroot
 //! pass's visit (`unroot_for_pass`, `unroot_erased`: rooted contents back into edges, except
 //! large cells written recently, `crate::gc::dirty`), `Gc::new`'s keeping of a large cell
 //! moved in (`keep_moved_in`, `crate::gc::move_in`) and a forced cycle's rooting again
@@ -11,7 +12,8 @@
 //! written only by an exclusive holder, with plain stores, and read without the lock as a
 //! hint (`kept_by_pass`) or under it. Nothing here blocks: a cell a user holds is left
 //! for a later pass, or waited for with a backoff while its writer does bounded work
-//! (`trace_after_writer`). See the collector overview (`crate::design::collector`).
+//! (`trace_after_writer`, and `trace_rest` until the writer's rooting is published).
+//! See the collector overview (`crate::design::collector`).
 
 use super::*;
 

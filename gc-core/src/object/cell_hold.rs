@@ -1,6 +1,7 @@
 //! The collector's hold on a `GcCell` lock (a child of `cell_lock.rs`, whose header has
 //! the lock's states), taken by the marker and the unroot pass, never blocking and never
-//! recorded.
+//! recorded; and `let_waiters_in`, the marker's pause between two chunks of a large list
+//! for a thread waiting on the lock.
 //!
 //! A cell nobody holds on the word (0, as almost every unbiased heap cell's is, a bias, or
 //! `DRAIN` / `REVOKED` alone) the collector takes alone with one compare-and-swap, its
