@@ -150,6 +150,25 @@ impl Tracer {
         self.edges >= self.enough
     }
 
+    /// Between two chunks of a large list's scan (`GcCell::trace_rest`), `edges` the edges
+    /// the last chunk gave: they count as scan work (8 bytes each, what a slice of handles
+    /// in Go's heap would cost its marker: the list's buffer is outside this heap), and a
+    /// background worker banks its work so far for the assists that wait for credit and
+    /// lends half of a long buffer to the injector. Otherwise a list scanned by a worker
+    /// paid no credit until its object was done, and an assist at the heap goal waited
+    /// all that time (5-13 ms with 2.8 million handles, `GODEBUG=stalltrace=1`). An
+    /// assist's own tracer keeps its work (its drain settles its debt with it).
+    pub(crate) fn between_chunks(&mut self, edges: u64) {
+        if self.queue.is_null() {
+            return;
+        }
+        self.scanned_bytes += edges * 8;
+        if !self.assist {
+            super::assist::add_background_credit(self.flush());
+            self.lend();
+        }
+    }
+
     /// Edges given so far (wrapping: subtract with `wrapping_sub`), for
     /// [`chunk_full`](Self::chunk_full).
     #[inline(always)]
@@ -353,3 +372,28 @@ impl Drop for Tracer {
 /// Grey items a tracer buffers before it overflows into the local queue: 2 KiB, as Go's
 /// work buffers (small enough for the stack of an assisting thread).
 const BUF_LEN: usize = 256;
+
+#[cfg(all(test, not(gc_loom)))]
+mod tests {
+    use super::*;
+
+    /// Between two chunks of a list's scan, the chunk's handles count as scan work, 8 bytes
+    /// each: a background worker's tracer banks it at once (its counts flushed, so assists
+    /// waiting for credit get it), an assist's keeps it for its own debt, and a tracer that
+    /// does not mark counts nothing.
+    #[test]
+    fn a_chunk_of_a_list_is_scan_work_banked_by_workers() {
+        let queue = LocalQueue::private();
+        let mut worker = Tracer::new(&queue);
+        worker.scanned_bytes = 100;
+        worker.between_chunks(4096);
+        assert_eq!(worker.scanned_bytes, 0, "a worker banks its work");
+        let mut assist = Tracer::new(&queue);
+        assist.assist = true;
+        assist.between_chunks(4096);
+        assert_eq!(assist.scanned_bytes, 4096 * 8, "an assist keeps it");
+        let mut counting = Tracer::counting();
+        counting.between_chunks(4096);
+        assert_eq!(counting.scanned_bytes, 0);
+    }
+}

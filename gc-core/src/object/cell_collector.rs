@@ -180,6 +180,9 @@ impl<T: Trace> GcCell<T> {
             return false;
         };
         if let Some(from) = next {
+            if let Some(before) = before {
+                tracer.between_chunks(tracer.edge_count().wrapping_sub(before));
+            }
             self.trace_rest(tracer, from, before);
         }
         true
@@ -208,9 +211,11 @@ impl<T: Trace> GcCell<T> {
                 backoff.snooze();
                 continue;
             }
+            let start = tracer.edge_count();
             // SAFETY: read lock held.
             let next = unsafe { self.trace_inside(tracer, from) };
             self.lock.read_unlock_marker();
+            tracer.between_chunks(tracer.edge_count().wrapping_sub(start));
             match next {
                 Some(n) => from = n,
                 None => break,
