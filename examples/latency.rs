@@ -2,7 +2,7 @@
 //! records how long each iteration took, so every stall the collector causes shows up.
 //!
 //! ```text
-//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N]
+//! cargo run --release --example latency -- [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N] [--frozen-mib N]
 //! ```
 //!
 //! `--live-mib` (default 1024) is the target live heap. It is built as groups of slots (a
@@ -20,7 +20,10 @@
 //! guard roots the whole list if its handles are edges (its contract, O(list)); until
 //! large cells written in every cycle stayed rooted, every cycle's unroot pass undid that
 //! and the next write paid it again, and until `Gc::new` left a large list rooted (as if
-//! written then), its first write did.
+//! written then), its first write did. `--frozen-mib N` (default 0) adds a list that is
+//! never written: a `Gc<Vec<Gc<[u64; 2]>>>` moved into the heap whole (an interpreter's
+//! constant table), N MiB with its leaves, one small object to the marker whose scan is
+//! millions of handles outside the heap.
 //!
 //! Then each of `--threads` mutator threads (default 1) runs the loop for `--seconds`
 //! (default 20, fractions allowed). One iteration allocates 16 small objects: normally a
@@ -226,11 +229,12 @@ struct Args {
     replace_every: u64,
     array_mib: u64,
     list_mib: u64,
+    frozen_mib: u64,
     floor: bool,
 }
 
 const USAGE: &str =
-    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N] [--floor]";
+    "usage: latency [--live-mib N] [--seconds S] [--threads N] [--replace-every K] [--array-mib N] [--list-mib N] [--frozen-mib N] [--floor]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -240,6 +244,7 @@ fn parse_args() -> Result<Args, String> {
         replace_every: 64,
         array_mib: 0,
         list_mib: 0,
+        frozen_mib: 0,
         floor: false,
     };
     common::parse_flags_and_switches(USAGE, &["--floor"], |flag, v| {
@@ -254,6 +259,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--array-mib" => args.array_mib = common::parse_value(v, "size", |_| true)?,
             "--list-mib" => args.list_mib = common::parse_value(v, "size", |_| true)?,
+            "--frozen-mib" => args.frozen_mib = common::parse_value(v, "size", |_| true)?,
             "--floor" => args.floor = true,
             _ => return Ok(false),
         }
@@ -319,6 +325,17 @@ fn big_list(mib: u64) -> List {
         .map(|i| Gc::new([i as u64, 0]))
         .collect();
     Gc::new(GcCell::new(items))
+}
+
+/// `--frozen-mib`: a list never written, moved into the heap without a cell, each handle to
+/// its own 16-byte leaf, `mib` MiB in all (the `Vec`'s buffer is outside the heap).
+fn frozen_list(mib: u64) -> Gc<Vec<Gc<[u64; 2]>>> {
+    let per_elem = std::mem::size_of::<Gc<[u64; 2]>>() + std::mem::size_of::<[u64; 2]>();
+    Gc::new(
+        (0..mib as usize * (1 << 20) / per_elem)
+            .map(|i| Gc::new([i as u64, 0]))
+            .collect(),
+    )
 }
 
 /// What one mutator thread reports.
@@ -454,6 +471,7 @@ fn main() -> ExitCode {
     let groups = build(args.live_mib, args.threads);
     let array = huge_array(args.array_mib);
     let list = big_list(args.list_mib);
+    let frozen = frozen_list(args.frozen_mib);
     gc_core::collect();
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let s0 = gc_core::mem_stats();
@@ -545,6 +563,6 @@ fn main() -> ExitCode {
         max_pause_ns as f64 / 1e6,
         s1.heap_sys as f64 / MIB,
     );
-    drop((groups, array, list));
+    drop((groups, array, list, frozen));
     ExitCode::SUCCESS
 }

@@ -13,6 +13,9 @@
 //!   one is unrooted by a pass four cycles later;
 //! - the same warm list of an interpreter's values (a derived enum of numbers and handles),
 //!   which its next write after an unroot pass roots whole in runs (`Trace::root_into`);
+//! - a list never written, moved into the heap without a cell (`Gc<Vec<_>>`), whose scan
+//!   an assist stops after a chunk and leaves to the background workers
+//!   (`Tracer::list_chunk_done`);
 //! - a garbage cycle through a large written cell (the list's elements point back to the
 //!   object holding it) is found by paced cycles alone: a kept cell is unrooted once it
 //!   has gone unwritten for `KEEP_PASSES` (4) cycles;
@@ -114,6 +117,13 @@ fn rewrite_values(l: &ValueList, round: u64) {
     l.borrow_mut()[i] = Value::Obj(Gc::new(i as u64 + round * N as u64));
 }
 
+/// [`check`] for a list without a cell.
+fn check_frozen(l: &Gc<Vec<Gc<u64>>>) {
+    for (i, g) in l.iter().enumerate() {
+        assert_eq!(**g, i as u64, "frozen: element {i}");
+    }
+}
+
 /// Garbage of another shape, so that this thread assists while marking.
 fn junk() {
     let v: Vec<Gc<[u64; 4]>> = (0..2_000).map(|k| Gc::new([k; 4])).collect();
@@ -127,6 +137,7 @@ fn child_lists() {
     }
     let (hot, warm, cold) = (list(0), list(0), list(0));
     let values = value_list();
+    let frozen: Gc<Vec<Gc<u64>>> = Gc::new((0..N as u64).map(Gc::new).collect());
     let cycles0 = mem_stats().num_gc;
     for round in 1..=ROUNDS {
         rewrite(&hot, round);
@@ -140,6 +151,7 @@ fn child_lists() {
             check("warm", &warm);
             check("cold", &cold);
             check_values(&values);
+            check_frozen(&frozen);
         }
     }
     let cycles = mem_stats().num_gc - cycles0;
@@ -149,6 +161,7 @@ fn child_lists() {
     check("warm", &warm);
     check("cold", &cold);
     check_values(&values);
+    check_frozen(&frozen);
     println!("PROBE_OK cycles={cycles}");
 }
 

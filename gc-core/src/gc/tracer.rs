@@ -169,6 +169,25 @@ impl Tracer {
         }
     }
 
+    /// At the end of a chunk of `edges` edges of a list outside the heap that is not inside
+    /// a cell's contents (a `Vec` in an object: `trace_elements!`; a cell's list is chunked
+    /// and banked by the cell, `GcCell::trace_rest`): true if the scan is to stop here, an
+    /// assist's, whose object then goes to the background workers to be scanned whole
+    /// (`deferred`, as for an object holding a large edge cell: an assist's scan of a list
+    /// of millions stalled its allocation for milliseconds); otherwise false, a worker's
+    /// chunk banked (`between_chunks`).
+    pub(crate) fn list_chunk_done(&mut self, edges: u64) -> bool {
+        if self.queue.is_null() || self.cell_depth > 0 {
+            return false;
+        }
+        if self.assist {
+            self.deferred = true;
+            return true;
+        }
+        self.between_chunks(edges);
+        false
+    }
+
     /// Edges given so far (wrapping: subtract with `wrapping_sub`), for
     /// [`chunk_full`](Self::chunk_full).
     #[inline(always)]
@@ -395,5 +414,32 @@ mod tests {
         let mut counting = Tracer::counting();
         counting.between_chunks(4096);
         assert_eq!(counting.scanned_bytes, 0);
+    }
+
+    /// A chunk of a list outside the heap and outside any cell (a `Vec` in an object):
+    /// an assist stops there and leaves the object to the workers, a worker banks it and
+    /// goes on; inside a cell's contents the cell's own chunks do both, and a tracer that
+    /// does not mark just goes on.
+    #[test]
+    fn a_chunk_of_a_vec_stops_an_assist_and_is_banked_by_a_worker() {
+        let queue = LocalQueue::private();
+        let mut assist = Tracer::new(&queue);
+        assist.assist = true;
+        assert!(assist.list_chunk_done(4096), "an assist stops");
+        assert!(assist.deferred, "and defers the object to the workers");
+        let mut worker = Tracer::new(&queue);
+        worker.scanned_bytes = 100;
+        assert!(!worker.list_chunk_done(4096));
+        assert_eq!(
+            (worker.scanned_bytes, worker.deferred),
+            (0, false),
+            "banked"
+        );
+        let mut in_cell = Tracer::new(&queue);
+        in_cell.assist = true;
+        in_cell.enter_cell();
+        assert!(!in_cell.list_chunk_done(4096));
+        assert_eq!((in_cell.scanned_bytes, in_cell.deferred), (0, false));
+        assert!(!Tracer::counting().list_chunk_done(4096));
     }
 }

@@ -407,5 +407,6 @@ pub unsafe trait Trace {
 #[path = "trace_macros.rs"]
 mod macros;
 pub(crate) use macros::{
-    container_trace, facts_of, keyed_trace, leaf_trace, root_elements, trace_fn, tuple_trace,
+    container_trace, facts_of, keyed_trace, leaf_trace, root_elements, trace_elements, trace_fn,
+    tuple_trace,
 };

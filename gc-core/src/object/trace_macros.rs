@@ -62,6 +62,34 @@ macro_rules! trace_fn {
 }
 pub(crate) use trace_fn;
 
+/// `container_trace!`'s loop over the elements in `trace`. For a container whose elements
+/// are `outside` the heap (`buffer`: a `Vec`'s, a `VecDeque`'s), a list of millions is one
+/// object to the marker but not one heap object's worth of work: at every chunk of
+/// `CHUNK_EDGES` edges it asks the tracer (`Tracer::list_chunk_done`), which banks a
+/// background worker's credit for the assists waiting for it, or stops an assist's scan
+/// (the object goes to the workers, which scan it whole again: Go's oblets split such an
+/// array; this loop cannot resume).
+macro_rules! trace_elements {
+    (; $tracer:ident, $iter:expr) => {
+        for x in $iter {
+            x.trace($tracer);
+        }
+    };
+    (buffer; $tracer:ident, $iter:expr) => {
+        let mut start = $tracer.edge_count();
+        for x in $iter {
+            x.trace($tracer);
+            if $tracer.chunk_full(start) {
+                if $tracer.list_chunk_done($tracer.edge_count().wrapping_sub(start)) {
+                    return;
+                }
+                start = $tracer.edge_count();
+            }
+        }
+    };
+}
+pub(crate) use trace_elements;
+
 /// Implements `Trace` for a container whose elements of type `$e` `$iter` (shared) and
 /// `$iter_mut` (exclusive) yield: collections, and wrappers with a fixed set of fields
 /// (`Range<T>` yields `[&s.start, &s.end]`). Every method forwards to the elements, the
@@ -71,10 +99,11 @@ pub(crate) use trace_fn;
 /// hand to the element type's `Trace::root_slice` and `unroot_slice`; `runs_if <expr>`
 /// (optional: `Option`, arrays) says the container roots in runs
 /// (`Trace::roots_in_runs_at`) when its elements do and `<expr>` holds (a bound on how
-/// many it has).
+/// many it has). `outside buffer` (optional: `Vec`, `VecDeque`) says the elements live in
+/// a buffer outside the heap, which the marker scans in chunks (`trace_elements!`).
 macro_rules! container_trace {
     ($([$($g:tt)*] $t:ty, $e:ty, $(drop $d:expr,)? $(box_into_heap $b:expr,)? $(inline $inl:ident,)?
-        $(slices |$sm:ident| $slices:expr,)? $(runs_if $runs:expr,)?
+        $(slices |$sm:ident| $slices:expr,)? $(runs_if $runs:expr,)? $(outside $out:ident,)?
         |$s:ident| $iter:expr, |$m:ident| $iter_mut:expr;)*) => {$(
         // SAFETY: every element is visited by every method (obligations 1, 2, 7), the
         // container gives no interior mutability (obligation 3), and its own drop only
@@ -129,9 +158,7 @@ macro_rules! container_trace {
                 fn trace(&self, tracer: &mut $crate::Tracer) {
                     if <$e as $crate::Trace>::needs_trace() {
                         let $s = self;
-                        for x in $iter {
-                            x.trace(tracer);
-                        }
+                        $crate::object::trace::trace_elements!($($out)?; tracer, $iter);
                     }
                 }
             }

@@ -116,9 +116,10 @@ const MAX_RUN_ARRAY: usize = 16;
 
 container_trace! {
     [T: Trace] Option<T>, T, inline elements, runs_if true, |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] Vec<T>, T, slices |m| [m.as_mut_slice()], |s| s.iter(), |m| m.iter_mut();
-    [T: Trace] VecDeque<T>, T, slices |m| <[&mut [T]; 2]>::from(m.as_mut_slices()),
+    [T: Trace] Vec<T>, T, slices |m| [m.as_mut_slice()], outside buffer,
         |s| s.iter(), |m| m.iter_mut();
+    [T: Trace] VecDeque<T>, T, slices |m| <[&mut [T]; 2]>::from(m.as_mut_slices()),
+        outside buffer, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] LinkedList<T>, T, |s| s.iter(), |m| m.iter_mut();
     [T: Trace] [T], T, box_into_heap super::slice::box_slice_into_heap, slices |m| [m],
         |s| s.iter(), |m| m.iter_mut();
