@@ -245,15 +245,17 @@ impl<T: Trace> GcCell<T> {
     #[inline(always)]
     unsafe fn trace_inside(&self, tracer: &mut Tracer, from: usize) -> Option<usize> {
         tracer.enter_cell();
-        // SAFETY: the contract: nobody writes the contents meanwhile.
-        let next = self.value.with(|v| unsafe {
-            if Self::reedges_on_release() {
-                (*v).trace(tracer);
-                None
-            } else {
-                (*v).trace_chunk(tracer, from)
-            }
-        });
+        // Two closures, so that the small value's stays the one-call body it always was,
+        // which the compiler inlines into the object's trace (one closure with both paths
+        // was a call per cell, and GCBench's mark did 4% more work).
+        let next = if Self::reedges_on_release() {
+            // SAFETY: the contract: nobody writes the contents meanwhile.
+            self.value.with(|v| unsafe { (*v).trace(tracer) });
+            None
+        } else {
+            // SAFETY: as above.
+            self.value.with(|v| unsafe { (*v).trace_chunk(tracer, from) })
+        };
         tracer.leave_cell();
         next
     }
