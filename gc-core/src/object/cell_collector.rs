@@ -254,7 +254,8 @@ impl<T: Trace> GcCell<T> {
             None
         } else {
             // SAFETY: as above.
-            self.value.with(|v| unsafe { (*v).trace_chunk(tracer, from) })
+            self.value
+                .with(|v| unsafe { (*v).trace_chunk(tracer, from) })
         };
         tracer.leave_cell();
         next
