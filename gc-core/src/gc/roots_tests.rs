@@ -70,10 +70,33 @@ fn without_stops<R>(f: impl FnOnce() -> R) -> R {
 fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
     use crate::{Gc, Trace};
     type Obj = Gc<[u64; 3]>;
-    let raw_count = |g: &Obj| {
+    fn raw_count(g: &Obj) -> u64 {
         let (s, i) = locate(Gc::as_ptr(g) as usize);
         count(s.root_count(i))
-    };
+    }
+    /// Makes every handle in `list` an edge, then roots them again in runs: when `root`
+    /// returns, each object holds its own count plus the list's `per_object`, and the
+    /// thread counted that many rooted handles per object.
+    fn edges_rooted_again<L: Trace>(list: &mut L, objects: &[Obj], per_object: u64) {
+        // SAFETY: every handle in `list` is rooted; none is dropped before `root` below.
+        unsafe { list.unroot() };
+        flush_root_cache();
+        assert!(objects.iter().all(|g| raw_count(g) == 1));
+        let before = crate::object::gc::rooted_handles();
+        let exact = without_stops(|| {
+            // SAFETY: every handle in `list` is an edge.
+            unsafe { list.root() };
+            objects.iter().all(|g| raw_count(g) == 1 + per_object)
+        });
+        assert_eq!(
+            crate::object::gc::rooted_handles().wrapping_sub(before),
+            per_object as usize * objects.len()
+        );
+        assert!(
+            exact,
+            "a count of the run was still pending when it returned"
+        );
+    }
     let objects: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
     flush_root_cache();
     let mut list: Vec<Obj> = objects.to_vec();
@@ -110,24 +133,7 @@ fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
         .iter()
         .flat_map(|g| [Some(g.clone()), None])
         .collect();
-    // SAFETY: every handle in `slots` is rooted; none is dropped before `root` below.
-    unsafe { slots.unroot() };
-    flush_root_cache();
-    assert!(objects.iter().all(|g| raw_count(g) == 1));
-    let before = crate::object::gc::rooted_handles();
-    let exact = without_stops(|| {
-        // SAFETY: every handle in `slots` is an edge.
-        unsafe { slots.root() };
-        objects.iter().all(|g| raw_count(g) == 2)
-    });
-    assert_eq!(
-        crate::object::gc::rooted_handles().wrapping_sub(before),
-        3_000
-    );
-    assert!(
-        exact,
-        "a count of the run was still pending when it returned"
-    );
+    edges_rooted_again(&mut slots, &objects, 1);
     drop(slots);
     assert!(all_back_to_one());
 
@@ -137,24 +143,7 @@ fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
         .iter()
         .map(|g| (g.clone(), 7, Some(g.clone())))
         .collect();
-    // SAFETY: every handle in `pairs` is rooted; none is dropped before `root` below.
-    unsafe { pairs.unroot() };
-    flush_root_cache();
-    assert!(objects.iter().all(|g| raw_count(g) == 1));
-    let before = crate::object::gc::rooted_handles();
-    let exact = without_stops(|| {
-        // SAFETY: every handle in `pairs` is an edge.
-        unsafe { pairs.root() };
-        objects.iter().all(|g| raw_count(g) == 3)
-    });
-    assert_eq!(
-        crate::object::gc::rooted_handles().wrapping_sub(before),
-        6_000
-    );
-    assert!(
-        exact,
-        "a count of the run was still pending when it returned"
-    );
+    edges_rooted_again(&mut pairs, &objects, 2);
     drop(pairs);
     assert!(all_back_to_one());
 }

@@ -21,10 +21,11 @@ use super::mark::WORK;
 use super::span_cache::SpanCache;
 use crate::sync::Ordering;
 
-/// The edges a scan of one `GcCell`'s contents gives under one hold of its lock before it
-/// lets go between two elements of a list (`Trace::trace_chunk`), so that a thread that
-/// reads or writes the cell waits for one chunk of a large list, not for all of it. One
-/// under loom, so that the models see a scan resumed.
+/// The edges of one chunk of a large list's scan: a `GcCell`'s contents, whose lock the
+/// marker lets go between two chunks (`Trace::trace_chunk`), so that a thread that reads
+/// or writes the cell waits for one chunk, not for the whole list; and a `Vec` directly in
+/// an object, whose chunks a worker banks as credit and an assist stops after
+/// (`list_chunk_done`). One under loom, so that the models see a scan resumed.
 pub(crate) const CHUNK_EDGES: u64 = if cfg!(gc_loom) { 1 } else { 4096 };
 
 /// Handed to [`Trace::trace`](crate::Trace::trace): report each `Gc` you hold to it, by

@@ -24,6 +24,13 @@ use crate::sync::{Backoff, Ordering};
 /// 50 us naps (one round under loom, whose every round is a scheduling point).
 const LET_IN_ROUNDS: usize = if cfg!(gc_loom) { 1 } else { 14 };
 
+/// Whether nobody holds the word `s`: 0, a bias (whose owner counts its reads elsewhere),
+/// or no holder at all (`DRAIN`, `REVOKED` or both).
+#[inline(always)]
+fn free(s: u32) -> bool {
+    s & BIASED != 0 || s & !(DRAIN | REVOKED) == 0
+}
+
 /// The collector's hold: give it back to [`CellLock::release_collector`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Hold {
@@ -61,8 +68,7 @@ impl CellLock {
             Err(s) => s,
         };
         loop {
-            // Free: 0, a bias, or no holder at all (`DRAIN`, `REVOKED` or both).
-            if s & BIASED == 0 && s & !(DRAIN | REVOKED) != 0 {
+            if !free(s) {
                 return None;
             }
             match self.state.compare_exchange_weak(
@@ -120,18 +126,17 @@ impl CellLock {
 
     /// Between two chunks of the marker's scan of a large list (`GcCell::trace_rest`),
     /// none of its locks held: if threads wait on a lock of this cell's bucket of the
-    /// waiter counts (`cell_wait.rs`), waits until the word changes (one of them took it)
-    /// or a few rounds of `Backoff::snooze` pass (about 100 us: a waiter behind the
+    /// waiter counts (`cell_wait.rs`), waits until someone holds the word (a waiter took
+    /// it: a reader's the marker then shares, a writer's it waits for) or a few rounds of `Backoff::snooze` pass (about 100 us: a waiter behind the
     /// collector naps 50 us at a time), so that the marker's next read lock does not shut
     /// a writer out chunk after chunk. Bounded: it never waits for the waiter itself.
     pub(crate) fn let_waiters_in(&self) {
         if self.waiting().load(Ordering::Relaxed) == 0 {
             return;
         }
-        let free = self.state.load(Ordering::Relaxed);
         let mut backoff = Backoff::default();
         for _ in 0..LET_IN_ROUNDS {
-            if self.state.load(Ordering::Relaxed) != free {
+            if !free(self.state.load(Ordering::Relaxed)) {
                 return;
             }
             backoff.snooze();
