@@ -3,6 +3,19 @@
 
 use super::*;
 use crate::sync::{Arc, AtomicU64};
+#[cfg(debug_assertions)]
+use crate::{Gc, Trace};
+
+/// The tests' objects: small, one counter each (tiny ones share theirs).
+#[cfg(debug_assertions)]
+type Obj = Gc<[u64; 3]>;
+
+/// The count on `g`'s counter itself, what the thread's root cache still holds aside.
+#[cfg(debug_assertions)]
+fn raw_count(g: &Obj) -> u64 {
+    let (s, i) = locate(Gc::as_ptr(g) as usize);
+    count(s.root_count(i))
+}
 
 /// A bulk rooting (a cold list's first write) counts each handle once, through
 /// entries pushed out of the root cache into its pending words; objects held by many
@@ -11,8 +24,6 @@ use crate::sync::{Arc, AtomicU64};
 #[test]
 #[cfg(debug_assertions)]
 fn rooting_a_list_counts_every_handle_once() {
-    use crate::{Gc, Trace};
-    type Obj = Gc<[u64; 3]>; // small objects: one counter each (tiny ones share)
     let addr = |g: &Obj| Gc::as_ptr(g) as usize;
     let together: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
     let shared: Vec<Obj> = (0..20).map(|i| Gc::new([i; 3])).collect();
@@ -56,6 +67,7 @@ fn rooting_a_list_counts_every_handle_once() {
 /// world stopping and go handle by handle (through this thread's cache, where counts
 /// wait), so the counters can be read exactly before `f` returns, whatever stops the
 /// other tests make meanwhile.
+#[cfg(debug_assertions)]
 fn without_stops<R>(f: impl FnOnce() -> R) -> R {
     super::super::world::with_op(|_| f())
 }
@@ -68,12 +80,6 @@ fn without_stops<R>(f: impl FnOnce() -> R) -> R {
 #[test]
 #[cfg(debug_assertions)]
 fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
-    use crate::{Gc, Trace};
-    type Obj = Gc<[u64; 3]>;
-    fn raw_count(g: &Obj) -> u64 {
-        let (s, i) = locate(Gc::as_ptr(g) as usize);
-        count(s.root_count(i))
-    }
     /// Makes every handle in `list` an edge, then roots them again in runs: when `root`
     /// returns, each object holds its own count plus the list's `per_object`, and the
     /// thread counted that many rooted handles per object.
@@ -158,12 +164,6 @@ fn a_run_outside_a_walk_applies_its_counts_when_it_ends() {
 #[test]
 #[cfg(debug_assertions)]
 fn a_stop_inside_a_bulk_walk_applies_a_runs_pending_counts() {
-    use crate::{Gc, Trace};
-    type Obj = Gc<[u64; 3]>;
-    let raw_count = |g: &Obj| {
-        let (s, i) = locate(Gc::as_ptr(g) as usize);
-        count(s.root_count(i))
-    };
     let objects: Vec<Obj> = (0..1_000).map(|i| Gc::new([i; 3])).collect();
     let mut list: Vec<Obj> = objects.to_vec();
     // SAFETY: every handle in `list` is rooted; it is rooted again before its drop.
@@ -191,12 +191,6 @@ fn a_stop_inside_a_bulk_walk_applies_a_runs_pending_counts() {
 #[test]
 #[cfg(debug_assertions)]
 fn a_run_of_edges_gives_back_its_counts_before_it_ends() {
-    use crate::{Gc, Trace};
-    type Obj = Gc<[u64; 3]>;
-    let raw_count = |g: &Obj| {
-        let (s, i) = locate(Gc::as_ptr(g) as usize);
-        count(s.root_count(i))
-    };
     let objects: Vec<Obj> = (0..3_000).map(|i| Gc::new([i; 3])).collect();
     let shared = Gc::new([7u64; 3]);
     let mut list: Vec<Obj> = objects.to_vec();

@@ -62,29 +62,28 @@ macro_rules! trace_fn {
 }
 pub(crate) use trace_fn;
 
-/// `container_trace!`'s loop over the elements in `trace`. For a container whose elements
-/// are `outside` the heap (`buffer`: a `Vec`'s, a `VecDeque`'s), a list of millions is one
-/// object to the marker but not one heap object's worth of work: at every chunk of
-/// `CHUNK_EDGES` edges it asks the tracer (`Tracer::list_chunk_done`), which banks a
+/// `container_trace!`'s loop over the elements in `trace` (`$s` is the container). For a
+/// container whose elements are `outside` the heap (`buffer`: a `Vec`'s, a `VecDeque`'s),
+/// a list of millions is one object to the marker but not one heap object's worth of work:
+/// it is traced a chunk at a time (`Trace::trace_chunk`, as a cell's list is), and after
+/// each chunk but the last the tracer is asked (`Tracer::list_chunk_done`), which banks a
 /// background worker's credit for the assists waiting for it, or stops an assist's scan
 /// (the object goes to the workers, which scan it whole again: Go's oblets split such an
-/// array; this loop cannot resume).
+/// array, but an assist's stop here cannot be resumed).
 macro_rules! trace_elements {
-    (; $tracer:ident, $iter:expr) => {
+    (; $tracer:ident, $s:ident, $iter:expr) => {
         for x in $iter {
             x.trace($tracer);
         }
     };
-    (buffer; $tracer:ident, $iter:expr) => {
+    (buffer; $tracer:ident, $s:ident, $iter:expr) => {
         let mut start = $tracer.edge_count();
-        for x in $iter {
-            x.trace($tracer);
-            if $tracer.chunk_full(start) {
-                if $tracer.list_chunk_done($tracer.edge_count().wrapping_sub(start)) {
-                    return;
-                }
-                start = $tracer.edge_count();
+        let mut from = 0;
+        while let Some(next) = $crate::Trace::trace_chunk($s, $tracer, from) {
+            if $tracer.list_chunk_done($tracer.edge_count().wrapping_sub(start)) {
+                return;
             }
+            (start, from) = ($tracer.edge_count(), next);
         }
     };
 }
@@ -158,7 +157,7 @@ macro_rules! container_trace {
                 fn trace(&self, tracer: &mut $crate::Tracer) {
                     if <$e as $crate::Trace>::needs_trace() {
                         let $s = self;
-                        $crate::object::trace::trace_elements!($($out)?; tracer, $iter);
+                        $crate::object::trace::trace_elements!($($out)?; tracer, $s, $iter);
                     }
                 }
             }
