@@ -19,6 +19,9 @@
 //!   a store, the other thread's longest `borrow()`. The marker scans the list a chunk at
 //!   a time and lets readers in past the first (`Trace::trace_chunk`); before, they waited
 //!   for the whole scan.
+//! - `table_moved_in`, `table_read_in_mark`: `moved_in` and `read_in_mark` with the list in
+//!   a field of a derived struct (`Table { name, rows, width }`) inside the cell: the
+//!   derive counts and scans a list in a field as a list directly in a cell.
 //!
 //! `--elements values` makes the list an interpreter's `Vec<Value>` (an enum whose variants
 //! hold a handle or a number; one element in eight a number) instead of a `Vec<Gc<u64>>`.
@@ -77,6 +80,56 @@ impl Element for Value {
             Value::Obj(Gc::new(i))
         }
     }
+}
+
+/// A list in a field of a derived struct, beside a handle and a number: an interpreter's
+/// list object with its class and a count, say.
+#[derive(Trace)]
+struct Table<E: Element> {
+    name: Gc<u64>,
+    rows: Vec<E>,
+    width: u32,
+}
+
+impl<E: Element> Table<E> {
+    fn new(rows: Vec<E>) -> Self {
+        Table {
+            name: Gc::new(0),
+            rows,
+            width: 2,
+        }
+    }
+}
+
+/// `read_in_mark`: `cell` read by this thread, then again and again by another while this
+/// one runs `collect()`: (the other thread's longest `borrow()`, the collection's time).
+fn read_during_collect<T: Trace + Send + Sync + 'static, E: 'static>(
+    cell: Gc<GcCell<T>>,
+    element: fn(&T, usize) -> &E,
+) -> (f64, f64) {
+    // Read here first, then by the reader: a list two threads read (the cell's bias to
+    // its first reader revoked).
+    black_box(element(&cell.borrow(), 0));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut longest = 0f64;
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                black_box(element(&cell.borrow(), i));
+                longest = longest.max(millis(t));
+                i += 7919;
+            }
+            longest
+        }
+    });
+    let t = Instant::now();
+    gc_core::collect();
+    let collect = millis(t);
+    done.store(true, Ordering::Relaxed);
+    (reader.join().expect("the reader panicked"), collect)
 }
 
 fn cycles() -> u32 {
@@ -164,29 +217,24 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
             // Filled by `replace`, which keeps a heap cell an edge cell: the mark scans it.
             let list: List<E> = Gc::new(GcCell::new(Vec::new()));
             drop(list.replace(items(n)));
-            // Read here first, then by the reader: a list two threads read (the cell's
-            // bias to its first reader revoked).
-            black_box(list.borrow().len());
-            let done = Arc::new(AtomicBool::new(false));
-            let reader = std::thread::spawn({
-                let (list, done) = (list.clone(), done.clone());
-                move || {
-                    let mut longest = 0f64;
-                    let mut i = 0;
-                    while !done.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        black_box(&list.borrow()[i % n]);
-                        longest = longest.max(millis(t));
-                        i += 7919;
-                    }
-                    longest
-                }
-            });
+            let (read, collect) = read_during_collect(list, |l: &Vec<E>, i| &l[i % l.len()]);
+            return (read, Some(collect));
+        }
+        "table_moved_in" => {
+            let table = GcCell::new(Table::new(items(n)));
             let t = Instant::now();
-            gc_core::collect();
+            let table = Gc::new(table);
             before = Some(millis(t));
-            done.store(true, Ordering::Relaxed);
-            return (reader.join().expect("the reader panicked"), before);
+            let t = Instant::now();
+            table.borrow_mut().rows[0] = E::new(7);
+            return (millis(t), before);
+        }
+        "table_read_in_mark" => {
+            let table = Gc::new(GcCell::new(Table::new(Vec::new())));
+            drop(table.replace(Table::new(items(n))));
+            let (read, collect) =
+                read_during_collect(table, |t: &Table<E>, i| &t.rows[i % t.rows.len()]);
+            return (read, Some(collect));
         }
         "cold" => {
             let list: List<E> = Gc::new(GcCell::new(items(n)));
@@ -236,6 +284,8 @@ fn main() -> ExitCode {
         ("cold", ""),
         ("frozen", "Gc::new"),
         ("read_in_mark", "collect()"),
+        ("table_moved_in", "Gc::new"),
+        ("table_read_in_mark", "collect()"),
     ];
     if let Some(o) = &only {
         if !scenarios.iter().any(|(s, _)| s == o) {
@@ -266,7 +316,7 @@ fn main() -> ExitCode {
         let mut parts = Vec::new();
         // What the first figure times: the store after the scenario, or, for
         // `read_in_mark`, another thread's longest read during the collection.
-        let what = if scenario == "read_in_mark" {
+        let what = if scenario.ends_with("read_in_mark") {
             "read"
         } else {
             "store"

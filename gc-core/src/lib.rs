@@ -178,6 +178,10 @@ pub mod __private {
     /// fields; only the runtime makes one).
     pub use crate::gc::RootRun;
 
+    /// What a derived `Trace::trace_chunk` and `trace_counting` call to scan a list in a
+    /// field in chunks and to stop counting between two fields.
+    pub use crate::object::field_chunks::{counted_enough, FieldChunks};
+
     /// Bytes of blocks that `CountingAllocator` queued on the collector's threads and that
     /// a background thread freed itself because too many were pending (the mutators did
     /// not allocate for a while), cumulative. For `tests/remote_free.rs`.

@@ -34,6 +34,10 @@ pub(crate) struct Names {
     pub hint: Ident,
     /// The parameter of `root_into` and `unroot_into`.
     pub run: Ident,
+    /// `trace_chunk`'s resume index.
+    pub from: Ident,
+    /// `trace_chunk`'s scan over the fields (`__private::FieldChunks`).
+    chunks: Ident,
 }
 
 impl Names {
@@ -44,6 +48,8 @@ impl Names {
             tracer: Ident::new("tracer", Span::mixed_site()),
             hint: Ident::new("hint", Span::mixed_site()),
             run: Ident::new("run", Span::mixed_site()),
+            from: Ident::new("from", Span::mixed_site()),
+            chunks: Ident::new("chunks", Span::mixed_site()),
         }
     }
 
@@ -107,6 +113,9 @@ pub(crate) struct Visit<'a> {
     pub skipped: Vec<&'a Type>,
     /// The bodies that visit the traced fields.
     pub bodies: Bodies,
+    /// The bodies of `trace_counting` (statements) and `trace_chunk` (an expression), or
+    /// `None` without any traced field (the trait's defaults serve then).
+    pub chunked: Option<[TokenStream2; 2]>,
 }
 
 /// The traced fields of a struct, the types of its skipped fields, and the method bodies
@@ -140,10 +149,12 @@ pub(crate) fn struct_bodies<'a>(
         });
     }
     let bodies = Bodies(calls(&traced, names).map(|c| quote!(#(#c)*)));
+    let chunked = (!traced.is_empty()).then(|| chunk_calls(&traced, names));
     Visit {
         traced,
         skipped,
         bodies,
+        chunked,
     }
 }
 
@@ -159,6 +170,7 @@ pub(crate) fn enum_bodies<'a>(
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
     let mut arms: [Vec<TokenStream2>; 9] = Default::default();
+    let mut chunk_arms: [Vec<TokenStream2>; 2] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -213,21 +225,83 @@ pub(crate) fn enum_bodies<'a>(
         for (arms, calls) in arms.iter_mut().zip(calls(fields, names)) {
             arms.push(quote!(#pat => { #(#calls)* }));
         }
+        for (arms, body) in chunk_arms.iter_mut().zip(chunk_calls(fields, names)) {
+            arms.push(quote!(#pat => { #body }));
+        }
     }
     if traced.is_empty() {
         return Visit {
             traced,
             skipped,
             bodies: Bodies(Default::default()),
+            chunked: None,
         };
     }
-    let empty_arm = (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => {}));
-    let bodies = Bodies(arms.map(|arms| quote!(match self { #(#arms)* #empty_arm })));
+    let empty_arm = |body| (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => #body));
+    let no_arm = empty_arm(quote!({}));
+    let bodies = Bodies(arms.map(|arms| quote!(match self { #(#arms)* #no_arm })));
+    let [counting, chunk] = chunk_arms;
+    let none_arm = empty_arm(quote!(::core::option::Option::None));
+    let chunked = Some([
+        quote!(match self { #(#counting)* #no_arm }),
+        quote!(match self { #(#chunk)* #none_arm }),
+    ]);
     Visit {
         traced,
         skipped,
         bodies,
+        chunked,
     }
+}
+
+/// The bodies of `trace_counting` (statements: each field counted, stopping between two
+/// once the tracer has counted enough) and `trace_chunk` (an expression: one field's own
+/// chunks, or the fields in order through `__private::FieldChunks`, which encodes the
+/// field in the resume index) for `fields` (one or more).
+fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 2] {
+    let (tracer, from, chunks) = (&names.tracer, &names.from, &names.chunks);
+    let last = fields.len() - 1;
+    let counting = fields.iter().enumerate().map(|(i, field)| {
+        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
+        let krate = names.krate(span);
+        let stop = (i < last).then(
+            || quote_spanned!(span=> if #krate::__private::counted_enough(#tracer) { return; }),
+        );
+        quote_spanned!(span=> <#ty as #krate::Trace>::trace_counting(#receiver, #tracer); #stop)
+    });
+    let counting = quote!(#(#counting)*);
+    if let [field] = fields {
+        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
+        let krate = names.krate(span);
+        let chunk =
+            quote_spanned!(span=> <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from));
+        return [counting, chunk];
+    }
+    let krate = names.krate(Span::call_site());
+    let n = fields.len();
+    let next = Ident::new("next", Span::mixed_site());
+    let steps = fields.iter().enumerate().map(|(i, field)| {
+        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
+        let krate = names.krate(span);
+        quote_spanned!(span=>
+            if let ::core::option::Option::Some(#next) = #chunks.field(#tracer, #i, |#tracer, #from| {
+                <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from)
+            }) {
+                return #next;
+            }
+        )
+    });
+    let chunk = quote!({
+        if #krate::__private::FieldChunks::whole(#from, <Self as #krate::Trace>::handles_hint(self)) {
+            <Self as #krate::Trace>::trace(self, #tracer);
+            return ::core::option::Option::None;
+        }
+        #krate::__private::FieldChunks::scan(#tracer, #from, #n, |#chunks, #tracer| {
+            #(#steps)*
+            ::core::option::Option::None
+        })
+    });
+    [counting, chunk]
 }
 
 /// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so

@@ -39,7 +39,10 @@
 //!   the type's own `where` clause are kept. `trace`, `root`, `unroot` and the hidden
 //!   methods for map keys (`root_key`, `unroot_key`, `forget_edges`, `holds_keys_at`)
 //!   forward to each field that is not `#[trace(skip)]` (enums: to the fields of the active
-//!   variant); the hidden `handles_hint` is the sum of theirs. `needs_trace()` is the `||`
+//!   variant); the hidden `handles_hint` is the sum of theirs, and the hidden
+//!   `trace_counting` and `trace_chunk` visit them in order, so that a long list in a field
+//!   is counted and scanned in chunks as a list directly in a `GcCell` is (a value of
+//!   fewer handles than a chunk is traced whole). `needs_trace()` is the `||`
 //!   of the fields' `needs_trace()`;
 //!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
@@ -284,6 +287,22 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         unsafe_bodies;
 
     let krate = names.krate(Span::call_site());
+    // A list in a field is counted and scanned in chunks as a list in a cell is (the
+    // trait's defaults, which trace everything, serve a type without traced fields).
+    let chunked = visit.chunked.map(|[counting, chunk]| {
+        let (tracer, from) = (&names.tracer, &names.from);
+        quote! {
+            #[inline]
+            fn trace_counting(&self, #tracer: &mut #krate::Tracer) {
+                #counting
+            }
+
+            #[inline]
+            fn trace_chunk(&self, #tracer: &mut #krate::Tracer, #from: usize) -> ::core::option::Option<usize> {
+                #chunk
+            }
+        }
+    });
     let traced_types: Vec<_> = traced.iter().map(|f| f.ty).collect();
     let generics = bounds::with_bounds(&input.generics, &opts, &traced_types, &krate);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
@@ -306,7 +325,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // `garbage_drop_is_noop()` is `true` only when every field's drop is a no-op for
     // garbage (skipped fields only without drop glue); 7, `holds_keys_at`,
     // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`
-    // (as does `handles_hint`, a guess that nothing relies on for soundness); `root_into`
+    // (as does `handles_hint`, a guess that nothing relies on for soundness, and
+    // `trace_counting` and `trace_chunk`, which trace the same fields in the same order,
+    // stopping only between two fields or inside one field's own); `root_into`
     // and `unroot_into` forward to the same fields as `root`, and `roots_in_runs_at` is
     // the `&&` of their answers (so it is `true` only if theirs are).
     // The bounds are not part of the argument: a missing one fails to compile.
@@ -392,6 +413,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             fn handles_hint(&self) -> usize {
                 #hint_body
             }
+
+            #chunked
         }
 
         #drop_guard

@@ -104,7 +104,6 @@ pub(crate) use snapshot::heap_snapshot;
 pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
-#[cfg(all(test, not(gc_loom)))]
 pub(crate) use tracer::CHUNK_EDGES;
 pub(crate) use world::{with_op, Op, OpScope};
 #[cfg(debug_assertions)]

@@ -12,6 +12,7 @@ mod cell_traits;
 pub(crate) mod cleanup;
 mod convert;
 pub(crate) mod dyn_gc;
+pub(crate) mod field_chunks;
 pub(crate) mod gc;
 mod slice;
 pub(crate) mod trace;

@@ -207,7 +207,8 @@ pub unsafe trait Trace {
     /// some number of them (`GcCell`'s test of a large cell, which asks for 1,024): a
     /// container stops between two elements once the tracer has counted enough, so the
     /// answer costs O(that number) instead of O(contents). The default traces everything
-    /// (always a correct answer, and the only one a derived type gives). Never called on a
+    /// (always a correct answer); a derived type counts its fields in order and stops
+    /// between two (`object/field_chunks.rs`). Never called on a
     /// marking tracer.
     #[doc(hidden)]
     #[inline(always)]
@@ -220,8 +221,9 @@ pub unsafe trait Trace {
     /// all of a large list: traces the elements from index `from` on until the tracer says
     /// a chunk is full (`Tracer::chunk_full`), and returns the index to resume at, or
     /// `None` when everything from `from` on was traced. A list whose elements can be
-    /// skipped to in O(1) (`Vec`, `VecDeque`, boxed slices, arrays) resumes; the default
-    /// traces everything when `from` is 0 and returns `None`. The caller resumes only on
+    /// skipped to in O(1) (`Vec`, `VecDeque`, boxed slices, arrays) resumes, and a derived
+    /// type resumes inside the field that filled the chunk (`object/field_chunks.rs`); the
+    /// default traces everything when `from` is 0 and returns `None`. The caller resumes only on
     /// the same contents or on contents every handle of which was shaded since (the
     /// barrier of a write guard or of `GcCell::replace` while marking), and an index past
     /// the end traces nothing.
