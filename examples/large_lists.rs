@@ -19,6 +19,9 @@
 //!   a store, the other thread's longest `borrow()`. The marker scans the list a chunk at
 //!   a time and lets readers in past the first (`Trace::trace_chunk`); before, they waited
 //!   for the whole scan.
+//! - `read_in_unroot`: a list written, then read again and again by another thread through
+//!   six cycles, in which the unroot pass makes its contents edges again (under the
+//!   collector's hold, which readers wait for); the other thread's longest `borrow()`.
 //! - `table_moved_in`, `table_read_in_mark`: `moved_in` and `read_in_mark` with the list in
 //!   a field of a derived struct (`Table { name, rows, width }`) inside the cell: the
 //!   derive counts and scans a list in a field as a list directly in a cell.
@@ -102,10 +105,12 @@ impl<E: Element> Table<E> {
 }
 
 /// `read_in_mark`: `cell` read by this thread, then again and again by another while this
-/// one runs `collect()`: (the other thread's longest `borrow()`, the collection's time).
-fn read_during_collect<T: Trace + Send + Sync + 'static, E: 'static>(
+/// one runs `work` (`collect()`, say): (the other thread's longest `borrow()`, the work's
+/// time).
+fn read_during<T: Trace + Send + Sync + 'static, E: 'static>(
     cell: Gc<GcCell<T>>,
     element: fn(&T, usize) -> &E,
+    work: impl FnOnce(),
 ) -> (f64, f64) {
     // Read here first, then by the reader: a list two threads read (the cell's bias to
     // its first reader revoked).
@@ -126,10 +131,10 @@ fn read_during_collect<T: Trace + Send + Sync + 'static, E: 'static>(
         }
     });
     let t = Instant::now();
-    gc_core::collect();
-    let collect = millis(t);
+    work();
+    let took = millis(t);
     done.store(true, Ordering::Relaxed);
-    (reader.join().expect("the reader panicked"), collect)
+    (reader.join().expect("the reader panicked"), took)
 }
 
 fn cycles() -> u32 {
@@ -217,7 +222,8 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
             // Filled by `replace`, which keeps a heap cell an edge cell: the mark scans it.
             let list: List<E> = Gc::new(GcCell::new(Vec::new()));
             drop(list.replace(items(n)));
-            let (read, collect) = read_during_collect(list, |l: &Vec<E>, i| &l[i % l.len()]);
+            let (read, collect) =
+                read_during(list, |l: &Vec<E>, i| &l[i % l.len()], gc_core::collect);
             return (read, Some(collect));
         }
         "table_moved_in" => {
@@ -232,9 +238,20 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
         "table_read_in_mark" => {
             let table = Gc::new(GcCell::new(Table::new(Vec::new())));
             drop(table.replace(Table::new(items(n))));
-            let (read, collect) =
-                read_during_collect(table, |t: &Table<E>, i| &t.rows[i % t.rows.len()]);
+            let (read, collect) = read_during(
+                table,
+                |t: &Table<E>, i| &t.rows[i % t.rows.len()],
+                gc_core::collect,
+            );
             return (read, Some(collect));
+        }
+        "read_in_unroot" => {
+            // Written (rooted), then read by another thread through the cycles in which
+            // the unroot pass makes it an edge cell again.
+            let list: List<E> = Gc::new(GcCell::new(items(n)));
+            list.borrow_mut()[1] = E::new(1);
+            let (read, _) = read_during(list, |l: &Vec<E>, i| &l[i % l.len()], || run_cycles(6));
+            return (read, None);
         }
         "cold" => {
             let list: List<E> = Gc::new(GcCell::new(items(n)));
@@ -286,6 +303,7 @@ fn main() -> ExitCode {
         ("read_in_mark", "collect()"),
         ("table_moved_in", "Gc::new"),
         ("table_read_in_mark", "collect()"),
+        ("read_in_unroot", ""),
     ];
     if let Some(o) = &only {
         if !scenarios.iter().any(|(s, _)| s == o) {
@@ -316,7 +334,7 @@ fn main() -> ExitCode {
         let mut parts = Vec::new();
         // What the first figure times: the store after the scenario, or, for
         // `read_in_mark`, another thread's longest read during the collection.
-        let what = if scenario.ends_with("read_in_mark") {
+        let what = if scenario.contains("read_in_") {
             "read"
         } else {
             "store"

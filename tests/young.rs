@@ -20,9 +20,9 @@
 mod common;
 
 use common::child::{is_child, run, Run};
-use common::mix;
+use common::{mix, wait_until};
 use gc_core::{AtomicGc, Gc, GcCell, Trace, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Trace)]
 struct Node {
@@ -62,14 +62,6 @@ struct Kept {
     sent: std::thread::JoinHandle<Gc<Node>>,
     weak_live: Weak<Node>,
     weak_dead: Vec<Weak<Node>>,
-}
-
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "the collector never {what}");
-        std::thread::yield_now();
-    }
 }
 
 /// Allocates, during the hold, the young objects of every case.

@@ -219,14 +219,30 @@ pub mod __private {
     /// others marked. `tests/young.rs` allocates there.
     #[cfg(debug_assertions)]
     pub fn hold_young_scan(on: bool) {
-        crate::gc::young_scan_gate::close(on);
+        crate::gc::YOUNG_SCAN_GATE.close(on);
     }
 
     /// Debug builds only: whether a cycle waits before its young scan
     /// ([`hold_young_scan`]).
     #[cfg(debug_assertions)]
     pub fn young_scan_held() -> bool {
-        crate::gc::young_scan_gate::waiting()
+        crate::gc::YOUNG_SCAN_GATE.waiting()
+    }
+
+    /// Debug builds only: while `true`, the unroot pass's turning of a large list into
+    /// edges a chunk at a time waits between its first and second chunk, the cell's lock
+    /// let go (`GcCell::unroot_in_chunks`). `tests/large_cell_unroot.rs` reads and writes
+    /// the cell there.
+    #[cfg(debug_assertions)]
+    pub fn hold_unroot_chunks(on: bool) {
+        crate::gc::UNROOT_CHUNKS_GATE.close(on);
+    }
+
+    /// Debug builds only: whether the unroot pass waits between two chunks
+    /// ([`hold_unroot_chunks`]).
+    #[cfg(debug_assertions)]
+    pub fn unroot_chunks_held() -> bool {
+        crate::gc::UNROOT_CHUNKS_GATE.waiting()
     }
 
     /// The root count past which taking one more root aborts ("handles are being leaked").

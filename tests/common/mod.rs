@@ -218,6 +218,19 @@ pub fn check_ballast(b: &gc_core::Gc<Ballast>) -> u64 {
     s
 }
 
+/// Waits until `cond` holds, yielding; fails after a minute ("the collector never
+/// {what}"): a hang detector, not a speed limit.
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector never {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// Runs `gc_core::collect()` until `done`: what a cycle hands the dropper (a `Drop` of a
 /// user type, a cleanup) may still run on a dropper thread when one `collect()` returns (it
 /// waits at most 100 ms for a dropper's job). Fails after a minute: a hang detector, not a

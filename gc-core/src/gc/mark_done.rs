@@ -57,7 +57,7 @@ impl Cycle {
             // The first round is over: the young scan (`young.rs`), then more marking.
             #[cfg(debug_assertions)]
             if std::mem::take(&mut first_round) {
-                super::young::gate::pass();
+                super::test_gate::YOUNG_SCAN.pass();
             }
             if super::young::ALLOC_WHITE.load(Ordering::Relaxed) {
                 self.young_scan();

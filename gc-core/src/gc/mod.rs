@@ -52,6 +52,8 @@ mod specials;
 mod stalls;
 mod stats;
 mod sweep;
+#[cfg(debug_assertions)]
+mod test_gate;
 mod tracer;
 mod worker_mode;
 mod worker_pool;
@@ -104,10 +106,10 @@ pub(crate) use snapshot::heap_snapshot;
 pub(crate) use specials::{add_cleanup, stop_cleanup, weak_target, WeakTarget};
 pub(crate) use stats::mem_stats;
 pub use stats::{MemStats, SizeClassStats};
+#[cfg(debug_assertions)]
+pub(crate) use test_gate::{UNROOT_CHUNKS as UNROOT_CHUNKS_GATE, YOUNG_SCAN as YOUNG_SCAN_GATE};
 pub(crate) use tracer::CHUNK_EDGES;
 pub(crate) use world::{with_op, Op, OpScope};
-#[cfg(debug_assertions)]
-pub(crate) use young::gate as young_scan_gate;
 /// The collector's figures for `gc_core::metrics` (read without stopping anything).
 pub(crate) mod metrics_source {
     pub(crate) use super::metrics::*;

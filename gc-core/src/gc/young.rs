@@ -124,42 +124,6 @@ pub(crate) fn switch_to_black(_stopped: &Stopped) -> Vec<SpanPtr> {
     std::mem::take(&mut *SPANS.lock())
 }
 
-/// Debug builds only: a gate tests close to keep a cycle between its first round and the
-/// young scan, where young objects are white and the old ones black.
-#[cfg(debug_assertions)]
-pub(crate) mod gate {
-    use crate::sync::{Condvar, Mutex};
-
-    crate::sync::global! {
-        /// (closed, a cycle is waiting at it).
-        static GATE: Mutex<(bool, bool)> = Mutex::new((false, false));
-    }
-    crate::sync::global! {
-        static CHANGED: Condvar = Condvar::new();
-    }
-
-    /// Closes or opens the gate.
-    pub(crate) fn close(closed: bool) {
-        GATE.lock().0 = closed;
-        CHANGED.notify_all();
-    }
-
-    /// Whether a cycle waits at the closed gate.
-    pub(crate) fn waiting() -> bool {
-        GATE.lock().1
-    }
-
-    /// The cycle's side: waits while the gate is closed.
-    pub(crate) fn pass() {
-        let mut g = GATE.lock();
-        while g.0 {
-            g.1 = true;
-            g = CHANGED.wait(g);
-        }
-        g.1 = false;
-    }
-}
-
 #[cfg(all(test, not(gc_loom)))]
 mod tests {
     use super::{wanted, MIN_GOAL};

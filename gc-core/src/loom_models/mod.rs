@@ -34,6 +34,8 @@
 //! |                  | unroot pass and the marker                                      |
 //! | `cell_scan.rs`   | the marker's scan of a cell's list in chunks, the lock let go   |
 //! |                  | between two, vs a writer taking a handle out                    |
+//! | `cell_unroot.rs` | the unroot pass making a large list edges in chunks, the cell   |
+//! |                  | let go between two, vs a writer taking a handle out, a reader   |
 //! | `cache_exit.rs`  | thread-cache flush at thread exit vs a stopped-world flush      |
 //! | `weak.rs`        | weak upgrade vs mark termination and the clearing of targets    |
 //! | `slot_types.rs`  | a span's slot types read by a marker while the owner allocates  |
@@ -71,6 +73,7 @@ mod cache_exit;
 mod cell_bias;
 mod cell_borrows;
 mod cell_scan;
+mod cell_unroot;
 mod dirty;
 mod fixture;
 mod grey_list;

@@ -187,6 +187,15 @@ impl fmt::Display for BorrowMutError {
 impl std::error::Error for BorrowMutError {}
 
 impl<T: Trace> GcCell<T> {
+    /// Loom models only: marks the cell `LARGE`, as a write guard's rooting of 1,024
+    /// handles would, for a model's list of two (the unroot pass's chunks,
+    /// `loom_models/cell_unroot.rs`). Before any other thread knows the cell.
+    #[cfg(gc_loom)]
+    pub(crate) fn set_large_for_model(&self) {
+        let f = self.lock.flags.load(Ordering::Relaxed);
+        self.lock.flags.store(f | LARGE, Ordering::Relaxed);
+    }
+
     /// A new cell. Its contents start rooted (they came from outside the heap).
     ///
     /// # Examples

@@ -143,6 +143,23 @@ impl CellLock {
         }
     }
 
+    /// Between two chunks of the unroot pass's turning of a large list into edges
+    /// (`GcCell::unroot_in_chunks`), none of its holds held: the collector's exclusive
+    /// hold again, waiting at most a few rounds of `Backoff::snooze` (about 100 us) for the
+    /// readers that got in meanwhile to leave. `None` if they have not: the pass leaves the
+    /// rest for the next one. Bounded: it never waits for a reader that holds on (its guard
+    /// may be leaked).
+    pub(crate) fn hold_collector_exclusive_soon(&self) -> Option<Hold> {
+        let mut backoff = Backoff::default();
+        for _ in 0..LET_IN_ROUNDS {
+            if let Some(hold) = self.try_hold_collector_exclusive() {
+                return Some(hold);
+            }
+            backoff.snooze();
+        }
+        None
+    }
+
     /// Whether a user's write guard holds the word now (a look without a hold, for the
     /// unroot pass: a cell it could not take for this is being written).
     pub(crate) fn held_by_user_writer(&self) -> bool {

@@ -480,6 +480,7 @@ fn reader_overflow() -> ! {
 mod bias;
 #[path = "cell_hold.rs"]
 mod hold;
+pub(crate) use hold::Hold;
 #[path = "cell_wait.rs"]
 mod wait;
 

@@ -605,6 +605,49 @@ pub(crate) mod tests {
         VISITS.with(|v| v.get())
     }
 
+    /// A list made edges in chunks (`Trace::unroot_chunk`, for the unroot pass's large
+    /// lists): each chunk makes the next `CHUNK_EDGES` elements edges, across a
+    /// `VecDeque`'s two slices too, and the handles past it keep their root flags (a list
+    /// left part rooted is consistent: rooting it again roots only the edges). Elements
+    /// that do not root in runs (a list of cells) are made edges whole.
+    #[test]
+    #[cfg(not(gc_loom))]
+    fn a_list_is_made_edges_in_chunks() {
+        use crate::Trace;
+        use std::collections::VecDeque;
+        let c = crate::gc::CHUNK_EDGES as usize;
+        let rooted = |l: &VecDeque<Gc<u64>>| l.iter().map(|g| g.is_rooted()).collect::<Vec<_>>();
+        let mut list: VecDeque<Gc<u64>> = (0..10_000).map(Gc::new).collect();
+        list.rotate_left(3_000);
+        assert_eq!(list.as_slices().0.len(), 7_000, "two slices");
+        // Rooted clones keep the objects alive while the list's handles are edges.
+        let keep: Vec<Gc<u64>> = list.iter().cloned().collect();
+        assert!(<VecDeque<Gc<u64>> as Trace>::unroots_in_chunks());
+        let mut resumes = Vec::new();
+        let mut from = 0;
+        // SAFETY: test: the objects stay alive through `keep`, and every handle is rooted
+        // again below before the list is dropped.
+        while let Some(next) = unsafe { list.unroot_chunk(from) } {
+            resumes.push(next);
+            let flags = rooted(&list);
+            assert!(flags[..next].iter().all(|r| !r) && flags[next..].iter().all(|r| *r));
+            from = next;
+        }
+        assert_eq!(resumes, [c, 2 * c]);
+        assert!(rooted(&list).iter().all(|r| !r));
+        // Part rooted again, then rooted: every handle a root once more.
+        // SAFETY: as above.
+        unsafe { list.root() };
+        assert!(rooted(&list).iter().all(|r| *r));
+        assert!(list
+            .iter()
+            .zip(0..)
+            .all(|(g, i)| **g == (i + 3_000) % 10_000));
+        drop(keep);
+        // A list of cells is made edges whole.
+        assert!(!<Vec<GcCell<u64>> as Trace>::unroots_in_chunks());
+    }
+
     /// Writing N handles into one cell, one `borrow_mut` each, visits O(N) handles in
     /// total (rust-gc re-rooted the whole contents on every write: N^2/2).
     #[test]

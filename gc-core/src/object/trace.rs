@@ -236,6 +236,43 @@ pub unsafe trait Trace {
         None
     }
 
+    /// Whether [`Trace::unroot_chunk`] makes a value of this type edges a chunk at a time:
+    /// a list whose elements root in runs (`Vec`, `VecDeque`, boxed slices and arrays of
+    /// handles, optional handles, an interpreter's derived `Value` enum: no `GcCell`
+    /// inside, each handle with its own root flag). `false` (the default) for everything
+    /// else, which `unroot_chunk` makes edges whole.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn unroots_in_chunks() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
+
+    /// `unroot` in chunks, for the unroot pass's turning of a large `GcCell`'s list back
+    /// into edges, which lets go of the cell between two chunks so that its readers do not
+    /// wait for the whole list: makes the elements from index `from` on edges, at most a
+    /// chunk of them ([`CHUNK_EDGES`](crate::gc::CHUNK_EDGES) elements), and returns the
+    /// index to resume at, or `None` when none is left. Only where
+    /// [`Trace::unroots_in_chunks`] says so; the default makes everything edges when
+    /// `from` is 0 and returns `None`. Each handle keeps its own root flag, so a value left
+    /// part rooted, part edges, is consistent: rooting it again (a writer's guard) roots
+    /// the edges only, and unrooting it again from 0 makes only the roots edges.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Trace::unroot`], for the elements it reaches.
+    #[doc(hidden)]
+    #[inline]
+    unsafe fn unroot_chunk(&mut self, from: usize) -> Option<usize> {
+        if from == 0 {
+            // SAFETY: forwarded from the caller's contract.
+            unsafe { self.unroot() };
+        }
+        None
+    }
+
     /// Report every `Gc` reachable from `self` to the tracer (obligation 1).
     fn trace(&self, tracer: &mut Tracer);
 

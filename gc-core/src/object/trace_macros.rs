@@ -194,6 +194,42 @@ macro_rules! container_trace {
                 }
                 None
             }
+            #[allow(dead_code)]
+            #[inline(always)]
+            fn unroots_in_chunks() -> bool {
+                <$e as $crate::Trace>::roots_in_runs_at(0)
+            }
+            #[inline]
+            unsafe fn unroot_chunk(&mut self, from: usize) -> Option<usize> {
+                if !<$e as $crate::Trace>::roots_in_runs_at(0) {
+                    if from == 0 {
+                        // SAFETY: forwarded from the caller's contract.
+                        unsafe { $crate::Trace::unroot(self) };
+                    }
+                    return None;
+                }
+                let $sm = self;
+                // Elements still to skip, and room left in the chunk.
+                let (mut skip, mut room) = (from, $crate::gc::CHUNK_EDGES as usize);
+                for slice in $slices {
+                    let slice: &mut [$e] = slice;
+                    if skip >= slice.len() {
+                        skip -= slice.len();
+                        continue;
+                    }
+                    let end = slice.len().min(skip + room);
+                    // SAFETY: forwarded from the caller's contract, for these elements.
+                    unsafe { <$e as $crate::Trace>::unroot_slice(&mut slice[skip..end]) };
+                    room -= end - skip;
+                    if room == 0 && end < slice.len() {
+                        return Some(from + $crate::gc::CHUNK_EDGES as usize);
+                    }
+                    skip = 0;
+                }
+                // Full at the end of a slice: the next chunk finds out whether a later
+                // slice has more.
+                (room == 0).then_some(from + $crate::gc::CHUNK_EDGES as usize)
+            }
             )?
             #[inline]
             unsafe fn root(&mut self) {

@@ -1,0 +1,138 @@
+//! The unroot pass's turning of a large list back into edges a chunk at a time
+//! (`GcCell::unroot_in_chunks`, object `cell_collector.rs`): it clears `ROOTED` first,
+//! makes one chunk edges under its exclusive hold, lets go of the cell, and takes it again
+//! for the next chunk if the readers that got in leave soon, else leaves the rest rooted
+//! for the next pass (`unroot_for_pass` finishes a large edge list). Each handle keeps its
+//! own root flag. Under loom a chunk is one handle (`CHUNK_EDGES`), so a list of two takes
+//! three holds, a list of one two. The models, each followed by a pass with nobody else
+//! about:
+//! - a writer takes the list's first handle out (`borrow_mut`, `remove(0)`) while the pass
+//!   runs: whatever the interleaving, the handle it took holds its count (a writer that
+//!   came between two chunks found the cell not `ROOTED` and rooted the edges again), and
+//!   once the last pass is over the handle left in the list is an edge (no count lost or
+//!   left behind);
+//! - a reader reads a list of one while the pass runs, as the list's first reader (under
+//!   a bias, which the pass suspends): loom checks that the pass never writes the handle
+//!   while the reader reads it (the contents' `UnsafeCell`), and after the last pass the
+//!   handle is an edge, even when the reader made the first pass give up before its
+//!   second hold.
+
+use super::fixture::{ModelSpan, Padded, Probe};
+use super::model;
+use super::thread;
+use crate::alloc::heap::HEAP;
+use crate::gc::{dirty, roots, world};
+use crate::{Gc, GcCell, Trace};
+
+/// A heap object holding a list in a cell, as an interpreter's list object.
+type List = Padded<GcCell<Vec<Gc<Probe>>>>;
+
+/// `N` objects and a list object holding a rooted handle to each in a dirty heap cell
+/// marked `LARGE` (as a write guard leaves a list of thousands): (objects, their slots,
+/// lists, the list's address).
+fn large_written_list<const N: usize>() -> (
+    std::sync::Arc<ModelSpan>,
+    [usize; N],
+    std::sync::Arc<ModelSpan>,
+    usize,
+) {
+    let sg = HEAP.sweepgen();
+    let objects = std::sync::Arc::new(ModelSpan::new::<Probe>(sg));
+    let lists = std::sync::Arc::new(ModelSpan::new::<List>(sg));
+    let objs = [(); N].map(|_| {
+        let (idx, addr) = objects.alloc(Probe::new().0);
+        roots::set_new_root(&objects, idx);
+        (idx, addr)
+    });
+    // SAFETY: each object's count (set above) moves to its handle.
+    let handles = objs.map(|(_, addr)| unsafe { Gc::<Probe>::from_counted_addr(addr) });
+    let (l_idx, list) = lists.alloc(List::new(GcCell::new(handles.into())));
+    // Moved into the heap, as `Gc::new` does: the handles become the list's edges.
+    // SAFETY: just allocated; no other thread knows it yet.
+    unsafe { (*(list as *mut List)).unroot() };
+    roots::set_new_root(&lists, l_idx);
+    // SAFETY: the list lives as long as its span.
+    let l = unsafe { lists.get::<List>(list) };
+    // A write: the handles rooted again, the slot dirty.
+    drop(l.field.borrow_mut());
+    l.field.set_large_for_model();
+    (objects, objs.map(|(idx, _)| idx), lists, list)
+}
+
+/// A forced cycle's pass over the lists' span (keeps nothing), biases suspended as the
+/// real pass suspends them (a list's first reader reads it under a bias).
+fn pass(lists: &ModelSpan) {
+    let _suspended = dirty::suspend_biases();
+    dirty::unroot_span(lists.ptr(), None);
+}
+
+/// The root count of slot `idx`, every pending count applied first.
+fn count(span: &ModelSpan, idx: usize) -> u64 {
+    drop(world::stop()); // drains anything still pending
+    roots::count(span.root_count(idx))
+}
+
+#[test]
+fn loom_chunked_unroot_vs_a_writer() {
+    model(|| {
+        let (objects, objs, lists, list) = large_written_list::<2>();
+        let writer = thread::spawn({
+            let lists = lists.clone();
+            move || {
+                // SAFETY: the list lives as long as its span, which this thread holds.
+                let l = unsafe { lists.get::<List>(list) };
+                let taken = l.field.borrow_mut().remove(0);
+                let addr = &*taken as *const Probe as usize;
+                // Its count stays on the object until the model's end.
+                std::mem::forget(taken);
+                addr
+            }
+        });
+        pass(&lists);
+        let taken = writer.join().unwrap();
+        super::wait_for_thread_exits();
+        // Nobody else about: whatever the first pass left rooted becomes edges.
+        pass(&lists);
+        assert_eq!(
+            count(&objects, objs[0]),
+            1,
+            "the handle taken out lost its count"
+        );
+        assert_eq!(
+            count(&objects, objs[1]),
+            0,
+            "the list's handle was left a root"
+        );
+        let _ = taken;
+    });
+}
+
+#[test]
+fn loom_chunked_unroot_vs_a_reader() {
+    model(|| {
+        // One handle (two holds): the model of two took minutes.
+        let (objects, objs, lists, list) = large_written_list::<1>();
+        let reader = thread::spawn({
+            let lists = lists.clone();
+            move || {
+                // SAFETY: the list lives as long as its span, which this thread holds.
+                let l = unsafe { lists.get::<List>(list) };
+                let g = l.field.borrow();
+                g.iter()
+                    .map(|h| &**h as *const Probe as usize)
+                    .sum::<usize>()
+            }
+        });
+        pass(&lists);
+        reader.join().unwrap();
+        super::wait_for_thread_exits();
+        pass(&lists);
+        for idx in objs {
+            assert_eq!(
+                count(&objects, idx),
+                0,
+                "slot {idx}'s handle was left a root"
+            );
+        }
+    });
+}
