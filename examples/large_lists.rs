@@ -20,11 +20,12 @@
 //!   a time and lets readers in past the first (`Trace::trace_chunk`); before, they waited
 //!   for the whole scan.
 //! - `read_in_unroot`: a list written, then read again and again by another thread through
-//!   six cycles, in which the unroot pass makes its contents edges again (under the
-//!   collector's hold, which readers wait for); the other thread's longest `borrow()`.
-//! - `table_moved_in`, `table_read_in_mark`: `moved_in` and `read_in_mark` with the list in
+//!   six cycles, in which the unroot pass makes its contents edges again (a chunk at a
+//!   time, letting readers in between two); the other thread's longest `borrow()`.
+//! - `table_moved_in`, `table_read_in_mark`, `table_read_in_unroot`: `moved_in`,
+//!   `read_in_mark` and `read_in_unroot` with the list in
 //!   a field of a derived struct (`Table { name, rows, width }`) inside the cell: the
-//!   derive counts and scans a list in a field as a list directly in a cell.
+//!   derive counts, scans and unroots a list in a field as a list directly in a cell.
 //!
 //! `--elements values` makes the list an interpreter's `Vec<Value>` (an enum whose variants
 //! hold a handle or a number; one element in eight a number) instead of a `Vec<Gc<u64>>`.
@@ -253,6 +254,16 @@ fn round<E: Element>(scenario: &str, n: usize) -> (f64, Option<f64>) {
             let (read, _) = read_during(list, |l: &Vec<E>, i| &l[i % l.len()], || run_cycles(6));
             return (read, None);
         }
+        "table_read_in_unroot" => {
+            let table = Gc::new(GcCell::new(Table::new(items(n))));
+            table.borrow_mut().rows[1] = E::new(1);
+            let (read, _) = read_during(
+                table,
+                |t: &Table<E>, i| &t.rows[i % t.rows.len()],
+                || run_cycles(6),
+            );
+            return (read, None);
+        }
         "cold" => {
             let list: List<E> = Gc::new(GcCell::new(items(n)));
             list.borrow_mut()[1] = E::new(1);
@@ -304,6 +315,7 @@ fn main() -> ExitCode {
         ("table_moved_in", "Gc::new"),
         ("table_read_in_mark", "collect()"),
         ("read_in_unroot", ""),
+        ("table_read_in_unroot", ""),
     ];
     if let Some(o) = &only {
         if !scenarios.iter().any(|(s, _)| s == o) {

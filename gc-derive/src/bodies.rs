@@ -113,9 +113,10 @@ pub(crate) struct Visit<'a> {
     pub skipped: Vec<&'a Type>,
     /// The bodies that visit the traced fields.
     pub bodies: Bodies,
-    /// The bodies of `trace_counting` (statements) and `trace_chunk` (an expression), or
-    /// `None` without any traced field (the trait's defaults serve then).
-    pub chunked: Option<[TokenStream2; 2]>,
+    /// The bodies of `trace_counting` (statements), `trace_chunk` and `unroot_chunk`
+    /// (expressions, the last without its `unsafe` block), or `None` without any traced
+    /// field (the trait's defaults serve then).
+    pub chunked: Option<[TokenStream2; 3]>,
 }
 
 /// The traced fields of a struct, the types of its skipped fields, and the method bodies
@@ -170,7 +171,7 @@ pub(crate) fn enum_bodies<'a>(
     let mut traced = Vec::new();
     let mut skipped = Vec::new();
     let mut arms: [Vec<TokenStream2>; 9] = Default::default();
-    let mut chunk_arms: [Vec<TokenStream2>; 2] = Default::default();
+    let mut chunk_arms: [Vec<TokenStream2>; 3] = Default::default();
     let mut empty_pats = vec![];
     for variant in &data.variants {
         reject_variant_attrs(&variant.attrs, errors);
@@ -240,11 +241,12 @@ pub(crate) fn enum_bodies<'a>(
     let empty_arm = |body| (!empty_pats.is_empty()).then(|| quote!(#(#empty_pats)|* => #body));
     let no_arm = empty_arm(quote!({}));
     let bodies = Bodies(arms.map(|arms| quote!(match self { #(#arms)* #no_arm })));
-    let [counting, chunk] = chunk_arms;
+    let [counting, chunk, unroot] = chunk_arms;
     let none_arm = empty_arm(quote!(::core::option::Option::None));
     let chunked = Some([
         quote!(match self { #(#counting)* #no_arm }),
         quote!(match self { #(#chunk)* #none_arm }),
+        quote!(match self { #(#unroot)* #none_arm }),
     ]);
     Visit {
         traced,
@@ -255,10 +257,11 @@ pub(crate) fn enum_bodies<'a>(
 }
 
 /// The bodies of `trace_counting` (statements: each field counted, stopping between two
-/// once the tracer has counted enough) and `trace_chunk` (an expression: one field's own
-/// chunks, or the fields in order through `__private::FieldChunks`, which encodes the
-/// field in the resume index) for `fields` (one or more).
-fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 2] {
+/// once the tracer has counted enough), `trace_chunk` and `unroot_chunk` (expressions: one
+/// field's own chunks, or the fields in order through `__private::FieldChunks`, which
+/// encodes the field in the resume index; `unroot_chunk`'s without its `unsafe` block) for
+/// `fields` (one or more).
+fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 3] {
     let (tracer, from, chunks) = (&names.tracer, &names.from, &names.chunks);
     let last = fields.len() - 1;
     let counting = fields.iter().enumerate().map(|(i, field)| {
@@ -271,20 +274,24 @@ fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 2] {
     });
     let counting = quote!(#(#counting)*);
     if let [field] = fields {
-        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
+        let (span, ty) = (field.ty.span(), field.ty);
         let krate = names.krate(span);
+        let (by_ref, by_mut) = (&field.by_ref, &field.by_mut);
         let chunk =
-            quote_spanned!(span=> <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from));
-        return [counting, chunk];
+            quote_spanned!(span=> <#ty as #krate::Trace>::trace_chunk(#by_ref, #tracer, #from));
+        let unroot = quote_spanned!(span=> <#ty as #krate::Trace>::unroot_chunk(#by_mut, #from));
+        return [counting, chunk, unroot];
     }
     let krate = names.krate(Span::call_site());
     let n = fields.len();
     let next = Ident::new("next", Span::mixed_site());
+    let some = quote!(::core::option::Option::Some);
+    let none = quote!(::core::option::Option::None);
     let steps = fields.iter().enumerate().map(|(i, field)| {
         let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
         let krate = names.krate(span);
         quote_spanned!(span=>
-            if let ::core::option::Option::Some(#next) = #chunks.field(#tracer, #i, |#tracer, #from| {
+            if let #some(#next) = #chunks.field(#tracer, #i, |#tracer, #from| {
                 <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from)
             }) {
                 return #next;
@@ -294,14 +301,42 @@ fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 2] {
     let chunk = quote!({
         if #krate::__private::FieldChunks::whole(#from, <Self as #krate::Trace>::handles_hint(self)) {
             <Self as #krate::Trace>::trace(self, #tracer);
-            return ::core::option::Option::None;
+            return #none;
         }
         #krate::__private::FieldChunks::scan(#tracer, #from, #n, |#chunks, #tracer| {
             #(#steps)*
-            ::core::option::Option::None
+            #none
         })
     });
-    [counting, chunk]
+    let unroot_steps = fields.iter().enumerate().map(|(i, field)| {
+        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_mut);
+        let krate = names.krate(span);
+        quote_spanned!(span=>
+            if let #some(#next) = #chunks.unroot_field(#i, |#from| {
+                <#ty as #krate::Trace>::unroot_chunk(#receiver, #from)
+            }) {
+                return #next;
+            }
+        )
+    });
+    let unroot = quote!(#krate::__private::FieldChunks::unroot_scan(#from, #n, |#chunks| {
+        #(#unroot_steps)*
+        #none
+    }));
+    [counting, chunk, unroot]
+}
+
+/// `unroots_in_chunks`: every traced field's type roots in runs or makes a list edges in
+/// chunks (neither holds a cell), for `fields` (one or more).
+pub(crate) fn unroots_in_chunks(names: &Names, fields: &[TracedField]) -> TokenStream2 {
+    let terms = fields.iter().map(|field| {
+        let (span, ty) = (field.ty.span(), field.ty);
+        let krate = names.krate(span);
+        quote_spanned!(span=>
+            (<#ty as #krate::Trace>::roots_in_runs_at(0) || <#ty as #krate::Trace>::unroots_in_chunks())
+        )
+    });
+    quote!(#(#terms)&&*)
 }
 
 /// The statements of each of the [`METHODS`] for `fields`, spanned at each field's type so

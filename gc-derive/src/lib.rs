@@ -40,9 +40,10 @@
 //!   methods for map keys (`root_key`, `unroot_key`, `forget_edges`, `holds_keys_at`)
 //!   forward to each field that is not `#[trace(skip)]` (enums: to the fields of the active
 //!   variant); the hidden `handles_hint` is the sum of theirs, and the hidden
-//!   `trace_counting` and `trace_chunk` visit them in order, so that a long list in a field
-//!   is counted and scanned in chunks as a list directly in a `GcCell` is (a value of
-//!   fewer handles than a chunk is traced whole). `needs_trace()` is the `||`
+//!   `trace_counting`, `trace_chunk` and `unroot_chunk` visit them in order, so that a long
+//!   list in a field is counted, scanned and made edges in chunks as a list directly in a
+//!   `GcCell` is (a value of fewer handles than a chunk is traced whole; a type with a cell
+//!   or a box in a field is made edges whole). `needs_trace()` is the `||`
 //!   of the fields' `needs_trace()`;
 //!   `drop_runs_user_code()` the `||` of the traced fields' `drop_runs_user_code()` and of
 //!   `needs_drop` for skipped fields (`true` with `unsafe_drop`). Objects whose drop runs
@@ -289,8 +290,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let krate = names.krate(Span::call_site());
     // A list in a field is counted and scanned in chunks as a list in a cell is (the
     // trait's defaults, which trace everything, serve a type without traced fields).
-    let chunked = visit.chunked.map(|[counting, chunk]| {
+    let chunked = visit.chunked.map(|[counting, chunk, unroot]| {
         let (tracer, from) = (&names.tracer, &names.from);
+        let unroots_in_chunks = bodies::unroots_in_chunks(&names, traced);
         quote! {
             #[inline]
             fn trace_counting(&self, #tracer: &mut #krate::Tracer) {
@@ -300,6 +302,22 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             #[inline]
             fn trace_chunk(&self, #tracer: &mut #krate::Tracer, #from: usize) -> ::core::option::Option<usize> {
                 #chunk
+            }
+
+            #[inline(always)]
+            fn unroots_in_chunks() -> bool {
+                #unroots_in_chunks
+            }
+
+            #[inline]
+            unsafe fn unroot_chunk(&mut self, #from: usize) -> ::core::option::Option<usize> {
+                if !<Self as #krate::Trace>::unroots_in_chunks() {
+                    if #from == 0 {
+                        unsafe { <Self as #krate::Trace>::unroot(self) };
+                    }
+                    return ::core::option::Option::None;
+                }
+                unsafe { #unroot }
             }
         }
     });
@@ -327,7 +345,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // `root_key`, `unroot_key` and `forget_edges` forward to the same fields as `trace`
     // (as does `handles_hint`, a guess that nothing relies on for soundness, and
     // `trace_counting` and `trace_chunk`, which trace the same fields in the same order,
-    // stopping only between two fields or inside one field's own); `root_into`
+    // stopping only between two fields or inside one field's own); `unroot_chunk` makes
+    // the same fields as `unroot` edges, in order, in chunks only when
+    // `unroots_in_chunks` (no field holds a cell) and whole otherwise; `root_into`
     // and `unroot_into` forward to the same fields as `root`, and `roots_in_runs_at` is
     // the `&&` of their answers (so it is `true` only if theirs are).
     // The bounds are not part of the argument: a missing one fails to compile.

@@ -26,7 +26,9 @@
 //! finds held by a writer's guard stays rooted, and the next pass that finds it free
 //! counts its last write as made in that pass's epoch, not the one its guard recorded when
 //! it was taken (`HELD`): one guard may be held through many cycles, filling a list of
-//! millions of handles. A forced cycle
+//! millions of handles. A large list of handles the pass does unroot goes a chunk at a
+//! time, the cell let go between two (`GcCell::unroot_in_chunks`); one it could not take
+//! back is left part rooted in its dirty slot and finished by the next pass. A forced cycle
 //! (`collect()`) keeps nothing: it finds all the garbage unreachable when it began; it
 //! roots the large cells written recently again after its mark (`reroot.rs`).
 //!

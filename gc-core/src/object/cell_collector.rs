@@ -3,7 +3,8 @@
 //! the collector's hold or a read lock, skipped when the contents are rooted; a large list
 //! a chunk at a time, the lock let go between two, `trace_rest`), the unroot
 //! pass's visit (`unroot_for_pass`, `unroot_erased`: rooted contents back into edges, except
-//! large cells written recently, `crate::gc::dirty`), `Gc::new`'s keeping of a large cell
+//! large cells written recently, `crate::gc::dirty`; a large list of handles a chunk at a
+//! time, the cell let go between two, `unroot_in_chunks`), `Gc::new`'s keeping of a large cell
 //! moved in (`keep_moved_in`, `crate::gc::move_in`) and a forced cycle's rooting again
 //! (`reroot_erased`, `crate::gc::reroot`).
 //!
@@ -11,7 +12,7 @@
 //! the collector's exclusive hold (the unroot pass, with biases suspended); the flags are
 //! written only by an exclusive holder, with plain stores, and read without the lock as a
 //! hint (`kept_by_pass`) or under it. Nothing here blocks: a cell a user holds is left
-//! for a later pass, or waited for with a backoff while its writer does bounded work
+//! for a later pass (part of a large list too: each handle keeps its own root flag), or waited for with a backoff while its writer does bounded work
 //! (`trace_after_writer`, and `trace_rest` until the writer's rooting is published).
 //! See the collector overview (`crate::design::collector`).
 

@@ -1,8 +1,9 @@
-//! A derived type's `Trace::trace_chunk` and `Trace::trace_counting`: what
-//! `#[derive(Trace)]` calls so that a list inside a struct or enum variant inside a
-//! `GcCell` (`GcCell<Table { name: Gc<Str>, rows: Vec<Value> }>`) is scanned in chunks,
-//! and told large by counting a thousand of its handles, as a list directly in the cell is
-//! (`cell_collector.rs`: the marker lets go of the cell's lock between two chunks).
+//! A derived type's `Trace::trace_chunk`, `Trace::unroot_chunk` and
+//! `Trace::trace_counting`: what `#[derive(Trace)]` calls so that a list inside a struct or
+//! enum variant inside a `GcCell` (`GcCell<Table { name: Gc<Str>, rows: Vec<Value> }>`) is
+//! scanned and made edges in chunks, and told large by counting a thousand of its handles,
+//! as a list directly in the cell is (`cell_collector.rs`: the marker and the unroot pass
+//! let go of the cell between two chunks).
 //!
 //! A resume index names a field and an index inside it: `inner * fields + field`, where
 //! `fields` is the number of traced fields (of the variant). A struct of one traced field
@@ -31,7 +32,8 @@ use crate::gc::Tracer;
 /// order ([`FieldChunks::field`]).
 #[derive(Debug)]
 pub struct FieldChunks {
-    /// The tracer's edge count when this chunk began (`Tracer::edge_count`).
+    /// The tracer's edge count when this chunk began (`Tracer::edge_count`; 0 when making
+    /// edges, whose chunks only the fields' own bound).
     start: u64,
     /// The field to resume in; the fields before it were traced in earlier chunks. Then
     /// the field being traced.
@@ -90,19 +92,71 @@ impl FieldChunks {
         index: usize,
         mut chunk: impl FnMut(&mut Tracer, usize) -> Option<usize>,
     ) -> Option<Option<usize>> {
+        let start = self.start;
+        self.step(
+            index,
+            |t: &mut Tracer| t.chunk_full(start),
+            tracer,
+            |t, from| chunk(t, from),
+        )
+    }
+
+    /// A derived type's `Trace::unroot_chunk`: made from the resume index (as
+    /// [`FieldChunks::scan`]), then asked to make each traced field edges in order
+    /// ([`FieldChunks::unroot_field`]). Each field's own chunks bound the chunk (a list's
+    /// are 4,096 elements; a field without a list is made edges whole).
+    #[inline(never)]
+    pub fn unroot_scan(
+        from: usize,
+        fields: usize,
+        fields_in_order: impl FnOnce(&mut FieldChunks) -> Option<usize>,
+    ) -> Option<usize> {
+        debug_assert!(fields >= 2, "a type of one field passes its index through");
+        let mut chunks = FieldChunks {
+            start: 0,
+            field: from % fields,
+            inner: from / fields,
+            fields,
+        };
+        fields_in_order(&mut chunks)
+    }
+
+    /// [`FieldChunks::field`] for `Trace::unroot_chunk`: makes field number `index` edges
+    /// with `chunk`, its `unroot_chunk`; every field is started in the chunk that reaches
+    /// it.
+    #[inline(always)]
+    pub fn unroot_field(
+        &mut self,
+        index: usize,
+        mut chunk: impl FnMut(usize) -> Option<usize>,
+    ) -> Option<Option<usize>> {
+        self.step(index, |_: &mut ()| false, &mut (), |_, from| chunk(from))
+    }
+
+    /// The two's common step: skips a field done in an earlier chunk, stops before a
+    /// later one if `full`, else runs `chunk` on it from the resume point (0 for a field
+    /// started here) and encodes where it stopped.
+    #[inline(always)]
+    fn step<C>(
+        &mut self,
+        index: usize,
+        full: impl FnOnce(&mut C) -> bool,
+        context: &mut C,
+        mut chunk: impl FnMut(&mut C, usize) -> Option<usize>,
+    ) -> Option<Option<usize>> {
         if index < self.field {
-            // Traced in an earlier chunk.
+            // Done in an earlier chunk.
             return None;
         }
         if index > self.field {
             // An earlier field ended in this chunk: start this one only if there is room.
-            if tracer.chunk_full(self.start) {
+            if full(context) {
                 return Some(Some(index));
             }
             self.field = index;
         }
         let mut from = std::mem::take(&mut self.inner);
-        while let Some(next) = chunk(tracer, from) {
+        while let Some(next) = chunk(context, from) {
             match next
                 .checked_mul(self.fields)
                 .and_then(|n| n.checked_add(index))
@@ -249,6 +303,65 @@ mod tests {
             assert_eq!(answer, None);
         });
         assert_eq!(calls, [0, usize::MAX / 2]);
+    }
+
+    /// A derived type's `unroot_chunk` makes its fields edges in order, a list's chunk at a
+    /// time, the handles past the resume point still roots; a type with a cell inside is
+    /// made edges whole.
+    #[test]
+    fn a_derived_types_lists_are_made_edges_in_chunks() {
+        let c = CHUNK_EDGES as usize;
+        let flags = |t: &Table| {
+            let mut f = vec![t.name.is_rooted_for_test()];
+            f.extend(t.rows.iter().map(|g| g.is_rooted_for_test()));
+            f.extend(t.extra.iter().flatten().map(|g| g.is_rooted_for_test()));
+            f
+        };
+        let mut t = table(10_000, 6_000);
+        // Rooted clones keep the objects alive while the table's handles are edges.
+        let keep: Vec<Gc<u64>> = std::iter::once(t.name.clone())
+            .chain(t.rows.iter().cloned())
+            .chain(t.extra.iter().flatten().cloned())
+            .collect();
+        assert!(<Table as Trace>::unroots_in_chunks());
+        let mut resumes = Vec::new();
+        let mut from = 0;
+        // SAFETY: test: the objects stay alive through `keep`, and every handle is rooted
+        // again below before the table is dropped.
+        while let Some(next) = unsafe { t.unroot_chunk(from) } {
+            resumes.push(next);
+            // The handles before the resume point are edges, the rest roots: the name,
+            // the rows, then `extra`'s (a handle at every even index).
+            let (field, at) = (next % 4, next / 4);
+            let edges = match field {
+                1 => 1 + at,
+                3 => 1 + 10_000 + at.div_ceil(2),
+                _ => unreachable!("resumed in field {field}"),
+            };
+            let f = flags(&t);
+            assert!(f[..edges].iter().all(|r| !r), "{next}");
+            assert!(f[edges..].iter().all(|r| *r), "{next}");
+            from = next;
+        }
+        // `rows` (field 1 of 4) at 4,096 and 8,192; its last 1,808 with `extra`'s first
+        // 4,096 elements (a list's own chunks bound the chunk), then the rest of `extra`.
+        assert_eq!(resumes, [c * 4 + 1, 2 * c * 4 + 1, c * 4 + 3]);
+        assert!(flags(&t).iter().all(|r| !r));
+        // SAFETY: as above.
+        unsafe { t.root() };
+        assert!(flags(&t).iter().all(|r| *r));
+        drop(keep);
+        // A field holding a cell: whole.
+        #[derive(crate::Trace)]
+        #[trace(crate = "crate")]
+        struct WithCell {
+            rows: Vec<Gc<u64>>,
+            cell: crate::GcCell<u64>,
+        }
+        assert!(!<WithCell as Trace>::unroots_in_chunks());
+        assert!(<Rows as Trace>::unroots_in_chunks());
+        // A box could hold anything (`Box<dyn Trace>` too): whole.
+        assert!(!<Value as Trace>::unroots_in_chunks());
     }
 
     /// A derived type's `trace_counting` stops between two fields once enough edges were

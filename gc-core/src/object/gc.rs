@@ -301,6 +301,12 @@ impl<T: ?Sized + 'static> Gc<T> {
         self.ptr.as_ptr().cast::<u8>() as usize & !ROOTED
     }
 
+    /// Tests only: whether this handle is a counted root (its own flag).
+    #[cfg(test)]
+    pub(crate) fn is_rooted_for_test(&self) -> bool {
+        self.is_rooted()
+    }
+
     #[inline(always)]
     fn is_rooted(&self) -> bool {
         self.ptr.as_ptr().cast::<u8>() as usize & ROOTED != 0

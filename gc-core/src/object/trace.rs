@@ -239,8 +239,10 @@ pub unsafe trait Trace {
     /// Whether [`Trace::unroot_chunk`] makes a value of this type edges a chunk at a time:
     /// a list whose elements root in runs (`Vec`, `VecDeque`, boxed slices and arrays of
     /// handles, optional handles, an interpreter's derived `Value` enum: no `GcCell`
-    /// inside, each handle with its own root flag). `false` (the default) for everything
-    /// else, which `unroot_chunk` makes edges whole.
+    /// inside, each handle with its own root flag), and a derived type each of whose
+    /// fields roots in runs or makes its edges in chunks. `false` (the default) for
+    /// everything else (a box, which may hold anything, included), which `unroot_chunk`
+    /// makes edges whole.
     #[doc(hidden)]
     #[inline(always)]
     fn unroots_in_chunks() -> bool
