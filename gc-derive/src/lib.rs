@@ -288,8 +288,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         unsafe_bodies;
 
     let krate = names.krate(Span::call_site());
-    // A list in a field is counted and scanned in chunks as a list in a cell is (the
-    // trait's defaults, which trace everything, serve a type without traced fields).
+    // A list in a field is counted, scanned and made edges in chunks as a list in a cell
+    // is (the trait's defaults, which trace everything, serve a type without traced
+    // fields).
     let chunked = visit.chunked.map(|[counting, chunk, unroot]| {
         let (tracer, from) = (&names.tracer, &names.from);
         let unroots_in_chunks = bodies::unroots_in_chunks(&names, traced);

@@ -4,16 +4,17 @@
 //! a chunk at a time, the lock let go between two, `trace_rest`), the unroot
 //! pass's visit (`unroot_for_pass`, `unroot_erased`: rooted contents back into edges, except
 //! large cells written recently, `crate::gc::dirty`; a large list of handles a chunk at a
-//! time, the cell let go between two, `unroot_in_chunks`), `Gc::new`'s keeping of a large cell
-//! moved in (`keep_moved_in`, `crate::gc::move_in`) and a forced cycle's rooting again
-//! (`reroot_erased`, `crate::gc::reroot`).
+//! time, the cell let go between two, `unroot_in_chunks`), `Gc::new`'s keeping of a large
+//! cell moved in (`keep_moved_in`, `crate::gc::move_in`) and a forced cycle's rooting
+//! again (`reroot_erased`, `crate::gc::reroot`).
 //!
 //! Invariants: the contents are read only under the marker's lock and written only under
 //! the collector's exclusive hold (the unroot pass, with biases suspended); the flags are
 //! written only by an exclusive holder, with plain stores, and read without the lock as a
 //! hint (`kept_by_pass`) or under it. Nothing here blocks: a cell a user holds is left
-//! for a later pass (part of a large list too: each handle keeps its own root flag), or waited for with a backoff while its writer does bounded work
-//! (`trace_after_writer`, and `trace_rest` until the writer's rooting is published).
+//! for a later pass (part of a large list too: each handle keeps its own root flag), or
+//! waited for with a backoff while its writer does bounded work (`trace_after_writer`,
+//! and `trace_rest` until the writer's rooting is published).
 //! See the collector overview (`crate::design::collector`).
 
 use super::*;
@@ -348,7 +349,7 @@ impl<T: Trace> GcCell<T> {
     /// `to_edges` for a large list in a heap slot, holding the collector's exclusive hold
     /// on the cell with flags `f`: a chunk of its elements at a time
     /// (`Trace::unroot_chunk`), the hold let go between two, so that the cell's readers
-    /// wait for one chunk, not for the whole list (19-20 ms for 2.8 million handles:
+    /// wait for one chunk, not for the whole list (27 ms for 2.8 million handles, median:
     /// `large_lists --only read_in_unroot`). `ROOTED` leaves the flags first: each handle
     /// says by its own flag whether it is still a root, so a writer that gets in between
     /// two chunks roots the edges again (`make_rooted`), and the pass stops when it sees
