@@ -15,42 +15,27 @@
 //! limit), and the rooting's shade switched off (`roots::barrier_on`: a handle ends
 //! white).
 
-use super::fixture::{ModelSpan, Padded, Probe};
+use super::fixture::{ListInHeap, ListObject, Probe};
 use super::model;
 use super::roots::mark;
 use super::thread;
-use crate::alloc::heap::HEAP;
-use crate::gc::roots;
 use crate::sync::{Arc, AtomicBool, Ordering};
-use crate::{Gc, GcCell, Trace};
-
-/// A heap object holding a list in a cell, as an interpreter's list object.
-type List = Padded<GcCell<Vec<Gc<Probe>>>>;
 
 #[test]
 fn loom_chunked_cell_scan_vs_a_writer() {
     model(|| {
-        let sg = HEAP.sweepgen();
-        let objects = std::sync::Arc::new(ModelSpan::new::<Probe>(sg));
-        let lists = std::sync::Arc::new(ModelSpan::new::<List>(sg));
-        let objs = [(); 2].map(|_| {
-            let (idx, addr) = objects.alloc(Probe::new().0);
-            roots::set_new_root(&objects, idx);
-            (idx, addr)
-        });
-        // SAFETY: each object's count (set above) moves to its handle.
-        let handles = objs.map(|(_, addr)| unsafe { Gc::<Probe>::from_counted_addr(addr) });
-        let (l_idx, list) = lists.alloc(List::new(GcCell::new(handles.into())));
-        // Moved into the heap, as `Gc::new` does: the handles become the list's edges.
-        // SAFETY: just allocated; no other thread knows it yet.
-        unsafe { (*(list as *mut List)).unroot() };
-        roots::set_new_root(&lists, l_idx);
+        let ListInHeap {
+            objects,
+            objs,
+            lists,
+            list,
+        } = ListInHeap::<2>::new();
         let marked = Arc::new(AtomicBool::new(false));
         let writer = thread::spawn({
             let (lists, marked) = (lists.clone(), marked.clone());
             move || {
                 // SAFETY: the list lives as long as its span, which this thread holds.
-                let l = unsafe { lists.get::<List>(list) };
+                let l = unsafe { lists.get::<ListObject>(list) };
                 let mut guard = l.field.borrow_mut();
                 let taken = guard.pop().expect("two handles");
                 // The guard held until the mark is over (user code between two writes, or

@@ -17,46 +17,19 @@
 //!   handle is an edge, even when the reader made the first pass give up before its
 //!   second hold.
 
-use super::fixture::{ModelSpan, Padded, Probe};
+use super::fixture::{ListInHeap, ListObject, ModelSpan, Probe};
 use super::model;
 use super::thread;
-use crate::alloc::heap::HEAP;
 use crate::gc::{dirty, roots, world};
-use crate::{Gc, GcCell, Trace};
-
-/// A heap object holding a list in a cell, as an interpreter's list object.
-type List = Padded<GcCell<Vec<Gc<Probe>>>>;
 
 /// `N` objects and a list object holding a rooted handle to each in a dirty heap cell
-/// marked `LARGE` (as a write guard leaves a list of thousands): (objects, their slots,
-/// lists, the list's address).
-fn large_written_list<const N: usize>() -> (
-    std::sync::Arc<ModelSpan>,
-    [usize; N],
-    std::sync::Arc<ModelSpan>,
-    usize,
-) {
-    let sg = HEAP.sweepgen();
-    let objects = std::sync::Arc::new(ModelSpan::new::<Probe>(sg));
-    let lists = std::sync::Arc::new(ModelSpan::new::<List>(sg));
-    let objs = [(); N].map(|_| {
-        let (idx, addr) = objects.alloc(Probe::new().0);
-        roots::set_new_root(&objects, idx);
-        (idx, addr)
-    });
-    // SAFETY: each object's count (set above) moves to its handle.
-    let handles = objs.map(|(_, addr)| unsafe { Gc::<Probe>::from_counted_addr(addr) });
-    let (l_idx, list) = lists.alloc(List::new(GcCell::new(handles.into())));
-    // Moved into the heap, as `Gc::new` does: the handles become the list's edges.
-    // SAFETY: just allocated; no other thread knows it yet.
-    unsafe { (*(list as *mut List)).unroot() };
-    roots::set_new_root(&lists, l_idx);
-    // SAFETY: the list lives as long as its span.
-    let l = unsafe { lists.get::<List>(list) };
+/// marked `LARGE` (as a write guard leaves a list of thousands).
+fn large_written_list<const N: usize>() -> ListInHeap<N> {
+    let l = ListInHeap::<N>::new();
     // A write: the handles rooted again, the slot dirty.
-    drop(l.field.borrow_mut());
-    l.field.set_large_for_model();
-    (objects, objs.map(|(idx, _)| idx), lists, list)
+    drop(l.get().field.borrow_mut());
+    l.get().field.set_large_for_model();
+    l
 }
 
 /// A forced cycle's pass over the lists' span (keeps nothing), biases suspended as the
@@ -75,12 +48,17 @@ fn count(span: &ModelSpan, idx: usize) -> u64 {
 #[test]
 fn loom_chunked_unroot_vs_a_writer() {
     model(|| {
-        let (objects, objs, lists, list) = large_written_list::<2>();
+        let ListInHeap {
+            objects,
+            objs,
+            lists,
+            list,
+        } = large_written_list::<2>();
         let writer = thread::spawn({
             let lists = lists.clone();
             move || {
                 // SAFETY: the list lives as long as its span, which this thread holds.
-                let l = unsafe { lists.get::<List>(list) };
+                let l = unsafe { lists.get::<ListObject>(list) };
                 let taken = l.field.borrow_mut().remove(0);
                 let addr = &*taken as *const Probe as usize;
                 // Its count stays on the object until the model's end.
@@ -94,12 +72,12 @@ fn loom_chunked_unroot_vs_a_writer() {
         // Nobody else about: whatever the first pass left rooted becomes edges.
         pass(&lists);
         assert_eq!(
-            count(&objects, objs[0]),
+            count(&objects, objs[0].0),
             1,
             "the handle taken out lost its count"
         );
         assert_eq!(
-            count(&objects, objs[1]),
+            count(&objects, objs[1].0),
             0,
             "the list's handle was left a root"
         );
@@ -111,12 +89,17 @@ fn loom_chunked_unroot_vs_a_writer() {
 fn loom_chunked_unroot_vs_a_reader() {
     model(|| {
         // One handle (two holds): the model of two took minutes.
-        let (objects, objs, lists, list) = large_written_list::<1>();
+        let ListInHeap {
+            objects,
+            objs,
+            lists,
+            list,
+        } = large_written_list::<1>();
         let reader = thread::spawn({
             let lists = lists.clone();
             move || {
                 // SAFETY: the list lives as long as its span, which this thread holds.
-                let l = unsafe { lists.get::<List>(list) };
+                let l = unsafe { lists.get::<ListObject>(list) };
                 let g = l.field.borrow();
                 g.iter()
                     .map(|h| &**h as *const Probe as usize)
@@ -127,7 +110,7 @@ fn loom_chunked_unroot_vs_a_reader() {
         reader.join().unwrap();
         super::wait_for_thread_exits();
         pass(&lists);
-        for idx in objs {
+        for (idx, _) in objs {
             assert_eq!(
                 count(&objects, idx),
                 0,

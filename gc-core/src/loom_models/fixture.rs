@@ -1,7 +1,8 @@
 //! Spans and objects for the loom models: a span over page-aligned memory from the global
 //! allocator, registered in the (loom) arena index so `roots::locate` finds its objects,
 //! and filled through the span's own allocation functions. Also `Probe`, a traced object
-//! whose `trace`/`drop` are observable. See `super` for the models.
+//! whose `trace`/`drop` are observable, and a list object holding handles to probes in a
+//! cell (`ListInHeap`). See `super` for the models.
 
 use crate::alloc::arena;
 use crate::alloc::sizeclass::{SpanClass, CLASSES};
@@ -12,7 +13,7 @@ use crate::gc::local_queue::LocalQueue;
 use crate::gc::mark::{drain, Drainer, Role, Tracer};
 use crate::object::typeinfo::{Layout, Placement};
 use crate::sync::{Arc, AtomicUsize, Ordering};
-use crate::Trace;
+use crate::{Gc, GcCell, Trace};
 
 /// A background mark worker's round: drains every grey item it can find (root jobs, the
 /// injector, the shade buffer) until none is left.
@@ -232,4 +233,51 @@ unsafe impl Trace for Probe {
     }
     unsafe fn root(&mut self) {}
     unsafe fn unroot(&mut self) {}
+}
+
+/// A heap object holding a list in a cell, as an interpreter's list object.
+pub(super) type ListObject = Padded<GcCell<Vec<Gc<Probe>>>>;
+
+/// `N` probes and a list object holding a handle to each, the list moved into the heap
+/// as `Gc::new` moves it (its handles are edges), and rooted by its own handle: the
+/// chunked scans' models (`cell_scan.rs`, `cell_unroot.rs`).
+pub(super) struct ListInHeap<const N: usize> {
+    pub(super) objects: std::sync::Arc<ModelSpan>,
+    /// Each probe's slot and address, in list order.
+    pub(super) objs: [(usize, usize); N],
+    pub(super) lists: std::sync::Arc<ModelSpan>,
+    /// The list object's address.
+    pub(super) list: usize,
+}
+
+impl<const N: usize> ListInHeap<N> {
+    pub(super) fn new() -> ListInHeap<N> {
+        let sg = crate::alloc::heap::HEAP.sweepgen();
+        let objects = std::sync::Arc::new(ModelSpan::new::<Probe>(sg));
+        let lists = std::sync::Arc::new(ModelSpan::new::<ListObject>(sg));
+        let objs = [(); N].map(|_| {
+            let (idx, addr) = objects.alloc(Probe::new().0);
+            crate::gc::roots::set_new_root(&objects, idx);
+            (idx, addr)
+        });
+        // SAFETY: each object's count (set above) moves to its handle.
+        let handles = objs.map(|(_, addr)| unsafe { Gc::<Probe>::from_counted_addr(addr) });
+        let (l_idx, list) = lists.alloc(ListObject::new(GcCell::new(handles.into())));
+        // Moved into the heap, as `Gc::new` does: the handles become the list's edges.
+        // SAFETY: just allocated; no other thread knows it yet.
+        unsafe { (*(list as *mut ListObject)).unroot() };
+        crate::gc::roots::set_new_root(&lists, l_idx);
+        ListInHeap {
+            objects,
+            objs,
+            lists,
+            list,
+        }
+    }
+
+    /// The list object.
+    pub(super) fn get(&self) -> &ListObject {
+        // SAFETY: the list lives as long as its span, which `self` holds.
+        unsafe { self.lists.get::<ListObject>(self.list) }
+    }
 }

@@ -190,7 +190,7 @@ impl<T: Trace> GcCell<T> {
     /// Loom models only: marks the cell `LARGE`, as a write guard's rooting of 1,024
     /// handles would, for a model's list of two (the unroot pass's chunks,
     /// `loom_models/cell_unroot.rs`). Before any other thread knows the cell.
-    #[cfg(gc_loom)]
+    #[cfg(all(gc_loom, test))]
     pub(crate) fn set_large_for_model(&self) {
         let f = self.lock.flags.load(Ordering::Relaxed);
         self.lock.flags.store(f | LARGE, Ordering::Relaxed);

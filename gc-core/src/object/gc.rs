@@ -302,7 +302,7 @@ impl<T: ?Sized + 'static> Gc<T> {
     }
 
     /// Tests only: whether this handle is a counted root (its own flag).
-    #[cfg(test)]
+    #[cfg(all(test, not(gc_loom)))]
     pub(crate) fn is_rooted_for_test(&self) -> bool {
         self.is_rooted()
     }
