@@ -24,12 +24,8 @@ use crate::sync::{Arc, AtomicBool, Ordering};
 #[test]
 fn loom_chunked_cell_scan_vs_a_writer() {
     model(|| {
-        let ListInHeap {
-            objects,
-            objs,
-            lists,
-            list,
-        } = ListInHeap::<2>::new();
+        let l = ListInHeap::<2>::new();
+        let (objects, objs, lists, list) = (&l.objects, l.objs, &l.lists, l.list);
         let marked = Arc::new(AtomicBool::new(false));
         let writer = thread::spawn({
             let (lists, marked) = (lists.clone(), marked.clone());
@@ -53,7 +49,7 @@ fn loom_chunked_cell_scan_vs_a_writer() {
         });
         // The objects' root scan first: a count the writer takes after it is found only
         // through the rooting's shade.
-        mark(&[&objects, &lists]);
+        mark(&[objects, lists]);
         marked.store(true, Ordering::SeqCst);
         let taken = writer.join().unwrap();
         assert_eq!(taken, objs[1].1, "the writer took the last handle");

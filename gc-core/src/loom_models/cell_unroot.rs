@@ -45,43 +45,39 @@ fn count(span: &ModelSpan, idx: usize) -> u64 {
     roots::count(span.root_count(idx))
 }
 
+/// A list of `N` made as `large_written_list` makes it; `other` run on another thread on
+/// the list object while a forced cycle's pass runs here; then, `other` done, a pass with
+/// nobody else about. Returns the list and what `other` returned.
+fn beside_a_pass<const N: usize, R: Send + 'static>(
+    other: impl FnOnce(&ListObject) -> R + Send + 'static,
+) -> (ListInHeap<N>, R) {
+    let l = large_written_list::<N>();
+    let other = thread::spawn({
+        let (lists, list) = (l.lists.clone(), l.list);
+        // SAFETY: the list lives as long as its span, which this thread holds.
+        move || other(unsafe { lists.get::<ListObject>(list) })
+    });
+    pass(&l.lists);
+    let r = other.join().unwrap();
+    super::wait_for_thread_exits();
+    pass(&l.lists);
+    (l, r)
+}
+
 #[test]
 fn loom_chunked_unroot_vs_a_writer() {
     model(|| {
-        let ListInHeap {
-            objects,
-            objs,
-            lists,
-            list,
-        } = large_written_list::<2>();
-        let writer = thread::spawn({
-            let lists = lists.clone();
-            move || {
-                // SAFETY: the list lives as long as its span, which this thread holds.
-                let l = unsafe { lists.get::<ListObject>(list) };
-                let taken = l.field.borrow_mut().remove(0);
-                let addr = &*taken as *const Probe as usize;
-                // Its count stays on the object until the model's end.
-                std::mem::forget(taken);
-                addr
-            }
+        let (l, taken) = beside_a_pass::<2, _>(|list| {
+            let taken = list.field.borrow_mut().remove(0);
+            let addr = &*taken as *const Probe as usize;
+            // Its count stays on the object until the model's end.
+            std::mem::forget(taken);
+            addr
         });
-        pass(&lists);
-        let taken = writer.join().unwrap();
-        super::wait_for_thread_exits();
-        // Nobody else about: whatever the first pass left rooted becomes edges.
-        pass(&lists);
-        assert_eq!(
-            count(&objects, objs[0].0),
-            1,
-            "the handle taken out lost its count"
-        );
-        assert_eq!(
-            count(&objects, objs[1].0),
-            0,
-            "the list's handle was left a root"
-        );
-        let _ = taken;
+        assert_eq!(taken, l.objs[0].1, "the writer took the first handle");
+        let counts = l.objs.map(|(idx, _)| count(&l.objects, idx));
+        assert_eq!(counts[0], 1, "the handle taken out lost its count");
+        assert_eq!(counts[1], 0, "the list's handle was left a root");
     });
 }
 
@@ -89,33 +85,15 @@ fn loom_chunked_unroot_vs_a_writer() {
 fn loom_chunked_unroot_vs_a_reader() {
     model(|| {
         // One handle (two holds): the model of two took minutes.
-        let ListInHeap {
-            objects,
-            objs,
-            lists,
-            list,
-        } = large_written_list::<1>();
-        let reader = thread::spawn({
-            let lists = lists.clone();
-            move || {
-                // SAFETY: the list lives as long as its span, which this thread holds.
-                let l = unsafe { lists.get::<ListObject>(list) };
-                let g = l.field.borrow();
-                g.iter()
-                    .map(|h| &**h as *const Probe as usize)
-                    .sum::<usize>()
-            }
+        let (l, read) = beside_a_pass::<1, _>(|list| {
+            let g = list.field.borrow();
+            &*g[0] as *const Probe as usize
         });
-        pass(&lists);
-        reader.join().unwrap();
-        super::wait_for_thread_exits();
-        pass(&lists);
-        for (idx, _) in objs {
-            assert_eq!(
-                count(&objects, idx),
-                0,
-                "slot {idx}'s handle was left a root"
-            );
-        }
+        assert_eq!(read, l.objs[0].1);
+        assert_eq!(
+            count(&l.objects, l.objs[0].0),
+            0,
+            "the handle was left a root"
+        );
     });
 }

@@ -242,12 +242,14 @@ pub(super) type ListObject = Padded<GcCell<Vec<Gc<Probe>>>>;
 /// as `Gc::new` moves it (its handles are edges), and rooted by its own handle: the
 /// chunked scans' models (`cell_scan.rs`, `cell_unroot.rs`).
 pub(super) struct ListInHeap<const N: usize> {
-    pub(super) objects: std::sync::Arc<ModelSpan>,
-    /// Each probe's slot and address, in list order.
-    pub(super) objs: [(usize, usize); N],
+    /// First, so that it is dropped first: the list's drop releases the counts of the
+    /// handles it holds rooted, on the probes' span.
     pub(super) lists: std::sync::Arc<ModelSpan>,
     /// The list object's address.
     pub(super) list: usize,
+    pub(super) objects: std::sync::Arc<ModelSpan>,
+    /// Each probe's slot and address, in list order.
+    pub(super) objs: [(usize, usize); N],
 }
 
 impl<const N: usize> ListInHeap<N> {
@@ -268,10 +270,10 @@ impl<const N: usize> ListInHeap<N> {
         unsafe { (*(list as *mut ListObject)).unroot() };
         crate::gc::roots::set_new_root(&lists, l_idx);
         ListInHeap {
-            objects,
-            objs,
             lists,
             list,
+            objects,
+            objs,
         }
     }
 
