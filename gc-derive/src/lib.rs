@@ -291,6 +291,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     // A list in a field is counted, scanned and made edges in chunks as a list in a cell
     // is (the trait's defaults, which trace everything, serve a type without traced
     // fields).
+    // SAFETY (of the generated blocks of `unroot_chunk`): the caller's contract (as for
+    // `unroot`) is forwarded unchanged to the value's own `unroot` or to the fields'
+    // `unroot_chunk`, the fields `unroot` visits.
     let chunked = visit.chunked.map(|[counting, chunk, unroot]| {
         let (tracer, from) = (&names.tracer, &names.from);
         let unroots_in_chunks = bodies::unroots_in_chunks(&names, traced);
