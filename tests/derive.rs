@@ -467,10 +467,14 @@ fn mutually_recursive_types_terminate() {
 
 /// Types written by a macro, with field, variant and type names from its parameters: their
 /// tokens carry the call's hygiene, the derive's `self` and locals must resolve anyway.
-/// `$depth` and `$tracer` are named as the derive's own parameters.
+/// `$depth`, `$tracer`, `$from`, `$chunks` and `$next` are named as the derive's own
+/// parameters and locals (`trace_chunk`'s, `unroot_chunk`'s).
 macro_rules! graph_types {
     (
-        $node:ident { $edges:ident, $label:ident: $label_ty:ty, $depth:ident, $tracer:ident },
+        $node:ident {
+            $edges:ident, $label:ident: $label_ty:ty, $depth:ident, $tracer:ident,
+            $from:ident, $chunks:ident, $next:ident
+        },
         $link:ident, $boxed:ident<$t:ident>,
         $edge:ident { $named:ident { $to:ident, $weight:ident }, $tuple:ident, $wrapped:ident }
     ) => {
@@ -480,6 +484,9 @@ macro_rules! graph_types {
             $label: $label_ty,
             $depth: u32,
             $tracer: Option<Gc<$node>>,
+            $from: Vec<Gc<$node>>,
+            $chunks: usize,
+            $next: Option<Gc<$node>>,
         }
 
         #[derive(Trace)]
@@ -502,7 +509,7 @@ macro_rules! graph_types {
 }
 
 graph_types!(
-    MNode { edges, label: String, depth, tracer },
+    MNode { edges, label: String, depth, tracer, from, chunks, next },
     MLink, MBox<T>,
     MEdge { Named { to, weight }, Tuple, Wrapped }
 );
@@ -528,6 +535,9 @@ fn m_node(label: &str, depth: u32) -> Gc<MNode> {
         label: label.into(),
         depth,
         tracer: None,
+        from: Vec::new(),
+        chunks: 0,
+        next: None,
     })
 }
 
@@ -573,7 +583,10 @@ fn macro_generated_types_are_traced_and_freed() {
     }
     let hub = m_node("hub", 2);
     let weak_hub = Gc::downgrade(&hub);
-    // Reachable only through `top.tracer`, a field named as a parameter of the derive's.
+    // Reachable only through `top.tracer`, `top.from` and `top.next`, fields named as
+    // parameters and locals of the derive's.
+    let (via_from, via_next) = (m_node("via from", 4), m_node("via next", 5));
+    let weak_via = [Gc::downgrade(&via_from), Gc::downgrade(&via_next)];
     let top = Gc::new(MNode {
         edges: GcCell::new(vec![MEdge::Named {
             to: root.clone(),
@@ -582,11 +595,28 @@ fn macro_generated_types_are_traced_and_freed() {
         label: "top".into(),
         depth: 9,
         tracer: Some(hub),
+        from: vec![via_from],
+        chunks: 1,
+        next: Some(via_next),
     });
+    // The same in a cell, scanned through the derived `trace_chunk`.
+    let in_cell = Gc::new(GcCell::new(MNode {
+        edges: GcCell::new(Vec::new()),
+        label: "cell".into(),
+        depth: 7,
+        tracer: None,
+        from: vec![m_node("in a cell", 6)],
+        chunks: 0,
+        next: None,
+    }));
     drop(root);
     for _ in 0..2 {
         gc_core::collect();
     }
+    for (w, label) in weak_via.iter().zip(["via from", "via next"]) {
+        assert_eq!(w.upgrade().expect("reachable from top").label, label);
+    }
+    assert_eq!(in_cell.borrow().from[0].label, "in a cell");
     // Everything is reachable from `top` through the derived fields: nothing was freed.
     let root = weak_root.upgrade().expect("root reachable from top");
     assert_eq!(root.label, "root");
