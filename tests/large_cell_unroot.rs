@@ -9,7 +9,9 @@
 //!   of the list stays alive (the pass then stops, seeing the cell rooted);
 //! - a reader that holds on past the next chunk's time makes the pass leave the rest rooted
 //!   for the next pass, which finishes it: a garbage cycle through the list's last
-//!   elements (rooted until then) is collected by paced cycles afterwards.
+//!   elements (rooted until then) is collected by paced cycles afterwards;
+//! - a read guard leaked there: no later pass waits for it, and the list keeps every
+//!   element.
 //!
 //! The pass is held between its first and second chunk (the debug-only
 //! `__private::hold_unroot_chunks`). The scenario runs in a child process with
@@ -87,7 +89,8 @@ fn cycle_held<R>(at_gate: impl FnOnce() -> R) -> R {
     r
 }
 
-fn scenario() {
+/// A list owner moved in large: rooted, as if written now.
+fn new_owner() -> Gc<Owner> {
     let items = (0..LEN)
         .map(|id| {
             Gc::new(Back {
@@ -97,10 +100,13 @@ fn scenario() {
             })
         })
         .collect();
-    // Moved in large: rooted, as if written now.
-    let owner = Gc::new(Owner {
+    Gc::new(Owner {
         list: GcCell::new(items),
-    });
+    })
+}
+
+fn scenario() {
+    let owner = new_owner();
     for b in &owner.list.borrow()[BACK_FROM as usize..] {
         drop(b.owner.replace(Some(owner.clone())));
     }
@@ -144,6 +150,17 @@ fn scenario() {
         churn();
     }
     println!("PAST_CYCLES={}", gc_core::mem_stats().num_gc - start);
+
+    // A read guard leaked between two chunks: the pass leaves the list part rooted, and
+    // every later pass finds it held and leaves it so (none waits for the guard); the
+    // cycles go on and the list keeps every element.
+    let leaked = new_owner();
+    cycle_held(|| std::mem::forget(leaked.list.borrow()));
+    for _ in 0..6 {
+        churn();
+        gc_core::collect();
+    }
+    check_list(&leaked, 0);
     println!("PROBE_OK");
 }
 
