@@ -287,16 +287,21 @@ fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 3] {
     let next = Ident::new("next", Span::mixed_site());
     let some = quote!(::core::option::Option::Some);
     let none = quote!(::core::option::Option::None);
-    let steps = fields.iter().enumerate().map(|(i, field)| {
-        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_ref);
-        let krate = names.krate(span);
-        quote_spanned!(span=>
-            if let #some(#next) = #chunks.field(#tracer, #i, |#tracer, #from| {
-                <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from)
-            }) {
-                return #next;
-            }
-        )
+    // Each field in turn, `call` giving its chunk through `FieldChunks`: return what it
+    // says to, else go on to the next field.
+    let steps = |call: &dyn Fn(usize, &TracedField, &TokenStream2) -> TokenStream2| {
+        let steps = fields.iter().enumerate().map(|(i, field)| {
+            let span = field.ty.span();
+            let call = call(i, field, &names.krate(span));
+            quote_spanned!(span=> if let #some(#next) = #call { return #next; })
+        });
+        quote!(#(#steps)*)
+    };
+    let steps_traced = steps(&|i, field, krate| {
+        let (ty, receiver) = (field.ty, &field.by_ref);
+        quote_spanned!(field.ty.span()=> #chunks.field(#tracer, #i, |#tracer, #from| {
+            <#ty as #krate::Trace>::trace_chunk(#receiver, #tracer, #from)
+        }))
     });
     let chunk = quote!({
         if #krate::__private::FieldChunks::whole(#from, <Self as #krate::Trace>::handles_hint(self)) {
@@ -304,23 +309,18 @@ fn chunk_calls(fields: &[TracedField], names: &Names) -> [TokenStream2; 3] {
             return #none;
         }
         #krate::__private::FieldChunks::scan(#tracer, #from, #n, |#chunks, #tracer| {
-            #(#steps)*
+            #steps_traced
             #none
         })
     });
-    let unroot_steps = fields.iter().enumerate().map(|(i, field)| {
-        let (span, ty, receiver) = (field.ty.span(), field.ty, &field.by_mut);
-        let krate = names.krate(span);
-        quote_spanned!(span=>
-            if let #some(#next) = #chunks.unroot_field(#i, |#from| {
-                <#ty as #krate::Trace>::unroot_chunk(#receiver, #from)
-            }) {
-                return #next;
-            }
-        )
+    let steps_unrooted = steps(&|i, field, krate| {
+        let (ty, receiver) = (field.ty, &field.by_mut);
+        quote_spanned!(field.ty.span()=> #chunks.unroot_field(#i, |#from| {
+            <#ty as #krate::Trace>::unroot_chunk(#receiver, #from)
+        }))
     });
     let unroot = quote!(#krate::__private::FieldChunks::unroot_scan(#from, #n, |#chunks| {
-        #(#unroot_steps)*
+        #steps_unrooted
         #none
     }));
     [counting, chunk, unroot]

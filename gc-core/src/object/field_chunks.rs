@@ -16,9 +16,11 @@
 //! A value whose handles (`Trace::handles_hint`) fit in a chunk is traced whole, with its
 //! own `trace`: the encoding is only paid for by values of thousands of handles.
 //!
-//! Invariants: the fields are visited in order, each once per scan; a field is started in
-//! a chunk only while that chunk is not full (`Tracer::chunk_full`), so a chunk is at
-//! most about two lists' chunks long. Resuming on changed contents (an enum whose variant
+//! Invariants: the fields are visited in order, each once per scan; the marker starts a
+//! field in a chunk only while that chunk is not full (`Tracer::chunk_full`), so a chunk
+//! is at most about two lists' chunks long; the unroot pass starts every field the chunk
+//! reaches, each list bounding its own part (a type with several long lists makes edges
+//! in chunks of up to one list chunk per list). Resuming on changed contents (an enum whose variant
 //! a writer changed between two chunks: the writer's barrier shaded every handle, see
 //! `Trace::trace_chunk`) decodes the index against the fields it finds, which is harmless:
 //! the field number is always one of them, and an index past a list's end traces nothing.
