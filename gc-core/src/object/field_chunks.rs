@@ -94,13 +94,8 @@ impl FieldChunks {
         index: usize,
         mut chunk: impl FnMut(&mut Tracer, usize) -> Option<usize>,
     ) -> Option<Option<usize>> {
-        let start = self.start;
-        self.step(
-            index,
-            |t: &mut Tracer| t.chunk_full(start),
-            tracer,
-            |t, from| chunk(t, from),
-        )
+        let full = index > self.field && tracer.chunk_full(self.start);
+        self.step(index, full, |from| chunk(tracer, from))
     }
 
     /// A derived type's `Trace::unroot_chunk`: made from the resume index (as
@@ -130,21 +125,20 @@ impl FieldChunks {
     pub fn unroot_field(
         &mut self,
         index: usize,
-        mut chunk: impl FnMut(usize) -> Option<usize>,
+        chunk: impl FnMut(usize) -> Option<usize>,
     ) -> Option<Option<usize>> {
-        self.step(index, |_: &mut ()| false, &mut (), |_, from| chunk(from))
+        self.step(index, false, chunk)
     }
 
     /// The two's common step: skips a field done in an earlier chunk, stops before a
-    /// later one if `full`, else runs `chunk` on it from the resume point (0 for a field
-    /// started here) and encodes where it stopped.
+    /// later one if the chunk is `full`, else runs `chunk` on it from the resume point (0
+    /// for a field started here) and encodes where it stopped.
     #[inline(always)]
-    fn step<C>(
+    fn step(
         &mut self,
         index: usize,
-        full: impl FnOnce(&mut C) -> bool,
-        context: &mut C,
-        mut chunk: impl FnMut(&mut C, usize) -> Option<usize>,
+        full: bool,
+        mut chunk: impl FnMut(usize) -> Option<usize>,
     ) -> Option<Option<usize>> {
         if index < self.field {
             // Done in an earlier chunk.
@@ -152,13 +146,13 @@ impl FieldChunks {
         }
         if index > self.field {
             // An earlier field ended in this chunk: start this one only if there is room.
-            if full(context) {
+            if full {
                 return Some(Some(index));
             }
             self.field = index;
         }
         let mut from = std::mem::take(&mut self.inner);
-        while let Some(next) = chunk(context, from) {
+        while let Some(next) = chunk(from) {
             match next
                 .checked_mul(self.fields)
                 .and_then(|n| n.checked_add(index))
